@@ -1,0 +1,144 @@
+public import KirokuClient
+import KirokuProtocol
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+public import Foundation
+#endif
+
+/// Everything `kiroku-agent` needs to know. Read from flags, then environment (`KIROKU_AGENT_*`), then a
+/// JSON file, then these defaults (STYLE.md §3).
+///
+/// File keys (all optional except where noted; see `Agent/agent.example.json`):
+/// - `agent_id` (required): the id in this agent's certificate (`kiroku:agent:ID`).
+/// - `site`: where the terminal stands (本庁舎 市民課 窓口1), put on every event. Default: empty.
+/// - `journal`: the SQLite journal. Default `/var/lib/kiroku-agent/journal.sqlite`.
+/// - `socket`: the ingestion socket. Default `/run/kiroku-agent/ingest.sock`.
+/// - `socket_mode`: its permissions, octal text. Default `"660"` (owner and group may write).
+/// - `hub_url` (required for `run`): e.g. `https://hub.city.local:8443`.
+/// - `ca`, `certificate`, `private_key` (required for `run`): PEM files. The key is never logged.
+/// - `heartbeat_seconds`: interval of chained heartbeat events. Default 300.
+/// - `batch_events`: most events per batch (the hub may lower it). Default 5000.
+/// - `batch_bytes`: most bytes per batch before compression. Default 8 MiB.
+/// - `compression`: `gzip` or `none`. Default `gzip`.
+/// - `keep_delivered_days`: how long delivered events stay in the journal. Default 30.
+/// - `poll_seconds`: longest idle wait before asking the journal again. Default 2.
+/// - `backoff_max_seconds`: ceiling of the retry backoff while the hub is away. Default 60.
+public struct AgentConfiguration: Sendable, Codable, Equatable {
+    public var agentID: String
+    public var site = ""
+    public var journal = "/var/lib/kiroku-agent/journal.sqlite"
+    public var socket = "/run/kiroku-agent/ingest.sock"
+    public var socketMode = "660"
+    public var hubURL: String?
+    public var ca: String?
+    public var certificate: String?
+    public var privateKey: String?
+    public var heartbeatSeconds = 300.0
+    public var batchEvents = 5000
+    public var batchBytes = 8 * 1024 * 1024
+    public var compression = "gzip"
+    public var keepDeliveredDays = 30.0
+    public var pollSeconds = 2.0
+    public var backoffMaxSeconds = 60.0
+
+    public init(agentID: String) {
+        self.agentID = agentID
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case agentID = "agent_id"
+        case site, journal, socket
+        case socketMode = "socket_mode"
+        case hubURL = "hub_url"
+        case ca, certificate
+        case privateKey = "private_key"
+        case heartbeatSeconds = "heartbeat_seconds"
+        case batchEvents = "batch_events"
+        case batchBytes = "batch_bytes"
+        case compression
+        case keepDeliveredDays = "keep_delivered_days"
+        case pollSeconds = "poll_seconds"
+        case backoffMaxSeconds = "backoff_max_seconds"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        var d = AgentConfiguration(agentID: try c.decode(String.self, forKey: .agentID))
+        d.site = try c.decodeIfPresent(String.self, forKey: .site) ?? d.site
+        d.journal = try c.decodeIfPresent(String.self, forKey: .journal) ?? d.journal
+        d.socket = try c.decodeIfPresent(String.self, forKey: .socket) ?? d.socket
+        d.socketMode = try c.decodeIfPresent(String.self, forKey: .socketMode) ?? d.socketMode
+        d.hubURL = try c.decodeIfPresent(String.self, forKey: .hubURL)
+        d.ca = try c.decodeIfPresent(String.self, forKey: .ca)
+        d.certificate = try c.decodeIfPresent(String.self, forKey: .certificate)
+        d.privateKey = try c.decodeIfPresent(String.self, forKey: .privateKey)
+        d.heartbeatSeconds = try c.decodeIfPresent(Double.self, forKey: .heartbeatSeconds) ?? d.heartbeatSeconds
+        d.batchEvents = try c.decodeIfPresent(Int.self, forKey: .batchEvents) ?? d.batchEvents
+        d.batchBytes = try c.decodeIfPresent(Int.self, forKey: .batchBytes) ?? d.batchBytes
+        d.compression = try c.decodeIfPresent(String.self, forKey: .compression) ?? d.compression
+        d.keepDeliveredDays = try c.decodeIfPresent(Double.self, forKey: .keepDeliveredDays) ?? d.keepDeliveredDays
+        d.pollSeconds = try c.decodeIfPresent(Double.self, forKey: .pollSeconds) ?? d.pollSeconds
+        d.backoffMaxSeconds = try c.decodeIfPresent(Double.self, forKey: .backoffMaxSeconds) ?? d.backoffMaxSeconds
+        self = d
+    }
+
+    /// Loads the JSON file, with a clear error naming the file and the problem.
+    public static func load(file: String) throws -> AgentConfiguration {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(filePath: file))
+        } catch {
+            throw KirokuError(.configuration, "cannot read configuration file \(file)", underlying: error)
+        }
+        do {
+            return try JSONDecoder().decode(AgentConfiguration.self, from: data)
+        } catch {
+            throw KirokuError(.configuration, "configuration file \(file) is not valid: \(error)")
+        }
+    }
+
+    /// Applies `KIROKU_AGENT_ID`, `KIROKU_AGENT_SITE`, `KIROKU_AGENT_JOURNAL`, `KIROKU_AGENT_SOCKET`,
+    /// `KIROKU_AGENT_HUB_URL`, `KIROKU_AGENT_CA`, `KIROKU_AGENT_CERTIFICATE`, `KIROKU_AGENT_PRIVATE_KEY`,
+    /// `KIROKU_AGENT_HEARTBEAT_SECONDS`.
+    public mutating func applyEnvironment(_ environment: [String: String]) {
+        if let value = environment["KIROKU_AGENT_ID"] { agentID = value }
+        if let value = environment["KIROKU_AGENT_SITE"] { site = value }
+        if let value = environment["KIROKU_AGENT_JOURNAL"] { journal = value }
+        if let value = environment["KIROKU_AGENT_SOCKET"] { socket = value }
+        if let value = environment["KIROKU_AGENT_HUB_URL"] { hubURL = value }
+        if let value = environment["KIROKU_AGENT_CA"] { ca = value }
+        if let value = environment["KIROKU_AGENT_CERTIFICATE"] { certificate = value }
+        if let value = environment["KIROKU_AGENT_PRIVATE_KEY"] { privateKey = value }
+        if let value = environment["KIROKU_AGENT_HEARTBEAT_SECONDS"].flatMap(Double.init) { heartbeatSeconds = value }
+    }
+
+    /// The TLS material for the hub, or a clear error naming what is missing.
+    public func credentials() throws -> (url: String, credentials: ClientCredentials) {
+        guard let hubURL, let ca, let certificate, let privateKey else {
+            throw KirokuError(
+                .configuration, "hub_url, ca, certificate and private_key are all needed to sync with the hub")
+        }
+        guard hubURL.hasPrefix("https://") else {
+            throw KirokuError(.configuration, "hub_url must start with https:// (got \(hubURL))")
+        }
+        return (hubURL, ClientCredentials(caPath: ca, certificatePath: certificate, keyPath: privateKey))
+    }
+
+    /// Checks values that have a range.
+    public func validate() throws {
+        guard AgentID.isValid(agentID) else {
+            throw KirokuError(.configuration, "agent_id '\(agentID)' must be 1-64 of A-Z a-z 0-9 . _ -")
+        }
+        guard heartbeatSeconds >= 1 else { throw KirokuError(.configuration, "heartbeat_seconds must be at least 1") }
+        guard batchEvents >= 1 else { throw KirokuError(.configuration, "batch_events must be at least 1") }
+        guard batchBytes >= 64 * 1024 else { throw KirokuError(.configuration, "batch_bytes must be at least 65536") }
+        guard ["gzip", "none"].contains(compression) else {
+            throw KirokuError(.configuration, "compression must be gzip or none (got \(compression))")
+        }
+        guard UInt16(socketMode, radix: 8) != nil else {
+            throw KirokuError(.configuration, "socket_mode must be octal, like 660")
+        }
+    }
+}

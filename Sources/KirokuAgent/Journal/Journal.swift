@@ -1,0 +1,312 @@
+import GRDB
+public import KirokuProtocol
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
+
+/// The agent's durable journal: one SQLite database in WAL mode with `synchronous = FULL` on the writer.
+///
+/// Every write method is one transaction that keeps the journal's invariants: sequence numbers are gapless
+/// from 1, each event's `prev` is its predecessor's hash, and an event is reported committed only after the
+/// transaction is durable. Several processes may open the same journal (the daemon and `kiroku-agent
+/// record`): the chain head is always read inside the writing transaction, never cached.
+public struct Journal: Sendable {
+    public let agentID: String
+    public let site: String
+    public let path: String
+    let pool: DatabasePool
+
+    /// Opens (creating if needed) the journal at `path` for `agentID`. Refuses a journal that belongs to
+    /// another agent.
+    public static func open(path: String, agentID: String, site: String) throws -> Journal {
+        guard AgentID.isValid(agentID) else {
+            throw KirokuError(.configuration, "agent id '\(agentID)' must be 1-64 of A-Z a-z 0-9 . _ -")
+        }
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        configuration.label = "kiroku.journal"
+        let pool: DatabasePool
+        do {
+            let folder = URL(filePath: path).deletingLastPathComponent()
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            pool = try DatabasePool(path: path, configuration: configuration)
+            // GRDB lowers the writer to NORMAL after prepareDatabase (PITFALLS.md §1): set FULL on the
+            // writer itself, after opening.
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+            try migrator.migrate(pool)
+            try pool.write { db in
+                if let owner = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'agent_id'") {
+                    guard owner == agentID else {
+                        throw KirokuError(
+                            .journal, "journal \(path) belongs to agent '\(owner)', not '\(agentID)'")
+                    }
+                } else {
+                    try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('agent_id', ?)", arguments: [agentID])
+                }
+            }
+        } catch let error as KirokuError {
+            throw error
+        } catch {
+            throw KirokuError(.journal, "cannot open journal \(path)", underlying: error)
+        }
+        return Journal(agentID: agentID, site: site, path: path, pool: pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE meta(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE events(
+                        seq INTEGER PRIMARY KEY CHECK (seq >= 1),
+                        time_ms INTEGER NOT NULL,
+                        hash TEXT NOT NULL CHECK (length(hash) = 64),
+                        body BLOB NOT NULL
+                    );
+                    CREATE TABLE sync(
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        delivered_through INTEGER NOT NULL DEFAULT 0,
+                        last_sync_ms INTEGER,
+                        last_attempt_ms INTEGER,
+                        last_error TEXT,
+                        hub_reachable INTEGER NOT NULL DEFAULT 0
+                    );
+                    INSERT INTO sync(id) VALUES (1);
+                    CREATE TABLE receipts(
+                        through_seq INTEGER PRIMARY KEY,
+                        first_seq INTEGER NOT NULL,
+                        body TEXT NOT NULL,
+                        received_ms INTEGER NOT NULL
+                    );
+                    """)
+        }
+        return migrator
+    }
+
+    /// The `synchronous` setting in force on the writer connection (2 = FULL).
+    public func writerSynchronousSetting() throws -> Int {
+        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
+    // MARK: Appending
+
+    /// Appends events in one durable transaction and returns them sealed. Nothing is appended if any
+    /// draft is invalid or the write fails.
+    @discardableResult
+    public func append(_ drafts: [EventDraft], now: Date = Date()) throws -> [Event] {
+        let prepared = try prepare(drafts, now: now)
+        do {
+            return try pool.write { db in try Self.insert(prepared, agent: agentID, site: site, db: db) }
+        } catch {
+            throw KirokuError(.journal, "could not commit to the journal \(path)", underlying: error)
+        }
+    }
+
+    /// The async form of ``append(_:now:)``: the write runs on GRDB's writer queue, not the caller's thread.
+    @discardableResult
+    public func append(_ drafts: [EventDraft], now: Date = Date()) async throws -> [Event] {
+        let prepared = try prepare(drafts, now: now)
+        let agent = agentID
+        let site = site
+        do {
+            return try await pool.write { db in try Self.insert(prepared, agent: agent, site: site, db: db) }
+        } catch {
+            throw KirokuError(.journal, "could not commit to the journal \(path)", underlying: error)
+        }
+    }
+
+    private func prepare(_ drafts: [EventDraft], now: Date) throws(KirokuError) -> [(EventDraft, Timestamp)] {
+        let offset = TimeZone.current.secondsFromGMT(for: now) / 60
+        let stamp = Timestamp(epochMilliseconds: Int64((now.timeIntervalSince1970 * 1000).rounded(.down)), offsetMinutes: offset)
+        var prepared: [(EventDraft, Timestamp)] = []
+        prepared.reserveCapacity(drafts.count)
+        for draft in drafts {
+            try draft.validate()
+            prepared.append((draft, draft.time.flatMap(Timestamp.init(rfc3339:)) ?? stamp))
+        }
+        return prepared
+    }
+
+    private static func insert(_ prepared: [(EventDraft, Timestamp)], agent: String, site: String, db: Database) throws
+        -> [Event]
+    {
+        var (seq, prev) = try head(db)
+        let statement = try db.cachedStatement(sql: "INSERT INTO events(seq, time_ms, hash, body) VALUES (?, ?, ?, ?)")
+        var events: [Event] = []
+        events.reserveCapacity(prepared.count)
+        for (draft, time) in prepared {
+            seq += 1
+            let event = Event(
+                agent: agent, seq: seq, time: time.rfc3339, kind: draft.kind, action: draft.action,
+                actor: draft.actor, subject: draft.subject, site: draft.site ?? site, attrs: draft.attrs,
+                salt: Event.randomSalt(), prev: prev
+            ).sealed()
+            let body = event.canonicalBytes(includingHash: true)
+            guard body.count <= Event.maxBytes + 100 else {
+                throw KirokuError(.eventTooLarge, "event is \(body.count) bytes; the limit is \(Event.maxBytes)")
+            }
+            try statement.execute(arguments: [seq, time.epochMilliseconds, event.hash, Data(body)])
+            prev = event.hash
+            events.append(event)
+        }
+        return events
+    }
+
+    static func head(_ db: Database) throws -> (Int64, String) {
+        if let row = try Row.fetchOne(db, sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1") {
+            return (row[0], row[1])
+        }
+        return (0, Event.genesis)
+    }
+
+    // MARK: Reading
+
+    /// Up to `limit` events from `seq` on (and at most about `maxBytes`), as stored canonical bytes.
+    public func pending(from seq: Int64, limit: Int, maxBytes: Int) throws -> [StoredEvent] {
+        try pool.read { db in
+            var out: [StoredEvent] = []
+            var bytes = 0
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT seq, body FROM events WHERE seq >= ? ORDER BY seq LIMIT ?", arguments: [seq, limit])
+            while let row = try rows.next() {
+                let body: Data = row[1]
+                if !out.isEmpty && bytes + body.count > maxBytes { break }
+                bytes += body.count + 1
+                out.append(StoredEvent(seq: row[0], body: [UInt8](body)))
+            }
+            return out
+        }
+    }
+
+    /// The event at `seq`, decoded, if the journal still has it.
+    public func event(seq: Int64) throws -> Event? {
+        try pool.read { db in
+            guard let body = try Data.fetchOne(db, sql: "SELECT body FROM events WHERE seq = ?", arguments: [seq])
+            else { return nil }
+            return try JSONDecoder().decode(Event.self, from: body)
+        }
+    }
+
+    /// Every event kept, decoded, in sequence order (for verification and tests; not for large journals).
+    public func allEvents() throws -> [Event] {
+        try pool.read { db in
+            try Data.fetchAll(db, sql: "SELECT body FROM events ORDER BY seq").map {
+                try JSONDecoder().decode(Event.self, from: $0)
+            }
+        }
+    }
+
+    // MARK: Sync bookkeeping
+
+    /// Marks everything through `receipt.throughSeq` delivered and keeps the signed receipt, in one
+    /// transaction. Never moves the delivered mark backwards.
+    public func markDelivered(_ signed: SignedReceipt, now: Date = Date()) throws {
+        let body = try String(decoding: JSONEncoder().encode(signed), as: UTF8.self)
+        let nowMS = Int64(now.timeIntervalSince1970 * 1000)
+        try pool.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE sync SET delivered_through = max(delivered_through, ?), last_sync_ms = ?,
+                        last_attempt_ms = ?, last_error = NULL, hub_reachable = 1 WHERE id = 1
+                    """, arguments: [signed.receipt.throughSeq, nowMS, nowMS])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO receipts(through_seq, first_seq, body, received_ms) VALUES (?, ?, ?, ?)",
+                arguments: [signed.receipt.throughSeq, signed.receipt.firstSeq, body, nowMS])
+        }
+    }
+
+    /// Records that the hub answered (reachable) without moving the delivered mark.
+    public func recordContact(now: Date = Date()) throws {
+        let nowMS = Int64(now.timeIntervalSince1970 * 1000)
+        try pool.write { db in
+            try db.execute(
+                sql: "UPDATE sync SET last_attempt_ms = ?, last_error = NULL, hub_reachable = 1 WHERE id = 1",
+                arguments: [nowMS])
+        }
+    }
+
+    /// Records a failed sync attempt, for `status`.
+    public func recordFailure(_ message: String, reachable: Bool, now: Date = Date()) throws {
+        let nowMS = Int64(now.timeIntervalSince1970 * 1000)
+        try pool.write { db in
+            try db.execute(
+                sql: "UPDATE sync SET last_attempt_ms = ?, last_error = ?, hub_reachable = ? WHERE id = 1",
+                arguments: [nowMS, String(message.prefix(500)), reachable ? 1 : 0])
+        }
+    }
+
+    /// Deletes delivered events older than `cutoff`, keeping the chain head. Returns how many went.
+    @discardableResult
+    public func pruneDelivered(olderThan cutoff: Date) throws -> Int {
+        let cutoffMS = Int64(cutoff.timeIntervalSince1970 * 1000)
+        return try pool.write { db in
+            try db.execute(
+                sql: """
+                    DELETE FROM events WHERE seq <= (SELECT delivered_through FROM sync WHERE id = 1)
+                        AND seq < (SELECT max(seq) FROM events) AND time_ms < ?
+                    """, arguments: [cutoffMS])
+            return db.changesCount
+        }
+    }
+
+    /// Where the journal stands: head, delivered mark, backlog, last contact with the hub.
+    public func status() throws -> JournalStatus {
+        try pool.read { db in
+            let (headSeq, headHash) = try Self.head(db)
+            let row = try Row.fetchOne(
+                db, sql: "SELECT delivered_through, last_sync_ms, last_attempt_ms, last_error, hub_reachable FROM sync")!
+            let kept = try Int64.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0
+            let receipt = try String.fetchOne(db, sql: "SELECT body FROM receipts ORDER BY through_seq DESC LIMIT 1")
+                .flatMap { try? JSONDecoder().decode(SignedReceipt.self, from: Data($0.utf8)) }
+            let delivered: Int64 = row[0]
+            return JournalStatus(
+                agentID: agentID, headSeq: headSeq, headHash: headHash, deliveredThrough: delivered,
+                backlog: max(0, headSeq - delivered), keptEvents: kept, lastSyncMS: row[1], lastAttemptMS: row[2],
+                lastError: row[3], hubReachable: (row[4] as Int64) == 1, lastReceipt: receipt)
+        }
+    }
+
+    /// Runs SQLite's own consistency check; "ok" when the file is sound.
+    public func integrityCheck() throws -> String {
+        try pool.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "; ") }
+    }
+}
+
+/// One journalled event as stored: its sequence number and canonical bytes (with `hash`).
+public struct StoredEvent: Sendable {
+    public var seq: Int64
+    public var body: [UInt8]
+}
+
+/// What `kiroku-agent status` shows.
+public struct JournalStatus: Sendable, Codable {
+    public var agentID: String
+    public var headSeq: Int64
+    public var headHash: String
+    public var deliveredThrough: Int64
+    public var backlog: Int64
+    public var keptEvents: Int64
+    public var lastSyncMS: Int64?
+    public var lastAttemptMS: Int64?
+    public var lastError: String?
+    public var hubReachable: Bool
+    public var lastReceipt: SignedReceipt?
+
+    enum CodingKeys: String, CodingKey {
+        case agentID = "agent"
+        case headSeq = "head_seq"
+        case headHash = "head_hash"
+        case deliveredThrough = "delivered_through"
+        case backlog
+        case keptEvents = "kept_events"
+        case lastSyncMS = "last_sync_ms"
+        case lastAttemptMS = "last_attempt_ms"
+        case lastError = "last_error"
+        case hubReachable = "hub_reachable"
+        case lastReceipt = "last_receipt"
+    }
+}

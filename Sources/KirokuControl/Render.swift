@@ -1,0 +1,135 @@
+public import KirokuProtocol
+
+/// Output formats of `kirokuctl query` and `kirokuctl agents`.
+public enum OutputFormat: String, Sendable, CaseIterable {
+    /// Aligned columns for a terminal, times in JST.
+    case table
+    /// One canonical JSON event per line: exactly the bytes the hash covers, plus `hash`.
+    case jsonl
+    /// RFC 4180 CSV for Excel: UTF-8 with BOM, CRLF line ends, IDs kept as text.
+    case csv
+}
+
+/// Renders events and agent health for people.
+public enum Render {
+    // MARK: Events
+
+    public static let csvHeader = [
+        "time_jst", "time", "agent", "seq", "kind", "action", "actor", "subject", "site", "attrs", "hash",
+    ]
+
+    /// The whole output for one list of events. For CSV, `header` controls the BOM and header row (only
+    /// the first page of a multi-page export carries them).
+    public static func events(_ events: [Event], format: OutputFormat, header: Bool = true) -> String {
+        switch format {
+        case .jsonl:
+            return events.map { String(decoding: $0.canonicalBytes(includingHash: true), as: UTF8.self) + "\n" }.joined()
+        case .csv:
+            var out = header ? "\u{FEFF}" + csvHeader.joined(separator: ",") + "\r\n" : ""
+            for event in events {
+                let fields = [
+                    jst(event.time), event.time, csvText(event.agent), String(event.seq), event.kind, event.action,
+                    csvText(event.actor), csvText(event.subject), csvText(event.site), attrsText(event.attrs), event.hash,
+                ]
+                out += fields.map(csvField).joined(separator: ",") + "\r\n"
+            }
+            return out
+        case .table:
+            let rows = events.map { event in
+                [
+                    jst(event.time), event.agent, String(event.seq), "\(event.kind)/\(event.action)", event.actor,
+                    event.subject, event.site, attrsText(event.attrs),
+                ]
+            }
+            return table(
+                header: ["時刻(JST)", "agent", "seq", "kind/action", "actor", "subject", "site", "attrs"], rows: rows,
+                rightAligned: [2])
+        }
+    }
+
+    /// An RFC 3339 time as `YYYY-MM-DD HH:MM:SS` in JST.
+    public static func jst(_ time: String) -> String {
+        guard let stamp = Timestamp(rfc3339: time) else { return time }
+        return stamp.withOffset(minutes: Timestamp.jstOffsetMinutes).displayText
+    }
+
+    static func attrsText(_ attrs: [String: String]) -> String {
+        CanonicalJSON.sortedKeys(attrs.keys).map { "\($0)=\(attrs[$0]!)" }.joined(separator: " ")
+    }
+
+    /// Keeps Excel from turning an ID into a number (`000123` → `123`) or running it as a formula
+    /// (CSV injection): digit strings become `="000123"`, text starting with `= + - @` gets a leading `'`.
+    public static func csvText(_ value: String) -> String {
+        if let first = value.first, "=+-@\t\r".contains(first) {
+            return "'" + value
+        }
+        if !value.isEmpty, value.allSatisfy(\.isASCII), value.allSatisfy(\.isNumber),
+            value.first == "0" || value.count > 11
+        {
+            return "=\"\(value)\""
+        }
+        return value
+    }
+
+    static func csvField(_ value: String) -> String {
+        if value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\r" || $0 == "\n" }) {
+            return "\"" + value.replacing("\"", with: "\"\"") + "\""
+        }
+        return value
+    }
+
+    // MARK: Agents
+
+    /// Per-agent health as a table: what a 管理者 checks every morning.
+    public static func agents(_ agents: [AgentHealth]) -> String {
+        let rows = agents.map { agent in
+            [
+                agent.agent, String(agent.lastSeq), String(agent.lag), jst(agent.lastSeen),
+                agent.lastEventTime.map(jst) ?? "-", agent.skewMS.map { formatSkew($0) } ?? "-",
+                String(agent.duplicates), String(agent.gaps), String(agent.forks), String(agent.refusals),
+                agent.lastRefusal ?? "-",
+            ]
+        }
+        return table(
+            header: [
+                "agent", "last_seq", "lag", "last_seen(JST)", "last_event(JST)", "skew", "dup", "gaps", "forks",
+                "refused", "last_refusal",
+            ], rows: rows, rightAligned: [1, 2, 6, 7, 8, 9])
+    }
+
+    static func formatSkew(_ ms: Int64) -> String {
+        let sign = ms < 0 ? "-" : "+"
+        let value = abs(ms)
+        return value < 1000 ? "\(sign)\(value)ms" : "\(sign)\(value / 1000).\(value % 1000 / 100)s"
+    }
+
+    // MARK: Tables
+
+    /// Columns aligned by display width (a kanji or kana takes two cells).
+    public static func table(header: [String], rows: [[String]], rightAligned: Set<Int> = []) -> String {
+        var widths = header.map(displayWidth)
+        for row in rows {
+            for (index, cell) in row.enumerated() { widths[index] = max(widths[index], displayWidth(cell)) }
+        }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { index, cell in
+                let padding = String(repeating: " ", count: widths[index] - displayWidth(cell))
+                return rightAligned.contains(index) ? padding + cell : cell + padding
+            }.joined(separator: "  ").replacing(/\s+$/, with: "") + "\n"
+        }
+        return line(header) + rows.map(line).joined()
+    }
+
+    /// Terminal cells a string takes: 2 for East Asian wide and full-width characters, 1 otherwise.
+    public static func displayWidth(_ text: String) -> Int {
+        text.unicodeScalars.reduce(0) { width, scalar in
+            let value = scalar.value
+            let wide =
+                (0x1100...0x115F).contains(value) || (0x2E80...0xA4CF).contains(value)
+                || (0xAC00...0xD7A3).contains(value) || (0xF900...0xFAFF).contains(value)
+                || (0xFE30...0xFE4F).contains(value) || (0xFF00...0xFF60).contains(value)
+                || (0xFFE0...0xFFE6).contains(value) || (0x20000...0x3FFFD).contains(value)
+            return width + (wide ? 2 : 1)
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import KirokuProtocol
+
+import Foundation
+
+/// Everything `kiroku-hub run` needs. Read from flags, then environment (`KIROKU_HUB_*`), then a JSON file,
+/// then these defaults (STYLE.md §3).
+///
+/// File keys (see `Hub/hub.example.json`):
+/// - `host`: address to listen on. Default `0.0.0.0`.
+/// - `port`: TCP port; 0 picks a free one (tests). Default 8443.
+/// - `database`: the SQLite record. Default `/var/lib/kiroku-hub/record.sqlite`.
+/// - `signing_key`: the hub's Ed25519 receipt key (created 0600 if absent). Default next to the database.
+/// - `ca` (required): the municipality's CA certificate; the only trust root for clients.
+/// - `certificate`, `private_key` (required): the hub's TLS certificate and key (PEM). The key is never logged.
+/// - `revocation_list`: the CA's `revoked.txt`, re-read when it changes. Default: none.
+/// - `max_batch_events`: most events per batch. Default 10000.
+/// - `max_batch_bytes`: most bytes per batch after decompression. Default 32 MiB.
+/// - `port_file`: if set, the bound port is written there once listening (for scripts and tests).
+public struct HubConfiguration: Sendable, Codable, Equatable {
+    public var host = "0.0.0.0"
+    public var port = 8443
+    public var database = "/var/lib/kiroku-hub/record.sqlite"
+    public var signingKey: String?
+    public var ca: String
+    public var certificate: String
+    public var privateKey: String
+    public var revocationList: String?
+    public var maxBatchEvents = 10_000
+    public var maxBatchBytes = 32 * 1024 * 1024
+    public var portFile: String?
+
+    public init(ca: String, certificate: String, privateKey: String) {
+        self.ca = ca
+        self.certificate = certificate
+        self.privateKey = privateKey
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case host, port, database
+        case signingKey = "signing_key"
+        case ca, certificate
+        case privateKey = "private_key"
+        case revocationList = "revocation_list"
+        case maxBatchEvents = "max_batch_events"
+        case maxBatchBytes = "max_batch_bytes"
+        case portFile = "port_file"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        var d = HubConfiguration(
+            ca: try c.decode(String.self, forKey: .ca), certificate: try c.decode(String.self, forKey: .certificate),
+            privateKey: try c.decode(String.self, forKey: .privateKey))
+        d.host = try c.decodeIfPresent(String.self, forKey: .host) ?? d.host
+        d.port = try c.decodeIfPresent(Int.self, forKey: .port) ?? d.port
+        d.database = try c.decodeIfPresent(String.self, forKey: .database) ?? d.database
+        d.signingKey = try c.decodeIfPresent(String.self, forKey: .signingKey)
+        d.revocationList = try c.decodeIfPresent(String.self, forKey: .revocationList)
+        d.maxBatchEvents = try c.decodeIfPresent(Int.self, forKey: .maxBatchEvents) ?? d.maxBatchEvents
+        d.maxBatchBytes = try c.decodeIfPresent(Int.self, forKey: .maxBatchBytes) ?? d.maxBatchBytes
+        d.portFile = try c.decodeIfPresent(String.self, forKey: .portFile)
+        self = d
+    }
+
+    /// Loads the JSON file, with a clear error naming the file and the problem.
+    public static func load(file: String) throws -> HubConfiguration {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(filePath: file))
+        } catch {
+            throw KirokuError(.configuration, "cannot read configuration file \(file)", underlying: error)
+        }
+        do {
+            return try JSONDecoder().decode(HubConfiguration.self, from: data)
+        } catch {
+            throw KirokuError(.configuration, "configuration file \(file) is not valid: \(error)")
+        }
+    }
+
+    /// The receipt key's path: `signing_key`, or `receipt-signing.key` beside the database.
+    public var signingKeyPath: String {
+        signingKey ?? URL(filePath: database).deletingLastPathComponent().appending(path: "receipt-signing.key").path
+    }
+
+    public func validate() throws {
+        guard (0...65535).contains(port) else { throw KirokuError(.configuration, "port must be 0-65535") }
+        guard maxBatchEvents >= 1 else { throw KirokuError(.configuration, "max_batch_events must be at least 1") }
+        guard maxBatchBytes >= 64 * 1024 else {
+            throw KirokuError(.configuration, "max_batch_bytes must be at least 65536")
+        }
+        for (name, path) in [("ca", ca), ("certificate", certificate), ("private_key", privateKey)]
+        where !FileManager.default.fileExists(atPath: path) {
+            throw KirokuError(.configuration, "\(name) file \(path) does not exist")
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import KirokuProtocol
+import Prometheus
+import Synchronization
+
+/// The hub's Prometheus metrics (`GET /metrics`). Kept in one registry owned by the hub rather than the
+/// process-wide metrics system, so several hubs (tests) can live in one process.
+public final class HubMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    let eventsIngested: Counter
+    let duplicates: Counter
+    let batchesAccepted: Counter
+    private let lagGauges = Mutex<[String: Gauge]>([:])
+
+    init() {
+        eventsIngested = registry.makeCounter(descriptor: Self.name("kiroku_events_ingested_total", "Events added to the record"))
+        duplicates = registry.makeCounter(descriptor: Self.name("kiroku_events_duplicate_total", "Events received again (no-op)"))
+        batchesAccepted = registry.makeCounter(
+            descriptor: Self.name("kiroku_batches_total", "Batches by result"), labels: [("result", "accepted")])
+    }
+
+    static func name(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, helpText: help)
+    }
+
+    func refused(_ code: ErrorCode) {
+        registry.makeCounter(
+            descriptor: Self.name("kiroku_refusals_total", "Refused requests by error code"), labels: [("code", code.rawValue)]
+        ).increment()
+    }
+
+    func lag(agent: String, events: Int64) {
+        let gauge = lagGauges.withLock { gauges in
+            if let gauge = gauges[agent] { return gauge }
+            let gauge = registry.makeGauge(
+                descriptor: Self.name("kiroku_agent_lag_events", "Events the agent reported that the hub does not hold yet"),
+                labels: [("agent", agent)])
+            gauges[agent] = gauge
+            return gauge
+        }
+        gauge.set(Double(events))
+    }
+
+    func render() -> [UInt8] {
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return buffer
+    }
+}

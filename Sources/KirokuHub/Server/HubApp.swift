@@ -1,0 +1,253 @@
+import SwiftASN1
+import Prometheus
+import CompressNIO
+public import Crypto
+public import Hummingbird
+import HummingbirdTLS
+import KirokuProtocol
+public import Logging
+import NIOCore
+import NIOSSL
+import X509
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+import Foundation
+
+/// Builds the hub: store, receipt key, mTLS server and routes. `kiroku-hub run` and the tests both call
+/// ``build(configuration:logger:onListening:)``.
+public enum HubApp {
+    /// The application, ready to `runService()`.
+    public static func build(
+        configuration: HubConfiguration, logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
+        try configuration.validate()
+        let store = try HubStore.open(path: configuration.database)
+        let key = try loadOrCreateSigningKey(path: configuration.signingKeyPath)
+        let metrics = HubMetrics()
+        let caPEM: String
+        do {
+            caPEM = try String(contentsOfFile: configuration.ca, encoding: .utf8)
+        } catch {
+            throw KirokuError(.configuration, "cannot read CA certificate \(configuration.ca)", underlying: error)
+        }
+        let ca = try Certificate(pemEncoded: caPEM)
+        let verifier = ClientCertificateVerifier(ca: ca, revocationList: configuration.revocationList, logger: logger)
+
+        var tls: TLSConfiguration
+        do {
+            tls = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(configuration.certificate).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: configuration.privateKey, format: .pem)))
+            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(configuration.ca))
+        } catch {
+            throw KirokuError(.configuration, "cannot load the hub's TLS certificate or key", underlying: error)
+        }
+        // PITFALLS.md §2: .fullVerification would match the client certificate against the client's IP
+        // address and drop every agent silently. The chain is verified in ClientCertificateVerifier.
+        tls.certificateVerification = .noHostnameVerification
+        tls.minimumTLSVersion = .tlsv12
+        tls.sendCANameList = true
+
+        let router = Router(context: HubRequestContext.self)
+        router.add(middleware: ErrorMiddleware(onError: { metrics.refused($0) }))
+        router.add(middleware: IdentityMiddleware())
+        let routes = Routes(store: store, key: key, metrics: metrics, configuration: configuration)
+        routes.register(on: router)
+
+        return Application(
+            router: router,
+            server: try .tls(
+                .http1(),
+                configuration: .init(
+                    tlsConfiguration: tls, customAsyncVerificationCallback: { chain in await verifier.verify(chain) })),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kiroku-hub"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                if let portFile = configuration.portFile {
+                    try? Data("\(port)\n".utf8).write(to: URL(filePath: portFile), options: .atomic)
+                }
+                logger.info("hub listening", metadata: ["kiroku.port": "\(port)"])
+                await onListening(port)
+            },
+            logger: logger)
+    }
+
+    /// Loads the Ed25519 receipt key, creating it (mode 0600) on first start.
+    public static func loadOrCreateSigningKey(path: String) throws -> Curve25519.Signing.PrivateKey {
+        if let data = FileManager.default.contents(atPath: path) {
+            let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard let raw = Data(base64Encoded: text), let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw)
+            else { throw KirokuError(.configuration, "receipt signing key \(path) is not a base64 Ed25519 key") }
+            return key
+        }
+        let key = Curve25519.Signing.PrivateKey()
+        try FileManager.default.createDirectory(
+            at: URL(filePath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw KirokuError(.configuration, "cannot create receipt signing key \(path)") }
+        defer { close(fd) }
+        let bytes = Array((key.rawRepresentation.base64EncodedString() + "\n").utf8)
+        guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count, fsync(fd) == 0 else {
+            throw KirokuError(.configuration, "cannot write receipt signing key \(path)")
+        }
+        return key
+    }
+}
+
+/// The hub's endpoints.
+struct Routes: Sendable {
+    let store: HubStore
+    let key: Curve25519.Signing.PrivateKey
+    let metrics: HubMetrics
+    let configuration: HubConfiguration
+
+    func register(on router: Router<HubRequestContext>) {
+        router.get("/v1/agent/state") { _, context in try await self.state(context) }
+        router.post("/v1/agent/batches") { request, context in try await self.batch(request, context) }
+        router.get("/v1/events") { request, context in try await self.events(request, context) }
+        router.get("/v1/agents") { _, context in try await self.agents(context) }
+        router.get("/v1/hub/key") { _, _ in
+            Self.json(
+                .object([
+                    "algorithm": .string("ed25519"), "key": .string(self.key.publicKey.rawRepresentation.base64EncodedString()),
+                    "key_id": .string(signingKeyID(self.key.publicKey)),
+                ]))
+        }
+        router.get("/metrics") { _, context in
+            _ = try Self.require(.person, context)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.render())))
+        }
+    }
+
+    static func require(_ role: Identity.Role, _ context: HubRequestContext) throws -> Identity {
+        guard let identity = context.identity else {
+            throw KirokuError(.certificateRequired, "a client certificate is required")
+        }
+        guard identity.role == role else {
+            throw KirokuError(
+                .wrongRole, "\(identity.uri) may not use this endpoint; it is for \(role.rawValue) certificates")
+        }
+        return identity
+    }
+
+    func state(_ context: HubRequestContext) async throws -> Response {
+        let agent = try Self.require(.agent, context)
+        let head = try await store.chainHead(agent: agent.id)
+        let state = AgentState(
+            agent: agent.id, lastSeq: head.seq, lastHash: head.hash, hubTime: Timestamp(date: Date()).rfc3339,
+            hubKey: key.publicKey.rawRepresentation.base64EncodedString(), maxBatchEvents: configuration.maxBatchEvents,
+            maxBatchBytes: configuration.maxBatchBytes)
+        return try Self.encode(state)
+    }
+
+    func batch(_ request: Request, _ context: HubRequestContext) async throws -> Response {
+        let agent = try Self.require(.agent, context)
+        var request = request
+        let limit = configuration.maxBatchBytes
+        var body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: limit)
+        } catch {
+            throw KirokuError(.batchTooLarge, "the batch body is over \(limit) bytes")
+        }
+        switch request.headers[.contentEncoding]?.lowercased() {
+        case nil, "identity":
+            break
+        case "gzip", "deflate":
+            let algorithm: CompressionAlgorithm = request.headers[.contentEncoding]?.lowercased() == "gzip" ? .gzip() : .deflate()
+            do {
+                body = try body.decompress(with: algorithm, maxSize: limit)
+            } catch let error as CompressNIOError where error == .bufferOverflow {
+                throw KirokuError(.batchTooLarge, "the batch inflates to more than \(limit) bytes")
+            } catch {
+                throw KirokuError(.badCompression, "the compressed body could not be inflated")
+            }
+        case let other?:
+            throw KirokuError(.unsupportedEncoding, "Content-Encoding '\(other.prefix(20))' is not supported; use gzip or deflate")
+        }
+        let batch: Batch
+        do {
+            batch = try JSONDecoder().decode(Batch.self, from: Data(body.readableBytesView))
+        } catch let error as KirokuError {
+            throw error
+        } catch {
+            throw KirokuError(.malformedRequest, "the batch is not valid JSON of the v1 batch shape: \(Self.summary(error))")
+        }
+        guard batch.events.count <= configuration.maxBatchEvents else {
+            throw KirokuError(
+                .batchTooLarge, "the batch has \(batch.events.count) events; at most \(configuration.maxBatchEvents) are taken")
+        }
+        let result = try await store.ingest(batch, identity: agent.id)
+        let receipt = Receipt(
+            agent: agent.id, firstSeq: result.firstSeq, throughSeq: result.throughSeq, headHash: result.headHash,
+            accepted: result.accepted, duplicates: result.duplicates, hubTime: Timestamp(date: Date()).rfc3339,
+            keyID: signingKeyID(key.publicKey))
+        metrics.eventsIngested.increment(by: Int64(result.accepted))
+        metrics.duplicates.increment(by: Int64(result.duplicates))
+        metrics.batchesAccepted.increment()
+        metrics.lag(agent: agent.id, events: max(0, batch.headSeq - result.throughSeq))
+        return try Self.encode(try SignedReceipt.sign(receipt, with: key))
+    }
+
+    func events(_ request: Request, _ context: HubRequestContext) async throws -> Response {
+        _ = try Self.require(.person, context)
+        var parameters: [String: String] = [:]
+        for (name, value) in request.uri.queryParameters {
+            parameters[String(name)] = String(value)
+        }
+        let query = try EventQuery(parameters: parameters)
+        return try Self.encode(try await store.query(query))
+    }
+
+    func agents(_ context: HubRequestContext) async throws -> Response {
+        _ = try Self.require(.person, context)
+        return try Self.encode(AgentHealthList(agents: try await store.agentHealth()))
+    }
+
+    static func encode<T: Encodable>(_ value: T) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(value)
+        return Response(
+            status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func json(_ value: JSONValue) -> Response {
+        Response(
+            status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: CanonicalJSON.encode(value))))
+    }
+
+    /// A decoding error without the payload's content.
+    static func summary(_ error: any Error) -> String {
+        guard let error = error as? DecodingError else { return "unreadable" }
+        switch error {
+        case .typeMismatch(let type, let context):
+            return "wrong type at \(path(context.codingPath)) (expected \(type))"
+        case .valueNotFound(_, let context):
+            return "missing value at \(path(context.codingPath))"
+        case .keyNotFound(let key, let context):
+            return "missing member '\(key.stringValue)' at \(path(context.codingPath))"
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "not JSON" : "bad value at \(path(context.codingPath))"
+        @unknown default:
+            return "unreadable"
+        }
+    }
+
+    static func path(_ keys: [any CodingKey]) -> String {
+        keys.isEmpty ? "top level" : keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+    }
+}
+
+extension Timestamp {
+    init(date: Date) {
+        self.init(epochMilliseconds: Int64((date.timeIntervalSince1970 * 1000).rounded(.down)), offsetMinutes: 0)
+    }
+}

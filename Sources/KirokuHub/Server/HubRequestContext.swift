@@ -1,0 +1,91 @@
+import SwiftASN1
+import Logging
+public import Hummingbird
+public import KirokuProtocol
+public import NIOCore
+import NIOSSL
+import X509
+import KirokuPKI
+
+/// The request context of the hub: keeps the connection's channel so the client certificate can be read
+/// (PITFALLS.md §3: `nioSSL_peerValidatedCertificateChain()` is nil under Hummingbird; the channel's
+/// `nioSSL_peerCertificate()` works), and carries the caller's identity once a middleware has read it.
+public struct HubRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let channel: any Channel
+    /// Who is calling, from the certificate's SAN URI. Set by ``IdentityMiddleware``.
+    public var identity: Identity?
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.channel = source.channel
+    }
+
+    /// Bodies are bounded per endpoint; this is the outer bound.
+    public var maxUploadSize: Int { 64 * 1024 * 1024 }
+}
+
+/// Reads the caller's identity from the TLS client certificate. The TLS layer has already verified the
+/// chain against the CA and the revocation list (``ClientCertificateVerifier``).
+struct IdentityMiddleware: RouterMiddleware {
+    typealias Context = HubRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        var context = context
+        guard let peer = try? await context.channel.nioSSL_peerCertificate().get(),
+            let certificate = try? Certificate(derEncoded: peer.toDERBytes()),
+            let identity = certificate.kirokuIdentity
+        else {
+            throw KirokuError(.certificateRequired, "a client certificate with a kiroku:ROLE:ID identity is required")
+        }
+        context.identity = identity
+        context.logger[metadataKey: "kiroku.peer"] = "\(identity.uri)"
+        return try await next(request, context)
+    }
+}
+
+/// Answers every error with the one body shape `{code, message}` and the code's HTTP status.
+struct ErrorMiddleware: RouterMiddleware {
+    typealias Context = HubRequestContext
+    let onError: @Sendable (ErrorCode) -> Void
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        do {
+            return try await next(request, context)
+        } catch let error as KirokuError {
+            onError(error.code)
+            if error.code == .internalError {
+                context.logger.error("internal error", metadata: ["kiroku.error": "\(error)"])
+            }
+            return Self.response(error)
+        } catch let error as HTTPError {
+            let code: ErrorCode
+            switch error.status.code {
+            case 404: code = .notFound
+            case 413: code = .batchTooLarge
+            case 405: code = .notFound
+            default: code = error.status.code < 500 ? .malformedRequest : .internalError
+            }
+            onError(code)
+            let message = code == .notFound ? "no such endpoint: \(request.method) \(request.uri.path)" : (error.body ?? "request refused")
+            var response = Self.response(KirokuError(code, message))
+            response.status = error.status
+            return response
+        } catch {
+            onError(.internalError)
+            context.logger.error("internal error", metadata: ["kiroku.error": "\(error)"])
+            return Self.response(KirokuError(.internalError, "the hub failed internally; nothing was changed"))
+        }
+    }
+
+    static func response(_ error: KirokuError) -> Response {
+        let body = CanonicalJSON.encode(.object(["code": .string(error.code.rawValue), "message": .string(error.message)]))
+        return Response(
+            status: .init(code: error.code.httpStatus), headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}

@@ -1,0 +1,143 @@
+import GRDB
+public import KirokuProtocol
+
+import Foundation
+
+/// A search of the consolidated record. Every filter is optional; results come in a stable order (event
+/// time, then agent, then sequence) and are paged with an opaque cursor.
+public struct EventQuery: Sendable, Equatable {
+    public var from: Timestamp?
+    public var to: Timestamp?
+    public var agent: String?
+    public var site: String?
+    public var kind: String?
+    public var action: String?
+    public var actor: String?
+    public var subject: String?
+    public var limit = 100
+    public var cursor: String?
+
+    public static let maxLimit = 10_000
+
+    public init() {}
+
+    /// Reads the query from URL parameters (`from`, `to`, `agent`, `site`, `kind`, `action`, `actor`,
+    /// `subject`, `limit`, `cursor`); a bad value is a `bad_query` error naming it.
+    public init(parameters: [String: String]) throws(KirokuError) {
+        let known: Set<String> = ["from", "to", "agent", "site", "kind", "action", "actor", "subject", "limit", "cursor"]
+        if let unknown = parameters.keys.first(where: { !known.contains($0) }) {
+            throw KirokuError(.badQuery, "unknown parameter '\(unknown.prefix(40))'; known: \(known.sorted().joined(separator: ", "))")
+        }
+        for name in ["from", "to"] {
+            if let text = parameters[name], Timestamp(rfc3339: text) == nil {
+                throw KirokuError(.badQuery, "\(name) must be RFC 3339 with milliseconds, like 2026-11-27T00:00:00.000+09:00")
+            }
+        }
+        from = parameters["from"].flatMap(Timestamp.init(rfc3339:))
+        to = parameters["to"].flatMap(Timestamp.init(rfc3339:))
+        agent = parameters["agent"]
+        site = parameters["site"]
+        kind = parameters["kind"]
+        action = parameters["action"]
+        actor = parameters["actor"]
+        subject = parameters["subject"]
+        if let kind, EventKind.named(kind) == nil {
+            throw KirokuError(.badQuery, "unknown kind '\(kind.prefix(40))'")
+        }
+        if let text = parameters["limit"] {
+            guard let value = Int(text), value >= 1, value <= Self.maxLimit else {
+                throw KirokuError(.badQuery, "limit must be 1 to \(Self.maxLimit)")
+            }
+            limit = value
+        }
+        if let text = parameters["cursor"] {
+            guard Cursor(text) != nil else { throw KirokuError(.badQuery, "cursor is not one this hub issued") }
+            cursor = text
+        }
+    }
+
+    /// Position after the last event of a page: `time_ms.agent.seq`, base64url.
+    struct Cursor {
+        var timeMS: Int64
+        var agent: String
+        var seq: Int64
+
+        init(timeMS: Int64, agent: String, seq: Int64) {
+            self.timeMS = timeMS
+            self.agent = agent
+            self.seq = seq
+        }
+
+        init?(_ text: String) {
+            var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+            while base64.count % 4 != 0 { base64 += "=" }
+            guard let data = Data(base64Encoded: base64) else { return nil }
+            let parts = String(decoding: data, as: UTF8.self).split(separator: "|", omittingEmptySubsequences: false)
+            guard parts.count == 3, let time = Int64(parts[0]), let seq = Int64(parts[2]), AgentID.isValid(String(parts[1]))
+            else { return nil }
+            self.init(timeMS: time, agent: String(parts[1]), seq: seq)
+        }
+
+        var text: String {
+            Data("\(timeMS)|\(agent)|\(seq)".utf8).base64EncodedString()
+                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .replacingOccurrences(of: "=", with: "")
+        }
+    }
+}
+
+extension HubStore {
+    /// Runs a query.
+    public func query(_ query: EventQuery) async throws -> EventPage {
+        var conditions: [String] = []
+        var arguments: StatementArguments = []
+        if let from = query.from {
+            conditions.append("time_ms >= ?")
+            _ = arguments.append(contentsOf: [from.epochMilliseconds])
+        }
+        if let to = query.to {
+            conditions.append("time_ms < ?")
+            _ = arguments.append(contentsOf: [to.epochMilliseconds])
+        }
+        for (column, value) in [
+            ("agent", query.agent), ("site", query.site), ("kind", query.kind), ("action", query.action),
+            ("actor", query.actor), ("subject", query.subject),
+        ] {
+            if let value {
+                conditions.append("\(column) = ?")
+                _ = arguments.append(contentsOf: [value])
+            }
+        }
+        if let text = query.cursor, let cursor = EventQuery.Cursor(text) {
+            conditions.append("(time_ms, agent, seq) > (?, ?, ?)")
+            _ = arguments.append(contentsOf: [cursor.timeMS, cursor.agent, cursor.seq])
+        }
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let sql = """
+            SELECT agent, seq, time, time_ms, kind, action, actor, subject, site, attrs, salt, prev, hash
+            FROM events \(whereClause) ORDER BY time_ms, agent, seq LIMIT \(query.limit + 1)
+            """
+        let finalArguments = arguments
+        return try await pool.read { db in
+            var events: [Event] = []
+            var last: EventQuery.Cursor?
+            let rows = try Row.fetchCursor(db, sql: sql, arguments: finalArguments)
+            var more = false
+            while let row = try rows.next() {
+                if events.count == query.limit {
+                    more = true
+                    break
+                }
+                let attrsText: String = row["attrs"]
+                let attrs = (try? JSONDecoder().decode([String: String].self, from: Data(attrsText.utf8))) ?? [:]
+                let event = Event(
+                    agent: row["agent"], seq: row["seq"], time: row["time"], kind: row["kind"], action: row["action"],
+                    actor: row["actor"], subject: row["subject"], site: row["site"], attrs: attrs, salt: row["salt"],
+                    prev: row["prev"], hash: row["hash"])
+                events.append(event)
+                last = EventQuery.Cursor(timeMS: row["time_ms"], agent: event.agent, seq: event.seq)
+            }
+            return EventPage(events: events, next: more ? last?.text : nil)
+        }
+    }
+}

@@ -1,0 +1,348 @@
+import GRDB
+public import KirokuProtocol
+
+public import Foundation
+
+/// The consolidated record on the embedded SQLite default (GRDB, WAL, `synchronous = FULL` on the writer).
+///
+/// ``ingest(_:identity:now:)`` is the one place events enter the record: a batch is checked whole and
+/// committed in one transaction, or refused with a stable code and nothing changed (invariant 7). An event
+/// already held is a counted duplicate (invariant 2); a different event at a held `(agent, seq)` is a fork,
+/// quarantined with both versions and never merged.
+public struct HubStore: Sendable {
+    let pool: DatabasePool
+    public let path: String
+
+    public static func open(path: String) throws -> HubStore {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        configuration.label = "kiroku.hub"
+        do {
+            try FileManager.default.createDirectory(
+                at: URL(filePath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+            try migrator.migrate(pool)
+            return HubStore(pool: pool, path: path)
+        } catch {
+            throw KirokuError(.internalError, "cannot open the hub database \(path)", underlying: error)
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE events(
+                        id INTEGER PRIMARY KEY,
+                        agent TEXT NOT NULL,
+                        seq INTEGER NOT NULL CHECK (seq >= 1),
+                        time TEXT NOT NULL,
+                        time_ms INTEGER NOT NULL,
+                        kind TEXT NOT NULL,
+                        action TEXT NOT NULL,
+                        actor TEXT NOT NULL,
+                        subject TEXT NOT NULL,
+                        site TEXT NOT NULL,
+                        attrs TEXT NOT NULL,
+                        salt TEXT NOT NULL,
+                        prev TEXT NOT NULL,
+                        hash TEXT NOT NULL CHECK (length(hash) = 64),
+                        received_ms INTEGER NOT NULL,
+                        UNIQUE (agent, seq)
+                    );
+                    CREATE INDEX events_by_time ON events(time_ms, agent, seq);
+                    CREATE INDEX events_by_actor ON events(actor, time_ms);
+                    CREATE INDEX events_by_subject ON events(subject, time_ms);
+                    CREATE TABLE agents(
+                        id TEXT PRIMARY KEY NOT NULL,
+                        last_seq INTEGER NOT NULL DEFAULT 0,
+                        last_hash TEXT NOT NULL,
+                        first_seen_ms INTEGER NOT NULL,
+                        last_seen_ms INTEGER NOT NULL,
+                        last_event_ms INTEGER,
+                        reported_head INTEGER NOT NULL DEFAULT 0,
+                        skew_ms INTEGER,
+                        events INTEGER NOT NULL DEFAULT 0,
+                        batches INTEGER NOT NULL DEFAULT 0,
+                        duplicates INTEGER NOT NULL DEFAULT 0,
+                        forks INTEGER NOT NULL DEFAULT 0,
+                        gaps INTEGER NOT NULL DEFAULT 0,
+                        refusals INTEGER NOT NULL DEFAULT 0,
+                        last_refusal TEXT
+                    ) WITHOUT ROWID;
+                    CREATE TABLE forks(
+                        id INTEGER PRIMARY KEY,
+                        agent TEXT NOT NULL,
+                        seq INTEGER NOT NULL,
+                        held_hash TEXT NOT NULL,
+                        offered_hash TEXT NOT NULL,
+                        offered_event TEXT NOT NULL,
+                        detected_ms INTEGER NOT NULL,
+                        UNIQUE (agent, seq, offered_hash)
+                    );
+                    """)
+        }
+        return migrator
+    }
+
+    /// The `synchronous` setting in force on the writer connection (2 = FULL).
+    public func writerSynchronousSetting() throws -> Int {
+        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
+    // MARK: Ingest
+
+    /// What an accepted batch did.
+    public struct IngestResult: Sendable, Equatable {
+        public var firstSeq: Int64
+        public var throughSeq: Int64
+        public var headHash: String
+        public var accepted: Int64
+        public var duplicates: Int64
+    }
+
+    /// Checks and commits one batch from the agent `identity` (taken from its certificate, never from
+    /// the payload). Returns only after the commit is durable.
+    public func ingest(_ batch: Batch, identity: String, now: Date = Date()) async throws -> IngestResult {
+        let nowMS = Int64(now.timeIntervalSince1970 * 1000)
+        do {
+            try Self.check(batch, identity: identity)
+        } catch {
+            if batch.agent == identity || error.code != .agentMismatch {
+                await recordRefusal(agent: identity, code: error.code, nowMS: nowMS)
+            }
+            throw error
+        }
+        let skew = Timestamp(rfc3339: batch.sentAt).map { nowMS - $0.epochMilliseconds }
+        let outcome: Result<IngestResult, KirokuError> = try await pool.write { db in
+            var agent = try AgentRow.fetch(db, id: identity, nowMS: nowMS)
+            agent.lastSeenMS = nowMS
+            agent.reportedHead = max(agent.reportedHead, batch.headSeq)
+            if let skew { agent.skewMS = skew }
+            let events = batch.events
+            // Events the hub already holds: duplicates if identical, forks if not.
+            var duplicates: Int64 = 0
+            if events[0].seq <= agent.lastSeq {
+                let upTo = min(events.last!.seq, agent.lastSeq)
+                var held: [Int64: String] = [:]
+                let rows = try Row.fetchCursor(
+                    db, sql: "SELECT seq, hash FROM events WHERE agent = ? AND seq BETWEEN ? AND ?",
+                    arguments: [identity, events[0].seq, upTo])
+                while let row = try rows.next() { held[row[0]] = row[1] }
+                for event in events where event.seq <= upTo {
+                    guard let heldHash = held[event.seq] else {
+                        // Held seq range but row gone: should not happen; refuse rather than guess.
+                        return .failure(KirokuError(.internalError, "event \(event.seq) is missing from the record"))
+                    }
+                    if heldHash == event.hash {
+                        duplicates += 1
+                    } else {
+                        try db.execute(
+                            sql: """
+                                INSERT OR IGNORE INTO forks(agent, seq, held_hash, offered_hash, offered_event, detected_ms)
+                                VALUES (?, ?, ?, ?, ?, ?)
+                                """,
+                            arguments: [
+                                identity, event.seq, heldHash, event.hash,
+                                String(decoding: event.canonicalBytes(includingHash: true), as: UTF8.self), nowMS,
+                            ])
+                        agent.forks += 1
+                        agent.refusals += 1
+                        agent.lastRefusal = ErrorCode.fork.rawValue
+                        try agent.save(db)
+                        return .failure(
+                            KirokuError(
+                                .fork,
+                                "agent \(identity) sent a different event at seq \(event.seq) than the hub holds; both versions are quarantined for investigation"
+                            ))
+                    }
+                }
+            }
+            let fresh = events.drop { $0.seq <= agent.lastSeq }
+            if let first = fresh.first {
+                if first.seq != agent.lastSeq + 1 {
+                    agent.gaps += 1
+                    agent.refusals += 1
+                    agent.lastRefusal = ErrorCode.sequenceGap.rawValue
+                    try agent.save(db)
+                    return .failure(
+                        KirokuError(
+                            .sequenceGap,
+                            "the hub holds agent \(identity) through seq \(agent.lastSeq); this batch starts at \(first.seq). Send from \(agent.lastSeq + 1)."
+                        ))
+                }
+                if first.prev != agent.lastHash {
+                    agent.refusals += 1
+                    agent.lastRefusal = ErrorCode.chainBroken.rawValue
+                    try agent.save(db)
+                    return .failure(
+                        KirokuError(
+                            .chainBroken, "event \(first.seq)'s prev does not match the hash of event \(agent.lastSeq)"))
+                }
+                let statement = try db.cachedStatement(
+                    sql: """
+                        INSERT INTO events(agent, seq, time, time_ms, kind, action, actor, subject, site, attrs,
+                            salt, prev, hash, received_ms)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """)
+                for event in fresh {
+                    let timeMS = Timestamp(rfc3339: event.time)!.epochMilliseconds
+                    let attrs = String(
+                        decoding: CanonicalJSON.encode(.object(event.attrs.mapValues { .string($0) })), as: UTF8.self)
+                    try statement.execute(arguments: [
+                        identity, event.seq, event.time, timeMS, event.kind, event.action, event.actor, event.subject,
+                        event.site, attrs, event.salt, event.prev, event.hash, nowMS,
+                    ])
+                    agent.lastEventMS = max(agent.lastEventMS ?? timeMS, timeMS)
+                }
+                agent.lastSeq = fresh.last!.seq
+                agent.lastHash = fresh.last!.hash
+                agent.events += Int64(fresh.count)
+            }
+            agent.batches += 1
+            agent.duplicates += duplicates
+            try agent.save(db)
+            return .success(
+                IngestResult(
+                    firstSeq: events[0].seq, throughSeq: events.last!.seq, headHash: events.last!.hash,
+                    accepted: Int64(fresh.count), duplicates: duplicates))
+        }
+        return try outcome.get()
+    }
+
+    /// The checks that need no database: identity, schema, hashes, order and links inside the batch.
+    static func check(_ batch: Batch, identity: String) throws(KirokuError) {
+        guard batch.agent == identity else {
+            throw KirokuError(
+                .agentMismatch, "this certificate is agent '\(identity)'; it may not send a batch for '\(batch.agent.prefix(64))'")
+        }
+        guard let first = batch.events.first else { throw KirokuError(.emptyBatch, "the batch has no events") }
+        guard Timestamp(rfc3339: batch.sentAt) != nil else {
+            throw KirokuError(.malformedRequest, "sent_at must be RFC 3339 with milliseconds and offset")
+        }
+        var previous: Event?
+        for event in batch.events {
+            guard event.agent == identity else {
+                throw KirokuError(
+                    .agentMismatch, "event seq \(event.seq) names agent '\(event.agent.prefix(64))', not '\(identity)'")
+            }
+            try event.validate()
+            if let previous {
+                guard event.seq == previous.seq + 1 else {
+                    throw KirokuError(
+                        .sequenceOrder, "event seq \(event.seq) follows seq \(previous.seq); a batch must be consecutive")
+                }
+                guard event.prev == previous.hash else {
+                    throw KirokuError(.chainBroken, "event \(event.seq)'s prev is not the hash of event \(previous.seq)")
+                }
+            } else if first.seq == 1 && event.prev != Event.genesis {
+                throw KirokuError(.chainBroken, "event 1's prev must be the genesis value (64 zeros)")
+            }
+            previous = event
+        }
+    }
+
+    private func recordRefusal(agent: String, code: ErrorCode, nowMS: Int64) async {
+        _ = try? await pool.write { db in
+            var row = try AgentRow.fetch(db, id: agent, nowMS: nowMS)
+            row.refusals += 1
+            row.lastSeenMS = nowMS
+            row.lastRefusal = code.rawValue
+            if code == .sequenceGap { row.gaps += 1 }
+            try row.save(db)
+        }
+    }
+
+    // MARK: Agent state and health
+
+    /// Where the hub's copy of an agent's chain stands.
+    public func chainHead(agent: String) async throws -> (seq: Int64, hash: String) {
+        try await pool.read { db in
+            let row = try Row.fetchOne(db, sql: "SELECT last_seq, last_hash FROM agents WHERE id = ?", arguments: [agent])
+            return row.map { ($0[0], $0[1]) } ?? (0, Event.genesis)
+        }
+    }
+
+    /// Health of every agent the hub has heard from.
+    public func agentHealth() async throws -> [AgentHealth] {
+        try await pool.read { db in
+            let forkCounts = try Row.fetchAll(db, sql: "SELECT agent, count(*) FROM forks GROUP BY agent")
+            var quarantined: [String: Int64] = [:]
+            for row in forkCounts { quarantined[row[0]] = row[1] }
+            return try Row.fetchAll(db, sql: "SELECT * FROM agents ORDER BY id").map { row in
+                let id: String = row["id"]
+                let lastSeq: Int64 = row["last_seq"]
+                let head: Int64 = row["reported_head"]
+                return AgentHealth(
+                    agent: id, lastSeq: lastSeq, lastHash: row["last_hash"],
+                    firstSeen: Timestamp(epochMilliseconds: row["first_seen_ms"]).rfc3339,
+                    lastSeen: Timestamp(epochMilliseconds: row["last_seen_ms"]).rfc3339,
+                    lastEventTime: (row["last_event_ms"] as Int64?).map { Timestamp(epochMilliseconds: $0).rfc3339 },
+                    reportedHead: head, lag: max(0, head - lastSeq), skewMS: row["skew_ms"], events: row["events"],
+                    batches: row["batches"], duplicates: row["duplicates"], forks: row["forks"],
+                    quarantined: quarantined[id] ?? 0, gaps: row["gaps"], refusals: row["refusals"],
+                    lastRefusal: row["last_refusal"])
+            }
+        }
+    }
+
+    /// Quarantined fork versions for one agent (what the investigation needs).
+    public func forks(agent: String) async throws -> [(seq: Int64, heldHash: String, offeredHash: String)] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT seq, held_hash, offered_hash FROM forks WHERE agent = ? ORDER BY seq", arguments: [agent]
+            ).map { ($0[0], $0[1], $0[2]) }
+        }
+    }
+
+    /// How many events the record holds.
+    public func eventCount() async throws -> Int64 {
+        try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0 }
+    }
+}
+
+/// One agent's row in the hub's register of agents.
+struct AgentRow {
+    var id: String
+    var lastSeq: Int64 = 0
+    var lastHash = Event.genesis
+    var firstSeenMS: Int64
+    var lastSeenMS: Int64
+    var lastEventMS: Int64?
+    var reportedHead: Int64 = 0
+    var skewMS: Int64?
+    var events: Int64 = 0
+    var batches: Int64 = 0
+    var duplicates: Int64 = 0
+    var forks: Int64 = 0
+    var gaps: Int64 = 0
+    var refusals: Int64 = 0
+    var lastRefusal: String?
+
+    static func fetch(_ db: Database, id: String, nowMS: Int64) throws -> AgentRow {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM agents WHERE id = ?", arguments: [id]) else {
+            return AgentRow(id: id, firstSeenMS: nowMS, lastSeenMS: nowMS)
+        }
+        return AgentRow(
+            id: id, lastSeq: row["last_seq"], lastHash: row["last_hash"], firstSeenMS: row["first_seen_ms"],
+            lastSeenMS: row["last_seen_ms"], lastEventMS: row["last_event_ms"], reportedHead: row["reported_head"],
+            skewMS: row["skew_ms"], events: row["events"], batches: row["batches"], duplicates: row["duplicates"],
+            forks: row["forks"], gaps: row["gaps"], refusals: row["refusals"], lastRefusal: row["last_refusal"])
+    }
+
+    func save(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT OR REPLACE INTO agents(id, last_seq, last_hash, first_seen_ms, last_seen_ms, last_event_ms,
+                    reported_head, skew_ms, events, batches, duplicates, forks, gaps, refusals, last_refusal)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                id, lastSeq, lastHash, firstSeenMS, lastSeenMS, lastEventMS, reportedHead, skewMS, events, batches,
+                duplicates, forks, gaps, refusals, lastRefusal,
+            ])
+    }
+}
+

@@ -1,0 +1,116 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A stable, machine-readable error code shared by the hub's HTTP error bodies, the agent and `kirokuctl`.
+///
+/// Codes never change meaning once shipped; `Protocol/PROTOCOL.md` lists them all with their HTTP status.
+public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
+    public var rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public var description: String { rawValue }
+
+    /// The body is not valid JSON, or a field has the wrong type, or a required field is missing.
+    public static let malformedRequest = ErrorCode(rawValue: "malformed_request")
+    /// The event or message names a schema version this hub does not speak.
+    public static let unsupportedVersion = ErrorCode(rawValue: "unsupported_version")
+    /// An event field breaks the schema (unknown kind or action, bad time, bad hex, too long).
+    public static let invalidEvent = ErrorCode(rawValue: "invalid_event")
+    /// An event's `hash` is not the SHA-256 of its canonical form.
+    public static let hashMismatch = ErrorCode(rawValue: "hash_mismatch")
+    /// An event's `prev` does not equal its predecessor's hash.
+    public static let chainBroken = ErrorCode(rawValue: "chain_broken")
+    /// The batch starts after the hub's last sequence number: events in between are missing.
+    public static let sequenceGap = ErrorCode(rawValue: "sequence_gap")
+    /// Sequence numbers inside the batch are not consecutive and increasing.
+    public static let sequenceOrder = ErrorCode(rawValue: "sequence_order")
+    /// A different event already holds this `(agent, seq)`: quarantined, never merged.
+    public static let fork = ErrorCode(rawValue: "fork")
+    /// The batch names an agent other than the one in the client certificate.
+    public static let agentMismatch = ErrorCode(rawValue: "agent_mismatch")
+    /// The batch has too many events or too many bytes (after decompression).
+    public static let batchTooLarge = ErrorCode(rawValue: "batch_too_large")
+    /// A single event is larger than the protocol allows.
+    public static let eventTooLarge = ErrorCode(rawValue: "event_too_large")
+    /// The batch contains no events.
+    public static let emptyBatch = ErrorCode(rawValue: "empty_batch")
+    /// `Content-Encoding` is neither absent, `gzip` nor `deflate`.
+    public static let unsupportedEncoding = ErrorCode(rawValue: "unsupported_encoding")
+    /// The compressed body could not be inflated.
+    public static let badCompression = ErrorCode(rawValue: "bad_compression")
+    /// The client presented no certificate, or one without a Kiroku identity.
+    public static let certificateRequired = ErrorCode(rawValue: "certificate_required")
+    /// The certificate's role may not use this endpoint (an agent querying, a person sending batches).
+    public static let wrongRole = ErrorCode(rawValue: "wrong_role")
+    /// A query parameter is not understood.
+    public static let badQuery = ErrorCode(rawValue: "bad_query")
+    /// No such endpoint.
+    public static let notFound = ErrorCode(rawValue: "not_found")
+    /// The hub failed internally; nothing was changed.
+    public static let internalError = ErrorCode(rawValue: "internal")
+
+    // Codes used on the terminal side (agent and kirokuctl), never sent by the hub.
+
+    /// A configuration value is missing or wrong.
+    public static let configuration = ErrorCode(rawValue: "configuration")
+    /// The local journal could not be opened or written.
+    public static let journal = ErrorCode(rawValue: "journal")
+    /// The hub could not be reached or answered something unexpected.
+    public static let hubUnavailable = ErrorCode(rawValue: "hub_unavailable")
+    /// The hub's receipt did not verify.
+    public static let badReceipt = ErrorCode(rawValue: "bad_receipt")
+    /// A PKI operation failed (missing CA, unknown serial...).
+    public static let pki = ErrorCode(rawValue: "pki")
+
+    /// The HTTP status the hub answers with for this code.
+    public var httpStatus: Int {
+        switch self {
+        case .malformedRequest, .unsupportedVersion, .sequenceOrder, .emptyBatch, .badCompression, .badQuery:
+            return 400
+        case .certificateRequired: return 401
+        case .agentMismatch, .wrongRole: return 403
+        case .notFound: return 404
+        case .chainBroken, .sequenceGap, .fork: return 409
+        case .batchTooLarge, .eventTooLarge: return 413
+        case .unsupportedEncoding: return 415
+        case .invalidEvent, .hashMismatch: return 422
+        default: return 500
+        }
+    }
+}
+
+/// An error a person can act on: a stable code, a message saying what went wrong and what to do, and the
+/// underlying cause if there is one. Messages never contain event payloads or secrets.
+public struct KirokuError: Error, Sendable, CustomStringConvertible {
+    public var code: ErrorCode
+    public var message: String
+    public var underlying: (any Error & Sendable)?
+
+    public init(_ code: ErrorCode, _ message: String, underlying: (any Error & Sendable)? = nil) {
+        self.code = code
+        self.message = message
+        self.underlying = underlying
+    }
+
+    public var description: String {
+        if let underlying {
+            return "\(code.rawValue): \(message) (\(underlying))"
+        }
+        return "\(code.rawValue): \(message)"
+    }
+
+    /// The one error body shape of every endpoint: `{"code": "...", "message": "..."}`.
+    public var body: ErrorBody { ErrorBody(code: code, message: message) }
+}
+
+/// The JSON body of every error answer.
+public struct ErrorBody: Codable, Sendable, Equatable {
+    public var code: ErrorCode
+    public var message: String
+    public init(code: ErrorCode, message: String) {
+        self.code = code
+        self.message = message
+    }
+}

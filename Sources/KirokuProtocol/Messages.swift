@@ -1,0 +1,247 @@
+public import Crypto
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// What a producer hands the agent: the event's content. The agent adds `agent`, `seq`, `salt`, `prev`
+/// and `hash`, and `time` when the producer leaves it out.
+public struct EventDraft: Sendable, Hashable, Codable {
+    public var kind: String
+    public var action: String
+    public var actor: String
+    public var subject: String
+    public var site: String?
+    public var attrs: [String: String]
+    /// RFC 3339 with milliseconds; the agent's clock at commit when absent.
+    public var time: String?
+
+    public init(
+        kind: String, action: String, actor: String, subject: String = "", site: String? = nil,
+        attrs: [String: String] = [:], time: String? = nil
+    ) {
+        self.kind = kind
+        self.action = action
+        self.actor = actor
+        self.subject = subject
+        self.site = site
+        self.attrs = attrs
+        self.time = time
+    }
+
+    private enum CodingKeys: String, CodingKey { case kind, action, actor, subject, site, attrs, time }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.kind = try c.decode(String.self, forKey: .kind)
+        self.action = try c.decode(String.self, forKey: .action)
+        self.actor = try c.decode(String.self, forKey: .actor)
+        self.subject = try c.decodeIfPresent(String.self, forKey: .subject) ?? ""
+        self.site = try c.decodeIfPresent(String.self, forKey: .site)
+        self.attrs = try c.decodeIfPresent([String: String].self, forKey: .attrs) ?? [:]
+        self.time = try c.decodeIfPresent(String.self, forKey: .time)
+    }
+
+    /// Throws `invalid_event` with a message naming what is wrong.
+    public func validate() throws(KirokuError) {
+        try Event.validateContent(
+            kind: kind, action: action, actor: actor, subject: subject, site: site ?? "", attrs: attrs)
+        if let time, Timestamp(rfc3339: time) == nil {
+            throw KirokuError(.invalidEvent, "time must look like 2026-11-27T09:30:00.000+09:00")
+        }
+    }
+}
+
+/// `GET /v1/agent/state`: where the hub's copy of the calling agent's chain stands.
+public struct AgentState: Codable, Sendable, Equatable {
+    public var agent: String
+    /// Highest sequence number the hub holds for this agent (0 if none).
+    public var lastSeq: Int64
+    /// Hash of that event (``Event/genesis`` if none).
+    public var lastHash: String
+    /// The hub's clock, so the agent can see its own skew.
+    public var hubTime: String
+    /// The hub's Ed25519 receipt key, base64 of the 32 raw bytes.
+    public var hubKey: String
+    /// Most events the hub takes in one batch.
+    public var maxBatchEvents: Int
+    /// Most bytes (after decompression) the hub takes in one batch.
+    public var maxBatchBytes: Int
+
+    public init(
+        agent: String, lastSeq: Int64, lastHash: String, hubTime: String, hubKey: String, maxBatchEvents: Int,
+        maxBatchBytes: Int
+    ) {
+        self.agent = agent
+        self.lastSeq = lastSeq
+        self.lastHash = lastHash
+        self.hubTime = hubTime
+        self.hubKey = hubKey
+        self.maxBatchEvents = maxBatchEvents
+        self.maxBatchBytes = maxBatchBytes
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case agent
+        case lastSeq = "last_seq"
+        case lastHash = "last_hash"
+        case hubTime = "hub_time"
+        case hubKey = "hub_key"
+        case maxBatchEvents = "max_batch_events"
+        case maxBatchBytes = "max_batch_bytes"
+    }
+}
+
+/// `POST /v1/agent/batches`: consecutive events of one agent, in sequence order.
+public struct Batch: Codable, Sendable {
+    public var agent: String
+    /// The agent's clock when it sent the batch (for skew).
+    public var sentAt: String
+    /// The agent's newest sequence number when it sent the batch (for lag).
+    public var headSeq: Int64
+    public var events: [Event]
+
+    public init(agent: String, sentAt: String, headSeq: Int64, events: [Event]) {
+        self.agent = agent
+        self.sentAt = sentAt
+        self.headSeq = headSeq
+        self.events = events
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case agent
+        case sentAt = "sent_at"
+        case headSeq = "head_seq"
+        case events
+    }
+
+    /// Writes a batch body around events that are already in canonical form, without re-encoding them.
+    public static func encodeBody(agent: String, sentAt: String, headSeq: Int64, canonicalEvents: [[UInt8]]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(canonicalEvents.reduce(128) { $0 + $1.count + 1 })
+        out.append(contentsOf: Array("{\"agent\":".utf8))
+        CanonicalJSON.writeString(agent, into: &out)
+        out.append(contentsOf: Array(",\"events\":[".utf8))
+        for (index, event) in canonicalEvents.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: event)
+        }
+        out.append(contentsOf: Array("],\"head_seq\":".utf8))
+        CanonicalJSON.writeInteger(headSeq, into: &out)
+        out.append(contentsOf: Array(",\"sent_at\":".utf8))
+        CanonicalJSON.writeString(sentAt, into: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+}
+
+/// The hub's answer to an accepted batch: from this receipt on, the hub holds the agent's chain through
+/// `throughSeq` with head `headHash`, durably.
+public struct Receipt: Codable, Sendable, Equatable {
+    public var agent: String
+    public var firstSeq: Int64
+    public var throughSeq: Int64
+    public var headHash: String
+    /// Events newly added to the record by this batch.
+    public var accepted: Int64
+    /// Events of this batch the hub already held (a counted no-op).
+    public var duplicates: Int64
+    public var hubTime: String
+    /// First 16 hex digits of SHA-256 of the signing key's raw bytes.
+    public var keyID: String
+
+    public init(
+        agent: String, firstSeq: Int64, throughSeq: Int64, headHash: String, accepted: Int64, duplicates: Int64,
+        hubTime: String, keyID: String
+    ) {
+        self.agent = agent
+        self.firstSeq = firstSeq
+        self.throughSeq = throughSeq
+        self.headHash = headHash
+        self.accepted = accepted
+        self.duplicates = duplicates
+        self.hubTime = hubTime
+        self.keyID = keyID
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case agent
+        case firstSeq = "first_seq"
+        case throughSeq = "through_seq"
+        case headHash = "head_hash"
+        case accepted, duplicates
+        case hubTime = "hub_time"
+        case keyID = "key_id"
+    }
+
+    /// The bytes the signature covers: the canonical JSON of the receipt object.
+    public var signedBytes: [UInt8] {
+        CanonicalJSON.encode(
+            .object([
+                "agent": .string(agent), "first_seq": .integer(firstSeq), "through_seq": .integer(throughSeq),
+                "head_hash": .string(headHash), "accepted": .integer(accepted), "duplicates": .integer(duplicates),
+                "hub_time": .string(hubTime), "key_id": .string(keyID),
+            ]))
+    }
+}
+
+/// A receipt with the hub's Ed25519 signature (base64) over ``Receipt/signedBytes``.
+public struct SignedReceipt: Codable, Sendable, Equatable {
+    public var receipt: Receipt
+    public var signature: String
+
+    public init(receipt: Receipt, signature: String) {
+        self.receipt = receipt
+        self.signature = signature
+    }
+
+    /// Signs a receipt with the hub's key.
+    public static func sign(_ receipt: Receipt, with key: Curve25519.Signing.PrivateKey) throws -> SignedReceipt {
+        let signature = try key.signature(for: receipt.signedBytes)
+        return SignedReceipt(receipt: receipt, signature: Data(signature).base64EncodedString())
+    }
+
+    /// True if the signature is the given key's over this receipt.
+    public func verify(publicKey: Curve25519.Signing.PublicKey) -> Bool {
+        guard let signature = Data(base64Encoded: signature) else { return false }
+        return publicKey.isValidSignature(signature, for: receipt.signedBytes)
+    }
+}
+
+/// Identifies a signing key in receipts: the first 16 hex digits of SHA-256 of its raw public bytes.
+public func signingKeyID(_ key: Curve25519.Signing.PublicKey) -> String {
+    String(Hex.encode(SHA256.hash(data: key.rawRepresentation)).prefix(16))
+}
+
+/// Who is calling, as the hub reads it from the client certificate's SAN URI `kiroku:ROLE:ID`.
+public struct Identity: Sendable, Hashable, CustomStringConvertible {
+    public enum Role: String, Sendable, Hashable, CaseIterable {
+        case agent
+        case person
+        case hub
+    }
+
+    public var role: Role
+    public var id: String
+
+    public init(role: Role, id: String) {
+        self.role = role
+        self.id = id
+    }
+
+    /// `kiroku:agent:ID` and the like.
+    public var uri: String { "kiroku:\(role.rawValue):\(id)" }
+    public var description: String { uri }
+
+    /// Parses `kiroku:ROLE:ID`; nil if it is not one.
+    public init?(uri: String) {
+        let parts = uri.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == "kiroku", let role = Role(rawValue: String(parts[1])),
+            AgentID.isValid(String(parts[2]))
+        else { return nil }
+        self.role = role
+        self.id = String(parts[2])
+    }
+}

@@ -1,0 +1,172 @@
+import ArgumentParser
+import Foundation
+import KirokuAgent
+import KirokuProtocol
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// `kiroku-agent`: the terminal's journal and sync daemon. Only wiring lives here; see `KirokuAgent`.
+@main
+struct KirokuAgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kiroku-agent",
+        abstract: "Kiroku agent: journals security events durably on this terminal and syncs them to the hub.",
+        subcommands: [Record.self, Run.self, Status.self])
+}
+
+/// Options every subcommand shares: where the configuration and journal are.
+struct CommonOptions: ParsableArguments {
+    @Option(help: "JSON configuration file (see Agent/agent.example.json).") var config: String?
+    @Option(help: "This agent's id (as in its certificate).") var id: String?
+    @Option(help: "Where this terminal stands, put on every event.") var site: String?
+    @Option(help: "SQLite journal file.") var journal: String?
+    @Option(help: "Ingestion socket path.") var socket: String?
+    @Option(help: "Hub URL, https://NAME:PORT.") var hubUrl: String?
+    @Option(help: "The municipality's CA certificate (PEM).") var ca: String?
+    @Option(help: "This agent's certificate (PEM).") var cert: String?
+    @Option(help: "This agent's private key (PEM).") var key: String?
+    @Option(help: "Seconds between heartbeat events.") var heartbeatSeconds: Double?
+
+    /// Flags, then environment, then file, then defaults.
+    func load() throws -> AgentConfiguration {
+        let environment = ProcessInfo.processInfo.environment
+        var configuration: AgentConfiguration
+        if let file = config ?? environment["KIROKU_AGENT_CONFIG"] {
+            configuration = try AgentConfiguration.load(file: file)
+        } else {
+            guard let id = id ?? environment["KIROKU_AGENT_ID"] else {
+                throw KirokuError(.configuration, "give --config FILE or --id ID")
+            }
+            configuration = AgentConfiguration(agentID: id)
+        }
+        configuration.applyEnvironment(environment)
+        if let id { configuration.agentID = id }
+        if let site { configuration.site = site }
+        if let journal { configuration.journal = journal }
+        if let socket { configuration.socket = socket }
+        if let hubUrl { configuration.hubURL = hubUrl }
+        if let ca { configuration.ca = ca }
+        if let cert { configuration.certificate = cert }
+        if let key { configuration.privateKey = key }
+        if let heartbeatSeconds { configuration.heartbeatSeconds = heartbeatSeconds }
+        try configuration.validate()
+        return configuration
+    }
+}
+
+func fail(_ error: KirokuError) -> ExitCode {
+    FileHandle.standardError.write(Data("kiroku-agent: \(error)\n".utf8))
+    return ExitCode(error.code == .invalidEvent || error.code == .configuration ? 64 : 2)
+}
+
+extension KirokuAgentCommand {
+    struct Record: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Append one event to the journal; exits 0 only once it is durable.",
+            discussion: """
+                Example (入退室管理簿): kiroku-agent record --config agent.json --kind access --action enter \\
+                    --actor P0012 --subject 電算室 --attr method=manual_ledger --attr permit=R-2026-014
+                """)
+        @OptionGroup var common: CommonOptions
+        @Option(help: "Event kind: \(EventKind.all.map(\.name).joined(separator: ", ")).") var kind: String
+        @Option(help: "Action of that kind (e.g. enter, lookup, issue).") var action: String
+        @Option(help: "Who or what did it (person id, card id, program).") var actor: String
+        @Option(help: "What it was done to (room, resident record, device).") var subject: String = ""
+        @Option(name: .customLong("attr"), help: "Attribute KEY=VALUE (repeatable).") var attrs: [String] = []
+        @Option(help: "Event time, RFC 3339 with milliseconds (default: now).") var time: String?
+
+        func run() async throws {
+            do {
+                let configuration = try common.load()
+                var attributes: [String: String] = [:]
+                for pair in attrs {
+                    guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+                        throw KirokuError(.invalidEvent, "--attr must be KEY=VALUE, got '\(pair)'")
+                    }
+                    attributes[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+                }
+                let journal = try Journal.open(
+                    path: configuration.journal, agentID: configuration.agentID, site: configuration.site)
+                let draft = EventDraft(
+                    kind: kind, action: action, actor: actor, subject: subject, attrs: attributes, time: time)
+                let event = try await journal.append([draft])[0]
+                print("committed seq \(event.seq) hash \(event.hash)")
+            } catch let error as KirokuError {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the daemon: ingestion socket, sync loop and heartbeats, until SIGTERM or SIGINT.")
+        @OptionGroup var common: CommonOptions
+        @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String?
+
+        func run() async throws {
+            do {
+                let configuration = try common.load()
+                var logger = Logger(label: "kiroku.agent")
+                logger.logLevel =
+                    Logger.Level(rawValue: logLevel ?? ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info") ?? .info
+                logger[metadataKey: "kiroku.agent.id"] = "\(configuration.agentID)"
+                let (journal, services) = try await AgentApp.services(configuration: configuration, logger: logger)
+                let group = ServiceGroup(
+                    configuration: .init(
+                        services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
+                        logger: logger))
+                try await group.run()
+                try await journal.append([
+                    EventDraft(kind: "agent", action: "stopped", actor: "kiroku-agent", subject: configuration.agentID)
+                ])
+                logger.info("stopped")
+            } catch let error as KirokuError {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show backlog, last successful sync, last receipt and whether the hub was reachable.")
+        @OptionGroup var common: CommonOptions
+        @Flag(help: "Print JSON instead of text.") var json = false
+
+        func run() async throws {
+            do {
+                let configuration = try common.load()
+                let journal = try Journal.open(
+                    path: configuration.journal, agentID: configuration.agentID, site: configuration.site)
+                let status = try journal.status()
+                if json {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+                    print(String(decoding: try encoder.encode(status), as: UTF8.self))
+                    return
+                }
+                func time(_ ms: Int64?) -> String {
+                    ms.map { Timestamp(epochMilliseconds: $0, offsetMinutes: Timestamp.jstOffsetMinutes).displayText + " JST" }
+                        ?? "never"
+                }
+                print("agent:            \(status.agentID)")
+                print("journal:          \(configuration.journal)")
+                print("head seq:         \(status.headSeq)")
+                print("delivered through: \(status.deliveredThrough)")
+                print("backlog:          \(status.backlog) event(s) not yet acknowledged by the hub")
+                print("kept locally:     \(status.keptEvents) event(s)")
+                print("last sync:        \(time(status.lastSyncMS))")
+                print("last attempt:     \(time(status.lastAttemptMS))")
+                print("hub reachable:    \(status.hubReachable ? "yes" : "no")")
+                if let error = status.lastError { print("last error:       \(error)") }
+                if let receipt = status.lastReceipt?.receipt {
+                    print(
+                        "last receipt:     seq \(receipt.firstSeq)-\(receipt.throughSeq) head \(receipt.headHash.prefix(16))… key \(receipt.keyID) at \(receipt.hubTime)"
+                    )
+                }
+            } catch let error as KirokuError {
+                throw fail(error)
+            }
+        }
+    }
+}

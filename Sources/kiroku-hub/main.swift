@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import KirokuHub
+import KirokuProtocol
+import Logging
+
+/// `kiroku-hub`: the central hub. Only wiring lives here; see `KirokuHub.HubApp`.
+@main
+struct KirokuHubCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kiroku-hub",
+        abstract: "Kiroku hub: takes agents' batches over mutual TLS into the consolidated record.",
+        subcommands: [Run.self], defaultSubcommand: Run.self)
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run the hub until SIGTERM or SIGINT.")
+
+        @Option(help: "JSON configuration file (see Hub/hub.example.json).") var config: String?
+        @Option(help: "Address to listen on.") var host: String?
+        @Option(help: "TCP port (0 picks a free one).") var port: Int?
+        @Option(help: "SQLite database of the record.") var database: String?
+        @Option(help: "The municipality's CA certificate (PEM).") var ca: String?
+        @Option(help: "The hub's TLS certificate (PEM).") var cert: String?
+        @Option(help: "The hub's TLS private key (PEM).") var key: String?
+        @Option(help: "The CA's revoked.txt, re-read when it changes.") var revocationList: String?
+        @Option(help: "Write the bound port to this file once listening.") var portFile: String?
+        @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String?
+
+        func run() async throws {
+            let environment = ProcessInfo.processInfo.environment
+            var configuration: HubConfiguration
+            do {
+                if let file = config ?? environment["KIROKU_HUB_CONFIG"] {
+                    configuration = try HubConfiguration.load(file: file)
+                } else {
+                    guard let ca = ca ?? environment["KIROKU_HUB_CA"], let cert = cert ?? environment["KIROKU_HUB_CERT"],
+                        let key = key ?? environment["KIROKU_HUB_KEY"]
+                    else {
+                        throw KirokuError(.configuration, "give --config FILE, or --ca, --cert and --key")
+                    }
+                    configuration = HubConfiguration(ca: ca, certificate: cert, privateKey: key)
+                }
+                if let value = environment["KIROKU_HUB_DATABASE"] { configuration.database = value }
+                if let value = environment["KIROKU_HUB_PORT"].flatMap(Int.init) { configuration.port = value }
+                if let host { configuration.host = host }
+                if let port { configuration.port = port }
+                if let database { configuration.database = database }
+                if let ca { configuration.ca = ca }
+                if let cert { configuration.certificate = cert }
+                if let key { configuration.privateKey = key }
+                if let revocationList { configuration.revocationList = revocationList }
+                if let portFile { configuration.portFile = portFile }
+                var logger = Logger(label: "kiroku.hub")
+                logger.logLevel = Logger.Level(rawValue: logLevel ?? environment["LOG_LEVEL"] ?? "info") ?? .info
+                let app = try HubApp.build(configuration: configuration, logger: logger)
+                try await app.runService()
+            } catch let error as KirokuError {
+                FileHandle.standardError.write(Data("kiroku-hub: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+        }
+    }
+}
