@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# The whole Kiroku spine on one machine: a CA, a hub on the embedded SQLite default, three agents (two
+# counter terminals and the server room) recording realistic 住基ネット events of every kind while the
+# server room is offline for a while, then the consolidated record and per-agent health as a 管理者 sees them.
+#
+# Usage: Scripts/demo.sh [WORKDIR]   (default ./demo-run; rerunning starts afresh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+WORK=${1:-$ROOT/demo-run}
+export TZ=Asia/Tokyo
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+if ! dpkg -s libsqlite3-dev libssl-dev zlib1g-dev >/dev/null 2>&1; then
+    step "Installing system libraries (libsqlite3-dev libssl-dev zlib1g-dev)"
+    apt-get update -qq && apt-get install -y -qq libsqlite3-dev libssl-dev zlib1g-dev
+fi
+
+step "Building (debug; the first build takes several minutes)"
+swift build 2>&1 | grep -E '^(error|warning: [^'"'"']|Build complete)' || true
+BIN=$(swift build --show-bin-path)
+for tool in kiroku-hub kiroku-agent kirokuctl; do test -x "$BIN/$tool" || { echo "build failed: $tool missing"; exit 1; }; done
+PATH=$BIN:$PATH
+
+PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+rm -rf "$WORK"; mkdir -p "$WORK"
+step "A private CA for the city, and certificates for the hub, three agents and the 管理者"
+kirokuctl pki init --dir "$WORK/pki" --name 稲城市
+kirokuctl pki issue hub --dir "$WORK/pki" --id hub --dns localhost --ip 127.0.0.1 >/dev/null
+for agent in counter-01 counter-02 serverroom; do kirokuctl pki issue agent --dir "$WORK/pki" --id $agent >/dev/null; done
+kirokuctl pki issue person --dir "$WORK/pki" --id kanri01 --name "管理者 山田" >/dev/null
+kirokuctl pki list --dir "$WORK/pki"
+
+step "The hub (mutual TLS, SQLite record in $WORK/hub)"
+kiroku-hub run --host 127.0.0.1 --port 0 --port-file "$WORK/hub.port" --database "$WORK/hub/record.sqlite" \
+    --ca "$WORK/pki/ca.crt" --cert "$WORK/pki/hub/hub.crt" --key "$WORK/pki/hub/hub.key" \
+    --revocation-list "$WORK/pki/revoked.txt" --log-level warning &
+PIDS+=($!)
+for _ in $(seq 100); do [ -s "$WORK/hub.port" ] && break; sleep 0.1; done
+PORT=$(cat "$WORK/hub.port"); HUB=https://localhost:$PORT
+echo "hub listening on $HUB"
+
+config() { # id site
+    cat > "$WORK/$1.json" <<JSON
+{"agent_id": "$1", "site": "$2", "journal": "$WORK/$1/journal.sqlite", "socket": "$WORK/$1/ingest.sock",
+ "hub_url": "$HUB", "ca": "$WORK/pki/ca.crt", "certificate": "$WORK/pki/agents/$1.crt",
+ "private_key": "$WORK/pki/agents/$1.key", "heartbeat_seconds": 2, "poll_seconds": 0.5}
+JSON
+}
+config counter-01 "本庁舎 市民課 窓口1"
+config counter-02 "本庁舎 市民課 窓口2"
+config serverroom "本庁舎 電算室"
+
+step "Two counter terminals start their agents; the server room's agent is offline"
+for agent in counter-01 counter-02; do
+    kiroku-agent run --config "$WORK/$agent.json" --log-level warning & PIDS+=($!)
+done
+for agent in counter-01 counter-02; do for _ in $(seq 100); do [ -S "$WORK/$agent/ingest.sock" ] && break; sleep 0.1; done; done
+
+rec() { local agent=$1; shift; kiroku-agent record --config "$WORK/$agent.json" "$@" >/dev/null; }
+sock() { # agent json-line: what a card reader or the terminal application does
+    python3 - "$WORK/$1/ingest.sock" "$2" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode() + b"\n")
+answer = s.makefile().readline(); s.close()
+if '"ok":true' not in answer: sys.exit("refused: " + answer)
+PY
+}
+
+step "Server room (offline): 入退室, maintenance, virus check, configuration change — journalled locally"
+rec serverroom --kind access --action enter --actor P0012 --subject 電算室 --attr method=card_reader --attr permit=R-2026-014
+rec serverroom --kind incident --action maintenance_start --actor V-NEC-03 --subject サーバー1 --attr instruction=指示書-2026-031
+rec serverroom --kind malware --action scan --actor P0012 --subject USB-0007 --attr result=clean --attr engine=ClamAV
+rec serverroom --kind config --action fw_backup --actor P0012 --subject ファイヤーウォール --attr file=fw-20261127.cfg
+rec serverroom --kind config --action device_attached --actor P0012 --subject USB-0007 --attr vendor=0781 --attr product=5567
+rec serverroom --kind incident --action maintenance_end --actor V-NEC-03 --subject サーバー1
+rec serverroom --kind access --action exit --actor P0012 --subject 電算室 --attr method=card_reader
+kiroku-agent status --config "$WORK/serverroom.json" | sed -n '1,5p'
+
+step "Counter terminals: operator cards, lookups, 住基カード, a contractor audit — through the socket and 'record'"
+sock counter-01 '{"kind":"card","action":"insert","actor":"C-1001","subject":"端末01","attrs":{"holder":"P0101"}}'
+sock counter-01 '{"kind":"operation","action":"login","actor":"P0101","subject":"端末01"}'
+for i in 1 2 3; do sock counter-01 "{\"kind\":\"operation\",\"action\":\"lookup\",\"actor\":\"P0101\",\"subject\":\"住民票コード 0000000000$i\",\"attrs\":{\"purpose\":\"転入届\"}}"; done
+sock counter-01 '{"kind":"operation","action":"print","actor":"P0101","subject":"住民票コード 00000000001","attrs":{"copies":"1"}}'
+sock counter-01 '{"kind":"operation","action":"logout","actor":"P0101","subject":"端末01"}'
+sock counter-01 '{"kind":"card","action":"remove","actor":"C-1001","subject":"端末01"}'
+sock counter-02 '{"kind":"operation","action":"auth_failure","actor":"P0102","subject":"端末02","attrs":{"reason":"wrong_pin"}}'
+sock counter-02 '{"kind":"operation","action":"login","actor":"P0102","subject":"端末02"}'
+rec counter-02 --kind residentcard --action stock_in --actor P0201 --subject 住基カード --attr count=50 --attr lot=2026-11
+rec counter-02 --kind residentcard --action issue --actor P0102 --subject 住基カード-000123 --attr to=住民A
+rec counter-02 --kind residentcard --action destroy --actor P0201 --subject 住基カード-000087 --attr method=裁断
+rec counter-02 --kind card --action pin_change --actor P0201 --subject C-1002 --attr by=暗証番号管理者
+rec counter-02 --kind contractor --action audit_submitted --actor 委託先-日本電算 --subject 2026年度上期 --attr report=audit-2026H1.pdf
+sock counter-02 '{"kind":"operation","action":"logout","actor":"P0102","subject":"端末02"}'
+
+step "The server room comes back online and catches up"
+kiroku-agent run --config "$WORK/serverroom.json" --log-level warning & PIDS+=($!)
+for _ in $(seq 300); do
+    done_all=1
+    for agent in counter-01 counter-02 serverroom; do
+        backlog=$(kiroku-agent status --config "$WORK/$agent.json" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["backlog"])')
+        [ "$backlog" = 0 ] || done_all=0
+    done
+    [ $done_all = 1 ] && break; sleep 0.2
+done
+kiroku-agent status --config "$WORK/serverroom.json"
+
+export KIROKU_HUB=$HUB
+step "The consolidated record (kirokuctl query, as the 管理者 kanri01)"
+kirokuctl query --pki "$WORK/pki" --as kanri01 --all | grep -v 'agent/heartbeat'
+step "Only the server room's 入退室 (kirokuctl query --kind access --agent serverroom)"
+kirokuctl query --pki "$WORK/pki" --as kanri01 --kind access --agent serverroom
+step "CSV for Excel (UTF-8 with BOM, CRLF): $WORK/record.csv"
+kirokuctl query --pki "$WORK/pki" --as kanri01 --all --format csv > "$WORK/record.csv"
+head -c 300 "$WORK/record.csv" | cat -v | head -3
+step "Per-agent health (kirokuctl agents)"
+kirokuctl agents --pki "$WORK/pki" --as kanri01
+echo
+echo "Done. Everything is in $WORK; the hub's record is $WORK/hub/record.sqlite."
