@@ -1,0 +1,216 @@
+import Crypto
+import Foundation
+import KirokuProtocol
+import Testing
+
+@Suite("Protocol v1: canonical JSON, timestamps, events, receipts")
+struct ProtocolTests {
+    @Test("JCS sorts keys by UTF-16 code units, not by scalar or UTF-8 order")
+    func keyOrder() {
+        // U+FF61 (BMP, UTF-16 0xFF61) sorts after U+1F600 (surrogates 0xD83D…) in UTF-16 order,
+        // but before it in code-point or UTF-8 order.
+        let keys = ["\u{FF61}", "\u{1F600}", "b", "a", "ア"]
+        #expect(CanonicalJSON.sortedKeys(keys) == ["a", "b", "ア", "\u{1F600}", "\u{FF61}"])
+    }
+
+    @Test("Strings are escaped exactly as JSON.stringify does")
+    func escaping() {
+        let value = JSONValue.object([
+            "s": .string("quote\" backslash\\ nl\n tab\t cr\r bs\u{08} ff\u{0C} nul\u{00} us\u{1F} del\u{7F} 日本 /")
+        ])
+        let text = String(decoding: CanonicalJSON.encode(value), as: UTF8.self)
+        #expect(
+            text
+                == "{\"s\":\"quote\\\" backslash\\\\ nl\\n tab\\t cr\\r bs\\b ff\\f nul\\u0000 us\\u001f del\u{7F} 日本 /\"}")
+    }
+
+    @Test("Nested values, integers and literals have one canonical form")
+    func nested() {
+        let value = JSONValue.object([
+            "z": .array([.integer(-5), .bool(true), .null, .object([:])]), "a": .integer(9_007_199_254_740_993),
+        ])
+        #expect(String(decoding: CanonicalJSON.encode(value), as: UTF8.self) == "{\"a\":9007199254740993,\"z\":[-5,true,null,{}]}")
+    }
+
+    @Test(
+        "Timestamps round-trip in their wire form",
+        arguments: [
+            "2026-11-27T09:30:00.000+09:00", "2019-04-30T23:59:59.999+09:00", "1970-01-01T00:00:00.000Z",
+            "2024-02-29T12:00:00.001-05:30", "1989-01-07T23:59:59.000+09:00",
+        ])
+    func timestampRoundTrip(text: String) throws {
+        let stamp = try #require(Timestamp(rfc3339: text))
+        #expect(stamp.rfc3339 == text)
+    }
+
+    @Test("Timestamps convert offsets to the same instant")
+    func timestampInstant() throws {
+        let jst = try #require(Timestamp(rfc3339: "2026-11-27T09:30:00.000+09:00"))
+        let utc = try #require(Timestamp(rfc3339: "2026-11-27T00:30:00.000Z"))
+        #expect(jst.epochMilliseconds == utc.epochMilliseconds)
+        #expect(utc.epochMilliseconds == 1_795_739_400_000)
+        #expect(utc.withOffset(minutes: 540).rfc3339 == "2026-11-27T09:30:00.000+09:00")
+    }
+
+    @Test(
+        "Anything but the strict wire form is refused",
+        arguments: [
+            "2026-11-27T09:30:00+09:00", "2026-11-27 09:30:00.000+09:00", "2026-11-27T09:30:00.000", "2026-02-30T00:00:00.000Z",
+            "2026-11-27T24:00:00.000Z", "2026-11-27t09:30:00.000z", "2025-02-29T00:00:00.000Z", "2026-11-27T09:30:00.000-00:00",
+            "", "2026-11-27T09:30:00.0000Z",
+        ])
+    func timestampRefused(text: String) {
+        #expect(Timestamp(rfc3339: text) == nil)
+    }
+
+    @Test("An event's hash covers every field; changing any field breaks validation")
+    func eventHash() throws {
+        let event = makeChain(agent: "t-1", count: 1)[0]
+        try event.validate()
+        var tampered = [event, event, event, event]
+        tampered[0].actor = "P9999"
+        tampered[1].attrs["purpose"] = "改ざん"
+        tampered[2].time = "2026-11-27T09:00:00.001+09:00"
+        tampered[3].salt = String(repeating: "0", count: 32)
+        for bad in tampered {
+            #expect(throws: KirokuError.self) { try bad.validate() }
+            #expect((try? bad.validate()) == nil)
+        }
+        do {
+            try tampered[0].validate()
+        } catch {
+            #expect(error.code == .hashMismatch)
+        }
+    }
+
+    @Test("Unknown kinds, actions and members are refused with invalid_event")
+    func vocabulary() throws {
+        #expect(throws: KirokuError.self) {
+            try EventDraft(kind: "access", action: "teleport", actor: "P1").validate()
+        }
+        #expect(throws: KirokuError.self) { try EventDraft(kind: "gossip", action: "enter", actor: "P1").validate() }
+        #expect(throws: KirokuError.self) { try EventDraft(kind: "access", action: "enter", actor: "").validate() }
+        try EventDraft(kind: "residentcard", action: "destroy", actor: "P1", attrs: ["method": "裁断"]).validate()
+        // Every kind and action of DESIGN.md §3 is in the vocabulary.
+        #expect(EventKind.all.count == 9)
+        #expect(EventKind.all.reduce(0) { $0 + $1.actions.count } == 49)
+
+        let event = makeChain(agent: "t-1", count: 1)[0]
+        var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(event)) as! [String: Any]
+        object["extra"] = "not covered by the hash"
+        let data = try JSONSerialization.data(withJSONObject: object)
+        #expect(throws: (any Error).self) { try JSONDecoder().decode(Event.self, from: data) }
+    }
+
+    @Test("A signed receipt verifies with the hub's key and not after any change")
+    func receipts() throws {
+        let key = Curve25519.Signing.PrivateKey()
+        let receipt = Receipt(
+            agent: "t-1", firstSeq: 1, throughSeq: 10, headHash: String(repeating: "a", count: 64), accepted: 10,
+            duplicates: 0, hubTime: "2026-11-27T00:00:00.000Z", keyID: signingKeyID(key.publicKey))
+        let signed = try SignedReceipt.sign(receipt, with: key)
+        #expect(signed.verify(publicKey: key.publicKey))
+        var forged = signed
+        forged.receipt.throughSeq = 11
+        #expect(!forged.verify(publicKey: key.publicKey))
+        #expect(!signed.verify(publicKey: Curve25519.Signing.PrivateKey().publicKey))
+    }
+}
+
+/// The golden vectors in `Protocol/vectors/`: the same files `Protocol/check_vectors.py` checks.
+@Suite("Golden vectors")
+struct VectorTests {
+    static let folder = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appending(path: "Protocol/vectors")
+
+    struct Vector: Decodable {
+        var name: String
+        var event: Event
+        var canonical: String
+        var canonical_with_hash: String
+        var hash: String
+    }
+
+    struct File: Decodable {
+        var vectors: [Vector]
+    }
+
+    static func fixedEvents() -> (single: [(String, Event)], chain: [Event]) {
+        func event(_ seq: Int64, _ kind: String, _ action: String, _ actor: String, _ subject: String, _ attrs: [String: String],
+            prev: String, agent: String = "vector-agent", site: String = "本庁舎 電算室") -> Event
+        {
+            Event(
+                agent: agent, seq: seq, time: "2026-11-27T09:\(String(format: "%02d", seq)):00.000+09:00", kind: kind,
+                action: action, actor: actor, subject: subject, site: site, attrs: attrs,
+                salt: String(format: "%032lx", seq * 0x1111), prev: prev
+            ).sealed()
+        }
+        let single: [(String, Event)] = [
+            ("access-enter-japanese", event(1, "access", "enter", "P0012", "電算室", ["method": "card_reader", "permit": "R-2026-014"], prev: Event.genesis)),
+            ("operation-lookup", event(7, "operation", "lookup", "P0101", "住民票コード 00000000001", ["purpose": "転入届"], prev: String(repeating: "ab", count: 32))),
+            ("residentcard-destroy", event(3, "residentcard", "destroy", "P0201", "住基カード-000087", ["method": "裁断"], prev: String(repeating: "01", count: 32))),
+            ("escapes-and-ordering", event(4, "incident", "fault", "system", "line1\nline2 \"quoted\" \\ tab\t", ["z": "last", "a": "first", "日本": "語", "\u{1F600}": "emoji", "\u{FF61}": "halfwidth"], prev: String(repeating: "ff", count: 32), site: "")),
+            ("agent-heartbeat-no-attrs", event(5, "agent", "heartbeat", "kiroku-agent", "vector-agent", [:], prev: String(repeating: "0f", count: 32))),
+        ]
+        var chain: [Event] = []
+        var prev = Event.genesis
+        let steps: [(String, String, String, String)] = [
+            ("agent", "started", "kiroku-agent", "vector-agent"), ("access", "enter", "P0012", "電算室"),
+            ("card", "insert", "C-1001", "端末01"), ("operation", "login", "P0012", "端末01"),
+            ("operation", "lookup", "P0012", "住民票コード 00000000002"), ("operation", "logout", "P0012", "端末01"),
+            ("access", "exit", "P0012", "電算室"),
+        ]
+        for (index, step) in steps.enumerated() {
+            let next = event(Int64(index + 1), step.0, step.1, step.2, step.3, [:], prev: prev)
+            chain.append(next)
+            prev = next.hash
+        }
+        return (single, chain)
+    }
+
+    static func vector(_ name: String, _ event: Event) -> [String: Any] {
+        let object = try! JSONSerialization.jsonObject(with: Data(event.canonicalBytes(includingHash: true)))
+        return [
+            "name": name, "event": object,
+            "canonical": String(decoding: event.canonicalBytes(includingHash: false), as: UTF8.self),
+            "canonical_with_hash": String(decoding: event.canonicalBytes(includingHash: true), as: UTF8.self),
+            "hash": event.hash,
+        ]
+    }
+
+    @Test("Swift reproduces every golden vector byte for byte")
+    func vectors() throws {
+        let fixed = Self.fixedEvents()
+        if ProcessInfo.processInfo.environment["KIROKU_WRITE_VECTORS"] != nil {
+            try FileManager.default.createDirectory(at: Self.folder, withIntermediateDirectories: true)
+            let files: [(String, String, [[String: Any]])] = [
+                ("events.json", "Single events of several kinds, with Japanese text and escapes.", fixed.single.map { Self.vector($0.0, $0.1) }),
+                ("chain.json", "A chain of 7 events of one agent from seq 1 (prev of seq 1 is the genesis value).", fixed.chain.map { Self.vector("seq-\($0.seq)", $0) }),
+            ]
+            for (name, description, vectors) in files {
+                let data = try JSONSerialization.data(
+                    withJSONObject: ["description": description, "genesis": Event.genesis, "vectors": vectors],
+                    options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+                try data.write(to: Self.folder.appending(path: name))
+            }
+        }
+        for (name, expected) in [("events.json", fixed.single.map(\.1)), ("chain.json", fixed.chain)] {
+            let file = try JSONDecoder().decode(File.self, from: Data(contentsOf: Self.folder.appending(path: name)))
+            #expect(file.vectors.count == expected.count)
+            for (vector, event) in zip(file.vectors, expected) {
+                #expect(vector.event == event, "\(name) \(vector.name)")
+                #expect(String(decoding: vector.event.canonicalBytes(includingHash: false), as: UTF8.self) == vector.canonical)
+                #expect(String(decoding: vector.event.canonicalBytes(includingHash: true), as: UTF8.self) == vector.canonical_with_hash)
+                #expect(vector.event.computeHash() == vector.hash)
+                try vector.event.validate()
+            }
+        }
+        let chain = try JSONDecoder().decode(File.self, from: Data(contentsOf: Self.folder.appending(path: "chain.json")))
+        #expect(chain.vectors.count >= 5)
+        #expect(chain.vectors[0].event.prev == Event.genesis)
+        for (previous, next) in zip(chain.vectors, chain.vectors.dropFirst()) {
+            #expect(next.event.prev == previous.hash)
+            #expect(next.event.seq == previous.event.seq + 1)
+        }
+    }
+}
