@@ -161,7 +161,9 @@ struct Routes: Sendable {
         case "gzip", "deflate":
             let algorithm: CompressionAlgorithm = request.headers[.contentEncoding]?.lowercased() == "gzip" ? .gzip() : .deflate()
             do {
+                // compress-nio rounds its buffers up, so it may inflate somewhat past maxSize: check again.
                 body = try body.decompress(with: algorithm, maxSize: limit)
+                if body.readableBytes > limit { throw CompressNIOError.bufferOverflow }
             } catch let error as CompressNIOError where error == .bufferOverflow {
                 throw KirokuError(.batchTooLarge, "the batch inflates to more than \(limit) bytes")
             } catch {
