@@ -1,0 +1,127 @@
+import Foundation
+import KirokuAgent
+import KirokuProtocol
+import Testing
+
+/// The built binaries, run as a person would: stdout, stderr and exit code.
+@Suite("CLIs: kirokuctl and kiroku-agent as people use them")
+struct CLITests {
+    @Test("pki: init, issue with 0600 keys, list, revoke by id; errors are clear and change nothing")
+    func pki() throws {
+        let temp = try TempDir("cli-pki")
+        let ctl = Binaries.path("kirokuctl")
+        let dir = temp.file("pki")
+        #expect(try runProgram(ctl, ["pki", "init", "--dir", dir, "--name", "稲城市"]).status == 0)
+        let again = try runProgram(ctl, ["pki", "init", "--dir", dir])
+        #expect(again.status != 0 && again.stderr.contains("already exists"))
+        #expect(try runProgram(ctl, ["pki", "issue", "agent", "--dir", dir, "--id", "counter-01"]).status == 0)
+        #expect(try runProgram(ctl, ["pki", "issue", "person", "--dir", dir, "--id", "kanri01", "--name", "山田 太郎"]).status == 0)
+        let noName = try runProgram(ctl, ["pki", "issue", "hub", "--dir", dir])
+        #expect(noName.status != 0 && noName.stderr.contains("--dns"))
+        let badID = try runProgram(ctl, ["pki", "issue", "agent", "--dir", dir, "--id", "端末/1"])
+        #expect(badID.status != 0 && badID.stderr.contains("pki:"))
+        for key in ["ca.key", "agents/counter-01.key", "people/kanri01.key"] {
+            let mode = try FileManager.default.attributesOfItem(atPath: "\(dir)/\(key)")[.posixPermissions] as? Int
+            #expect(mode == 0o600, "\(key)")
+        }
+        let list = try runProgram(ctl, ["pki", "list", "--dir", dir])
+        #expect(list.stdout.contains("山田 太郎") && list.stdout.contains("counter-01"))
+        #expect(!list.stdout.contains("REVOKED"))
+        let revoke = try runProgram(ctl, ["pki", "revoke", "--dir", dir, "--role", "agent", "--id", "counter-01", "--reason", "端末廃棄"])
+        #expect(revoke.status == 0 && revoke.stdout.contains("revoked agent counter-01"))
+        let twice = try runProgram(ctl, ["pki", "revoke", "--dir", dir, "--role", "agent", "--id", "counter-01"])
+        #expect(twice.status != 0)
+        #expect(try runProgram(ctl, ["pki", "list", "--dir", dir]).stdout.contains("REVOKED"))
+        // Serials print as two hex digits per byte (PITFALLS.md §5) and match revoked.txt.
+        let revokedText = try String(contentsOfFile: "\(dir)/revoked.txt", encoding: .utf8)
+        let serial = try #require(revokedText.split(separator: "\n").first { !$0.hasPrefix("#") }?.split(separator: " ").first)
+        #expect(serial.count % 2 == 0 && Hex.decode(String(serial)) != nil)
+    }
+
+    @Test("kiroku-agent record: exits 0 only when durable; bad input gets a clear error, exit 64, and writes nothing")
+    func record() throws {
+        let temp = try TempDir("cli-record")
+        let agent = Binaries.path("kiroku-agent")
+        let journalPath = temp.file("journal.sqlite")
+        let common = ["--id", "counter-01", "--journal", journalPath, "--site", "本庁舎"]
+        let ok = try runProgram(
+            agent, ["record"] + common + ["--kind", "residentcard", "--action", "destroy", "--actor", "P0201", "--subject", "住基カード-000087", "--attr", "method=裁断"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdout.hasPrefix("committed seq 1 hash "))
+        let cases: [([String], String)] = [
+            (["--kind", "access", "--action", "teleport", "--actor", "P1"], "invalid_event"),
+            (["--kind", "access", "--action", "enter", "--actor", "P1", "--attr", "noequals"], "KEY=VALUE"),
+            (["--kind", "access", "--action", "enter", "--actor", "P1", "--time", "yesterday"], "invalid_event"),
+            (["--kind", "nothing", "--action", "enter", "--actor", "P1"], "v1 kinds are"),
+        ]
+        for (arguments, message) in cases {
+            let outcome = try runProgram(agent, ["record"] + common + arguments)
+            #expect(outcome.status == 64, "\(arguments)")
+            #expect(outcome.stderr.contains(message), "\(outcome.stderr)")
+        }
+        let journal = try Journal.open(path: journalPath, agentID: "counter-01", site: "")
+        #expect(try journal.status().headSeq == 1)
+        let event = try #require(try journal.event(seq: 1))
+        #expect(event.attrs["method"] == "裁断" && event.site == "本庁舎")
+        let status = try runProgram(agent, ["status"] + common)
+        #expect(status.stdout.contains("backlog:          1 event(s)") && status.stdout.contains("last sync:        never"))
+        let noConfig = try runProgram(agent, ["record", "--kind", "access", "--action", "enter", "--actor", "P1"])
+        #expect(noConfig.status == 64 && noConfig.stderr.contains("--config"))
+    }
+
+    @Test("kirokuctl query and agents against a real hub: table, JSON Lines, and CSV with BOM and CRLF for Excel")
+    func query() async throws {
+        let temp = try TempDir("cli-query")
+        let pki = try TestPKI(in: temp)
+        try pki.person("kanri01")
+        try pki.agent("counter-01")
+        let hub = try await HubProcess(pki: pki, temp: temp)
+        defer { hub.stop() }
+        // Deliver three events through a one-shot agent run.
+        let config = try agentConfig("counter-01", pki: pki, temp: temp, hubURL: hub.url)
+        let agentBinary = Binaries.path("kiroku-agent")
+        for (actor, subject) in [("P0101", "住民票コード 00000000001"), ("00123", "=cmd|' /C calc'!A0"), ("P0101", "端末01")] {
+            #expect(try runProgram(agentBinary, ["record", "--config", config, "--kind", "operation", "--action", "lookup", "--actor", actor, "--subject", subject]).status == 0)
+        }
+        let agent = try await AgentProcess(config: config, socket: temp.file("counter-01/ingest.sock"), temp: temp, name: "agent")
+        defer { agent.stop() }
+        let journal = try Journal.open(path: temp.file("counter-01/journal.sqlite"), agentID: "counter-01", site: "")
+        #expect(await eventually { (try? journal.status().backlog) == 0 })
+
+        let ctl = Binaries.path("kirokuctl")
+        let connection = ["--hub", hub.url, "--pki", pki.dir.path, "--as", "kanri01"]
+        let table = try runProgram(ctl, ["query"] + connection + ["--kind", "operation"])
+        #expect(table.status == 0, "\(table.stderr)")
+        #expect(table.stdout.contains("時刻(JST)") && table.stdout.contains("住民票コード 00000000001"))
+        #expect(table.stdout.contains("3 event(s)"))
+
+        let jsonl = try runProgram(ctl, ["query"] + connection + ["--kind", "operation", "--format", "jsonl"])
+        let lines = jsonl.stdout.split(separator: "\n")
+        #expect(lines.count == 3)
+        for line in lines {
+            let event = try JSONDecoder().decode(Event.self, from: Data(line.utf8))
+            try event.validate()
+            #expect(String(decoding: event.canonicalBytes(includingHash: true), as: UTF8.self) == String(line))
+        }
+
+        let csv = try runProgram(ctl, ["query"] + connection + ["--kind", "operation", "--format", "csv"])
+        let bytes = Array(csv.stdout.utf8)
+        #expect(bytes.starts(with: [0xEF, 0xBB, 0xBF]))
+        #expect(csv.stdout.contains("\r\n"))
+        #expect(!csv.stdout.replacingOccurrences(of: "\r\n", with: "").contains("\n"))
+        #expect(csv.stdout.contains(#","=""00123""","#), "a numeric ID stays text in Excel: the field is =\"00123\"")
+        #expect(csv.stdout.contains("'=cmd"), "a formula-looking field is defused")
+
+        let paged = try runProgram(ctl, ["query"] + connection + ["--limit", "1", "--all", "--format", "jsonl"])
+        let pagedCount = paged.stdout.split(separator: "\n").count
+        #expect(pagedCount >= 4, "three records plus agent/started at least")
+
+        let agents = try runProgram(ctl, ["agents"] + connection)
+        #expect(agents.status == 0 && agents.stdout.contains("counter-01"))
+        let bad = try runProgram(ctl, ["query"] + connection + ["--from", "昨日"])
+        #expect(bad.status == 64 && bad.stderr.contains("bad_query"))
+        let wrongRole = try runProgram(
+            ctl, ["query", "--hub", hub.url, "--ca", pki.caPath, "--cert", pki.certPath(.agent, "counter-01"), "--key", pki.keyPath(.agent, "counter-01")])
+        #expect(wrongRole.status == 2 && wrongRole.stderr.contains("wrong_role"))
+    }
+}
