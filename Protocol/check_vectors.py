@@ -98,7 +98,7 @@ def main():
                     check(event["seq"] == previous["seq"] + 1, f"{name}: seq follows")
                     check(event["prev"] == previous["hash"], f"{name}: prev links")
                 previous = event
-    print(f"protocol vectors: {passed} passed, {failed} failed")
+    print(f"vectors: {passed} passed, {failed} failed")
     return 1 if failed or not passed else 0
 
 

@@ -18,8 +18,12 @@ public final class HubMetrics: Sendable {
             descriptor: Self.name("kiroku_batches_total", "Batches by result"), labels: [("result", "accepted")])
     }
 
+    /// `kiroku_<name>_<unit>`, e.g. `kiroku_events_ingested_total`.
     static func name(_ name: String, _ help: String) -> MetricNameDescriptor {
-        MetricNameDescriptor(metricName: name, helpText: help)
+        let parts = name.split(separator: "_")
+        return MetricNameDescriptor(
+            namespace: "kiroku", metricName: parts.dropFirst().dropLast().joined(separator: "_"),
+            unitName: String(parts.last!), helpText: help)
     }
 
     func refused(_ code: ErrorCode) {

@@ -37,6 +37,9 @@ struct RealClientTests {
         #expect(ok.status == 0)
         #expect(ok.stdout.hasSuffix("\n200"))
         #expect(ok.stdout.contains("\"agents\""))
+        let metrics = try curl(
+            hub, pki, cert: pki.certPath(.person, "kanri01"), key: pki.keyPath(.person, "kanri01"), path: "/metrics")
+        #expect(metrics.stdout.contains("kiroku_events_ingested_total"))
         let openOK = try sClient(hub, pki, cert: pki.certPath(.person, "kanri01"), key: pki.keyPath(.person, "kanri01"))
         #expect(openOK.stdout.contains("HTTP/1.1 200"))
 

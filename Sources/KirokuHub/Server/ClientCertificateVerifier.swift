@@ -44,7 +44,7 @@ public final class ClientCertificateVerifier: Sendable {
         }
         let intermediates = chain.dropFirst().compactMap { try? Certificate(derEncoded: $0.toDERBytes()) }
         var verifier = Verifier(rootCertificates: CertificateStore([ca])) {
-            RFC5280Policy(validationTime: Date())
+            RFC5280Policy()
         }
         let result = await verifier.validate(leaf: leaf, intermediates: CertificateStore(intermediates))
         let who = leaf.kirokuIdentity?.uri ?? "no kiroku identity"
