@@ -147,6 +147,18 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Benchmarks/run.sh builds this in release; it prints each figure beside a baseline of the same run.
+        .executableTarget(
+            name: "kiroku-bench",
+            dependencies: [
+                "KirokuAgent", "KirokuHub", "KirokuPKI", "KirokuProtocol",
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/Sources/kiroku-bench",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "KirokuTests",
             dependencies: [

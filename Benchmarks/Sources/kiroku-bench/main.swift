@@ -1,0 +1,272 @@
+import Foundation
+import GRDBSQLite
+import KirokuAgent
+import KirokuHub
+import KirokuPKI
+import KirokuProtocol
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// kiroku-bench: Kiroku's own benchmarks. Each figure is printed beside a baseline measured in the same
+// run, as a ratio, because these machines are noisy. Usage: kiroku-bench [append|group|sync|all] [--count N]
+
+let arguments = CommandLine.arguments
+let mode = arguments.count > 1 && !arguments[1].hasPrefix("--") ? arguments[1] : "all"
+func option(_ name: String, _ fallback: Int) -> Int {
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let value = Int(arguments[index + 1])
+    else { return fallback }
+    return value
+}
+let binDir = URL(filePath: CommandLine.arguments[0]).deletingLastPathComponent()
+let work = URL(filePath: NSTemporaryDirectory()).appending(path: "kiroku-bench-\(getpid())")
+try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(at: work) }
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+func rate(_ count: Int, _ duration: Duration) -> Double { Double(count) / seconds(duration) }
+func fmt(_ value: Double) -> String { String(format: value >= 100 ? "%.0f" : "%.2f", value) }
+func line(_ name: String, _ value: Double, unit: String, baseline: Double, baselineName: String, aim: String) {
+    print(
+        "\(name.padding(toLength: 44, withPad: " ", startingAt: 0)) \(fmt(value).leftPad(10)) \(unit)   baseline \(baselineName): \(fmt(baseline)) \(unit)   ratio \(String(format: "%.2f", value / baseline))   aim: \(aim)"
+    )
+}
+extension String {
+    func leftPad(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
+
+let sampleDraft = EventDraft(
+    kind: "operation", action: "lookup", actor: "P0101", subject: "住民票コード 00000000001", attrs: ["purpose": "転入届", "terminal": "端末01"])
+
+// MARK: 1. Durable single-event append vs bare SQLite single-row FULL transactions
+
+func bareSQLite(count: Int, path: String) throws -> Duration {
+    var db: OpaquePointer?
+    guard sqlite3_open(path, &db) == SQLITE_OK else { throw KirokuError(.journal, "sqlite3_open failed") }
+    defer { sqlite3_close(db) }
+    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE t(seq INTEGER PRIMARY KEY, body BLOB NOT NULL)", nil, nil, nil)
+    var statement: OpaquePointer?
+    sqlite3_prepare_v2(db, "INSERT INTO t(seq, body) VALUES (?, ?)", -1, &statement, nil)
+    defer { sqlite3_finalize(statement) }
+    let body = Array(repeating: UInt8(ascii: "x"), count: 420)
+    let clock = ContinuousClock()
+    return try clock.measure {
+        for seq in 1...count {
+            sqlite3_exec(db, "BEGIN IMMEDIATE", nil, nil, nil)
+            sqlite3_bind_int64(statement, 1, Int64(seq))
+            _ = body.withUnsafeBytes { sqlite3_bind_blob(statement, 2, $0.baseAddress, Int32($0.count), nil) }
+            guard sqlite3_step(statement) == SQLITE_DONE else { throw KirokuError(.journal, "insert failed") }
+            sqlite3_reset(statement)
+            guard sqlite3_exec(db, "COMMIT", nil, nil, nil) == SQLITE_OK else { throw KirokuError(.journal, "commit failed") }
+        }
+    }
+}
+
+func appendBenchmark(count: Int) throws -> Double {
+    let bare = try bareSQLite(count: count, path: work.appending(path: "bare.sqlite").path)
+    let journal = try Journal.open(path: work.appending(path: "append.sqlite").path, agentID: "bench", site: "本庁舎")
+    let kiroku = try ContinuousClock().measure {
+        for _ in 0..<count { try journal.append([sampleDraft]) }
+    }
+    let bareRate = rate(count, bare)
+    let kirokuRate = rate(count, kiroku)
+    line("durable single-event append (events/s)", kirokuRate, unit: "ev/s", baseline: bareRate,
+        baselineName: "bare SQLite 1-row FULL txn", aim: "ratio >= 0.70")
+    return kirokuRate
+}
+
+// MARK: 2. Group commit with 16 producers on the ingestion socket
+
+final class Producer: Thread {
+    let path: String
+    let count: Int
+    let done = DispatchSemaphore(value: 0)
+    var failures = 0
+
+    init(path: String, count: Int) {
+        self.path = path
+        self.count = count
+    }
+
+    override func main() {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+        }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        let line = Array(#"{"kind":"operation","action":"lookup","actor":"P0101","subject":"住民票コード 00000000001","attrs":{"purpose":"転入届"}}"#.utf8) + [10]
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        for _ in 0..<count {
+            _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            var got: [UInt8] = []
+            while !got.contains(10) {
+                let n = read(fd, &buffer, buffer.count)
+                if n <= 0 { failures += 1; break }
+                got += buffer[0..<n]
+            }
+            if !got.starts(with: Array(#"{"hash""#.utf8)) { failures += 1 }
+        }
+        close(fd)
+        done.signal()
+    }
+}
+
+func groupBenchmark(count: Int, producers: Int, singleRate: Double) async throws {
+    let journal = try Journal.open(path: work.appending(path: "group.sqlite").path, agentID: "bench", site: "本庁舎")
+    let committer = GroupCommitter(journal: journal)
+    let path = work.appending(path: "ingest.sock").path
+    var logger = Logger(label: "bench")
+    logger.logLevel = .error
+    let server = IngestServer(path: path, committer: committer, logger: logger)
+    let task = Task { try await server.run() }
+    while !FileManager.default.fileExists(atPath: path) { try await Task.sleep(for: .milliseconds(10)) }
+    let each = count / producers
+    let threads = (0..<producers).map { _ in Producer(path: path, count: each) }
+    let elapsed = await ContinuousClock().measure {
+        for thread in threads { thread.start() }
+        let semaphores = threads.map(\.done)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                for semaphore in semaphores { semaphore.wait() }
+                continuation.resume()
+            }
+        }
+    }
+    task.cancel()
+    let failures = threads.reduce(0) { $0 + $1.failures }
+    let stored = try journal.status().headSeq
+    let groupRate = rate(each * producers, elapsed)
+    line("group commit, \(producers) socket producers (events/s)", groupRate, unit: "ev/s", baseline: singleRate,
+        baselineName: "single-event append", aim: ">= 20000 ev/s")
+    print("  answered \(each * producers), stored \(stored), failures \(failures)")
+}
+
+// MARK: 3. End-to-end sync of a large backlog
+
+func run(_ tool: String, _ args: [String], log: String) throws -> Process {
+    let process = Process()
+    process.executableURL = binDir.appending(path: tool)
+    process.arguments = args
+    _ = FileManager.default.createFile(atPath: log, contents: nil)
+    let handle = try FileHandle(forWritingTo: URL(filePath: log))
+    process.standardOutput = handle
+    process.standardError = handle
+    try process.run()
+    return process
+}
+
+func residentKB(_ pid: Int32) -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+        let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+    else { return -1 }
+    return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
+}
+
+func syncBenchmark(count: Int) async throws {
+    let pkiDir = work.appending(path: "pki")
+    let ca = try CertificateAuthority.initialize(directory: pkiDir, name: "bench")
+    try ca.issue(role: .hub, id: "hub", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"])
+    try ca.issue(role: .agent, id: "bench")
+
+    // The backlog: `count` events journalled while offline.
+    let journalPath = work.appending(path: "agent/journal.sqlite").path
+    let journal = try Journal.open(path: journalPath, agentID: "bench", site: "本庁舎")
+    let fill = try ContinuousClock().measure {
+        var left = count
+        while left > 0 {
+            let n = min(10_000, left)
+            try journal.append(Array(repeating: sampleDraft, count: n))
+            left -= n
+        }
+    }
+    print("  backlog of \(count) events journalled in \(fmt(seconds(fill))) s (\(fmt(rate(count, fill))) ev/s, batched)")
+
+    // Baseline: the hub's store alone (decode, verify, commit) fed the same events in-process.
+    let store = try HubStore.open(path: work.appending(path: "baseline/record.sqlite").path)
+    let decoder = JSONDecoder()
+    let baseline = try await ContinuousClock().measure {
+        var next: Int64 = 1
+        while true {
+            let stored = try journal.pending(from: next, limit: 5000, maxBytes: 8 << 20)
+            guard let last = stored.last else { break }
+            let body = Batch.encodeBody(agent: "bench", sentAt: "2026-11-27T00:00:00.000Z", headSeq: Int64(count), canonicalEvents: stored.map(\.body))
+            let batch = try decoder.decode(Batch.self, from: Data(body))
+            _ = try await store.ingest(batch, identity: "bench")
+            next = last.seq + 1
+        }
+    }
+
+    // Kiroku: a real hub process and a real agent process over mutual TLS with gzip.
+    let portFile = work.appending(path: "hub.port").path
+    let hubDB = work.appending(path: "hub/record.sqlite").path
+    let hub = try run("kiroku-hub", [
+        "run", "--host", "127.0.0.1", "--port", "0", "--port-file", portFile, "--database", hubDB,
+        "--ca", pkiDir.appending(path: "ca.crt").path, "--cert", pkiDir.appending(path: "hub/hub.crt").path,
+        "--key", pkiDir.appending(path: "hub/hub.key").path, "--log-level", "error",
+    ], log: work.appending(path: "hub.log").path)
+    defer { hub.terminate(); hub.waitUntilExit() }
+    while !FileManager.default.fileExists(atPath: portFile) { try await Task.sleep(for: .milliseconds(20)) }
+    let port = try String(contentsOfFile: portFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+    let config = work.appending(path: "agent.json").path
+    try JSONSerialization.data(withJSONObject: [
+        "agent_id": "bench", "site": "本庁舎", "journal": journalPath, "socket": work.appending(path: "agent/ingest.sock").path,
+        "hub_url": "https://localhost:\(port)", "ca": pkiDir.appending(path: "ca.crt").path,
+        "certificate": pkiDir.appending(path: "agents/bench.crt").path, "private_key": pkiDir.appending(path: "agents/bench.key").path,
+        "heartbeat_seconds": 3600, "batch_events": 10000, "poll_seconds": 0.05,
+    ]).write(to: URL(filePath: config))
+    let clock = ContinuousClock()
+    let start = clock.now
+    let agent = try run("kiroku-agent", ["run", "--config", config, "--log-level", "error"], log: work.appending(path: "agent.log").path)
+    defer { agent.terminate(); agent.waitUntilExit() }
+    var lastPrint = start
+    while try journal.status().backlog > 0 {
+        try await Task.sleep(for: .milliseconds(20))
+        if clock.now - lastPrint > .seconds(5) {
+            lastPrint = clock.now
+            let status = try journal.status()
+            print("  ... delivered \(status.deliveredThrough) of \(status.headSeq)")
+        }
+        if !agent.isRunning { throw KirokuError(.internalError, "agent exited; see its log") }
+    }
+    let elapsed = clock.now - start
+    let total = Int(try journal.status().headSeq)  // the backlog plus agent/started
+    line("end-to-end sync of \(count) backlog (events/s)", rate(total, elapsed), unit: "ev/s",
+        baseline: rate(count, baseline), baselineName: "hub store alone, in-process", aim: ">= 50000 ev/s, <= 20 s")
+    print("  synced \(total) events in \(fmt(seconds(elapsed))) s; hub store alone took \(fmt(seconds(baseline))) s")
+
+    // Check: zero loss, zero duplicates.
+    let check = try HubStore.open(path: hubDB)
+    let held = try await check.eventCount()
+    let health = try await check.agentHealth().first
+    print("  hub holds \(held) of \(total) events; lost \(total - Int(held)); duplicates \(health?.duplicates ?? -1); forks \(health?.forks ?? -1)")
+
+    // Idle RSS of the agent once it has nothing to do.
+    try await Task.sleep(for: .seconds(3))
+    let idle = residentKB(agent.processIdentifier)
+    print("  agent resident memory after the sync, idle: \(idle / 1024) MB (aim: < 20 MB)")
+    let fresh = try run("kiroku-agent", ["run", "--config", config, "--journal", work.appending(path: "idle/journal.sqlite").path, "--socket", work.appending(path: "idle/ingest.sock").path, "--log-level", "error"], log: work.appending(path: "idle.log").path)
+    try await Task.sleep(for: .seconds(3))
+    print("  a freshly started idle agent: \(residentKB(fresh.processIdentifier) / 1024) MB")
+    fresh.terminate()
+    fresh.waitUntilExit()
+}
+
+print("kiroku-bench (\(ProcessInfo.processInfo.processorCount) cores), work dir \(work.path)")
+var single = 0.0
+if mode == "append" || mode == "group" || mode == "all" {
+    single = try appendBenchmark(count: option("--appends", 3000))
+}
+if mode == "group" || mode == "all" {
+    try await groupBenchmark(count: option("--group-events", 64_000), producers: 16, singleRate: single)
+}
+if mode == "sync" || mode == "all" {
+    try await syncBenchmark(count: option("--count", 1_000_000))
+}
