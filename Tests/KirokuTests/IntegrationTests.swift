@@ -64,6 +64,10 @@ struct IntegrationTests {
         #expect(refused.contains("\"ok\":false") && refused.contains("invalid_event"))
         let garbage = try SocketProducer(path: socket).send("this is not json")
         #expect(garbage.contains("malformed_request"))
+        let huge = try SocketProducer(path: socket)
+        let tooLong = try huge.send(String(repeating: "x", count: 70_000))
+        #expect(tooLong.contains("malformed_request") && tooLong.contains("longer than"))
+        #expect(throws: (any Error).self) { try huge.send(#"{"kind":"access","action":"enter","actor":"P1"}"#) }
         for index in 0..<5 {
             let outcome = try runProgram(
                 Binaries.path("kiroku-agent"),
@@ -188,6 +192,9 @@ struct IntegrationTests {
         #expect(state.agent == "counter-01" && state.lastSeq == 0)
         let health = try await HubQueries(connection: person).agents()
         #expect(!health.contains { $0.agent == "counter-02" })
+        // The attempt is on the record of the agent that made it.
+        let culprit = try #require(health.first { $0.agent == "counter-01" })
+        #expect(culprit.refusals == 1 && culprit.lastRefusal == "agent_mismatch" && culprit.lastSeq == 0)
     }
 
     @Test("Invariant 7 over the wire: bad bodies get a stable code, change nothing, and the hub keeps serving")

@@ -227,12 +227,13 @@ func syncBenchmark(count: Int) async throws {
     let agent = try run("kiroku-agent", ["run", "--config", config, "--log-level", "error"], log: work.appending(path: "agent.log").path)
     defer { agent.terminate(); agent.waitUntilExit() }
     var lastPrint = start
-    while try journal.status().backlog > 0 {
+    while true {
+        let progress = try journal.progress()
+        if progress.deliveredThrough >= progress.headSeq { break }
         try await Task.sleep(for: .milliseconds(20))
         if clock.now - lastPrint > .seconds(5) {
             lastPrint = clock.now
-            let status = try journal.status()
-            print("  ... delivered \(status.deliveredThrough) of \(status.headSeq)")
+            print("  ... delivered \(progress.deliveredThrough) of \(progress.headSeq)")
         }
         if !agent.isRunning { throw KirokuError(.internalError, "agent exited; see its log") }
     }

@@ -1,7 +1,6 @@
 import KirokuProtocol
 public import Logging
 import NIOCore
-import NIOExtras
 import NIOPosix
 public import ServiceLifecycle
 
@@ -55,7 +54,7 @@ public struct IngestServer: Service {
             .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(LineBasedFrameDecoder()))
+                        ByteToMessageHandler(BoundedLineDecoder(maxLength: Self.maxLineBytes)))
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
@@ -79,15 +78,15 @@ public struct IngestServer: Service {
     private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
         do {
             try await connection.executeThenClose { lines, answers in
-                for try await var line in lines {
-                    if line.readableBytes > Self.maxLineBytes {
-                        try await answers.write(
-                            Self.answer(KirokuError(.malformedRequest, "line longer than \(Self.maxLineBytes) bytes")))
-                        return
+                do {
+                    for try await var line in lines {
+                        let bytes = line.readBytes(length: line.readableBytes) ?? []
+                        if bytes.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) { continue }
+                        try await answers.write(await handle(bytes))
                     }
-                    let bytes = line.readBytes(length: line.readableBytes) ?? []
-                    if bytes.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) { continue }
-                    try await answers.write(await handle(bytes))
+                } catch is LineTooLong {
+                    try await answers.write(
+                        Self.answer(KirokuError(.malformedRequest, "line longer than \(Self.maxLineBytes) bytes; closing")))
                 }
             }
         } catch {
@@ -121,5 +120,33 @@ public struct IngestServer: Service {
             .object(["ok": .bool(false), "code": .string(error.code.rawValue), "message": .string(error.message)]))
         out.append(UInt8(ascii: "\n"))
         return ByteBuffer(bytes: out)
+    }
+}
+
+struct LineTooLong: Error {}
+
+/// Splits input at `\n` and refuses (closing the connection) a line longer than `maxLength`, so a broken
+/// producer cannot make the agent buffer without bound.
+struct BoundedLineDecoder: ByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+    let maxLength: Int
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        if let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
+            let length = newline - buffer.readerIndex
+            guard length <= maxLength else { throw LineTooLong() }
+            let line = buffer.readSlice(length: length)!
+            buffer.moveReaderIndex(forwardBy: 1)
+            context.fireChannelRead(wrapInboundOut(line))
+            return .continue
+        }
+        if buffer.readableBytes > maxLength { throw LineTooLong() }
+        return .needMoreData
+    }
+
+    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws
+        -> DecodingState
+    {
+        try decode(context: context, buffer: &buffer)
     }
 }

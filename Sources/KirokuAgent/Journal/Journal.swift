@@ -253,6 +253,15 @@ public struct Journal: Sendable {
         }
     }
 
+    /// The newest sequence number and the delivered mark: two index look-ups, cheap enough for a hot loop.
+    public func progress() throws -> (headSeq: Int64, deliveredThrough: Int64) {
+        try pool.read { db in
+            let head = try Int64.fetchOne(db, sql: "SELECT seq FROM events ORDER BY seq DESC LIMIT 1") ?? 0
+            let delivered = try Int64.fetchOne(db, sql: "SELECT delivered_through FROM sync WHERE id = 1") ?? 0
+            return (head, delivered)
+        }
+    }
+
     /// Where the journal stands: head, delivered mark, backlog, last contact with the hub.
     public func status() throws -> JournalStatus {
         try pool.read { db in

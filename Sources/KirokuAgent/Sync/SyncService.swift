@@ -47,7 +47,7 @@ public struct SyncService: Service {
         var limits = (events: configuration.batchEvents, bytes: configuration.batchBytes)
         let poll = Duration.milliseconds(Int64(configuration.pollSeconds * 1000))
         while !Task.isCancelled {
-            let head = try journal.status().headSeq
+            let head = try journal.progress().headSeq
             switch cursor.next(now: .now, localHead: head) {
             case .wait(let duration):
                 try await Task.sleep(for: duration)

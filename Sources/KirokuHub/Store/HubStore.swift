@@ -110,9 +110,9 @@ public struct HubStore: Sendable {
         do {
             try Self.check(batch, identity: identity)
         } catch {
-            if batch.agent == identity || error.code != .agentMismatch {
-                await recordRefusal(agent: identity, code: error.code, nowMS: nowMS)
-            }
+            // Counted against the certificate's agent, whatever the batch claims: an agent trying to send
+            // for another is exactly what its health record must show.
+            await recordRefusal(agent: identity, code: error.code, nowMS: nowMS)
             throw error
         }
         let skew = Timestamp(rfc3339: batch.sentAt).map { nowMS - $0.epochMilliseconds }
