@@ -214,3 +214,61 @@ struct VectorTests {
         }
     }
 }
+
+@Suite("The hub's JSON parser")
+struct JSONParserTests {
+    func parse(_ text: String) throws -> JSONValue { try JSONParser.parse(Array(text.utf8)) }
+
+    @Test("Parses what the canonical encoder writes, back to the same value")
+    func roundTrip() throws {
+        let value = JSONValue.object([
+            "a": .array([.integer(0), .integer(-9_223_372_036_854_775_808), .integer(9_223_372_036_854_775_807)]),
+            "s": .string("改行\n\"引用\" \\ \u{01} \u{1F600} \u{FF61}"), "t": .bool(true), "f": .bool(false), "n": .null,
+            "o": .object(["日本": .string("語"), "": .string("")]),
+        ])
+        #expect(try JSONParser.parse(CanonicalJSON.encode(value)) == value)
+        #expect(try parse(" { \"a\" : [ 1 , 2 ] } \r\n") == .object(["a": .array([.integer(1), .integer(2)])]))
+        #expect(try parse(#""\u65e5\u672c \ud83d\ude00 \/""#) == .string("日本 \u{1F600} /"))
+    }
+
+    @Test(
+        "Refuses what Kiroku never sends and could be misread",
+        arguments: [
+            "1.5", "1e3", "-0.0", "01", "9223372036854775808", "-9223372036854775809", "{\"a\":1,\"a\":2}",
+            "[1,]", "{\"a\":1,}", "\"\\ud800\"", "\"\\udc00x\"", "\"tab\there\"", "\"\\x\"", "[1] 2", "", "nul", "{\"a\"}",
+            String(repeating: "[", count: 40) + String(repeating: "]", count: 40), "\"unterminated",
+        ])
+    func refusals(text: String) {
+        #expect(throws: KirokuError.self) { try parse(text) }
+    }
+
+    @Test("Invalid UTF-8 is refused, not repaired")
+    func utf8() {
+        #expect(throws: KirokuError.self) { try JSONParser.parse([0x22, 0xC3, 0x28, 0x22]) }
+        #expect(throws: KirokuError.self) { try JSONParser.parse([0x22, 0xED, 0xA0, 0x80, 0x22]) }
+    }
+
+    @Test("A batch parses to the same events Foundation's decoder reads, and refuses wrong shapes")
+    func batches() throws {
+        let chain = makeChain(agent: "t-1", count: 5)
+        let body = Batch.encodeBody(
+            agent: "t-1", sentAt: "2026-11-27T00:00:00.000Z", headSeq: 5, canonicalEvents: chain.map { $0.canonicalBytes(includingHash: true) })
+        let batch = try Batch.parse(body)
+        #expect(batch.events == chain)
+        #expect(try JSONDecoder().decode(Batch.self, from: Data(body)).events == batch.events)
+        #expect(batch.headSeq == 5 && batch.agent == "t-1")
+        for bad in [
+            #"{"agent":"t-1","sent_at":"x","head_seq":1}"#, #"{"agent":1,"sent_at":"x","head_seq":1,"events":[]}"#,
+            #"{"agent":"t-1","sent_at":"x","head_seq":1,"events":[],"extra":true}"#,
+            #"{"agent":"t-1","sent_at":"x","head_seq":1,"events":[{"v":1}]}"#, "[]",
+        ] {
+            #expect(throws: KirokuError.self) { try Batch.parse(Array(bad.utf8)) }
+        }
+        var object = try JSONParser.parse(chain[0].canonicalBytes(includingHash: true))
+        if case .object(var members) = object {
+            members["seq"] = .string("1")
+            object = .object(members)
+        }
+        #expect(throws: KirokuError.self) { try Event(json: object) }
+    }
+}

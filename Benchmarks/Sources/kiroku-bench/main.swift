@@ -191,14 +191,13 @@ func syncBenchmark(count: Int) async throws {
 
     // Baseline: the hub's store alone (decode, verify, commit) fed the same events in-process.
     let store = try HubStore.open(path: work.appending(path: "baseline/record.sqlite").path)
-    let decoder = JSONDecoder()
     let baseline = try await ContinuousClock().measure {
         var next: Int64 = 1
         while true {
             let stored = try journal.pending(from: next, limit: 5000, maxBytes: 8 << 20)
             guard let last = stored.last else { break }
             let body = Batch.encodeBody(agent: "bench", sentAt: "2026-11-27T00:00:00.000Z", headSeq: Int64(count), canonicalEvents: stored.map(\.body))
-            let batch = try decoder.decode(Batch.self, from: Data(body))
+            let batch = try Batch.parse(body)
             _ = try await store.ingest(batch, identity: "bench")
             next = last.seq + 1
         }
@@ -260,6 +259,33 @@ func syncBenchmark(count: Int) async throws {
     fresh.waitUntilExit()
 }
 
+// MARK: 4. Where the hub's ingest time goes (decode, validate, commit)
+
+func breakdown(count: Int) async throws {
+    let journal = try Journal.open(path: work.appending(path: "bd/journal.sqlite").path, agentID: "bench", site: "本庁舎")
+    var left = count
+    while left > 0 {
+        let n = min(10_000, left)
+        try await journal.append(Array(repeating: sampleDraft, count: n))
+        left -= n
+    }
+    var bodies: [[UInt8]] = []
+    var next: Int64 = 1
+    while true {
+        let stored = try journal.pending(from: next, limit: 5000, maxBytes: 8 << 20)
+        guard let last = stored.last else { break }
+        bodies.append(Batch.encodeBody(agent: "bench", sentAt: "2026-11-27T00:00:00.000Z", headSeq: Int64(count), canonicalEvents: stored.map(\.body)))
+        next = last.seq + 1
+    }
+    let clock = ContinuousClock()
+    var batches: [Batch] = []
+    let decode = try clock.measure { batches = try bodies.map { try Batch.parse($0) } }
+    let validate = try clock.measure { for batch in batches { for event in batch.events { try event.validate() } } }
+    let store = try HubStore.open(path: work.appending(path: "bd/record.sqlite").path)
+    let ingest = try await clock.measure { for batch in batches { _ = try await store.ingest(batch, identity: "bench") } }
+    print("hub ingest breakdown per event: decode \(fmt(seconds(decode) / Double(count) * 1e6)) µs, validate \(fmt(seconds(validate) / Double(count) * 1e6)) µs, ingest incl. validate \(fmt(seconds(ingest) / Double(count) * 1e6)) µs")
+}
+
 print("kiroku-bench (\(ProcessInfo.processInfo.processorCount) cores), work dir \(work.path)")
 var single = 0.0
 if mode == "append" || mode == "group" || mode == "all" {
@@ -267,6 +293,9 @@ if mode == "append" || mode == "group" || mode == "all" {
 }
 if mode == "group" || mode == "all" {
     try await groupBenchmark(count: option("--group-events", 64_000), producers: 16, singleRate: single)
+}
+if mode == "breakdown" {
+    try await breakdown(count: option("--count", 200_000))
 }
 if mode == "sync" || mode == "all" {
     try await syncBenchmark(count: option("--count", 1_000_000))

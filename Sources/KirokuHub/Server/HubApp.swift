@@ -172,14 +172,7 @@ struct Routes: Sendable {
         case let other?:
             throw KirokuError(.unsupportedEncoding, "Content-Encoding '\(other.prefix(20))' is not supported; use gzip or deflate")
         }
-        let batch: Batch
-        do {
-            batch = try JSONDecoder().decode(Batch.self, from: Data(body.readableBytesView))
-        } catch let error as KirokuError {
-            throw error
-        } catch {
-            throw KirokuError(.malformedRequest, "the batch is not valid JSON of the v1 batch shape: \(Self.summary(error))")
-        }
+        let batch = try Batch.parse(body.readableBytesView)
         guard batch.events.count <= configuration.maxBatchEvents else {
             throw KirokuError(
                 .batchTooLarge, "the batch has \(batch.events.count) events; at most \(configuration.maxBatchEvents) are taken")
@@ -224,27 +217,6 @@ struct Routes: Sendable {
         Response(
             status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: CanonicalJSON.encode(value))))
-    }
-
-    /// A decoding error without the payload's content.
-    static func summary(_ error: any Error) -> String {
-        guard let error = error as? DecodingError else { return "unreadable" }
-        switch error {
-        case .typeMismatch(let type, let context):
-            return "wrong type at \(path(context.codingPath)) (expected \(type))"
-        case .valueNotFound(_, let context):
-            return "missing value at \(path(context.codingPath))"
-        case .keyNotFound(let key, let context):
-            return "missing member '\(key.stringValue)' at \(path(context.codingPath))"
-        case .dataCorrupted(let context):
-            return context.codingPath.isEmpty ? "not JSON" : "bad value at \(path(context.codingPath))"
-        @unknown default:
-            return "unreadable"
-        }
-    }
-
-    static func path(_ keys: [any CodingKey]) -> String {
-        keys.isEmpty ? "top level" : keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
     }
 }
 
