@@ -51,6 +51,96 @@ public struct JSONParser {
         }
     }
 
+    /// Parses an event object straight into an ``Event``, without building a dictionary for it: the
+    /// hub's hot path. Same strictness as ``Event/init(json:)``.
+    mutating func parseEvent() throws(KirokuError) -> Event {
+        guard index < buffer.count, buffer[index] == UInt8(ascii: "{") else {
+            throw KirokuError(.malformedRequest, "an event must be a JSON object")
+        }
+        index += 1
+        var v: Int64?
+        var seq: Int64?
+        var agent: String?, time: String?, kind: String?, action: String?, actor: String?, subject: String?
+        var site: String?, salt: String?, prev: String?, hash: String?
+        var attrs: [String: String]?
+        var count = 0
+        func wrongType(_ name: String, _ type: String) -> KirokuError {
+            KirokuError(.malformedRequest, "event member '\(name)' must be \(type)")
+        }
+        skipWhitespace()
+        if index < buffer.count, buffer[index] == UInt8(ascii: "}") {
+            index += 1
+        } else {
+            while true {
+                skipWhitespace()
+                guard index < buffer.count, buffer[index] == UInt8(ascii: "\"") else { throw error("expected a member name") }
+                let key = try parseString()
+                skipWhitespace()
+                guard index < buffer.count, buffer[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
+                index += 1
+                skipWhitespace()
+                count += 1
+                func text(_ slot: inout String?) throws(KirokuError) {
+                    guard slot == nil else { throw error("duplicate member '\(key)'") }
+                    guard index < buffer.count, buffer[index] == UInt8(ascii: "\"") else { throw wrongType(key, "a string") }
+                    slot = try parseString()
+                }
+                func number(_ slot: inout Int64?) throws(KirokuError) {
+                    guard slot == nil else { throw error("duplicate member '\(key)'") }
+                    guard index < buffer.count,
+                        buffer[index] == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(buffer[index])
+                    else { throw wrongType(key, "an integer") }
+                    slot = try parseInteger()
+                }
+                switch key {
+                case "v": try number(&v)
+                case "seq": try number(&seq)
+                case "agent": try text(&agent)
+                case "time": try text(&time)
+                case "kind": try text(&kind)
+                case "action": try text(&action)
+                case "actor": try text(&actor)
+                case "subject": try text(&subject)
+                case "site": try text(&site)
+                case "salt": try text(&salt)
+                case "prev": try text(&prev)
+                case "hash": try text(&hash)
+                case "attrs":
+                    guard attrs == nil else { throw error("duplicate member 'attrs'") }
+                    guard case .object(let members) = try parseValue(depth: 1) else { throw wrongType(key, "an object of strings") }
+                    var map: [String: String] = [:]
+                    map.reserveCapacity(members.count)
+                    for (name, value) in members {
+                        guard case .string(let string) = value else {
+                            throw KirokuError(.malformedRequest, "attribute '\(name.prefix(40))' must be a string")
+                        }
+                        map[name] = string
+                    }
+                    attrs = map
+                default:
+                    throw KirokuError(.invalidEvent, "unknown event member '\(key.prefix(40))'")
+                }
+                skipWhitespace()
+                guard index < buffer.count else { throw error("unexpected end") }
+                if buffer[index] == UInt8(ascii: ",") {
+                    index += 1
+                    continue
+                }
+                guard buffer[index] == UInt8(ascii: "}") else { throw error("expected ',' or '}'") }
+                index += 1
+                break
+            }
+        }
+        guard let v, let seq, let agent, let time, let kind, let action, let actor, let subject, let site, let attrs,
+            let salt, let prev, let hash
+        else {
+            throw KirokuError(.malformedRequest, "an event needs all 13 members of protocol v1 (got \(count))")
+        }
+        return Event(
+            v: v, agent: agent, seq: seq, time: time, kind: kind, action: action, actor: actor, subject: subject,
+            site: site, attrs: attrs, salt: salt, prev: prev, hash: hash)
+    }
+
     mutating func literal(_ word: StaticString) throws(KirokuError) {
         let count = word.utf8CodeUnitCount
         guard index + count <= buffer.count else { throw error("unexpected end") }
@@ -280,24 +370,92 @@ extension Event {
 }
 
 extension Batch {
-    /// Parses a batch body with ``JSONParser``: `{agent, sent_at, head_seq, events}` and nothing else.
+    /// Parses a batch body: `{agent, sent_at, head_seq, events}` and nothing else, events read straight
+    /// into ``Event`` values.
     public static func parse(_ bytes: some Collection<UInt8>) throws(KirokuError) -> Batch {
-        guard case .object(let members) = try JSONParser.parse(bytes) else {
+        let array = Array(bytes)
+        return try array.withUnsafeBufferPointer { buffer throws(KirokuError) -> Batch in
+            var parser = JSONParser(buffer: buffer)
+            let batch = try parser.parseBatch()
+            parser.skipWhitespace()
+            guard parser.index == buffer.count else { throw parser.error("unexpected data after the batch") }
+            return batch
+        }
+    }
+}
+
+extension JSONParser {
+    mutating func parseBatch() throws(KirokuError) -> Batch {
+        skipWhitespace()
+        guard index < buffer.count, buffer[index] == UInt8(ascii: "{") else {
             throw KirokuError(.malformedRequest, "a batch must be a JSON object")
         }
-        let allowed: Set<String> = ["agent", "sent_at", "head_seq", "events"]
-        if let unknown = members.keys.first(where: { !allowed.contains($0) }) {
-            throw KirokuError(.malformedRequest, "unknown batch member '\(unknown.prefix(40))'")
+        index += 1
+        var agent: String?, sentAt: String?, headSeq: Int64?, events: [Event]?
+        let shape = KirokuError(
+            .malformedRequest, "a batch needs agent (string), sent_at (string), head_seq (integer), events (array)")
+        while true {
+            skipWhitespace()
+            guard index < buffer.count, buffer[index] == UInt8(ascii: "\"") else { throw shape }
+            let key = try parseString()
+            skipWhitespace()
+            guard index < buffer.count, buffer[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
+            index += 1
+            skipWhitespace()
+            guard index < buffer.count else { throw error("unexpected end") }
+            switch key {
+            case "agent", "sent_at":
+                guard buffer[index] == UInt8(ascii: "\"") else { throw shape }
+                let text = try parseString()
+                if key == "agent" {
+                    guard agent == nil else { throw error("duplicate member 'agent'") }
+                    agent = text
+                } else {
+                    guard sentAt == nil else { throw error("duplicate member 'sent_at'") }
+                    sentAt = text
+                }
+            case "head_seq":
+                guard headSeq == nil else { throw error("duplicate member 'head_seq'") }
+                guard case .integer(let number) = try parseValue(depth: 1) else { throw shape }
+                headSeq = number
+            case "events":
+                guard events == nil else { throw error("duplicate member 'events'") }
+                guard buffer[index] == UInt8(ascii: "[") else { throw shape }
+                index += 1
+                var list: [Event] = []
+                skipWhitespace()
+                if index < buffer.count, buffer[index] == UInt8(ascii: "]") {
+                    index += 1
+                } else {
+                    while true {
+                        skipWhitespace()
+                        list.append(try parseEvent())
+                        skipWhitespace()
+                        guard index < buffer.count else { throw error("unexpected end") }
+                        if buffer[index] == UInt8(ascii: ",") {
+                            index += 1
+                            continue
+                        }
+                        guard buffer[index] == UInt8(ascii: "]") else { throw error("expected ',' or ']'") }
+                        index += 1
+                        break
+                    }
+                }
+                events = list
+            default:
+                throw KirokuError(.malformedRequest, "unknown batch member '\(key.prefix(40))'")
+            }
+            skipWhitespace()
+            guard index < buffer.count else { throw error("unexpected end") }
+            if buffer[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            guard buffer[index] == UInt8(ascii: "}") else { throw error("expected ',' or '}'") }
+            index += 1
+            break
         }
-        guard case .string(let agent) = members["agent"], case .string(let sentAt) = members["sent_at"],
-            case .integer(let headSeq) = members["head_seq"], case .array(let items) = members["events"]
-        else {
-            throw KirokuError(
-                .malformedRequest, "a batch needs agent (string), sent_at (string), head_seq (integer), events (array)")
-        }
-        var events: [Event] = []
-        events.reserveCapacity(items.count)
-        for item in items { events.append(try Event(json: item)) }
+        guard let agent, let sentAt, let headSeq, let events else { throw shape }
         return Batch(agent: agent, sentAt: sentAt, headSeq: headSeq, events: events)
     }
 }

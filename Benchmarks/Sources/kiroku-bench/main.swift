@@ -163,11 +163,15 @@ func run(_ tool: String, _ args: [String], log: String) throws -> Process {
     return process
 }
 
-func residentKB(_ pid: Int32) -> Int {
+func residentKB(_ pid: Int32, _ field: String = "VmRSS") -> Int {
     guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-        let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") })
     else { return -1 }
     return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
+}
+
+func memory(_ pid: Int32) -> String {
+    "RSS \(residentKB(pid) / 1024) MB, of which private heap (RssAnon) \(fmt(Double(residentKB(pid, "RssAnon")) / 1024)) MB and shared code and libraries (RssFile) \(residentKB(pid, "RssFile") / 1024) MB"
 }
 
 func syncBenchmark(count: Int) async throws {
@@ -250,11 +254,10 @@ func syncBenchmark(count: Int) async throws {
 
     // Idle RSS of the agent once it has nothing to do.
     try await Task.sleep(for: .seconds(3))
-    let idle = residentKB(agent.processIdentifier)
-    print("  agent resident memory after the sync, idle: \(idle / 1024) MB (aim: < 20 MB)")
+    print("  agent after the sync, idle: \(memory(agent.processIdentifier)) (aim: RSS < 20 MB)")
     let fresh = try run("kiroku-agent", ["run", "--config", config, "--journal", work.appending(path: "idle/journal.sqlite").path, "--socket", work.appending(path: "idle/ingest.sock").path, "--log-level", "error"], log: work.appending(path: "idle.log").path)
     try await Task.sleep(for: .seconds(3))
-    print("  a freshly started idle agent: \(residentKB(fresh.processIdentifier) / 1024) MB")
+    print("  a freshly started idle agent: \(memory(fresh.processIdentifier))")
     fresh.terminate()
     fresh.waitUntilExit()
 }

@@ -171,12 +171,12 @@ public struct Journal: Sendable {
             var out: [StoredEvent] = []
             var bytes = 0
             let rows = try Row.fetchCursor(
-                db, sql: "SELECT seq, body FROM events WHERE seq >= ? ORDER BY seq LIMIT ?", arguments: [seq, limit])
+                db, sql: "SELECT seq, hash, body FROM events WHERE seq >= ? ORDER BY seq LIMIT ?", arguments: [seq, limit])
             while let row = try rows.next() {
-                let body: Data = row[1]
+                let body: Data = row[2]
                 if !out.isEmpty && bytes + body.count > maxBytes { break }
                 bytes += body.count + 1
-                out.append(StoredEvent(seq: row[0], body: [UInt8](body)))
+                out.append(StoredEvent(seq: row[0], hash: row[1], body: [UInt8](body)))
             }
             return out
         }
@@ -288,6 +288,7 @@ public struct Journal: Sendable {
 /// One journalled event as stored: its sequence number and canonical bytes (with `hash`).
 public struct StoredEvent: Sendable {
     public var seq: Int64
+    public var hash: String
     public var body: [UInt8]
 }
 

@@ -1,5 +1,8 @@
 import CompressNIO
 import Crypto
+#if canImport(Glibc)
+import Glibc
+#endif
 import KirokuClient
 import KirokuProtocol
 public import Logging
@@ -45,6 +48,7 @@ public struct SyncService: Service {
         var random = SystemRandomNumberGenerator()
         var hubKey: Curve25519.Signing.PublicKey?
         var limits = (events: configuration.batchEvents, bytes: configuration.batchBytes)
+        var prefetched: PreparedBatch?
         let poll = Duration.milliseconds(Int64(configuration.pollSeconds * 1000))
         while !Task.isCancelled {
             let head = try journal.progress().headSeq
@@ -80,41 +84,68 @@ public struct SyncService: Service {
             case .send(let from):
                 do {
                     guard let hubKey else { throw KirokuError(.badReceipt, "no hub key yet") }
-                    let events = try journal.pending(from: from, limit: limits.events, maxBytes: limits.bytes)
-                    guard let first = events.first, first.seq == from, let last = events.last else {
-                        throw KirokuError(
-                            .journal,
-                            "the hub lacks events from seq \(from) on, but this journal no longer holds them")
+                    let batch: PreparedBatch
+                    if let ready = prefetched, ready.firstSeq == from {
+                        batch = ready
+                    } else {
+                        batch = try prepare(from: from, head: head, limits: limits)
                     }
-                    let receipt = try await send(events, head: head, connection: connection)
-                    let lastHash = try JSONDecoder().decode(Event.self, from: Data(last.body)).hash
+                    prefetched = nil
+                    // While the hub verifies and commits this batch, read and compress the next one.
+                    let nextFrom = batch.throughSeq + 1
+                    let nextLimits = limits
+                    async let next = prefetch(from: nextFrom, limits: nextLimits)
+                    let receipt: SignedReceipt
+                    do {
+                        receipt = try await post(batch, connection: connection)
+                    } catch {
+                        _ = await next
+                        throw error
+                    }
                     guard receipt.verify(publicKey: hubKey) else {
                         throw KirokuError(.badReceipt, "the hub's receipt signature does not verify")
                     }
-                    guard receipt.receipt.agent == journal.agentID, receipt.receipt.throughSeq == last.seq,
-                        receipt.receipt.headHash == lastHash
+                    guard receipt.receipt.agent == journal.agentID, receipt.receipt.throughSeq == batch.throughSeq,
+                        receipt.receipt.headHash == batch.headHash
                     else {
                         throw KirokuError(.badReceipt, "the hub's receipt does not cover the batch that was sent")
                     }
                     try journal.markDelivered(receipt)
-                    cursor.acknowledged(through: last.seq)
+                    cursor.acknowledged(through: batch.throughSeq)
+                    prefetched = await next
+                    if prefetched == nil { releaseMemory() }
                     logger.debug(
                         "batch delivered",
                         metadata: [
-                            "kiroku.batch.first_seq": "\(first.seq)", "kiroku.batch.through_seq": "\(last.seq)",
+                            "kiroku.batch.first_seq": "\(batch.firstSeq)", "kiroku.batch.through_seq": "\(batch.throughSeq)",
                             "kiroku.batch.accepted": "\(receipt.receipt.accepted)",
                         ])
                 } catch {
+                    prefetched = nil
                     try fail(error, &cursor, &random)
                 }
             }
         }
     }
 
-    private func send(_ events: [StoredEvent], head: Int64, connection: HubConnection) async throws -> SignedReceipt {
+    /// A batch read from the journal and encoded (and compressed), ready to send.
+    struct PreparedBatch: Sendable {
+        var firstSeq: Int64
+        var throughSeq: Int64
+        var headHash: String
+        var body: [UInt8]
+        var headers: [(String, String)]
+    }
+
+    /// Reads the events from `from` on and encodes the batch body.
+    func prepare(from: Int64, head: Int64, limits: (events: Int, bytes: Int)) throws -> PreparedBatch {
+        let events = try journal.pending(from: from, limit: limits.events, maxBytes: limits.bytes)
+        guard let first = events.first, first.seq == from, let last = events.last else {
+            throw KirokuError(.journal, "the hub lacks events from seq \(from) on, but this journal no longer holds them")
+        }
         let sentAt = Timestamp(date: Date(), offsetMinutes: TimeZone.current.secondsFromGMT() / 60).rfc3339
         var body = Batch.encodeBody(
-            agent: journal.agentID, sentAt: sentAt, headSeq: head, canonicalEvents: events.map(\.body))
+            agent: journal.agentID, sentAt: sentAt, headSeq: max(head, last.seq), canonicalEvents: events.map(\.body))
         var headers = [("Content-Type", "application/json")]
         if configuration.compression == "gzip" {
             var buffer = ByteBuffer(bytes: body)
@@ -122,7 +153,29 @@ public struct SyncService: Service {
             body = Array(compressed.readableBytesView)
             headers.append(("Content-Encoding", "gzip"))
         }
-        let answer = try await connection.request(.POST, "/v1/agent/batches", body: body, headers: headers)
+        return PreparedBatch(firstSeq: first.seq, throughSeq: last.seq, headHash: last.hash, body: body, headers: headers)
+    }
+
+    /// The next batch if the journal already holds events from `from` on; nil otherwise (or on any error:
+    /// the main path will read again and report it).
+    func prefetch(from: Int64, limits: (events: Int, bytes: Int)) async -> PreparedBatch? {
+        guard let head = try? journal.progress().headSeq, head >= from else { return nil }
+        return try? prepare(from: from, head: head, limits: limits)
+    }
+
+    /// After a catch-up, hands the batch buffers' memory back to the system so an idle agent stays small.
+    private func releaseMemory() {
+        #if canImport(Glibc)
+        // glibc's malloc_trim is not in Swift's Glibc module; look it up (RTLD_DEFAULT is a null handle).
+        typealias Trim = @convention(c) (Int) -> Int32
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") {
+            _ = unsafeBitCast(symbol, to: Trim.self)(0)
+        }
+        #endif
+    }
+
+    private func post(_ batch: PreparedBatch, connection: HubConnection) async throws -> SignedReceipt {
+        let answer = try await connection.request(.POST, "/v1/agent/batches", body: batch.body, headers: batch.headers)
         do {
             return try JSONDecoder().decode(SignedReceipt.self, from: Data(answer))
         } catch {

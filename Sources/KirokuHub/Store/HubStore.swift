@@ -1,4 +1,5 @@
 import GRDB
+import GRDBSQLite
 public import KirokuProtocol
 
 public import Foundation
@@ -187,14 +188,17 @@ public struct HubStore: Sendable {
                             salt, prev, hash, received_ms)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """)
+                // Bound through SQLite's C API: GRDB's StatementArguments cost more per row than the insert
+                // itself on this path (Benchmarks/README.md).
+                let insert = RawInsert(statement: statement.sqliteStatement, connection: db.sqliteConnection)
                 for event in fresh {
                     let timeMS = Timestamp(rfc3339: event.time)!.epochMilliseconds
-                    let attrs = String(
-                        decoding: CanonicalJSON.encode(.object(event.attrs.mapValues { .string($0) })), as: UTF8.self)
-                    try statement.execute(arguments: [
-                        identity, event.seq, event.time, timeMS, event.kind, event.action, event.actor, event.subject,
-                        event.site, attrs, event.salt, event.prev, event.hash, nowMS,
-                    ])
+                    try insert.run(
+                        texts: [
+                            (1, identity), (3, event.time), (5, event.kind), (6, event.action), (7, event.actor),
+                            (8, event.subject), (9, event.site), (10, Self.attrsJSON(event.attrs)), (11, event.salt),
+                            (12, event.prev), (13, event.hash),
+                        ], integers: [(2, event.seq), (4, timeMS), (14, nowMS)])
                     agent.lastEventMS = max(agent.lastEventMS ?? timeMS, timeMS)
                 }
                 agent.lastSeq = fresh.last!.seq
@@ -210,6 +214,20 @@ public struct HubStore: Sendable {
                     accepted: Int64(fresh.count), duplicates: duplicates))
         }
         return try outcome.get()
+    }
+
+    /// The canonical JSON text of an attribute map, as stored.
+    static func attrsJSON(_ attrs: [String: String]) -> String {
+        if attrs.isEmpty { return "{}" }
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        for (index, name) in CanonicalJSON.sortedKeys(attrs.keys).enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            CanonicalJSON.writeString(name, into: &out)
+            out.append(UInt8(ascii: ":"))
+            CanonicalJSON.writeString(attrs[name]!, into: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The checks that need no database: identity, schema, hashes, order and links inside the batch.
@@ -346,3 +364,32 @@ struct AgentRow {
     }
 }
 
+
+/// Binds and steps one prepared INSERT through SQLite's C API.
+struct RawInsert {
+    let statement: OpaquePointer
+    let connection: OpaquePointer?
+    static let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
+
+    func run(texts: [(Int32, String)], integers: [(Int32, Int64)]) throws {
+        sqlite3_reset(statement)
+        for (position, text) in texts {
+            var copy = text
+            let code = copy.withUTF8 { bytes in
+                // An empty buffer may have no address; SQLite would bind NULL for a nil pointer.
+                bytes.isEmpty
+                    ? sqlite3_bind_text(statement, position, "", 0, Self.transient)
+                    : sqlite3_bind_text(statement, position, bytes.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, Int32(bytes.count), Self.transient)
+            }
+            guard code == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: code)) }
+        }
+        for (position, value) in integers {
+            let code = sqlite3_bind_int64(statement, position, value)
+            guard code == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: code)) }
+        }
+        let code = sqlite3_step(statement)
+        guard code == SQLITE_DONE else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(connection)))
+        }
+    }
+}
