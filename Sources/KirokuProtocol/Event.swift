@@ -120,8 +120,17 @@ public struct Event: Sendable, Hashable {
 
     /// 16 random bytes as hex: keeps a retained hash of a short record from being guessed.
     public static func randomSalt() -> String {
+        // Two 64-bit draws: one getrandom each, not sixteen.
         var generator = SystemRandomNumberGenerator()
-        return Hex.encode((0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        var bytes = [UInt8](repeating: 0, count: 16)
+        for half in 0..<2 {
+            var word = generator.next()
+            for index in 0..<8 {
+                bytes[half * 8 + index] = UInt8(truncatingIfNeeded: word)
+                word >>= 8
+            }
+        }
+        return Hex.encode(bytes)
     }
 
     /// Checks every field against protocol v1 (not the chain: that needs the predecessor). Throws

@@ -459,3 +459,40 @@ extension JSONParser {
         return Batch(agent: agent, sentAt: sentAt, headSeq: headSeq, events: events)
     }
 }
+
+extension EventDraft {
+    /// Parses one ingestion-socket line: `{kind, action, actor, subject?, site?, attrs?, time?}`.
+    public static func parse(_ bytes: some Collection<UInt8>) throws(KirokuError) -> EventDraft {
+        guard case .object(let members) = try JSONParser.parse(bytes) else {
+            throw KirokuError(.malformedRequest, "an event draft must be a JSON object")
+        }
+        func text(_ name: String, required: Bool) throws(KirokuError) -> String? {
+            switch members[name] {
+            case .string(let value): return value
+            case nil where !required: return nil
+            case nil: throw KirokuError(.malformedRequest, "missing '\(name)'; kind, action and actor are required")
+            default: throw KirokuError(.malformedRequest, "'\(name)' must be a string")
+            }
+        }
+        let allowed: Set<String> = ["kind", "action", "actor", "subject", "site", "attrs", "time"]
+        if let unknown = members.keys.first(where: { !allowed.contains($0) }) {
+            throw KirokuError(.malformedRequest, "unknown member '\(unknown.prefix(40))'; allowed: \(allowed.sorted().joined(separator: ", "))")
+        }
+        var attrs: [String: String] = [:]
+        switch members["attrs"] {
+        case nil: break
+        case .object(let map):
+            for (name, value) in map {
+                guard case .string(let string) = value else {
+                    throw KirokuError(.malformedRequest, "attribute '\(name.prefix(40))' must be a string")
+                }
+                attrs[name] = string
+            }
+        default: throw KirokuError(.malformedRequest, "'attrs' must be an object of strings")
+        }
+        return EventDraft(
+            kind: try text("kind", required: true)!, action: try text("action", required: true)!,
+            actor: try text("actor", required: true)!, subject: try text("subject", required: false) ?? "",
+            site: try text("site", required: false), attrs: attrs, time: try text("time", required: false))
+    }
+}

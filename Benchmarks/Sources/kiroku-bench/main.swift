@@ -79,6 +79,13 @@ func appendBenchmark(count: Int) throws -> Double {
     return kirokuRate
 }
 
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add(_: Int) { lock.withLock { count += 1 } }
+    var transactions: Int { lock.withLock { count } }
+}
+
 // MARK: 2. Group commit with 16 producers on the ingestion socket
 
 final class Producer: Thread {
@@ -121,7 +128,8 @@ final class Producer: Thread {
 
 func groupBenchmark(count: Int, producers: Int, singleRate: Double) async throws {
     let journal = try Journal.open(path: work.appending(path: "group.sqlite").path, agentID: "bench", site: "本庁舎")
-    let committer = GroupCommitter(journal: journal)
+    let commits = Counter()
+    let committer = GroupCommitter(journal: journal) { commits.add($0) }
     let path = work.appending(path: "ingest.sock").path
     var logger = Logger(label: "bench")
     logger.logLevel = .error
@@ -146,7 +154,7 @@ func groupBenchmark(count: Int, producers: Int, singleRate: Double) async throws
     let groupRate = rate(each * producers, elapsed)
     line("group commit, \(producers) socket producers (events/s)", groupRate, unit: "ev/s", baseline: singleRate,
         baselineName: "single-event append", aim: ">= 20000 ev/s")
-    print("  answered \(each * producers), stored \(stored), failures \(failures)")
+    print("  answered \(each * producers), stored \(stored), failures \(failures); \(commits.transactions) transactions, \(fmt(Double(stored) / Double(max(1, commits.transactions)))) events each on average")
 }
 
 // MARK: 3. End-to-end sync of a large backlog
@@ -296,6 +304,22 @@ if mode == "append" || mode == "group" || mode == "all" {
 }
 if mode == "group" || mode == "all" {
     try await groupBenchmark(count: option("--group-events", 64_000), producers: 16, singleRate: single)
+}
+if mode == "cpu" {
+    let n = 20_000
+    let clock = ContinuousClock()
+    var sink = 0
+    let seal = clock.measure {
+        for index in 0..<n {
+            let event = Event(agent: "bench", seq: Int64(index + 1), time: Timestamp(epochMilliseconds: 1_795_739_400_000, offsetMinutes: 540).rfc3339, kind: sampleDraft.kind, action: sampleDraft.action, actor: sampleDraft.actor, subject: sampleDraft.subject, site: "本庁舎", attrs: sampleDraft.attrs, salt: Event.randomSalt(), prev: Event.genesis).sealed()
+            sink &+= event.canonicalBytes(includingHash: true).count
+        }
+    }
+    let stamp = clock.measure { for _ in 0..<n { sink &+= Timestamp(epochMilliseconds: 1_795_739_400_000, offsetMinutes: 540).rfc3339.utf8.count } }
+    let salt = clock.measure { for _ in 0..<n { sink &+= Event.randomSalt().utf8.count } }
+    let draft = Array(#"{"kind":"operation","action":"lookup","actor":"P0101","subject":"住民票コード 00000000001","attrs":{"purpose":"転入届"}}"#.utf8)
+    let parse = try clock.measure { for _ in 0..<n { sink &+= try EventDraft.parse(draft).actor.utf8.count } }
+    print("per event: seal+encode \(fmt(seconds(seal) / Double(n) * 1e6)) µs (of which timestamp \(fmt(seconds(stamp) / Double(n) * 1e6)) µs, salt \(fmt(seconds(salt) / Double(n) * 1e6)) µs); parse a socket line \(fmt(seconds(parse) / Double(n) * 1e6)) µs [\(sink % 7)]")
 }
 if mode == "breakdown" {
     try await breakdown(count: option("--count", 200_000))

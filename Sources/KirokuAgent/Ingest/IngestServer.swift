@@ -97,10 +97,9 @@ public struct IngestServer: Service {
     private func handle(_ bytes: [UInt8]) async -> ByteBuffer {
         let draft: EventDraft
         do {
-            draft = try JSONDecoder().decode(EventDraft.self, from: Data(bytes))
+            draft = try EventDraft.parse(bytes)
         } catch {
-            return Self.answer(
-                KirokuError(.malformedRequest, "not a JSON event: needs kind, action, actor (strings); \(error)"))
+            return Self.answer(error)
         }
         do {
             let event = try await committer.submit(draft)

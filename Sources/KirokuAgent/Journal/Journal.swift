@@ -157,7 +157,9 @@ public struct Journal: Sendable {
     }
 
     static func head(_ db: Database) throws -> (Int64, String) {
-        if let row = try Row.fetchOne(db, sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1") {
+        // A cached statement: compiling this SQL on every append cost more than running it.
+        let statement = try db.cachedStatement(sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+        if let row = try Row.fetchOne(statement) {
             return (row[0], row[1])
         }
         return (0, Event.genesis)
