@@ -22,7 +22,12 @@ public struct HubStore: Sendable {
             try FileManager.default.createDirectory(
                 at: URL(filePath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
             let pool = try DatabasePool(path: path, configuration: configuration)
-            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                // Four indexes grow with the record; a 64 MiB page cache on the writer keeps their upper
+                // levels in memory during ingest (readers keep SQLite's default).
+                try db.execute(sql: "PRAGMA cache_size = -65536")
+            }
             try migrator.migrate(pool)
             return HubStore(pool: pool, path: path)
         } catch {
@@ -193,12 +198,22 @@ public struct HubStore: Sendable {
                 let insert = RawInsert(statement: statement.sqliteStatement, connection: db.sqliteConnection)
                 for event in fresh {
                     let timeMS = Timestamp(rfc3339: event.time)!.epochMilliseconds
-                    try insert.run(
-                        texts: [
-                            (1, identity), (3, event.time), (5, event.kind), (6, event.action), (7, event.actor),
-                            (8, event.subject), (9, event.site), (10, Self.attrsJSON(event.attrs)), (11, event.salt),
-                            (12, event.prev), (13, event.hash),
-                        ], integers: [(2, event.seq), (4, timeMS), (14, nowMS)])
+                    try insert.reset()
+                    try insert.bind(1, identity)
+                    try insert.bind(2, event.seq)
+                    try insert.bind(3, event.time)
+                    try insert.bind(4, timeMS)
+                    try insert.bind(5, event.kind)
+                    try insert.bind(6, event.action)
+                    try insert.bind(7, event.actor)
+                    try insert.bind(8, event.subject)
+                    try insert.bind(9, event.site)
+                    try insert.bind(10, Self.attrsJSON(event.attrs))
+                    try insert.bind(11, event.salt)
+                    try insert.bind(12, event.prev)
+                    try insert.bind(13, event.hash)
+                    try insert.bind(14, nowMS)
+                    try insert.step()
                     agent.lastEventMS = max(agent.lastEventMS ?? timeMS, timeMS)
                 }
                 agent.lastSeq = fresh.last!.seq
@@ -371,22 +386,29 @@ struct RawInsert {
     let connection: OpaquePointer?
     static let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
 
-    func run(texts: [(Int32, String)], integers: [(Int32, Int64)]) throws {
+    func reset() throws {
         sqlite3_reset(statement)
-        for (position, text) in texts {
-            var copy = text
-            let code = copy.withUTF8 { bytes in
-                // An empty buffer may have no address; SQLite would bind NULL for a nil pointer.
-                bytes.isEmpty
-                    ? sqlite3_bind_text(statement, position, "", 0, Self.transient)
-                    : sqlite3_bind_text(statement, position, bytes.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, Int32(bytes.count), Self.transient)
-            }
-            guard code == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: code)) }
+    }
+
+    func bind(_ position: Int32, _ text: String) throws {
+        var copy = text
+        let code = copy.withUTF8 { bytes in
+            // An empty buffer may have no address; SQLite would bind NULL for a nil pointer.
+            bytes.isEmpty
+                ? sqlite3_bind_text(statement, position, "", 0, Self.transient)
+                : sqlite3_bind_text(
+                    statement, position, bytes.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) },
+                    Int32(bytes.count), Self.transient)
         }
-        for (position, value) in integers {
-            let code = sqlite3_bind_int64(statement, position, value)
-            guard code == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: code)) }
-        }
+        guard code == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: code)) }
+    }
+
+    func bind(_ position: Int32, _ value: Int64) throws {
+        let code = sqlite3_bind_int64(statement, position, value)
+        guard code == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: code)) }
+    }
+
+    func step() throws {
         let code = sqlite3_step(statement)
         guard code == SQLITE_DONE else {
             throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(connection)))
