@@ -116,7 +116,7 @@ step "Only the server room's 入退室 (kirokuctl query --kind access --agent se
 kirokuctl query --pki "$WORK/pki" --as kanri01 --kind access --agent serverroom
 step "CSV for Excel (UTF-8 with BOM, CRLF): $WORK/record.csv"
 kirokuctl query --pki "$WORK/pki" --as kanri01 --all --format csv > "$WORK/record.csv"
-head -c 300 "$WORK/record.csv" | cat -v | head -3
+head -3 "$WORK/record.csv" | sed -e '1s/^\xEF\xBB\xBF/[BOM]/' -e 's/\r$/[CRLF]/' | cut -c1-160
 step "Per-agent health (kirokuctl agents)"
 kirokuctl agents --pki "$WORK/pki" --as kanri01
 echo

@@ -48,6 +48,19 @@ struct HubOptions: ParsableArguments {
         return try HubConnection(
             baseURL: url, credentials: ClientCredentials(caPath: caPath, certificatePath: certPath, keyPath: keyPath))
     }
+
+    /// Runs `body` with the people's API and always closes the connection afterwards.
+    func withQueries<T>(_ body: (HubQueries) async throws -> T) async throws -> T {
+        let connection = try connect()
+        do {
+            let result = try await body(HubQueries(connection: connection))
+            await connection.shutdown()
+            return result
+        } catch {
+            await connection.shutdown()
+            throw error
+        }
+    }
 }
 
 extension OutputFormat: ExpressibleByArgument {}
@@ -80,26 +93,24 @@ struct Query: AsyncParsableCommand {
             ] {
                 if let value { parameters[name] = value }
             }
-            let connection = try hubOptions.connect()
-            defer { Task { await connection.shutdown() } }
-            let queries = HubQueries(connection: connection)
             var first = true
             var total = 0
-            while true {
-                let page = try await queries.events(parameters)
-                total += page.events.count
-                FileHandle.standardOutput.write(Data(Render.events(page.events, format: format, header: first).utf8))
-                first = false
-                guard all, let next = page.next else {
-                    if !all, page.next != nil {
-                        FileHandle.standardError.write(Data("kirokuctl: more events match; add --all to fetch every page\n".utf8))
+            try await hubOptions.withQueries { queries in
+                while true {
+                    let page = try await queries.events(parameters)
+                    total += page.events.count
+                    FileHandle.standardOutput.write(Data(Render.events(page.events, format: format, header: first).utf8))
+                    first = false
+                    guard all, let next = page.next else {
+                        if !all, page.next != nil {
+                            FileHandle.standardError.write(Data("kirokuctl: more events match; add --all to fetch every page\n".utf8))
+                        }
+                        break
                     }
-                    break
+                    parameters["cursor"] = next
                 }
-                parameters["cursor"] = next
             }
             if format == .table { print("\(total) event(s)") }
-            await connection.shutdown()
         } catch let error as KirokuError {
             throw fail(error)
         }
@@ -122,9 +133,7 @@ struct Agents: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let connection = try hubOptions.connect()
-            let agents = try await HubQueries(connection: connection).agents()
-            await connection.shutdown()
+            let agents = try await hubOptions.withQueries { try await $0.agents() }
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]

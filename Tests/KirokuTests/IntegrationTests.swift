@@ -88,8 +88,11 @@ struct IntegrationTests {
         }
         #expect(delivered, "agent log: \(agent.child.log)")
 
-        agent.stop()  // graceful: journals agent/stopped; deliver it by restarting below? Not needed here.
+        // SIGTERM: the agent stops cleanly and journals that it stopped (delivered on its next start).
+        agent.stop()
+        #expect(agent.child.process.terminationStatus == 0)
         let local = try journal.allEvents()
+        #expect(local.last?.kind == "agent" && local.last?.action == "stopped")
         let status = try journal.status()
         let remote = try await allEvents(queries, agent: "counter-01")
         let deliveredLocal = local.filter { $0.seq <= status.deliveredThrough }
@@ -121,6 +124,8 @@ struct IntegrationTests {
         #expect(health.lastSeq == status.deliveredThrough)
         #expect(health.forks == 0 && health.gaps == 0)
         #expect(health.skewMS != nil)
+        hub.stop()
+        #expect(hub.child.process.terminationStatus == 0, "the hub stops cleanly on SIGTERM")
     }
 
     @Test("An agent keeps journalling while the hub is down and catches up exactly once when it returns")
