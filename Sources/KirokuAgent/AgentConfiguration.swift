@@ -86,17 +86,7 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
 
     /// Loads the JSON file, with a clear error naming the file and the problem.
     public static func load(file: String) throws -> AgentConfiguration {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(filePath: file))
-        } catch {
-            throw KirokuError(.configuration, "cannot read configuration file \(file)", underlying: error)
-        }
-        do {
-            return try JSONDecoder().decode(AgentConfiguration.self, from: data)
-        } catch {
-            throw KirokuError(.configuration, "configuration file \(file) is not valid: \(error)")
-        }
+        try loadConfiguration(AgentConfiguration.self, file: file)
     }
 
     /// Applies `KIROKU_AGENT_ID`, `KIROKU_AGENT_SITE`, `KIROKU_AGENT_JOURNAL`, `KIROKU_AGENT_SOCKET`,

@@ -64,17 +64,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
 
     /// Loads the JSON file, with a clear error naming the file and the problem.
     public static func load(file: String) throws -> HubConfiguration {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(filePath: file))
-        } catch {
-            throw KirokuError(.configuration, "cannot read configuration file \(file)", underlying: error)
-        }
-        do {
-            return try JSONDecoder().decode(HubConfiguration.self, from: data)
-        } catch {
-            throw KirokuError(.configuration, "configuration file \(file) is not valid: \(error)")
-        }
+        try loadConfiguration(HubConfiguration.self, file: file)
     }
 
     /// The receipt key's path: `signing_key`, or `receipt-signing.key` beside the database.

@@ -287,13 +287,6 @@ public struct RevocationList: Sendable {
     }
 }
 
-extension Timestamp {
-    /// The instant of a Foundation date, in UTC.
-    public init(date: Date, offsetMinutes: Int = 0) {
-        self.init(
-            epochMilliseconds: Int64((date.timeIntervalSince1970 * 1000).rounded(.down)), offsetMinutes: offsetMinutes)
-    }
-}
 
 /// Writes a private key with mode 0600 from the start (never world-readable, not even for a moment).
 func writeSecret(_ text: String, to url: URL, replace: Bool = false) throws {

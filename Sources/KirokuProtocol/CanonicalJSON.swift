@@ -51,6 +51,18 @@ public enum CanonicalJSON {
         keys.sorted { lhs, rhs in lhs.utf16.lexicographicallyPrecedes(rhs.utf16) }
     }
 
+    /// Writes a string → string object (an event's `attrs`) in canonical form.
+    public static func writeStringMap(_ map: [String: String], into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "{"))
+        for (index, name) in sortedKeys(map.keys).enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            writeString(name, into: &out)
+            out.append(UInt8(ascii: ":"))
+            writeString(map[name]!, into: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
     /// Writes a decimal integer.
     public static func writeInteger(_ number: Int64, into out: inout [UInt8]) {
         out.append(contentsOf: Array(String(number).utf8))

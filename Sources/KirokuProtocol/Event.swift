@@ -74,14 +74,7 @@ public struct Event: Sendable, Hashable {
         key("agent")
         CanonicalJSON.writeString(agent, into: &out)
         key("attrs")
-        out.append(UInt8(ascii: "{"))
-        for (index, name) in CanonicalJSON.sortedKeys(attrs.keys).enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
-            CanonicalJSON.writeString(name, into: &out)
-            out.append(UInt8(ascii: ":"))
-            CanonicalJSON.writeString(attrs[name]!, into: &out)
-        }
-        out.append(UInt8(ascii: "}"))
+        CanonicalJSON.writeStringMap(attrs, into: &out)
         if includingHash {
             key("hash")
             CanonicalJSON.writeString(hash, into: &out)

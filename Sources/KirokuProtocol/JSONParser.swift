@@ -57,88 +57,126 @@ public struct JSONParser {
         guard index < buffer.count, buffer[index] == UInt8(ascii: "{") else {
             throw KirokuError(.malformedRequest, "an event must be a JSON object")
         }
-        index += 1
         var v: Int64?
         var seq: Int64?
         var agent: String?, time: String?, kind: String?, action: String?, actor: String?, subject: String?
         var site: String?, salt: String?, prev: String?, hash: String?
         var attrs: [String: String]?
-        var count = 0
-        func wrongType(_ name: String, _ type: String) -> KirokuError {
-            KirokuError(.malformedRequest, "event member '\(name)' must be \(type)")
-        }
-        skipWhitespace()
-        if index < buffer.count, buffer[index] == UInt8(ascii: "}") {
-            index += 1
-        } else {
-            while true {
-                skipWhitespace()
-                guard index < buffer.count, buffer[index] == UInt8(ascii: "\"") else { throw error("expected a member name") }
-                let key = try parseString()
-                skipWhitespace()
-                guard index < buffer.count, buffer[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
-                index += 1
-                skipWhitespace()
-                count += 1
-                func text(_ slot: inout String?) throws(KirokuError) {
-                    guard slot == nil else { throw error("duplicate member '\(key)'") }
-                    guard index < buffer.count, buffer[index] == UInt8(ascii: "\"") else { throw wrongType(key, "a string") }
-                    slot = try parseString()
-                }
-                func number(_ slot: inout Int64?) throws(KirokuError) {
-                    guard slot == nil else { throw error("duplicate member '\(key)'") }
-                    guard index < buffer.count,
-                        buffer[index] == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(buffer[index])
-                    else { throw wrongType(key, "an integer") }
-                    slot = try parseInteger()
-                }
-                switch key {
-                case "v": try number(&v)
-                case "seq": try number(&seq)
-                case "agent": try text(&agent)
-                case "time": try text(&time)
-                case "kind": try text(&kind)
-                case "action": try text(&action)
-                case "actor": try text(&actor)
-                case "subject": try text(&subject)
-                case "site": try text(&site)
-                case "salt": try text(&salt)
-                case "prev": try text(&prev)
-                case "hash": try text(&hash)
-                case "attrs":
-                    guard attrs == nil else { throw error("duplicate member 'attrs'") }
-                    guard case .object(let members) = try parseValue(depth: 1) else { throw wrongType(key, "an object of strings") }
-                    var map: [String: String] = [:]
-                    map.reserveCapacity(members.count)
-                    for (name, value) in members {
-                        guard case .string(let string) = value else {
-                            throw KirokuError(.malformedRequest, "attribute '\(name.prefix(40))' must be a string")
-                        }
-                        map[name] = string
-                    }
-                    attrs = map
-                default:
-                    throw KirokuError(.invalidEvent, "unknown event member '\(key.prefix(40))'")
-                }
-                skipWhitespace()
-                guard index < buffer.count else { throw error("unexpected end") }
-                if buffer[index] == UInt8(ascii: ",") {
-                    index += 1
-                    continue
-                }
-                guard buffer[index] == UInt8(ascii: "}") else { throw error("expected ',' or '}'") }
-                index += 1
-                break
+        try parseMembers { parser, key throws(KirokuError) in
+            switch key {
+            case "v": try parser.member(key, into: &v)
+            case "seq": try parser.member(key, into: &seq)
+            case "agent": try parser.member(key, into: &agent)
+            case "time": try parser.member(key, into: &time)
+            case "kind": try parser.member(key, into: &kind)
+            case "action": try parser.member(key, into: &action)
+            case "actor": try parser.member(key, into: &actor)
+            case "subject": try parser.member(key, into: &subject)
+            case "site": try parser.member(key, into: &site)
+            case "salt": try parser.member(key, into: &salt)
+            case "prev": try parser.member(key, into: &prev)
+            case "hash": try parser.member(key, into: &hash)
+            case "attrs":
+                guard attrs == nil else { throw parser.error("duplicate member 'attrs'") }
+                attrs = try parser.parseStringMap(key)
+            default:
+                throw KirokuError(.invalidEvent, "unknown event member '\(key.prefix(40))'")
             }
         }
         guard let v, let seq, let agent, let time, let kind, let action, let actor, let subject, let site, let attrs,
             let salt, let prev, let hash
         else {
-            throw KirokuError(.malformedRequest, "an event needs all 13 members of protocol v1 (got \(count))")
+            throw KirokuError(.malformedRequest, "an event needs all 13 members of protocol v1")
         }
         return Event(
             v: v, agent: agent, seq: seq, time: time, kind: kind, action: action, actor: actor, subject: subject,
             site: site, attrs: attrs, salt: salt, prev: prev, hash: hash)
+    }
+
+    /// Walks an object's members (the parser at its `{`), calling `member` with the parser at each value;
+    /// `member` must consume the value. Shared by every object this parser reads.
+    mutating func parseMembers(_ member: (inout JSONParser, String) throws(KirokuError) -> Void) throws(KirokuError) {
+        index += 1
+        skipWhitespace()
+        if index < buffer.count, buffer[index] == UInt8(ascii: "}") {
+            index += 1
+            return
+        }
+        while true {
+            skipWhitespace()
+            guard index < buffer.count, buffer[index] == UInt8(ascii: "\"") else { throw error("expected a member name") }
+            let key = try parseString()
+            skipWhitespace()
+            guard index < buffer.count, buffer[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
+            index += 1
+            skipWhitespace()
+            guard index < buffer.count else { throw error("unexpected end") }
+            try member(&self, key)
+            skipWhitespace()
+            guard index < buffer.count else { throw error("unexpected end") }
+            if buffer[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            guard buffer[index] == UInt8(ascii: "}") else { throw error("expected ',' or '}'") }
+            index += 1
+            return
+        }
+    }
+
+    /// Walks an array's elements (the parser at its `[`), calling `element` with the parser at each one.
+    mutating func parseElements(_ element: (inout JSONParser) throws(KirokuError) -> Void) throws(KirokuError) {
+        index += 1
+        skipWhitespace()
+        if index < buffer.count, buffer[index] == UInt8(ascii: "]") {
+            index += 1
+            return
+        }
+        while true {
+            skipWhitespace()
+            try element(&self)
+            skipWhitespace()
+            guard index < buffer.count else { throw error("unexpected end") }
+            if buffer[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            guard buffer[index] == UInt8(ascii: "]") else { throw error("expected ',' or ']'") }
+            index += 1
+            return
+        }
+    }
+
+    /// A string member, once.
+    mutating func member(_ key: String, into slot: inout String?) throws(KirokuError) {
+        guard slot == nil else { throw error("duplicate member '\(key.prefix(40))'") }
+        guard buffer[index] == UInt8(ascii: "\"") else {
+            throw KirokuError(.malformedRequest, "member '\(key.prefix(40))' must be a string")
+        }
+        slot = try parseString()
+    }
+
+    /// An integer member, once.
+    mutating func member(_ key: String, into slot: inout Int64?) throws(KirokuError) {
+        guard slot == nil else { throw error("duplicate member '\(key.prefix(40))'") }
+        guard buffer[index] == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(buffer[index]) else {
+            throw KirokuError(.malformedRequest, "member '\(key.prefix(40))' must be an integer")
+        }
+        slot = try parseInteger()
+    }
+
+    /// An object whose values are all strings (`attrs`).
+    mutating func parseStringMap(_ key: String) throws(KirokuError) -> [String: String] {
+        guard buffer[index] == UInt8(ascii: "{") else {
+            throw KirokuError(.malformedRequest, "member '\(key.prefix(40))' must be an object of strings")
+        }
+        var map: [String: String] = [:]
+        try parseMembers { parser, name throws(KirokuError) in
+            var value: String?
+            try parser.member(name, into: &value)
+            guard map.updateValue(value!, forKey: name) == nil else { throw parser.error("duplicate member '\(name.prefix(40))'") }
+        }
+        return map
     }
 
     mutating func literal(_ word: StaticString) throws(KirokuError) {
@@ -151,58 +189,20 @@ public struct JSONParser {
     }
 
     mutating func parseObject(depth: Int) throws(KirokuError) -> JSONValue {
-        index += 1
         var members: [String: JSONValue] = [:]
-        skipWhitespace()
-        if index < buffer.count, buffer[index] == UInt8(ascii: "}") {
-            index += 1
-            return .object(members)
-        }
-        while true {
-            skipWhitespace()
-            guard index < buffer.count, buffer[index] == UInt8(ascii: "\"") else { throw error("expected a member name") }
-            let key = try parseString()
-            skipWhitespace()
-            guard index < buffer.count, buffer[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
-            index += 1
-            skipWhitespace()
-            let value = try parseValue(depth: depth + 1)
+        try parseMembers { parser, key throws(KirokuError) in
+            let value = try parser.parseValue(depth: depth + 1)
             guard members.updateValue(value, forKey: key) == nil else {
-                throw error("duplicate member '\(key.prefix(40))'")
+                throw parser.error("duplicate member '\(key.prefix(40))'")
             }
-            skipWhitespace()
-            guard index < buffer.count else { throw error("unexpected end") }
-            if buffer[index] == UInt8(ascii: ",") {
-                index += 1
-                continue
-            }
-            guard buffer[index] == UInt8(ascii: "}") else { throw error("expected ',' or '}'") }
-            index += 1
-            return .object(members)
         }
+        return .object(members)
     }
 
     mutating func parseArray(depth: Int) throws(KirokuError) -> JSONValue {
-        index += 1
         var items: [JSONValue] = []
-        skipWhitespace()
-        if index < buffer.count, buffer[index] == UInt8(ascii: "]") {
-            index += 1
-            return .array(items)
-        }
-        while true {
-            skipWhitespace()
-            items.append(try parseValue(depth: depth + 1))
-            skipWhitespace()
-            guard index < buffer.count else { throw error("unexpected end") }
-            if buffer[index] == UInt8(ascii: ",") {
-                index += 1
-                continue
-            }
-            guard buffer[index] == UInt8(ascii: "]") else { throw error("expected ',' or ']'") }
-            index += 1
-            return .array(items)
-        }
+        try parseElements { parser throws(KirokuError) in items.append(try parser.parseValue(depth: depth + 1)) }
+        return .array(items)
     }
 
     mutating func parseInteger() throws(KirokuError) -> Int64 {
@@ -324,49 +324,18 @@ public struct JSONParser {
 }
 
 extension Event {
-    /// The event in a parsed JSON object: exactly the 13 members of protocol v1, with their types.
-    public init(json: JSONValue) throws(KirokuError) {
-        guard case .object(let members) = json else { throw KirokuError(.malformedRequest, "an event must be a JSON object") }
-        if members.count != 13 || members.keys.contains(where: { !Event.memberNames.contains($0) }) {
-            let unknown = members.keys.filter { !Event.memberNames.contains($0) }.sorted()
-            let missing = Event.memberNames.filter { members[$0] == nil }.sorted()
-            throw KirokuError(
-                unknown.isEmpty ? .malformedRequest : .invalidEvent,
-                "event members wrong: unknown [\(unknown.prefix(5).joined(separator: ", "))], missing [\(missing.joined(separator: ", "))]")
+    /// Parses one event object, exactly the 13 members of protocol v1 with their types.
+    public static func parse(_ bytes: some Collection<UInt8>) throws(KirokuError) -> Event {
+        let array = Array(bytes)
+        return try array.withUnsafeBufferPointer { buffer throws(KirokuError) -> Event in
+            var parser = JSONParser(buffer: buffer)
+            parser.skipWhitespace()
+            let event = try parser.parseEvent()
+            parser.skipWhitespace()
+            guard parser.index == buffer.count else { throw parser.error("unexpected data after the event") }
+            return event
         }
-        func string(_ name: String) throws(KirokuError) -> String {
-            guard case .string(let text) = members[name] else {
-                throw KirokuError(.malformedRequest, "event member '\(name)' must be a string")
-            }
-            return text
-        }
-        func integer(_ name: String) throws(KirokuError) -> Int64 {
-            guard case .integer(let number) = members[name] else {
-                throw KirokuError(.malformedRequest, "event member '\(name)' must be an integer")
-            }
-            return number
-        }
-        guard case .object(let attrMembers) = members["attrs"] else {
-            throw KirokuError(.malformedRequest, "event member 'attrs' must be an object of strings")
-        }
-        var attrs: [String: String] = [:]
-        attrs.reserveCapacity(attrMembers.count)
-        for (name, value) in attrMembers {
-            guard case .string(let text) = value else {
-                throw KirokuError(.malformedRequest, "attribute '\(name.prefix(40))' must be a string")
-            }
-            attrs[name] = text
-        }
-        self.init(
-            v: try integer("v"), agent: try string("agent"), seq: try integer("seq"), time: try string("time"),
-            kind: try string("kind"), action: try string("action"), actor: try string("actor"),
-            subject: try string("subject"), site: try string("site"), attrs: attrs, salt: try string("salt"),
-            prev: try string("prev"), hash: try string("hash"))
     }
-
-    static let memberNames: Set<String> = [
-        "v", "agent", "seq", "time", "kind", "action", "actor", "subject", "site", "attrs", "salt", "prev", "hash",
-    ]
 }
 
 extension Batch {
@@ -387,73 +356,24 @@ extension Batch {
 extension JSONParser {
     mutating func parseBatch() throws(KirokuError) -> Batch {
         skipWhitespace()
-        guard index < buffer.count, buffer[index] == UInt8(ascii: "{") else {
-            throw KirokuError(.malformedRequest, "a batch must be a JSON object")
-        }
-        index += 1
-        var agent: String?, sentAt: String?, headSeq: Int64?, events: [Event]?
         let shape = KirokuError(
-            .malformedRequest, "a batch needs agent (string), sent_at (string), head_seq (integer), events (array)")
-        while true {
-            skipWhitespace()
-            guard index < buffer.count, buffer[index] == UInt8(ascii: "\"") else { throw shape }
-            let key = try parseString()
-            skipWhitespace()
-            guard index < buffer.count, buffer[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
-            index += 1
-            skipWhitespace()
-            guard index < buffer.count else { throw error("unexpected end") }
+            .malformedRequest, "a batch is an object of agent (string), sent_at (string), head_seq (integer), events (array)")
+        guard index < buffer.count, buffer[index] == UInt8(ascii: "{") else { throw shape }
+        var agent: String?, sentAt: String?, headSeq: Int64?, events: [Event]?
+        try parseMembers { parser, key throws(KirokuError) in
             switch key {
-            case "agent", "sent_at":
-                guard buffer[index] == UInt8(ascii: "\"") else { throw shape }
-                let text = try parseString()
-                if key == "agent" {
-                    guard agent == nil else { throw error("duplicate member 'agent'") }
-                    agent = text
-                } else {
-                    guard sentAt == nil else { throw error("duplicate member 'sent_at'") }
-                    sentAt = text
-                }
-            case "head_seq":
-                guard headSeq == nil else { throw error("duplicate member 'head_seq'") }
-                guard case .integer(let number) = try parseValue(depth: 1) else { throw shape }
-                headSeq = number
+            case "agent": try parser.member(key, into: &agent)
+            case "sent_at": try parser.member(key, into: &sentAt)
+            case "head_seq": try parser.member(key, into: &headSeq)
             case "events":
-                guard events == nil else { throw error("duplicate member 'events'") }
-                guard buffer[index] == UInt8(ascii: "[") else { throw shape }
-                index += 1
+                guard events == nil else { throw parser.error("duplicate member 'events'") }
+                guard parser.buffer[parser.index] == UInt8(ascii: "[") else { throw shape }
                 var list: [Event] = []
-                skipWhitespace()
-                if index < buffer.count, buffer[index] == UInt8(ascii: "]") {
-                    index += 1
-                } else {
-                    while true {
-                        skipWhitespace()
-                        list.append(try parseEvent())
-                        skipWhitespace()
-                        guard index < buffer.count else { throw error("unexpected end") }
-                        if buffer[index] == UInt8(ascii: ",") {
-                            index += 1
-                            continue
-                        }
-                        guard buffer[index] == UInt8(ascii: "]") else { throw error("expected ',' or ']'") }
-                        index += 1
-                        break
-                    }
-                }
+                try parser.parseElements { parser throws(KirokuError) in list.append(try parser.parseEvent()) }
                 events = list
             default:
                 throw KirokuError(.malformedRequest, "unknown batch member '\(key.prefix(40))'")
             }
-            skipWhitespace()
-            guard index < buffer.count else { throw error("unexpected end") }
-            if buffer[index] == UInt8(ascii: ",") {
-                index += 1
-                continue
-            }
-            guard buffer[index] == UInt8(ascii: "}") else { throw error("expected ',' or '}'") }
-            index += 1
-            break
         }
         guard let agent, let sentAt, let headSeq, let events else { throw shape }
         return Batch(agent: agent, sentAt: sentAt, headSeq: headSeq, events: events)

@@ -114,3 +114,24 @@ public struct ErrorBody: Codable, Sendable, Equatable {
         self.message = message
     }
 }
+
+/// Reads a component's JSON configuration file, with a `configuration` error naming the file and what is
+/// wrong with it (never its contents: the file may name secrets' paths, not hold them, but be safe).
+public func loadConfiguration<T: Decodable>(_ type: T.Type, file: String) throws -> T {
+    let data: Data
+    do {
+        data = try Data(contentsOf: URL(filePath: file))
+    } catch {
+        throw KirokuError(.configuration, "cannot read configuration file \(file)", underlying: error)
+    }
+    do {
+        return try JSONDecoder().decode(T.self, from: data)
+    } catch DecodingError.keyNotFound(let key, _) {
+        throw KirokuError(.configuration, "configuration file \(file) lacks the required key '\(key.stringValue)'")
+    } catch DecodingError.typeMismatch(_, let context) {
+        throw KirokuError(
+            .configuration, "configuration file \(file): '\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type")
+    } catch {
+        throw KirokuError(.configuration, "configuration file \(file) is not valid JSON")
+    }
+}

@@ -1,3 +1,9 @@
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
+
 /// An RFC 3339 instant with millisecond precision and the UTC offset it was written with.
 ///
 /// Kiroku's only wire form is `YYYY-MM-DDTHH:MM:SS.sss` followed by `Z` or `±HH:MM`: exactly three fraction
@@ -128,6 +134,19 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let day = doy - (153 * mp + 2) / 5 + 1
         let month = mp < 10 ? mp + 3 : mp - 9
         return (month <= 2 ? yoe + era * 400 + 1 : yoe + era * 400, month, day)
+    }
+}
+
+extension Timestamp {
+    /// The instant of a Foundation date (truncated to the millisecond), written with the given offset.
+    public init(date: Date, offsetMinutes: Int = 0) {
+        self.init(
+            epochMilliseconds: Int64((date.timeIntervalSince1970 * 1000).rounded(.down)), offsetMinutes: offsetMinutes)
+    }
+
+    /// Now, written with this machine's UTC offset (the agent's wall clock).
+    public static func localNow(_ date: Date = Date()) -> Timestamp {
+        Timestamp(date: date, offsetMinutes: TimeZone.current.secondsFromGMT(for: date) / 60)
     }
 }
 

@@ -67,6 +67,14 @@ struct CLITests {
         #expect(status.stdout.contains("backlog:          1 event(s)") && status.stdout.contains("last sync:        never"))
         let noConfig = try runProgram(agent, ["record", "--kind", "access", "--action", "enter", "--actor", "P1"])
         #expect(noConfig.status == 64 && noConfig.stderr.contains("--config"))
+        try Data(#"{"site": "本庁舎"}"#.utf8).write(to: URL(filePath: temp.file("bad.json")))
+        let badConfig = try runProgram(agent, ["status", "--config", temp.file("bad.json")])
+        #expect(badConfig.status == 64 && badConfig.stderr.contains("agent_id"), "\(badConfig.stderr)")
+        try Data(#"{"agent_id": "counter-01", "heartbeat_seconds": "often"}"#.utf8).write(to: URL(filePath: temp.file("bad2.json")))
+        let wrongType = try runProgram(agent, ["status", "--config", temp.file("bad2.json")])
+        #expect(wrongType.status == 64 && wrongType.stderr.contains("heartbeat_seconds"), "\(wrongType.stderr)")
+        let hub = try runProgram(Binaries.path("kiroku-hub"), ["run", "--config", temp.file("missing.json")])
+        #expect(hub.status != 0 && hub.stderr.contains("cannot read configuration file"))
     }
 
     @Test("kirokuctl query and agents against a real hub: table, JSON Lines, and CSV with BOM and CRLF for Excel")

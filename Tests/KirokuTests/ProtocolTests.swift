@@ -264,11 +264,18 @@ struct JSONParserTests {
         ] {
             #expect(throws: KirokuError.self) { try Batch.parse(Array(bad.utf8)) }
         }
+        #expect(try Event.parse(chain[0].canonicalBytes(includingHash: true)) == chain[0])
         var object = try JSONParser.parse(chain[0].canonicalBytes(includingHash: true))
         if case .object(var members) = object {
             members["seq"] = .string("1")
             object = .object(members)
         }
-        #expect(throws: KirokuError.self) { try Event(json: object) }
+        #expect(throws: KirokuError.self) { try Event.parse(CanonicalJSON.encode(object)) }
+        if case .object(var members) = object {
+            members["seq"] = .integer(1)
+            members["colour"] = .string("red")
+            object = .object(members)
+        }
+        #expect(throws: KirokuError.self) { try Event.parse(CanonicalJSON.encode(object)) }
     }
 }

@@ -120,8 +120,7 @@ public struct Journal: Sendable {
     }
 
     private func prepare(_ drafts: [EventDraft], now: Date) throws(KirokuError) -> [(EventDraft, Timestamp)] {
-        let offset = TimeZone.current.secondsFromGMT(for: now) / 60
-        let stamp = Timestamp(epochMilliseconds: Int64((now.timeIntervalSince1970 * 1000).rounded(.down)), offsetMinutes: offset)
+        let stamp = Timestamp.localNow(now)
         var prepared: [(EventDraft, Timestamp)] = []
         prepared.reserveCapacity(drafts.count)
         for draft in drafts {

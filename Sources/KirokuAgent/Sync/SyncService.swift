@@ -143,7 +143,7 @@ public struct SyncService: Service {
         guard let first = events.first, first.seq == from, let last = events.last else {
             throw KirokuError(.journal, "the hub lacks events from seq \(from) on, but this journal no longer holds them")
         }
-        let sentAt = Timestamp(date: Date(), offsetMinutes: TimeZone.current.secondsFromGMT() / 60).rfc3339
+        let sentAt = Timestamp.localNow().rfc3339
         var body = Batch.encodeBody(
             agent: journal.agentID, sentAt: sentAt, headSeq: max(head, last.seq), canonicalEvents: events.map(\.body))
         var headers = [("Content-Type", "application/json")]
@@ -201,9 +201,3 @@ public struct SyncService: Service {
     }
 }
 
-extension Timestamp {
-    init(date: Date, offsetMinutes: Int) {
-        self.init(
-            epochMilliseconds: Int64((date.timeIntervalSince1970 * 1000).rounded(.down)), offsetMinutes: offsetMinutes)
-    }
-}

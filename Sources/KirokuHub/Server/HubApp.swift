@@ -220,8 +220,3 @@ struct Routes: Sendable {
     }
 }
 
-extension Timestamp {
-    init(date: Date) {
-        self.init(epochMilliseconds: Int64((date.timeIntervalSince1970 * 1000).rounded(.down)), offsetMinutes: 0)
-    }
-}

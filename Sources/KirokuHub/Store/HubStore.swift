@@ -234,14 +234,8 @@ public struct HubStore: Sendable {
     /// The canonical JSON text of an attribute map, as stored.
     static func attrsJSON(_ attrs: [String: String]) -> String {
         if attrs.isEmpty { return "{}" }
-        var out: [UInt8] = [UInt8(ascii: "{")]
-        for (index, name) in CanonicalJSON.sortedKeys(attrs.keys).enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
-            CanonicalJSON.writeString(name, into: &out)
-            out.append(UInt8(ascii: ":"))
-            CanonicalJSON.writeString(attrs[name]!, into: &out)
-        }
-        out.append(UInt8(ascii: "}"))
+        var out: [UInt8] = []
+        CanonicalJSON.writeStringMap(attrs, into: &out)
         return String(decoding: out, as: UTF8.self)
     }
 
