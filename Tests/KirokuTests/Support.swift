@@ -221,6 +221,8 @@ final class AgentProcess: @unchecked Sendable {
     init(config: String, socket: String, temp: TempDir, name: String) async throws {
         self.config = config
         self.socket = socket
+        // A socket file left by a killed agent must not be mistaken for the new one listening.
+        try? FileManager.default.removeItem(atPath: socket)
         child = try ChildProcess(
             Binaries.path("kiroku-agent"), ["run", "--config", config, "--log-level", "notice"],
             log: temp.file("\(name).log"))

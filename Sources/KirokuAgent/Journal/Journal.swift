@@ -280,6 +280,15 @@ public struct Journal: Sendable {
         }
     }
 
+    /// Every receipt the hub gave this agent, oldest first.
+    public func receipts() throws -> [SignedReceipt] {
+        try pool.read { db in
+            try String.fetchAll(db, sql: "SELECT body FROM receipts ORDER BY through_seq").map {
+                try JSONDecoder().decode(SignedReceipt.self, from: Data($0.utf8))
+            }
+        }
+    }
+
     /// Runs SQLite's own consistency check; "ok" when the file is sound.
     public func integrityCheck() throws -> String {
         try pool.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "; ") }

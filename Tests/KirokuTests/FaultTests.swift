@@ -1,0 +1,287 @@
+import Foundation
+import KirokuAgent
+import KirokuClient
+import KirokuControl
+import KirokuHub
+import KirokuProtocol
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Faults injected for real: processes killed with SIGKILL, connections cut by a proxy. Each test prints
+/// one row: scenario, produced, acknowledged, present at the hub, lost, duplicated, verdict.
+@Suite("Faults: kill -9 and cut connections", .serialized)
+struct FaultTests {
+    static func report(_ scenario: String, produced: Int, acknowledged: Int, atHub: Int, lost: Int, duplicated: Int) {
+        let verdict = lost == 0 && duplicated == 0 ? "PASS" : "FAIL"
+        print("FAULT | \(scenario) | produced \(produced) | acknowledged \(acknowledged) | at hub \(atHub) | lost \(lost) | duplicated \(duplicated) | \(verdict)")
+    }
+
+    /// What the hub holds of one agent, read from its database file.
+    static func hubEvents(_ database: String, agent: String) async throws -> [Event] {
+        let store = try HubStore.open(path: database)
+        var query = EventQuery()
+        query.agent = agent
+        query.limit = EventQuery.maxLimit
+        var events: [Event] = []
+        while true {
+            let page = try await store.query(query)
+            events += page.events
+            guard let next = page.next else { return events }
+            query.cursor = next
+        }
+    }
+
+    @Test("kill -9 of the agent under 8 concurrent producers: every acknowledged event survives exactly once")
+    func killAgent() async throws {
+        let temp = try TempDir("kill-agent")
+        let pki = try TestPKI(in: temp)
+        try pki.agent("counter-01")
+        // No hub: the agent only journals (the hub is not what this test is about).
+        let config = try agentConfig("counter-01", pki: pki, temp: temp, hubURL: "https://localhost:1")
+        let socket = temp.file("counter-01/ingest.sock")
+        let agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent")
+        let acknowledged = Acknowledged()
+        let producers = (0..<8).map { producer in
+            Thread {
+                guard let client = try? SocketProducer(path: socket) else { return }
+                for index in 0..<100_000 {
+                    guard let answer = try? client.send(
+                        #"{"kind":"operation","action":"lookup","actor":"P\#(producer)","subject":"\#(index)"}"#),
+                        let data = answer.data(using: .utf8),
+                        let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                        object["ok"] as? Bool == true, let seq = object["seq"] as? Int, let hash = object["hash"] as? String
+                    else { break }
+                    acknowledged.add(seq: Int64(seq), hash: hash)
+                }
+                acknowledged.finished()
+            }
+        }
+        for thread in producers { thread.start() }
+        let busy = await eventually { acknowledged.count >= 1500 }
+        #expect(busy)
+        agent.child.kill9()
+        #expect(await eventually { acknowledged.finishedCount == 8 }, "producers notice the agent is gone")
+
+        let journal = try Journal.open(path: temp.file("counter-01/journal.sqlite"), agentID: "counter-01", site: "")
+        #expect(try journal.integrityCheck() == "ok")
+        let stored = try journal.allEvents()
+        let bySeq = Dictionary(uniqueKeysWithValues: stored.map { ($0.seq, $0.hash) })
+        let acks = acknowledged.all
+        let lost = acks.filter { bySeq[$0.seq] != $0.hash }.count
+        #expect(lost == 0, "every answered event is in the journal with the answered hash")
+        #expect(Set(acks.map(\.seq)).count == acks.count, "no seq was answered twice")
+        #expect(stored.map(\.seq) == Array(1...Int64(stored.count)), "gapless")
+        #expect(stored.first?.prev == Event.genesis)
+        for (previous, next) in zip(stored, stored.dropFirst()) { #expect(next.prev == previous.hash) }
+        // Restarted, the agent continues the same chain.
+        let again = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent2")
+        defer { again.stop() }
+        let answer = try SocketProducer(path: socket).send(#"{"kind":"access","action":"enter","actor":"P1"}"#)
+        #expect(answer.contains("\"ok\":true"))
+        let resumed = try journal.allEvents()
+        #expect(resumed.map(\.seq) == Array(1...Int64(resumed.count)))
+        for (previous, next) in zip(resumed, resumed.dropFirst()) { #expect(next.prev == previous.hash) }
+        Self.report(
+            "kill -9 agent under 8 producers", produced: stored.count, acknowledged: acks.count, atHub: 0, lost: lost,
+            duplicated: acks.count - Set(acks.map(\.seq)).count)
+    }
+
+    @Test("kill -9 of the hub mid-ingest, four times: the agent resumes, the hub holds everything once, every receipt is backed")
+    func killHub() async throws {
+        let temp = try TempDir("kill-hub")
+        let pki = try TestPKI(in: temp)
+        try pki.agent("counter-01")
+        let journal = try Journal.open(path: temp.file("counter-01/journal.sqlite"), agentID: "counter-01", site: "")
+        let backlog = 40_000
+        for _ in 0..<(backlog / 5000) {
+            try await journal.append(Array(repeating: EventDraft(kind: "operation", action: "lookup", actor: "P1", subject: "S"), count: 5000))
+        }
+        var hub = try await HubProcess(pki: pki, temp: temp)
+        let port = hub.port
+        let config = try agentConfig(
+            "counter-01", pki: pki, temp: temp, hubURL: hub.url, extra: ["batch_events": 500, "backoff_max_seconds": 0.5])
+        let agent = try await AgentProcess(config: config, socket: temp.file("counter-01/ingest.sock"), temp: temp, name: "agent")
+        defer { agent.stop() }
+        var kills = 0
+        for round in 1...4 {
+            let mark = try journal.progress().deliveredThrough
+            let moved = await eventually { ((try? journal.progress().deliveredThrough) ?? 0) >= mark + Int64(2000 * round) }
+            guard moved else { break }
+            hub.child.kill9()
+            kills += 1
+            hub = try await HubProcess(pki: pki, temp: temp, extra: ["--port", "\(port)"])
+        }
+        #expect(kills == 4)
+        let done = await eventually(timeout: .seconds(90)) { (try? journal.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false }
+        #expect(done, "agent log: \(agent.child.log)")
+        let head = try journal.progress().headSeq
+        let held = try await Self.hubEvents(hub.database, agent: "counter-01")
+        let seqs = held.map(\.seq)
+        let duplicated = seqs.count - Set(seqs).count
+        #expect(duplicated == 0)
+        #expect(Set(seqs) == Set(1...head), "the hub holds every event")
+        let local = Dictionary(uniqueKeysWithValues: try journal.allEvents().map { ($0.seq, $0.hash) })
+        #expect(held.allSatisfy { local[$0.seq] == $0.hash })
+        // No receipt for anything the hub does not hold: each receipt's head is in the hub's record.
+        let hubHash = Dictionary(uniqueKeysWithValues: held.map { ($0.seq, $0.hash) })
+        let receipts = try journal.receipts()
+        #expect(!receipts.isEmpty)
+        #expect(receipts.allSatisfy { hubHash[$0.receipt.throughSeq] == $0.receipt.headHash })
+        hub.stop()
+        Self.report(
+            "kill -9 hub mid-ingest x\(kills)", produced: Int(head), acknowledged: Int(head), atHub: Set(seqs).count,
+            lost: Int(head) - Set(seqs).count, duplicated: duplicated)
+    }
+
+    @Test("Connections cut at random points of batches and receipts: no loss, no duplicate, the agent recovers by itself")
+    func cutConnections() async throws {
+        let temp = try TempDir("cut")
+        let pki = try TestPKI(in: temp)
+        try pki.agent("counter-01")
+        let journal = try Journal.open(path: temp.file("counter-01/journal.sqlite"), agentID: "counter-01", site: "")
+        let backlog = 20_000
+        for _ in 0..<(backlog / 5000) {
+            try await journal.append(Array(repeating: EventDraft(kind: "access", action: "enter", actor: "P1", subject: "電算室"), count: 5000))
+        }
+        let hub = try await HubProcess(pki: pki, temp: temp)
+        defer { hub.stop() }
+        let proxy = try CuttingProxy(target: hub.port, cuts: 25)
+        defer { proxy.stop() }
+        let config = try agentConfig(
+            "counter-01", pki: pki, temp: temp, hubURL: "https://localhost:\(proxy.port)",
+            extra: ["batch_events": 1000, "backoff_max_seconds": 0.3, "compression": "none"])
+        let agent = try await AgentProcess(config: config, socket: temp.file("counter-01/ingest.sock"), temp: temp, name: "agent")
+        defer { agent.stop() }
+        let done = await eventually(timeout: .seconds(120)) { (try? journal.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false }
+        #expect(done, "agent log: \(agent.child.log)")
+        #expect(proxy.cutsMade >= 10, "the proxy really cut connections (\(proxy.cutsMade))")
+        let head = try journal.progress().headSeq
+        let held = try await Self.hubEvents(hub.database, agent: "counter-01")
+        let seqs = held.map(\.seq)
+        #expect(seqs.count == Set(seqs).count)
+        #expect(Set(seqs) == Set(1...head))
+        let receipts = try journal.receipts()
+        let hubHash = Dictionary(uniqueKeysWithValues: held.map { ($0.seq, $0.hash) })
+        #expect(receipts.allSatisfy { hubHash[$0.receipt.throughSeq] == $0.receipt.headHash })
+        Self.report(
+            "connections cut x\(proxy.cutsMade)", produced: Int(head), acknowledged: Int(head), atHub: Set(seqs).count,
+            lost: Int(head) - Set(seqs).count, duplicated: seqs.count - Set(seqs).count)
+    }
+}
+
+/// (seq, hash) pairs the agent answered as committed, collected from producer threads.
+final class Acknowledged: @unchecked Sendable {
+    private let lock = NSLock()
+    private var pairs: [(seq: Int64, hash: String)] = []
+    private var done = 0
+    func add(seq: Int64, hash: String) { lock.withLock { pairs.append((seq, hash)) } }
+    func finished() { lock.withLock { done += 1 } }
+    var count: Int { lock.withLock { pairs.count } }
+    var finishedCount: Int { lock.withLock { done } }
+    var all: [(seq: Int64, hash: String)] { lock.withLock { pairs } }
+}
+
+/// A TCP proxy on 127.0.0.1 that forwards to `target` and, for the first `cuts` connections, resets both
+/// sides after a random number of bytes in a random direction: mid-request, mid-receipt, mid-handshake.
+final class CuttingProxy: @unchecked Sendable {
+    let port: Int
+    private let listener: Int32
+    private let lock = NSLock()
+    private var remaining: Int
+    private var made = 0
+    private var stopped = false
+
+    init(target: Int, cuts: Int) throws {
+        remaining = cuts
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(fd, 64) == 0 else { throw KirokuError(.internalError, "proxy cannot listen") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        listener = fd
+        Thread { [self] in
+            while true {
+                let client = accept(fd, nil, nil)
+                if client < 0 { return }
+                let server = Self.connectTo(target)
+                guard server >= 0 else {
+                    close(client)
+                    continue
+                }
+                let cut = lock.withLock { () -> Bool in
+                    guard remaining > 0 else { return false }
+                    remaining -= 1
+                    made += 1
+                    return true
+                }
+                // Upstream carries batches (hundreds of KB), downstream the handshake and small receipts.
+                let upstreamCut = Bool.random()
+                let cutAfter: Int? = cut ? Int.random(in: 1...(upstreamCut ? 500_000 : 4_000)) : nil
+                Thread { Self.pump(from: client, to: server, cutAfter: upstreamCut ? cutAfter : nil) }.start()
+                Thread { Self.pump(from: server, to: client, cutAfter: upstreamCut ? nil : cutAfter) }.start()
+            }
+        }.start()
+    }
+
+    var cutsMade: Int { lock.withLock { made } }
+
+    func stop() {
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+    }
+
+    static func connectTo(_ port: Int) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if result != 0 {
+            close(fd)
+            return -1
+        }
+        return fd
+    }
+
+    /// Copies bytes one way; after `cutAfter` bytes, resets both sockets (SO_LINGER 0 sends RST).
+    static func pump(from source: Int32, to destination: Int32, cutAfter: Int?) {
+        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        var forwarded = 0
+        while true {
+            let limit = cutAfter.map { min(buffer.count, $0 - forwarded) } ?? buffer.count
+            if limit <= 0 { break }
+            let count = read(source, &buffer, limit)
+            if count <= 0 { break }
+            var offset = 0
+            while offset < count {
+                let written = buffer[offset..<count].withUnsafeBytes { Glibc.send(destination, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if written <= 0 { break }
+                offset += written
+            }
+            forwarded += count
+        }
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        for fd in [source, destination] {
+            if cutAfter != nil { setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size)) }
+            shutdown(fd, Int32(SHUT_RDWR))
+        }
+        close(source)
+    }
+}
