@@ -20,11 +20,14 @@ public enum AgentApp {
         let journal = try Journal.open(path: configuration.journal, agentID: configuration.agentID, site: configuration.site)
         let doorbell = Doorbell()
         let committer = GroupCommitter(journal: journal) { _ in doorbell.ring() }
-        _ = try await committer.submit(
+        try await journal.append([
             EventDraft(
                 kind: "agent", action: "started", actor: "kiroku-agent", subject: configuration.agentID,
-                attrs: ["pid": "\(ProcessInfo.processInfo.processIdentifier)"]))
+                attrs: ["pid": "\(ProcessInfo.processInfo.processIdentifier)"])
+        ])
+        // The committer first: services stop in reverse order, so it outlives those that submit to it.
         let services: [any Service] = [
+            committer,
             IngestServer(
                 path: configuration.socket, mode: UInt16(configuration.socketMode, radix: 8) ?? 0o660,
                 committer: committer, logger: logger, onListening: onListening),

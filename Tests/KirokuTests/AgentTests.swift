@@ -162,6 +162,7 @@ struct JournalTests {
         let journal = try Journal.open(path: temp.file("j.sqlite"), agentID: "t-1", site: "")
         let commits = CommitCounter()
         let committer = GroupCommitter(journal: journal) { count in commits.add(count) }
+        let runner = Task { try await committer.run() }
         let results = try await withThrowingTaskGroup(of: [Event].self) { group in
             for producer in 0..<16 {
                 group.addTask {
@@ -187,6 +188,13 @@ struct JournalTests {
         #expect(transactions < 640, "16 concurrent producers must share transactions")
         await #expect(throws: KirokuError.self) {
             try await committer.submit(EventDraft(kind: "access", action: "fly", actor: "P1"))
+        }
+        #expect(try journal.status().headSeq == 640)
+        // Stopped, it answers what was queued and refuses the rest with a clear error, writing nothing.
+        runner.cancel()
+        try await runner.value
+        await #expect(throws: KirokuError.self) {
+            try await committer.submit(EventDraft(kind: "access", action: "enter", actor: "P1"))
         }
         #expect(try journal.status().headSeq == 640)
     }

@@ -64,6 +64,19 @@ struct IntegrationTests {
         #expect(refused.contains("\"ok\":false") && refused.contains("invalid_event"))
         let garbage = try SocketProducer(path: socket).send("this is not json")
         #expect(garbage.contains("malformed_request"))
+        // A pipelining producer gets its answers in the order of its lines, refusals included.
+        let pipelined = try SocketProducer(path: socket)
+        try pipelined.write(#"{"kind":"card","action":"insert","actor":"C-1","subject":"端末01"}"#)
+        try pipelined.write(#"{"kind":"card","action":"swallow","actor":"C-1"}"#)
+        try pipelined.write(#"{"kind":"card","action":"remove","actor":"C-1","subject":"端末01"}"#)
+        let first = try pipelined.readLine()
+        let second = try pipelined.readLine()
+        let third = try pipelined.readLine()
+        #expect(first.contains("\"ok\":true") && second.contains("invalid_event") && third.contains("\"ok\":true"))
+        let seqOf = { (answer: String) -> Int? in
+            (try? JSONSerialization.jsonObject(with: Data(answer.utf8)) as? [String: Any])?["seq"] as? Int
+        }
+        #expect(seqOf(third) == seqOf(first).map { $0 + 1 })
         let huge = try SocketProducer(path: socket)
         let tooLong = try huge.send(String(repeating: "x", count: 70_000))
         #expect(tooLong.contains("malformed_request") && tooLong.contains("longer than"))
@@ -107,6 +120,7 @@ struct IntegrationTests {
             try next.validate()
         }
         #expect(remote.filter { $0.kind == "operation" }.count == 200)
+        #expect(remote.filter { $0.kind == "card" }.count == 2)
         #expect(remote.filter { $0.kind == "access" }.count == 5)
         #expect(remote.filter { $0.action == "heartbeat" }.allSatisfy { $0.attrs["backlog"] != nil })
 

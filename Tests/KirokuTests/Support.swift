@@ -259,10 +259,20 @@ final class SocketProducer: @unchecked Sendable {
 
     /// Sends one line and returns the answer line.
     func send(_ line: String) throws -> String {
+        try write(line)
+        return try readLine()
+    }
+
+    /// Sends one line without waiting for its answer (a pipelining producer).
+    func write(_ line: String) throws {
         let bytes = Array((line + "\n").utf8)
         // MSG_NOSIGNAL: a peer that closed must be an error here, not a SIGPIPE that kills the test run.
         let sent = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         guard sent == bytes.count else { throw KirokuError(.internalError, "socket write failed") }
+    }
+
+    /// Reads the next answer line.
+    func readLine() throws -> String {
         while true {
             if let newline = buffer.firstIndex(of: 10) {
                 let answer = String(decoding: buffer[..<newline], as: UTF8.self)

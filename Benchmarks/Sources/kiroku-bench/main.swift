@@ -134,6 +134,7 @@ func groupBenchmark(count: Int, producers: Int, singleRate: Double) async throws
     var logger = Logger(label: "bench")
     logger.logLevel = .error
     let server = IngestServer(path: path, committer: committer, logger: logger)
+    let committerTask = Task { try await committer.run() }
     let task = Task { try await server.run() }
     while !FileManager.default.fileExists(atPath: path) { try await Task.sleep(for: .milliseconds(10)) }
     let each = count / producers
@@ -149,6 +150,7 @@ func groupBenchmark(count: Int, producers: Int, singleRate: Double) async throws
         }
     }
     task.cancel()
+    committerTask.cancel()
     let failures = threads.reduce(0) { $0 + $1.failures }
     let stored = try journal.status().headSeq
     let groupRate = rate(each * producers, elapsed)

@@ -1,28 +1,39 @@
 public import KirokuProtocol
+import NIOConcurrencyHelpers
+import NIOPosix
+public import ServiceLifecycle
 
-/// Commits events from many concurrent producers in shared transactions (group commit).
+/// Commits events from many concurrent producers in shared transactions (group commit), on one
+/// dedicated thread.
 ///
-/// The first producer to arrive while no commit is running becomes the leader: it takes every draft that
-/// is waiting, commits them in one durable transaction and answers each producer. Producers that arrive
-/// during that commit wait; when it ends, the first of them is promoted to lead the next one. No
-/// background task is needed, and a producer is answered only after its own event is durable.
-public actor GroupCommitter {
-    private enum Outcome {
-        case committed(Event)
-        case failed(any Error)
-        case lead
+/// Producers enqueue drafts; the committer thread takes everything waiting (up to `maxGroup`), commits it
+/// in one durable transaction and answers each producer in arrival order, only after the commit. While it
+/// commits, new drafts queue up for the next group. The socket path (``IngestServer``) enqueues straight
+/// from NIO's event loop and writes answers from the callback, so an event crosses no actor, task or
+/// continuation on its way: on a 2-core terminal those hops cost more CPU than the commit itself.
+///
+/// Run it as a `Service` (it stops after answering what is queued, on graceful shutdown or cancellation);
+/// list it before the services that submit to it, so it stops after them.
+public final class GroupCommitter: Service, Sendable {
+    /// An answer: the committed event, or why it was not committed.
+    public typealias Reply = @Sendable (Result<Event, KirokuError>) -> Void
+
+    private struct Item {
+        var draft: Result<EventDraft, KirokuError>
+        var reply: Reply
     }
 
-    private struct Waiting {
-        var draft: EventDraft
-        var continuation: CheckedContinuation<Outcome, Never>?
+    private struct State {
+        var items: [Item] = []
+        var stopping = false
     }
 
     private let journal: Journal
     private let maxGroup: Int
-    private var waiting: [Waiting] = []
-    private var committing = false
     private let onCommit: @Sendable (Int) -> Void
+    /// Condition value 1: there are items or a stop request.
+    private let lock = ConditionLock(value: 0)
+    private let state = NIOLockedValueBox(State())
 
     /// - Parameters:
     ///   - maxGroup: most events in one transaction.
@@ -33,55 +44,88 @@ public actor GroupCommitter {
         self.onCommit = onCommit
     }
 
+    /// Queues a draft (or a refusal already decided, to be answered in order); `reply` is called on the
+    /// committer thread once the draft is durable or has failed.
+    public func enqueue(_ draft: Result<EventDraft, KirokuError>, reply: @escaping Reply) {
+        lock.lock()
+        let accepted = state.withLockedValue { state -> Bool in
+            guard !state.stopping else { return false }
+            state.items.append(Item(draft: draft, reply: reply))
+            return true
+        }
+        lock.unlock(withValue: 1)
+        if !accepted {
+            reply(.failure(KirokuError(.journal, "the agent is shutting down; nothing was written")))
+        }
+    }
+
     /// Journals one event; returns it sealed once it is durable. Throws `invalid_event` for a bad draft
     /// (nothing is written) or `journal` if the commit failed (nothing of that group is written).
     public func submit(_ draft: EventDraft) async throws -> Event {
         try draft.validate()
-        if committing {
-            let outcome = await withCheckedContinuation { continuation in
-                waiting.append(Waiting(draft: draft, continuation: continuation))
-            }
-            switch outcome {
-            case .committed(let event): return event
-            case .failed(let error): throw error
-            case .lead: break
-            }
-            // Promoted: our own draft is already first in `waiting`.
-        } else {
-            committing = true
-            waiting.insert(Waiting(draft: draft, continuation: nil), at: 0)
+        return try await withCheckedThrowingContinuation { continuation in
+            enqueue(.success(draft)) { result in continuation.resume(with: result) }
         }
-        return try await lead()
     }
 
-    /// Commits the group at the head of `waiting`, whose first entry is the leader's own (no continuation).
-    private func lead() async throws -> Event {
-        let count = min(waiting.count, maxGroup)
-        let group = Array(waiting.prefix(count))
-        waiting.removeFirst(count)
-        let result: Result<[Event], any Error>
-        do {
-            result = .success(try await journal.append(group.map(\.draft)))
-        } catch {
-            result = .failure(error)
+    public func run() async throws {
+        let thread = NIOThreadPool(numberOfThreads: 1)
+        thread.start()
+        try await withTaskCancellationOrGracefulShutdownHandler {
+            try await thread.runIfActive { self.commitLoop() }
+        } onCancelOrGracefulShutdown: {
+            self.lock.lock()
+            self.state.withLockedValue { $0.stopping = true }
+            self.lock.unlock(withValue: 1)
         }
-        // Hand over before answering, so the next group starts while we reply.
-        if let next = waiting.first {
-            waiting[0].continuation = nil
-            next.continuation?.resume(returning: .lead)
-        } else {
-            committing = false
-        }
-        switch result {
-        case .success(let events):
-            onCommit(events.count)
-            for (index, member) in group.enumerated().dropFirst() {
-                member.continuation?.resume(returning: .committed(events[index]))
+        try await thread.shutdownGracefully()
+    }
+
+    /// The committer thread: wait for items, commit them as one group, answer in order; after a stop
+    /// request, finish what is queued and return.
+    private func commitLoop() {
+        while true {
+            lock.lock(whenValue: 1)
+            let (group, stop) = state.withLockedValue { state -> ([Item], Bool) in
+                let count = min(state.items.count, maxGroup)
+                let group = Array(state.items.prefix(count))
+                state.items.removeFirst(count)
+                return (group, state.stopping && state.items.isEmpty)
             }
-            return events[0]
-        case .failure(let error):
-            for member in group.dropFirst() { member.continuation?.resume(returning: .failed(error)) }
-            throw error
+            let more = state.withLockedValue { !$0.items.isEmpty || $0.stopping }
+            lock.unlock(withValue: more ? 1 : 0)
+            if !group.isEmpty { commit(group) }
+            if stop { return }
+        }
+    }
+
+    private func commit(_ group: [Item]) {
+        let drafts = group.compactMap { try? $0.draft.get() }
+        var events: [Event] = []
+        var failure: KirokuError?
+        if !drafts.isEmpty {
+            do {
+                events = try journal.append(drafts)
+                onCommit(events.count)
+            } catch let error as KirokuError {
+                failure = error
+            } catch {
+                failure = KirokuError(.journal, "could not commit to the journal", underlying: error)
+            }
+        }
+        var next = 0
+        for item in group {
+            switch item.draft {
+            case .failure(let refusal):
+                item.reply(.failure(refusal))
+            case .success:
+                if let failure {
+                    item.reply(.failure(failure))
+                } else {
+                    item.reply(.success(events[next]))
+                    next += 1
+                }
+            }
         }
     }
 }

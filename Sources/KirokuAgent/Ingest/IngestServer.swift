@@ -16,12 +16,12 @@ import Foundation
 
 /// The local ingestion socket: a Unix domain socket where programs on the terminal (door controllers,
 /// card readers, the terminal application) write one JSON event draft per line and read one answer line
-/// per event, sent only after the event is durable:
+/// per event, in order, each sent only after its event is durable:
 ///
 /// ```
 /// → {"kind":"access","action":"enter","actor":"P0012","subject":"電算室","attrs":{"method":"card"}}
-/// ← {"ok":true,"seq":42,"hash":"9f…"}
-/// ← {"ok":false,"code":"invalid_event","message":"…"}
+/// ← {"hash":"9f…","ok":true,"seq":42}
+/// ← {"code":"invalid_event","message":"…","ok":false}
 /// ```
 ///
 /// Concurrent producers share transactions through the ``GroupCommitter``.
@@ -49,76 +49,89 @@ public struct IngestServer: Service {
     public func run() async throws {
         try FileManager.default.createDirectory(
             at: URL(filePath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+        let committer = self.committer
+        let logger = self.logger
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
-            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { channel in
+            .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(BoundedLineDecoder(maxLength: Self.maxLineBytes)))
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    try channel.pipeline.syncOperations.addHandler(IngestHandler(committer: committer, logger: logger))
                 }
             }
+            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
+            .get()
         chmod(path, mode)
         logger.info("ingestion socket listening", metadata: ["kiroku.socket": "\(path)"])
         onListening()
-        try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
-                try await server.executeThenClose { connections in
-                    for try await connection in connections {
-                        group.addTask { await self.serve(connection) }
-                    }
-                }
-            }
-        } onGracefulShutdown: {
-            server.channel.close(promise: nil)
+        await withTaskCancellationOrGracefulShutdownHandler {
+            try? await server.closeFuture.get()
+        } onCancelOrGracefulShutdown: {
+            server.close(promise: nil)
         }
         unlink(path)
     }
 
-    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
-        do {
-            try await connection.executeThenClose { lines, answers in
-                do {
-                    for try await var line in lines {
-                        let bytes = line.readBytes(length: line.readableBytes) ?? []
-                        if bytes.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) { continue }
-                        try await answers.write(await handle(bytes))
-                    }
-                } catch is LineTooLong {
-                    try await answers.write(
-                        Self.answer(KirokuError(.malformedRequest, "line longer than \(Self.maxLineBytes) bytes; closing")))
-                }
-            }
-        } catch {
-            logger.debug("ingestion connection ended", metadata: ["kiroku.error": "\(error)"])
+    static func answer(_ result: Result<Event, KirokuError>) -> ByteBuffer {
+        var out: [UInt8]
+        switch result {
+        case .success(let event):
+            out = Array("{\"hash\":\"".utf8) + Array(event.hash.utf8) + Array("\",\"ok\":true,\"seq\":\(event.seq)}".utf8)
+        case .failure(let error):
+            out = CanonicalJSON.encode(
+                .object(["ok": .bool(false), "code": .string(error.code.rawValue), "message": .string(error.message)]))
         }
-    }
-
-    private func handle(_ bytes: [UInt8]) async -> ByteBuffer {
-        let draft: EventDraft
-        do {
-            draft = try EventDraft.parse(bytes)
-        } catch {
-            return Self.answer(error)
-        }
-        do {
-            let event = try await committer.submit(draft)
-            var out: [UInt8] = Array("{\"hash\":\"".utf8)
-            out += Array(event.hash.utf8)
-            out += Array("\",\"ok\":true,\"seq\":\(event.seq)}\n".utf8)
-            return ByteBuffer(bytes: out)
-        } catch let error as KirokuError {
-            return Self.answer(error)
-        } catch {
-            return Self.answer(KirokuError(.journal, "could not commit: \(error)"))
-        }
-    }
-
-    static func answer(_ error: KirokuError) -> ByteBuffer {
-        var out = CanonicalJSON.encode(
-            .object(["ok": .bool(false), "code": .string(error.code.rawValue), "message": .string(error.message)]))
         out.append(UInt8(ascii: "\n"))
         return ByteBuffer(bytes: out)
+    }
+}
+
+/// One producer's connection: each line becomes a draft in the committer's queue (or a refusal queued
+/// behind it, so answers keep the order of the lines); answers are written when the committer calls back.
+final class IngestHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let committer: GroupCommitter
+    let logger: Logger
+
+    init(committer: GroupCommitter, logger: Logger) {
+        self.committer = committer
+        self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let line = unwrapInboundIn(data)
+        let bytes = line.readableBytesView
+        if bytes.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) { return }
+        let draft: Result<EventDraft, KirokuError>
+        do {
+            let parsed = try EventDraft.parse(bytes)
+            try parsed.validate()
+            draft = .success(parsed)
+        } catch {
+            draft = .failure(error)
+        }
+        let channel = context.channel
+        committer.enqueue(draft) { result in
+            channel.writeAndFlush(IngestServer.answer(result), promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let channel = context.channel
+        if error is LineTooLong {
+            // Answered in order, after the lines before it, then the connection closes.
+            committer.enqueue(
+                .failure(KirokuError(.malformedRequest, "line longer than \(IngestServer.maxLineBytes) bytes; closing"))
+            ) { result in
+                channel.writeAndFlush(IngestServer.answer(result)).whenComplete { _ in channel.close(promise: nil) }
+            }
+        } else {
+            logger.debug("ingestion connection failed", metadata: ["kiroku.error": "\(error)"])
+            context.close(promise: nil)
+        }
     }
 }
 
