@@ -34,6 +34,16 @@ struct FaultTests {
         }
     }
 
+    /// counter-01's journal holding `events` events not yet delivered, as after a long time offline.
+    func backlogJournal(_ temp: TempDir, events: Int) async throws -> Journal {
+        let journal = try Journal.open(path: temp.file("counter-01/journal.sqlite"), agentID: "counter-01", site: "")
+        for _ in 0..<(events / 5000) {
+            try await journal.append(
+                Array(repeating: EventDraft(kind: "access", action: "enter", actor: "P1", subject: "電算室"), count: 5000))
+        }
+        return journal
+    }
+
     @Test("kill -9 of the agent under 8 concurrent producers: every acknowledged event survives exactly once")
     func killAgent() async throws {
         let temp = try TempDir("kill-agent")
@@ -94,11 +104,7 @@ struct FaultTests {
         let temp = try TempDir("kill-hub")
         let pki = try TestPKI(in: temp)
         try pki.agent("counter-01")
-        let journal = try Journal.open(path: temp.file("counter-01/journal.sqlite"), agentID: "counter-01", site: "")
-        let backlog = 40_000
-        for _ in 0..<(backlog / 5000) {
-            try await journal.append(Array(repeating: EventDraft(kind: "operation", action: "lookup", actor: "P1", subject: "S"), count: 5000))
-        }
+        let journal = try await backlogJournal(temp, events: 40_000)
         var hub = try await HubProcess(pki: pki, temp: temp)
         let port = hub.port
         let config = try agentConfig(
@@ -141,11 +147,7 @@ struct FaultTests {
         let temp = try TempDir("cut")
         let pki = try TestPKI(in: temp)
         try pki.agent("counter-01")
-        let journal = try Journal.open(path: temp.file("counter-01/journal.sqlite"), agentID: "counter-01", site: "")
-        let backlog = 20_000
-        for _ in 0..<(backlog / 5000) {
-            try await journal.append(Array(repeating: EventDraft(kind: "access", action: "enter", actor: "P1", subject: "電算室"), count: 5000))
-        }
+        let journal = try await backlogJournal(temp, events: 20_000)
         let hub = try await HubProcess(pki: pki, temp: temp)
         defer { hub.stop() }
         let proxy = try CuttingProxy(target: hub.port, cuts: 25)
