@@ -174,6 +174,57 @@ struct FaultTests {
     }
 }
 
+extension FaultTests {
+    @Test("The hub restored from an older backup: the agent notices and re-sends what the hub lacks, from its kept events")
+    func hubRestoredFromBackup() async throws {
+        let temp = try TempDir("restore")
+        let pki = try TestPKI(in: temp)
+        try pki.agent("counter-01")
+        let journal = try await backlogJournal(temp, events: 5_000)
+        let first = try await HubProcess(pki: pki, temp: temp)
+        let port = first.port
+        let config = try agentConfig(
+            "counter-01", pki: pki, temp: temp, hubURL: first.url, extra: ["batch_events": 1000, "backoff_max_seconds": 0.3])
+        let agent = try await AgentProcess(config: config, socket: temp.file("counter-01/ingest.sock"), temp: temp, name: "agent")
+        defer { agent.stop() }
+        #expect(await eventually { (try? journal.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false })
+        first.stop()
+        // The nightly backup, taken with SQLite's online backup (what Hub/README.md tells operators to do).
+        let backup = temp.file("backup.sqlite")
+        #expect(try runProgram("/usr/bin/env", ["python3", "-c", """
+            import sqlite3, sys
+            src = sqlite3.connect(sys.argv[1]); dst = sqlite3.connect(sys.argv[2]); src.backup(dst); dst.close()
+            """, first.database, backup]).status == 0)
+        let backedUp = try journal.progress().deliveredThrough
+        // More events arrive and are delivered to the hub after the backup...
+        let second = try await HubProcess(pki: pki, temp: temp, extra: ["--port", "\(port)"])
+        try await journal.append(Array(repeating: EventDraft(kind: "access", action: "exit", actor: "P1", subject: "電算室"), count: 3000))
+        #expect(await eventually { (try? journal.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false })
+        second.stop()
+        // ...then the hub's disk fails and the backup is restored: the hub is now behind the agent.
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: second.database + suffix) }
+        try FileManager.default.copyItem(atPath: backup, toPath: second.database)
+        let restored = try await HubProcess(pki: pki, temp: temp, extra: ["--port", "\(port)"])
+        defer { restored.stop() }
+        #expect(try await Self.hubEvents(restored.database, agent: "counter-01").count == Int(backedUp))
+        // One more event makes the agent talk to the hub; it finds the hub behind and re-sends.
+        _ = try SocketProducer(path: temp.file("counter-01/ingest.sock")).send(#"{"kind":"access","action":"enter","actor":"P2"}"#)
+        let head = try journal.progress().headSeq
+        let caughtUp = await eventually(timeout: .seconds(60)) {
+            ((try? await Self.hubEvents(restored.database, agent: "counter-01").count) ?? 0) >= Int(head)
+        }
+        #expect(caughtUp, "agent log: \(agent.child.log)")
+        let held = try await Self.hubEvents(restored.database, agent: "counter-01")
+        let seqs = held.map(\.seq)
+        #expect(Set(seqs) == Set(1...head) && seqs.count == Set(seqs).count)
+        let local = Dictionary(uniqueKeysWithValues: try journal.allEvents().map { ($0.seq, $0.hash) })
+        #expect(held.allSatisfy { local[$0.seq] == $0.hash })
+        Self.report(
+            "hub restored from an older backup", produced: Int(head), acknowledged: Int(head), atHub: Set(seqs).count,
+            lost: Int(head) - Set(seqs).count, duplicated: seqs.count - Set(seqs).count)
+    }
+}
+
 /// (seq, hash) pairs the agent answered as committed, collected from producer threads.
 final class Acknowledged: @unchecked Sendable {
     private let lock = NSLock()

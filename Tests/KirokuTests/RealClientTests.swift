@@ -21,12 +21,14 @@ struct RealClientTests {
             "/usr/bin/openssl", arguments + extra, stdin: "GET /v1/agents HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
     }
 
-    @Test("Without a client certificate, with another CA's, and with a revoked one: refused; a valid person: served")
+    @Test("Without a client certificate, with another CA's, expired, or revoked: refused; a valid person: served")
     func refusals() async throws {
         let temp = try TempDir("tls")
         let pki = try TestPKI(in: temp)
         let person = try pki.person("kanri01")
         try pki.person("kaigi01")
+        // Issued 400 days ago for 365 days: expired a month ago.
+        try pki.ca.issue(role: .person, id: "expired01", days: 365, now: Date().addingTimeInterval(-400 * 86_400))
         let other = try TestPKI(in: temp, name: "other-pki")
         try other.person("kanri01")
         let hub = try await HubProcess(pki: pki, temp: temp)
@@ -56,6 +58,13 @@ struct RealClientTests {
         #expect(!foreign.stdout.contains("\"agents\""))
         let openForeign = try sClient(hub, pki, cert: other.certPath(.person, "kanri01"), key: other.keyPath(.person, "kanri01"))
         #expect(!openForeign.stdout.contains("HTTP/1.1"))
+
+        // An expired certificate from the right CA.
+        let expired = try curl(hub, pki, cert: pki.certPath(.person, "expired01"), key: pki.keyPath(.person, "expired01"))
+        #expect(expired.status != 0)
+        #expect(!expired.stdout.contains("\"agents\""))
+        let openExpired = try sClient(hub, pki, cert: pki.certPath(.person, "expired01"), key: pki.keyPath(.person, "expired01"))
+        #expect(!openExpired.stdout.contains("HTTP/1.1"))
 
         // Revoked while the hub runs: refused from the next connection, no restart.
         let before = try curl(hub, pki, cert: pki.certPath(.person, "kaigi01"), key: pki.keyPath(.person, "kaigi01"))
