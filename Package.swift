@@ -159,6 +159,13 @@ let package = Package(
             path: "Benchmarks/Sources/kiroku-bench",
             swiftSettings: strictSettings
         ),
+        // Scripts/fuzz.sh: libFuzzer (coverage-guided) or a seeded mutator over Fuzz/corpus.
+        .executableTarget(
+            name: "kiroku-fuzz",
+            dependencies: ["KirokuProtocol"],
+            path: "Fuzz/Sources/kiroku-fuzz",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "KirokuTests",
             dependencies: [

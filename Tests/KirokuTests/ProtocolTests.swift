@@ -279,3 +279,40 @@ struct JSONParserTests {
         #expect(throws: KirokuError.self) { try Event.parse(CanonicalJSON.encode(object)) }
     }
 }
+
+@Suite("Fuzzing the hub's input path (seeded, bounded)")
+struct FuzzTests {
+    static let corpusFolder = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appending(path: "Fuzz/corpus")
+
+    @Test("The corpus itself keeps the properties, and its batch is a valid chain")
+    func corpus() throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: Self.corpusFolder.path)
+        #expect(names.count >= 8)
+        for name in names {
+            let bytes = [UInt8](try Data(contentsOf: Self.corpusFolder.appending(path: name)))
+            #expect(ParserProperties.violation(bytes) == nil, "\(name)")
+        }
+        let batch = try Batch.parse([UInt8](try Data(contentsOf: Self.corpusFolder.appending(path: "batch-chain.json"))))
+        for event in batch.events { try event.validate() }
+    }
+
+    @Test("20,000 mutated inputs: no trap, no broken property (seed 20261127; Scripts/fuzz.sh runs longer)")
+    func seededMutations() throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: Self.corpusFolder.path).sorted()
+        let corpus = try names.map { [UInt8](try Data(contentsOf: Self.corpusFolder.appending(path: $0))) }
+        var mutator = Mutator(seed: 20_261_127, corpus: corpus)
+        var parsedBatches = 0
+        var refused = 0
+        for _ in 0..<20_000 {
+            let input = mutator.next()
+            if let problem = ParserProperties.violation(input) {
+                Issue.record("\(problem): \(String(decoding: input, as: UTF8.self).prefix(300))")
+                return
+            }
+            if (try? Batch.parse(input)) != nil { parsedBatches += 1 } else { refused += 1 }
+        }
+        // The mutator must exercise both sides: some inputs still parse, most are refused.
+        #expect(parsedBatches > 0 && refused > parsedBatches)
+    }
+}
