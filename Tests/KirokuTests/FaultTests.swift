@@ -4,6 +4,7 @@ import KirokuClient
 import KirokuControl
 import KirokuHub
 import KirokuProtocol
+import Logging
 import Testing
 
 #if canImport(Glibc)
@@ -222,6 +223,66 @@ extension FaultTests {
         Self.report(
             "hub restored from an older backup", produced: Int(head), acknowledged: Int(head), atHub: Set(seqs).count,
             lost: Int(head) - Set(seqs).count, duplicated: seqs.count - Set(seqs).count)
+    }
+}
+
+extension FaultTests {
+    @Test("Hub restart while 50 agents are syncing: all converge, every event once")
+    func fiftyAgents() async throws {
+        let temp = try TempDir("fifty")
+        let pki = try TestPKI(in: temp)
+        let ids = (1...50).map { String(format: "terminal-%02d", $0) }
+        var logger = Logger(label: "fifty")
+        logger.logLevel = .critical
+        var agents: [(journal: Journal, service: SyncService)] = []
+        let first = try await HubProcess(pki: pki, temp: temp)
+        let port = first.port
+        for id in ids {
+            try pki.agent(id)
+            let journal = try Journal.open(path: temp.file("\(id)/journal.sqlite"), agentID: id, site: "支所")
+            try await journal.append(Array(repeating: EventDraft(kind: "operation", action: "lookup", actor: "P1", subject: id), count: 400))
+            var configuration = AgentConfiguration(agentID: id)
+            configuration.hubURL = first.url
+            configuration.ca = pki.caPath
+            configuration.certificate = pki.certPath(.agent, id)
+            configuration.privateKey = pki.keyPath(.agent, id)
+            configuration.batchEvents = 50
+            configuration.pollSeconds = 0.2
+            configuration.backoffMaxSeconds = 1
+            agents.append((journal, SyncService(journal: journal, configuration: configuration, doorbell: Doorbell(), logger: logger)))
+        }
+        let total = ids.count * 400
+        func delivered() -> Int {
+            agents.reduce(0) { $0 + Int((try? $1.journal.progress().deliveredThrough) ?? 0) }
+        }
+        let services = agents.map(\.service)
+        let running = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for service in services { group.addTask { try await service.run() } }
+                try await group.waitForAll()
+            }
+        }
+        // Restart the hub (SIGTERM, then start again on the same port) while the agents are mid-sync.
+        #expect(await eventually { delivered() >= total / 4 })
+        let before = delivered()
+        first.stop()
+        let hub = try await HubProcess(pki: pki, temp: temp, extra: ["--port", "\(port)"])
+        defer { hub.stop() }
+        let converged = await eventually(timeout: .seconds(120)) { delivered() == total }
+        running.cancel()
+        _ = try? await running.value
+        #expect(before < total, "the restart happened mid-sync")
+        #expect(converged, "delivered \(delivered()) of \(total)")
+        let store = try HubStore.open(path: hub.database)
+        #expect(try await store.eventCount() == Int64(total))
+        let health = try await store.agentHealth()
+        #expect(health.count == 50)
+        #expect(health.allSatisfy { $0.lastSeq == 400 && $0.forks == 0 })
+        let held = Int(try await store.eventCount())
+        let distinct = health.reduce(0) { $0 + Int($1.lastSeq) }  // gapless per agent, so seqs held = last seq
+        Self.report(
+            "hub restart under 50 syncing agents", produced: total, acknowledged: total, atHub: distinct,
+            lost: total - distinct, duplicated: held - distinct)
     }
 }
 
