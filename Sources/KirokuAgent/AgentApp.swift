@@ -20,6 +20,19 @@ public enum AgentApp {
         let journal = try Journal.open(path: configuration.journal, agentID: configuration.agentID, site: configuration.site)
         let doorbell = Doorbell()
         let committer = GroupCommitter(journal: journal) { _ in doorbell.ring() }
+        // A clock set back while the agent was stopped: now is earlier than the newest journalled event.
+        if let last = try journal.lastEventTime() {
+            let now = Timestamp.localNow()
+            let behind = last.epochMilliseconds - now.epochMilliseconds
+            if behind > Int64(configuration.clockJumpSeconds * 1000) {
+                try await journal.append([
+                    EventDraft(
+                        kind: "agent", action: "clock_jump", actor: "kiroku-agent", subject: configuration.agentID,
+                        attrs: ["jump_ms": "\(-behind)", "wall_before": last.rfc3339, "wall_after": now.rfc3339, "at": "start"])
+                ])
+                logger.warning("the wall clock is behind the newest journalled event", metadata: ["kiroku.clock.behind_ms": "\(behind)"])
+            }
+        }
         try await journal.append([
             EventDraft(
                 kind: "agent", action: "started", actor: "kiroku-agent", subject: configuration.agentID,
@@ -34,7 +47,8 @@ public enum AgentApp {
             SyncService(journal: journal, configuration: configuration, doorbell: doorbell, logger: logger),
             HeartbeatService(
                 journal: journal, committer: committer, interval: .milliseconds(Int64(configuration.heartbeatSeconds * 1000)),
-                keepDelivered: .seconds(Int64(configuration.keepDeliveredDays * 86_400)), logger: logger),
+                keepDelivered: .seconds(Int64(configuration.keepDeliveredDays * 86_400)),
+                clockJump: .milliseconds(Int64(configuration.clockJumpSeconds * 1000)), logger: logger),
         ]
         return (journal, services)
     }

@@ -25,6 +25,8 @@ public import Foundation
 /// - `keep_delivered_days`: how long delivered events stay in the journal. Default 30.
 /// - `poll_seconds`: longest idle wait before asking the journal again. Default 2.
 /// - `backoff_max_seconds`: ceiling of the retry backoff while the hub is away. Default 60.
+/// - `clock_jump_seconds`: a wall-clock change this much larger than the time that really passed (checked
+///   at every heartbeat) is journalled as `agent/clock_jump`. Default 60.
 public struct AgentConfiguration: Sendable, Codable, Equatable {
     public var agentID: String
     public var site = ""
@@ -42,6 +44,7 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
     public var keepDeliveredDays = 30.0
     public var pollSeconds = 2.0
     public var backoffMaxSeconds = 60.0
+    public var clockJumpSeconds = 60.0
 
     public init(agentID: String) {
         self.agentID = agentID
@@ -61,6 +64,7 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
         case keepDeliveredDays = "keep_delivered_days"
         case pollSeconds = "poll_seconds"
         case backoffMaxSeconds = "backoff_max_seconds"
+        case clockJumpSeconds = "clock_jump_seconds"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -81,6 +85,7 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
         d.keepDeliveredDays = try c.decodeIfPresent(Double.self, forKey: .keepDeliveredDays) ?? d.keepDeliveredDays
         d.pollSeconds = try c.decodeIfPresent(Double.self, forKey: .pollSeconds) ?? d.pollSeconds
         d.backoffMaxSeconds = try c.decodeIfPresent(Double.self, forKey: .backoffMaxSeconds) ?? d.backoffMaxSeconds
+        d.clockJumpSeconds = try c.decodeIfPresent(Double.self, forKey: .clockJumpSeconds) ?? d.clockJumpSeconds
         self = d
     }
 

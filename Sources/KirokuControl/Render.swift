@@ -1,4 +1,5 @@
 public import KirokuProtocol
+import Foundation
 
 /// Output formats of `kirokuctl query` and `kirokuctl agents`.
 public enum OutputFormat: String, Sendable, CaseIterable {
@@ -85,22 +86,28 @@ public enum Render {
         let rows = agents.map { agent in
             [
                 agent.agent, String(agent.lastSeq), String(agent.lag), jst(agent.lastSeen),
-                agent.lastEventTime.map(jst) ?? "-", agent.skewMS.map { formatSkew($0) } ?? "-",
+                agent.lastEventTime.map(jst) ?? "-", agent.skewMS.map { formatSkew($0) } ?? "-", String(agent.clockJumps),
                 String(agent.duplicates), String(agent.gaps), String(agent.forks), String(agent.refusals),
                 agent.lastRefusal ?? "-",
             ]
         }
         return table(
             header: [
-                "agent", "last_seq", "lag", "last_seen(JST)", "last_event(JST)", "skew", "dup", "gaps", "forks",
+                "agent", "last_seq", "lag", "last_seen(JST)", "last_event(JST)", "skew", "jumps", "dup", "gaps", "forks",
                 "refused", "last_refusal",
-            ], rows: rows, rightAligned: [1, 2, 6, 7, 8, 9])
+            ], rows: rows, rightAligned: [1, 2, 5, 6, 7, 8, 9, 10])
     }
 
+    /// Clock skew for people: `+8ms`, `-3.2s`, `+2h00m`; a `!` marks more than a minute, which a
+    /// 管理者 should look into (the record's times from that agent are off by that much).
     static func formatSkew(_ ms: Int64) -> String {
         let sign = ms < 0 ? "-" : "+"
         let value = abs(ms)
-        return value < 1000 ? "\(sign)\(value)ms" : "\(sign)\(value / 1000).\(value % 1000 / 100)s"
+        if value < 1000 { return "\(sign)\(value)ms" }
+        if value < 60_000 { return "\(sign)\(value / 1000).\(value % 1000 / 100)s" }
+        let minutes = value / 60_000
+        let text = minutes < 60 ? "\(minutes)m" : "\(minutes / 60)h\(String(format: "%02d", minutes % 60))m"
+        return "\(sign)\(text)!"
     }
 
     // MARK: Tables

@@ -17,11 +17,13 @@ public struct AgentHealth: Codable, Sendable, Equatable {
     public var gaps: Int64
     public var refusals: Int64
     public var lastRefusal: String?
+    /// `agent/clock_jump` events received from this agent.
+    public var clockJumps: Int64
 
     public init(
         agent: String, lastSeq: Int64, lastHash: String, firstSeen: String, lastSeen: String, lastEventTime: String?,
         reportedHead: Int64, lag: Int64, skewMS: Int64?, events: Int64, batches: Int64, duplicates: Int64, forks: Int64,
-        quarantined: Int64, gaps: Int64, refusals: Int64, lastRefusal: String?
+        quarantined: Int64, gaps: Int64, refusals: Int64, lastRefusal: String?, clockJumps: Int64 = 0
     ) {
         self.agent = agent
         self.lastSeq = lastSeq
@@ -40,6 +42,7 @@ public struct AgentHealth: Codable, Sendable, Equatable {
         self.gaps = gaps
         self.refusals = refusals
         self.lastRefusal = lastRefusal
+        self.clockJumps = clockJumps
     }
 
     enum CodingKeys: String, CodingKey {
@@ -54,6 +57,7 @@ public struct AgentHealth: Codable, Sendable, Equatable {
         case skewMS = "skew_ms"
         case events, batches, duplicates, forks, quarantined, gaps, refusals
         case lastRefusal = "last_refusal"
+        case clockJumps = "clock_jumps"
     }
 }
 

@@ -12,7 +12,8 @@ struct KirokuAgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiroku-agent",
         abstract: "Kiroku agent: journals security events durably on this terminal and syncs them to the hub.",
-        subcommands: [Record.self, Run.self, Status.self])
+        discussion: "Without a subcommand it runs the daemon (configuration from KIROKU_AGENT_CONFIG or flags).",
+        subcommands: [Record.self, Run.self, Status.self], defaultSubcommand: Run.self)
 }
 
 /// Options every subcommand shares: where the configuration and journal are.

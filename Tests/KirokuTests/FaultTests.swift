@@ -286,6 +286,82 @@ extension FaultTests {
     }
 }
 
+extension FaultTests {
+    static let libfaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+    @Test(
+        "Agent clock jumps forwards and backwards by hours (libfaketime): order by seq holds; jumps and skew are flagged",
+        .enabled(if: FileManager.default.fileExists(atPath: FaultTests.libfaketime), "needs Debian's faketime package"))
+    func clockJumps() async throws {
+        let temp = try TempDir("clock")
+        // Certificates issued a day ago, so an agent whose clock is set back still finds them valid.
+        let pki = try TestPKI(in: temp, issuedAt: Date().addingTimeInterval(-86_400))
+        try pki.agent("counter-01")
+        try pki.person("kanri01")
+        let hub = try await HubProcess(pki: pki, temp: temp)
+        defer { hub.stop() }
+        let offsetFile = temp.file("faketime")
+        try Data("+0\n".utf8).write(to: URL(filePath: offsetFile))
+        let config = try agentConfig(
+            "counter-01", pki: pki, temp: temp, hubURL: hub.url, heartbeat: 1, extra: ["clock_jump_seconds": 600])
+        let socket = temp.file("counter-01/ingest.sock")
+        let agent = try await AgentProcess(
+            config: config, socket: socket, temp: temp, name: "agent",
+            environment: [
+                "LD_PRELOAD": Self.libfaketime, "FAKETIME_TIMESTAMP_FILE": offsetFile, "FAKETIME_NO_CACHE": "1",
+                "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            ])
+        defer { agent.stop() }
+        let producer = try SocketProducer(path: socket)
+        func produce(_ count: Int, _ label: String) throws {
+            for index in 0..<count {
+                #expect(try producer.send(#"{"kind":"operation","action":"lookup","actor":"P1","subject":"\#(label)-\#(index)"}"#).contains("\"ok\":true"))
+            }
+        }
+        let store = try HubStore.open(path: hub.database)
+        func health() async throws -> AgentHealth? { try await store.agentHealth().first { $0.agent == "counter-01" } }
+        try produce(20, "before")
+        // Three hours forward, then back to two hours behind real time: jumps of +3 h and -5 h.
+        try Data("+3h\n".utf8).write(to: URL(filePath: offsetFile))
+        #expect(await eventually { ((try? await health())?.clockJumps ?? 0) >= 1 }, "agent log: \(agent.child.log)")
+        try produce(20, "ahead")
+        // Then the terminal is switched off and its clock set back to two hours behind real time (a jump
+        // of -5 h, found at start: libfaketime also moves CLOCK_BOOTTIME, which stalls timers of a running
+        // process when it goes backwards; a real clock step does not).
+        agent.stop()
+        try Data("-2h\n".utf8).write(to: URL(filePath: offsetFile))
+        let restarted = try await AgentProcess(
+            config: config, socket: socket, temp: temp, name: "agent2",
+            environment: [
+                "LD_PRELOAD": Self.libfaketime, "FAKETIME_TIMESTAMP_FILE": offsetFile, "FAKETIME_NO_CACHE": "1",
+                "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            ])
+        defer { restarted.stop() }
+        #expect(await eventually { ((try? await health())?.clockJumps ?? 0) >= 2 }, "agent log: \(restarted.child.log)")
+        let producer2 = try SocketProducer(path: socket)
+        for index in 0..<20 {
+            #expect(try producer2.send(#"{"kind":"operation","action":"lookup","actor":"P1","subject":"behind-\#(index)"}"#).contains("\"ok\":true"))
+        }
+        let journal = try Journal.open(path: temp.file("counter-01/journal.sqlite"), agentID: "counter-01", site: "")
+        #expect(await eventually { (try? journal.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false })
+
+        let held = try await Self.hubEvents(hub.database, agent: "counter-01").sorted { $0.seq < $1.seq }
+        #expect(held.map(\.seq) == Array(1...Int64(held.count)), "ordering by sequence is unaffected")
+        for (previous, next) in zip(held, held.dropFirst()) { #expect(next.prev == previous.hash) }
+        let times = held.map { Timestamp(rfc3339: $0.time)!.epochMilliseconds }
+        #expect(zip(times, times.dropFirst()).contains { $0 > $1 + 3_600_000 }, "event times went back by hours")
+        let jumps = held.filter { $0.action == "clock_jump" }
+        #expect(jumps.count >= 2)
+        let sizes = jumps.compactMap { $0.attrs["jump_ms"].flatMap(Int64.init) }
+        #expect(sizes.contains { $0 > 2 * 3_600_000 } && sizes.contains { $0 < -4 * 3_600_000 })
+        let flagged = try #require(try await health())
+        #expect(abs((flagged.skewMS ?? 0) + 7_200_000) < 600_000, "skew about -2 h, got \(String(describing: flagged.skewMS))")
+        Self.report(
+            "agent clock +3 h then -5 h", produced: held.count, acknowledged: held.count, atHub: held.count, lost: 0,
+            duplicated: held.count - Set(held.map(\.seq)).count)
+    }
+}
+
 /// (seq, hash) pairs the agent answered as committed, collected from producer threads.
 final class Acknowledged: @unchecked Sendable {
     private let lock = NSLock()

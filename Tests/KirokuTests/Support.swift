@@ -100,14 +100,18 @@ struct TestPKI: Sendable {
     let dir: URL
     let ca: CertificateAuthority
 
-    init(in temp: TempDir, name: String = "pki") throws {
+    /// `issuedAt` backdates every certificate, for agents whose clock will be set back.
+    init(in temp: TempDir, name: String = "pki", issuedAt: Date = Date()) throws {
         dir = temp.url.appending(path: name)
-        ca = try CertificateAuthority.initialize(directory: dir, name: "テスト市")
-        try ca.issue(role: .hub, id: "hub", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"])
+        self.issuedAt = issuedAt
+        ca = try CertificateAuthority.initialize(directory: dir, name: "テスト市", now: issuedAt)
+        try ca.issue(role: .hub, id: "hub", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"], now: issuedAt)
     }
 
+    let issuedAt: Date
+
     @discardableResult
-    func agent(_ id: String) throws -> IssuedCertificate { try ca.issue(role: .agent, id: id) }
+    func agent(_ id: String) throws -> IssuedCertificate { try ca.issue(role: .agent, id: id, now: issuedAt) }
     @discardableResult
     func person(_ id: String) throws -> IssuedCertificate { try ca.issue(role: .person, id: id) }
 
@@ -218,14 +222,19 @@ final class AgentProcess: @unchecked Sendable {
     let config: String
     let socket: String
 
-    init(config: String, socket: String, temp: TempDir, name: String) async throws {
+    init(config: String, socket: String, temp: TempDir, name: String, environment: [String: String] = [:]) async throws {
         self.config = config
         self.socket = socket
         // A socket file left by a killed agent must not be mistaken for the new one listening.
         try? FileManager.default.removeItem(atPath: socket)
+        // Also through the environment: under libfaketime a Swift program sees no arguments at all, and
+        // the agent then runs its default subcommand, `run`, configured from KIROKU_AGENT_CONFIG.
+        var environment = environment
+        environment["KIROKU_AGENT_CONFIG"] = config
+        environment["LOG_LEVEL"] = "notice"
         child = try ChildProcess(
             Binaries.path("kiroku-agent"), ["run", "--config", config, "--log-level", "notice"],
-            log: temp.file("\(name).log"))
+            log: temp.file("\(name).log"), environment: environment)
         let childRef = child
         let ready = await eventually(timeout: .seconds(60)) {
             FileManager.default.fileExists(atPath: socket) || !childRef.isRunning

@@ -280,6 +280,14 @@ public struct Journal: Sendable {
         }
     }
 
+    /// The time of the newest event, as written (nil for an empty journal).
+    public func lastEventTime() throws -> Timestamp? {
+        try pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT time_ms FROM events ORDER BY seq DESC LIMIT 1")
+                .map { Timestamp(epochMilliseconds: $0) }
+        }
+    }
+
     /// Every receipt the hub gave this agent, oldest first.
     public func receipts() throws -> [SignedReceipt] {
         try pool.read { db in

@@ -9,19 +9,25 @@ import Foundation
 #endif
 
 /// Journals a chained `agent/heartbeat` event at a fixed interval (so the hub can tell silence from loss,
-/// invariant 6), and prunes delivered events older than the keep window.
+/// invariant 6), journals `agent/clock_jump` when the wall clock moved by more than the time that really
+/// passed (someone set the clock, or NTP stepped it), and prunes delivered events older than the keep window.
 public struct HeartbeatService: Service {
     let journal: Journal
     let committer: GroupCommitter
     let interval: Duration
     let keepDelivered: Duration
+    let clockJump: Duration
     let logger: Logger
 
-    public init(journal: Journal, committer: GroupCommitter, interval: Duration, keepDelivered: Duration, logger: Logger) {
+    public init(
+        journal: Journal, committer: GroupCommitter, interval: Duration, keepDelivered: Duration,
+        clockJump: Duration = .seconds(60), logger: Logger
+    ) {
         self.journal = journal
         self.committer = committer
         self.interval = interval
         self.keepDelivered = keepDelivered
+        self.clockJump = clockJump
         self.logger = logger
     }
 
@@ -29,8 +35,28 @@ public struct HeartbeatService: Service {
         let started = ContinuousClock.now
         do {
             try await cancelWhenGracefulShutdown {
+                var wallBefore = Date()
+                var monotonicBefore = ContinuousClock.now
                 while !Task.isCancelled {
                     try await Task.sleep(for: interval)
+                    let wallNow = Date()
+                    let monotonicNow = ContinuousClock.now
+                    let passed = monotonicNow - monotonicBefore
+                    let moved = Duration.milliseconds(Int64(wallNow.timeIntervalSince(wallBefore) * 1000))
+                    let jump = moved - passed
+                    if jump > clockJump || jump < .zero - clockJump {
+                        _ = try await committer.submit(
+                            EventDraft(
+                                kind: "agent", action: "clock_jump", actor: "kiroku-agent", subject: journal.agentID,
+                                attrs: [
+                                    "jump_ms": "\(jump.components.seconds * 1000 + jump.components.attoseconds / 1_000_000_000_000_000)",
+                                    "wall_before": Timestamp.localNow(wallBefore).rfc3339,
+                                    "wall_after": Timestamp.localNow(wallNow).rfc3339,
+                                ]))
+                        logger.warning("the wall clock jumped", metadata: ["kiroku.clock.jump": "\(jump)"])
+                    }
+                    wallBefore = wallNow
+                    monotonicBefore = monotonicNow
                     let status = try journal.status()
                     let uptime = (ContinuousClock.now - started).components.seconds
                     _ = try await committer.submit(

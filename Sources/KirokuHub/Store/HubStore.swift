@@ -90,6 +90,9 @@ public struct HubStore: Sendable {
                     );
                     """)
         }
+        migrator.registerMigration("v2: clock jumps") { db in
+            try db.execute(sql: "ALTER TABLE agents ADD COLUMN clock_jumps INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 
@@ -121,7 +124,8 @@ public struct HubStore: Sendable {
             await recordRefusal(agent: identity, code: error.code, nowMS: nowMS)
             throw error
         }
-        let skew = Timestamp(rfc3339: batch.sentAt).map { nowMS - $0.epochMilliseconds }
+        // Agent clock minus hub clock (plus transit time): negative when the agent is behind.
+        let skew = Timestamp(rfc3339: batch.sentAt).map { $0.epochMilliseconds - nowMS }
         let outcome: Result<IngestResult, KirokuError> = try await pool.write { db in
             var agent = try AgentRow.fetch(db, id: identity, nowMS: nowMS)
             agent.lastSeenMS = nowMS
@@ -215,6 +219,7 @@ public struct HubStore: Sendable {
                     try insert.bind(14, nowMS)
                     try insert.step()
                     agent.lastEventMS = max(agent.lastEventMS ?? timeMS, timeMS)
+                    if event.kind == "agent" && event.action == "clock_jump" { agent.clockJumps += 1 }
                 }
                 agent.lastSeq = fresh.last!.seq
                 agent.lastHash = fresh.last!.hash
@@ -310,7 +315,7 @@ public struct HubStore: Sendable {
                     reportedHead: head, lag: max(0, head - lastSeq), skewMS: row["skew_ms"], events: row["events"],
                     batches: row["batches"], duplicates: row["duplicates"], forks: row["forks"],
                     quarantined: quarantined[id] ?? 0, gaps: row["gaps"], refusals: row["refusals"],
-                    lastRefusal: row["last_refusal"])
+                    lastRefusal: row["last_refusal"], clockJumps: row["clock_jumps"])
             }
         }
     }
@@ -347,6 +352,7 @@ struct AgentRow {
     var gaps: Int64 = 0
     var refusals: Int64 = 0
     var lastRefusal: String?
+    var clockJumps: Int64 = 0
 
     static func fetch(_ db: Database, id: String, nowMS: Int64) throws -> AgentRow {
         guard let row = try Row.fetchOne(db, sql: "SELECT * FROM agents WHERE id = ?", arguments: [id]) else {
@@ -356,19 +362,20 @@ struct AgentRow {
             id: id, lastSeq: row["last_seq"], lastHash: row["last_hash"], firstSeenMS: row["first_seen_ms"],
             lastSeenMS: row["last_seen_ms"], lastEventMS: row["last_event_ms"], reportedHead: row["reported_head"],
             skewMS: row["skew_ms"], events: row["events"], batches: row["batches"], duplicates: row["duplicates"],
-            forks: row["forks"], gaps: row["gaps"], refusals: row["refusals"], lastRefusal: row["last_refusal"])
+            forks: row["forks"], gaps: row["gaps"], refusals: row["refusals"], lastRefusal: row["last_refusal"],
+            clockJumps: row["clock_jumps"])
     }
 
     func save(_ db: Database) throws {
         try db.execute(
             sql: """
                 INSERT OR REPLACE INTO agents(id, last_seq, last_hash, first_seen_ms, last_seen_ms, last_event_ms,
-                    reported_head, skew_ms, events, batches, duplicates, forks, gaps, refusals, last_refusal)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    reported_head, skew_ms, events, batches, duplicates, forks, gaps, refusals, last_refusal, clock_jumps)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 id, lastSeq, lastHash, firstSeenMS, lastSeenMS, lastEventMS, reportedHead, skewMS, events, batches,
-                duplicates, forks, gaps, refusals, lastRefusal,
+                duplicates, forks, gaps, refusals, lastRefusal, clockJumps,
             ])
     }
 }
