@@ -5,4 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 Protocol/check_vectors.py
 swift build --build-tests
-swift test --skip-build "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+swift test --skip-build "$@" 2>&1 | tee "$log" || status=$?
+# One summary of the fault scenarios (each test printed its row), then the runner's own closing line again.
+if grep -q '^FAULT |' "$log"; then
+    echo
+    echo "Fault scenarios: scenario | produced | acknowledged | at hub | lost | duplicated | verdict"
+    grep '^FAULT |' "$log" | sed 's/^FAULT | //'
+    grep -E '(Test run with .* (passed|failed)|Executed .* tests)' "$log" | tail -1
+fi
+exit $status

@@ -25,6 +25,8 @@ struct KirokuHubCommand: AsyncParsableCommand {
         @Option(help: "The hub's TLS private key (PEM).") var key: String?
         @Option(help: "The CA's revoked.txt, re-read when it changes.") var revocationList: String?
         @Option(help: "Write the bound port to this file once listening.") var portFile: String?
+        @Option(help: "Most events in one batch.") var maxBatchEvents: Int?
+        @Option(help: "Most bytes in one batch after decompression.") var maxBatchBytes: Int?
         @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String?
 
         func run() async throws {
@@ -51,6 +53,8 @@ struct KirokuHubCommand: AsyncParsableCommand {
                 if let key { configuration.privateKey = key }
                 if let revocationList { configuration.revocationList = revocationList }
                 if let portFile { configuration.portFile = portFile }
+                if let maxBatchEvents { configuration.maxBatchEvents = maxBatchEvents }
+                if let maxBatchBytes { configuration.maxBatchBytes = maxBatchBytes }
                 var logger = Logger(label: "kiroku.hub")
                 logger.logLevel = Logger.Level(rawValue: logLevel ?? environment["LOG_LEVEL"] ?? "info") ?? .info
                 let app = try HubApp.build(configuration: configuration, logger: logger)

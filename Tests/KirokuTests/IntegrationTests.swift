@@ -222,7 +222,7 @@ struct IntegrationTests {
         let pki = try TestPKI(in: temp)
         try pki.agent("counter-01")
         try pki.person("kanri01")
-        let hub = try await HubProcess(pki: pki, temp: temp, extra: ["--log-level", "error"])
+        let hub = try await HubProcess(pki: pki, temp: temp, extra: ["--log-level", "error", "--max-batch-events", "10"])
         defer { hub.stop() }
         let agent = try HubConnection(
             baseURL: hub.url,
@@ -252,6 +252,18 @@ struct IntegrationTests {
             agent: "counter-01", sentAt: "2026-11-27T09:00:00.000+09:00", headSeq: 3,
             canonicalEvents: wrongVersion.map { $0.canonicalBytes(includingHash: true) })
         #expect(await code(body) == .unsupportedVersion)
+        // Over the count limit (10 here), and one event over 16 KiB.
+        let eleven = makeChain(agent: "counter-01", count: 11)
+        #expect(await code(Batch.encodeBody(
+            agent: "counter-01", sentAt: "2026-11-27T09:00:00.000+09:00", headSeq: 11,
+            canonicalEvents: eleven.map { $0.canonicalBytes(includingHash: true) })) == .batchTooLarge)
+        var huge = good[0]
+        huge.attrs = Dictionary(uniqueKeysWithValues: (0..<40).map { ("k\($0)", String(repeating: "大", count: 300)) })
+        huge = huge.sealed()
+        #expect(await code(Batch.encodeBody(
+            agent: "counter-01", sentAt: "2026-11-27T09:00:00.000+09:00", headSeq: 1,
+            canonicalEvents: [huge.canonicalBytes(includingHash: true)])) == .eventTooLarge)
+        // A replay of an old batch after it was accepted is a counted no-op (checked below).
         // The hub still takes a good batch afterwards, and only that.
         let okBody = Batch.encodeBody(
             agent: "counter-01", sentAt: "2026-11-27T09:00:00.000+09:00", headSeq: 3,
@@ -259,6 +271,9 @@ struct IntegrationTests {
         let receipt = try JSONDecoder().decode(
             SignedReceipt.self, from: Data(try await agent.request(.POST, "/v1/agent/batches", body: okBody)))
         #expect(receipt.receipt.accepted == 3 && receipt.receipt.throughSeq == 3)
+        let replay = try JSONDecoder().decode(
+            SignedReceipt.self, from: Data(try await agent.request(.POST, "/v1/agent/batches", body: okBody)))
+        #expect(replay.receipt.accepted == 0 && replay.receipt.duplicates == 3)
         let state = try await agent.get(AgentState.self, "/v1/agent/state")
         #expect(state.lastSeq == 3 && state.lastHash == good[2].hash)
     }
