@@ -14,6 +14,7 @@ if grep -q '^FAULT |' "$log"; then
     echo
     echo "Fault scenarios: scenario | produced | acknowledged | at hub | lost | duplicated | verdict"
     grep '^FAULT |' "$log" | sed 's/^FAULT | //'
+    grep '^LOAD |' "$log" | sed 's/^LOAD | /load: /' || true
     grep -E '(Test run with .* (passed|failed)|Executed .* tests)' "$log" | tail -1
 fi
 exit $status

@@ -9,6 +9,8 @@ public final class HubMetrics: Sendable {
     let eventsIngested: Counter
     let duplicates: Counter
     let batchesAccepted: Counter
+    /// Time from a batch's body being read to its receipt being signed (verify, durable commit, sign).
+    let batchDuration: DurationHistogram
     private let lagGauges = Mutex<[String: Gauge]>([:])
 
     init() {
@@ -16,6 +18,9 @@ public final class HubMetrics: Sendable {
         duplicates = registry.makeCounter(descriptor: Self.name("kiroku_events_duplicate_total", "Events received again (no-op)"))
         batchesAccepted = registry.makeCounter(
             descriptor: Self.name("kiroku_batches_total", "Batches by result"), labels: [("result", "accepted")])
+        batchDuration = registry.makeDurationHistogram(
+            descriptor: Self.name("kiroku_batch_duration_seconds", "Accepted batches: verify, durable commit and receipt"),
+            buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000].map { Duration.milliseconds($0) })
     }
 
     /// `kiroku_<name>_<unit>`, e.g. `kiroku_events_ingested_total`.

@@ -5,6 +5,7 @@ import KirokuControl
 import KirokuHub
 import KirokuProtocol
 import Logging
+import NIOHTTP1
 import Testing
 
 #if canImport(Glibc)
@@ -359,6 +360,91 @@ extension FaultTests {
         Self.report(
             "agent clock +3 h then -5 h", produced: held.count, acknowledged: held.count, atHub: held.count, lost: 0,
             duplicated: held.count - Set(held.map(\.seq)).count)
+    }
+}
+
+@Suite("Load: 200 agents syncing at once")
+struct LoadTests {
+    @Test("200 agents with their own certificates sync at once: every event once, hub memory bounded, p99 printed")
+    func twoHundredAgents() async throws {
+        let temp = try TempDir("load")
+        let pki = try TestPKI(in: temp)
+        try pki.person("kanri01")
+        let ids = (1...200).map { String(format: "t-%03d", $0) }
+        let perAgent = 60
+        var logger = Logger(label: "load")
+        logger.logLevel = .critical
+        let hub = try await HubProcess(pki: pki, temp: temp)
+        defer { hub.stop() }
+        let rssBefore = residentMB(hub.child.pid)
+        var agents: [(journal: Journal, service: SyncService)] = []
+        for id in ids {
+            try pki.agent(id)
+            let journal = try Journal.open(path: temp.file("\(id)/journal.sqlite"), agentID: id, site: "支所")
+            try await journal.append(Array(repeating: EventDraft(kind: "access", action: "enter", actor: "P1", subject: id), count: perAgent))
+            var configuration = AgentConfiguration(agentID: id)
+            configuration.hubURL = hub.url
+            configuration.ca = pki.caPath
+            configuration.certificate = pki.certPath(.agent, id)
+            configuration.privateKey = pki.keyPath(.agent, id)
+            configuration.batchEvents = 20
+            configuration.backoffMaxSeconds = 1
+            agents.append((journal, SyncService(journal: journal, configuration: configuration, doorbell: Doorbell(), logger: logger)))
+        }
+        let total = ids.count * perAgent
+        let services = agents.map(\.service)
+        let running = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for service in services { group.addTask { try await service.run() } }
+                try await group.waitForAll()
+            }
+        }
+        let journals = agents.map(\.journal)
+        let converged = await eventually(timeout: .seconds(180)) {
+            journals.allSatisfy { (try? $0.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false }
+        }
+        running.cancel()
+        _ = try? await running.value
+        #expect(converged)
+        let rssAfter = residentMB(hub.child.pid)
+        let store = try HubStore.open(path: hub.database)
+        let health = try await store.agentHealth()
+        #expect(try await store.eventCount() == Int64(total))
+        #expect(health.count == 200 && health.allSatisfy { $0.lastSeq == Int64(perAgent) && $0.forks == 0 })
+        #expect(rssAfter < 400, "hub memory stays bounded: \(rssAfter) MB")
+        // p99 of the hub's batch handling, from its own Prometheus histogram.
+        let person = try HubConnection(
+            baseURL: hub.url,
+            credentials: ClientCredentials(caPath: pki.caPath, certificatePath: pki.certPath(.person, "kanri01"), keyPath: pki.keyPath(.person, "kanri01")))
+        let metrics = String(decoding: try await person.request(.GET, "/metrics"), as: UTF8.self)
+        await person.shutdown()
+        let p99 = try #require(Self.quantile(0.99, metrics: metrics, name: "kiroku_batch_duration_seconds"))
+        let batches = health.reduce(0) { $0 + $1.batches }
+        print("LOAD | 200 agents, \(total) events, \(batches) batches | hub RSS \(rssBefore) → \(rssAfter) MB | batch p99 ≤ \(p99) s")
+        let held = Int(try await store.eventCount())
+        let distinct = health.reduce(0) { $0 + Int($1.lastSeq) }  // gapless per agent: seqs held = last seq
+        FaultTests.report(
+            "200 agents at once", produced: total, acknowledged: total, atHub: distinct, lost: total - distinct,
+            duplicated: held - distinct)
+    }
+
+    func residentMB(_ pid: Int32) -> Int {
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = text.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) / 1024
+    }
+
+    /// The upper bound of the histogram bucket that holds the quantile.
+    static func quantile(_ q: Double, metrics: String, name: String) -> String? {
+        var buckets: [(String, Double)] = []
+        for line in metrics.split(separator: "\n") where line.hasPrefix("\(name)_bucket{") {
+            guard let le = line.split(separator: "le=\"").last?.split(separator: "\"").first,
+                let count = line.split(separator: " ").last.flatMap({ Double($0) })
+            else { continue }
+            buckets.append((String(le), count))
+        }
+        guard let total = buckets.last?.1, total > 0 else { return nil }
+        return buckets.first { $0.1 >= q * total }?.0
     }
 }
 

@@ -172,6 +172,7 @@ struct Routes: Sendable {
         case let other?:
             throw KirokuError(.unsupportedEncoding, "Content-Encoding '\(other.prefix(20))' is not supported; use gzip or deflate")
         }
+        let started = ContinuousClock.now
         let batch = try Batch.parse(body.readableBytesView)
         guard batch.events.count <= configuration.maxBatchEvents else {
             throw KirokuError(
@@ -185,6 +186,7 @@ struct Routes: Sendable {
         metrics.eventsIngested.increment(by: Int64(result.accepted))
         metrics.duplicates.increment(by: Int64(result.duplicates))
         metrics.batchesAccepted.increment()
+        metrics.batchDuration.record(ContinuousClock.now - started)
         metrics.lag(agent: agent.id, events: max(0, batch.headSeq - result.throughSeq))
         return try Self.encode(try SignedReceipt.sign(receipt, with: key))
     }
