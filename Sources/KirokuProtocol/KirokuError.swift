@@ -57,6 +57,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let configuration = ErrorCode(rawValue: "configuration")
     /// The local journal could not be opened or written.
     public static let journal = ErrorCode(rawValue: "journal")
+    /// The journal's disk is full: the event was not recorded (the agent journals a loss record later).
+    public static let diskFull = ErrorCode(rawValue: "disk_full")
     /// The hub could not be reached or answered something unexpected.
     public static let hubUnavailable = ErrorCode(rawValue: "hub_unavailable")
     /// The hub's receipt did not verify.

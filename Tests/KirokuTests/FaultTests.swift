@@ -16,8 +16,12 @@ import Glibc
 /// one row: scenario, produced, acknowledged, present at the hub, lost, duplicated, verdict.
 @Suite("Faults: kill -9 and cut connections", .serialized)
 struct FaultTests {
-    static func report(_ scenario: String, produced: Int, acknowledged: Int, atHub: Int, lost: Int, duplicated: Int) {
-        let verdict = lost == 0 && duplicated == 0 ? "PASS" : "FAIL"
+    /// `recordedLoss`: where losing events is the expected outcome (disk full), the count the loss record
+    /// states; the verdict requires the real loss to match it exactly.
+    static func report(
+        _ scenario: String, produced: Int, acknowledged: Int, atHub: Int, lost: Int, duplicated: Int, recordedLoss: Int = 0
+    ) {
+        let verdict = lost == recordedLoss && duplicated == 0 ? "PASS" : "FAIL"
         print("FAULT | \(scenario) | produced \(produced) | acknowledged \(acknowledged) | at hub \(atHub) | lost \(lost) | duplicated \(duplicated) | \(verdict)")
     }
 
@@ -360,6 +364,68 @@ extension FaultTests {
         Self.report(
             "agent clock +3 h then -5 h", produced: held.count, acknowledged: held.count, atHub: held.count, lost: 0,
             duplicated: held.count - Set(held.map(\.seq)).count)
+    }
+}
+
+extension FaultTests {
+    @Test(
+        "Disk full on the agent: clear refusals, nothing committed harmed, a loss record once space returns",
+        .enabled(if: geteuid() == 0, "mounts a small tmpfs, which needs root"))
+    func diskFull() async throws {
+        let temp = try TempDir("diskfull")
+        let pki = try TestPKI(in: temp)
+        try pki.agent("counter-01")
+        let mountPoint = temp.file("small")
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        let mounted = try runProgram("/bin/mount", ["-t", "tmpfs", "-o", "size=320k", "tmpfs", mountPoint])
+        try #require(mounted.status == 0, "mount: \(mounted.stderr)")
+        defer { _ = try? runProgram("/bin/umount", ["-l", mountPoint]) }
+        let journalPath = mountPoint + "/journal.sqlite"
+        let config = try agentConfig(
+            "counter-01", pki: pki, temp: temp, hubURL: "https://localhost:1", extra: ["journal": journalPath])
+        let socket = temp.file("counter-01/ingest.sock")
+        let agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent")
+        let producer = try SocketProducer(path: socket)
+        var acknowledged: [(Int64, String)] = []
+        var refusal = ""
+        for index in 0..<20_000 {
+            let answer = try producer.send(
+                #"{"kind":"operation","action":"lookup","actor":"P0101","subject":"住民票コード \#(index)","attrs":{"purpose":"disk full test"}}"#)
+            guard answer.contains("\"ok\":true") else {
+                refusal = answer
+                break
+            }
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(answer.utf8)) as? [String: Any])
+            acknowledged.append((Int64(object["seq"] as! Int), object["hash"] as! String))
+        }
+        #expect(refusal.contains("disk_full") && refusal.contains("NOT recorded"), "\(refusal)")
+        var refused = 1
+        for _ in 0..<4 {
+            let answer = try producer.send(#"{"kind":"access","action":"enter","actor":"P1","subject":"電算室"}"#)
+            #expect(answer.contains("disk_full"))
+            refused += 1
+        }
+        // Space returns.
+        #expect(try runProgram("/bin/mount", ["-o", "remount,size=16m", mountPoint]).status == 0)
+        let after = try producer.send(#"{"kind":"access","action":"exit","actor":"P1","subject":"電算室"}"#)
+        #expect(after.contains("\"ok\":true"), "\(after)")
+        agent.stop()
+        #expect(agent.child.process.terminationStatus == 0, "the agent kept running through the full disk")
+
+        let journal = try Journal.open(path: journalPath, agentID: "counter-01", site: "")
+        #expect(try journal.integrityCheck() == "ok")
+        let stored = Dictionary(uniqueKeysWithValues: try journal.allEvents().map { ($0.seq, $0) })
+        let harmed = acknowledged.filter { stored[$0.0]?.hash != $0.1 }.count
+        #expect(harmed == 0, "every event committed before the disk filled is intact")
+        let loss = try #require(stored.values.first { $0.action == "loss" })
+        #expect(loss.attrs["reason"] == "disk_full")
+        #expect(loss.attrs["refused_events"] == "\(refused)")
+        #expect(stored[loss.seq + 1]?.action == "exit", "the loss record is committed with the first event after")
+        let recorded = Int(loss.attrs["refused_events"] ?? "") ?? -1
+        FaultTests.report(
+            "agent disk full (loss record: \(recorded) not taken)", produced: acknowledged.count + refused,
+            acknowledged: acknowledged.count, atHub: 0, lost: refused + harmed,
+            duplicated: acknowledged.count - Set(acknowledged.map(\.0)).count, recordedLoss: recorded)
     }
 }
 

@@ -28,12 +28,21 @@ public final class GroupCommitter: Service, Sendable {
         var stopping = false
     }
 
+    /// Drafts refused because the journal could not be written, not yet stated in a loss record.
+    private struct Refused {
+        var count = 0
+        var since: Timestamp?
+        var reason = ""
+    }
+
     private let journal: Journal
     private let maxGroup: Int
     private let onCommit: @Sendable (Int) -> Void
     /// Condition value 1: there are items or a stop request.
     private let lock = ConditionLock(value: 0)
     private let state = NIOLockedValueBox(State())
+    /// Touched only on the committer thread.
+    private let refused = NIOLockedValueBox(Refused())
 
     /// - Parameters:
     ///   - maxGroup: most events in one transaction.
@@ -100,17 +109,39 @@ public final class GroupCommitter: Service, Sendable {
     }
 
     private func commit(_ group: [Item]) {
-        let drafts = group.compactMap { try? $0.draft.get() }
+        var drafts = group.compactMap { try? $0.draft.get() }
         var events: [Event] = []
         var failure: KirokuError?
         if !drafts.isEmpty {
+            // Invariant 6: after writes failed (disk full), the first commit that succeeds carries, in the
+            // same transaction, a loss record of how many events could not be taken and when.
+            let pending = refused.withLockedValue { $0 }
+            let loss = pending.count > 0
+            if loss, let since = pending.since {
+                drafts.insert(
+                    EventDraft(
+                        kind: "agent", action: "loss", actor: "kiroku-agent", subject: journal.agentID,
+                        attrs: [
+                            "reason": pending.reason, "refused_events": "\(pending.count)", "from": since.rfc3339,
+                            "until": Timestamp.localNow().rfc3339,
+                        ]), at: 0)
+            }
             do {
                 events = try journal.append(drafts)
-                onCommit(events.count)
-            } catch let error as KirokuError {
-                failure = error
+                if loss {
+                    events.removeFirst()
+                    refused.withLockedValue { $0 = Refused() }
+                }
+                onCommit(events.count + (loss ? 1 : 0))
             } catch {
-                failure = KirokuError(.journal, "could not commit to the journal", underlying: error)
+                let error = journal.commitError(error)
+                failure = error
+                let count = group.filter { (try? $0.draft.get()) != nil }.count
+                refused.withLockedValue { refused in
+                    refused.count += count
+                    refused.since = refused.since ?? Timestamp.localNow()
+                    refused.reason = error.code == .diskFull ? "disk_full" : "journal_write_failed"
+                }
             }
         }
         var next = 0

@@ -102,7 +102,7 @@ public struct Journal: Sendable {
         do {
             return try pool.write { db in try Self.insert(prepared, agent: agentID, site: site, db: db) }
         } catch {
-            throw KirokuError(.journal, "could not commit to the journal \(path)", underlying: error)
+            throw commitError(error)
         }
     }
 
@@ -115,8 +115,20 @@ public struct Journal: Sendable {
         do {
             return try await pool.write { db in try Self.insert(prepared, agent: agent, site: site, db: db) }
         } catch {
-            throw KirokuError(.journal, "could not commit to the journal \(path)", underlying: error)
+            throw commitError(error)
         }
+    }
+
+    /// What a failed commit tells the producer: nothing of it was recorded, and why.
+    func commitError(_ error: any Error) -> KirokuError {
+        if let error = error as? KirokuError { return error }
+        if let database = error as? DatabaseError, database.resultCode == .SQLITE_FULL {
+            return KirokuError(
+                .diskFull,
+                "the disk holding the journal \(path) is full: the event was NOT recorded. Free space there; the agent will journal what it could not take.",
+                underlying: error)
+        }
+        return KirokuError(.journal, "could not commit to the journal \(path): nothing was recorded", underlying: error)
     }
 
     private func prepare(_ drafts: [EventDraft], now: Date) throws(KirokuError) -> [(EventDraft, Timestamp)] {

@@ -57,14 +57,21 @@ public struct HeartbeatService: Service {
                     }
                     wallBefore = wallNow
                     monotonicBefore = monotonicNow
-                    let status = try journal.status()
+                    let progress = try journal.progress()
                     let uptime = (ContinuousClock.now - started).components.seconds
-                    _ = try await committer.submit(
-                        EventDraft(
-                            kind: "agent", action: "heartbeat", actor: "kiroku-agent", subject: journal.agentID,
-                            attrs: ["backlog": "\(status.backlog)", "uptime_s": "\(uptime)"]))
-                    let pruned = try journal.pruneDelivered(
-                        olderThan: Date().addingTimeInterval(-Double(keepDelivered.components.seconds)))
+                    do {
+                        _ = try await committer.submit(
+                            EventDraft(
+                                kind: "agent", action: "heartbeat", actor: "kiroku-agent", subject: journal.agentID,
+                                attrs: [
+                                    "backlog": "\(progress.headSeq - progress.deliveredThrough)", "uptime_s": "\(uptime)",
+                                ]))
+                    } catch let error as KirokuError where error.code == .diskFull || error.code == .journal {
+                        // Counted in the loss record the committer writes once the journal takes writes again.
+                        logger.error("heartbeat not journalled", metadata: ["kiroku.error": "\(error.code)"])
+                    }
+                    let pruned = (try? journal.pruneDelivered(
+                        olderThan: Date().addingTimeInterval(-Double(keepDelivered.components.seconds)))) ?? 0
                     if pruned > 0 {
                         logger.info("pruned delivered events past the keep window", metadata: ["kiroku.pruned": "\(pruned)"])
                     }

@@ -191,7 +191,8 @@ public struct SyncService: Service {
         let kiroku = error as? KirokuError
         let reachable = kiroku.map { $0.code != .hubUnavailable } ?? false
         let message = kiroku.map { "\($0.code.rawValue): \($0.message)" } ?? String(describing: error)
-        try journal.recordFailure(message, reachable: reachable)
+        // Bookkeeping only: if even that cannot be written (disk full), keep syncing anyway.
+        try? journal.recordFailure(message, reachable: reachable)
         logger.warning(
             "sync attempt failed; retrying",
             metadata: [
