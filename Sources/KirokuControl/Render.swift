@@ -87,15 +87,16 @@ public enum Render {
             [
                 agent.agent, String(agent.lastSeq), String(agent.lag), jst(agent.lastSeen),
                 agent.lastEventTime.map(jst) ?? "-", agent.skewMS.map { formatSkew($0) } ?? "-", String(agent.clockJumps),
-                String(agent.duplicates), String(agent.gaps), String(agent.forks), String(agent.refusals),
+                String(agent.duplicates), String(agent.gaps), String(agent.declaredLost), String(agent.forks),
+                String(agent.refusals),
                 agent.lastRefusal ?? "-",
             ]
         }
         return table(
             header: [
-                "agent", "last_seq", "lag", "last_seen(JST)", "last_event(JST)", "skew", "jumps", "dup", "gaps", "forks",
-                "refused", "last_refusal",
-            ], rows: rows, rightAligned: [1, 2, 5, 6, 7, 8, 9, 10])
+                "agent", "last_seq", "lag", "last_seen(JST)", "last_event(JST)", "skew", "jumps", "dup", "gaps", "lost",
+                "forks", "refused", "last_refusal",
+            ], rows: rows, rightAligned: [1, 2, 5, 6, 7, 8, 9, 10, 11])
     }
 
     /// Clock skew for people: `+8ms`, `-3.2s`, `+2h00m`; a `!` marks more than a minute, which a

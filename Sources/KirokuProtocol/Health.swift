@@ -19,11 +19,14 @@ public struct AgentHealth: Codable, Sendable, Equatable {
     public var lastRefusal: String?
     /// `agent/clock_jump` events received from this agent.
     public var clockJumps: Int64
+    /// Events declared lost in gaps (the agent no longer had them when the hub needed them again).
+    public var declaredLost: Int64
 
     public init(
         agent: String, lastSeq: Int64, lastHash: String, firstSeen: String, lastSeen: String, lastEventTime: String?,
         reportedHead: Int64, lag: Int64, skewMS: Int64?, events: Int64, batches: Int64, duplicates: Int64, forks: Int64,
-        quarantined: Int64, gaps: Int64, refusals: Int64, lastRefusal: String?, clockJumps: Int64 = 0
+        quarantined: Int64, gaps: Int64, refusals: Int64, lastRefusal: String?, clockJumps: Int64 = 0,
+        declaredLost: Int64 = 0
     ) {
         self.agent = agent
         self.lastSeq = lastSeq
@@ -43,6 +46,7 @@ public struct AgentHealth: Codable, Sendable, Equatable {
         self.refusals = refusals
         self.lastRefusal = lastRefusal
         self.clockJumps = clockJumps
+        self.declaredLost = declaredLost
     }
 
     enum CodingKeys: String, CodingKey {
@@ -58,6 +62,7 @@ public struct AgentHealth: Codable, Sendable, Equatable {
         case events, batches, duplicates, forks, quarantined, gaps, refusals
         case lastRefusal = "last_refusal"
         case clockJumps = "clock_jumps"
+        case declaredLost = "declared_lost"
     }
 }
 

@@ -360,6 +360,7 @@ extension JSONParser {
             .malformedRequest, "a batch is an object of agent (string), sent_at (string), head_seq (integer), events (array)")
         guard index < buffer.count, buffer[index] == UInt8(ascii: "{") else { throw shape }
         var agent: String?, sentAt: String?, headSeq: Int64?, events: [Event]?
+        var gap: DeclaredGap?
         try parseMembers { parser, key throws(KirokuError) in
             switch key {
             case "agent": try parser.member(key, into: &agent)
@@ -371,12 +372,29 @@ extension JSONParser {
                 var list: [Event] = []
                 try parser.parseElements { parser throws(KirokuError) in list.append(try parser.parseEvent()) }
                 events = list
+            case "gap":
+                guard gap == nil, parser.buffer[parser.index] == UInt8(ascii: "{") else {
+                    throw KirokuError(.malformedRequest, "gap must be one object {from, through, reason}")
+                }
+                var from: Int64?, through: Int64?, reason: String?
+                try parser.parseMembers { parser, name throws(KirokuError) in
+                    switch name {
+                    case "from": try parser.member(name, into: &from)
+                    case "through": try parser.member(name, into: &through)
+                    case "reason": try parser.member(name, into: &reason)
+                    default: throw KirokuError(.malformedRequest, "unknown gap member '\(name.prefix(40))'")
+                    }
+                }
+                guard let from, let through, let reason else {
+                    throw KirokuError(.malformedRequest, "gap needs from, through (integers) and reason (string)")
+                }
+                gap = DeclaredGap(from: from, through: through, reason: reason)
             default:
                 throw KirokuError(.malformedRequest, "unknown batch member '\(key.prefix(40))'")
             }
         }
         guard let agent, let sentAt, let headSeq, let events else { throw shape }
-        return Batch(agent: agent, sentAt: sentAt, headSeq: headSeq, events: events)
+        return Batch(agent: agent, sentAt: sentAt, headSeq: headSeq, events: events, gap: gap)
     }
 }
 

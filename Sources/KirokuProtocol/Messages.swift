@@ -94,6 +94,24 @@ public struct AgentState: Codable, Sendable, Equatable {
     }
 }
 
+/// Events an agent can no longer send: the hub lost them (restored from an older backup) after the agent
+/// had pruned them as delivered. Declared in the batch that continues right after the range, so that the
+/// loss is recorded on both sides with its exact range instead of the agent being stuck or the gap silent.
+public struct DeclaredGap: Codable, Sendable, Equatable {
+    public var from: Int64
+    public var through: Int64
+    public var reason: String
+
+    public init(from: Int64, through: Int64, reason: String) {
+        self.from = from
+        self.through = through
+        self.reason = reason
+    }
+
+    /// How many events the range covers.
+    public var count: Int64 { through - from + 1 }
+}
+
 /// `POST /v1/agent/batches`: consecutive events of one agent, in sequence order.
 public struct Batch: Codable, Sendable {
     public var agent: String
@@ -102,12 +120,15 @@ public struct Batch: Codable, Sendable {
     /// The agent's newest sequence number when it sent the batch (for lag).
     public var headSeq: Int64
     public var events: [Event]
+    /// Events between the hub's head and this batch that the agent no longer has (rare; see DeclaredGap).
+    public var gap: DeclaredGap?
 
-    public init(agent: String, sentAt: String, headSeq: Int64, events: [Event]) {
+    public init(agent: String, sentAt: String, headSeq: Int64, events: [Event], gap: DeclaredGap? = nil) {
         self.agent = agent
         self.sentAt = sentAt
         self.headSeq = headSeq
         self.events = events
+        self.gap = gap
     }
 
     enum CodingKeys: String, CodingKey {
@@ -115,10 +136,13 @@ public struct Batch: Codable, Sendable {
         case sentAt = "sent_at"
         case headSeq = "head_seq"
         case events
+        case gap
     }
 
     /// Writes a batch body around events that are already in canonical form, without re-encoding them.
-    public static func encodeBody(agent: String, sentAt: String, headSeq: Int64, canonicalEvents: [[UInt8]]) -> [UInt8] {
+    public static func encodeBody(
+        agent: String, sentAt: String, headSeq: Int64, canonicalEvents: [[UInt8]], gap: DeclaredGap? = nil
+    ) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(canonicalEvents.reduce(128) { $0 + $1.count + 1 })
         out.append(contentsOf: Array("{\"agent\":".utf8))
@@ -128,7 +152,14 @@ public struct Batch: Codable, Sendable {
             if index > 0 { out.append(UInt8(ascii: ",")) }
             out.append(contentsOf: event)
         }
-        out.append(contentsOf: Array("],\"head_seq\":".utf8))
+        out.append(UInt8(ascii: "]"))
+        if let gap {
+            out.append(contentsOf: Array(",\"gap\":".utf8))
+            CanonicalJSON.write(
+                .object(["from": .integer(gap.from), "through": .integer(gap.through), "reason": .string(gap.reason)]),
+                into: &out)
+        }
+        out.append(contentsOf: Array(",\"head_seq\":".utf8))
         CanonicalJSON.writeInteger(headSeq, into: &out)
         out.append(contentsOf: Array(",\"sent_at\":".utf8))
         CanonicalJSON.writeString(sentAt, into: &out)

@@ -40,6 +40,28 @@ struct FaultTests {
         }
     }
 
+    /// Checks that the hub holds exactly counter-01's journal (every seq once, the same hashes) and
+    /// that every receipt the agent keeps names an event the hub holds (after a restore too: the re-sent
+    /// events are the same); prints the row.
+    func expectHubHoldsJournal(_ journal: Journal, hubDatabase: String, scenario: String) async throws {
+        let head = try journal.progress().headSeq
+        let held = try await Self.hubEvents(hubDatabase, agent: "counter-01")
+        let seqs = held.map(\.seq)
+        let distinct = Set(seqs)
+        #expect(seqs.count == distinct.count, "no duplicates")
+        #expect(distinct == Set(1...head), "the hub holds every event")
+        let local = Dictionary(uniqueKeysWithValues: try journal.allEvents().map { ($0.seq, $0.hash) })
+        #expect(held.allSatisfy { local[$0.seq] == $0.hash }, "with the agent's hashes")
+        // No receipt for anything the hub does not hold: each receipt's head is in the hub's record.
+        let hubHash = Dictionary(uniqueKeysWithValues: held.map { ($0.seq, $0.hash) })
+        let receipts = try journal.receipts()
+        #expect(!receipts.isEmpty)
+        #expect(receipts.allSatisfy { hubHash[$0.receipt.throughSeq] == $0.receipt.headHash })
+        Self.report(
+            scenario, produced: Int(head), acknowledged: Int(head), atHub: distinct.count, lost: Int(head) - distinct.count,
+            duplicated: seqs.count - distinct.count)
+    }
+
     /// counter-01's journal holding `events` events not yet delivered, as after a long time offline.
     func backlogJournal(_ temp: TempDir, events: Int) async throws -> Journal {
         let journal = try Journal.open(path: temp.file("counter-01/journal.sqlite"), agentID: "counter-01", site: "")
@@ -129,23 +151,8 @@ struct FaultTests {
         #expect(kills == 4)
         let done = await eventually(timeout: .seconds(90)) { (try? journal.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false }
         #expect(done, "agent log: \(agent.child.log)")
-        let head = try journal.progress().headSeq
-        let held = try await Self.hubEvents(hub.database, agent: "counter-01")
-        let seqs = held.map(\.seq)
-        let duplicated = seqs.count - Set(seqs).count
-        #expect(duplicated == 0)
-        #expect(Set(seqs) == Set(1...head), "the hub holds every event")
-        let local = Dictionary(uniqueKeysWithValues: try journal.allEvents().map { ($0.seq, $0.hash) })
-        #expect(held.allSatisfy { local[$0.seq] == $0.hash })
-        // No receipt for anything the hub does not hold: each receipt's head is in the hub's record.
-        let hubHash = Dictionary(uniqueKeysWithValues: held.map { ($0.seq, $0.hash) })
-        let receipts = try journal.receipts()
-        #expect(!receipts.isEmpty)
-        #expect(receipts.allSatisfy { hubHash[$0.receipt.throughSeq] == $0.receipt.headHash })
+        try await expectHubHoldsJournal(journal, hubDatabase: hub.database, scenario: "kill -9 hub mid-ingest x\(kills)")
         hub.stop()
-        Self.report(
-            "kill -9 hub mid-ingest x\(kills)", produced: Int(head), acknowledged: Int(head), atHub: Set(seqs).count,
-            lost: Int(head) - Set(seqs).count, duplicated: duplicated)
     }
 
     @Test("Connections cut at random points of batches and receipts: no loss, no duplicate, the agent recovers by itself")
@@ -166,17 +173,7 @@ struct FaultTests {
         let done = await eventually(timeout: .seconds(120)) { (try? journal.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false }
         #expect(done, "agent log: \(agent.child.log)")
         #expect(proxy.cutsMade >= 10, "the proxy really cut connections (\(proxy.cutsMade))")
-        let head = try journal.progress().headSeq
-        let held = try await Self.hubEvents(hub.database, agent: "counter-01")
-        let seqs = held.map(\.seq)
-        #expect(seqs.count == Set(seqs).count)
-        #expect(Set(seqs) == Set(1...head))
-        let receipts = try journal.receipts()
-        let hubHash = Dictionary(uniqueKeysWithValues: held.map { ($0.seq, $0.hash) })
-        #expect(receipts.allSatisfy { hubHash[$0.receipt.throughSeq] == $0.receipt.headHash })
-        Self.report(
-            "connections cut x\(proxy.cutsMade)", produced: Int(head), acknowledged: Int(head), atHub: Set(seqs).count,
-            lost: Int(head) - Set(seqs).count, duplicated: seqs.count - Set(seqs).count)
+        try await expectHubHoldsJournal(journal, hubDatabase: hub.database, scenario: "connections cut x\(proxy.cutsMade)")
     }
 }
 
@@ -220,14 +217,7 @@ extension FaultTests {
             ((try? await Self.hubEvents(restored.database, agent: "counter-01").count) ?? 0) >= Int(head)
         }
         #expect(caughtUp, "agent log: \(agent.child.log)")
-        let held = try await Self.hubEvents(restored.database, agent: "counter-01")
-        let seqs = held.map(\.seq)
-        #expect(Set(seqs) == Set(1...head) && seqs.count == Set(seqs).count)
-        let local = Dictionary(uniqueKeysWithValues: try journal.allEvents().map { ($0.seq, $0.hash) })
-        #expect(held.allSatisfy { local[$0.seq] == $0.hash })
-        Self.report(
-            "hub restored from an older backup", produced: Int(head), acknowledged: Int(head), atHub: Set(seqs).count,
-            lost: Int(head) - Set(seqs).count, duplicated: seqs.count - Set(seqs).count)
+        try await expectHubHoldsJournal(journal, hubDatabase: restored.database, scenario: "hub restored from an older backup")
     }
 }
 
@@ -292,6 +282,63 @@ extension FaultTests {
 }
 
 extension FaultTests {
+    @Test("The hub restored from a backup older than what the agent still keeps: both sides record the exact missing range")
+    func hubRestoredPastKeptEvents() async throws {
+        let temp = try TempDir("restore-pruned")
+        let pki = try TestPKI(in: temp)
+        try pki.agent("counter-01")
+        let journal = try await backlogJournal(temp, events: 5_000)
+        let first = try await HubProcess(pki: pki, temp: temp)
+        let port = first.port
+        // Delivered events are pruned at every heartbeat (keep window 0).
+        let config = try agentConfig(
+            "counter-01", pki: pki, temp: temp, hubURL: first.url, heartbeat: 1,
+            extra: ["batch_events": 1000, "backoff_max_seconds": 0.3, "keep_delivered_days": 0])
+        let agent = try await AgentProcess(config: config, socket: temp.file("counter-01/ingest.sock"), temp: temp, name: "agent")
+        defer { agent.stop() }
+        #expect(await eventually { (try? journal.progress()).map { $0.deliveredThrough >= 5_000 } ?? false })
+        first.stop()
+        let backup = temp.file("backup.sqlite")
+        #expect(try runProgram("/usr/bin/env", ["python3", "-c", """
+            import sqlite3, sys
+            src = sqlite3.connect(sys.argv[1]); dst = sqlite3.connect(sys.argv[2]); src.backup(dst); dst.close()
+            """, first.database, backup]).status == 0)
+        let second = try await HubProcess(pki: pki, temp: temp, extra: ["--port", "\(port)"])
+        try await journal.append(Array(repeating: EventDraft(kind: "access", action: "exit", actor: "P1", subject: "電算室"), count: 3000))
+        #expect(await eventually { (try? journal.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false })
+        // The agent prunes what was delivered; then the hub is restored from the older backup.
+        #expect(await eventually { ((try? journal.status().keptEvents) ?? .max) < 10 })
+        second.stop()
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: second.database + suffix) }
+        try FileManager.default.copyItem(atPath: backup, toPath: second.database)
+        let restored = try await HubProcess(pki: pki, temp: temp, extra: ["--port", "\(port)"])
+        defer { restored.stop() }
+        let store = try HubStore.open(path: restored.database)
+        let declared = await eventually(timeout: .seconds(60)) { ((try? await store.declaredGaps(agent: "counter-01")) ?? []).count == 1 }
+        #expect(declared, "agent log: \(agent.child.log)")
+        #expect(await eventually { (try? journal.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false })
+        let gap = try #require(try await store.declaredGaps(agent: "counter-01").first)
+        let head = try journal.progress().headSeq
+        let heldList = try await Self.hubEvents(restored.database, agent: "counter-01").map(\.seq)
+        let held = Set(heldList)
+        let missing = Set(1...head).subtracting(held)
+        #expect(missing == Set(gap.from...gap.through), "the declared range is exactly what the hub lacks")
+        let backupHead = try runProgram("/usr/bin/env", ["python3", "-c", """
+            import sqlite3, sys
+            print(sqlite3.connect(sys.argv[1]).execute("SELECT last_seq FROM agents WHERE id = 'counter-01'").fetchone()[0])
+            """, backup]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(gap.from == (Int64(backupHead) ?? -1) + 1, "the gap starts right after the backup's head (\(backupHead))")
+        let agentLoss = try journal.allEvents().first { $0.action == "loss" }
+        #expect(agentLoss?.attrs["from_seq"] == "\(gap.from)" && agentLoss?.attrs["through_seq"] == "\(gap.through)")
+        #expect(held.contains(try #require(agentLoss).seq), "the agent's loss record reached the hub")
+        let health = try #require(try await store.agentHealth().first)
+        #expect(health.declaredLost == gap.count)
+        Self.report(
+            "hub restored past the agent's keep window (declared gap \(gap.from)-\(gap.through))", produced: Int(head),
+            acknowledged: Int(head), atHub: held.count, lost: missing.count, duplicated: heldList.count - held.count,
+            recordedLoss: Int(gap.count))
+    }
+
     static let libfaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
     @Test(

@@ -103,6 +103,35 @@ struct HubStoreTests {
         #expect(health.refusals == 5 && health.gaps == 1)
     }
 
+    @Test("Invariant 6: a declared gap is taken only for exactly the missing range, and recorded")
+    func declaredGap() async throws {
+        let temp = try TempDir()
+        let store = try HubStore.open(path: temp.file("hub.sqlite"))
+        let chain = makeChain(agent: "t-1", count: 20)
+        _ = try await store.ingest(batch(Array(chain[0..<5])), identity: "t-1")
+        let rest = Array(chain[9...])  // seqs 10-20; 6-9 are gone from the agent
+        func declared(_ from: Int64, _ through: Int64) -> Batch {
+            Batch(agent: "t-1", sentAt: "2026-11-27T09:00:00.000+09:00", headSeq: 20, events: rest,
+                gap: DeclaredGap(from: from, through: through, reason: "pruned before the hub's restore"))
+        }
+        #expect(await code { _ = try await store.ingest(batch(rest), identity: "t-1") } == .sequenceGap)
+        #expect(await code { _ = try await store.ingest(declared(7, 9), identity: "t-1") } == .sequenceGap)
+        #expect(await code { _ = try await store.ingest(declared(6, 8), identity: "t-1") } == .malformedRequest)
+        #expect(try await store.eventCount() == 5)
+        let taken = try await store.ingest(declared(6, 9), identity: "t-1")
+        #expect(taken.accepted == 11 && taken.throughSeq == 20)
+        #expect(try await store.declaredGaps(agent: "t-1") == [DeclaredGap(from: 6, through: 9, reason: "pruned before the hub's restore")])
+        // A replay is a counted duplicate and records no second gap.
+        let replay = try await store.ingest(declared(6, 9), identity: "t-1")
+        #expect(replay.accepted == 0 && replay.duplicates == 11)
+        #expect(try await store.declaredGaps(agent: "t-1").count == 1)
+        let health = try #require(try await store.agentHealth().first)
+        #expect(health.declaredLost == 4 && health.lastSeq == 20)
+        // The chain continues normally after the gap.
+        let next = makeChain(agent: "t-1", count: 1, from: 21, prev: chain[19].hash)
+        #expect(try await store.ingest(batch(next), identity: "t-1").accepted == 1)
+    }
+
     @Test("Invariant 3: identity comes from the certificate; a batch naming another agent is refused")
     func identity() async throws {
         let temp = try TempDir()

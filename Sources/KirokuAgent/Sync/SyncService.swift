@@ -111,6 +111,17 @@ public struct SyncService: Service {
                         throw KirokuError(.badReceipt, "the hub's receipt does not cover the batch that was sent")
                     }
                     try journal.markDelivered(receipt)
+                    if let gap = batch.gap {
+                        // The agent's side of the record of the loss; it ships like any event.
+                        try await journal.append([
+                            EventDraft(
+                                kind: "agent", action: "loss", actor: "kiroku-agent", subject: journal.agentID,
+                                attrs: ["from_seq": "\(gap.from)", "through_seq": "\(gap.through)", "reason": gap.reason])
+                        ])
+                        logger.error(
+                            "the hub lacked events this journal no longer holds; declared lost",
+                            metadata: ["kiroku.gap.from": "\(gap.from)", "kiroku.gap.through": "\(gap.through)"])
+                    }
                     cursor.acknowledged(through: batch.throughSeq)
                     prefetched = await next
                     if prefetched == nil { releaseMemory() }
@@ -135,17 +146,28 @@ public struct SyncService: Service {
         var headHash: String
         var body: [UInt8]
         var headers: [(String, String)]
+        /// Set when the hub lacks events this journal no longer holds.
+        var gap: DeclaredGap?
     }
 
     /// Reads the events from `from` on and encodes the batch body.
     func prepare(from: Int64, head: Int64, limits: (events: Int, bytes: Int)) throws -> PreparedBatch {
         let events = try journal.pending(from: from, limit: limits.events, maxBytes: limits.bytes)
-        guard let first = events.first, first.seq == from, let last = events.last else {
-            throw KirokuError(.journal, "the hub lacks events from seq \(from) on, but this journal no longer holds them")
+        guard let first = events.first, let last = events.last else {
+            throw KirokuError(.journal, "the hub lacks events from seq \(from) on, but this journal holds none of them")
         }
+        // The hub lost events this journal already pruned (the hub was restored from an older backup):
+        // declare the exact range instead of being stuck, or silent (invariant 6).
+        let gap =
+            first.seq == from
+            ? nil
+            : DeclaredGap(
+                from: from, through: first.seq - 1,
+                reason: "no longer in the agent's journal: delivered and pruned before the hub lost them")
         let sentAt = Timestamp.localNow().rfc3339
         var body = Batch.encodeBody(
-            agent: journal.agentID, sentAt: sentAt, headSeq: max(head, last.seq), canonicalEvents: events.map(\.body))
+            agent: journal.agentID, sentAt: sentAt, headSeq: max(head, last.seq), canonicalEvents: events.map(\.body),
+            gap: gap)
         var headers = [("Content-Type", "application/json")]
         if configuration.compression == "gzip" {
             var buffer = ByteBuffer(bytes: body)
@@ -153,7 +175,8 @@ public struct SyncService: Service {
             body = Array(compressed.readableBytesView)
             headers.append(("Content-Encoding", "gzip"))
         }
-        return PreparedBatch(firstSeq: first.seq, throughSeq: last.seq, headHash: last.hash, body: body, headers: headers)
+        return PreparedBatch(
+            firstSeq: from, throughSeq: last.seq, headHash: last.hash, body: body, headers: headers, gap: gap)
     }
 
     /// The next batch if the journal already holds events from `from` on; nil otherwise (or on any error:

@@ -93,6 +93,20 @@ public struct HubStore: Sendable {
         migrator.registerMigration("v2: clock jumps") { db in
             try db.execute(sql: "ALTER TABLE agents ADD COLUMN clock_jumps INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v3: declared gaps") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE agents ADD COLUMN declared_lost INTEGER NOT NULL DEFAULT 0;
+                    CREATE TABLE gaps(
+                        id INTEGER PRIMARY KEY,
+                        agent TEXT NOT NULL,
+                        from_seq INTEGER NOT NULL,
+                        through_seq INTEGER NOT NULL CHECK (through_seq >= from_seq),
+                        reason TEXT NOT NULL,
+                        declared_ms INTEGER NOT NULL
+                    );
+                    """)
+        }
         return migrator
     }
 
@@ -172,7 +186,19 @@ public struct HubStore: Sendable {
             }
             let fresh = events.drop { $0.seq <= agent.lastSeq }
             if let first = fresh.first {
-                if first.seq != agent.lastSeq + 1 {
+                // A declared gap bridges exactly the missing range; the first event's link into it cannot be
+                // checked (its predecessor is lost), so the gap itself is what the record states.
+                var bridged = false
+                if let gap = batch.gap, first.seq != agent.lastSeq + 1, gap.from == agent.lastSeq + 1,
+                    gap.through == first.seq - 1
+                {
+                    try db.execute(
+                        sql: "INSERT INTO gaps(agent, from_seq, through_seq, reason, declared_ms) VALUES (?, ?, ?, ?, ?)",
+                        arguments: [identity, gap.from, gap.through, gap.reason, nowMS])
+                    agent.declaredLost += gap.count
+                    bridged = true
+                }
+                if first.seq != agent.lastSeq + 1 && !bridged {
                     agent.gaps += 1
                     agent.refusals += 1
                     agent.lastRefusal = ErrorCode.sequenceGap.rawValue
@@ -183,7 +209,7 @@ public struct HubStore: Sendable {
                             "the hub holds agent \(identity) through seq \(agent.lastSeq); this batch starts at \(first.seq). Send from \(agent.lastSeq + 1)."
                         ))
                 }
-                if first.prev != agent.lastHash {
+                if !bridged && first.prev != agent.lastHash {
                     agent.refusals += 1
                     agent.lastRefusal = ErrorCode.chainBroken.rawValue
                     try agent.save(db)
@@ -251,6 +277,14 @@ public struct HubStore: Sendable {
                 .agentMismatch, "this certificate is agent '\(identity)'; it may not send a batch for '\(batch.agent.prefix(64))'")
         }
         guard let first = batch.events.first else { throw KirokuError(.emptyBatch, "the batch has no events") }
+        if let gap = batch.gap {
+            guard gap.from >= 1, gap.through >= gap.from, gap.through == first.seq - 1,
+                (1...256).contains(gap.reason.utf8.count)
+            else {
+                throw KirokuError(
+                    .malformedRequest, "a declared gap must end right before the batch's first event and give a reason")
+            }
+        }
         guard Timestamp(rfc3339: batch.sentAt) != nil else {
             throw KirokuError(.malformedRequest, "sent_at must be RFC 3339 with milliseconds and offset")
         }
@@ -315,7 +349,7 @@ public struct HubStore: Sendable {
                     reportedHead: head, lag: max(0, head - lastSeq), skewMS: row["skew_ms"], events: row["events"],
                     batches: row["batches"], duplicates: row["duplicates"], forks: row["forks"],
                     quarantined: quarantined[id] ?? 0, gaps: row["gaps"], refusals: row["refusals"],
-                    lastRefusal: row["last_refusal"], clockJumps: row["clock_jumps"])
+                    lastRefusal: row["last_refusal"], clockJumps: row["clock_jumps"], declaredLost: row["declared_lost"])
             }
         }
     }
@@ -326,6 +360,16 @@ public struct HubStore: Sendable {
             try Row.fetchAll(
                 db, sql: "SELECT seq, held_hash, offered_hash FROM forks WHERE agent = ? ORDER BY seq", arguments: [agent]
             ).map { ($0[0], $0[1], $0[2]) }
+        }
+    }
+
+    /// Ranges of an agent's events declared lost (never received, and no longer held by the agent).
+    public func declaredGaps(agent: String) async throws -> [DeclaredGap] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT from_seq, through_seq, reason FROM gaps WHERE agent = ? ORDER BY from_seq",
+                arguments: [agent]
+            ).map { DeclaredGap(from: $0[0], through: $0[1], reason: $0[2]) }
         }
     }
 
@@ -353,6 +397,7 @@ struct AgentRow {
     var refusals: Int64 = 0
     var lastRefusal: String?
     var clockJumps: Int64 = 0
+    var declaredLost: Int64 = 0
 
     static func fetch(_ db: Database, id: String, nowMS: Int64) throws -> AgentRow {
         guard let row = try Row.fetchOne(db, sql: "SELECT * FROM agents WHERE id = ?", arguments: [id]) else {
@@ -363,19 +408,20 @@ struct AgentRow {
             lastSeenMS: row["last_seen_ms"], lastEventMS: row["last_event_ms"], reportedHead: row["reported_head"],
             skewMS: row["skew_ms"], events: row["events"], batches: row["batches"], duplicates: row["duplicates"],
             forks: row["forks"], gaps: row["gaps"], refusals: row["refusals"], lastRefusal: row["last_refusal"],
-            clockJumps: row["clock_jumps"])
+            clockJumps: row["clock_jumps"], declaredLost: row["declared_lost"])
     }
 
     func save(_ db: Database) throws {
         try db.execute(
             sql: """
                 INSERT OR REPLACE INTO agents(id, last_seq, last_hash, first_seen_ms, last_seen_ms, last_event_ms,
-                    reported_head, skew_ms, events, batches, duplicates, forks, gaps, refusals, last_refusal, clock_jumps)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    reported_head, skew_ms, events, batches, duplicates, forks, gaps, refusals, last_refusal, clock_jumps,
+                    declared_lost)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 id, lastSeq, lastHash, firstSeenMS, lastSeenMS, lastEventMS, reportedHead, skewMS, events, batches,
-                duplicates, forks, gaps, refusals, lastRefusal, clockJumps,
+                duplicates, forks, gaps, refusals, lastRefusal, clockJumps, declaredLost,
             ])
     }
 }
