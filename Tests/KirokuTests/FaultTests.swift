@@ -65,9 +65,12 @@ struct FaultTests {
     /// counter-01's journal holding `events` events not yet delivered, as after a long time offline.
     func backlogJournal(_ temp: TempDir, events: Int) async throws -> Journal {
         let journal = try Journal.open(path: temp.file("counter-01/journal.sqlite"), agentID: "counter-01", site: "")
-        for _ in 0..<(events / 5000) {
+        var left = events
+        while left > 0 {
+            let count = min(left, 5000)
             try await journal.append(
-                Array(repeating: EventDraft(kind: "access", action: "enter", actor: "P1", subject: "電算室"), count: 5000))
+                Array(repeating: EventDraft(kind: "access", action: "enter", actor: "P1", subject: "電算室"), count: count))
+            left -= count
         }
         return journal
     }
@@ -337,6 +340,72 @@ extension FaultTests {
             "hub restored past the agent's keep window (declared gap \(gap.from)-\(gap.through))", produced: Int(head),
             acknowledged: Int(head), atHub: held.count, lost: missing.count, duplicated: heldList.count - held.count,
             recordedLoss: Int(gap.count))
+    }
+
+    @Test("The agent's journal restored from an older backup: the hub quarantines the reused seqs, the agent starts a new epoch at the hub's head")
+    func journalRestoredFromBackup() async throws {
+        let temp = try TempDir("journal-restore")
+        let pki = try TestPKI(in: temp)
+        try pki.agent("counter-01")
+        let journal = try await backlogJournal(temp, events: 500)
+        let hub = try await HubProcess(pki: pki, temp: temp)
+        defer { hub.stop() }
+        let config = try agentConfig("counter-01", pki: pki, temp: temp, hubURL: hub.url, extra: ["backoff_max_seconds": 0.3])
+        let socket = temp.file("counter-01/ingest.sock")
+        func delivered() -> Bool { (try? journal.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false }
+        var agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent1")
+        #expect(await eventually { delivered() })
+        agent.stop()
+        // The terminal's nightly backup of its journal.
+        let journalPath = temp.file("counter-01/journal.sqlite")
+        let backup = temp.file("journal-backup.sqlite")
+        #expect(try runProgram("/usr/bin/env", ["python3", "-c", """
+            import sqlite3, sys
+            src = sqlite3.connect(sys.argv[1]); dst = sqlite3.connect(sys.argv[2]); src.backup(dst); dst.close()
+            """, journalPath, backup]).status == 0)
+        // The next day: more events, all delivered.
+        agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent2")
+        for index in 0..<200 {
+            #expect(try SocketProducer(path: socket).send(#"{"kind":"access","action":"enter","actor":"P\#(index)"}"#).contains("\"ok\":true"))
+        }
+        #expect(await eventually { delivered() })
+        agent.stop()
+        let store = try HubStore.open(path: hub.database)
+        let hubHeadBefore = try await store.chainHead(agent: "counter-01")
+        // The disk fails; the journal is restored from the backup and the agent starts again.
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: journalPath + suffix) }
+        try FileManager.default.copyItem(atPath: backup, toPath: journalPath)
+        agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent3")
+        defer { agent.stop() }
+        let restored = try Journal.open(path: journalPath, agentID: "counter-01", site: "")
+        #expect(await eventually { (try? restored.allEvents().contains { $0.attrs["reason"] == "journal_rollback" }) ?? false }, "agent log: \(agent.child.log)")
+        for index in 0..<20 {
+            #expect(try SocketProducer(path: socket).send(#"{"kind":"access","action":"exit","actor":"P\#(index)"}"#).contains("\"ok\":true"))
+        }
+        #expect(await eventually { (try? restored.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false }, "agent log: \(agent.child.log)")
+
+        let epoch = try #require(try restored.allEvents().first { $0.attrs["reason"] == "journal_rollback" })
+        #expect(epoch.seq == hubHeadBefore.seq + 1 && epoch.prev == hubHeadBefore.hash, "the new epoch links to what the hub holds")
+        let health = try #require(try await store.agentHealth().first)
+        #expect(health.forks >= 1 && health.quarantined >= 1, "the rollback shows in the agent's health")
+        let held = try await Self.hubEvents(hub.database, agent: "counter-01").sorted { $0.seq < $1.seq }
+        #expect(held.map(\.seq) == Array(1...Int64(held.count)), "the hub's chain stays gapless")
+        for (previous, next) in zip(held, held.dropFirst()) { #expect(next.prev == previous.hash) }
+        let hubHash = Dictionary(uniqueKeysWithValues: held.map { ($0.seq, $0.hash) })
+        let local = try restored.allEvents()
+        #expect(local.filter { $0.seq > epoch.seq }.count == 20)
+        #expect(local.filter { $0.seq >= epoch.seq }.allSatisfy { hubHash[$0.seq] == $0.hash }, "the new epoch reached the hub")
+        // What was written on the restored journal before the epoch conflicts with the hub: lost from the
+        // record (kept in the journal and, the first of it, in the hub's quarantine), within the stated range.
+        let lost = local.filter { $0.seq < epoch.seq && hubHash[$0.seq] != $0.hash }
+        let from = Int64(epoch.attrs["from_seq"] ?? "") ?? -1
+        let through = Int64(epoch.attrs["through_seq"] ?? "") ?? -1
+        let stated = from <= through ? lost.filter { (from...through).contains($0.seq) }.count : 0
+        #expect(!lost.isEmpty && stated == lost.count, "every lost event is within the loss record's range")
+        Self.report(
+            "agent journal restored from a backup (new epoch at seq \(epoch.seq))", produced: local.count,
+            acknowledged: local.count, atHub: held.count, lost: lost.count,
+            duplicated: held.count - Set(held.map(\.seq)).count, recordedLoss: stated)
     }
 
     static let libfaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"

@@ -106,6 +106,28 @@ public struct Journal: Sendable {
         }
     }
 
+    /// Starts a new chain epoch after this journal was found behind the hub (restored from a backup):
+    /// appends `draft` at seq `hubSeq + 1`, linked to the hub's `hubHash`, and marks everything through
+    /// `hubSeq` delivered, in one transaction. Later appends continue from there; the seqs between the
+    /// journal's old head and `hubSeq` exist only at the hub.
+    @discardableResult
+    public func startEpoch(afterHubSeq hubSeq: Int64, hubHash: String, draft: EventDraft) throws -> Event {
+        let prepared = try prepare([draft], now: Date())
+        do {
+            return try pool.write { db in
+                let (head, _) = try Self.head(db)
+                guard hubSeq >= head else {
+                    throw KirokuError(.journal, "the hub is not ahead of this journal (\(hubSeq) < \(head)); no new epoch")
+                }
+                let event = try Self.insert(prepared, agent: agentID, site: site, db: db, after: (hubSeq, hubHash))[0]
+                try db.execute(sql: "UPDATE sync SET delivered_through = ? WHERE id = 1", arguments: [hubSeq])
+                return event
+            }
+        } catch {
+            throw commitError(error)
+        }
+    }
+
     /// The async form of ``append(_:now:)``: the write runs on GRDB's writer queue, not the caller's thread.
     @discardableResult
     public func append(_ drafts: [EventDraft], now: Date = Date()) async throws -> [Event] {
@@ -142,10 +164,11 @@ public struct Journal: Sendable {
         return prepared
     }
 
-    private static func insert(_ prepared: [(EventDraft, Timestamp)], agent: String, site: String, db: Database) throws
-        -> [Event]
-    {
-        var (seq, prev) = try head(db)
+    private static func insert(
+        _ prepared: [(EventDraft, Timestamp)], agent: String, site: String, db: Database,
+        after start: (seq: Int64, hash: String)? = nil
+    ) throws -> [Event] {
+        var (seq, prev) = try start ?? head(db)
         let statement = try db.cachedStatement(sql: "INSERT INTO events(seq, time_ms, hash, body) VALUES (?, ?, ?, ?)")
         var events: [Event] = []
         events.reserveCapacity(prepared.count)

@@ -67,9 +67,7 @@ public struct SyncService: Service {
                     limits = (min(configuration.batchEvents, state.maxBatchEvents),
                         min(configuration.batchBytes, state.maxBatchBytes))
                     if state.lastSeq > head {
-                        throw KirokuError(
-                            .journal,
-                            "the hub holds seq \(state.lastSeq) but this journal ends at \(head): was the journal restored from a backup?")
+                        try await startEpoch(after: state, head: head, limits: limits, connection: connection)
                     }
                     if state.lastSeq > 0, let mine = try journal.event(seq: state.lastSeq), mine.hash != state.lastHash {
                         throw KirokuError(
@@ -137,6 +135,37 @@ public struct SyncService: Service {
                 }
             }
         }
+    }
+
+    /// The hub holds more of this agent's chain than the journal does: the journal was restored from a
+    /// backup. Events written since the restore reuse seqs the hub already holds; they are sent first, so
+    /// the hub quarantines the conflicting versions (a fork, shown in its health), then a new chain epoch
+    /// starts at the hub's head with a loss record naming the local range that may conflict.
+    private func startEpoch(
+        after state: AgentState, head: Int64, limits: (events: Int, bytes: Int), connection: HubConnection
+    ) async throws {
+        let delivered = try journal.progress().deliveredThrough
+        var conflicting: DeclaredGap?
+        if delivered < head {
+            conflicting = DeclaredGap(from: delivered + 1, through: head, reason: "journal_rollback")
+            let batch = try prepare(from: delivered + 1, head: head, limits: limits)
+            do {
+                _ = try await post(batch, connection: connection)
+            } catch let error as KirokuError where error.code == .fork {
+                // Expected: the hub now holds both versions in quarantine.
+            }
+        }
+        let event = try journal.startEpoch(
+            afterHubSeq: state.lastSeq, hubHash: state.lastHash,
+            draft: EventDraft(
+                kind: "agent", action: "loss", actor: "kiroku-agent", subject: journal.agentID,
+                attrs: [
+                    "reason": "journal_rollback", "hub_seq": "\(state.lastSeq)", "journal_head": "\(head)",
+                    "from_seq": conflicting.map { "\($0.from)" } ?? "", "through_seq": conflicting.map { "\($0.through)" } ?? "",
+                ]))
+        logger.error(
+            "this journal is behind the hub (restored from a backup?): started a new chain epoch at the hub's head",
+            metadata: ["kiroku.hub.last_seq": "\(state.lastSeq)", "kiroku.journal.head": "\(head)", "kiroku.epoch.seq": "\(event.seq)"])
     }
 
     /// A batch read from the journal and encoded (and compressed), ready to send.
