@@ -62,6 +62,21 @@ struct FaultTests {
             duplicated: seqs.count - distinct.count)
     }
 
+    /// A backup with SQLite's online backup API (python3's sqlite3), as Hub/README.md tells operators.
+    static func onlineBackup(_ database: String, to backup: String) throws {
+        let outcome = try runProgram("/usr/bin/env", ["python3", "-c", """
+            import sqlite3, sys
+            src = sqlite3.connect(sys.argv[1]); dst = sqlite3.connect(sys.argv[2]); src.backup(dst); dst.close()
+            """, database, backup])
+        #expect(outcome.status == 0, "backup failed: \(outcome.stderr)")
+    }
+
+    /// Replaces a (stopped) database and its WAL with a backup: what restoring after a disk failure does.
+    static func restore(_ database: String, from backup: String) throws {
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: database + suffix) }
+        try FileManager.default.copyItem(atPath: backup, toPath: database)
+    }
+
     /// counter-01's journal holding `events` events not yet delivered, as after a long time offline.
     func backlogJournal(_ temp: TempDir, events: Int) async throws -> Journal {
         let journal = try Journal.open(path: temp.file("counter-01/journal.sqlite"), agentID: "counter-01", site: "")
@@ -197,10 +212,7 @@ extension FaultTests {
         first.stop()
         // The nightly backup, taken with SQLite's online backup (what Hub/README.md tells operators to do).
         let backup = temp.file("backup.sqlite")
-        #expect(try runProgram("/usr/bin/env", ["python3", "-c", """
-            import sqlite3, sys
-            src = sqlite3.connect(sys.argv[1]); dst = sqlite3.connect(sys.argv[2]); src.backup(dst); dst.close()
-            """, first.database, backup]).status == 0)
+        try Self.onlineBackup(first.database, to: backup)
         let backedUp = try journal.progress().deliveredThrough
         // More events arrive and are delivered to the hub after the backup...
         let second = try await HubProcess(pki: pki, temp: temp, extra: ["--port", "\(port)"])
@@ -208,8 +220,7 @@ extension FaultTests {
         #expect(await eventually { (try? journal.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false })
         second.stop()
         // ...then the hub's disk fails and the backup is restored: the hub is now behind the agent.
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: second.database + suffix) }
-        try FileManager.default.copyItem(atPath: backup, toPath: second.database)
+        try Self.restore(second.database, from: backup)
         let restored = try await HubProcess(pki: pki, temp: temp, extra: ["--port", "\(port)"])
         defer { restored.stop() }
         #expect(try await Self.hubEvents(restored.database, agent: "counter-01").count == Int(backedUp))
@@ -302,18 +313,14 @@ extension FaultTests {
         #expect(await eventually { (try? journal.progress()).map { $0.deliveredThrough >= 5_000 } ?? false })
         first.stop()
         let backup = temp.file("backup.sqlite")
-        #expect(try runProgram("/usr/bin/env", ["python3", "-c", """
-            import sqlite3, sys
-            src = sqlite3.connect(sys.argv[1]); dst = sqlite3.connect(sys.argv[2]); src.backup(dst); dst.close()
-            """, first.database, backup]).status == 0)
+        try Self.onlineBackup(first.database, to: backup)
         let second = try await HubProcess(pki: pki, temp: temp, extra: ["--port", "\(port)"])
         try await journal.append(Array(repeating: EventDraft(kind: "access", action: "exit", actor: "P1", subject: "電算室"), count: 3000))
         #expect(await eventually { (try? journal.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false })
         // The agent prunes what was delivered; then the hub is restored from the older backup.
         #expect(await eventually { ((try? journal.status().keptEvents) ?? .max) < 10 })
         second.stop()
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: second.database + suffix) }
-        try FileManager.default.copyItem(atPath: backup, toPath: second.database)
+        try Self.restore(second.database, from: backup)
         let restored = try await HubProcess(pki: pki, temp: temp, extra: ["--port", "\(port)"])
         defer { restored.stop() }
         let store = try HubStore.open(path: restored.database)
@@ -359,10 +366,7 @@ extension FaultTests {
         // The terminal's nightly backup of its journal.
         let journalPath = temp.file("counter-01/journal.sqlite")
         let backup = temp.file("journal-backup.sqlite")
-        #expect(try runProgram("/usr/bin/env", ["python3", "-c", """
-            import sqlite3, sys
-            src = sqlite3.connect(sys.argv[1]); dst = sqlite3.connect(sys.argv[2]); src.backup(dst); dst.close()
-            """, journalPath, backup]).status == 0)
+        try Self.onlineBackup(journalPath, to: backup)
         // The next day: more events, all delivered.
         agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent2")
         for index in 0..<200 {
@@ -373,8 +377,7 @@ extension FaultTests {
         let store = try HubStore.open(path: hub.database)
         let hubHeadBefore = try await store.chainHead(agent: "counter-01")
         // The disk fails; the journal is restored from the backup and the agent starts again.
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: journalPath + suffix) }
-        try FileManager.default.copyItem(atPath: backup, toPath: journalPath)
+        try Self.restore(journalPath, from: backup)
         agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent3")
         defer { agent.stop() }
         let restored = try Journal.open(path: journalPath, agentID: "counter-01", site: "")
