@@ -167,7 +167,7 @@ struct FaultTests {
             hub = try await HubProcess(pki: pki, temp: temp, extra: ["--port", "\(port)"])
         }
         #expect(kills == 4)
-        let done = await eventually(timeout: .seconds(90)) { (try? journal.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false }
+        let done = await eventually(timeout: .seconds(90)) { allDelivered(journal) }
         #expect(done, "agent log: \(agent.child.log)")
         try await expectHubHoldsJournal(journal, hubDatabase: hub.database, scenario: "kill -9 hub mid-ingest x\(kills)")
         hub.stop()
@@ -188,7 +188,7 @@ struct FaultTests {
             extra: ["batch_events": 1000, "backoff_max_seconds": 0.3, "compression": "none"])
         let agent = try await AgentProcess(config: config, socket: temp.file("counter-01/ingest.sock"), temp: temp, name: "agent")
         defer { agent.stop() }
-        let done = await eventually(timeout: .seconds(120)) { (try? journal.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false }
+        let done = await eventually(timeout: .seconds(120)) { allDelivered(journal) }
         #expect(done, "agent log: \(agent.child.log)")
         #expect(proxy.cutsMade >= 10, "the proxy really cut connections (\(proxy.cutsMade))")
         try await expectHubHoldsJournal(journal, hubDatabase: hub.database, scenario: "connections cut x\(proxy.cutsMade)")
@@ -208,7 +208,7 @@ extension FaultTests {
             "counter-01", pki: pki, temp: temp, hubURL: first.url, extra: ["batch_events": 1000, "backoff_max_seconds": 0.3])
         let agent = try await AgentProcess(config: config, socket: temp.file("counter-01/ingest.sock"), temp: temp, name: "agent")
         defer { agent.stop() }
-        #expect(await eventually { (try? journal.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false })
+        #expect(await eventually { allDelivered(journal) })
         first.stop()
         // The nightly backup, taken with SQLite's online backup (what Hub/README.md tells operators to do).
         let backup = temp.file("backup.sqlite")
@@ -217,7 +217,7 @@ extension FaultTests {
         // More events arrive and are delivered to the hub after the backup...
         let second = try await HubProcess(pki: pki, temp: temp, extra: ["--port", "\(port)"])
         try await journal.append(Array(repeating: EventDraft(kind: "access", action: "exit", actor: "P1", subject: "電算室"), count: 3000))
-        #expect(await eventually { (try? journal.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false })
+        #expect(await eventually { allDelivered(journal) })
         second.stop()
         // ...then the hub's disk fails and the backup is restored: the hub is now behind the agent.
         try Self.restore(second.database, from: backup)
@@ -316,7 +316,7 @@ extension FaultTests {
         try Self.onlineBackup(first.database, to: backup)
         let second = try await HubProcess(pki: pki, temp: temp, extra: ["--port", "\(port)"])
         try await journal.append(Array(repeating: EventDraft(kind: "access", action: "exit", actor: "P1", subject: "電算室"), count: 3000))
-        #expect(await eventually { (try? journal.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false })
+        #expect(await eventually { allDelivered(journal) })
         // The agent prunes what was delivered; then the hub is restored from the older backup.
         #expect(await eventually { ((try? journal.status().keptEvents) ?? .max) < 10 })
         second.stop()
@@ -326,7 +326,7 @@ extension FaultTests {
         let store = try HubStore.open(path: restored.database)
         let declared = await eventually(timeout: .seconds(60)) { ((try? await store.declaredGaps(agent: "counter-01")) ?? []).count == 1 }
         #expect(declared, "agent log: \(agent.child.log)")
-        #expect(await eventually { (try? journal.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false })
+        #expect(await eventually { allDelivered(journal) })
         let gap = try #require(try await store.declaredGaps(agent: "counter-01").first)
         let head = try journal.progress().headSeq
         let heldList = try await Self.hubEvents(restored.database, agent: "counter-01").map(\.seq)
@@ -359,9 +359,8 @@ extension FaultTests {
         defer { hub.stop() }
         let config = try agentConfig("counter-01", pki: pki, temp: temp, hubURL: hub.url, extra: ["backoff_max_seconds": 0.3])
         let socket = temp.file("counter-01/ingest.sock")
-        func delivered() -> Bool { (try? journal.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false }
         var agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent1")
-        #expect(await eventually { delivered() })
+        #expect(await eventually { allDelivered(journal) })
         agent.stop()
         // The terminal's nightly backup of its journal.
         let journalPath = temp.file("counter-01/journal.sqlite")
@@ -372,7 +371,7 @@ extension FaultTests {
         for index in 0..<200 {
             #expect(try SocketProducer(path: socket).send(#"{"kind":"access","action":"enter","actor":"P\#(index)"}"#).contains("\"ok\":true"))
         }
-        #expect(await eventually { delivered() })
+        #expect(await eventually { allDelivered(journal) })
         agent.stop()
         let store = try HubStore.open(path: hub.database)
         let hubHeadBefore = try await store.chainHead(agent: "counter-01")
@@ -385,7 +384,7 @@ extension FaultTests {
         for index in 0..<20 {
             #expect(try SocketProducer(path: socket).send(#"{"kind":"access","action":"exit","actor":"P\#(index)"}"#).contains("\"ok\":true"))
         }
-        #expect(await eventually { (try? restored.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false }, "agent log: \(agent.child.log)")
+        #expect(await eventually { allDelivered(restored) }, "agent log: \(agent.child.log)")
 
         let epoch = try #require(try restored.allEvents().first { $0.attrs["reason"] == "journal_rollback" })
         #expect(epoch.seq == hubHeadBefore.seq + 1 && epoch.prev == hubHeadBefore.hash, "the new epoch links to what the hub holds")
@@ -467,7 +466,7 @@ extension FaultTests {
             #expect(try producer2.send(#"{"kind":"operation","action":"lookup","actor":"P1","subject":"behind-\#(index)"}"#).contains("\"ok\":true"))
         }
         let journal = try Journal.open(path: temp.file("counter-01/journal.sqlite"), agentID: "counter-01", site: "")
-        #expect(await eventually { (try? journal.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false })
+        #expect(await eventually { allDelivered(journal) })
 
         let held = try await Self.hubEvents(hub.database, agent: "counter-01").sorted { $0.seq < $1.seq }
         #expect(held.map(\.seq) == Array(1...Int64(held.count)), "ordering by sequence is unaffected")

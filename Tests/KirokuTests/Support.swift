@@ -1,4 +1,5 @@
 import Foundation
+import KirokuAgent
 import KirokuPKI
 import KirokuProtocol
 import Testing
@@ -93,6 +94,11 @@ func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -
         try? await Task.sleep(for: .milliseconds(50))
     }
     return try await condition()
+}
+
+/// True once the hub has acknowledged everything in the journal (reads that fail count as not yet).
+func allDelivered(_ journal: Journal) -> Bool {
+    (try? journal.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false
 }
 
 /// A CA with a hub certificate for localhost/127.0.0.1, issued by the test.
