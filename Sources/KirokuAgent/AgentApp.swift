@@ -17,7 +17,17 @@ public enum AgentApp {
     ) async throws -> (journal: Journal, services: [any Service]) {
         try configuration.validate()
         _ = try configuration.credentials()
-        let journal = try Journal.open(path: configuration.journal, agentID: configuration.agentID, site: configuration.site)
+        logger.info("checking the journal", metadata: ["kiroku.journal": "\(configuration.journal)"])
+        let journal = try Journal.open(
+            path: configuration.journal, agentID: configuration.agentID, site: configuration.site, checkIntegrity: true)
+        if let corrupt = journal.recovered {
+            logger.critical(
+                "the journal was corrupt: moved aside intact, started an empty one; a new chain epoch with a loss record begins at the next contact with the hub",
+                metadata: [
+                    "kiroku.journal.aside": "\(corrupt.aside)", "kiroku.journal.problem": "\(corrupt.problem)",
+                    "kiroku.journal.old_head": "\(corrupt.oldHead.map { "\($0)" } ?? "unreadable")",
+                ])
+        }
         let doorbell = Doorbell()
         let committer = GroupCommitter(journal: journal) { _ in doorbell.ring() }
         // A clock set back while the agent was stopped: now is earlier than the newest journalled event.

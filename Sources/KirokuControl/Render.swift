@@ -88,15 +88,15 @@ public enum Render {
                 agent.agent, String(agent.lastSeq), String(agent.lag), jst(agent.lastSeen),
                 agent.lastEventTime.map(jst) ?? "-", agent.skewMS.map { formatSkew($0) } ?? "-", String(agent.clockJumps),
                 String(agent.duplicates), String(agent.gaps), String(agent.declaredLost), String(agent.forks),
-                String(agent.refusals),
+                agent.epochs == 0 ? "0" : "\(agent.epochs) (\(agent.lastEpochReason ?? "?"))", String(agent.refusals),
                 agent.lastRefusal ?? "-",
             ]
         }
         return table(
             header: [
-                "agent", "last_seq", "lag", "last_seen(JST)", "last_event(JST)", "skew", "jumps", "dup", "gaps", "lost",
-                "forks", "refused", "last_refusal",
-            ], rows: rows, rightAligned: [1, 2, 5, 6, 7, 8, 9, 10, 11])
+                "agent", "last_seq", "lag", "last_seen(JST)", "last_event(JST)", "skew", "jumps", "dup", "gap_refused",
+                "declared_lost", "forks", "epochs", "refused", "last_refusal",
+            ], rows: rows, rightAligned: [1, 2, 5, 6, 7, 8, 9, 10, 12])
     }
 
     /// Clock skew for people: `+8ms`, `-3.2s`, `+2h00m`; a `!` marks more than a minute, which a

@@ -21,13 +21,19 @@ public struct AgentHealth: Codable, Sendable, Equatable {
     public var clockJumps: Int64
     /// Events declared lost in gaps (the agent no longer had them when the hub needed them again).
     public var declaredLost: Int64
+    /// New chain epochs this agent started (`agent/loss` records with reason `journal_rollback` or
+    /// `journal_corrupt`), and the reason of the latest.
+    public var epochs: Int64
+    public var lastEpochReason: String?
 
     public init(
         agent: String, lastSeq: Int64, lastHash: String, firstSeen: String, lastSeen: String, lastEventTime: String?,
         reportedHead: Int64, lag: Int64, skewMS: Int64?, events: Int64, batches: Int64, duplicates: Int64, forks: Int64,
         quarantined: Int64, gaps: Int64, refusals: Int64, lastRefusal: String?, clockJumps: Int64 = 0,
-        declaredLost: Int64 = 0
+        declaredLost: Int64 = 0, epochs: Int64 = 0, lastEpochReason: String? = nil
     ) {
+        self.epochs = epochs
+        self.lastEpochReason = lastEpochReason
         self.agent = agent
         self.lastSeq = lastSeq
         self.lastHash = lastHash
@@ -63,6 +69,8 @@ public struct AgentHealth: Codable, Sendable, Equatable {
         case lastRefusal = "last_refusal"
         case clockJumps = "clock_jumps"
         case declaredLost = "declared_lost"
+        case epochs
+        case lastEpochReason = "last_epoch_reason"
     }
 }
 

@@ -69,11 +69,18 @@ public struct AgentState: Codable, Sendable, Equatable {
     public var maxBatchEvents: Int
     /// Most bytes (after decompression) the hub takes in one batch.
     public var maxBatchBytes: Int
+    /// Set when the agent asked for the hash at one seq (`GET /v1/agent/state?seq=N`): that seq, and the
+    /// hash of the hub's event there (absent if the hub holds no event at it). The agent uses it to find
+    /// where its journal and the hub's copy of its chain last agree (PROTOCOL.md §4, new epochs).
+    public var atSeq: Int64?
+    public var hashAtSeq: String?
 
     public init(
         agent: String, lastSeq: Int64, lastHash: String, hubTime: String, hubKey: String, maxBatchEvents: Int,
-        maxBatchBytes: Int
+        maxBatchBytes: Int, atSeq: Int64? = nil, hashAtSeq: String? = nil
     ) {
+        self.atSeq = atSeq
+        self.hashAtSeq = hashAtSeq
         self.agent = agent
         self.lastSeq = lastSeq
         self.lastHash = lastHash
@@ -91,6 +98,8 @@ public struct AgentState: Codable, Sendable, Equatable {
         case hubKey = "hub_key"
         case maxBatchEvents = "max_batch_events"
         case maxBatchBytes = "max_batch_bytes"
+        case atSeq = "at_seq"
+        case hashAtSeq = "hash_at_seq"
     }
 }
 

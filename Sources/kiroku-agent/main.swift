@@ -160,6 +160,10 @@ extension KirokuAgentCommand {
                 print("last attempt:     \(time(status.lastAttemptMS))")
                 print("hub reachable:    \(status.hubReachable ? "yes" : "no")")
                 if let error = status.lastError { print("last error:       \(error)") }
+                if let reason = status.pendingEpoch {
+                    print("new epoch:        pending (\(reason)); begins with a loss record at the next contact with the hub")
+                }
+                if let aside = status.corruptJournalAside { print("corrupt journal:  moved aside intact to \(aside)") }
                 if let receipt = status.lastReceipt?.receipt {
                     print(
                         "last receipt:     seq \(receipt.firstSeq)-\(receipt.throughSeq) head \(receipt.headHash.prefix(16))… key \(receipt.keyID) at \(receipt.hubTime)"

@@ -349,7 +349,7 @@ extension FaultTests {
             recordedLoss: Int(gap.count))
     }
 
-    @Test("The agent's journal restored from an older backup: the hub quarantines the reused seqs, the agent starts a new epoch at the hub's head")
+    @Test("The agent's journal restored from an older backup: what it wrote since is journalled again in a new epoch at the hub's head")
     func journalRestoredFromBackup() async throws {
         let temp = try TempDir("journal-restore")
         let pki = try TestPKI(in: temp)
@@ -375,39 +375,144 @@ extension FaultTests {
         agent.stop()
         let store = try HubStore.open(path: hub.database)
         let hubHeadBefore = try await store.chainHead(agent: "counter-01")
-        // The disk fails; the journal is restored from the backup and the agent starts again.
+        // The disk fails; the journal is restored from the backup. The agent starts while the network is
+        // down and journals more events than the hub is ahead by, all on seqs the hub already holds.
         try Self.restore(journalPath, from: backup)
-        agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent3")
-        defer { agent.stop() }
-        let restored = try Journal.open(path: journalPath, agentID: "counter-01", site: "")
-        #expect(await eventually { (try? restored.allEvents().contains { $0.attrs["reason"] == "journal_rollback" }) ?? false }, "agent log: \(agent.child.log)")
-        for index in 0..<20 {
+        let offline = try agentConfig("counter-01", pki: pki, temp: temp, hubURL: "https://127.0.0.1:1", extra: ["backoff_max_seconds": 0.3])
+        agent = try await AgentProcess(config: offline, socket: socket, temp: temp, name: "agent3")
+        for index in 0..<300 {
             #expect(try SocketProducer(path: socket).send(#"{"kind":"access","action":"exit","actor":"P\#(index)"}"#).contains("\"ok\":true"))
         }
+        agent.stop()
+        let restored = try Journal.open(path: journalPath, agentID: "counter-01", site: "")
+        let beforeContact = try restored.allEvents()
+        // What the hub does not hold (by hash): at least everything written since the restore.
+        let heldBefore = Set(try await Self.hubEvents(hub.database, agent: "counter-01").map(\.hash))
+        let written = beforeContact.filter { !heldBefore.contains($0.hash) }
+        #expect(written.count >= 300)
+        #expect(try restored.progress().headSeq > hubHeadBefore.seq, "the restored journal is past the hub's head, on other events")
+        // The network returns.
+        _ = try agentConfig("counter-01", pki: pki, temp: temp, hubURL: hub.url, extra: ["backoff_max_seconds": 0.3])
+        agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent4")
+        defer { agent.stop() }
+        #expect(await eventually { (try? restored.allEvents().contains { $0.attrs["reason"] == "journal_rollback" }) ?? false }, "agent log: \(agent.child.log)")
         #expect(await eventually { allDelivered(restored) }, "agent log: \(agent.child.log)")
 
-        let epoch = try #require(try restored.allEvents().first { $0.attrs["reason"] == "journal_rollback" })
+        let local = try restored.allEvents()
+        let epoch = try #require(local.first { $0.attrs["reason"] == "journal_rollback" })
         #expect(epoch.seq == hubHeadBefore.seq + 1 && epoch.prev == hubHeadBefore.hash, "the new epoch links to what the hub holds")
         let health = try #require(try await store.agentHealth().first)
-        #expect(health.forks >= 1 && health.quarantined >= 1, "the rollback shows in the agent's health")
+        #expect(health.epochs == 1 && health.lastEpochReason == "journal_rollback", "the rollback shows in the agent's health")
+        #expect(health.forks == 0, "nothing conflicting was sent")
         let held = try await Self.hubEvents(hub.database, agent: "counter-01").sorted { $0.seq < $1.seq }
         #expect(held.map(\.seq) == Array(1...Int64(held.count)), "the hub's chain stays gapless")
         for (previous, next) in zip(held, held.dropFirst()) { #expect(next.prev == previous.hash) }
-        let hubHash = Dictionary(uniqueKeysWithValues: held.map { ($0.seq, $0.hash) })
-        let local = try restored.allEvents()
-        #expect(local.filter { $0.seq > epoch.seq }.count == 20)
-        #expect(local.filter { $0.seq >= epoch.seq }.allSatisfy { hubHash[$0.seq] == $0.hash }, "the new epoch reached the hub")
-        // What was written on the restored journal before the epoch conflicts with the hub: lost from the
-        // record (kept in the journal and, the first of it, in the hub's quarantine), within the stated range.
-        let lost = local.filter { $0.seq < epoch.seq && hubHash[$0.seq] != $0.hash }
-        let from = Int64(epoch.attrs["from_seq"] ?? "") ?? -1
-        let through = Int64(epoch.attrs["through_seq"] ?? "") ?? -1
-        let stated = from <= through ? lost.filter { (from...through).contains($0.seq) }.count : 0
-        #expect(!lost.isEmpty && stated == lost.count, "every lost event is within the loss record's range")
+        // Every event written on the restored journal reached the hub exactly once, in content, in order,
+        // right after the epoch record; the originals are kept aside in the journal.
+        func content(_ event: Event) -> String { "\(event.time)|\(event.kind)|\(event.action)|\(event.actor)|\(event.subject)|\(event.attrs)" }
+        // (The new daemon's own agent/started came before the contact too.)
+        let orphaned = try restored.orphanedEvents().map(\.event)
+        #expect(orphaned.prefix(written.count).map(\.hash) == written.map(\.hash), "the originals kept for forensics")
+        let moved = held.filter { $0.seq > epoch.seq }.prefix(orphaned.count)
+        #expect(moved.map(content) == orphaned.map(content), "the events written before contact, journalled again")
+        #expect(epoch.attrs["rejournaled_from_seq"] == "\(written.first!.seq)" && epoch.attrs["rejournaled_through_seq"] == "\(orphaned.last!.seq)")
+        #expect(epoch.attrs["rejournaled_as_from_seq"] == "\(epoch.seq + 1)")
+        let exits = held.filter { $0.action == "exit" }.map(\.actor)
+        #expect(exits.count == 300 && Set(exits).count == 300, "each of the 300 exits once")
         Self.report(
-            "agent journal restored from a backup (new epoch at seq \(epoch.seq))", produced: local.count,
-            acknowledged: local.count, atHub: held.count, lost: lost.count,
-            duplicated: held.count - Set(held.map(\.seq)).count, recordedLoss: stated)
+            "agent journal restored from a backup (new epoch at seq \(epoch.seq), \(written.count) re-journalled)",
+            produced: local.count, acknowledged: local.count, atHub: held.count, lost: 0,
+            duplicated: held.count - Set(held.map(\.seq)).count + (exits.count - Set(exits).count))
+    }
+
+    @Test("A corrupt journal: moved aside intact at start, a new epoch with a loss record of exactly what never reached the hub")
+    func corruptJournal() async throws {
+        let temp = try TempDir("journal-corrupt")
+        let pki = try TestPKI(in: temp)
+        try pki.agent("counter-01")
+        let journal = try await backlogJournal(temp, events: 3000)
+        let hub = try await HubProcess(pki: pki, temp: temp)
+        defer { hub.stop() }
+        let config = try agentConfig("counter-01", pki: pki, temp: temp, hubURL: hub.url, extra: ["backoff_max_seconds": 0.3])
+        let socket = temp.file("counter-01/ingest.sock")
+        var agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent1")
+        #expect(await eventually { allDelivered(journal) })
+        agent.stop()
+        // Offline for a while: 200 events journalled that the hub has not seen.
+        let offline = try agentConfig("counter-01", pki: pki, temp: temp, hubURL: "https://127.0.0.1:1", extra: ["backoff_max_seconds": 0.3])
+        agent = try await AgentProcess(config: offline, socket: socket, temp: temp, name: "agent2")
+        for index in 0..<200 {
+            #expect(try SocketProducer(path: socket).send(#"{"kind":"operation","action":"lookup","actor":"P1","subject":"R\#(index)"}"#).contains("\"ok\":true"))
+        }
+        agent.stop()
+        let journalPath = temp.file("counter-01/journal.sqlite")
+        let hubHead = try await HubStore.open(path: hub.database).chainHead(agent: "counter-01")
+        let beforeDamage = try journal.allEvents()
+        let neverDelivered = beforeDamage.filter { $0.seq > hubHead.seq }
+        #expect(neverDelivered.count >= 200)
+        // A bad sector: one page of events in the middle of the file is overwritten with garbage.
+        let damage = try runProgram("/usr/bin/env", ["python3", "-c", """
+            import os, sqlite3, sys
+            path = sys.argv[1]
+            db = sqlite3.connect(path)
+            busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            size = db.execute("PRAGMA page_size").fetchone()[0]
+            db.close()
+            if busy: sys.exit("the checkpoint was busy")
+            data = open(path, "rb").read()
+            pages = len(data) // size
+            page = next(p for p in range(pages // 3, pages) if data[p * size] == 0x0D)  # a table leaf
+            with open(path, "r+b") as f:
+                f.seek(page * size)
+                f.write(b"\\x00" + os.urandom(size - 1))
+            print(page)
+            """, journalPath])
+        #expect(damage.status == 0, "damage failed: \(damage.stderr)")
+        let damaged = try Data(contentsOf: URL(filePath: journalPath))
+        // Started again (still offline): the daemon finds the damage, sets the files aside and journals on.
+        agent = try await AgentProcess(config: offline, socket: socket, temp: temp, name: "agent3")
+        for index in 0..<50 {
+            #expect(try SocketProducer(path: socket).send(#"{"kind":"access","action":"enter","actor":"P\#(index)"}"#).contains("\"ok\":true"))
+        }
+        agent.stop()
+        let folder = temp.file("counter-01")
+        let aside = try #require(try FileManager.default.contentsOfDirectory(atPath: folder).first { $0.hasPrefix("journal.sqlite.corrupt-") })
+        #expect(try Data(contentsOf: URL(filePath: "\(folder)/\(aside)/journal.sqlite")) == damaged, "moved aside byte for byte")
+        let fresh = try Journal.open(path: journalPath, agentID: "counter-01", site: "")
+        #expect(try fresh.pendingEpoch()?.reason == "journal_corrupt")
+        #expect(try fresh.integrityCheck() == "ok")
+        let status = try runProgram(Binaries.path("kiroku-agent"), ["status", "--config", offline])
+        #expect(status.stdout.contains("pending (journal_corrupt)") && status.stdout.contains(aside), "\(status.stdout)")
+        let writtenAfter = try fresh.allEvents()
+        // The network returns.
+        _ = try agentConfig("counter-01", pki: pki, temp: temp, hubURL: hub.url, extra: ["backoff_max_seconds": 0.3])
+        agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent4")
+        defer { agent.stop() }
+        #expect(await eventually { (try? fresh.pendingEpoch()) == nil && allDelivered(fresh) }, "agent log: \(agent.child.log)")
+
+        let local = try fresh.allEvents()
+        let record = try #require(local.first { $0.attrs["reason"] == "journal_corrupt" })
+        #expect(record.seq == hubHead.seq + 1 && record.prev == hubHead.hash, "the new epoch links to what the hub holds")
+        let held = try await Self.hubEvents(hub.database, agent: "counter-01").sorted { $0.seq < $1.seq }
+        #expect(held.map(\.seq) == Array(1...Int64(held.count)), "the hub's chain stays gapless")
+        for (previous, next) in zip(held, held.dropFirst()) { #expect(next.prev == previous.hash) }
+        func content(_ event: Event) -> String { "\(event.time)|\(event.kind)|\(event.action)|\(event.actor)|\(event.subject)|\(event.attrs)" }
+        #expect(Array(held.filter { $0.seq > record.seq }.prefix(writtenAfter.count)).map(content) == writtenAfter.map(content),
+            "what was journalled after the damage reached the hub")
+        let health = try #require(try await HubStore.open(path: hub.database).agentHealth().first)
+        #expect(health.epochs == 1 && health.lastEpochReason == "journal_corrupt", "the hub shows it")
+        // The recorded loss is exactly what never reached the hub.
+        let from = Int64(record.attrs["from_seq"] ?? "") ?? -1
+        let through = Int64(record.attrs["through_seq"] ?? "") ?? -1
+        #expect(from == neverDelivered.first?.seq && through == neverDelivered.last?.seq, "loss record: \(record.attrs)")
+        #expect(record.attrs["aside"]?.hasSuffix(aside) == true)
+        let heldHashes = Set(held.map(\.hash))
+        let lost = beforeDamage.filter { !heldHashes.contains($0.hash) }
+        #expect(lost.map(\.seq) == neverDelivered.map(\.seq))
+        Self.report(
+            "corrupt agent journal (moved aside; new epoch at seq \(record.seq))", produced: beforeDamage.count + writtenAfter.count,
+            acknowledged: beforeDamage.count + writtenAfter.count, atHub: held.count, lost: lost.count,
+            duplicated: held.count - Set(held.map(\.seq)).count, recordedLoss: from <= through ? Int(through - from + 1) : 0)
     }
 
     static let libfaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"

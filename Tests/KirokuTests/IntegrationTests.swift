@@ -208,7 +208,13 @@ struct IntegrationTests {
         #expect(await code { _ = try await agentOne.request(.GET, "/v1/agents") } == .wrongRole)
         #expect(await code { _ = try await person.request(.GET, "/v1/nothing-here") } == .notFound)
         let state = try await agentOne.get(AgentState.self, "/v1/agent/state")
-        #expect(state.agent == "counter-01" && state.lastSeq == 0)
+        #expect(state.agent == "counter-01" && state.lastSeq == 0 && state.atSeq == nil)
+        // The hash at one seq (how an agent finds where a restored journal parts from the hub): absent
+        // where the hub holds nothing; a bad seq is refused.
+        let probe = try await agentOne.get(AgentState.self, "/v1/agent/state?seq=1")
+        #expect(probe.atSeq == 1 && probe.hashAtSeq == nil)
+        #expect(await code { _ = try await agentOne.request(.GET, "/v1/agent/state?seq=abc") } == .badQuery)
+        #expect(await code { _ = try await agentOne.request(.GET, "/v1/agent/state?seq=0") } == .badQuery)
         let health = try await HubQueries(connection: person).agents()
         #expect(!health.contains { $0.agent == "counter-02" })
         // The attempt is on the record of the agent that made it.

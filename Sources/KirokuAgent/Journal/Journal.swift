@@ -18,13 +18,32 @@ public struct Journal: Sendable {
     public let site: String
     public let path: String
     let pool: DatabasePool
+    /// Set when ``open(path:agentID:site:checkIntegrity:)`` found the journal corrupt and started afresh.
+    public var recovered: CorruptJournal?
 
     /// Opens (creating if needed) the journal at `path` for `agentID`. Refuses a journal that belongs to
     /// another agent.
-    public static func open(path: String, agentID: String, site: String) throws -> Journal {
+    ///
+    /// With `checkIntegrity` (the daemon, at start), runs SQLite's `quick_check` first. A corrupt journal
+    /// is moved aside intact for forensics, an empty one takes its place, and a new chain epoch is marked
+    /// pending: at the first contact with the hub it starts with a loss record (``CorruptJournal``).
+    public static func open(path: String, agentID: String, site: String, checkIntegrity: Bool = false) throws -> Journal {
         guard AgentID.isValid(agentID) else {
             throw KirokuError(.configuration, "agent id '\(agentID)' must be 1-64 of A-Z a-z 0-9 . _ -")
         }
+        if checkIntegrity, let problem = try integrityProblem(path: path) {
+            let aside = try setAside(path: path)
+            let oldHead = readableHead(path: aside + "/" + URL(filePath: path).lastPathComponent)
+            var journal = try openPool(path: path, agentID: agentID, site: site)
+            let corrupt = CorruptJournal(aside: aside, problem: problem, oldHead: oldHead)
+            try journal.markEpochPending(corrupt)
+            journal.recovered = corrupt
+            return journal
+        }
+        return try openPool(path: path, agentID: agentID, site: site)
+    }
+
+    private static func openPool(path: String, agentID: String, site: String) throws -> Journal {
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
         configuration.label = "kiroku.journal"
@@ -84,6 +103,20 @@ public struct Journal: Sendable {
                     );
                     """)
         }
+        migrator.registerMigration("v2: epochs") { db in
+            // Events taken out of the chain when a new epoch began (their content was journalled again in
+            // the new epoch); kept as they were, for forensics.
+            try db.execute(
+                sql: """
+                    CREATE TABLE orphaned(
+                        epoch_seq INTEGER NOT NULL,
+                        seq INTEGER NOT NULL,
+                        hash TEXT NOT NULL,
+                        body BLOB NOT NULL,
+                        PRIMARY KEY (epoch_seq, seq)
+                    );
+                    """)
+        }
         return migrator
     }
 
@@ -101,28 +134,6 @@ public struct Journal: Sendable {
         let prepared = try prepare(drafts, now: now)
         do {
             return try pool.write { db in try Self.insert(prepared, agent: agentID, site: site, db: db) }
-        } catch {
-            throw commitError(error)
-        }
-    }
-
-    /// Starts a new chain epoch after this journal was found behind the hub (restored from a backup):
-    /// appends `draft` at seq `hubSeq + 1`, linked to the hub's `hubHash`, and marks everything through
-    /// `hubSeq` delivered, in one transaction. Later appends continue from there; the seqs between the
-    /// journal's old head and `hubSeq` exist only at the hub.
-    @discardableResult
-    public func startEpoch(afterHubSeq hubSeq: Int64, hubHash: String, draft: EventDraft) throws -> Event {
-        let prepared = try prepare([draft], now: Date())
-        do {
-            return try pool.write { db in
-                let (head, _) = try Self.head(db)
-                guard hubSeq >= head else {
-                    throw KirokuError(.journal, "the hub is not ahead of this journal (\(hubSeq) < \(head)); no new epoch")
-                }
-                let event = try Self.insert(prepared, agent: agentID, site: site, db: db, after: (hubSeq, hubHash))[0]
-                try db.execute(sql: "UPDATE sync SET delivered_through = ? WHERE id = 1", arguments: [hubSeq])
-                return event
-            }
         } catch {
             throw commitError(error)
         }
@@ -153,7 +164,7 @@ public struct Journal: Sendable {
         return KirokuError(.journal, "could not commit to the journal \(path): nothing was recorded", underlying: error)
     }
 
-    private func prepare(_ drafts: [EventDraft], now: Date) throws(KirokuError) -> [(EventDraft, Timestamp)] {
+    func prepare(_ drafts: [EventDraft], now: Date) throws(KirokuError) -> [(EventDraft, Timestamp)] {
         let stamp = Timestamp.localNow(now)
         var prepared: [(EventDraft, Timestamp)] = []
         prepared.reserveCapacity(drafts.count)
@@ -164,7 +175,7 @@ public struct Journal: Sendable {
         return prepared
     }
 
-    private static func insert(
+    static func insert(
         _ prepared: [(EventDraft, Timestamp)], agent: String, site: String, db: Database,
         after start: (seq: Int64, hash: String)? = nil
     ) throws -> [Event] {
@@ -300,7 +311,8 @@ public struct Journal: Sendable {
 
     /// Where the journal stands: head, delivered mark, backlog, last contact with the hub.
     public func status() throws -> JournalStatus {
-        try pool.read { db in
+        let pending = try pendingEpoch()
+        return try pool.read { db in
             let (headSeq, headHash) = try Self.head(db)
             let row = try Row.fetchOne(
                 db, sql: "SELECT delivered_through, last_sync_ms, last_attempt_ms, last_error, hub_reachable FROM sync")!
@@ -311,7 +323,8 @@ public struct Journal: Sendable {
             return JournalStatus(
                 agentID: agentID, headSeq: headSeq, headHash: headHash, deliveredThrough: delivered,
                 backlog: max(0, headSeq - delivered), keptEvents: kept, lastSyncMS: row[1], lastAttemptMS: row[2],
-                lastError: row[3], hubReachable: (row[4] as Int64) == 1, lastReceipt: receipt)
+                lastError: row[3], hubReachable: (row[4] as Int64) == 1, lastReceipt: receipt,
+                pendingEpoch: pending?.reason, corruptJournalAside: pending?.corrupt?.aside)
         }
     }
 
@@ -358,6 +371,10 @@ public struct JournalStatus: Sendable, Codable {
     public var lastError: String?
     public var hubReachable: Bool
     public var lastReceipt: SignedReceipt?
+    /// Set while a new chain epoch waits for the next contact with the hub, and why.
+    public var pendingEpoch: String?
+    /// Where a corrupt journal was moved for forensics.
+    public var corruptJournalAside: String?
 
     enum CodingKeys: String, CodingKey {
         case agentID = "agent"
@@ -371,5 +388,7 @@ public struct JournalStatus: Sendable, Codable {
         case lastError = "last_error"
         case hubReachable = "hub_reachable"
         case lastReceipt = "last_receipt"
+        case pendingEpoch = "pending_epoch"
+        case corruptJournalAside = "corrupt_journal_aside"
     }
 }

@@ -66,8 +66,8 @@ public struct SyncService: Service {
                     hubKey = key
                     limits = (min(configuration.batchEvents, state.maxBatchEvents),
                         min(configuration.batchBytes, state.maxBatchBytes))
-                    if state.lastSeq > head {
-                        try await startEpoch(after: state, head: head, limits: limits, connection: connection)
+                    if let pending = try needsEpoch(state, head: head) {
+                        try await startEpoch(after: state, head: head, reason: pending, connection: connection)
                     }
                     if state.lastSeq > 0, let mine = try journal.event(seq: state.lastSeq), mine.hash != state.lastHash {
                         throw KirokuError(
@@ -137,35 +137,76 @@ public struct SyncService: Service {
         }
     }
 
-    /// The hub holds more of this agent's chain than the journal does: the journal was restored from a
-    /// backup. Events written since the restore reuse seqs the hub already holds; they are sent first, so
-    /// the hub quarantines the conflicting versions (a fork, shown in its health), then a new chain epoch
-    /// starts at the hub's head with a loss record naming the local range that may conflict.
-    private func startEpoch(
-        after state: AgentState, head: Int64, limits: (events: Int, bytes: Int), connection: HubConnection
-    ) async throws {
+    /// Whether the journal and the hub's copy of this agent's chain have parted, and why: a journal found
+    /// corrupt at start (a new epoch is pending), or one restored from a backup, which the hub is ahead of
+    /// past what was delivered (it holds more, or another event at the hub's head). Nil when they agree.
+    /// Where what was acknowledged differs, the caller reports a fork instead: that is not a rollback.
+    private func needsEpoch(_ state: AgentState, head: Int64) throws -> PendingEpoch? {
+        if let pending = try journal.pendingEpoch() { return pending }
         let delivered = try journal.progress().deliveredThrough
-        var conflicting: DeclaredGap?
-        if delivered < head {
-            conflicting = DeclaredGap(from: delivered + 1, through: head, reason: "journal_rollback")
-            let batch = try prepare(from: delivered + 1, head: head, limits: limits)
-            do {
-                _ = try await post(batch, connection: connection)
-            } catch let error as KirokuError where error.code == .fork {
-                // Expected: the hub now holds both versions in quarantine.
+        guard state.lastSeq > delivered else { return nil }
+        if try state.lastSeq > head || journal.hash(seq: state.lastSeq) != state.lastHash {
+            return PendingEpoch(reason: "journal_rollback", corrupt: nil)
+        }
+        return nil
+    }
+
+    /// Starts a new chain epoch at the hub's head. First finds, by bisection over `GET /v1/agent/state?seq=`,
+    /// the last seq where the journal and the hub hold the same event (chains are hash-linked, so agreement
+    /// is a prefix); the journal's events after it are journalled again after a loss record that links to
+    /// the hub's head (``Journal/startEpoch(afterHubSeq:hubHash:agreedThrough:record:)``). For a corrupt
+    /// journal the record states the range of the old journal's seqs that never reached the hub.
+    private func startEpoch(
+        after state: AgentState, head: Int64, reason pending: PendingEpoch, connection: HubConnection
+    ) async throws {
+        var low = min(try journal.progress().deliveredThrough, state.lastSeq)
+        var high = min(head, state.lastSeq)
+        if pending.corrupt != nil { high = low }  // a fresh journal shares no event with the hub
+        while low < high {
+            let middle = low + (high - low + 1) / 2
+            let answer = try await connection.get(AgentState.self, "/v1/agent/state?seq=\(middle)")
+            if let hubHash = answer.hashAtSeq, try journal.hash(seq: middle) == hubHash {
+                low = middle
+            } else {
+                high = middle - 1
             }
         }
-        let event = try journal.startEpoch(
-            afterHubSeq: state.lastSeq, hubHash: state.lastHash,
-            draft: EventDraft(
-                kind: "agent", action: "loss", actor: "kiroku-agent", subject: journal.agentID,
-                attrs: [
-                    "reason": "journal_rollback", "hub_seq": "\(state.lastSeq)", "journal_head": "\(head)",
-                    "from_seq": conflicting.map { "\($0.from)" } ?? "", "through_seq": conflicting.map { "\($0.through)" } ?? "",
-                ]))
+        let agreed = low
+        let hubSeq = state.lastSeq
+        let agentID = journal.agentID
+        let start = try journal.startEpoch(afterHubSeq: hubSeq, hubHash: state.lastHash, agreedThrough: agreed) {
+            moved, movedAs in
+            var attrs = [
+                "reason": pending.reason, "hub_seq": "\(hubSeq)", "journal_head": "\(head)", "agreed_through": "\(agreed)",
+            ]
+            if let moved {
+                attrs["rejournaled_from_seq"] = "\(moved.lowerBound)"
+                attrs["rejournaled_through_seq"] = "\(moved.upperBound)"
+                attrs["rejournaled_as_from_seq"] = "\(movedAs)"
+            }
+            if let corrupt = pending.corrupt {
+                attrs["aside"] = corrupt.aside
+                attrs["problem"] = String(corrupt.problem.prefix(200))
+                // The old journal's events after what the hub holds never reached it: lost, unless the
+                // forensic copy yields them.
+                if let oldHead = corrupt.oldHead {
+                    if oldHead > hubSeq {
+                        attrs["from_seq"] = "\(hubSeq + 1)"
+                        attrs["through_seq"] = "\(oldHead)"
+                    }
+                } else {
+                    attrs["from_seq"] = "\(hubSeq + 1)"
+                    attrs["through_seq"] = "unknown"
+                }
+            }
+            return EventDraft(kind: "agent", action: "loss", actor: "kiroku-agent", subject: agentID, attrs: attrs)
+        }
         logger.error(
-            "this journal is behind the hub (restored from a backup?): started a new chain epoch at the hub's head",
-            metadata: ["kiroku.hub.last_seq": "\(state.lastSeq)", "kiroku.journal.head": "\(head)", "kiroku.epoch.seq": "\(event.seq)"])
+            "this journal and the hub parted (\(pending.reason)): started a new chain epoch at the hub's head",
+            metadata: [
+                "kiroku.hub.last_seq": "\(hubSeq)", "kiroku.journal.head": "\(head)", "kiroku.epoch.seq": "\(start.record.seq)",
+                "kiroku.epoch.rejournaled": "\(start.movedCount)",
+            ])
     }
 
     /// A batch read from the journal and encoded (and compressed), ready to send.

@@ -105,7 +105,7 @@ struct Routes: Sendable {
     let configuration: HubConfiguration
 
     func register(on router: Router<HubRequestContext>) {
-        router.get("/v1/agent/state") { _, context in try await self.state(context) }
+        router.get("/v1/agent/state") { request, context in try await self.state(request, context) }
         router.post("/v1/agent/batches") { request, context in try await self.batch(request, context) }
         router.get("/v1/events") { request, context in try await self.events(request, context) }
         router.get("/v1/agents") { _, context in try await self.agents(context) }
@@ -135,13 +135,20 @@ struct Routes: Sendable {
         return identity
     }
 
-    func state(_ context: HubRequestContext) async throws -> Response {
+    func state(_ request: Request, _ context: HubRequestContext) async throws -> Response {
         let agent = try Self.require(.agent, context)
         let head = try await store.chainHead(agent: agent.id)
+        var at: (seq: Int64, hash: String?)?
+        if let text = request.uri.queryParameters["seq"] {
+            guard let seq = Int64(String(text)), seq >= 1 else {
+                throw KirokuError(.badQuery, "seq must be a whole number from 1, not '\(text.prefix(30))'")
+            }
+            at = (seq, try await store.hash(agent: agent.id, seq: seq))
+        }
         let state = AgentState(
             agent: agent.id, lastSeq: head.seq, lastHash: head.hash, hubTime: Timestamp(date: Date()).rfc3339,
             hubKey: key.publicKey.rawRepresentation.base64EncodedString(), maxBatchEvents: configuration.maxBatchEvents,
-            maxBatchBytes: configuration.maxBatchBytes)
+            maxBatchBytes: configuration.maxBatchBytes, atSeq: at?.seq, hashAtSeq: at?.hash)
         return try Self.encode(state)
     }
 

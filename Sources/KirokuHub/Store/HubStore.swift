@@ -107,6 +107,10 @@ public struct HubStore: Sendable {
                     );
                     """)
         }
+        migrator.registerMigration("v4: chain epochs") { db in
+            try db.execute(sql: "ALTER TABLE agents ADD COLUMN epochs INTEGER NOT NULL DEFAULT 0")
+            try db.execute(sql: "ALTER TABLE agents ADD COLUMN last_epoch_reason TEXT")
+        }
         return migrator
     }
 
@@ -245,7 +249,13 @@ public struct HubStore: Sendable {
                     try insert.bind(14, nowMS)
                     try insert.step()
                     agent.lastEventMS = max(agent.lastEventMS ?? timeMS, timeMS)
-                    if event.kind == "agent" && event.action == "clock_jump" { agent.clockJumps += 1 }
+                    if event.kind == "agent" {
+                        if event.action == "clock_jump" { agent.clockJumps += 1 }
+                        if event.action == "loss", let reason = event.attrs["reason"], reason.hasPrefix("journal_") {
+                            agent.epochs += 1
+                            agent.lastEpochReason = reason
+                        }
+                    }
                 }
                 agent.lastSeq = fresh.last!.seq
                 agent.lastHash = fresh.last!.hash
@@ -331,6 +341,13 @@ public struct HubStore: Sendable {
         }
     }
 
+    /// The hash of the hub's copy of an agent's event `seq`, if it holds it.
+    public func hash(agent: String, seq: Int64) async throws -> String? {
+        try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT hash FROM events WHERE agent = ? AND seq = ?", arguments: [agent, seq])
+        }
+    }
+
     /// Health of every agent the hub has heard from.
     public func agentHealth() async throws -> [AgentHealth] {
         try await pool.read { db in
@@ -349,7 +366,8 @@ public struct HubStore: Sendable {
                     reportedHead: head, lag: max(0, head - lastSeq), skewMS: row["skew_ms"], events: row["events"],
                     batches: row["batches"], duplicates: row["duplicates"], forks: row["forks"],
                     quarantined: quarantined[id] ?? 0, gaps: row["gaps"], refusals: row["refusals"],
-                    lastRefusal: row["last_refusal"], clockJumps: row["clock_jumps"], declaredLost: row["declared_lost"])
+                    lastRefusal: row["last_refusal"], clockJumps: row["clock_jumps"], declaredLost: row["declared_lost"],
+                    epochs: row["epochs"], lastEpochReason: row["last_epoch_reason"])
             }
         }
     }
@@ -398,6 +416,8 @@ struct AgentRow {
     var lastRefusal: String?
     var clockJumps: Int64 = 0
     var declaredLost: Int64 = 0
+    var epochs: Int64 = 0
+    var lastEpochReason: String?
 
     static func fetch(_ db: Database, id: String, nowMS: Int64) throws -> AgentRow {
         guard let row = try Row.fetchOne(db, sql: "SELECT * FROM agents WHERE id = ?", arguments: [id]) else {
@@ -408,7 +428,8 @@ struct AgentRow {
             lastSeenMS: row["last_seen_ms"], lastEventMS: row["last_event_ms"], reportedHead: row["reported_head"],
             skewMS: row["skew_ms"], events: row["events"], batches: row["batches"], duplicates: row["duplicates"],
             forks: row["forks"], gaps: row["gaps"], refusals: row["refusals"], lastRefusal: row["last_refusal"],
-            clockJumps: row["clock_jumps"], declaredLost: row["declared_lost"])
+            clockJumps: row["clock_jumps"], declaredLost: row["declared_lost"], epochs: row["epochs"],
+            lastEpochReason: row["last_epoch_reason"])
     }
 
     func save(_ db: Database) throws {
@@ -416,12 +437,12 @@ struct AgentRow {
             sql: """
                 INSERT OR REPLACE INTO agents(id, last_seq, last_hash, first_seen_ms, last_seen_ms, last_event_ms,
                     reported_head, skew_ms, events, batches, duplicates, forks, gaps, refusals, last_refusal, clock_jumps,
-                    declared_lost)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    declared_lost, epochs, last_epoch_reason)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 id, lastSeq, lastHash, firstSeenMS, lastSeenMS, lastEventMS, reportedHead, skewMS, events, batches,
-                duplicates, forks, gaps, refusals, lastRefusal, clockJumps, declaredLost,
+                duplicates, forks, gaps, refusals, lastRefusal, clockJumps, declaredLost, epochs, lastEpochReason,
             ])
     }
 }
