@@ -16,6 +16,9 @@ import Foundation
 /// - `max_batch_events`: most events per batch. Default 10000.
 /// - `max_batch_bytes`: most bytes per batch after decompression. Default 32 MiB.
 /// - `port_file`: if set, the bound port is written there once listening (for scripts and tests).
+/// - `origin`: the Merkle log's name on its checkpoints (C2SP origin line; also the signature's key name),
+///   e.g. `kiroku.city.example.lg.jp/record`. Default `kiroku-hub`. Never change it once checkpoints exist.
+/// - `checkpoint_seconds`: how often a new signed checkpoint is published while events arrive. Default 60.
 public struct HubConfiguration: Sendable, Codable, Equatable {
     public var host = "0.0.0.0"
     public var port = 8443
@@ -28,6 +31,8 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
     public var maxBatchEvents = 10_000
     public var maxBatchBytes = 32 * 1024 * 1024
     public var portFile: String?
+    public var origin = "kiroku-hub"
+    public var checkpointSeconds = 60.0
 
     public init(ca: String, certificate: String, privateKey: String) {
         self.ca = ca
@@ -44,6 +49,8 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         case maxBatchEvents = "max_batch_events"
         case maxBatchBytes = "max_batch_bytes"
         case portFile = "port_file"
+        case origin
+        case checkpointSeconds = "checkpoint_seconds"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -59,6 +66,8 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         d.maxBatchEvents = try c.decodeIfPresent(Int.self, forKey: .maxBatchEvents) ?? d.maxBatchEvents
         d.maxBatchBytes = try c.decodeIfPresent(Int.self, forKey: .maxBatchBytes) ?? d.maxBatchBytes
         d.portFile = try c.decodeIfPresent(String.self, forKey: .portFile)
+        d.origin = try c.decodeIfPresent(String.self, forKey: .origin) ?? d.origin
+        d.checkpointSeconds = try c.decodeIfPresent(Double.self, forKey: .checkpointSeconds) ?? d.checkpointSeconds
         self = d
     }
 
@@ -77,6 +86,14 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         guard maxBatchEvents >= 1 else { throw KirokuError(.configuration, "max_batch_events must be at least 1") }
         guard maxBatchBytes >= 64 * 1024 else {
             throw KirokuError(.configuration, "max_batch_bytes must be at least 65536")
+        }
+        guard !origin.isEmpty, origin.count <= 200, origin.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0 != "+" && $0.value != 0x7f })
+        else {
+            throw KirokuError(
+                .configuration, "origin must be 1-200 printable characters without spaces or '+', like kiroku.city.example.lg.jp/record")
+        }
+        guard checkpointSeconds >= 1, checkpointSeconds <= 3600 else {
+            throw KirokuError(.configuration, "checkpoint_seconds must be 1 to 3600")
         }
         for (name, path) in [("ca", ca), ("certificate", certificate), ("private_key", privateKey)]
         where !FileManager.default.fileExists(atPath: path) {

@@ -65,6 +65,12 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let badReceipt = ErrorCode(rawValue: "bad_receipt")
     /// A PKI operation failed (missing CA, unknown serial...).
     public static let pki = ErrorCode(rawValue: "pki")
+    /// A checkpoint or signed note is malformed, or its signature does not verify.
+    public static let badCheckpoint = ErrorCode(rawValue: "bad_checkpoint")
+    /// A Merkle proof does not verify: the record is not what the checkpoint commits to.
+    public static let badProof = ErrorCode(rawValue: "bad_proof")
+    /// Two checkpoints of one log that cannot both be true: a split view or a rewritten history.
+    public static let inconsistentLog = ErrorCode(rawValue: "inconsistent_log")
 
     /// The HTTP status the hub answers with for this code.
     public var httpStatus: Int {
@@ -77,7 +83,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         case .chainBroken, .sequenceGap, .fork: return 409
         case .batchTooLarge, .eventTooLarge: return 413
         case .unsupportedEncoding: return 415
-        case .invalidEvent, .hashMismatch: return 422
+        case .invalidEvent, .hashMismatch, .badCheckpoint: return 422
         default: return 500
         }
     }

@@ -191,11 +191,14 @@ public struct Receipt: Codable, Sendable, Equatable {
     public var hubTime: String
     /// First 16 hex digits of SHA-256 of the signing key's raw bytes.
     public var keyID: String
+    /// The batch's last event in the hub's Merkle log: its inclusion proof and the signed checkpoint.
+    public var log: LogProof?
 
     public init(
         agent: String, firstSeq: Int64, throughSeq: Int64, headHash: String, accepted: Int64, duplicates: Int64,
-        hubTime: String, keyID: String
+        hubTime: String, keyID: String, log: LogProof? = nil
     ) {
+        self.log = log
         self.agent = agent
         self.firstSeq = firstSeq
         self.throughSeq = throughSeq
@@ -214,16 +217,70 @@ public struct Receipt: Codable, Sendable, Equatable {
         case accepted, duplicates
         case hubTime = "hub_time"
         case keyID = "key_id"
+        case log
     }
 
     /// The bytes the signature covers: the canonical JSON of the receipt object.
     public var signedBytes: [UInt8] {
-        CanonicalJSON.encode(
-            .object([
-                "agent": .string(agent), "first_seq": .integer(firstSeq), "through_seq": .integer(throughSeq),
-                "head_hash": .string(headHash), "accepted": .integer(accepted), "duplicates": .integer(duplicates),
-                "hub_time": .string(hubTime), "key_id": .string(keyID),
-            ]))
+        var object: [String: JSONValue] = [
+            "agent": .string(agent), "first_seq": .integer(firstSeq), "through_seq": .integer(throughSeq),
+            "head_hash": .string(headHash), "accepted": .integer(accepted), "duplicates": .integer(duplicates),
+            "hub_time": .string(hubTime), "key_id": .string(keyID),
+        ]
+        if let log { object["log"] = log.json }
+        return CanonicalJSON.encode(.object(object))
+    }
+}
+
+/// Where an event stands in the hub's Merkle log: its leaf index, the tree it was proven in, the audit
+/// path, and the hub's signed checkpoint (C2SP signed note) for that tree. Hashes are lowercase hex.
+public struct LogProof: Codable, Sendable, Equatable {
+    public var leafIndex: Int64
+    public var treeSize: Int64
+    public var root: String
+    public var inclusion: [String]
+    public var checkpoint: String
+
+    public init(leafIndex: Int64, treeSize: Int64, root: String, inclusion: [String], checkpoint: String) {
+        self.leafIndex = leafIndex
+        self.treeSize = treeSize
+        self.root = root
+        self.inclusion = inclusion
+        self.checkpoint = checkpoint
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case leafIndex = "leaf_index"
+        case treeSize = "tree_size"
+        case root, inclusion, checkpoint
+    }
+
+    var json: JSONValue {
+        .object([
+            "leaf_index": .integer(leafIndex), "tree_size": .integer(treeSize), "root": .string(root),
+            "inclusion": .array(inclusion.map(JSONValue.string)), "checkpoint": .string(checkpoint),
+        ])
+    }
+
+    /// Checks that the event with `eventHash` is leaf `leafIndex` of the tree the checkpoint commits to,
+    /// and that the checkpoint is signed by `hubKey`. Returns the checkpoint.
+    @discardableResult
+    public func verify(eventHash: String, hubKey: Curve25519.Signing.PublicKey) throws(KirokuError) -> Checkpoint {
+        let note = try SignedNote(text: checkpoint)
+        let tree = try Checkpoint(body: note.body)
+        guard note.verify(name: tree.origin, publicKey: hubKey) else {
+            throw KirokuError(.badCheckpoint, "the checkpoint is not signed by the hub's key")
+        }
+        guard tree.size == treeSize, Hex.encode(tree.root) == root else {
+            throw KirokuError(.badProof, "the proof is for another tree than the checkpoint's")
+        }
+        let path = inclusion.compactMap { Hex.isLowercaseHex($0, length: 64) ? Hex.decode($0) : nil }
+        guard path.count == inclusion.count, let leaf = Merkle.leafHash(eventHash: eventHash),
+            Merkle.verifyInclusion(leaf: leaf, index: leafIndex, size: treeSize, proof: path, root: tree.root)
+        else {
+            throw KirokuError(.badProof, "the inclusion proof for leaf \(leafIndex) does not verify against the checkpoint")
+        }
+        return tree
     }
 }
 

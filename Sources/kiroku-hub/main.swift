@@ -26,6 +26,7 @@ struct KirokuHubCommand: AsyncParsableCommand {
         @Option(help: "The CA's revoked.txt, re-read when it changes.") var revocationList: String?
         @Option(help: "Write the bound port to this file once listening.") var portFile: String?
         @Option(help: "Most events in one batch.") var maxBatchEvents: Int?
+        @Option(help: "Seconds between published checkpoints while events arrive.") var checkpointSeconds: Double?
         @Option(help: "Most bytes in one batch after decompression.") var maxBatchBytes: Int?
         @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String?
 
@@ -54,6 +55,7 @@ struct KirokuHubCommand: AsyncParsableCommand {
                 if let revocationList { configuration.revocationList = revocationList }
                 if let portFile { configuration.portFile = portFile }
                 if let maxBatchEvents { configuration.maxBatchEvents = maxBatchEvents }
+                if let checkpointSeconds { configuration.checkpointSeconds = checkpointSeconds }
                 if let maxBatchBytes { configuration.maxBatchBytes = maxBatchBytes }
                 var logger = Logger(label: "kiroku.hub")
                 logger.logLevel = Logger.Level(rawValue: logLevel ?? environment["LOG_LEVEL"] ?? "info") ?? .info

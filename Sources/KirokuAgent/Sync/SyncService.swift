@@ -108,6 +108,16 @@ public struct SyncService: Service {
                     else {
                         throw KirokuError(.badReceipt, "the hub's receipt does not cover the batch that was sent")
                     }
+                    // The batch's last event must be in the hub's Merkle log, under a checkpoint the hub
+                    // signed (invariant 4); its hash covers the whole chain before it.
+                    guard let log = receipt.receipt.log else {
+                        throw KirokuError(.badReceipt, "the hub's receipt carries no inclusion proof")
+                    }
+                    do {
+                        try log.verify(eventHash: batch.headHash, hubKey: hubKey)
+                    } catch {
+                        throw KirokuError(.badReceipt, "the hub's receipt does not prove the batch is in its log: \(error.message)")
+                    }
                     try journal.markDelivered(receipt)
                     if let gap = batch.gap {
                         // The agent's side of the record of the loss; it ships like any event.

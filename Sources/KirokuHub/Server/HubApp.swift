@@ -56,6 +56,7 @@ public enum HubApp {
         router.add(middleware: IdentityMiddleware())
         let routes = Routes(store: store, key: key, metrics: metrics, configuration: configuration)
         routes.register(on: router)
+        routes.registerLog(on: router)
 
         return Application(
             router: router,
@@ -64,6 +65,11 @@ public enum HubApp {
                 configuration: .init(
                     tlsConfiguration: tls, customAsyncVerificationCallback: { chain in await verifier.verify(chain) })),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kiroku-hub"),
+            services: [
+                CheckpointService(
+                    store: store, origin: configuration.origin, key: key,
+                    interval: .milliseconds(Int64(configuration.checkpointSeconds * 1000)), logger: logger)
+            ],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 if let portFile = configuration.portFile {
@@ -186,10 +192,18 @@ struct Routes: Sendable {
                 .batchTooLarge, "the batch has \(batch.events.count) events; at most \(configuration.maxBatchEvents) are taken")
         }
         let result = try await store.ingest(batch, identity: agent.id)
+        // The checkpoint for the tree as this batch left it, signed for the receipt (published checkpoints
+        // come from CheckpointService; any two are consistent, being prefixes of one log).
+        let tree = Checkpoint(origin: configuration.origin, size: result.log.treeSize, root: result.log.root)
+        var note = SignedNote(body: tree.body)
+        try note.sign(name: configuration.origin, key: key)
         let receipt = Receipt(
             agent: agent.id, firstSeq: result.firstSeq, throughSeq: result.throughSeq, headHash: result.headHash,
             accepted: result.accepted, duplicates: result.duplicates, hubTime: Timestamp(date: Date()).rfc3339,
-            keyID: signingKeyID(key.publicKey))
+            keyID: signingKeyID(key.publicKey),
+            log: LogProof(
+                leafIndex: result.log.leafIndex, treeSize: result.log.treeSize, root: Hex.encode(result.log.root),
+                inclusion: result.log.inclusion.map { Hex.encode($0) }, checkpoint: note.text))
         metrics.eventsIngested.increment(by: Int64(result.accepted))
         metrics.duplicates.increment(by: Int64(result.duplicates))
         metrics.batchesAccepted.increment()

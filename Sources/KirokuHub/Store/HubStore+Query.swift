@@ -89,6 +89,12 @@ public struct EventQuery: Sendable, Equatable {
 extension HubStore {
     /// Runs a query.
     public func query(_ query: EventQuery) async throws -> EventPage {
+        let (rows, next) = try await queryWithLeaves(query)
+        return EventPage(events: rows.map(\.event), next: next)
+    }
+
+    /// Runs a query and also returns each event's leaf index in the Merkle log.
+    func queryWithLeaves(_ query: EventQuery) async throws -> (rows: [(event: Event, leaf: Int64)], next: String?) {
         var conditions: [String] = []
         var arguments: StatementArguments = []
         if let from = query.from {
@@ -114,12 +120,12 @@ extension HubStore {
         }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         let sql = """
-            SELECT agent, seq, time, time_ms, kind, action, actor, subject, site, attrs, salt, prev, hash
+            SELECT id, agent, seq, time, time_ms, kind, action, actor, subject, site, attrs, salt, prev, hash
             FROM events \(whereClause) ORDER BY time_ms, agent, seq LIMIT \(query.limit + 1)
             """
         let finalArguments = arguments
         return try await pool.read { db in
-            var events: [Event] = []
+            var events: [(event: Event, leaf: Int64)] = []
             var last: EventQuery.Cursor?
             let rows = try Row.fetchCursor(db, sql: sql, arguments: finalArguments)
             var more = false
@@ -134,10 +140,10 @@ extension HubStore {
                     agent: row["agent"], seq: row["seq"], time: row["time"], kind: row["kind"], action: row["action"],
                     actor: row["actor"], subject: row["subject"], site: row["site"], attrs: attrs, salt: row["salt"],
                     prev: row["prev"], hash: row["hash"])
-                events.append(event)
+                events.append((event, (row["id"] as Int64) - 1))
                 last = EventQuery.Cursor(timeMS: row["time_ms"], agent: event.agent, seq: event.seq)
             }
-            return EventPage(events: events, next: more ? last?.text : nil)
+            return (events, more ? last?.text : nil)
         }
     }
 }

@@ -111,6 +111,7 @@ public struct HubStore: Sendable {
             try db.execute(sql: "ALTER TABLE agents ADD COLUMN epochs INTEGER NOT NULL DEFAULT 0")
             try db.execute(sql: "ALTER TABLE agents ADD COLUMN last_epoch_reason TEXT")
         }
+        migrator.registerMigration("v5: merkle log") { db in try LogTable.migrate(db) }
         return migrator
     }
 
@@ -128,6 +129,8 @@ public struct HubStore: Sendable {
         public var headHash: String
         public var accepted: Int64
         public var duplicates: Int64
+        /// The batch's last event in the Merkle log, with its inclusion proof in the tree as committed.
+        public var log: LogPosition
     }
 
     /// Checks and commits one batch from the agent `identity` (taken from its certificate, never from
@@ -189,6 +192,9 @@ public struct HubStore: Sendable {
                 }
             }
             let fresh = events.drop { $0.seq <= agent.lastSeq }
+            // Every accepted event becomes the next leaf of the Merkle log, in this same transaction; its
+            // row id is its leaf index + 1.
+            var log = try Merkle.Appender(size: LogTable.size(db), source: LogTable.source(db))
             if let first = fresh.first {
                 // A declared gap bridges exactly the missing range; the first event's link into it cannot be
                 // checked (its predecessor is lost), so the gap itself is what the record states.
@@ -224,9 +230,12 @@ public struct HubStore: Sendable {
                 let statement = try db.cachedStatement(
                     sql: """
                         INSERT INTO events(agent, seq, time, time_ms, kind, action, actor, subject, site, attrs,
-                            salt, prev, hash, received_ms)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            salt, prev, hash, received_ms, id)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """)
+                let node = RawInsert(
+                    statement: try db.cachedStatement(sql: "INSERT INTO merkle(id, hash) VALUES (?, ?)").sqliteStatement,
+                    connection: db.sqliteConnection)
                 // Bound through SQLite's C API: GRDB's StatementArguments cost more per row than the insert
                 // itself on this path (Benchmarks/README.md).
                 let insert = RawInsert(statement: statement.sqliteStatement, connection: db.sqliteConnection)
@@ -247,7 +256,17 @@ public struct HubStore: Sendable {
                     try insert.bind(12, event.prev)
                     try insert.bind(13, event.hash)
                     try insert.bind(14, nowMS)
+                    try insert.bind(15, log.size + 1)
                     try insert.step()
+                    guard let leaf = Merkle.leafHash(eventHash: event.hash) else {
+                        throw KirokuError(.internalError, "event \(event.seq) has no hex hash")
+                    }
+                    try log.append(leaf) { level, index, hash in
+                        try node.reset()
+                        try node.bind(1, LogTable.key(level, index))
+                        try node.bind(2, bytes: hash)
+                        try node.step()
+                    }
                     agent.lastEventMS = max(agent.lastEventMS ?? timeMS, timeMS)
                     if event.kind == "agent" {
                         if event.action == "clock_jump" { agent.clockJumps += 1 }
@@ -264,10 +283,25 @@ public struct HubStore: Sendable {
             agent.batches += 1
             agent.duplicates += duplicates
             try agent.save(db)
+            // Where the batch's last event stands in the log, and the proof of it.
+            let through = events.last!
+            let leafIndex: Int64
+            if fresh.last?.seq == through.seq {
+                leafIndex = log.size - 1
+            } else if let id = try Int64.fetchOne(
+                db, sql: "SELECT id FROM events WHERE agent = ? AND seq = ?", arguments: [identity, through.seq])
+            {
+                leafIndex = id - 1
+            } else {
+                throw KirokuError(.internalError, "event \(through.seq) of \(identity) is not in the record after its batch")
+            }
+            var prover = Merkle.Prover(size: log.size, source: LogTable.source(db))
+            let position = LogPosition(
+                leafIndex: leafIndex, treeSize: log.size, root: log.root, inclusion: try prover.inclusion(index: leafIndex))
             return .success(
                 IngestResult(
-                    firstSeq: events[0].seq, throughSeq: events.last!.seq, headHash: events.last!.hash,
-                    accepted: Int64(fresh.count), duplicates: duplicates))
+                    firstSeq: events[0].seq, throughSeq: through.seq, headHash: through.hash,
+                    accepted: Int64(fresh.count), duplicates: duplicates, log: position))
         }
         return try outcome.get()
     }
@@ -473,6 +507,13 @@ struct RawInsert {
 
     func bind(_ position: Int32, _ value: Int64) throws {
         let code = sqlite3_bind_int64(statement, position, value)
+        guard code == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: code)) }
+    }
+
+    func bind(_ position: Int32, bytes: [UInt8]) throws {
+        let code = bytes.withUnsafeBytes { buffer in
+            sqlite3_bind_blob(statement, position, buffer.baseAddress, Int32(buffer.count), Self.transient)
+        }
         guard code == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: code)) }
     }
 

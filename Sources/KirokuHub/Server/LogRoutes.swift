@@ -1,0 +1,154 @@
+import Crypto
+import Hummingbird
+import KirokuProtocol
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+import Foundation
+
+/// The Merkle log's endpoints (PROTOCOL.md §7): checkpoints, proofs, cosignatures and evidence bundles.
+extension Routes {
+    func registerLog(on router: Router<HubRequestContext>) {
+        router.get("/v1/log/checkpoint") { request, context in try await self.checkpoint(request, context) }
+        router.post("/v1/log/checkpoint") { _, context in
+            _ = try Self.require(.person, context)
+            return Self.text(try await store.issueCheckpoint(origin: configuration.origin, key: key).note.text)
+        }
+        router.get("/v1/log/consistency") { request, context in
+            _ = try Self.anyone(context)
+            let from = try Self.integer(request, "from")
+            let to = try Self.integer(request, "to")
+            let proof = try await store.consistencyProof(from: from, to: to)
+            return Self.json(
+                .object([
+                    "from": .integer(from), "to": .integer(to), "proof": .array(proof.map { .string(Hex.encode($0)) }),
+                ]))
+        }
+        router.get("/v1/log/inclusion") { request, context in
+            _ = try Self.anyone(context)
+            let leaf = try Self.integer(request, "leaf")
+            let size = try Self.integer(request, "size")
+            let proof = try await store.inclusionProof(leaf: leaf, size: size)
+            return Self.json(
+                .object([
+                    "leaf_index": .integer(leaf), "tree_size": .integer(size),
+                    "inclusion": .array(proof.map { .string(Hex.encode($0)) }),
+                ]))
+        }
+        router.post("/v1/log/cosignature") { request, context in
+            _ = try Self.require(.person, context)
+            var request = request
+            let body = try await request.collectBody(upTo: 64 * 1024)
+            let note = try SignedNote(text: String(decoding: body.readableBytesView, as: UTF8.self))
+            let stored = try await store.addCosignatures(note)
+            return Self.json(.object(["stored": .integer(Int64(stored))]))
+        }
+        router.get("/v1/evidence") { request, context in try await self.evidence(request, context) }
+    }
+
+    /// `GET /v1/log/checkpoint[?size=N]`: the newest published checkpoint (or the one of size N), as a
+    /// signed note with its cosignatures. Issues the first one if there is none yet.
+    func checkpoint(_ request: Request, _ context: HubRequestContext) async throws -> Response {
+        _ = try Self.anyone(context)
+        if request.uri.queryParameters["size"] != nil {
+            let size = try Self.integer(request, "size")
+            guard let published = try await store.checkpoint(size: size) else {
+                throw KirokuError(.notFound, "no checkpoint of size \(size) was published")
+            }
+            return Self.text(published.note.text)
+        }
+        if let newest = try await store.checkpoint(size: nil) { return Self.text(newest.note.text) }
+        return Self.text(try await store.issueCheckpoint(origin: configuration.origin, key: key).note.text)
+    }
+
+    /// `GET /v1/evidence?<query>`: the events a query selects (one page), each with its inclusion proof
+    /// in a checkpoint published now, and that checkpoint with its cosignatures (PROTOCOL.md §7).
+    func evidence(_ request: Request, _ context: HubRequestContext) async throws -> Response {
+        _ = try Self.require(.person, context)
+        var parameters: [String: String] = [:]
+        for (name, value) in request.uri.queryParameters { parameters[String(name)] = String(value) }
+        let query = try EventQuery(parameters: parameters)
+        let (rows, next) = try await store.queryWithLeaves(query)
+        // Issued after the query: the checkpoint covers every event it returned.
+        let published = try await store.issueCheckpoint(origin: configuration.origin, key: key)
+        let proofs = try await store.inclusionProofs(leaves: rows.map(\.leaf), size: published.checkpoint.size)
+        var out: [UInt8] = []
+        out.reserveCapacity(rows.count * 1500)
+        func member(_ name: String, _ value: JSONValue) {
+            out += CanonicalJSON.encode(.string(name)) + [UInt8(ascii: ":")] + CanonicalJSON.encode(value)
+        }
+        out += Array(#"{"#.utf8)
+        member("format", .string("kiroku-evidence/1"))
+        out.append(UInt8(ascii: ","))
+        member("origin", .string(configuration.origin))
+        out.append(UInt8(ascii: ","))
+        member("hub_key", .string(key.publicKey.rawRepresentation.base64EncodedString()))
+        out.append(UInt8(ascii: ","))
+        member("checkpoint", .string(published.note.text))
+        out.append(UInt8(ascii: ","))
+        member("query", .object(parameters.filter { $0.key != "cursor" }.mapValues(JSONValue.string)))
+        if let next {
+            out.append(UInt8(ascii: ","))
+            member("next", .string(next))
+        }
+        out += Array(#","events":["#.utf8)
+        for (index, row) in rows.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out += Array(#"{"event":"#.utf8) + row.event.canonicalBytes(includingHash: true)
+            out.append(UInt8(ascii: ","))
+            member("leaf_index", .integer(row.leaf))
+            out.append(UInt8(ascii: ","))
+            member("inclusion", .array(proofs[index].map { .string(Hex.encode($0)) }))
+            out.append(UInt8(ascii: "}"))
+        }
+        out += Array("]}".utf8)
+        return Response(
+            status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: out)))
+    }
+
+    static func anyone(_ context: HubRequestContext) throws -> Identity {
+        guard let identity = context.identity else {
+            throw KirokuError(.certificateRequired, "a client certificate is required")
+        }
+        return identity
+    }
+
+    static func integer(_ request: Request, _ name: String) throws -> Int64 {
+        guard let text = request.uri.queryParameters[Substring(name)] else {
+            throw KirokuError(.badQuery, "parameter '\(name)' is required")
+        }
+        guard let value = Int64(String(text)), value >= 0 else {
+            throw KirokuError(.badQuery, "\(name) must be a whole number from 0, not '\(text.prefix(30))'")
+        }
+        return value
+    }
+
+    static func text(_ text: String) -> Response {
+        Response(
+            status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: Array(text.utf8))))
+    }
+}
+
+/// Publishes a signed checkpoint every `interval` while events arrive (none when the log has not grown).
+struct CheckpointService: Service {
+    let store: HubStore
+    let origin: String
+    let key: Curve25519.Signing.PrivateKey
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                let published = try await store.issueCheckpoint(origin: origin, key: key)
+                logger.debug("checkpoint", metadata: ["kiroku.log.size": "\(published.checkpoint.size)"])
+            } catch {
+                logger.error("could not publish a checkpoint", metadata: ["kiroku.error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+public import Crypto
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A tree head in the C2SP tlog-checkpoint text form: the origin line (which log), the tree size in
+/// decimal, and the base64 root hash, each ending in a newline.
+public struct Checkpoint: Sendable, Equatable {
+    public var origin: String
+    public var size: Int64
+    public var root: Merkle.Hash
+
+    public init(origin: String, size: Int64, root: Merkle.Hash) {
+        self.origin = origin
+        self.size = size
+        self.root = root
+    }
+
+    /// The note body that is signed and cosigned.
+    public var body: String { "\(origin)\n\(size)\n\(Data(root).base64EncodedString())\n" }
+
+    /// Reads a checkpoint body (extension lines are not used by Kiroku and are refused).
+    public init(body: String) throws(KirokuError) {
+        let lines = body.split(separator: "\n", omittingEmptySubsequences: false)
+        guard body.hasSuffix("\n"), lines.count == 4, !lines[0].isEmpty,
+            let size = Int64(lines[1]), size >= 0, String(size) == lines[1],
+            let root = Data(base64Encoded: String(lines[2])), root.count == 32
+        else {
+            throw KirokuError(.badCheckpoint, "not a checkpoint: expected origin, tree size and base64 root lines")
+        }
+        self.init(origin: String(lines[0]), size: size, root: Array(root))
+    }
+}
+
+/// A C2SP signed note: a text body and Ed25519 signature lines (`— <name> base64(key ID ‖ signature)`).
+public struct SignedNote: Sendable, Equatable {
+    public var body: String
+    public var signatures: [Line]
+
+    public struct Line: Sendable, Equatable {
+        public var name: String
+        /// The 4-byte key ID followed by the signature bytes.
+        public var blob: [UInt8]
+        public var keyID: [UInt8] { Array(blob.prefix(4)) }
+    }
+
+    public init(body: String, signatures: [Line] = []) {
+        self.body = body
+        self.signatures = signatures
+    }
+
+    /// The note as text: body, an empty line, one line per signature.
+    public var text: String {
+        body + "\n" + signatures.map { "— \($0.name) \(Data($0.blob).base64EncodedString())\n" }.joined()
+    }
+
+    public init(text: String) throws(KirokuError) {
+        // The body ends at the first empty line (its last line's newline, then the separating one).
+        let bytes = Array(text.utf8)
+        guard let split = bytes.indices.dropLast().first(where: { bytes[$0] == 0x0A && bytes[$0 + 1] == 0x0A }) else {
+            throw KirokuError(.badCheckpoint, "not a signed note: no empty line before the signatures")
+        }
+        body = String(decoding: bytes[...split], as: UTF8.self)
+        signatures = []
+        let rest = String(decoding: bytes[(split + 2)...], as: UTF8.self)
+        guard rest.hasSuffix("\n") else { throw KirokuError(.badCheckpoint, "a signed note ends with a newline") }
+        for line in rest.dropLast().split(separator: "\n", omittingEmptySubsequences: false) {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: false)
+            guard parts.count == 3, parts[0] == "—", !parts[1].isEmpty,
+                let blob = Data(base64Encoded: String(parts[2])), blob.count > 4
+            else {
+                throw KirokuError(.badCheckpoint, "not a signature line: '\(line.prefix(80))'")
+            }
+            signatures.append(Line(name: String(parts[1]), blob: Array(blob)))
+        }
+    }
+
+    // MARK: The log's own signature (signature type 0x01, Ed25519)
+
+    /// SHA-256(name ‖ "\n" ‖ type ‖ public key)[:4], the key ID of signed-note keys and cosigners.
+    public static func keyID(name: String, type: UInt8, publicKey: Curve25519.Signing.PublicKey) -> [UInt8] {
+        var hasher = SHA256()
+        hasher.update(data: Array(name.utf8) + [0x0A, type])
+        hasher.update(data: publicKey.rawRepresentation)
+        return Array(hasher.finalize().prefix(4))
+    }
+
+    public mutating func sign(name: String, key: Curve25519.Signing.PrivateKey) throws {
+        let signature = try key.signature(for: Array(body.utf8))
+        signatures.append(Line(name: name, blob: Self.keyID(name: name, type: 0x01, publicKey: key.publicKey) + Array(signature)))
+    }
+
+    /// True if a signature line by `name` with this key's ID verifies over the body.
+    public func verify(name: String, publicKey: Curve25519.Signing.PublicKey) -> Bool {
+        let id = Self.keyID(name: name, type: 0x01, publicKey: publicKey)
+        return signatures.contains { line in
+            line.name == name && line.keyID == id && line.blob.count == 68
+                && publicKey.isValidSignature(Data(line.blob[4...]), for: Array(body.utf8))
+        }
+    }
+
+    // MARK: Cosignatures (C2SP tlog-cosignature, Ed25519 type 0x04)
+
+    static func cosignedMessage(body: String, time: UInt64) -> [UInt8] {
+        Array("cosignature/v1\ntime \(time)\n\(body)".utf8)
+    }
+
+    /// Adds a witness's cosignature, made at `time` (POSIX seconds).
+    public mutating func cosign(name: String, key: Curve25519.Signing.PrivateKey, time: UInt64) throws {
+        let signature = try key.signature(for: Self.cosignedMessage(body: body, time: time))
+        var timestamp = [UInt8](repeating: 0, count: 8)
+        for index in 0..<8 { timestamp[index] = UInt8(truncatingIfNeeded: time >> (56 - 8 * UInt64(index))) }
+        signatures.append(
+            Line(name: name, blob: Self.keyID(name: name, type: 0x04, publicKey: key.publicKey) + timestamp + Array(signature)))
+    }
+
+    /// The time of a valid cosignature by `name` with this key, or nil if there is none.
+    public func cosignatureTime(name: String, publicKey: Curve25519.Signing.PublicKey) -> UInt64? {
+        let id = Self.keyID(name: name, type: 0x04, publicKey: publicKey)
+        for line in signatures where line.name == name && line.keyID == id && line.blob.count == 76 {
+            let time = line.blob[4..<12].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            if publicKey.isValidSignature(Data(line.blob[12...]), for: Self.cosignedMessage(body: body, time: time)) {
+                return time
+            }
+        }
+        return nil
+    }
+}
