@@ -113,7 +113,9 @@ let package = Package(
             dependencies: [
                 "KirokuProtocol", "KirokuClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: strictSettings
@@ -151,7 +153,8 @@ let package = Package(
         .executableTarget(
             name: "kiroku-bench",
             dependencies: [
-                "KirokuAgent", "KirokuHub", "KirokuPKI", "KirokuProtocol",
+                "KirokuAgent", "KirokuControl", "KirokuHub", "KirokuPKI", "KirokuProtocol",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

@@ -2,6 +2,7 @@ public import KirokuClient
 public import KirokuProtocol
 
 import Foundation
+import NIOHTTP1
 
 /// The people's side of the hub API (person certificates only).
 public struct HubQueries: Sendable {
@@ -19,6 +20,41 @@ public struct HubQueries: Sendable {
     /// `GET /v1/agents`.
     public func agents() async throws -> [AgentHealth] {
         try await connection.get(AgentHealthList.self, "/v1/agents").agents
+    }
+
+    /// One page of `GET /v1/evidence`, as the hub sent it (with `checkpoint` to pin the tree).
+    public func evidence(_ parameters: [String: String]) async throws -> [UInt8] {
+        try await connection.request(.GET, "/v1/evidence" + Self.queryString(parameters))
+    }
+
+    /// The newest published checkpoint (or the one of `size`), as signed-note text.
+    public func checkpoint(size: Int64? = nil) async throws -> String {
+        let path = "/v1/log/checkpoint" + (size.map { "?size=\($0)" } ?? "")
+        return String(decoding: try await connection.request(.GET, path), as: UTF8.self)
+    }
+
+    /// Asks the hub to publish a checkpoint now (if the log grew) and returns the newest.
+    public func publishCheckpoint() async throws -> String {
+        String(decoding: try await connection.request(.POST, "/v1/log/checkpoint"), as: UTF8.self)
+    }
+
+    /// The proof that the tree of `to` leaves extends the tree of `from` leaves.
+    public func consistency(from: Int64, to: Int64) async throws -> [Merkle.Hash] {
+        struct Answer: Decodable { var proof: [String] }
+        let answer = try await connection.get(Answer.self, "/v1/log/consistency?from=\(from)&to=\(to)")
+        let proof = answer.proof.compactMap { Hex.isLowercaseHex($0, length: 64) ? Hex.decode($0) : nil }
+        guard proof.count == answer.proof.count else {
+            throw KirokuError(.badProof, "the hub's consistency proof is not a list of hex hashes")
+        }
+        return proof
+    }
+
+    /// Hands the hub a checkpoint with cosignature lines to keep and serve.
+    @discardableResult
+    public func submitCosignature(_ note: SignedNote) async throws -> Int {
+        struct Answer: Decodable { var stored: Int }
+        let bytes = try await connection.request(.POST, "/v1/log/cosignature", body: Array(note.text.utf8))
+        return try JSONDecoder().decode(Answer.self, from: Data(bytes)).stored
     }
 
     static func queryString(_ parameters: [String: String]) -> String {

@@ -1,6 +1,8 @@
 import Foundation
 import GRDBSQLite
+import Crypto
 import KirokuAgent
+import KirokuControl
 import KirokuHub
 import KirokuPKI
 import KirokuProtocol
@@ -11,7 +13,7 @@ import Glibc
 #endif
 
 // kiroku-bench: Kiroku's own benchmarks. Each figure is printed beside a baseline measured in the same
-// run, as a ratio, because these machines are noisy. Usage: kiroku-bench [append|group|sync|all] [--count N]
+// run, as a ratio, because these machines are noisy. Usage: kiroku-bench [append|group|log|sync|all] [--count N]
 
 let arguments = CommandLine.arguments
 let mode = arguments.count > 1 && !arguments[1].hasPrefix("--") ? arguments[1] : "all"
@@ -299,6 +301,128 @@ func breakdown(count: Int) async throws {
     print("hub ingest breakdown per event: decode \(fmt(seconds(decode) / Double(count) * 1e6)) µs, validate \(fmt(seconds(validate) / Double(count) * 1e6)) µs, ingest incl. validate \(fmt(seconds(ingest) / Double(count) * 1e6)) µs")
 }
 
+// MARK: 5. The Merkle log: append cost beside ingest without it, proofs at 10M leaves, verifying evidence
+
+/// Batches of `count` journalled events, encoded as an agent sends them.
+func batches(agent: String, count: Int, folder: String) async throws -> [Batch] {
+    let journal = try Journal.open(path: work.appending(path: "\(folder)/journal.sqlite").path, agentID: agent, site: "本庁舎")
+    var left = count
+    while left > 0 {
+        let n = min(10_000, left)
+        try await journal.append(Array(repeating: sampleDraft, count: n))
+        left -= n
+    }
+    var out: [Batch] = []
+    var next: Int64 = 1
+    while true {
+        let stored = try journal.pending(from: next, limit: 5000, maxBytes: 8 << 20)
+        guard let last = stored.last else { break }
+        out.append(try Batch.parse(Batch.encodeBody(agent: agent, sentAt: "2026-11-27T00:00:00.000Z", headSeq: Int64(count), canonicalEvents: stored.map(\.body))))
+        next = last.seq + 1
+    }
+    return out
+}
+
+func logBenchmark(count: Int, proofLeaves: Int) async throws {
+    let clock = ContinuousClock()
+    // Append cost: the same batches into a store with and without the log, alternating, best of three.
+    let prepared = try await batches(agent: "bench", count: count, folder: "log")
+    var with = Duration.seconds(1_000_000)
+    var without = Duration.seconds(1_000_000)
+    for round in 0..<3 {
+        let plain = try HubStore.openWithoutMerkleLogForBenchmarks(path: work.appending(path: "log/plain-\(round).sqlite").path)
+        without = min(without, try await clock.measure { for batch in prepared { _ = try await plain.ingest(batch, identity: "bench") } })
+        let logged = try HubStore.open(path: work.appending(path: "log/logged-\(round).sqlite").path)
+        with = min(with, try await clock.measure { for batch in prepared { _ = try await logged.ingest(batch, identity: "bench") } })
+    }
+    line("ingest with the Merkle log", rate(count, with), unit: "events/s", baseline: rate(count, without),
+        baselineName: "ingest without it", aim: "≥ 0.85 of baseline (at most 15% slower)")
+
+    // Proofs at scale: a log of `proofLeaves` leaves written straight into a hub database's tree table.
+    let bigPath = work.appending(path: "log/big.sqlite").path
+    _ = try HubStore.open(path: bigPath)
+    var db: OpaquePointer?
+    guard sqlite3_open(bigPath, &db) == SQLITE_OK else { throw KirokuError(.internalError, "sqlite3_open failed") }
+    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; BEGIN", nil, nil, nil)
+    var statement: OpaquePointer?
+    sqlite3_prepare_v2(db, "INSERT INTO merkle(id, hash) VALUES (?, ?)", -1, &statement, nil)
+    let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
+    var appender = try Merkle.Appender(size: 0) { _, _ in [] }
+    let built = clock.measure {
+        for index in 0..<proofLeaves {
+            var seed = UInt64(index)
+            let leaf = Merkle.leafHash(withUnsafeBytes(of: &seed) { Array($0) })
+            appender.append(leaf) { level, index, hash in
+                sqlite3_reset(statement)
+                sqlite3_bind_int64(statement, 1, Int64(level) << 40 | index)
+                hash.withUnsafeBytes { _ = sqlite3_bind_blob(statement, 2, $0.baseAddress, 32, transient) }
+                sqlite3_step(statement)
+            }
+            if index % 1_000_000 == 999_999 { print("  built \((index + 1) / 1_000_000)M leaves…") }
+        }
+    }
+    sqlite3_finalize(statement)
+    sqlite3_exec(db, "COMMIT", nil, nil, nil)
+    sqlite3_close(db)
+    print("  a \(proofLeaves)-leaf log built in \(fmt(seconds(built))) s")
+    let big = try HubStore.open(path: bigPath)
+    let small = try HubStore.open(path: work.appending(path: "log/logged-0.sqlite").path)
+    func proofTimes(_ store: HubStore, size: Int64) async throws -> (inclusion: Double, consistency: Double) {
+        var random = SystemRandomNumberGenerator()
+        let n = 1000
+        let inclusion = try await clock.measure {
+            for _ in 0..<n { _ = try await store.inclusionProof(leaf: Int64.random(in: 0..<size, using: &random), size: size) }
+        }
+        let consistency = try await clock.measure {
+            for _ in 0..<n {
+                let to = Int64.random(in: 2...size, using: &random)
+                _ = try await store.consistencyProof(from: Int64.random(in: 1..<to, using: &random), to: to)
+            }
+        }
+        return (seconds(inclusion) / Double(n) * 1000, seconds(consistency) / Double(n) * 1000)
+    }
+    let large = try await proofTimes(big, size: Int64(proofLeaves))
+    let baseline = try await proofTimes(small, size: try await small.logSize())
+    line("inclusion proof at \(proofLeaves / 1_000_000)M leaves", large.inclusion, unit: "ms", baseline: baseline.inclusion,
+        baselineName: "at \(count / 1000)k leaves", aim: "< 5 ms")
+    line("consistency proof at \(proofLeaves / 1_000_000)M leaves", large.consistency, unit: "ms", baseline: baseline.consistency,
+        baselineName: "at \(count / 1000)k leaves", aim: "< 5 ms")
+
+    // An evidence bundle of 10,000 events: parse and verify it as `kirokuctl verify` does.
+    let key = Curve25519.Signing.PrivateKey()
+    let events = (1...10_000).reduce(into: [Event]()) { chain, seq in
+        chain.append(
+            Event(
+                agent: "bench", seq: Int64(seq), time: "2026-11-27T09:00:00.000+09:00", kind: sampleDraft.kind,
+                action: sampleDraft.action, actor: sampleDraft.actor, subject: sampleDraft.subject, site: "本庁舎",
+                attrs: sampleDraft.attrs, salt: Event.randomSalt(), prev: chain.last?.hash ?? Event.genesis
+            ).sealed())
+    }
+    var nodes: [Int64: Merkle.Hash] = [:]
+    var tree = try Merkle.Appender(size: 0) { _, _ in [] }
+    for event in events { tree.append(Merkle.leafHash(eventHash: event.hash)!) { nodes[Int64($0) << 40 | $1] = $2 } }
+    var prover = Merkle.Prover(size: tree.size) { nodes[Int64($0) << 40 | $1]! }
+    var note = SignedNote(body: Checkpoint(origin: "bench", size: tree.size, root: tree.root).body)
+    try note.sign(name: "bench", key: key)
+    let bundle = EvidenceBundle(
+        origin: "bench", hubKey: key.publicKey.rawRepresentation.base64EncodedString(), checkpoint: note.text, query: [:],
+        events: try events.enumerated().map { index, event in
+            EvidenceBundle.Entry(
+                object: try JSONParser.parse(event.canonicalBytes(includingHash: true)), leafIndex: Int64(index),
+                inclusion: try prover.inclusion(index: Int64(index)).map { Hex.encode($0) })
+        })
+    let bytes = bundle.bytes
+    var verified = false
+    let verify = try clock.measure {
+        verified = EvidenceVerifier.verify(try EvidenceBundle(bytes: bytes), hubKey: key.publicKey, witnesses: []).verified
+    }
+    let hashOnly = try clock.measure {
+        for event in try EvidenceBundle(bytes: bytes).events { try Event.parse(CanonicalJSON.encode(event.object)).validate() }
+    }
+    line("verify a 10,000-event evidence bundle\(verified ? "" : " (FAILED)")", seconds(verify), unit: "s", baseline: seconds(hashOnly),
+        baselineName: "parse and re-hash only", aim: "< 2 s")
+}
+
 print("kiroku-bench (\(ProcessInfo.processInfo.processorCount) cores), work dir \(work.path)")
 var single = 0.0
 if mode == "append" || mode == "group" || mode == "all" {
@@ -325,6 +449,9 @@ if mode == "cpu" {
 }
 if mode == "breakdown" {
     try await breakdown(count: option("--count", 200_000))
+}
+if mode == "log" || mode == "all" {
+    try await logBenchmark(count: option("--log-events", 200_000), proofLeaves: option("--proof-leaves", 10_000_000))
 }
 if mode == "sync" || mode == "all" {
     try await syncBenchmark(count: option("--count", 1_000_000))

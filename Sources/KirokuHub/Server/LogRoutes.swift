@@ -68,10 +68,33 @@ extension Routes {
         _ = try Self.require(.person, context)
         var parameters: [String: String] = [:]
         for (name, value) in request.uri.queryParameters { parameters[String(name)] = String(value) }
+        // `checkpoint=N` proves the events in the published checkpoint of size N (so that the pages of one
+        // export share a checkpoint), `checkpoint=cosigned` in the newest one a witness cosigned; events
+        // accepted after it are left out and counted. Without it, a checkpoint is published now.
+        let choice = parameters.removeValue(forKey: "checkpoint")
         let query = try EventQuery(parameters: parameters)
-        let (rows, next) = try await store.queryWithLeaves(query)
-        // Issued after the query: the checkpoint covers every event it returned.
-        let published = try await store.issueCheckpoint(origin: configuration.origin, key: key)
+        var (rows, next) = try await store.queryWithLeaves(query)
+        var chosen: PublishedCheckpoint?
+        if choice == "cosigned" {
+            chosen = try await store.newestCosignedCheckpoint()
+        } else if let choice {
+            guard let size = Int64(choice), size >= 0 else {
+                throw KirokuError(.badQuery, "checkpoint must be a published tree size or 'cosigned', not '\(choice.prefix(30))'")
+            }
+            guard let held = try await store.checkpoint(size: size) else {
+                throw KirokuError(.notFound, "no checkpoint of size \(size) was published")
+            }
+            chosen = held
+        }
+        let published: PublishedCheckpoint
+        if let chosen {
+            published = chosen
+        } else {
+            // Issued after the query: the checkpoint covers every event it returned.
+            published = try await store.issueCheckpoint(origin: configuration.origin, key: key)
+        }
+        let omitted = rows.count
+        rows.removeAll { $0.leaf >= published.checkpoint.size }
         let proofs = try await store.inclusionProofs(leaves: rows.map(\.leaf), size: published.checkpoint.size)
         var out: [UInt8] = []
         out.reserveCapacity(rows.count * 1500)
@@ -91,6 +114,10 @@ extension Routes {
         if let next {
             out.append(UInt8(ascii: ","))
             member("next", .string(next))
+        }
+        if omitted > rows.count {
+            out.append(UInt8(ascii: ","))
+            member("omitted_after_checkpoint", .integer(Int64(omitted - rows.count)))
         }
         out += Array(#","events":["#.utf8)
         for (index, row) in rows.enumerated() {

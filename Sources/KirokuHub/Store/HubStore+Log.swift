@@ -170,6 +170,13 @@ extension HubStore {
         }
     }
 
+    /// The newest checkpoint any witness cosigned, with its cosignatures; nil if none was.
+    public func newestCosignedCheckpoint() async throws -> PublishedCheckpoint? {
+        guard let size = try await pool.read({ db in try Int64.fetchOne(db, sql: "SELECT max(size) FROM cosignatures") })
+        else { return nil }
+        return try await checkpoint(size: size)
+    }
+
     /// Keeps the cosignatures of a checkpoint this hub issued. `verify` decides which lines are genuine
     /// (the hub checks them against the witness keys it was told about, or at least their form). Returns
     /// how many lines were new.

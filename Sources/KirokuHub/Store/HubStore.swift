@@ -13,8 +13,20 @@ public import Foundation
 public struct HubStore: Sendable {
     let pool: DatabasePool
     public let path: String
+    /// False only in the benchmark's baseline (ingest without the Merkle log, to measure what the log
+    /// costs); `kiroku-hub` never turns it off.
+    let merkleLog: Bool
 
     public static func open(path: String) throws -> HubStore {
+        try open(path: path, merkleLog: true)
+    }
+
+    /// A store whose ingest skips the Merkle log: the benchmark's baseline, never a hub (invariant 4).
+    public static func openWithoutMerkleLogForBenchmarks(path: String) throws -> HubStore {
+        try open(path: path, merkleLog: false)
+    }
+
+    static func open(path: String, merkleLog: Bool) throws -> HubStore {
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
         configuration.label = "kiroku.hub"
@@ -29,7 +41,7 @@ public struct HubStore: Sendable {
                 try db.execute(sql: "PRAGMA cache_size = -65536")
             }
             try migrator.migrate(pool)
-            return HubStore(pool: pool, path: path)
+            return HubStore(pool: pool, path: path, merkleLog: merkleLog)
         } catch {
             throw KirokuError(.internalError, "cannot open the hub database \(path)", underlying: error)
         }
@@ -194,7 +206,8 @@ public struct HubStore: Sendable {
             let fresh = events.drop { $0.seq <= agent.lastSeq }
             // Every accepted event becomes the next leaf of the Merkle log, in this same transaction; its
             // row id is its leaf index + 1.
-            var log = try Merkle.Appender(size: LogTable.size(db), source: LogTable.source(db))
+            var log = try Merkle.Appender(size: merkleLog ? LogTable.size(db) : 0, source: LogTable.source(db))
+            var nextLeaf = merkleLog ? log.size : try Int64.fetchOne(db, sql: "SELECT max(id) FROM events") ?? 0
             if let first = fresh.first {
                 // A declared gap bridges exactly the missing range; the first event's link into it cannot be
                 // checked (its predecessor is lost), so the gap itself is what the record states.
@@ -256,16 +269,19 @@ public struct HubStore: Sendable {
                     try insert.bind(12, event.prev)
                     try insert.bind(13, event.hash)
                     try insert.bind(14, nowMS)
-                    try insert.bind(15, log.size + 1)
+                    try insert.bind(15, nextLeaf + 1)
                     try insert.step()
-                    guard let leaf = Merkle.leafHash(eventHash: event.hash) else {
-                        throw KirokuError(.internalError, "event \(event.seq) has no hex hash")
-                    }
-                    try log.append(leaf) { level, index, hash in
-                        try node.reset()
-                        try node.bind(1, LogTable.key(level, index))
-                        try node.bind(2, bytes: hash)
-                        try node.step()
+                    nextLeaf += 1
+                    if merkleLog {
+                        guard let leaf = Merkle.leafHash(eventHash: event.hash) else {
+                            throw KirokuError(.internalError, "event \(event.seq) has no hex hash")
+                        }
+                        try log.append(leaf) { level, index, hash in
+                            try node.reset()
+                            try node.bind(1, LogTable.key(level, index))
+                            try node.bind(2, bytes: hash)
+                            try node.step()
+                        }
                     }
                     agent.lastEventMS = max(agent.lastEventMS ?? timeMS, timeMS)
                     if event.kind == "agent" {
@@ -285,6 +301,12 @@ public struct HubStore: Sendable {
             try agent.save(db)
             // Where the batch's last event stands in the log, and the proof of it.
             let through = events.last!
+            guard merkleLog else {
+                return .success(
+                    IngestResult(
+                        firstSeq: events[0].seq, throughSeq: through.seq, headHash: through.hash, accepted: Int64(fresh.count),
+                        duplicates: duplicates, log: LogPosition(leafIndex: nextLeaf - 1, treeSize: nextLeaf, root: [], inclusion: [])))
+            }
             let leafIndex: Int64
             if fresh.last?.seq == through.seq {
                 leafIndex = log.size - 1

@@ -10,8 +10,8 @@ import KirokuProtocol
 struct KirokuCTL: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kirokuctl",
-        abstract: "Kiroku for people: certificates, the consolidated record, agent health.",
-        subcommands: [PKI.self, Query.self, Agents.self])
+        abstract: "Kiroku for people: certificates, the consolidated record, agent health, evidence and the witness.",
+        subcommands: [PKI.self, Query.self, Agents.self, Export.self, Verify.self, Log.self, WitnessCommand.self])
 }
 
 func fail(_ error: KirokuError) -> ExitCode {

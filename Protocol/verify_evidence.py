@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Independent verifier of a Kiroku evidence bundle (PROTOCOL.md §7), with only the Python standard library.
+
+Written from PROTOCOL.md alone, so that the 会議 or any auditor need not trust Kiroku's own code: it
+recomputes each event's hash from its content (RFC 8785 canonical JSON, SHA-256), checks each event's
+RFC 6962 inclusion proof against the checkpoint's root, the hub's Ed25519 signature on the checkpoint
+(C2SP signed note), and each named witness's cosignature (C2SP tlog-cosignature).
+
+    verify_evidence.py BUNDLE [--hub-key BASE64] [--witness NAME+KEYID+BASE64 ...]
+
+Exit status 0 and a line starting VERIFIED when everything holds; 1 and NOT VERIFIED otherwise.
+"""
+import base64
+import hashlib
+import json
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from check_vectors import canonical, event_hash  # noqa: E402  (the same canonical form as the vectors)
+
+# --- Ed25519 verification (RFC 8032 §5.1.7, after its §6 reference code) -------------------------------
+
+P = 2**255 - 19
+L = 2**252 + 27742317777372353535851937790883648493
+D = -121665 * pow(121666, P - 2, P) % P
+SQRT_M1 = pow(2, (P - 1) // 4, P)
+
+
+def _add(a, b):
+    x = (a[1] - a[0]) * (b[1] - b[0]) % P
+    y = (a[1] + a[0]) * (b[1] + b[0]) % P
+    c = 2 * a[3] * b[3] * D % P
+    z = 2 * a[2] * b[2] % P
+    e, f, g, h = y - x, z - c, z + c, y + x
+    return (e * f % P, g * h % P, f * g % P, e * h % P)
+
+
+def _mul(s, point):
+    result = (0, 1, 1, 0)
+    while s > 0:
+        if s & 1:
+            result = _add(result, point)
+        point = _add(point, point)
+        s >>= 1
+    return result
+
+
+def _equal(a, b):
+    return (a[0] * b[2] - b[0] * a[2]) % P == 0 and (a[1] * b[2] - b[1] * a[2]) % P == 0
+
+
+def _recover_x(y, sign):
+    if y >= P:
+        return None
+    x2 = (y * y - 1) * pow(D * y * y + 1, P - 2, P)
+    if x2 == 0:
+        return None if sign else 0
+    x = pow(x2, (P + 3) // 8, P)
+    if (x * x - x2) % P != 0:
+        x = x * SQRT_M1 % P
+    if (x * x - x2) % P != 0:
+        return None
+    if (x & 1) != sign:
+        x = P - x
+    return x
+
+
+def _decompress(data):
+    if len(data) != 32:
+        return None
+    y = int.from_bytes(data, "little")
+    sign, y = y >> 255, y & ((1 << 255) - 1)
+    x = _recover_x(y, sign)
+    return None if x is None else (x, y, 1, x * y % P)
+
+
+_GY = 4 * pow(5, P - 2, P) % P
+_G = (_recover_x(_GY, 0), _GY, 1, _recover_x(_GY, 0) * _GY % P)
+
+
+def ed25519_verify(public, message, signature):
+    if len(public) != 32 or len(signature) != 64:
+        return False
+    a, r = _decompress(public), _decompress(signature[:32])
+    s = int.from_bytes(signature[32:], "little")
+    if a is None or r is None or s >= L:
+        return False
+    h = int.from_bytes(hashlib.sha512(signature[:32] + public + message).digest(), "little") % L
+    return _equal(_mul(s, _G), _add(r, _mul(h, a)))
+
+
+# --- RFC 6962 / RFC 9162 ------------------------------------------------------------------------------
+
+
+def leaf_hash(data):
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left, right):
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def verify_inclusion(leaf, index, size, proof, root):
+    """RFC 9162 §2.1.3.2."""
+    if not 0 <= index < size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+# --- C2SP signed notes ----------------------------------------------------------------------------------
+
+
+def key_id(name, kind, public):
+    return hashlib.sha256(name.encode() + b"\n" + bytes([kind]) + public).digest()[:4]
+
+
+def parse_note(text):
+    body, sep, rest = text.partition("\n\n")
+    if not sep or not rest.endswith("\n"):
+        raise ValueError("not a signed note")
+    lines = []
+    for line in rest[:-1].split("\n"):
+        dash, name, blob = line.split(" ")
+        if dash != "\u2014":
+            raise ValueError("not a signature line")
+        lines.append((name, base64.b64decode(blob, validate=True)))
+    return body + "\n", lines
+
+
+def parse_checkpoint(body):
+    origin, size, root, end = body.split("\n")
+    if end != "" or str(int(size)) != size:
+        raise ValueError("not a checkpoint")
+    return origin, int(size), base64.b64decode(root, validate=True)
+
+
+def main(argv):
+    args, hub_key, witnesses = [], None, []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--hub-key":
+            hub_key = base64.b64decode(argv[i + 1])
+            i += 2
+        elif argv[i] == "--witness":
+            name, kid, blob = argv[i + 1].split("+", 2)
+            raw = base64.b64decode(blob)
+            if raw[0] != 4 or key_id(name, 4, raw[1:]).hex() != kid:
+                print("bad witness key", argv[i + 1])
+                return 2
+            witnesses.append((name, raw[1:]))
+            i += 2
+        else:
+            args.append(argv[i])
+            i += 1
+    if len(args) != 1:
+        print(__doc__)
+        return 2
+    bundle = json.loads(pathlib.Path(args[0]).read_text(encoding="utf-8"))
+    problems = []
+    if bundle.get("format") != "kiroku-evidence/1":
+        problems.append("not a kiroku-evidence/1 bundle")
+    key = hub_key or base64.b64decode(bundle["hub_key"])
+    body, signatures = parse_note(bundle["checkpoint"])
+    origin, size, root = parse_checkpoint(body)
+    own = key_id(origin, 1, key)
+    if not any(n == origin and b[:4] == own and ed25519_verify(key, body.encode(), b[4:]) for n, b in signatures):
+        problems.append("the checkpoint is not signed by the hub key")
+    for name, public in witnesses:
+        wanted, ok = key_id(name, 4, public), False
+        for n, b in signatures:
+            if n == name and b[:4] == wanted and len(b) == 76:
+                t = int.from_bytes(b[4:12], "big")
+                message = b"cosignature/v1\ntime %d\n" % t + body.encode()
+                ok = ok or ed25519_verify(public, message, b[12:])
+        if not ok:
+            problems.append(f"not cosigned by witness {name}")
+    for n, entry in enumerate(bundle["events"], 1):
+        event = entry["event"]
+        if event_hash(event) != event.get("hash"):
+            problems.append(f"event {n}: its hash does not match its content")
+            continue
+        proof = [bytes.fromhex(h) for h in entry["inclusion"]]
+        if not verify_inclusion(leaf_hash(bytes.fromhex(event["hash"])), entry["leaf_index"], size, proof, root):
+            problems.append(f"event {n} ({event['agent']} seq {event['seq']}): not in the checkpoint's tree")
+    for problem in problems[:20]:
+        print("FAIL ", problem)
+    if problems:
+        print(f"NOT VERIFIED: {len(problems)} problem(s)")
+        return 1
+    print(f"VERIFIED: {len(bundle['events'])} event(s) in {origin} tree size {size}, signed by the hub"
+          + (f", cosigned by {len(witnesses)} witness(es)" if witnesses else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,187 @@
+public import Crypto
+public import KirokuProtocol
+
+import Foundation
+
+/// An evidence bundle (`kirokuctl export --evidence`, PROTOCOL.md §7): events, each with its leaf index and
+/// inclusion proof, and the checkpoint they are proven in, with its cosignatures.
+public struct EvidenceBundle: Sendable {
+    public var origin: String
+    public var hubKey: String
+    public var checkpoint: String
+    public var query: [String: String]
+    public var events: [Entry]
+
+    public struct Entry: Sendable {
+        /// The event exactly as the bundle holds it.
+        public var object: JSONValue
+        public var leafIndex: Int64
+        public var inclusion: [String]
+
+        public init(object: JSONValue, leafIndex: Int64, inclusion: [String]) {
+            self.object = object
+            self.leafIndex = leafIndex
+            self.inclusion = inclusion
+        }
+    }
+
+    public static let format = "kiroku-evidence/1"
+
+    public init(origin: String, hubKey: String, checkpoint: String, query: [String: String], events: [Entry]) {
+        self.origin = origin
+        self.hubKey = hubKey
+        self.checkpoint = checkpoint
+        self.query = query
+        self.events = events
+    }
+
+    /// Reads a bundle with the strict parser; a malformed one is `malformed_request`.
+    public init(bytes: [UInt8]) throws(KirokuError) {
+        guard case .object(let root) = try JSONParser.parse(bytes) else {
+            throw KirokuError(.malformedRequest, "an evidence bundle is a JSON object")
+        }
+        guard case .string(Self.format) = root["format"] else {
+            throw KirokuError(.unsupportedVersion, "not a \(Self.format) evidence bundle")
+        }
+        guard case .string(let origin) = root["origin"], case .string(let hubKey) = root["hub_key"],
+            case .string(let checkpoint) = root["checkpoint"], case .array(let events) = root["events"]
+        else {
+            throw KirokuError(.malformedRequest, "an evidence bundle needs origin, hub_key, checkpoint and events")
+        }
+        var query: [String: String] = [:]
+        if case .object(let members) = root["query"] {
+            for case (let name, .string(let value)) in members { query[name] = value }
+        }
+        var entries: [Entry] = []
+        for (position, item) in events.enumerated() {
+            guard case .object(let members) = item, let object = members["event"], case .object = object,
+                case .integer(let leaf) = members["leaf_index"], case .array(let path) = members["inclusion"]
+            else {
+                throw KirokuError(.malformedRequest, "entry \(position + 1) needs event, leaf_index and inclusion")
+            }
+            var inclusion: [String] = []
+            for case .string(let hash) in path { inclusion.append(hash) }
+            guard inclusion.count == path.count else {
+                throw KirokuError(.malformedRequest, "entry \(position + 1): inclusion is a list of hex hashes")
+            }
+            entries.append(Entry(object: object, leafIndex: leaf, inclusion: inclusion))
+        }
+        self.init(origin: origin, hubKey: hubKey, checkpoint: checkpoint, query: query, events: entries)
+    }
+
+    /// The bundle as JSON (what `export --evidence` writes).
+    public var bytes: [UInt8] {
+        CanonicalJSON.encode(
+            .object([
+                "format": .string(Self.format), "origin": .string(origin), "hub_key": .string(hubKey),
+                "checkpoint": .string(checkpoint), "query": .object(query.mapValues(JSONValue.string)),
+                "events": .array(
+                    events.map {
+                        .object([
+                            "event": $0.object, "leaf_index": .integer($0.leafIndex),
+                            "inclusion": .array($0.inclusion.map(JSONValue.string)),
+                        ])
+                    }),
+            ]))
+    }
+}
+
+/// What `kirokuctl verify` concluded, line by line, and whether the record stands.
+public struct EvidenceVerdict: Sendable {
+    public var verified: Bool
+    public var lines: [String]
+    public var checkpoint: Checkpoint?
+    public var events: Int
+}
+
+public enum EvidenceVerifier {
+    /// Verifies a bundle offline. `hubKey` pins the hub's key (base64 of its 32 raw bytes); without it the
+    /// key inside the bundle is used and the verdict says so. Each witness (name, key) must have cosigned.
+    public static func verify(
+        _ bundle: EvidenceBundle, hubKey pinned: Curve25519.Signing.PublicKey?,
+        witnesses: [(name: String, key: Curve25519.Signing.PublicKey)]
+    ) -> EvidenceVerdict {
+        var lines: [String] = []
+        var problems = 0
+        func fail(_ line: String) {
+            problems += 1
+            lines.append("FAIL  " + line)
+        }
+        let key: Curve25519.Signing.PublicKey
+        if let pinned {
+            key = pinned
+            if bundle.hubKey != pinned.rawRepresentation.base64EncodedString() {
+                lines.append("note  the bundle names another hub key than the one given; the given key is used")
+            }
+        } else if let raw = Data(base64Encoded: bundle.hubKey), let inside = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) {
+            key = inside
+            lines.append("note  hub key taken from the bundle itself (\(signingKeyID(inside))); pin it with --hub-key")
+        } else {
+            fail("the bundle's hub key is not an Ed25519 key and none was given")
+            return EvidenceVerdict(verified: false, lines: lines, checkpoint: nil, events: 0)
+        }
+        let note: SignedNote
+        let tree: Checkpoint
+        do {
+            note = try SignedNote(text: bundle.checkpoint)
+            tree = try Checkpoint(body: note.body)
+        } catch {
+            fail("the checkpoint cannot be read: \(error.message)")
+            return EvidenceVerdict(verified: false, lines: lines, checkpoint: nil, events: 0)
+        }
+        if note.verify(name: tree.origin, publicKey: key) {
+            lines.append("ok    checkpoint \(tree.origin) size \(tree.size) root \(Hex.encode(tree.root).prefix(16))… signed by hub key \(signingKeyID(key))")
+        } else {
+            fail("the checkpoint is not signed by hub key \(signingKeyID(key)): altered, or from another hub")
+        }
+        if tree.origin != bundle.origin { fail("the checkpoint's origin '\(tree.origin)' is not the bundle's '\(bundle.origin)'") }
+        for witness in witnesses {
+            if let time = note.cosignatureTime(name: witness.name, publicKey: witness.key) {
+                let when = Timestamp(epochMilliseconds: Int64(time) * 1000, offsetMinutes: Timestamp.jstOffsetMinutes).displayText
+                lines.append("ok    cosigned by witness \(witness.name) at \(when) JST")
+            } else {
+                fail("not cosigned by witness \(witness.name): this checkpoint was not seen by that witness")
+            }
+        }
+        var bad = 0
+        for (position, entry) in bundle.events.enumerated() {
+            let event: Event
+            do {
+                event = try Event.parse(CanonicalJSON.encode(entry.object))
+            } catch {
+                bad += 1
+                if bad <= 20 { fail("event \(position + 1): \(error.message)") }
+                continue
+            }
+            let label = "event \(position + 1) (\(event.agent) seq \(event.seq))"
+            do {
+                try event.validate()
+            } catch {
+                bad += 1
+                if bad <= 20 { fail("\(label): \(error.message)") }
+                continue
+            }
+            let path = entry.inclusion.compactMap { Hex.isLowercaseHex($0, length: 64) ? Hex.decode($0) : nil }
+            guard path.count == entry.inclusion.count, let leaf = Merkle.leafHash(eventHash: event.hash),
+                Merkle.verifyInclusion(leaf: leaf, index: entry.leafIndex, size: tree.size, proof: path, root: tree.root)
+            else {
+                bad += 1
+                if bad <= 20 {
+                    fail("\(label): not in the checkpoint's tree at leaf \(entry.leafIndex)")
+                }
+                continue
+            }
+        }
+        if bad > 20 { lines.append("FAIL  … and \(bad - 20) more events") }
+        problems += max(0, bad - min(bad, 20))
+        if bad == 0 {
+            lines.append("ok    \(bundle.events.count) event(s): each hash recomputed from its content, each included in the checkpoint's tree")
+        }
+        let verified = problems == 0
+        lines.append(
+            verified
+                ? "VERIFIED: \(bundle.events.count) event(s) are in the record as the hub signed it (\(tree.origin), tree size \(tree.size))."
+                : "NOT VERIFIED: \(problems) problem(s) above. This evidence does not show an unaltered record.")
+        return EvidenceVerdict(verified: verified, lines: lines, checkpoint: tree, events: bundle.events.count)
+    }
+}

@@ -1,0 +1,195 @@
+import Foundation
+import KirokuAgent
+import KirokuHub
+import KirokuProtocol
+import Testing
+
+/// The record proves itself (invariant 4): the 会議's witness, evidence bundles, `kirokuctl verify` and an
+/// independent Python verifier, against real processes; tampering with the hub's database is caught.
+@Suite("Merkle log end to end: witness, evidence, verify, tampering")
+struct LogTests {
+    let ctl = Binaries.path("kirokuctl")
+    static let python = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appending(path: "Protocol/verify_evidence.py").path
+
+    struct Setup {
+        let temp: TempDir
+        let pki: TestPKI
+        var hub: HubProcess
+        let agent: AgentProcess
+        let journal: Journal
+        let socket: String
+    }
+
+    func setUp(_ name: String) async throws -> Setup {
+        let temp = try TempDir(name)
+        let pki = try TestPKI(in: temp)
+        try pki.agent("counter-01")
+        try pki.person("kaigi01")
+        let hub = try await HubProcess(pki: pki, temp: temp)
+        let config = try agentConfig("counter-01", pki: pki, temp: temp, hubURL: hub.url, extra: ["backoff_max_seconds": 0.3])
+        let socket = temp.file("counter-01/ingest.sock")
+        let agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent")
+        let journal = try Journal.open(path: temp.file("counter-01/journal.sqlite"), agentID: "counter-01", site: "")
+        return Setup(temp: temp, pki: pki, hub: hub, agent: agent, journal: journal, socket: socket)
+    }
+
+    func produce(_ setup: Setup, _ count: Int, from start: Int = 0) throws {
+        let producer = try SocketProducer(path: setup.socket)
+        for index in start..<(start + count) {
+            #expect(try producer.send(#"{"kind":"operation","action":"lookup","actor":"P0012","subject":"住民\#(index)"}"#).contains("\"ok\":true"))
+        }
+    }
+
+    func ctl(_ setup: Setup, _ arguments: [String]) throws -> Outcome {
+        try runProgram(ctl, arguments + ["--hub", setup.hub.url, "--pki", setup.pki.dir.path, "--as", "kaigi01"])
+    }
+
+    func python(_ arguments: [String]) throws -> Outcome {
+        try runProgram("/usr/bin/env", ["python3", Self.python] + arguments)
+    }
+
+    @Test("The 会議 witnesses the log, exports evidence and verifies it with kirokuctl and the Python verifier")
+    func witnessExportVerify() async throws {
+        let setup = try await setUp("log-witness")
+        defer { setup.agent.stop(); setup.hub.stop() }
+        try produce(setup, 300)
+        #expect(await eventually { allDelivered(setup.journal) })
+
+        let keyLine = try ctl(setup, ["log", "key"])
+        #expect(keyLine.status == 0, "\(keyLine.stderr)")
+        let hubKey = String(keyLine.stdout.split(separator: " ").first ?? "")
+        let witnessDir = setup.temp.file("kaigi-witness")
+        let created = try runProgram(ctl, ["witness", "init", "--dir", witnessDir, "--name", "kaigi.test/witness"])
+        #expect(created.status == 0, "\(created.stderr)")
+        let witnessKey = String(created.stdout.split(separator: "\n").last ?? "")
+        #expect(witnessKey.hasPrefix("kaigi.test/witness+"))
+
+        let first = try ctl(setup, ["witness", "run", "--dir", witnessDir, "--hub-key", hubKey])
+        #expect(first.status == 0 && first.stdout.contains("cosigned"), "\(first.stdout)\(first.stderr)")
+        try produce(setup, 200, from: 300)
+        #expect(await eventually { allDelivered(setup.journal) })
+        #expect(try ctl(setup, ["log", "checkpoint", "--publish"]).status == 0)
+        let second = try ctl(setup, ["witness", "run", "--dir", witnessDir])
+        #expect(second.status == 0 && second.stdout.contains("consistent with size"), "\(second.stdout)\(second.stderr)")
+
+        let bundle = setup.temp.file("evidence.json")
+        let exported = try ctl(setup, ["export", "--evidence", bundle, "--agent", "counter-01"])
+        #expect(exported.status == 0, "\(exported.stderr)")
+        let held = try setup.journal.allEvents()
+        #expect(exported.stdout.contains("\(held.count) event(s) proven"), "\(exported.stdout)")
+
+        let verified = try runProgram(ctl, ["verify", bundle, "--hub-key", hubKey, "--witness", witnessKey])
+        #expect(verified.status == 0 && verified.stdout.contains("VERIFIED: \(held.count) event(s)"), "\(verified.stdout)")
+        let independent = try python([bundle, "--hub-key", hubKey, "--witness", witnessKey])
+        #expect(independent.status == 0 && independent.stdout.hasPrefix("VERIFIED"), "\(independent.stdout)\(independent.stderr)")
+
+        // Tampering with the bundle: an event's content, its leaf index, the checkpoint.
+        let text = try String(contentsOfFile: bundle, encoding: .utf8)
+        let tampered: [(String, String)] = [
+            ("an event's subject", text.replacingOccurrences(of: "住民42\"", with: "住民43\"")),
+            ("a leaf index", text.replacingOccurrences(of: "\"leaf_index\":7}", with: "\"leaf_index\":8}")),
+            ("the checkpoint's size", text.replacingOccurrences(of: "\\n\(held.count)\\n", with: "\\n\(held.count + 1)\\n")),
+        ]
+        for (what, altered) in tampered {
+            #expect(altered != text, "the test really altered \(what)")
+            let path = setup.temp.file("tampered.json")
+            try Data(altered.utf8).write(to: URL(filePath: path))
+            let ours = try runProgram(ctl, ["verify", path, "--hub-key", hubKey, "--witness", witnessKey])
+            #expect(ours.status == 1 && ours.stdout.contains("NOT VERIFIED"), "kirokuctl verify missed \(what): \(ours.stdout)")
+            let theirs = try python([path, "--hub-key", hubKey, "--witness", witnessKey])
+            #expect(theirs.status == 1, "the Python verifier missed \(what): \(theirs.stdout)")
+        }
+        // A witness that never saw the checkpoint, and another hub's key.
+        let stranger = try runProgram(ctl, ["witness", "init", "--dir", setup.temp.file("stranger"), "--name", "stranger.test/w"])
+        let strangerKey = String(stranger.stdout.split(separator: "\n").last ?? "")
+        #expect(try runProgram(ctl, ["verify", bundle, "--hub-key", hubKey, "--witness", strangerKey]).status == 1)
+        let otherKey = Data(repeating: 7, count: 32).base64EncodedString()
+        #expect(try runProgram(ctl, ["verify", bundle, "--hub-key", otherKey]).status != 0)
+    }
+
+    @Test("Tampering in the hub's database is caught: an event, its hash, a stored node, and a rewritten history the witness refuses")
+    func tamperingIsCaught() async throws {
+        var setup = try await setUp("log-tamper")
+        defer { setup.agent.stop(); setup.hub.stop() }
+        try produce(setup, 100)
+        #expect(await eventually { allDelivered(setup.journal) })
+        let hubKey = String(try ctl(setup, ["log", "key"]).stdout.split(separator: " ").first ?? "")
+        let witnessDir = setup.temp.file("kaigi-witness")
+        let witnessKey = String(
+            try runProgram(ctl, ["witness", "init", "--dir", witnessDir, "--name", "kaigi.test/witness"]).stdout
+                .split(separator: "\n").last ?? "")
+        #expect(try ctl(setup, ["log", "checkpoint", "--publish"]).status == 0)
+        #expect(try ctl(setup, ["witness", "run", "--dir", witnessDir, "--hub-key", hubKey]).status == 0)
+        setup.agent.stop()
+
+        func alter(_ sql: String) async throws {
+            setup.hub.stop()
+            let outcome = try runProgram("/usr/bin/env", ["python3", "-c", """
+                import sqlite3, sys
+                sys.path.insert(0, sys.argv[3])
+                from check_vectors import event_hash
+                db = sqlite3.connect(sys.argv[1])
+                db.create_function("rehash", 1, lambda id: rehash(db, id))
+                def rehash(db, id):
+                    c = db.execute("SELECT agent, seq, time, kind, action, actor, subject, site, attrs, salt, prev FROM events WHERE id = ?", (id,)).fetchone()
+                    import json
+                    e = dict(zip(["agent", "seq", "time", "kind", "action", "actor", "subject", "site", "attrs", "salt", "prev"], c))
+                    e["attrs"] = json.loads(e["attrs"]); e["v"] = 1
+                    return event_hash(e)
+                db.executescript(sys.argv[2]); db.commit(); db.close()
+                """, setup.hub.database, sql, URL(filePath: Self.python).deletingLastPathComponent().path])
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            setup.hub = try await HubProcess(pki: setup.pki, temp: setup.temp)
+        }
+        func verify(_ name: String, checkpoint: String = "cosigned", witness: Bool = true) throws -> Outcome {
+            let bundle = setup.temp.file("\(name).json")
+            let exported = try ctl(setup, ["export", "--evidence", bundle, "--checkpoint", checkpoint])
+            #expect(exported.status == 0, "\(exported.stderr)")
+            return try runProgram(ctl, ["verify", bundle, "--hub-key", hubKey] + (witness ? ["--witness", witnessKey] : []))
+        }
+        #expect(try verify("before").status == 0, "the untouched record verifies")
+
+        // 1. An event's content changed in place.
+        try await alter("UPDATE events SET subject = '改ざん' WHERE id = 10;")
+        let edited = try verify("edited")
+        #expect(edited.status == 1 && edited.stdout.contains("seq 10)"), "\(edited.stdout)")
+        // 2. ... and its hash recomputed to match: it is no longer the leaf the log holds.
+        try await alter("UPDATE events SET hash = rehash(id) WHERE id = 10;")
+        let rehashed = try verify("rehashed")
+        #expect(rehashed.status == 1 && rehashed.stdout.contains("not in the checkpoint's tree"), "\(rehashed.stdout)")
+        // 3. A stored node of the tree changed (leaf 40, event 10 put back as it was): the proof of its
+        // sibling, leaf 41 (seq 42), runs through it and fails against the cosigned checkpoint.
+        try await alter("UPDATE events SET subject = '住民8' WHERE id = 10; UPDATE events SET hash = rehash(id) WHERE id = 10; UPDATE merkle SET hash = zeroblob(32) WHERE id = 40;")
+        let node = try verify("node")
+        #expect(node.status == 1 && node.stdout.contains("seq 42)") && !node.stdout.contains("seq 10)"), "\(node.stdout)")
+
+        // 4. The whole log rebuilt around an altered event (what an administrator covering tracks would
+        // do): self-consistent and signed by the hub, but the witness refuses it and the evidence lacks
+        // the 会議's cosignature.
+        try await alter("""
+            UPDATE events SET subject = '改ざん' WHERE id = 20; UPDATE events SET hash = rehash(id) WHERE id = 20;
+            DROP TABLE cosignatures; DROP TABLE checkpoints; DROP TABLE merkle;
+            DELETE FROM grdb_migrations WHERE identifier = 'v5: merkle log';
+            """)
+        let signedOnly = try verify("rebuilt", checkpoint: "newest", witness: false)
+        #expect(signedOnly.status == 0, "the hub's own signature alone cannot tell: \(signedOnly.stdout)")
+        let withWitness = try verify("rebuilt-witness", checkpoint: "newest")
+        #expect(withWitness.status == 1 && withWitness.stdout.contains("not cosigned by witness kaigi.test/witness"), "\(withWitness.stdout)")
+        let refused = try ctl(setup, ["witness", "run", "--dir", witnessDir])
+        #expect(refused.status == 3 && refused.stderr.contains("NOT cosigned"), "\(refused.stdout)\(refused.stderr)")
+        let alarms = try FileManager.default.contentsOfDirectory(atPath: "\(witnessDir)/alarms")
+        #expect(alarms.count == 1)
+        // A second witness that only ever saw the rewritten log cosigns it: the two witnesses now hold
+        // different trees of the same size, and no checkpoint carries both cosignatures.
+        let otherDir = setup.temp.file("other-witness")
+        let otherKey = String(
+            try runProgram(ctl, ["witness", "init", "--dir", otherDir, "--name", "other.test/witness"]).stdout
+                .split(separator: "\n").last ?? "")
+        #expect(try ctl(setup, ["witness", "run", "--dir", otherDir, "--hub-key", hubKey]).status == 0)
+        let both = setup.temp.file("both.json")
+        #expect(try ctl(setup, ["export", "--evidence", both]).status == 0)
+        let quorum = try runProgram(ctl, ["verify", both, "--hub-key", hubKey, "--witness", witnessKey, "--witness", otherKey])
+        #expect(quorum.status == 1, "a split view cannot gather both witnesses: \(quorum.stdout)")
+    }
+}
