@@ -188,7 +188,15 @@ def main(argv):
                 ok = ok or ed25519_verify(public, message, b[12:])
         if not ok:
             problems.append(f"not cosigned by witness {name}")
+    purged = 0
     for n, entry in enumerate(bundle["events"], 1):
+        if "purged" in entry:  # retention removed the content; the hash must still be the leaf
+            rest = entry["purged"]
+            proof = [bytes.fromhex(h) for h in entry["inclusion"]]
+            if not verify_inclusion(leaf_hash(bytes.fromhex(rest["hash"])), entry["leaf_index"], size, proof, root):
+                problems.append(f"event {n} ({rest['agent']} seq {rest['seq']}, purged): not in the checkpoint's tree")
+            purged += 1
+            continue
         event = entry["event"]
         if event_hash(event) != event.get("hash"):
             problems.append(f"event {n}: its hash does not match its content")
@@ -202,7 +210,8 @@ def main(argv):
         print(f"NOT VERIFIED: {len(problems)} problem(s)")
         return 1
     print(f"VERIFIED: {len(bundle['events'])} event(s) in {origin} tree size {size}, signed by the hub"
-          + (f", cosigned by {len(witnesses)} witness(es)" if witnesses else ""))
+          + (f", cosigned by {len(witnesses)} witness(es)" if witnesses else "")
+          + (f"; {purged} purged by retention (hash proven, content gone)" if purged else ""))
     return 0
 
 

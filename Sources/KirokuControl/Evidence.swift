@@ -13,15 +13,19 @@ public struct EvidenceBundle: Sendable {
     public var events: [Entry]
 
     public struct Entry: Sendable {
-        /// The event exactly as the bundle holds it.
+        /// The event exactly as the bundle holds it; for a purged event, what is left of it (agent, seq,
+        /// time, kind, action, site, prev, hash, purged_at).
         public var object: JSONValue
         public var leafIndex: Int64
         public var inclusion: [String]
+        /// Retention removed the event's content; only its hash can be proven.
+        public var purged: Bool
 
-        public init(object: JSONValue, leafIndex: Int64, inclusion: [String]) {
+        public init(object: JSONValue, leafIndex: Int64, inclusion: [String], purged: Bool = false) {
             self.object = object
             self.leafIndex = leafIndex
             self.inclusion = inclusion
+            self.purged = purged
         }
     }
 
@@ -54,17 +58,17 @@ public struct EvidenceBundle: Sendable {
         }
         var entries: [Entry] = []
         for (position, item) in events.enumerated() {
-            guard case .object(let members) = item, let object = members["event"], case .object = object,
+            guard case .object(let members) = item, let object = members["event"] ?? members["purged"], case .object = object,
                 case .integer(let leaf) = members["leaf_index"], case .array(let path) = members["inclusion"]
             else {
-                throw KirokuError(.malformedRequest, "entry \(position + 1) needs event, leaf_index and inclusion")
+                throw KirokuError(.malformedRequest, "entry \(position + 1) needs event (or purged), leaf_index and inclusion")
             }
             var inclusion: [String] = []
             for case .string(let hash) in path { inclusion.append(hash) }
             guard inclusion.count == path.count else {
                 throw KirokuError(.malformedRequest, "entry \(position + 1): inclusion is a list of hex hashes")
             }
-            entries.append(Entry(object: object, leafIndex: leaf, inclusion: inclusion))
+            entries.append(Entry(object: object, leafIndex: leaf, inclusion: inclusion, purged: members["event"] == nil))
         }
         self.init(origin: origin, hubKey: hubKey, checkpoint: checkpoint, query: query, events: entries)
     }
@@ -78,7 +82,7 @@ public struct EvidenceBundle: Sendable {
                 "events": .array(
                     events.map {
                         .object([
-                            "event": $0.object, "leaf_index": .integer($0.leafIndex),
+                            $0.purged ? "purged" : "event": $0.object, "leaf_index": .integer($0.leafIndex),
                             "inclusion": .array($0.inclusion.map(JSONValue.string)),
                         ])
                     }),
@@ -144,7 +148,27 @@ public enum EvidenceVerifier {
             }
         }
         var bad = 0
-        for (position, entry) in bundle.events.enumerated() {
+        var purged = 0
+        for (position, entry) in bundle.events.enumerated() where entry.purged {
+            // Nothing to re-hash: the content is gone. The hash must still be the leaf at its place.
+            guard case .object(let members) = entry.object, case .string(let hash) = members["hash"],
+                case .string(let agent) = members["agent"], case .integer(let seq) = members["seq"]
+            else {
+                bad += 1
+                fail("event \(position + 1): a purged entry needs agent, seq and hash")
+                continue
+            }
+            let path = entry.inclusion.compactMap { Hex.isLowercaseHex($0, length: 64) ? Hex.decode($0) : nil }
+            guard path.count == entry.inclusion.count, let leaf = Merkle.leafHash(eventHash: hash),
+                Merkle.verifyInclusion(leaf: leaf, index: entry.leafIndex, size: tree.size, proof: path, root: tree.root)
+            else {
+                bad += 1
+                fail("event \(position + 1) (\(agent) seq \(seq), purged): not in the checkpoint's tree at leaf \(entry.leafIndex)")
+                continue
+            }
+            purged += 1
+        }
+        for (position, entry) in bundle.events.enumerated() where !entry.purged {
             let event: Event
             do {
                 event = try Event.parse(CanonicalJSON.encode(entry.object))
@@ -175,7 +199,11 @@ public enum EvidenceVerifier {
         if bad > 20 { lines.append("FAIL  … and \(bad - 20) more events") }
         problems += max(0, bad - min(bad, 20))
         if bad == 0 {
-            lines.append("ok    \(bundle.events.count) event(s): each hash recomputed from its content, each included in the checkpoint's tree")
+            lines.append(
+                "ok    \(bundle.events.count - purged) event(s): each hash recomputed from its content, each included in the checkpoint's tree")
+            if purged > 0 {
+                lines.append("ok    \(purged) event(s) purged by retention: content removed, hash still included in the tree")
+            }
         }
         let verified = problems == 0
         lines.append(

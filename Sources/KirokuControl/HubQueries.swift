@@ -57,6 +57,31 @@ public struct HubQueries: Sendable {
         return try JSONDecoder().decode(Answer.self, from: Data(bytes)).stored
     }
 
+    /// Every legal hold, standing or lifted.
+    public func holds() async throws -> [LegalHold] {
+        try await connection.get([LegalHold].self, "/v1/holds")
+    }
+
+    /// Places a legal hold; `criteria` holds any of subject, actor, agent, from, to.
+    public func placeHold(_ criteria: [String: String], reason: String) async throws -> LegalHold {
+        var body = criteria.mapValues(JSONValue.string)
+        body["reason"] = .string(reason)
+        let bytes = try await connection.request(.POST, "/v1/holds", body: CanonicalJSON.encode(.object(body)))
+        return try JSONDecoder().decode(LegalHold.self, from: Data(bytes))
+    }
+
+    public func liftHold(id: Int64, reason: String) async throws -> LegalHold {
+        let bytes = try await connection.request(
+            .POST, "/v1/holds/\(id)/lift", body: CanonicalJSON.encode(.object(["reason": .string(reason)])))
+        return try JSONDecoder().decode(LegalHold.self, from: Data(bytes))
+    }
+
+    /// Runs the retention purge now (or only counts, with `dryRun`).
+    public func purge(dryRun: Bool) async throws -> PurgeReport {
+        let bytes = try await connection.request(.POST, "/v1/retention/purge" + (dryRun ? "?dry_run=1" : ""))
+        return try JSONDecoder().decode(PurgeReport.self, from: Data(bytes))
+    }
+
     static func queryString(_ parameters: [String: String]) -> String {
         guard !parameters.isEmpty else { return "" }
         var allowed = CharacterSet.alphanumerics

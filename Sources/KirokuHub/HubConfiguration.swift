@@ -19,6 +19,10 @@ import Foundation
 /// - `origin`: the Merkle log's name on its checkpoints (C2SP origin line; also the signature's key name),
 ///   e.g. `kiroku.city.example.lg.jp/record`. Default `kiroku-hub`. Never change it once checkpoints exist.
 /// - `checkpoint_seconds`: how often a new signed checkpoint is published while events arrive. Default 60.
+/// - `retention`: how long each kind is kept before its payload is purged, e.g.
+///   `{"default": "7y", "agent": "1y"}` (``RetentionPolicy``). Default 7 years for every kind; `operation`
+///   below 7 years is refused (第20②).
+/// - `purge_hours`: how often the purge runs. Default 24.
 public struct HubConfiguration: Sendable, Codable, Equatable {
     public var host = "0.0.0.0"
     public var port = 8443
@@ -33,6 +37,8 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
     public var portFile: String?
     public var origin = "kiroku-hub"
     public var checkpointSeconds = 60.0
+    public var retention = RetentionPolicy()
+    public var purgeHours = 24.0
 
     public init(ca: String, certificate: String, privateKey: String) {
         self.ca = ca
@@ -51,6 +57,8 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         case portFile = "port_file"
         case origin
         case checkpointSeconds = "checkpoint_seconds"
+        case retention
+        case purgeHours = "purge_hours"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -68,6 +76,8 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         d.portFile = try c.decodeIfPresent(String.self, forKey: .portFile)
         d.origin = try c.decodeIfPresent(String.self, forKey: .origin) ?? d.origin
         d.checkpointSeconds = try c.decodeIfPresent(Double.self, forKey: .checkpointSeconds) ?? d.checkpointSeconds
+        d.retention = try c.decodeIfPresent(RetentionPolicy.self, forKey: .retention) ?? d.retention
+        d.purgeHours = try c.decodeIfPresent(Double.self, forKey: .purgeHours) ?? d.purgeHours
         self = d
     }
 
@@ -95,6 +105,8 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         guard checkpointSeconds >= 1, checkpointSeconds <= 3600 else {
             throw KirokuError(.configuration, "checkpoint_seconds must be 1 to 3600")
         }
+        guard purgeHours >= 1, purgeHours <= 24 * 7 else { throw KirokuError(.configuration, "purge_hours must be 1 to 168") }
+        try retention.validate()
         for (name, path) in [("ca", ca), ("certificate", certificate), ("private_key", privateKey)]
         where !FileManager.default.fileExists(atPath: path) {
             throw KirokuError(.configuration, "\(name) file \(path) does not exist")

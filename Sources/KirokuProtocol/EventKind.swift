@@ -46,9 +46,15 @@ public struct EventKind: Sendable, Hashable {
         name: "agent", actions: ["heartbeat", "loss", "clock_jump", "started", "stopped"], articles: ["第20"],
         label: "エージェント")
 
+    /// The hub's own records about the record: purges, legal holds (agent id `hub` only; the hub refuses
+    /// this kind from agents).
+    public static let record = EventKind(
+        name: "record", actions: ["purge", "hold_placed", "hold_lifted", "key_rotated"], articles: ["第20", "第21"],
+        label: "記録の管理")
+
     /// Every kind of protocol v1.
     public static let all: [EventKind] = [
-        .access, .operation, .card, .residentCard, .config, .malware, .incident, .contractor, .agent,
+        .access, .operation, .card, .residentCard, .config, .malware, .incident, .contractor, .agent, .record,
     ]
 
     private static let byName: [String: EventKind] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })

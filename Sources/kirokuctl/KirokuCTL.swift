@@ -11,7 +11,10 @@ struct KirokuCTL: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kirokuctl",
         abstract: "Kiroku for people: certificates, the consolidated record, agent health, evidence and the witness.",
-        subcommands: [PKI.self, Query.self, Agents.self, Export.self, Verify.self, Log.self, WitnessCommand.self])
+        subcommands: [
+            PKI.self, Query.self, Agents.self, Export.self, Verify.self, Log.self, WitnessCommand.self, Holds.self,
+            Retention.self,
+        ])
 }
 
 func fail(_ error: KirokuError) -> ExitCode {

@@ -57,6 +57,7 @@ public enum HubApp {
         let routes = Routes(store: store, key: key, metrics: metrics, configuration: configuration)
         routes.register(on: router)
         routes.registerLog(on: router)
+        routes.registerRetention(on: router)
 
         return Application(
             router: router,
@@ -68,7 +69,10 @@ public enum HubApp {
             services: [
                 CheckpointService(
                     store: store, origin: configuration.origin, key: key,
-                    interval: .milliseconds(Int64(configuration.checkpointSeconds * 1000)), logger: logger)
+                    interval: .milliseconds(Int64(configuration.checkpointSeconds * 1000)), logger: logger),
+                PurgeService(
+                    store: store, policy: configuration.retention,
+                    interval: .milliseconds(Int64(configuration.purgeHours * 3_600_000)), logger: logger),
             ],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port

@@ -73,7 +73,7 @@ extension Routes {
         // accepted after it are left out and counted. Without it, a checkpoint is published now.
         let choice = parameters.removeValue(forKey: "checkpoint")
         let query = try EventQuery(parameters: parameters)
-        var (rows, next) = try await store.queryWithLeaves(query)
+        var (rows, next) = try await store.queryWithLeaves(query, includePurged: true)
         var chosen: PublishedCheckpoint?
         if choice == "cosigned" {
             chosen = try await store.newestCosignedCheckpoint()
@@ -122,7 +122,21 @@ extension Routes {
         out += Array(#","events":["#.utf8)
         for (index, row) in rows.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
-            out += Array(#"{"event":"#.utf8) + row.event.canonicalBytes(includingHash: true)
+            if let purgedMS = row.purgedMS {
+                // Retention removed its content; its hash and place in the log remain.
+                let event = row.event
+                out += Array(#"{"#.utf8)
+                member(
+                    "purged",
+                    .object([
+                        "agent": .string(event.agent), "seq": .integer(event.seq), "time": .string(event.time),
+                        "kind": .string(event.kind), "action": .string(event.action), "site": .string(event.site),
+                        "prev": .string(event.prev), "hash": .string(event.hash),
+                        "purged_at": .string(Timestamp(epochMilliseconds: purgedMS, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339),
+                    ]))
+            } else {
+                out += Array(#"{"event":"#.utf8) + row.event.canonicalBytes(includingHash: true)
+            }
             out.append(UInt8(ascii: ","))
             member("leaf_index", .integer(row.leaf))
             out.append(UInt8(ascii: ","))

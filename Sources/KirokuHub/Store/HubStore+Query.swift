@@ -94,7 +94,9 @@ extension HubStore {
     }
 
     /// Runs a query and also returns each event's leaf index in the Merkle log.
-    func queryWithLeaves(_ query: EventQuery) async throws -> (rows: [(event: Event, leaf: Int64)], next: String?) {
+    func queryWithLeaves(_ query: EventQuery, includePurged: Bool = false) async throws
+        -> (rows: [(event: Event, leaf: Int64, purgedMS: Int64?)], next: String?)
+    {
         var conditions: [String] = []
         var arguments: StatementArguments = []
         if let from = query.from {
@@ -114,18 +116,20 @@ extension HubStore {
                 _ = arguments.append(contentsOf: [value])
             }
         }
+        // Purged events have no content left to show; evidence still proves them.
+        if !includePurged { conditions.append("purged_ms IS NULL") }
         if let text = query.cursor, let cursor = EventQuery.Cursor(text) {
             conditions.append("(time_ms, agent, seq) > (?, ?, ?)")
             _ = arguments.append(contentsOf: [cursor.timeMS, cursor.agent, cursor.seq])
         }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         let sql = """
-            SELECT id, agent, seq, time, time_ms, kind, action, actor, subject, site, attrs, salt, prev, hash
+            SELECT id, purged_ms, agent, seq, time, time_ms, kind, action, actor, subject, site, attrs, salt, prev, hash
             FROM events \(whereClause) ORDER BY time_ms, agent, seq LIMIT \(query.limit + 1)
             """
         let finalArguments = arguments
         return try await pool.read { db in
-            var events: [(event: Event, leaf: Int64)] = []
+            var events: [(event: Event, leaf: Int64, purgedMS: Int64?)] = []
             var last: EventQuery.Cursor?
             let rows = try Row.fetchCursor(db, sql: sql, arguments: finalArguments)
             var more = false
@@ -140,7 +144,7 @@ extension HubStore {
                     agent: row["agent"], seq: row["seq"], time: row["time"], kind: row["kind"], action: row["action"],
                     actor: row["actor"], subject: row["subject"], site: row["site"], attrs: attrs, salt: row["salt"],
                     prev: row["prev"], hash: row["hash"])
-                events.append((event, (row["id"] as Int64) - 1))
+                events.append((event, (row["id"] as Int64) - 1, row["purged_ms"]))
                 last = EventQuery.Cursor(timeMS: row["time_ms"], agent: event.agent, seq: event.seq)
             }
             return (events, more ? last?.text : nil)

@@ -124,6 +124,7 @@ public struct HubStore: Sendable {
             try db.execute(sql: "ALTER TABLE agents ADD COLUMN last_epoch_reason TEXT")
         }
         migrator.registerMigration("v5: merkle log") { db in try LogTable.migrate(db) }
+        migrator.registerMigration("v6: retention") { db in try HubStore.migrateRetention(db) }
         return migrator
     }
 
@@ -149,6 +150,9 @@ public struct HubStore: Sendable {
     /// the payload). Returns only after the commit is durable.
     public func ingest(_ batch: Batch, identity: String, now: Date = Date()) async throws -> IngestResult {
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
+        guard identity != HubRecords.agentID else {
+            throw KirokuError(.agentMismatch, "the agent id '\(HubRecords.agentID)' is the hub's own; no agent may use it")
+        }
         do {
             try Self.check(batch, identity: identity)
         } catch {
@@ -159,173 +163,183 @@ public struct HubStore: Sendable {
         }
         // Agent clock minus hub clock (plus transit time): negative when the agent is behind.
         let skew = Timestamp(rfc3339: batch.sentAt).map { $0.epochMilliseconds - nowMS }
+        let merkleLog = self.merkleLog
         let outcome: Result<IngestResult, KirokuError> = try await pool.write { db in
-            var agent = try AgentRow.fetch(db, id: identity, nowMS: nowMS)
-            agent.lastSeenMS = nowMS
-            agent.reportedHead = max(agent.reportedHead, batch.headSeq)
-            if let skew { agent.skewMS = skew }
-            let events = batch.events
-            // Events the hub already holds: duplicates if identical, forks if not.
-            var duplicates: Int64 = 0
-            if events[0].seq <= agent.lastSeq {
-                let upTo = min(events.last!.seq, agent.lastSeq)
-                var held: [Int64: String] = [:]
-                let rows = try Row.fetchCursor(
-                    db, sql: "SELECT seq, hash FROM events WHERE agent = ? AND seq BETWEEN ? AND ?",
-                    arguments: [identity, events[0].seq, upTo])
-                while let row = try rows.next() { held[row[0]] = row[1] }
-                for event in events where event.seq <= upTo {
-                    guard let heldHash = held[event.seq] else {
-                        // Held seq range but row gone: should not happen; refuse rather than guess.
-                        return .failure(KirokuError(.internalError, "event \(event.seq) is missing from the record"))
-                    }
-                    if heldHash == event.hash {
-                        duplicates += 1
-                    } else {
-                        try db.execute(
-                            sql: """
-                                INSERT OR IGNORE INTO forks(agent, seq, held_hash, offered_hash, offered_event, detected_ms)
-                                VALUES (?, ?, ?, ?, ?, ?)
-                                """,
-                            arguments: [
-                                identity, event.seq, heldHash, event.hash,
-                                String(decoding: event.canonicalBytes(includingHash: true), as: UTF8.self), nowMS,
-                            ])
-                        agent.forks += 1
-                        agent.refusals += 1
-                        agent.lastRefusal = ErrorCode.fork.rawValue
-                        try agent.save(db)
-                        return .failure(
-                            KirokuError(
-                                .fork,
-                                "agent \(identity) sent a different event at seq \(event.seq) than the hub holds; both versions are quarantined for investigation"
-                            ))
-                    }
-                }
-            }
-            let fresh = events.drop { $0.seq <= agent.lastSeq }
-            // Every accepted event becomes the next leaf of the Merkle log, in this same transaction; its
-            // row id is its leaf index + 1.
-            var log = try Merkle.Appender(size: merkleLog ? LogTable.size(db) : 0, source: LogTable.source(db))
-            var nextLeaf = merkleLog ? log.size : try Int64.fetchOne(db, sql: "SELECT max(id) FROM events") ?? 0
-            if let first = fresh.first {
-                // A declared gap bridges exactly the missing range; the first event's link into it cannot be
-                // checked (its predecessor is lost), so the gap itself is what the record states.
-                var bridged = false
-                if let gap = batch.gap, first.seq != agent.lastSeq + 1, gap.from == agent.lastSeq + 1,
-                    gap.through == first.seq - 1
-                {
-                    try db.execute(
-                        sql: "INSERT INTO gaps(agent, from_seq, through_seq, reason, declared_ms) VALUES (?, ?, ?, ?, ?)",
-                        arguments: [identity, gap.from, gap.through, gap.reason, nowMS])
-                    agent.declaredLost += gap.count
-                    bridged = true
-                }
-                if first.seq != agent.lastSeq + 1 && !bridged {
-                    agent.gaps += 1
-                    agent.refusals += 1
-                    agent.lastRefusal = ErrorCode.sequenceGap.rawValue
-                    try agent.save(db)
-                    return .failure(
-                        KirokuError(
-                            .sequenceGap,
-                            "the hub holds agent \(identity) through seq \(agent.lastSeq); this batch starts at \(first.seq). Send from \(agent.lastSeq + 1)."
-                        ))
-                }
-                if !bridged && first.prev != agent.lastHash {
-                    agent.refusals += 1
-                    agent.lastRefusal = ErrorCode.chainBroken.rawValue
-                    try agent.save(db)
-                    return .failure(
-                        KirokuError(
-                            .chainBroken, "event \(first.seq)'s prev does not match the hash of event \(agent.lastSeq)"))
-                }
-                let statement = try db.cachedStatement(
-                    sql: """
-                        INSERT INTO events(agent, seq, time, time_ms, kind, action, actor, subject, site, attrs,
-                            salt, prev, hash, received_ms, id)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """)
-                let node = RawInsert(
-                    statement: try db.cachedStatement(sql: "INSERT INTO merkle(id, hash) VALUES (?, ?)").sqliteStatement,
-                    connection: db.sqliteConnection)
-                // Bound through SQLite's C API: GRDB's StatementArguments cost more per row than the insert
-                // itself on this path (Benchmarks/README.md).
-                let insert = RawInsert(statement: statement.sqliteStatement, connection: db.sqliteConnection)
-                for event in fresh {
-                    let timeMS = Timestamp(rfc3339: event.time)!.epochMilliseconds
-                    try insert.reset()
-                    try insert.bind(1, identity)
-                    try insert.bind(2, event.seq)
-                    try insert.bind(3, event.time)
-                    try insert.bind(4, timeMS)
-                    try insert.bind(5, event.kind)
-                    try insert.bind(6, event.action)
-                    try insert.bind(7, event.actor)
-                    try insert.bind(8, event.subject)
-                    try insert.bind(9, event.site)
-                    try insert.bind(10, Self.attrsJSON(event.attrs))
-                    try insert.bind(11, event.salt)
-                    try insert.bind(12, event.prev)
-                    try insert.bind(13, event.hash)
-                    try insert.bind(14, nowMS)
-                    try insert.bind(15, nextLeaf + 1)
-                    try insert.step()
-                    nextLeaf += 1
-                    if merkleLog {
-                        guard let leaf = Merkle.leafHash(eventHash: event.hash) else {
-                            throw KirokuError(.internalError, "event \(event.seq) has no hex hash")
-                        }
-                        try log.append(leaf) { level, index, hash in
-                            try node.reset()
-                            try node.bind(1, LogTable.key(level, index))
-                            try node.bind(2, bytes: hash)
-                            try node.step()
-                        }
-                    }
-                    agent.lastEventMS = max(agent.lastEventMS ?? timeMS, timeMS)
-                    if event.kind == "agent" {
-                        if event.action == "clock_jump" { agent.clockJumps += 1 }
-                        if event.action == "loss", let reason = event.attrs["reason"], reason.hasPrefix("journal_") {
-                            agent.epochs += 1
-                            agent.lastEpochReason = reason
-                        }
-                    }
-                }
-                agent.lastSeq = fresh.last!.seq
-                agent.lastHash = fresh.last!.hash
-                agent.events += Int64(fresh.count)
-            }
-            agent.batches += 1
-            agent.duplicates += duplicates
-            try agent.save(db)
-            // Where the batch's last event stands in the log, and the proof of it.
-            let through = events.last!
-            guard merkleLog else {
-                return .success(
-                    IngestResult(
-                        firstSeq: events[0].seq, throughSeq: through.seq, headHash: through.hash, accepted: Int64(fresh.count),
-                        duplicates: duplicates, log: LogPosition(leafIndex: nextLeaf - 1, treeSize: nextLeaf, root: [], inclusion: [])))
-            }
-            let leafIndex: Int64
-            if fresh.last?.seq == through.seq {
-                leafIndex = log.size - 1
-            } else if let id = try Int64.fetchOne(
-                db, sql: "SELECT id FROM events WHERE agent = ? AND seq = ?", arguments: [identity, through.seq])
-            {
-                leafIndex = id - 1
-            } else {
-                throw KirokuError(.internalError, "event \(through.seq) of \(identity) is not in the record after its batch")
-            }
-            var prover = Merkle.Prover(size: log.size, source: LogTable.source(db))
-            let position = LogPosition(
-                leafIndex: leafIndex, treeSize: log.size, root: log.root, inclusion: try prover.inclusion(index: leafIndex))
-            return .success(
-                IngestResult(
-                    firstSeq: events[0].seq, throughSeq: through.seq, headHash: through.hash,
-                    accepted: Int64(fresh.count), duplicates: duplicates, log: position))
+            try Self.commit(batch, identity: identity, nowMS: nowMS, skew: skew, merkleLog: merkleLog, db: db)
         }
         return try outcome.get()
+    }
+
+    /// The body of ``ingest(_:identity:now:)`` inside its write transaction (also used for the hub's own
+    /// records, so that they enter the record and the log exactly as agents' events do). A refusal is
+    /// returned, not thrown, so that the health counters it updated are committed.
+    static func commit(
+        _ batch: Batch, identity: String, nowMS: Int64, skew: Int64?, merkleLog: Bool = true, db: Database
+    ) throws -> Result<IngestResult, KirokuError> {
+        var agent = try AgentRow.fetch(db, id: identity, nowMS: nowMS)
+        agent.lastSeenMS = nowMS
+        agent.reportedHead = max(agent.reportedHead, batch.headSeq)
+        if let skew { agent.skewMS = skew }
+        let events = batch.events
+        // Events the hub already holds: duplicates if identical, forks if not.
+        var duplicates: Int64 = 0
+        if events[0].seq <= agent.lastSeq {
+            let upTo = min(events.last!.seq, agent.lastSeq)
+            var held: [Int64: String] = [:]
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT seq, hash FROM events WHERE agent = ? AND seq BETWEEN ? AND ?",
+                arguments: [identity, events[0].seq, upTo])
+            while let row = try rows.next() { held[row[0]] = row[1] }
+            for event in events where event.seq <= upTo {
+                guard let heldHash = held[event.seq] else {
+                    // Held seq range but row gone: should not happen; refuse rather than guess.
+                    return .failure(KirokuError(.internalError, "event \(event.seq) is missing from the record"))
+                }
+                if heldHash == event.hash {
+                    duplicates += 1
+                } else {
+                    try db.execute(
+                        sql: """
+                            INSERT OR IGNORE INTO forks(agent, seq, held_hash, offered_hash, offered_event, detected_ms)
+                            VALUES (?, ?, ?, ?, ?, ?)
+                            """,
+                        arguments: [
+                            identity, event.seq, heldHash, event.hash,
+                            String(decoding: event.canonicalBytes(includingHash: true), as: UTF8.self), nowMS,
+                        ])
+                    agent.forks += 1
+                    agent.refusals += 1
+                    agent.lastRefusal = ErrorCode.fork.rawValue
+                    try agent.save(db)
+                    return .failure(
+                        KirokuError(
+                            .fork,
+                            "agent \(identity) sent a different event at seq \(event.seq) than the hub holds; both versions are quarantined for investigation"
+                        ))
+                }
+            }
+        }
+        let fresh = events.drop { $0.seq <= agent.lastSeq }
+        // Every accepted event becomes the next leaf of the Merkle log, in this same transaction; its
+        // row id is its leaf index + 1.
+        var log = try Merkle.Appender(size: merkleLog ? LogTable.size(db) : 0, source: LogTable.source(db))
+        var nextLeaf = merkleLog ? log.size : try Int64.fetchOne(db, sql: "SELECT max(id) FROM events") ?? 0
+        if let first = fresh.first {
+            // A declared gap bridges exactly the missing range; the first event's link into it cannot be
+            // checked (its predecessor is lost), so the gap itself is what the record states.
+            var bridged = false
+            if let gap = batch.gap, first.seq != agent.lastSeq + 1, gap.from == agent.lastSeq + 1,
+                gap.through == first.seq - 1
+            {
+                try db.execute(
+                    sql: "INSERT INTO gaps(agent, from_seq, through_seq, reason, declared_ms) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [identity, gap.from, gap.through, gap.reason, nowMS])
+                agent.declaredLost += gap.count
+                bridged = true
+            }
+            if first.seq != agent.lastSeq + 1 && !bridged {
+                agent.gaps += 1
+                agent.refusals += 1
+                agent.lastRefusal = ErrorCode.sequenceGap.rawValue
+                try agent.save(db)
+                return .failure(
+                    KirokuError(
+                        .sequenceGap,
+                        "the hub holds agent \(identity) through seq \(agent.lastSeq); this batch starts at \(first.seq). Send from \(agent.lastSeq + 1)."
+                    ))
+            }
+            if !bridged && first.prev != agent.lastHash {
+                agent.refusals += 1
+                agent.lastRefusal = ErrorCode.chainBroken.rawValue
+                try agent.save(db)
+                return .failure(
+                    KirokuError(
+                        .chainBroken, "event \(first.seq)'s prev does not match the hash of event \(agent.lastSeq)"))
+            }
+            let statement = try db.cachedStatement(
+                sql: """
+                    INSERT INTO events(agent, seq, time, time_ms, kind, action, actor, subject, site, attrs,
+                        salt, prev, hash, received_ms, id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+            let node = RawInsert(
+                statement: try db.cachedStatement(sql: "INSERT INTO merkle(id, hash) VALUES (?, ?)").sqliteStatement,
+                connection: db.sqliteConnection)
+            // Bound through SQLite's C API: GRDB's StatementArguments cost more per row than the insert
+            // itself on this path (Benchmarks/README.md).
+            let insert = RawInsert(statement: statement.sqliteStatement, connection: db.sqliteConnection)
+            for event in fresh {
+                let timeMS = Timestamp(rfc3339: event.time)!.epochMilliseconds
+                try insert.reset()
+                try insert.bind(1, identity)
+                try insert.bind(2, event.seq)
+                try insert.bind(3, event.time)
+                try insert.bind(4, timeMS)
+                try insert.bind(5, event.kind)
+                try insert.bind(6, event.action)
+                try insert.bind(7, event.actor)
+                try insert.bind(8, event.subject)
+                try insert.bind(9, event.site)
+                try insert.bind(10, Self.attrsJSON(event.attrs))
+                try insert.bind(11, event.salt)
+                try insert.bind(12, event.prev)
+                try insert.bind(13, event.hash)
+                try insert.bind(14, nowMS)
+                try insert.bind(15, nextLeaf + 1)
+                try insert.step()
+                nextLeaf += 1
+                if merkleLog {
+                    guard let leaf = Merkle.leafHash(eventHash: event.hash) else {
+                        throw KirokuError(.internalError, "event \(event.seq) has no hex hash")
+                    }
+                    try log.append(leaf) { level, index, hash in
+                        try node.reset()
+                        try node.bind(1, LogTable.key(level, index))
+                        try node.bind(2, bytes: hash)
+                        try node.step()
+                    }
+                }
+                agent.lastEventMS = max(agent.lastEventMS ?? timeMS, timeMS)
+                if event.kind == "agent" {
+                    if event.action == "clock_jump" { agent.clockJumps += 1 }
+                    if event.action == "loss", let reason = event.attrs["reason"], reason.hasPrefix("journal_") {
+                        agent.epochs += 1
+                        agent.lastEpochReason = reason
+                    }
+                }
+            }
+            agent.lastSeq = fresh.last!.seq
+            agent.lastHash = fresh.last!.hash
+            agent.events += Int64(fresh.count)
+        }
+        agent.batches += 1
+        agent.duplicates += duplicates
+        try agent.save(db)
+        // Where the batch's last event stands in the log, and the proof of it.
+        let through = events.last!
+        guard merkleLog else {
+            return .success(
+                IngestResult(
+                    firstSeq: events[0].seq, throughSeq: through.seq, headHash: through.hash, accepted: Int64(fresh.count),
+                    duplicates: duplicates, log: LogPosition(leafIndex: nextLeaf - 1, treeSize: nextLeaf, root: [], inclusion: [])))
+        }
+        let leafIndex: Int64
+        if fresh.last?.seq == through.seq {
+            leafIndex = log.size - 1
+        } else if let id = try Int64.fetchOne(
+            db, sql: "SELECT id FROM events WHERE agent = ? AND seq = ?", arguments: [identity, through.seq])
+        {
+            leafIndex = id - 1
+        } else {
+            throw KirokuError(.internalError, "event \(through.seq) of \(identity) is not in the record after its batch")
+        }
+        var prover = Merkle.Prover(size: log.size, source: LogTable.source(db))
+        let position = LogPosition(
+            leafIndex: leafIndex, treeSize: log.size, root: log.root, inclusion: try prover.inclusion(index: leafIndex))
+        return .success(
+            IngestResult(
+                firstSeq: events[0].seq, throughSeq: through.seq, headHash: through.hash,
+                accepted: Int64(fresh.count), duplicates: duplicates, log: position))
     }
 
     /// The canonical JSON text of an attribute map, as stored.
@@ -361,6 +375,9 @@ public struct HubStore: Sendable {
                     .agentMismatch, "event seq \(event.seq) names agent '\(event.agent.prefix(64))', not '\(identity)'")
             }
             try event.validate()
+            guard event.kind != "record" || identity == HubRecords.agentID else {
+                throw KirokuError(.invalidEvent, "event seq \(event.seq): kind 'record' is written only by the hub itself")
+            }
             if let previous {
                 guard event.seq == previous.seq + 1 else {
                     throw KirokuError(

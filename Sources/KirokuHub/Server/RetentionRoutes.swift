@@ -1,0 +1,90 @@
+import Hummingbird
+import KirokuProtocol
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+import Foundation
+
+/// Retention and legal holds (PROTOCOL.md §8). Any person certificate may use them for now; the 管理者
+/// role is enforced with the registers (issue 4). Every change is also a `record` event in the log.
+extension Routes {
+    func registerRetention(on router: Router<HubRequestContext>) {
+        router.get("/v1/holds") { _, context in
+            _ = try Self.require(.person, context)
+            return try Self.encode(try await store.holds())
+        }
+        router.post("/v1/holds") { request, context in
+            let person = try Self.require(.person, context)
+            let body = try await Self.object(request)
+            func time(_ name: String) throws -> Timestamp? {
+                guard let text = body[name] else { return nil }
+                guard let time = Timestamp(rfc3339: text) else {
+                    throw KirokuError(.badQuery, "\(name) must be RFC 3339 with milliseconds")
+                }
+                return time
+            }
+            let hold = try await store.placeHold(
+                subject: body["subject"], actor: body["actor"], agent: body["agent"], from: try time("from"),
+                to: try time("to"), reason: body["reason"] ?? "", by: person.id)
+            return try Self.encode(hold)
+        }
+        router.post("/v1/holds/:id/lift") { request, context in
+            let person = try Self.require(.person, context)
+            guard let id = context.parameters.get("id").flatMap({ Int64($0) }) else {
+                throw KirokuError(.badQuery, "the hold id is a number")
+            }
+            let body = try await Self.object(request)
+            return try Self.encode(try await store.liftHold(id: id, reason: body["reason"] ?? "", by: person.id))
+        }
+        router.get("/v1/retention") { _, context in
+            _ = try Self.require(.person, context)
+            return try Self.encode(configuration.retention)
+        }
+        router.post("/v1/retention/purge") { request, context in
+            let person = try Self.require(.person, context)
+            let dryRun = request.uri.queryParameters["dry_run"].map { $0 == "1" || $0 == "true" } ?? false
+            return try Self.encode(try await store.purge(policy: configuration.retention, by: person.id, dryRun: dryRun))
+        }
+    }
+
+    /// A small JSON object of strings (hold requests).
+    static func object(_ request: Request) async throws -> [String: String] {
+        var request = request
+        let body = try await request.collectBody(upTo: 16 * 1024)
+        guard case .object(let members) = try JSONParser.parse(body.readableBytesView) else {
+            throw KirokuError(.malformedRequest, "the body must be a JSON object")
+        }
+        var out: [String: String] = [:]
+        for (name, value) in members {
+            guard case .string(let text) = value else {
+                throw KirokuError(.malformedRequest, "'\(name.prefix(40))' must be a string")
+            }
+            out[name] = text
+        }
+        return out
+    }
+}
+
+/// Runs the purge every `interval` (daily by default), as the hub itself.
+struct PurgeService: Service {
+    let store: HubStore
+    let policy: RetentionPolicy
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                let report = try await store.purge(policy: policy, by: "kiroku-hub")
+                let purged = report.lines.reduce(0) { $0 + $1.purged }
+                if purged > 0 {
+                    logger.notice("retention purge", metadata: ["kiroku.purged": "\(purged)"])
+                }
+            } catch {
+                logger.error("the retention purge failed; it runs again later", metadata: ["kiroku.error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+}
