@@ -149,11 +149,11 @@ def parse_checkpoint(body):
 
 
 def main(argv):
-    args, hub_key, witnesses = [], None, []
+    args, hub_keys, witnesses = [], [], []
     i = 0
     while i < len(argv):
-        if argv[i] == "--hub-key":
-            hub_key = base64.b64decode(argv[i + 1])
+        if argv[i] == "--hub-key":  # repeatable: the keys of earlier rotations
+            hub_keys.append(base64.b64decode(argv[i + 1]))
             i += 2
         elif argv[i] == "--witness":
             name, kid, blob = argv[i + 1].split("+", 2)
@@ -173,11 +173,11 @@ def main(argv):
     problems = []
     if bundle.get("format") != "kiroku-evidence/1":
         problems.append("not a kiroku-evidence/1 bundle")
-    key = hub_key or base64.b64decode(bundle["hub_key"])
+    keys = hub_keys or [base64.b64decode(bundle["hub_key"])]
     body, signatures = parse_note(bundle["checkpoint"])
     origin, size, root = parse_checkpoint(body)
-    own = key_id(origin, 1, key)
-    if not any(n == origin and b[:4] == own and ed25519_verify(key, body.encode(), b[4:]) for n, b in signatures):
+    if not any(n == origin and b[:4] == key_id(origin, 1, key) and ed25519_verify(key, body.encode(), b[4:])
+               for key in keys for n, b in signatures):
         problems.append("the checkpoint is not signed by the hub key")
     for name, public in witnesses:
         wanted, ok = key_id(name, 4, public), False

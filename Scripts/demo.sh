@@ -33,6 +33,7 @@ kirokuctl pki init --dir "$WORK/pki" --name 稲城市
 kirokuctl pki issue hub --dir "$WORK/pki" --id hub --dns localhost --ip 127.0.0.1 >/dev/null
 for agent in counter-01 counter-02 serverroom; do kirokuctl pki issue agent --dir "$WORK/pki" --id $agent >/dev/null; done
 kirokuctl pki issue person --dir "$WORK/pki" --id kanri01 --name "管理者 山田" >/dev/null
+kirokuctl pki issue person --dir "$WORK/pki" --id kaigi01 --name "会議 委員 佐藤" >/dev/null
 kirokuctl pki list --dir "$WORK/pki"
 
 step "The hub (mutual TLS, SQLite record in $WORK/hub)"
@@ -119,5 +120,13 @@ kirokuctl query --pki "$WORK/pki" --as kanri01 --all --format csv > "$WORK/recor
 head -3 "$WORK/record.csv" | sed -e '1s/^\xEF\xBB\xBF/[BOM]/' -e 's/\r$/[CRLF]/' | cut -c1-160
 step "Per-agent health (kirokuctl agents)"
 kirokuctl agents --pki "$WORK/pki" --as kanri01
+step "The 会議 checks the record: its witness cosigns, evidence of P0101's lookups verified offline"
+HUB_KEY=$(kirokuctl log key --pki "$WORK/pki" --as kanri01 | cut -d' ' -f1)
+WITNESS_KEY=$(kirokuctl witness init --dir "$WORK/kaigi-witness" --name kaigi.demo/witness | tail -1)
+kirokuctl log checkpoint --publish --pki "$WORK/pki" --as kanri01 > /dev/null
+kirokuctl witness run --dir "$WORK/kaigi-witness" --hub-key "$HUB_KEY" --pki "$WORK/pki" --as kaigi01
+kirokuctl export --evidence "$WORK/evidence-P0101.json" --actor P0101 --pki "$WORK/pki" --as kaigi01
+kirokuctl verify "$WORK/evidence-P0101.json" --hub-key "$HUB_KEY" --witness "$WITNESS_KEY"
+python3 "$ROOT/Protocol/verify_evidence.py" "$WORK/evidence-P0101.json" --hub-key "$HUB_KEY" --witness "$WITNESS_KEY"
 echo
 echo "Done. Everything is in $WORK; the hub's record is $WORK/hub/record.sqlite."

@@ -99,10 +99,11 @@ public struct EvidenceVerdict: Sendable {
 }
 
 public enum EvidenceVerifier {
-    /// Verifies a bundle offline. `hubKey` pins the hub's key (base64 of its 32 raw bytes); without it the
-    /// key inside the bundle is used and the verdict says so. Each witness (name, key) must have cosigned.
+    /// Verifies a bundle offline. `hubKeys` are the hub's keys the verifier holds (every key it used across
+    /// rotations); the checkpoint must be signed by one of them. Without any, the key inside the bundle is
+    /// used and the verdict says so. Each witness (name, key) must have cosigned.
     public static func verify(
-        _ bundle: EvidenceBundle, hubKey pinned: Curve25519.Signing.PublicKey?,
+        _ bundle: EvidenceBundle, hubKeys pinned: [Curve25519.Signing.PublicKey],
         witnesses: [(name: String, key: Curve25519.Signing.PublicKey)]
     ) -> EvidenceVerdict {
         var lines: [String] = []
@@ -111,14 +112,13 @@ public enum EvidenceVerifier {
             problems += 1
             lines.append("FAIL  " + line)
         }
-        let key: Curve25519.Signing.PublicKey
-        if let pinned {
-            key = pinned
-            if bundle.hubKey != pinned.rawRepresentation.base64EncodedString() {
-                lines.append("note  the bundle names another hub key than the one given; the given key is used")
+        var keys = pinned
+        if !pinned.isEmpty {
+            if !pinned.contains(where: { bundle.hubKey == $0.rawRepresentation.base64EncodedString() }) {
+                lines.append("note  the bundle names another hub key than those given; the given keys are used")
             }
         } else if let raw = Data(base64Encoded: bundle.hubKey), let inside = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) {
-            key = inside
+            keys = [inside]
             lines.append("note  hub key taken from the bundle itself (\(signingKeyID(inside))); pin it with --hub-key")
         } else {
             fail("the bundle's hub key is not an Ed25519 key and none was given")
@@ -133,10 +133,10 @@ public enum EvidenceVerifier {
             fail("the checkpoint cannot be read: \(error.message)")
             return EvidenceVerdict(verified: false, lines: lines, checkpoint: nil, events: 0)
         }
-        if note.verify(name: tree.origin, publicKey: key) {
+        if let key = keys.first(where: { note.verify(name: tree.origin, publicKey: $0) }) {
             lines.append("ok    checkpoint \(tree.origin) size \(tree.size) root \(Hex.encode(tree.root).prefix(16))… signed by hub key \(signingKeyID(key))")
         } else {
-            fail("the checkpoint is not signed by hub key \(signingKeyID(key)): altered, or from another hub")
+            fail("the checkpoint is not signed by hub key \(keys.map(signingKeyID).joined(separator: " or ")): altered, or from another hub")
         }
         if tree.origin != bundle.origin { fail("the checkpoint's origin '\(tree.origin)' is not the bundle's '\(bundle.origin)'") }
         for witness in witnesses {

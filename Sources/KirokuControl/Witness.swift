@@ -25,7 +25,10 @@ public struct Witness: Sendable {
     /// What the witness remembers of the log.
     public struct State: Codable, Sendable, Equatable {
         public var origin: String
+        /// The hub key pinned first.
         public var hubKey: String
+        /// Every hub key the witness trusts (the first pinned, and those added at rotations).
+        public var hubKeys: [String]?
         public var size: Int64
         public var root: String
         public var cosignedAt: UInt64
@@ -33,6 +36,7 @@ public struct Witness: Sendable {
         enum CodingKeys: String, CodingKey {
             case origin
             case hubKey = "hub_key"
+            case hubKeys = "hub_keys"
             case size, root
             case cosignedAt = "cosigned_at"
         }
@@ -102,25 +106,39 @@ public struct Witness: Sendable {
     /// `hubKey` pins the hub's key on the first round (later rounds use the pinned one and refuse another).
     public func round(
         checkpoint fetch: () async throws -> String, consistency: (Int64, Int64) async throws -> [Merkle.Hash],
-        submit: (SignedNote) async throws -> Void, hubKey given: String?, now: Date = Date()
+        submit: (SignedNote) async throws -> Void, hubKey given: String?, addHubKey: String? = nil, notify: (String) -> Void = { _ in }, now: Date = Date()
     ) async throws -> Outcome {
         let previous = try state()
         if let given, let previous, given != previous.hubKey {
             throw KirokuError(
-                .configuration, "the hub key given is not the one this witness pinned (\(previous.hubKey)); a new hub key needs a new witness folder")
+                .configuration,
+                "the hub key given is not the one this witness pinned (\(previous.hubKey)); after a key rotation, add the new key with --add-hub-key")
         }
         guard let hubKeyText = previous?.hubKey ?? given else {
             throw KirokuError(.configuration, "first round: give --hub-key (the hub's key as its operator states it; 'kirokuctl log key' shows it)")
         }
-        guard let raw = Data(base64Encoded: hubKeyText), let hubKey = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) else {
-            throw KirokuError(.configuration, "the hub key must be the base64 of 32 bytes")
+        var trusted = previous?.hubKeys ?? [hubKeyText]
+        if let addHubKey, !trusted.contains(addHubKey) { trusted.append(addHubKey) }
+        let keys = try trusted.map { text in
+            guard let raw = Data(base64Encoded: text), let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) else {
+                throw KirokuError(.configuration, "a hub key must be the base64 of 32 bytes, not '\(text.prefix(60))'")
+            }
+            return key
         }
         let text = try await fetch()
         let note = try SignedNote(text: text)
         let tree = try Checkpoint(body: note.body)
-        guard note.verify(name: tree.origin, publicKey: hubKey) else {
-            try alarm("the checkpoint is not signed by the pinned hub key", text, now: now)
-            throw KirokuError(.badCheckpoint, "the hub's checkpoint is not signed by the pinned hub key: not cosigned")
+        guard keys.contains(where: { note.verify(name: tree.origin, publicKey: $0) }) else {
+            try alarm("the checkpoint is not signed by any hub key this witness trusts", text, now: now)
+            throw KirokuError(
+                .badCheckpoint,
+                "the hub's checkpoint is not signed by a hub key this witness trusts: not cosigned. If the hub rotated its key, confirm the new key with the 管理者 and add it with --add-hub-key")
+        }
+        let knownIDs = Set(keys.map { SignedNote.keyID(name: tree.origin, type: 0x01, publicKey: $0) })
+        let unknown = note.signatures.filter { $0.name == tree.origin && !knownIDs.contains($0.keyID) }
+        if !unknown.isEmpty {
+            notify(
+                "the checkpoint is also signed by hub key id(s) \(unknown.map { Hex.encode($0.keyID) }.joined(separator: ", ")) this witness does not trust yet: if the hub is rotating its key, confirm the new key with the 管理者 and add it with --add-hub-key")
         }
         if let previous {
             guard tree.origin == previous.origin else {
@@ -150,7 +168,8 @@ public struct Witness: Sendable {
         var cosigned = SignedNote(body: tree.body)
         try cosigned.cosign(name: name, key: key, time: time)
         try await submit(cosigned)
-        let state = State(origin: tree.origin, hubKey: hubKeyText, size: tree.size, root: Hex.encode(tree.root), cosignedAt: time)
+        let state = State(
+            origin: tree.origin, hubKey: hubKeyText, hubKeys: trusted, size: tree.size, root: Hex.encode(tree.root), cosignedAt: time)
         try Self.write(try JSONEncoder().encode(state), to: "\(directory)/state.json")
         var all = SignedNote(body: note.body, signatures: note.signatures)
         all.signatures += cosigned.signatures

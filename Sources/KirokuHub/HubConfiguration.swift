@@ -19,6 +19,8 @@ import Foundation
 /// - `origin`: the Merkle log's name on its checkpoints (C2SP origin line; also the signature's key name),
 ///   e.g. `kiroku.city.example.lg.jp/record`. Default `kiroku-hub`. Never change it once checkpoints exist.
 /// - `checkpoint_seconds`: how often a new signed checkpoint is published while events arrive. Default 60.
+/// - `overlap_signing_keys`: during a key rotation, the previous signing key files, which keep co-signing
+///   checkpoints so that witnesses that pinned them can follow (Hub/README.md). Default none.
 /// - `retention`: how long each kind is kept before its payload is purged, e.g.
 ///   `{"default": "7y", "agent": "1y"}` (``RetentionPolicy``). Default 7 years for every kind; `operation`
 ///   below 7 years is refused (第20②).
@@ -37,6 +39,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
     public var portFile: String?
     public var origin = "kiroku-hub"
     public var checkpointSeconds = 60.0
+    public var overlapSigningKeys: [String] = []
     public var retention = RetentionPolicy()
     public var purgeHours = 24.0
 
@@ -59,6 +62,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         case checkpointSeconds = "checkpoint_seconds"
         case retention
         case purgeHours = "purge_hours"
+        case overlapSigningKeys = "overlap_signing_keys"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -77,6 +81,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         d.origin = try c.decodeIfPresent(String.self, forKey: .origin) ?? d.origin
         d.checkpointSeconds = try c.decodeIfPresent(Double.self, forKey: .checkpointSeconds) ?? d.checkpointSeconds
         d.retention = try c.decodeIfPresent(RetentionPolicy.self, forKey: .retention) ?? d.retention
+        d.overlapSigningKeys = try c.decodeIfPresent([String].self, forKey: .overlapSigningKeys) ?? []
         d.purgeHours = try c.decodeIfPresent(Double.self, forKey: .purgeHours) ?? d.purgeHours
         self = d
     }
@@ -107,6 +112,9 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         }
         guard purgeHours >= 1, purgeHours <= 24 * 7 else { throw KirokuError(.configuration, "purge_hours must be 1 to 168") }
         try retention.validate()
+        for path in overlapSigningKeys where !FileManager.default.fileExists(atPath: path) {
+            throw KirokuError(.configuration, "overlap signing key \(path) does not exist")
+        }
         for (name, path) in [("ca", ca), ("certificate", certificate), ("private_key", privateKey)]
         where !FileManager.default.fileExists(atPath: path) {
             throw KirokuError(.configuration, "\(name) file \(path) does not exist")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Crypto
 import Foundation
 import Hummingbird
 import KirokuHub
@@ -11,7 +12,27 @@ struct KirokuHubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiroku-hub",
         abstract: "Kiroku hub: takes agents' batches over mutual TLS into the consolidated record.",
-        subcommands: [Run.self], defaultSubcommand: Run.self)
+        subcommands: [Run.self, Keygen.self], defaultSubcommand: Run.self)
+
+    /// Makes a new signing key for a rotation (Hub/README.md: rotating the hub's key).
+    struct Keygen: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a new Ed25519 signing key (mode 0600) for a key rotation, and print its public half.")
+        @Option(help: "Where to write the new key; must not exist.") var out: String
+
+        func run() throws {
+            do {
+                guard !FileManager.default.fileExists(atPath: out) else {
+                    throw KirokuError(.configuration, "\(out) exists; a new key goes to a new file")
+                }
+                let key = try HubApp.loadOrCreateSigningKey(path: out)
+                print("\(key.publicKey.rawRepresentation.base64EncodedString())  (key id \(signingKeyID(key.publicKey)))")
+            } catch let error as KirokuError {
+                FileHandle.standardError.write(Data("kiroku-hub: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+        }
+    }
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Run the hub until SIGTERM or SIGINT.")
@@ -28,6 +49,9 @@ struct KirokuHubCommand: AsyncParsableCommand {
         @Option(help: "Most events in one batch.") var maxBatchEvents: Int?
         @Option(help: "Seconds between published checkpoints while events arrive.") var checkpointSeconds: Double?
         @Option(help: "Most bytes in one batch after decompression.") var maxBatchBytes: Int?
+        @Option(help: "The hub's Ed25519 signing key (created if absent).") var signingKey: String?
+        @Option(help: "A previous signing key that still co-signs checkpoints during a rotation (repeatable).")
+        var overlapSigningKey: [String] = []
         @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String?
 
         func run() async throws {
@@ -57,6 +81,8 @@ struct KirokuHubCommand: AsyncParsableCommand {
                 if let maxBatchEvents { configuration.maxBatchEvents = maxBatchEvents }
                 if let checkpointSeconds { configuration.checkpointSeconds = checkpointSeconds }
                 if let maxBatchBytes { configuration.maxBatchBytes = maxBatchBytes }
+                if let signingKey { configuration.signingKey = signingKey }
+                if !overlapSigningKey.isEmpty { configuration.overlapSigningKeys = overlapSigningKey }
                 var logger = Logger(label: "kiroku.hub")
                 logger.logLevel = Logger.Level(rawValue: logLevel ?? environment["LOG_LEVEL"] ?? "info") ?? .info
                 let app = try HubApp.build(configuration: configuration, logger: logger)

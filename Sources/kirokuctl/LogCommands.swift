@@ -81,7 +81,8 @@ struct Verify: ParsableCommand {
         abstract: "Verify an evidence bundle offline: event hashes, inclusion proofs, the hub's signature, witnesses.",
         discussion: "Exit status 0 when verified, 1 when not. No network is used.")
     @Argument(help: "The evidence bundle (from 'kirokuctl export --evidence').") var bundle: String
-    @Option(help: "The hub's key, base64 (as 'kirokuctl log key' shows it), or a file holding it.") var hubKey: String?
+    @Option(help: "The hub's key, base64 (as 'kirokuctl log key' shows it), or a file holding it; repeat it for the keys of earlier rotations.")
+    var hubKey: [String] = []
     @Option(help: "A witness that must have cosigned: its key NAME+ID+BASE64 as 'kirokuctl witness init' printed it (repeatable).")
     var witness: [String] = []
 
@@ -93,7 +94,7 @@ struct Verify: ParsableCommand {
             let parsed = try EvidenceBundle(bytes: Array(data))
             let pinned = try hubKey.map(Self.hubKey)
             let witnesses = try witness.map(Self.witnessKey)
-            let verdict = EvidenceVerifier.verify(parsed, hubKey: pinned, witnesses: witnesses)
+            let verdict = EvidenceVerifier.verify(parsed, hubKeys: pinned, witnesses: witnesses)
             for line in verdict.lines { print(line) }
             if !verdict.verified { throw ExitCode(1) }
         } catch let error as KirokuError {
@@ -210,6 +211,8 @@ struct WitnessCommand: AsyncParsableCommand {
         @OptionGroup var hubOptions: HubOptions
         @Option(help: "The witness's folder.") var dir: String
         @Option(help: "The hub's key (base64), pinned on the first run.") var hubKey: String?
+        @Option(help: "Trust one more hub key (after the hub rotated its key; confirm it with the 管理者 first).")
+        var addHubKey: String?
         @Option(help: "Keep running, a round every this many seconds.") var interval: Double?
 
         func run() async throws {
@@ -220,7 +223,8 @@ struct WitnessCommand: AsyncParsableCommand {
                         let outcome = try await witness.round(
                             checkpoint: { try await queries.checkpoint() },
                             consistency: { try await queries.consistency(from: $0, to: $1) },
-                            submit: { try await queries.submitCosignature($0) }, hubKey: hubKey)
+                            submit: { try await queries.submitCosignature($0) }, hubKey: hubKey, addHubKey: addHubKey,
+                            notify: { print("note: \($0)") })
                         switch outcome {
                         case .cosigned(let tree, let previous):
                             print(

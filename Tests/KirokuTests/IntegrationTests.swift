@@ -125,9 +125,13 @@ struct IntegrationTests {
         #expect(remote.filter { $0.action == "heartbeat" }.allSatisfy { $0.attrs["backlog"] != nil })
 
         // Invariant 1: the kept receipt is the hub's signature over what the agent holds as delivered.
-        let keyInfo = try await connection.get([String: String].self, "/v1/hub/key")
-        let keyText = try #require(keyInfo["key"])
-        let keyBytes = try #require(Data(base64Encoded: keyText))
+        struct KeyInfo: Decodable {
+            var key: String
+            var overlap: [[String: String]]
+        }
+        let keyInfo = try await connection.get(KeyInfo.self, "/v1/hub/key")
+        #expect(keyInfo.overlap.isEmpty, "no rotation under way")
+        let keyBytes = try #require(Data(base64Encoded: keyInfo.key))
         let hubKey = try Curve25519.Signing.PublicKey(rawRepresentation: keyBytes)
         let receipt = try #require(status.lastReceipt)
         #expect(receipt.verify(publicKey: hubKey))

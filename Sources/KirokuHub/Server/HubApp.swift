@@ -26,6 +26,15 @@ public enum HubApp {
         try configuration.validate()
         let store = try HubStore.open(path: configuration.database)
         let key = try loadOrCreateSigningKey(path: configuration.signingKeyPath)
+        let overlap = try configuration.overlapSigningKeys.map { try loadOrCreateSigningKey(path: $0) }
+        if !overlap.isEmpty {
+            // A rotation: the new key's first checkpoints are co-signed by the old ones, over a tree that
+            // records the change.
+            try store.recordKeyRotation(to: key.publicKey, from: overlap.map(\.publicKey))
+            logger.notice(
+                "signing key rotation in progress: checkpoints are co-signed by the previous keys",
+                metadata: ["kiroku.key": "\(signingKeyID(key.publicKey))", "kiroku.overlap": "\(overlap.map { signingKeyID($0.publicKey) })"])
+        }
         let metrics = HubMetrics()
         let caPEM: String
         do {
@@ -54,7 +63,7 @@ public enum HubApp {
         let router = Router(context: HubRequestContext.self)
         router.add(middleware: ErrorMiddleware(onError: { metrics.refused($0) }))
         router.add(middleware: IdentityMiddleware())
-        let routes = Routes(store: store, key: key, metrics: metrics, configuration: configuration)
+        let routes = Routes(store: store, key: key, overlapKeys: overlap, metrics: metrics, configuration: configuration)
         routes.register(on: router)
         routes.registerLog(on: router)
         routes.registerRetention(on: router)
@@ -68,7 +77,7 @@ public enum HubApp {
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kiroku-hub"),
             services: [
                 CheckpointService(
-                    store: store, origin: configuration.origin, key: key,
+                    store: store, origin: configuration.origin, keys: [key] + overlap,
                     interval: .milliseconds(Int64(configuration.checkpointSeconds * 1000)), logger: logger),
                 PurgeService(
                     store: store, policy: configuration.retention,
@@ -111,6 +120,8 @@ public enum HubApp {
 struct Routes: Sendable {
     let store: HubStore
     let key: Curve25519.Signing.PrivateKey
+    /// Previous keys still co-signing checkpoints during a rotation.
+    let overlapKeys: [Curve25519.Signing.PrivateKey]
     let metrics: HubMetrics
     let configuration: HubConfiguration
 
@@ -124,6 +135,13 @@ struct Routes: Sendable {
                 .object([
                     "algorithm": .string("ed25519"), "key": .string(self.key.publicKey.rawRepresentation.base64EncodedString()),
                     "key_id": .string(signingKeyID(self.key.publicKey)),
+                    "overlap": .array(
+                        self.overlapKeys.map {
+                            .object([
+                                "key": .string($0.publicKey.rawRepresentation.base64EncodedString()),
+                                "key_id": .string(signingKeyID($0.publicKey)),
+                            ])
+                        }),
                 ]))
         }
         router.get("/metrics") { _, context in

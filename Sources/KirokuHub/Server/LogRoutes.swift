@@ -13,7 +13,7 @@ extension Routes {
         router.get("/v1/log/checkpoint") { request, context in try await self.checkpoint(request, context) }
         router.post("/v1/log/checkpoint") { _, context in
             _ = try Self.require(.person, context)
-            return Self.text(try await store.issueCheckpoint(origin: configuration.origin, key: key).note.text)
+            return Self.text(try await store.issueCheckpoint(origin: configuration.origin, keys: signingKeys).note.text)
         }
         router.get("/v1/log/consistency") { request, context in
             _ = try Self.anyone(context)
@@ -59,8 +59,11 @@ extension Routes {
             return Self.text(published.note.text)
         }
         if let newest = try await store.checkpoint(size: nil) { return Self.text(newest.note.text) }
-        return Self.text(try await store.issueCheckpoint(origin: configuration.origin, key: key).note.text)
+        return Self.text(try await store.issueCheckpoint(origin: configuration.origin, keys: signingKeys).note.text)
     }
+
+    /// The current key first, then those co-signing during a rotation.
+    var signingKeys: [Curve25519.Signing.PrivateKey] { [key] + overlapKeys }
 
     /// `GET /v1/evidence?<query>`: the events a query selects (one page), each with its inclusion proof
     /// in a checkpoint published now, and that checkpoint with its cosignatures (PROTOCOL.md §7).
@@ -91,7 +94,7 @@ extension Routes {
             published = chosen
         } else {
             // Issued after the query: the checkpoint covers every event it returned.
-            published = try await store.issueCheckpoint(origin: configuration.origin, key: key)
+            published = try await store.issueCheckpoint(origin: configuration.origin, keys: signingKeys)
         }
         let omitted = rows.count
         rows.removeAll { $0.leaf >= published.checkpoint.size }
@@ -177,14 +180,14 @@ extension Routes {
 struct CheckpointService: Service {
     let store: HubStore
     let origin: String
-    let key: Curve25519.Signing.PrivateKey
+    let keys: [Curve25519.Signing.PrivateKey]
     let interval: Duration
     let logger: Logger
 
     func run() async throws {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
-                let published = try await store.issueCheckpoint(origin: origin, key: key)
+                let published = try await store.issueCheckpoint(origin: origin, keys: keys)
                 logger.debug("checkpoint", metadata: ["kiroku.log.size": "\(published.checkpoint.size)"])
             } catch {
                 logger.error("could not publish a checkpoint", metadata: ["kiroku.error": "\(error)"])

@@ -4,25 +4,54 @@ public import KirokuProtocol
 
 public import Foundation
 
-/// The Merkle log's storage: every complete subtree's hash in one integer-keyed table (key = level << 40
-/// | index; level 0 holds the leaf hashes). A tree of n leaves keeps about 2n rows; a root or a proof reads
-/// O(log n) of them, whatever n (invariant 4).
+/// The Merkle log's storage. Leaves are not stored twice: leaf i is SHA-256(0x00 ‖ the hash of the event
+/// whose row id is i + 1). Of the complete subtrees above them only every fourth level is kept (levels 4,
+/// 8, 12…, in one integer-keyed table, key = level << 40 | index): about one row per 16 events, which keeps
+/// the log's cost at ingest small. Any other node is folded from at most 16 kept nodes (or leaves) below
+/// it, read in one range query, so a root or proof still reads O(log n) ranges, whatever n (invariant 4).
 enum LogTable {
+    static let stride = 4
+
     static func key(_ level: Int, _ index: Int64) -> Int64 { Int64(level) << 40 | index }
 
-    /// Leaves in the log.
+    /// Whether the node at `level` is kept in the table.
+    static func kept(_ level: Int) -> Bool { level > 0 && level % stride == 0 }
+
+    /// Leaves in the log: every event is one, and row ids are leaf index + 1.
     static func size(_ db: Database) throws -> Int64 {
-        let statement = try db.cachedStatement(sql: "SELECT max(id) FROM merkle WHERE id < ?")
-        return try Int64.fetchOne(statement, arguments: [Int64(1) << 40]).map { $0 + 1 } ?? 0
+        let statement = try db.cachedStatement(sql: "SELECT max(id) FROM events")
+        return try Int64.fetchOne(statement) ?? 0
     }
 
     static func source(_ db: Database) -> Merkle.NodeSource {
         { level, index in
-            let statement = try db.cachedStatement(sql: "SELECT hash FROM merkle WHERE id = ?")
-            guard let data = try Data.fetchOne(statement, arguments: [key(level, index)]), data.count == 32 else {
-                throw KirokuError(.internalError, "the Merkle log lacks node \(level)/\(index): the hub database is damaged")
+            let base = level - level % stride
+            let first = index << (level - base)
+            let width = Int64(1) << (level - base)
+            var hashes: [Merkle.Hash] = []
+            hashes.reserveCapacity(Int(width))
+            if base == 0 {
+                let statement = try db.cachedStatement(sql: "SELECT hash FROM events WHERE id BETWEEN ? AND ? ORDER BY id")
+                let rows = try String.fetchCursor(statement, arguments: [first + 1, first + width])
+                while let hash = try rows.next() {
+                    guard let leaf = Merkle.leafHash(eventHash: hash) else { break }
+                    hashes.append(leaf)
+                }
+            } else {
+                let statement = try db.cachedStatement(sql: "SELECT hash FROM merkle WHERE id BETWEEN ? AND ? ORDER BY id")
+                let rows = try Data.fetchCursor(statement, arguments: [key(base, first), key(base, first + width - 1)])
+                while let data = try rows.next() {
+                    guard data.count == 32 else { break }
+                    hashes.append(Array(data))
+                }
             }
-            return Array(data)
+            guard hashes.count == width else {
+                throw KirokuError(.internalError, "the Merkle log lacks nodes under \(level)/\(index): the hub database is damaged")
+            }
+            while hashes.count > 1 {
+                hashes = Swift.stride(from: 0, to: hashes.count, by: 2).map { Merkle.nodeHash(hashes[$0], hashes[$0 + 1]) }
+            }
+            return hashes[0]
         }
     }
 
@@ -57,7 +86,9 @@ enum LogTable {
             guard let leaf = Merkle.leafHash(eventHash: hash) else {
                 throw KirokuError(.internalError, "an event hash in the record is not hex")
             }
-            try log.append(leaf) { level, index, node in try insert.execute(arguments: [key(level, index), Data(node)]) }
+            try log.append(leaf) { level, index, node in
+                if kept(level) { try insert.execute(arguments: [key(level, index), Data(node)]) }
+            }
         }
     }
 }
@@ -131,7 +162,7 @@ extension HubStore {
     /// Signs and keeps a checkpoint of the log as it is now, unless the newest kept one already covers
     /// every leaf; returns the newest checkpoint either way.
     @discardableResult
-    public func issueCheckpoint(origin: String, key: Curve25519.Signing.PrivateKey, now: Date = Date()) async throws
+    public func issueCheckpoint(origin: String, keys: [Curve25519.Signing.PrivateKey], now: Date = Date()) async throws
         -> PublishedCheckpoint
     {
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
@@ -142,7 +173,7 @@ extension HubStore {
             var prover = Merkle.Prover(size: size, source: LogTable.source(db))
             let tree = Checkpoint(origin: origin, size: size, root: try prover.root())
             var note = SignedNote(body: tree.body)
-            try note.sign(name: origin, key: key)
+            for key in keys { try note.sign(name: origin, key: key) }
             try db.execute(
                 sql: "INSERT INTO checkpoints(size, root, note, issued_ms) VALUES (?, ?, ?, ?)",
                 arguments: [size, Data(tree.root), note.text, nowMS])

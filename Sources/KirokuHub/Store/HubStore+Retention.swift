@@ -1,3 +1,4 @@
+public import Crypto
 import GRDB
 public import KirokuProtocol
 
@@ -51,6 +52,31 @@ extension HubStore {
                     CHECK (subject IS NOT NULL OR actor IS NOT NULL OR agent IS NOT NULL OR from_ms IS NOT NULL OR to_ms IS NOT NULL)
                 );
                 """)
+    }
+
+    /// Records a signing key rotation (`record/key_rotated`: the new key and those it replaces), once per
+    /// new key.
+    public func recordKeyRotation(
+        to key: Curve25519.Signing.PublicKey, from previous: [Curve25519.Signing.PublicKey], now: Date = Date()
+    ) throws {
+        let text = key.rawRepresentation.base64EncodedString()
+        try pool.write { db in
+            let known = try String.fetchAll(
+                db, sql: "SELECT attrs FROM events WHERE agent = ? AND kind = 'record' AND action = 'key_rotated'",
+                arguments: [HubRecords.agentID])
+            guard !known.contains(where: { $0.contains(text) }) else { return }
+            try HubRecords.append(
+                [
+                    (
+                        "key_rotated", "kiroku-hub", signingKeyID(key),
+                        [
+                            "key": text, "key_id": signingKeyID(key),
+                            "previous": previous.map { $0.rawRepresentation.base64EncodedString() }.joined(separator: " "),
+                            "previous_ids": previous.map(signingKeyID).joined(separator: " "),
+                        ]
+                    )
+                ], now: now, db: db)
+        }
     }
 
     /// Places a legal hold, recorded as a `record/hold_placed` event in the same transaction.

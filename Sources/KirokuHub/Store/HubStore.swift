@@ -222,8 +222,8 @@ public struct HubStore: Sendable {
         let fresh = events.drop { $0.seq <= agent.lastSeq }
         // Every accepted event becomes the next leaf of the Merkle log, in this same transaction; its
         // row id is its leaf index + 1.
-        var log = try Merkle.Appender(size: merkleLog ? LogTable.size(db) : 0, source: LogTable.source(db))
-        var nextLeaf = merkleLog ? log.size : try Int64.fetchOne(db, sql: "SELECT max(id) FROM events") ?? 0
+        var nextLeaf = try LogTable.size(db)
+        var log = try Merkle.Appender(size: merkleLog ? nextLeaf : 0, source: LogTable.source(db))
         if let first = fresh.first {
             // A declared gap bridges exactly the missing range; the first event's link into it cannot be
             // checked (its predecessor is lost), so the gap itself is what the record states.
@@ -293,6 +293,7 @@ public struct HubStore: Sendable {
                         throw KirokuError(.internalError, "event \(event.seq) has no hex hash")
                     }
                     try log.append(leaf) { level, index, hash in
+                        guard LogTable.kept(level) else { return }
                         try node.reset()
                         try node.bind(1, LogTable.key(level, index))
                         try node.bind(2, bytes: hash)
