@@ -82,6 +82,21 @@ public struct HubQueries: Sendable {
         return try JSONDecoder().decode(PurgeReport.self, from: Data(bytes))
     }
 
+    /// Findings (`status` open, acknowledged, resolved; nil for all).
+    public func findings(status: String?, rule: String?) async throws -> [Finding] {
+        var parameters: [String: String] = [:]
+        if let status { parameters["status"] = status }
+        if let rule { parameters["rule"] = rule }
+        return try await connection.get([Finding].self, "/v1/findings" + Self.queryString(parameters))
+    }
+
+    /// Acknowledges (`acknowledge`) or resolves (`resolve`) a finding, saying why.
+    public func act(onFinding id: Int64, _ verb: String, reason: String) async throws -> Finding {
+        let bytes = try await connection.request(
+            .POST, "/v1/findings/\(id)/\(verb)", body: CanonicalJSON.encode(.object(["reason": .string(reason)])))
+        return try JSONDecoder().decode(Finding.self, from: Data(bytes))
+    }
+
     static func queryString(_ parameters: [String: String]) -> String {
         guard !parameters.isEmpty else { return "" }
         var allowed = CharacterSet.alphanumerics

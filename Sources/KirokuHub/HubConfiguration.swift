@@ -25,6 +25,8 @@ import Foundation
 ///   `{"default": "7y", "agent": "1y"}` (``RetentionPolicy``). Default 7 years for every kind; `operation`
 ///   below 7 years is refused (第20②).
 /// - `purge_hours`: how often the purge runs. Default 24.
+/// - `rules`: thresholds and the business calendar of the rules (``RuleSettings``), e.g.
+///   `{"calendar": {"hours": "08:30-17:15", "holidays": ["2027-01-11"]}, "bulk_lookups_per_hour": 100}`.
 public struct HubConfiguration: Sendable, Codable, Equatable {
     public var host = "0.0.0.0"
     public var port = 8443
@@ -42,6 +44,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
     public var overlapSigningKeys: [String] = []
     public var retention = RetentionPolicy()
     public var purgeHours = 24.0
+    public var rules = RuleSettings()
 
     public init(ca: String, certificate: String, privateKey: String) {
         self.ca = ca
@@ -63,6 +66,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         case retention
         case purgeHours = "purge_hours"
         case overlapSigningKeys = "overlap_signing_keys"
+        case rules
     }
 
     public init(from decoder: any Decoder) throws {
@@ -82,6 +86,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         d.checkpointSeconds = try c.decodeIfPresent(Double.self, forKey: .checkpointSeconds) ?? d.checkpointSeconds
         d.retention = try c.decodeIfPresent(RetentionPolicy.self, forKey: .retention) ?? d.retention
         d.overlapSigningKeys = try c.decodeIfPresent([String].self, forKey: .overlapSigningKeys) ?? []
+        d.rules = try c.decodeIfPresent(RuleSettings.self, forKey: .rules) ?? d.rules
         d.purgeHours = try c.decodeIfPresent(Double.self, forKey: .purgeHours) ?? d.purgeHours
         self = d
     }

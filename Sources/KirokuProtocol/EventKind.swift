@@ -49,7 +49,9 @@ public struct EventKind: Sendable, Hashable {
     /// The hub's own records about the record: purges, legal holds (agent id `hub` only; the hub refuses
     /// this kind from agents).
     public static let record = EventKind(
-        name: "record", actions: ["purge", "hold_placed", "hold_lifted", "key_rotated"], articles: ["第20", "第21"],
+        name: "record",
+        actions: ["purge", "hold_placed", "hold_lifted", "key_rotated", "finding_acknowledged", "finding_resolved"],
+        articles: ["第20", "第21"],
         label: "記録の管理")
 
     /// Every kind of protocol v1.

@@ -354,3 +354,77 @@ struct Retention: AsyncParsableCommand {
         }
     }
 }
+
+/// `kirokuctl findings`: breaches of the standard the rules found.
+struct Findings: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Findings: where the record shows the standard was not met, with the article and the evidence.",
+        subcommands: [List.self, Acknowledge.self, Resolve.self], defaultSubcommand: List.self)
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List findings (open ones by default).")
+        @OptionGroup var hubOptions: HubOptions
+        @Option(help: "open, acknowledged, resolved or all.") var status = "open"
+        @Option(help: "Only this rule.") var rule: String?
+        @Flag(help: "Print JSON instead of a table.") var json = false
+
+        func run() async throws {
+            do {
+                let found = try await hubOptions.withQueries {
+                    try await $0.findings(status: status == "all" ? nil : status, rule: rule)
+                }
+                if json {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+                    print(String(decoding: try encoder.encode(found), as: UTF8.self))
+                    return
+                }
+                print(
+                    Render.table(
+                        header: ["id", "article", "severity", "rule", "first(JST)", "last(JST)", "n", "status", "finding"],
+                        rows: found.map {
+                            [
+                                String($0.id), $0.article, $0.severity, $0.rule, Render.jst($0.firstSeen), Render.jst($0.lastSeen),
+                                String($0.count), $0.status, $0.summary,
+                            ]
+                        }, rightAligned: [0, 6]), terminator: "")
+                print("\(found.count) finding(s)")
+            } catch let error as KirokuError {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Acknowledge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ack", abstract: "Acknowledge a finding (seen, being dealt with), saying why.")
+        @OptionGroup var hubOptions: HubOptions
+        @Argument(help: "The finding's id.") var id: Int64
+        @Option(help: "Why (required; recorded with your name).") var reason: String
+
+        func run() async throws {
+            do {
+                let finding = try await hubOptions.withQueries { try await $0.act(onFinding: id, "acknowledge", reason: reason) }
+                print("finding \(finding.id) acknowledged")
+            } catch let error as KirokuError {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Resolve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Resolve a finding, saying how.")
+        @OptionGroup var hubOptions: HubOptions
+        @Argument(help: "The finding's id.") var id: Int64
+        @Option(help: "How it was resolved (required; recorded with your name).") var reason: String
+
+        func run() async throws {
+            do {
+                let finding = try await hubOptions.withQueries { try await $0.act(onFinding: id, "resolve", reason: reason) }
+                print("finding \(finding.id) resolved")
+            } catch let error as KirokuError {
+                throw fail(error)
+            }
+        }
+    }
+}

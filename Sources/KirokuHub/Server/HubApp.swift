@@ -67,6 +67,7 @@ public enum HubApp {
         routes.register(on: router)
         routes.registerLog(on: router)
         routes.registerRetention(on: router)
+        routes.registerFindings(on: router)
 
         return Application(
             router: router,
@@ -79,6 +80,7 @@ public enum HubApp {
                 CheckpointService(
                     store: store, origin: configuration.origin, keys: [key] + overlap,
                     interval: .milliseconds(Int64(configuration.checkpointSeconds * 1000)), logger: logger),
+                RuleService(store: store, settings: configuration.rules, logger: logger),
                 PurgeService(
                     store: store, policy: configuration.retention,
                     interval: .milliseconds(Int64(configuration.purgeHours * 3_600_000)), logger: logger),

@@ -1,0 +1,286 @@
+import GRDB
+import KirokuProtocol
+
+import Foundation
+
+/// Evaluates the rules (``RuleInfo/all``) over the consolidated record, incrementally: each event once, in
+/// the order the hub accepted it, judged by its own time — an event that arrives a month late is judged
+/// in its day, beside the events of that day already held. Time-driven checks (an entry with no exit by
+/// the end of the day, a deadline after a virus detection, agents' health) run in ``sweep(_:settings:now:)``.
+enum RuleEngine {
+    struct Row {
+        var id: Int64
+        var agent: String
+        var seq: Int64
+        var timeMS: Int64
+        var kind: String
+        var action: String
+        var actor: String
+        var subject: String
+        var ref: String { "\(agent)/\(seq)" }
+    }
+
+    static let operations: Set<String> = ["login", "lookup", "update", "print", "export"]
+
+    static func time(_ ms: Int64) -> String {
+        Timestamp(epochMilliseconds: ms, offsetMinutes: Timestamp.jstOffsetMinutes).displayText
+    }
+
+    static func jstHour(_ ms: Int64) -> String { String(time(ms).prefix(13)) }
+
+    /// Evaluates up to `limit` events after the cursor; returns how many.
+    static func process(_ db: Database, settings: RuleSettings, now: Date, limit: Int) throws -> Int {
+        let cursor = try FindingTable.state(db, "cursor") ?? 0
+        let rows = try GRDB.Row.fetchAll(
+            db,
+            sql: """
+                SELECT id, agent, seq, time_ms, kind, action, actor, subject FROM events
+                WHERE id > ? ORDER BY id LIMIT ?
+                """, arguments: [cursor, limit]
+        ).map { Row(id: $0[0], agent: $0[1], seq: $0[2], timeMS: $0[3], kind: $0[4], action: $0[5], actor: $0[6], subject: $0[7]) }
+        guard let last = rows.last else { return 0 }
+        let nowMS = Int64(now.timeIntervalSince1970 * 1000)
+        try outOfHours(db, rows, settings, nowMS)
+        try windowed(db, rows, nowMS, settings)
+        try entries(db, rows, nowMS)
+        try cardRemoval(db, rows, nowMS)
+        try malware(db, rows, settings, nowMS)
+        try FindingTable.setState(db, "cursor", last.id)
+        return rows.count
+    }
+
+    /// Groups rows by key and hands each group to `body` with its count, first, last and evidence.
+    static func groups(_ rows: [Row], key: (Row) -> String?, _ body: (String, [Row]) throws -> Void) rethrows {
+        var grouped: [String: [Row]] = [:]
+        var order: [String] = []
+        for row in rows {
+            guard let k = key(row) else { continue }
+            if grouped[k] == nil { order.append(k) }
+            grouped[k, default: []].append(row)
+        }
+        for k in order { try body(k, grouped[k]!) }
+    }
+
+    // MARK: Rules on each event
+
+    static func outOfHours(_ db: Database, _ rows: [Row], _ settings: RuleSettings, _ nowMS: Int64) throws {
+        try groups(rows, key: { row in
+            row.kind == "operation" && operations.contains(row.action) && !settings.calendar.isOpen(row.timeMS)
+                ? "\(row.actor)|\(BusinessCalendar.day(row.timeMS))" : nil
+        }) { key, group in
+            let actor = group[0].actor
+            let day = BusinessCalendar.day(group[0].timeMS)
+            try FindingTable.raise(
+                db, rule: "out_of_hours", key: key, count: .add(Int64(group.count)), first: group.map(\.timeMS).min()!,
+                last: group.map(\.timeMS).max()!, evidence: group.map(\.ref), nowMS: nowMS
+            ) { "\(actor) operated outside business hours on \(day): \($0) operation(s)" }
+        }
+    }
+
+    /// Bulk lookups, repeated lookups of one subject, bursts of authentication failures: counters per
+    /// window, each event counted once; a finding when a counter reaches its threshold.
+    static func windowed(_ db: Database, _ rows: [Row], _ nowMS: Int64, _ settings: RuleSettings) throws {
+        let lookups = rows.filter { $0.kind == "operation" && $0.action == "lookup" }
+        let failures = rows.filter { $0.kind == "operation" && $0.action == "auth_failure" }
+        let windows: [(rule: String, rows: [Row], threshold: Int, key: (Row) -> String, summary: (Row, Int64) -> String)] = [
+            ("bulk_lookups", lookups, settings.bulkLookupsPerHour, { "\($0.actor)|\(jstHour($0.timeMS))" },
+             { row, n in "\(row.actor) made \(n) lookups in the hour from \(jstHour(row.timeMS)):00" }),
+            ("repeated_lookups", lookups, settings.repeatedLookupsPerDay,
+             { "\($0.actor)|\($0.subject)|\(BusinessCalendar.day($0.timeMS))" },
+             { row, n in "\(row.actor) looked up \(row.subject) \(n) times on \(BusinessCalendar.day(row.timeMS))" }),
+            ("auth_failure_burst", failures, settings.authFailuresPer10Minutes,
+             { "\($0.actor)|\($0.timeMS / 600_000)" },
+             { row, n in "\(n) authentication failures by \(row.actor) within ten minutes from \(time(row.timeMS / 600_000 * 600_000))" }),
+        ]
+        for window in windows where !window.rows.isEmpty {
+            try groups(window.rows, key: window.key) { key, group in
+                let total = try FindingTable.count(
+                    db, rule: window.rule, key: key, add: Int64(group.count), first: group.map(\.timeMS).min()!,
+                    last: group.map(\.timeMS).max()!, evidence: group.prefix(20).map(\.ref))
+                guard total.count >= Int64(window.threshold) else { return }
+                try FindingTable.raise(
+                    db, rule: window.rule, key: key, count: .set(total.count), first: total.first, last: total.last,
+                    evidence: total.evidence, nowMS: nowMS
+                ) { window.summary(group[0], $0) }
+            }
+        }
+    }
+
+    /// Entries and exits of days already over: (re)judged whenever such events arrive.
+    static func entries(_ db: Database, _ rows: [Row], _ nowMS: Int64) throws {
+        let today = BusinessCalendar.day(nowMS)
+        try groups(rows, key: { row in
+            row.kind == "access" && (row.action == "enter" || row.action == "exit") && BusinessCalendar.day(row.timeMS) < today
+                ? "\(row.actor)|\(row.subject)|\(BusinessCalendar.day(row.timeMS))" : nil
+        }) { key, group in
+            try judgeDay(db, actor: group[0].actor, room: group[0].subject, day: BusinessCalendar.day(group[0].timeMS), nowMS: nowMS)
+        }
+    }
+
+    static func judgeDay(_ db: Database, actor: String, room: String, day: String, nowMS: Int64) throws {
+        guard let start = Timestamp(rfc3339: "\(day)T00:00:00.000+09:00")?.epochMilliseconds else { return }
+        let last = try GRDB.Row.fetchOne(
+            db,
+            sql: """
+                SELECT action, agent, seq, time_ms FROM events
+                WHERE actor = ? AND time_ms >= ? AND time_ms < ? AND kind = 'access' AND subject = ? AND action IN ('enter', 'exit')
+                ORDER BY time_ms DESC, seq DESC LIMIT 1
+                """, arguments: [actor, start, start + 86_400_000, room])
+        let key = "\(actor)|\(room)|\(day)"
+        if let last, (last[0] as String) == "enter" {
+            try FindingTable.raise(
+                db, rule: "entry_without_exit", key: key, count: .set(1), first: last[3], last: last[3],
+                evidence: ["\(last[1] as String)/\(last[2] as Int64)"], nowMS: nowMS
+            ) { _ in "\(actor) entered \(room) on \(day) and no exit was recorded that day" }
+        } else {
+            try FindingTable.clear(db, rule: "entry_without_exit", key: key, reason: "an exit was recorded (arrived late)", nowMS: nowMS)
+        }
+    }
+
+    /// Operations on a terminal whose operator card was removed (and none inserted since).
+    static func cardRemoval(_ db: Database, _ rows: [Row], _ nowMS: Int64) throws {
+        let ops = rows.filter { $0.kind == "operation" && operations.contains($0.action) }
+        try groups(ops, key: { $0.agent }) { agent, group in
+            let first = group.map(\.timeMS).min()!
+            let lastTime = group.map(\.timeMS).max()!
+            // The card events that decide: the latest before the first operation, and all up to the last.
+            var cards = try GRDB.Row.fetchAll(
+                db,
+                sql: """
+                    SELECT time_ms, action FROM events WHERE agent = ? AND kind = 'card' AND action IN ('insert', 'remove')
+                    AND time_ms < ? ORDER BY time_ms DESC, seq DESC LIMIT 1
+                    """, arguments: [agent, first]
+            ).map { ($0[0] as Int64, $0[1] as String) }
+            cards += try GRDB.Row.fetchAll(
+                db,
+                sql: """
+                    SELECT time_ms, action FROM events WHERE agent = ? AND kind = 'card' AND action IN ('insert', 'remove')
+                    AND time_ms >= ? AND time_ms <= ? ORDER BY time_ms, seq
+                    """, arguments: [agent, first, lastTime]
+            ).map { ($0[0] as Int64, $0[1] as String) }
+            guard !cards.isEmpty else { return }  // a terminal without operator cards
+            cards.sort { $0.0 < $1.0 }
+            let bad = group.filter { op in cards.last(where: { $0.0 <= op.timeMS })?.1 == "remove" }
+            try groups(bad, key: { "\($0.agent)|\(BusinessCalendar.day($0.timeMS))" }) { key, found in
+                let day = BusinessCalendar.day(found[0].timeMS)
+                try FindingTable.raise(
+                    db, rule: "operation_after_card_removal", key: key, count: .add(Int64(found.count)),
+                    first: found.map(\.timeMS).min()!, last: found.map(\.timeMS).max()!, evidence: found.map(\.ref), nowMS: nowMS
+                ) { "\($0) operation(s) on \(agent) on \(day) after the operator card was removed" }
+            }
+        }
+    }
+
+    /// Virus detections: judged once their deadlines have passed; re-judged when a late cut-off or report
+    /// arrives.
+    static func malware(_ db: Database, _ rows: [Row], _ settings: RuleSettings, _ nowMS: Int64) throws {
+        let report = Int64(settings.reportMinutes) * 60_000
+        for row in rows where row.kind == "malware" {
+            switch row.action {
+            case "detected":
+                if row.timeMS + report <= nowMS { try judgeDetection(db, agent: row.agent, seq: row.seq, at: row.timeMS, settings, nowMS) }
+            case "network_cut", "reported":
+                let detections = try GRDB.Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT seq, time_ms FROM events WHERE agent = ? AND kind = 'malware' AND action = 'detected'
+                        AND time_ms BETWEEN ? AND ?
+                        """, arguments: [row.agent, row.timeMS - report, row.timeMS])
+                for detection in detections where (detection[1] as Int64) + report <= nowMS {
+                    try judgeDetection(db, agent: row.agent, seq: detection[0], at: detection[1], settings, nowMS)
+                }
+            default:
+                break
+            }
+        }
+    }
+
+    static func judgeDetection(_ db: Database, agent: String, seq: Int64, at: Int64, _ settings: RuleSettings, _ nowMS: Int64) throws {
+        func exists(_ action: String, within minutes: Int) throws -> Bool {
+            try Int64.fetchOne(
+                db,
+                sql: "SELECT count(*) FROM events WHERE agent = ? AND kind = 'malware' AND action = ? AND time_ms BETWEEN ? AND ?",
+                arguments: [agent, action, at, at + Int64(minutes) * 60_000]) ?? 0 > 0
+        }
+        var missing: [String] = []
+        if try !exists("network_cut", within: settings.networkCutMinutes) {
+            missing.append("no network cut-off within \(settings.networkCutMinutes) min")
+        }
+        if try !exists("reported", within: settings.reportMinutes) {
+            missing.append("no report within \(settings.reportMinutes) min")
+        }
+        let key = "\(agent)|\(seq)"
+        if missing.isEmpty {
+            try FindingTable.clear(db, rule: "malware_not_contained", key: key, reason: "cut-off and report recorded in time", nowMS: nowMS)
+        } else {
+            try FindingTable.raise(
+                db, rule: "malware_not_contained", key: key, count: .set(1), first: at, last: at, evidence: ["\(agent)/\(seq)"],
+                nowMS: nowMS
+            ) { _ in "a virus was detected on \(agent) at \(time(at)): \(missing.joined(separator: ", "))" }
+        }
+    }
+
+    // MARK: Time-driven checks
+
+    static func sweep(_ db: Database, settings: RuleSettings, now: Date) throws {
+        let nowMS = Int64(now.timeIntervalSince1970 * 1000)
+        // Entries of the last two days that are over.
+        let today = BusinessCalendar.day(nowMS)
+        for back in 1...2 {
+            let day = BusinessCalendar.day(nowMS - Int64(back) * 86_400_000)
+            guard day < today, let start = Timestamp(rfc3339: "\(day)T00:00:00.000+09:00")?.epochMilliseconds else { continue }
+            let pairs = try GRDB.Row.fetchAll(
+                db,
+                sql: """
+                    SELECT DISTINCT actor, subject FROM events WHERE kind = 'access' AND action = 'enter'
+                    AND time_ms >= ? AND time_ms < ?
+                    """, arguments: [start, start + 86_400_000])
+            for pair in pairs { try judgeDay(db, actor: pair[0], room: pair[1], day: day, nowMS: nowMS) }
+        }
+        // Virus detections of the last two days whose deadlines have passed.
+        let report = Int64(settings.reportMinutes) * 60_000
+        for row in try GRDB.Row.fetchAll(
+            db,
+            sql: """
+                SELECT agent, seq, time_ms FROM events WHERE kind = 'malware' AND action = 'detected' AND time_ms BETWEEN ? AND ?
+                """, arguments: [nowMS - 2 * 86_400_000, nowMS - report])
+        {
+            try judgeDetection(db, agent: row[0], seq: row[1], at: row[2], settings, nowMS)
+        }
+        try agentIntegrity(db, settings, nowMS)
+    }
+
+    static func agentIntegrity(_ db: Database, _ settings: RuleSettings, _ nowMS: Int64) throws {
+        let rows = try GRDB.Row.fetchAll(
+            db,
+            sql: """
+                SELECT id, last_seen_ms, skew_ms, forks, declared_lost, clock_jumps, epochs, last_seq FROM agents WHERE id != ?
+                """, arguments: [HubRecords.agentID])
+        for row in rows {
+            let agent: String = row["id"]
+            let lastSeen: Int64 = row["last_seen_ms"]
+            let skew: Int64? = row["skew_ms"]
+            let checks: [(what: String, value: Int64, bad: Bool, summary: String)] = [
+                ("overdue", (nowMS - lastSeen) / 60_000, nowMS - lastSeen > Int64(settings.agentOverdueMinutes) * 60_000,
+                 "\(agent) has not been heard from since \(time(lastSeen))"),
+                ("fork", row["forks"], (row["forks"] as Int64) > 0, "\(agent) sent events that fork its chain (quarantined)"),
+                ("declared_lost", row["declared_lost"], (row["declared_lost"] as Int64) > 0,
+                 "\(agent) declared \(row["declared_lost"] as Int64) event(s) lost"),
+                ("epoch", row["epochs"], (row["epochs"] as Int64) > 0, "\(agent) started a new chain epoch (journal restored or corrupt)"),
+                ("clock_jump", row["clock_jumps"], (row["clock_jumps"] as Int64) > 0, "\(agent)'s clock jumped"),
+                ("clock_skew", abs(skew ?? 0) / 1000, abs(skew ?? 0) > Int64(settings.clockSkewSeconds) * 1000,
+                 "\(agent)'s clock is \(abs(skew ?? 0) / 1000) s off the hub's"),
+            ]
+            for check in checks {
+                let key = "\(agent)|\(check.what)"
+                if check.bad {
+                    try FindingTable.raise(
+                        db, rule: "agent_integrity", key: key, count: .set(max(1, check.value)), first: min(lastSeen, nowMS),
+                        last: min(lastSeen, nowMS), evidence: [], nowMS: nowMS) { _ in check.summary }
+                } else if check.what == "overdue" || check.what == "clock_skew" {
+                    try FindingTable.clear(db, rule: "agent_integrity", key: key, reason: "back to normal", nowMS: nowMS)
+                }
+            }
+        }
+    }
+}

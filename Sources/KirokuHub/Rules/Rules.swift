@@ -1,0 +1,75 @@
+import Foundation
+
+/// Thresholds of the rules and the business calendar (hub configuration `rules`). Every key is optional.
+public struct RuleSettings: Sendable, Equatable, Codable {
+    public var calendar = BusinessCalendar()
+    /// Lookups by one operator within one clock hour that make a bulk lookup (第20).
+    public var bulkLookupsPerHour = 100
+    /// Lookups of one subject by one operator within one day that make a repeated lookup (第20).
+    public var repeatedLookupsPerDay = 5
+    /// Authentication failures by one operator within ten minutes that make a burst (第22).
+    public var authFailuresPer10Minutes = 5
+    /// After a virus is detected: minutes to cut the network off and to report (第19③④).
+    public var networkCutMinutes = 10
+    public var reportMinutes = 60
+    /// An agent not heard from for this long is overdue (第20②).
+    public var agentOverdueMinutes = 30
+    /// Clock skew beyond this is flagged (第20②).
+    public var clockSkewSeconds = 300
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case calendar
+        case bulkLookupsPerHour = "bulk_lookups_per_hour"
+        case repeatedLookupsPerDay = "repeated_lookups_per_day"
+        case authFailuresPer10Minutes = "auth_failures_per_10_minutes"
+        case networkCutMinutes = "network_cut_minutes"
+        case reportMinutes = "report_minutes"
+        case agentOverdueMinutes = "agent_overdue_minutes"
+        case clockSkewSeconds = "clock_skew_seconds"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        var d = RuleSettings()
+        d.calendar = try c.decodeIfPresent(BusinessCalendar.self, forKey: .calendar) ?? d.calendar
+        d.bulkLookupsPerHour = try c.decodeIfPresent(Int.self, forKey: .bulkLookupsPerHour) ?? d.bulkLookupsPerHour
+        d.repeatedLookupsPerDay = try c.decodeIfPresent(Int.self, forKey: .repeatedLookupsPerDay) ?? d.repeatedLookupsPerDay
+        d.authFailuresPer10Minutes = try c.decodeIfPresent(Int.self, forKey: .authFailuresPer10Minutes) ?? d.authFailuresPer10Minutes
+        d.networkCutMinutes = try c.decodeIfPresent(Int.self, forKey: .networkCutMinutes) ?? d.networkCutMinutes
+        d.reportMinutes = try c.decodeIfPresent(Int.self, forKey: .reportMinutes) ?? d.reportMinutes
+        d.agentOverdueMinutes = try c.decodeIfPresent(Int.self, forKey: .agentOverdueMinutes) ?? d.agentOverdueMinutes
+        d.clockSkewSeconds = try c.decodeIfPresent(Int.self, forKey: .clockSkewSeconds) ?? d.clockSkewSeconds
+        self = d
+    }
+}
+
+/// A rule: what it finds, the article it serves, how serious.
+public struct RuleInfo: Sendable, Codable, Equatable {
+    public var id: String
+    public var article: String
+    public var severity: String
+    public var description: String
+
+    public static let all: [RuleInfo] = [
+        .init(id: "out_of_hours", article: "第20", severity: "warning",
+              description: "operations (login, lookup, update, print, export) outside business hours, on weekends, 祝日 or 年末年始"),
+        .init(id: "bulk_lookups", article: "第20", severity: "warning",
+              description: "one operator looking up more residents in one hour than bulk_lookups_per_hour"),
+        .init(id: "repeated_lookups", article: "第20", severity: "warning",
+              description: "one operator looking up the same subject repeated_lookups_per_day times or more in a day"),
+        .init(id: "auth_failure_burst", article: "第22", severity: "critical",
+              description: "auth_failures_per_10_minutes or more authentication failures by one operator within ten minutes"),
+        .init(id: "entry_without_exit", article: "第12", severity: "warning",
+              description: "an entry to a room with no exit by the same person by the end of that day"),
+        .init(id: "operation_after_card_removal", article: "第16", severity: "critical",
+              description: "operations on a terminal after its operator card was removed, before another was inserted (第16⑤)"),
+        .init(id: "malware_not_contained", article: "第19", severity: "critical",
+              description: "a virus detected without a network cut-off within network_cut_minutes or a report within report_minutes (第19③④)"),
+        .init(id: "agent_integrity", article: "第20", severity: "critical",
+              description: "an agent overdue, with a fork, a declared loss, a new chain epoch, clock jumps or clock skew (第20②)"),
+    ]
+
+    public static func named(_ id: String) -> RuleInfo? { all.first { $0.id == id } }
+}

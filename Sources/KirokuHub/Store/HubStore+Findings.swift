@@ -1,0 +1,227 @@
+import GRDB
+public import KirokuProtocol
+
+public import Foundation
+
+/// Findings and the rules' own state: the cursor of the last event evaluated, and the counters of the
+/// windowed rules (so each event is counted once, whenever it arrives).
+enum FindingTable {
+    static func migrate(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE findings(
+                    id INTEGER PRIMARY KEY,
+                    rule TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    summary TEXT NOT NULL,
+                    first_ms INTEGER NOT NULL,
+                    last_ms INTEGER NOT NULL,
+                    count INTEGER NOT NULL,
+                    evidence TEXT NOT NULL,
+                    status TEXT NOT NULL DEFAULT 'open',
+                    created_ms INTEGER NOT NULL,
+                    updated_ms INTEGER NOT NULL,
+                    UNIQUE (rule, key)
+                );
+                CREATE INDEX findings_by_status ON findings(status, last_ms);
+                CREATE TABLE finding_actions(
+                    id INTEGER PRIMARY KEY,
+                    finding INTEGER NOT NULL REFERENCES findings(id),
+                    action TEXT NOT NULL,
+                    by TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    at_ms INTEGER NOT NULL
+                );
+                CREATE TABLE rule_counts(
+                    rule TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    count INTEGER NOT NULL,
+                    first_ms INTEGER NOT NULL,
+                    last_ms INTEGER NOT NULL,
+                    evidence TEXT NOT NULL,
+                    PRIMARY KEY (rule, key)
+                ) WITHOUT ROWID;
+                CREATE TABLE rule_state(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+                """)
+    }
+
+    static func state(_ db: Database, _ name: String) throws -> Int64? {
+        try Int64.fetchOne(db, sql: "SELECT value FROM rule_state WHERE name = ?", arguments: [name])
+    }
+
+    static func setState(_ db: Database, _ name: String, _ value: Int64) throws {
+        try db.execute(sql: "INSERT OR REPLACE INTO rule_state(name, value) VALUES (?, ?)", arguments: [name, value])
+    }
+
+    static func decode(_ text: String) -> [String] {
+        (try? JSONDecoder().decode([String].self, from: Data(text.utf8))) ?? []
+    }
+
+    static func encode(_ list: [String]) -> String {
+        String(decoding: CanonicalJSON.encode(.array(list.prefix(20).map(JSONValue.string))), as: UTF8.self)
+    }
+
+    /// Adds `count` occurrences to a windowed rule's counter and returns its totals.
+    static func count(
+        _ db: Database, rule: String, key: String, add count: Int64, first: Int64, last: Int64, evidence: [String]
+    ) throws -> (count: Int64, first: Int64, last: Int64, evidence: [String]) {
+        var total = (count: count, first: first, last: last, evidence: evidence)
+        if let row = try Row.fetchOne(
+            db, sql: "SELECT count, first_ms, last_ms, evidence FROM rule_counts WHERE rule = ? AND key = ?", arguments: [rule, key])
+        {
+            total = (row[0] + count, min(row[1], first), max(row[2], last), Array((decode(row[3]) + evidence).prefix(20)))
+        }
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO rule_counts(rule, key, count, first_ms, last_ms, evidence) VALUES (?, ?, ?, ?, ?, ?)",
+            arguments: [rule, key, total.count, total.first, total.last, encode(total.evidence)])
+        return total
+    }
+
+    enum Count { case add(Int64), set(Int64) }
+
+    /// Creates or updates the finding of `rule` for `key`. New evidence on a resolved finding reopens it.
+    static func raise(
+        _ db: Database, rule: String, key: String, count: Count, first: Int64, last: Int64, evidence: [String], nowMS: Int64,
+        summary: (Int64) -> String
+    ) throws {
+        if let row = try Row.fetchOne(
+            db, sql: "SELECT id, count, first_ms, last_ms, evidence, status FROM findings WHERE rule = ? AND key = ?",
+            arguments: [rule, key])
+        {
+            let id: Int64 = row[0]
+            let total: Int64 =
+                switch count {
+                case .add(let n): row[1] + n
+                case .set(let n): n
+                }
+            var merged: [String] = []
+            for item in decode(row[4]) + evidence where !merged.contains(item) && merged.count < 20 { merged.append(item) }
+            let changed = total != row[1] || min(row[2], first) != row[2] || max(row[3], last) != row[3]
+            guard changed else { return }
+            var status: String = row[5]
+            if status == "resolved" {
+                status = "open"
+                try db.execute(
+                    sql: "INSERT INTO finding_actions(finding, action, by, reason, at_ms) VALUES (?, 'reopened', 'kiroku-hub', ?, ?)",
+                    arguments: [id, "new evidence", nowMS])
+            }
+            try db.execute(
+                sql: """
+                    UPDATE findings SET count = ?, first_ms = ?, last_ms = ?, evidence = ?, summary = ?, status = ?, updated_ms = ?
+                    WHERE id = ?
+                    """,
+                arguments: [total, min(row[2], first), max(row[3], last), encode(merged), summary(total), status, nowMS, id])
+        } else {
+            let total: Int64 =
+                switch count {
+                case .add(let n), .set(let n): n
+                }
+            try db.execute(
+                sql: """
+                    INSERT INTO findings(rule, key, summary, first_ms, last_ms, count, evidence, created_ms, updated_ms)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [rule, key, summary(total), first, last, total, encode(evidence), nowMS, nowMS])
+        }
+    }
+
+    /// Resolves an open finding because the record no longer shows the breach (a late event closed it).
+    static func clear(_ db: Database, rule: String, key: String, reason: String, nowMS: Int64) throws {
+        guard let id = try Int64.fetchOne(
+            db, sql: "SELECT id FROM findings WHERE rule = ? AND key = ? AND status != 'resolved'", arguments: [rule, key])
+        else { return }
+        try db.execute(sql: "UPDATE findings SET status = 'resolved', updated_ms = ? WHERE id = ?", arguments: [nowMS, id])
+        try db.execute(
+            sql: "INSERT INTO finding_actions(finding, action, by, reason, at_ms) VALUES (?, 'resolved', 'kiroku-hub', ?, ?)",
+            arguments: [id, reason, nowMS])
+    }
+}
+
+extension HubStore {
+    /// Evaluates every event not yet evaluated (in chunks, each in one transaction with the findings it
+    /// raises and the cursor), then the time-driven checks. Returns how many events were evaluated.
+    @discardableResult
+    public func evaluateRules(_ settings: RuleSettings, now: Date = Date(), chunk: Int = 5000) async throws -> Int {
+        var total = 0
+        while true {
+            let done = try await pool.write { db in try RuleEngine.process(db, settings: settings, now: now, limit: chunk) }
+            total += done
+            if done < chunk { break }
+        }
+        try await pool.write { db in try RuleEngine.sweep(db, settings: settings, now: now) }
+        return total
+    }
+
+    /// Evaluates the events not yet evaluated, without the time-driven checks.
+    @discardableResult
+    public func evaluatePendingRules(_ settings: RuleSettings, now: Date = Date(), chunk: Int = 5000) async throws -> Int {
+        var total = 0
+        while true {
+            let done = try await pool.write { db in try RuleEngine.process(db, settings: settings, now: now, limit: chunk) }
+            total += done
+            if done < chunk { return total }
+        }
+    }
+
+    /// Findings, newest first. `status` is open, acknowledged, resolved, or nil for all.
+    public func findings(status: String? = nil, rule: String? = nil, limit: Int = 1000) async throws -> [Finding] {
+        @Sendable func time(_ ms: Int64) -> String { Timestamp(epochMilliseconds: ms, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339 }
+        return try await pool.read { db in
+            var conditions: [String] = []
+            var arguments: [any DatabaseValueConvertible] = []
+            if let status {
+                conditions.append("status = ?")
+                arguments.append(status)
+            }
+            if let rule {
+                conditions.append("rule = ?")
+                arguments.append(rule)
+            }
+            let clause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM findings \(clause) ORDER BY last_ms DESC, id DESC LIMIT \(max(1, min(limit, 10_000)))",
+                arguments: StatementArguments(arguments))
+            return try rows.map { row in
+                let id: Int64 = row["id"]
+                let rule: String = row["rule"]
+                let info = RuleInfo.named(rule)
+                let history = try Row.fetchAll(
+                    db, sql: "SELECT action, by, reason, at_ms FROM finding_actions WHERE finding = ? ORDER BY id", arguments: [id]
+                ).map { Finding.Action(action: $0[0], by: $0[1], reason: $0[2], at: time($0[3])) }
+                return Finding(
+                    id: id, rule: rule, article: info?.article ?? "", severity: info?.severity ?? "warning",
+                    summary: row["summary"], firstSeen: time(row["first_ms"]), lastSeen: time(row["last_ms"]),
+                    count: row["count"], evidence: FindingTable.decode(row["evidence"]), status: row["status"], history: history)
+            }
+        }
+    }
+
+    /// Acknowledges (`acknowledged`) or resolves (`resolved`) a finding, with who and why; recorded as a
+    /// `record/finding_acknowledged` or `record/finding_resolved` event in the same transaction.
+    public func act(onFinding id: Int64, status: String, reason: String, by person: String, now: Date = Date()) async throws
+        -> Finding
+    {
+        guard status == "acknowledged" || status == "resolved" else {
+            throw KirokuError(.badQuery, "a finding is acknowledged or resolved")
+        }
+        let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !reason.isEmpty, reason.count <= 1000 else {
+            throw KirokuError(.badQuery, "say why (a reason of up to 1000 characters)")
+        }
+        let nowMS = Int64(now.timeIntervalSince1970 * 1000)
+        try await pool.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT rule, status FROM findings WHERE id = ?", arguments: [id]) else {
+                throw KirokuError(.notFound, "there is no finding \(id)")
+            }
+            guard (row["status"] as String) != "resolved" else { throw KirokuError(.badQuery, "finding \(id) is already resolved") }
+            try db.execute(sql: "UPDATE findings SET status = ?, updated_ms = ? WHERE id = ?", arguments: [status, nowMS, id])
+            try db.execute(
+                sql: "INSERT INTO finding_actions(finding, action, by, reason, at_ms) VALUES (?, ?, ?, ?, ?)",
+                arguments: [id, status, person, reason, nowMS])
+            try HubRecords.append(
+                [(status == "resolved" ? "finding_resolved" : "finding_acknowledged", person, row["rule"] as String,
+                  ["finding": "\(id)", "reason": reason])], now: now, db: db)
+        }
+        return try await findings().first { $0.id == id }!
+    }
+}

@@ -1,0 +1,204 @@
+import Foundation
+import KirokuHub
+import KirokuProtocol
+import Testing
+
+extension Timestamp {
+    var date: Date { Date(timeIntervalSince1970: Double(epochMilliseconds) / 1000) }
+}
+
+/// Each rule against events that must raise its finding and near-misses that must not, judged by event
+/// time however late the events arrive (issue 4; the articles are the city's standard's).
+@Suite("Rules and findings")
+struct RuleTests {
+    /// 2027-01-10 12:00 JST: every day used below is over.
+    static let now = Timestamp(rfc3339: "2027-01-10T12:00:00.000+09:00")!.date
+
+    /// Builds each agent's chain as its journal would.
+    final class Record {
+        let temp: TempDir
+        let store: HubStore
+        var chains: [String: (seq: Int64, hash: String)] = [:]
+
+        init(_ temp: TempDir) throws {
+            self.temp = temp
+            store = try HubStore.open(path: temp.file("record.sqlite"))
+        }
+
+        /// `time` is JST wall time `YYYY-MM-DD HH:MM`.
+        func add(_ agent: String, _ time: String, _ kind: String, _ action: String, _ actor: String, _ subject: String = "") async throws {
+            // Hours may be written without their leading zero.
+            let parts = time.split(separator: " ")
+            let clock = parts[1].split(separator: ":").map { String(format: "%02d", Int($0)!) }.joined(separator: ":")
+            let stamp = "\(parts[0])T\(clock):00.000+09:00"
+            let (seq, prev) = chains[agent] ?? (0, Event.genesis)
+            let event = Event(
+                agent: agent, seq: seq + 1, time: stamp, kind: kind, action: action, actor: actor, subject: subject, site: "本庁舎",
+                attrs: [:], salt: Event.randomSalt(), prev: prev
+            ).sealed()
+            chains[agent] = (event.seq, event.hash)
+            // Sent now, whenever it happened: agents send late events with their current clock.
+            _ = try await store.ingest(
+                Batch(agent: agent, sentAt: Timestamp(date: Date()).rfc3339, headSeq: event.seq, events: [event]), identity: agent)
+        }
+
+        func findings(_ rule: String, status: String? = nil) async throws -> [Finding] {
+            try await store.findings(status: status, rule: rule)
+        }
+    }
+
+    static var settings: RuleSettings {
+        var settings = RuleSettings()
+        settings.calendar = BusinessCalendar(holidays: ["2026-11-23"])
+        settings.bulkLookupsPerHour = 10
+        return settings
+    }
+
+    @Test("Operations outside business hours (第20): evenings, weekends, 祝日 and 年末年始, not room entries or office hours")
+    func outOfHours() async throws {
+        let record = try Record(try TempDir("rules-hours"))
+        try await record.add("t1", "2026-11-25 10:00", "operation", "lookup", "P1", "住民A")  // Wednesday, open
+        try await record.add("t1", "2026-11-25 17:14", "operation", "print", "P1", "住民A")  // just before closing
+        try await record.add("t1", "2026-11-25 20:00", "operation", "lookup", "P1", "住民B")  // evening
+        try await record.add("t1", "2026-11-25 20:05", "operation", "update", "P1", "住民B")
+        try await record.add("t1", "2026-11-28 10:00", "operation", "login", "P1", "端末01")  // Saturday
+        try await record.add("t1", "2026-11-23 10:00", "operation", "lookup", "P1", "住民C")  // 勤労感謝の日
+        try await record.add("t1", "2026-12-30 10:00", "operation", "export", "P1", "住民D")  // 年末年始
+        try await record.add("t1", "2026-11-25 21:00", "access", "enter", "P1", "電算室")  // not an operation
+        try await record.add("t1", "2026-11-25 21:05", "operation", "auth_failure", "P9", "端末01")  // not an operation on data
+        #expect(try await record.store.evaluateRules(Self.settings, now: Self.now) == 9)
+        let found = try await record.findings("out_of_hours").sorted { $0.firstSeen < $1.firstSeen }
+        #expect(found.map(\.firstSeen) == [
+            "2026-11-23T10:00:00.000+09:00", "2026-11-25T20:00:00.000+09:00", "2026-11-28T10:00:00.000+09:00",
+            "2026-12-30T10:00:00.000+09:00",
+        ])
+        #expect(found[1].count == 2 && found[1].evidence == ["t1/3", "t1/4"] && found[1].article == "第20")
+        #expect(try await record.store.evaluateRules(Self.settings, now: Self.now) == 0, "each event is judged once")
+    }
+
+    @Test("Bulk lookups (第20): across batches in one hour; not a near-miss split over two hours")
+    func bulkLookups() async throws {
+        let record = try Record(try TempDir("rules-bulk"))
+        for minute in 0..<6 { try await record.add("t1", "2026-12-10 10:\(String(format: "%02d", minute * 9))", "operation", "lookup", "P2", "住民\(minute)") }
+        try await record.store.evaluateRules(Self.settings, now: Self.now)
+        #expect(try await record.findings("bulk_lookups").isEmpty, "6 so far")
+        for minute in 0..<4 { try await record.add("t1", "2026-12-10 10:5\(minute)", "operation", "lookup", "P2", "住民X\(minute)") }
+        for minute in 0..<9 { try await record.add("t2", "2026-12-10 10:\(String(format: "%02d", minute * 6))", "operation", "lookup", "P3", "住民\(minute)") }
+        try await record.add("t2", "2026-12-10 11:00", "operation", "lookup", "P3", "住民Z")
+        try await record.store.evaluateRules(Self.settings, now: Self.now)
+        let found = try await record.findings("bulk_lookups")
+        #expect(found.count == 1 && found[0].count == 10 && found[0].summary.contains("P2"), "\(found)")
+        #expect(found[0].firstSeen == "2026-12-10T10:00:00.000+09:00" && found[0].lastSeen == "2026-12-10T10:53:00.000+09:00")
+    }
+
+    @Test("Repeated lookups of one subject (第20) and bursts of authentication failures (第22), with near-misses")
+    func repeatedAndBursts() async throws {
+        let record = try Record(try TempDir("rules-repeat"))
+        for hour in 9..<14 { try await record.add("t1", "2026-12-10 \(hour):00", "operation", "lookup", "P4", "住民X") }
+        for hour in 9..<13 { try await record.add("t1", "2026-12-10 \(hour):10", "operation", "lookup", "P5", "住民Y") }
+        for hour in 9..<12 { try await record.add("t1", "2026-12-10 \(hour):20", "operation", "lookup", "P6", "住民Z") }
+        for hour in 9..<11 { try await record.add("t1", "2026-12-11 \(hour):20", "operation", "lookup", "P6", "住民Z") }
+        for minute in 0..<5 { try await record.add("t2", "2026-12-10 09:0\(minute)", "operation", "auth_failure", "P7", "端末02") }
+        for minute in 0..<4 { try await record.add("t2", "2026-12-10 09:1\(minute)", "operation", "auth_failure", "P8", "端末02") }
+        try await record.add("t2", "2026-12-10 09:25", "operation", "auth_failure", "P8", "端末02")  // another window
+        try await record.store.evaluateRules(Self.settings, now: Self.now)
+        let repeated = try await record.findings("repeated_lookups")
+        #expect(repeated.count == 1 && repeated[0].summary.contains("P4") && repeated[0].count == 5, "\(repeated)")
+        let bursts = try await record.findings("auth_failure_burst")
+        #expect(bursts.count == 1 && bursts[0].summary.contains("P7") && bursts[0].severity == "critical" && bursts[0].article == "第22")
+    }
+
+    @Test("Entry without exit (第12): judged at the end of the day, cleared by a late exit, and a month-late entry judged in its day")
+    func entryWithoutExit() async throws {
+        let record = try Record(try TempDir("rules-exit"))
+        try await record.add("room", "2026-12-10 09:00", "access", "enter", "P9", "電算室")
+        try await record.add("room", "2026-12-10 10:00", "access", "exit", "P9", "電算室")
+        try await record.add("room", "2026-12-10 11:00", "access", "enter", "P10", "電算室")
+        try await record.add("room", "2026-12-10 11:30", "access", "enter", "P11", "保管庫")
+        try await record.add("room", "2026-12-10 12:30", "access", "exit", "P11", "保管庫")
+        // Judged on the day itself, nothing is due yet.
+        try await record.store.evaluateRules(Self.settings, now: Timestamp(rfc3339: "2026-12-10T15:00:00.000+09:00")!.date)
+        #expect(try await record.findings("entry_without_exit").isEmpty)
+        // The next morning the sweep finds P10 still inside.
+        try await record.store.evaluateRules(Self.settings, now: Timestamp(rfc3339: "2026-12-11T09:00:00.000+09:00")!.date)
+        var found = try await record.findings("entry_without_exit")
+        #expect(found.count == 1 && found[0].summary.contains("P10") && found[0].evidence == ["room/3"], "\(found)")
+        // P10's exit reaches the hub late (an offline door controller): the finding is resolved.
+        try await record.add("room", "2026-12-10 18:00", "access", "exit", "P10", "電算室")
+        try await record.store.evaluateRules(Self.settings, now: Self.now)
+        found = try await record.findings("entry_without_exit")
+        #expect(found.count == 1 && found[0].status == "resolved" && found[0].history.last?.by == "kiroku-hub")
+        // A batch from a door controller offline for a month: judged in its own day.
+        try await record.add("door2", "2026-12-01 08:45", "access", "enter", "P12", "電算室")
+        try await record.store.evaluateRules(Self.settings, now: Self.now)
+        let late = try #require(try await record.findings("entry_without_exit", status: "open").first)
+        #expect(late.firstSeen == "2026-12-01T08:45:00.000+09:00" && late.summary.contains("P12"))
+    }
+
+    @Test("Operations after the operator card was removed (第16⑤), not before it or after a new card, nor on terminals without cards")
+    func cardRemoval() async throws {
+        let record = try Record(try TempDir("rules-card"))
+        try await record.add("t1", "2026-12-10 09:00", "card", "insert", "C-1001", "端末01")
+        try await record.add("t1", "2026-12-10 09:10", "operation", "lookup", "P1", "住民A")
+        try await record.add("t1", "2026-12-10 09:30", "card", "remove", "C-1001", "端末01")
+        try await record.add("t1", "2026-12-10 09:40", "operation", "lookup", "P1", "住民B")
+        try await record.add("t2", "2026-12-10 09:40", "operation", "lookup", "P2", "住民C")  // no cards on t2
+        try await record.add("t3", "2026-12-10 09:00", "card", "insert", "C-1003", "端末03")
+        try await record.add("t3", "2026-12-10 09:20", "card", "remove", "C-1003", "端末03")
+        try await record.add("t3", "2026-12-10 09:25", "card", "insert", "C-1004", "端末03")
+        try await record.add("t3", "2026-12-10 09:30", "operation", "lookup", "P3", "住民D")
+        try await record.store.evaluateRules(Self.settings, now: Self.now)
+        let found = try await record.findings("operation_after_card_removal")
+        #expect(found.count == 1 && found[0].evidence == ["t1/4"] && found[0].severity == "critical", "\(found)")
+    }
+
+    @Test("A virus not contained in time (第19③④): cut-off and report deadlines, judged only once they pass")
+    func malware() async throws {
+        let record = try Record(try TempDir("rules-virus"))
+        try await record.add("m1", "2026-12-10 10:00", "malware", "detected", "clamav", "USB-0001")
+        try await record.add("m1", "2026-12-10 10:05", "malware", "network_cut", "P1", "端末01")
+        try await record.add("m1", "2026-12-10 10:30", "malware", "reported", "P1", "管理者")
+        try await record.add("m2", "2026-12-10 10:00", "malware", "detected", "clamav", "USB-0002")
+        try await record.add("m2", "2026-12-10 10:30", "malware", "reported", "P2", "管理者")
+        try await record.add("m3", "2026-12-10 10:00", "malware", "detected", "clamav", "USB-0003")
+        // At 10:08 no deadline has passed for anyone.
+        try await record.store.evaluateRules(Self.settings, now: Timestamp(rfc3339: "2026-12-10T10:08:00.000+09:00")!.date)
+        #expect(try await record.findings("malware_not_contained").isEmpty)
+        try await record.store.evaluateRules(Self.settings, now: Timestamp(rfc3339: "2026-12-10T11:30:00.000+09:00")!.date)
+        let found = try await record.findings("malware_not_contained").sorted { $0.evidence[0] < $1.evidence[0] }
+        #expect(found.map(\.evidence) == [["m2/1"], ["m3/1"]], "\(found)")
+        #expect(found[0].summary.contains("no network cut-off") && !found[0].summary.contains("no report"))
+        #expect(found[1].summary.contains("no network cut-off") && found[1].summary.contains("no report"))
+    }
+
+    @Test("Agent integrity (第20②): overdue, forks, declared losses; acknowledging and resolving are recorded with who and why")
+    func agentIntegrityAndActions() async throws {
+        let record = try Record(try TempDir("rules-agents"))
+        try await record.add("t1", "2026-12-10 10:00", "operation", "lookup", "P1", "住民A")
+        let later = Date().addingTimeInterval(31 * 60)
+        try await record.store.evaluateRules(Self.settings, now: Date())
+        #expect(try await record.findings("agent_integrity").isEmpty, "just heard from")
+        try await record.store.evaluateRules(Self.settings, now: later)
+        let overdue = try #require(try await record.findings("agent_integrity").first)
+        #expect(overdue.summary.contains("t1 has not been heard from"))
+        // Heard from again: cleared.
+        try await record.add("t1", "2026-12-10 10:01", "operation", "lookup", "P1", "住民B")
+        try await record.store.evaluateRules(Self.settings, now: Date())
+        #expect(try await record.findings("agent_integrity", status: "open").isEmpty)
+
+        try await record.add("t1", "2026-12-10 22:00", "operation", "lookup", "P1", "住民C")
+        try await record.store.evaluateRules(Self.settings, now: Date())
+        let finding = try #require(try await record.findings("out_of_hours").first)
+        await #expect(throws: KirokuError.self) { _ = try await record.store.act(onFinding: finding.id, status: "acknowledged", reason: " ", by: "kanri01") }
+        let acknowledged = try await record.store.act(onFinding: finding.id, status: "acknowledged", reason: "確認中", by: "kanri01")
+        #expect(acknowledged.status == "acknowledged" && acknowledged.history.last?.by == "kanri01")
+        let resolved = try await record.store.act(onFinding: finding.id, status: "resolved", reason: "本人に確認、業務上の照会", by: "kanri01")
+        #expect(resolved.status == "resolved" && resolved.history.map(\.action).suffix(2) == ["acknowledged", "resolved"])
+        await #expect(throws: KirokuError.self) { _ = try await record.store.act(onFinding: finding.id, status: "resolved", reason: "again", by: "kanri01") }
+        var query = EventQuery()
+        query.agent = "hub"
+        let records = try await record.store.query(query).events
+        #expect(records.map(\.action) == ["finding_acknowledged", "finding_resolved"])
+        #expect(records.allSatisfy { $0.actor == "kanri01" && $0.attrs["finding"] == "\(finding.id)" })
+    }
+}
