@@ -98,6 +98,19 @@ rec counter-02 --kind card --action pin_change --actor P0201 --subject C-1002 --
 rec counter-02 --kind contractor --action audit_submitted --actor 委託先-日本電算 --subject 2026年度上期 --attr report=audit-2026H1.pdf
 sock counter-02 '{"kind":"operation","action":"logout","actor":"P0102","subject":"端末02"}'
 
+step "What the 会議 must hear about: a door left open, a late-night lookup, repeated lookups, PIN guessing, a card pulled mid-session, a virus not cut off"
+YESTERDAY=$(TZ=Asia/Tokyo date -d yesterday +%F)
+stamp() { TZ=Asia/Tokyo date -d "$1" +%Y-%m-%dT%H:%M:%S.000+09:00; }
+rec serverroom --kind access --action enter --actor P0034 --subject 電算室 --attr method=card_reader --time "${YESTERDAY}T21:40:00.000+09:00"
+sock counter-02 "{\"kind\":\"operation\",\"action\":\"lookup\",\"actor\":\"P0102\",\"subject\":\"住民票コード 00000000042\",\"time\":\"${YESTERDAY}T22:15:00.000+09:00\"}"
+for i in 1 2 3 4 5 6; do sock counter-02 '{"kind":"operation","action":"lookup","actor":"P0102","subject":"住民票コード 00000000077"}'; done
+for i in 1 2 3 4 5; do sock counter-02 '{"kind":"operation","action":"auth_failure","actor":"P0199","subject":"端末02","attrs":{"reason":"wrong_pin"}}'; done
+sock counter-01 '{"kind":"card","action":"insert","actor":"C-1001","subject":"端末01","attrs":{"holder":"P0101"}}'
+sock counter-01 '{"kind":"card","action":"remove","actor":"C-1001","subject":"端末01"}'
+sock counter-01 '{"kind":"operation","action":"lookup","actor":"P0101","subject":"住民票コード 00000000008"}'
+rec serverroom --kind malware --action detected --actor ClamAV --subject USB-0009 --attr virus=Eicar-Test-Signature --time "$(stamp '2 hours ago')"
+rec serverroom --kind malware --action reported --actor P0012 --subject 管理者 --time "$(stamp '100 minutes ago')"
+
 step "The server room comes back online and catches up"
 kiroku-agent run --config "$WORK/serverroom.json" --log-level warning & PIDS+=($!)
 for _ in $(seq 300); do
@@ -120,6 +133,13 @@ kirokuctl query --pki "$WORK/pki" --as kanri01 --all --format csv > "$WORK/recor
 head -3 "$WORK/record.csv" | sed -e '1s/^\xEF\xBB\xBF/[BOM]/' -e 's/\r$/[CRLF]/' | cut -c1-160
 step "Per-agent health (kirokuctl agents)"
 kirokuctl agents --pki "$WORK/pki" --as kanri01
+step "Findings: where the record shows the standard was not met (kirokuctl findings)"
+for _ in $(seq 100); do
+    n=$(kirokuctl findings --json --pki "$WORK/pki" --as kanri01 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+    [ "$n" -ge 6 ] && break; sleep 0.2
+done
+kirokuctl findings --pki "$WORK/pki" --as kanri01
+
 step "The 会議 checks the record: its witness cosigns, evidence of P0101's lookups verified offline"
 HUB_KEY=$(kirokuctl log key --pki "$WORK/pki" --as kanri01 | cut -d' ' -f1)
 WITNESS_KEY=$(kirokuctl witness init --dir "$WORK/kaigi-witness" --name kaigi.demo/witness | tail -1)

@@ -54,6 +54,25 @@ struct RuleTests {
         return settings
     }
 
+    @Test("The business calendar's JST arithmetic agrees with Foundation's Calendar from 1970 to 2100")
+    func calendarArithmetic() {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(secondsFromGMT: 9 * 3600)!
+        var random = SystemRandomNumberGenerator()
+        let business = BusinessCalendar(holidays: ["2026-11-23"])
+        for _ in 0..<20_000 {
+            let ms = Int64.random(in: 0...4_102_444_800_000, using: &random)
+            let date = Date(timeIntervalSince1970: Double(ms) / 1000)
+            let c = calendar.dateComponents([.year, .month, .day, .weekday, .hour, .minute], from: date)
+            let day = String(format: "%04d-%02d-%02d", c.year!, c.month!, c.day!)
+            #expect(BusinessCalendar.day(ms) == day)
+            let minute = c.hour! * 60 + c.minute!
+            let closed = c.weekday == 1 || c.weekday == 7 || (c.month == 12 && c.day! >= 29) || (c.month == 1 && c.day! <= 3)
+                || day == "2026-11-23"
+            #expect(business.isOpen(ms) == (!closed && minute >= 510 && minute < 1035), "\(day) \(minute)")
+        }
+    }
+
     @Test("Operations outside business hours (第20): evenings, weekends, 祝日 and 年末年始, not room entries or office hours")
     func outOfHours() async throws {
         let record = try Record(try TempDir("rules-hours"))

@@ -13,7 +13,7 @@ import Glibc
 #endif
 
 // kiroku-bench: Kiroku's own benchmarks. Each figure is printed beside a baseline measured in the same
-// run, as a ratio, because these machines are noisy. Usage: kiroku-bench [append|group|log|sync|all] [--count N]
+// run, as a ratio, because these machines are noisy. Usage: kiroku-bench [append|group|log|rules|sync|all] [--count N]
 
 let arguments = CommandLine.arguments
 let mode = arguments.count > 1 && !arguments[1].hasPrefix("--") ? arguments[1] : "all"
@@ -439,6 +439,74 @@ func logBenchmark(count: Int, proofLeaves: Int) async throws {
         baselineName: "parse and re-hash only", aim: "< 2 s")
 }
 
+// MARK: 6. Rules: evaluation beside ingest, and a month-late batch
+
+func rulesBenchmark(count: Int) async throws {
+    let clock = ContinuousClock()
+    // A working day's mix: lookups by 50 operators over 100,000 residents, room entries, card events.
+    func drafts(_ n: Int, from start: Int = 0, time: String? = nil) -> [EventDraft] {
+        (start..<(start + n)).map { index in
+            switch index % 10 {
+            case 0: EventDraft(kind: "access", action: index % 20 == 0 ? "enter" : "exit", actor: "P\(index % 50)", subject: "電算室", time: time)
+            case 1: EventDraft(kind: "card", action: index % 20 == 1 ? "insert" : "remove", actor: "C-\(index % 50)", subject: "端末", time: time)
+            default:
+                EventDraft(kind: "operation", action: "lookup", actor: "P\(index % 50)", subject: "住民票コード \(index % 99_991)",
+                    attrs: ["purpose": "転入届"], time: time)
+            }
+        }
+    }
+    let journal = try Journal.open(path: work.appending(path: "rules/journal.sqlite").path, agentID: "bench", site: "本庁舎")
+    var left = count
+    while left > 0 {
+        let n = min(10_000, left)
+        try await journal.append(drafts(n, from: count - left))
+        left -= n
+    }
+    var prepared: [Batch] = []
+    var next: Int64 = 1
+    while true {
+        let stored = try journal.pending(from: next, limit: 5000, maxBytes: 8 << 20)
+        guard let last = stored.last else { break }
+        prepared.append(try Batch.parse(Batch.encodeBody(agent: "bench", sentAt: Timestamp(date: Date()).rfc3339, headSeq: Int64(count), canonicalEvents: stored.map(\.body))))
+        next = last.seq + 1
+    }
+    let settings = RuleSettings()
+    var ingestOnly = Duration.seconds(1_000_000)
+    var withRules = Duration.seconds(1_000_000)
+    var rulesOnly = Duration.seconds(1_000_000)
+    var store: HubStore?
+    for round in 0..<3 {
+        let plain = try HubStore.open(path: work.appending(path: "rules/plain-\(round).sqlite").path)
+        ingestOnly = min(ingestOnly, try await clock.measure { for batch in prepared { _ = try await plain.ingest(batch, identity: "bench") } })
+        let ruled = try HubStore.open(path: work.appending(path: "rules/ruled-\(round).sqlite").path)
+        var rules = Duration.zero
+        let total = try await clock.measure {
+            for batch in prepared {
+                _ = try await ruled.ingest(batch, identity: "bench")
+                rules += try await clock.measure { _ = try await ruled.evaluatePendingRules(settings) }
+            }
+        }
+        withRules = min(withRules, total)
+        rulesOnly = min(rulesOnly, rules)
+        store = ruled
+    }
+    line("ingest with every rule evaluated", rate(count, withRules), unit: "events/s", baseline: rate(count, ingestOnly),
+        baselineName: "ingest alone", aim: "≥ 0.70 of baseline (rules cost at most 30%)")
+    print("  rules alone: \(fmt(rate(count, rulesOnly))) events/s, \(fmt(seconds(rulesOnly) / Double(count) * 1e6)) µs per event")
+    // A door controller and a terminal offline for a month deliver 5,000 events of that day.
+    let late = try Journal.open(path: work.appending(path: "rules/late.sqlite").path, agentID: "late", site: "本庁舎")
+    let monthAgo = Timestamp(date: Date().addingTimeInterval(-30 * 86_400), offsetMinutes: 540).rfc3339
+    try await late.append(drafts(5000, time: monthAgo))
+    let stored = try late.pending(from: 1, limit: 5000, maxBytes: 8 << 20)
+    let batch = try Batch.parse(Batch.encodeBody(agent: "late", sentAt: Timestamp(date: Date()).rfc3339, headSeq: 5000, canonicalEvents: stored.map(\.body)))
+    _ = try await store!.ingest(batch, identity: "late")
+    let reevaluate = try await clock.measure { _ = try await store!.evaluateRules(settings) }
+    line("rules over a month-late batch of 5,000", rate(5000, reevaluate), unit: "events/s", baseline: rate(count, rulesOnly),
+        baselineName: "rules on timely events", aim: "judged like timely events")
+    let open = try await store!.findings(status: "open", limit: 10_000)
+    print("  findings now open: \(Dictionary(grouping: open, by: \.rule).mapValues(\.count).sorted { $0.key < $1.key })")
+}
+
 print("kiroku-bench (\(ProcessInfo.processInfo.processorCount) cores), work dir \(work.path)")
 var single = 0.0
 if mode == "append" || mode == "group" || mode == "all" {
@@ -468,6 +536,9 @@ if mode == "breakdown" {
 }
 if mode == "log" || mode == "all" {
     try await logBenchmark(count: option("--log-events", 200_000), proofLeaves: option("--proof-leaves", 10_000_000))
+}
+if mode == "rules" || mode == "all" {
+    try await rulesBenchmark(count: option("--rule-events", 200_000))
 }
 if mode == "sync" || mode == "all" {
     try await syncBenchmark(count: option("--count", 1_000_000))

@@ -56,19 +56,34 @@ public struct BusinessCalendar: Sendable, Equatable, Codable {
         return (parts[0], parts[1], parts[2])
     }
 
-    static let jst = TimeZone(secondsFromGMT: 9 * 3600)!
-
     /// The JST calendar day of an instant, `YYYY-MM-DD`.
     public static func day(_ ms: Int64) -> String {
-        let parts = components(ms)
-        return String(format: "%04d-%02d-%02d", parts.year, parts.month, parts.day)
+        let c = components(ms)
+        return "\(c.year)-\(c.month < 10 ? "0" : "")\(c.month)-\(c.day < 10 ? "0" : "")\(c.day)"
     }
 
+    /// Civil date, weekday (1 = Sunday … 7 = Saturday) and minute of the day in JST, by arithmetic: JST has
+    /// no daylight saving time, and Foundation's Calendar cost more than every rule together.
     static func components(_ ms: Int64) -> (year: Int, month: Int, day: Int, weekday: Int, minute: Int) {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = jst
-        let c = calendar.dateComponents([.year, .month, .day, .weekday, .hour, .minute], from: Date(timeIntervalSince1970: Double(ms) / 1000))
-        return (c.year!, c.month!, c.day!, c.weekday!, c.hour! * 60 + c.minute!)
+        let local = ms + 9 * 3_600_000
+        var days = local / 86_400_000
+        var rest = local % 86_400_000
+        if rest < 0 {
+            rest += 86_400_000
+            days -= 1
+        }
+        // Howard Hinnant's civil_from_days.
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        let weekday = Int(((days % 7) + 11) % 7) + 1  // 1970-01-01 was a Thursday
+        return (Int(year), Int(month), Int(day), weekday, Int(rest / 60_000))
     }
 
     /// Whether the office is closed all day (weekend, 祝日, 年末年始).
@@ -76,7 +91,7 @@ public struct BusinessCalendar: Sendable, Equatable, Codable {
         let c = Self.components(ms)
         if c.weekday == 1 || c.weekday == 7 { return true }
         if yearEnd && ((c.month == 12 && c.day >= 29) || (c.month == 1 && c.day <= 3)) { return true }
-        return holidays.contains(String(format: "%04d-%02d-%02d", c.year, c.month, c.day))
+        return !holidays.isEmpty && holidays.contains(Self.day(ms))
     }
 
     /// Whether an instant is within business hours.

@@ -28,6 +28,16 @@ enum RuleEngine {
 
     static func jstHour(_ ms: Int64) -> String { String(time(ms).prefix(13)) }
 
+    /// The JST day and hour of an instant as numbers, for grouping without formatting.
+    static func dayNumber(_ ms: Int64) -> Int64 { (ms + 9 * 3_600_000) / 86_400_000 }
+    static func hourNumber(_ ms: Int64) -> Int64 { (ms + 9 * 3_600_000) / 3_600_000 }
+
+    struct Key: Hashable {
+        var text: String
+        var number: Int64
+        var extra: String = ""
+    }
+
     /// Evaluates up to `limit` events after the cursor; returns how many.
     static func process(_ db: Database, settings: RuleSettings, now: Date, limit: Int) throws -> Int {
         let cursor = try FindingTable.state(db, "cursor") ?? 0
@@ -49,10 +59,10 @@ enum RuleEngine {
         return rows.count
     }
 
-    /// Groups rows by key and hands each group to `body` with its count, first, last and evidence.
-    static func groups(_ rows: [Row], key: (Row) -> String?, _ body: (String, [Row]) throws -> Void) rethrows {
-        var grouped: [String: [Row]] = [:]
-        var order: [String] = []
+    /// Groups rows by key and hands each group to `body`, in the order the keys first appear.
+    static func groups<K: Hashable>(_ rows: [Row], key: (Row) -> K?, _ body: (K, [Row]) throws -> Void) rethrows {
+        var grouped: [K: [Row]] = [:]
+        var order: [K] = []
         for row in rows {
             guard let k = key(row) else { continue }
             if grouped[k] == nil { order.append(k) }
@@ -66,12 +76,12 @@ enum RuleEngine {
     static func outOfHours(_ db: Database, _ rows: [Row], _ settings: RuleSettings, _ nowMS: Int64) throws {
         try groups(rows, key: { row in
             row.kind == "operation" && operations.contains(row.action) && !settings.calendar.isOpen(row.timeMS)
-                ? "\(row.actor)|\(BusinessCalendar.day(row.timeMS))" : nil
-        }) { key, group in
+                ? Key(text: row.actor, number: dayNumber(row.timeMS)) : nil
+        }) { _, group in
             let actor = group[0].actor
             let day = BusinessCalendar.day(group[0].timeMS)
             try FindingTable.raise(
-                db, rule: "out_of_hours", key: key, count: .add(Int64(group.count)), first: group.map(\.timeMS).min()!,
+                db, rule: "out_of_hours", key: "\(actor)|\(day)", count: .add(Int64(group.count)), first: group.map(\.timeMS).min()!,
                 last: group.map(\.timeMS).max()!, evidence: group.map(\.ref), nowMS: nowMS
             ) { "\(actor) operated outside business hours on \(day): \($0) operation(s)" }
         }
@@ -82,37 +92,75 @@ enum RuleEngine {
     static func windowed(_ db: Database, _ rows: [Row], _ nowMS: Int64, _ settings: RuleSettings) throws {
         let lookups = rows.filter { $0.kind == "operation" && $0.action == "lookup" }
         let failures = rows.filter { $0.kind == "operation" && $0.action == "auth_failure" }
-        let windows: [(rule: String, rows: [Row], threshold: Int, key: (Row) -> String, summary: (Row, Int64) -> String)] = [
-            ("bulk_lookups", lookups, settings.bulkLookupsPerHour, { "\($0.actor)|\(jstHour($0.timeMS))" },
+        let windows: [(rule: String, rows: [Row], threshold: Int, key: (Row) -> Key, text: (Row) -> String, summary: (Row, Int64) -> String)] = [
+            ("bulk_lookups", lookups, settings.bulkLookupsPerHour, { Key(text: $0.actor, number: hourNumber($0.timeMS)) },
+             { "\($0.actor)|\(jstHour($0.timeMS))" },
              { row, n in "\(row.actor) made \(n) lookups in the hour from \(jstHour(row.timeMS)):00" }),
-            ("repeated_lookups", lookups, settings.repeatedLookupsPerDay,
-             { "\($0.actor)|\($0.subject)|\(BusinessCalendar.day($0.timeMS))" },
-             { row, n in "\(row.actor) looked up \(row.subject) \(n) times on \(BusinessCalendar.day(row.timeMS))" }),
             ("auth_failure_burst", failures, settings.authFailuresPer10Minutes,
-             { "\($0.actor)|\($0.timeMS / 600_000)" },
+             { Key(text: $0.actor, number: $0.timeMS / 600_000) }, { "\($0.actor)|\($0.timeMS / 600_000)" },
              { row, n in "\(n) authentication failures by \(row.actor) within ten minutes from \(time(row.timeMS / 600_000 * 600_000))" }),
         ]
+        try repeatedLookups(db, lookups, nowMS, settings)
         for window in windows where !window.rows.isEmpty {
-            try groups(window.rows, key: window.key) { key, group in
+            try groups(window.rows, key: window.key) { _, group in
+                let key = window.text(group[0])
                 let total = try FindingTable.count(
                     db, rule: window.rule, key: key, add: Int64(group.count), first: group.map(\.timeMS).min()!,
                     last: group.map(\.timeMS).max()!, evidence: group.prefix(20).map(\.ref))
                 guard total.count >= Int64(window.threshold) else { return }
                 try FindingTable.raise(
                     db, rule: window.rule, key: key, count: .set(total.count), first: total.first, last: total.last,
-                    evidence: total.evidence, nowMS: nowMS
+                    evidence: FindingTable.decode(total.evidence), nowMS: nowMS
                 ) { window.summary(group[0], $0) }
+            }
+        }
+    }
+
+    /// One operator looking up one subject again and again in a day. Most lookups are of a subject not
+    /// looked up before that day, so this reads the record (the subject index) instead of keeping a counter
+    /// per pair: one query per day in the chunk, over all its subjects, returning only the pairs at or over
+    /// the threshold; it writes only then.
+    static func repeatedLookups(_ db: Database, _ lookups: [Row], _ nowMS: Int64, _ settings: RuleSettings) throws {
+        var subjectsByDay: [Int64: Set<String>] = [:]
+        for row in lookups { subjectsByDay[dayNumber(row.timeMS), default: []].insert(row.subject) }
+        let statement = try db.cachedStatement(
+            sql: """
+                SELECT actor, subject, count(*), min(time_ms), max(time_ms) FROM events
+                WHERE subject IN (SELECT value FROM json_each(?)) AND time_ms >= ? AND time_ms < ?
+                AND kind = 'operation' AND action = 'lookup'
+                GROUP BY actor, subject HAVING count(*) >= ?
+                """)
+        for (dayIndex, subjects) in subjectsByDay {
+            let start = dayIndex * 86_400_000 - 9 * 3_600_000
+            let day = BusinessCalendar.day(start)
+            let list = String(decoding: CanonicalJSON.encode(.array(subjects.map(JSONValue.string))), as: UTF8.self)
+            let found = try GRDB.Row.fetchAll(
+                statement, arguments: [list, start, start + 86_400_000, settings.repeatedLookupsPerDay])
+            for pair in found {
+                let actor: String = pair[0]
+                let subject: String = pair[1]
+                let evidence = try GRDB.Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT agent, seq FROM events WHERE subject = ? AND time_ms >= ? AND time_ms < ? AND actor = ?
+                        AND kind = 'operation' AND action = 'lookup' ORDER BY time_ms LIMIT 20
+                        """, arguments: [subject, start, start + 86_400_000, actor]
+                ).map { "\($0[0] as String)/\($0[1] as Int64)" }
+                try FindingTable.raise(
+                    db, rule: "repeated_lookups", key: "\(actor)|\(subject)|\(day)", count: .set(pair[2]), first: pair[3],
+                    last: pair[4], evidence: evidence, nowMS: nowMS
+                ) { "\(actor) looked up \(subject) \($0) times on \(day)" }
             }
         }
     }
 
     /// Entries and exits of days already over: (re)judged whenever such events arrive.
     static func entries(_ db: Database, _ rows: [Row], _ nowMS: Int64) throws {
-        let today = BusinessCalendar.day(nowMS)
+        let today = dayNumber(nowMS)
         try groups(rows, key: { row in
-            row.kind == "access" && (row.action == "enter" || row.action == "exit") && BusinessCalendar.day(row.timeMS) < today
-                ? "\(row.actor)|\(row.subject)|\(BusinessCalendar.day(row.timeMS))" : nil
-        }) { key, group in
+            row.kind == "access" && (row.action == "enter" || row.action == "exit") && dayNumber(row.timeMS) < today
+                ? Key(text: row.actor, number: dayNumber(row.timeMS), extra: row.subject) : nil
+        }) { _, group in
             try judgeDay(db, actor: group[0].actor, room: group[0].subject, day: BusinessCalendar.day(group[0].timeMS), nowMS: nowMS)
         }
     }
@@ -137,32 +185,37 @@ enum RuleEngine {
         }
     }
 
-    /// Operations on a terminal whose operator card was removed (and none inserted since).
+    /// Operations on a terminal whose operator card was removed (and none inserted since), in the agent's
+    /// own order. Agents that never reported a card event (a server room) are not judged.
     static func cardRemoval(_ db: Database, _ rows: [Row], _ nowMS: Int64) throws {
+        for agent in Set(rows.filter { $0.kind == "card" && ($0.action == "insert" || $0.action == "remove") }.map(\.agent)) {
+            try FindingTable.setState(db, "cards:\(agent)", 1)
+        }
         let ops = rows.filter { $0.kind == "operation" && operations.contains($0.action) }
         try groups(ops, key: { $0.agent }) { agent, group in
-            let first = group.map(\.timeMS).min()!
-            let lastTime = group.map(\.timeMS).max()!
-            // The card events that decide: the latest before the first operation, and all up to the last.
+            guard try FindingTable.state(db, "cards:\(agent)") != nil else { return }
+            let firstSeq = group.map(\.seq).min()!
+            let lastSeq = group.map(\.seq).max()!
+            // The card events that decide: the latest before the first operation, and those among the operations.
             var cards = try GRDB.Row.fetchAll(
                 db,
                 sql: """
-                    SELECT time_ms, action FROM events WHERE agent = ? AND kind = 'card' AND action IN ('insert', 'remove')
-                    AND time_ms < ? ORDER BY time_ms DESC, seq DESC LIMIT 1
-                    """, arguments: [agent, first]
+                    SELECT seq, action FROM events WHERE agent = ? AND seq < ? AND kind = 'card' AND action IN ('insert', 'remove')
+                    ORDER BY seq DESC LIMIT 1
+                    """, arguments: [agent, firstSeq]
             ).map { ($0[0] as Int64, $0[1] as String) }
             cards += try GRDB.Row.fetchAll(
                 db,
                 sql: """
-                    SELECT time_ms, action FROM events WHERE agent = ? AND kind = 'card' AND action IN ('insert', 'remove')
-                    AND time_ms >= ? AND time_ms <= ? ORDER BY time_ms, seq
-                    """, arguments: [agent, first, lastTime]
+                    SELECT seq, action FROM events WHERE agent = ? AND seq BETWEEN ? AND ? AND kind = 'card'
+                    AND action IN ('insert', 'remove') ORDER BY seq
+                    """, arguments: [agent, firstSeq, lastSeq]
             ).map { ($0[0] as Int64, $0[1] as String) }
-            guard !cards.isEmpty else { return }  // a terminal without operator cards
-            cards.sort { $0.0 < $1.0 }
-            let bad = group.filter { op in cards.last(where: { $0.0 <= op.timeMS })?.1 == "remove" }
-            try groups(bad, key: { "\($0.agent)|\(BusinessCalendar.day($0.timeMS))" }) { key, found in
+            guard !cards.isEmpty else { return }
+            let bad = group.filter { op in cards.last(where: { $0.0 < op.seq })?.1 == "remove" }
+            try groups(bad, key: { dayNumber($0.timeMS) }) { _, found in
                 let day = BusinessCalendar.day(found[0].timeMS)
+                let key = "\(agent)|\(day)"
                 try FindingTable.raise(
                     db, rule: "operation_after_card_removal", key: key, count: .add(Int64(found.count)),
                     first: found.map(\.timeMS).min()!, last: found.map(\.timeMS).max()!, evidence: found.map(\.ref), nowMS: nowMS

@@ -61,20 +61,27 @@ enum FindingTable {
         String(decoding: CanonicalJSON.encode(.array(list.prefix(20).map(JSONValue.string))), as: UTF8.self)
     }
 
-    /// Adds `count` occurrences to a windowed rule's counter and returns its totals.
+    /// Adds `count` occurrences to a windowed rule's counter and returns its totals: one statement (an
+    /// upsert returning the row), since it runs for most events.
     static func count(
         _ db: Database, rule: String, key: String, add count: Int64, first: Int64, last: Int64, evidence: [String]
-    ) throws -> (count: Int64, first: Int64, last: Int64, evidence: [String]) {
-        var total = (count: count, first: first, last: last, evidence: evidence)
-        if let row = try Row.fetchOne(
-            db, sql: "SELECT count, first_ms, last_ms, evidence FROM rule_counts WHERE rule = ? AND key = ?", arguments: [rule, key])
-        {
-            total = (row[0] + count, min(row[1], first), max(row[2], last), Array((decode(row[3]) + evidence).prefix(20)))
-        }
-        try db.execute(
-            sql: "INSERT OR REPLACE INTO rule_counts(rule, key, count, first_ms, last_ms, evidence) VALUES (?, ?, ?, ?, ?, ?)",
-            arguments: [rule, key, total.count, total.first, total.last, encode(total.evidence)])
-        return total
+    ) throws -> (count: Int64, first: Int64, last: Int64, evidence: String) {
+        let statement = try db.cachedStatement(
+            sql: """
+                INSERT INTO rule_counts(rule, key, count, first_ms, last_ms, evidence) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT(rule, key) DO UPDATE SET
+                    count = count + excluded.count, first_ms = min(first_ms, excluded.first_ms),
+                    last_ms = max(last_ms, excluded.last_ms),
+                    evidence = CASE WHEN json_array_length(evidence) >= 20 THEN evidence ELSE (
+                        SELECT json_group_array(value) FROM (
+                            SELECT value FROM json_each(rule_counts.evidence) UNION ALL SELECT value FROM json_each(excluded.evidence)
+                            LIMIT 20)) END
+                RETURNING count, first_ms, last_ms, evidence
+                """)
+        guard let row = try GRDB.Row.fetchOne(
+            statement, arguments: [rule, key, count, first, last, encode(evidence)])
+        else { throw KirokuError(.internalError, "a rule counter could not be updated") }
+        return (row[0], row[1], row[2], row[3])
     }
 
     enum Count { case add(Int64), set(Int64) }
