@@ -56,6 +56,12 @@ config counter-01 "本庁舎 市民課 窓口1"
 config counter-02 "本庁舎 市民課 窓口2"
 config serverroom "本庁舎 電算室"
 
+step "The 管理者 loads the registers kept in Excel: room permits (第12②) and operator cards (第16)"
+printf 'permit_id,person,room,valid_from,valid_to\r\nR-2026-014,P0012,電算室,2026-04-01,2027-03-31\r\n' > "$WORK/permits.csv"
+printf 'card_id,holder,state,since\r\nC-1001,P0101,active,2026-04-01\r\nC-1002,P0102,revoked,2026-11-01\r\n' > "$WORK/cards.csv"
+kirokuctl registers import permits "$WORK/permits.csv" --hub "$HUB" --pki "$WORK/pki" --as kanri01
+kirokuctl registers import cards "$WORK/cards.csv" --hub "$HUB" --pki "$WORK/pki" --as kanri01
+
 step "Two counter terminals start their agents; the server room's agent is offline"
 for agent in counter-01 counter-02; do
     kiroku-agent run --config "$WORK/$agent.json" --log-level warning & PIDS+=($!)
@@ -98,7 +104,7 @@ rec counter-02 --kind card --action pin_change --actor P0201 --subject C-1002 --
 rec counter-02 --kind contractor --action audit_submitted --actor 委託先-日本電算 --subject 2026年度上期 --attr report=audit-2026H1.pdf
 sock counter-02 '{"kind":"operation","action":"logout","actor":"P0102","subject":"端末02"}'
 
-step "What the 会議 must hear about: a door left open, a late-night lookup, repeated lookups, PIN guessing, a card pulled mid-session, a virus not cut off"
+step "What the 会議 must hear about: a night entry without a permit, a late-night lookup, repeated lookups, PIN guessing, a card pulled mid-session, a revoked card, a virus not cut off"
 YESTERDAY=$(TZ=Asia/Tokyo date -d yesterday +%F)
 stamp() { TZ=Asia/Tokyo date -d "$1" +%Y-%m-%dT%H:%M:%S.000+09:00; }
 rec serverroom --kind access --action enter --actor P0034 --subject 電算室 --attr method=card_reader --time "${YESTERDAY}T21:40:00.000+09:00"
@@ -108,6 +114,7 @@ for i in 1 2 3 4 5; do sock counter-02 '{"kind":"operation","action":"auth_failu
 sock counter-01 '{"kind":"card","action":"insert","actor":"C-1001","subject":"端末01","attrs":{"holder":"P0101"}}'
 sock counter-01 '{"kind":"card","action":"remove","actor":"C-1001","subject":"端末01"}'
 sock counter-01 '{"kind":"operation","action":"lookup","actor":"P0101","subject":"住民票コード 00000000008"}'
+sock counter-02 '{"kind":"card","action":"insert","actor":"C-1002","subject":"端末02","attrs":{"holder":"P0102"}}'
 rec serverroom --kind malware --action detected --actor ClamAV --subject USB-0009 --attr virus=Eicar-Test-Signature --time "$(stamp '2 hours ago')"
 rec serverroom --kind malware --action reported --actor P0012 --subject 管理者 --time "$(stamp '100 minutes ago')"
 

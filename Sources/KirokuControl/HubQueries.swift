@@ -97,6 +97,17 @@ public struct HubQueries: Sendable {
         return try JSONDecoder().decode(Finding.self, from: Data(bytes))
     }
 
+    /// Replaces a register (`permits`, `cards`) with a CSV; answers how many rows were added, changed, removed.
+    public func importRegister(_ name: String, csv: [UInt8]) async throws -> [String: Int] {
+        let bytes = try await connection.request(.PUT, "/v1/registers/\(name)", body: csv, headers: [("Content-Type", "text/csv")])
+        return try JSONDecoder().decode([String: Int].self, from: Data(bytes))
+    }
+
+    /// A register as CSV for Excel.
+    public func exportRegister(_ name: String) async throws -> [UInt8] {
+        try await connection.request(.GET, "/v1/registers/\(name)/csv")
+    }
+
     static func queryString(_ parameters: [String: String]) -> String {
         guard !parameters.isEmpty else { return "" }
         var allowed = CharacterSet.alphanumerics

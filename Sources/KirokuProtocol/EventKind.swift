@@ -50,7 +50,10 @@ public struct EventKind: Sendable, Hashable {
     /// this kind from agents).
     public static let record = EventKind(
         name: "record",
-        actions: ["purge", "hold_placed", "hold_lifted", "key_rotated", "finding_acknowledged", "finding_resolved"],
+        actions: [
+            "purge", "hold_placed", "hold_lifted", "key_rotated", "finding_acknowledged", "finding_resolved",
+            "register_imported",
+        ],
         articles: ["第20", "第21"],
         label: "記録の管理")
 

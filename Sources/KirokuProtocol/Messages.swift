@@ -52,6 +52,15 @@ public struct EventDraft: Sendable, Hashable, Codable {
             throw KirokuError(.invalidEvent, "time must look like 2026-11-27T09:30:00.000+09:00")
         }
     }
+
+    /// ``validate()``, and refuses the kinds producers may not send: `agent` (the agent's own events)
+    /// and `record` (the hub's), which would otherwise be journalled and then refused by the hub.
+    public func validateFromProducer() throws(KirokuError) {
+        try validate()
+        guard kind != EventKind.agent.name && kind != EventKind.record.name else {
+            throw KirokuError(.invalidEvent, "kind '\(kind)' is written by Kiroku itself, not by producers")
+        }
+    }
 }
 
 /// `GET /v1/agent/state`: where the hub's copy of the calling agent's chain stands.

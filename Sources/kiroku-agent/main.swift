@@ -91,6 +91,7 @@ extension KirokuAgentCommand {
                     path: configuration.journal, agentID: configuration.agentID, site: configuration.site)
                 let draft = EventDraft(
                     kind: kind, action: action, actor: actor, subject: subject, attrs: attributes, time: time)
+                try draft.validateFromProducer()
                 let event = try await journal.append([draft])[0]
                 print("committed seq \(event.seq) hash \(event.hash)")
             } catch let error as KirokuError {

@@ -428,3 +428,46 @@ struct Findings: AsyncParsableCommand {
         }
     }
 }
+
+/// `kirokuctl registers`: the paper ledgers as data, in and out as CSV.
+struct Registers: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Registers (permits: 入退室許可; cards: 操作識別カード), imported from and exported to CSV.",
+        subcommands: [Import.self, Export.self])
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "import",
+            abstract: "Replace a register with a CSV (header: permits permit_id,person,room,valid_from,valid_to; cards card_id,holder,state,since).")
+        @OptionGroup var hubOptions: HubOptions
+        @Argument(help: "permits or cards.") var register: String
+        @Argument(help: "The CSV file (UTF-8, from Excel's 'CSV UTF-8').") var file: String
+
+        func run() async throws {
+            do {
+                guard let data = FileManager.default.contents(atPath: file) else {
+                    throw KirokuError(.configuration, "cannot read \(file)")
+                }
+                let result = try await hubOptions.withQueries { try await $0.importRegister(register, csv: Array(data)) }
+                print("\(register): \(result["added"] ?? 0) added, \(result["changed"] ?? 0) changed, \(result["removed"] ?? 0) removed")
+            } catch let error as KirokuError {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "export", abstract: "Print a register as CSV for Excel.")
+        @OptionGroup var hubOptions: HubOptions
+        @Argument(help: "permits or cards.") var register: String
+
+        func run() async throws {
+            do {
+                let bytes = try await hubOptions.withQueries { try await $0.exportRegister(register) }
+                FileHandle.standardOutput.write(Data(bytes))
+            } catch let error as KirokuError {
+                throw fail(error)
+            }
+        }
+    }
+}

@@ -53,6 +53,8 @@ struct CLITests {
             (["--kind", "access", "--action", "enter", "--actor", "P1", "--attr", "noequals"], "KEY=VALUE"),
             (["--kind", "access", "--action", "enter", "--actor", "P1", "--time", "yesterday"], "invalid_event"),
             (["--kind", "nothing", "--action", "enter", "--actor", "P1"], "v1 kinds are"),
+            (["--kind", "record", "--action", "purge", "--actor", "P1"], "written by Kiroku itself"),
+            (["--kind", "agent", "--action", "loss", "--actor", "P1"], "written by Kiroku itself"),
         ]
         for (arguments, message) in cases {
             let outcome = try runProgram(agent, ["record"] + common + arguments)

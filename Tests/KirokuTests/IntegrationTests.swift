@@ -62,6 +62,12 @@ struct IntegrationTests {
         #expect(answers.allSatisfy { $0.contains("\"ok\":true") })
         let refused = try SocketProducer(path: socket).send(#"{"kind":"access","action":"teleport","actor":"P1"}"#)
         #expect(refused.contains("\"ok\":false") && refused.contains("invalid_event"))
+        // A producer cannot write the hub's records or the agent's own events (the hub would refuse the
+        // batch, and the agent's sync would stop behind it).
+        for (kind, action) in [("record", "purge"), ("agent", "loss")] {
+            let reserved = try SocketProducer(path: socket).send(#"{"kind":"\#(kind)","action":"\#(action)","actor":"P1"}"#)
+            #expect(reserved.contains("\"ok\":false") && reserved.contains("written by Kiroku itself"), "\(reserved)")
+        }
         let garbage = try SocketProducer(path: socket).send("this is not json")
         #expect(garbage.contains("malformed_request"))
         // A pipelining producer gets its answers in the order of its lines, refusals included.

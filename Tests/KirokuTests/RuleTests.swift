@@ -190,6 +190,72 @@ struct RuleTests {
         #expect(found[1].summary.contains("no network cut-off") && found[1].summary.contains("no report"))
     }
 
+    @Test("Registers from CSV: clear errors by line change nothing; import and export round-trip (BOM, CRLF, quoted fields)")
+    func registers() async throws {
+        let record = try Record(try TempDir("rules-registers"))
+        let good = "\u{FEFF}permit_id,person,room,valid_from,valid_to\r\nR-1,P0012,電算室,2026-04-01,2027-03-31\r\n=\"R-2\",P0034,\"保管庫, 2F\",2026-12-01,\r\n"
+        let imported = try await record.store.importRegister(.permits, csv: good, by: "kanri01")
+        #expect(imported == (2, 0, 0))
+        let bad: [(String, String)] = [
+            ("permit_id,person,room,valid_from\n", "valid_to"),
+            ("permit_id,person,room,valid_from,valid_to\nR-1,P1,電算室,2026-13-01,\n", "line 2"),
+            ("permit_id,person,room,valid_from,valid_to\nR-1,P1,電算室,2026-01-01,\nR-1,P2,電算室,2026-01-01,\n", "appears twice"),
+            ("permit_id,person,room,valid_from,valid_to\nR-1,P1,電算室\n", "3 fields"),
+        ]
+        for (csv, message) in bad {
+            do {
+                _ = try await record.store.importRegister(.permits, csv: csv, by: "kanri01")
+                Issue.record("accepted: \(csv)")
+            } catch let error as KirokuError {
+                #expect(error.message.contains(message), "\(error.message)")
+            }
+        }
+        #expect(try await record.store.register(.permits).count == 2, "a refused import changes nothing")
+        let exported = try await record.store.exportRegister(.permits)
+        #expect(exported.hasPrefix("\u{FEFF}permit_id,person,room,valid_from,valid_to\r\n") && exported.contains("\"保管庫, 2F\""))
+        #expect(try await record.store.importRegister(.permits, csv: exported, by: "kanri01") == (0, 0, 0), "export, then import: no change")
+        var query = EventQuery()
+        query.agent = "hub"
+        #expect(try await record.store.query(query).events.filter { $0.action == "register_imported" }.count == 2)
+    }
+
+    @Test("Entry without a valid permit (第12②) and operator-card misuse (第16), once the registers are loaded")
+    func registerRules() async throws {
+        let record = try Record(try TempDir("rules-permits"))
+        try await record.add("room", "2026-12-10 09:00", "access", "enter", "P0099", "電算室")  // before any register: not judged
+        try await record.store.evaluateRules(Self.settings, now: Self.now)
+        _ = try await record.store.importRegister(
+            .permits, csv: "permit_id,person,room,valid_from,valid_to\nR-1,P0012,電算室,2026-04-01,2026-12-31\nR-2,P0034,電算室,2026-12-15,\n",
+            by: "kanri01")
+        _ = try await record.store.importRegister(
+            .cards, csv: "card_id,holder,state,since\nC-1001,P0101,active,2026-04-01\nC-1002,P0102,revoked,2026-12-05\n", by: "kanri01")
+        try await record.add("room", "2026-12-10 09:05", "access", "enter", "P0012", "電算室")  // permitted
+        try await record.add("room", "2026-12-10 09:10", "access", "enter", "P0034", "電算室")  // permit starts on the 15th
+        try await record.add("room", "2026-12-16 09:10", "access", "enter", "P0034", "電算室")  // now permitted
+        try await record.add("room", "2026-12-10 09:20", "access", "enter", "P0012", "保管庫")  // wrong room
+        try await record.add("t1", "2026-12-10 09:00", "card", "insert", "C-1001", "端末01")  // holder not stated: fine
+        try await record.add("t1", "2026-12-04 09:00", "card", "insert", "C-1002", "端末01")  // before revocation
+        try await record.add("t1", "2026-12-10 10:00", "card", "insert", "C-1002", "端末01")  // after revocation
+        try await record.add("t2", "2026-12-10 11:00", "card", "insert", "C-1001", "端末02")
+        try await record.store.evaluateRules(Self.settings, now: Self.now)
+        let permits = try await record.findings("entry_without_permit").sorted { $0.summary < $1.summary }
+        #expect(permits.map(\.evidence) == [["room/5"], ["room/3"]], "\(permits.map(\.summary))")
+        #expect(permits.allSatisfy { $0.article == "第12" && $0.severity == "critical" })
+        let cards = try await record.findings("card_misuse")
+        #expect(cards.count == 1 && cards[0].evidence == ["t1/3"] && cards[0].summary.contains("revoked since 2026-12-05"), "\(cards)")
+        // A card used by someone who is not its holder, as the reader reports it.
+        let (seq, prev) = record.chains["t2"]!
+        let event = Event(
+            agent: "t2", seq: seq + 1, time: "2026-12-11T09:00:00.000+09:00", kind: "card", action: "insert", actor: "C-1001",
+            subject: "端末02", site: "本庁舎", attrs: ["holder": "P0999"], salt: Event.randomSalt(), prev: prev
+        ).sealed()
+        _ = try await record.store.ingest(
+            Batch(agent: "t2", sentAt: Timestamp(date: Date()).rfc3339, headSeq: event.seq, events: [event]), identity: "t2")
+        try await record.store.evaluateRules(Self.settings, now: Self.now)
+        let misuse = try await record.findings("card_misuse").first { $0.evidence == ["t2/2"] }
+        #expect(misuse?.summary.contains("used by P0999, not its holder P0101") == true)
+    }
+
     @Test("Agent integrity (第20②): overdue, forks, declared losses; acknowledging and resolving are recorded with who and why")
     func agentIntegrityAndActions() async throws {
         let record = try Record(try TempDir("rules-agents"))

@@ -242,8 +242,9 @@ final class AgentProcess: @unchecked Sendable {
             Binaries.path("kiroku-agent"), ["run", "--config", config, "--log-level", "notice"],
             log: temp.file("\(name).log"), environment: environment)
         let childRef = child
+        // Ready when a producer can connect: the socket file exists from bind(), before listen().
         let ready = await eventually(timeout: .seconds(60)) {
-            FileManager.default.fileExists(atPath: socket) || !childRef.isRunning
+            (FileManager.default.fileExists(atPath: socket) && (try? SocketProducer(path: socket)) != nil) || !childRef.isRunning
         }
         guard ready, child.isRunning else { throw KirokuError(.internalError, "agent did not start: \(child.log)") }
     }
@@ -269,6 +270,7 @@ final class SocketProducer: @unchecked Sendable {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
         }
+        // (On failure deinit closes fd: every stored property is initialized by then.)
         guard result == 0 else { throw KirokuError(.internalError, "cannot connect to \(path)") }
     }
 

@@ -108,7 +108,7 @@ final class IngestHandler: ChannelInboundHandler, Sendable {
         let draft: Result<EventDraft, KirokuError>
         do {
             let parsed = try EventDraft.parse(bytes)
-            try parsed.validate()
+            try parsed.validateFromProducer()
             draft = .success(parsed)
         } catch {
             draft = .failure(error)

@@ -17,6 +17,7 @@ enum RuleEngine {
         var action: String
         var actor: String
         var subject: String
+        var attrs: String
         var ref: String { "\(agent)/\(seq)" }
     }
 
@@ -44,10 +45,12 @@ enum RuleEngine {
         let rows = try GRDB.Row.fetchAll(
             db,
             sql: """
-                SELECT id, agent, seq, time_ms, kind, action, actor, subject FROM events
+                SELECT id, agent, seq, time_ms, kind, action, actor, subject, attrs FROM events
                 WHERE id > ? ORDER BY id LIMIT ?
                 """, arguments: [cursor, limit]
-        ).map { Row(id: $0[0], agent: $0[1], seq: $0[2], timeMS: $0[3], kind: $0[4], action: $0[5], actor: $0[6], subject: $0[7]) }
+        ).map {
+            Row(id: $0[0], agent: $0[1], seq: $0[2], timeMS: $0[3], kind: $0[4], action: $0[5], actor: $0[6], subject: $0[7], attrs: $0[8])
+        }
         guard let last = rows.last else { return 0 }
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
         try outOfHours(db, rows, settings, nowMS)
@@ -55,6 +58,8 @@ enum RuleEngine {
         try entries(db, rows, nowMS)
         try cardRemoval(db, rows, nowMS)
         try malware(db, rows, settings, nowMS)
+        try permits(db, rows, nowMS)
+        try cards(db, rows, nowMS)
         try FindingTable.setState(db, "cursor", last.id)
         return rows.count
     }
@@ -270,6 +275,55 @@ enum RuleEngine {
                 db, rule: "malware_not_contained", key: key, count: .set(1), first: at, last: at, evidence: ["\(agent)/\(seq)"],
                 nowMS: nowMS
             ) { _ in "a virus was detected on \(agent) at \(time(at)): \(missing.joined(separator: ", "))" }
+        }
+    }
+
+    // MARK: Rules on the registers (only once a register is loaded)
+
+    /// Entries to a room by someone without a permit valid for it that day (第12②).
+    static func permits(_ db: Database, _ rows: [Row], _ nowMS: Int64) throws {
+        let entries = rows.filter { $0.kind == "access" && $0.action == "enter" }
+        guard !entries.isEmpty else { return }
+        let permits = try HubStore.rows(.permits, db: db)
+        guard !permits.isEmpty else { return }
+        let bad = entries.filter { entry in
+            let day = BusinessCalendar.day(entry.timeMS)
+            return !permits.contains { permit in
+                permit["person"] == entry.actor && permit["room"] == entry.subject && (permit["valid_from"] ?? "9999") <= day
+                    && ((permit["valid_to"] ?? "").isEmpty || day <= permit["valid_to"]!)
+            }
+        }
+        try groups(bad, key: { Key(text: $0.actor, number: dayNumber($0.timeMS), extra: $0.subject) }) { _, group in
+            let entry = group[0]
+            let day = BusinessCalendar.day(entry.timeMS)
+            try FindingTable.raise(
+                db, rule: "entry_without_permit", key: "\(entry.actor)|\(entry.subject)|\(day)", count: .add(Int64(group.count)),
+                first: group.map(\.timeMS).min()!, last: group.map(\.timeMS).max()!, evidence: group.map(\.ref), nowMS: nowMS
+            ) { "\(entry.actor) entered \(entry.subject) on \(day) without a valid permit (\($0) time(s))" }
+        }
+    }
+
+    /// Operator cards used after they were revoked, lost or returned, or by someone not their holder (第16).
+    static func cards(_ db: Database, _ rows: [Row], _ nowMS: Int64) throws {
+        let inserts = rows.filter { $0.kind == "card" && $0.action == "insert" }
+        guard !inserts.isEmpty else { return }
+        var register: [String: RegisterRow] = [:]
+        for row in try HubStore.rows(.cards, db: db) { register[row["card_id"] ?? ""] = row }
+        guard !register.isEmpty else { return }
+        for insert in inserts {
+            guard let card = register[insert.actor] else { continue }
+            let day = BusinessCalendar.day(insert.timeMS)
+            let holder = (try? JSONDecoder().decode([String: String].self, from: Data(insert.attrs.utf8)))?["holder"]
+            var problems: [String] = []
+            if card["state"] != "active", let since = card["since"], since <= day {
+                problems.append("\(card["state"]!) since \(since)")
+            }
+            if let holder, holder != card["holder"] { problems.append("used by \(holder), not its holder \(card["holder"] ?? "?")") }
+            guard !problems.isEmpty else { continue }
+            try FindingTable.raise(
+                db, rule: "card_misuse", key: "\(insert.actor)|\(day)", count: .add(1), first: insert.timeMS, last: insert.timeMS,
+                evidence: [insert.ref], nowMS: nowMS
+            ) { _ in "operator card \(insert.actor) used on \(insert.agent) on \(day): \(problems.joined(separator: "; "))" }
         }
     }
 

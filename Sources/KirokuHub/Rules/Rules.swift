@@ -67,6 +67,10 @@ public struct RuleInfo: Sendable, Codable, Equatable {
               description: "operations on a terminal after its operator card was removed, before another was inserted (第16⑤)"),
         .init(id: "malware_not_contained", article: "第19", severity: "critical",
               description: "a virus detected without a network cut-off within network_cut_minutes or a report within report_minutes (第19③④)"),
+        .init(id: "entry_without_permit", article: "第12", severity: "critical",
+              description: "an entry to a room by someone without a permit valid for it that day in the permits register (第12②)"),
+        .init(id: "card_misuse", article: "第16", severity: "critical",
+              description: "an operator card used after it was revoked, lost or returned, or by someone not its holder in the cards register"),
         .init(id: "agent_integrity", article: "第20", severity: "critical",
               description: "an agent overdue, with a fork, a declared loss, a new chain epoch, clock jumps or clock skew (第20②)"),
     ]

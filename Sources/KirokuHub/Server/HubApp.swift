@@ -68,6 +68,7 @@ public enum HubApp {
         routes.registerLog(on: router)
         routes.registerRetention(on: router)
         routes.registerFindings(on: router)
+        routes.registerRegisters(on: router)
 
         return Application(
             router: router,

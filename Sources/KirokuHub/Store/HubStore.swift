@@ -126,6 +126,7 @@ public struct HubStore: Sendable {
         migrator.registerMigration("v5: merkle log") { db in try LogTable.migrate(db) }
         migrator.registerMigration("v6: retention") { db in try HubStore.migrateRetention(db) }
         migrator.registerMigration("v7: findings") { db in try FindingTable.migrate(db) }
+        migrator.registerMigration("v8: registers") { db in try HubStore.migrateRegisters(db) }
         return migrator
     }
 

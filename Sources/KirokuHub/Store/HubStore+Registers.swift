@@ -1,0 +1,183 @@
+import GRDB
+public import KirokuProtocol
+
+public import Foundation
+
+/// The paper ledgers as data (issue 4): registers kept on the hub, imported from and exported to CSV (they
+/// exist today as spreadsheets), each import recorded as a `record/register_imported` event in the log.
+///
+/// Two registers so far, each a CSV with a header row (UTF-8, a BOM and CRLF accepted):
+/// - `permits` (入退室許可, 第12②): `permit_id,person,room,valid_from,valid_to` (dates `YYYY-MM-DD`, JST,
+///   both inclusive; `valid_to` may be empty for open-ended);
+/// - `cards` (操作識別カード, 第16): `card_id,holder,state,since` (state `active`, `revoked`, `lost` or
+///   `returned`; `since` the date the state began).
+public enum Register: String, Sendable, CaseIterable {
+    case permits, cards
+
+    var columns: [String] {
+        switch self {
+        case .permits: ["permit_id", "person", "room", "valid_from", "valid_to"]
+        case .cards: ["card_id", "holder", "state", "since"]
+        }
+    }
+}
+
+/// One row of a register, as strings by column.
+public typealias RegisterRow = [String: String]
+
+extension HubStore {
+    static func migrateRegisters(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE registers(
+                    register TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    fields TEXT NOT NULL,
+                    PRIMARY KEY (register, key)
+                ) WITHOUT ROWID;
+                """)
+    }
+
+    /// Parses a register's CSV; every problem is reported with its line, and nothing is imported.
+    public static func parseRegister(_ register: Register, csv: String) throws(KirokuError) -> [RegisterRow] {
+        var text = csv
+        if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
+        var lines = text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false)
+            .map(String.init)
+        while lines.last == "" { lines.removeLast() }
+        guard let header = lines.first else { throw KirokuError(.badQuery, "the CSV is empty; its first line names the columns") }
+        let names = Self.fields(header)
+        for column in register.columns where !names.contains(column) {
+            throw KirokuError(.badQuery, "line 1: the \(register.rawValue) register needs a column '\(column)' (\(register.columns.joined(separator: ",")))")
+        }
+        var rows: [RegisterRow] = []
+        var keys = Set<String>()
+        for (index, line) in lines.enumerated().dropFirst() {
+            let values = Self.fields(line)
+            guard values.count == names.count else {
+                throw KirokuError(.badQuery, "line \(index + 1): \(values.count) fields, the header has \(names.count)")
+            }
+            var row: RegisterRow = [:]
+            for (name, value) in zip(names, values) where register.columns.contains(name) {
+                row[name] = value.trimmingCharacters(in: .whitespaces)
+            }
+            let key = row[register.columns[0]] ?? ""
+            guard !key.isEmpty else { throw KirokuError(.badQuery, "line \(index + 1): \(register.columns[0]) is empty") }
+            guard keys.insert(key).inserted else { throw KirokuError(.badQuery, "line \(index + 1): \(key) appears twice") }
+            switch register {
+            case .permits:
+                guard !(row["person"] ?? "").isEmpty, !(row["room"] ?? "").isEmpty else {
+                    throw KirokuError(.badQuery, "line \(index + 1): person and room are required")
+                }
+                guard BusinessCalendar.parse(row["valid_from"] ?? "") != nil,
+                    (row["valid_to"] ?? "").isEmpty || BusinessCalendar.parse(row["valid_to"]!) != nil
+                else { throw KirokuError(.badQuery, "line \(index + 1): valid_from and valid_to are dates YYYY-MM-DD") }
+            case .cards:
+                guard !(row["holder"] ?? "").isEmpty else { throw KirokuError(.badQuery, "line \(index + 1): holder is required") }
+                guard ["active", "revoked", "lost", "returned"].contains(row["state"] ?? "") else {
+                    throw KirokuError(.badQuery, "line \(index + 1): state is active, revoked, lost or returned")
+                }
+                guard BusinessCalendar.parse(row["since"] ?? "") != nil else {
+                    throw KirokuError(.badQuery, "line \(index + 1): since is a date YYYY-MM-DD")
+                }
+            }
+            rows.append(row)
+        }
+        return rows
+    }
+
+    /// The fields of one CSV line (double quotes for fields with commas or quotes; `=` prefixes Excel
+    /// adds to keep IDs as text are removed).
+    static func fields(_ line: String) -> [String] {
+        var out: [String] = []
+        var field = ""
+        var quoted = false
+        var chars = Array(line)[...]
+        while let c = chars.popFirst() {
+            if quoted {
+                if c == "\"" {
+                    if chars.first == "\"" {
+                        field.append("\"")
+                        chars.removeFirst()
+                    } else {
+                        quoted = false
+                    }
+                } else {
+                    field.append(c)
+                }
+            } else if c == "\"" {
+                quoted = true
+            } else if c == "," {
+                out.append(field)
+                field = ""
+            } else if c == "=" && field.isEmpty && chars.first == "\"" {
+                continue
+            } else {
+                field.append(c)
+            }
+        }
+        out.append(field)
+        return out
+    }
+
+    /// Replaces a register with the rows of a CSV, recording what changed as `record/register_imported`.
+    public func importRegister(_ register: Register, csv: String, by person: String, now: Date = Date()) async throws
+        -> (added: Int, changed: Int, removed: Int)
+    {
+        let rows = try Self.parseRegister(register, csv: csv)
+        return try await pool.write { db in
+            var held: [String: String] = [:]
+            for row in try GRDB.Row.fetchAll(db, sql: "SELECT key, fields FROM registers WHERE register = ?", arguments: [register.rawValue]) {
+                held[row[0]] = row[1]
+            }
+            var added = 0
+            var changed = 0
+            var seen = Set<String>()
+            for row in rows {
+                let key = row[register.columns[0]]!
+                seen.insert(key)
+                let fields = String(decoding: CanonicalJSON.encode(.object(row.mapValues(JSONValue.string))), as: UTF8.self)
+                if let old = held[key] {
+                    guard old != fields else { continue }
+                    changed += 1
+                } else {
+                    added += 1
+                }
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO registers(register, key, fields) VALUES (?, ?, ?)",
+                    arguments: [register.rawValue, key, fields])
+            }
+            let removed = held.keys.filter { !seen.contains($0) }
+            for key in removed {
+                try db.execute(sql: "DELETE FROM registers WHERE register = ? AND key = ?", arguments: [register.rawValue, key])
+            }
+            try HubRecords.append(
+                [("register_imported", person, register.rawValue,
+                  ["rows": "\(rows.count)", "added": "\(added)", "changed": "\(changed)", "removed": "\(removed.count)"])],
+                now: now, db: db)
+            return (added, changed, removed.count)
+        }
+    }
+
+    /// A register's rows, by key.
+    public func register(_ register: Register) async throws -> [RegisterRow] {
+        try await pool.read { db in try Self.rows(register, db: db) }
+    }
+
+    static func rows(_ register: Register, db: Database) throws -> [RegisterRow] {
+        try String.fetchAll(db, sql: "SELECT fields FROM registers WHERE register = ? ORDER BY key", arguments: [register.rawValue])
+            .map { (try? JSONDecoder().decode(RegisterRow.self, from: Data($0.utf8))) ?? [:] }
+    }
+
+    /// The register as CSV for Excel (UTF-8 with BOM, CRLF).
+    public func exportRegister(_ register: Register) async throws -> String {
+        func quote(_ value: String) -> String {
+            value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })
+                ? "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : value
+        }
+        let rows = try await self.register(register)
+        return "\u{FEFF}" + ([register.columns.joined(separator: ",")] + rows.map { row in
+            register.columns.map { quote(row[$0] ?? "") }.joined(separator: ",")
+        }).map { $0 + "\r\n" }.joined()
+    }
+}
