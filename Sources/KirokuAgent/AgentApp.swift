@@ -49,7 +49,7 @@ public enum AgentApp {
                 attrs: ["pid": "\(ProcessInfo.processInfo.processIdentifier)"])
         ])
         // The committer first: services stop in reverse order, so it outlives those that submit to it.
-        let services: [any Service] = [
+        var services: [any Service] = [
             committer,
             IngestServer(
                 path: configuration.socket, mode: UInt16(configuration.socketMode, radix: 8) ?? 0o660,
@@ -60,6 +60,12 @@ public enum AgentApp {
                 keepDelivered: .seconds(Int64(configuration.keepDeliveredDays * 86_400)),
                 clockJump: .milliseconds(Int64(configuration.clockJumpSeconds * 1000)), logger: logger),
         ]
+        if !configuration.files.isEmpty {
+            services.append(
+                FileCollector(
+                    journal: journal, sources: configuration.files,
+                    interval: .milliseconds(Int64(configuration.filesPollSeconds * 1000)), doorbell: doorbell, logger: logger))
+        }
         return (journal, services)
     }
 }

@@ -27,6 +27,10 @@ public import Foundation
 /// - `backoff_max_seconds`: ceiling of the retry backoff while the hub is away. Default 60.
 /// - `clock_jump_seconds`: a wall-clock change this much larger than the time that really passed (checked
 ///   at every heartbeat) is journalled as `agent/clock_jump`. Default 60.
+/// - `files`: log files to follow (``FileSource``): `[{"path": "/var/log/app/events.jsonl", "format": "jsonl"},
+///   {"path": "/var/log/door.log", "format": "text", "pattern": "^(?<time>\\S+) (?<actor>P\\d+) (?<action>enter|exit) (?<subject>.+)$",
+///   "kind": "access"}]`. Default none.
+/// - `files_poll_seconds`: how often followed files are checked. Default 1.
 public struct AgentConfiguration: Sendable, Codable, Equatable {
     public var agentID: String
     public var site = ""
@@ -45,6 +49,8 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
     public var pollSeconds = 2.0
     public var backoffMaxSeconds = 60.0
     public var clockJumpSeconds = 60.0
+    public var files: [FileSource] = []
+    public var filesPollSeconds = 1.0
 
     public init(agentID: String) {
         self.agentID = agentID
@@ -65,6 +71,8 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
         case pollSeconds = "poll_seconds"
         case backoffMaxSeconds = "backoff_max_seconds"
         case clockJumpSeconds = "clock_jump_seconds"
+        case files
+        case filesPollSeconds = "files_poll_seconds"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -86,6 +94,8 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
         d.pollSeconds = try c.decodeIfPresent(Double.self, forKey: .pollSeconds) ?? d.pollSeconds
         d.backoffMaxSeconds = try c.decodeIfPresent(Double.self, forKey: .backoffMaxSeconds) ?? d.backoffMaxSeconds
         d.clockJumpSeconds = try c.decodeIfPresent(Double.self, forKey: .clockJumpSeconds) ?? d.clockJumpSeconds
+        d.files = try c.decodeIfPresent([FileSource].self, forKey: .files) ?? []
+        d.filesPollSeconds = try c.decodeIfPresent(Double.self, forKey: .filesPollSeconds) ?? d.filesPollSeconds
         self = d
     }
 
@@ -135,5 +145,7 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
         guard UInt16(socketMode, radix: 8) != nil else {
             throw KirokuError(.configuration, "socket_mode must be octal, like 660")
         }
+        for source in files { try source.validate() }
+        guard filesPollSeconds >= 0.1 else { throw KirokuError(.configuration, "files_poll_seconds must be at least 0.1") }
     }
 }

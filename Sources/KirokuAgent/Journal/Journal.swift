@@ -117,6 +117,11 @@ public struct Journal: Sendable {
                     );
                     """)
         }
+        migrator.registerMigration("v3: file positions") { db in
+            // Where each followed file has been read to, committed with the events read up to it.
+            try db.execute(
+                sql: "CREATE TABLE file_positions(path TEXT PRIMARY KEY, inode INTEGER NOT NULL, offset INTEGER NOT NULL) WITHOUT ROWID")
+        }
         return migrator
     }
 
