@@ -66,6 +66,10 @@ public enum AgentApp {
                     journal: journal, sources: configuration.files,
                     interval: .milliseconds(Int64(configuration.filesPollSeconds * 1000)), doorbell: doorbell, logger: logger))
         }
+        if configuration.inventory.isEnabled {
+            services.append(
+                InventoryMonitor(journal: journal, settings: configuration.inventory, doorbell: doorbell, logger: logger))
+        }
         return (journal, services)
     }
 }

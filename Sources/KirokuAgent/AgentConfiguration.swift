@@ -31,6 +31,9 @@ public import Foundation
 ///   {"path": "/var/log/door.log", "format": "text", "pattern": "^(?<time>\\S+) (?<actor>P\\d+) (?<action>enter|exit) (?<subject>.+)$",
 ///   "kind": "access"}]`. Default none.
 /// - `files_poll_seconds`: how often followed files are checked. Default 1.
+/// - `inventory`: devices and programs to watch (``InventorySettings``), e.g. `{"usb_devices":
+///   "/sys/bus/usb/devices", "program_directories": ["/opt/juki"], "dpkg_status": "/var/lib/dpkg/status",
+///   "interval_seconds": 60}`. Default: none watched.
 public struct AgentConfiguration: Sendable, Codable, Equatable {
     public var agentID: String
     public var site = ""
@@ -51,6 +54,7 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
     public var clockJumpSeconds = 60.0
     public var files: [FileSource] = []
     public var filesPollSeconds = 1.0
+    public var inventory = InventorySettings()
 
     public init(agentID: String) {
         self.agentID = agentID
@@ -73,6 +77,7 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
         case clockJumpSeconds = "clock_jump_seconds"
         case files
         case filesPollSeconds = "files_poll_seconds"
+        case inventory
     }
 
     public init(from decoder: any Decoder) throws {
@@ -96,6 +101,7 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
         d.clockJumpSeconds = try c.decodeIfPresent(Double.self, forKey: .clockJumpSeconds) ?? d.clockJumpSeconds
         d.files = try c.decodeIfPresent([FileSource].self, forKey: .files) ?? []
         d.filesPollSeconds = try c.decodeIfPresent(Double.self, forKey: .filesPollSeconds) ?? d.filesPollSeconds
+        d.inventory = try c.decodeIfPresent(InventorySettings.self, forKey: .inventory) ?? d.inventory
         self = d
     }
 
@@ -147,5 +153,6 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
         }
         for source in files { try source.validate() }
         guard filesPollSeconds >= 0.1 else { throw KirokuError(.configuration, "files_poll_seconds must be at least 0.1") }
+        guard inventory.intervalSeconds >= 1 else { throw KirokuError(.configuration, "inventory interval_seconds must be at least 1") }
     }
 }

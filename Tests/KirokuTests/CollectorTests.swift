@@ -2,6 +2,7 @@ import Foundation
 import KirokuAgent
 import KirokuHub
 import KirokuProtocol
+import Logging
 import Testing
 
 #if canImport(Glibc)
@@ -69,6 +70,70 @@ struct CollectorTests {
         #expect(await eventually { allDelivered(journal) })
         let held = try await HubStore.open(path: hub.database).eventCount()
         #expect(held >= 200)
+    }
+
+    @Test("Inventory (第14, 第17): USB devices attached and removed, programs and packages added, changed and removed; baseline first")
+    func inventory() async throws {
+        let temp = try TempDir("inventory")
+        let pki = try TestPKI(in: temp)
+        try pki.agent("counter-01")
+        // A stand-in for /sys/bus/usb/devices, a program folder and dpkg's status file.
+        let sys = temp.file("sys")
+        func device(_ port: String, vendor: String, product: String, serial: String?, name: String) throws {
+            try FileManager.default.createDirectory(atPath: "\(sys)/\(port)", withIntermediateDirectories: true)
+            for (file, value) in [("idVendor", vendor), ("idProduct", product), ("product", name)] + (serial.map { [("serial", $0)] } ?? []) {
+                try Data((value + "\n").utf8).write(to: URL(filePath: "\(sys)/\(port)/\(file)"))
+            }
+        }
+        try device("1-1", vendor: "0781", product: "5567", serial: "4C530001", name: "Cruzer Blade")
+        try FileManager.default.createDirectory(atPath: "\(sys)/usb1", withIntermediateDirectories: true)  // a hub, no ids
+        let programs = temp.file("opt/juki")
+        try FileManager.default.createDirectory(atPath: "\(programs)/bin", withIntermediateDirectories: true)
+        try Data("v1".utf8).write(to: URL(filePath: "\(programs)/bin/juki-client"))
+        try Data("config".utf8).write(to: URL(filePath: "\(programs)/juki.conf"))
+        let status = temp.file("dpkg-status")
+        try Data("Package: bash\nStatus: install ok installed\nVersion: 5.2.15-2\n\nPackage: telnet\nStatus: deinstall ok config-files\nVersion: 0.17\n".utf8)
+            .write(to: URL(filePath: status))
+        let config = try agentConfig(
+            "counter-01", pki: pki, temp: temp, hubURL: "https://127.0.0.1:1",
+            extra: ["inventory": ["usb_devices": sys, "program_directories": [programs], "dpkg_status": status, "interval_seconds": 1]])
+        let agent = try await AgentProcess(config: config, socket: temp.file("counter-01/ingest.sock"), temp: temp, name: "agent")
+        defer { agent.stop() }
+        let journal = try Journal.open(path: temp.file("counter-01/journal.sqlite"), agentID: "counter-01", site: "")
+        func changes() throws -> [String] {
+            try journal.allEvents().filter { $0.kind == "config" }.map { "\($0.action) \($0.subject)" }
+        }
+        #expect(await eventually { (try? changes().count) == 4 }, "agent log: \(agent.child.log)")
+        #expect(Set(try changes()) == [
+            "device_attached USB 0781:5567 4C530001", "program_added \(programs)/bin/juki-client", "program_added \(programs)/juki.conf",
+            "program_added package bash",
+        ])
+        // A second stick, the first one pulled, the client updated, the configuration deleted, a package upgraded.
+        try device("1-2", vendor: "090c", product: "1000", serial: nil, name: "USB DISK")
+        try FileManager.default.removeItem(atPath: "\(sys)/1-1")
+        try Data("v2".utf8).write(to: URL(filePath: "\(programs)/bin/juki-client"))
+        try FileManager.default.removeItem(atPath: "\(programs)/juki.conf")
+        try Data("Package: bash\nStatus: install ok installed\nVersion: 5.2.15-3\n".utf8).write(to: URL(filePath: status))
+        #expect(await eventually { (try? changes().count) == 9 }, "agent log: \(agent.child.log)")
+        let later = Array(try changes().dropFirst(4))
+        #expect(Set(later) == [
+            "device_attached USB 090c:1000", "device_removed USB 0781:5567 4C530001", "program_changed \(programs)/bin/juki-client",
+            "program_removed \(programs)/juki.conf", "program_changed package bash",
+        ])
+        let changed = try #require(try journal.allEvents().first { $0.action == "program_changed" && $0.subject == "package bash" })
+        #expect(changed.attrs["version"] == "5.2.15-3" && changed.attrs["previous_version"] == "5.2.15-2")
+        let attached = try #require(try journal.allEvents().first { $0.action == "device_attached" && $0.attrs["serial"] == "4C530001" })
+        #expect(attached.attrs["name"] == "Cruzer Blade" && attached.attrs["vendor"] == "0781")
+        // Nothing changed: a scan journals nothing (the monitor on its own journal, scanned by hand).
+        var settings = InventorySettings()
+        settings.usbDevices = sys
+        settings.programDirectories = [programs]
+        settings.dpkgStatus = status
+        let own = try Journal.open(path: temp.file("own.sqlite"), agentID: "counter-01", site: "")
+        let monitor = InventoryMonitor(journal: own, settings: settings, doorbell: Doorbell(), logger: Logger(label: "test"))
+        let first = try await monitor.scan()
+        let second = try await monitor.scan()
+        #expect(first == 3 && second == 0, "the baseline, then nothing")
     }
 
     @Test("A text log read with a pattern: named groups fill the event, fixed values the rest, non-matching lines skipped")

@@ -122,6 +122,10 @@ public struct Journal: Sendable {
             try db.execute(
                 sql: "CREATE TABLE file_positions(path TEXT PRIMARY KEY, inode INTEGER NOT NULL, offset INTEGER NOT NULL) WITHOUT ROWID")
         }
+        migrator.registerMigration("v4: inventory") { db in
+            // The devices and programs last seen (key → canonical JSON of their attributes).
+            try db.execute(sql: "CREATE TABLE inventory(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID")
+        }
         return migrator
     }
 

@@ -1,0 +1,193 @@
+import Crypto
+#if canImport(Glibc)
+import Glibc
+#endif
+import GRDB
+import KirokuProtocol
+public import Logging
+public import ServiceLifecycle
+
+// Foundation (not only FoundationEssentials): directory walking and trimming; GRDB links it anyway.
+import Foundation
+
+/// What the inventory monitor watches (agent configuration `inventory`), for 第14 and 第17: USB devices
+/// attached and removed, and programs added, changed or removed.
+public struct InventorySettings: Sendable, Codable, Equatable {
+    /// The sysfs folder of USB devices; nil to not watch devices. Typically `/sys/bus/usb/devices`.
+    public var usbDevices: String?
+    /// Folders whose files are fingerprinted (SHA-256), recursively.
+    public var programDirectories: [String] = []
+    /// dpkg's status file, for installed packages; nil to not watch packages.
+    public var dpkgStatus: String?
+    public var intervalSeconds = 60.0
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case usbDevices = "usb_devices"
+        case programDirectories = "program_directories"
+        case dpkgStatus = "dpkg_status"
+        case intervalSeconds = "interval_seconds"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        usbDevices = try c.decodeIfPresent(String.self, forKey: .usbDevices)
+        programDirectories = try c.decodeIfPresent([String].self, forKey: .programDirectories) ?? []
+        dpkgStatus = try c.decodeIfPresent(String.self, forKey: .dpkgStatus)
+        intervalSeconds = try c.decodeIfPresent(Double.self, forKey: .intervalSeconds) ?? 60
+    }
+
+    var isEnabled: Bool { usbDevices != nil || !programDirectories.isEmpty || dpkgStatus != nil }
+}
+
+/// Compares the devices and programs present now with the journal's last inventory and journals the
+/// differences as `config` events (device_attached/removed, program_added/changed/removed), in the same
+/// transaction as the new inventory: a crash neither loses nor repeats a change. The first scan journals
+/// everything present as added: the baseline of the 構成管理簿.
+public struct InventoryMonitor: Service {
+    let journal: Journal
+    let settings: InventorySettings
+    let doorbell: Doorbell
+    let logger: Logger
+
+    public init(journal: Journal, settings: InventorySettings, doorbell: Doorbell, logger: Logger) {
+        self.journal = journal
+        self.settings = settings
+        self.doorbell = doorbell
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                let changes = try await scan()
+                if changes > 0 {
+                    doorbell.ring()
+                    logger.info("inventory changed", metadata: ["kiroku.changes": "\(changes)"])
+                }
+            } catch {
+                logger.error("inventory scan failed; retrying", metadata: ["kiroku.error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown {
+                try await Task.sleep(for: .milliseconds(Int64(settings.intervalSeconds * 1000)))
+            }
+        }
+    }
+
+    /// One scan; returns how many changes were journalled.
+    @discardableResult
+    public func scan() async throws -> Int {
+        var now: [String: [String: String]] = [:]
+        if let root = settings.usbDevices { now.merge(Self.usbDevices(root)) { a, _ in a } }
+        for folder in settings.programDirectories { now.merge(Self.files(folder)) { a, _ in a } }
+        if let status = settings.dpkgStatus { now.merge(Self.packages(status)) { a, _ in a } }
+        return try await journal.replaceInventory(now) { key, before, after in
+            let device = key.hasPrefix("usb:")
+            let action: String
+            var attrs = after ?? before ?? [:]
+            switch (before, after) {
+            case (nil, _?): action = device ? "device_attached" : "program_added"
+            case (_?, nil): action = device ? "device_removed" : "program_removed"
+            default:
+                action = "program_changed"
+                for (name, value) in before ?? [:] where after?[name] != value { attrs["previous_\(name)"] = value }
+            }
+            let subject = attrs["subject"] ?? key
+            attrs.removeValue(forKey: "subject")
+            return EventDraft(kind: "config", action: action, actor: "kiroku-agent", subject: subject, attrs: attrs)
+        }
+    }
+
+    // MARK: What is there
+
+    static func read(_ path: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// USB devices in sysfs: every folder with an `idVendor` file, keyed by vendor, product and serial.
+    static func usbDevices(_ root: String) -> [String: [String: String]] {
+        var out: [String: [String: String]] = [:]
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] {
+            let folder = "\(root)/\(name)"
+            guard let vendor = read("\(folder)/idVendor"), let product = read("\(folder)/idProduct") else { continue }
+            let serial = read("\(folder)/serial") ?? ""
+            var attrs = ["vendor": vendor, "product": product, "port": name]
+            if !serial.isEmpty { attrs["serial"] = serial }
+            if let text = read("\(folder)/manufacturer") { attrs["manufacturer"] = text }
+            if let text = read("\(folder)/product") { attrs["name"] = text }
+            attrs["subject"] = "USB \(vendor):\(product)" + (serial.isEmpty ? "" : " \(serial)")
+            out["usb:\(vendor):\(product):\(serial.isEmpty ? name : serial)"] = attrs
+        }
+        return out
+    }
+
+    /// Regular files under a folder, with their SHA-256.
+    static func files(_ folder: String) -> [String: [String: String]] {
+        var out: [String: [String: String]] = [:]
+        guard let walker = FileManager.default.enumerator(atPath: folder) else { return out }
+        while let relative = walker.nextObject() as? String {
+            let path = "\(folder)/\(relative)"
+            var info = stat()
+            guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, let data = FileManager.default.contents(atPath: path)
+            else { continue }
+            out["file:\(path)"] = ["sha256": Hex.encode(SHA256.hash(data: data)), "size": "\(data.count)", "subject": path]
+        }
+        return out
+    }
+
+    /// Installed packages from dpkg's status file.
+    static func packages(_ status: String) -> [String: [String: String]] {
+        var out: [String: [String: String]] = [:]
+        guard let text = read(status) else { return out }
+        for stanza in text.split(separator: "\n\n") {
+            var fields: [String: String] = [:]
+            for line in stanza.split(separator: "\n") where !line.hasPrefix(" ") {
+                guard let colon = line.firstIndex(of: ":") else { continue }
+                fields[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+            guard let name = fields["Package"], let version = fields["Version"], fields["Status"] == "install ok installed" else {
+                continue
+            }
+            out["package:\(name)"] = ["version": version, "subject": "package \(name)"]
+        }
+        return out
+    }
+}
+
+extension Journal {
+    /// Replaces the stored inventory with `now` and journals one event per difference (made by `event`
+    /// from the key, what was there and what is there), in one transaction. Returns how many.
+    func replaceInventory(
+        _ now: [String: [String: String]],
+        event: @escaping @Sendable (String, [String: String]?, [String: String]?) -> EventDraft
+    ) async throws -> Int {
+        let agent = agentID
+        let site = site
+        let stamp = Timestamp.localNow()
+        do {
+            return try await pool.write { db in
+                var before: [String: [String: String]] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT key, value FROM inventory") {
+                    before[row[0]] = (try? JSONDecoder().decode([String: String].self, from: Data((row[1] as String).utf8))) ?? [:]
+                }
+                var drafts: [EventDraft] = []
+                for key in Set(before.keys).union(now.keys).sorted() where before[key] != now[key] {
+                    drafts.append(event(key, before[key], now[key]))
+                    if let value = now[key] {
+                        let text = String(decoding: CanonicalJSON.encode(.object(value.mapValues(JSONValue.string))), as: UTF8.self)
+                        try db.execute(sql: "INSERT OR REPLACE INTO inventory(key, value) VALUES (?, ?)", arguments: [key, text])
+                    } else {
+                        try db.execute(sql: "DELETE FROM inventory WHERE key = ?", arguments: [key])
+                    }
+                }
+                for draft in drafts { try draft.validate() }
+                _ = try Self.insert(drafts.map { ($0, stamp) }, agent: agent, site: site, db: db)
+                return drafts.count
+            }
+        } catch {
+            throw commitError(error)
+        }
+    }
+}
