@@ -349,19 +349,28 @@ extension FaultTests {
             recordedLoss: Int(gap.count))
     }
 
-    @Test("The agent's journal restored from an older backup: what it wrote since is journalled again in a new epoch at the hub's head")
-    func journalRestoredFromBackup() async throws {
-        let temp = try TempDir("journal-restore")
+    /// counter-01 with `events` journalled and delivered to a running hub by a real agent, then stopped.
+    func deliveredBacklog(_ name: String, events: Int) async throws
+        -> (TempDir, TestPKI, HubProcess, Journal, config: String, socket: String)
+    {
+        let temp = try TempDir(name)
         let pki = try TestPKI(in: temp)
         try pki.agent("counter-01")
-        let journal = try await backlogJournal(temp, events: 500)
+        let journal = try await backlogJournal(temp, events: events)
         let hub = try await HubProcess(pki: pki, temp: temp)
-        defer { hub.stop() }
         let config = try agentConfig("counter-01", pki: pki, temp: temp, hubURL: hub.url, extra: ["backoff_max_seconds": 0.3])
         let socket = temp.file("counter-01/ingest.sock")
-        var agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent1")
+        let agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent1")
         #expect(await eventually { allDelivered(journal) })
         agent.stop()
+        return (temp, pki, hub, journal, config, socket)
+    }
+
+    @Test("The agent's journal restored from an older backup: what it wrote since is journalled again in a new epoch at the hub's head")
+    func journalRestoredFromBackup() async throws {
+        let (temp, pki, hub, journal, config, socket) = try await deliveredBacklog("journal-restore", events: 500)
+        defer { hub.stop() }
+        var agent: AgentProcess
         // The terminal's nightly backup of its journal.
         let journalPath = temp.file("counter-01/journal.sqlite")
         let backup = temp.file("journal-backup.sqlite")
@@ -427,17 +436,9 @@ extension FaultTests {
 
     @Test("A corrupt journal: moved aside intact at start, a new epoch with a loss record of exactly what never reached the hub")
     func corruptJournal() async throws {
-        let temp = try TempDir("journal-corrupt")
-        let pki = try TestPKI(in: temp)
-        try pki.agent("counter-01")
-        let journal = try await backlogJournal(temp, events: 3000)
-        let hub = try await HubProcess(pki: pki, temp: temp)
+        let (temp, pki, hub, journal, config, socket) = try await deliveredBacklog("journal-corrupt", events: 3000)
         defer { hub.stop() }
-        let config = try agentConfig("counter-01", pki: pki, temp: temp, hubURL: hub.url, extra: ["backoff_max_seconds": 0.3])
-        let socket = temp.file("counter-01/ingest.sock")
-        var agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent1")
-        #expect(await eventually { allDelivered(journal) })
-        agent.stop()
+        var agent: AgentProcess
         // Offline for a while: 200 events journalled that the hub has not seen.
         let offline = try agentConfig("counter-01", pki: pki, temp: temp, hubURL: "https://127.0.0.1:1", extra: ["backoff_max_seconds": 0.3])
         agent = try await AgentProcess(config: offline, socket: socket, temp: temp, name: "agent2")

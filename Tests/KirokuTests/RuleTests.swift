@@ -26,7 +26,10 @@ struct RuleTests {
         }
 
         /// `time` is JST wall time `YYYY-MM-DD HH:MM`.
-        func add(_ agent: String, _ time: String, _ kind: String, _ action: String, _ actor: String, _ subject: String = "") async throws {
+        func add(
+            _ agent: String, _ time: String, _ kind: String, _ action: String, _ actor: String, _ subject: String = "",
+            attrs: [String: String] = [:]
+        ) async throws {
             // Hours may be written without their leading zero.
             let parts = time.split(separator: " ")
             let clock = parts[1].split(separator: ":").map { String(format: "%02d", Int($0)!) }.joined(separator: ":")
@@ -34,7 +37,7 @@ struct RuleTests {
             let (seq, prev) = chains[agent] ?? (0, Event.genesis)
             let event = Event(
                 agent: agent, seq: seq + 1, time: stamp, kind: kind, action: action, actor: actor, subject: subject, site: "本庁舎",
-                attrs: [:], salt: Event.randomSalt(), prev: prev
+                attrs: attrs, salt: Event.randomSalt(), prev: prev
             ).sealed()
             chains[agent] = (event.seq, event.hash)
             // Sent now, whenever it happened: agents send late events with their current clock.
@@ -244,16 +247,48 @@ struct RuleTests {
         let cards = try await record.findings("card_misuse")
         #expect(cards.count == 1 && cards[0].evidence == ["t1/3"] && cards[0].summary.contains("revoked since 2026-12-05"), "\(cards)")
         // A card used by someone who is not its holder, as the reader reports it.
-        let (seq, prev) = record.chains["t2"]!
-        let event = Event(
-            agent: "t2", seq: seq + 1, time: "2026-12-11T09:00:00.000+09:00", kind: "card", action: "insert", actor: "C-1001",
-            subject: "端末02", site: "本庁舎", attrs: ["holder": "P0999"], salt: Event.randomSalt(), prev: prev
-        ).sealed()
-        _ = try await record.store.ingest(
-            Batch(agent: "t2", sentAt: Timestamp(date: Date()).rfc3339, headSeq: event.seq, events: [event]), identity: "t2")
+        try await record.add("t2", "2026-12-11 09:00", "card", "insert", "C-1001", "端末02", attrs: ["holder": "P0999"])
         try await record.store.evaluateRules(Self.settings, now: Self.now)
         let misuse = try await record.findings("card_misuse").first { $0.evidence == ["t2/2"] }
         #expect(misuse?.summary.contains("used by P0999, not its holder P0101") == true)
+    }
+
+    @Test("The configuration register (第14, 第17): unapproved devices and programs, approved ones and near-misses not")
+    func configurationRegister() async throws {
+        let record = try Record(try TempDir("rules-config"))
+        _ = try await record.store.importRegister(
+            .devices, csv: "device_id,agent,vendor,product,serial\nD-1,t1,0781,5567,4C530001\nD-2,*,090C,1000,\n", by: "kanri01")
+        let client = String(repeating: "ab", count: 32)
+        _ = try await record.store.importRegister(
+            .programs,
+            csv: "program_id,agent,subject,sha256,version\nP-1,*,/opt/juki/bin/juki-client,\(client),\nP-2,t1,package bash,,5.2.15-2\n",
+            by: "kanri01")
+        func change(_ agent: String, _ action: String, _ subject: String, _ attrs: [String: String]) async throws {
+            let minute = record.chains[agent]?.seq ?? 0
+            try await record.add(agent, "2026-12-10 10:\(minute)", "config", action, "kiroku-agent", subject, attrs: attrs)
+        }
+        try await change("t1", "device_attached", "USB 0781:5567 4C530001", ["vendor": "0781", "product": "5567", "serial": "4C530001"])  // approved on t1
+        try await change("t2", "device_attached", "USB 0781:5567 4C530001", ["vendor": "0781", "product": "5567", "serial": "4C530001"])  // not on t2
+        try await change("t2", "device_attached", "USB 090c:1000", ["vendor": "090c", "product": "1000"])  // any terminal, any serial
+        try await change("t1", "device_attached", "USB 0781:5567 FFFF", ["vendor": "0781", "product": "5567", "serial": "FFFF"])  // another stick
+        try await change("t1", "device_removed", "USB 0781:5567 FFFF", ["vendor": "0781", "product": "5567", "serial": "FFFF"])  // removals are fine
+        try await change("t1", "program_added", "/opt/juki/bin/juki-client", ["sha256": client])  // approved
+        try await change("t1", "program_changed", "/opt/juki/bin/juki-client", ["sha256": String(repeating: "cd", count: 32)])  // altered
+        try await change("t1", "program_added", "package bash", ["version": "5.2.15-2"])  // approved on t1
+        try await change("t2", "program_added", "package bash", ["version": "5.2.15-2"])  // not on t2
+        try await change("t1", "program_added", "/tmp/tool", ["sha256": client])  // not registered
+        try await record.store.evaluateRules(Self.settings, now: Self.now)
+        let devices = try await record.findings("unapproved_device").flatMap(\.evidence).sorted()
+        #expect(devices == ["t1/2", "t2/1"], "\(devices)")
+        let programs = try await record.findings("unapproved_program").flatMap(\.evidence).sorted()
+        #expect(programs == ["t1/5", "t1/7", "t2/3"], "\(programs)")
+        #expect(try await record.findings("unapproved_program").allSatisfy { $0.article == "第14" })
+        do {
+            _ = try await record.store.importRegister(.devices, csv: "device_id,agent,vendor,product,serial\nD-9,t1,xyz,1,\n", by: "kanri01")
+            Issue.record("a bad vendor id was accepted")
+        } catch let error as KirokuError {
+            #expect(error.message.contains("line 2"))
+        }
     }
 
     @Test("Agent integrity (第20②): overdue, forks, declared losses; acknowledging and resolving are recorded with who and why")

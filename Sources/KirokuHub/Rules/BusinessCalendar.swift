@@ -1,4 +1,5 @@
 import Foundation
+import KirokuProtocol
 
 /// The municipality's business calendar, in JST: opening hours on weekdays, and the days the office is
 /// closed — weekends, 祝日 (given as data: they change by law and by year) and 年末年始 (12/29–1/3).
@@ -72,16 +73,7 @@ public struct BusinessCalendar: Sendable, Equatable, Codable {
             rest += 86_400_000
             days -= 1
         }
-        // Howard Hinnant's civil_from_days.
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        let (year, month, day) = Timestamp.civil(fromDays: days)
         let weekday = Int(((days % 7) + 11) % 7) + 1  // 1970-01-01 was a Thursday
         return (Int(year), Int(month), Int(day), weekday, Int(rest / 60_000))
     }

@@ -60,6 +60,7 @@ enum RuleEngine {
         try malware(db, rows, settings, nowMS)
         try permits(db, rows, nowMS)
         try cards(db, rows, nowMS)
+        try configuration(db, rows, nowMS)
         try FindingTable.setState(db, "cursor", last.id)
         return rows.count
     }
@@ -324,6 +325,49 @@ enum RuleEngine {
                 db, rule: "card_misuse", key: "\(insert.actor)|\(day)", count: .add(1), first: insert.timeMS, last: insert.timeMS,
                 evidence: [insert.ref], nowMS: nowMS
             ) { _ in "operator card \(insert.actor) used on \(insert.agent) on \(day): \(problems.joined(separator: "; "))" }
+        }
+    }
+
+    /// Devices attached and programs added or changed that the configuration register does not approve
+    /// for that terminal (第14, 第17).
+    static func configuration(_ db: Database, _ rows: [Row], _ nowMS: Int64) throws {
+        let changes = rows.filter {
+            $0.kind == "config" && ["device_attached", "program_added", "program_changed"].contains($0.action)
+        }
+        guard !changes.isEmpty else { return }
+        let devices = try HubStore.rows(.devices, db: db)
+        let programs = try HubStore.rows(.programs, db: db)
+        for change in changes {
+            let attrs = (try? JSONDecoder().decode([String: String].self, from: Data(change.attrs.utf8))) ?? [:]
+            func forAgent(_ row: RegisterRow) -> Bool { row["agent"] == "*" || row["agent"] == change.agent }
+            let approved: Bool
+            let rule: String
+            if change.action == "device_attached" {
+                guard !devices.isEmpty else { continue }
+                rule = "unapproved_device"
+                approved = devices.contains { row in
+                    forAgent(row) && row["vendor"] == attrs["vendor"]?.lowercased() && row["product"] == attrs["product"]?.lowercased()
+                        && ((row["serial"] ?? "").isEmpty || row["serial"] == attrs["serial"])
+                }
+            } else {
+                guard !programs.isEmpty else { continue }
+                rule = "unapproved_program"
+                approved = programs.contains { row in
+                    forAgent(row) && row["subject"] == change.subject
+                        && ((row["sha256"] ?? "").isEmpty || row["sha256"] == attrs["sha256"])
+                        && ((row["version"] ?? "").isEmpty || row["version"] == attrs["version"])
+                }
+            }
+            guard !approved else { continue }
+            let day = BusinessCalendar.day(change.timeMS)
+            try FindingTable.raise(
+                db, rule: rule, key: "\(change.agent)|\(change.subject)|\(change.seq)", count: .set(1), first: change.timeMS,
+                last: change.timeMS, evidence: [change.ref], nowMS: nowMS
+            ) { _ in
+                rule == "unapproved_device"
+                    ? "\(change.subject) attached to \(change.agent) on \(day) is not in the configuration register"
+                    : "\(change.subject) on \(change.agent) (\(change.action == "program_added" ? "added" : "changed") on \(day)) is not approved in the configuration register"
+            }
         }
     }
 

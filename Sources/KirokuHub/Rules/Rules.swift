@@ -71,6 +71,10 @@ public struct RuleInfo: Sendable, Codable, Equatable {
               description: "an entry to a room by someone without a permit valid for it that day in the permits register (第12②)"),
         .init(id: "card_misuse", article: "第16", severity: "critical",
               description: "an operator card used after it was revoked, lost or returned, or by someone not its holder in the cards register"),
+        .init(id: "unapproved_device", article: "第14", severity: "critical",
+              description: "a USB device attached to a terminal that the devices register (構成管理簿) does not approve for it"),
+        .init(id: "unapproved_program", article: "第14", severity: "critical",
+              description: "a program added or changed on a terminal without a matching entry (path or package, SHA-256 or version) in the programs register (第14⑤, 第17)"),
         .init(id: "agent_integrity", article: "第20", severity: "critical",
               description: "an agent overdue, with a fork, a declared loss, a new chain epoch, clock jumps or clock skew (第20②)"),
     ]

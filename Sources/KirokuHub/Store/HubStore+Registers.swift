@@ -10,14 +10,20 @@ public import Foundation
 /// - `permits` (入退室許可, 第12②): `permit_id,person,room,valid_from,valid_to` (dates `YYYY-MM-DD`, JST,
 ///   both inclusive; `valid_to` may be empty for open-ended);
 /// - `cards` (操作識別カード, 第16): `card_id,holder,state,since` (state `active`, `revoked`, `lost` or
-///   `returned`; `since` the date the state began).
+///   `returned`; `since` the date the state began);
+/// - `devices` (構成管理簿 様式第1号, 第14): `device_id,agent,vendor,product,serial` — approved USB devices
+///   per terminal (`agent` `*` for every terminal; `serial` empty for any);
+/// - `programs` (構成管理簿, 第14⑤, 第17): `program_id,agent,subject,sha256,version` — approved programs:
+///   `subject` a file path or `package NAME`, with the SHA-256 or the version it must have (empty for any).
 public enum Register: String, Sendable, CaseIterable {
-    case permits, cards
+    case permits, cards, devices, programs
 
     var columns: [String] {
         switch self {
         case .permits: ["permit_id", "person", "room", "valid_from", "valid_to"]
         case .cards: ["card_id", "holder", "state", "since"]
+        case .devices: ["device_id", "agent", "vendor", "product", "serial"]
+        case .programs: ["program_id", "agent", "subject", "sha256", "version"]
         }
     }
 }
@@ -80,6 +86,22 @@ extension HubStore {
                 guard BusinessCalendar.parse(row["since"] ?? "") != nil else {
                     throw KirokuError(.badQuery, "line \(index + 1): since is a date YYYY-MM-DD")
                 }
+            case .devices:
+                guard !(row["agent"] ?? "").isEmpty, Hex.isLowercaseHex((row["vendor"] ?? "").lowercased(), length: 4),
+                    Hex.isLowercaseHex((row["product"] ?? "").lowercased(), length: 4)
+                else {
+                    throw KirokuError(.badQuery, "line \(index + 1): agent (or *) is required; vendor and product are 4 hex digits")
+                }
+                row["vendor"] = row["vendor"]?.lowercased()
+                row["product"] = row["product"]?.lowercased()
+            case .programs:
+                guard !(row["agent"] ?? "").isEmpty, !(row["subject"] ?? "").isEmpty else {
+                    throw KirokuError(.badQuery, "line \(index + 1): agent (or *) and subject are required")
+                }
+                guard (row["sha256"] ?? "").isEmpty || Hex.isLowercaseHex(row["sha256"]!.lowercased(), length: 64) else {
+                    throw KirokuError(.badQuery, "line \(index + 1): sha256 is 64 hex digits, or empty")
+                }
+                row["sha256"] = row["sha256"]?.lowercased()
             }
             rows.append(row)
         }
