@@ -38,6 +38,42 @@ struct CLITests {
         #expect(serial.count % 2 == 0 && Hex.decode(String(serial)) != nil)
     }
 
+    @Test("kiroku-agent ledger: the paper ledgers as one command each, with the fields the standard asks for")
+    func ledger() throws {
+        let temp = try TempDir("cli-ledger")
+        let agent = Binaries.path("kiroku-agent")
+        let journalPath = temp.file("journal.sqlite")
+        let common = ["--id", "serverroom", "--journal", journalPath, "--site", "本庁舎 電算室"]
+        let entries: [[String]] = [
+            ["room-entry", "--person", "P0012", "--room", "電算室", "--permit", "R-2026-014"],
+            ["room-exit", "--person", "P0012", "--room", "電算室"],
+            ["card-issue", "--card", "C-1003", "--holder", "P0105", "--by", "P0201"],
+            ["card-revoke", "--card", "C-1002", "--holder", "P0102", "--by", "P0201", "--reason", "異動"],
+            ["stock-in", "--count", "50", "--lot", "2026-11", "--by", "P0201"],
+            ["destroy", "--card", "住基カード-000087", "--method", "裁断", "--by", "P0201", "--witness", "P0012"],
+        ]
+        for entry in entries {
+            let outcome = try runProgram(agent, ["ledger"] + entry + common)
+            #expect(outcome.status == 0 && outcome.stdout.hasPrefix("committed seq"), "\(entry): \(outcome.stderr)")
+        }
+        for refused in [
+            ["destroy", "--card", "住基カード-000088", "--by", "P0201"],  // no method (第18②)
+            ["destroy", "--card", "住基カード-000088", "--method", " ", "--by", "P0201"],
+            ["card-revoke", "--card", "C-1002", "--holder", "P0102", "--by", "P0201"],  // no reason
+            ["stock-in", "--count", "0", "--lot", "x", "--by", "P0201"],
+        ] {
+            let outcome = try runProgram(agent, ["ledger"] + refused + common)
+            #expect(outcome.status == 64, "\(refused): \(outcome.stderr)")
+        }
+        let events = try Journal.open(path: journalPath, agentID: "serverroom", site: "").allEvents()
+        #expect(events.map { "\($0.kind)/\($0.action)" } == [
+            "access/enter", "access/exit", "card/issue", "card/revoke", "residentcard/stock_in", "residentcard/destroy",
+        ])
+        #expect(events[0].actor == "P0012" && events[0].subject == "電算室" && events[0].attrs == ["method": "manual_ledger", "permit": "R-2026-014"])
+        #expect(events[2].actor == "C-1003" && events[2].subject == "P0105" && events[2].attrs["by"] == "P0201")
+        #expect(events[5].subject == "住基カード-000087" && events[5].attrs == ["method": "裁断", "witness": "P0012"])
+    }
+
     @Test("kiroku-agent record: exits 0 only when durable; bad input gets a clear error, exit 64, and writes nothing")
     func record() throws {
         let temp = try TempDir("cli-record")

@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import KirokuAgent
+import KirokuProtocol
+
+/// `kiroku-agent ledger`: the paper ledgers people still fill in, as one command each, so that the
+/// 入退室管理簿, the 操作識別カード issue book and the 住基カード ledger are journalled with the fields the
+/// rules and the 会議 need (DESIGN.md §3).
+struct Ledger: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Paper-ledger entries: room entries and exits, operator cards, 住基カード stock and destruction.",
+        subcommands: [
+            RoomEntry.self, RoomExit.self, CardIssue.self, CardReturn.self, CardRevoke.self, CardLost.self, StockIn.self,
+            Destroy.self,
+        ])
+
+    /// Journals one ledger entry and prints its seq; exits 0 only once it is durable.
+    static func journal(_ common: CommonOptions, _ draft: EventDraft) async throws {
+        do {
+            let configuration = try common.load()
+            try draft.validateFromProducer()
+            let journal = try Journal.open(path: configuration.journal, agentID: configuration.agentID, site: configuration.site)
+            let event = try await journal.append([draft])[0]
+            print("committed seq \(event.seq) hash \(event.hash)")
+        } catch let error as KirokuError {
+            throw fail(error)
+        }
+    }
+
+    struct RoomEntry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "room-entry", abstract: "入退室管理簿: someone entered a room (第12③).")
+        @OptionGroup var common: CommonOptions
+        @Option(help: "Who entered (person id).") var person: String
+        @Option(help: "The room (as in the permits register).") var room: String
+        @Option(help: "The permit they entered under.") var permit: String?
+        @Option(help: "When, RFC 3339 with milliseconds (default: now).") var time: String?
+        func run() async throws {
+            var attrs = ["method": "manual_ledger"]
+            if let permit { attrs["permit"] = permit }
+            try await Ledger.journal(common, EventDraft(kind: "access", action: "enter", actor: person, subject: room, attrs: attrs, time: time))
+        }
+    }
+
+    struct RoomExit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "room-exit", abstract: "入退室管理簿: someone left a room.")
+        @OptionGroup var common: CommonOptions
+        @Option(help: "Who left (person id).") var person: String
+        @Option(help: "The room.") var room: String
+        @Option(help: "When, RFC 3339 with milliseconds (default: now).") var time: String?
+        func run() async throws {
+            try await Ledger.journal(
+                common, EventDraft(kind: "access", action: "exit", actor: person, subject: room, attrs: ["method": "manual_ledger"], time: time))
+        }
+    }
+
+    /// The 暗証番号管理者's book of operator cards (第16): the card is the actor, the holder the subject.
+    struct CardIssue: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "card-issue", abstract: "操作識別カード: a card issued to its holder (第16).")
+        @OptionGroup var common: CommonOptions
+        @Option(help: "The card id.") var card: String
+        @Option(help: "Who receives it (person id).") var holder: String
+        @Option(help: "Who issued it (the 暗証番号管理者's person id).") var by: String
+        func run() async throws {
+            try await Ledger.journal(common, EventDraft(kind: "card", action: "issue", actor: card, subject: holder, attrs: ["by": by]))
+        }
+    }
+
+    struct CardReturn: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "card-return", abstract: "操作識別カード: a card handed back (transfer, leaving).")
+        @OptionGroup var common: CommonOptions
+        @Option(help: "The card id.") var card: String
+        @Option(help: "Who returned it.") var holder: String
+        @Option(help: "Who took it back.") var by: String
+        func run() async throws {
+            try await Ledger.journal(common, EventDraft(kind: "card", action: "return", actor: card, subject: holder, attrs: ["by": by]))
+        }
+    }
+
+    struct CardRevoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "card-revoke", abstract: "操作識別カード: a card revoked, with the reason.")
+        @OptionGroup var common: CommonOptions
+        @Option(help: "The card id.") var card: String
+        @Option(help: "Its holder.") var holder: String
+        @Option(help: "Who revoked it.") var by: String
+        @Option(help: "Why (required).") var reason: String
+        func run() async throws {
+            try await Ledger.journal(
+                common, EventDraft(kind: "card", action: "revoke", actor: card, subject: holder, attrs: ["by": by, "reason": reason]))
+        }
+    }
+
+    struct CardLost: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "card-lost", abstract: "操作識別カード: a card reported lost.")
+        @OptionGroup var common: CommonOptions
+        @Option(help: "The card id.") var card: String
+        @Option(help: "Its holder, who reported it.") var holder: String
+        func run() async throws {
+            try await Ledger.journal(common, EventDraft(kind: "card", action: "lost", actor: card, subject: holder))
+        }
+    }
+
+    /// The 住基カード ledger (第18).
+    struct StockIn: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "stock-in", abstract: "住基カード: blank cards received into stock (第18①).")
+        @OptionGroup var common: CommonOptions
+        @Option(help: "How many.") var count: Int
+        @Option(help: "The lot number.") var lot: String
+        @Option(help: "Who received them (the 運用管理者).") var by: String
+        func run() async throws {
+            guard count > 0 else { throw fail(KirokuError(.invalidEvent, "--count must be at least 1")) }
+            try await Ledger.journal(
+                common,
+                EventDraft(kind: "residentcard", action: "stock_in", actor: by, subject: "住基カード", attrs: ["count": "\(count)", "lot": lot]))
+        }
+    }
+
+    struct Destroy: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "住基カード: a recovered card made unreadable and destroyed, with the method (第18②).")
+        @OptionGroup var common: CommonOptions
+        @Option(help: "The card.") var card: String
+        @Option(help: "How it was made unreadable (裁断, 穿孔, 溶解…; required).") var method: String
+        @Option(help: "Who destroyed it (the 運用管理者).") var by: String
+        @Option(help: "Who witnessed it.") var witness: String?
+        func run() async throws {
+            guard !method.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw fail(KirokuError(.invalidEvent, "--method must say how the card was made unreadable (第18②)"))
+            }
+            var attrs = ["method": method]
+            if let witness { attrs["witness"] = witness }
+            try await Ledger.journal(common, EventDraft(kind: "residentcard", action: "destroy", actor: by, subject: card, attrs: attrs))
+        }
+    }
+}
