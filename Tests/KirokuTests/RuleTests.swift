@@ -291,6 +291,27 @@ struct RuleTests {
         }
     }
 
+    @Test("Maintenance without an instruction (第26): none given, unknown, expired, for other equipment; a valid one passes")
+    func maintenanceInstructions() async throws {
+        let record = try Record(try TempDir("rules-maintenance"))
+        _ = try await record.store.importRegister(
+            .maintenance,
+            csv: "instruction_id,contractor,subject,valid_from,valid_to\n指示書-031,日本電算,サーバー1,2026-12-01,2026-12-15\n指示書-032,日本電算,,2026-12-01,2026-12-31\n",
+            by: "kanri01")
+        try await record.add("room", "2026-12-10 10:00", "incident", "maintenance_start", "V-03", "サーバー1", attrs: ["instruction": "指示書-031"])  // valid
+        try await record.add("room", "2026-12-10 11:00", "incident", "maintenance_start", "V-03", "サーバー2", attrs: ["instruction": "指示書-031"])  // other equipment
+        try await record.add("room", "2026-12-20 10:00", "incident", "maintenance_start", "V-03", "サーバー1", attrs: ["instruction": "指示書-031"])  // expired
+        try await record.add("room", "2026-12-20 11:00", "incident", "maintenance_start", "V-03", "サーバー2", attrs: ["instruction": "指示書-032"])  // any equipment
+        try await record.add("room", "2026-12-21 10:00", "incident", "maintenance_start", "V-04", "サーバー1")  // none given
+        try await record.add("room", "2026-12-21 11:00", "incident", "maintenance_start", "V-04", "サーバー1", attrs: ["instruction": "指示書-999"])
+        try await record.add("room", "2026-12-21 12:00", "incident", "maintenance_end", "V-04", "サーバー1")  // ends are not judged
+        try await record.store.evaluateRules(Self.settings, now: Self.now)
+        let found = try await record.findings("maintenance_without_instruction").flatMap(\.evidence).sorted()
+        #expect(found == ["room/2", "room/3", "room/5", "room/6"], "\(found)")
+        let none = try await record.findings("maintenance_without_instruction").first { $0.evidence == ["room/5"] }
+        #expect(none?.summary.contains("no instruction given") == true && none?.article == "第26")
+    }
+
     @Test("Agent integrity (第20②): overdue, forks, declared losses; acknowledging and resolving are recorded with who and why")
     func agentIntegrityAndActions() async throws {
         let record = try Record(try TempDir("rules-agents"))

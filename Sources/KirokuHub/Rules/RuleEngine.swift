@@ -61,6 +61,7 @@ enum RuleEngine {
         try permits(db, rows, nowMS)
         try cards(db, rows, nowMS)
         try configuration(db, rows, nowMS)
+        try maintenance(db, rows, nowMS)
         try FindingTable.setState(db, "cursor", last.id)
         return rows.count
     }
@@ -367,6 +368,32 @@ enum RuleEngine {
                 rule == "unapproved_device"
                     ? "\(change.subject) attached to \(change.agent) on \(day) is not in the configuration register"
                     : "\(change.subject) on \(change.agent) (\(change.action == "program_added" ? "added" : "changed") on \(day)) is not approved in the configuration register"
+            }
+        }
+    }
+
+    /// Maintenance started by a contractor without an instruction issued for that day and equipment (第26).
+    static func maintenance(_ db: Database, _ rows: [Row], _ nowMS: Int64) throws {
+        let starts = rows.filter { $0.kind == "incident" && $0.action == "maintenance_start" }
+        guard !starts.isEmpty else { return }
+        let instructions = try HubStore.rows(.maintenance, db: db)
+        guard !instructions.isEmpty else { return }
+        for start in starts {
+            let attrs = (try? JSONDecoder().decode([String: String].self, from: Data(start.attrs.utf8))) ?? [:]
+            let day = BusinessCalendar.day(start.timeMS)
+            let given = attrs["instruction"] ?? ""
+            let covered = instructions.contains { row in
+                row["instruction_id"] == given && (row["valid_from"] ?? "9999") <= day && day <= (row["valid_to"] ?? "")
+                    && ((row["subject"] ?? "").isEmpty || row["subject"] == start.subject)
+            }
+            guard !covered else { continue }
+            try FindingTable.raise(
+                db, rule: "maintenance_without_instruction", key: "\(start.agent)|\(start.seq)", count: .set(1), first: start.timeMS,
+                last: start.timeMS, evidence: [start.ref], nowMS: nowMS
+            ) { _ in
+                given.isEmpty
+                    ? "maintenance of \(start.subject) by \(start.actor) on \(day) with no instruction given"
+                    : "maintenance of \(start.subject) by \(start.actor) on \(day) under \(given), which is not an instruction valid for it that day"
             }
         }
     }

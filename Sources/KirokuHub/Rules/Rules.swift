@@ -75,6 +75,8 @@ public struct RuleInfo: Sendable, Codable, Equatable {
               description: "a USB device attached to a terminal that the devices register (構成管理簿) does not approve for it"),
         .init(id: "unapproved_program", article: "第14", severity: "critical",
               description: "a program added or changed on a terminal without a matching entry (path or package, SHA-256 or version) in the programs register (第14⑤, 第17)"),
+        .init(id: "maintenance_without_instruction", article: "第26", severity: "critical",
+              description: "maintenance started without an instruction in the maintenance register valid for that day and equipment"),
         .init(id: "agent_integrity", article: "第20", severity: "critical",
               description: "an agent overdue, with a fork, a declared loss, a new chain epoch, clock jumps or clock skew (第20②)"),
     ]

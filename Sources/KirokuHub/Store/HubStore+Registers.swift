@@ -14,9 +14,11 @@ public import Foundation
 /// - `devices` (構成管理簿 様式第1号, 第14): `device_id,agent,vendor,product,serial` — approved USB devices
 ///   per terminal (`agent` `*` for every terminal; `serial` empty for any);
 /// - `programs` (構成管理簿, 第14⑤, 第17): `program_id,agent,subject,sha256,version` — approved programs:
-///   `subject` a file path or `package NAME`, with the SHA-256 or the version it must have (empty for any).
+///   `subject` a file path or `package NAME`, with the SHA-256 or the version it must have (empty for any);
+/// - `maintenance` (作業指示書, 第26): `instruction_id,contractor,subject,valid_from,valid_to` — the
+///   maintenance instructions issued to contractors (`subject` the equipment, empty for any).
 public enum Register: String, Sendable, CaseIterable {
-    case permits, cards, devices, programs
+    case permits, cards, devices, programs, maintenance
 
     var columns: [String] {
         switch self {
@@ -24,6 +26,7 @@ public enum Register: String, Sendable, CaseIterable {
         case .cards: ["card_id", "holder", "state", "since"]
         case .devices: ["device_id", "agent", "vendor", "product", "serial"]
         case .programs: ["program_id", "agent", "subject", "sha256", "version"]
+        case .maintenance: ["instruction_id", "contractor", "subject", "valid_from", "valid_to"]
         }
     }
 }
@@ -94,6 +97,11 @@ extension HubStore {
                 }
                 row["vendor"] = row["vendor"]?.lowercased()
                 row["product"] = row["product"]?.lowercased()
+            case .maintenance:
+                guard !(row["contractor"] ?? "").isEmpty else { throw KirokuError(.badQuery, "line \(index + 1): contractor is required") }
+                guard BusinessCalendar.parse(row["valid_from"] ?? "") != nil, BusinessCalendar.parse(row["valid_to"] ?? "") != nil,
+                    row["valid_from"]! <= row["valid_to"]!
+                else { throw KirokuError(.badQuery, "line \(index + 1): valid_from and valid_to are dates YYYY-MM-DD, in order") }
             case .programs:
                 guard !(row["agent"] ?? "").isEmpty, !(row["subject"] ?? "").isEmpty else {
                     throw KirokuError(.badQuery, "line \(index + 1): agent (or *) and subject are required")
