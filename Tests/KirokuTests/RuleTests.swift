@@ -312,6 +312,26 @@ struct RuleTests {
         #expect(none?.summary.contains("no instruction given") == true && none?.article == "第26")
     }
 
+    @Test("A card not returned (第16): still active a week after its holder left; cleared once revoked in the register")
+    func cardNotReturned() async throws {
+        let record = try Record(try TempDir("rules-return"))
+        _ = try await record.store.importRegister(
+            .people, csv: "person_id,name,role,left\nP0101,山田 太郎,操作者,2026-12-20\nP0102,佐藤 花子,操作者,2027-01-08\nP0103,鈴木 一郎,操作者,\n",
+            by: "kanri01")
+        _ = try await record.store.importRegister(
+            .cards,
+            csv: "card_id,holder,state,since\nC-1001,P0101,active,2026-04-01\nC-1002,P0102,active,2026-04-01\nC-1003,P0103,active,2026-04-01\nC-1004,P0101,returned,2026-12-20\n",
+            by: "kanri01")
+        try await record.store.evaluateRules(Self.settings, now: Self.now)  // 2027-01-10
+        let found = try await record.findings("card_not_returned", status: "open")
+        #expect(found.map(\.summary) == ["operator card C-1001 of P0101, who left on 2026-12-20, is still active"], "\(found)")
+        _ = try await record.store.importRegister(
+            .cards, csv: "card_id,holder,state,since\nC-1001,P0101,revoked,2027-01-10\nC-1002,P0102,active,2026-04-01\n", by: "kanri01")
+        try await record.store.evaluateRules(Self.settings, now: Self.now)
+        #expect(try await record.findings("card_not_returned", status: "open").isEmpty)
+        #expect(try await record.findings("card_not_returned", status: "resolved").count == 1)
+    }
+
     @Test("Agent integrity (第20②): overdue, forks, declared losses; acknowledging and resolving are recorded with who and why")
     func agentIntegrityAndActions() async throws {
         let record = try Record(try TempDir("rules-agents"))

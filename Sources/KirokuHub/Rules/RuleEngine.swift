@@ -426,6 +426,30 @@ enum RuleEngine {
             try judgeDetection(db, agent: row[0], seq: row[1], at: row[2], settings, nowMS)
         }
         try agentIntegrity(db, settings, nowMS)
+        try cardsNotReturned(db, settings, nowMS)
+    }
+
+    /// Operator cards still active some days after their holder left (第16): from the registers, at every
+    /// sweep; cleared once the card is returned or revoked in the register.
+    static func cardsNotReturned(_ db: Database, _ settings: RuleSettings, _ nowMS: Int64) throws {
+        var left: [String: String] = [:]
+        for person in try HubStore.rows(.people, db: db) where !(person["left"] ?? "").isEmpty {
+            left[person["person_id"] ?? ""] = person["left"]
+        }
+        let today = BusinessCalendar.day(nowMS)
+        for card in try HubStore.rows(.cards, db: db) {
+            let id = card["card_id"] ?? ""
+            guard let holder = card["holder"], let date = left[holder], card["state"] == "active",
+                let leftMS = Timestamp(rfc3339: "\(date)T00:00:00.000+09:00")?.epochMilliseconds,
+                BusinessCalendar.day(leftMS + Int64(settings.cardReturnDays) * 86_400_000) < today
+            else {
+                try FindingTable.clear(db, rule: "card_not_returned", key: id, reason: "returned, revoked, or its holder is back", nowMS: nowMS)
+                continue
+            }
+            try FindingTable.raise(
+                db, rule: "card_not_returned", key: id, count: .set(1), first: leftMS, last: leftMS, evidence: [], nowMS: nowMS
+            ) { _ in "operator card \(id) of \(holder), who left on \(date), is still active" }
+        }
     }
 
     static func agentIntegrity(_ db: Database, _ settings: RuleSettings, _ nowMS: Int64) throws {

@@ -16,6 +16,8 @@ public struct RuleSettings: Sendable, Equatable, Codable {
     public var agentOverdueMinutes = 30
     /// Clock skew beyond this is flagged (第20②).
     public var clockSkewSeconds = 300
+    /// Days after its holder left by which an operator card must be returned or revoked (第16).
+    public var cardReturnDays = 7
 
     public init() {}
 
@@ -28,6 +30,7 @@ public struct RuleSettings: Sendable, Equatable, Codable {
         case reportMinutes = "report_minutes"
         case agentOverdueMinutes = "agent_overdue_minutes"
         case clockSkewSeconds = "clock_skew_seconds"
+        case cardReturnDays = "card_return_days"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -41,6 +44,7 @@ public struct RuleSettings: Sendable, Equatable, Codable {
         d.reportMinutes = try c.decodeIfPresent(Int.self, forKey: .reportMinutes) ?? d.reportMinutes
         d.agentOverdueMinutes = try c.decodeIfPresent(Int.self, forKey: .agentOverdueMinutes) ?? d.agentOverdueMinutes
         d.clockSkewSeconds = try c.decodeIfPresent(Int.self, forKey: .clockSkewSeconds) ?? d.clockSkewSeconds
+        d.cardReturnDays = try c.decodeIfPresent(Int.self, forKey: .cardReturnDays) ?? d.cardReturnDays
         self = d
     }
 }
@@ -77,6 +81,8 @@ public struct RuleInfo: Sendable, Codable, Equatable {
               description: "a program added or changed on a terminal without a matching entry (path or package, SHA-256 or version) in the programs register (第14⑤, 第17)"),
         .init(id: "maintenance_without_instruction", article: "第26", severity: "critical",
               description: "maintenance started without an instruction in the maintenance register valid for that day and equipment"),
+        .init(id: "card_not_returned", article: "第16", severity: "warning",
+              description: "an operator card still active card_return_days after its holder left (people and cards registers)"),
         .init(id: "agent_integrity", article: "第20", severity: "critical",
               description: "an agent overdue, with a fork, a declared loss, a new chain epoch, clock jumps or clock skew (第20②)"),
     ]

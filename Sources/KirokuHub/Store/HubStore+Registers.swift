@@ -16,9 +16,11 @@ public import Foundation
 /// - `programs` (構成管理簿, 第14⑤, 第17): `program_id,agent,subject,sha256,version` — approved programs:
 ///   `subject` a file path or `package NAME`, with the SHA-256 or the version it must have (empty for any);
 /// - `maintenance` (作業指示書, 第26): `instruction_id,contractor,subject,valid_from,valid_to` — the
-///   maintenance instructions issued to contractors (`subject` the equipment, empty for any).
+///   maintenance instructions issued to contractors (`subject` the equipment, empty for any);
+/// - `people` (職員): `person_id,name,role,left` — `left` the date someone left (transfer, retirement),
+///   empty while they are here.
 public enum Register: String, Sendable, CaseIterable {
-    case permits, cards, devices, programs, maintenance
+    case permits, cards, devices, programs, maintenance, people
 
     var columns: [String] {
         switch self {
@@ -27,6 +29,7 @@ public enum Register: String, Sendable, CaseIterable {
         case .devices: ["device_id", "agent", "vendor", "product", "serial"]
         case .programs: ["program_id", "agent", "subject", "sha256", "version"]
         case .maintenance: ["instruction_id", "contractor", "subject", "valid_from", "valid_to"]
+        case .people: ["person_id", "name", "role", "left"]
         }
     }
 }
@@ -102,6 +105,10 @@ extension HubStore {
                 guard BusinessCalendar.parse(row["valid_from"] ?? "") != nil, BusinessCalendar.parse(row["valid_to"] ?? "") != nil,
                     row["valid_from"]! <= row["valid_to"]!
                 else { throw KirokuError(.badQuery, "line \(index + 1): valid_from and valid_to are dates YYYY-MM-DD, in order") }
+            case .people:
+                guard (row["left"] ?? "").isEmpty || BusinessCalendar.parse(row["left"]!) != nil else {
+                    throw KirokuError(.badQuery, "line \(index + 1): left is a date YYYY-MM-DD, or empty")
+                }
             case .programs:
                 guard !(row["agent"] ?? "").isEmpty, !(row["subject"] ?? "").isEmpty else {
                     throw KirokuError(.badQuery, "line \(index + 1): agent (or *) and subject are required")
