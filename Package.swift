@@ -111,7 +111,7 @@ let package = Package(
         .target(
             name: "KirokuControl",
             dependencies: [
-                "KirokuProtocol", "KirokuClient",
+                "KirokuProtocol", "KirokuClient", "KirokuPKI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),

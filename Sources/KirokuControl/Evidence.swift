@@ -147,57 +147,52 @@ public enum EvidenceVerifier {
                 fail("not cosigned by witness \(witness.name): this checkpoint was not seen by that witness")
             }
         }
+        // Per event: at most 20 failures are listed, all are counted.
         var bad = 0
         var purged = 0
-        for (position, entry) in bundle.events.enumerated() where entry.purged {
-            // Nothing to re-hash: the content is gone. The hash must still be the leaf at its place.
-            guard case .object(let members) = entry.object, case .string(let hash) = members["hash"],
-                case .string(let agent) = members["agent"], case .integer(let seq) = members["seq"]
-            else {
-                bad += 1
-                fail("event \(position + 1): a purged entry needs agent, seq and hash")
-                continue
-            }
-            let path = entry.inclusion.compactMap { Hex.isLowercaseHex($0, length: 64) ? Hex.decode($0) : nil }
-            guard path.count == entry.inclusion.count, let leaf = Merkle.leafHash(eventHash: hash),
-                Merkle.verifyInclusion(leaf: leaf, index: entry.leafIndex, size: tree.size, proof: path, root: tree.root)
-            else {
-                bad += 1
-                fail("event \(position + 1) (\(agent) seq \(seq), purged): not in the checkpoint's tree at leaf \(entry.leafIndex)")
-                continue
-            }
-            purged += 1
+        func reject(_ line: String) {
+            bad += 1
+            if bad <= 20 { lines.append("FAIL  " + line) }
         }
-        for (position, entry) in bundle.events.enumerated() where !entry.purged {
+        func included(_ hash: String, _ entry: EvidenceBundle.Entry) -> Bool {
+            let path = entry.inclusion.compactMap { Hex.isLowercaseHex($0, length: 64) ? Hex.decode($0) : nil }
+            guard path.count == entry.inclusion.count, let leaf = Merkle.leafHash(eventHash: hash) else { return false }
+            return Merkle.verifyInclusion(leaf: leaf, index: entry.leafIndex, size: tree.size, proof: path, root: tree.root)
+        }
+        for (position, entry) in bundle.events.enumerated() {
+            if entry.purged {
+                // Nothing to re-hash: the content is gone. The hash must still be the leaf at its place.
+                guard case .object(let members) = entry.object, case .string(let hash) = members["hash"],
+                    case .string(let agent) = members["agent"], case .integer(let seq) = members["seq"]
+                else {
+                    reject("event \(position + 1): a purged entry needs agent, seq and hash")
+                    continue
+                }
+                guard included(hash, entry) else {
+                    reject("event \(position + 1) (\(agent) seq \(seq), purged): not in the checkpoint's tree at leaf \(entry.leafIndex)")
+                    continue
+                }
+                purged += 1
+                continue
+            }
             let event: Event
             do {
                 event = try Event.parse(CanonicalJSON.encode(entry.object))
             } catch {
-                bad += 1
-                if bad <= 20 { fail("event \(position + 1): \(error.message)") }
+                reject("event \(position + 1): \(error.message)")
                 continue
             }
             let label = "event \(position + 1) (\(event.agent) seq \(event.seq))"
             do {
                 try event.validate()
             } catch {
-                bad += 1
-                if bad <= 20 { fail("\(label): \(error.message)") }
+                reject("\(label): \(error.message)")
                 continue
             }
-            let path = entry.inclusion.compactMap { Hex.isLowercaseHex($0, length: 64) ? Hex.decode($0) : nil }
-            guard path.count == entry.inclusion.count, let leaf = Merkle.leafHash(eventHash: event.hash),
-                Merkle.verifyInclusion(leaf: leaf, index: entry.leafIndex, size: tree.size, proof: path, root: tree.root)
-            else {
-                bad += 1
-                if bad <= 20 {
-                    fail("\(label): not in the checkpoint's tree at leaf \(entry.leafIndex)")
-                }
-                continue
-            }
+            if !included(event.hash, entry) { reject("\(label): not in the checkpoint's tree at leaf \(entry.leafIndex)") }
         }
         if bad > 20 { lines.append("FAIL  … and \(bad - 20) more events") }
-        problems += max(0, bad - min(bad, 20))
+        problems += bad
         if bad == 0 {
             lines.append(
                 "ok    \(bundle.events.count - purged) event(s): each hash recomputed from its content, each included in the checkpoint's tree")

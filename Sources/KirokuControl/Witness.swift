@@ -1,11 +1,9 @@
 public import Crypto
+import KirokuPKI
 public import KirokuProtocol
 
 public import Foundation
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The 会議's witness (`kirokuctl witness`): run on a machine the hub's operator does not control, it
 /// checks that each new checkpoint extends the last one it cosigned, cosigns it (C2SP tlog-cosignature),
@@ -60,13 +58,7 @@ public struct Witness: Sendable {
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let key = Curve25519.Signing.PrivateKey()
-        let fd = open(keyPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw KirokuError(.configuration, "cannot create \(keyPath)") }
-        let bytes = Array((key.rawRepresentation.base64EncodedString() + "\n").utf8)
-        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        let synced = fsync(fd)
-        close(fd)
-        guard written == bytes.count, synced == 0 else { throw KirokuError(.configuration, "cannot write \(keyPath)") }
+        try writeSecret(key.rawRepresentation.base64EncodedString() + "\n", to: URL(filePath: keyPath))
         try Self.write(Data(CanonicalJSON.encode(.object(["name": .string(name)]))), to: "\(directory)/witness.json")
         return Witness(directory: directory, name: name, key: key)
     }

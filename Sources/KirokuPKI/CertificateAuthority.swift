@@ -288,8 +288,9 @@ public struct RevocationList: Sendable {
 }
 
 
-/// Writes a private key with mode 0600 from the start (never world-readable, not even for a moment).
-func writeSecret(_ text: String, to url: URL, replace: Bool = false) throws {
+/// Writes a private key with mode 0600 from the start (never world-readable, not even for a moment), and
+/// fsyncs it; refuses to overwrite an existing file unless `replace`.
+public func writeSecret(_ text: String, to url: URL, replace: Bool = false) throws {
     if replace { unlink(url.path) }
     let fd = Glibc.open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
     guard fd >= 0 else {

@@ -149,12 +149,7 @@ extension HubStore {
     /// raises and the cursor), then the time-driven checks. Returns how many events were evaluated.
     @discardableResult
     public func evaluateRules(_ settings: RuleSettings, now: Date = Date(), chunk: Int = 5000) async throws -> Int {
-        var total = 0
-        while true {
-            let done = try await pool.write { db in try RuleEngine.process(db, settings: settings, now: now, limit: chunk) }
-            total += done
-            if done < chunk { break }
-        }
+        let total = try await evaluatePendingRules(settings, now: now, chunk: chunk)
         try await pool.write { db in try RuleEngine.sweep(db, settings: settings, now: now) }
         return total
     }
