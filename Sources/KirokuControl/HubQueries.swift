@@ -6,7 +6,7 @@ import NIOHTTP1
 
 /// The people's side of the hub API (person certificates only).
 public struct HubQueries: Sendable {
-    let connection: HubConnection
+    public let connection: HubConnection
 
     public init(connection: HubConnection) {
         self.connection = connection
@@ -20,6 +20,21 @@ public struct HubQueries: Sendable {
     /// `GET /v1/agents`.
     public func agents() async throws -> [AgentHealth] {
         try await connection.get(AgentHealthList.self, "/v1/agents").agents
+    }
+
+    /// `GET /v1/me`: who the hub takes this certificate for (status, roles, permissions).
+    public func me() async throws -> Me {
+        try await connection.get(Me.self, "/v1/me")
+    }
+
+    /// The answer of `GET /v1/me`.
+    public struct Me: Sendable, Decodable {
+        public var id: String
+        /// `unenforced` (empty people register), `staff`, `unknown` or `left`.
+        public var status: String
+        public var roles: [String]?
+        public var permissions: [String]?
+        public var left: String?
     }
 
     /// One page of `GET /v1/evidence`, as the hub sent it (with `checkpoint` to pin the tree).

@@ -27,6 +27,9 @@ import Foundation
 /// - `purge_hours`: how often the purge runs. Default 24.
 /// - `rules`: thresholds and the business calendar of the rules (``RuleSettings``), e.g.
 ///   `{"calendar": {"hours": "08:30-17:15", "holidays": ["2027-01-11"]}, "bulk_lookups_per_hour": 100}`.
+/// - `role_labels`: a municipality's own names for the roles of the people register (``RoleLabels``), e.g.
+///   `{"administrator": "情報政策課長"}`. Default the standard's: 統括者, 副統括者, 管理者, 運用管理者,
+///   暗証番号管理者, 会議, 受託者, 操作者.
 public struct HubConfiguration: Sendable, Codable, Equatable {
     public var host = "0.0.0.0"
     public var port = 8443
@@ -45,6 +48,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
     public var retention = RetentionPolicy()
     public var purgeHours = 24.0
     public var rules = RuleSettings()
+    public var roleLabels = RoleLabels()
 
     public init(ca: String, certificate: String, privateKey: String) {
         self.ca = ca
@@ -67,6 +71,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         case purgeHours = "purge_hours"
         case overlapSigningKeys = "overlap_signing_keys"
         case rules
+        case roleLabels = "role_labels"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -88,6 +93,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         d.overlapSigningKeys = try c.decodeIfPresent([String].self, forKey: .overlapSigningKeys) ?? []
         d.rules = try c.decodeIfPresent(RuleSettings.self, forKey: .rules) ?? d.rules
         d.purgeHours = try c.decodeIfPresent(Double.self, forKey: .purgeHours) ?? d.purgeHours
+        d.roleLabels = try c.decodeIfPresent(RoleLabels.self, forKey: .roleLabels) ?? d.roleLabels
         self = d
     }
 

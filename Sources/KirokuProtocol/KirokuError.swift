@@ -44,6 +44,9 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let certificateRequired = ErrorCode(rawValue: "certificate_required")
     /// The certificate's role may not use this endpoint (an agent querying, a person sending batches).
     public static let wrongRole = ErrorCode(rawValue: "wrong_role")
+    /// A person certificate whose holder's roles (the people register) do not allow this, or who is not in
+    /// the register or has left.
+    public static let notPermitted = ErrorCode(rawValue: "not_permitted")
     /// A query parameter is not understood.
     public static let badQuery = ErrorCode(rawValue: "bad_query")
     /// No such endpoint.
@@ -78,7 +81,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         case .malformedRequest, .unsupportedVersion, .sequenceOrder, .emptyBatch, .badCompression, .badQuery:
             return 400
         case .certificateRequired: return 401
-        case .agentMismatch, .wrongRole: return 403
+        case .agentMismatch, .wrongRole, .notPermitted: return 403
         case .notFound: return 404
         case .chainBroken, .sequenceGap, .fork: return 409
         case .batchTooLarge, .eventTooLarge: return 413

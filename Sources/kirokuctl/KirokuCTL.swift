@@ -13,7 +13,7 @@ struct KirokuCTL: AsyncParsableCommand {
         abstract: "Kiroku for people: certificates, the consolidated record, agent health, evidence and the witness.",
         subcommands: [
             PKI.self, Query.self, Agents.self, Export.self, Verify.self, Log.self, WitnessCommand.self, Holds.self,
-            Retention.self, Findings.self, Registers.self,
+            Retention.self, Findings.self, Registers.self, WhoAmI.self,
         ])
 }
 
@@ -125,6 +125,33 @@ struct Query: AsyncParsableCommand {
             return text + "T00:00:00.000+09:00"
         }
         throw KirokuError(.badQuery, "\(flag) must be YYYY-MM-DD or RFC 3339 with milliseconds, got '\(text)'")
+    }
+}
+
+/// `kirokuctl whoami`: who the hub takes this certificate for, and what the people register lets them do.
+struct WhoAmI: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "whoami", abstract: "Who the hub takes you for: your roles in the people register and what they allow.")
+    @OptionGroup var hubOptions: HubOptions
+
+    func run() async throws {
+        do {
+            let me = try await hubOptions.withQueries { try await $0.me() }
+            let id = me.id
+            switch me.status {
+            case "unenforced":
+                print("\(id): the people register is empty, so roles are not enforced yet; every person may do everything")
+            case "unknown":
+                print("\(id): not in the people register; the hub refuses you everything but this question")
+            case "left":
+                print("\(id): left on \(me.left ?? "?") (people register); the hub refuses you")
+            default:
+                print("\(id): \((me.roles ?? []).joined(separator: "・"))")
+                for permission in me.permissions ?? [] { print("  may \(permission)") }
+            }
+        } catch let error as KirokuError {
+            throw fail(error)
+        }
     }
 }
 

@@ -332,6 +332,59 @@ struct RuleTests {
         #expect(try await record.findings("card_not_returned", status: "resolved").count == 1)
     }
 
+    @Test("住基カード handling (第18): issued out of stock, destroyed unrecovered or without a method; near-misses pass")
+    func residentCardHandling() async throws {
+        let record = try Record(try TempDir("rules-stock"))
+        // Before the register is loaded only the method is judged.
+        try await record.add("c2", "2026-12-01 10:00", "residentcard", "destroy", "P0201", "住基カード-000001")  // no method
+        try await record.add("c2", "2026-12-01 10:05", "residentcard", "issue", "P0102", "住基カード-000002")  // no register yet
+        try await record.store.evaluateRules(Self.settings, now: Self.now)
+        _ = try await record.store.importRegister(
+            .stock,
+            csv: """
+                card_no,state,since,location
+                住基カード-000100,stock,2026-11-01,金庫A
+                住基カード-000101,issued,2026-11-20,
+                住基カード-000102,recovered,2026-11-25,金庫B
+                住基カード-000103,stock,2026-11-01,金庫A
+
+                """, by: "unyo01")
+        try await record.add("c2", "2026-12-02 10:00", "residentcard", "issue", "P0102", "住基カード-000100")  // in stock: fine
+        try await record.add("c2", "2026-12-02 10:10", "residentcard", "issue", "P0102", "住基カード-000101")  // already issued: fine (register ahead)
+        try await record.add("c2", "2026-12-02 10:20", "residentcard", "issue", "P0102", "住基カード-000102")  // recovered: not to be issued
+        try await record.add("c2", "2026-12-02 10:30", "residentcard", "issue", "P0102", "住基カード-999999")  // unknown card
+        try await record.add("c2", "2026-12-02 11:00", "residentcard", "destroy", "P0201", "住基カード-000102", attrs: ["method": "裁断"])  // fine
+        try await record.add("c2", "2026-12-02 11:10", "residentcard", "destroy", "P0201", "住基カード-000101", attrs: ["method": "裁断"])  // issued, not recovered
+        try await record.add("c2", "2026-12-02 11:20", "residentcard", "destroy", "P0201", "住基カード-000103")  // in stock but no method
+        try await record.add("c2", "2026-12-02 11:30", "residentcard", "stock_in", "P0201", "住基カード", attrs: ["count": "50"])  // not judged
+        try await record.store.evaluateRules(Self.settings, now: Self.now)
+        let found = try await record.findings("resident_card_handling")
+        #expect(found.flatMap(\.evidence).sorted() == ["c2/1", "c2/5", "c2/6", "c2/8", "c2/9"], "\(found.map(\.summary))")
+        #expect(found.allSatisfy { $0.article == "第18" })
+        let summaries = found.map(\.summary).joined(separator: "\n")
+        #expect(summaries.contains("住基カード-999999 issued by P0102 on 2026-12-02: not in the 住基カード stock register"))
+        #expect(summaries.contains("住基カード-000101 destroyed by P0201 on 2026-12-02: destroyed while the register has it issued"))
+        #expect(summaries.contains("住基カード-000103 destroyed by P0201 on 2026-12-02: destroyed without the method"))
+    }
+
+    @Test("The calendar register (業務カレンダー): a closing day adds out-of-hours findings, an open Sunday removes them")
+    func calendarRegister() async throws {
+        let record = try Record(try TempDir("rules-calendar"))
+        _ = try await record.store.importRegister(
+            .calendar, csv: "date,type,name\n2026-12-08,holiday,庁舎停電日\n2026-12-13,open,休日窓口 (日曜)\n", by: "kanri01")
+        try await record.add("c1", "2026-12-08 10:00", "operation", "lookup", "P1", "住民A")  // Tuesday, closed by the register
+        try await record.add("c1", "2026-12-09 10:00", "operation", "lookup", "P1", "住民B")  // Wednesday: open
+        try await record.add("c1", "2026-12-13 10:00", "operation", "lookup", "P2", "住民C")  // Sunday, opened by the register
+        try await record.add("c1", "2026-12-13 18:00", "operation", "lookup", "P2", "住民D")  // …but after hours
+        try await record.add("c1", "2026-12-20 10:00", "operation", "lookup", "P3", "住民E")  // an ordinary Sunday
+        try await record.add("c1", "2026-11-23 10:00", "operation", "lookup", "P4", "住民F")  // 祝日 from the configuration
+        try await record.store.evaluateRules(Self.settings, now: Self.now)
+        let found = try await record.findings("out_of_hours").flatMap(\.evidence).sorted()
+        #expect(found == ["c1/1", "c1/4", "c1/5", "c1/6"], "\(found)")
+        #expect(throws: KirokuError.self) { try HubStore.parseRegister(.calendar, csv: "date,type,name\n2026-12-08,closed,x\n") }
+        #expect(throws: KirokuError.self) { try HubStore.parseRegister(.calendar, csv: "date,type,name\n2026/12/08,holiday,x\n") }
+    }
+
     @Test("Agent integrity (第20②): overdue, forks, declared losses; acknowledging and resolving are recorded with who and why")
     func agentIntegrityAndActions() async throws {
         let record = try Record(try TempDir("rules-agents"))

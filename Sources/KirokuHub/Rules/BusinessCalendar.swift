@@ -10,6 +10,8 @@ public struct BusinessCalendar: Sendable, Equatable, Codable {
     public var closes: Int
     public var holidays: Set<String>
     public var yearEnd: Bool
+    /// Days the office is open although it would be closed (a Sunday opening), from the calendar register.
+    public var openDays: Set<String> = []
 
     /// 08:30–17:15 on weekdays, 年末年始 closed, no 祝日 until configured.
     public init(opens: Int = 8 * 60 + 30, closes: Int = 17 * 60 + 15, holidays: Set<String> = [], yearEnd: Bool = true) {
@@ -78,8 +80,20 @@ public struct BusinessCalendar: Sendable, Equatable, Codable {
         return (Int(year), Int(month), Int(day), weekday, Int(rest / 60_000))
     }
 
+    /// This calendar with the days of the calendar register (業務カレンダー) added: `holiday` rows closed,
+    /// `open` rows open.
+    public func adding(register rows: [[String: String]]) -> BusinessCalendar {
+        var calendar = self
+        for row in rows {
+            guard let date = row["date"] else { continue }
+            if row["type"] == "open" { calendar.openDays.insert(date) } else { calendar.holidays.insert(date) }
+        }
+        return calendar
+    }
+
     /// Whether the office is closed all day (weekend, 祝日, 年末年始).
     public func isClosedDay(_ ms: Int64) -> Bool {
+        if !openDays.isEmpty && openDays.contains(Self.day(ms)) { return false }
         let c = Self.components(ms)
         if c.weekday == 1 || c.weekday == 7 { return true }
         if yearEnd && ((c.month == 12 && c.day >= 29) || (c.month == 1 && c.day <= 3)) { return true }

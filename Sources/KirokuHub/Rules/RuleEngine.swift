@@ -53,6 +53,8 @@ enum RuleEngine {
         }
         guard let last = rows.last else { return 0 }
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
+        var settings = settings
+        settings.calendar = settings.calendar.adding(register: try HubStore.rows(.calendar, db: db))
         try outOfHours(db, rows, settings, nowMS)
         try windowed(db, rows, nowMS, settings)
         try entries(db, rows, nowMS)
@@ -62,6 +64,7 @@ enum RuleEngine {
         try cards(db, rows, nowMS)
         try configuration(db, rows, nowMS)
         try maintenance(db, rows, nowMS)
+        try residentCards(db, rows, nowMS)
         try FindingTable.setState(db, "cursor", last.id)
         return rows.count
     }
@@ -326,6 +329,39 @@ enum RuleEngine {
                 db, rule: "card_misuse", key: "\(insert.actor)|\(day)", count: .add(1), first: insert.timeMS, last: insert.timeMS,
                 evidence: [insert.ref], nowMS: nowMS
             ) { _ in "operator card \(insert.actor) used on \(insert.agent) on \(day): \(problems.joined(separator: "; "))" }
+        }
+    }
+
+    /// 住基カード handled against the stock register (第18): issued when the register does not hold it in
+    /// stock, destroyed when it was neither recovered nor in stock, or destroyed without the method that made
+    /// its personal data unrecoverable (第18②). The register's state is today's; an event judged is one
+    /// that arrives after the register was loaded.
+    static func residentCards(_ db: Database, _ rows: [Row], _ nowMS: Int64) throws {
+        let handled = rows.filter { $0.kind == "residentcard" && ($0.action == "issue" || $0.action == "destroy") }
+        guard !handled.isEmpty else { return }
+        var register: [String: RegisterRow] = [:]
+        for row in try HubStore.rows(.stock, db: db) { register[row["card_no"] ?? ""] = row }
+        for event in handled {
+            let attrs = (try? JSONDecoder().decode([String: String].self, from: Data(event.attrs.utf8))) ?? [:]
+            let day = BusinessCalendar.day(event.timeMS)
+            var problems: [String] = []
+            if event.action == "destroy" && (attrs["method"] ?? "").isEmpty {
+                problems.append("destroyed without the method that made it unreadable (第18②)")
+            }
+            if !register.isEmpty {
+                let state = register[event.subject]?["state"]
+                let expected: Set<String> = event.action == "issue" ? ["stock", "issued"] : ["recovered", "stock", "destroyed"]
+                if state == nil {
+                    problems.append("not in the 住基カード stock register")
+                } else if !expected.contains(state!) {
+                    problems.append("\(event.action == "issue" ? "issued" : "destroyed") while the register has it \(state!)")
+                }
+            }
+            guard !problems.isEmpty else { continue }
+            try FindingTable.raise(
+                db, rule: "resident_card_handling", key: "\(event.subject)|\(event.action)|\(day)", count: .add(1),
+                first: event.timeMS, last: event.timeMS, evidence: [event.ref], nowMS: nowMS
+            ) { _ in "\(event.subject) \(event.action == "issue" ? "issued" : "destroyed") by \(event.actor) on \(day): \(problems.joined(separator: "; "))" }
         }
     }
 

@@ -83,6 +83,8 @@ public struct RuleInfo: Sendable, Codable, Equatable {
               description: "maintenance started without an instruction in the maintenance register valid for that day and equipment"),
         .init(id: "card_not_returned", article: "第16", severity: "warning",
               description: "an operator card still active card_return_days after its holder left (people and cards registers)"),
+        .init(id: "resident_card_handling", article: "第18", severity: "critical",
+              description: "a 住基カード issued that the stock register does not hold in stock, destroyed when not recovered, or destroyed without a method (第18②)"),
         .init(id: "agent_integrity", article: "第20", severity: "critical",
               description: "an agent overdue, with a fork, a declared loss, a new chain epoch, clock jumps or clock skew (第20②)"),
     ]

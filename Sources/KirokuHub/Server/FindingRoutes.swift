@@ -13,7 +13,7 @@ extension Routes {
             return try Self.encode(RuleInfo.all)
         }
         router.get("/v1/findings") { request, context in
-            _ = try Self.require(.person, context)
+            try await authorize(.readRecord, context)
             let status = request.uri.queryParameters["status"].map(String.init)
             guard status == nil || ["open", "acknowledged", "resolved"].contains(status!) else {
                 throw KirokuError(.badQuery, "status is open, acknowledged or resolved")
@@ -26,7 +26,7 @@ extension Routes {
         }
         for (path, status) in [("acknowledge", "acknowledged"), ("resolve", "resolved")] {
             router.post("/v1/findings/:id/\(path)") { request, context in
-                let person = try Self.require(.person, context)
+                let person = try await authorize(.actOnFindings, context)
                 guard let id = context.parameters.get("id").flatMap({ Int64($0) }) else {
                     throw KirokuError(.badQuery, "the finding id is a number")
                 }

@@ -147,8 +147,27 @@ struct Routes: Sendable {
                         }),
                 ]))
         }
+        router.get("/v1/me") { _, context in
+            let identity = try Self.require(.person, context)
+            let labels = self.configuration.roleLabels
+            var answer: [String: JSONValue] = ["id": .string(identity.id)]
+            switch try await self.store.staff(identity.id, labels: labels) {
+            case .unenforced:
+                answer["status"] = .string("unenforced")
+            case .unknown:
+                answer["status"] = .string("unknown")
+            case .left(let day):
+                answer["status"] = .string("left")
+                answer["left"] = .string(day)
+            case .staff(let staff):
+                answer["status"] = .string("staff")
+                answer["roles"] = .array(staff.roles.map { .string(labels.labels[$0]!) })
+                answer["permissions"] = .array(staff.permissions.map(\.description).sorted().map(JSONValue.string))
+            }
+            return Self.json(.object(answer))
+        }
         router.get("/metrics") { _, context in
-            _ = try Self.require(.person, context)
+            try await self.authorize(.readRecord, context)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.render())))
@@ -164,6 +183,50 @@ struct Routes: Sendable {
                 .wrongRole, "\(identity.uri) may not use this endpoint; it is for \(role.rawValue) certificates")
         }
         return identity
+    }
+
+    /// A person allowed `permission` by the people register (PROTOCOL.md §11); refused with
+    /// `not_permitted` otherwise. While the register is empty (a new hub), every person is allowed.
+    @discardableResult
+    func authorize(_ permission: Permission, _ context: HubRequestContext) async throws -> Identity {
+        let identity = try Self.require(.person, context)
+        switch try await store.staff(identity.id, labels: configuration.roleLabels) {
+        case .unenforced:
+            return identity
+        case .staff(let staff) where staff.permissions.contains(permission):
+            return identity
+        case .staff(let staff):
+            let roles = staff.roles.map { configuration.roleLabels.labels[$0]! }.joined(separator: "・")
+            throw KirokuError(.notPermitted, "\(identity.id) (\(roles)) may not \(permission)")
+        case .unknown:
+            throw KirokuError(.notPermitted, "\(identity.id) is not in the people register; the 管理者 adds people and their roles")
+        case .left(let day):
+            throw KirokuError(.notPermitted, "\(identity.id) left on \(day) (people register); their certificate no longer opens the record")
+        }
+    }
+
+    /// Who may read events: the whole record, or only their own (operators, contractors; DESIGN.md §5).
+    /// Returns the actor every query of this person is limited to, or nil for the whole record.
+    func readerLimit(_ context: HubRequestContext) async throws -> String? {
+        do {
+            try await authorize(.readRecord, context)
+            return nil
+        } catch let error as KirokuError where error.code == .notPermitted {
+            guard let identity = context.identity,
+                case .staff(let staff) = try await store.staff(identity.id, labels: configuration.roleLabels),
+                staff.permissions.contains(.ownRecord)
+            else { throw error }
+            return identity.id
+        }
+    }
+
+    /// Applies ``readerLimit(_:)`` to a query's parameters: an operator asking for someone else is refused.
+    func limitToReader(_ parameters: inout [String: String], _ context: HubRequestContext) async throws {
+        guard let own = try await readerLimit(context) else { return }
+        if let asked = parameters["actor"], asked != own {
+            throw KirokuError(.notPermitted, "\(own) may read only their own record (actor \(own)), not \(asked)'s")
+        }
+        parameters["actor"] = own
     }
 
     func state(_ request: Request, _ context: HubRequestContext) async throws -> Response {
@@ -238,17 +301,17 @@ struct Routes: Sendable {
     }
 
     func events(_ request: Request, _ context: HubRequestContext) async throws -> Response {
-        _ = try Self.require(.person, context)
         var parameters: [String: String] = [:]
         for (name, value) in request.uri.queryParameters {
             parameters[String(name)] = String(value)
         }
+        try await limitToReader(&parameters, context)
         let query = try EventQuery(parameters: parameters)
         return try Self.encode(try await store.query(query))
     }
 
     func agents(_ context: HubRequestContext) async throws -> Response {
-        _ = try Self.require(.person, context)
+        try await authorize(.readRecord, context)
         return try Self.encode(AgentHealthList(agents: try await store.agentHealth()))
     }
 

@@ -12,7 +12,7 @@ extension Routes {
     func registerLog(on router: Router<HubRequestContext>) {
         router.get("/v1/log/checkpoint") { request, context in try await self.checkpoint(request, context) }
         router.post("/v1/log/checkpoint") { _, context in
-            _ = try Self.require(.person, context)
+            try await authorize(.readRecord, context)
             return Self.text(try await store.issueCheckpoint(origin: configuration.origin, keys: signingKeys).note.text)
         }
         router.get("/v1/log/consistency") { request, context in
@@ -37,7 +37,7 @@ extension Routes {
                 ]))
         }
         router.post("/v1/log/cosignature") { request, context in
-            _ = try Self.require(.person, context)
+            try await authorize(.cosign, context)
             var request = request
             let body = try await request.collectBody(upTo: 64 * 1024)
             let note = try SignedNote(text: String(decoding: body.readableBytesView, as: UTF8.self))
@@ -68,9 +68,9 @@ extension Routes {
     /// `GET /v1/evidence?<query>`: the events a query selects (one page), each with its inclusion proof
     /// in a checkpoint published now, and that checkpoint with its cosignatures (PROTOCOL.md §7).
     func evidence(_ request: Request, _ context: HubRequestContext) async throws -> Response {
-        _ = try Self.require(.person, context)
         var parameters: [String: String] = [:]
         for (name, value) in request.uri.queryParameters { parameters[String(name)] = String(value) }
+        try await limitToReader(&parameters, context)
         // `checkpoint=N` proves the events in the published checkpoint of size N (so that the pages of one
         // export share a checkpoint), `checkpoint=cosigned` in the newest one a witness cosigned; events
         // accepted after it are left out and counted. Without it, a checkpoint is published now.

@@ -8,25 +8,37 @@ import Foundation
 extension Routes {
     func registerRegisters(on router: Router<HubRequestContext>) {
         router.get("/v1/registers/:name") { _, context in
-            _ = try Self.require(.person, context)
+            try await authorize(.readRecord, context)
             return try Self.encode(try await store.register(try Self.register(context)))
         }
         router.get("/v1/registers/:name/csv") { _, context in
-            _ = try Self.require(.person, context)
+            try await authorize(.readRecord, context)
             let csv = try await store.exportRegister(try Self.register(context))
             return Response(
                 status: .ok, headers: [.contentType: "text/csv; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: Array(csv.utf8))))
         }
         router.put("/v1/registers/:name") { request, context in
-            let person = try Self.require(.person, context)
             let register = try Self.register(context)
+            let person = try await authorize(.writeRegister(register), context)
             var request = request
             let body = try await request.collectBody(upTo: 16 * 1024 * 1024)
             guard let csv = String(validating: body.readableBytesView, as: UTF8.self) else {
                 throw KirokuError(.malformedRequest, "the CSV must be UTF-8 (save it from Excel as 'CSV UTF-8')")
             }
-            let result = try await store.importRegister(register, csv: csv, by: person.id)
+            let labels = configuration.roleLabels
+            let result = try await store.importRegister(register, csv: csv, by: person.id, labels: labels) { rows in
+                // Whoever replaces the people register must stay able to replace it: a CSV that leaves out
+                // its importer (or takes away their role) would lock the 管理者 out of their own hub.
+                guard register == .people else { return }
+                let own = rows.first { $0["person_id"] == person.id }
+                let roles = own.flatMap { labels.roles($0["role"] ?? "") } ?? []
+                guard own?["left"] ?? "" == "", Staff(id: person.id, roles: roles).permissions.contains(.writeRegister(.people)) else {
+                    throw KirokuError(
+                        .notPermitted,
+                        "this people register would lock \(person.id) out: list \(person.id) in it as \(labels.labels[.administrator]!) (or \(labels.labels[.chief]!), \(labels.labels[.deputyChief]!)); nothing was changed")
+                }
+            }
             return Self.json(
                 .object([
                     "added": .integer(Int64(result.added)), "changed": .integer(Int64(result.changed)),

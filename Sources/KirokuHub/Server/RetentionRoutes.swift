@@ -6,16 +6,16 @@ import ServiceLifecycle
 
 import Foundation
 
-/// Retention and legal holds (PROTOCOL.md §8). Any person certificate may use them for now; the 管理者
-/// role is enforced with the registers (issue 4). Every change is also a `record` event in the log.
+/// Retention and legal holds (PROTOCOL.md §8): read by those who read the record, changed by the 管理者
+/// (and 統括者, 副統括者; PROTOCOL.md §11). Every change is also a `record` event in the log.
 extension Routes {
     func registerRetention(on router: Router<HubRequestContext>) {
         router.get("/v1/holds") { _, context in
-            _ = try Self.require(.person, context)
+            try await authorize(.readRecord, context)
             return try Self.encode(try await store.holds())
         }
         router.post("/v1/holds") { request, context in
-            let person = try Self.require(.person, context)
+            let person = try await authorize(.manageRetention, context)
             let body = try await Self.object(request)
             func time(_ name: String) throws -> Timestamp? {
                 guard let text = body[name] else { return nil }
@@ -30,7 +30,7 @@ extension Routes {
             return try Self.encode(hold)
         }
         router.post("/v1/holds/:id/lift") { request, context in
-            let person = try Self.require(.person, context)
+            let person = try await authorize(.manageRetention, context)
             guard let id = context.parameters.get("id").flatMap({ Int64($0) }) else {
                 throw KirokuError(.badQuery, "the hold id is a number")
             }
@@ -38,11 +38,11 @@ extension Routes {
             return try Self.encode(try await store.liftHold(id: id, reason: body["reason"] ?? "", by: person.id))
         }
         router.get("/v1/retention") { _, context in
-            _ = try Self.require(.person, context)
+            try await authorize(.readRecord, context)
             return try Self.encode(configuration.retention)
         }
         router.post("/v1/retention/purge") { request, context in
-            let person = try Self.require(.person, context)
+            let person = try await authorize(.manageRetention, context)
             let dryRun = request.uri.queryParameters["dry_run"].map { $0 == "1" || $0 == "true" } ?? false
             return try Self.encode(try await store.purge(policy: configuration.retention, by: person.id, dryRun: dryRun))
         }

@@ -17,10 +17,15 @@ public import Foundation
 ///   `subject` a file path or `package NAME`, with the SHA-256 or the version it must have (empty for any);
 /// - `maintenance` (作業指示書, 第26): `instruction_id,contractor,subject,valid_from,valid_to` — the
 ///   maintenance instructions issued to contractors (`subject` the equipment, empty for any);
-/// - `people` (職員): `person_id,name,role,left` — `left` the date someone left (transfer, retirement),
-///   empty while they are here.
+/// - `people` (職員): `person_id,name,role,left` — `role` one or more of ``StaffRole`` by label or id
+///   (`管理者;会議`), which decides what their person certificate may do (``Permission``); `left` the date
+///   someone left (transfer, retirement), empty while they are here;
+/// - `stock` (住基カード, 第18): `card_no,state,since,location` — each 住基カード by number, `state` `stock`
+///   (交付前, kept locked), `issued`, `recovered` (回収) or `destroyed`;
+/// - `calendar` (業務カレンダー): `date,type,name` — days the office is closed (`holiday`: 祝日, 閉庁日)
+///   or open although it would be closed (`open`: a Sunday opening); added to the configured calendar.
 public enum Register: String, Sendable, CaseIterable {
-    case permits, cards, devices, programs, maintenance, people
+    case permits, cards, devices, programs, maintenance, people, stock, calendar
 
     var columns: [String] {
         switch self {
@@ -30,8 +35,21 @@ public enum Register: String, Sendable, CaseIterable {
         case .programs: ["program_id", "agent", "subject", "sha256", "version"]
         case .maintenance: ["instruction_id", "contractor", "subject", "valid_from", "valid_to"]
         case .people: ["person_id", "name", "role", "left"]
+        case .stock: ["card_no", "state", "since", "location"]
+        case .calendar: ["date", "type", "name"]
         }
     }
+}
+
+/// What the people register says of a person certificate's holder.
+public enum StaffLookup: Sendable, Equatable {
+    /// The people register is empty (a new hub): roles are not enforced yet, every person may do everything.
+    case unenforced
+    /// Not in the people register.
+    case unknown
+    /// Left on that date (異動, 退職).
+    case left(String)
+    case staff(Staff)
 }
 
 /// One row of a register, as strings by column.
@@ -51,7 +69,9 @@ extension HubStore {
     }
 
     /// Parses a register's CSV; every problem is reported with its line, and nothing is imported.
-    public static func parseRegister(_ register: Register, csv: String) throws(KirokuError) -> [RegisterRow] {
+    public static func parseRegister(_ register: Register, csv: String, labels: RoleLabels = RoleLabels()) throws(KirokuError)
+        -> [RegisterRow]
+    {
         var text = csv
         if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
         var lines = text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false)
@@ -109,6 +129,24 @@ extension HubStore {
                 guard (row["left"] ?? "").isEmpty || BusinessCalendar.parse(row["left"]!) != nil else {
                     throw KirokuError(.badQuery, "line \(index + 1): left is a date YYYY-MM-DD, or empty")
                 }
+                guard labels.roles(row["role"] ?? "") != nil else {
+                    throw KirokuError(
+                        .badQuery, "line \(index + 1): role '\(row["role"] ?? "")' is not one of \(labels.known) (';' between several)")
+                }
+            case .stock:
+                guard ["stock", "issued", "recovered", "destroyed"].contains(row["state"] ?? "") else {
+                    throw KirokuError(.badQuery, "line \(index + 1): state is stock, issued, recovered or destroyed")
+                }
+                guard BusinessCalendar.parse(row["since"] ?? "") != nil else {
+                    throw KirokuError(.badQuery, "line \(index + 1): since is a date YYYY-MM-DD")
+                }
+            case .calendar:
+                guard BusinessCalendar.parse(row["date"] ?? "") != nil else {
+                    throw KirokuError(.badQuery, "line \(index + 1): date is YYYY-MM-DD")
+                }
+                guard ["holiday", "open"].contains(row["type"] ?? "") else {
+                    throw KirokuError(.badQuery, "line \(index + 1): type is holiday (closed) or open")
+                }
             case .programs:
                 guard !(row["agent"] ?? "").isEmpty, !(row["subject"] ?? "").isEmpty else {
                     throw KirokuError(.badQuery, "line \(index + 1): agent (or *) and subject are required")
@@ -158,10 +196,14 @@ extension HubStore {
     }
 
     /// Replaces a register with the rows of a CSV, recording what changed as `record/register_imported`.
-    public func importRegister(_ register: Register, csv: String, by person: String, now: Date = Date()) async throws
-        -> (added: Int, changed: Int, removed: Int)
-    {
-        let rows = try Self.parseRegister(register, csv: csv)
+    /// `check` sees the parsed rows before anything is written and may refuse them (the hub refuses a
+    /// people register that would take away the importer's own right to change it).
+    public func importRegister(
+        _ register: Register, csv: String, by person: String, labels: RoleLabels = RoleLabels(), now: Date = Date(),
+        check: ([RegisterRow]) throws -> Void = { _ in }
+    ) async throws -> (added: Int, changed: Int, removed: Int) {
+        let rows = try Self.parseRegister(register, csv: csv, labels: labels)
+        try check(rows)
         return try await pool.write { db in
             var held: [String: String] = [:]
             for row in try GRDB.Row.fetchAll(db, sql: "SELECT key, fields FROM registers WHERE register = ?", arguments: [register.rawValue]) {
@@ -193,6 +235,24 @@ extension HubStore {
                   ["rows": "\(rows.count)", "added": "\(added)", "changed": "\(changed)", "removed": "\(removed.count)"])],
                 now: now, db: db)
             return (added, changed, removed.count)
+        }
+    }
+
+    /// What a person certificate may do, from the people register (``StaffLookup``).
+    public func staff(_ id: String, labels: RoleLabels, now: Date = Date()) async throws -> StaffLookup {
+        try await pool.read { db in
+            guard try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM registers WHERE register = 'people')") == true else {
+                return .unenforced
+            }
+            guard
+                let fields = try String.fetchOne(
+                    db, sql: "SELECT fields FROM registers WHERE register = 'people' AND key = ?", arguments: [id]),
+                let row = try? JSONDecoder().decode(RegisterRow.self, from: Data(fields.utf8))
+            else { return .unknown }
+            if let left = row["left"], !left.isEmpty, left <= BusinessCalendar.day(Int64(now.timeIntervalSince1970 * 1000)) {
+                return .left(left)
+            }
+            return .staff(Staff(id: id, roles: labels.roles(row["role"] ?? "") ?? []))
         }
     }
 
