@@ -34,6 +34,7 @@ kirokuctl pki issue hub --dir "$WORK/pki" --id hub --dns localhost --ip 127.0.0.
 for agent in counter-01 counter-02 serverroom; do kirokuctl pki issue agent --dir "$WORK/pki" --id $agent >/dev/null; done
 kirokuctl pki issue person --dir "$WORK/pki" --id kanri01 --name "管理者 山田" >/dev/null
 kirokuctl pki issue person --dir "$WORK/pki" --id kaigi01 --name "会議 委員 佐藤" >/dev/null
+kirokuctl pki issue person --dir "$WORK/pki" --id P0101 --name "操作者 田中" >/dev/null
 kirokuctl pki list --dir "$WORK/pki"
 
 step "The hub (mutual TLS, SQLite record in $WORK/hub)"
@@ -56,7 +57,9 @@ config counter-01 "本庁舎 市民課 窓口1"
 config counter-02 "本庁舎 市民課 窓口2"
 config serverroom "本庁舎 電算室"
 
-step "The 管理者 loads the registers kept in Excel: room permits (第12②) and operator cards (第16)"
+step "The 管理者 loads the registers kept in Excel: people and their roles, room permits (第12②), operator cards (第16)"
+printf 'person_id,name,role,left\r\nkanri01,山田 管理者,管理者,\r\nkaigi01,佐藤 部長,会議,\r\nP0101,田中 一郎,操作者,\r\nP0102,佐藤 花子,操作者,\r\nP0012,高橋 次郎,操作者,\r\nP0201,鈴木 課長,暗証番号管理者;運用管理者,\r\n' > "$WORK/people.csv"
+kirokuctl registers import people "$WORK/people.csv" --hub "$HUB" --pki "$WORK/pki" --as kanri01
 printf 'permit_id,person,room,valid_from,valid_to\r\nR-2026-014,P0012,電算室,2026-04-01,2027-03-31\r\n' > "$WORK/permits.csv"
 printf 'card_id,holder,state,since\r\nC-1001,P0101,active,2026-04-01\r\nC-1002,P0102,revoked,2026-11-01\r\n' > "$WORK/cards.csv"
 kirokuctl registers import permits "$WORK/permits.csv" --hub "$HUB" --pki "$WORK/pki" --as kanri01
@@ -138,6 +141,10 @@ kirokuctl query --pki "$WORK/pki" --as kanri01 --kind access --agent serverroom
 step "CSV for Excel (UTF-8 with BOM, CRLF): $WORK/record.csv"
 kirokuctl query --pki "$WORK/pki" --as kanri01 --all --format csv > "$WORK/record.csv"
 head -3 "$WORK/record.csv" | sed -e '1s/^\xEF\xBB\xBF/[BOM]/' -e 's/\r$/[CRLF]/' | cut -c1-160
+step "An 操作者 sees only their own record (kirokuctl whoami / query --as P0101)"
+kirokuctl whoami --pki "$WORK/pki" --as P0101
+kirokuctl query --pki "$WORK/pki" --as P0101 --all
+kirokuctl agents --pki "$WORK/pki" --as P0101 || true
 step "Per-agent health (kirokuctl agents)"
 kirokuctl agents --pki "$WORK/pki" --as kanri01
 step "Findings: where the record shows the standard was not met (kirokuctl findings)"
