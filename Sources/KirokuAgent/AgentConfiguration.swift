@@ -34,6 +34,10 @@ public import Foundation
 /// - `inventory`: devices and programs to watch (``InventorySettings``), e.g. `{"usb_devices":
 ///   "/sys/bus/usb/devices", "program_directories": ["/opt/juki"], "dpkg_status": "/var/lib/dpkg/status",
 ///   "interval_seconds": 60}`. Default: none watched.
+/// - `clamscan`: the ClamAV scanner `kiroku-agent scan` runs (第19). Default `/usr/bin/clamscan` (Debian's
+///   `clamav`).
+/// - `clamav_database`: a signature database file or folder for it. Default: ClamAV's own
+///   (`/var/lib/clamav`, kept current by `freshclam`).
 public struct AgentConfiguration: Sendable, Codable, Equatable {
     public var agentID: String
     public var site = ""
@@ -55,6 +59,8 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
     public var files: [FileSource] = []
     public var filesPollSeconds = 1.0
     public var inventory = InventorySettings()
+    public var clamscan = "/usr/bin/clamscan"
+    public var clamavDatabase: String?
 
     public init(agentID: String) {
         self.agentID = agentID
@@ -78,6 +84,8 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
         case files
         case filesPollSeconds = "files_poll_seconds"
         case inventory
+        case clamscan
+        case clamavDatabase = "clamav_database"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -102,6 +110,8 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
         d.files = try c.decodeIfPresent([FileSource].self, forKey: .files) ?? []
         d.filesPollSeconds = try c.decodeIfPresent(Double.self, forKey: .filesPollSeconds) ?? d.filesPollSeconds
         d.inventory = try c.decodeIfPresent(InventorySettings.self, forKey: .inventory) ?? d.inventory
+        d.clamscan = try c.decodeIfPresent(String.self, forKey: .clamscan) ?? d.clamscan
+        d.clamavDatabase = try c.decodeIfPresent(String.self, forKey: .clamavDatabase)
         self = d
     }
 

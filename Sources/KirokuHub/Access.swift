@@ -1,4 +1,4 @@
-public import KirokuProtocol
+import KirokuProtocol
 
 /// People's roles and what each may do on the hub (DESIGN.md §5, PROTOCOL.md §11). A person certificate
 /// says who someone is (`kiroku:person:ID`); what they may do comes from the `people` register, whose

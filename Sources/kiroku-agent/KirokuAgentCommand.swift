@@ -13,7 +13,7 @@ struct KirokuAgentCommand: AsyncParsableCommand {
         commandName: "kiroku-agent",
         abstract: "Kiroku agent: journals security events durably on this terminal and syncs them to the hub.",
         discussion: "Without a subcommand it runs the daemon (configuration from KIROKU_AGENT_CONFIG or flags).",
-        subcommands: [Record.self, Ledger.self, Run.self, Status.self], defaultSubcommand: Run.self)
+        subcommands: [Record.self, Ledger.self, Scan.self, Run.self, Status.self], defaultSubcommand: Run.self)
 }
 
 /// Options every subcommand shares: where the configuration and journal are.

@@ -172,4 +172,159 @@ struct CollectorTests {
         let refused = try runProgram(Binaries.path("kiroku-agent"), ["run", "--config", bad])
         #expect(refused.status != 0 && refused.stderr.contains("pattern"), "\(refused.stderr)")
     }
+
+    /// The EICAR test file, built here so that no virus scanner flags the repository.
+    static let eicar = #"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"#
+    static var clamscanPresent: Bool {
+        FileManager.default.isExecutableFile(atPath: "/usr/bin/clamscan") || ProcessInfo.processInfo.environment["CI"] != nil
+    }
+
+    @Test(
+        "Virus checks (第19) with the real clamscan and the EICAR test file: scan verdicts journalled, ClamAV's log collected",
+        .enabled(if: clamscanPresent, "Debian's clamav is not installed (CI installs it)"))
+    func clamav() async throws {
+        let temp = try TempDir("clamav")
+        let pki = try TestPKI(in: temp)
+        try pki.agent("counter-01")
+        let media = temp.file("usb0")
+        try FileManager.default.createDirectory(atPath: media + "/docs", withIntermediateDirectories: true)
+        try Data(Self.eicar.utf8).write(to: URL(filePath: media + "/docs/eicar.com"))
+        try Data("転入届 控え\n".utf8).write(to: URL(filePath: media + "/memo.txt"))
+        let clean = temp.file("clean")
+        try FileManager.default.createDirectory(atPath: clean, withIntermediateDirectories: true)
+        try Data("住民票 様式\n".utf8).write(to: URL(filePath: clean + "/form.txt"))
+        // ClamAV's signature database needs the network (freshclam); a one-line database with EICAR's
+        // standard MD5 and size stands in for it, in ClamAV's own .hdb format.
+        let database = temp.file("eicar.hdb")
+        try Data("44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature\n".utf8).write(to: URL(filePath: database))
+        let config = try agentConfig(
+            "counter-01", pki: pki, temp: temp, hubURL: "https://127.0.0.1:1", extra: ["clamav_database": database])
+        let agent = Binaries.path("kiroku-agent")
+        let journalPath = temp.file("counter-01/journal.sqlite")
+
+        let infected = try runProgram(agent, ["scan", media, "--medium", "USB-0007", "--actor", "P0101", "--config", config])
+        #expect(infected.status == 1, "\(infected.stderr)")
+        #expect(infected.stdout.contains("docs/eicar.com: Eicar-Test-Signature") && infected.stdout.contains("第19③④"))
+        let journal = try Journal.open(path: journalPath, agentID: "counter-01", site: "")
+        var events = try journal.allEvents()
+        #expect(events.map(\.action) == ["scan", "detected"])
+        #expect(events[0].kind == "malware" && events[0].actor == "P0101" && events[0].subject == "USB-0007")
+        #expect(events[0].attrs["result"] == "infected" && events[0].attrs["files"] == "2" && events[0].attrs["infected"] == "1")
+        #expect(events[0].attrs["engine"]?.hasPrefix("ClamAV ") == true)
+        #expect(events[1].actor == "ClamAV" && events[1].subject == "USB-0007" && events[1].attrs["scanned_by"] == "P0101")
+        #expect(events[1].attrs["virus"]?.hasPrefix("Eicar-Test-Signature") == true)
+        #expect(events[1].attrs["files"] == media + "/docs/eicar.com")
+
+        let ok = try runProgram(agent, ["scan", clean, "--actor", "P0102", "--config", config])
+        #expect(ok.status == 0 && ok.stdout.hasPrefix("clean: 1 file(s)"), "\(ok.stdout)\(ok.stderr)")
+        events = try journal.allEvents()
+        #expect(events.count == 3 && events[2].attrs["result"] == "clean" && events[2].subject == clean)
+
+        // A scan that cannot run its signatures fails, and the failed attempt is on the record.
+        let broken = try agentConfig(
+            "counter-01", pki: pki, temp: temp, hubURL: "https://127.0.0.1:1", extra: ["clamav_database": temp.file("none.hdb")])
+        let failed = try runProgram(agent, ["scan", clean, "--actor", "P0102", "--config", broken])
+        #expect(failed.status == 2 && failed.stderr.contains("none.hdb"), "\(failed.stderr)")
+        events = try journal.allEvents()
+        #expect(events.count == 4 && events[3].attrs["result"] == "error" && events[3].attrs["error"]?.contains("none.hdb") == true)
+        // No scanner, or nothing to scan: refused, nothing journalled.
+        let noScanner = try agentConfig(
+            "counter-01", pki: pki, temp: temp, hubURL: "https://127.0.0.1:1", extra: ["clamscan": "/nonexistent/clamscan"])
+        let missing = try runProgram(agent, ["scan", clean, "--actor", "P0102", "--config", noScanner])
+        #expect(missing.status == 64 && missing.stderr.contains("apt install clamav"))
+        #expect(try runProgram(agent, ["scan", temp.file("gone"), "--actor", "P0102", "--config", config]).status == 64)
+        #expect(try journal.allEvents().count == 4)
+
+        // ClamAV's own log: what clamscan --log wrote for real, and clamd's lines with their LogTime prefix.
+        let log = temp.file("clamav.log")
+        let scanned = try runProgram("/usr/bin/clamscan", ["--recursive", "--database=\(database)", "--log=\(log)", media])
+        #expect(scanned.status == 1)
+        try append(log, [
+            "Sat Nov 28 09:12:03 2026 -> /home/P0101/Downloads/invoice.pdf.exe: Win.Trojan.Agent-123(0123456789abcdef0123456789abcdef:4096) FOUND",
+            "Sat Nov 28 09:12:04 2026 -> /home/P0101/Downloads/ok.txt: OK",
+            "Sat Nov 28 09:13:00 2026 -> SelfCheck: Database status OK.",
+        ])
+        let follow = try agentConfig(
+            "room", pki: pki, temp: temp, hubURL: "https://127.0.0.1:1",
+            extra: ["files": [["path": log, "format": "clamav"]], "files_poll_seconds": 0.1])
+        try pki.agent("room")
+        let daemon = try await AgentProcess(config: follow, socket: temp.file("room/ingest.sock"), temp: temp, name: "agent")
+        defer { daemon.stop() }
+        let followed = try Journal.open(path: temp.file("room/journal.sqlite"), agentID: "room", site: "")
+        #expect(await eventually { (try? followed.allEvents().filter { $0.kind == "malware" }.count) == 2 })
+        let detected = try followed.allEvents().filter { $0.kind == "malware" }
+        #expect(detected.map(\.action) == ["detected", "detected"])
+        #expect(detected[0].subject == media + "/docs/eicar.com" && detected[0].attrs["virus"] == "Eicar-Test-Signature.UNOFFICIAL")
+        #expect(detected[1].subject == "/home/P0101/Downloads/invoice.pdf.exe" && detected[1].attrs["virus"] == "Win.Trojan.Agent-123")
+        #expect(!daemon.child.log.contains("not an event"))
+    }
+
+    /// One wtmp line in `utmpdump`'s text form (its fields padded as it writes them).
+    static func utmp(_ type: Int, _ pid: Int, _ id: String, _ user: String, _ line: String, _ host: String, _ utc: String) -> String {
+        func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0) }
+        let address = host.isEmpty ? "0.0.0.0" : host
+        return "[\(type)] [\(String(format: "%05d", pid))] [\(pad(id, 4))] [\(pad(user, 8))] [\(pad(line, 12))] [\(pad(host, 20))] [\(pad(address, 15))] [\(utc)]"
+    }
+
+    /// Appends records to a wtmp file the way the system's own tool writes them (`utmpdump -r`).
+    func appendWtmp(_ path: String, _ lines: [String], temp: TempDir) throws {
+        let text = temp.file("utmp.txt")
+        try Data(lines.map { $0 + "\n" }.joined().utf8).write(to: URL(filePath: text))
+        let binary = temp.file("utmp.bin")
+        let made = try runProgram("/bin/sh", ["-c", "utmpdump -r < '\(text)' > '\(binary)'"])
+        let bytes = try Data(contentsOf: URL(filePath: binary))
+        #expect(bytes.count == lines.count * 384, "\(made.stderr)")
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: bytes)
+        try handle.close()
+    }
+
+    @Test(
+        "Logins (第20) from the system's wtmp: sessions become operation/login and logout, once each, through kill -9; `last` agrees",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/utmpdump")))
+    func logins() async throws {
+        let temp = try TempDir("logins")
+        let pki = try TestPKI(in: temp)
+        try pki.agent("counter-01")
+        let wtmp = temp.file("wtmp")
+        try appendWtmp(wtmp, [
+            Self.utmp(2, 0, "~~", "reboot", "~", "6.1.0", "2026-11-28T00:00:00,000000+00:00"),  // boot: not a session
+            Self.utmp(7, 1201, "ts/1", "P0101", "pts/1", "10.20.0.11", "2026-11-28T00:00:05,123000+00:00"),
+            Self.utmp(7, 1302, "tty1", "P0102", "tty1", "", "2026-11-28T00:05:00,000000+00:00"),
+            Self.utmp(8, 1201, "ts/1", "", "pts/1", "", "2026-11-28T00:31:00,000000+00:00"),  // glibc's logout: no name
+        ], temp: temp)
+        let config = try agentConfig(
+            "counter-01", pki: pki, temp: temp, hubURL: "https://127.0.0.1:1",
+            extra: ["files": [["path": wtmp, "format": "wtmp"]], "files_poll_seconds": 0.1])
+        var agent = try await AgentProcess(config: config, socket: temp.file("counter-01/ingest.sock"), temp: temp, name: "agent1")
+        let journal = try Journal.open(path: temp.file("counter-01/journal.sqlite"), agentID: "counter-01", site: "")
+        func sessions() throws -> [Event] { try journal.allEvents().filter { $0.kind == "operation" } }
+        #expect(await eventually { (try? sessions().count) == 3 })
+        var events = try sessions()
+        #expect(events.map { "\($0.action) \($0.actor) \($0.subject)" } == ["login P0101 pts/1", "login P0102 tty1", "logout P0101 pts/1"])
+        #expect(Timestamp(rfc3339: events[0].time)?.epochMilliseconds == Timestamp(rfc3339: "2026-11-28T09:00:05.123+09:00")?.epochMilliseconds)
+        #expect(events[0].attrs == ["source": "wtmp", "pid": "1201", "host": "10.20.0.11"])
+
+        // kill -9, more sessions meanwhile: the logout of tty1 names P0102 from the record read before.
+        agent.child.kill9()
+        try appendWtmp(wtmp, [
+            Self.utmp(8, 1302, "tty1", "", "tty1", "", "2026-11-28T03:00:00,000000+00:00"),
+            Self.utmp(7, 1410, "ts/2", "P0103", "pts/2", "10.20.0.12", "2026-11-28T04:00:00,000000+00:00"),
+        ], temp: temp)
+        agent = try await AgentProcess(config: config, socket: temp.file("counter-01/ingest.sock"), temp: temp, name: "agent2")
+        defer { agent.stop() }
+        #expect(await eventually { (try? sessions().count) == 5 })
+        events = try sessions()
+        #expect(events.suffix(2).map { "\($0.action) \($0.actor) \($0.subject)" } == ["logout P0102 tty1", "login P0103 pts/2"])
+
+        // util-linux's `last`, reading the same file, sees the same sessions.
+        let last = try runProgram("/usr/bin/last", ["-f", wtmp, "-w"])
+        let seen = last.stdout.split(separator: "\n").compactMap { line -> String? in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            return fields.count > 2 && fields[0].hasPrefix("P") ? "\(fields[0]) \(fields[1])" : nil
+        }
+        #expect(Set(seen) == Set(events.filter { $0.action == "login" }.map { "\($0.actor) \($0.subject)" }), "\(last.stdout)")
+    }
 }

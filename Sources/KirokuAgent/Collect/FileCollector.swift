@@ -8,7 +8,10 @@ public import ServiceLifecycle
 /// A log file the agent follows (agent configuration `files`): JSON lines shaped like socket lines, or
 /// text lines read with a regular expression whose named groups (`time`, `kind`, `action`, `actor`,
 /// `subject`; any other name becomes an attribute) fill the event, with fixed `kind`, `action`, `actor`
-/// or `subject` for what the line does not say.
+/// or `subject` for what the line does not say; or ClamAV's own log (`clamav`: clamd's, clamonacc's or
+/// `clamscan --log`'s), each `PATH: NAME FOUND` line a `malware/detected` event (第19), other lines skipped;
+/// or the system's login records (`wtmp`: `/var/log/wtmp`, binary), each session's start and end an
+/// `operation/login` or `logout` by the user on that line (第20).
 public struct FileSource: Sendable, Codable, Equatable {
     public var path: String
     /// `jsonl` or `text`.
@@ -30,21 +33,26 @@ public struct FileSource: Sendable, Codable, Equatable {
     func validate() throws(KirokuError) {
         guard path.hasPrefix("/") else { throw KirokuError(.configuration, "files: path must be absolute, not '\(path)'") }
         switch format {
-        case "jsonl": break
+        case "jsonl", "clamav", "wtmp": break
         case "text":
             guard let pattern, (try? Regex(pattern)) != nil else {
                 throw KirokuError(.configuration, "files: \(path) is text and needs a valid 'pattern' (a regular expression with named groups)")
             }
-        default: throw KirokuError(.configuration, "files: format is jsonl or text, not '\(format)'")
+        default: throw KirokuError(.configuration, "files: format is jsonl, text, clamav or wtmp, not '\(format)'")
         }
     }
 
-    /// The event a line describes; nil for an empty line.
+    /// The event a line describes; nil for an empty line (and, in ClamAV's log, a line that reports no virus).
     func draft(_ line: Substring) throws(KirokuError) -> EventDraft? {
         let text = line.trimmingCharacters(in: " \r\t")
         guard !text.isEmpty else { return nil }
         var draft: EventDraft
-        if format == "jsonl" {
+        if format == "clamav" {
+            guard let found = ClamAV.detection(text) else { return nil }
+            draft = EventDraft(
+                kind: "malware", action: "detected", actor: actor ?? "ClamAV", subject: found.path,
+                attrs: ["virus": found.virus, "engine": "ClamAV", "source": path])
+        } else if format == "jsonl" {
             draft = try EventDraft.parse(Array(text.utf8))
         } else {
             guard let regex = try? Regex(pattern ?? ""), let match = try? regex.wholeMatch(in: text) else {
@@ -154,6 +162,11 @@ public struct FileCollector: Service {
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
         guard count > 0 else { return ([], 0, false) }
+        if source.format == "wtmp" {
+            let consumed = count / Logins.recordSize * Logins.recordSize
+            let drafts = Logins.drafts(buffer[0..<consumed], fd: fd, offset: offset)
+            return (drafts, consumed, count == buffer.count)
+        }
         var consumed = (buffer[0..<count].lastIndex(of: 10) ?? -1) + 1
         if takeLastLine && count < buffer.count { consumed = count }
         if consumed == 0 && count == buffer.count { consumed = count }  // one line over 1 MiB: refused below
