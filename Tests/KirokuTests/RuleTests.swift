@@ -217,9 +217,26 @@ struct RuleTests {
         let exported = try await record.store.exportRegister(.permits)
         #expect(exported.hasPrefix("\u{FEFF}permit_id,person,room,valid_from,valid_to\r\n") && exported.contains("\"保管庫, 2F\""))
         #expect(try await record.store.importRegister(.permits, csv: exported, by: "kanri01") == (0, 0, 0), "export, then import: no change")
+        // A row changed, one removed, one added: the record names them, and a digest of the whole register.
+        let next = "permit_id,person,room,valid_from,valid_to\nR-1,P0012,電算室,2026-04-01,2027-06-30\nR-3,P0056,電算室,2027-01-01,\n"
+        #expect(try await record.store.importRegister(.permits, csv: next, by: "kanri01") == (1, 1, 1))
         var query = EventQuery()
         query.agent = "hub"
-        #expect(try await record.store.query(query).events.filter { $0.action == "register_imported" }.count == 2)
+        let imports = try await record.store.query(query).events.filter { $0.action == "register_imported" }
+        #expect(imports.count == 3)
+        #expect(imports[0].attrs["added_keys"] == "R-1, R-2" && imports[1].attrs["added_keys"] == nil)
+        #expect(imports[2].attrs["added_keys"] == "R-3" && imports[2].attrs["changed_keys"] == "R-1" && imports[2].attrs["removed_keys"] == "R-2")
+        #expect(imports[0].attrs["sha256"] == imports[1].attrs["sha256"] && imports[1].attrs["sha256"] != imports[2].attrs["sha256"])
+        // The digest is over what the register holds now: the same rows in another order give the same one.
+        let reordered = "permit_id,person,room,valid_from,valid_to\nR-3,P0056,電算室,2027-01-01,\nR-1,P0012,電算室,2026-04-01,2027-06-30\n"
+        _ = try await record.store.importRegister(.permits, csv: reordered, by: "kanri01")
+        let last = try await record.store.query(query).events.filter { $0.action == "register_imported" }.last
+        #expect(last?.attrs["sha256"] == imports[2].attrs["sha256"] && last?.attrs["changed"] == "0")
+        // Thousands of changed rows: the list stays within an event's size, saying how many more.
+        let many = "permit_id,person,room,valid_from,valid_to\n" + (0..<3000).map { "許可-\($0),P\($0),電算室,2026-04-01,\n" }.joined()
+        _ = try await record.store.importRegister(.permits, csv: many, by: "kanri01")
+        let big = try await record.store.query(query).events.filter { $0.action == "register_imported" }.last
+        #expect(big?.attrs["added_keys"]?.hasSuffix("more)") == true && big?.attrs["removed_keys"] == "R-1, R-3")
     }
 
     @Test("Entry without a valid permit (第12②) and operator-card misuse (第16), once the registers are loaded")

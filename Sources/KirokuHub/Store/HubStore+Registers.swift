@@ -1,3 +1,4 @@
+import Crypto
 import GRDB
 public import KirokuProtocol
 
@@ -209,32 +210,41 @@ extension HubStore {
             for row in try GRDB.Row.fetchAll(db, sql: "SELECT key, fields FROM registers WHERE register = ?", arguments: [register.rawValue]) {
                 held[row[0]] = row[1]
             }
-            var added = 0
-            var changed = 0
+            var added: [String] = []
+            var changed: [String] = []
             var seen = Set<String>()
+            var contents: [String: String] = [:]
             for row in rows {
                 let key = row[register.columns[0]]!
                 seen.insert(key)
                 let fields = String(decoding: CanonicalJSON.encode(.object(row.mapValues(JSONValue.string))), as: UTF8.self)
+                contents[key] = fields
                 if let old = held[key] {
                     guard old != fields else { continue }
-                    changed += 1
+                    changed.append(key)
                 } else {
-                    added += 1
+                    added.append(key)
                 }
                 try db.execute(
                     sql: "INSERT OR REPLACE INTO registers(register, key, fields) VALUES (?, ?, ?)",
                     arguments: [register.rawValue, key, fields])
             }
-            let removed = held.keys.filter { !seen.contains($0) }
+            let removed = held.keys.filter { !seen.contains($0) }.sorted()
             for key in removed {
                 try db.execute(sql: "DELETE FROM registers WHERE register = ? AND key = ?", arguments: [register.rawValue, key])
             }
-            try HubRecords.append(
-                [("register_imported", person, register.rawValue,
-                  ["rows": "\(rows.count)", "added": "\(added)", "changed": "\(changed)", "removed": "\(removed.count)"])],
-                now: now, db: db)
-            return (added, changed, removed.count)
+            // Which rows changed, by key, and a digest of the whole register as it now stands (SHA-256 of
+            // each row's canonical JSON in key order, one per line): the log says what each import did,
+            // and a register exported later can be matched to the import that made it.
+            var attrs = [
+                "rows": "\(rows.count)", "added": "\(added.count)", "changed": "\(changed.count)", "removed": "\(removed.count)",
+                "sha256": Self.registerDigest(contents),
+            ]
+            for (name, keys) in [("added_keys", added), ("changed_keys", changed), ("removed_keys", removed)] where !keys.isEmpty {
+                attrs[name] = Self.keyList(keys)
+            }
+            try HubRecords.append([("register_imported", person, register.rawValue, attrs)], now: now, db: db)
+            return (added.count, changed.count, removed.count)
         }
     }
 
@@ -254,6 +264,23 @@ extension HubStore {
             }
             return .staff(Staff(id: id, roles: labels.roles(row["role"] ?? "") ?? []))
         }
+    }
+
+    /// SHA-256 over the rows' canonical JSON in key order, one per line.
+    static func registerDigest(_ contents: [String: String]) -> String {
+        var hasher = SHA256()
+        for key in contents.keys.sorted() { hasher.update(data: Array((contents[key]! + "\n").utf8)) }
+        return Hex.encode(hasher.finalize())
+    }
+
+    /// Keys for a record's attribute: as many as fit an attribute (1,024 bytes), then how many more.
+    static func keyList(_ keys: [String]) -> String {
+        var text = ""
+        for (index, key) in keys.enumerated() {
+            if text.utf8.count + key.utf8.count > 960 { return text + " … (+\(keys.count - index) more)" }
+            text += (text.isEmpty ? "" : ", ") + key
+        }
+        return text
     }
 
     /// A register's rows, by key.
