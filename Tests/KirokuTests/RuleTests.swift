@@ -398,6 +398,8 @@ struct RuleTests {
         try await record.store.evaluateRules(Self.settings, now: Self.now)
         let found = try await record.findings("out_of_hours").flatMap(\.evidence).sorted()
         #expect(found == ["c1/1", "c1/4", "c1/5", "c1/6"], "\(found)")
+        // Rules commit without an fsync of their own (their state is derived); the writer is FULL again after.
+        #expect(try record.store.writerSynchronousSetting() == 2)
         #expect(throws: KirokuError.self) { try HubStore.parseRegister(.calendar, csv: "date,type,name\n2026-12-08,closed,x\n") }
         #expect(throws: KirokuError.self) { try HubStore.parseRegister(.calendar, csv: "date,type,name\n2026/12/08,holiday,x\n") }
     }

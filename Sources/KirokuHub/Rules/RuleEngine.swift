@@ -8,17 +8,36 @@ import Foundation
 /// in its day, beside the events of that day already held. Time-driven checks (an entry with no exit by
 /// the end of the day, a deadline after a virus detection, agents' health) run in ``sweep(_:settings:now:)``.
 enum RuleEngine {
-    struct Row {
-        var id: Int64
-        var agent: String
-        var seq: Int64
-        var timeMS: Int64
-        var kind: String
-        var action: String
-        var actor: String
-        var subject: String
-        var attrs: String
+    /// One event as the rules see it. A class: the rules filter and group the same rows many times, and
+    /// copying a reference is one retain where copying six strings was six.
+    final class Row {
+        let id: Int64
+        let agent: String
+        let seq: Int64
+        let timeMS: Int64
+        let kind: String
+        let action: String
+        let actor: String
+        let subject: String
+        /// The attributes as JSON, only for the kinds whose rules read them (card, residentcard, config,
+        /// incident, malware); empty for the others.
+        let attrs: String
         var ref: String { "\(agent)/\(seq)" }
+
+        init(
+            id: Int64, agent: String, seq: Int64, timeMS: Int64, kind: String, action: String, actor: String, subject: String,
+            attrs: String
+        ) {
+            self.id = id
+            self.agent = agent
+            self.seq = seq
+            self.timeMS = timeMS
+            self.kind = kind
+            self.action = action
+            self.actor = actor
+            self.subject = subject
+            self.attrs = attrs
+        }
     }
 
     static let operations: Set<String> = ["login", "lookup", "update", "print", "export"]
@@ -42,14 +61,21 @@ enum RuleEngine {
     /// Evaluates up to `limit` events after the cursor; returns how many.
     static func process(_ db: Database, settings: RuleSettings, now: Date, limit: Int) throws -> Int {
         let cursor = try FindingTable.state(db, "cursor") ?? 0
-        let rows = try GRDB.Row.fetchAll(
-            db,
+        // Attributes only of the kinds whose rules read them (most events are lookups, whose rules do not);
+        // a cursor, not fetchAll, so that GRDB does not copy every row before it is read.
+        let statement = try db.cachedStatement(
             sql: """
-                SELECT id, agent, seq, time_ms, kind, action, actor, subject, attrs FROM events
-                WHERE id > ? ORDER BY id LIMIT ?
-                """, arguments: [cursor, limit]
-        ).map {
-            Row(id: $0[0], agent: $0[1], seq: $0[2], timeMS: $0[3], kind: $0[4], action: $0[5], actor: $0[6], subject: $0[7], attrs: $0[8])
+                SELECT id, agent, seq, time_ms, kind, action, actor, subject,
+                CASE WHEN kind IN ('card', 'residentcard', 'config', 'incident', 'malware') THEN attrs ELSE '' END
+                FROM events WHERE id > ? ORDER BY id LIMIT ?
+                """)
+        var rows: [Row] = []
+        rows.reserveCapacity(limit)
+        let cursorRows = try GRDB.Row.fetchCursor(statement, arguments: [cursor, limit])
+        while let row = try cursorRows.next() {
+            rows.append(
+                Row(id: row[0], agent: row[1], seq: row[2], timeMS: row[3], kind: row[4], action: row[5], actor: row[6], subject: row[7],
+                    attrs: row[8]))
         }
         guard let last = rows.last else { return 0 }
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
@@ -92,7 +118,7 @@ enum RuleEngine {
             let day = BusinessCalendar.day(group[0].timeMS)
             try FindingTable.raise(
                 db, rule: "out_of_hours", key: "\(actor)|\(day)", count: .add(Int64(group.count)), first: group.map(\.timeMS).min()!,
-                last: group.map(\.timeMS).max()!, evidence: group.map(\.ref), nowMS: nowMS
+                last: group.map(\.timeMS).max()!, evidence: group.prefix(20).map(\.ref), nowMS: nowMS
             ) { "\(actor) operated outside business hours on \(day): \($0) operation(s)" }
         }
     }
@@ -131,8 +157,18 @@ enum RuleEngine {
     /// per pair: one query per day in the chunk, over all its subjects, returning only the pairs at or over
     /// the threshold; it writes only then.
     static func repeatedLookups(_ db: Database, _ lookups: [Row], _ nowMS: Int64, _ settings: RuleSettings) throws {
-        var subjectsByDay: [Int64: Set<String>] = [:]
-        for row in lookups { subjectsByDay[dayNumber(row.timeMS), default: []].insert(row.subject) }
+        // Not a Set: hashing Japanese strings (Unicode-normalized) costs more than SQLite's own IN, which
+        // removes the repeats.
+        var subjectsByDay: [Int64: [String]] = [:]
+        for row in lookups { subjectsByDay[dayNumber(row.timeMS), default: []].append(row.subject) }
+        // First from the subject index alone (no table reads): the subjects with at least the threshold of
+        // events of any kind that day — almost none; then the lookups per operator of those only.
+        let candidates = try db.cachedStatement(
+            sql: """
+                SELECT subject FROM events INDEXED BY events_by_subject
+                WHERE subject IN (SELECT value FROM json_each(?)) AND time_ms >= ? AND time_ms < ?
+                GROUP BY subject HAVING count(*) >= ?
+                """)
         let statement = try db.cachedStatement(
             sql: """
                 SELECT actor, subject, count(*), min(time_ms), max(time_ms) FROM events
@@ -143,7 +179,10 @@ enum RuleEngine {
         for (dayIndex, subjects) in subjectsByDay {
             let start = dayIndex * 86_400_000 - 9 * 3_600_000
             let day = BusinessCalendar.day(start)
-            let list = String(decoding: CanonicalJSON.encode(.array(subjects.map(JSONValue.string))), as: UTF8.self)
+            let all = String(decoding: CanonicalJSON.encode(.array(subjects.map(JSONValue.string))), as: UTF8.self)
+            let busy = try String.fetchAll(candidates, arguments: [all, start, start + 86_400_000, settings.repeatedLookupsPerDay])
+            guard !busy.isEmpty else { continue }
+            let list = String(decoding: CanonicalJSON.encode(.array(busy.map(JSONValue.string))), as: UTF8.self)
             let found = try GRDB.Row.fetchAll(
                 statement, arguments: [list, start, start + 86_400_000, settings.repeatedLookupsPerDay])
             for pair in found {
@@ -222,7 +261,18 @@ enum RuleEngine {
                     """, arguments: [agent, firstSeq, lastSeq]
             ).map { ($0[0] as Int64, $0[1] as String) }
             guard !cards.isEmpty else { return }
-            let bad = group.filter { op in cards.last(where: { $0.0 < op.seq })?.1 == "remove" }
+            // Both in seq order (the group is in acceptance order, which is seq order within an agent): one
+            // pass, carrying the last card event before each operation.
+            var bad: [Row] = []
+            var next = 0
+            var state: String?
+            for op in group.sorted(by: { $0.seq < $1.seq }) {
+                while next < cards.count && cards[next].0 < op.seq {
+                    state = cards[next].1
+                    next += 1
+                }
+                if state == "remove" { bad.append(op) }
+            }
             try groups(bad, key: { dayNumber($0.timeMS) }) { _, found in
                 let day = BusinessCalendar.day(found[0].timeMS)
                 let key = "\(agent)|\(day)"
