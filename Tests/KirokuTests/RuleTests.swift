@@ -404,7 +404,7 @@ struct RuleTests {
         #expect(throws: KirokuError.self) { try HubStore.parseRegister(.calendar, csv: "date,type,name\n2026/12/08,holiday,x\n") }
     }
 
-    @Test("Agent integrity (第20②): overdue, forks, declared losses; acknowledging and resolving are recorded with who and why")
+    @Test("Agent integrity (第20②): overdue, sequence gaps; acknowledging and resolving are recorded with who and why")
     func agentIntegrityAndActions() async throws {
         let record = try Record(try TempDir("rules-agents"))
         try await record.add("t1", "2026-12-10 10:00", "operation", "lookup", "P1", "住民A")
@@ -419,6 +419,21 @@ struct RuleTests {
         try await record.store.evaluateRules(Self.settings, now: Date())
         #expect(try await record.findings("agent_integrity", status: "open").isEmpty)
 
+        // A gap: t2 sends seq 5 when the hub holds nothing of it. Refused, and a finding for t2 only.
+        try await record.add("t2", "2026-12-10 10:02", "operation", "lookup", "P2", "住民D")
+        let stray = Event(
+            agent: "t2", seq: 5, time: "2026-12-10T10:03:00.000+09:00", kind: "operation", action: "lookup", actor: "P2",
+            subject: "住民E", site: "本庁舎", attrs: [:], salt: Event.randomSalt(), prev: Event.genesis
+        ).sealed()
+        await #expect(throws: KirokuError.self) {
+            _ = try await record.store.ingest(
+                Batch(agent: "t2", sentAt: Timestamp(date: Date()).rfc3339, headSeq: 5, events: [stray]), identity: "t2")
+        }
+        try await record.store.evaluateRules(Self.settings, now: Date())
+        let gaps = try await record.findings("agent_integrity", status: "open")
+        #expect(gaps.map(\.summary) == ["t2 sent 1 batch(es) with a gap after the hub's last event (refused; the agent must send what the hub lacks)"])
+        _ = try await record.store.act(onFinding: gaps[0].id, status: "resolved", reason: "端末再同期を確認", by: "kanri01")
+
         try await record.add("t1", "2026-12-10 22:00", "operation", "lookup", "P1", "住民C")
         try await record.store.evaluateRules(Self.settings, now: Date())
         let finding = try #require(try await record.findings("out_of_hours").first)
@@ -431,7 +446,8 @@ struct RuleTests {
         var query = EventQuery()
         query.agent = "hub"
         let records = try await record.store.query(query).events
-        #expect(records.map(\.action) == ["finding_acknowledged", "finding_resolved"])
-        #expect(records.allSatisfy { $0.actor == "kanri01" && $0.attrs["finding"] == "\(finding.id)" })
+        #expect(records.map(\.action) == ["finding_resolved", "finding_acknowledged", "finding_resolved"])
+        #expect(records.allSatisfy { $0.actor == "kanri01" })
+        #expect(records.map { $0.attrs["finding"] } == ["\(gaps[0].id)", "\(finding.id)", "\(finding.id)"])
     }
 }

@@ -542,7 +542,7 @@ enum RuleEngine {
         let rows = try GRDB.Row.fetchAll(
             db,
             sql: """
-                SELECT id, last_seen_ms, skew_ms, forks, declared_lost, clock_jumps, epochs, last_seq FROM agents WHERE id != ?
+                SELECT id, last_seen_ms, skew_ms, forks, declared_lost, clock_jumps, epochs, last_seq, gaps FROM agents WHERE id != ?
                 """, arguments: [HubRecords.agentID])
         for row in rows {
             let agent: String = row["id"]
@@ -552,6 +552,8 @@ enum RuleEngine {
                 ("overdue", (nowMS - lastSeen) / 60_000, nowMS - lastSeen > Int64(settings.agentOverdueMinutes) * 60_000,
                  "\(agent) has not been heard from since \(time(lastSeen))"),
                 ("fork", row["forks"], (row["forks"] as Int64) > 0, "\(agent) sent events that fork its chain (quarantined)"),
+                ("gap", row["gaps"], (row["gaps"] as Int64) > 0,
+                 "\(agent) sent \(row["gaps"] as Int64) batch(es) with a gap after the hub's last event (refused; the agent must send what the hub lacks)"),
                 ("declared_lost", row["declared_lost"], (row["declared_lost"] as Int64) > 0,
                  "\(agent) declared \(row["declared_lost"] as Int64) event(s) lost"),
                 ("epoch", row["epochs"], (row["epochs"] as Int64) > 0, "\(agent) started a new chain epoch (journal restored or corrupt)"),
