@@ -84,6 +84,16 @@ struct AccessTests {
         #expect(me.permissions?.contains("replace the permits register") == false)
         #expect(try await as_["stranger01"]!.me().status == "unknown")
         #expect(try await as_["gone01"]!.me().left == yesterday)
+        func kirokuctl(_ id: String, _ arguments: [String]) throws -> Outcome {
+            try runProgram(
+                Binaries.path("kirokuctl"),
+                arguments + ["--hub", hub.url, "--ca", pki.caPath, "--cert", pki.certPath(.person, id), "--key", pki.keyPath(.person, id)])
+        }
+        let whoami = try kirokuctl("P1000", ["whoami"])
+        #expect(whoami.status == 0 && whoami.stdout == "P1000: 操作者\n  may read one's own record\n", "\(whoami.stdout)")
+        #expect(try kirokuctl("gone01", ["whoami"]).stdout.contains("left on \(yesterday)"))
+        let refused = try kirokuctl("P1000", ["agents"])
+        #expect(refused.status == 2 && refused.stderr.contains("not_permitted: P1000 (操作者) may not read the record"), "\(refused.stderr)")
 
         // The 会議 reads everything but changes nothing it is not given.
         let kaigi = as_["kaigi01"]!
