@@ -24,7 +24,15 @@ extension KirokuAgentCommand {
             let status: Int32
             do {
                 let configuration = try common.load()
-                let result = try ClamAV.scan(path: path, clamscan: configuration.clamscan, database: configuration.clamavDatabase)
+                // Progress on the terminal while a large medium is scanned (not when stderr is a file or pipe).
+                let interactive = isatty(STDERR_FILENO) == 1
+                var shown = ContinuousClock.now
+                let result = try ClamAV.scan(path: path, clamscan: configuration.clamscan, database: configuration.clamavDatabase) { files in
+                    guard interactive, ContinuousClock.now - shown >= .seconds(1) else { return }
+                    shown = .now
+                    FileHandle.standardError.write(Data("\rscanning \(path): \(files) file(s) so far…".utf8))
+                }
+                if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
                 let journal = try Journal.open(path: configuration.journal, agentID: configuration.agentID, site: configuration.site)
                 let drafts = ClamAV.drafts(result, path: path, medium: medium ?? path, actor: actor)
                 for draft in drafts { try draft.validateFromProducer() }

@@ -40,17 +40,26 @@ public enum ClamAV {
         public var result: String { status == 0 ? "clean" : status == 1 ? "infected" : "error" }
     }
 
-    /// Runs `clamscan -r` on `path` and reads its verdict.
-    public static func scan(path: String, clamscan: String, database: String?) throws(KirokuError) -> ScanResult {
+    /// Runs `clamscan -r` on `path` and reads its verdict. `progress` is called with the number of files
+    /// scanned so far as clamscan reports them (a large medium takes minutes).
+    public static func scan(
+        path: String, clamscan: String, database: String?, progress: (Int) -> Void = { _ in }
+    ) throws(KirokuError) -> ScanResult {
         guard FileManager.default.isExecutableFile(atPath: clamscan) else {
             throw KirokuError(
                 .configuration, "ClamAV's clamscan is not at \(clamscan): install Debian's clamav (apt install clamav, then freshclam) or set 'clamscan'")
         }
         guard FileManager.default.fileExists(atPath: path) else { throw KirokuError(.configuration, "nothing to scan at \(path)") }
-        var arguments = ["--recursive", "--infected", "--stdout"]
+        var arguments = ["--recursive", "--stdout"]
         if let database { arguments.append("--database=\(database)") }
         let version = try run(clamscan, ["--version"])
-        let scan = try run(clamscan, arguments + ["--", path])
+        var seen = 0
+        let scan = try run(clamscan, arguments + ["--", path]) { line in
+            if line.hasSuffix(": OK") || line.hasSuffix(" FOUND") {
+                seen += 1
+                progress(seen)
+            }
+        }
         var result = ScanResult(
             engine: version.output.trimmingCharacters(in: .whitespacesAndNewlines), scannedFiles: 0, detections: [],
             status: scan.status, errors: "")
@@ -93,7 +102,11 @@ public enum ClamAV {
         return drafts
     }
 
-    static func run(_ executable: String, _ arguments: [String]) throws(KirokuError) -> (output: String, status: Int32) {
+    /// Runs a program and collects its output (stdout and stderr together), handing each line to `line`
+    /// as it comes; only lines that are not `…: OK` are kept.
+    static func run(_ executable: String, _ arguments: [String], line: (Substring) -> Void = { _ in }) throws(KirokuError)
+        -> (output: String, status: Int32)
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -106,8 +119,22 @@ public enum ClamAV {
         } catch {
             throw KirokuError(.configuration, "cannot run \(executable): \(error)")
         }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        var kept = ""
+        var pending: [UInt8] = []
+        let reader = pipe.fileHandleForReading
+        while true {
+            let chunk = reader.availableData
+            if chunk.isEmpty { break }
+            pending.append(contentsOf: chunk)
+            while let newline = pending.firstIndex(of: 10) {
+                let text = String(decoding: pending[..<newline], as: UTF8.self)
+                pending.removeSubrange(...newline)
+                line(Substring(text))
+                if !text.hasSuffix(": OK") { kept += text + "\n" }
+            }
+        }
+        if !pending.isEmpty { kept += String(decoding: pending, as: UTF8.self) }
         process.waitUntilExit()
-        return (String(decoding: data, as: UTF8.self), process.terminationStatus)
+        return (kept, process.terminationStatus)
     }
 }
