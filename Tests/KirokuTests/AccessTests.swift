@@ -1,4 +1,5 @@
 import Foundation
+import KirokuAgent
 import KirokuClient
 import KirokuControl
 import KirokuHub
@@ -171,5 +172,20 @@ struct AccessTests {
         #expect(Staff(id: "x", roles: [.pinManager]).permissions.contains(.writeRegister(.cards)))
         #expect(!Staff(id: "x", roles: [.pinManager]).permissions.contains(.writeRegister(.people)))
         #expect(Staff(id: "x", roles: [.administrator]).permissions.isSuperset(of: [.manageRetention, .actOnFindings, .writeRegister(.people)]))
+    }
+}
+
+/// The example configurations people copy from must load as they are.
+@Suite("Example configurations")
+struct ExampleConfigurationTests {
+    static let root = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test("Hub/hub.example.json and Agent/agent.example.json load, with the keys they show")
+    func examplesLoad() throws {
+        let hub = try HubConfiguration.load(file: Self.root.appending(path: "Hub/hub.example.json").path)
+        #expect(hub.roleLabels.roles("管理者") == [.administrator] && hub.rules.bulkLookupsPerHour == 100)
+        #expect(hub.retention != RetentionPolicy())
+        let agent = try AgentConfiguration.load(file: Self.root.appending(path: "Agent/agent.example.json").path)
+        #expect(agent.files.map(\.format) == ["jsonl", "clamav", "wtmp"] && agent.clamscan == "/usr/bin/clamscan")
     }
 }
