@@ -112,6 +112,15 @@ public struct HubQueries: Sendable {
         return try JSONDecoder().decode(Finding.self, from: Data(bytes))
     }
 
+    /// Judges one day again against the registers as they now stand: `{"day", "found", "resolved"}`.
+    public func rejudge(day: String) async throws -> [String: JSONValue] {
+        let bytes = try await connection.request(.POST, "/v1/rules/rejudge", body: CanonicalJSON.encode(.object(["day": .string(day)])))
+        guard case .object(let members) = try JSONParser.parse(bytes) else {
+            throw KirokuError(.hubUnavailable, "the hub's answer to /v1/rules/rejudge is not a JSON object")
+        }
+        return members
+    }
+
     /// Replaces a register (`permits`, `cards`) with a CSV; answers how many rows were added, changed, removed.
     public func importRegister(_ name: String, csv: [UInt8]) async throws -> [String: Int] {
         let bytes = try await connection.request(.PUT, "/v1/registers/\(name)", body: csv, headers: [("Content-Type", "text/csv")])

@@ -359,7 +359,7 @@ struct Retention: AsyncParsableCommand {
 struct Findings: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Findings: where the record shows the standard was not met, with the article and the evidence.",
-        subcommands: [List.self, Acknowledge.self, Resolve.self], defaultSubcommand: List.self)
+        subcommands: [List.self, Acknowledge.self, Resolve.self, Rejudge.self], defaultSubcommand: List.self)
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List findings (open ones by default).")
@@ -424,6 +424,63 @@ struct Findings: AsyncParsableCommand {
                 print("finding \(finding.id) resolved")
             } catch let error as KirokuError {
                 throw fail(error)
+            }
+        }
+    }
+}
+
+extension Findings {
+    /// `kirokuctl findings rejudge`: after a register was loaded or corrected, judge past days again.
+    struct Rejudge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Judge past days again against the registers as they now stand (after loading or correcting one).",
+            discussion: """
+                Each day is one request: the register rules (permits, cards, 住基カード, devices, programs,
+                maintenance) over all that day's events, counts replaced, findings the registers no longer
+                support resolved; each day is recorded as record/rules_rejudged with your name.
+                Example: kirokuctl findings rejudge --from 2026-11-01 --to 2026-11-27
+                """)
+        @OptionGroup var hubOptions: HubOptions
+        @Option(help: "First day, YYYY-MM-DD (JST).") var from: String
+        @Option(help: "Last day, YYYY-MM-DD (default: the first).") var to: String?
+
+        func run() async throws {
+            do {
+                let days = try Self.days(from: from, to: to ?? from)
+                var found = 0
+                var resolved = 0
+                try await hubOptions.withQueries { queries in
+                    for (index, day) in days.enumerated() {
+                        let answer = try await queries.rejudge(day: day)
+                        guard case .integer(let f)? = answer["found"], case .integer(let r)? = answer["resolved"] else {
+                            throw KirokuError(.hubUnavailable, "the hub's answer for \(day) could not be read")
+                        }
+                        found += Int(f)
+                        resolved += Int(r)
+                        print("\(day)  (\(index + 1)/\(days.count))  \(f) finding(s)  \(r) resolved")
+                    }
+                }
+                print("\(days.count) day(s) judged again: \(found) finding(s) stand, \(resolved) resolved")
+            } catch let error as KirokuError {
+                throw fail(error)
+            }
+        }
+
+        /// The days from `from` to `to`, inclusive; at most 400.
+        static func days(from: String, to: String) throws(KirokuError) -> [String] {
+            guard let first = Timestamp(rfc3339: "\(from)T00:00:00.000+09:00"), from.count == 10 else {
+                throw KirokuError(.badQuery, "--from must be YYYY-MM-DD, got '\(from)'")
+            }
+            guard let last = Timestamp(rfc3339: "\(to)T00:00:00.000+09:00"), to.count == 10 else {
+                throw KirokuError(.badQuery, "--to must be YYYY-MM-DD, got '\(to)'")
+            }
+            let count = (last.epochMilliseconds - first.epochMilliseconds) / 86_400_000 + 1
+            guard count >= 1 else { throw KirokuError(.badQuery, "--to comes before --from") }
+            guard count <= 400 else { throw KirokuError(.badQuery, "at most 400 days at a time (\(count) asked)") }
+            return (0..<count).map {
+                String(
+                    Timestamp(epochMilliseconds: first.epochMilliseconds + $0 * 86_400_000, offsetMinutes: Timestamp.jstOffsetMinutes)
+                        .rfc3339.prefix(10))
             }
         }
     }

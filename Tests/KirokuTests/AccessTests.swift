@@ -146,8 +146,15 @@ struct AccessTests {
              pki.keyPath(.person, "P1000"), "\(hub.url)/v1/agents"])
         #expect(curl.stdout.hasSuffix("\n403") && curl.stdout.contains("\"code\":\"not_permitted\""))
 
+        // Judging past days again (after the permits register came in) is for those who act on findings.
+        let rejudged = try kirokuctl("kanri01", ["findings", "rejudge", "--from", "2026-11-26", "--to", "2026-11-27"])
+        #expect(rejudged.status == 0 && rejudged.stdout.contains("2026-11-26  (1/2)") && rejudged.stdout.contains("2 day(s) judged again"), "\(rejudged.stdout)\(rejudged.stderr)")
+        #expect(try kirokuctl("kaigi01", ["findings", "rejudge", "--from", "2026-11-27"]).stderr.contains("not_permitted"))
+        #expect(try kirokuctl("kanri01", ["findings", "rejudge", "--from", "2026-11-27", "--to", "2026-11-01"]).status == 64)
+
         // What each did is on the record, under their own id: people, cards, stock, permits; the refused imports left no trace.
         let records = try await kaigi.events(["kind": "record", "action": "register_imported"]).events
+        #expect(try await kaigi.events(["kind": "record", "action": "rules_rejudged"]).events.map(\.subject) == ["2026-11-26", "2026-11-27"])
         #expect(records.map(\.actor) == ["kanri01", "pin01", "unyo01", "kanri01"])
     }
 

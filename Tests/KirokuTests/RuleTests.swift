@@ -404,6 +404,49 @@ struct RuleTests {
         #expect(throws: KirokuError.self) { try HubStore.parseRegister(.calendar, csv: "date,type,name\n2026/12/08,holiday,x\n") }
     }
 
+    @Test("Re-judging a day after a register is loaded or corrected: findings raised, counts replaced not added, cleared when the register allows")
+    func rejudgeDay() async throws {
+        let record = try Record(try TempDir("rules-rejudge"))
+        try await record.add("room", "2026-12-10 09:00", "access", "enter", "P0012", "電算室")
+        try await record.add("room", "2026-12-10 09:30", "access", "enter", "P0034", "電算室")
+        try await record.add("room", "2026-12-10 10:30", "access", "enter", "P0034", "電算室")
+        try await record.add("room", "2026-12-11 09:00", "access", "enter", "P0034", "電算室")  // another day, not re-judged
+        try await record.store.evaluateRules(Self.settings, now: Self.now)
+        let permits = "permit_id,person,room,valid_from,valid_to\nR-1,P0012,電算室,2026-04-01,\n"
+        _ = try await record.store.importRegister(.permits, csv: permits, by: "kanri01")
+        try await record.store.evaluateRules(Self.settings, now: Self.now)
+        #expect(try await record.findings("entry_without_permit").isEmpty, "events judged before the register stay judged")
+
+        let first = try await record.store.rejudge(day: "2026-12-10", settings: Self.settings, by: "kanri01", now: Self.now)
+        #expect(first.found == 1 && first.resolved == 0)
+        var found = try await record.findings("entry_without_permit")
+        #expect(found.map(\.count) == [2] && found[0].summary.contains("P0034 entered 電算室 on 2026-12-10"))
+        // Again, and with a late event of that day not yet evaluated when the day is judged: each counted once.
+        try await record.add("room", "2026-12-10 11:00", "access", "enter", "P0034", "電算室")
+        _ = try await record.store.rejudge(day: "2026-12-10", settings: Self.settings, by: "kanri01", now: Self.now)
+        try await record.store.evaluateRules(Self.settings, now: Self.now)
+        found = try await record.findings("entry_without_permit")
+        #expect(found.map(\.count) == [3] && found[0].evidence.sorted() == ["room/2", "room/3", "room/5"], "\(found)")
+
+        // The register corrected (P0034's permit was only missing from the spreadsheet): the day judged again clears it.
+        _ = try await record.store.importRegister(.permits, csv: permits + "R-2,P0034,電算室,2026-12-01,\n", by: "kanri01")
+        let second = try await record.store.rejudge(day: "2026-12-10", settings: Self.settings, by: "kanri01", now: Self.now)
+        #expect(second.found == 0 && second.resolved == 1)
+        let cleared = try #require(try await record.findings("entry_without_permit").first)
+        #expect(cleared.status == "resolved" && cleared.history.last?.reason == "re-judged against the registers as they now stand")
+
+        // Who asked is on the record; bad days change nothing.
+        var query = EventQuery()
+        query.agent = "hub"
+        let asked = try await record.store.query(query).events.filter { $0.action == "rules_rejudged" }
+        #expect(asked.count == 3 && asked.allSatisfy { $0.actor == "kanri01" && $0.subject == "2026-12-10" })
+        #expect(asked.map { $0.attrs["resolved"] } == ["0", "0", "1"])
+        for bad in ["2026-13-01", "yesterday", "2099-01-01"] {
+            await #expect(throws: KirokuError.self) { _ = try await record.store.rejudge(day: bad, settings: Self.settings, by: "kanri01") }
+        }
+        #expect(try await record.store.query(query).events.filter { $0.action == "rules_rejudged" }.count == 3)
+    }
+
     @Test("Agent integrity (第20②): overdue, sequence gaps; acknowledging and resolving are recorded with who and why")
     func agentIntegrityAndActions() async throws {
         let record = try Record(try TempDir("rules-agents"))

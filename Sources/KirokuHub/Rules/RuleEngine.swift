@@ -335,8 +335,86 @@ enum RuleEngine {
 
     // MARK: Rules on the registers (only once a register is loaded)
 
+    /// How a register rule counts what it finds: `add` as events arrive (each once), `recount` when a
+    /// whole day is judged again (the counts replace what the findings hold; the keys found are kept so
+    /// that findings no longer supported can be resolved).
+    final class Tally {
+        let recounting: Bool
+        private(set) var keys: [String: Set<String>] = [:]
+
+        init(recounting: Bool) { self.recounting = recounting }
+
+        static var add: Tally { Tally(recounting: false) }
+
+        func count(_ n: Int) -> FindingTable.Count { recounting ? .set(Int64(n)) : .add(Int64(n)) }
+        func raised(rule: String, key: String) { keys[rule, default: []].insert(key) }
+    }
+
+    /// Raises one finding per key over the events found, with their summaries (the first one's).
+    static func raiseHits(
+        _ db: Database, rule: String, _ hits: [(row: Row, summary: String)], key: (Row) -> String, _ nowMS: Int64, _ tally: Tally
+    ) throws {
+        var order: [String] = []
+        var byKey: [String: [(row: Row, summary: String)]] = [:]
+        for hit in hits {
+            let k = key(hit.row)
+            if byKey[k] == nil { order.append(k) }
+            byKey[k, default: []].append(hit)
+        }
+        for k in order {
+            let group = byKey[k]!
+            try FindingTable.raise(
+                db, rule: rule, key: k, count: tally.count(group.count), first: group.map(\.row.timeMS).min()!,
+                last: group.map(\.row.timeMS).max()!, evidence: group.prefix(20).map(\.row.ref), nowMS: nowMS
+            ) { _ in group.last!.summary }
+            tally.raised(rule: rule, key: k)
+        }
+    }
+
+    /// The register rules and the register each needs (an empty register judges nothing).
+    static let registerRules: [(rule: String, register: Register?)] = [
+        ("entry_without_permit", .permits), ("card_misuse", .cards), ("resident_card_handling", nil),
+        ("unapproved_device", .devices), ("unapproved_program", .programs), ("maintenance_without_instruction", .maintenance),
+    ]
+
+    /// Judges one JST day again against the registers as they now stand: every register rule over all that
+    /// day's events, counts replaced; findings of that day the registers no longer support are resolved.
+    static func rejudge(_ db: Database, day: String, nowMS: Int64) throws -> (found: Int, resolved: Int) {
+        guard let start = Timestamp(rfc3339: "\(day)T00:00:00.000+09:00")?.epochMilliseconds else {
+            throw KirokuError(.badQuery, "a day is YYYY-MM-DD, not '\(day.prefix(20))'")
+        }
+        let rows = try GRDB.Row.fetchAll(
+            db,
+            sql: """
+                SELECT id, agent, seq, time_ms, kind, action, actor, subject, attrs FROM events
+                WHERE time_ms >= ? AND time_ms < ? AND kind IN ('access', 'card', 'residentcard', 'config', 'incident')
+                ORDER BY id
+                """, arguments: [start, start + 86_400_000]
+        ).map {
+            Row(id: $0[0], agent: $0[1], seq: $0[2], timeMS: $0[3], kind: $0[4], action: $0[5], actor: $0[6], subject: $0[7], attrs: $0[8])
+        }
+        let tally = Tally(recounting: true)
+        try permits(db, rows, nowMS, tally)
+        try cards(db, rows, nowMS, tally)
+        try residentCards(db, rows, nowMS, tally)
+        try configuration(db, rows, nowMS, tally)
+        try maintenance(db, rows, nowMS, tally)
+        var resolved = 0
+        for (rule, register) in registerRules {
+            if let register, try HubStore.rows(register, db: db).isEmpty { continue }
+            let standing = try String.fetchAll(
+                db, sql: "SELECT key FROM findings WHERE rule = ? AND status != 'resolved' AND first_ms >= ? AND first_ms < ?",
+                arguments: [rule, start, start + 86_400_000])
+            for key in standing where !(tally.keys[rule]?.contains(key) ?? false) {
+                try FindingTable.clear(db, rule: rule, key: key, reason: "re-judged against the registers as they now stand", nowMS: nowMS)
+                resolved += 1
+            }
+        }
+        return (tally.keys.values.reduce(0) { $0 + $1.count }, resolved)
+    }
+
     /// Entries to a room by someone without a permit valid for it that day (第12②).
-    static func permits(_ db: Database, _ rows: [Row], _ nowMS: Int64) throws {
+    static func permits(_ db: Database, _ rows: [Row], _ nowMS: Int64, _ tally: Tally = .add) throws {
         let entries = rows.filter { $0.kind == "access" && $0.action == "enter" }
         guard !entries.isEmpty else { return }
         let permits = try HubStore.rows(.permits, db: db)
@@ -351,20 +429,23 @@ enum RuleEngine {
         try groups(bad, key: { Key(text: $0.actor, number: dayNumber($0.timeMS), extra: $0.subject) }) { _, group in
             let entry = group[0]
             let day = BusinessCalendar.day(entry.timeMS)
+            let key = "\(entry.actor)|\(entry.subject)|\(day)"
             try FindingTable.raise(
-                db, rule: "entry_without_permit", key: "\(entry.actor)|\(entry.subject)|\(day)", count: .add(Int64(group.count)),
-                first: group.map(\.timeMS).min()!, last: group.map(\.timeMS).max()!, evidence: group.map(\.ref), nowMS: nowMS
+                db, rule: "entry_without_permit", key: key, count: tally.count(group.count),
+                first: group.map(\.timeMS).min()!, last: group.map(\.timeMS).max()!, evidence: group.prefix(20).map(\.ref), nowMS: nowMS
             ) { "\(entry.actor) entered \(entry.subject) on \(day) without a valid permit (\($0) time(s))" }
+            tally.raised(rule: "entry_without_permit", key: key)
         }
     }
 
     /// Operator cards used after they were revoked, lost or returned, or by someone not their holder (第16).
-    static func cards(_ db: Database, _ rows: [Row], _ nowMS: Int64) throws {
+    static func cards(_ db: Database, _ rows: [Row], _ nowMS: Int64, _ tally: Tally = .add) throws {
         let inserts = rows.filter { $0.kind == "card" && $0.action == "insert" }
         guard !inserts.isEmpty else { return }
         var register: [String: RegisterRow] = [:]
         for row in try HubStore.rows(.cards, db: db) { register[row["card_id"] ?? ""] = row }
         guard !register.isEmpty else { return }
+        var hits: [(row: Row, summary: String)] = []
         for insert in inserts {
             guard let card = register[insert.actor] else { continue }
             let day = BusinessCalendar.day(insert.timeMS)
@@ -375,22 +456,21 @@ enum RuleEngine {
             }
             if let holder, holder != card["holder"] { problems.append("used by \(holder), not its holder \(card["holder"] ?? "?")") }
             guard !problems.isEmpty else { continue }
-            try FindingTable.raise(
-                db, rule: "card_misuse", key: "\(insert.actor)|\(day)", count: .add(1), first: insert.timeMS, last: insert.timeMS,
-                evidence: [insert.ref], nowMS: nowMS
-            ) { _ in "operator card \(insert.actor) used on \(insert.agent) on \(day): \(problems.joined(separator: "; "))" }
+            hits.append((insert, "operator card \(insert.actor) used on \(insert.agent) on \(day): \(problems.joined(separator: "; "))"))
         }
+        try raiseHits(db, rule: "card_misuse", hits, key: { "\($0.actor)|\(BusinessCalendar.day($0.timeMS))" }, nowMS, tally)
     }
 
     /// 住基カード handled against the stock register (第18): issued when the register does not hold it in
     /// stock, destroyed when it was neither recovered nor in stock, or destroyed without the method that made
     /// its personal data unrecoverable (第18②). The register's state is today's; an event judged is one
     /// that arrives after the register was loaded.
-    static func residentCards(_ db: Database, _ rows: [Row], _ nowMS: Int64) throws {
+    static func residentCards(_ db: Database, _ rows: [Row], _ nowMS: Int64, _ tally: Tally = .add) throws {
         let handled = rows.filter { $0.kind == "residentcard" && ($0.action == "issue" || $0.action == "destroy") }
         guard !handled.isEmpty else { return }
         var register: [String: RegisterRow] = [:]
         for row in try HubStore.rows(.stock, db: db) { register[row["card_no"] ?? ""] = row }
+        var hits: [(row: Row, summary: String)] = []
         for event in handled {
             let attrs = (try? JSONDecoder().decode([String: String].self, from: Data(event.attrs.utf8))) ?? [:]
             let day = BusinessCalendar.day(event.timeMS)
@@ -408,16 +488,16 @@ enum RuleEngine {
                 }
             }
             guard !problems.isEmpty else { continue }
-            try FindingTable.raise(
-                db, rule: "resident_card_handling", key: "\(event.subject)|\(event.action)|\(day)", count: .add(1),
-                first: event.timeMS, last: event.timeMS, evidence: [event.ref], nowMS: nowMS
-            ) { _ in "\(event.subject) \(event.action == "issue" ? "issued" : "destroyed") by \(event.actor) on \(day): \(problems.joined(separator: "; "))" }
+            hits.append(
+                (event, "\(event.subject) \(event.action == "issue" ? "issued" : "destroyed") by \(event.actor) on \(day): \(problems.joined(separator: "; "))"))
         }
+        try raiseHits(
+            db, rule: "resident_card_handling", hits, key: { "\($0.subject)|\($0.action)|\(BusinessCalendar.day($0.timeMS))" }, nowMS, tally)
     }
 
     /// Devices attached and programs added or changed that the configuration register does not approve
     /// for that terminal (第14, 第17).
-    static func configuration(_ db: Database, _ rows: [Row], _ nowMS: Int64) throws {
+    static func configuration(_ db: Database, _ rows: [Row], _ nowMS: Int64, _ tally: Tally = .add) throws {
         let changes = rows.filter {
             $0.kind == "config" && ["device_attached", "program_added", "program_changed"].contains($0.action)
         }
@@ -447,6 +527,7 @@ enum RuleEngine {
             }
             guard !approved else { continue }
             let day = BusinessCalendar.day(change.timeMS)
+            tally.raised(rule: rule, key: "\(change.agent)|\(change.subject)|\(change.seq)")
             try FindingTable.raise(
                 db, rule: rule, key: "\(change.agent)|\(change.subject)|\(change.seq)", count: .set(1), first: change.timeMS,
                 last: change.timeMS, evidence: [change.ref], nowMS: nowMS
@@ -459,7 +540,7 @@ enum RuleEngine {
     }
 
     /// Maintenance started by a contractor without an instruction issued for that day and equipment (第26).
-    static func maintenance(_ db: Database, _ rows: [Row], _ nowMS: Int64) throws {
+    static func maintenance(_ db: Database, _ rows: [Row], _ nowMS: Int64, _ tally: Tally = .add) throws {
         let starts = rows.filter { $0.kind == "incident" && $0.action == "maintenance_start" }
         guard !starts.isEmpty else { return }
         let instructions = try HubStore.rows(.maintenance, db: db)
@@ -473,6 +554,7 @@ enum RuleEngine {
                     && ((row["subject"] ?? "").isEmpty || row["subject"] == start.subject)
             }
             guard !covered else { continue }
+            tally.raised(rule: "maintenance_without_instruction", key: "\(start.agent)|\(start.seq)")
             try FindingTable.raise(
                 db, rule: "maintenance_without_instruction", key: "\(start.agent)|\(start.seq)", count: .set(1), first: start.timeMS,
                 last: start.timeMS, evidence: [start.ref], nowMS: nowMS

@@ -24,6 +24,14 @@ extension Routes {
             }
             return try Self.encode(try await store.findings(status: status, rule: rule))
         }
+        router.post("/v1/rules/rejudge") { request, context in
+            let person = try await authorize(.actOnFindings, context)
+            let body = try await Self.object(request)
+            guard let day = body["day"] else { throw KirokuError(.badQuery, "the body names the day to judge again: {\"day\": \"YYYY-MM-DD\"}") }
+            let result = try await store.rejudge(day: day, settings: configuration.rules, by: person.id)
+            return Self.json(
+                .object(["day": .string(day), "found": .integer(Int64(result.found)), "resolved": .integer(Int64(result.resolved))]))
+        }
         for (path, status) in [("acknowledge", "acknowledged"), ("resolve", "resolved")] {
             router.post("/v1/findings/:id/\(path)") { request, context in
                 let person = try await authorize(.actOnFindings, context)

@@ -222,6 +222,25 @@ extension HubStore {
         }
     }
 
+    /// Judges one JST day again against the registers as they now stand (a register loaded or corrected
+    /// after that day's events were judged): the register rules over every event of that day, counts
+    /// replaced, findings no longer supported resolved; recorded as `record/rules_rejudged`. Events not
+    /// yet evaluated are evaluated first, in the same transaction, so that none is counted twice.
+    public func rejudge(day: String, settings: RuleSettings, by person: String, now: Date = Date()) async throws
+        -> (found: Int, resolved: Int)
+    {
+        guard BusinessCalendar.parse(day) != nil else { throw KirokuError(.badQuery, "day is YYYY-MM-DD, not '\(day.prefix(20))'") }
+        let nowMS = Int64(now.timeIntervalSince1970 * 1000)
+        guard day <= BusinessCalendar.day(nowMS) else { throw KirokuError(.badQuery, "\(day) has not come yet") }
+        return try await pool.write { db in
+            while try RuleEngine.process(db, settings: settings, now: now, limit: 5000) == 5000 {}
+            let result = try RuleEngine.rejudge(db, day: day, nowMS: nowMS)
+            try HubRecords.append(
+                [("rules_rejudged", person, day, ["found": "\(result.found)", "resolved": "\(result.resolved)"])], now: now, db: db)
+            return result
+        }
+    }
+
     /// Acknowledges (`acknowledged`) or resolves (`resolved`) a finding, with who and why; recorded as a
     /// `record/finding_acknowledged` or `record/finding_resolved` event in the same transaction.
     public func act(onFinding id: Int64, status: String, reason: String, by person: String, now: Date = Date()) async throws
