@@ -159,7 +159,7 @@ struct AccessTests {
     }
 
     @Test("Role labels: a municipality's own names, the standard's by default; mistakes refused")
-    func roleLabels() throws {
+    func roleLabels() async throws {
         let standard = RoleLabels()
         #expect(standard.roles("管理者;会議") == [.administrator, .meeting])
         #expect(standard.roles("operator") == [.operator])
@@ -169,6 +169,12 @@ struct AccessTests {
         let csv = "person_id,name,role,left\nk1,山田,情報政策課長,\n"
         #expect(try HubStore.parseRegister(.people, csv: csv, labels: own).count == 1)
         #expect(throws: KirokuError.self) { try HubStore.parseRegister(.people, csv: csv) }
+        // Labels changed after the register was loaded: the hub names the people it can no longer place
+        // (logged at start; they would be refused everything).
+        let store = try HubStore.open(path: try TempDir("labels").file("record.sqlite"))
+        _ = try await store.importRegister(.people, csv: csv + "k2,佐藤,会議,\n", by: "k1", labels: own)
+        #expect(try store.peopleWithUnknownRoles(labels: own).isEmpty)
+        #expect(try store.peopleWithUnknownRoles(labels: RoleLabels()) == ["k1: 情報政策課長"])
         #expect(throws: (any Error).self) { try JSONDecoder().decode(RoleLabels.self, from: Data(#"{"boss": "課長"}"#.utf8)) }
         #expect(throws: (any Error).self) {
             try JSONDecoder().decode(RoleLabels.self, from: Data(#"{"administrator": "会議"}"#.utf8))

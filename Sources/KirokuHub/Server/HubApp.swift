@@ -35,6 +35,14 @@ public enum HubApp {
                 "signing key rotation in progress: checkpoints are co-signed by the previous keys",
                 metadata: ["kiroku.key": "\(signingKeyID(key.publicKey))", "kiroku.overlap": "\(overlap.map { signingKeyID($0.publicKey) })"])
         }
+        let unreadable = try store.peopleWithUnknownRoles(labels: configuration.roleLabels)
+        if !unreadable.isEmpty {
+            // The record keeps being collected; these people are refused until the register or the labels
+            // are put right.
+            logger.error(
+                "the people register names roles that role_labels does not: these people are refused everything until it is corrected",
+                metadata: ["kiroku.people": "\(unreadable.prefix(20).joined(separator: ", "))", "kiroku.roles": "\(configuration.roleLabels.known)"])
+        }
         let metrics = HubMetrics()
         let caPEM: String
         do {

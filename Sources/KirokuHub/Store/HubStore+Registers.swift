@@ -248,6 +248,15 @@ extension HubStore {
         }
     }
 
+    /// People whose `role` the labels no longer name (the hub's `role_labels` changed after the register was
+    /// loaded): they would be refused everything. As `person_id: role`.
+    public func peopleWithUnknownRoles(labels: RoleLabels) throws -> [String] {
+        try pool.read { db in
+            try Self.rows(.people, db: db).filter { labels.roles($0["role"] ?? "") == nil }
+                .map { "\($0["person_id"] ?? "?"): \($0["role"] ?? "")" }
+        }
+    }
+
     /// What a person certificate may do, from the people register (``StaffLookup``).
     public func staff(_ id: String, labels: RoleLabels, now: Date = Date()) async throws -> StaffLookup {
         try await pool.read { db in
