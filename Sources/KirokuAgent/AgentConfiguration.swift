@@ -29,7 +29,7 @@ public import Foundation
 ///   at every heartbeat) is journalled as `agent/clock_jump`. Default 60.
 /// - `files`: log files to follow (``FileSource``): `[{"path": "/var/log/app/events.jsonl", "format": "jsonl"},
 ///   {"path": "/var/log/door.log", "format": "text", "pattern": "^(?<time>\\S+) (?<actor>P\\d+) (?<action>enter|exit) (?<subject>.+)$",
-///   "kind": "access"}]`. Default none.
+///   "kind": "access"}]`; also ClamAV's log (`clamav`) and the login records (`wtmp`, `btmp`). Default none.
 /// - `files_poll_seconds`: how often followed files are checked. Default 1.
 /// - `inventory`: devices and programs to watch (``InventorySettings``), e.g. `{"usb_devices":
 ///   "/sys/bus/usb/devices", "program_directories": ["/opt/juki"], "dpkg_status": "/var/lib/dpkg/status",

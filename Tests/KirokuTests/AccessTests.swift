@@ -199,6 +199,6 @@ struct ExampleConfigurationTests {
         #expect(hub.roleLabels.roles("管理者") == [.administrator] && hub.rules.bulkLookupsPerHour == 100)
         #expect(hub.retention != RetentionPolicy())
         let agent = try AgentConfiguration.load(file: Self.root.appending(path: "Agent/agent.example.json").path)
-        #expect(agent.files.map(\.format) == ["jsonl", "clamav", "wtmp"] && agent.clamscan == "/usr/bin/clamscan")
+        #expect(agent.files.map(\.format) == ["jsonl", "clamav", "wtmp", "btmp"] && agent.clamscan == "/usr/bin/clamscan")
     }
 }

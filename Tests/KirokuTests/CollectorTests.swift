@@ -282,7 +282,7 @@ struct CollectorTests {
     }
 
     @Test(
-        "Logins (第20) from the system's wtmp: sessions become operation/login and logout, once each, through kill -9; `last` agrees",
+        "Logins (第20, 第22) from the system's wtmp and btmp: sessions and failed logins, once each, through kill -9; `last` and `lastb` agree",
         .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/utmpdump")))
     func logins() async throws {
         let temp = try TempDir("logins")
@@ -295,13 +295,24 @@ struct CollectorTests {
             Self.utmp(7, 1302, "tty1", "P0102", "tty1", "", "2026-11-28T00:05:00,000000+00:00"),
             Self.utmp(8, 1201, "ts/1", "", "pts/1", "", "2026-11-28T00:31:00,000000+00:00"),  // glibc's logout: no name
         ], temp: temp)
+        // Failed logins (btmp): someone guessing P0199's password over ssh, and one typed name no one has.
+        let btmp = temp.file("btmp")
+        try appendWtmp(btmp, (0..<5).map {
+            Self.utmp(6, 2001 + $0, "", "P0199", "ssh:notty", "10.20.0.99", "2026-11-28T00:0\($0):30,000000+00:00")
+        } + [Self.utmp(6, 2100, "", "admin", "ssh:notty", "10.20.0.99", "2026-11-28T00:09:00,000000+00:00")], temp: temp)
         let config = try agentConfig(
             "counter-01", pki: pki, temp: temp, hubURL: "https://127.0.0.1:1",
-            extra: ["files": [["path": wtmp, "format": "wtmp"]], "files_poll_seconds": 0.1])
+            extra: ["files": [["path": wtmp, "format": "wtmp"], ["path": btmp, "format": "btmp"]], "files_poll_seconds": 0.1])
         var agent = try await AgentProcess(config: config, socket: temp.file("counter-01/ingest.sock"), temp: temp, name: "agent1")
         let journal = try Journal.open(path: temp.file("counter-01/journal.sqlite"), agentID: "counter-01", site: "")
-        func sessions() throws -> [Event] { try journal.allEvents().filter { $0.kind == "operation" } }
+        func sessions() throws -> [Event] { try journal.allEvents().filter { $0.kind == "operation" && $0.action != "auth_failure" } }
         #expect(await eventually { (try? sessions().count) == 3 })
+        #expect(await eventually { (try? journal.allEvents().filter { $0.action == "auth_failure" }.count) == 6 })
+        let failures = try journal.allEvents().filter { $0.action == "auth_failure" }
+        #expect(failures.map(\.actor) == ["P0199", "P0199", "P0199", "P0199", "P0199", "admin"])
+        #expect(failures[0].subject == "ssh:notty" && failures[0].attrs == ["source": "btmp", "pid": "2001", "host": "10.20.0.99"])
+        let lastb = try runProgram("/usr/bin/lastb", ["-f", btmp, "-w"])
+        #expect(lastb.stdout.components(separatedBy: "P0199").count - 1 == 5, "\(lastb.stdout)")
         var events = try sessions()
         #expect(events.map { "\($0.action) \($0.actor) \($0.subject)" } == ["login P0101 pts/1", "login P0102 tty1", "logout P0101 pts/1"])
         #expect(Timestamp(rfc3339: events[0].time)?.epochMilliseconds == Timestamp(rfc3339: "2026-11-28T09:00:05.123+09:00")?.epochMilliseconds)

@@ -11,7 +11,8 @@ public import ServiceLifecycle
 /// or `subject` for what the line does not say; or ClamAV's own log (`clamav`: clamd's, clamonacc's or
 /// `clamscan --log`'s), each `PATH: NAME FOUND` line a `malware/detected` event (第19), other lines skipped;
 /// or the system's login records (`wtmp`: `/var/log/wtmp`, binary), each session's start and end an
-/// `operation/login` or `logout` by the user on that line (第20).
+/// `operation/login` or `logout` by the user on that line (第20), and its failed logins (`btmp`:
+/// `/var/log/btmp`), each an `operation/auth_failure` (第22).
 public struct FileSource: Sendable, Codable, Equatable {
     public var path: String
     /// `jsonl` or `text`.
@@ -33,12 +34,12 @@ public struct FileSource: Sendable, Codable, Equatable {
     func validate() throws(KirokuError) {
         guard path.hasPrefix("/") else { throw KirokuError(.configuration, "files: path must be absolute, not '\(path)'") }
         switch format {
-        case "jsonl", "clamav", "wtmp": break
+        case "jsonl", "clamav", "wtmp", "btmp": break
         case "text":
             guard let pattern, (try? Regex(pattern)) != nil else {
                 throw KirokuError(.configuration, "files: \(path) is text and needs a valid 'pattern' (a regular expression with named groups)")
             }
-        default: throw KirokuError(.configuration, "files: format is jsonl, text, clamav or wtmp, not '\(format)'")
+        default: throw KirokuError(.configuration, "files: format is jsonl, text, clamav, wtmp or btmp, not '\(format)'")
         }
     }
 
@@ -162,9 +163,9 @@ public struct FileCollector: Service {
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
         guard count > 0 else { return ([], 0, false) }
-        if source.format == "wtmp" {
+        if source.format == "wtmp" || source.format == "btmp" {
             let consumed = count / Logins.recordSize * Logins.recordSize
-            let drafts = Logins.drafts(buffer[0..<consumed], fd: fd, offset: offset)
+            let drafts = Logins.drafts(buffer[0..<consumed], fd: fd, offset: offset, failures: source.format == "btmp")
             return (drafts, consumed, count == buffer.count)
         }
         var consumed = (buffer[0..<count].lastIndex(of: 10) ?? -1) + 1

@@ -9,8 +9,11 @@ import Foundation
 /// `sshd` and display managers append a `struct utmp` to (Linux x86-64 and arm64 glibc layout, 384 bytes).
 /// A `USER_PROCESS` record is a login; a `DEAD_PROCESS` record is the end of the session on that line,
 /// whose user is the one who logged in on it last (glibc writes logouts without a name, as `last` knows).
+/// `/var/log/btmp` has the same records for failed logins (`login` and `sshd` write them, `lastb` reads
+/// them): each is an authentication failure by the name that was tried.
 enum Logins {
     static let recordSize = 384
+    static let loginProcess: Int16 = 6
     static let userProcess: Int16 = 7
     static let deadProcess: Int16 = 8
 
@@ -41,7 +44,7 @@ enum Logins {
 
     /// The events of whole records read at `offset` of the file open as `fd` (read again backwards, up to
     /// 1 MiB, to find who a logout's line belonged to).
-    static func drafts(_ chunk: ArraySlice<UInt8>, fd: Int32, offset: Int64) -> [EventDraft] {
+    static func drafts(_ chunk: ArraySlice<UInt8>, fd: Int32, offset: Int64, failures: Bool = false) -> [EventDraft] {
         var drafts: [EventDraft] = []
         var lastUser: [String: String] = [:]  // line → user, within this chunk
         var index = chunk.startIndex
@@ -49,6 +52,19 @@ enum Logins {
             let entry = record(chunk[index..<(index + recordSize)])
             let at = offset + Int64(index - chunk.startIndex)
             index += recordSize
+            if failures {
+                // btmp: every record is a failed attempt (LOGIN_PROCESS from login and sshd, USER_PROCESS
+                // from some PAM stacks); the name is what was typed, possibly no one's.
+                guard entry.type == loginProcess || entry.type == userProcess else { continue }
+                var attrs = ["source": "btmp", "pid": "\(entry.pid)"]
+                if !entry.host.isEmpty { attrs["host"] = entry.host }
+                let when = Date(timeIntervalSince1970: Double(entry.seconds) + Double(entry.microseconds) / 1_000_000)
+                let draft = EventDraft(
+                    kind: "operation", action: "auth_failure", actor: entry.user.isEmpty ? "unknown" : entry.user,
+                    subject: entry.line, attrs: attrs, time: Timestamp.localNow(when).rfc3339)
+                if (try? draft.validateFromProducer()) != nil { drafts.append(draft) }
+                continue
+            }
             guard entry.type == userProcess || entry.type == deadProcess, !entry.line.isEmpty else { continue }
             let when = Date(timeIntervalSince1970: Double(entry.seconds) + Double(entry.microseconds) / 1_000_000)
             var attrs = ["source": "wtmp", "pid": "\(entry.pid)"]
