@@ -80,6 +80,21 @@ struct RetentionTests {
         let held = events.filter { due($0) && $0.subject == "住民3" }
         #expect(expected.count > 20 && !held.isEmpty && expected.count + held.count < events.count, "the history spans every case")
 
+        // Two fork versions quarantined: at seq 1 (due) and at seq 150 (recent).
+        for seq in [1, 150] {
+            let original = events[seq - 1]
+            let rival = Event(
+                agent: "counter-01", seq: original.seq, time: original.time, kind: original.kind, action: original.action,
+                actor: "P9", subject: "住民99", site: "本庁舎", attrs: [:], salt: Event.randomSalt(), prev: original.prev
+            ).sealed()
+            await #expect(throws: KirokuError.self) {
+                _ = try await store.ingest(
+                    Batch(agent: "counter-01", sentAt: Timestamp(date: Self.now).rfc3339, headSeq: 150, events: [rival]),
+                    identity: "counter-01", now: Self.now)
+            }
+        }
+        #expect(try await store.forks(agent: "counter-01").compactMap(\.offeredEvent).count == 2)
+
         let preview = try await store.purge(policy: policy, by: "kanri01", now: Self.now, dryRun: true)
         #expect(preview.lines.reduce(0) { $0 + $1.purged } == Int64(expected.count))
         #expect(try await allEvents(store, agent: "counter-01").count == events.count, "a dry run changes nothing")
@@ -93,6 +108,9 @@ struct RetentionTests {
         let remaining = try await allEvents(store, agent: "counter-01")
         #expect(Set(remaining.map(\.seq)) == Set(events.map(\.seq)).subtracting(expected.map(\.seq)), "exactly the expected events are gone")
         for event in remaining { #expect(throws: Never.self, "what remains is intact") { try event.validate() } }
+        // The fork version at seq 1 went with the event it contended with; the recent one stays, both hashes stay.
+        let forks = try await store.forks(agent: "counter-01")
+        #expect(forks.map(\.seq) == [1, 150] && forks[0].offeredEvent == nil && forks[1].offeredEvent?.contains("住民99") == true)
         #expect(try await store.purge(policy: policy, by: "kanri01", now: Self.now).lines.allSatisfy { $0.purged == 0 }, "nothing twice")
 
         // The log only grew: the purge appended its records and rewrote nothing; purged events' hashes
@@ -112,8 +130,9 @@ struct RetentionTests {
         #expect(records.map(\.action).filter { $0 == "hold_placed" }.count == 2)
         #expect(records.contains { $0.action == "hold_lifted" && $0.attrs["hold"] == "\(lifted.id)" && $0.actor == "kanri01" })
         let purges = records.filter { $0.action == "purge" }
-        #expect(purges.count == 3 && purges.allSatisfy { $0.kind == "record" && $0.actor == "kanri01" })
-        #expect(purges.map { Int($0.attrs["count"]!)! }.reduce(0, +) == expected.count)
+        #expect(purges.count == 4 && purges.allSatisfy { $0.kind == "record" && $0.actor == "kanri01" })
+        #expect(purges.filter { $0.attrs["kind"] != "fork" }.map { Int($0.attrs["count"]!)! }.reduce(0, +) == expected.count)
+        #expect(purges.first { $0.attrs["kind"] == "fork" }?.attrs["count"] == "1")
         #expect(purges.first { $0.attrs["kind"] == "access" }?.attrs["policy"] == "1y")
         for (previous, next) in zip(records, records.dropFirst()) { #expect(next.prev == previous.hash) }
 

@@ -187,6 +187,16 @@ extension HubStore {
                         "last_time": Timestamp(epochMilliseconds: range[2], offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339,
                      ]))
             }
+            // A quarantined fork version (another event offered at a held (agent, seq)) goes with the event
+            // it contended with: once that is purged, the offered copy's content goes too; its hash stays.
+            let forks = """
+                offered_event != '' AND EXISTS (SELECT 1 FROM events e WHERE e.agent = forks.agent AND e.seq = forks.seq
+                AND e.purged_ms IS NOT NULL)
+                """
+            if !dryRun, let count = try Int64.fetchOne(db, sql: "SELECT count(*) FROM forks WHERE \(forks)"), count > 0 {
+                try db.execute(sql: "UPDATE forks SET offered_event = '' WHERE \(forks)")
+                records.append(("purge", person, "", ["kind": "fork", "policy": "with the held event", "count": "\(count)"]))
+            }
             try HubRecords.append(records, now: now, db: db)
             return PurgeReport(dryRun: dryRun, lines: lines)
         }

@@ -448,12 +448,13 @@ public struct HubStore: Sendable {
         }
     }
 
-    /// Quarantined fork versions for one agent (what the investigation needs).
-    public func forks(agent: String) async throws -> [(seq: Int64, heldHash: String, offeredHash: String)] {
+    /// Quarantined fork versions for one agent (what the investigation needs): the offered event's canonical
+    /// JSON, or nil once the retention purge took it with the held event.
+    public func forks(agent: String) async throws -> [(seq: Int64, heldHash: String, offeredHash: String, offeredEvent: String?)] {
         try await pool.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT seq, held_hash, offered_hash FROM forks WHERE agent = ? ORDER BY seq", arguments: [agent]
-            ).map { ($0[0], $0[1], $0[2]) }
+                db, sql: "SELECT seq, held_hash, offered_hash, offered_event FROM forks WHERE agent = ? ORDER BY seq", arguments: [agent]
+            ).map { ($0[0], $0[1], $0[2], ($0[3] as String).isEmpty ? nil : $0[3]) }
         }
     }
 
