@@ -4,6 +4,7 @@ import CompressNIO
 public import Crypto
 public import Hummingbird
 import HummingbirdTLS
+import KirokuPKI
 import KirokuProtocol
 public import Logging
 import NIOCore
@@ -114,14 +115,12 @@ public enum HubApp {
             return key
         }
         let key = Curve25519.Signing.PrivateKey()
-        try FileManager.default.createDirectory(
-            at: URL(filePath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw KirokuError(.configuration, "cannot create receipt signing key \(path)") }
-        defer { close(fd) }
-        let bytes = Array((key.rawRepresentation.base64EncodedString() + "\n").utf8)
-        guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count, fsync(fd) == 0 else {
-            throw KirokuError(.configuration, "cannot write receipt signing key \(path)")
+        do {
+            try FileManager.default.createDirectory(
+                at: URL(filePath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+            try writeSecret(key.rawRepresentation.base64EncodedString() + "\n", to: URL(filePath: path))
+        } catch {
+            throw KirokuError(.configuration, "cannot create receipt signing key \(path)", underlying: error)
         }
         return key
     }
