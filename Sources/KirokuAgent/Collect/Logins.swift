@@ -47,6 +47,15 @@ enum Logins {
     static func drafts(_ chunk: ArraySlice<UInt8>, fd: Int32, offset: Int64, failures: Bool = false) -> [EventDraft] {
         var drafts: [EventDraft] = []
         var lastUser: [String: String] = [:]  // line → user, within this chunk
+        func add(_ entry: Record, _ action: String, actor: String) {
+            var attrs = ["source": failures ? "btmp" : "wtmp", "pid": "\(entry.pid)"]
+            if !entry.host.isEmpty { attrs["host"] = entry.host }
+            let when = Date(timeIntervalSince1970: Double(entry.seconds) + Double(entry.microseconds) / 1_000_000)
+            let draft = EventDraft(
+                kind: "operation", action: action, actor: actor.isEmpty ? "unknown" : actor, subject: entry.line, attrs: attrs,
+                time: Timestamp.localNow(when).rfc3339)
+            if (try? draft.validateFromProducer()) != nil { drafts.append(draft) }
+        }
         var index = chunk.startIndex
         while index + recordSize <= chunk.endIndex {
             let entry = record(chunk[index..<(index + recordSize)])
@@ -55,33 +64,18 @@ enum Logins {
             if failures {
                 // btmp: every record is a failed attempt (LOGIN_PROCESS from login and sshd, USER_PROCESS
                 // from some PAM stacks); the name is what was typed, possibly no one's.
-                guard entry.type == loginProcess || entry.type == userProcess else { continue }
-                var attrs = ["source": "btmp", "pid": "\(entry.pid)"]
-                if !entry.host.isEmpty { attrs["host"] = entry.host }
-                let when = Date(timeIntervalSince1970: Double(entry.seconds) + Double(entry.microseconds) / 1_000_000)
-                let draft = EventDraft(
-                    kind: "operation", action: "auth_failure", actor: entry.user.isEmpty ? "unknown" : entry.user,
-                    subject: entry.line, attrs: attrs, time: Timestamp.localNow(when).rfc3339)
-                if (try? draft.validateFromProducer()) != nil { drafts.append(draft) }
+                if entry.type == loginProcess || entry.type == userProcess { add(entry, "auth_failure", actor: entry.user) }
                 continue
             }
-            guard entry.type == userProcess || entry.type == deadProcess, !entry.line.isEmpty else { continue }
-            let when = Date(timeIntervalSince1970: Double(entry.seconds) + Double(entry.microseconds) / 1_000_000)
-            var attrs = ["source": "wtmp", "pid": "\(entry.pid)"]
-            if !entry.host.isEmpty { attrs["host"] = entry.host }
-            let user: String
+            guard !entry.line.isEmpty else { continue }
             if entry.type == userProcess {
-                user = entry.user.isEmpty ? "unknown" : entry.user
-                lastUser[entry.line] = user
-            } else {
-                user = entry.user.isEmpty ? (lastUser[entry.line] ?? loggedIn(line: entry.line, fd: fd, before: at) ?? "unknown") : entry.user
+                lastUser[entry.line] = entry.user
+                add(entry, "login", actor: entry.user)
+            } else if entry.type == deadProcess {
+                let user = entry.user.isEmpty ? (lastUser[entry.line] ?? loggedIn(line: entry.line, fd: fd, before: at) ?? "") : entry.user
                 lastUser[entry.line] = nil
+                add(entry, "logout", actor: user)
             }
-            let draft = EventDraft(
-                kind: "operation", action: entry.type == userProcess ? "login" : "logout", actor: user, subject: entry.line,
-                attrs: attrs, time: Timestamp.localNow(when).rfc3339)
-            guard (try? draft.validateFromProducer()) != nil else { continue }
-            drafts.append(draft)
         }
         return drafts
     }
