@@ -1,5 +1,7 @@
 import Foundation
 import KirokuAgent
+import KirokuClient
+import KirokuControl
 import KirokuHub
 import KirokuProtocol
 import Logging
@@ -300,8 +302,12 @@ struct CollectorTests {
         try appendWtmp(btmp, (0..<5).map {
             Self.utmp(6, 2001 + $0, "", "P0199", "ssh:notty", "10.20.0.99", "2026-11-28T00:0\($0):30,000000+00:00")
         } + [Self.utmp(6, 2100, "", "admin", "ssh:notty", "10.20.0.99", "2026-11-28T00:09:00,000000+00:00")], temp: temp)
+        // A real hub, so that what the terminal's records show reaches the rules.
+        try pki.person("kanri01")
+        let hub = try await HubProcess(pki: pki, temp: temp)
+        defer { hub.stop() }
         let config = try agentConfig(
-            "counter-01", pki: pki, temp: temp, hubURL: "https://127.0.0.1:1",
+            "counter-01", pki: pki, temp: temp, hubURL: hub.url,
             extra: ["files": [["path": wtmp, "format": "wtmp"], ["path": btmp, "format": "btmp"]], "files_poll_seconds": 0.1])
         var agent = try await AgentProcess(config: config, socket: temp.file("counter-01/ingest.sock"), temp: temp, name: "agent1")
         let journal = try Journal.open(path: temp.file("counter-01/journal.sqlite"), agentID: "counter-01", site: "")
@@ -337,5 +343,18 @@ struct CollectorTests {
             return fields.count > 2 && fields[0].hasPrefix("P") ? "\(fields[0]) \(fields[1])" : nil
         }
         #expect(Set(seen) == Set(events.filter { $0.action == "login" }.map { "\($0.actor) \($0.subject)" }), "\(last.stdout)")
+
+        // At the hub: every session and failure once, and the password guessing found as a burst (第22).
+        let queries = HubQueries(
+            connection: try HubConnection(
+                baseURL: hub.url,
+                credentials: ClientCredentials(
+                    caPath: pki.caPath, certificatePath: pki.certPath(.person, "kanri01"), keyPath: pki.keyPath(.person, "kanri01"))))
+        let connection = queries.connection
+        defer { Task { await connection.shutdown() } }
+        #expect(await eventually { (try? await queries.events(["kind": "operation", "limit": "100"]).events.count) == 11 })
+        #expect(await eventually { (try? await queries.findings(status: nil, rule: "auth_failure_burst").isEmpty) == false })
+        let burst = try #require(try await queries.findings(status: nil, rule: "auth_failure_burst").first)
+        #expect(burst.article == "第22" && burst.count == 5 && burst.summary.contains("P0199"), "\(burst)")
     }
 }
