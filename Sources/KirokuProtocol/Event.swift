@@ -186,6 +186,15 @@ public struct Event: Sendable, Hashable {
             guard value.utf8.count <= 1024 else {
                 throw KirokuError(.invalidEvent, "attribute '\(name.prefix(64))' is longer than 1024 bytes")
             }
+            guard !name.utf8.contains(0), !value.utf8.contains(0) else {
+                throw KirokuError(.invalidEvent, "attribute '\(name.prefix(64))' contains U+0000, which no text of an event may")
+            }
+        }
+        // JSON allows U+0000 (as \u0000); databases read texts as C strings and would cut it short, so the
+        // event would no longer hash as it was received.
+        for (name, text) in [("kind", kind), ("action", action), ("actor", actor), ("subject", subject), ("site", site)]
+        where text.utf8.contains(0) {
+            throw KirokuError(.invalidEvent, "\(name) contains U+0000, which no text of an event may")
         }
     }
 }

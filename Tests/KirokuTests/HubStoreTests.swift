@@ -95,12 +95,24 @@ struct HubStoreTests {
 
         #expect(await code { _ = try await store.ingest(batch([]), identity: "t-1") } == .emptyBatch)
 
+        // U+0000 in any text (JSON allows it as \u0000): SQLite's C strings would cut it short on the way
+        // out, and the record would no longer hash as it was received. Refused.
+        var nul = chain[3]
+        nul.actor = "P\u{0}1"
+        nul = nul.sealed()
+        #expect(await code { _ = try await store.ingest(batch([nul]), identity: "t-1") } == .invalidEvent)
+        var nulAttr = chain[3]
+        nulAttr.attrs = ["note": "a\u{0}b"]
+        nulAttr = nulAttr.sealed()
+        #expect(await code { _ = try await store.ingest(batch([nulAttr]), identity: "t-1") } == .invalidEvent)
+        #expect(throws: KirokuError.self) { try EventDraft(kind: "access", action: "enter", actor: "P1", subject: "電算\u{0}室").validate() }
+
         // None of it changed the record; a good batch still continues the chain.
         #expect(try await store.eventCount() == 3)
         let good = try await store.ingest(batch(Array(chain[3...])), identity: "t-1")
         #expect(good.accepted == 7)
         let health = try #require(try await store.agentHealth().first { $0.agent == "t-1" })
-        #expect(health.refusals == 5 && health.gaps == 1)
+        #expect(health.refusals == 7 && health.gaps == 1)
     }
 
     @Test("Invariant 6: a declared gap is taken only for exactly the missing range, and recorded")

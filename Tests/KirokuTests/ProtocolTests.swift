@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KirokuHub
 import KirokuProtocol
 import Testing
 
@@ -315,4 +316,47 @@ struct FuzzTests {
         // The mutator must exercise both sides: some inputs still parse, most are refused.
         #expect(parsedBatches > 0 && refused > parsedBatches)
     }
+    @Test("5,000 mutated register CSVs: each refused with its line or parsed sound, and what is exported re-imports unchanged")
+    func mutatedRegisters() async throws {
+        let valid: [(Register, String)] = [
+            (.permits, "\u{FEFF}permit_id,person,room,valid_from,valid_to\r\nR-1,P0012,電算室,2026-04-01,2027-03-31\r\n=\"R-2\",P0034,\"保管庫, 2F\",2026-12-01,\r\n"),
+            (.cards, "card_id,holder,state,since\nC-1001,P0101,active,2026-04-01\nC-1002,P0102,revoked,2026-11-01\n"),
+            (.people, "person_id,name,role,left\nkanri01,山田 \"太郎\",管理者;会議,\nP0101,田中,操作者,2026-12-20\n"),
+            (.stock, "card_no,state,since,location\n住基カード-000100,stock,2026-11-01,金庫A\n"),
+            (.calendar, "date,type,name\n2026-12-08,holiday,庁舎停電日\n2026-12-13,open,休日窓口\n"),
+            (.devices, "device_id,agent,vendor,product,serial\nD-1,*,0781,5567,\n"),
+        ]
+        let store = try HubStore.open(path: try TempDir("fuzz-registers").file("record.sqlite"))
+        var parsed = 0
+        var refused = 0
+        var roundTrips = 0
+        for (index, (register, csv)) in valid.enumerated() {
+            var mutator = Mutator(seed: 20_261_128 + UInt64(index), corpus: [Array(csv.utf8)])
+            for _ in 0..<(5000 / valid.count) {
+                let text = String(decoding: mutator.next(), as: UTF8.self)
+                let rows: [RegisterRow]
+                do {
+                    rows = try HubStore.parseRegister(register, csv: text)
+                } catch {
+                    // Refused: with where and what, never a crash.
+                    #expect(error.message.hasPrefix("line ") || error.message.hasPrefix("the CSV is empty"), "\(error.message)")
+                    refused += 1
+                    continue
+                }
+                parsed += 1
+                let keys = rows.map { $0[register.columns[0]] ?? "" }
+                #expect(!keys.contains("") && Set(keys).count == keys.count, "\(register): \(keys)")
+                // A sample goes through the store and back out as Excel would get it: the same rows again.
+                guard roundTrips < 300 else { continue }
+                roundTrips += 1
+                _ = try await store.importRegister(register, csv: text, by: "kanri01")
+                let exported = try await store.exportRegister(register)
+                #expect(try HubStore.parseRegister(register, csv: exported) == rows.sorted { ($0[register.columns[0]] ?? "") < ($1[register.columns[0]] ?? "") }, "\(register): \(text.prefix(200))")
+                let again = try await store.importRegister(register, csv: exported, by: "kanri01")
+                #expect(again == (0, 0, 0), "\(register) \(again): \(text.debugDescription.prefix(300)) → \(exported.debugDescription.prefix(300))")
+            }
+        }
+        #expect(parsed > 100 && refused > 100 && roundTrips > 50, "parsed \(parsed), refused \(refused), round trips \(roundTrips)")
+    }
 }
+

@@ -204,6 +204,7 @@ struct RuleTests {
             ("permit_id,person,room,valid_from,valid_to\nR-1,P1,電算室,2026-13-01,\n", "line 2"),
             ("permit_id,person,room,valid_from,valid_to\nR-1,P1,電算室,2026-01-01,\nR-1,P2,電算室,2026-01-01,\n", "appears twice"),
             ("permit_id,person,room,valid_from,valid_to\nR-1,P1,電算室\n", "3 fields"),
+            ("permit_id,person,room,valid_from,valid_to\nR-1\u{0},P1,電算室,2026-01-01,\n", "line 2: permit_id contains a control character (U+0000)"),
         ]
         for (csv, message) in bad {
             do {

@@ -28,7 +28,8 @@ public import Foundation
 public enum Register: String, Sendable, CaseIterable {
     case permits, cards, devices, programs, maintenance, people, stock, calendar
 
-    var columns: [String] {
+    /// The CSV header: the first column is the key.
+    public var columns: [String] {
         switch self {
         case .permits: ["permit_id", "person", "room", "valid_from", "valid_to"]
         case .cards: ["card_id", "holder", "state", "since"]
@@ -92,6 +93,12 @@ extension HubStore {
             }
             var row: RegisterRow = [:]
             for (name, value) in zip(names, values) where register.columns.contains(name) {
+                // Control characters are no part of a register and do not survive SQLite's C strings (a NUL
+                // would cut a key short): refused, with where.
+                if let bad = value.unicodeScalars.first(where: { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F }) {
+                    throw KirokuError(
+                        .badQuery, "line \(index + 1): \(name) contains a control character (U+\(String(format: "%04X", bad.value)))")
+                }
                 row[name] = value.trimmingCharacters(in: .whitespaces)
             }
             let key = row[register.columns[0]] ?? ""
