@@ -117,6 +117,7 @@ struct AccessTests {
         #expect(await code { _ = try await as_["unyo01"]!.importRegister("cards", csv: Array(cards.utf8)) } == .notPermitted)
         // The 管理者 does what the 管理者 does.
         #expect(try await kanri.importRegister("permits", csv: Array(permits.utf8))["added"] == 1)
+        #expect(await code { _ = try await kanri.placeHold(["actor": "P1001"], reason: "第21\u{0}調査") } == .malformedRequest)
         let hold = try await kanri.placeHold(["actor": "P1001"], reason: "第21 調査")
         #expect(hold.reason == "第21 調査")
 

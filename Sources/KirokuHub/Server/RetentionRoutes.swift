@@ -48,7 +48,8 @@ extension Routes {
         }
     }
 
-    /// A small JSON object of strings (hold requests).
+    /// A small JSON object of strings (holds, findings, re-judging). U+0000 is refused, as in events: the
+    /// texts are stored, and SQLite's readers would cut them short.
     static func object(_ request: Request) async throws -> [String: String] {
         var request = request
         let body = try await request.collectBody(upTo: 16 * 1024)
@@ -59,6 +60,9 @@ extension Routes {
         for (name, value) in members {
             guard case .string(let text) = value else {
                 throw KirokuError(.malformedRequest, "'\(name.prefix(40))' must be a string")
+            }
+            guard !text.utf8.contains(0), !name.utf8.contains(0) else {
+                throw KirokuError(.malformedRequest, "'\(name.prefix(40))' contains U+0000")
             }
             out[name] = text
         }
