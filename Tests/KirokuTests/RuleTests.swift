@@ -113,6 +113,22 @@ struct RuleTests {
         #expect(found[0].firstSeen == "2026-12-10T10:00:00.000+09:00" && found[0].lastSeen == "2026-12-10T10:53:00.000+09:00")
     }
 
+    @Test("Repeated lookups counted once each however the record is chunked, and a subject looked up thousands of times stays cheap")
+    func repeatedLookupsAcrossChunks() async throws {
+        let record = try Record(try TempDir("rules-repeat-chunks"))
+        // 23 lookups of one resident by P7 and 3 by P8, all held before the rules look, judged 4 at a time:
+        // events already in the record but not yet handed to the rules must not be counted twice.
+        for minute in 0..<23 { try await record.add("t1", "2026-12-10 10:\(minute)", "operation", "lookup", "P7", "住民W") }
+        for minute in 30..<33 { try await record.add("t1", "2026-12-10 10:\(minute)", "operation", "lookup", "P8", "住民W") }
+        try await record.store.evaluateRules(Self.settings, now: Self.now, chunk: 4)
+        let found = try await record.findings("repeated_lookups")
+        #expect(found.map(\.count) == [23] && found[0].summary == "P7 looked up 住民W 23 times on 2026-12-10", "\(found.map(\.summary))")
+        // More the same day, one chunk at a time: added, not recounted.
+        for minute in 40..<45 { try await record.add("t1", "2026-12-10 10:\(minute)", "operation", "lookup", "P7", "住民W") }
+        try await record.store.evaluateRules(Self.settings, now: Self.now, chunk: 2)
+        #expect(try await record.findings("repeated_lookups").map(\.count) == [28])
+    }
+
     @Test("Repeated lookups of one subject (第20) and bursts of authentication failures (第22), with near-misses")
     func repeatedAndBursts() async throws {
         let record = try Record(try TempDir("rules-repeat"))

@@ -174,37 +174,60 @@ enum RuleEngine {
     /// per pair: one query per day in the chunk, over all its subjects, returning only the pairs at or over
     /// the threshold; it writes only then.
     static func repeatedLookups(_ db: Database, _ lookups: [Row], _ nowMS: Int64, _ settings: RuleSettings) throws {
+        let threshold = settings.repeatedLookupsPerDay
         // Not a Set: hashing Japanese strings (Unicode-normalized) costs more than SQLite's own IN, which
         // removes the repeats.
         var subjectsByDay: [Int64: [String]] = [:]
         for row in lookups { subjectsByDay[dayNumber(row.timeMS), default: []].append(row.subject) }
-        // First from the subject index alone (no table reads): the subjects with at least the threshold of
-        // events of any kind that day — almost none; then the lookups per operator of those only.
+        // First from the subject index alone (no table reads), and counting each subject only up to the
+        // threshold: the subjects with at least that many events of any kind that day — almost none. (Counting
+        // them whole made a subject looked up a million times cost a million index entries per chunk.)
         let candidates = try db.cachedStatement(
             sql: """
-                SELECT subject FROM events INDEXED BY events_by_subject
-                WHERE subject IN (SELECT value FROM json_each(?)) AND time_ms >= ? AND time_ms < ?
-                GROUP BY subject HAVING count(*) >= ?
+                SELECT s.value FROM (SELECT DISTINCT value FROM json_each(?)) AS s
+                WHERE (SELECT count(*) FROM (SELECT 1 FROM events INDEXED BY events_by_subject
+                    WHERE subject = s.value AND time_ms >= ? AND time_ms < ? LIMIT ?)) >= ?
                 """)
-        let statement = try db.cachedStatement(
+        // One operator's lookups of one busy subject that day: counted whole only until the finding exists;
+        // after that the chunk's lookups are added (the cursor hands every event to the rules once).
+        let pairCount = try db.cachedStatement(
             sql: """
-                SELECT actor, subject, count(*), min(time_ms), max(time_ms) FROM events
-                WHERE subject IN (SELECT value FROM json_each(?)) AND time_ms >= ? AND time_ms < ?
-                AND kind = 'operation' AND action = 'lookup'
-                GROUP BY actor, subject HAVING count(*) >= ?
+                SELECT count(*), min(time_ms), max(time_ms) FROM events INDEXED BY events_by_subject
+                WHERE subject = ? AND time_ms >= ? AND time_ms < ? AND id <= ? AND actor = ? AND kind = 'operation'
+                AND action = 'lookup'
                 """)
+        // Only what the rules have been handed so far: later events, already in the record, come in later
+        // chunks and are added then.
+        let through = lookups.map(\.id).max() ?? 0
+        let existing = try db.cachedStatement(sql: "SELECT 1 FROM findings WHERE rule = 'repeated_lookups' AND key = ?")
         for (dayIndex, subjects) in subjectsByDay {
             let start = dayIndex * 86_400_000 - 9 * 3_600_000
             let day = BusinessCalendar.day(start)
             let all = String(decoding: CanonicalJSON.encode(.array(subjects.map(JSONValue.string))), as: UTF8.self)
-            let busy = try String.fetchAll(candidates, arguments: [all, start, start + 86_400_000, settings.repeatedLookupsPerDay])
+            let busy = try String.fetchAll(candidates, arguments: [all, start, start + 86_400_000, threshold, threshold])
             guard !busy.isEmpty else { continue }
-            let list = String(decoding: CanonicalJSON.encode(.array(busy.map(JSONValue.string))), as: UTF8.self)
-            let found = try GRDB.Row.fetchAll(
-                statement, arguments: [list, start, start + 86_400_000, settings.repeatedLookupsPerDay])
-            for pair in found {
-                let actor: String = pair[0]
-                let subject: String = pair[1]
+            // The chunk's lookups of the busy subjects (few), by operator and subject; compared as bytes, as
+            // SQLite compares them.
+            var order: [String] = []
+            var pairs: [String: [Row]] = [:]
+            for row in lookups where dayNumber(row.timeMS) == dayIndex && busy.contains(where: { $0.utf8.elementsEqual(row.subject.utf8) }) {
+                let key = "\(row.actor)|\(row.subject)|\(day)"
+                if pairs[key] == nil { order.append(key) }
+                pairs[key, default: []].append(row)
+            }
+            for key in order {
+                let group = pairs[key]!
+                let (actor, subject) = (group[0].actor, group[0].subject)
+                if try Bool.fetchOne(existing, arguments: [key]) == true {
+                    try FindingTable.raise(
+                        db, rule: "repeated_lookups", key: key, count: .add(Int64(group.count)), first: group.map(\.timeMS).min()!,
+                        last: group.map(\.timeMS).max()!, evidence: group.prefix(20).map(\.ref), nowMS: nowMS
+                    ) { "\(actor) looked up \(subject) \($0) times on \(day)" }
+                    continue
+                }
+                guard let total = try GRDB.Row.fetchOne(pairCount, arguments: [subject, start, start + 86_400_000, through, actor]),
+                    (total[0] as Int64) >= Int64(threshold)
+                else { continue }
                 let evidence = try GRDB.Row.fetchAll(
                     db,
                     sql: """
@@ -213,8 +236,8 @@ enum RuleEngine {
                         """, arguments: [subject, start, start + 86_400_000, actor]
                 ).map { "\($0[0] as String)/\($0[1] as Int64)" }
                 try FindingTable.raise(
-                    db, rule: "repeated_lookups", key: "\(actor)|\(subject)|\(day)", count: .set(pair[2]), first: pair[3],
-                    last: pair[4], evidence: evidence, nowMS: nowMS
+                    db, rule: "repeated_lookups", key: key, count: .set(total[0]), first: total[1], last: total[2], evidence: evidence,
+                    nowMS: nowMS
                 ) { "\(actor) looked up \(subject) \($0) times on \(day)" }
             }
         }
