@@ -197,11 +197,17 @@ struct Routes: Sendable {
     @discardableResult
     func authorize(_ permission: Permission, _ context: HubRequestContext) async throws -> Identity {
         let identity = try Self.require(.person, context)
-        switch try await store.staff(identity.id, labels: configuration.roleLabels) {
+        try permit(permission, identity, try await store.staff(identity.id, labels: configuration.roleLabels))
+        return identity
+    }
+
+    /// Whether what the people register says of `identity` allows `permission`; throws `not_permitted` if not.
+    func permit(_ permission: Permission, _ identity: Identity, _ lookup: StaffLookup) throws {
+        switch lookup {
         case .unenforced:
-            return identity
+            return
         case .staff(let staff) where staff.permissions.contains(permission):
-            return identity
+            return
         case .staff(let staff):
             let roles = staff.roles.map { configuration.roleLabels.labels[$0]! }.joined(separator: "・")
             throw KirokuError(.notPermitted, "\(identity.id) (\(roles)) may not \(permission)")
@@ -215,16 +221,13 @@ struct Routes: Sendable {
     /// Who may read events: the whole record, or only their own (operators, contractors; DESIGN.md §5).
     /// Returns the actor every query of this person is limited to, or nil for the whole record.
     func readerLimit(_ context: HubRequestContext) async throws -> String? {
-        do {
-            try await authorize(.readRecord, context)
-            return nil
-        } catch let error as KirokuError where error.code == .notPermitted {
-            guard let identity = context.identity,
-                case .staff(let staff) = try await store.staff(identity.id, labels: configuration.roleLabels),
-                staff.permissions.contains(.ownRecord)
-            else { throw error }
+        let identity = try Self.require(.person, context)
+        let lookup = try await store.staff(identity.id, labels: configuration.roleLabels)
+        if case .staff(let staff) = lookup, !staff.permissions.contains(.readRecord), staff.permissions.contains(.ownRecord) {
             return identity.id
         }
+        try permit(.readRecord, identity, lookup)
+        return nil
     }
 
     /// Applies ``readerLimit(_:)`` to a query's parameters: an operator asking for someone else is refused.
