@@ -17,6 +17,8 @@ public enum AgentApp {
     ) async throws -> (journal: Journal, services: [any Service]) {
         try configuration.validate()
         _ = try configuration.credentials()
+        // Before anything is journalled: a second agent pointed at a live agent's socket stops here.
+        try IngestServer.refuseLiveSocket(configuration.socket)
         logger.info("checking the journal", metadata: ["kiroku.journal": "\(configuration.journal)"])
         let journal = try Journal.open(
             path: configuration.journal, agentID: configuration.agentID, site: configuration.site, checkIntegrity: true)

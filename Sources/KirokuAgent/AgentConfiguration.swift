@@ -1,5 +1,5 @@
 public import KirokuClient
-import KirokuProtocol
+public import KirokuProtocol
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -11,7 +11,9 @@ public import Foundation
 /// JSON file, then these defaults (STYLE.md §3).
 ///
 /// File keys (all optional except where noted; see `Agent/agent.example.json`):
-/// - `agent_id` (required): the id in this agent's certificate (`kiroku:agent:ID`).
+/// - `agent_id`: the id in this agent's certificate (`kiroku:agent:ID`). Read from `certificate` when
+///   absent; refused when it differs from the certificate's, before anything is journalled (events under
+///   a wrong id could never be delivered). Required only without a certificate.
 /// - `site`: where the terminal stands (本庁舎 市民課 窓口1), put on every event. Default: empty.
 /// - `journal`: the SQLite journal. Default `/var/lib/kiroku-agent/journal.sqlite`.
 /// - `socket`: the ingestion socket. Default `/run/kiroku-agent/ingest.sock`.
@@ -66,7 +68,7 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
         self.agentID = agentID
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case agentID = "agent_id"
         case site, journal, socket
         case socketMode = "socket_mode"
@@ -89,8 +91,9 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
     }
 
     public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        var d = AgentConfiguration(agentID: try c.decode(String.self, forKey: .agentID))
+        var d = AgentConfiguration(agentID: try c.decodeIfPresent(String.self, forKey: .agentID) ?? "")
         d.site = try c.decodeIfPresent(String.self, forKey: .site) ?? d.site
         d.journal = try c.decodeIfPresent(String.self, forKey: .journal) ?? d.journal
         d.socket = try c.decodeIfPresent(String.self, forKey: .socket) ?? d.socket
@@ -135,6 +138,37 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
         if let value = environment["KIROKU_AGENT_HEARTBEAT_SECONDS"].flatMap(Double.init) { heartbeatSeconds = value }
     }
 
+    /// Takes the agent id from the certificate when one is configured: fills in a missing `agent_id`, and
+    /// refuses one that differs, or a certificate that is not an agent's (or is the hub's reserved id).
+    /// `readIdentity` reads a certificate file's identity (KirokuPKI's `CertificateFile.identity`, passed
+    /// in by the executable so that this library needs no X.509 parser).
+    public mutating func resolveIdentity(readIdentity: (String) throws -> Identity?) throws {
+        guard let certificate else {
+            guard !agentID.isEmpty else {
+                throw KirokuError(.configuration, "agent_id is required when no certificate is configured")
+            }
+            return
+        }
+        let identity: Identity?
+        do {
+            identity = try readIdentity(certificate)
+        } catch {
+            throw KirokuError(.configuration, "cannot read the agent certificate \(certificate) as PEM", underlying: error)
+        }
+        guard let identity, identity.role == .agent, identity.id != AgentID.hub else {
+            throw KirokuError(
+                .configuration,
+                "the certificate \(certificate) is for \(identity?.uri ?? "no kiroku identity"), not an agent; issue one with 'kirokuctl pki issue agent --id ID'")
+        }
+        if agentID.isEmpty {
+            agentID = identity.id
+        } else if agentID != identity.id {
+            throw KirokuError(
+                .configuration,
+                "agent_id '\(agentID)' differs from the certificate's id '\(identity.id)' (\(certificate)); the hub would refuse every event journalled under it. Remove agent_id or set it to '\(identity.id)'")
+        }
+    }
+
     /// The TLS material for the hub, or a clear error naming what is missing.
     public func credentials() throws -> (url: String, credentials: ClientCredentials) {
         guard let hubURL, let ca, let certificate, let privateKey else {
@@ -144,6 +178,7 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
         guard hubURL.hasPrefix("https://") else {
             throw KirokuError(.configuration, "hub_url must start with https:// (got \(hubURL))")
         }
+        try PrivateFiles.checkPrivateKey(privateKey, what: "the agent's private key")
         return (hubURL, ClientCredentials(caPath: ca, certificatePath: certificate, keyPath: privateKey))
     }
 

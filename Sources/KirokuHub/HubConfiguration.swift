@@ -1,6 +1,7 @@
 import KirokuProtocol
 
 import Foundation
+import NIOCore
 
 /// Everything `kiroku-hub run` needs. Read from flags, then environment (`KIROKU_HUB_*`), then a JSON file,
 /// then these defaults (STYLE.md §3).
@@ -12,7 +13,8 @@ import Foundation
 /// - `signing_key`: the hub's Ed25519 receipt key (created 0600 if absent). Default next to the database.
 /// - `ca` (required): the municipality's CA certificate; the only trust root for clients.
 /// - `certificate`, `private_key` (required): the hub's TLS certificate and key (PEM). The key is never logged.
-/// - `revocation_list`: the CA's `revoked.txt`, re-read when it changes. Default: none.
+/// - `revocation_list` (required): the CA's `revoked.txt`, re-read when it changes. The hub does not start
+///   without a good list, and refuses every client while the list it reads is missing or broken.
 /// - `max_batch_events`: most events per batch. Default 10000.
 /// - `max_batch_bytes`: most bytes per batch after decompression. Default 32 MiB.
 /// - `port_file`: if set, the bound port is written there once listening (for scripts and tests).
@@ -27,6 +29,14 @@ import Foundation
 /// - `purge_hours`: how often the purge runs. Default 24.
 /// - `rules`: thresholds and the business calendar of the rules (``RuleSettings``), e.g.
 ///   `{"calendar": {"hours": "08:30-17:15", "holidays": ["2027-01-11"]}, "bulk_lookups_per_hour": 100}`.
+/// - `max_connections`: connections held at once. Default: the descriptor limit (raised to its hard limit at
+///   start) less 128, at most 16384; the hub says at start what it got.
+/// - `max_unauthenticated_connections`: of those, connections still in their TLS handshake; the rest is a
+///   reserve only authenticated clients reach. Default half of `max_connections`.
+/// - `max_unauthenticated_per_address`: handshaking connections from one source address. Default 64.
+/// - `handshake_timeout_seconds`: time for the TLS handshake to complete. Default 10.
+/// - `idle_timeout_seconds`: time a connection may go without a complete request head, body progress or
+///   a new request. Default 60.
 /// - `role_labels`: a municipality's own names for the roles of the people register (``RoleLabels``), e.g.
 ///   `{"administrator": "情報政策課長"}`. Default the standard's: 統括者, 副統括者, 管理者, 運用管理者,
 ///   暗証番号管理者, 会議, 受託者, 操作者.
@@ -49,6 +59,11 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
     public var purgeHours = 24.0
     public var rules = RuleSettings()
     public var roleLabels = RoleLabels()
+    public var maxConnections: Int?
+    public var maxUnauthenticatedConnections: Int?
+    public var maxUnauthenticatedPerAddress = 64
+    public var handshakeTimeoutSeconds = 10.0
+    public var idleTimeoutSeconds = 60.0
 
     public init(ca: String, certificate: String, privateKey: String) {
         self.ca = ca
@@ -56,7 +71,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         self.privateKey = privateKey
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case host, port, database
         case signingKey = "signing_key"
         case ca, certificate
@@ -72,9 +87,15 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         case overlapSigningKeys = "overlap_signing_keys"
         case rules
         case roleLabels = "role_labels"
+        case maxConnections = "max_connections"
+        case maxUnauthenticatedConnections = "max_unauthenticated_connections"
+        case maxUnauthenticatedPerAddress = "max_unauthenticated_per_address"
+        case handshakeTimeoutSeconds = "handshake_timeout_seconds"
+        case idleTimeoutSeconds = "idle_timeout_seconds"
     }
 
     public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         var d = HubConfiguration(
             ca: try c.decode(String.self, forKey: .ca), certificate: try c.decode(String.self, forKey: .certificate),
@@ -94,6 +115,12 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         d.rules = try c.decodeIfPresent(RuleSettings.self, forKey: .rules) ?? d.rules
         d.purgeHours = try c.decodeIfPresent(Double.self, forKey: .purgeHours) ?? d.purgeHours
         d.roleLabels = try c.decodeIfPresent(RoleLabels.self, forKey: .roleLabels) ?? d.roleLabels
+        d.maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections)
+        d.maxUnauthenticatedConnections = try c.decodeIfPresent(Int.self, forKey: .maxUnauthenticatedConnections)
+        d.maxUnauthenticatedPerAddress =
+            try c.decodeIfPresent(Int.self, forKey: .maxUnauthenticatedPerAddress) ?? d.maxUnauthenticatedPerAddress
+        d.handshakeTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .handshakeTimeoutSeconds) ?? d.handshakeTimeoutSeconds
+        d.idleTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .idleTimeoutSeconds) ?? d.idleTimeoutSeconds
         self = d
     }
 
@@ -123,12 +150,41 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         }
         guard purgeHours >= 1, purgeHours <= 24 * 7 else { throw KirokuError(.configuration, "purge_hours must be 1 to 168") }
         try retention.validate()
+        if let maxConnections, maxConnections < 2 { throw KirokuError(.configuration, "max_connections must be at least 2") }
+        if let maxUnauthenticatedConnections, maxUnauthenticatedConnections < 1 {
+            throw KirokuError(.configuration, "max_unauthenticated_connections must be at least 1")
+        }
+        guard maxUnauthenticatedPerAddress >= 1 else {
+            throw KirokuError(.configuration, "max_unauthenticated_per_address must be at least 1")
+        }
+        guard handshakeTimeoutSeconds >= 0.5, handshakeTimeoutSeconds <= 300, idleTimeoutSeconds >= 1, idleTimeoutSeconds <= 3600
+        else {
+            throw KirokuError(.configuration, "handshake_timeout_seconds must be 0.5 to 300 and idle_timeout_seconds 1 to 3600")
+        }
         for path in overlapSigningKeys where !FileManager.default.fileExists(atPath: path) {
             throw KirokuError(.configuration, "overlap signing key \(path) does not exist")
         }
-        for (name, path) in [("ca", ca), ("certificate", certificate), ("private_key", privateKey)]
+        guard let revocationList, !revocationList.isEmpty else {
+            throw KirokuError(
+                .configuration,
+                "revocation_list is required: the CA's revoked.txt (kirokuctl pki init writes it); the hub does not run without revocation")
+        }
+        for (name, path) in [("ca", ca), ("certificate", certificate), ("private_key", privateKey), ("revocation_list", revocationList)]
         where !FileManager.default.fileExists(atPath: path) {
             throw KirokuError(.configuration, "\(name) file \(path) does not exist")
         }
+    }
+}
+
+extension HubConfiguration {
+    /// The connection limits in force, given the descriptor limit the hub got.
+    public func connectionLimits(descriptors: Int) -> ConnectionLimits {
+        let total = maxConnections ?? max(16, min(descriptors - 128, 16_384))
+        let unauthenticated = min(maxUnauthenticatedConnections ?? max(1, total / 2), total)
+        return ConnectionLimits(
+            maxConnections: total, maxUnauthenticated: unauthenticated,
+            maxUnauthenticatedPerAddress: min(maxUnauthenticatedPerAddress, unauthenticated),
+            handshakeTimeout: .milliseconds(Int64(handshakeTimeoutSeconds * 1000)),
+            idleTimeout: .milliseconds(Int64(idleTimeoutSeconds * 1000)))
     }
 }

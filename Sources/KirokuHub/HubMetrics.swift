@@ -11,6 +11,10 @@ public final class HubMetrics: Sendable {
     let batchesAccepted: Counter
     /// Time from a batch's body being read to its receipt being signed (verify, durable commit, sign).
     let batchDuration: DurationHistogram
+    /// 1 while the revocation list is good, 0 while every certificate is refused for want of one.
+    let revocationListUsable: Gauge
+    /// TLS clients refused as revoked, or because the revocation list could not be used.
+    let revocationRefusals: Counter
     private let lagGauges = Mutex<[String: Gauge]>([:])
 
     init() {
@@ -21,6 +25,10 @@ public final class HubMetrics: Sendable {
         batchDuration = registry.makeDurationHistogram(
             descriptor: Self.name("kiroku_batch_duration_seconds", "Accepted batches: verify, durable commit and receipt"),
             buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000].map { Duration.milliseconds($0) })
+        revocationListUsable = registry.makeGauge(
+            descriptor: Self.name("kiroku_revocation_list_usable_bool", "1 while the revocation list is good; 0 refuses every client"))
+        revocationRefusals = registry.makeCounter(
+            descriptor: Self.name("kiroku_revocation_refusals_total", "Clients refused as revoked or for want of a good revocation list"))
     }
 
     /// `kiroku_<name>_<unit>`, e.g. `kiroku_events_ingested_total`.

@@ -1,5 +1,7 @@
 public import KirokuProtocol
 public import X509
+import SwiftASN1
+import Foundation
 
 extension Certificate {
     /// The Kiroku identity in the certificate's SAN URI (`kiroku:ROLE:ID`), or nil if it carries none or
@@ -17,4 +19,12 @@ extension Certificate {
 
     /// The serial as Kiroku prints it (see ``CertificateAuthority/serialHex(_:)``).
     public var serialHex: String { CertificateAuthority.serialHex(serialNumber) }
+}
+
+/// Reading a certificate file where only its identity is needed (the agent checks its configured id).
+public enum CertificateFile {
+    /// The Kiroku identity of the PEM certificate at `path` (nil if it carries none or several).
+    public static func identity(path: String) throws -> Identity? {
+        try Certificate(pemEncoded: String(contentsOfFile: path, encoding: .utf8)).kirokuIdentity
+    }
 }

@@ -96,6 +96,9 @@ public struct CertificateAuthority: Sendable {
         guard AgentID.isValid(id) else {
             throw KirokuError(.pki, "id '\(id)' must be 1-64 of A-Z a-z 0-9 . _ -")
         }
+        if role == .agent && id == AgentID.hub {
+            throw KirokuError(.pki, "the agent id '\(id)' is reserved for the hub's own chain; choose another id")
+        }
         if role == .hub && dnsNames.isEmpty && ipAddresses.isEmpty {
             throw KirokuError(.pki, "a hub certificate needs at least one --dns name or --ip address")
         }
@@ -274,19 +277,57 @@ public struct IssuedCertificate: Sendable, Hashable {
 
 /// The set of revoked serials, read from the CA's `revoked.txt` (first word of each non-comment line).
 public struct RevocationList: Sendable {
+    /// The first line `kirokuctl pki init` writes; a list without it was cut short or is not ours.
+    public static let header = "# Kiroku revocation list"
+
+    /// Lenient: what `kirokuctl pki list` shows. The hub uses ``load(from:)``.
     public static func read(from url: URL) -> Set<String> {
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [] }
+        return (try? parse(text, requireHeader: false)) ?? []
+    }
+
+    /// Strict, for the hub, which fails closed: a missing or unreadable file, a list that does not start
+    /// with ``header`` (emptied or truncated to nothing), whose last line is cut (no final newline: the CA
+    /// appends whole lines), or with a line whose serial is not hex, is an error naming the problem.
+    public static func load(from url: URL) throws(KirokuError) -> Set<String> {
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw KirokuError(.configuration, "cannot read the revocation list \(url.path) (\(String(describing: error).prefix(120)))")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw KirokuError(.configuration, "the revocation list \(url.path) is not UTF-8 text")
+        }
+        do {
+            return try parse(text, requireHeader: true)
+        } catch {
+            throw KirokuError(.configuration, "the revocation list \(url.path) \(error.message)")
+        }
+    }
+
+    static func parse(_ text: String, requireHeader: Bool) throws(KirokuError) -> Set<String> {
+        if requireHeader {
+            guard text.hasPrefix(header) else {
+                throw KirokuError(.configuration, "does not start with the line '\(header)…' (emptied or cut short?)")
+            }
+            guard text.hasSuffix("\n") else {
+                throw KirokuError(.configuration, "ends in the middle of a line (cut short?)")
+            }
+        }
         var serials: Set<String> = []
-        for line in text.split(separator: "\n") {
-            let trimmed = line.drop(while: { $0 == " " || $0 == "\t" })
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.drop(while: { $0 == " " || $0 == "\t" || $0 == "\r" })
             guard !trimmed.isEmpty, trimmed.first != "#" else { continue }
-            let word = trimmed.prefix(while: { $0 != " " && $0 != "\t" && $0 != "#" })
-            serials.insert(CertificateAuthority.normaliseSerial(String(word)))
+            let word = CertificateAuthority.normaliseSerial(String(trimmed.prefix(while: { $0 != " " && $0 != "\t" && $0 != "#" && $0 != "\r" })))
+            guard (2...64).contains(word.count), word.count % 2 == 0, word.allSatisfy(\.isHexDigit) else {
+                throw KirokuError(.configuration, "line \(number + 1): '\(word.prefix(20))' is not a certificate serial in hex")
+            }
+            serials.insert(word)
         }
         return serials
     }
 }
-
 
 /// Writes a private key with mode 0600 from the start (never world-readable, not even for a moment), and
 /// fsyncs it; refuses to overwrite an existing file unless `replace`.

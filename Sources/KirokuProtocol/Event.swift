@@ -201,6 +201,10 @@ public struct Event: Sendable, Hashable {
 
 /// Agent identifiers: 1–64 of `A–Z a–z 0–9 . _ -`, so they are safe in file names, URIs and SQL output.
 public enum AgentID {
+    /// The id of the hub's own chain (its `record/…` events). No agent certificate may carry it: the CA
+    /// refuses to issue one and the hub refuses one on every agent endpoint.
+    public static let hub = "hub"
+
     public static func isValid(_ id: String) -> Bool {
         guard !id.isEmpty, id.utf8.count <= 64 else { return false }
         return id.utf8.allSatisfy { byte in

@@ -44,6 +44,11 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let certificateRequired = ErrorCode(rawValue: "certificate_required")
     /// The certificate's role may not use this endpoint (an agent querying, a person sending batches).
     public static let wrongRole = ErrorCode(rawValue: "wrong_role")
+    /// The client certificate was revoked after this connection was opened (the next connection is refused
+    /// during the TLS handshake).
+    public static let certificateRevoked = ErrorCode(rawValue: "certificate_revoked")
+    /// The hub cannot read a good revocation list, and so admits no certificate until it can.
+    public static let revocationUnavailable = ErrorCode(rawValue: "revocation_unavailable")
     /// A person certificate whose holder's roles (the people register) do not allow this, or who is not in
     /// the register or has left.
     public static let notPermitted = ErrorCode(rawValue: "not_permitted")
@@ -81,12 +86,13 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         case .malformedRequest, .unsupportedVersion, .sequenceOrder, .emptyBatch, .badCompression, .badQuery:
             return 400
         case .certificateRequired: return 401
-        case .agentMismatch, .wrongRole, .notPermitted: return 403
+        case .agentMismatch, .wrongRole, .notPermitted, .certificateRevoked: return 403
         case .notFound: return 404
         case .chainBroken, .sequenceGap, .fork: return 409
         case .batchTooLarge, .eventTooLarge: return 413
         case .unsupportedEncoding: return 415
         case .invalidEvent, .hashMismatch, .badCheckpoint: return 422
+        case .revocationUnavailable: return 503
         default: return 500
         }
     }
@@ -128,6 +134,8 @@ public struct ErrorBody: Codable, Sendable, Equatable {
 
 /// Reads a component's JSON configuration file, with a `configuration` error naming the file and what is
 /// wrong with it (never its contents: the file may name secrets' paths, not hold them, but be safe).
+/// Unknown keys are refused (``Swift/Decoder/refuseUnknownKeys(_:)``): a misspelt key must not turn a
+/// protection off silently.
 public func loadConfiguration<T: Decodable>(_ type: T.Type, file: String) throws -> T {
     let data: Data
     do {
@@ -137,12 +145,71 @@ public func loadConfiguration<T: Decodable>(_ type: T.Type, file: String) throws
     }
     do {
         return try JSONDecoder().decode(T.self, from: data)
-    } catch DecodingError.keyNotFound(let key, _) {
-        throw KirokuError(.configuration, "configuration file \(file) lacks the required key '\(key.stringValue)'")
+    } catch let error as KirokuError {
+        throw KirokuError(.configuration, "configuration file \(file): \(error.message)")
+    } catch DecodingError.keyNotFound(let key, let context) {
+        let path = configurationPath(context.codingPath + [key])
+        throw KirokuError(.configuration, "configuration file \(file) lacks the required key '\(path)'")
     } catch DecodingError.typeMismatch(_, let context) {
         throw KirokuError(
-            .configuration, "configuration file \(file): '\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type")
+            .configuration, "configuration file \(file): '\(configurationPath(context.codingPath))' has the wrong type")
+    } catch DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty {
+        throw KirokuError(
+            .configuration,
+            "configuration file \(file): '\(configurationPath(context.codingPath))': \(context.debugDescription)")
     } catch {
         throw KirokuError(.configuration, "configuration file \(file) is not valid JSON")
     }
+}
+
+/// `files.0.kind`: where in a configuration file a key is.
+func configurationPath(_ path: [any CodingKey]) -> String {
+    path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+}
+
+/// Any key of a JSON object, to list the keys a configuration file really has.
+public struct AnyCodingKey: CodingKey, Sendable {
+    public var stringValue: String
+    public var intValue: Int?
+    public init(stringValue: String) { self.stringValue = stringValue }
+    public init?(intValue: Int) {
+        self.stringValue = "\(intValue)"
+        self.intValue = intValue
+    }
+}
+
+extension Decoder {
+    /// Refuses an object key that `Keys` does not name, with the nearest known key: configuration is read
+    /// fail-closed, so `revocaton_list` stops the program instead of turning revocation off.
+    public func refuseUnknownKeys<Keys: CodingKey & CaseIterable>(_ keys: Keys.Type) throws {
+        let known = Keys.allCases.map(\.stringValue)
+        for key in try container(keyedBy: AnyCodingKey.self).allKeys where !known.contains(key.stringValue) {
+            let path = configurationPath(codingPath + [key])
+            let hint =
+                nearestKey(to: key.stringValue, among: known).map { "; did you mean '\($0)'?" }
+                ?? "; known keys are \(known.joined(separator: ", "))"
+            throw KirokuError(.configuration, "unknown key '\(path.prefix(80))'\(hint)")
+        }
+    }
+}
+
+/// The known key closest to `key` by edit distance, if it is close enough to be a slip of the keyboard.
+public func nearestKey(to key: String, among known: [String]) -> String? {
+    let typed = Array(key.lowercased())
+    var best: (key: String, distance: Int)?
+    for candidate in known {
+        let target = Array(candidate)
+        // Levenshtein distance, one row at a time.
+        var row = Array(0...target.count)
+        for (i, a) in typed.enumerated() {
+            var next = [i + 1] + Array(repeating: 0, count: target.count)
+            for (j, b) in target.enumerated() {
+                next[j + 1] = Swift.min(row[j + 1] + 1, next[j] + 1, row[j] + (a == b ? 0 : 1))
+            }
+            row = next
+        }
+        if best == nil || row[target.count] < best!.distance { best = (candidate, row[target.count]) }
+    }
+    guard let best, best.distance <= Swift.max(2, best.key.count / 3) else { return nil }
+    return best.key
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KirokuAgent
+import KirokuPKI
 import KirokuProtocol
 import Logging
 import ServiceLifecycle
@@ -31,13 +32,17 @@ struct CommonOptions: ParsableArguments {
 
     /// Flags, then environment, then file, then defaults.
     func load() throws -> AgentConfiguration {
+        // Whatever this process creates (journal, WAL, folders) is the agent's alone; the socket is given
+        // its configured mode explicitly.
+        umask(0o077)
         let environment = ProcessInfo.processInfo.environment
         var configuration: AgentConfiguration
         if let file = config ?? environment["KIROKU_AGENT_CONFIG"] {
             configuration = try AgentConfiguration.load(file: file)
         } else {
-            guard let id = id ?? environment["KIROKU_AGENT_ID"] else {
-                throw KirokuError(.configuration, "give --config FILE or --id ID")
+            guard let id = id ?? environment["KIROKU_AGENT_ID"] ?? (cert ?? environment["KIROKU_AGENT_CERTIFICATE"]).map({ _ in "" })
+            else {
+                throw KirokuError(.configuration, "give --config FILE, --cert FILE or --id ID")
             }
             configuration = AgentConfiguration(agentID: id)
         }
@@ -51,6 +56,7 @@ struct CommonOptions: ParsableArguments {
         if let cert { configuration.certificate = cert }
         if let key { configuration.privateKey = key }
         if let heartbeatSeconds { configuration.heartbeatSeconds = heartbeatSeconds }
+        try configuration.resolveIdentity(readIdentity: CertificateFile.identity(path:))
         try configuration.validate()
         return configuration
     }

@@ -5,6 +5,7 @@ import Hummingbird
 import KirokuHub
 import KirokuProtocol
 import Logging
+import NIOCore
 
 /// `kiroku-hub`: the central hub. Only wiring lives here; see `KirokuHub.HubApp`.
 @main
@@ -55,6 +56,8 @@ struct KirokuHubCommand: AsyncParsableCommand {
         @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String?
 
         func run() async throws {
+            // Whatever the hub creates (the record, its WAL, keys, folders) is its own alone.
+            umask(0o077)
             let environment = ProcessInfo.processInfo.environment
             var configuration: HubConfiguration
             do {
@@ -86,7 +89,16 @@ struct KirokuHubCommand: AsyncParsableCommand {
                 var logger = Logger(label: "kiroku.hub")
                 logger.logLevel = Logger.Level(rawValue: logLevel ?? environment["LOG_LEVEL"] ?? "info") ?? .info
                 let app = try HubApp.build(configuration: configuration, logger: logger)
-                try await app.runService()
+                do {
+                    try await app.runService()
+                } catch let error as IOError where error.errnoCode == EADDRINUSE {
+                    throw KirokuError(
+                        .configuration,
+                        "port \(configuration.port) on \(configuration.host) is in use (another kiroku-hub running?); stop it or choose another port")
+                } catch let error as IOError where error.errnoCode == EACCES {
+                    throw KirokuError(
+                        .configuration, "may not listen on port \(configuration.port): ports below 1024 need root or CAP_NET_BIND_SERVICE")
+                }
             } catch let error as KirokuError {
                 FileHandle.standardError.write(Data("kiroku-hub: \(error)\n".utf8))
                 throw ExitCode(2)

@@ -23,14 +23,15 @@ func fail(_ error: KirokuError) -> ExitCode {
 }
 
 /// How a person reaches the hub: flags, or `KIROKU_HUB`, `KIROKU_CA`, `KIROKU_CERT`, `KIROKU_KEY`, or a
-/// PKI folder plus a person id.
+/// PKI folder plus a person id (`--pki --as`, or `KIROKU_PKI`, `KIROKU_AS`), so that the README's commands
+/// run as written once three variables are set.
 struct HubOptions: ParsableArguments {
     @Option(help: "Hub URL, https://NAME:PORT (or KIROKU_HUB).") var hub: String?
     @Option(help: "CA certificate (or KIROKU_CA).") var ca: String?
     @Option(help: "Your person certificate (or KIROKU_CERT).") var cert: String?
     @Option(help: "Your private key (or KIROKU_KEY).") var key: String?
-    @Option(help: "A PKI folder: use DIR/ca.crt and DIR/people/ID.crt/.key with --as.") var pki: String?
-    @Option(name: .customLong("as"), help: "Your person id in --pki.") var person: String?
+    @Option(help: "A PKI folder: use DIR/ca.crt and DIR/people/ID.crt/.key with --as (or KIROKU_PKI).") var pki: String?
+    @Option(name: .customLong("as"), help: "Your person id in --pki (or KIROKU_AS).") var person: String?
 
     func connect() throws -> HubConnection {
         let environment = ProcessInfo.processInfo.environment
@@ -40,13 +41,14 @@ struct HubOptions: ParsableArguments {
         var caPath = ca ?? environment["KIROKU_CA"]
         var certPath = cert ?? environment["KIROKU_CERT"]
         var keyPath = key ?? environment["KIROKU_KEY"]
-        if let pki, let person {
+        if let pki = pki ?? environment["KIROKU_PKI"], let person = person ?? environment["KIROKU_AS"] {
             caPath = caPath ?? "\(pki)/ca.crt"
             certPath = certPath ?? "\(pki)/people/\(person).crt"
             keyPath = keyPath ?? "\(pki)/people/\(person).key"
         }
         guard let caPath, let certPath, let keyPath else {
-            throw KirokuError(.configuration, "give --ca, --cert and --key (or --pki DIR --as PERSON)")
+            throw KirokuError(
+                .configuration, "give --pki DIR --as PERSON (or set KIROKU_PKI and KIROKU_AS), or --ca, --cert and --key")
         }
         return try HubConnection(
             baseURL: url, credentials: ClientCredentials(caPath: caPath, certificatePath: certPath, keyPath: keyPath))

@@ -31,6 +31,22 @@ public struct FileSource: Sendable, Codable, Equatable {
         self.action = action
     }
 
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case path, format, pattern, kind, action, actor, subject
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        path = try c.decode(String.self, forKey: .path)
+        format = try c.decode(String.self, forKey: .format)
+        pattern = try c.decodeIfPresent(String.self, forKey: .pattern)
+        kind = try c.decodeIfPresent(String.self, forKey: .kind)
+        action = try c.decodeIfPresent(String.self, forKey: .action)
+        actor = try c.decodeIfPresent(String.self, forKey: .actor)
+        subject = try c.decodeIfPresent(String.self, forKey: .subject)
+    }
+
     func validate() throws(KirokuError) {
         guard path.hasPrefix("/") else { throw KirokuError(.configuration, "files: path must be absolute, not '\(path)'") }
         switch format {

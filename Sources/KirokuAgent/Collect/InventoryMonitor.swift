@@ -23,7 +23,7 @@ public struct InventorySettings: Sendable, Codable, Equatable {
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case usbDevices = "usb_devices"
         case programDirectories = "program_directories"
         case dpkgStatus = "dpkg_status"
@@ -31,6 +31,7 @@ public struct InventorySettings: Sendable, Codable, Equatable {
     }
 
     public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         usbDevices = try c.decodeIfPresent(String.self, forKey: .usbDevices)
         programDirectories = try c.decodeIfPresent([String].self, forKey: .programDirectories) ?? []

@@ -47,12 +47,16 @@ public struct IngestServer: Service {
     }
 
     public func run() async throws {
-        try FileManager.default.createDirectory(
-            at: URL(filePath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+        // The folder only leads to the socket, whose own mode says who may write events.
+        try PrivateFiles.createDirectory(URL(filePath: path).deletingLastPathComponent(), mode: 0o755)
+        try Self.refuseLiveSocket(path)
         let committer = self.committer
         let logger = self.logger
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
+            // A producer that sends its line and shuts down its side (`echo … | socat - UNIX:…`) still
+            // reads its answers: the connection closes once every line has been answered.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
@@ -63,6 +67,7 @@ public struct IngestServer: Service {
             .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
             .get()
         chmod(path, mode)
+        let bound = Self.inode(path)
         logger.info("ingestion socket listening", metadata: ["kiroku.socket": "\(path)"])
         onListening()
         await withTaskCancellationOrGracefulShutdownHandler {
@@ -70,7 +75,39 @@ public struct IngestServer: Service {
         } onCancelOrGracefulShutdown: {
             server.close(promise: nil)
         }
-        unlink(path)
+        // Only our own socket: another agent's, bound since, is not ours to remove.
+        if bound != nil, Self.inode(path) == bound { unlink(path) }
+    }
+
+    static func inode(_ path: String) -> UInt64? {
+        var info = stat()
+        return lstat(path, &info) == 0 ? UInt64(info.st_ino) : nil
+    }
+
+    /// Refuses a socket path another live process is listening on (a second agent given the same
+    /// configuration must not take over the first one's producers); a stale file left by a stopped agent
+    /// is replaced.
+    static func refuseLiveSocket(_ path: String) throws {
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK else { return }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in bytes.enumerated() { raw[index] = byte }
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if connected == 0 {
+            throw KirokuError(
+                .configuration,
+                "another process (a running agent?) is listening on the ingestion socket \(path); give each agent its own socket and journal")
+        }
     }
 
     static func answer(_ result: Result<Event, KirokuError>) -> ByteBuffer {
@@ -89,12 +126,16 @@ public struct IngestServer: Service {
 
 /// One producer's connection: each line becomes a draft in the committer's queue (or a refusal queued
 /// behind it, so answers keep the order of the lines); answers are written when the committer calls back.
-final class IngestHandler: ChannelInboundHandler, Sendable {
+/// When the producer shuts down its side, the lines it sent are still answered, then the connection closes.
+final class IngestHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     let committer: GroupCommitter
     let logger: Logger
+    /// Lines taken and not yet answered; touched on the channel's event loop only.
+    private var pending = 0
+    private var inputClosed = false
 
     init(committer: GroupCommitter, logger: Logger) {
         self.committer = committer
@@ -113,21 +154,40 @@ final class IngestHandler: ChannelInboundHandler, Sendable {
         } catch {
             draft = .failure(error)
         }
+        submit(draft, context: context, thenClose: false)
+    }
+
+    /// Queues a draft (or a refusal) and writes its answer, on this connection's loop, when it is decided.
+    private func submit(_ draft: Result<EventDraft, KirokuError>, context: ChannelHandlerContext, thenClose: Bool) {
+        pending += 1
         let channel = context.channel
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         committer.enqueue(draft) { result in
-            channel.writeAndFlush(IngestServer.answer(result), promise: nil)
+            channel.eventLoop.execute {
+                let written = channel.writeAndFlush(IngestServer.answer(result))
+                handler.value.pending -= 1
+                if thenClose || (handler.value.inputClosed && handler.value.pending == 0) {
+                    written.whenComplete { _ in channel.close(promise: nil) }
+                }
+            }
         }
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            inputClosed = true
+            if pending == 0 { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let channel = context.channel
         if error is LineTooLong {
             // Answered in order, after the lines before it, then the connection closes.
-            committer.enqueue(
-                .failure(KirokuError(.malformedRequest, "line longer than \(IngestServer.maxLineBytes) bytes; closing"))
-            ) { result in
-                channel.writeAndFlush(IngestServer.answer(result)).whenComplete { _ in channel.close(promise: nil) }
-            }
+            submit(
+                .failure(KirokuError(.malformedRequest, "line longer than \(IngestServer.maxLineBytes) bytes; closing")),
+                context: context, thenClose: true)
         } else {
             logger.debug("ingestion connection failed", metadata: ["kiroku.error": "\(error)"])
             context.close(promise: nil)
@@ -159,6 +219,11 @@ struct BoundedLineDecoder: ByteToMessageDecoder {
     mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws
         -> DecodingState
     {
-        try decode(context: context, buffer: &buffer)
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        // A last line without its newline (`printf '{…}' | socat …`) is still a line.
+        if seenEOF, buffer.readableBytes > 0 {
+            context.fireChannelRead(wrapInboundOut(buffer.readSlice(length: buffer.readableBytes)!))
+        }
+        return .needMoreData
     }
 }

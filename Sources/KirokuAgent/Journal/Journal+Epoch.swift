@@ -1,4 +1,8 @@
 import GRDB
+
+#if canImport(Glibc)
+import Glibc
+#endif
 public import KirokuProtocol
 
 #if canImport(FoundationEssentials)
@@ -54,7 +58,9 @@ extension Journal {
         let aside = "\(path).corrupt-\(stamp)"
         let name = URL(filePath: path).lastPathComponent
         do {
-            try FileManager.default.createDirectory(atPath: aside, withIntermediateDirectories: false)
+            try FileManager.default.createDirectory(
+                atPath: aside, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+            chmod(aside, 0o700)
             for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
                 try FileManager.default.moveItem(atPath: path + suffix, toPath: "\(aside)/\(name)\(suffix)")
             }

@@ -49,8 +49,8 @@ public struct Journal: Sendable {
         configuration.label = "kiroku.journal"
         let pool: DatabasePool
         do {
-            let folder = URL(filePath: path).deletingLastPathComponent()
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            // 0600 before SQLite creates it: the journal and its WAL are the agent's alone, whatever the umask.
+            try PrivateFiles.prepareDatabase(path: path)
             pool = try DatabasePool(path: path, configuration: configuration)
             // GRDB lowers the writer to NORMAL after prepareDatabase (PITFALLS.md §1): set FULL on the
             // writer itself, after opening.

@@ -21,12 +21,13 @@ public struct BusinessCalendar: Sendable, Equatable, Codable {
         self.yearEnd = yearEnd
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case hours, holidays
         case yearEnd = "year_end"
     }
 
     public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init()
         if let hours = try c.decodeIfPresent(String.self, forKey: .hours) {

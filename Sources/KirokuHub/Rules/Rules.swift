@@ -1,4 +1,5 @@
 import Foundation
+import KirokuProtocol
 
 /// Thresholds of the rules and the business calendar (hub configuration `rules`). Every key is optional.
 public struct RuleSettings: Sendable, Equatable, Codable {
@@ -21,7 +22,7 @@ public struct RuleSettings: Sendable, Equatable, Codable {
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case calendar
         case bulkLookupsPerHour = "bulk_lookups_per_hour"
         case repeatedLookupsPerDay = "repeated_lookups_per_day"
@@ -34,6 +35,7 @@ public struct RuleSettings: Sendable, Equatable, Codable {
     }
 
     public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         var d = RuleSettings()
         d.calendar = try c.decodeIfPresent(BusinessCalendar.self, forKey: .calendar) ?? d.calendar

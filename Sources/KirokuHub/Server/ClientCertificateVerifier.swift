@@ -3,37 +3,113 @@ import KirokuProtocol
 import KirokuPKI
 public import Logging
 import NIOSSL
+import Prometheus
 import Synchronization
 public import X509
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 import Foundation
 
 /// Verifies every client certificate during the TLS handshake: chain to the municipality's CA (RFC 5280:
 /// signature, validity period, CA constraints), not revoked, and carrying exactly one Kiroku identity.
-/// The revocation list file is re-read whenever it changes, so a revoked certificate is refused from the
-/// next connection on, without a restart.
+///
+/// Revocation fails closed. The list is read at start (the hub does not start without a good one) and
+/// again whenever the file changes; while it is missing, unreadable, malformed, cut short, or drops a
+/// serial it held before (a revocation is never undone), every certificate is refused until a good list
+/// is read again. ``IdentityMiddleware`` asks again on every request, so a keep-alive connection opened
+/// before a revocation is refused at its next request.
 public final class ClientCertificateVerifier: Sendable {
     let ca: Certificate
-    let revocationList: String?
+    let revocationList: String
     let logger: Logger
-    private let cache = Mutex<(stamp: String, serials: Set<String>)>(("", []))
+    let metrics: HubMetrics?
 
-    public init(ca: Certificate, revocationList: String?, logger: Logger) {
+    enum ListState: Equatable {
+        case good(Set<String>)
+        case unusable(String)
+    }
+
+    private struct Cache {
+        var stamp: [Int]
+        var state: ListState
+        /// Every serial any good list held: a later list without one of them is refused.
+        var everRevoked: Set<String>
+    }
+
+    private let cache: Mutex<Cache>
+
+    /// Reads the list once; throws (a `configuration` error naming the problem) if it is not good.
+    public init(ca: Certificate, revocationList: String, logger: Logger, metrics: HubMetrics? = nil) throws {
         self.ca = ca
         self.revocationList = revocationList
         self.logger = logger
+        self.metrics = metrics
+        let stamp = Self.stamp(revocationList)
+        let serials = try RevocationList.load(from: URL(filePath: revocationList))
+        cache = Mutex(Cache(stamp: stamp, state: .good(serials), everRevoked: serials))
+        metrics?.revocationListUsable.set(Double(1))
     }
 
-    /// The revoked serials, re-read if the file's size or modification time changed.
-    public func revokedSerials() -> Set<String> {
-        guard let path = revocationList else { return [] }
-        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-        let stamp = "\(attributes?[.modificationDate] ?? "none")|\(attributes?[.size] ?? 0)"
-        return cache.withLock { cache in
-            if cache.stamp != stamp {
-                cache = (stamp, RevocationList.read(from: URL(filePath: path)))
+    /// Inode, size, modification and change times: any rewrite or append changes one of them.
+    static func stamp(_ path: String) -> [Int] {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return [-1, Int(errno)] }
+        return [
+            Int(info.st_ino), Int(info.st_size), info.st_mtim.tv_sec, info.st_mtim.tv_nsec, info.st_ctim.tv_sec,
+            info.st_ctim.tv_nsec,
+        ]
+    }
+
+    /// The list as it stands now, re-read if the file changed.
+    func state() -> ListState {
+        let stamp = Self.stamp(revocationList)
+        let (state, change) = cache.withLock { cache -> (ListState, (old: ListState, new: ListState)?) in
+            guard cache.stamp != stamp else { return (cache.state, nil) }
+            let old = cache.state
+            cache.stamp = stamp
+            do {
+                let serials = try RevocationList.load(from: URL(filePath: revocationList))
+                let lost = cache.everRevoked.subtracting(serials)
+                if let example = lost.first {
+                    cache.state = .unusable(
+                        "the revocation list \(revocationList) no longer holds \(lost.count) serial(s) it revoked before (e.g. \(example)); a revocation is never undone")
+                } else {
+                    cache.state = .good(serials)
+                    cache.everRevoked.formUnion(serials)
+                }
+            } catch {
+                cache.state = .unusable((error as? KirokuError)?.message ?? "\(error)")
             }
-            return cache.serials
+            return (cache.state, old == cache.state ? nil : (old, cache.state))
+        }
+        if let change {
+            switch (change.old, change.new) {
+            case (_, .unusable(let reason)):
+                metrics?.revocationListUsable.set(Double(0))
+                logger.error(
+                    "revocation list unusable: every client certificate is refused until a good list is read again",
+                    metadata: ["kiroku.revocation.problem": "\(reason)"])
+            case (.unusable, .good(let serials)):
+                metrics?.revocationListUsable.set(Double(1))
+                logger.notice(
+                    "revocation list readable again: clients are admitted", metadata: ["kiroku.revocation.serials": "\(serials.count)"])
+            default:
+                break
+            }
+        }
+        return state
+    }
+
+    /// Why a certificate with this serial must be refused now, or nil if it may pass.
+    func refusal(serial: String) -> String? {
+        switch state() {
+        case .unusable(let reason):
+            return "the revocation list cannot be used (\(reason))"
+        case .good(let serials):
+            return serials.contains(serial) ? "certificate revoked" : nil
         }
     }
 
@@ -54,10 +130,10 @@ public final class ClientCertificateVerifier: Sendable {
                 metadata: ["kiroku.peer": "\(who)", "kiroku.serial": "\(leaf.serialHex)"])
             return .failed
         }
-        if revokedSerials().contains(leaf.serialHex) {
+        if let refusal = refusal(serial: leaf.serialHex) {
+            metrics?.revocationRefusals.increment()
             logger.notice(
-                "refused a TLS client: certificate revoked",
-                metadata: ["kiroku.peer": "\(who)", "kiroku.serial": "\(leaf.serialHex)"])
+                "refused a TLS client: \(refusal)", metadata: ["kiroku.peer": "\(who)", "kiroku.serial": "\(leaf.serialHex)"])
             return .failed
         }
         guard leaf.kirokuIdentity != nil else {

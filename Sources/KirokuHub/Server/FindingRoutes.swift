@@ -62,6 +62,8 @@ struct RuleService: Service {
                 } else {
                     try await store.evaluatePendingRules(settings)
                 }
+            } catch is CancellationError {
+                // Stopping (or the server failed to start): not a failure of this service.
             } catch {
                 logger.error("rule evaluation failed; it is retried", metadata: ["kiroku.error": "\(error)"])
             }

@@ -1,6 +1,5 @@
 import SwiftASN1
 import Prometheus
-import CompressNIO
 public import Crypto
 public import Hummingbird
 import HummingbirdTLS
@@ -25,6 +24,11 @@ public enum HubApp {
         configuration: HubConfiguration, logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         try configuration.validate()
+        try checkTLSMaterial(configuration)
+        for path in [configuration.signingKeyPath] + configuration.overlapSigningKeys
+        where FileManager.default.fileExists(atPath: path) {
+            try PrivateFiles.checkPrivateKey(path, what: "the hub's signing key")
+        }
         let store = try HubStore.open(path: configuration.database)
         let key = try loadOrCreateSigningKey(path: configuration.signingKeyPath)
         let overlap = try configuration.overlapSigningKeys.map { try loadOrCreateSigningKey(path: $0) }
@@ -52,7 +56,10 @@ public enum HubApp {
             throw KirokuError(.configuration, "cannot read CA certificate \(configuration.ca)", underlying: error)
         }
         let ca = try Certificate(pemEncoded: caPEM)
-        let verifier = ClientCertificateVerifier(ca: ca, revocationList: configuration.revocationList, logger: logger)
+        guard let revocationList = configuration.revocationList else {
+            throw KirokuError(.configuration, "revocation_list is required")
+        }
+        let verifier = try ClientCertificateVerifier(ca: ca, revocationList: revocationList, logger: logger, metrics: metrics)
 
         var tls: TLSConfiguration
         do {
@@ -71,7 +78,7 @@ public enum HubApp {
 
         let router = Router(context: HubRequestContext.self)
         router.add(middleware: ErrorMiddleware(onError: { metrics.refused($0) }))
-        router.add(middleware: IdentityMiddleware())
+        router.add(middleware: IdentityMiddleware(verifier: verifier))
         let routes = Routes(store: store, key: key, overlapKeys: overlap, metrics: metrics, configuration: configuration)
         routes.register(on: router)
         routes.registerLog(on: router)
@@ -79,12 +86,26 @@ public enum HubApp {
         routes.registerFindings(on: router)
         routes.registerRegisters(on: router)
 
+        let descriptors = raiseDescriptorLimit()
+        let limits = configuration.connectionLimits(descriptors: descriptors)
+        if limits.maxConnections > descriptors - 64 {
+            throw KirokuError(
+                .configuration,
+                "max_connections \(limits.maxConnections) leaves too few of the \(descriptors) file descriptors this process may open; raise LimitNOFILE or lower max_connections")
+        }
+        logger.notice(
+            "connection limits",
+            metadata: [
+                "kiroku.descriptors": "\(descriptors)", "kiroku.connections.max": "\(limits.maxConnections)",
+                "kiroku.connections.handshaking": "\(limits.maxUnauthenticated)",
+                "kiroku.connections.per_address": "\(limits.maxUnauthenticatedPerAddress)",
+            ])
         return Application(
             router: router,
-            server: try .tls(
-                .http1(),
-                configuration: .init(
-                    tlsConfiguration: tls, customAsyncVerificationCallback: { chain in await verifier.verify(chain) })),
+            server: .guarded(
+                tls: try TLSChannelConfiguration(
+                    tlsConfiguration: tls, customAsyncVerificationCallback: { chain in await verifier.verify(chain) }),
+                limits: limits, counter: ConnectionCounter(limits: limits), logger: logger),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kiroku-hub"),
             services: [
                 CheckpointService(
@@ -104,6 +125,46 @@ public enum HubApp {
                 await onListening(port)
             },
             logger: logger)
+    }
+
+    /// Refuses, with what to do, TLS material that would not work or would not be safe: a private key others
+    /// may read, a certificate that is not a hub's (an agent's or a person's), a key that is not the
+    /// certificate's, a certificate the configured CA did not issue.
+    static func checkTLSMaterial(_ configuration: HubConfiguration) throws {
+        try PrivateFiles.checkPrivateKey(configuration.privateKey, what: "the hub's TLS private key")
+        let certificate: Certificate
+        let privateKey: Certificate.PrivateKey
+        let ca: Certificate
+        do {
+            certificate = try Certificate(pemEncoded: try String(contentsOfFile: configuration.certificate, encoding: .utf8))
+        } catch {
+            throw KirokuError(.configuration, "the hub certificate \(configuration.certificate) is not a PEM certificate")
+        }
+        do {
+            privateKey = try Certificate.PrivateKey(pemEncoded: try String(contentsOfFile: configuration.privateKey, encoding: .utf8))
+        } catch {
+            throw KirokuError(.configuration, "the hub's private key \(configuration.privateKey) is not a PEM private key")
+        }
+        do {
+            ca = try Certificate(pemEncoded: try String(contentsOfFile: configuration.ca, encoding: .utf8))
+        } catch {
+            throw KirokuError(.configuration, "the CA certificate \(configuration.ca) is not a PEM certificate")
+        }
+        guard let identity = certificate.kirokuIdentity, identity.role == .hub else {
+            let what = certificate.kirokuIdentity.map { "is for \($0.uri)" } ?? "carries no kiroku identity"
+            throw KirokuError(
+                .configuration,
+                "the certificate \(configuration.certificate) \(what), not a hub; issue the hub's own with 'kirokuctl pki issue hub --dns NAME'")
+        }
+        guard privateKey.publicKey == certificate.publicKey else {
+            throw KirokuError(
+                .configuration,
+                "the private key \(configuration.privateKey) does not belong to the certificate \(configuration.certificate); give the .key issued with that .crt")
+        }
+        guard certificate.issuer == ca.subject else {
+            throw KirokuError(
+                .configuration, "the hub certificate \(configuration.certificate) was not issued by the CA \(configuration.ca)")
+        }
     }
 
     /// Loads the Ed25519 receipt key, creating it (mode 0600) on first start.
@@ -189,6 +250,9 @@ struct Routes: Sendable {
             throw KirokuError(
                 .wrongRole, "\(identity.uri) may not use this endpoint; it is for \(role.rawValue) certificates")
         }
+        if role == .agent && identity.id == AgentID.hub {
+            throw KirokuError(.wrongRole, "the agent id '\(AgentID.hub)' is the hub's own chain; no agent certificate may use it")
+        }
         return identity
     }
 
@@ -260,26 +324,25 @@ struct Routes: Sendable {
         let agent = try Self.require(.agent, context)
         var request = request
         let limit = configuration.maxBatchBytes
+        // A declared length over the limit is refused at once, not after waiting for the bytes.
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+            throw KirokuError(.batchTooLarge, "the batch body is over \(limit) bytes (Content-Length \(declared))")
+        }
         var body: ByteBuffer
         do {
             body = try await request.collectBody(upTo: limit)
-        } catch {
+        } catch is NIOTooManyBytesError {
             throw KirokuError(.batchTooLarge, "the batch body is over \(limit) bytes")
+        } catch {
+            throw KirokuError(.malformedRequest, "the request body could not be read as HTTP/1.1")
         }
         switch request.headers[.contentEncoding]?.lowercased() {
         case nil, "identity":
             break
-        case "gzip", "deflate":
-            let algorithm: CompressionAlgorithm = request.headers[.contentEncoding]?.lowercased() == "gzip" ? .gzip() : .deflate()
-            do {
-                // compress-nio rounds its buffers up, so it may inflate somewhat past maxSize: check again.
-                body = try body.decompress(with: algorithm, maxSize: limit)
-                if body.readableBytes > limit { throw CompressNIOError.bufferOverflow }
-            } catch let error as CompressNIOError where error == .bufferOverflow {
-                throw KirokuError(.batchTooLarge, "the batch inflates to more than \(limit) bytes")
-            } catch {
-                throw KirokuError(.badCompression, "the compressed body could not be inflated")
-            }
+        case "gzip":
+            body = try Inflate.inflate(body, format: .gzip, maxSize: limit)
+        case "deflate":
+            body = try Inflate.inflate(body, format: .zlib, maxSize: limit)
         case let other?:
             throw KirokuError(.unsupportedEncoding, "Content-Encoding '\(other.prefix(20))' is not supported; use gzip or deflate")
         }

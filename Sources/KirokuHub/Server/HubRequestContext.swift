@@ -27,8 +27,11 @@ public struct HubRequestContext: RequestContext {
 
 /// Reads the caller's identity from the TLS client certificate. The TLS layer has already verified the
 /// chain against the CA and the revocation list (``ClientCertificateVerifier``).
+/// Every request is checked against the revocation list as it stands now, so a keep-alive connection
+/// opened before a revocation does not outlive it: the request is refused and the connection closed.
 struct IdentityMiddleware: RouterMiddleware {
     typealias Context = HubRequestContext
+    let verifier: ClientCertificateVerifier
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
@@ -39,6 +42,14 @@ struct IdentityMiddleware: RouterMiddleware {
             let identity = certificate.kirokuIdentity
         else {
             throw KirokuError(.certificateRequired, "a client certificate with a kiroku:ROLE:ID identity is required")
+        }
+        if let refusal = verifier.refusal(serial: certificate.serialHex) {
+            context.logger.notice("refused a request on an open connection: \(refusal)", metadata: ["kiroku.peer": "\(identity.uri)"])
+            throw KirokuError(
+                refusal == "certificate revoked" ? .certificateRevoked : .revocationUnavailable,
+                refusal == "certificate revoked"
+                    ? "\(identity.uri) was revoked; this connection is closed"
+                    : "the hub cannot read its revocation list and admits nobody until it can; this connection is closed")
         }
         context.identity = identity
         context.logger[metadataKey: "kiroku.peer"] = "\(identity.uri)"
@@ -84,8 +95,11 @@ struct ErrorMiddleware: RouterMiddleware {
 
     static func response(_ error: KirokuError) -> Response {
         let body = CanonicalJSON.encode(.object(["code": .string(error.code.rawValue), "message": .string(error.message)]))
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        if [.certificateRevoked, .revocationUnavailable].contains(error.code) {
+            headers[.connection] = "close"
+        }
         return Response(
-            status: .init(code: error.code.httpStatus), headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: body)))
+            status: .init(code: error.code.httpStatus), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

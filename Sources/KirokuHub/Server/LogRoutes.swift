@@ -189,6 +189,8 @@ struct CheckpointService: Service {
             do {
                 let published = try await store.issueCheckpoint(origin: origin, keys: keys)
                 logger.debug("checkpoint", metadata: ["kiroku.log.size": "\(published.checkpoint.size)"])
+            } catch is CancellationError {
+                // Stopping (or the server failed to start): not a failure of this service.
             } catch {
                 logger.error("could not publish a checkpoint", metadata: ["kiroku.error": "\(error)"])
             }

@@ -85,6 +85,8 @@ struct PurgeService: Service {
                 if purged > 0 {
                     logger.notice("retention purge", metadata: ["kiroku.purged": "\(purged)"])
                 }
+            } catch is CancellationError {
+                // Stopping (or the server failed to start): not a failure of this service.
             } catch {
                 logger.error("the retention purge failed; it runs again later", metadata: ["kiroku.error": "\(error)"])
             }

@@ -8,7 +8,7 @@ public import Foundation
 /// committed through the same path as agents' batches so that they enter the record and the Merkle log
 /// alike, in the same transaction as what they record.
 enum HubRecords {
-    static let agentID = "hub"
+    static let agentID = AgentID.hub
 
     static func append(
         _ drafts: [(action: String, actor: String, subject: String, attrs: [String: String])], now: Date, db: Database

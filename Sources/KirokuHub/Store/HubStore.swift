@@ -31,8 +31,8 @@ public struct HubStore: Sendable {
         configuration.busyMode = .timeout(30)
         configuration.label = "kiroku.hub"
         do {
-            try FileManager.default.createDirectory(
-                at: URL(filePath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+            // 0600 before SQLite creates it: the record and its WAL are the hub's alone, whatever the umask.
+            try PrivateFiles.prepareDatabase(path: path)
             let pool = try DatabasePool(path: path, configuration: configuration)
             try pool.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA synchronous = FULL")
