@@ -6,9 +6,15 @@ recomputes each event's hash from its content (RFC 8785 canonical JSON, SHA-256)
 RFC 6962 inclusion proof against the checkpoint's root, the hub's Ed25519 signature on the checkpoint
 (C2SP signed note), and each named witness's cosignature (C2SP tlog-cosignature).
 
-    verify_evidence.py BUNDLE [--hub-key BASE64] [--witness NAME+KEYID+BASE64 ...]
+    verify_evidence.py BUNDLE --hub-key BASE64 [--hub-key OLD ...] (--witness NAME+KEYID+BASE64 ... | --no-witness)
 
-Exit status 0 and a line starting VERIFIED when everything holds; 1 and NOT VERIFIED otherwise.
+The hub's key must be given (confirmed on paper): the key a bundle names is never used, since a forged
+bundle names its forger's key. A witness is required unless --no-witness is said, and then the verdict
+says so. JSON objects with a duplicated member are refused; a signed note's body ends at its last blank
+line, and a signature line by a known key that does not verify rejects the note (C2SP signed-note).
+
+Exit status 0 and a line starting VERIFIED when everything holds; 1 and NOT VERIFIED otherwise; 2 when
+it cannot judge (no hub key, no witness, not a bundle).
 """
 import base64
 import hashlib
@@ -129,7 +135,7 @@ def key_id(name, kind, public):
 
 
 def parse_note(text):
-    body, sep, rest = text.partition("\n\n")
+    body, sep, rest = text.rpartition("\n\n")  # the body ends at the LAST blank line
     if not sep or not rest.endswith("\n"):
         raise ValueError("not a signed note")
     lines = []
@@ -148,13 +154,54 @@ def parse_checkpoint(body):
     return origin, int(size), base64.b64decode(root, validate=True)
 
 
+def no_duplicates(pairs):
+    """json object_pairs_hook: a member given twice (a fake value first, the real one last) is refused."""
+    seen = {}
+    for name, value in pairs:
+        if name in seen:
+            raise ValueError(f"duplicated member {name!r}")
+        seen[name] = value
+    return seen
+
+
+def hub_signature(body, signatures, origin, keys):
+    """'valid' if a known key signed and every line by a known key verifies; 'invalid' if one does not;
+    'absent' if no known key signed."""
+    verdict = "absent"
+    for key in keys:
+        wanted = key_id(origin, 1, key)
+        for name, blob in signatures:
+            if name == origin and blob[:4] == wanted:
+                if len(blob) != 68 or not ed25519_verify(key, body.encode(), blob[4:]):
+                    return "invalid"
+                verdict = "valid"
+    return verdict
+
+
+def cosigned(body, signatures, name, public):
+    """True if the witness cosigned and every line by its key verifies."""
+    wanted, ok = key_id(name, 4, public), False
+    for n, b in signatures:
+        if n == name and b[:4] == wanted:
+            if len(b) != 76:
+                return False
+            t = int.from_bytes(b[4:12], "big")
+            if not ed25519_verify(public, b"cosignature/v1\ntime %d\n" % t + body.encode(), b[12:]):
+                return False
+            ok = True
+    return ok
+
+
 def main(argv):
-    args, hub_keys, witnesses = [], [], []
+    args, hub_keys, witnesses, no_witness = [], [], [], False
     i = 0
     while i < len(argv):
         if argv[i] == "--hub-key":  # repeatable: the keys of earlier rotations
             hub_keys.append(base64.b64decode(argv[i + 1]))
             i += 2
+        elif argv[i] == "--no-witness":
+            no_witness = True
+            i += 1
         elif argv[i] == "--witness":
             name, kid, blob = argv[i + 1].split("+", 2)
             raw = base64.b64decode(blob)
@@ -169,24 +216,30 @@ def main(argv):
     if len(args) != 1:
         print(__doc__)
         return 2
-    bundle = json.loads(pathlib.Path(args[0]).read_text(encoding="utf-8"))
+    if not hub_keys:
+        print("give the hub's key with --hub-key: get it from the 管理者 (kirokuctl log key) and confirm it on paper;"
+              " a key written inside the bundle proves nothing")
+        return 2
+    if not witnesses and not no_witness:
+        print("give the 会議's witness key with --witness NAME+ID+KEY, or say --no-witness to judge without one")
+        return 2
+    try:
+        bundle = json.loads(pathlib.Path(args[0]).read_text(encoding="utf-8"), object_pairs_hook=no_duplicates)
+    except ValueError as error:
+        print(f"NOT VERIFIED: the bundle is not valid JSON ({error})")
+        return 1
     problems = []
     if bundle.get("format") != "kiroku-evidence/1":
         problems.append("not a kiroku-evidence/1 bundle")
-    keys = hub_keys or [base64.b64decode(bundle["hub_key"])]
     body, signatures = parse_note(bundle["checkpoint"])
     origin, size, root = parse_checkpoint(body)
-    if not any(n == origin and b[:4] == key_id(origin, 1, key) and ed25519_verify(key, body.encode(), b[4:])
-               for key in keys for n, b in signatures):
+    signed = hub_signature(body, signatures, origin, hub_keys)
+    if signed == "invalid":
+        problems.append("a signature line by a given hub key does not verify: the checkpoint was altered")
+    elif signed != "valid":
         problems.append("the checkpoint is not signed by the hub key")
     for name, public in witnesses:
-        wanted, ok = key_id(name, 4, public), False
-        for n, b in signatures:
-            if n == name and b[:4] == wanted and len(b) == 76:
-                t = int.from_bytes(b[4:12], "big")
-                message = b"cosignature/v1\ntime %d\n" % t + body.encode()
-                ok = ok or ed25519_verify(public, message, b[12:])
-        if not ok:
+        if not cosigned(body, signatures, name, public):
             problems.append(f"not cosigned by witness {name}")
     purged = 0
     for n, entry in enumerate(bundle["events"], 1):
@@ -209,9 +262,12 @@ def main(argv):
     if problems:
         print(f"NOT VERIFIED: {len(problems)} problem(s)")
         return 1
-    print(f"VERIFIED: {len(bundle['events'])} event(s) in {origin} tree size {size}, signed by the hub"
-          + (f", cosigned by {len(witnesses)} witness(es)" if witnesses else "")
-          + (f"; {purged} purged by retention (hash proven, content gone)" if purged else ""))
+    proven = len(bundle["events"]) - purged
+    counted = (f"{proven} event(s) proven and {purged} purged (content removed under the retention policy;"
+               " inclusion proven, fields not authenticated)") if purged else f"{proven} event(s) proven"
+    print(f"VERIFIED: {counted} in {origin} tree size {size}, signed by the hub, "
+          + (f"cosigned by {len(witnesses)} witness(es)" if witnesses else
+             "WITHOUT A WITNESS (a hub that rewrote its own log could have made this bundle)"))
     return 0
 
 

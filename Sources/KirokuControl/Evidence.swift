@@ -100,8 +100,9 @@ public struct EvidenceVerdict: Sendable {
 
 public enum EvidenceVerifier {
     /// Verifies a bundle offline. `hubKeys` are the hub's keys the verifier holds (every key it used across
-    /// rotations); the checkpoint must be signed by one of them. Without any, the key inside the bundle is
-    /// used and the verdict says so. Each witness (name, key) must have cosigned.
+    /// rotations, given by the person who verifies): the checkpoint must be signed by one of them, and the
+    /// key the bundle itself names is never used — a forged bundle names its forger's key. Each witness
+    /// (name, key) must have cosigned; without any, the verdict says in words that no witness was checked.
     public static func verify(
         _ bundle: EvidenceBundle, hubKeys pinned: [Curve25519.Signing.PublicKey],
         witnesses: [(name: String, key: Curve25519.Signing.PublicKey)]
@@ -112,17 +113,13 @@ public enum EvidenceVerifier {
             problems += 1
             lines.append("FAIL  " + line)
         }
-        var keys = pinned
-        if !pinned.isEmpty {
-            if !pinned.contains(where: { bundle.hubKey == $0.rawRepresentation.base64EncodedString() }) {
-                lines.append("note  the bundle names another hub key than those given; the given keys are used")
-            }
-        } else if let raw = Data(base64Encoded: bundle.hubKey), let inside = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) {
-            keys = [inside]
-            lines.append("note  hub key taken from the bundle itself (\(signingKeyID(inside))); pin it with --hub-key")
-        } else {
-            fail("the bundle's hub key is not an Ed25519 key and none was given")
+        let keys = pinned
+        guard !keys.isEmpty else {
+            fail("no hub key was given: a key written inside the bundle proves nothing")
             return EvidenceVerdict(verified: false, lines: lines, checkpoint: nil, events: 0)
+        }
+        if !pinned.contains(where: { bundle.hubKey == $0.rawRepresentation.base64EncodedString() }) {
+            lines.append("note  the bundle names another hub key than those given; the given keys are used")
         }
         let note: SignedNote
         let tree: Checkpoint
@@ -133,7 +130,10 @@ public enum EvidenceVerifier {
             fail("the checkpoint cannot be read: \(error.message)")
             return EvidenceVerdict(verified: false, lines: lines, checkpoint: nil, events: 0)
         }
-        if let key = keys.first(where: { note.verify(name: tree.origin, publicKey: $0) }) {
+        let signed = note.check(name: tree.origin, publicKeys: keys)
+        if signed.check == .invalid, let key = signed.key {
+            fail("a signature line by hub key \(signingKeyID(key)) does not verify: the checkpoint was altered")
+        } else if signed.check == .valid, let key = signed.key {
             lines.append("ok    checkpoint \(tree.origin) size \(tree.size) root \(Hex.encode(tree.root).prefix(16))… signed by hub key \(signingKeyID(key))")
         } else {
             fail("the checkpoint is not signed by hub key \(keys.map(signingKeyID).joined(separator: " or ")): altered, or from another hub")
@@ -193,17 +193,26 @@ public enum EvidenceVerifier {
         }
         if bad > 20 { lines.append("FAIL  … and \(bad - 20) more events") }
         problems += bad
+        let proven = bundle.events.count - purged
         if bad == 0 {
-            lines.append(
-                "ok    \(bundle.events.count - purged) event(s): each hash recomputed from its content, each included in the checkpoint's tree")
+            lines.append("ok    \(proven) event(s): each hash recomputed from its content, each included in the checkpoint's tree")
             if purged > 0 {
-                lines.append("ok    \(purged) event(s) purged by retention: content removed, hash still included in the tree")
+                lines.append(
+                    "note  \(purged) event(s) purged under the retention policy: content removed, inclusion of their hash proven; their agent, seq, time, kind, action and site are NOT authenticated")
             }
         }
+        if witnesses.isEmpty {
+            lines.append(
+                "note  no witness was checked (--no-witness): a hub that rewrote its own log could have made this bundle; only a witness's cosignature shows the 会議 saw this tree")
+        }
         let verified = problems == 0
+        let counted = purged > 0
+            ? "\(proven) event(s) proven and \(purged) purged (content removed under the retention policy; inclusion proven, fields not authenticated)"
+            : "\(proven) event(s) proven"
+        let witnessed = witnesses.isEmpty ? "WITHOUT A WITNESS" : "cosigned by \(witnesses.count) witness(es)"
         lines.append(
             verified
-                ? "VERIFIED: \(bundle.events.count) event(s) are in the record as the hub signed it (\(tree.origin), tree size \(tree.size))."
+                ? "VERIFIED: \(counted) in \(tree.origin) tree size \(tree.size), signed by the hub, \(witnessed)."
                 : "NOT VERIFIED: \(problems) problem(s) above. This evidence does not show an unaltered record.")
         return EvidenceVerdict(verified: verified, lines: lines, checkpoint: tree, events: bundle.events.count)
     }

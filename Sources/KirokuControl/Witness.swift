@@ -120,7 +120,13 @@ public struct Witness: Sendable {
         let text = try await fetch()
         let note = try SignedNote(text: text)
         let tree = try Checkpoint(body: note.body)
-        guard keys.contains(where: { note.verify(name: tree.origin, publicKey: $0) }) else {
+        let signed = note.check(name: tree.origin, publicKeys: keys)
+        if signed.check == .invalid {
+            try alarm("a signature by a hub key this witness trusts does not verify", text, now: now)
+            throw KirokuError(
+                .badCheckpoint, "the hub's checkpoint carries a signature by a trusted hub key that does not verify: altered; not cosigned")
+        }
+        guard signed.check == .valid else {
             try alarm("the checkpoint is not signed by any hub key this witness trusts", text, now: now)
             throw KirokuError(
                 .badCheckpoint,

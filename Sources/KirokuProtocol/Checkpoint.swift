@@ -45,6 +45,11 @@ public struct SignedNote: Sendable, Equatable {
         /// The 4-byte key ID followed by the signature bytes.
         public var blob: [UInt8]
         public var keyID: [UInt8] { Array(blob.prefix(4)) }
+
+        public init(name: String, blob: [UInt8]) {
+            self.name = name
+            self.blob = blob
+        }
     }
 
     public init(body: String, signatures: [Line] = []) {
@@ -58,9 +63,10 @@ public struct SignedNote: Sendable, Equatable {
     }
 
     public init(text: String) throws(KirokuError) {
-        // The body ends at the first empty line (its last line's newline, then the separating one).
+        // C2SP signed-note: the body ends at the last empty line (its last line's newline, then the
+        // separating one); signature lines are never empty.
         let bytes = Array(text.utf8)
-        guard let split = bytes.indices.dropLast().first(where: { bytes[$0] == 0x0A && bytes[$0 + 1] == 0x0A }) else {
+        guard let split = bytes.indices.dropLast().last(where: { bytes[$0] == 0x0A && bytes[$0 + 1] == 0x0A }) else {
             throw KirokuError(.badCheckpoint, "not a signed note: no empty line before the signatures")
         }
         body = String(decoding: bytes[...split], as: UTF8.self)
@@ -93,13 +99,45 @@ public struct SignedNote: Sendable, Equatable {
         signatures.append(Line(name: name, blob: Self.keyID(name: name, type: 0x01, publicKey: key.publicKey) + Array(signature)))
     }
 
-    /// True if a signature line by `name` with this key's ID verifies over the body.
+    /// True if the note carries a signature line by `name` with this key's ID and every such line verifies
+    /// over the body. As C2SP says, a line by a known key that does not verify rejects the note (it is not
+    /// merely ignored); lines by unknown keys are ignored.
     public func verify(name: String, publicKey: Curve25519.Signing.PublicKey) -> Bool {
+        check(name: name, publicKey: publicKey) == .valid
+    }
+
+    /// What the note's lines by one known key say.
+    public enum SignatureCheck: Sendable, Equatable {
+        /// No line by this key.
+        case absent
+        /// Every line by this key verifies.
+        case valid
+        /// A line by this key does not verify: the note must be rejected, whatever other keys say.
+        case invalid
+    }
+
+    public func check(name: String, publicKey: Curve25519.Signing.PublicKey) -> SignatureCheck {
         let id = Self.keyID(name: name, type: 0x01, publicKey: publicKey)
-        return signatures.contains { line in
-            line.name == name && line.keyID == id && line.blob.count == 68
-                && publicKey.isValidSignature(Data(line.blob[4...]), for: Array(body.utf8))
+        let lines = signatures.filter { $0.name == name && $0.keyID == id }
+        if lines.isEmpty { return .absent }
+        let good = lines.allSatisfy { line in
+            line.blob.count == 68 && publicKey.isValidSignature(Data(line.blob[4...]), for: Array(body.utf8))
         }
+        return good ? .valid : .invalid
+    }
+
+    /// The verdict over several known keys (a rotation's): rejected if any of them has a failing line,
+    /// accepted if one of them signed; `key` is the one that did.
+    public func check(name: String, publicKeys: [Curve25519.Signing.PublicKey]) -> (check: SignatureCheck, key: Curve25519.Signing.PublicKey?) {
+        var signer: Curve25519.Signing.PublicKey?
+        for key in publicKeys {
+            switch check(name: name, publicKey: key) {
+            case .invalid: return (.invalid, key)
+            case .valid: signer = signer ?? key
+            case .absent: break
+            }
+        }
+        return signer.map { (.valid, $0) } ?? (.absent, nil)
     }
 
     // MARK: Cosignatures (C2SP tlog-cosignature, Ed25519 type 0x04)
@@ -117,15 +155,19 @@ public struct SignedNote: Sendable, Equatable {
             Line(name: name, blob: Self.keyID(name: name, type: 0x04, publicKey: key.publicKey) + timestamp + Array(signature)))
     }
 
-    /// The time of a valid cosignature by `name` with this key, or nil if there is none.
+    /// The time of the cosignature by `name` with this key, or nil if there is none or if any line by that
+    /// key fails to verify (C2SP: a failing signature by a known key rejects the note).
     public func cosignatureTime(name: String, publicKey: Curve25519.Signing.PublicKey) -> UInt64? {
         let id = Self.keyID(name: name, type: 0x04, publicKey: publicKey)
-        for line in signatures where line.name == name && line.keyID == id && line.blob.count == 76 {
+        var found: UInt64?
+        for line in signatures where line.name == name && line.keyID == id {
+            guard line.blob.count == 76 else { return nil }
             let time = line.blob[4..<12].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-            if publicKey.isValidSignature(Data(line.blob[12...]), for: Self.cosignedMessage(body: body, time: time)) {
-                return time
+            guard publicKey.isValidSignature(Data(line.blob[12...]), for: Self.cosignedMessage(body: body, time: time)) else {
+                return nil
             }
+            found = found ?? time
         }
-        return nil
+        return found
     }
 }

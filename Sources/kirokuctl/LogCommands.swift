@@ -85,9 +85,32 @@ struct Verify: ParsableCommand {
     var hubKey: [String] = []
     @Option(help: "A witness that must have cosigned: its key NAME+ID+BASE64 as 'kirokuctl witness init' printed it (repeatable).")
     var witness: [String] = []
+    @Flag(help: "Judge without any witness; the verdict then says so in words.") var noWitness = false
 
     func run() throws {
         do {
+            // Trust comes from the person verifying, never from the file being verified.
+            guard !hubKey.isEmpty else {
+                FileHandle.standardError.write(
+                    Data(
+                        """
+                        kirokuctl verify: give the hub's key with --hub-key KEY (repeat it for keys of earlier rotations).
+                        Get it from the 管理者 ('kirokuctl log key') and confirm it against the paper copy the 会議 keeps.
+                        A key written inside the bundle is never used: a forged bundle names its forger's key.
+
+                        """.utf8))
+                throw ExitCode(2)
+            }
+            guard !witness.isEmpty || noWitness else {
+                FileHandle.standardError.write(
+                    Data(
+                        """
+                        kirokuctl verify: give the 会議's witness key with --witness NAME+ID+KEY (as 'kirokuctl witness init' printed it).
+                        Without a witness, a hub that rewrote its own log could have made this bundle; to judge anyway, say --no-witness.
+
+                        """.utf8))
+                throw ExitCode(2)
+            }
             guard let data = FileManager.default.contents(atPath: bundle) else {
                 throw KirokuError(.configuration, "cannot read \(bundle)")
             }
