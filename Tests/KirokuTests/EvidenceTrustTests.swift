@@ -22,10 +22,7 @@ struct EvidenceTrustTests {
         _ events: [Event], signer: Curve25519.Signing.PrivateKey, named: Curve25519.Signing.PublicKey? = nil, cosigned: Bool = true
     ) throws -> (bundle: EvidenceBundle, note: SignedNote) {
         let leaves = events.map { Merkle.leafHash(eventHash: $0.hash)! }
-        var prover = Merkle.Prover(size: Int64(leaves.count)) { level, index in
-            let width = 1 << level
-            return Merkle.root(Array(leaves[(Int(index) * width)..<((Int(index) + 1) * width)]))
-        }
+        var prover = memoryProver(leaves)
         var note = SignedNote(body: Checkpoint(origin: origin, size: Int64(leaves.count), root: try prover.root()).body)
         try note.sign(name: origin, key: signer)
         if cosigned { try note.cosign(name: witnessName, key: witnessKey, time: 1_790_000_000) }

@@ -152,6 +152,7 @@ struct VectorTests {
             ("residentcard-destroy", event(3, "residentcard", "destroy", "P0201", "住基カード-000087", ["method": "裁断"], prev: String(repeating: "01", count: 32))),
             ("escapes-and-ordering", event(4, "incident", "fault", "system", "line1\nline2 \"quoted\" \\ tab\t", ["z": "last", "a": "first", "日本": "語", "\u{1F600}": "emoji", "\u{FF61}": "halfwidth"], prev: String(repeating: "ff", count: 32), site: "")),
             ("agent-heartbeat-no-attrs", event(5, "agent", "heartbeat", "kiroku-agent", "vector-agent", [:], prev: String(repeating: "0f", count: 32))),
+            ("escapes-control-characters", event(6, "incident", "fault", "system", "bs\u{8} ff\u{C} cr\r soh\u{1} us\u{1F} del\u{7F} slash/", ["detail": "esc\u{1B} del\u{7F}"], prev: String(repeating: "2e", count: 32))),
         ]
         var chain: [Event] = []
         var prev = Event.genesis
