@@ -173,7 +173,8 @@ def check_log(document, chain, check):
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             status = v.main([handle.name, "--hub-key", document["hub"]["public_key"], "--witness", witness["verifier_key"]])
-        check(status == 0 and "5 event(s) proven and 1 purged" in out.getvalue(), f"log.json: the bundle verifies ({out.getvalue().strip()})")
+        check(status == 0 and "5 event(s) proven and 1 purged" in out.getvalue() and "complete: all 6 event(s)" in out.getvalue(),
+              f"log.json: the bundle verifies, complete ({out.getvalue().strip()})")
     finally:
         os.unlink(handle.name)
 

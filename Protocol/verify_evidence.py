@@ -192,6 +192,72 @@ def cosigned(body, signatures, name, public):
     return ok
 
 
+STATEMENT = "kiroku-evidence-statement/v1"
+
+
+def parse_statement(body):
+    """PROTOCOL.md §7: the hub's signed word on one page of a bundle."""
+    lines = body.split("\n")
+    names = ["origin", "tree", "query", "matching", "offset", "entries", "digest"]
+    if len(lines) != 9 or lines[0] != STATEMENT or lines[8] != "":
+        raise ValueError("not an evidence statement")
+    values = {}
+    for name, line in zip(names, lines[1:8]):
+        if not line.startswith(name + " "):
+            raise ValueError(f"evidence statement: expected '{name} …'")
+        values[name] = line[len(name) + 1:]
+    for name in ("tree", "matching", "offset", "entries"):
+        if not values[name].isdigit() or str(int(values[name])) != values[name]:
+            raise ValueError(f"evidence statement: {name} is not a whole number")
+        values[name] = int(values[name])
+    values["query"] = json.loads(values["query"], object_pairs_hook=no_duplicates)
+    if canonical(values["query"]) != lines[3][len("query "):] or len(values["digest"]) != 64:
+        raise ValueError("evidence statement: not in its canonical form")
+    return values
+
+
+def completeness(bundle, origin, size, keys, problems):
+    """Returns a line to print: the pages tile the matching events, each page's digest holds."""
+    statements = bundle.get("statements")
+    if not statements:
+        return "note: no signed statement of the query: this bundle proves the events it shows, not that it shows every event"
+    pages = []
+    for number, text in enumerate(statements, 1):
+        body, signatures = parse_note(text)
+        page = parse_statement(body)
+        if hub_signature(body, signatures, page["origin"], keys) != "valid":
+            problems.append(f"statement {number} is not signed by the hub key")
+            return None
+        pages.append(page)
+    first = pages[0]
+    if any(p["origin"] != origin or p["tree"] != size for p in pages):
+        problems.append("a statement is about another log or tree than the checkpoint")
+    if any(p["query"] != first["query"] or p["matching"] != first["matching"] for p in pages):
+        problems.append("the statements are about different queries or counts")
+    events = bundle["events"]
+    at = 0
+    for page in sorted(pages, key=lambda p: p["offset"]):
+        if page["offset"] != at:
+            problems.append("a page is missing or two pages overlap")
+            return None
+        entries = events[at:at + page["entries"]]
+        if len(entries) != page["entries"]:
+            problems.append("the bundle ends before a page's last event: events were removed")
+            return None
+        digest = hashlib.sha256()
+        for entry in entries:
+            item = entry.get("event") or entry.get("purged")
+            digest.update(f"{entry['leaf_index']} {item['hash']}\n".encode())
+        if digest.hexdigest() != page["digest"]:
+            problems.append(f"events {at + 1}–{at + page['entries']} are not the ones the hub listed for that page")
+        at += page["entries"]
+    if at != first["matching"]:
+        problems.append(f"the hub counted {first['matching']} matching event(s); the pages hold {at}: cut short")
+    elif len(events) != at:
+        problems.append(f"the bundle holds {len(events)} event(s) but its pages list {at}: events were added")
+    return f"complete: all {first['matching']} event(s) the hub signed as matching {canonical(first['query'])} are here"
+
+
 def main(argv):
     args, hub_keys, witnesses, no_witness = [], [], [], False
     i = 0
@@ -241,6 +307,11 @@ def main(argv):
     for name, public in witnesses:
         if not cosigned(body, signatures, name, public):
             problems.append(f"not cosigned by witness {name}")
+    try:
+        complete = completeness(bundle, origin, size, hub_keys, problems)
+    except (ValueError, KeyError) as error:
+        problems.append(f"a statement cannot be read: {error}")
+        complete = None
     purged = 0
     for n, entry in enumerate(bundle["events"], 1):
         if "purged" in entry:  # retention removed the content; the hash must still be the leaf
@@ -262,6 +333,8 @@ def main(argv):
     if problems:
         print(f"NOT VERIFIED: {len(problems)} problem(s)")
         return 1
+    if complete:
+        print(complete)
     proven = len(bundle["events"]) - purged
     counted = (f"{proven} event(s) proven and {purged} purged (content removed under the retention policy;"
                " inclusion proven, fields not authenticated)") if purged else f"{proven} event(s) proven"

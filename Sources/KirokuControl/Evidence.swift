@@ -11,6 +11,8 @@ public struct EvidenceBundle: Sendable {
     public var checkpoint: String
     public var query: [String: String]
     public var events: [Entry]
+    /// The hub's signed statements, one per page (``EvidenceStatement``); empty in bundles made before them.
+    public var statements: [String] = []
 
     public struct Entry: Sendable {
         /// The event exactly as the bundle holds it; for a purged event, what is left of it (agent, seq,
@@ -71,12 +73,23 @@ public struct EvidenceBundle: Sendable {
             entries.append(Entry(object: object, leafIndex: leaf, inclusion: inclusion, purged: members["event"] == nil))
         }
         self.init(origin: origin, hubKey: hubKey, checkpoint: checkpoint, query: query, events: entries)
+        if let value = root["statements"] {
+            guard case .array(let items) = value else {
+                throw KirokuError(.malformedRequest, "statements is a list of signed notes")
+            }
+            for item in items {
+                guard case .string(let text) = item else { throw KirokuError(.malformedRequest, "statements is a list of signed notes") }
+                statements.append(text)
+            }
+        }
     }
 
     /// The bundle as JSON (what `export --evidence` writes).
     public var bytes: [UInt8] {
-        CanonicalJSON.encode(
-            .object([
+        var members: [String: JSONValue] = [:]
+        if !statements.isEmpty { members["statements"] = .array(statements.map(JSONValue.string)) }
+        return CanonicalJSON.encode(
+            .object(members.merging([
                 "format": .string(Self.format), "origin": .string(origin), "hub_key": .string(hubKey),
                 "checkpoint": .string(checkpoint), "query": .object(query.mapValues(JSONValue.string)),
                 "events": .array(
@@ -86,7 +99,86 @@ public struct EvidenceBundle: Sendable {
                             "inclusion": .array($0.inclusion.map(JSONValue.string)),
                         ])
                     }),
-            ]))
+            ]) { $1 }))
+    }
+}
+
+extension EvidenceVerifier {
+    /// Checks the hub's signed statements (one per page): signed by a given hub key, about this tree and
+    /// one query, tiling the matching events from the first to the last with no gap or overlap, each
+    /// page's digest over the bundle's entries at its place. Returns the number of problems.
+    static func completeness(_ bundle: EvidenceBundle, tree: Checkpoint, keys: [Curve25519.Signing.PublicKey], lines: inout [String])
+        -> Int
+    {
+        guard !bundle.statements.isEmpty else {
+            lines.append(
+                "note  no signed statement of the query: this bundle proves the events it shows, not that it shows every event that matched")
+            return 0
+        }
+        var problems = 0
+        func fail(_ line: String) {
+            problems += 1
+            lines.append("FAIL  " + line)
+        }
+        var pages: [EvidenceStatement] = []
+        for (index, text) in bundle.statements.enumerated() {
+            do {
+                let note = try SignedNote(text: text)
+                let statement = try EvidenceStatement(body: note.body)
+                guard note.check(name: statement.origin, publicKeys: keys).check == .valid else {
+                    fail("statement \(index + 1) is not signed by a given hub key (or carries a failing signature)")
+                    continue
+                }
+                pages.append(statement)
+            } catch {
+                fail("statement \(index + 1) cannot be read: \(error.message)")
+            }
+        }
+        guard problems == 0, let first = pages.first else { return problems }
+        if pages.contains(where: { $0.origin != tree.origin || $0.treeSize != tree.size }) {
+            fail("a statement is about another log or tree than the checkpoint (\(tree.origin) size \(tree.size))")
+        }
+        if pages.contains(where: { $0.query != first.query || $0.matching != first.matching }) {
+            fail("the statements are about different queries or counts: pages of different exports were mixed")
+        }
+        pages.sort { $0.offset < $1.offset }
+        var next: Int64 = 0
+        for page in pages {
+            guard page.offset == next else {
+                fail(page.offset > next
+                    ? "events \(next + 1)–\(page.offset) of the \(first.matching) that match are missing: a page was left out"
+                    : "two pages overlap at event \(page.offset + 1)")
+                return problems
+            }
+            let start = Int(page.offset)
+            let end = start + Int(page.entries)
+            guard end <= bundle.events.count else {
+                fail("the page from event \(start + 1) should hold \(page.entries) event(s); the bundle ends before: events were removed")
+                return problems
+            }
+            let slice = bundle.events[start..<end].map { entry -> (leafIndex: Int64, hash: String) in
+                guard case .object(let members) = entry.object, case .string(let hash) = members["hash"] else { return (entry.leafIndex, "") }
+                return (entry.leafIndex, hash)
+            }
+            if EvidenceStatement.digest(slice) != page.digest {
+                fail("events \(start + 1)–\(end) are not the ones the hub listed for that page: an event was removed, added, replaced or moved")
+            }
+            next = Int64(end)
+        }
+        if next != first.matching {
+            fail("the hub counted \(first.matching) matching event(s) in tree size \(tree.size); the bundle's pages hold \(next): a page was cut short or left out")
+        } else if bundle.events.count != Int(next) {
+            fail("the bundle holds \(bundle.events.count) event(s) but its pages list \(next): events were added")
+        }
+        if problems == 0 {
+            let query = first.query.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            lines.append(
+                "ok    complete: the hub signed that \(first.matching) event(s) of tree size \(tree.size) match the query (\(query.isEmpty ? "everything" : query)), and all \(first.matching) are here (\(pages.count) page(s))")
+            if first.query.filter({ $0.key != "checkpoint" }) != bundle.query.filter({ $0.key != "checkpoint" }) {
+                lines.append("note  the bundle's own 'query' differs from the one the hub signed; the signed one above is what was searched")
+            }
+        }
+        return problems
     }
 }
 
@@ -193,6 +285,7 @@ public enum EvidenceVerifier {
         }
         if bad > 20 { lines.append("FAIL  … and \(bad - 20) more events") }
         problems += bad
+        problems += completeness(bundle, tree: tree, keys: keys, lines: &lines)
         let proven = bundle.events.count - purged
         if bad == 0 {
             lines.append("ok    \(proven) event(s): each hash recomputed from its content, each included in the checkpoint's tree")

@@ -171,3 +171,96 @@ public struct SignedNote: Sendable, Equatable {
         return found
     }
 }
+
+/// What the hub signs about one page of an evidence bundle (PROTOCOL.md §7): which query, in which tree,
+/// how many events of that tree match it in all, where this page starts among them, how many it holds, and
+/// a digest of its entries. A verifier given every page can tell a bundle that lost an event, or a page
+/// cut short, and hold the hub to the count it signed. Signed as a C2SP note under the log's origin; its
+/// first line keeps it from ever reading as a checkpoint.
+public struct EvidenceStatement: Sendable, Equatable {
+    public static let header = "kiroku-evidence-statement/v1"
+    public var origin: String
+    public var treeSize: Int64
+    /// The query's filters as the hub applied them (a reader limited to their own record included).
+    public var query: [String: String]
+    public var matching: Int64
+    public var offset: Int64
+    public var entries: Int64
+    public var digest: [UInt8]
+
+    public init(
+        origin: String, treeSize: Int64, query: [String: String], matching: Int64, offset: Int64, entries: Int64, digest: [UInt8]
+    ) {
+        self.origin = origin
+        self.treeSize = treeSize
+        self.query = query
+        self.matching = matching
+        self.offset = offset
+        self.entries = entries
+        self.digest = digest
+    }
+
+    /// SHA-256 over `"<leaf_index> <hash>\n"` for each entry of the page, in order.
+    public static func digest(_ entries: [(leafIndex: Int64, hash: String)]) -> [UInt8] {
+        var hasher = SHA256()
+        for entry in entries { hasher.update(data: Array("\(entry.leafIndex) \(entry.hash)\n".utf8)) }
+        return Array(hasher.finalize())
+    }
+
+    public var body: String {
+        let query = String(decoding: CanonicalJSON.encode(.object(self.query.mapValues(JSONValue.string))), as: UTF8.self)
+        return """
+            \(Self.header)
+            origin \(origin)
+            tree \(treeSize)
+            query \(query)
+            matching \(matching)
+            offset \(offset)
+            entries \(entries)
+            digest \(Hex.encode(digest))
+
+            """
+    }
+
+    public init(body: String) throws(KirokuError) {
+        let lines = body.split(separator: "\n", omittingEmptySubsequences: false)
+        func value(_ index: Int, _ name: String) throws(KirokuError) -> String {
+            guard lines.count == 9, lines[index].hasPrefix(name + " ") else {
+                throw KirokuError(.badCheckpoint, "not an evidence statement: line \(index + 1) should be '\(name) …'")
+            }
+            return String(lines[index].dropFirst(name.count + 1))
+        }
+        guard lines.first.map(String.init) == Self.header, body.hasSuffix("\n") else {
+            throw KirokuError(.badCheckpoint, "not an evidence statement: it starts with '\(Self.header)'")
+        }
+        func integer(_ index: Int, _ name: String) throws(KirokuError) -> Int64 {
+            let text = try value(index, name)
+            guard let number = Int64(text), number >= 0, String(number) == text else {
+                throw KirokuError(.badCheckpoint, "evidence statement: '\(name)' is not a whole number")
+            }
+            return number
+        }
+        origin = try value(1, "origin")
+        treeSize = try integer(2, "tree")
+        guard case .object(let members) = try JSONParser.parse(Array(try value(3, "query").utf8)) else {
+            throw KirokuError(.badCheckpoint, "evidence statement: the query is not a JSON object")
+        }
+        var query: [String: String] = [:]
+        for (name, member) in members {
+            guard case .string(let text) = member else { throw KirokuError(.badCheckpoint, "evidence statement: query values are strings") }
+            query[name] = text
+        }
+        self.query = query
+        matching = try integer(4, "matching")
+        offset = try integer(5, "offset")
+        entries = try integer(6, "entries")
+        let digestText = try value(7, "digest")
+        guard Hex.isLowercaseHex(digestText, length: 64), let digest = Hex.decode(digestText) else {
+            throw KirokuError(.badCheckpoint, "evidence statement: the digest is not 64 hex digits")
+        }
+        self.digest = digest
+        guard lines[8].isEmpty, body == self.body else {
+            throw KirokuError(.badCheckpoint, "evidence statement: not in its canonical form")
+        }
+    }
+}

@@ -17,6 +17,7 @@ struct Export: AsyncParsableCommand {
     @OptionGroup var hubOptions: HubOptions
     @Option(help: "Write the evidence bundle here.") var evidence: String
     @Option(help: "cosigned, newest, or a published tree size.") var checkpoint = "cosigned"
+    @Option(help: "Events per page the hub signs a statement for (1 to 10000).") var pageSize = EventQueryLimit.max
     @Option(help: "From this time (inclusive).") var from: String?
     @Option(help: "Up to this time (exclusive).") var to: String?
     @Option(help: "Only this agent.") var agent: String?
@@ -28,7 +29,10 @@ struct Export: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            var parameters: [String: String] = ["limit": String(EventQueryLimit.max)]
+            guard (1...EventQueryLimit.max).contains(pageSize) else {
+                throw KirokuError(.badQuery, "--page-size must be 1 to \(EventQueryLimit.max)")
+            }
+            var parameters: [String: String] = ["limit": String(pageSize)]
             if let from { parameters["from"] = try Query.time(from, "--from") }
             if let to { parameters["to"] = try Query.time(to, "--to") }
             for (name, value) in [
@@ -47,6 +51,7 @@ struct Export: AsyncParsableCommand {
                     if case .integer(let count) = root["omitted_after_checkpoint"] { omitted += count }
                     if var merged = bundle {
                         merged.events += page.events
+                        merged.statements += page.statements
                         bundle = merged
                     } else {
                         bundle = page

@@ -62,13 +62,21 @@ struct LogVectorTests {
                     .init(object: try JSONParser.parse(event.canonicalBytes(includingHash: true)), leafIndex: Int64(index), inclusion: inclusion))
             }
         }
-        let bundle = EvidenceBundle(
-            origin: origin, hubKey: hub.publicKey.rawRepresentation.base64EncodedString(), checkpoint: note.text,
-            query: ["agent": "vector-agent"], events: entries)
+        // The query the bundle answers (seq 7, at 09:07, is after `to`), and the hub's signed statement of it.
+        let query = ["agent": "vector-agent", "to": "2026-11-27T09:07:00.000+09:00"]
+        var bundle = EvidenceBundle(
+            origin: origin, hubKey: hub.publicKey.rawRepresentation.base64EncodedString(), checkpoint: note.text, query: query,
+            events: entries)
+        let statement = EvidenceStatement(
+            origin: origin, treeSize: 7, query: query, matching: 6, offset: 0, entries: 6,
+            digest: EvidenceStatement.digest(chain.prefix(6).enumerated().map { (Int64($0.offset), $0.element.hash) }))
+        var statementNote = SignedNote(body: statement.body)
+        try statementNote.sign(name: origin, key: hub)
+        bundle.statements = [statementNote.text]
 
         return .object([
             "description": .string(
-                "The log over the 7 events of chain.json: roots, proofs, a checkpoint signed and cosigned, a receipt, an evidence bundle with a purged stub. Keys are from fixed seeds: for tests only."),
+                "The log over the 7 events of chain.json: roots, proofs, a checkpoint signed and cosigned, a receipt, an evidence bundle with a purged stub and the hub's signed statement of its query. Keys are from fixed seeds: for tests only."),
             "origin": .string(origin),
             "hub": .object([
                 "seed": .string(Hex.encode(hubSeed)), "public_key": .string(hub.publicKey.rawRepresentation.base64EncodedString()),
@@ -129,5 +137,6 @@ struct LogVectorTests {
             try EvidenceBundle(bytes: CanonicalJSON.encode(bundleValue)), hubKeys: [hub], witnesses: [(Self.witnessName, witness)])
         #expect(verdict.verified, "\(verdict.lines)")
         #expect(verdict.lines.last?.contains("5 event(s) proven and 1 purged") == true, "\(verdict.lines)")
+        #expect(verdict.lines.contains { $0.hasPrefix("ok    complete: the hub signed that 6 event(s)") }, "\(verdict.lines)")
     }
 }

@@ -99,6 +99,15 @@ extension Routes {
         let omitted = rows.count
         rows.removeAll { $0.leaf >= published.checkpoint.size }
         let proofs = try await store.inclusionProofs(leaves: rows.map(\.leaf), size: published.checkpoint.size)
+        // The hub's signed word on this page: the query, how many events of the tree match it, where the
+        // page starts among them, and a digest of its entries (PROTOCOL.md §7, completeness).
+        let counts = try await store.countForEvidence(query, treeSize: published.checkpoint.size)
+        let statement = EvidenceStatement(
+            origin: configuration.origin, treeSize: published.checkpoint.size,
+            query: parameters.filter { $0.key != "cursor" && $0.key != "limit" }, matching: counts.matching, offset: counts.before,
+            entries: Int64(rows.count), digest: EvidenceStatement.digest(rows.map { ($0.leaf, $0.event.hash) }))
+        var statementNote = SignedNote(body: statement.body)
+        for key in signingKeys { try statementNote.sign(name: configuration.origin, key: key) }
         var out: [UInt8] = []
         out.reserveCapacity(rows.count * 1500)
         func member(_ name: String, _ value: JSONValue) {
@@ -114,6 +123,8 @@ extension Routes {
         member("checkpoint", .string(published.note.text))
         out.append(UInt8(ascii: ","))
         member("query", .object(parameters.filter { $0.key != "cursor" }.mapValues(JSONValue.string)))
+        out.append(UInt8(ascii: ","))
+        member("statements", .array([.string(statementNote.text)]))
         if let next {
             out.append(UInt8(ascii: ","))
             member("next", .string(next))

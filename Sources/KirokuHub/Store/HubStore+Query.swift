@@ -97,6 +97,37 @@ extension HubStore {
     func queryWithLeaves(_ query: EventQuery, includePurged: Bool = false) async throws
         -> (rows: [(event: Event, leaf: Int64, purgedMS: Int64?)], next: String?)
     {
+        var (conditions, arguments) = Self.filters(query, includePurged: includePurged)
+        if let text = query.cursor, let cursor = EventQuery.Cursor(text) {
+            conditions.append("(time_ms, agent, seq) > (?, ?, ?)")
+            _ = arguments.append(contentsOf: [cursor.timeMS, cursor.agent, cursor.seq])
+        }
+        return try await select(query, conditions: conditions, arguments: arguments)
+    }
+
+    /// How many events of the tree's first `treeSize` leaves match the query's filters (purged ones
+    /// included: evidence proves them too), in all and before the query's cursor: what the hub signs in an
+    /// evidence statement (PROTOCOL.md §7) so that a verifier can tell a bundle or a page cut short.
+    func countForEvidence(_ query: EventQuery, treeSize: Int64) async throws -> (matching: Int64, before: Int64) {
+        var (conditions, arguments) = Self.filters(query, includePurged: true)
+        conditions.append("id <= ?")
+        _ = arguments.append(contentsOf: [treeSize])
+        let whereClause = "WHERE " + conditions.joined(separator: " AND ")
+        let cursor = query.cursor.flatMap(EventQuery.Cursor.init)
+        let (all, allArguments) = (whereClause, arguments)
+        return try await pool.read { db in
+            let matching = try Int64.fetchOne(db, sql: "SELECT count(*) FROM events \(all)", arguments: allArguments) ?? 0
+            guard let cursor else { return (matching, 0) }
+            var before = allArguments
+            _ = before.append(contentsOf: [cursor.timeMS, cursor.agent, cursor.seq])
+            let count = try Int64.fetchOne(
+                db, sql: "SELECT count(*) FROM events \(all) AND (time_ms, agent, seq) <= (?, ?, ?)", arguments: before) ?? 0
+            return (matching, count)
+        }
+    }
+
+    /// The SQL conditions of a query's filters (not its cursor).
+    static func filters(_ query: EventQuery, includePurged: Bool) -> (conditions: [String], arguments: StatementArguments) {
         var conditions: [String] = []
         var arguments: StatementArguments = []
         if let from = query.from {
@@ -118,10 +149,12 @@ extension HubStore {
         }
         // Purged events have no content left to show; evidence still proves them.
         if !includePurged { conditions.append("purged_ms IS NULL") }
-        if let text = query.cursor, let cursor = EventQuery.Cursor(text) {
-            conditions.append("(time_ms, agent, seq) > (?, ?, ?)")
-            _ = arguments.append(contentsOf: [cursor.timeMS, cursor.agent, cursor.seq])
-        }
+        return (conditions, arguments)
+    }
+
+    private func select(_ query: EventQuery, conditions: [String], arguments: StatementArguments) async throws
+        -> (rows: [(event: Event, leaf: Int64, purgedMS: Int64?)], next: String?)
+    {
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         let sql = """
             SELECT id, purged_ms, agent, seq, time, time_ms, kind, action, actor, subject, site, attrs, salt, prev, hash
