@@ -37,6 +37,7 @@ import NIOCore
 /// - `handshake_timeout_seconds`: time for the TLS handshake to complete. Default 10.
 /// - `idle_timeout_seconds`: time a connection may go without a complete request head, body progress or
 ///   a new request. Default 60.
+/// - `request_timeout_seconds`: time from a request's head to the end of its body. Default 120.
 /// - `role_labels`: a municipality's own names for the roles of the people register (``RoleLabels``), e.g.
 ///   `{"administrator": "情報政策課長"}`. Default the standard's: 統括者, 副統括者, 管理者, 運用管理者,
 ///   暗証番号管理者, 会議, 受託者, 操作者.
@@ -64,6 +65,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
     public var maxUnauthenticatedPerAddress = 64
     public var handshakeTimeoutSeconds = 10.0
     public var idleTimeoutSeconds = 60.0
+    public var requestTimeoutSeconds = 120.0
 
     public init(ca: String, certificate: String, privateKey: String) {
         self.ca = ca
@@ -92,6 +94,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         case maxUnauthenticatedPerAddress = "max_unauthenticated_per_address"
         case handshakeTimeoutSeconds = "handshake_timeout_seconds"
         case idleTimeoutSeconds = "idle_timeout_seconds"
+        case requestTimeoutSeconds = "request_timeout_seconds"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -121,6 +124,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
             try c.decodeIfPresent(Int.self, forKey: .maxUnauthenticatedPerAddress) ?? d.maxUnauthenticatedPerAddress
         d.handshakeTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .handshakeTimeoutSeconds) ?? d.handshakeTimeoutSeconds
         d.idleTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .idleTimeoutSeconds) ?? d.idleTimeoutSeconds
+        d.requestTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .requestTimeoutSeconds) ?? d.requestTimeoutSeconds
         self = d
     }
 
@@ -157,9 +161,12 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         guard maxUnauthenticatedPerAddress >= 1 else {
             throw KirokuError(.configuration, "max_unauthenticated_per_address must be at least 1")
         }
-        guard handshakeTimeoutSeconds >= 0.5, handshakeTimeoutSeconds <= 300, idleTimeoutSeconds >= 1, idleTimeoutSeconds <= 3600
+        guard handshakeTimeoutSeconds >= 0.5, handshakeTimeoutSeconds <= 300, idleTimeoutSeconds >= 1, idleTimeoutSeconds <= 3600,
+            requestTimeoutSeconds >= 1, requestTimeoutSeconds <= 3600
         else {
-            throw KirokuError(.configuration, "handshake_timeout_seconds must be 0.5 to 300 and idle_timeout_seconds 1 to 3600")
+            throw KirokuError(
+                .configuration,
+                "handshake_timeout_seconds must be 0.5 to 300, idle_timeout_seconds and request_timeout_seconds 1 to 3600")
         }
         for path in overlapSigningKeys where !FileManager.default.fileExists(atPath: path) {
             throw KirokuError(.configuration, "overlap signing key \(path) does not exist")
@@ -185,6 +192,7 @@ extension HubConfiguration {
             maxConnections: total, maxUnauthenticated: unauthenticated,
             maxUnauthenticatedPerAddress: min(maxUnauthenticatedPerAddress, unauthenticated),
             handshakeTimeout: .milliseconds(Int64(handshakeTimeoutSeconds * 1000)),
-            idleTimeout: .milliseconds(Int64(idleTimeoutSeconds * 1000)))
+            idleTimeout: .milliseconds(Int64(idleTimeoutSeconds * 1000)),
+            requestTimeout: .milliseconds(Int64(requestTimeoutSeconds * 1000)))
     }
 }

@@ -43,7 +43,8 @@ public struct CertificateAuthority: Sendable {
         if fm.fileExists(atPath: caCert.path) {
             throw KirokuError(.pki, "a CA already exists in \(directory.path); refusing to replace it")
         }
-        try fm.createDirectory(at: directory, withIntermediateDirectories: true)
+        // The CA's folder holds its key and every issued key: its owner's alone.
+        try PrivateFiles.createDirectory(directory)
         let key = P256.Signing.PrivateKey()
         let subject = try DistinguishedName {
             OrganizationName(name)
@@ -131,7 +132,7 @@ public struct CertificateAuthority: Sendable {
             },
             issuerPrivateKey: .init(privateKey))
         let folder = directory.appending(path: role.folderName)
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try PrivateFiles.createDirectory(folder)
         let certURL = folder.appending(path: "\(id).crt")
         let keyURL = folder.appending(path: "\(id).key")
         try writeSecret(key.pemRepresentation, to: keyURL, replace: true)
@@ -213,8 +214,11 @@ public struct CertificateAuthority: Sendable {
         return nil
     }
 
+    /// Certificates and the revocation list: 0644 whatever the umask (a umask of 000 must not let anyone
+    /// rewrite the revocation list or replace the CA certificate).
     static func writePublic(_ text: String, to url: URL) throws {
         try Data(text.utf8).write(to: url, options: .atomic)
+        chmod(url.path, 0o644)
     }
 }
 
@@ -306,24 +310,33 @@ public struct RevocationList: Sendable {
         }
     }
 
+    /// Lines end in LF or CRLF (a list edited on Windows); they are read as bytes, since Swift reads
+    /// "\r\n" as one character and would join a CRLF line with the next. Serials are ASCII hex only (a
+    /// full-width ０-９ typed through an input method is refused, not read as something that never matches).
     static func parse(_ text: String, requireHeader: Bool) throws(KirokuError) -> Set<String> {
+        let bytes = Array(text.utf8)
         if requireHeader {
             guard text.hasPrefix(header) else {
                 throw KirokuError(.configuration, "does not start with the line '\(header)…' (emptied or cut short?)")
             }
-            guard text.hasSuffix("\n") else {
+            guard bytes.last == UInt8(ascii: "\n") else {
                 throw KirokuError(.configuration, "ends in the middle of a line (cut short?)")
             }
         }
         var serials: Set<String> = []
-        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let trimmed = line.drop(while: { $0 == " " || $0 == "\t" || $0 == "\r" })
-            guard !trimmed.isEmpty, trimmed.first != "#" else { continue }
-            let word = CertificateAuthority.normaliseSerial(String(trimmed.prefix(while: { $0 != " " && $0 != "\t" && $0 != "#" && $0 != "\r" })))
-            guard (2...64).contains(word.count), word.count % 2 == 0, word.allSatisfy(\.isHexDigit) else {
-                throw KirokuError(.configuration, "line \(number + 1): '\(word.prefix(20))' is not a certificate serial in hex")
+        for (number, line) in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") }
+            guard let first = trimmed.first, first != UInt8(ascii: "#") else { continue }
+            let word = trimmed.prefix {
+                $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") && $0 != UInt8(ascii: "#") && $0 != UInt8(ascii: "\r")
             }
-            serials.insert(word)
+            let serial = CertificateAuthority.normaliseSerial(String(decoding: word, as: UTF8.self))
+            let asciiHex = serial.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+            guard (2...64).contains(serial.utf8.count), serial.utf8.count % 2 == 0, asciiHex else {
+                throw KirokuError(
+                    .configuration, "line \(number + 1): '\(serial.prefix(20))' is not a certificate serial in hex (0-9, a-f)")
+            }
+            serials.insert(serial)
         }
         return serials
     }

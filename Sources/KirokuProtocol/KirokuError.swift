@@ -144,7 +144,13 @@ public func loadConfiguration<T: Decodable>(_ type: T.Type, file: String) throws
         throw KirokuError(.configuration, "cannot read configuration file \(file)", underlying: error)
     }
     do {
-        return try JSONDecoder().decode(T.self, from: data)
+        let value = try JSONDecoder().decode(T.self, from: data)
+        // Foundation keeps one of two equal keys silently: a corrected key appended at the end of the file
+        // would be ignored. Refused instead.
+        if let duplicate = duplicateKey(in: Array(data)) {
+            throw KirokuError(.configuration, "the key '\(duplicate.prefix(80))' is given twice; keep one")
+        }
+        return value
     } catch let error as KirokuError {
         throw KirokuError(.configuration, "configuration file \(file): \(error.message)")
     } catch DecodingError.keyNotFound(let key, let context) {
@@ -212,4 +218,41 @@ public func nearestKey(to key: String, among known: [String]) -> String? {
     }
     guard let best, best.distance <= Swift.max(2, best.key.count / 3) else { return nil }
     return best.key
+}
+
+/// The first object key given twice in the same object of a JSON document (compared after unescaping), or
+/// nil. The document is assumed to be valid JSON (checked by a decoder first).
+func duplicateKey(in bytes: [UInt8]) -> String? {
+    var objects: [(keys: Set<String>, expectKey: Bool)?] = []  // nil entries are arrays
+    var index = 0
+    while index < bytes.count {
+        switch bytes[index] {
+        case UInt8(ascii: "{"):
+            objects.append((keys: [], expectKey: true))
+        case UInt8(ascii: "["):
+            objects.append(nil)
+        case UInt8(ascii: "}"), UInt8(ascii: "]"):
+            if !objects.isEmpty { objects.removeLast() }
+        case UInt8(ascii: ","):
+            if let last = objects.last, last != nil { objects[objects.count - 1]!.expectKey = true }
+        case UInt8(ascii: ":"):
+            if let last = objects.last, last != nil { objects[objects.count - 1]!.expectKey = false }
+        case UInt8(ascii: "\""):
+            var end = index + 1
+            while end < bytes.count && bytes[end] != UInt8(ascii: "\"") {
+                end += bytes[end] == UInt8(ascii: "\\") ? 2 : 1
+            }
+            if let last = objects.last, let object = last, object.expectKey {
+                let literal = Data(bytes[index...min(end, bytes.count - 1)])
+                let key = (try? JSONDecoder().decode(String.self, from: literal)) ?? String(decoding: literal, as: UTF8.self)
+                if object.keys.contains(key) { return key }
+                objects[objects.count - 1]!.keys.insert(key)
+            }
+            index = end
+        default:
+            break
+        }
+        index += 1
+    }
+    return nil
 }

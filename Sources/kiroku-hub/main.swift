@@ -22,6 +22,8 @@ struct KirokuHubCommand: AsyncParsableCommand {
         @Option(help: "Where to write the new key; must not exist.") var out: String
 
         func run() throws {
+            // The key's folder, if made here, is the hub's alone too.
+            umask(0o077)
             do {
                 guard !FileManager.default.fileExists(atPath: out) else {
                     throw KirokuError(.configuration, "\(out) exists; a new key goes to a new file")

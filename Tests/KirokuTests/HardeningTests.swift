@@ -82,6 +82,12 @@ struct HardeningTests {
         #expect(cut.status == 2)
         #expect(cut.stderr.contains("does not start with the line '# Kiroku revocation list"), "\(cut.stderr)")
 
+        // A key given twice (a correction appended at the end): refused, not one of them silently kept.
+        try Data(#"{"ca": "\#(pki.caPath)", "certificate": "x", "private_key": "y", "revocation_list": "z", "port": 1, "port": 2}"#.utf8)
+            .write(to: URL(filePath: temp.file("twice.json")))
+        let twice = try runProgram(Binaries.path("kiroku-hub"), ["run", "--config", temp.file("twice.json")])
+        #expect(twice.status == 2 && twice.stderr.contains("the key 'port' is given twice"), "\(twice.stderr)")
+
         let config = try agentConfig("counter-01", pki: pki, temp: temp, hubURL: "https://localhost:1", extra: ["hearbeat_seconds": 5])
         let agent = try runProgram(Binaries.path("kiroku-agent"), ["run", "--config", config])
         #expect(agent.status == 64)
@@ -413,7 +419,7 @@ extension HardeningTests {
                 "ca": pki.caPath, "certificate": pki.certPath(.hub, "hub"), "private_key": pki.keyPath(.hub, "hub"),
                 "revocation_list": pki.dir.appending(path: "revoked.txt").path, "database": temp.file("hub/record.sqlite"),
                 "host": "127.0.0.1", "port": 0, "port_file": portFile, "handshake_timeout_seconds": 2,
-                "idle_timeout_seconds": 3, "max_unauthenticated_per_address": 20,
+                "idle_timeout_seconds": 3, "request_timeout_seconds": 4, "max_unauthenticated_per_address": 20,
             ], temp.file("hub.json"))
         let child = try ChildProcess(
             "/usr/bin/prlimit",
@@ -460,8 +466,26 @@ extension HardeningTests {
         defer { huge.stop() }
         huge.send("POST /v1/agent/batches HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10000000000\r\n\r\n")
         #expect(await eventually { huge.output.contains("\"code\":\"batch_too_large\"") }, "\(huge.output)")
-        #expect(huge.output.contains("HTTP/1.1 413"))
-        #expect(await eventually { !huge.isRunning })
+        #expect(huge.output.contains("HTTP/1.1 413") && huge.output.lowercased().contains("connection: close"))
+        // The hub closes it at once, although the client goes on sending (faster than the idle timeout).
+        for _ in 0..<40 where huge.isRunning {
+            huge.send(String(repeating: "a", count: 100))
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(!huge.isRunning, "the connection stayed open for the body of a refused request")
+
+        // A body trickled a byte at a time keeps the idle timeout away, not the request timeout: cut.
+        let trickle = try sClient(port: port, pki, .agent, "counter-01")
+        defer { trickle.stop() }
+        trickle.send("POST /v1/agent/batches HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n")
+        var trickled = 0
+        while trickle.isRunning && trickled < 120 {
+            trickle.send("a")
+            trickled += 1
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(!trickle.isRunning, "a body trickled for \(trickled / 4) s was never cut")
+        #expect(!trickle.output.contains("HTTP/1.1 200"))
     }
 
     @Test("Malformed HTTP gets the protocol's JSON error body and a closed connection; a port in use is said in words")
@@ -486,6 +510,12 @@ extension HardeningTests {
             #expect(client.output.contains("HTTP/1.1 400"), "\(name): \(client.output.prefix(300))")
             #expect(client.output.contains("\"code\":\"malformed_request\""), "\(name): \(client.output.prefix(300))")
         }
+        // Malformed bytes right behind a good request: the good one is answered, then the JSON refusal.
+        let pipelined = try sClient(port: hub.port, pki, .person, "kanri01")
+        defer { pipelined.stop() }
+        pipelined.send("GET /v1/me HTTP/1.1\r\nHost: x\r\n\r\n\u{01}\u{02} garbage\r\n\r\n")
+        #expect(await eventually { !pipelined.isRunning }, "\(pipelined.output)")
+        #expect(pipelined.output.contains("HTTP/1.1 200") && pipelined.output.contains("\"code\":\"malformed_request\""), "\(pipelined.output)")
         // The hub still serves.
         #expect(try curl(hub, pki, "kanri01").stdout.hasSuffix("\n200"))
 
@@ -500,6 +530,153 @@ extension HardeningTests {
         #expect(second.status == 2)
         #expect(second.stderr.contains("port \(hub.port) on 127.0.0.1 is in use (another kiroku-hub running?)"), "\(second.stderr)")
         #expect(!second.stderr.contains("CancellationError"))
+    }
+}
+
+extension HardeningTests {
+    func hubArguments(_ pki: TestPKI, _ temp: TempDir, list: String? = nil) -> [String] {
+        [
+            "run", "--host", "127.0.0.1", "--port", "0", "--port-file", temp.file("hub.port"), "--database",
+            temp.file("hub/record.sqlite"), "--ca", pki.caPath, "--cert", pki.certPath(.hub, "hub"), "--key",
+            pki.keyPath(.hub, "hub"), "--revocation-list", list ?? pki.dir.appending(path: "revoked.txt").path, "--log-level", "notice",
+        ]
+    }
+
+    @Test("Revocation lists as people edit them: CRLF lines do not hide the next serial; full-width digits are refused; a shrunk list is refused after a restart too")
+    func revocationListForms() async throws {
+        let temp = try TempDir("revforms")
+        let pki = try TestPKI(in: temp)
+        try pki.agent("a1")
+        try pki.agent("a2")
+        try pki.person("kanri01")
+        let list = pki.dir.appending(path: "revoked.txt").path
+        // The header saved with a Windows line ending, then two revocations appended by the CA.
+        let header = try String(contentsOfFile: list, encoding: .utf8)
+        try Data(header.replacingOccurrences(of: "\n", with: "\r\n").utf8).write(to: URL(filePath: list))
+        try pki.ca.revoke(identity: Identity(role: .agent, id: "a1"), reason: "lost")
+        try pki.ca.revoke(identity: Identity(role: .agent, id: "a2"), reason: "lost")
+        var hub = try await HubProcess(pki: pki, temp: temp)
+        for id in ["a1", "a2"] {
+            let outcome = try curl(hub, pki, id, role: .agent, path: "/v1/agent/state")
+            #expect(!outcome.stdout.hasSuffix("\n200"), "\(id) is revoked: \(outcome.stdout)")
+        }
+        #expect(try curl(hub, pki, "kanri01").stdout.hasSuffix("\n200"))
+        hub.stop()
+
+        // A list that lost a1 and a2 since: refused at start, not only while running.
+        let full = try String(contentsOfFile: list, encoding: .utf8)
+        try Data(header.utf8).write(to: URL(filePath: list))
+        let shrunk = try runProgram(Binaries.path("kiroku-hub"), hubArguments(pki, temp))
+        #expect(shrunk.status == 2)
+        #expect(shrunk.stderr.contains("no longer holds 2 serial(s) that an earlier list revoked"), "\(shrunk.stderr)")
+
+        // A serial typed with full-width digits never matches a certificate: refused, not read.
+        let wide = temp.file("wide.txt")
+        try Data((header + "ｆ０９ｅ１２\n").utf8).write(to: URL(filePath: wide))
+        let refused = try runProgram(Binaries.path("kiroku-hub"), hubArguments(pki, temp, list: wide))
+        #expect(refused.status == 2)
+        #expect(refused.stderr.contains("is not a certificate serial in hex (0-9, a-f)"), "\(refused.stderr)")
+
+        // The whole list with CRLF line endings (edited on Windows) is read as it is.
+        let crlf = full.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\n", with: "\r\n")
+        try Data(crlf.utf8).write(to: URL(filePath: list))
+        hub = try await HubProcess(pki: pki, temp: temp)
+        defer { hub.stop() }
+        #expect(!(try curl(hub, pki, "a1", role: .agent, path: "/v1/agent/state").stdout.hasSuffix("\n200")))
+        #expect(try curl(hub, pki, "kanri01").stdout.hasSuffix("\n200"))
+    }
+
+    @Test("A TLS session resumed after its certificate was revoked is closed at the handshake's end (openssl s_client -sess_in)")
+    func resumedSession() async throws {
+        let temp = try TempDir("resume")
+        let pki = try TestPKI(in: temp)
+        try pki.person("kaigi01")
+        let hub = try await HubProcess(pki: pki, temp: temp)
+        defer { hub.stop() }
+        let session = temp.file("session.pem")
+        func connect(_ extra: [String]) throws -> Outcome {
+            try runProgram(
+                "/usr/bin/openssl",
+                [
+                    "s_client", "-connect", "127.0.0.1:\(hub.port)", "-CAfile", pki.caPath, "-cert", pki.certPath(.person, "kaigi01"),
+                    "-key", pki.keyPath(.person, "kaigi01"), "-ign_eof",
+                ] + extra, stdin: "GET /v1/me HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        }
+        let first = try connect(["-sess_out", session])
+        #expect(first.stdout.contains("HTTP/1.1 200"), "\(first.stdout)")
+        // Resumed before the revocation: served, and it really was a resumption.
+        let resumed = try connect(["-sess_in", session])
+        #expect(resumed.stdout.contains("Reused"), "the hub must offer resumption for this test to mean anything: \(resumed.stdout)")
+        try pki.ca.revoke(identity: Identity(role: .person, id: "kaigi01"), reason: "退職")
+        let after = try connect(["-sess_in", session])
+        #expect(!after.stdout.contains("HTTP/1.1"), "\(after.stdout)")
+        #expect(hub.child.log.contains("closed a connection at its handshake's end: certificate revoked"), "\(hub.child.log)")
+    }
+
+    @Test("A producer that floods the socket and never reads its answers cannot grow the agent's memory; others are still answered")
+    func socketFlood() async throws {
+        let temp = try TempDir("flood")
+        let pki = try TestPKI(in: temp)
+        try pki.agent("counter-01")
+        let config = try agentConfig("counter-01", pki: pki, temp: temp, hubURL: "https://localhost:1")
+        let agent = try await AgentProcess(config: config, socket: temp.file("counter-01/ingest.sock"), temp: temp, name: "agent")
+        defer { agent.stop() }
+        func rss() throws -> Int {
+            let status = try String(contentsOfFile: "/proc/\(agent.child.pid)/status", encoding: .utf8)
+            let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") })
+            return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0  // kB
+        }
+        let before = try rss()
+        // 32 MB of bad lines, sent for at most 20 seconds, answers never read; the agent stops reading.
+        let flood = try runProgram(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                """
+                import socket, sys, time
+                s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(2)
+                chunk, sent, end = b"x\\n" * 65536, 0, time.time() + 20
+                while sent < 32 << 20 and time.time() < end:
+                    try:
+                        sent += s.send(chunk)
+                    except socket.timeout:
+                        break
+                print(sent)
+                """, agent.socket,
+            ])
+        let sent = Int(flood.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        #expect(sent > 0, "\(flood.stderr)")
+        #expect(sent < 32 << 20, "the agent kept reading \(sent) bytes from a producer that reads nothing")
+        let grown = try rss() - before
+        #expect(grown < 100_000, "the agent grew by \(grown) kB")
+        let other = try SocketProducer(path: agent.socket)
+        #expect(try other.send(#"{"kind":"access","action":"enter","actor":"P0012","subject":"電算室"}"#).contains("\"ok\":true"))
+    }
+
+    @Test("Under umask 000, kirokuctl pki and kiroku-hub keygen still make private folders and files only they may change")
+    func umaskZero() throws {
+        let temp = try TempDir("umask0")
+        let ctl = Binaries.path("kirokuctl")
+        let dir = temp.file("pki")
+        let script = """
+            umask 000
+            '\(ctl)' pki init --dir '\(dir)' --name 稲城市 && '\(ctl)' pki issue agent --dir '\(dir)' --id counter-01 \\
+              && '\(ctl)' pki revoke --dir '\(dir)' --role agent --id counter-01 --reason test \\
+              && '\(Binaries.path("kiroku-hub"))' keygen --out '\(temp.file("keys/next.key"))'
+            """
+        let outcome = try runProgram("/bin/bash", ["-c", script])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        func mode(_ path: String) throws -> Int {
+            try #require(FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
+        }
+        for (path, expected) in [
+            (dir, 0o700), ("\(dir)/agents", 0o700), ("\(dir)/ca.key", 0o600), ("\(dir)/agents/counter-01.key", 0o600),
+            ("\(dir)/ca.crt", 0o644), ("\(dir)/revoked.txt", 0o644), ("\(dir)/agents/counter-01.crt", 0o644),
+            (temp.file("keys"), 0o700), (temp.file("keys/next.key"), 0o600),
+        ] {
+            let bits = try mode(path)
+            #expect(bits == expected, "\(path) is \(String(bits, radix: 8))")
+        }
     }
 }
 

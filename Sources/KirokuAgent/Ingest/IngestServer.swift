@@ -1,5 +1,6 @@
 import KirokuProtocol
 public import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 public import ServiceLifecycle
@@ -28,6 +29,12 @@ import Foundation
 public struct IngestServer: Service {
     /// Longest accepted line, in bytes; a longer line closes the connection with an error answer.
     public static let maxLineBytes = 64 * 1024
+    /// Lines one connection may have waiting for their answers; beyond it the agent stops reading from that
+    /// producer until answers go out (and while the producer does not read them), so a producer that
+    /// floods the socket cannot grow the agent's memory without bound.
+    public static let maxPendingLines = 256
+    /// Producers connected at once; a connection beyond it is closed at once.
+    public static let maxConnections = 256
 
     let path: String
     let mode: mode_t
@@ -52,6 +59,7 @@ public struct IngestServer: Service {
         try Self.refuseLiveSocket(path)
         let committer = self.committer
         let logger = self.logger
+        let connections = ConnectionCount(limit: Self.maxConnections)
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
             // A producer that sends its line and shuts down its side (`echo … | socat - UNIX:…`) still
@@ -61,7 +69,8 @@ public struct IngestServer: Service {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(BoundedLineDecoder(maxLength: Self.maxLineBytes)))
-                    try channel.pipeline.syncOperations.addHandler(IngestHandler(committer: committer, logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(
+                        IngestHandler(committer: committer, connections: connections, logger: logger))
                 }
             }
             .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
@@ -127,19 +136,63 @@ public struct IngestServer: Service {
 /// One producer's connection: each line becomes a draft in the committer's queue (or a refusal queued
 /// behind it, so answers keep the order of the lines); answers are written when the committer calls back.
 /// When the producer shuts down its side, the lines it sent are still answered, then the connection closes.
-final class IngestHandler: ChannelInboundHandler {
+final class IngestHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     let committer: GroupCommitter
+    let connections: ConnectionCount
     let logger: Logger
     /// Lines taken and not yet answered; touched on the channel's event loop only.
     private var pending = 0
     private var inputClosed = false
+    private var readPaused = false
+    private var counted = false
 
-    init(committer: GroupCommitter, logger: Logger) {
+    init(committer: GroupCommitter, connections: ConnectionCount, logger: Logger) {
         self.committer = committer
+        self.connections = connections
         self.logger = logger
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        guard connections.add() else {
+            logger.warning("ingestion socket: too many producers connected; refused one", metadata: ["kiroku.limit": "\(connections.limit)"])
+            context.close(promise: nil)
+            return
+        }
+        counted = true
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if counted {
+            counted = false
+            connections.remove()
+        }
+        context.fireChannelInactive()
+    }
+
+    /// Reads on only while few lines wait for answers and answers can be written.
+    func read(context: ChannelHandlerContext) {
+        if pending >= IngestServer.maxPendingLines || !context.channel.isWritable {
+            readPaused = true
+            return
+        }
+        context.read()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        resumeReading(context.channel)
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func resumeReading(_ channel: any Channel) {
+        if readPaused, pending < IngestServer.maxPendingLines / 2, channel.isWritable {
+            readPaused = false
+            channel.read()
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -168,6 +221,8 @@ final class IngestHandler: ChannelInboundHandler {
                 handler.value.pending -= 1
                 if thenClose || (handler.value.inputClosed && handler.value.pending == 0) {
                     written.whenComplete { _ in channel.close(promise: nil) }
+                } else {
+                    handler.value.resumeReading(channel)
                 }
             }
         }
@@ -196,6 +251,24 @@ final class IngestHandler: ChannelInboundHandler {
 }
 
 struct LineTooLong: Error {}
+
+/// Producers connected to the socket, up to a limit.
+final class ConnectionCount: Sendable {
+    let limit: Int
+    private let count = NIOLockedValueBox(0)
+
+    init(limit: Int) { self.limit = limit }
+
+    func add() -> Bool {
+        count.withLockedValue { count in
+            guard count < limit else { return false }
+            count += 1
+            return true
+        }
+    }
+
+    func remove() { count.withLockedValue { $0 -= 1 } }
+}
 
 /// Splits input at `\n` and refuses (closing the connection) a line longer than `maxLength`, so a broken
 /// producer cannot make the agent buffer without bound.

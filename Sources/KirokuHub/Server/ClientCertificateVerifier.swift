@@ -40,16 +40,31 @@ public final class ClientCertificateVerifier: Sendable {
     }
 
     private let cache: Mutex<Cache>
+    /// Keeps newly seen revoked serials durably (the hub's store), so that a shrunk list is refused after a
+    /// restart as well.
+    let remember: @Sendable (Set<String>) throws -> Void
 
-    /// Reads the list once; throws (a `configuration` error naming the problem) if it is not good.
-    public init(ca: Certificate, revocationList: String, logger: Logger, metrics: HubMetrics? = nil) throws {
+    /// Reads the list once; throws (a `configuration` error naming the problem) if it is not good, or if it
+    /// lacks a serial of `remembered` (what earlier lists held).
+    public init(
+        ca: Certificate, revocationList: String, logger: Logger, metrics: HubMetrics? = nil, remembered: Set<String> = [],
+        remember: @escaping @Sendable (Set<String>) throws -> Void = { _ in }
+    ) throws {
         self.ca = ca
         self.revocationList = revocationList
         self.logger = logger
         self.metrics = metrics
+        self.remember = remember
         let stamp = Self.stamp(revocationList)
         let serials = try RevocationList.load(from: URL(filePath: revocationList))
-        cache = Mutex(Cache(stamp: stamp, state: .good(serials), everRevoked: serials))
+        let lost = remembered.subtracting(serials)
+        if let example = lost.sorted().first {
+            throw KirokuError(
+                .configuration,
+                "the revocation list \(revocationList) no longer holds \(lost.count) serial(s) that an earlier list revoked (e.g. \(example)); a revocation is never undone. Restore the CA's revoked.txt")
+        }
+        try remember(serials.subtracting(remembered))
+        cache = Mutex(Cache(stamp: stamp, state: .good(serials), everRevoked: serials.union(remembered)))
         metrics?.revocationListUsable.set(Double(1))
     }
 
@@ -77,6 +92,8 @@ public final class ClientCertificateVerifier: Sendable {
                     cache.state = .unusable(
                         "the revocation list \(revocationList) no longer holds \(lost.count) serial(s) it revoked before (e.g. \(example)); a revocation is never undone")
                 } else {
+                    // Kept durably before it counts as good: a restart must not forget a revocation.
+                    try remember(serials.subtracting(cache.everRevoked))
                     cache.state = .good(serials)
                     cache.everRevoked.formUnion(serials)
                 }
@@ -101,6 +118,19 @@ public final class ClientCertificateVerifier: Sendable {
             }
         }
         return state
+    }
+
+    /// Why the certificate a completed handshake presented must be refused now (revoked, outside its
+    /// validity, or no good list), or nil. A resumed TLS session skips ``verify(_:)``: this catches it.
+    func refusal(peer: NIOSSLCertificate?) -> String? {
+        guard let peer, let certificate = try? Certificate(derEncoded: peer.toDERBytes()) else {
+            return "no readable client certificate"
+        }
+        let now = Date()
+        guard certificate.notValidBefore <= now, now <= certificate.notValidAfter else {
+            return "certificate outside its validity period"
+        }
+        return refusal(serial: certificate.serialHex)
     }
 
     /// Why a certificate with this serial must be refused now, or nil if it may pass.

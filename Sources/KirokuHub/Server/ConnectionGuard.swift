@@ -30,6 +30,8 @@ public struct ConnectionLimits: Sendable, Equatable {
     public var handshakeTimeout: TimeAmount
     /// Time a connection may stay without a complete request head, body progress or a new request.
     public var idleTimeout: TimeAmount
+    /// Time from a request's head to the end of its body: a body trickled a byte at a time is cut.
+    public var requestTimeout: TimeAmount
 }
 
 /// The live counts behind ``ConnectionLimits``.
@@ -147,34 +149,66 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
-    let handshakeTimeout: TimeAmount
+    let limits: ConnectionLimits
+    let verifier: ClientCertificateVerifier
+    let logger: Logger
     private var deadline: Scheduled<Void>?
+    private var requestDeadline: Scheduled<Void>?
     private var requestInFlight = false
+    /// The in-flight request's body has been read to its end (a parse error now belongs to the next one).
+    private var requestRead = false
     private var closeAfterResponse = false
     private var answeredError = false
+    /// Malformed bytes behind a complete request: answered once that request's response is out.
+    private var deferredError: (any Error)?
 
-    init(handshakeTimeout: TimeAmount) { self.handshakeTimeout = handshakeTimeout }
+    init(limits: ConnectionLimits, verifier: ClientCertificateVerifier, logger: Logger) {
+        self.limits = limits
+        self.verifier = verifier
+        self.logger = logger
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         let channel = context.channel
-        deadline = context.eventLoop.scheduleTask(in: handshakeTimeout) { channel.close(promise: nil) }
+        deadline = context.eventLoop.scheduleTask(in: limits.handshakeTimeout) { channel.close(promise: nil) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         deadline?.cancel()
+        requestDeadline?.cancel()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .handshakeCompleted = event as? TLSUserEvent {
             deadline?.cancel()
             deadline = nil
+            // A resumed session skips the certificate callback: the certificate is judged again here, before
+            // the connection counts as authenticated.
+            let peer = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).peerCertificate
+            if let refusal = verifier.refusal(peer: peer) {
+                logger.notice("closed a connection at its handshake's end: \(refusal)")
+                context.close(promise: nil)
+                return
+            }
             try? context.pipeline.syncOperations.handler(type: ConnectionAdmission.self).markAuthenticated()
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head = unwrapInboundIn(data) { requestInFlight = true }
+        switch unwrapInboundIn(data) {
+        case .head:
+            requestInFlight = true
+            requestRead = false
+            let channel = context.channel
+            requestDeadline = context.eventLoop.scheduleTask(in: limits.requestTimeout) { channel.close(promise: nil) }
+        case .body:
+            break
+        case .end:
+            requestRead = true
+            requestDeadline?.cancel()
+            requestDeadline = nil
+        }
         context.fireChannelRead(data)
     }
 
@@ -187,6 +221,11 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             context.write(data, promise: promise)
         case .end:
             requestInFlight = false
+            if let error = deferredError {
+                context.write(data, promise: promise)
+                answer(context: context, error)
+                return
+            }
             guard closeAfterResponse else {
                 context.write(data, promise: promise)
                 return
@@ -199,10 +238,25 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard error is HTTPParserError, !requestInFlight, !answeredError else {
+        guard error is HTTPParserError, !answeredError else {
             context.fireErrorCaught(error)
             return
         }
+        if requestInFlight {
+            // Behind a request still being answered: if its body was read, the error is the next request's,
+            // answered after this one; if not, the route reading the body gets it.
+            if requestRead {
+                deferredError = error
+            } else {
+                context.fireErrorCaught(error)
+            }
+            return
+        }
+        answer(context: context, error)
+    }
+
+    /// Writes the protocol's JSON `malformed_request` answer and closes the connection.
+    private func answer(context: ChannelHandlerContext, _ error: any Error) {
         answeredError = true
         let error = KirokuError(.malformedRequest, "the request is not valid HTTP/1.1 (\(error)); closing the connection")
         let body = CanonicalJSON.encode(.object(["code": .string(error.code.rawValue), "message": .string(error.message)]))
@@ -242,7 +296,8 @@ struct GuardedChannel<Base: ServerChildChannel>: ServerChildChannel {
 extension HTTPServerBuilder {
     /// HTTP/1.1 over mutual TLS with the hub's connection limits and timeouts.
     static func guarded(
-        tls: TLSChannelConfiguration, limits: ConnectionLimits, counter: ConnectionCounter, logger: Logger
+        tls: TLSChannelConfiguration, limits: ConnectionLimits, counter: ConnectionCounter, verifier: ClientCertificateVerifier,
+        logger: Logger
     ) -> HTTPServerBuilder {
         .init { responder in
             GuardedChannel(
@@ -250,7 +305,7 @@ extension HTTPServerBuilder {
                     HTTP1Channel(
                         responder: responder,
                         configuration: .init(
-                            additionalChannelHandlers: [ConnectionGuard(handshakeTimeout: limits.handshakeTimeout)],
+                            additionalChannelHandlers: [ConnectionGuard(limits: limits, verifier: verifier, logger: logger)],
                             idleTimeout: limits.idleTimeout)),
                     configuration: tls),
                 counter: counter, logger: logger)

@@ -59,7 +59,9 @@ public enum HubApp {
         guard let revocationList = configuration.revocationList else {
             throw KirokuError(.configuration, "revocation_list is required")
         }
-        let verifier = try ClientCertificateVerifier(ca: ca, revocationList: revocationList, logger: logger, metrics: metrics)
+        let verifier = try ClientCertificateVerifier(
+            ca: ca, revocationList: revocationList, logger: logger, metrics: metrics, remembered: try store.revokedSerialsSeen(),
+            remember: { try store.rememberRevokedSerials($0) })
 
         var tls: TLSConfiguration
         do {
@@ -105,7 +107,7 @@ public enum HubApp {
             server: .guarded(
                 tls: try TLSChannelConfiguration(
                     tlsConfiguration: tls, customAsyncVerificationCallback: { chain in await verifier.verify(chain) }),
-                limits: limits, counter: ConnectionCounter(limits: limits), logger: logger),
+                limits: limits, counter: ConnectionCounter(limits: limits), verifier: verifier, logger: logger),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kiroku-hub"),
             services: [
                 CheckpointService(

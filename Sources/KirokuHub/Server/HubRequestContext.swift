@@ -96,7 +96,8 @@ struct ErrorMiddleware: RouterMiddleware {
     static func response(_ error: KirokuError) -> Response {
         let body = CanonicalJSON.encode(.object(["code": .string(error.code.rawValue), "message": .string(error.message)]))
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
-        if [.certificateRevoked, .revocationUnavailable].contains(error.code) {
+        // The connection ends after these: a revoked client, and a body too large to read on.
+        if [.certificateRevoked, .revocationUnavailable, .batchTooLarge].contains(error.code) {
             headers[.connection] = "close"
         }
         return Response(

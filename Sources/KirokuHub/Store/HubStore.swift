@@ -127,7 +127,28 @@ public struct HubStore: Sendable {
         migrator.registerMigration("v6: retention") { db in try HubStore.migrateRetention(db) }
         migrator.registerMigration("v7: findings") { db in try FindingTable.migrate(db) }
         migrator.registerMigration("v8: registers") { db in try HubStore.migrateRegisters(db) }
+        migrator.registerMigration("v9: revoked serials seen") { db in
+            // Every serial a good revocation list ever held: a later list without one of them is refused,
+            // across restarts too (a revocation is never undone).
+            try db.execute(sql: "CREATE TABLE revoked_serials(serial TEXT PRIMARY KEY NOT NULL, seen_ms INTEGER NOT NULL) WITHOUT ROWID")
+        }
         return migrator
+    }
+
+    /// Every certificate serial a revocation list the hub accepted has held.
+    public func revokedSerialsSeen() throws -> Set<String> {
+        try pool.read { db in Set(try String.fetchAll(db, sql: "SELECT serial FROM revoked_serials")) }
+    }
+
+    /// Remembers serials of an accepted revocation list (durably, before they are relied on).
+    public func rememberRevokedSerials(_ serials: Set<String>) throws {
+        guard !serials.isEmpty else { return }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        try pool.write { db in
+            for serial in serials {
+                try db.execute(sql: "INSERT OR IGNORE INTO revoked_serials(serial, seen_ms) VALUES (?, ?)", arguments: [serial, now])
+            }
+        }
     }
 
     /// The `synchronous` setting in force on the writer connection (2 = FULL).
