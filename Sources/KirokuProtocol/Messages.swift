@@ -293,14 +293,18 @@ public struct LogProof: Codable, Sendable, Equatable {
     }
 }
 
-/// A receipt with the hub's Ed25519 signature (base64) over ``Receipt/signedBytes``.
+/// A receipt with the hub's Ed25519 signature (base64) over ``Receipt/signedBytes``, and, when the agent
+/// said which tree its previous receipt was in (`?known_tree=N`), the proof that this receipt's tree extends
+/// it (unsigned: it is checked against the two signed checkpoints).
 public struct SignedReceipt: Codable, Sendable, Equatable {
     public var receipt: Receipt
     public var signature: String
+    public var consistency: LogConsistency?
 
-    public init(receipt: Receipt, signature: String) {
+    public init(receipt: Receipt, signature: String, consistency: LogConsistency? = nil) {
         self.receipt = receipt
         self.signature = signature
+        self.consistency = consistency
     }
 
     /// Signs a receipt with the hub's key.
@@ -349,5 +353,50 @@ public struct Identity: Sendable, Hashable, CustomStringConvertible {
         else { return nil }
         self.role = role
         self.id = String(parts[2])
+    }
+}
+
+/// An RFC 6962 consistency proof from the tree of `from` leaves to the receipt's tree; hashes in hex.
+public struct LogConsistency: Codable, Sendable, Equatable {
+    public var from: Int64
+    public var proof: [String]
+
+    public init(from: Int64, proof: [String]) {
+        self.from = from
+        self.proof = proof
+    }
+}
+
+/// The agent's own witness of the hub's log: each receipt's checkpoint must extend the one of the receipt
+/// before it. A hub that shows an agent a history that does not extend what it showed before (a rewritten
+/// or rolled-back log, another view than the witness's) is caught by every agent it shows it to.
+public enum LogHistory {
+    public enum Verdict: Sendable, Equatable {
+        /// The new tree extends the known one (or is the first the agent sees): it becomes the known one.
+        case extends
+        /// It does not; the reason in words. The known tree stays the one to judge later receipts by.
+        case inconsistent(String)
+    }
+
+    public static func judge(
+        known: (size: Int64, root: Merkle.Hash)?, shown: (size: Int64, root: Merkle.Hash), consistency: LogConsistency?
+    ) -> Verdict {
+        guard let known else { return .extends }
+        if shown.size < known.size {
+            return .inconsistent("the hub's log shrank from \(known.size) to \(shown.size) leaves")
+        }
+        if shown.size == known.size {
+            return shown.root == known.root ? .extends : .inconsistent("the hub shows another tree of \(shown.size) leaves than before")
+        }
+        guard let consistency, consistency.from == known.size else {
+            return .inconsistent("the hub gave no proof that its tree of \(shown.size) leaves extends the one of \(known.size)")
+        }
+        let proof = consistency.proof.compactMap { Hex.isLowercaseHex($0, length: 64) ? Hex.decode($0) : nil }
+        guard proof.count == consistency.proof.count,
+            Merkle.verifyConsistency(first: known.size, second: shown.size, firstRoot: known.root, secondRoot: shown.root, proof: proof)
+        else {
+            return .inconsistent("the hub's tree of \(shown.size) leaves does not extend the one of \(known.size) it showed before")
+        }
+        return .extends
     }
 }

@@ -176,6 +176,12 @@ extension KirokuAgentCommand {
                         "last receipt:     seq \(receipt.firstSeq)-\(receipt.throughSeq) head \(receipt.headHash.prefix(16))… key \(receipt.keyID) at \(receipt.hubTime)"
                     )
                 }
+                if let known = try journal.knownTree() {
+                    print("hub's log:        consistent through tree size \(known.size) root \(Hex.encode(known.root).prefix(16))…")
+                }
+                if let alarm = try journal.logAlarm() {
+                    print("!!! LOG ALARM:    \(alarm) — the hub's record may have been rewritten; tell the 会議")
+                }
             } catch let error as KirokuError {
                 throw fail(error)
             }

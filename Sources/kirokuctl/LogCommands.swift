@@ -191,14 +191,15 @@ struct Log: AsyncParsableCommand {
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "checkpoint", abstract: "Print the newest published checkpoint with its cosignatures.")
+            commandName: "checkpoint", abstract: "Print the newest published checkpoint (or the kept one of a size) with its cosignatures.")
         @OptionGroup var hubOptions: HubOptions
         @Flag(help: "Ask the hub to publish one now first (if the log grew).") var publish = false
+        @Option(help: "The kept checkpoint of this tree size (every receipt's is kept).") var size: Int64?
 
         func run() async throws {
             do {
                 let text = try await hubOptions.withQueries { queries in
-                    publish ? try await queries.publishCheckpoint() : try await queries.checkpoint()
+                    publish ? try await queries.publishCheckpoint() : try await queries.checkpoint(size: size)
                 }
                 print(text, terminator: "")
             } catch let error as KirokuError {

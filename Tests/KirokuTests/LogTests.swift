@@ -147,6 +147,66 @@ struct LogTests {
         #expect(otherHub.status == 1 && otherHub.stdout.contains("not signed by hub key"), "\(otherHub.stdout)")
     }
 
+    /// Stops the hub, runs `sql` on its database (with `rehash(id)`: an event's hash recomputed from its
+    /// row, as someone covering their tracks would), and starts it again on the same port.
+    func alterHub(_ setup: inout Setup, _ sql: String) async throws {
+        setup.hub.stop()
+        let outcome = try runProgram("/usr/bin/env", ["python3", "-c", """
+            import sqlite3, sys
+            sys.path.insert(0, sys.argv[3])
+            from check_vectors import event_hash
+            db = sqlite3.connect(sys.argv[1])
+            db.create_function("rehash", 1, lambda id: rehash(db, id))
+            def rehash(db, id):
+                c = db.execute("SELECT agent, seq, time, kind, action, actor, subject, site, attrs, salt, prev FROM events WHERE id = ?", (id,)).fetchone()
+                import json
+                e = dict(zip(["agent", "seq", "time", "kind", "action", "actor", "subject", "site", "attrs", "salt", "prev"], c))
+                e["attrs"] = json.loads(e["attrs"]); e["v"] = 1
+                return event_hash(e)
+            db.executescript(sys.argv[2]); db.commit(); db.close()
+            """, setup.hub.database, sql, URL(filePath: Self.python).deletingLastPathComponent().path])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        setup.hub = try await HubProcess(pki: setup.pki, temp: setup.temp, extra: ["--port", "\(setup.hub.port)"])
+    }
+
+    @Test("Each agent witnesses the hub's log: a history rebuilt around an altered event is caught by the agent, journalled, and a finding at the hub")
+    func agentWitnessesTheLog() async throws {
+        var setup = try await setUp("log-agent-witness")
+        defer { setup.agent.stop(); setup.hub.stop() }
+        try produce(setup, 40)
+        #expect(await eventually { allDelivered(setup.journal) })
+        let known = try #require(try setup.journal.knownTree())
+        #expect(try setup.journal.logAlarm() == nil)
+        // The receipt's checkpoint is kept by the hub and served by its size.
+        let kept = try ctl(setup, ["log", "checkpoint", "--size", "\(known.size)"])
+        #expect(kept.status == 0 && kept.stdout.contains("\n\(known.size)\n"), "\(kept.stdout)\(kept.stderr)")
+
+        // The administrator rewrites an event and rebuilds the whole log around it: self-consistent and
+        // signed by the hub's key, but not an extension of what this agent was shown.
+        try await alterHub(&setup, """
+            UPDATE events SET subject = '改ざん' WHERE id = 5; UPDATE events SET hash = rehash(id) WHERE id = 5;
+            DROP TABLE cosignatures; DROP TABLE checkpoints; DROP TABLE merkle;
+            DELETE FROM grdb_migrations WHERE identifier = 'v5: merkle log';
+            """)
+        try produce(setup, 5, from: 40)
+        #expect(await eventually { (try? setup.journal.logAlarm()) != nil }, "\(setup.agent.child.log)")
+        #expect(try setup.journal.logAlarm()?.contains("does not extend the one of \(known.size)") == true)
+        #expect(setup.agent.child.log.contains("does not extend the history it showed this agent before"))
+        // Journalled once, delivered like any event, and a critical finding the 会議 sees.
+        #expect(await eventually { allDelivered(setup.journal) })
+        let alarms = try setup.journal.allEvents().filter { $0.action == "log_inconsistent" }
+        #expect(alarms.count == 1)
+        #expect(alarms.first?.attrs["known_size"] == "\(known.size)")
+        let findings = try ctl(setup, ["findings", "--rule", "agent_integrity"])
+        #expect(
+            await eventually { (try? ctl(setup, ["findings", "--rule", "agent_integrity"]).stdout.contains("does not extend the history")) == true },
+            "\(findings.stdout)")
+        let status = try runProgram(Binaries.path("kiroku-agent"), ["status", "--config", setup.agent.config])
+        #expect(status.stdout.contains("LOG ALARM"), "\(status.stdout)")
+        // The known tree stays the one it trusted: later receipts are judged against it, not the new one.
+        #expect(try setup.journal.knownTree() == known)
+    }
+
     @Test("Completeness: the hub signs each page's query, count and entries; a dropped event, a missing or cut page are caught by both verifiers")
     func completeness() async throws {
         let setup = try await setUp("log-complete")
@@ -270,25 +330,7 @@ struct LogTests {
         #expect(try ctl(setup, ["witness", "run", "--dir", witnessDir, "--hub-key", hubKey]).status == 0)
         setup.agent.stop()
 
-        func alter(_ sql: String) async throws {
-            setup.hub.stop()
-            let outcome = try runProgram("/usr/bin/env", ["python3", "-c", """
-                import sqlite3, sys
-                sys.path.insert(0, sys.argv[3])
-                from check_vectors import event_hash
-                db = sqlite3.connect(sys.argv[1])
-                db.create_function("rehash", 1, lambda id: rehash(db, id))
-                def rehash(db, id):
-                    c = db.execute("SELECT agent, seq, time, kind, action, actor, subject, site, attrs, salt, prev FROM events WHERE id = ?", (id,)).fetchone()
-                    import json
-                    e = dict(zip(["agent", "seq", "time", "kind", "action", "actor", "subject", "site", "attrs", "salt", "prev"], c))
-                    e["attrs"] = json.loads(e["attrs"]); e["v"] = 1
-                    return event_hash(e)
-                db.executescript(sys.argv[2]); db.commit(); db.close()
-                """, setup.hub.database, sql, URL(filePath: Self.python).deletingLastPathComponent().path])
-            #expect(outcome.status == 0, "\(outcome.stderr)")
-            setup.hub = try await HubProcess(pki: setup.pki, temp: setup.temp)
-        }
+        func alter(_ sql: String) async throws { try await alterHub(&setup, sql) }
         func verify(_ name: String, checkpoint: String = "cosigned", witness: Bool = true) throws -> Outcome {
             let bundle = setup.temp.file("\(name).json")
             let exported = try ctl(setup, ["export", "--evidence", bundle, "--checkpoint", checkpoint])

@@ -140,3 +140,35 @@ struct LogVectorTests {
         #expect(verdict.lines.contains { $0.hasPrefix("ok    complete: the hub signed that 6 event(s)") }, "\(verdict.lines)")
     }
 }
+
+@Suite("The agent's judgement of the hub's log history")
+struct LogHistoryTests {
+    @Test("A receipt's tree must extend the known one: the first is taken; equal, grown with a proof, pass; shrunk, changed, unproven or falsely proven are refused")
+    func judge() throws {
+        let leaves = (0..<9).map { Merkle.leafHash([UInt8($0)]) }
+        var other = leaves
+        other[2] = Merkle.leafHash([0xFF])
+        func tree(_ leaves: [Merkle.Hash], _ size: Int) throws -> (size: Int64, root: Merkle.Hash) {
+            var prover = memoryProver(Array(leaves.prefix(size)))
+            return (Int64(size), try prover.root())
+        }
+        func proof(_ leaves: [Merkle.Hash], from: Int, to: Int) throws -> LogConsistency {
+            var prover = memoryProver(Array(leaves.prefix(to)))
+            return LogConsistency(from: Int64(from), proof: try prover.consistency(from: Int64(from)).map { Hex.encode($0) })
+        }
+        let known = try tree(leaves, 5)
+        #expect(LogHistory.judge(known: nil, shown: known, consistency: nil) == .extends)
+        #expect(LogHistory.judge(known: known, shown: known, consistency: nil) == .extends)
+        #expect(LogHistory.judge(known: known, shown: try tree(leaves, 9), consistency: try proof(leaves, from: 5, to: 9)) == .extends)
+        func refused(_ verdict: LogHistory.Verdict, _ words: String) -> Bool {
+            if case .inconsistent(let reason) = verdict { return reason.contains(words) }
+            return false
+        }
+        #expect(refused(LogHistory.judge(known: known, shown: try tree(leaves, 4), consistency: nil), "shrank from 5 to 4"))
+        #expect(refused(LogHistory.judge(known: known, shown: try tree(other, 5), consistency: nil), "another tree of 5"))
+        #expect(refused(LogHistory.judge(known: known, shown: try tree(leaves, 9), consistency: nil), "gave no proof"))
+        #expect(refused(LogHistory.judge(known: known, shown: try tree(leaves, 9), consistency: try proof(leaves, from: 4, to: 9)), "gave no proof"))
+        // A history rebuilt around a changed leaf: its own proof is valid for its own prefix, not the known one.
+        #expect(refused(LogHistory.judge(known: known, shown: try tree(other, 9), consistency: try proof(other, from: 5, to: 9)), "does not extend"))
+    }
+}

@@ -118,6 +118,15 @@ public struct SyncService: Service {
                     } catch {
                         throw KirokuError(.badReceipt, "the hub's receipt does not prove the batch is in its log: \(error.message)")
                     }
+                    // And that log must extend the one the previous receipt showed: the agent witnesses the
+                    // hub's history too. An inconsistency is journalled (it reaches the hub and the witness)
+                    // and said loudly; the batch is in the log shown now, so it still counts as delivered.
+                    if let problem = try await journal.witness(log, consistency: receipt.consistency) {
+                        logger.log(
+                            level: problem.first ? .critical : .warning,
+                            "the hub's log does not extend the history it showed this agent before: its record may have been rewritten; tell the 会議",
+                            metadata: ["kiroku.log.problem": "\(problem.reason)"])
+                    }
                     try journal.markDelivered(receipt)
                     if let gap = batch.gap {
                         // The agent's side of the record of the loss; it ships like any event.
@@ -278,7 +287,9 @@ public struct SyncService: Service {
     }
 
     private func post(_ batch: PreparedBatch, connection: HubConnection) async throws -> SignedReceipt {
-        let answer = try await connection.request(.POST, "/v1/agent/batches", body: batch.body, headers: batch.headers)
+        // Names the tree of the last consistent receipt, so that the hub proves its new tree extends it.
+        let known = try journal.knownTree().map { "?known_tree=\($0.size)" } ?? ""
+        let answer = try await connection.request(.POST, "/v1/agent/batches" + known, body: batch.body, headers: batch.headers)
         do {
             return try JSONDecoder().decode(SignedReceipt.self, from: Data(answer))
         } catch {

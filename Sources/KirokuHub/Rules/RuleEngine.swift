@@ -108,6 +108,7 @@ enum RuleEngine {
         try configuration(db, rows, nowMS)
         try maintenance(db, rows, nowMS)
         try residentCards(db, rows, nowMS)
+        try logInconsistencies(db, rows, nowMS)
         try FindingTable.setState(db, "cursor", last.id)
         return rows.count
     }
@@ -657,6 +658,17 @@ enum RuleEngine {
             try FindingTable.raise(
                 db, rule: "card_not_returned", key: id, count: .set(1), first: leftMS, last: leftMS, evidence: [], nowMS: nowMS
             ) { _ in "operator card \(id) of \(holder), who left on \(date), is still active" }
+        }
+    }
+
+    /// An agent that found a receipt's log not extending the history it saw before (第20②): the record may
+    /// have been rewritten. Raised on the agent's own event, which the 会議's witness sees in the log too.
+    static func logInconsistencies(_ db: Database, _ rows: [Row], _ nowMS: Int64) throws {
+        for row in rows where row.kind == "agent" && row.action == "log_inconsistent" {
+            try FindingTable.raise(
+                db, rule: "agent_integrity", key: "\(row.agent)|log_inconsistent", count: .add(1), first: row.timeMS, last: row.timeMS,
+                evidence: [row.ref], nowMS: nowMS
+            ) { _ in "\(row.agent) was shown a log that does not extend the history the hub showed it before: the record may have been rewritten" }
         }
     }
 

@@ -88,7 +88,7 @@ public struct RuleInfo: Sendable, Codable, Equatable {
         .init(id: "resident_card_handling", article: "第18", severity: "critical",
               description: "a 住基カード issued that the stock register does not hold in stock, destroyed when not recovered, or destroyed without a method (第18②)"),
         .init(id: "agent_integrity", article: "第20", severity: "critical",
-              description: "an agent overdue, with a sequence gap, a fork, a declared loss, a new chain epoch, clock jumps or clock skew (第20②)"),
+              description: "an agent overdue, with a sequence gap, a fork, a declared loss, a new chain epoch, clock jumps or clock skew, or shown a log that does not extend what it saw before (第20②)"),
     ]
 
     public static func named(_ id: String) -> RuleInfo? { all.first { $0.id == id } }

@@ -354,25 +354,44 @@ struct Routes: Sendable {
             throw KirokuError(
                 .batchTooLarge, "the batch has \(batch.events.count) events; at most \(configuration.maxBatchEvents) are taken")
         }
-        let result = try await store.ingest(batch, identity: agent.id)
-        // The checkpoint for the tree as this batch left it, signed for the receipt (published checkpoints
-        // come from CheckpointService; any two are consistent, being prefixes of one log).
-        let tree = Checkpoint(origin: configuration.origin, size: result.log.treeSize, root: result.log.root)
-        var note = SignedNote(body: tree.body)
-        try note.sign(name: configuration.origin, key: key)
+        var known: Int64?
+        if let text = request.uri.queryParameters["known_tree"] {
+            guard let value = Int64(String(text)), value >= 1 else {
+                throw KirokuError(.badQuery, "known_tree must be a tree size from 1, not '\(text.prefix(30))'")
+            }
+            known = value
+        }
+        let origin = configuration.origin
+        let keys = [key] + overlapKeys
+        // The checkpoint for the tree as this batch left it, kept (and served by size) with the batch and
+        // signed by every key in force: receipts name only checkpoints in the history the witness sees.
+        let result = try await store.ingest(batch, identity: agent.id) { size, root in
+            var note = SignedNote(body: Checkpoint(origin: origin, size: size, root: root).body)
+            for key in keys { try note.sign(name: origin, key: key) }
+            return note
+        }
+        let checkpointText = result.checkpoint ?? ""
+        // The proof that this tree extends the one of the agent's previous receipt, which it names.
+        var consistency: LogConsistency?
+        if let known, known < result.log.treeSize {
+            let proof = try await store.consistencyProof(from: known, to: result.log.treeSize)
+            consistency = LogConsistency(from: known, proof: proof.map { Hex.encode($0) })
+        }
         let receipt = Receipt(
             agent: agent.id, firstSeq: result.firstSeq, throughSeq: result.throughSeq, headHash: result.headHash,
             accepted: result.accepted, duplicates: result.duplicates, hubTime: Timestamp(date: Date()).rfc3339,
             keyID: signingKeyID(key.publicKey),
             log: LogProof(
                 leafIndex: result.log.leafIndex, treeSize: result.log.treeSize, root: Hex.encode(result.log.root),
-                inclusion: result.log.inclusion.map { Hex.encode($0) }, checkpoint: note.text))
+                inclusion: result.log.inclusion.map { Hex.encode($0) }, checkpoint: checkpointText))
         metrics.eventsIngested.increment(by: Int64(result.accepted))
         metrics.duplicates.increment(by: Int64(result.duplicates))
         metrics.batchesAccepted.increment()
         metrics.batchDuration.record(ContinuousClock.now - started)
         metrics.lag(agent: agent.id, events: max(0, batch.headSeq - result.throughSeq))
-        return try Self.encode(try SignedReceipt.sign(receipt, with: key))
+        var signed = try SignedReceipt.sign(receipt, with: key)
+        signed.consistency = consistency
+        return try Self.encode(signed)
     }
 
     func events(_ request: Request, _ context: HubRequestContext) async throws -> Response {

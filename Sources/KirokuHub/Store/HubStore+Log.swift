@@ -55,6 +55,19 @@ enum LogTable {
         }
     }
 
+    /// The kept checkpoint of `size` leaves, signed by `sign` and kept now if there is none yet.
+    static func keep(
+        _ db: Database, size: Int64, root: Merkle.Hash, nowMS: Int64, sign: (Int64, Merkle.Hash) throws -> SignedNote
+    ) throws -> String {
+        if let held = try String.fetchOne(db, sql: "SELECT note FROM checkpoints WHERE size = ?", arguments: [size]) {
+            return held
+        }
+        let note = try sign(size, root).text
+        try db.execute(
+            sql: "INSERT INTO checkpoints(size, root, note, issued_ms) VALUES (?, ?, ?, ?)", arguments: [size, Data(root), note, nowMS])
+        return note
+    }
+
     /// Creates the log and appends every event already held, in the order they were accepted.
     static func migrate(_ db: Database) throws {
         try db.execute(

@@ -167,11 +167,16 @@ public struct HubStore: Sendable {
         public var duplicates: Int64
         /// The batch's last event in the Merkle log, with its inclusion proof in the tree as committed.
         public var log: LogPosition
+        /// The checkpoint of that tree, as kept (signed by every key in force) when the ingest was given a
+        /// signer: receipts name only checkpoints the hub keeps and serves by size.
+        public var checkpoint: String?
     }
 
     /// Checks and commits one batch from the agent `identity` (taken from its certificate, never from
     /// the payload). Returns only after the commit is durable.
-    public func ingest(_ batch: Batch, identity: String, now: Date = Date()) async throws -> IngestResult {
+    public func ingest(
+        _ batch: Batch, identity: String, now: Date = Date(), signCheckpoint: (@Sendable (Int64, Merkle.Hash) throws -> SignedNote)? = nil
+    ) async throws -> IngestResult {
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
         guard identity != HubRecords.agentID else {
             throw KirokuError(.agentMismatch, "the agent id '\(HubRecords.agentID)' is the hub's own; no agent may use it")
@@ -188,7 +193,14 @@ public struct HubStore: Sendable {
         let skew = Timestamp(rfc3339: batch.sentAt).map { $0.epochMilliseconds - nowMS }
         let merkleLog = self.merkleLog
         let outcome: Result<IngestResult, KirokuError> = try await pool.write { db in
-            try Self.commit(batch, identity: identity, nowMS: nowMS, skew: skew, merkleLog: merkleLog, db: db)
+            var outcome = try Self.commit(batch, identity: identity, nowMS: nowMS, skew: skew, merkleLog: merkleLog, db: db)
+            // In the same transaction: the receipt's checkpoint is kept with the events it covers.
+            if case .success(var result) = outcome, let signCheckpoint, merkleLog {
+                result.checkpoint = try LogTable.keep(
+                    db, size: result.log.treeSize, root: result.log.root, nowMS: nowMS, sign: signCheckpoint)
+                outcome = .success(result)
+            }
+            return outcome
         }
         return try outcome.get()
     }
