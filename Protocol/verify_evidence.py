@@ -198,11 +198,11 @@ STATEMENT = "kiroku-evidence-statement/v1"
 def parse_statement(body):
     """PROTOCOL.md §7: the hub's signed word on one page of a bundle."""
     lines = body.split("\n")
-    names = ["origin", "tree", "query", "matching", "offset", "entries", "digest"]
-    if len(lines) != 9 or lines[0] != STATEMENT or lines[8] != "":
+    names = ["origin", "tree", "query", "matching", "offset", "entries", "digest", "links"]
+    if len(lines) != 10 or lines[0] != STATEMENT or lines[9] != "":
         raise ValueError("not an evidence statement")
     values = {}
-    for name, line in zip(names, lines[1:8]):
+    for name, line in zip(names, lines[1:9]):
         if not line.startswith(name + " "):
             raise ValueError(f"evidence statement: expected '{name} …'")
         values[name] = line[len(name) + 1:]
@@ -211,9 +211,42 @@ def parse_statement(body):
             raise ValueError(f"evidence statement: {name} is not a whole number")
         values[name] = int(values[name])
     values["query"] = json.loads(values["query"], object_pairs_hook=no_duplicates)
-    if canonical(values["query"]) != lines[3][len("query "):] or len(values["digest"]) != 64:
+    if canonical(values["query"]) != lines[3][len("query "):] or len(values["digest"]) != 64 or len(values["links"]) != 64:
         raise ValueError("evidence statement: not in its canonical form")
     return values
+
+
+def check_links(page, entries, problems):
+    """Every event of the page sits in its agent's signed chain stretch; a full event's prev is the link before it."""
+    if page["runs"] is None:
+        problems.append("a page has no chain links beside its statement")
+        return
+    runs = []
+    digest = hashlib.sha256()
+    for run in page["runs"]:
+        raw = base64.b64decode(run["hashes"], validate=True)
+        if not raw or len(raw) % 32:
+            raise ValueError("a link run's hashes are not 32-byte hashes")
+        hashes = [raw[i:i + 32].hex() for i in range(0, len(raw), 32)]
+        for offset, h in enumerate(hashes):
+            digest.update(f"{run['agent']} {run['from_seq'] + offset} {h}\n".encode())
+        runs.append((run["agent"], run["from_seq"], hashes))
+    if digest.hexdigest() != page["links"]:
+        problems.append("a page's chain links are not the ones the hub signed")
+        return
+
+    def link(agent, seq):
+        for a, start, hashes in runs:
+            if a == agent and start <= seq < start + len(hashes):
+                return hashes[seq - start]
+        return None
+
+    for entry in entries:
+        item = entry.get("event") or entry.get("purged")
+        if link(item["agent"], item["seq"]) != item["hash"]:
+            problems.append(f"{item['agent']} seq {item['seq']} is not where the signed chain links put it")
+        elif "event" in entry and link(item["agent"], item["seq"] - 1) not in (None, item["prev"]):
+            problems.append(f"{item['agent']} seq {item['seq']}'s prev is not the link before it")
 
 
 def completeness(bundle, origin, size, keys, problems):
@@ -229,6 +262,9 @@ def completeness(bundle, origin, size, keys, problems):
             problems.append(f"statement {number} is not signed by the hub key")
             return None
         pages.append(page)
+    links = bundle.get("links", [])
+    for page, runs in zip(pages, links + [None] * (len(pages) - len(links))):
+        page["runs"] = runs
     first = pages[0]
     if any(p["origin"] != origin or p["tree"] != size for p in pages):
         problems.append("a statement is about another log or tree than the checkpoint")
@@ -250,6 +286,7 @@ def completeness(bundle, origin, size, keys, problems):
             digest.update(f"{entry['leaf_index']} {item['hash']}\n".encode())
         if digest.hexdigest() != page["digest"]:
             problems.append(f"events {at + 1}–{at + page['entries']} are not the ones the hub listed for that page")
+        check_links(page, entries, problems)
         at += page["entries"]
     if at != first["matching"]:
         problems.append(f"the hub counted {first['matching']} matching event(s); the pages hold {at}: cut short")

@@ -13,6 +13,8 @@ public struct EvidenceBundle: Sendable {
     public var events: [Entry]
     /// The hub's signed statements, one per page (``EvidenceStatement``); empty in bundles made before them.
     public var statements: [String] = []
+    /// Each page's chain stretches (``EvidenceLinks``), in the order of `statements`.
+    public var links: [[EvidenceLinks.Run]] = []
 
     public struct Entry: Sendable {
         /// The event exactly as the bundle holds it; for a purged event, what is left of it (agent, seq,
@@ -82,12 +84,20 @@ public struct EvidenceBundle: Sendable {
                 statements.append(text)
             }
         }
+        if let value = root["links"] {
+            guard case .array(let pages) = value else { throw KirokuError(.malformedRequest, "links is a list per page") }
+            for page in pages {
+                guard case .array(let runs) = page else { throw KirokuError(.malformedRequest, "links is a list per page of runs") }
+                links.append(try runs.map { (run) throws(KirokuError) in try EvidenceLinks.Run(json: run) })
+            }
+        }
     }
 
     /// The bundle as JSON (what `export --evidence` writes).
     public var bytes: [UInt8] {
         var members: [String: JSONValue] = [:]
         if !statements.isEmpty { members["statements"] = .array(statements.map(JSONValue.string)) }
+        if !links.isEmpty { members["links"] = .array(links.map { .array($0.map(\.json)) }) }
         return CanonicalJSON.encode(
             .object(members.merging([
                 "format": .string(Self.format), "origin": .string(origin), "hub_key": .string(hubKey),
@@ -121,6 +131,39 @@ extension EvidenceVerifier {
             lines.append("FAIL  " + line)
         }
         var pages: [EvidenceStatement] = []
+        var linksOf: [Int64: [EvidenceLinks.Run]?] = [:]
+        func chainLinks(
+            _ bundle: EvidenceBundle, page: EvidenceStatement, entries: ArraySlice<EvidenceBundle.Entry>, lines: inout [String],
+            covered: inout [String: (events: Int, hashes: Int)]
+        ) -> Int {
+            guard let found = linksOf[page.offset], let runs = found else {
+                lines.append("FAIL  the page from event \(page.offset + 1) has no chain links beside its statement")
+                return 1
+            }
+            guard EvidenceLinks.digest(runs) == page.links else {
+                lines.append("FAIL  the chain links of the page from event \(page.offset + 1) are not the ones the hub signed")
+                return 1
+            }
+            var bad = 0
+            for entry in entries {
+                guard case .object(let members) = entry.object, case .string(let agent) = members["agent"],
+                    case .integer(let seq) = members["seq"], case .string(let hash) = members["hash"]
+                else { continue }
+                guard let run = runs.first(where: { $0.agent == agent && $0.hash(seq: seq) != nil }), run.hash(seq: seq) == hash else {
+                    bad += 1
+                    if bad <= 5 { lines.append("FAIL  \(agent) seq \(seq) is not where the signed chain links put it") }
+                    continue
+                }
+                // A full event's predecessor is authenticated by its content: it must be the link before it.
+                if !entry.purged, case .string(let prev) = members["prev"], let before = run.hash(seq: seq - 1), before != prev {
+                    bad += 1
+                    if bad <= 5 { lines.append("FAIL  \(agent) seq \(seq)'s prev is not the hash the chain links give for seq \(seq - 1)") }
+                }
+                covered[agent, default: (0, 0)].events += 1
+            }
+            for run in runs { covered[run.agent, default: (0, 0)].hashes += run.hashes.count }
+            return bad
+        }
         for (index, text) in bundle.statements.enumerated() {
             do {
                 let note = try SignedNote(text: text)
@@ -141,8 +184,11 @@ extension EvidenceVerifier {
         if pages.contains(where: { $0.query != first.query || $0.matching != first.matching }) {
             fail("the statements are about different queries or counts: pages of different exports were mixed")
         }
+        // Each statement's links travel beside it, in the same order.
+        for (index, page) in pages.enumerated() { linksOf[page.offset] = index < bundle.links.count ? bundle.links[index] : nil }
         pages.sort { $0.offset < $1.offset }
         var next: Int64 = 0
+        var covered: [String: (events: Int, hashes: Int)] = [:]
         for page in pages {
             guard page.offset == next else {
                 fail(page.offset > next
@@ -163,6 +209,7 @@ extension EvidenceVerifier {
             if EvidenceStatement.digest(slice) != page.digest {
                 fail("events \(start + 1)–\(end) are not the ones the hub listed for that page: an event was removed, added, replaced or moved")
             }
+            problems += chainLinks(bundle, page: page, entries: bundle.events[start..<end], lines: &lines, covered: &covered)
             next = Int64(end)
         }
         if next != first.matching {
@@ -174,6 +221,11 @@ extension EvidenceVerifier {
             let query = first.query.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             lines.append(
                 "ok    complete: the hub signed that \(first.matching) event(s) of tree size \(tree.size) match the query (\(query.isEmpty ? "everything" : query)), and all \(first.matching) are here (\(pages.count) page(s))")
+            let agents = covered.keys.sorted().map { "\($0) \(covered[$0]!.hashes) linked, \(covered[$0]!.events) shown" }
+            if !agents.isEmpty {
+                lines.append(
+                    "ok    chain links: every event sits in its agent's signed chain (\(agents.joined(separator: "; "))); linked events not shown are ones the hub signs as not matching")
+            }
             if first.query.filter({ $0.key != "checkpoint" }) != bundle.query.filter({ $0.key != "checkpoint" }) {
                 lines.append("note  the bundle's own 'query' differs from the one the hub signed; the signed one above is what was searched")
             }

@@ -187,9 +187,12 @@ public struct EvidenceStatement: Sendable, Equatable {
     public var offset: Int64
     public var entries: Int64
     public var digest: [UInt8]
+    /// SHA-256 of the page's chain links (``EvidenceLinks/digest(_:)``).
+    public var links: [UInt8]
 
     public init(
-        origin: String, treeSize: Int64, query: [String: String], matching: Int64, offset: Int64, entries: Int64, digest: [UInt8]
+        origin: String, treeSize: Int64, query: [String: String], matching: Int64, offset: Int64, entries: Int64, digest: [UInt8],
+        links: [UInt8] = EvidenceLinks.digest([])
     ) {
         self.origin = origin
         self.treeSize = treeSize
@@ -198,6 +201,7 @@ public struct EvidenceStatement: Sendable, Equatable {
         self.offset = offset
         self.entries = entries
         self.digest = digest
+        self.links = links
     }
 
     /// SHA-256 over `"<leaf_index> <hash>\n"` for each entry of the page, in order.
@@ -218,6 +222,7 @@ public struct EvidenceStatement: Sendable, Equatable {
             offset \(offset)
             entries \(entries)
             digest \(Hex.encode(digest))
+            links \(Hex.encode(links))
 
             """
     }
@@ -225,7 +230,7 @@ public struct EvidenceStatement: Sendable, Equatable {
     public init(body: String) throws(KirokuError) {
         let lines = body.split(separator: "\n", omittingEmptySubsequences: false)
         func value(_ index: Int, _ name: String) throws(KirokuError) -> String {
-            guard lines.count == 9, lines[index].hasPrefix(name + " ") else {
+            guard lines.count == 10, lines[index].hasPrefix(name + " ") else {
                 throw KirokuError(.badCheckpoint, "not an evidence statement: line \(index + 1) should be '\(name) …'")
             }
             return String(lines[index].dropFirst(name.count + 1))
@@ -259,8 +264,69 @@ public struct EvidenceStatement: Sendable, Equatable {
             throw KirokuError(.badCheckpoint, "evidence statement: the digest is not 64 hex digits")
         }
         self.digest = digest
-        guard lines[8].isEmpty, body == self.body else {
+        let linksText = try value(8, "links")
+        guard Hex.isLowercaseHex(linksText, length: 64), let links = Hex.decode(linksText) else {
+            throw KirokuError(.badCheckpoint, "evidence statement: the links digest is not 64 hex digits")
+        }
+        self.links = links
+        guard lines[9].isEmpty, body == self.body else {
             throw KirokuError(.badCheckpoint, "evidence statement: not in its canonical form")
         }
+    }
+}
+
+/// The stretches of agents' hash chains that a page of evidence sits in (PROTOCOL.md §7): for each agent
+/// with events on the page, the hashes of every event of its chain from the one before its first event on
+/// the page to the one after its last (runs split where the hub holds no event, e.g. a declared loss).
+/// Events of a stretch that are not in the bundle are ones the hub signs as not matching the query; the
+/// bundle's events must sit in their stretch, with their `prev` the hash before them.
+public enum EvidenceLinks {
+    public struct Run: Sendable, Equatable {
+        public var agent: String
+        public var fromSeq: Int64
+        public var hashes: [[UInt8]]
+
+        public init(agent: String, fromSeq: Int64, hashes: [[UInt8]]) {
+            self.agent = agent
+            self.fromSeq = fromSeq
+            self.hashes = hashes
+        }
+
+        public var throughSeq: Int64 { fromSeq + Int64(hashes.count) - 1 }
+
+        public func hash(seq: Int64) -> String? {
+            guard seq >= fromSeq, seq <= throughSeq else { return nil }
+            return Hex.encode(hashes[Int(seq - fromSeq)])
+        }
+
+        /// `{"agent", "from_seq", "hashes": base64 of the 32-byte hashes one after another}`.
+        public var json: JSONValue {
+            .object([
+                "agent": .string(agent), "from_seq": .integer(fromSeq),
+                "hashes": .string(Data(hashes.flatMap { $0 }).base64EncodedString()),
+            ])
+        }
+
+        public init(json: JSONValue) throws(KirokuError) {
+            guard case .object(let members) = json, case .string(let agent) = members["agent"],
+                case .integer(let from) = members["from_seq"], from >= 1, case .string(let text) = members["hashes"],
+                let bytes = Data(base64Encoded: text), !bytes.isEmpty, bytes.count % 32 == 0
+            else {
+                throw KirokuError(.malformedRequest, "a link run is {agent, from_seq, hashes: base64 of 32-byte hashes}")
+            }
+            let all = Array(bytes)
+            self.init(agent: agent, fromSeq: from, hashes: stride(from: 0, to: all.count, by: 32).map { Array(all[$0..<($0 + 32)]) })
+        }
+    }
+
+    /// SHA-256 over `"<agent> <seq> <hex hash>\n"` for every hash of every run, in order.
+    public static func digest(_ runs: [Run]) -> [UInt8] {
+        var hasher = SHA256()
+        for run in runs {
+            for (offset, hash) in run.hashes.enumerated() {
+                hasher.update(data: Array("\(run.agent) \(run.fromSeq + Int64(offset)) \(Hex.encode(hash))\n".utf8))
+            }
+        }
+        return Array(hasher.finalize())
     }
 }

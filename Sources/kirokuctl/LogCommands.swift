@@ -52,6 +52,7 @@ struct Export: AsyncParsableCommand {
                     if var merged = bundle {
                         merged.events += page.events
                         merged.statements += page.statements
+                        merged.links += page.links
                         bundle = merged
                     } else {
                         bundle = page

@@ -220,13 +220,16 @@ struct LogTests {
         let pinned = ["--hub-key", hubKey, "--no-witness"]
         let whole = try runProgram(ctl, ["verify", bundle] + pinned)
         #expect(
-            whole.status == 0 && whole.stdout.contains("complete: the hub signed that 25 event(s)") && whole.stdout.contains("(3 page(s))"),
+            whole.status == 0 && whole.stdout.contains("complete: the hub signed that 25 event(s)") && whole.stdout.contains("(3 page(s))")
+                && whole.stdout.contains("ok    chain links: every event sits in its agent's signed chain"),
             "\(whole.stdout)")
         #expect(try python([bundle] + pinned).stdout.contains("complete: all 25 event(s)"))
 
         // Altered copies, each saved and checked by both verifiers.
         guard case .object(var root) = try JSONParser.parse(Array(try Data(contentsOf: URL(filePath: bundle)))),
-            case .array(let events) = root["events"], case .array(let statements) = root["statements"]
+            case .array(let events) = root["events"], case .array(let statements) = root["statements"],
+            case .array(let links) = root["links"], case .array(let firstPage) = links[0], case .object(var run) = firstPage[0],
+            case .string(let hashes) = run["hashes"]
         else {
             Issue.record("the bundle is not shaped as PROTOCOL.md §7 says")
             return
@@ -237,7 +240,20 @@ struct LogTests {
             root["statements"] = .array(statements)
             return CanonicalJSON.encode(.object(root))
         }
+        // One hash of the signed chain links changed (the first byte of the fourth hash).
+        var raw = [UInt8](Data(base64Encoded: hashes)!)
+        raw[3 * 32] ^= 0x01
+        run["hashes"] = .string(Data(raw).base64EncodedString())
+        var changedLinks = links
+        changedLinks[0] = .array([.object(run)] + firstPage.dropFirst())
+        func withLinks(_ value: JSONValue?) -> [UInt8] {
+            var copy = root
+            copy["links"] = value
+            return CanonicalJSON.encode(.object(copy))
+        }
         let cases: [(String, [UInt8], String)] = [
+            ("a chain link changed", withLinks(.array(changedLinks)), "not the ones the hub signed"),
+            ("the chain links removed", withLinks(nil), "has no chain links"),
             ("an event dropped", altered(events.enumerated().filter { $0.offset != 12 }.map(\.element), statements), "not the ones the hub listed"),
             ("the last page cut short", altered(Array(events.prefix(22)), statements), "the bundle ends before"),
             ("the last page left out", altered(Array(events.prefix(20)), Array(statements.prefix(2))), "the hub counted 25"),
@@ -362,8 +378,13 @@ struct LogTests {
             DROP TABLE cosignatures; DROP TABLE checkpoints; DROP TABLE merkle;
             DELETE FROM grdb_migrations WHERE identifier = 'v5: merkle log';
             """)
+        // The hub's signature alone would not tell; the chain links do: event 21's prev (its content) is
+        // the hash event 20 had. (Rewriting every later event too would get past them: the witness stays
+        // the defence against the hub's own key.)
         let signedOnly = try verify("rebuilt", checkpoint: "newest", witness: false)
-        #expect(signedOnly.status == 0, "the hub's own signature alone cannot tell: \(signedOnly.stdout)")
+        #expect(
+            signedOnly.status == 1 && signedOnly.stdout.contains("seq 21's prev is not the hash the chain links give for seq 20"),
+            "\(signedOnly.stdout)")
         let withWitness = try verify("rebuilt-witness", checkpoint: "newest")
         #expect(withWitness.status == 1 && withWitness.stdout.contains("not cosigned by witness kaigi.test/witness"), "\(withWitness.stdout)")
         let refused = try ctl(setup, ["witness", "run", "--dir", witnessDir])

@@ -67,9 +67,14 @@ struct LogVectorTests {
         var bundle = EvidenceBundle(
             origin: origin, hubKey: hub.publicKey.rawRepresentation.base64EncodedString(), checkpoint: note.text, query: query,
             events: entries)
+        // The chain links: the agent's stretch from the seq before its first event shown to the one after its
+        // last, 1 to 7.
+        let links = [EvidenceLinks.Run(agent: "vector-agent", fromSeq: 1, hashes: chain.map { Hex.decode($0.hash)! })]
+        bundle.links = [links]
         let statement = EvidenceStatement(
             origin: origin, treeSize: 7, query: query, matching: 6, offset: 0, entries: 6,
-            digest: EvidenceStatement.digest(chain.prefix(6).enumerated().map { (Int64($0.offset), $0.element.hash) }))
+            digest: EvidenceStatement.digest(chain.prefix(6).enumerated().map { (Int64($0.offset), $0.element.hash) }),
+            links: EvidenceLinks.digest(links))
         var statementNote = SignedNote(body: statement.body)
         try statementNote.sign(name: origin, key: hub)
         bundle.statements = [statementNote.text]

@@ -102,10 +102,12 @@ extension Routes {
         // The hub's signed word on this page: the query, how many events of the tree match it, where the
         // page starts among them, and a digest of its entries (PROTOCOL.md §7, completeness).
         let counts = try await store.countForEvidence(query, treeSize: published.checkpoint.size)
+        let links = try await store.evidenceLinks(rows.map { ($0.event.agent, $0.event.seq) }, treeSize: published.checkpoint.size)
         let statement = EvidenceStatement(
             origin: configuration.origin, treeSize: published.checkpoint.size,
             query: parameters.filter { $0.key != "cursor" && $0.key != "limit" }, matching: counts.matching, offset: counts.before,
-            entries: Int64(rows.count), digest: EvidenceStatement.digest(rows.map { ($0.leaf, $0.event.hash) }))
+            entries: Int64(rows.count), digest: EvidenceStatement.digest(rows.map { ($0.leaf, $0.event.hash) }),
+            links: EvidenceLinks.digest(links))
         var statementNote = SignedNote(body: statement.body)
         for key in signingKeys { try statementNote.sign(name: configuration.origin, key: key) }
         var out: [UInt8] = []
@@ -125,6 +127,8 @@ extension Routes {
         member("query", .object(parameters.filter { $0.key != "cursor" }.mapValues(JSONValue.string)))
         out.append(UInt8(ascii: ","))
         member("statements", .array([.string(statementNote.text)]))
+        out.append(UInt8(ascii: ","))
+        member("links", .array([.array(links.map(\.json))]))
         if let next {
             out.append(UInt8(ascii: ","))
             member("next", .string(next))
