@@ -13,7 +13,7 @@ import Glibc
 #endif
 
 // kiroku-bench: Kiroku's own benchmarks. Each figure is printed beside a baseline measured in the same
-// run, as a ratio, because these machines are noisy. Usage: kiroku-bench [append|group|log|rules|sync|all] [--count N]
+// run, as a ratio, because these machines are noisy. Usage: kiroku-bench [append|group|log|rules|evidence|sync|all] [--count N]
 
 let arguments = CommandLine.arguments
 let mode = arguments.count > 1 && !arguments[1].hasPrefix("--") ? arguments[1] : "all"
@@ -225,7 +225,8 @@ func syncBenchmark(count: Int) async throws {
     let hub = try run("kiroku-hub", [
         "run", "--host", "127.0.0.1", "--port", "0", "--port-file", portFile, "--database", hubDB,
         "--ca", pkiDir.appending(path: "ca.crt").path, "--cert", pkiDir.appending(path: "hub/hub.crt").path,
-        "--key", pkiDir.appending(path: "hub/hub.key").path, "--log-level", "error",
+        "--key", pkiDir.appending(path: "hub/hub.key").path, "--revocation-list", pkiDir.appending(path: "revoked.txt").path,
+        "--log-level", "error",
     ], log: work.appending(path: "hub.log").path)
     defer { hub.terminate(); hub.waitUntilExit() }
     while !FileManager.default.fileExists(atPath: portFile) { try await Task.sleep(for: .milliseconds(20)) }
@@ -507,6 +508,122 @@ func rulesBenchmark(count: Int) async throws {
     print("  findings now open: \(Dictionary(grouping: open, by: \.rule).mapValues(\.count).sorted { $0.key < $1.key })")
 }
 
+// MARK: 7. Evidence over a large record: one operator's month, with its statement and chain links
+
+/// A hub record of `count` lookups by 500 operators on 100 terminals over 2026, written straight into a hub
+/// database (sealed, chained events and the kept levels of the tree, as ingest would write them); then a
+/// real hub, `kirokuctl export --evidence` of one operator's November beside `kirokuctl query` of the
+/// same (no proofs), and `EvidenceVerifier` on the bundle beside parsing and re-hashing it.
+func evidenceBenchmark(count: Int) async throws {
+    let clock = ContinuousClock()
+    let pkiDir = work.appending(path: "evidence-pki")
+    let ca = try CertificateAuthority.initialize(directory: pkiDir, name: "bench")
+    try ca.issue(role: .hub, id: "hub", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"])
+    try ca.issue(role: .person, id: "kaigi01")
+    let path = work.appending(path: "evidence/record.sqlite").path
+    _ = try HubStore.open(path: path)
+    var db: OpaquePointer?
+    guard sqlite3_open(path, &db) == SQLITE_OK else { throw KirokuError(.internalError, "sqlite3_open failed") }
+    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; PRAGMA cache_size=-262144; BEGIN", nil, nil, nil)
+    var insert: OpaquePointer?
+    sqlite3_prepare_v2(
+        db,
+        """
+        INSERT INTO events(id, agent, seq, time, time_ms, kind, action, actor, subject, site, attrs, salt, prev, hash, received_ms)
+        VALUES (?, ?, ?, ?, ?, 'operation', 'lookup', ?, ?, '本庁舎', '{"purpose":"照会"}', ?, ?, ?, ?)
+        """, -1, &insert, nil)
+    var node: OpaquePointer?
+    sqlite3_prepare_v2(db, "INSERT INTO merkle(id, hash) VALUES (?, ?)", -1, &node, nil)
+    let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
+    let agents = 100
+    var prev = Array(repeating: Event.genesis, count: agents)
+    var appender = try Merkle.Appender(size: 0) { _, _ in [] }
+    let start: Int64 = 1_767_193_200_000  // 2026-01-01T00:00+09:00
+    let span: Int64 = 365 * 86_400_000
+    let built = clock.measure {
+        for index in 0..<count {
+            let agent = index % agents
+            let timeMS = start + Int64(index) * span / Int64(count)
+            let actor = String(format: "P%04d", (UInt64(index) &* 2_654_435_761) % 500)
+            let event = Event(
+                agent: String(format: "counter-%03d", agent), seq: Int64(index / agents + 1),
+                time: Timestamp(epochMilliseconds: timeMS, offsetMinutes: 540).rfc3339, kind: "operation", action: "lookup",
+                actor: actor, subject: String(format: "住民票コード %011d", (UInt64(index) &* 40_503) % 100_000), site: "本庁舎",
+                attrs: ["purpose": "照会"], salt: String(format: "%032lx", index), prev: prev[agent]
+            ).sealed()
+            prev[agent] = event.hash
+            sqlite3_reset(insert)
+            sqlite3_bind_int64(insert, 1, Int64(index + 1))
+            sqlite3_bind_text(insert, 2, event.agent, -1, transient)
+            sqlite3_bind_int64(insert, 3, event.seq)
+            sqlite3_bind_text(insert, 4, event.time, -1, transient)
+            sqlite3_bind_int64(insert, 5, timeMS)
+            sqlite3_bind_text(insert, 6, event.actor, -1, transient)
+            sqlite3_bind_text(insert, 7, event.subject, -1, transient)
+            sqlite3_bind_text(insert, 8, event.salt, -1, transient)
+            sqlite3_bind_text(insert, 9, event.prev, -1, transient)
+            sqlite3_bind_text(insert, 10, event.hash, -1, transient)
+            sqlite3_bind_int64(insert, 11, timeMS)
+            sqlite3_step(insert)
+            appender.append(Merkle.leafHash(eventHash: event.hash)!) { level, index, hash in
+                guard level > 0 && level % 4 == 0 else { return }
+                sqlite3_reset(node)
+                sqlite3_bind_int64(node, 1, Int64(level) << 40 | index)
+                hash.withUnsafeBytes { _ = sqlite3_bind_blob(node, 2, $0.baseAddress, 32, transient) }
+                sqlite3_step(node)
+            }
+            if index % 1_000_000 == 999_999 { print("  built \((index + 1) / 1_000_000)M events…") }
+        }
+    }
+    sqlite3_finalize(insert)
+    sqlite3_finalize(node)
+    // The rules have judged these already (a benchmark of evidence, not of the rule engine).
+    sqlite3_exec(db, "INSERT OR REPLACE INTO rule_state(name, value) VALUES ('cursor', \(count)); COMMIT", nil, nil, nil)
+    sqlite3_close(db)
+    print("  a record of \(count) events built in \(fmt(seconds(built))) s")
+
+    let portFile = work.appending(path: "evidence-hub.port").path
+    let hub = try run("kiroku-hub", [
+        "run", "--host", "127.0.0.1", "--port", "0", "--port-file", portFile, "--database", path,
+        "--ca", pkiDir.appending(path: "ca.crt").path, "--cert", pkiDir.appending(path: "hub/hub.crt").path,
+        "--key", pkiDir.appending(path: "hub/hub.key").path, "--revocation-list", pkiDir.appending(path: "revoked.txt").path,
+        "--log-level", "error",
+    ], log: work.appending(path: "evidence-hub.log").path)
+    defer { hub.terminate(); hub.waitUntilExit() }
+    while !FileManager.default.fileExists(atPath: portFile) { try await Task.sleep(for: .milliseconds(20)) }
+    let port = try String(contentsOfFile: portFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+    let person = ["--hub", "https://localhost:\(port)", "--pki", pkiDir.path, "--as", "kaigi01"]
+    let month = ["--actor", "P0101", "--from", "2026-11-01", "--to", "2026-12-01"]
+    func ctl(_ arguments: [String], output: String) throws -> Duration {
+        try clock.measure {
+            let process = try run("kirokuctl", arguments + person, log: output)
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else {
+                throw KirokuError(.internalError, "kirokuctl \(arguments.first ?? "") failed: \((try? String(contentsOfFile: output, encoding: .utf8)) ?? "")")
+            }
+        }
+    }
+    let bundlePath = work.appending(path: "evidence/P0101-november.json").path
+    let query = try ctl(["query", "--all", "--format", "jsonl"] + month, output: work.appending(path: "evidence/query.jsonl").path)
+    let export = try ctl(["export", "--evidence", bundlePath, "--checkpoint", "newest"] + month, output: work.appending(path: "evidence/export.log").path)
+    let bytes = [UInt8](try Data(contentsOf: URL(filePath: bundlePath)))
+    let bundle = try EvidenceBundle(bytes: bytes)
+    let linked = bundle.links.flatMap { $0 }.reduce(0) { $0 + $1.hashes.count }
+    let linkBytes = CanonicalJSON.encode(.array(bundle.links.flatMap { $0 }.map(\.json))).count
+    print("  bundle: \(bundle.events.count) events of P0101 in November, \(linked) chain links on \(Set(bundle.links.flatMap { $0 }.map(\.agent)).count) terminals, \(bytes.count / 1024) KiB (links \(linkBytes / 1024) KiB)")
+    line("export one operator's month from \(count / 1_000_000)M events", seconds(export), unit: "s", baseline: seconds(query),
+        baselineName: "kirokuctl query of the same, no proofs", aim: "—")
+    let key = try HubApp.loadOrCreateSigningKey(path: work.appending(path: "evidence/receipt-signing.key").path).publicKey
+    var verdict: EvidenceVerdict?
+    let verify = try clock.measure { verdict = EvidenceVerifier.verify(try EvidenceBundle(bytes: bytes), hubKeys: [key], witnesses: []) }
+    let hashOnly = try clock.measure {
+        for event in try EvidenceBundle(bytes: bytes).events { try Event.parse(CanonicalJSON.encode(event.object)).validate() }
+    }
+    let complete = verdict?.lines.contains { $0.hasPrefix("ok    complete") } == true
+    line("verify it, complete with its links\(verdict?.verified == true && complete ? "" : " (FAILED)")", seconds(verify), unit: "s",
+        baseline: seconds(hashOnly), baselineName: "parse and re-hash only", aim: "< 2 s")
+}
+
 print("kiroku-bench (\(ProcessInfo.processInfo.processorCount) cores), work dir \(work.path)")
 var single = 0.0
 if mode == "append" || mode == "group" || mode == "all" {
@@ -539,6 +656,9 @@ if mode == "log" || mode == "all" {
 }
 if mode == "rules" || mode == "all" {
     try await rulesBenchmark(count: option("--rule-events", 200_000))
+}
+if mode == "evidence" || mode == "all" {
+    try await evidenceBenchmark(count: option("--evidence-events", 10_000_000))
 }
 if mode == "sync" || mode == "all" {
     try await syncBenchmark(count: option("--count", 1_000_000))
