@@ -189,6 +189,29 @@ struct RetentionTests {
             verified.status == 0 && verified.stdout.contains("2 event(s) purged under the retention policy")
                 && verified.stdout.contains("NOT authenticated") && verified.stdout.contains("and 2 purged (content removed"),
             "\(verified.stdout)")
+        // A purged stub's fields are the hub's word only: changed, the bundle still verifies, and both tools
+        // say those fields are not authenticated (only the hash is, by its inclusion proof).
+        guard case .object(var root) = try JSONParser.parse(Array(try Data(contentsOf: URL(filePath: bundle)))),
+            case .array(var entries) = root["events"]
+        else {
+            Issue.record("the bundle is not shaped as PROTOCOL.md §7 says")
+            return
+        }
+        var restamped = 0
+        for (index, entry) in entries.enumerated() {
+            guard case .object(var members) = entry, case .object(var stub) = members["purged"] else { continue }
+            stub["kind"] = .string("incident")
+            stub["time"] = .string("2020-01-01T00:00:00.000+09:00")
+            members["purged"] = .object(stub)
+            entries[index] = .object(members)
+            restamped += 1
+        }
+        #expect(restamped == 2, "the test really altered the purged stubs")
+        root["events"] = .array(entries)
+        let altered = temp.file("restamped.json")
+        try Data(CanonicalJSON.encode(.object(root))).write(to: URL(filePath: altered))
+        let stub = try runProgram(ctl, ["verify", altered, "--hub-key", hubKey, "--no-witness"])
+        #expect(stub.status == 0 && stub.stdout.contains("NOT authenticated"), "\(stub.stdout)\(stub.stderr)")
         let independent = try runProgram("/usr/bin/env", ["python3", LogTests.python, bundle, "--hub-key", hubKey, "--no-witness"])
         #expect(
             independent.status == 0 && independent.stdout.contains("2 purged (content removed under the retention policy; inclusion proven, fields not authenticated)"),

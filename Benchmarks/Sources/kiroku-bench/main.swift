@@ -524,7 +524,18 @@ func evidenceBenchmark(count: Int) async throws {
     _ = try HubStore.open(path: path)
     var db: OpaquePointer?
     guard sqlite3_open(path, &db) == SQLITE_OK else { throw KirokuError(.internalError, "sqlite3_open failed") }
-    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; PRAGMA cache_size=-262144; BEGIN", nil, nil, nil)
+    // Bulk load: no journal, the events' secondary indexes dropped and built once at the end (sorting is far
+    // faster than ten million random index inserts).
+    var indexes: [(name: String, sql: String)] = []
+    var listed: OpaquePointer?
+    sqlite3_prepare_v2(db, "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL", -1, &listed, nil)
+    while sqlite3_step(listed) == SQLITE_ROW {
+        indexes.append((String(cString: sqlite3_column_text(listed, 0)), String(cString: sqlite3_column_text(listed, 1))))
+    }
+    sqlite3_finalize(listed)
+    // Dropped once the listing statement is done (a table cannot lose an index while it is being read).
+    for index in indexes { sqlite3_exec(db, "DROP INDEX \(index.name)", nil, nil, nil) }
+    sqlite3_exec(db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-524288; BEGIN", nil, nil, nil)
     var insert: OpaquePointer?
     sqlite3_prepare_v2(
         db,
@@ -572,15 +583,21 @@ func evidenceBenchmark(count: Int) async throws {
                 hash.withUnsafeBytes { _ = sqlite3_bind_blob(node, 2, $0.baseAddress, 32, transient) }
                 sqlite3_step(node)
             }
-            if index % 1_000_000 == 999_999 { print("  built \((index + 1) / 1_000_000)M events…") }
+            if index % 1_000_000 == 999_999 {
+                FileHandle.standardError.write(Data("  built \((index + 1) / 1_000_000)M events…\n".utf8))
+            }
         }
     }
     sqlite3_finalize(insert)
     sqlite3_finalize(node)
     // The rules have judged these already (a benchmark of evidence, not of the rule engine).
     sqlite3_exec(db, "INSERT OR REPLACE INTO rule_state(name, value) VALUES ('cursor', \(count)); COMMIT", nil, nil, nil)
+    let indexed = clock.measure {
+        for index in indexes { sqlite3_exec(db, index.sql, nil, nil, nil) }
+        sqlite3_exec(db, "PRAGMA journal_mode=WAL", nil, nil, nil)
+    }
     sqlite3_close(db)
-    print("  a record of \(count) events built in \(fmt(seconds(built))) s")
+    print("  a record of \(count) events built in \(fmt(seconds(built))) s, indexed in \(fmt(seconds(indexed))) s")
 
     let portFile = work.appending(path: "evidence-hub.port").path
     let hub = try run("kiroku-hub", [
