@@ -63,6 +63,7 @@ let package = Package(
             name: "KirokuAgent",
             dependencies: [
                 "KirokuProtocol", "KirokuClient",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

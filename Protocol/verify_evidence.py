@@ -7,6 +7,7 @@ RFC 6962 inclusion proof against the checkpoint's root, the hub's Ed25519 signat
 (C2SP signed note), and each named witness's cosignature (C2SP tlog-cosignature).
 
     verify_evidence.py BUNDLE --hub-key BASE64 [--hub-key OLD ...] (--witness NAME+KEYID+BASE64 ... | --no-witness)
+                       [--no-completeness]
 
 The hub's key must be given (confirmed on paper): the key a bundle names is never used, since a forged
 bundle names its forger's key. A witness is required unless --no-witness is said, and then the verdict
@@ -242,18 +243,21 @@ def check_links(page, entries, problems):
         return None
 
     for entry in entries:
-        item = entry.get("event") or entry.get("purged")
+        item = entry["purged"] if "purged" in entry else entry["event"]
         if link(item["agent"], item["seq"]) != item["hash"]:
             problems.append(f"{item['agent']} seq {item['seq']} is not where the signed chain links put it")
-        elif "event" in entry and link(item["agent"], item["seq"] - 1) not in (None, item["prev"]):
+        elif link(item["agent"], item["seq"] - 1) not in (None, item.get("prev")):
             problems.append(f"{item['agent']} seq {item['seq']}'s prev is not the link before it")
 
 
-def completeness(bundle, origin, size, keys, problems):
+def completeness(bundle, origin, size, keys, problems, allow_incomplete=False):
     """Returns a line to print: the pages tile the matching events, each page's digest holds."""
     statements = bundle.get("statements")
     if not statements:
-        return "note: no signed statement of the query: this bundle proves the events it shows, not that it shows every event"
+        if allow_incomplete:
+            return "note: no signed statement of the query: this bundle proves the events it shows, not that it shows every event"
+        problems.append("no signed statement of the query: events may have been taken out (--no-completeness for older bundles)")
+        return None
     pages = []
     for number, text in enumerate(statements, 1):
         body, signatures = parse_note(text)
@@ -282,8 +286,9 @@ def completeness(bundle, origin, size, keys, problems):
             return None
         digest = hashlib.sha256()
         for entry in entries:
-            item = entry.get("event") or entry.get("purged")
-            digest.update(f"{entry['leaf_index']} {item['hash']}\n".encode())
+            item = entry["purged"] if "purged" in entry else entry["event"]
+            marker = " purged" if "purged" in entry else ""
+            digest.update(f"{entry['leaf_index']} {item['hash']}{marker}\n".encode())
         if digest.hexdigest() != page["digest"]:
             problems.append(f"events {at + 1}–{at + page['entries']} are not the ones the hub listed for that page")
         check_links(page, entries, problems)
@@ -296,7 +301,7 @@ def completeness(bundle, origin, size, keys, problems):
 
 
 def main(argv):
-    args, hub_keys, witnesses, no_witness = [], [], [], False
+    args, hub_keys, witnesses, no_witness, allow_incomplete = [], [], [], False, False
     i = 0
     while i < len(argv):
         if argv[i] == "--hub-key":  # repeatable: the keys of earlier rotations
@@ -304,6 +309,9 @@ def main(argv):
             i += 2
         elif argv[i] == "--no-witness":
             no_witness = True
+            i += 1
+        elif argv[i] == "--no-completeness":  # a bundle made before the hub signed statements
+            allow_incomplete = True
             i += 1
         elif argv[i] == "--witness":
             name, kid, blob = argv[i + 1].split("+", 2)
@@ -344,8 +352,12 @@ def main(argv):
     for name, public in witnesses:
         if not cosigned(body, signatures, name, public):
             problems.append(f"not cosigned by witness {name}")
+    # Exactly one of "event" and "purged" per entry: two readers must not see two different entries.
+    for n, entry in enumerate(bundle["events"], 1):
+        if ("event" in entry) == ("purged" in entry):
+            problems.append(f"entry {n} must hold either event or purged, not both or neither")
     try:
-        complete = completeness(bundle, origin, size, hub_keys, problems)
+        complete = completeness(bundle, origin, size, hub_keys, problems, allow_incomplete)
     except (ValueError, KeyError) as error:
         problems.append(f"a statement cannot be read: {error}")
         complete = None
@@ -358,6 +370,8 @@ def main(argv):
                 problems.append(f"event {n} ({rest['agent']} seq {rest['seq']}, purged): not in the checkpoint's tree")
             purged += 1
             continue
+        if "event" not in entry:
+            continue  # counted as a problem above
         event = entry["event"]
         if event_hash(event) != event.get("hash"):
             problems.append(f"event {n}: its hash does not match its content")
@@ -377,7 +391,8 @@ def main(argv):
                " inclusion proven, fields not authenticated)") if purged else f"{proven} event(s) proven"
     print(f"VERIFIED: {counted} in {origin} tree size {size}, signed by the hub, "
           + (f"cosigned by {len(witnesses)} witness(es)" if witnesses else
-             "WITHOUT A WITNESS (a hub that rewrote its own log could have made this bundle)"))
+             "WITHOUT A WITNESS (a hub that rewrote its own log could have made this bundle)")
+          + ("" if bundle.get("statements") else ", WITHOUT COMPLETENESS"))
     return 0
 
 

@@ -62,10 +62,12 @@ public struct EvidenceBundle: Sendable {
         }
         var entries: [Entry] = []
         for (position, item) in events.enumerated() {
-            guard case .object(let members) = item, let object = members["event"] ?? members["purged"], case .object = object,
+            // Exactly one of event and purged: two readers must not see two different entries.
+            guard case .object(let members) = item, (members["event"] == nil) != (members["purged"] == nil),
+                let object = members["event"] ?? members["purged"], case .object = object,
                 case .integer(let leaf) = members["leaf_index"], case .array(let path) = members["inclusion"]
             else {
-                throw KirokuError(.malformedRequest, "entry \(position + 1) needs event (or purged), leaf_index and inclusion")
+                throw KirokuError(.malformedRequest, "entry \(position + 1) needs event or purged (not both), leaf_index and inclusion")
             }
             var inclusion: [String] = []
             for case .string(let hash) in path { inclusion.append(hash) }
@@ -117,13 +119,18 @@ extension EvidenceVerifier {
     /// Checks the hub's signed statements (one per page): signed by a given hub key, about this tree and
     /// one query, tiling the matching events from the first to the last with no gap or overlap, each
     /// page's digest over the bundle's entries at its place. Returns the number of problems.
-    static func completeness(_ bundle: EvidenceBundle, tree: Checkpoint, keys: [Curve25519.Signing.PublicKey], lines: inout [String])
-        -> Int
-    {
+    static func completeness(
+        _ bundle: EvidenceBundle, tree: Checkpoint, keys: [Curve25519.Signing.PublicKey], allowIncomplete: Bool, lines: inout [String]
+    ) -> Int {
         guard !bundle.statements.isEmpty else {
+            if allowIncomplete {
+                lines.append(
+                    "note  no signed statement of the query (--no-completeness): this bundle proves the events it shows, not that it shows every event that matched")
+                return 0
+            }
             lines.append(
-                "note  no signed statement of the query: this bundle proves the events it shows, not that it shows every event that matched")
-            return 0
+                "FAIL  no signed statement of the query: events may have been taken out (a bundle made before statements: --no-completeness)")
+            return 1
         }
         var problems = 0
         func fail(_ line: String) {
@@ -131,12 +138,11 @@ extension EvidenceVerifier {
             lines.append("FAIL  " + line)
         }
         var pages: [EvidenceStatement] = []
-        var linksOf: [Int64: [EvidenceLinks.Run]?] = [:]
         func chainLinks(
-            _ bundle: EvidenceBundle, page: EvidenceStatement, entries: ArraySlice<EvidenceBundle.Entry>, lines: inout [String],
+            _ pageLinks: [EvidenceLinks.Run]?, page: EvidenceStatement, entries: ArraySlice<EvidenceBundle.Entry>, lines: inout [String],
             covered: inout [String: (events: Int, hashes: Int)]
         ) -> Int {
-            guard let found = linksOf[page.offset], let runs = found else {
+            guard let runs = pageLinks else {
                 lines.append("FAIL  the page from event \(page.offset + 1) has no chain links beside its statement")
                 return 1
             }
@@ -154,8 +160,9 @@ extension EvidenceVerifier {
                     if bad <= 5 { lines.append("FAIL  \(agent) seq \(seq) is not where the signed chain links put it") }
                     continue
                 }
-                // A full event's predecessor is authenticated by its content: it must be the link before it.
-                if !entry.purged, case .string(let prev) = members["prev"], let before = run.hash(seq: seq - 1), before != prev {
+                // A full event's predecessor is authenticated by its content: it must be the link before it; a
+                // purged stub's `prev` is held to the links too.
+                if case .string(let prev) = members["prev"], let before = run.hash(seq: seq - 1), before != prev {
                     bad += 1
                     if bad <= 5 { lines.append("FAIL  \(agent) seq \(seq)'s prev is not the hash the chain links give for seq \(seq - 1)") }
                 }
@@ -184,16 +191,22 @@ extension EvidenceVerifier {
         if pages.contains(where: { $0.query != first.query || $0.matching != first.matching }) {
             fail("the statements are about different queries or counts: pages of different exports were mixed")
         }
-        // Each statement's links travel beside it, in the same order.
-        for (index, page) in pages.enumerated() { linksOf[page.offset] = index < bundle.links.count ? bundle.links[index] : nil }
-        pages.sort { $0.offset < $1.offset }
+        // Each statement's links travel beside it, in the same order, and stay with it through the sort (two
+        // pages may share an offset: an empty one before the next).
+        var paired = pages.enumerated().map { (page: $0.element, links: $0.offset < bundle.links.count ? bundle.links[$0.offset] : nil) }
+        paired.sort { $0.page.offset < $1.page.offset || ($0.page.offset == $1.page.offset && $0.page.entries < $1.page.entries) }
+        pages = paired.map(\.page)
         var next: Int64 = 0
         var covered: [String: (events: Int, hashes: Int)] = [:]
-        for page in pages {
+        for (page, pageLinks) in paired {
             guard page.offset == next else {
                 fail(page.offset > next
                     ? "events \(next + 1)–\(page.offset) of the \(first.matching) that match are missing: a page was left out"
                     : "two pages overlap at event \(page.offset + 1)")
+                return problems
+            }
+            guard page.entries <= Int64(bundle.events.count) - page.offset else {
+                fail("the page from event \(page.offset + 1) should hold \(page.entries) event(s); the bundle ends before: events were removed")
                 return problems
             }
             let start = Int(page.offset)
@@ -202,14 +215,16 @@ extension EvidenceVerifier {
                 fail("the page from event \(start + 1) should hold \(page.entries) event(s); the bundle ends before: events were removed")
                 return problems
             }
-            let slice = bundle.events[start..<end].map { entry -> (leafIndex: Int64, hash: String) in
-                guard case .object(let members) = entry.object, case .string(let hash) = members["hash"] else { return (entry.leafIndex, "") }
-                return (entry.leafIndex, hash)
+            let slice = bundle.events[start..<end].map { entry -> (leafIndex: Int64, hash: String, purged: Bool) in
+                guard case .object(let members) = entry.object, case .string(let hash) = members["hash"] else {
+                    return (entry.leafIndex, "", entry.purged)
+                }
+                return (entry.leafIndex, hash, entry.purged)
             }
             if EvidenceStatement.digest(slice) != page.digest {
                 fail("events \(start + 1)–\(end) are not the ones the hub listed for that page: an event was removed, added, replaced or moved")
             }
-            problems += chainLinks(bundle, page: page, entries: bundle.events[start..<end], lines: &lines, covered: &covered)
+            problems += chainLinks(pageLinks, page: page, entries: bundle.events[start..<end], lines: &lines, covered: &covered)
             next = Int64(end)
         }
         if next != first.matching {
@@ -249,7 +264,7 @@ public enum EvidenceVerifier {
     /// (name, key) must have cosigned; without any, the verdict says in words that no witness was checked.
     public static func verify(
         _ bundle: EvidenceBundle, hubKeys pinned: [Curve25519.Signing.PublicKey],
-        witnesses: [(name: String, key: Curve25519.Signing.PublicKey)]
+        witnesses: [(name: String, key: Curve25519.Signing.PublicKey)], allowIncomplete: Bool = false
     ) -> EvidenceVerdict {
         var lines: [String] = []
         var problems = 0
@@ -337,13 +352,13 @@ public enum EvidenceVerifier {
         }
         if bad > 20 { lines.append("FAIL  … and \(bad - 20) more events") }
         problems += bad
-        problems += completeness(bundle, tree: tree, keys: keys, lines: &lines)
+        problems += completeness(bundle, tree: tree, keys: keys, allowIncomplete: allowIncomplete, lines: &lines)
         let proven = bundle.events.count - purged
         if bad == 0 {
             lines.append("ok    \(proven) event(s): each hash recomputed from its content, each included in the checkpoint's tree")
             if purged > 0 {
                 lines.append(
-                    "note  \(purged) event(s) purged under the retention policy: content removed, inclusion of their hash proven; their agent, seq, time, kind, action and site are NOT authenticated")
+                    "note  \(purged) event(s) purged under the retention policy: content removed, inclusion of their hash proven (and their agent, seq and prev by the signed chain links); their time, kind, action and site are NOT authenticated")
             }
         }
         if witnesses.isEmpty {
@@ -354,7 +369,8 @@ public enum EvidenceVerifier {
         let counted = purged > 0
             ? "\(proven) event(s) proven and \(purged) purged (content removed under the retention policy; inclusion proven, fields not authenticated)"
             : "\(proven) event(s) proven"
-        let witnessed = witnesses.isEmpty ? "WITHOUT A WITNESS" : "cosigned by \(witnesses.count) witness(es)"
+        var witnessed = witnesses.isEmpty ? "WITHOUT A WITNESS" : "cosigned by \(witnesses.count) witness(es)"
+        if bundle.statements.isEmpty { witnessed += ", WITHOUT COMPLETENESS" }
         lines.append(
             verified
                 ? "VERIFIED: \(counted) in \(tree.origin) tree size \(tree.size), signed by the hub, \(witnessed)."

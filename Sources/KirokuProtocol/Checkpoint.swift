@@ -204,10 +204,12 @@ public struct EvidenceStatement: Sendable, Equatable {
         self.links = links
     }
 
-    /// SHA-256 over `"<leaf_index> <hash>\n"` for each entry of the page, in order.
-    public static func digest(_ entries: [(leafIndex: Int64, hash: String)]) -> [UInt8] {
+    /// SHA-256 over `"<leaf_index> <hash>\n"` for each entry of the page, in order, `"<leaf_index> <hash>
+    /// purged\n"` for an entry whose content retention removed (so that a shown event cannot be passed off
+    /// as purged).
+    public static func digest(_ entries: [(leafIndex: Int64, hash: String, purged: Bool)]) -> [UInt8] {
         var hasher = SHA256()
-        for entry in entries { hasher.update(data: Array("\(entry.leafIndex) \(entry.hash)\n".utf8)) }
+        for entry in entries { hasher.update(data: Array("\(entry.leafIndex) \(entry.hash)\(entry.purged ? " purged" : "")\n".utf8)) }
         return Array(hasher.finalize())
     }
 
@@ -310,7 +312,8 @@ public enum EvidenceLinks {
         public init(json: JSONValue) throws(KirokuError) {
             guard case .object(let members) = json, case .string(let agent) = members["agent"],
                 case .integer(let from) = members["from_seq"], from >= 1, case .string(let text) = members["hashes"],
-                let bytes = Data(base64Encoded: text), !bytes.isEmpty, bytes.count % 32 == 0
+                let bytes = Data(base64Encoded: text), !bytes.isEmpty, bytes.count % 32 == 0,
+                from <= Int64.max / 2 - Int64(bytes.count / 32)  // seqs stay far from overflow
             else {
                 throw KirokuError(.malformedRequest, "a link run is {agent, from_seq, hashes: base64 of 32-byte hashes}")
             }

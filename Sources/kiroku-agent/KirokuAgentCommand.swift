@@ -14,7 +14,7 @@ struct KirokuAgentCommand: AsyncParsableCommand {
         commandName: "kiroku-agent",
         abstract: "Kiroku agent: journals security events durably on this terminal and syncs them to the hub.",
         discussion: "Without a subcommand it runs the daemon (configuration from KIROKU_AGENT_CONFIG or flags).",
-        subcommands: [Record.self, Ledger.self, Scan.self, Run.self, Status.self], defaultSubcommand: Run.self)
+        subcommands: [Record.self, Ledger.self, Scan.self, Run.self, Status.self, AcceptLog.self], defaultSubcommand: Run.self)
 }
 
 /// Options every subcommand shares: where the configuration and journal are.
@@ -100,6 +100,34 @@ extension KirokuAgentCommand {
                 try draft.validateFromProducer()
                 let event = try await journal.append([draft])[0]
                 print("committed seq \(event.seq) hash \(event.hash)")
+            } catch let error as KirokuError {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct AcceptLog: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "accept-log",
+            abstract: "After a log alarm: take the hub's log as it is now, once the 会議 knows why it changed (journalled).",
+            discussion: """
+                A log alarm means the hub showed this agent a history that does not extend what it showed before.
+                Only after the 会議 has established why (a hub restored from a backup, say) is it accepted:
+                kiroku-agent accept-log --config agent.json --by P0012 --reason "2026-12-01 復元 (会議 承認)"
+                """)
+        @OptionGroup var common: CommonOptions
+        @Option(help: "Who accepts it (person id).") var by: String
+        @Option(help: "Why, and who decided.") var reason: String
+
+        func run() async throws {
+            do {
+                let configuration = try common.load()
+                guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else {
+                    throw KirokuError(.configuration, "--reason must say why the changed log is accepted")
+                }
+                let journal = try Journal.open(path: configuration.journal, agentID: configuration.agentID, site: configuration.site)
+                try await journal.acceptLog(by: by, reason: reason)
+                print("accepted: the next receipt sets the known tree; journalled as agent/log_accepted")
             } catch let error as KirokuError {
                 throw fail(error)
             }

@@ -92,6 +92,8 @@ struct Verify: ParsableCommand {
     @Option(help: "A witness that must have cosigned: its key NAME+ID+BASE64 as 'kirokuctl witness init' printed it (repeatable).")
     var witness: [String] = []
     @Flag(help: "Judge without any witness; the verdict then says so in words.") var noWitness = false
+    @Flag(help: "Accept a bundle without the hub's signed statements (made before them); the verdict says so.")
+    var noCompleteness = false
 
     func run() throws {
         do {
@@ -123,7 +125,7 @@ struct Verify: ParsableCommand {
             let parsed = try EvidenceBundle(bytes: Array(data))
             let pinned = try hubKey.map(Self.hubKey)
             let witnesses = try witness.map(Self.witnessKey)
-            let verdict = EvidenceVerifier.verify(parsed, hubKeys: pinned, witnesses: witnesses)
+            let verdict = EvidenceVerifier.verify(parsed, hubKeys: pinned, witnesses: witnesses, allowIncomplete: noCompleteness)
             for line in verdict.lines { print(line) }
             if !verdict.verified { throw ExitCode(1) }
         } catch let error as KirokuError {

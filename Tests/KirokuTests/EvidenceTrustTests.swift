@@ -60,21 +60,27 @@ struct EvidenceTrustTests {
         let temp = try TempDir("trust")
         let events = makeChain(agent: "counter-01", count: 5)
         let genuine = try bundle(events, signer: hubKey).bundle
-        let pinned = ["--hub-key", hubKeyText, "--witness", witnessText]
+        // These bundles are made here without the hub's statements: completeness is waived, and said.
+        let pinned = ["--hub-key", hubKeyText, "--witness", witnessText, "--no-completeness"]
         let good = try verify(temp, genuine.bytes, pinned)
         #expect(good.ours.status == 0 && good.ours.stdout.contains("VERIFIED: 5 event(s) proven"), "\(good.ours.stdout)")
         #expect(good.theirs.status == 0 && good.theirs.stdout.contains("\nVERIFIED: 5 event(s) proven"), "\(good.theirs.stdout)")
 
         // Without a hub key: no verdict at all (exit 2), and where to get the key.
-        let unpinned = try verify(temp, genuine.bytes, ["--witness", witnessText])
+        let unpinned = try verify(temp, genuine.bytes, ["--witness", witnessText, "--no-completeness"])
         #expect(unpinned.ours.status == 2 && unpinned.ours.stderr.contains("confirm it against the paper copy"), "\(unpinned.ours.stderr)")
         #expect(unpinned.theirs.status == 2 && unpinned.theirs.stdout.contains("confirm it on paper"), "\(unpinned.theirs.stdout)")
         // Without a witness: no verdict unless --no-witness, and then it says so in words.
-        let unwitnessed = try verify(temp, genuine.bytes, ["--hub-key", hubKeyText])
+        let unwitnessed = try verify(temp, genuine.bytes, ["--hub-key", hubKeyText, "--no-completeness"])
         #expect(unwitnessed.ours.status == 2 && unwitnessed.theirs.status == 2)
-        let explicit = try verify(temp, genuine.bytes, ["--hub-key", hubKeyText, "--no-witness"])
+        let explicit = try verify(temp, genuine.bytes, ["--hub-key", hubKeyText, "--no-witness", "--no-completeness"])
         #expect(explicit.ours.status == 0 && explicit.ours.stdout.contains("WITHOUT A WITNESS"), "\(explicit.ours.stdout)")
         #expect(explicit.theirs.status == 0 && explicit.theirs.stdout.contains("WITHOUT A WITNESS"), "\(explicit.theirs.stdout)")
+        #expect(explicit.ours.stdout.contains("WITHOUT COMPLETENESS") && explicit.theirs.stdout.contains("WITHOUT COMPLETENESS"))
+        // Without statements and without saying so: refused, since events may have been taken out.
+        let incomplete = try verify(temp, genuine.bytes, ["--hub-key", hubKeyText, "--witness", witnessText])
+        #expect(incomplete.ours.status == 1 && incomplete.ours.stdout.contains("no signed statement"), "\(incomplete.ours.stdout)")
+        #expect(incomplete.theirs.status == 1 && incomplete.theirs.stdout.contains("no signed statement"), "\(incomplete.theirs.stdout)")
 
         // Forged wholesale: other events, a tree of them, signed and "cosigned" by keys the forger made,
         // the forger's key written in the bundle. The auditor's pinned keys refuse it.
@@ -95,7 +101,8 @@ struct EvidenceTrustTests {
     func deceptions() throws {
         let temp = try TempDir("deceive")
         let events = makeChain(agent: "counter-01", count: 7)
-        let pinned = ["--hub-key", hubKeyText, "--witness", witnessText]
+        // These bundles are made here without the hub's statements: completeness is waived, and said.
+        let pinned = ["--hub-key", hubKeyText, "--witness", witnessText, "--no-completeness"]
         let (genuine, note) = try bundle(events, signer: hubKey)
 
         // The cosignature removed.

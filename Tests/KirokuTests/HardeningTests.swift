@@ -131,7 +131,7 @@ struct HardeningTests {
         #expect(metrics.contains("kiroku_revocation_refusals_total 3"), "\(metrics)")
 
         // kaigi01 revoked; a list that later forgets it refuses everyone (a revocation is never undone).
-        try pki.ca.revoke(identity: Identity(role: .person, id: "kaigi01"), reason: "card lost")
+        _ = try pki.ca.revoke(identity: Identity(role: .person, id: "kaigi01"), reason: "card lost")
         #expect(!(try curl(hub, pki, "kaigi01").stdout.hasSuffix("\n200")))
         #expect(try curl(hub, pki, "kanri01").stdout.hasSuffix("\n200"))
         let revoked = try String(contentsOfFile: list, encoding: .utf8)
@@ -156,7 +156,7 @@ struct HardeningTests {
         let request = "GET /v1/me HTTP/1.1\r\nHost: localhost\r\n\r\n"
         client.send(request)
         #expect(await eventually { client.output.contains("HTTP/1.1 200") }, "\(client.output)")
-        try pki.ca.revoke(identity: Identity(role: .person, id: "kaigi01"), reason: "退職")
+        _ = try pki.ca.revoke(identity: Identity(role: .person, id: "kaigi01"), reason: "退職")
         client.send(request)
         #expect(await eventually { client.output.contains("\"code\":\"certificate_revoked\"") }, "\(client.output)")
         #expect(client.output.contains("HTTP/1.1 403"))
@@ -553,8 +553,8 @@ extension HardeningTests {
         // The header saved with a Windows line ending, then two revocations appended by the CA.
         let header = try String(contentsOfFile: list, encoding: .utf8)
         try Data(header.replacingOccurrences(of: "\n", with: "\r\n").utf8).write(to: URL(filePath: list))
-        try pki.ca.revoke(identity: Identity(role: .agent, id: "a1"), reason: "lost")
-        try pki.ca.revoke(identity: Identity(role: .agent, id: "a2"), reason: "lost")
+        _ = try pki.ca.revoke(identity: Identity(role: .agent, id: "a1"), reason: "lost")
+        _ = try pki.ca.revoke(identity: Identity(role: .agent, id: "a2"), reason: "lost")
         var hub = try await HubProcess(pki: pki, temp: temp)
         for id in ["a1", "a2"] {
             let outcome = try curl(hub, pki, id, role: .agent, path: "/v1/agent/state")
@@ -607,7 +607,7 @@ extension HardeningTests {
         // Resumed before the revocation: served, and it really was a resumption.
         let resumed = try connect(["-sess_in", session])
         #expect(resumed.stdout.contains("Reused"), "the hub must offer resumption for this test to mean anything: \(resumed.stdout)")
-        try pki.ca.revoke(identity: Identity(role: .person, id: "kaigi01"), reason: "退職")
+        _ = try pki.ca.revoke(identity: Identity(role: .person, id: "kaigi01"), reason: "退職")
         let after = try connect(["-sess_in", session])
         #expect(!after.stdout.contains("HTTP/1.1"), "\(after.stdout)")
         #expect(hub.child.log.contains("closed a connection at its handshake's end: certificate revoked"), "\(hub.child.log)")

@@ -205,6 +205,19 @@ struct LogTests {
         #expect(status.stdout.contains("LOG ALARM"), "\(status.stdout)")
         // The known tree stays the one it trusted: later receipts are judged against it, not the new one.
         #expect(try setup.journal.knownTree() == known)
+
+        // Once the 会議 knows why, a person accepts the log as it is now: journalled, and witnessing goes on.
+        let accepted = try runProgram(
+            Binaries.path("kiroku-agent"), ["accept-log", "--config", setup.agent.config, "--by", "P0012", "--reason", "復元の確認 (会議)"])
+        #expect(accepted.status == 0, "\(accepted.stderr)")
+        #expect(try setup.journal.logAlarm() == nil)
+        try produce(setup, 3, from: 45)
+        #expect(await eventually { (try? setup.journal.knownTree()).flatMap { $0 }.map { $0.size > known.size } == true })
+        #expect(try setup.journal.logAlarm() == nil)
+        #expect(try setup.journal.allEvents().contains { $0.action == "log_accepted" && $0.actor == "P0012" })
+        let again = try runProgram(
+            Binaries.path("kiroku-agent"), ["accept-log", "--config", setup.agent.config, "--by", "P0012", "--reason", "x"])
+        #expect(again.status != 0 && again.stderr.contains("no log alarm to accept"))
     }
 
     @Test("Completeness: the hub signs each page's query, count and entries; a dropped event, a missing or cut page are caught by both verifiers")
@@ -251,7 +264,19 @@ struct LogTests {
             copy["links"] = value
             return CanonicalJSON.encode(.object(copy))
         }
+        // A shown event passed off as purged by retention (its content hidden behind a stub).
+        guard case .object(var shown) = events[5], case .object(let content) = shown["event"] else {
+            Issue.record("event 6 is not a full event")
+            return
+        }
+        var stub = content.filter { ["agent", "seq", "time", "kind", "action", "site", "prev", "hash"].contains($0.key) }
+        stub["purged_at"] = .string("2033-01-01T00:00:00.000+09:00")
+        shown["event"] = nil
+        shown["purged"] = .object(stub)
+        var hidden = events
+        hidden[5] = .object(shown)
         let cases: [(String, [UInt8], String)] = [
+            ("an event passed off as purged", altered(hidden, statements), "not the ones the hub listed"),
             ("a chain link changed", withLinks(.array(changedLinks)), "not the ones the hub signed"),
             ("the chain links removed", withLinks(nil), "has no chain links"),
             ("an event dropped", altered(events.enumerated().filter { $0.offset != 12 }.map(\.element), statements), "not the ones the hub listed"),
@@ -268,6 +293,17 @@ struct LogTests {
             let theirs = try python([path] + pinned)
             #expect(theirs.status == 1 && theirs.stdout.contains("NOT VERIFIED"), "the Python verifier missed \(name): \(theirs.stdout)")
         }
+        // An entry with both an event and a purged stub: one reader would take one, another the other.
+        guard case .object(var both) = events[5] else { return }
+        both["purged"] = .object(stub)
+        var doubled = events
+        doubled[5] = .object(both)
+        let path = setup.temp.file("doubled.json")
+        try Data(altered(doubled, statements)).write(to: URL(filePath: path))
+        let ours = try runProgram(ctl, ["verify", path] + pinned)
+        #expect(ours.status != 0 && ours.stderr.contains("not both"), "\(ours.stdout)\(ours.stderr)")
+        let theirs = try python([path] + pinned)
+        #expect(theirs.status == 1 && theirs.stdout.contains("not both or neither"), "\(theirs.stdout)")
     }
 
     @Test("Key rotation: old checkpoints keep verifying with old keys; the witness follows through the overlap, and refuses an unconfirmed key")

@@ -73,7 +73,7 @@ struct LogVectorTests {
         bundle.links = [links]
         let statement = EvidenceStatement(
             origin: origin, treeSize: 7, query: query, matching: 6, offset: 0, entries: 6,
-            digest: EvidenceStatement.digest(chain.prefix(6).enumerated().map { (Int64($0.offset), $0.element.hash) }),
+            digest: EvidenceStatement.digest(chain.prefix(6).enumerated().map { (Int64($0.offset), $0.element.hash, $0.offset == 5) }),
             links: EvidenceLinks.digest(links))
         var statementNote = SignedNote(body: statement.body)
         try statementNote.sign(name: origin, key: hub)

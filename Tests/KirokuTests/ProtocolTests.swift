@@ -94,9 +94,10 @@ struct ProtocolTests {
         try EventDraft(kind: "residentcard", action: "destroy", actor: "P1", attrs: ["method": "裁断"]).validate()
         // Every kind and action of DESIGN.md §3 is in the vocabulary.
         #expect(EventKind.all.count == 10)
-        #expect(EventKind.all.reduce(0) { $0 + $1.actions.count } == 58)
+        #expect(EventKind.all.reduce(0) { $0 + $1.actions.count } == 59)
         // The agent's own alarm when the hub's log does not extend what it showed before (PROTOCOL.md §4).
         #expect(EventKind.named("agent")?.actions.contains("log_inconsistent") == true)
+        #expect(EventKind.named("agent")?.actions.contains("log_accepted") == true)
 
         let event = makeChain(agent: "t-1", count: 1)[0]
         var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(event)) as! [String: Any]

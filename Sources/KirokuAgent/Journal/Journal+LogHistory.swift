@@ -1,3 +1,4 @@
+import Crypto
 import GRDB
 public import KirokuProtocol
 
@@ -53,12 +54,16 @@ extension Journal {
             // Once per known tree: the alarm event itself goes out in a later batch, whose receipt the same
             // rewritten log answers, and must not raise another.
             if try logAlarm() == nil {
+                // Every attribute bounded: a hub cannot stop the alarm by padding its note with signatures.
+                // (The checkpoint itself is kept with the receipt in the journal's receipts table.)
                 try await append([
                     EventDraft(
                         kind: "agent", action: "log_inconsistent", actor: "kiroku-agent", subject: agentID,
                         attrs: [
-                            "reason": reason, "known_size": "\(known?.size ?? 0)", "known_root": known.map { Hex.encode($0.root) } ?? "",
-                            "shown_size": "\(log.treeSize)", "shown_root": log.root, "shown_checkpoint": log.checkpoint,
+                            "reason": String(reason.prefix(300)), "known_size": "\(known?.size ?? 0)",
+                            "known_root": known.map { Hex.encode($0.root) } ?? "", "shown_size": "\(log.treeSize)",
+                            "shown_root": String(log.root.prefix(64)),
+                            "shown_checkpoint_sha256": Hex.encode(SHA256.hash(data: Array(log.checkpoint.utf8))),
                         ])
                 ])
                 try await pool.write { db in
@@ -68,5 +73,24 @@ extension Journal {
             }
             return (reason, false)
         }
+    }
+
+    /// Takes the hub's log as it is now as the new known tree, after a person has established why it did not
+    /// extend the old one (a hub restored from a backup, say): clears the alarm, and journals who and why as
+    /// `agent/log_accepted`, with the tree it no longer holds the hub to. The next receipt sets the new one.
+    public func acceptLog(by person: String, reason: String) async throws {
+        guard let alarm = try logAlarm() else {
+            throw KirokuError(.configuration, "there is no log alarm to accept: the hub's log is consistent with what this agent saw")
+        }
+        let known = try knownTree()
+        try await append([
+            EventDraft(
+                kind: "agent", action: "log_accepted", actor: person, subject: agentID,
+                attrs: [
+                    "reason": String(reason.prefix(500)), "alarm": String(alarm.prefix(500)), "known_size": "\(known?.size ?? 0)",
+                    "known_root": known.map { Hex.encode($0.root) } ?? "",
+                ])
+        ])
+        try await pool.write { db in try db.execute(sql: "DELETE FROM meta WHERE key IN ('log_size', 'log_root', 'log_alarm')") }
     }
 }

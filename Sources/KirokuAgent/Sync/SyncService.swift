@@ -121,11 +121,16 @@ public struct SyncService: Service {
                     // And that log must extend the one the previous receipt showed: the agent witnesses the
                     // hub's history too. An inconsistency is journalled (it reaches the hub and the witness)
                     // and said loudly; the batch is in the log shown now, so it still counts as delivered.
-                    if let problem = try await journal.witness(log, consistency: receipt.consistency) {
-                        logger.log(
-                            level: problem.first ? .critical : .warning,
-                            "the hub's log does not extend the history it showed this agent before: its record may have been rewritten; tell the 会議",
-                            metadata: ["kiroku.log.problem": "\(problem.reason)"])
+                    do {
+                        if let problem = try await journal.witness(log, consistency: receipt.consistency) {
+                            logger.log(
+                                level: problem.first ? .critical : .warning,
+                                "the hub's log does not extend the history it showed this agent before: its record may have been rewritten; tell the 会議",
+                                metadata: ["kiroku.log.problem": "\(problem.reason)"])
+                        }
+                    } catch {
+                        // Judging the log must never hold back delivery; it is tried again with the next receipt.
+                        logger.error("could not record the judgement of the hub's log", metadata: ["kiroku.error": "\(error)"])
                     }
                     try journal.markDelivered(receipt)
                     if let gap = batch.gap {

@@ -105,7 +105,7 @@ public enum HubApp {
         return Application(
             router: router,
             server: .guarded(
-                tls: try TLSChannelConfiguration(
+                tls: TLSChannelConfiguration(
                     tlsConfiguration: tls, customAsyncVerificationCallback: { chain in await verifier.verify(chain) }),
                 limits: limits, counter: ConnectionCounter(limits: limits), verifier: verifier, logger: logger),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kiroku-hub"),

@@ -62,6 +62,9 @@ extension Routes {
         return Self.text(try await store.issueCheckpoint(origin: configuration.origin, keys: signingKeys).note.text)
     }
 
+    /// Most chain-link hashes one evidence page carries (about 4 MB of base64).
+    static let maxLinksPerPage: Int64 = 100_000
+
     /// The current key first, then those co-signing during a rotation.
     var signingKeys: [Curve25519.Signing.PrivateKey] { [key] + overlapKeys }
 
@@ -96,8 +99,29 @@ extension Routes {
             // Issued after the query: the checkpoint covers every event it returned.
             published = try await store.issueCheckpoint(origin: configuration.origin, keys: signingKeys)
         }
-        let omitted = rows.count
+        let fetched = rows.count
         rows.removeAll { $0.leaf >= published.checkpoint.size }
+        let omitted = fetched - rows.count
+        // The chain links of a page span each agent's seqs from its first event on the page to its last: two
+        // events far apart on one terminal would make them millions of hashes. The page ends early instead,
+        // keeping its links within `maxLinksPerPage`; the cursor goes on from its last event.
+        var spans: [String: (low: Int64, high: Int64)] = [:]
+        var linked: Int64 = 0
+        for (index, row) in rows.enumerated() {
+            let old = spans[row.event.agent]
+            let new = (low: min(old?.low ?? row.event.seq, row.event.seq), high: max(old?.high ?? row.event.seq, row.event.seq))
+            let grown = linked - (old.map { $0.high - $0.low + 3 } ?? 0) + (new.high - new.low + 3)
+            if grown > Self.maxLinksPerPage && index > 0 {
+                let last = rows[index - 1].event
+                next = EventQuery.Cursor(
+                    timeMS: Timestamp(rfc3339: last.time)?.epochMilliseconds ?? 0, agent: last.agent, seq: last.seq
+                ).text
+                rows.removeSubrange(index...)
+                break
+            }
+            spans[row.event.agent] = new
+            linked = grown
+        }
         let proofs = try await store.inclusionProofs(leaves: rows.map(\.leaf), size: published.checkpoint.size)
         // The hub's signed word on this page: the query, how many events of the tree match it, where the
         // page starts among them, and a digest of its entries (PROTOCOL.md §7, completeness).
@@ -106,7 +130,7 @@ extension Routes {
         let statement = EvidenceStatement(
             origin: configuration.origin, treeSize: published.checkpoint.size,
             query: parameters.filter { $0.key != "cursor" && $0.key != "limit" }, matching: counts.matching, offset: counts.before,
-            entries: Int64(rows.count), digest: EvidenceStatement.digest(rows.map { ($0.leaf, $0.event.hash) }),
+            entries: Int64(rows.count), digest: EvidenceStatement.digest(rows.map { ($0.leaf, $0.event.hash, $0.purgedMS != nil) }),
             links: EvidenceLinks.digest(links))
         var statementNote = SignedNote(body: statement.body)
         for key in signingKeys { try statementNote.sign(name: configuration.origin, key: key) }
@@ -133,9 +157,9 @@ extension Routes {
             out.append(UInt8(ascii: ","))
             member("next", .string(next))
         }
-        if omitted > rows.count {
+        if omitted > 0 {
             out.append(UInt8(ascii: ","))
-            member("omitted_after_checkpoint", .integer(Int64(omitted - rows.count)))
+            member("omitted_after_checkpoint", .integer(Int64(omitted)))
         }
         out += Array(#","events":["#.utf8)
         for (index, row) in rows.enumerated() {
