@@ -175,6 +175,22 @@ func run(_ tool: String, _ args: [String], log: String) throws -> Process {
     return process
 }
 
+/// A real `kiroku-hub` on 127.0.0.1 and a free port, with the CA in `pki`; returns once it listens.
+func startHub(pki: URL, database: String, name: String) async throws -> (process: Process, port: String) {
+    let portFile = work.appending(path: "\(name).port").path
+    let hub = try run("kiroku-hub", [
+        "run", "--host", "127.0.0.1", "--port", "0", "--port-file", portFile, "--database", database,
+        "--ca", pki.appending(path: "ca.crt").path, "--cert", pki.appending(path: "hub/hub.crt").path,
+        "--key", pki.appending(path: "hub/hub.key").path, "--revocation-list", pki.appending(path: "revoked.txt").path,
+        "--log-level", "error",
+    ], log: work.appending(path: "\(name).log").path)
+    while !FileManager.default.fileExists(atPath: portFile) {
+        guard hub.isRunning else { throw KirokuError(.internalError, "kiroku-hub did not start; see \(name).log") }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    return (hub, try String(contentsOfFile: portFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))
+}
+
 func residentKB(_ pid: Int32, _ field: String = "VmRSS") -> Int {
     guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
         let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") })
@@ -220,17 +236,9 @@ func syncBenchmark(count: Int) async throws {
     }
 
     // Kiroku: a real hub process and a real agent process over mutual TLS with gzip.
-    let portFile = work.appending(path: "hub.port").path
     let hubDB = work.appending(path: "hub/record.sqlite").path
-    let hub = try run("kiroku-hub", [
-        "run", "--host", "127.0.0.1", "--port", "0", "--port-file", portFile, "--database", hubDB,
-        "--ca", pkiDir.appending(path: "ca.crt").path, "--cert", pkiDir.appending(path: "hub/hub.crt").path,
-        "--key", pkiDir.appending(path: "hub/hub.key").path, "--revocation-list", pkiDir.appending(path: "revoked.txt").path,
-        "--log-level", "error",
-    ], log: work.appending(path: "hub.log").path)
+    let (hub, port) = try await startHub(pki: pkiDir, database: hubDB, name: "hub")
     defer { hub.terminate(); hub.waitUntilExit() }
-    while !FileManager.default.fileExists(atPath: portFile) { try await Task.sleep(for: .milliseconds(20)) }
-    let port = try String(contentsOfFile: portFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
     let config = work.appending(path: "agent.json").path
     try JSONSerialization.data(withJSONObject: [
         "agent_id": "bench", "site": "本庁舎", "journal": journalPath, "socket": work.appending(path: "agent/ingest.sock").path,
@@ -601,16 +609,8 @@ func evidenceBenchmark(count: Int) async throws {
     sqlite3_close(db)
     print("  a record of \(count) events built in \(fmt(seconds(built))) s, indexed in \(fmt(seconds(indexed))) s")
 
-    let portFile = work.appending(path: "evidence-hub.port").path
-    let hub = try run("kiroku-hub", [
-        "run", "--host", "127.0.0.1", "--port", "0", "--port-file", portFile, "--database", path,
-        "--ca", pkiDir.appending(path: "ca.crt").path, "--cert", pkiDir.appending(path: "hub/hub.crt").path,
-        "--key", pkiDir.appending(path: "hub/hub.key").path, "--revocation-list", pkiDir.appending(path: "revoked.txt").path,
-        "--log-level", "error",
-    ], log: work.appending(path: "evidence-hub.log").path)
+    let (hub, port) = try await startHub(pki: pkiDir, database: path, name: "evidence-hub")
     defer { hub.terminate(); hub.waitUntilExit() }
-    while !FileManager.default.fileExists(atPath: portFile) { try await Task.sleep(for: .milliseconds(20)) }
-    let port = try String(contentsOfFile: portFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
     let person = ["--hub", "https://localhost:\(port)", "--pki", pkiDir.path, "--as", "kaigi01"]
     let month = ["--actor", "P0101", "--from", "2026-11-01", "--to", "2026-12-01"]
     func ctl(_ arguments: [String], output: String) throws -> Duration {
