@@ -62,6 +62,15 @@ struct CommonOptions: ParsableArguments {
     }
 }
 
+/// A `--time` as a person types it (``PersonTime``), as the wire's form; nil stays nil (now).
+func personTime(_ text: String?) throws -> String? {
+    guard let text else { return nil }
+    guard let time = PersonTime.parse(text) else {
+        throw KirokuError(.invalidEvent, "--time must be \(PersonTime.forms), not '\(text.prefix(40))'")
+    }
+    return time.rfc3339
+}
+
 func fail(_ error: KirokuError) -> ExitCode {
     FileHandle.standardError.write(Data("kiroku-agent: \(error)\n".utf8))
     return ExitCode(error.code == .invalidEvent || error.code == .configuration ? 64 : 2)
@@ -81,7 +90,7 @@ extension KirokuAgentCommand {
         @Option(help: "Who or what did it (person id, card id, program).") var actor: String
         @Option(help: "What it was done to (room, resident record, device).") var subject: String = ""
         @Option(name: .customLong("attr"), help: "Attribute KEY=VALUE (repeatable).") var attrs: [String] = []
-        @Option(help: "Event time, RFC 3339 with milliseconds (default: now).") var time: String?
+        @Option(help: "Event time: 2026/4/1 9:30, 2026-04-01 09:30 or 令和8年4月1日 9:30, JST (default: now).") var time: String?
 
         func run() async throws {
             do {
@@ -96,7 +105,7 @@ extension KirokuAgentCommand {
                 let journal = try Journal.open(
                     path: configuration.journal, agentID: configuration.agentID, site: configuration.site)
                 let draft = EventDraft(
-                    kind: kind, action: action, actor: actor, subject: subject, attrs: attributes, time: time)
+                    kind: kind, action: action, actor: actor, subject: subject, attrs: attributes, time: try personTime(time))
                 try draft.validateFromProducer()
                 let event = try await journal.append([draft])[0]
                 print("committed seq \(event.seq) hash \(event.hash)")

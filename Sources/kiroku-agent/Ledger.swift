@@ -17,6 +17,8 @@ struct Ledger: AsyncParsableCommand {
     /// Journals one ledger entry and prints its seq; exits 0 only once it is durable.
     static func journal(_ common: CommonOptions, _ draft: EventDraft) async throws {
         do {
+            var draft = draft
+            draft.time = try personTime(draft.time)
             let configuration = try common.load()
             try draft.validateFromProducer()
             let journal = try Journal.open(path: configuration.journal, agentID: configuration.agentID, site: configuration.site)
@@ -33,7 +35,7 @@ struct Ledger: AsyncParsableCommand {
         @Option(help: "Who entered (person id).") var person: String
         @Option(help: "The room (as in the permits register).") var room: String
         @Option(help: "The permit they entered under.") var permit: String?
-        @Option(help: "When, RFC 3339 with milliseconds (default: now).") var time: String?
+        @Option(help: "When: 2026/4/1 9:30, 2026-04-01 09:30 or 令和8年4月1日 9:30, JST (default: now).") var time: String?
         func run() async throws {
             var attrs = ["method": "manual_ledger"]
             if let permit { attrs["permit"] = permit }
@@ -46,7 +48,7 @@ struct Ledger: AsyncParsableCommand {
         @OptionGroup var common: CommonOptions
         @Option(help: "Who left (person id).") var person: String
         @Option(help: "The room.") var room: String
-        @Option(help: "When, RFC 3339 with milliseconds (default: now).") var time: String?
+        @Option(help: "When: 2026/4/1 9:30, 2026-04-01 09:30 or 令和8年4月1日 9:30, JST (default: now).") var time: String?
         func run() async throws {
             try await Ledger.journal(
                 common, EventDraft(kind: "access", action: "exit", actor: person, subject: room, attrs: ["method": "manual_ledger"], time: time))

@@ -122,11 +122,10 @@ struct Query: AsyncParsableCommand {
     }
 
     static func time(_ text: String, _ flag: String) throws -> String {
-        if Timestamp(rfc3339: text) != nil { return text }
-        if text.count == 10, Timestamp(rfc3339: text + "T00:00:00.000+09:00") != nil {
-            return text + "T00:00:00.000+09:00"
+        guard let time = PersonTime.parse(text) else {
+            throw KirokuError(.badQuery, "\(flag) must be \(PersonTime.forms), not '\(text.prefix(40))'")
         }
-        throw KirokuError(.badQuery, "\(flag) must be YYYY-MM-DD or RFC 3339 with milliseconds, got '\(text)'")
+        return time.rfc3339
     }
 }
 

@@ -103,6 +103,16 @@ struct CLITests {
         #expect(event.attrs["method"] == "裁断" && event.site == "本庁舎")
         let status = try runProgram(agent, ["status"] + common)
         #expect(status.stdout.contains("backlog:          1 event(s)") && status.stdout.contains("last sync:        never"))
+        // A time typed the way Excel writes dates, and as 和暦: read in JST.
+        for (typed, expected) in [
+            ("2026/11/27 9:30", "2026-11-27T09:30:00.000+09:00"), ("令和8年11月27日 17:05", "2026-11-27T17:05:00.000+09:00"),
+        ] {
+            let typedTime = try runProgram(
+                agent, ["record"] + common + ["--kind", "access", "--action", "enter", "--actor", "P0012", "--subject", "電算室", "--time", typed])
+            #expect(typedTime.status == 0, "\(typed): \(typedTime.stderr)")
+            let head = try journal.status().headSeq
+            #expect(try journal.event(seq: head)?.time == expected, "\(typed)")
+        }
         let noConfig = try runProgram(agent, ["record", "--kind", "access", "--action", "enter", "--actor", "P1"])
         #expect(noConfig.status == 64 && noConfig.stderr.contains("--config"))
         try Data(#"{"site": "本庁舎"}"#.utf8).write(to: URL(filePath: temp.file("bad.json")))

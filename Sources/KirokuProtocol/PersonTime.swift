@@ -1,0 +1,94 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Times as people type them at a command line, read in JST: what Excel writes (`2026/4/1`), ISO dates
+/// (`2026-04-01`), 和暦 (`令和8年4月1日`, `令和元年5月1日`), each optionally with a time (`9:30`, `09:30:15`,
+/// `09:30:15.250`, after a space or `T`), full-width digits as an input method gives them, or the wire's
+/// own RFC 3339 form. The wire keeps its one strict form (PROTOCOL.md §1); this is only for input.
+public enum PersonTime {
+    /// What to tell someone whose text was not understood.
+    public static let forms = "a date like 2026/4/1, 2026-04-01 or 令和8年4月1日 (JST), optionally with a time like 9:30 or 09:30:15"
+
+    public static func parse(_ input: String) -> Timestamp? {
+        if let exact = Timestamp(rfc3339: input) { return exact }
+        // Full-width digits and punctuation (０-９, ／, －, ：, ．, 全角スペース) as their ASCII forms.
+        var text = String(
+            String.UnicodeScalarView(
+                input.unicodeScalars.map { scalar in
+                    switch scalar.value {
+                    case 0xFF10...0xFF19, 0xFF0F, 0xFF0D, 0xFF1A, 0xFF0E: Unicode.Scalar(scalar.value - 0xFEE0)!
+                    case 0x3000: " "
+                    default: scalar
+                    }
+                }))
+        while text.first == " " { text.removeFirst() }
+        while text.last == " " { text.removeLast() }
+        var era: Int?
+        if text.hasPrefix("令和") {
+            text.removeFirst(2)
+            if text.hasPrefix("元") {
+                text.replaceSubrange(text.startIndex...text.startIndex, with: "1")
+            }
+            era = 2018
+        }
+        // The date part: Y{-/.年}M{-/.月}D[日], then an optional time.
+        let scalars = Array(text.unicodeScalars)
+        var index = 0
+        func number(maxDigits: Int) -> Int? {
+            var value = 0
+            var digits = 0
+            while index < scalars.count, digits < maxDigits, (0x30...0x39).contains(scalars[index].value) {
+                value = value * 10 + Int(scalars[index].value - 0x30)
+                digits += 1
+                index += 1
+            }
+            return digits == 0 ? nil : value
+        }
+        func separator(_ allowed: Set<Character>) -> Bool {
+            guard index < scalars.count, allowed.contains(Character(scalars[index])) else { return false }
+            index += 1
+            return true
+        }
+        guard var year = number(maxDigits: 4) else { return nil }
+        if let era {
+            guard year >= 1, year <= 99 else { return nil }
+            year += era
+        } else if year < 1000 {
+            return nil
+        }
+        let dateSeparators: Set<Character> = era == nil ? ["-", "/", "."] : ["年"]
+        guard separator(dateSeparators), let month = number(maxDigits: 2),
+            separator(era == nil ? dateSeparators : ["月"]), let day = number(maxDigits: 2)
+        else { return nil }
+        if era != nil { _ = separator(["日"]) }
+        var hour = 0
+        var minute = 0
+        var second = 0
+        var milli = 0
+        if index < scalars.count {
+            guard separator([" ", "T"]) else { return nil }
+            while separator([" "]) {}
+            guard let h = number(maxDigits: 2), separator([":"]), let m = number(maxDigits: 2) else { return nil }
+            (hour, minute) = (h, m)
+            if separator([":"]) {
+                guard let s = number(maxDigits: 2) else { return nil }
+                second = s
+                if separator(["."]) {
+                    let start = index
+                    guard let fraction = number(maxDigits: 3), index - start == 3 else { return nil }
+                    milli = fraction
+                }
+            }
+            guard index == scalars.count else { return nil }
+        }
+        func pad(_ value: Int, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return Timestamp(
+            rfc3339: "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2)).\(pad(milli, 3))+09:00")
+    }
+}
