@@ -1,7 +1,7 @@
 // swift-tools-version: 6.2
 import PackageDescription
 
-/// Strict settings for every target of ours (STYLE.md §2). Warnings become errors when CI is set, so a
+/// Strict settings for every target of ours (docs/ARCHITECTURE.md, conventions). Warnings become errors when CI is set, so a
 /// warning never lands, while a local edit-build loop stays quick to iterate.
 var strictSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds release (benchmarks are meaningless in debug, PITFALLS.md §9) and runs kiroku-bench, which prints
+# Builds release (benchmarks are meaningless in debug, docs/ARCHITECTURE.md, stack note 12) and runs kiroku-bench, which prints
 # every figure beside a baseline measured in the same run. Arguments go to kiroku-bench:
 #   Benchmarks/run.sh                 all benchmarks (1,000,000-event sync)
 #   Benchmarks/run.sh sync --count 200000

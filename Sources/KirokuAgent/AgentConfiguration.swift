@@ -8,7 +8,7 @@ public import Foundation
 #endif
 
 /// Everything `kiroku-agent` needs to know. Read from flags, then environment (`KIROKU_AGENT_*`), then a
-/// JSON file, then these defaults (STYLE.md §3).
+/// JSON file, then these defaults (docs/ARCHITECTURE.md, conventions).
 ///
 /// File keys (all optional except where noted; see `Agent/agent.example.json`):
 /// - `agent_id`: the id in this agent's certificate (`kiroku:agent:ID`). Read from `certificate` when

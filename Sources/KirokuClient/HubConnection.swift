@@ -27,7 +27,7 @@ public struct ClientCredentials: Sendable, Hashable {
 }
 
 /// An HTTPS connection to the hub with mutual TLS: the client presents its certificate and checks the
-/// hub's against the municipality's CA and the hub's name (PITFALLS.md §2: full verification on clients).
+/// hub's against the municipality's CA and the hub's name (docs/ARCHITECTURE.md, stack note 2: full verification on clients).
 public final class HubConnection: Sendable {
     public let baseURL: String
     let http: HTTPClient

@@ -1,6 +1,6 @@
 import KirokuProtocol
 
-/// People's roles and what each may do on the hub (DESIGN.md §5, PROTOCOL.md §11). A person certificate
+/// People's roles and what each may do on the hub (PROTOCOL.md §11). A person certificate
 /// says who someone is (`kiroku:person:ID`); what they may do comes from the `people` register, whose
 /// `role` column names one or more of these roles by id or by label (`;` between several).
 ///

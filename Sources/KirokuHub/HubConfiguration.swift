@@ -4,7 +4,7 @@ import Foundation
 import NIOCore
 
 /// Everything `kiroku-hub run` needs. Read from flags, then environment (`KIROKU_HUB_*`), then a JSON file,
-/// then these defaults (STYLE.md §3).
+/// then these defaults (docs/ARCHITECTURE.md, conventions).
 ///
 /// File keys (see `Hub/hub.example.json`):
 /// - `host`: address to listen on. Default `0.0.0.0`.

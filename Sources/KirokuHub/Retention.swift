@@ -2,7 +2,7 @@ public import KirokuProtocol
 
 public import Foundation
 
-/// How long each kind of event is kept before its payload is purged (DESIGN.md invariant 5).
+/// How long each kind of event is kept before its payload is purged (invariant 5, docs/ARCHITECTURE.md).
 ///
 /// Written in the hub configuration as `"retention": {"default": "7y", "agent": "1y", "access": "5y"}`: a
 /// whole number of years (`y`, calendar years in JST) or days (`d`). Operation history (`operation`) can

@@ -5,7 +5,7 @@ import KirokuProtocol
 
 /// `kiroku-agent ledger`: the paper ledgers people still fill in, as one command each, so that the
 /// 入退室管理簿, the 操作識別カード issue book and the 住基カード ledger are journalled with the fields the
-/// rules and the 会議 need (DESIGN.md §3).
+/// rules and the 会議 need (PROTOCOL.md §2).
 struct Ledger: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Paper-ledger entries: room entries and exits, operator cards, 住基カード stock and destruction.",

@@ -7,7 +7,7 @@ import KirokuProtocol
 import NIOHTTP1
 import Testing
 
-/// People's roles (DESIGN.md §5, PROTOCOL.md §11): the people register decides what each person
+/// People's roles (PROTOCOL.md §11): the people register decides what each person
 /// certificate may do; the 会議 reads everything, an 操作者 only their own record.
 @Suite("Roles from the people register")
 struct AccessTests {

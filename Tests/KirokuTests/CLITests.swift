@@ -32,7 +32,7 @@ struct CLITests {
         let twice = try runProgram(ctl, ["pki", "revoke", "--dir", dir, "--role", "agent", "--id", "counter-01"])
         #expect(twice.status != 0)
         #expect(try runProgram(ctl, ["pki", "list", "--dir", dir]).stdout.contains("REVOKED"))
-        // Serials print as two hex digits per byte (PITFALLS.md §5) and match revoked.txt.
+        // Serials print as two hex digits per byte (docs/ARCHITECTURE.md, stack note 5) and match revoked.txt.
         let revokedText = try String(contentsOfFile: "\(dir)/revoked.txt", encoding: .utf8)
         let serial = try #require(revokedText.split(separator: "\n").first { !$0.hasPrefix("#") }?.split(separator: " ").first)
         #expect(serial.count % 2 == 0 && Hex.decode(String(serial)) != nil)

@@ -92,7 +92,7 @@ struct ProtocolTests {
         #expect(throws: KirokuError.self) { try EventDraft(kind: "gossip", action: "enter", actor: "P1").validate() }
         #expect(throws: KirokuError.self) { try EventDraft(kind: "access", action: "enter", actor: "").validate() }
         try EventDraft(kind: "residentcard", action: "destroy", actor: "P1", attrs: ["method": "裁断"]).validate()
-        // Every kind and action of DESIGN.md §3 is in the vocabulary.
+        // Every kind and action of PROTOCOL.md §2 is in the vocabulary.
         #expect(EventKind.all.count == 10)
         #expect(EventKind.all.reduce(0) { $0 + $1.actions.count } == 59)
         // The agent's own alarm when the hub's log does not extend what it showed before (PROTOCOL.md §4).

@@ -52,7 +52,7 @@ public struct Journal: Sendable {
             // 0600 before SQLite creates it: the journal and its WAL are the agent's alone, whatever the umask.
             try PrivateFiles.prepareDatabase(path: path)
             pool = try DatabasePool(path: path, configuration: configuration)
-            // GRDB lowers the writer to NORMAL after prepareDatabase (PITFALLS.md §1): set FULL on the
+            // GRDB lowers the writer to NORMAL after prepareDatabase (docs/ARCHITECTURE.md, stack note 1): set FULL on the
             // writer itself, after opening.
             try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
             try migrator.migrate(pool)

@@ -1,4 +1,4 @@
-/// The agent's sync decisions as a pure state machine (STYLE.md §6): what to do next, given what the hub
+/// The agent's sync decisions as a pure state machine (docs/ARCHITECTURE.md, conventions): what to do next, given what the hub
 /// last said and what the journal holds. The I/O owner (``SyncService``) carries out the actions and
 /// reports back; this type never touches a socket or the disk, so every path is unit-tested.
 public struct SyncCursor: Sendable {

@@ -72,7 +72,7 @@ public enum HubApp {
         } catch {
             throw KirokuError(.configuration, "cannot load the hub's TLS certificate or key", underlying: error)
         }
-        // PITFALLS.md §2: .fullVerification would match the client certificate against the client's IP
+        // docs/ARCHITECTURE.md, stack note 2: .fullVerification would match the client certificate against the client's IP
         // address and drop every agent silently. The chain is verified in ClientCertificateVerifier.
         tls.certificateVerification = .noHostnameVerification
         tls.minimumTLSVersion = .tlsv12
@@ -284,7 +284,7 @@ struct Routes: Sendable {
         }
     }
 
-    /// Who may read events: the whole record, or only their own (operators, contractors; DESIGN.md §5).
+    /// Who may read events: the whole record, or only their own (operators, contractors; PROTOCOL.md §11).
     /// Returns the actor every query of this person is limited to, or nil for the whole record.
     func readerLimit(_ context: HubRequestContext) async throws -> String? {
         let identity = try Self.require(.person, context)

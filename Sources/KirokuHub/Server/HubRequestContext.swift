@@ -8,7 +8,7 @@ import X509
 import KirokuPKI
 
 /// The request context of the hub: keeps the connection's channel so the client certificate can be read
-/// (PITFALLS.md §3: `nioSSL_peerValidatedCertificateChain()` is nil under Hummingbird; the channel's
+/// (docs/ARCHITECTURE.md, stack note 3: `nioSSL_peerValidatedCertificateChain()` is nil under Hummingbird; the channel's
 /// `nioSSL_peerCertificate()` works), and carries the caller's identity once a middleware has read it.
 public struct HubRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
