@@ -47,6 +47,9 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     /// The client certificate was revoked after this connection was opened (the next connection is refused
     /// during the TLS handshake).
     public static let certificateRevoked = ErrorCode(rawValue: "certificate_revoked")
+    /// A request that changes something came from another site's page (a browser sends the person's
+    /// certificate with it): refused.
+    public static let crossSiteRequest = ErrorCode(rawValue: "cross_site_request")
     /// The hub cannot read a good revocation list, and so admits no certificate until it can.
     public static let revocationUnavailable = ErrorCode(rawValue: "revocation_unavailable")
     /// A person certificate whose holder's roles (the people register) do not allow this, or who is not in
@@ -86,7 +89,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         case .malformedRequest, .unsupportedVersion, .sequenceOrder, .emptyBatch, .badCompression, .badQuery:
             return 400
         case .certificateRequired: return 401
-        case .agentMismatch, .wrongRole, .notPermitted, .certificateRevoked: return 403
+        case .agentMismatch, .wrongRole, .notPermitted, .certificateRevoked, .crossSiteRequest: return 403
         case .notFound: return 404
         case .chainBroken, .sequenceGap, .fork: return 409
         case .batchTooLarge, .eventTooLarge: return 413

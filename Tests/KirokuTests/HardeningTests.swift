@@ -200,13 +200,7 @@ struct HardeningTests {
         let pki = try TestPKI(in: temp)
         try pki.agent("counter-01")
         chmod(pki.keyPath(.hub, "hub"), 0o644)
-        let hub = try runProgram(
-            Binaries.path("kiroku-hub"),
-            [
-                "run", "--port", "0", "--database", temp.file("hub/record.sqlite"), "--ca", pki.caPath, "--cert",
-                pki.certPath(.hub, "hub"), "--key", pki.keyPath(.hub, "hub"), "--revocation-list",
-                pki.dir.appending(path: "revoked.txt").path,
-            ])
+        let hub = try runProgram(Binaries.path("kiroku-hub"), hubArguments(pki, temp))
         #expect(hub.status == 2)
         #expect(hub.stderr.contains("may be read by others (mode 644); run 'chmod 600 \(pki.keyPath(.hub, "hub"))'"), "\(hub.stderr)")
         #expect(!FileManager.default.fileExists(atPath: temp.file("hub/record.sqlite")))
@@ -224,12 +218,7 @@ struct HardeningTests {
         let pki = try TestPKI(in: temp)
         try pki.agent("counter-01")
         func start(cert: String, key: String) throws -> Outcome {
-            try runProgram(
-                Binaries.path("kiroku-hub"),
-                [
-                    "run", "--port", "0", "--database", temp.file("hub/record.sqlite"), "--ca", pki.caPath, "--cert", cert,
-                    "--key", key, "--revocation-list", pki.dir.appending(path: "revoked.txt").path,
-                ])
+            try runProgram(Binaries.path("kiroku-hub"), hubArguments(pki, temp, cert: cert, key: key))
         }
         let agentCert = try start(cert: pki.certPath(.agent, "counter-01"), key: pki.keyPath(.agent, "counter-01"))
         #expect(agentCert.status == 2)
@@ -534,12 +523,41 @@ extension HardeningTests {
 }
 
 extension HardeningTests {
-    func hubArguments(_ pki: TestPKI, _ temp: TempDir, list: String? = nil) -> [String] {
+    /// `kiroku-hub run` on a free port with the test CA, its hub certificate (or `cert`/`key`) and list.
+    func hubArguments(_ pki: TestPKI, _ temp: TempDir, list: String? = nil, cert: String? = nil, key: String? = nil) -> [String] {
         [
             "run", "--host", "127.0.0.1", "--port", "0", "--port-file", temp.file("hub.port"), "--database",
-            temp.file("hub/record.sqlite"), "--ca", pki.caPath, "--cert", pki.certPath(.hub, "hub"), "--key",
-            pki.keyPath(.hub, "hub"), "--revocation-list", list ?? pki.dir.appending(path: "revoked.txt").path, "--log-level", "notice",
+            temp.file("hub/record.sqlite"), "--ca", pki.caPath, "--cert", cert ?? pki.certPath(.hub, "hub"), "--key",
+            key ?? pki.keyPath(.hub, "hub"), "--revocation-list", list ?? pki.dir.appending(path: "revoked.txt").path, "--log-level",
+            "notice",
         ]
+    }
+
+    @Test("A form another site's page posts with a person's certificate (a browser sends it along) changes nothing (curl as that browser)")
+    func crossSitePost() async throws {
+        let temp = try TempDir("xsite")
+        let pki = try TestPKI(in: temp)
+        try pki.person("kanri01")
+        let hub = try await HubProcess(pki: pki, temp: temp)
+        defer { hub.stop() }
+        func request(_ method: String, _ path: String, headers: [String]) throws -> Outcome {
+            try runProgram(
+                "/usr/bin/curl",
+                [
+                    "-sS", "--max-time", "20", "--cacert", pki.caPath, "--cert", pki.certPath(.person, "kanri01"), "--key",
+                    pki.keyPath(.person, "kanri01"), "-w", "\n%{http_code}", "-X", method, "-H", "Content-Type: text/plain",
+                    "--data", #"{"subject":"住民票コード 1","reason":"forged"}"#,
+                ] + headers.flatMap { ["-H", $0] } + ["\(hub.url)\(path)"])
+        }
+        for headers in [["Sec-Fetch-Site: cross-site", "Origin: https://evil.example"], ["Origin: https://evil.example"], ["Sec-Fetch-Site: same-site"]] {
+            let forged = try request("POST", "/v1/holds", headers: headers)
+            #expect(forged.stdout.hasSuffix("\n403") && forged.stdout.contains("\"code\":\"cross_site_request\""), "\(headers): \(forged.stdout)")
+        }
+        let holds = try curl(hub, pki, "kanri01", path: "/v1/holds")
+        #expect(holds.stdout.hasSuffix("\n200") && !holds.stdout.contains("forged"), "\(holds.stdout)")
+        // From the hub's own origin the request is judged on its merits, not refused as cross-site.
+        let own = try request("POST", "/v1/holds", headers: ["Sec-Fetch-Site: same-origin", "Origin: \(hub.url)"])
+        #expect(!own.stdout.contains("cross_site_request"), "\(own.stdout)")
     }
 
     @Test("Revocation lists as people edit them: CRLF lines do not hide the next serial; full-width digits are refused; a shrunk list is refused after a restart too")

@@ -81,6 +81,7 @@ public enum HubApp {
         let router = Router(context: HubRequestContext.self)
         router.add(middleware: ErrorMiddleware(onError: { metrics.refused($0) }))
         router.add(middleware: IdentityMiddleware(verifier: verifier))
+        router.add(middleware: CrossSiteMiddleware())
         let routes = Routes(store: store, key: key, overlapKeys: overlap, metrics: metrics, configuration: configuration)
         routes.register(on: router)
         routes.registerLog(on: router)

@@ -1,5 +1,6 @@
 import SwiftASN1
 import Logging
+import HTTPTypes
 public import Hummingbird
 public import KirokuProtocol
 public import NIOCore
@@ -53,6 +54,30 @@ struct IdentityMiddleware: RouterMiddleware {
         }
         context.identity = identity
         context.logger[metadataKey: "kiroku.peer"] = "\(identity.uri)"
+        return try await next(request, context)
+    }
+}
+
+/// A browser that holds a person's certificate sends it with a form another site's page posts to the hub.
+/// Anything but a read is refused when the browser says it comes from elsewhere (`Sec-Fetch-Site`) or
+/// names another origin (`Origin`); `kirokuctl` and agents send neither header.
+struct CrossSiteMiddleware: RouterMiddleware {
+    typealias Context = HubRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        if request.method != .get && request.method != .head {
+            let site = HTTPField.Name("Sec-Fetch-Site").flatMap { request.headers[$0] }?.lowercased()
+            let origin = request.headers[.origin]
+            let host = request.head.authority
+            if let site, site != "same-origin" && site != "none" {
+                throw KirokuError(.crossSiteRequest, "a request from another site (\(site.prefix(20))) may not change anything on the hub")
+            }
+            if let origin, origin != "https://\(host ?? "")" {
+                throw KirokuError(.crossSiteRequest, "a request from \(origin.prefix(80)) may not change anything on the hub")
+            }
+        }
         return try await next(request, context)
     }
 }
