@@ -162,5 +162,12 @@ kirokuctl witness run --dir "$WORK/kaigi-witness" --hub-key "$HUB_KEY" --pki "$W
 kirokuctl export --evidence "$WORK/evidence-P0101.json" --actor P0101 --pki "$WORK/pki" --as kaigi01
 kirokuctl verify "$WORK/evidence-P0101.json" --hub-key "$HUB_KEY" --witness "$WITNESS_KEY"
 python3 "$ROOT/Protocol/verify_evidence.py" "$WORK/evidence-P0101.json" --hub-key "$HUB_KEY" --witness "$WITNESS_KEY"
+
+step "The web console: the 管理者's browser certificate (kirokuctl pki export-p12)"
+kirokuctl pki export-p12 --dir "$WORK/pki" --id kanri01 --out "$WORK/kanri01.p12"
 echo
 echo "Done. Everything is in $WORK; the hub's record is $WORK/hub/record.sqlite."
+echo "The console: $HUB/  (import $WORK/kanri01.p12 with the passphrase above into the browser, and $WORK/pki/ca.crt as a trusted CA)"
+if [ -t 0 ]; then
+    read -r -p "The hub keeps running for the console; press Enter to stop it. " _
+fi

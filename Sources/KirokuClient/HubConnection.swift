@@ -69,6 +69,10 @@ public final class HubConnection: Sendable {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
+        // Writes are JSON unless said otherwise (the hub refuses a write without a type no form can send).
+        if method != .GET, method != .HEAD, !request.headers.contains(name: "Content-Type") {
+            request.headers.add(name: "Content-Type", value: "application/json")
+        }
         if let body {
             request.body = .bytes(ByteBuffer(bytes: body))
         }

@@ -68,7 +68,8 @@ public struct HubQueries: Sendable {
     @discardableResult
     public func submitCosignature(_ note: SignedNote) async throws -> Int {
         struct Answer: Decodable { var stored: Int }
-        let bytes = try await connection.request(.POST, "/v1/log/cosignature", body: Array(note.text.utf8))
+        let bytes = try await connection.request(
+            .POST, "/v1/log/cosignature", body: Array(note.text.utf8), headers: [("Content-Type", SignedNote.mediaType)])
         return try JSONDecoder().decode(Answer.self, from: Data(bytes)).stored
     }
 

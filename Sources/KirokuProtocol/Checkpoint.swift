@@ -37,6 +37,9 @@ public struct Checkpoint: Sendable, Equatable {
 
 /// A C2SP signed note: a text body and Ed25519 signature lines (`— <name> base64(key ID ‖ signature)`).
 public struct SignedNote: Sendable, Equatable {
+    /// The content type a signed note travels under when a client sends one to the hub (a cosignature).
+    public static let mediaType = "application/vnd.kiroku.signed-note"
+
     public var body: String
     public var signatures: [Line]
 

@@ -38,6 +38,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let emptyBatch = ErrorCode(rawValue: "empty_batch")
     /// `Content-Encoding` is neither absent, `gzip` nor `deflate`.
     public static let unsupportedEncoding = ErrorCode(rawValue: "unsupported_encoding")
+    /// A write to the API with a body type it does not take (a form's, or none).
+    public static let unsupportedMediaType = ErrorCode(rawValue: "unsupported_media_type")
     /// The compressed body could not be inflated.
     public static let badCompression = ErrorCode(rawValue: "bad_compression")
     /// The client presented no certificate, or one without a Kiroku identity.
@@ -93,7 +95,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         case .notFound: return 404
         case .chainBroken, .sequenceGap, .fork: return 409
         case .batchTooLarge, .eventTooLarge: return 413
-        case .unsupportedEncoding: return 415
+        case .unsupportedEncoding, .unsupportedMediaType: return 415
         case .invalidEvent, .hashMismatch, .badCheckpoint: return 422
         case .revocationUnavailable: return 503
         default: return 500

@@ -10,7 +10,7 @@ import Foundation
 /// own RFC 3339 form. The wire keeps its one strict form (PROTOCOL.md §1); this is only for input.
 public enum PersonTime {
     /// What to tell someone whose text was not understood.
-    public static let forms = "a date like 2026/4/1, 2026-04-01 or 令和8年4月1日 (JST), optionally with a time like 9:30 or 09:30:15"
+    public static let forms = "a date like 2026/4/1, 2026-04-01, 令和8年4月1日 or R8.4.1 (JST), optionally with a time like 9:30 or 09:30:15"
 
     public static func parse(_ input: String) -> Timestamp? {
         if let exact = Timestamp(rfc3339: input) { return exact }
@@ -26,13 +26,21 @@ public enum PersonTime {
                 }))
         while text.first == " " { text.removeFirst() }
         while text.last == " " { text.removeLast() }
-        var era: Int?
-        if text.hasPrefix("令和") {
-            text.removeFirst(2)
-            if text.hasPrefix("元") {
-                text.replaceSubrange(text.startIndex...text.startIndex, with: "1")
-            }
-            era = 2018
+        // An era by name (令和8年4月1日, 令和元年5月1日) or letter (R8.4.1, H31.4.30), from the era table.
+        var era: String?
+        var eraLetter = false
+        if let named = Wareki.eras.first(where: { text.hasPrefix($0.name) }) {
+            text.removeFirst(named.name.count)
+            era = named.name
+        } else if let lettered = Wareki.eras.first(where: { text.uppercased().hasPrefix(String($0.letter)) }),
+            text.dropFirst().first?.isNumber == true || text.dropFirst().first == "元"
+        {
+            text.removeFirst()
+            era = lettered.name
+            eraLetter = true
+        }
+        if era != nil, text.hasPrefix("元") {
+            text.replaceSubrange(text.startIndex...text.startIndex, with: "1")
         }
         // The date part: Y{-/.年}M{-/.月}D[日], then an optional time.
         let scalars = Array(text.unicodeScalars)
@@ -54,16 +62,19 @@ public enum PersonTime {
         }
         guard var year = number(maxDigits: 4) else { return nil }
         if let era {
-            guard year >= 1, year <= 99 else { return nil }
-            year += era
+            guard let gregorian = Wareki.gregorianYear(era: era, year: year) else { return nil }
+            year = gregorian
         } else if year < 1000 {
             return nil
         }
-        let dateSeparators: Set<Character> = era == nil ? ["-", "/", "."] : ["年"]
+        let named = era != nil && !eraLetter
+        let dateSeparators: Set<Character> = named ? ["年"] : ["-", "/", "."]
         guard separator(dateSeparators), let month = number(maxDigits: 2),
-            separator(era == nil ? dateSeparators : ["月"]), let day = number(maxDigits: 2)
+            separator(named ? ["月"] : dateSeparators), let day = number(maxDigits: 2)
         else { return nil }
-        if era != nil { _ = separator(["日"]) }
+        if named { _ = separator(["日"]) }
+        // 平成31年5月1日 does not exist: 令和 had begun.
+        if let era, !Wareki.covers(era: era, year: year, month: month, day: day) { return nil }
         var hour = 0
         var minute = 0
         var second = 0

@@ -106,7 +106,7 @@ struct AccessTests {
         #expect(await code { _ = try await kaigi.importRegister("permits", csv: Array(permits.utf8)) } == .notPermitted)
         #expect(await code { _ = try await kaigi.placeHold(["actor": "P1000"], reason: "調査") } == .notPermitted)
         // Cosigning is the 会議's: the hub gets past the role and judges the (bad) note itself.
-        #expect(await code { _ = try await kaigi.connection.request(.POST, "/v1/log/cosignature", body: Array("x".utf8)) } == .badCheckpoint)
+        #expect(await code { _ = try await kaigi.connection.request(.POST, "/v1/log/cosignature", body: Array("x".utf8), headers: [("Content-Type", SignedNote.mediaType)]) } == .badCheckpoint)
 
         // The 暗証番号管理者 keeps the operator cards (第16), the 運用管理者 the 住基カード stock (第18).
         let cards = "card_id,holder,state,since\nC-1001,P1000,active,2026-04-01\n"

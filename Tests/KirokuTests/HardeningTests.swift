@@ -453,7 +453,7 @@ extension HardeningTests {
         // Content-Length: 10 GB, then silence: refused at once, before any byte of the body.
         let huge = try sClient(port: port, pki, .agent, "counter-01")
         defer { huge.stop() }
-        huge.send("POST /v1/agent/batches HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10000000000\r\n\r\n")
+        huge.send("POST /v1/agent/batches HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 10000000000\r\n\r\n")
         #expect(await eventually { huge.output.contains("\"code\":\"batch_too_large\"") }, "\(huge.output)")
         #expect(huge.output.contains("HTTP/1.1 413") && huge.output.lowercased().contains("connection: close"))
         // The hub closes it at once, although the client goes on sending (faster than the idle timeout).
@@ -466,7 +466,7 @@ extension HardeningTests {
         // A body trickled a byte at a time keeps the idle timeout away, not the request timeout: cut.
         let trickle = try sClient(port: port, pki, .agent, "counter-01")
         defer { trickle.stop() }
-        trickle.send("POST /v1/agent/batches HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n")
+        trickle.send("POST /v1/agent/batches HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
         var trickled = 0
         while trickle.isRunning && trickled < 120 {
             trickle.send("a")

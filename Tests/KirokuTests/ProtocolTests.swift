@@ -388,3 +388,44 @@ struct PersonTimeTests {
         }
     }
 }
+
+@Suite("和暦 (Wareki)")
+struct WarekiTests {
+    @Test("Every era boundary: the day before is the old era, the first day is 元年 of the new one; 年度 runs April to March")
+    func boundaries() {
+        // (Gregorian day before, its 和暦), (the era's first day, its 和暦)
+        let cases: [((Int, Int, Int), String, (Int, Int, Int), String)] = [
+            ((1912, 7, 29), "明治45年7月29日", (1912, 7, 30), "大正元年7月30日"),
+            ((1926, 12, 24), "大正15年12月24日", (1926, 12, 25), "昭和元年12月25日"),
+            ((1989, 1, 7), "昭和64年1月7日", (1989, 1, 8), "平成元年1月8日"),
+            ((2019, 4, 30), "平成31年4月30日", (2019, 5, 1), "令和元年5月1日"),
+        ]
+        for (before, beforeText, first, firstText) in cases {
+            #expect(Wareki.date(year: before.0, month: before.1, day: before.2) == beforeText)
+            #expect(Wareki.date(year: first.0, month: first.1, day: first.2) == firstText)
+        }
+        #expect(Wareki.date(year: 2026, month: 11, day: 30) == "令和8年11月30日")
+        #expect(Wareki.date(year: 1868, month: 10, day: 23) == "明治元年10月23日")
+        #expect(Wareki.fiscalYear(year: 2027, month: 3) == 2026)
+        #expect(Wareki.fiscalYear(year: 2026, month: 4) == 2026)
+        #expect(Wareki.fiscalYearName(2026) == "令和8年度")
+        #expect(Wareki.fiscalYearName(2019) == "令和元年度")  // the government renamed 平成31年度
+        #expect(Wareki.fiscalYearName(2018) == "平成30年度")
+        #expect(Wareki.fiscalYearName(1988) == "昭和63年度")
+    }
+
+    @Test("和暦 typed by name or letter is read at each boundary; a day the era did not cover is refused")
+    func typed() {
+        let accepted = [
+            ("平成31年4月30日", "2019-04-30"), ("令和元年5月1日", "2019-05-01"), ("R1.5.1", "2019-05-01"), ("H31.4.30", "2019-04-30"),
+            ("R8.4.1", "2026-04-01"), ("r8/4/1 9:30", "2026-04-01"), ("昭和64年1月7日", "1989-01-07"), ("平成元年1月8日", "1989-01-08"),
+            ("S64.1.7", "1989-01-07"), ("大正元年7月30日", "1912-07-30"), ("明治45年7月29日", "1912-07-29"),
+        ]
+        for (typed, day) in accepted {
+            #expect(PersonTime.parse(typed)?.rfc3339.hasPrefix(day) == true, "\(typed)")
+        }
+        for typed in ["平成31年5月1日", "令和元年4月30日", "昭和64年1月8日", "H32.1.1", "R0.1.1", "令和0年1月1日", "X8.4.1", "平成八年"] {
+            #expect(PersonTime.parse(typed) == nil, "\(typed) must be refused")
+        }
+    }
+}

@@ -10,6 +10,11 @@ public import X509
 #if canImport(Glibc)
 import Glibc
 #endif
+// `struct stat` is declared by whichever C module loads first; with Foundation's in the target that is
+// CoreFoundation, whose members must then be imported from it (MemberImportVisibility).
+#if canImport(CoreFoundation)
+import CoreFoundation
+#endif
 
 import Foundation
 

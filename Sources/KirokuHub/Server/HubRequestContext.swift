@@ -1,4 +1,6 @@
 import SwiftASN1
+import Crypto
+import Foundation
 import Logging
 import HTTPTypes
 public import Hummingbird
@@ -16,6 +18,8 @@ public struct HubRequestContext: RequestContext {
     public let channel: any Channel
     /// Who is calling, from the certificate's SAN URI. Set by ``IdentityMiddleware``.
     public var identity: Identity?
+    /// SHA-256 of the caller's certificate (DER): what the console's form tokens are bound to.
+    public var certificateDigest: [UInt8] = []
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
@@ -53,6 +57,7 @@ struct IdentityMiddleware: RouterMiddleware {
                     : "the hub cannot read its revocation list and admits nobody until it can; this connection is closed")
         }
         context.identity = identity
+        context.certificateDigest = Array(SHA256.hash(data: try peer.toDERBytes()))
         context.logger[metadataKey: "kiroku.peer"] = "\(identity.uri)"
         return try await next(request, context)
     }
@@ -60,7 +65,8 @@ struct IdentityMiddleware: RouterMiddleware {
 
 /// A browser that holds a person's certificate sends it with a form another site's page posts to the hub.
 /// Anything but a read is refused when the browser says it comes from elsewhere (`Sec-Fetch-Site`) or
-/// names another origin (`Origin`); `kirokuctl` and agents send neither header.
+/// names another origin (`Origin`); `kirokuctl` and agents send neither header. API writes must also carry
+/// a content type no form can send; console forms carry a token bound to the certificate (``ConsoleToken``).
 struct CrossSiteMiddleware: RouterMiddleware {
     typealias Context = HubRequestContext
 
@@ -76,6 +82,19 @@ struct CrossSiteMiddleware: RouterMiddleware {
             }
             if let origin, origin != "https://\(host ?? "")" {
                 throw KirokuError(.crossSiteRequest, "a request from \(origin.prefix(80)) may not change anything on the hub")
+            }
+        }
+        if request.method != .get && request.method != .head && request.uri.path.hasPrefix("/v1/") {
+            // The API takes only bodies a cross-site form or a no-CORS fetch cannot send (those can send
+            // only form encodings and text/plain), so that a browser never carries a certificate into it.
+            let type = request.headers[.contentType].map { $0.split(separator: ";")[0].trimmingCharacters(in: .whitespaces).lowercased() }
+            let expected =
+                request.uri.path == "/v1/log/cosignature"
+                ? SignedNote.mediaType : request.method == .put ? "text/csv" : "application/json"
+            guard type == expected else {
+                throw KirokuError(
+                    .unsupportedMediaType,
+                    "\(request.method) \(request.uri.path.prefix(60)) takes Content-Type: \(expected), not \(type.map { "'\($0.prefix(40))'" } ?? "none")")
             }
         }
         return try await next(request, context)
@@ -122,7 +141,8 @@ struct ErrorMiddleware: RouterMiddleware {
         let body = CanonicalJSON.encode(.object(["code": .string(error.code.rawValue), "message": .string(error.message)]))
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
         // The connection ends after these: a revoked client, and a body too large to read on.
-        if [.certificateRevoked, .revocationUnavailable, .batchTooLarge].contains(error.code) {
+        // A refused write's body is not read either: the client may still be sending it.
+        if [.certificateRevoked, .revocationUnavailable, .batchTooLarge, .unsupportedMediaType].contains(error.code) {
             headers[.connection] = "close"
         }
         return Response(

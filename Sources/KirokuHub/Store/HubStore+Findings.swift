@@ -190,7 +190,7 @@ extension HubStore {
     }
 
     /// Findings, newest first. `status` is open, acknowledged, resolved, or nil for all.
-    public func findings(status: String? = nil, rule: String? = nil, limit: Int = 1000) async throws -> [Finding] {
+    public func findings(status: String? = nil, rule: String? = nil, id: Int64? = nil, limit: Int = 1000) async throws -> [Finding] {
         @Sendable func time(_ ms: Int64) -> String { Timestamp(epochMilliseconds: ms, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339 }
         return try await pool.read { db in
             var conditions: [String] = []
@@ -202,6 +202,10 @@ extension HubStore {
             if let rule {
                 conditions.append("rule = ?")
                 arguments.append(rule)
+            }
+            if let id {
+                conditions.append("id = ?")
+                arguments.append(id)
             }
             let clause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             let rows = try Row.fetchAll(
@@ -267,6 +271,8 @@ extension HubStore {
                 [(status == "resolved" ? "finding_resolved" : "finding_acknowledged", person, row["rule"] as String,
                   ["finding": "\(id)", "reason": reason])], now: now, db: db)
         }
-        return try await findings().first { $0.id == id }!
+        // By id: the finding may be older than any page of the newest.
+        guard let finding = try await findings(id: id).first else { throw KirokuError(.notFound, "there is no finding \(id)") }
+        return finding
     }
 }

@@ -14,8 +14,16 @@ public struct EventQuery: Sendable, Equatable {
     public var action: String?
     public var actor: String?
     public var subject: String?
+    /// How `actor` and `subject` match: the whole value (the default), its beginning, or any part of it
+    /// (a resident searched by part of a name).
+    public var actorMatch = Match.exact
+    public var subjectMatch = Match.exact
     public var limit = 100
     public var cursor: String?
+
+    public enum Match: String, Sendable, CaseIterable {
+        case exact, prefix, contains
+    }
 
     public static let maxLimit = 10_000
 
@@ -24,7 +32,9 @@ public struct EventQuery: Sendable, Equatable {
     /// Reads the query from URL parameters (`from`, `to`, `agent`, `site`, `kind`, `action`, `actor`,
     /// `subject`, `limit`, `cursor`); a bad value is a `bad_query` error naming it.
     public init(parameters: [String: String]) throws(KirokuError) {
-        let known: Set<String> = ["from", "to", "agent", "site", "kind", "action", "actor", "subject", "limit", "cursor"]
+        let known: Set<String> = [
+            "from", "to", "agent", "site", "kind", "action", "actor", "subject", "actor_match", "subject_match", "limit", "cursor",
+        ]
         if let unknown = parameters.keys.first(where: { !known.contains($0) }) {
             throw KirokuError(.badQuery, "unknown parameter '\(unknown.prefix(40))'; known: \(known.sorted().joined(separator: ", "))")
         }
@@ -41,6 +51,16 @@ public struct EventQuery: Sendable, Equatable {
         action = parameters["action"]
         actor = parameters["actor"]
         subject = parameters["subject"]
+        for (name, filter) in [("actor_match", actor), ("subject_match", subject)] {
+            guard let text = parameters[name] else { continue }
+            guard let match = Match(rawValue: text) else {
+                throw KirokuError(.badQuery, "\(name) is exact, prefix or contains, not '\(text.prefix(20))'")
+            }
+            guard filter?.isEmpty == false || match == .exact else {
+                throw KirokuError(.badQuery, "\(name) needs a non-empty \(name.dropLast(6))")
+            }
+            if name == "actor_match" { actorMatch = match } else { subjectMatch = match }
+        }
         if let kind, EventKind.named(kind) == nil {
             throw KirokuError(.badQuery, "unknown kind '\(kind.prefix(40))'")
         }
@@ -176,12 +196,25 @@ extension HubStore {
             conditions.append("time_ms < ?")
             _ = arguments.append(contentsOf: [to.epochMilliseconds])
         }
-        for (column, value) in [
-            ("agent", query.agent), ("site", query.site), ("kind", query.kind), ("action", query.action),
-            ("actor", query.actor), ("subject", query.subject),
-        ] {
+        for (column, value) in [("agent", query.agent), ("site", query.site), ("kind", query.kind), ("action", query.action)] {
             if let value {
                 conditions.append("\(column) = ?")
+                _ = arguments.append(contentsOf: [value])
+            }
+        }
+        for (column, value, match) in [("actor", query.actor, query.actorMatch), ("subject", query.subject, query.subjectMatch)] {
+            guard let value else { continue }
+            switch match {
+            case .exact:
+                conditions.append("\(column) = ?")
+                _ = arguments.append(contentsOf: [value])
+            case .prefix:
+                // A range on the column's index: every text that starts with the value sorts between it and
+                // it followed by the highest code point (BINARY collation compares UTF-8 bytes).
+                conditions.append("\(column) >= ? AND \(column) < ?")
+                _ = arguments.append(contentsOf: [value, value + "\u{10FFFF}"])
+            case .contains:
+                conditions.append("instr(\(column), ?) > 0")
                 _ = arguments.append(contentsOf: [value])
             }
         }
@@ -209,16 +242,21 @@ extension HubStore {
                     more = true
                     break
                 }
-                let attrsText: String = row["attrs"]
-                let attrs = (try? JSONDecoder().decode([String: String].self, from: Data(attrsText.utf8))) ?? [:]
-                let event = Event(
-                    agent: row["agent"], seq: row["seq"], time: row["time"], kind: row["kind"], action: row["action"],
-                    actor: row["actor"], subject: row["subject"], site: row["site"], attrs: attrs, salt: row["salt"],
-                    prev: row["prev"], hash: row["hash"])
+                let event = Self.event(row)
                 events.append((event, (row["id"] as Int64) - 1, row["purged_ms"]))
                 last = EventQuery.Cursor(timeMS: row["time_ms"], agent: event.agent, seq: event.seq)
             }
             return (events, more ? last?.text : nil)
         }
+    }
+
+    /// An event from a row of `events` that has its columns (`agent` … `hash`).
+    static func event(_ row: Row) -> Event {
+        let attrsText: String = row["attrs"]
+        let attrs = (try? JSONDecoder().decode([String: String].self, from: Data(attrsText.utf8))) ?? [:]
+        return Event(
+            agent: row["agent"], seq: row["seq"], time: row["time"], kind: row["kind"], action: row["action"],
+            actor: row["actor"], subject: row["subject"], site: row["site"], attrs: attrs, salt: row["salt"],
+            prev: row["prev"], hash: row["hash"])
     }
 }

@@ -6,8 +6,10 @@ import ServiceLifecycle
 import Foundation
 
 /// Findings (PROTOCOL.md §9): listed, acknowledged and resolved by people, each action recorded.
-extension Routes {
-    func registerFindings(on router: Router<HubRequestContext>) {
+struct FindingController: HubController {
+    let core: HubCore
+
+    func addRoutes(to router: Router<HubRequestContext>) {
         router.get("/v1/rules") { _, context in
             _ = try Self.require(.person, context)
             return try Self.encode(RuleInfo.all)
@@ -22,7 +24,7 @@ extension Routes {
             guard rule == nil || RuleInfo.named(rule!) != nil else {
                 throw KirokuError(.badQuery, "unknown rule; GET /v1/rules lists them")
             }
-            return try Self.encode(try await store.findings(status: status, rule: rule))
+            return try Self.encode(try await self.list(status: status, rule: rule, context))
         }
         router.post("/v1/rules/rejudge") { request, context in
             let person = try await authorize(.actOnFindings, context)
@@ -34,40 +36,24 @@ extension Routes {
         }
         for (path, status) in [("acknowledge", "acknowledged"), ("resolve", "resolved")] {
             router.post("/v1/findings/:id/\(path)") { request, context in
-                let person = try await authorize(.actOnFindings, context)
                 guard let id = context.parameters.get("id").flatMap({ Int64($0) }) else {
                     throw KirokuError(.badQuery, "the finding id is a number")
                 }
                 let body = try await Self.object(request)
-                return try Self.encode(try await store.act(onFinding: id, status: status, reason: body["reason"] ?? "", by: person.id))
+                return try Self.encode(try await self.act(on: id, status: status, reason: body["reason"] ?? "", context))
             }
         }
     }
-}
 
-/// Evaluates the rules as events arrive (polling the record every half second) and the time-driven
-/// checks every minute.
-struct RuleService: Service {
-    let store: HubStore
-    let settings: RuleSettings
-    let logger: Logger
+    /// Findings, newest first, for those who read the whole record.
+    func list(status: String?, rule: String?, id: Int64? = nil, _ context: HubRequestContext) async throws -> [Finding] {
+        try await authorize(.readRecord, context)
+        return try await store.findings(status: status, rule: rule, id: id, limit: 10_000)
+    }
 
-    func run() async throws {
-        var lastSweep = ContinuousClock.now - .seconds(3600)
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            do {
-                if ContinuousClock.now - lastSweep >= .seconds(60) {
-                    try await store.evaluateRules(settings)
-                    lastSweep = .now
-                } else {
-                    try await store.evaluatePendingRules(settings)
-                }
-            } catch is CancellationError {
-                // Stopping (or the server failed to start): not a failure of this service.
-            } catch {
-                logger.error("rule evaluation failed; it is retried", metadata: ["kiroku.error": "\(error)"])
-            }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(500)) }
-        }
+    /// Acknowledges or resolves a finding as the caller, now, with their reason.
+    func act(on id: Int64, status: String, reason: String, _ context: HubRequestContext) async throws -> Finding {
+        let person = try await authorize(.actOnFindings, context)
+        return try await store.act(onFinding: id, status: status, reason: reason, by: person.id)
     }
 }

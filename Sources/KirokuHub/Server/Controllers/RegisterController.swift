@@ -5,8 +5,10 @@ import NIOCore
 import Foundation
 
 /// The registers (PROTOCOL.md §10): read as JSON or CSV, replaced by importing a CSV.
-extension Routes {
-    func registerRegisters(on router: Router<HubRequestContext>) {
+struct RegisterController: HubController {
+    let core: HubCore
+
+    func addRoutes(to router: Router<HubRequestContext>) {
         router.get("/v1/registers/:name") { _, context in
             try await authorize(.readRecord, context)
             return try Self.encode(try await store.register(try Self.register(context)))

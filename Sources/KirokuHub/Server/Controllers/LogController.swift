@@ -8,8 +8,10 @@ import ServiceLifecycle
 import Foundation
 
 /// The Merkle log's endpoints (PROTOCOL.md §7): checkpoints, proofs, cosignatures and evidence bundles.
-extension Routes {
-    func registerLog(on router: Router<HubRequestContext>) {
+struct LogController: HubController {
+    let core: HubCore
+
+    func addRoutes(to router: Router<HubRequestContext>) {
         router.get("/v1/log/checkpoint") { request, context in try await self.checkpoint(request, context) }
         router.post("/v1/log/checkpoint") { _, context in
             try await authorize(.readRecord, context)
@@ -64,9 +66,6 @@ extension Routes {
 
     /// Most chain-link hashes one evidence page carries (about 4 MB of base64).
     static let maxLinksPerPage: Int64 = 100_000
-
-    /// The current key first, then those co-signing during a rotation.
-    var signingKeys: [Curve25519.Signing.PrivateKey] { [key] + overlapKeys }
 
     /// `GET /v1/evidence?<query>`: the events a query selects (one page), each with its inclusion proof
     /// in a checkpoint published now, and that checkpoint with its cosignatures (PROTOCOL.md §7).
@@ -191,49 +190,4 @@ extension Routes {
             body: .init(byteBuffer: ByteBuffer(bytes: out)))
     }
 
-    static func anyone(_ context: HubRequestContext) throws -> Identity {
-        guard let identity = context.identity else {
-            throw KirokuError(.certificateRequired, "a client certificate is required")
-        }
-        return identity
-    }
-
-    static func integer(_ request: Request, _ name: String) throws -> Int64 {
-        guard let text = request.uri.queryParameters[Substring(name)] else {
-            throw KirokuError(.badQuery, "parameter '\(name)' is required")
-        }
-        guard let value = Int64(String(text)), value >= 0 else {
-            throw KirokuError(.badQuery, "\(name) must be a whole number from 0, not '\(text.prefix(30))'")
-        }
-        return value
-    }
-
-    static func text(_ text: String) -> Response {
-        Response(
-            status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: Array(text.utf8))))
-    }
-}
-
-/// Publishes a signed checkpoint every `interval` while events arrive (none when the log has not grown).
-struct CheckpointService: Service {
-    let store: HubStore
-    let origin: String
-    let keys: [Curve25519.Signing.PrivateKey]
-    let interval: Duration
-    let logger: Logger
-
-    func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            do {
-                let published = try await store.issueCheckpoint(origin: origin, keys: keys)
-                logger.debug("checkpoint", metadata: ["kiroku.log.size": "\(published.checkpoint.size)"])
-            } catch is CancellationError {
-                // Stopping (or the server failed to start): not a failure of this service.
-            } catch {
-                logger.error("could not publish a checkpoint", metadata: ["kiroku.error": "\(error)"])
-            }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-        }
-    }
 }

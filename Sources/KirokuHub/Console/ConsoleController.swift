@@ -1,0 +1,585 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import KirokuProtocol
+import Logging
+import Mustache
+import NIOCore
+
+/// The web console of the 管理者 and the 会議 (PROTOCOL.md §12): Japanese pages under `/` on the hub's own
+/// mutual-TLS port, beside the API under `/v1`. The person's certificate is the login; every page calls the
+/// same handlers, and so the same role checks, as the API. Pages work without JavaScript; state changes are
+/// forms that carry a token bound to the person's certificate (``ConsoleToken``).
+struct ConsoleController: HubController {
+    let core: HubCore
+    let events: EventController
+    let agents: AgentController
+    let findings: FindingController
+    let log: LogController
+    let retention: RetentionController
+    let registers: RegisterController
+    let library: MustacheLibrary
+    let token: ConsoleToken
+
+    init(
+        core: HubCore, events: EventController, agents: AgentController, findings: FindingController, log: LogController,
+        retention: RetentionController, registers: RegisterController
+    ) throws {
+        self.core = core
+        self.events = events
+        self.agents = agents
+        self.findings = findings
+        self.log = log
+        self.retention = retention
+        self.registers = registers
+        var library = MustacheLibrary()
+        for (name, text) in ConsoleTemplates.all { try library.register(text, named: name) }
+        self.library = library
+        self.token = ConsoleToken(signingKey: core.key)
+    }
+
+    func addRoutes(to router: Router<HubRequestContext>) {
+        router.get("/console.css") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=3600"],
+                body: .init(byteBuffer: ByteBuffer(string: ConsoleTemplates.css)))
+        }
+        router.get("/") { _, context in await self.page(context) { try await self.dashboard($0, context) } }
+        router.get("/events") { request, context in await self.page(context) { try await self.search($0, request, context) } }
+        router.get("/events.csv") { request, context in await self.page(context) { try await self.csv($0, request, context) } }
+        router.get("/findings") { request, context in await self.page(context) { try await self.findingList($0, request, context) } }
+        router.get("/findings/:id") { _, context in await self.page(context) { try await self.finding($0, context) } }
+        for (path, status) in [("acknowledge", "acknowledged"), ("resolve", "resolved")] {
+            router.post("/findings/:id/\(path)") { request, context in
+                await self.page(context) { viewer in
+                    let form = try await self.form(request, context)
+                    let id = try Self.id(context)
+                    _ = try await self.findings.act(on: id, status: status, reason: form["reason"] ?? "", context)
+                    return Self.seeOther("/findings/\(id)")
+                }
+            }
+        }
+        router.get("/agents") { _, context in await self.page(context) { try await self.agentList($0, context) } }
+        router.get("/agents/:id") { _, context in await self.page(context) { try await self.agent($0, context) } }
+        router.get("/registers") { _, context in await self.page(context) { try await self.registerList($0, context) } }
+        router.get("/registers/:name") { _, context in await self.page(context) { try await self.register($0, context) } }
+        router.get("/retention") { _, context in await self.page(context) { try await self.retentionPage($0, context) } }
+        router.post("/holds") { request, context in
+            await self.page(context) { _ in
+                var form = try await self.form(request, context)
+                form["token"] = nil
+                for name in ["from", "to"] {
+                    guard let text = form[name] else { continue }
+                    guard let time = PersonTime.parse(text) else {
+                        throw KirokuError(.badQuery, "\(name) must be \(PersonTime.forms), not '\(text.prefix(40))'")
+                    }
+                    form[name] = time.rfc3339
+                }
+                _ = try await self.retention.placeHold(form, context)
+                return Self.seeOther("/retention")
+            }
+        }
+        router.post("/holds/:id/lift") { request, context in
+            await self.page(context) { _ in
+                let form = try await self.form(request, context)
+                _ = try await self.retention.liftHold(try Self.id(context), reason: form["reason"] ?? "", context)
+                return Self.seeOther("/retention")
+            }
+        }
+        router.get("/integrity") { _, context in await self.page(context) { try await self.integrity($0, context) } }
+    }
+
+    // MARK: Who is looking
+
+    /// The person in front of the page: who they are, their name, what the people register lets them do.
+    struct Viewer {
+        var identity: Identity
+        var lookup: StaffLookup
+        var names: [String: String]
+        /// Only their own record (操作者, 受託者).
+        var ownOnly: Bool
+        var core: HubCore
+
+        func can(_ permission: Permission) -> Bool { (try? core.permit(permission, identity, lookup)) != nil }
+
+        var who: String {
+            let name = names[identity.id].map { "\($0) " } ?? ""
+            var roles = ""
+            if case .staff(let staff) = lookup {
+                roles = " · " + staff.roles.map { core.configuration.roleLabels.labels[$0]! }.joined(separator: "・")
+            }
+            return "\(name)(\(identity.id))\(roles)"
+        }
+    }
+
+    func viewer(_ context: HubRequestContext) async throws -> Viewer {
+        let identity = try Self.require(.person, context)
+        let lookup = try await store.staff(identity.id, labels: configuration.roleLabels)
+        let ownOnly = try await readerLimit(context) != nil
+        var names: [String: String] = [:]
+        for row in try await store.register(.people) {
+            if let id = row["person_id"], let name = row["name"], !name.isEmpty { names[id] = name }
+        }
+        return Viewer(identity: identity, lookup: lookup, names: names, ownOnly: ownOnly, core: core)
+    }
+
+    /// Runs a page's handler as the caller; a refusal becomes a Japanese page with the same status and code.
+    func page(_ context: HubRequestContext, _ handler: (Viewer) async throws -> Response) async -> Response {
+        var viewer: Viewer?
+        do {
+            viewer = try await self.viewer(context)
+            return try await handler(viewer!)
+        } catch {
+            let refusal = (error as? KirokuError) ?? KirokuError(.internalError, "the hub failed internally; nothing was changed")
+            if refusal.code == .internalError {
+                context.logger.error("console page failed", metadata: ["kiroku.error": "\(error)"])
+            }
+            metrics.refused(refusal.code)
+            var response = render(
+                "error", title: "要求を受け付けられません",
+                data: ["headline": ConsoleText.error(refusal.code), "message": refusal.message, "code": refusal.code.rawValue],
+                viewer: viewer)
+            response.status = .init(code: refusal.code.httpStatus)
+            return response
+        }
+    }
+
+    func render(_ template: String, title: String, data: [String: Any], viewer: Viewer?) -> Response {
+        let body = library.render(data, withTemplate: template) ?? ""
+        let page = library.render(
+            [
+                "title": title, "body": body, "origin": configuration.origin, "who": viewer?.who ?? "",
+                "reader": viewer.map { !$0.ownOnly } ?? false,
+            ] as [String: Any], withTemplate: "layout") ?? ""
+        return Response(status: .ok, headers: Self.pageHeaders("text/html; charset=utf-8"), body: .init(byteBuffer: ByteBuffer(string: page)))
+    }
+
+    /// Every page: no script at all, no framing, no caching of the record, no referrer to other sites.
+    static func pageHeaders(_ contentType: String) -> HTTPFields {
+        var headers: HTTPFields = [.contentType: contentType, .cacheControl: "no-store"]
+        headers[HTTPField.Name("Content-Security-Policy")!] =
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        // `same-origin`, not `no-referrer`: with no referrer Chromium sends `Origin: null` on the console's own forms.
+        headers[HTTPField.Name("Referrer-Policy")!] = "same-origin"
+        return headers
+    }
+
+    static func seeOther(_ location: String) -> Response {
+        var headers = pageHeaders("text/plain; charset=utf-8")
+        headers[.location] = location
+        return Response(status: .seeOther, headers: headers)
+    }
+
+    static func id(_ context: HubRequestContext) throws -> Int64 {
+        guard let id = context.parameters.get("id").flatMap({ Int64($0) }) else {
+            throw KirokuError(.badQuery, "the number in the address is not a number")
+        }
+        return id
+    }
+
+    /// A submitted form (`application/x-www-form-urlencoded`), refused unless it carries the token bound to
+    /// the caller's certificate: a page on another site cannot know it.
+    func form(_ request: Request, _ context: HubRequestContext) async throws -> [String: String] {
+        var request = request
+        let body = try await request.collectBody(upTo: 64 * 1024)
+        let form = ConsoleForm.parse(String(decoding: body.readableBytesView, as: UTF8.self))
+        guard let presented = form["token"], token.check(presented, certificateDigest: context.certificateDigest) else {
+            throw KirokuError(.crossSiteRequest, "the form's token is missing or is not this certificate's; open the page again and resubmit")
+        }
+        return form
+    }
+
+    /// A page's query as a browser's GET form sends it (`+` for a space), empty fields left out.
+    static func query(_ request: Request) -> [String: String] { ConsoleForm.parse(request.uri.query ?? "") }
+
+    static func encode(_ parameters: [String: String]) -> String {
+        parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\(percent($0.value))" }.joined(separator: "&")
+    }
+
+    /// A value for a URL's query: everything but ASCII letters, digits and `-._~` percent-encoded.
+    static func percent(_ value: String) -> String {
+        var allowed = CharacterSet()
+        allowed.insert(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
+        return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
+    }
+
+    func eventRow(_ event: Event, _ viewer: Viewer) -> [String: Any] {
+        [
+            "time": ConsoleText.time(event.time), "agent": event.agent, "seq": event.seq, "kind": ConsoleText.kind(event.kind),
+            "action": event.action, "actor": event.actor, "actorName": viewer.names[event.actor] ?? "", "subject": event.subject,
+            "site": event.site,
+            "attrs": CanonicalJSON.sortedKeys(event.attrs.keys).map { "\($0)=\(event.attrs[$0]!)" }.joined(separator: " "),
+        ]
+    }
+
+    // MARK: Pages
+
+    func dashboard(_ viewer: Viewer, _ context: HubRequestContext) async throws -> Response {
+        if viewer.ownOnly { return Self.seeOther("/events") }
+        let open = try await findings.list(status: "open", rule: nil, context)
+        let acknowledged = try await findings.list(status: "acknowledged", rule: nil, context).count
+        var byArticle: [String: (critical: Int, warning: Int)] = [:]
+        for finding in open {
+            var counts = byArticle[finding.article] ?? (0, 0)
+            if finding.severity == "critical" { counts.critical += 1 } else { counts.warning += 1 }
+            byArticle[finding.article] = counts
+        }
+        let articles = byArticle.keys.sorted { Self.articleOrder($0) < Self.articleOrder($1) }.map { article in
+            [
+                "article": article, "articleQuery": Self.percent(article), "critical": byArticle[article]!.critical,
+                "warning": byArticle[article]!.warning,
+            ] as [String: Any]
+        }
+        let now = Date()
+        let nowMS = Int64(now.timeIntervalSince1970 * 1000)
+        let today = String(Timestamp(epochMilliseconds: nowMS, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339.prefix(10))
+        let midnight = Timestamp(rfc3339: "\(today)T00:00:00.000+09:00")!.epochMilliseconds
+        let eventsToday = try await store.countEvents(fromMS: midnight, toMS: midnight + 86_400_000)
+        // Quiet terminals: not heard from for agent_overdue_minutes while the office is open (business hours
+        // and the calendar register), and whose last word was not that they were stopping (a declared shutdown).
+        let calendar = configuration.rules.calendar.adding(register: try await store.register(.calendar))
+        let officeOpen = calendar.isOpen(nowMS)
+        let lifecycle = try await store.lastLifecycle()
+        let overdueMS = Int64(configuration.rules.agentOverdueMinutes) * 60_000
+        let quiet = try await agents.health(context).filter { health in
+            guard officeOpen, let seen = Timestamp(rfc3339: health.lastSeen) else { return false }
+            return nowMS - seen.epochMilliseconds > overdueMS && lifecycle[health.agent] != "stopped"
+        }
+        let quietNote =
+            officeOpen
+            ? (quiet.isEmpty ? "開庁時間中、すべての端末から \(configuration.rules.agentOverdueMinutes) 分以内に連絡があります。" : "\(configuration.rules.agentOverdueMinutes) 分以上連絡がありません (停止を申告した端末を除く)。")
+            : "閉庁時間のため、途絶は判定していません。"
+        let newest = try await store.checkpoint(size: nil)
+        let cosigned = try await store.newestCosignedCheckpoint()
+        var checkpointNote = "まだ発行されていません"
+        if let newest {
+            checkpointNote = "\(ConsoleText.time(Timestamp(date: newest.issued).rfc3339)) 発行 · "
+            if let cosigned {
+                checkpointNote +=
+                    cosigned.checkpoint.size == newest.checkpoint.size
+                    ? "会議の立会人が連署済"
+                    : "立会人の連署はサイズ \(cosigned.checkpoint.size) まで (\(ConsoleText.time(Timestamp(date: cosigned.issued).rfc3339)) 発行分)"
+            } else {
+                checkpointNote += "立会人の連署はまだありません"
+            }
+        }
+        let data: [String: Any] = [
+            "eventsToday": eventsToday, "today": ConsoleText.date("\(today)T00:00:00.000+09:00"),
+            "openCritical": open.filter { $0.severity == "critical" }.count, "anyCritical": open.contains { $0.severity == "critical" }, "openWarning": open.filter { $0.severity != "critical" }.count,
+            "acknowledged": acknowledged, "byArticle": articles, "anyOpen": !articles.isEmpty,
+            "quiet": quiet.map {
+                [
+                    "agent": $0.agent, "lastSeen": ConsoleText.time($0.lastSeen), "lastEvent": $0.lastEventTime.map(ConsoleText.time) ?? "",
+                    "lag": $0.lag,
+                ] as [String: Any]
+            }, "anyQuiet": !quiet.isEmpty, "quietCount": quiet.count, "quietNote": quietNote,
+            "checkpointSize": newest.map { String($0.checkpoint.size) } ?? "—", "checkpointNote": checkpointNote,
+            "cosigned": newest != nil && cosigned?.checkpoint.size == newest?.checkpoint.size,
+        ]
+        return render("dashboard", title: "ダッシュボード", data: data, viewer: viewer)
+    }
+
+    /// 第3 before 第12 before 第20: by the article's number.
+    static func articleOrder(_ article: String) -> Int {
+        Int(article.unicodeScalars.filter { $0.properties.numericType != nil && $0.value < 128 }.map(String.init).joined()) ?? 999
+    }
+
+    /// The search form's parameters as the API takes them: times typed as staff type them, converted to
+    /// RFC 3339; empty fields dropped.
+    static func searchParameters(_ query: [String: String]) throws -> [String: String] {
+        var parameters = query
+        for name in ["from", "to"] {
+            guard let text = parameters[name] else { continue }
+            guard let time = PersonTime.parse(text) else {
+                throw KirokuError(.badQuery, "\(name) must be \(PersonTime.forms), not '\(text.prefix(40))'")
+            }
+            parameters[name] = time.rfc3339
+        }
+        for name in ["actor_match", "subject_match"] where parameters[name] == "exact" { parameters[name] = nil }
+        if parameters["actor"] == nil { parameters["actor_match"] = nil }
+        if parameters["subject"] == nil { parameters["subject_match"] = nil }
+        return parameters
+    }
+
+    func search(_ viewer: Viewer, _ request: Request, _ context: HubRequestContext) async throws -> Response {
+        let typed = Self.query(request)
+        var parameters = try Self.searchParameters(typed)
+        parameters["limit"] = parameters["limit"] ?? "100"
+        let page = try await events.page(parameters, context)
+        let limit = parameters["limit"]!
+        var csv = parameters
+        csv["cursor"] = nil
+        csv["limit"] = nil
+        var next = typed
+        next["cursor"] = page.next
+        let matchOptions = { (chosen: String?) in
+            [("exact", "完全一致"), ("prefix", "前方一致"), ("contains", "部分一致")].map {
+                ["id": $0.0, "label": $0.1, "selected": $0.0 == (chosen ?? "exact")] as [String: Any]
+            }
+        }
+        let data: [String: Any] = [
+            "form": typed, "reader": !viewer.ownOnly, "ownOnly": viewer.ownOnly, "own": viewer.identity.id,
+            "kinds": ConsoleText.kinds.map { ["id": $0.id, "label": $0.label, "selected": $0.id == typed["kind"]] as [String: Any] },
+            "actorMatch": matchOptions(typed["actor_match"]), "subjectMatch": matchOptions(typed["subject_match"]),
+            "limits": ["50", "100", "500", "1000"].map { ["value": $0, "selected": $0 == limit] as [String: Any] },
+            "rows": page.events.map { eventRow($0, viewer) }, "shown": page.events.count, "more": page.next != nil,
+            "hasNext": page.next != nil, "next": Self.encode(next), "limit": limit,
+            "csvQuery": Self.encode(csv), "evidenceQuery": Self.encode(parameters),
+        ]
+        return render("events", title: viewer.ownOnly ? "わたしの記録" : "記録の検索", data: data, viewer: viewer)
+    }
+
+    /// Every event the search selects, as CSV for Excel: UTF-8 with a BOM, or CP932 (`encoding=cp932`),
+    /// streamed page by page so that a hundred thousand rows never sit in memory.
+    func csv(_ viewer: Viewer, _ request: Request, _ context: HubRequestContext) async throws -> Response {
+        var parameters = try Self.searchParameters(Self.query(request))
+        let encoding = parameters.removeValue(forKey: "encoding") ?? "utf-8"
+        guard encoding == "utf-8" || encoding == "cp932" else {
+            throw KirokuError(.badQuery, "encoding is utf-8 or cp932, not '\(encoding.prefix(20))'")
+        }
+        parameters["cursor"] = nil
+        parameters["limit"] = "5000"
+        let cp932 = encoding == "cp932"
+        let first = try await events.page(parameters, context)
+        if cp932 {
+            // Checked before anything is sent: a character Shift_JIS cannot hold is refused with its place,
+            // never written as '?'.
+            var pageParameters = parameters
+            var page = first
+            var row = 1
+            while true {
+                for event in page.events {
+                    row += 1
+                    try ConsoleCSV.checkCP932(ConsoleCSV.fields(event, names: viewer.names), row: row)
+                }
+                guard let next = page.next else { break }
+                pageParameters["cursor"] = next
+                page = try await events.page(pageParameters, context)
+            }
+        }
+        let names = viewer.names
+        let events = self.events
+        let query = parameters
+        var headers = Self.pageHeaders(cp932 ? "text/csv; charset=Shift_JIS" : "text/csv; charset=utf-8")
+        headers[.contentDisposition] = "attachment; filename=\"kiroku-events.csv\""
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                try await writer.write(ConsoleCSV.encode(ConsoleCSV.header, cp932: cp932, bom: !cp932))
+                var page = first
+                var parameters = query
+                while true {
+                    var buffer = ByteBuffer()
+                    for event in page.events {
+                        buffer.writeImmutableBuffer(ConsoleCSV.encode(ConsoleCSV.fields(event, names: names), cp932: cp932, bom: false))
+                    }
+                    try await writer.write(buffer)
+                    guard let next = page.next else { break }
+                    parameters["cursor"] = next
+                    page = try await events.page(parameters, context)
+                }
+                try await writer.finish(nil)
+            })
+    }
+
+    func findingList(_ viewer: Viewer, _ request: Request, _ context: HubRequestContext) async throws -> Response {
+        let typed = Self.query(request)
+        let status = typed["status"]
+        guard status == nil || ["open", "acknowledged", "resolved"].contains(status!) else {
+            throw KirokuError(.badQuery, "status is open, acknowledged or resolved")
+        }
+        guard typed["rule"] == nil || RuleInfo.named(typed["rule"]!) != nil else { throw KirokuError(.badQuery, "unknown rule") }
+        var from: Int64?
+        var to: Int64?
+        for name in ["from", "to"] {
+            guard let text = typed[name] else { continue }
+            guard let time = PersonTime.parse(text) else {
+                throw KirokuError(.badQuery, "\(name) must be \(PersonTime.forms), not '\(text.prefix(40))'")
+            }
+            if name == "from" { from = time.epochMilliseconds } else { to = time.epochMilliseconds }
+        }
+        let rows = try await findings.list(status: status, rule: typed["rule"], context).filter { finding in
+            let last = Timestamp(rfc3339: finding.lastSeen)?.epochMilliseconds ?? 0
+            let first = Timestamp(rfc3339: finding.firstSeen)?.epochMilliseconds ?? 0
+            return (typed["article"] == nil || finding.article == typed["article"])
+                && (typed["severity"] == nil || finding.severity == typed["severity"]) && (from == nil || last >= from!)
+                && (to == nil || first < to!)
+        }
+        let articles = Set(RuleInfo.all.map(\.article)).sorted { Self.articleOrder($0) < Self.articleOrder($1) }
+        let data: [String: Any] = [
+            "form": typed, "count": rows.count,
+            "statuses": ["open", "acknowledged", "resolved"].map {
+                ["id": $0, "label": ConsoleText.status($0), "selected": $0 == status] as [String: Any]
+            },
+            "articles": articles.map { ["value": $0, "selected": $0 == typed["article"]] as [String: Any] },
+            "rules": RuleInfo.all.map { ["id": $0.id, "article": $0.article, "selected": $0.id == typed["rule"]] as [String: Any] },
+            "severities": ["critical", "warning"].map {
+                ["id": $0, "label": ConsoleText.severity($0), "selected": $0 == typed["severity"]] as [String: Any]
+            },
+            "rows": rows.map { finding in
+                [
+                    "id": finding.id, "status": ConsoleText.status(finding.status), "severity": ConsoleText.severity(finding.severity),
+                    "severityClass": finding.severity, "article": finding.article, "rule": finding.rule, "summary": finding.summary,
+                    "count": finding.count, "lastSeen": ConsoleText.time(finding.lastSeen),
+                ] as [String: Any]
+            },
+        ]
+        return render("findings", title: "所見", data: data, viewer: viewer)
+    }
+
+    func finding(_ viewer: Viewer, _ context: HubRequestContext) async throws -> Response {
+        let id = try Self.id(context)
+        guard let finding = try await findings.list(status: nil, rule: nil, id: id, context).first else {
+            throw KirokuError(.notFound, "there is no finding \(id)")
+        }
+        let evidence = try await store.events(refs: finding.evidence)
+        let data: [String: Any] = [
+            "id": finding.id, "status": ConsoleText.status(finding.status), "severity": ConsoleText.severity(finding.severity),
+            "article": finding.article, "rule": finding.rule, "ruleDescription": RuleInfo.named(finding.rule)?.description ?? "",
+            "summary": finding.summary, "count": finding.count,
+            "firstSeen": "\(ConsoleText.time(finding.firstSeen)) · \(ConsoleText.date(finding.firstSeen))",
+            "lastSeen": "\(ConsoleText.time(finding.lastSeen)) · \(ConsoleText.date(finding.lastSeen))",
+            "evidence": evidence.map { eventRow($0, viewer) },
+            "history": finding.history.map {
+                [
+                    "at": ConsoleText.time($0.at), "action": ConsoleText.action($0.action), "by": $0.by, "byName": viewer.names[$0.by] ?? "",
+                    "reason": $0.reason,
+                ] as [String: Any]
+            },
+            "canAct": viewer.can(.actOnFindings) && finding.status != "resolved", "me": viewer.identity.id,
+            "token": token.make(certificateDigest: context.certificateDigest),
+        ]
+        return render("finding", title: "所見 #\(finding.id)", data: data, viewer: viewer)
+    }
+
+    func healthRow(_ health: AgentHealth) -> [String: Any] {
+        [
+            "agent": health.agent, "lastSeen": ConsoleText.time(health.lastSeen), "firstSeen": ConsoleText.time(health.firstSeen),
+            "lastEvent": health.lastEventTime.map(ConsoleText.time) ?? "", "events": health.events, "lastSeq": health.lastSeq,
+            "lag": health.lag, "skew": health.skewMS.map { String(format: "%.1f 秒", Double($0) / 1000) } ?? "—", "gaps": health.gaps,
+            "declaredLost": health.declaredLost, "forks": health.forks, "quarantined": health.quarantined, "clockJumps": health.clockJumps,
+            "refusals": health.refusals, "lastRefusal": health.lastRefusal ?? "",
+            "trouble": health.gaps + health.declaredLost + health.forks + health.clockJumps > 0,
+        ]
+    }
+
+    func agentList(_ viewer: Viewer, _ context: HubRequestContext) async throws -> Response {
+        let rows = try await agents.health(context).map(healthRow)
+        return render("agents", title: "端末", data: ["rows": rows], viewer: viewer)
+    }
+
+    func agent(_ viewer: Viewer, _ context: HubRequestContext) async throws -> Response {
+        guard let id = context.parameters.get("id"), let health = try await agents.health(context).first(where: { $0.agent == id }) else {
+            throw KirokuError(.notFound, "no terminal by that id has sent anything")
+        }
+        // The newest events: the page of the last day with any, newest first.
+        var recent: [Event] = []
+        if let last = health.lastEventTime.flatMap(Timestamp.init(rfc3339:)) {
+            let page = try await events.page(
+                [
+                    "agent": id, "from": Timestamp(epochMilliseconds: last.epochMilliseconds - 86_400_000).rfc3339,
+                    "limit": "10000",
+                ], context)
+            recent = Array(page.events.suffix(50).reversed())
+        }
+        var data = healthRow(health)
+        data["recent"] = recent.map { eventRow($0, viewer) }
+        data["agentQuery"] = Self.percent(id)
+        return render("agent", title: "端末 \(id)", data: data, viewer: viewer)
+    }
+
+    static let registerLabels: [Register: String] = [
+        .permits: "入退室許可 (第12②)", .cards: "操作識別カード (第16)", .devices: "構成管理簿・機器 (第14)",
+        .programs: "構成管理簿・プログラム (第14⑤, 第17)", .maintenance: "作業指示書 (第26)", .people: "職員と役割",
+        .stock: "住基カード (第18)", .calendar: "業務カレンダー",
+    ]
+
+    func registerList(_ viewer: Viewer, _ context: HubRequestContext) async throws -> Response {
+        try await authorize(.readRecord, context)
+        var rows: [[String: Any]] = []
+        for register in Register.allCases {
+            rows.append(["name": register.rawValue, "label": Self.registerLabels[register] ?? "", "count": try await store.register(register).count])
+        }
+        return render("registers", title: "台帳", data: ["rows": rows], viewer: viewer)
+    }
+
+    func register(_ viewer: Viewer, _ context: HubRequestContext) async throws -> Response {
+        try await authorize(.readRecord, context)
+        let register = try RegisterController.register(context)
+        let rows = try await store.register(register)
+        let data: [String: Any] = [
+            "name": register.rawValue, "label": Self.registerLabels[register] ?? "", "count": rows.count, "columns": register.columns,
+            "rows": rows.map { row in ["cells": register.columns.map { row[$0] ?? "" }] },
+        ]
+        return render("register", title: "台帳 \(register.rawValue)", data: data, viewer: viewer)
+    }
+
+    func retentionPage(_ viewer: Viewer, _ context: HubRequestContext) async throws -> Response {
+        try await authorize(.readRecord, context)
+        let policy = configuration.retention
+        var policies = policy.periods.keys.sorted().map { ["kind": ConsoleText.kind($0), "period": Self.period(policy.periods[$0]!)] }
+        policies.append(["kind": "その他すべて (default)", "period": Self.period(policy.fallback)])
+        let formToken = token.make(certificateDigest: context.certificateDigest)
+        let canManage = viewer.can(.manageRetention)
+        let holds = try await store.holds().map { hold in
+            let scope = [("対象", hold.subject), ("操作者", hold.actor), ("端末", hold.agent), ("から", hold.from.map(ConsoleText.time)),
+                ("まで", hold.to.map(ConsoleText.time))]
+                .compactMap { label, value in value.map { "\(label) \($0)" } }.joined(separator: " · ")
+            return [
+                "id": hold.id, "scope": scope.isEmpty ? "記録すべて" : scope, "reason": hold.reason,
+                "placed": "\(ConsoleText.time(hold.placedAt)) \(hold.placedBy)",
+                "lifted": hold.liftedAt.map { "\(ConsoleText.time($0)) \(hold.liftedBy ?? "") (\(hold.liftReason ?? ""))" } ?? "",
+                "canLift": canManage && hold.liftedAt == nil, "token": formToken,
+            ] as [String: Any]
+        }
+        let since = Timestamp(epochMilliseconds: Int64(Date().timeIntervalSince1970 * 1000) - 90 * 86_400_000).rfc3339
+        let purges = try await store.query(
+            try EventQuery(parameters: ["kind": "record", "action": "purge", "from": since, "limit": "10000"])
+        ).events.suffix(100).reversed().map { event in
+            [
+                "time": ConsoleText.time(event.time), "actor": event.actor,
+                "attrs": CanonicalJSON.sortedKeys(event.attrs.keys).map { "\($0)=\(event.attrs[$0]!)" }.joined(separator: " "),
+            ]
+        }
+        let data: [String: Any] = [
+            "policies": policies, "holds": holds, "canManage": canManage, "token": formToken, "purges": Array(purges),
+        ]
+        return render("retention", title: "保存と保全", data: data, viewer: viewer)
+    }
+
+    static func period(_ period: RetentionPolicy.Period) -> String {
+        switch period {
+        case .years(let n): "\(n) 年"
+        case .days(let n): "\(n) 日"
+        }
+    }
+
+    func integrity(_ viewer: Viewer, _ context: HubRequestContext) async throws -> Response {
+        try await authorize(.readRecord, context)
+        func keyRow(_ key: Curve25519.Signing.PublicKey, _ use: String) -> [String: Any] {
+            [
+                "use": use, "keyID": signingKeyID(key), "key": key.rawRepresentation.base64EncodedString(),
+                "fingerprint": SHA256.hash(data: key.rawRepresentation).map { String(format: "%02x", $0) }.joined(),
+            ]
+        }
+        let newest = try await store.checkpoint(size: nil)
+        let cosigned = try await store.newestCosignedCheckpoint()
+        let witnessNote: String
+        if let cosigned {
+            witnessNote =
+                "立会人は \(ConsoleText.time(Timestamp(date: cosigned.issued).rfc3339)) 発行のチェックポイント (サイズ \(cosigned.checkpoint.size)) に連署しています。"
+                + (cosigned.checkpoint.size == newest?.checkpoint.size ? "最新のチェックポイントです。" : "それ以降のチェックポイントにはまだ連署がありません。")
+        } else {
+            witnessNote = "会議の立会人はまだどのチェックポイントにも連署していません (kirokuctl witness run)。"
+        }
+        let data: [String: Any] = [
+            "keys": [keyRow(key.publicKey, "現在の署名鍵")] + overlapKeys.map { keyRow($0.publicKey, "移行中の旧鍵 (連署)") },
+            "cosigned": cosigned != nil && cosigned?.checkpoint.size == newest?.checkpoint.size, "witnessNote": witnessNote,
+            "checkpointText": newest?.note.text ?? "まだありません", "cosignedText": cosigned?.note.text ?? "まだありません",
+        ]
+        return render("integrity", title: "完全性", data: data, viewer: viewer)
+    }
+}

@@ -1,0 +1,93 @@
+import Crypto
+import Foundation
+import KirokuProtocol
+import NIOCore
+
+/// The token every console form carries: an HMAC of the person's certificate under a key derived from the
+/// hub's signing key. A page on another site that makes the browser post a form (with the certificate
+/// attached) cannot know it; it survives restarts and needs no session store; another person's token is
+/// refused because it is bound to their certificate, not this one.
+struct ConsoleToken: Sendable {
+    let key: SymmetricKey
+
+    init(signingKey: Curve25519.Signing.PrivateKey) {
+        key = SymmetricKey(data: SHA256.hash(data: Array("kiroku-console-form-token/v1\n".utf8) + Array(signingKey.rawRepresentation)))
+    }
+
+    func make(certificateDigest: [UInt8]) -> String {
+        Data(HMAC<SHA256>.authenticationCode(for: certificateDigest, using: key)).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+    }
+
+    func check(_ presented: String, certificateDigest: [UInt8]) -> Bool {
+        guard !certificateDigest.isEmpty,
+            let code = Data(
+                base64Encoded: presented.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/"))
+        else { return false }
+        return HMAC<SHA256>.isValidAuthenticationCode(code, authenticating: certificateDigest, using: key)
+    }
+}
+
+/// `application/x-www-form-urlencoded`, as browsers send forms. A name given twice keeps its first value.
+enum ConsoleForm {
+    static func parse(_ body: String) -> [String: String] {
+        var out: [String: String] = [:]
+        for pair in body.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ text: Substring) -> String {
+                String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
+            }
+            let name = decode(parts[0])
+            let value = parts.count > 1 ? decode(parts[1]).trimmingCharacters(in: .whitespacesAndNewlines) : ""
+            guard !name.isEmpty, !value.isEmpty, out[name] == nil, !value.utf8.contains(0) else { continue }
+            out[name] = value
+        }
+        return out
+    }
+}
+
+/// The console's CSV of events: Japanese headers, CRLF, quoted where needed; UTF-8 with a BOM (Excel opens
+/// it as UTF-8) or CP932, what Excel on Japanese Windows writes and reads by default.
+enum ConsoleCSV {
+    static let header = ["日時(JST)", "端末", "連番", "種別", "操作", "操作者", "操作者氏名", "対象", "場所", "属性", "ハッシュ"]
+
+    static func fields(_ event: Event, names: [String: String]) -> [String] {
+        [
+            Timestamp(rfc3339: event.time)?.withOffset(minutes: Timestamp.jstOffsetMinutes).displayText ?? event.time, event.agent,
+            String(event.seq), event.kind, event.action, event.actor, names[event.actor] ?? "", event.subject, event.site,
+            CanonicalJSON.sortedKeys(event.attrs.keys).map { "\($0)=\(event.attrs[$0]!)" }.joined(separator: " "), event.hash,
+        ]
+    }
+
+    static func line(_ fields: [String]) -> String {
+        fields.map { field in
+            let needsQuotes = field.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }
+            return needsQuotes ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : field
+        }.joined(separator: ",") + "\r\n"
+    }
+
+    /// JIS-style characters that CP932 holds in another form (WAVE DASH as FULLWIDTH TILDE, …).
+    static let cp932Forms: [Character: Character] = ["〜": "～", "−": "－", "‖": "∥", "¬": "￢", "—": "―", "¢": "￠", "£": "￡"]
+
+    static func cp932(_ text: String) -> String { String(text.map { cp932Forms[$0] ?? $0 }) }
+
+    /// Refuses a row CP932 cannot hold, naming its row, column and the first character that will not go.
+    static func checkCP932(_ fields: [String], row: Int) throws {
+        for (column, field) in fields.enumerated() {
+            let mapped = cp932(field)
+            guard mapped.data(using: .shiftJIS) == nil else { continue }
+            let bad = mapped.first { String($0).data(using: .shiftJIS) == nil }.map { character in
+                character.unicodeScalars.map { String(format: "U+%04X", $0.value) }.joined(separator: " ")
+            } ?? "?"
+            throw KirokuError(
+                .badQuery,
+                "row \(row), column \(column + 1) (\(header[column])) has \(bad), which Shift_JIS (CP932) cannot hold; export as UTF-8 instead")
+        }
+    }
+
+    static func encode(_ fields: [String], cp932: Bool, bom: Bool) -> ByteBuffer {
+        let text = line(fields)
+        if cp932, let data = Self.cp932(text).data(using: .shiftJIS) { return ByteBuffer(bytes: data) }
+        return ByteBuffer(bytes: (bom ? [0xEF, 0xBB, 0xBF] : []) + Array(text.utf8))
+    }
+}

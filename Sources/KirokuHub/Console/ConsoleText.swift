@@ -1,0 +1,69 @@
+import KirokuProtocol
+
+/// The console's Japanese: labels for what the record stores as ids, and dates as staff read them.
+enum ConsoleText {
+    static let kinds: [(id: String, label: String)] = [
+        ("access", "入退室 (access)"), ("operation", "端末操作 (operation)"), ("card", "操作識別カード (card)"),
+        ("residentcard", "住基カード (residentcard)"), ("config", "構成変更 (config)"), ("malware", "ウイルス (malware)"),
+        ("incident", "障害・事故 (incident)"), ("contractor", "委託 (contractor)"), ("agent", "エージェント (agent)"),
+        ("record", "記録の管理 (record)"),
+    ]
+
+    static func kind(_ id: String) -> String { kinds.first { $0.id == id }?.label ?? id }
+
+    static func status(_ id: String) -> String {
+        switch id {
+        case "open": "未対応"
+        case "acknowledged": "確認済"
+        case "resolved": "解決済"
+        default: id
+        }
+    }
+
+    static func severity(_ id: String) -> String {
+        switch id {
+        case "critical": "重大"
+        case "warning": "警告"
+        default: id
+        }
+    }
+
+    static func action(_ id: String) -> String {
+        switch id {
+        case "raised": "検出"
+        case "acknowledged": "確認"
+        case "resolved": "解決"
+        case "reopened": "再発"
+        default: id
+        }
+    }
+
+    /// What a refusal means, in one Japanese line; the hub's own message follows it.
+    static func error(_ code: ErrorCode) -> String {
+        switch code {
+        case .notPermitted, .wrongRole: "この操作・閲覧は、あなたの役割では許可されていません。"
+        case .certificateRequired: "職員の証明書が必要です。"
+        case .crossSiteRequest: "この送信は受け付けられません (別のサイトからの送信、またはフォームの確認符号の誤り)。"
+        case .badQuery, .malformedRequest: "入力に誤りがあります。何も変更していません。"
+        case .notFound: "見つかりません。"
+        case .certificateRevoked: "この証明書は失効しています。"
+        case .revocationUnavailable: "失効リストを読めないため、ハブは現在だれも受け付けていません。"
+        default: "ハブが要求を処理できませんでした。何も変更していません。"
+        }
+    }
+
+    /// `2026-11-30 09:30:05` in JST, from a stored RFC 3339 time.
+    static func time(_ rfc3339: String) -> String {
+        guard let stamp = Timestamp(rfc3339: rfc3339) else { return rfc3339 }
+        return stamp.withOffset(minutes: Timestamp.jstOffsetMinutes).displayText
+    }
+
+    /// `令和8年11月30日 (2026-11-30)`: the JST date of a stored time, 和暦 first, 西暦 beside it.
+    static func date(_ rfc3339: String) -> String {
+        guard let stamp = Timestamp(rfc3339: rfc3339) else { return rfc3339 }
+        let text = stamp.withOffset(minutes: Timestamp.jstOffsetMinutes).rfc3339
+        let parts = text.prefix(10).split(separator: "-").compactMap { Int($0) }
+        guard parts.count == 3 else { return String(text.prefix(10)) }
+        return "\(Wareki.date(year: parts[0], month: parts[1], day: parts[2])) (\(text.prefix(10)))"
+    }
+}

@@ -1,0 +1,234 @@
+/// The console's pages as Mustache templates (`{{x}}` is escaped, `{{{x}}}` only for HTML the hub rendered
+/// itself). Compiled into the hub so that a deployment is one binary; no script, nothing from the internet.
+enum ConsoleTemplates {
+    static let all: [String: String] = [
+        "layout": layout, "dashboard": dashboard, "events": events, "findings": findings, "finding": finding,
+        "agents": agents, "agent": agent, "registers": registers, "register": register, "retention": retention,
+        "integrity": integrity, "error": error,
+    ]
+
+    static let layout = """
+        <!DOCTYPE html>
+        <html lang="ja">
+        <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>{{title}} — 記録 Kiroku</title>
+        <link rel="stylesheet" href="/console.css">
+        </head>
+        <body>
+        <header>
+        <a class="brand" href="/">記録 Kiroku</a><span class="origin">{{origin}}</span>
+        <nav>
+        {{#reader}}<a href="/">ダッシュボード</a>{{/reader}}
+        <a href="/events">記録の検索</a>
+        {{#reader}}<a href="/findings">所見</a><a href="/agents">端末</a><a href="/registers">台帳</a><a href="/retention">保存と保全</a><a href="/integrity">完全性</a>{{/reader}}
+        </nav>
+        <div class="who">{{who}}</div>
+        </header>
+        <main>
+        <h1>{{title}}</h1>
+        {{{body}}}
+        </main>
+        <footer>日時はすべて日本標準時 (JST)。この画面はあなたの職員証明書で開かれています。</footer>
+        </body>
+        </html>
+        """
+
+    static let error = """
+        <div class="error"><p><strong>{{headline}}</strong></p><p class="detail">{{message}} <code>{{code}}</code></p></div>
+        <p><a href="/">ダッシュボードへ</a> · <a href="/events">記録の検索へ</a></p>
+        """
+
+    static let dashboard = """
+        <section class="cards">
+        <div class="card"><div class="label">本日の記録</div><div class="figure">{{eventsToday}}</div><div class="note">{{today}}</div></div>
+        <div class="card {{#anyCritical}}alert{{/anyCritical}}"><div class="label">未対応の所見 (重大)</div><div class="figure">{{openCritical}}</div><div class="note">警告 {{openWarning}} 件 · 確認済 {{acknowledged}} 件</div></div>
+        <div class="card {{#anyQuiet}}alert{{/anyQuiet}}"><div class="label">連絡の途絶えた端末</div><div class="figure">{{quietCount}}</div><div class="note">{{quietNote}}</div></div>
+        <div class="card {{^cosigned}}alert{{/cosigned}}"><div class="label">最新のチェックポイント</div><div class="figure">{{checkpointSize}}</div><div class="note">{{checkpointNote}}</div></div>
+        </section>
+        <h2>未対応の所見 (条項・重大度別)</h2>
+        {{#anyOpen}}
+        <table><thead><tr><th>条項</th><th>重大</th><th>警告</th><th></th></tr></thead><tbody>
+        {{#byArticle}}<tr><td>{{article}}</td><td class="num">{{critical}}</td><td class="num">{{warning}}</td><td><a href="/findings?status=open&amp;article={{articleQuery}}">一覧</a></td></tr>{{/byArticle}}
+        </tbody></table>
+        {{/anyOpen}}
+        {{^byArticle}}<p class="ok">未対応の所見はありません。</p>{{/byArticle}}
+        <h2>連絡の途絶えた端末</h2>
+        {{#anyQuiet}}
+        <table><thead><tr><th>端末</th><th>最終連絡</th><th>最後の記録</th><th>未送信</th></tr></thead><tbody>
+        {{#quiet}}<tr><td><a href="/agents/{{agent}}">{{agent}}</a></td><td>{{lastSeen}}</td><td>{{lastEvent}}</td><td class="num">{{lag}}</td></tr>{{/quiet}}
+        </tbody></table>
+        {{/anyQuiet}}
+        {{^quiet}}<p class="ok">{{quietNote}}</p>{{/quiet}}
+        """
+
+    static let events = """
+        <form class="search" method="get" action="/events">
+        <label>期間 (から)<input name="from" value="{{form.from}}" placeholder="2026/4/1 または 令和8年4月1日"></label>
+        <label>期間 (まで・含まない)<input name="to" value="{{form.to}}" placeholder="2026/5/1 9:30"></label>
+        <label>種別<select name="kind"><option value="">すべて</option>{{#kinds}}<option value="{{id}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/kinds}}</select></label>
+        <label>操作<input name="action" value="{{form.action}}" placeholder="lookup"></label>
+        <label>端末<input name="agent" value="{{form.agent}}"></label>
+        {{#reader}}<label>操作者<input name="actor" value="{{form.actor}}"></label>
+        <label>操作者の一致<select name="actor_match">{{#actorMatch}}<option value="{{id}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/actorMatch}}</select></label>{{/reader}}
+        <label>対象<input name="subject" value="{{form.subject}}"></label>
+        <label>対象の一致<select name="subject_match">{{#subjectMatch}}<option value="{{id}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/subjectMatch}}</select></label>
+        <label>件数<select name="limit">{{#limits}}<option{{#selected}} selected{{/selected}}>{{value}}</option>{{/limits}}</select></label>
+        <button type="submit">検索</button>
+        </form>
+        {{#ownOnly}}<p class="note">あなたの役割では、あなた自身 ({{own}}) の記録だけが表示されます。</p>{{/ownOnly}}
+        <p class="actions">{{shown}} 件を表示{{#more}} (続きがあります){{/more}} ·
+        <a href="/events.csv?{{csvQuery}}">CSV (UTF-8)</a> · <a href="/events.csv?{{csvQuery}}&amp;encoding=cp932">CSV (Shift_JIS/CP932)</a> ·
+        <a href="/v1/evidence?{{evidenceQuery}}">この表示の証拠バンドル</a></p>
+        <table class="events"><thead><tr><th>日時</th><th>端末</th><th>種別</th><th>操作</th><th>操作者</th><th>対象</th><th>場所</th><th>属性</th></tr></thead><tbody>
+        {{#rows}}<tr><td class="time">{{time}}</td><td>{{agent}}<span class="seq">#{{seq}}</span></td><td>{{kind}}</td><td>{{action}}</td><td>{{actor}}{{#actorName}}<span class="name">{{actorName}}</span>{{/actorName}}</td><td>{{subject}}</td><td>{{site}}</td><td class="attrs">{{attrs}}</td></tr>{{/rows}}
+        </tbody></table>
+        {{^rows}}<p>条件に合う記録はありません。</p>{{/rows}}
+        {{#hasNext}}<p class="pager"><a href="/events?{{next}}">次の {{limit}} 件 →</a></p>{{/hasNext}}
+        """
+
+    static let findings = """
+        <form class="search" method="get" action="/findings">
+        <label>状態<select name="status"><option value="">すべて</option>{{#statuses}}<option value="{{id}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/statuses}}</select></label>
+        <label>条項<select name="article"><option value="">すべて</option>{{#articles}}<option{{#selected}} selected{{/selected}}>{{value}}</option>{{/articles}}</select></label>
+        <label>規則<select name="rule"><option value="">すべて</option>{{#rules}}<option value="{{id}}"{{#selected}} selected{{/selected}}>{{id}} ({{article}})</option>{{/rules}}</select></label>
+        <label>重大度<select name="severity"><option value="">すべて</option>{{#severities}}<option value="{{id}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/severities}}</select></label>
+        <label>期間 (から)<input name="from" value="{{form.from}}" placeholder="2026/4/1"></label>
+        <label>期間 (まで)<input name="to" value="{{form.to}}" placeholder="令和8年5月1日"></label>
+        <button type="submit">絞り込む</button>
+        </form>
+        <p>{{count}} 件</p>
+        <table><thead><tr><th>番号</th><th>状態</th><th>重大度</th><th>条項</th><th>規則</th><th>内容</th><th>件数</th><th>最終発生</th></tr></thead><tbody>
+        {{#rows}}<tr class="{{severityClass}}"><td><a href="/findings/{{id}}">#{{id}}</a></td><td>{{status}}</td><td>{{severity}}</td><td>{{article}}</td><td>{{rule}}</td><td>{{summary}}</td><td class="num">{{count}}</td><td class="time">{{lastSeen}}</td></tr>{{/rows}}
+        </tbody></table>
+        {{^rows}}<p class="ok">条件に合う所見はありません。</p>{{/rows}}
+        """
+
+    static let finding = """
+        <dl class="facts">
+        <dt>状態</dt><dd>{{status}}</dd><dt>重大度</dt><dd>{{severity}}</dd><dt>条項</dt><dd>{{article}}</dd>
+        <dt>規則</dt><dd>{{rule}} — {{ruleDescription}}</dd><dt>内容</dt><dd>{{summary}}</dd><dt>件数</dt><dd>{{count}}</dd>
+        <dt>初回</dt><dd>{{firstSeen}}</dd><dt>最終</dt><dd>{{lastSeen}}</dd>
+        </dl>
+        <h2>証拠の記録</h2>
+        <table class="events"><thead><tr><th>日時</th><th>端末</th><th>種別</th><th>操作</th><th>操作者</th><th>対象</th><th>場所</th><th>属性</th></tr></thead><tbody>
+        {{#evidence}}<tr><td class="time">{{time}}</td><td>{{agent}}<span class="seq">#{{seq}}</span></td><td>{{kind}}</td><td>{{action}}</td><td>{{actor}}{{#actorName}}<span class="name">{{actorName}}</span>{{/actorName}}</td><td>{{subject}}</td><td>{{site}}</td><td class="attrs">{{attrs}}</td></tr>{{/evidence}}
+        </tbody></table>
+        {{^evidence}}<p>証拠の記録は保存期間を過ぎて消去されたか、まだありません。</p>{{/evidence}}
+        <h2>経過</h2>
+        <table><thead><tr><th>日時</th><th>経過</th><th>担当</th><th>理由</th></tr></thead><tbody>
+        {{#history}}<tr><td class="time">{{at}}</td><td>{{action}}</td><td>{{by}}{{#byName}}<span class="name">{{byName}}</span>{{/byName}}</td><td>{{reason}}</td></tr>{{/history}}
+        </tbody></table>
+        {{^history}}<p>まだ対応の記録はありません。</p>{{/history}}
+        {{#canAct}}
+        <h2>対応を記録する</h2>
+        <p class="note">記録される担当者はあなた ({{me}})、日時は今です。理由は必須です。</p>
+        <form method="post" action="/findings/{{id}}/acknowledge" class="act">
+        <input type="hidden" name="token" value="{{token}}">
+        <label>確認の理由<input name="reason" required maxlength="2000"></label><button type="submit">確認済にする</button>
+        </form>
+        <form method="post" action="/findings/{{id}}/resolve" class="act">
+        <input type="hidden" name="token" value="{{token}}">
+        <label>解決の理由<input name="reason" required maxlength="2000"></label><button type="submit">解決済にする</button>
+        </form>
+        {{/canAct}}
+        """
+
+    static let agents = """
+        <table><thead><tr><th>端末</th><th>最終連絡</th><th>最後の記録の日時</th><th>記録数</th><th>未送信</th><th>時刻のずれ</th><th>欠番</th><th>申告された欠落</th><th>分岐</th><th>時刻の飛び</th><th>拒否</th></tr></thead><tbody>
+        {{#rows}}<tr class="{{#trouble}}trouble{{/trouble}}"><td><a href="/agents/{{agent}}">{{agent}}</a></td><td class="time">{{lastSeen}}</td><td class="time">{{lastEvent}}</td><td class="num">{{events}}</td><td class="num">{{lag}}</td><td class="num">{{skew}}</td><td class="num">{{gaps}}</td><td class="num">{{declaredLost}}</td><td class="num">{{forks}}</td><td class="num">{{clockJumps}}</td><td class="num">{{refusals}}</td></tr>{{/rows}}
+        </tbody></table>
+        {{^rows}}<p>まだ端末から記録が届いていません。</p>{{/rows}}
+        """
+
+    static let agent = """
+        <dl class="facts">
+        <dt>最終連絡</dt><dd>{{lastSeen}}</dd><dt>最初の連絡</dt><dd>{{firstSeen}}</dd><dt>受け取った記録</dt><dd>{{events}} 件 (最終連番 {{lastSeq}})</dd>
+        <dt>未送信</dt><dd>{{lag}} 件</dd><dt>時刻のずれ</dt><dd>{{skew}}</dd><dt>欠番</dt><dd>{{gaps}}</dd><dt>申告された欠落</dt><dd>{{declaredLost}}</dd>
+        <dt>分岐 (隔離)</dt><dd>{{forks}} ({{quarantined}})</dd><dt>時刻の飛び</dt><dd>{{clockJumps}}</dd><dt>拒否</dt><dd>{{refusals}} {{lastRefusal}}</dd>
+        </dl>
+        <h2>最近の記録</h2>
+        <table class="events"><thead><tr><th>日時</th><th>種別</th><th>操作</th><th>操作者</th><th>対象</th><th>場所</th></tr></thead><tbody>
+        {{#recent}}<tr><td class="time">{{time}}</td><td>{{kind}}</td><td>{{action}}</td><td>{{actor}}{{#actorName}}<span class="name">{{actorName}}</span>{{/actorName}}</td><td>{{subject}}</td><td>{{site}}</td></tr>{{/recent}}
+        </tbody></table>
+        <p><a href="/events?agent={{agentQuery}}">この端末の記録をすべて検索</a></p>
+        """
+
+    static let registers = """
+        <table><thead><tr><th>台帳</th><th>内容</th><th>行数</th><th></th></tr></thead><tbody>
+        {{#rows}}<tr><td><a href="/registers/{{name}}">{{name}}</a></td><td>{{label}}</td><td class="num">{{count}}</td><td><a href="/v1/registers/{{name}}/csv">CSV</a></td></tr>{{/rows}}
+        </tbody></table>
+        """
+
+    static let register = """
+        <p>{{label}} · {{count}} 行 · <a href="/v1/registers/{{name}}/csv">CSV で書き出す</a></p>
+        <table><thead><tr>{{#columns}}<th>{{.}}</th>{{/columns}}</tr></thead><tbody>
+        {{#rows}}<tr>{{#cells}}<td>{{.}}</td>{{/cells}}</tr>{{/rows}}
+        </tbody></table>
+        {{^rows}}<p>この台帳はまだ空です。<code>kirokuctl registers import {{name}} FILE.csv</code> で読み込みます。</p>{{/rows}}
+        """
+
+    static let retention = """
+        <h2>保存期間</h2>
+        <table><thead><tr><th>種別</th><th>保存期間</th></tr></thead><tbody>
+        {{#policies}}<tr><td>{{kind}}</td><td>{{period}}</td></tr>{{/policies}}
+        </tbody></table>
+        <h2>保全 (リーガルホールド)</h2>
+        <table><thead><tr><th>番号</th><th>対象</th><th>理由</th><th>設定</th><th>解除</th><th></th></tr></thead><tbody>
+        {{#holds}}<tr><td>#{{id}}</td><td>{{scope}}</td><td>{{reason}}</td><td>{{placed}}</td><td>{{lifted}}</td>
+        <td>{{#canLift}}<form method="post" action="/holds/{{id}}/lift" class="inline"><input type="hidden" name="token" value="{{token}}"><input name="reason" required placeholder="解除の理由"><button type="submit">解除</button></form>{{/canLift}}</td></tr>{{/holds}}
+        </tbody></table>
+        {{^holds}}<p>保全はありません。</p>{{/holds}}
+        {{#canManage}}
+        <h2>保全を設定する</h2>
+        <form method="post" action="/holds" class="act">
+        <input type="hidden" name="token" value="{{token}}">
+        <label>対象 (住民など)<input name="subject"></label><label>操作者<input name="actor"></label><label>端末<input name="agent"></label>
+        <label>期間 (から)<input name="from" placeholder="2026/4/1"></label><label>期間 (まで)<input name="to" placeholder="2026/5/1"></label>
+        <label>理由<input name="reason" required maxlength="2000"></label>
+        <button type="submit">保全する</button>
+        </form>
+        {{/canManage}}
+        <h2>消去の履歴</h2>
+        <table><thead><tr><th>日時</th><th>実行者</th><th>内容</th></tr></thead><tbody>
+        {{#purges}}<tr><td class="time">{{time}}</td><td>{{actor}}</td><td class="attrs">{{attrs}}</td></tr>{{/purges}}
+        </tbody></table>
+        {{^purges}}<p>まだ消去は行われていません。</p>{{/purges}}
+        """
+
+    static let integrity = """
+        <h2>ハブの署名鍵</h2>
+        <table><thead><tr><th>用途</th><th>鍵 ID</th><th>公開鍵 (base64)</th><th>SHA-256 指紋</th></tr></thead><tbody>
+        {{#keys}}<tr><td>{{use}}</td><td><code>{{keyID}}</code></td><td><code class="wrap">{{key}}</code></td><td><code class="wrap">{{fingerprint}}</code></td></tr>{{/keys}}
+        </tbody></table>
+        <h2>会議の立会人 (witness)</h2>
+        <p class="{{^cosigned}}alert{{/cosigned}}">{{witnessNote}}</p>
+        <h2>最新のチェックポイント</h2>
+        <pre class="note-text">{{checkpointText}}</pre>
+        <h2>立会人が連署した最新のチェックポイント</h2>
+        <pre class="note-text">{{cosignedText}}</pre>
+        """
+
+    static let css = """
+        body{font-family:"IPAexGothic","Noto Sans CJK JP","Hiragino Sans","Yu Gothic","Meiryo",sans-serif;margin:0;color:#1b1f23;background:#f6f7f9}
+        header{background:#1f3a5f;color:#fff;padding:.6em 1.2em;display:flex;flex-wrap:wrap;gap:1em;align-items:center}
+        header a{color:#fff;text-decoration:none}.brand{font-weight:bold;font-size:1.2em}.origin{opacity:.8;font-size:.9em}
+        nav{display:flex;gap:.9em;flex-wrap:wrap}nav a{padding:.2em .4em;border-radius:3px}nav a:hover{background:#2f5a8f}
+        .who{margin-left:auto;font-size:.9em}main{padding:1em 1.5em}h1{font-size:1.4em;margin:.2em 0 .6em}h2{font-size:1.1em;margin-top:1.6em}
+        table{border-collapse:collapse;background:#fff;width:100%;font-size:.9em}th,td{border:1px solid #d0d7de;padding:.3em .5em;text-align:left;vertical-align:top}
+        th{background:#eef2f6}td.num{text-align:right}td.time{white-space:nowrap}td.attrs{font-size:.85em;color:#444;word-break:break-all}
+        .seq{color:#777;font-size:.85em;margin-left:.2em}.name{display:block;color:#555;font-size:.85em}
+        .cards{display:flex;gap:1em;flex-wrap:wrap}.card{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:.8em 1em;min-width:12em}
+        .card .label{color:#555;font-size:.9em}.card .figure{font-size:2em;font-weight:bold}.card .note{font-size:.85em;color:#555}.card.alert{border-color:#c62828;background:#fff5f5}
+        .alert{color:#b71c1c}.ok{color:#1b5e20}.note{color:#555}tr.critical td{background:#fff5f5}tr.trouble td{background:#fff8e1}
+        form.search,form.act{display:flex;flex-wrap:wrap;gap:.6em 1em;align-items:flex-end;background:#fff;border:1px solid #d0d7de;padding:.8em;border-radius:6px;margin-bottom:1em}
+        form label{display:flex;flex-direction:column;font-size:.85em;color:#333}form input,form select{font-size:1em;padding:.25em}
+        form.inline{display:flex;gap:.3em}button{font-size:1em;padding:.3em .9em}
+        dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.3em 1em;background:#fff;border:1px solid #d0d7de;padding:.8em}dl.facts dt{color:#555}dl.facts dd{margin:0}
+        .error{background:#fff5f5;border:1px solid #c62828;padding:.8em 1em;border-radius:6px}.detail{color:#555}
+        pre.note-text,code.wrap{white-space:pre-wrap;word-break:break-all;background:#fff;border:1px solid #d0d7de;padding:.5em}
+        footer{color:#666;font-size:.8em;padding:1em 1.5em}
+        @media print{header nav,form{display:none}body{background:#fff}}
+        """
+}

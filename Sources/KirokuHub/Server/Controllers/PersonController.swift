@@ -1,0 +1,52 @@
+import Crypto
+import Foundation
+import Hummingbird
+import KirokuProtocol
+import NIOCore
+
+/// Who is asking and what they may do, the hub's receipt key, and the metrics.
+struct PersonController: HubController {
+    let core: HubCore
+
+    func addRoutes(to router: Router<HubRequestContext>) {
+        router.get("/v1/hub/key") { _, _ in
+            Self.json(
+                .object([
+                    "algorithm": .string("ed25519"), "key": .string(self.key.publicKey.rawRepresentation.base64EncodedString()),
+                    "key_id": .string(signingKeyID(self.key.publicKey)),
+                    "overlap": .array(
+                        self.overlapKeys.map {
+                            .object([
+                                "key": .string($0.publicKey.rawRepresentation.base64EncodedString()),
+                                "key_id": .string(signingKeyID($0.publicKey)),
+                            ])
+                        }),
+                ]))
+        }
+        router.get("/v1/me") { _, context in
+            let identity = try Self.require(.person, context)
+            let labels = self.configuration.roleLabels
+            var answer: [String: JSONValue] = ["id": .string(identity.id)]
+            switch try await self.store.staff(identity.id, labels: labels) {
+            case .unenforced:
+                answer["status"] = .string("unenforced")
+            case .unknown:
+                answer["status"] = .string("unknown")
+            case .left(let day):
+                answer["status"] = .string("left")
+                answer["left"] = .string(day)
+            case .staff(let staff):
+                answer["status"] = .string("staff")
+                answer["roles"] = .array(staff.roles.map { .string(labels.labels[$0]!) })
+                answer["permissions"] = .array(staff.permissions.map(\.description).sorted().map(JSONValue.string))
+            }
+            return Self.json(.object(answer))
+        }
+        router.get("/metrics") { _, context in
+            try await self.authorize(.readRecord, context)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.render())))
+        }
+    }
+}

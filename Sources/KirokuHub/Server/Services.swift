@@ -1,0 +1,79 @@
+import Crypto
+import KirokuProtocol
+import Logging
+import ServiceLifecycle
+
+/// The hub's periodic jobs share one loop: a round every `interval` until the hub stops; a failed round is
+/// logged and tried again at the next one; stopping (or a server that failed to start) is not a failure.
+struct PeriodicJob: Sendable {
+    let interval: Duration
+    let failure: String
+    let logger: Logger
+
+    func run(_ round: () async throws -> Void) async {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                try await round()
+            } catch is CancellationError {
+                // Stopping: not a failure of this job.
+            } catch {
+                logger.error("\(failure)", metadata: ["kiroku.error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+}
+
+/// Evaluates the rules as events arrive (polling the record every half second) and the time-driven
+/// checks every minute.
+struct RuleService: Service {
+    let store: HubStore
+    let settings: RuleSettings
+    let logger: Logger
+
+    func run() async throws {
+        var lastSweep = ContinuousClock.now - .seconds(3600)
+        await PeriodicJob(interval: .milliseconds(500), failure: "rule evaluation failed; it is retried", logger: logger).run {
+            if ContinuousClock.now - lastSweep >= .seconds(60) {
+                try await store.evaluateRules(settings)
+                lastSweep = .now
+            } else {
+                try await store.evaluatePendingRules(settings)
+            }
+        }
+    }
+}
+
+/// Publishes a signed checkpoint every `interval` while events arrive (none when the log has not grown).
+struct CheckpointService: Service {
+    let store: HubStore
+    let origin: String
+    let keys: [Curve25519.Signing.PrivateKey]
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        await PeriodicJob(interval: interval, failure: "could not publish a checkpoint", logger: logger).run {
+            let published = try await store.issueCheckpoint(origin: origin, keys: keys)
+            logger.debug("checkpoint", metadata: ["kiroku.log.size": "\(published.checkpoint.size)"])
+        }
+    }
+}
+
+/// Runs the purge every `interval` (daily by default), as the hub itself.
+struct PurgeService: Service {
+    let store: HubStore
+    let policy: RetentionPolicy
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        await PeriodicJob(interval: interval, failure: "the retention purge failed; it runs again later", logger: logger).run {
+            let report = try await store.purge(policy: policy, by: "kiroku-hub")
+            let purged = report.lines.reduce(0) { $0 + $1.purged }
+            if purged > 0 {
+                logger.notice("retention purge", metadata: ["kiroku.purged": "\(purged)"])
+            }
+        }
+    }
+}

@@ -1,0 +1,122 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import KirokuClient
+import KirokuControl
+import KirokuPKI
+import KirokuProtocol
+
+/// `kirokuctl findings`: breaches of the standard the rules found.
+struct Findings: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Findings: where the record shows the standard was not met, with the article and the evidence.",
+        subcommands: [List.self, Acknowledge.self, Resolve.self, Rejudge.self], defaultSubcommand: List.self)
+
+    struct List: KirokuCommand {
+        static let configuration = CommandConfiguration(abstract: "List findings (open ones by default).")
+        @OptionGroup var hubOptions: HubOptions
+        @Option(help: "open, acknowledged, resolved or all.") var status = "open"
+        @Option(help: "Only this rule.") var rule: String?
+        @Flag(help: "Print JSON instead of a table.") var json = false
+
+        func execute() async throws {
+            let found = try await hubOptions.withQueries {
+                try await $0.findings(status: status == "all" ? nil : status, rule: rule)
+            }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+                print(String(decoding: try encoder.encode(found), as: UTF8.self))
+                return
+            }
+            print(
+                Render.table(
+                    header: ["id", "article", "severity", "rule", "first(JST)", "last(JST)", "n", "status", "finding"],
+                    rows: found.map {
+                        [
+                            String($0.id), $0.article, $0.severity, $0.rule, Render.jst($0.firstSeen), Render.jst($0.lastSeen),
+                            String($0.count), $0.status, $0.summary,
+                        ]
+                    }, rightAligned: [0, 6]), terminator: "")
+            print("\(found.count) finding(s)")
+        }
+    }
+
+    struct Acknowledge: KirokuCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ack", abstract: "Acknowledge a finding (seen, being dealt with), saying why.")
+        @OptionGroup var hubOptions: HubOptions
+        @Argument(help: "The finding's id.") var id: Int64
+        @Option(help: "Why (required; recorded with your name).") var reason: String
+
+        func execute() async throws {
+            let finding = try await hubOptions.withQueries { try await $0.act(onFinding: id, "acknowledge", reason: reason) }
+            print("finding \(finding.id) acknowledged")
+        }
+    }
+
+    struct Resolve: KirokuCommand {
+        static let configuration = CommandConfiguration(abstract: "Resolve a finding, saying how.")
+        @OptionGroup var hubOptions: HubOptions
+        @Argument(help: "The finding's id.") var id: Int64
+        @Option(help: "How it was resolved (required; recorded with your name).") var reason: String
+
+        func execute() async throws {
+            let finding = try await hubOptions.withQueries { try await $0.act(onFinding: id, "resolve", reason: reason) }
+            print("finding \(finding.id) resolved")
+        }
+    }
+}
+
+extension Findings {
+    /// `kirokuctl findings rejudge`: after a register was loaded or corrected, judge past days again.
+    struct Rejudge: KirokuCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Judge past days again against the registers as they now stand (after loading or correcting one).",
+            discussion: """
+                Each day is one request: the register rules (permits, cards, 住基カード, devices, programs,
+                maintenance) over all that day's events, counts replaced, findings the registers no longer
+                support resolved; each day is recorded as record/rules_rejudged with your name.
+                Example: kirokuctl findings rejudge --from 2026-11-01 --to 2026-11-27
+                """)
+        @OptionGroup var hubOptions: HubOptions
+        @Option(help: "First day, YYYY-MM-DD (JST).") var from: String
+        @Option(help: "Last day, YYYY-MM-DD (default: the first).") var to: String?
+
+        func execute() async throws {
+            let days = try Self.days(from: from, to: to ?? from)
+            var found = 0
+            var resolved = 0
+            try await hubOptions.withQueries { queries in
+                for (index, day) in days.enumerated() {
+                    let answer = try await queries.rejudge(day: day)
+                    guard case .integer(let f)? = answer["found"], case .integer(let r)? = answer["resolved"] else {
+                        throw KirokuError(.hubUnavailable, "the hub's answer for \(day) could not be read")
+                    }
+                    found += Int(f)
+                    resolved += Int(r)
+                    print("\(day)  (\(index + 1)/\(days.count))  \(f) finding(s)  \(r) resolved")
+                }
+            }
+            print("\(days.count) day(s) judged again: \(found) finding(s) stand, \(resolved) resolved")
+        }
+
+        /// The days from `from` to `to`, inclusive; at most 400.
+        static func days(from: String, to: String) throws(KirokuError) -> [String] {
+            guard let first = Timestamp(rfc3339: "\(from)T00:00:00.000+09:00"), from.count == 10 else {
+                throw KirokuError(.badQuery, "--from must be YYYY-MM-DD, got '\(from)'")
+            }
+            guard let last = Timestamp(rfc3339: "\(to)T00:00:00.000+09:00"), to.count == 10 else {
+                throw KirokuError(.badQuery, "--to must be YYYY-MM-DD, got '\(to)'")
+            }
+            let count = (last.epochMilliseconds - first.epochMilliseconds) / 86_400_000 + 1
+            guard count >= 1 else { throw KirokuError(.badQuery, "--to comes before --from") }
+            guard count <= 400 else { throw KirokuError(.badQuery, "at most 400 days at a time (\(count) asked)") }
+            return (0..<count).map {
+                String(
+                    Timestamp(epochMilliseconds: first.epochMilliseconds + $0 * 86_400_000, offsetMinutes: Timestamp.jstOffsetMinutes)
+                        .rfc3339.prefix(10))
+            }
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import KirokuClient
+import KirokuControl
+import KirokuPKI
+import KirokuProtocol
+
+struct Query: KirokuCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Search the consolidated record.",
+        discussion: "Times are RFC 3339 with milliseconds, or a date YYYY-MM-DD (midnight JST).")
+    @OptionGroup var hubOptions: HubOptions
+    @Option(help: "From this time (inclusive).") var from: String?
+    @Option(help: "Up to this time (exclusive).") var to: String?
+    @Option(help: "Only this agent.") var agent: String?
+    @Option(help: "Only this site.") var site: String?
+    @Option(help: "Only this kind.") var kind: String?
+    @Option(help: "Only this action.") var action: String?
+    @Option(help: "Only this actor.") var actor: String?
+    @Option(help: "Only this subject.") var subject: String?
+    @Option(help: "Events per page (1-10000).") var limit: Int = 1000
+    @Flag(help: "Fetch every page, not just the first.") var all = false
+    @Option(help: "table, jsonl or csv (UTF-8 with BOM, CRLF, for Excel).") var format: OutputFormat = .table
+
+    func execute() async throws {
+        var parameters: [String: String] = ["limit": String(limit)]
+        if let from { parameters["from"] = try Self.time(from, "--from") }
+        if let to { parameters["to"] = try Self.time(to, "--to") }
+        for (name, value) in [
+            ("agent", agent), ("site", site), ("kind", kind), ("action", action), ("actor", actor),
+            ("subject", subject),
+        ] {
+            if let value { parameters[name] = value }
+        }
+        var first = true
+        var total = 0
+        try await hubOptions.withQueries { queries in
+            while true {
+                let page = try await queries.events(parameters)
+                total += page.events.count
+                FileHandle.standardOutput.write(Data(Render.events(page.events, format: format, header: first).utf8))
+                first = false
+                guard all, let next = page.next else {
+                    if !all, page.next != nil {
+                        FileHandle.standardError.write(Data("kirokuctl: more events match; add --all to fetch every page\n".utf8))
+                    }
+                    break
+                }
+                parameters["cursor"] = next
+            }
+        }
+        if format == .table { print("\(total) event(s)") }
+    }
+
+    static func time(_ text: String, _ flag: String) throws -> String {
+        guard let time = PersonTime.parse(text) else {
+            throw KirokuError(.badQuery, "\(flag) must be \(PersonTime.forms), not '\(text.prefix(40))'")
+        }
+        return time.rfc3339
+    }
+}
+
+/// `kirokuctl whoami`: who the hub takes this certificate for, and what the people register lets them do.
+struct WhoAmI: KirokuCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "whoami", abstract: "Who the hub takes you for: your roles in the people register and what they allow.")
+    @OptionGroup var hubOptions: HubOptions
+
+    func execute() async throws {
+        let me = try await hubOptions.withQueries { try await $0.me() }
+        let id = me.id
+        switch me.status {
+        case "unenforced":
+            print("\(id): the people register is empty, so roles are not enforced yet; every person may do everything")
+        case "unknown":
+            print("\(id): not in the people register; the hub refuses you everything but this question")
+        case "left":
+            print("\(id): left on \(me.left ?? "?") (people register); the hub refuses you")
+        default:
+            print("\(id): \((me.roles ?? []).joined(separator: "・"))")
+            for permission in me.permissions ?? [] { print("  may \(permission)") }
+        }
+    }
+}
+
+struct Agents: KirokuCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Per-agent health: last seen, last seq, lag, clock skew, duplicates, gaps, forks, refusals.")
+    @OptionGroup var hubOptions: HubOptions
+    @Flag(help: "Print JSON instead of a table.") var json = false
+
+    func execute() async throws {
+        let agents = try await hubOptions.withQueries { try await $0.agents() }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(AgentHealthList(agents: agents)), as: UTF8.self))
+        } else {
+            print(Render.agents(agents), terminator: "")
+        }
+    }
+}

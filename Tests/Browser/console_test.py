@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""The web console in a real browser: Debian's Chromium, driven by Playwright, presenting each person's
+PKCS#12 (as written by `kirokuctl pki export-p12`) to a hub the Swift test started and seeded.
+
+Usage: console_test.py HUB_URL PKI_P12_DIR PASSPHRASE SCREENSHOT_DIR
+Prints one `ok …` line per check and exits 1 at the first failure, saying what it saw.
+"""
+import http.server
+import json
+import os
+import re
+import sys
+import threading
+
+from playwright.sync_api import sync_playwright
+
+hub, p12_dir, passphrase, shots = sys.argv[1:5]
+os.makedirs(shots, exist_ok=True)
+
+
+def check(condition, what, seen=""):
+    if not condition:
+        print(f"FAILED: {what}\n--- seen ---\n{seen[:3000]}")
+        sys.exit(1)
+    print(f"ok {what}")
+
+
+def context_for(browser, person):
+    return browser.new_context(
+        # The hub's certificate comes from the city's own CA, which this throwaway profile does not trust;
+        # the person's certificate is what is under test.
+        ignore_https_errors=True,
+        client_certificates=[{"origin": hub, "pfxPath": f"{p12_dir}/{person}.p12", "passphrase": passphrase}],
+        locale="ja-JP",
+        timezone_id="Asia/Tokyo",
+        viewport={"width": 1280, "height": 900},
+    )
+
+
+def shot(page, name):
+    page.screenshot(path=f"{shots}/{name}.png", full_page=True)
+
+
+# Another site, on another port: its pages post a form to the hub as soon as they load (a browser attaches
+# the person's certificate to such a request). One aims at a console page, one at the API.
+attacker_pages = {
+    "/page": f"""<form method="post" action="{hub}/holds"><input name="reason" value="forged by another site"><input name="token" value="x"></form>""",
+    "/api": f"""<form method="post" action="{hub}/v1/holds" enctype="text/plain"><input name='{{"reason":"forged by another site","x":"' value='"}}'></form>""",
+}
+
+
+class Attacker(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.end_headers()
+        form = attacker_pages.get(self.path, "")
+        self.wfile.write(f"<!DOCTYPE html><html><body>{form}<script>document.forms[0].submit()</script></body></html>".encode())
+
+    def log_message(self, *args):
+        pass
+
+
+attacker = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Attacker)
+threading.Thread(target=attacker.serve_forever, daemon=True).start()
+
+with sync_playwright() as playwright:
+    browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+
+    # --- the 管理者 ---
+    admin = context_for(browser, "kanri01")
+    page = admin.new_page()
+    response = page.goto(f"{hub}/")
+    text = page.inner_text("body")
+    check(response.status == 200 and "ダッシュボード" in text, "管理者: the dashboard opens with the certificate as login", text)
+    check("未対応の所見 (重大)" in text and "第22" in text and "第20" in text, "管理者: open findings by article on the dashboard", text)
+    check("本日の記録" in text and "最新のチェックポイント" in text, "管理者: events today and the newest checkpoint", text)
+    check("髙﨑" in text, "管理者: the viewer's name from the people register (髙﨑)", text)
+    headers = response.headers
+    check("default-src 'none'" in headers.get("content-security-policy", "") and headers.get("x-frame-options") == "DENY"
+          and headers.get("cache-control") == "no-store", "pages are sent with CSP, no framing, no caching", json.dumps(headers))
+    shot(page, "01-dashboard")
+
+    page.goto(f"{hub}/events")
+    page.fill("input[name=subject]", "住民票コード 9")
+    page.select_option("select[name=subject_match]", "prefix")
+    page.fill("input[name=from]", "2026/11/1")
+    page.click("button[type=submit]")
+    text = page.inner_text("body")
+    rows = page.locator("table.events tbody tr").count()
+    check(rows == 2 and "住民票コード 90" in text and "住民票コード 91" in text, "管理者: search by the beginning of a subject, dates as typed", page.url + "\n" + text)
+    shot(page, "02-search")
+    page.goto(f"{hub}/events?subject=%E3%82%B3%E3%83%BC%E3%83%89+9&subject_match=contains")
+    check(page.locator("table.events tbody tr").count() == 2, "管理者: search by part of a subject", page.inner_text("body"))
+    csv_link = page.locator("a", has_text="CSV (UTF-8)").get_attribute("href")
+    csv = page.request.get(f"{hub}{csv_link}")
+    body = csv.body()
+    check(csv.status == 200 and body.startswith(b"\xef\xbb\xbf") and "日時(JST),端末" in body.decode("utf-8-sig")
+          and body.count(b"\r\n") == 3, "管理者: one click to CSV (UTF-8 with BOM, Japanese header, the rows shown)", body.decode("utf-8", "replace"))
+    evidence_link = page.locator("a", has_text="証拠バンドル").get_attribute("href")
+    bundle = page.request.get(f"{hub}{evidence_link}").json()
+    check(bundle["format"] == "kiroku-evidence/1" and len(bundle["events"]) == 2, "管理者: one click to the evidence bundle of exactly what is shown", json.dumps(bundle)[:500])
+
+    page.goto(f"{hub}/findings?status=open&severity=critical")
+    text = page.inner_text("body")
+    check("auth_failure_burst" in text and "第22" in text, "管理者: findings filtered by status and severity", text)
+    page.locator("table tbody tr a").first.click()
+    text = page.inner_text("body")
+    check("証拠の記録" in text and text.count("auth_failure") >= 6 and "まだ対応の記録はありません" in text, "管理者: a finding's page with its evidence events and history", text)
+    shot(page, "03-finding")
+    page.fill("form[action$=acknowledge] input[name=reason]", "本人に確認、パスワード失念")
+    page.click("form[action$=acknowledge] button")
+    text = page.inner_text("body")
+    check("確認済" in text and "本人に確認、パスワード失念" in text and "kanri01" in text, "管理者: acknowledged through the form, who and why recorded", text)
+    admin_token = page.locator("input[name=token]").first.get_attribute("value")
+    finding_url = page.url
+
+    for path, expected, name in [
+        ("/agents", "counter-01", "04-agents"), ("/agents/counter-01", "最近の記録", "05-agent"), ("/registers", "people", "06-registers"),
+        ("/registers/people", "髙﨑 一郎", "07-register"), ("/retention", "保全を設定する", "08-retention"),
+        ("/integrity", "ハブの署名鍵", "09-integrity"),
+    ]:
+        response = page.goto(f"{hub}{path}")
+        text = page.inner_text("body")
+        check(response.status == 200 and expected in text, f"管理者: {path} shows {expected}", text)
+        shot(page, name)
+
+    page.goto(f"{hub}/retention")
+    page.fill("form.act input[name=subject]", "住民票コード 90")
+    page.fill("form.act input[name=from]", "令和8年11月1日")
+    page.fill("form.act input[name=reason]", "監査のため保全")
+    page.click("form.act button")
+    text = page.inner_text("body")
+    check("監査のため保全" in text and "住民票コード 90" in text, "管理者: a legal hold placed through the form (date typed in 和暦)", text)
+    page.fill("form.inline input[name=reason]", "監査終了")
+    page.click("form.inline button")
+    check("監査終了" in page.inner_text("body"), "管理者: the hold lifted with a reason", page.inner_text("body"))
+
+    # --- the 会議: reads everything, changes nothing ---
+    kaigi = context_for(browser, "kaigi01")
+    page = kaigi.new_page()
+    page.goto(finding_url)
+    text = page.inner_text("body")
+    check("証拠の記録" in text and "対応を記録する" not in text, "会議: reads the finding, is offered no form", text)
+    page.goto(f"{hub}/retention")
+    check("保全を設定する" not in page.inner_text("body"), "会議: no hold form", page.inner_text("body"))
+    # Another person's token is bound to their certificate: refused before anything is judged.
+    forged = page.request.post(finding_url + "/resolve", form={"reason": "会議が解決", "token": admin_token},
+                               headers={"Origin": hub, "Sec-Fetch-Site": "same-origin"})
+    check(forged.status == 403 and "cross_site_request" in forged.text(), "会議: the 管理者's form token does not work with another certificate", forged.text())
+    shot(page, "10-kaigi-finding")
+
+    # --- an 操作者: their own record only ---
+    sousa = context_for(browser, "sousa01")
+    page = sousa.new_page()
+    page.goto(f"{hub}/")
+    text = page.inner_text("body")
+    check(page.url.endswith("/events") and "わたしの記録" in text and "sousa01" in text, "操作者: sent to their own record", text)
+    actors = set(page.locator("table.events tbody tr td:nth-child(5)").all_inner_texts())
+    check(actors and all(a.startswith("sousa01") for a in actors), "操作者: sees only events where they are the actor", str(actors))
+    shot(page, "11-operator")
+    response = page.goto(f"{hub}/findings")
+    text = page.inner_text("body")
+    check(response.status == 403 and "許可されていません" in text and "not_permitted" in text, "操作者: the findings page is refused in Japanese", text)
+    response = page.goto(f"{hub}/events?actor=sou&actor_match=prefix")
+    check(response.status == 403, "操作者: a prefix search cannot reach colleagues", page.inner_text("body"))
+    shot(page, "12-operator-refused")
+
+    # --- another site's page posts to the hub with the 管理者's certificate ---
+    for path in ["/page", "/api"]:
+        page = admin.new_page()
+        page.goto(f"http://127.0.0.1:{attacker.server_address[1]}{path}")
+        page.wait_for_url(f"{hub}/**")
+        page.wait_for_load_state()
+        text = page.content()
+        check("cross_site_request" in text, f"another site: its form POST to {'a console page' if path == '/page' else 'the API'} is refused", text)
+        if path == "/page":
+            shot(page, "13-cross-site-refused")
+    holds = admin.request.get(f"{hub}/v1/holds").json()
+    check(all("forged" not in h["reason"] for h in holds), "another site: nothing changed", json.dumps(holds, ensure_ascii=False))
+
+    browser.close()
+attacker.shutdown()
+print("console: all checks passed")
