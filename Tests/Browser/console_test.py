@@ -125,6 +125,29 @@ with sync_playwright() as playwright:
         check(response.status == 200 and expected in text, f"管理者: {path} shows {expected}", text)
         shot(page, name)
 
+    # The people register from CSV: a file with mistakes is previewed with every refused line and cannot
+    # be committed; the corrected file, in Shift_JIS as Excel writes it, shows what it adds and changes.
+    people = "person_id,name,role,left\r\nkanri01,髙﨑 一郎,管理者,\r\nkaigi01,佐藤 花子,会議,\r\nsousa01,山田 太郎,操作者,\r\n"
+    bad = people + "boss01,誰か,社長,\r\nsousa03,高橋 三郎,操作者,2026/13/01\r\n"
+    page.goto(f"{hub}/registers/people")
+    page.set_input_files("input[type=file]", files=[{"name": "職員.csv", "mimeType": "text/csv", "buffer": bad.encode("utf-8-sig")}])
+    page.click("form.act button")
+    text = page.inner_text("body")
+    check("受け付けられない行 2" in text and "5 行目" in text and "6 行目" in text and "社長" in text
+          and page.locator("text=この内容で取り込む").count() == 0, "管理者: a register CSV with mistakes: every refused line shown, nothing to commit", text)
+    shot(page, "14-register-refused")
+    good = people.replace("佐藤 花子,会議", "佐藤 華子,会議") + "sousa02,鈴木 次郎,操作者,\r\n"
+    page.goto(f"{hub}/registers/people")
+    page.set_input_files("input[type=file]", files=[{"name": "職員.csv", "mimeType": "text/csv", "buffer": good.encode("cp932")}])
+    page.click("form.act button")
+    text = page.inner_text("body")
+    check("追加 1" in text and "変更 1" in text and "削除 0" in text and "鈴木 次郎" in text and "佐藤 華子" in text,
+          "管理者: the corrected CSV (Shift_JIS) previewed: one added, one changed", text)
+    shot(page, "15-register-preview")
+    page.click("text=この内容で取り込む")
+    text = page.inner_text("body")
+    check("取り込みました: 追加 1 行 · 変更 1 行 · 削除 0 行" in text and "鈴木 次郎" in text, "管理者: imported after the preview", text)
+
     page.goto(f"{hub}/retention")
     page.fill("form.act input[name=subject]", "住民票コード 90")
     page.fill("form.act input[name=from]", "令和8年11月1日")

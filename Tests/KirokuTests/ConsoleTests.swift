@@ -1,5 +1,6 @@
 import Foundation
 import KirokuClient
+import KirokuHub
 import KirokuControl
 import KirokuPKI
 import KirokuProtocol
@@ -152,5 +153,35 @@ struct ConsoleTests {
         #expect(wrong.status != 0)
         let mode = try FileManager.default.attributesOfItem(atPath: scene.temp.file("kanri01.p12"))[.posixPermissions] as? Int
         #expect(mode == 0o600)
+    }
+
+    @Test("A register preview is what gets committed: a register changed after the preview is refused; CSV in UTF-8 or CP932, anything else refused")
+    func previewThenImport() async throws {
+        let temp = try TempDir("console-preview")
+        let store = try HubStore.open(path: temp.file("record.sqlite"))
+        let first = "card_id,holder,state,since\nC1,kanri01,active,2026-04-01\n"
+        _ = try await store.importRegister(.cards, csv: first, by: "kanri01")
+        let next = "card_id,holder,state,since\nC1,kanri01,lost,2026-11-01\nC2,sousa01,active,2026-11-01\nC3,,active,2026-11-01\nC4,x,broken,2026-11-01\n"
+        let preview = try await store.previewRegister(.cards, csv: next)
+        #expect(preview.added.map { $0["card_id"] } == ["C2"] && preview.changed.map { $0.after["state"] } == ["lost"])
+        #expect(preview.refused.map(\.line) == [4, 5], "\(preview.refused)")
+        // Someone else imports in between: the previewed import is refused, the register keeps theirs.
+        _ = try await store.importRegister(.cards, csv: "card_id,holder,state,since\nC9,kaigi01,active,2026-11-02\n", by: "kanri02")
+        let fixed = "card_id,holder,state,since\nC1,kanri01,lost,2026-11-01\nC2,sousa01,active,2026-11-01\n"
+        await #expect(throws: KirokuError.self) {
+            _ = try await store.importRegister(.cards, csv: fixed, by: "kanri01", expectedHeld: preview.heldDigest)
+        }
+        #expect(try await store.register(.cards).map { $0["card_id"] } == ["C9"])
+        let again = try await store.previewRegister(.cards, csv: fixed)
+        _ = try await store.importRegister(.cards, csv: fixed, by: "kanri01", expectedHeld: again.heldDigest)
+        #expect(try await store.register(.cards).compactMap { $0["card_id"] }.sorted() == ["C1", "C2"])
+
+        // Encodings: UTF-8 with or without BOM, CP932 as Excel writes it; bytes that are neither are refused.
+        let text = "person_id,name,role,left\r\nkanri01,髙﨑 一郎,管理者,\r\n"
+        #expect(try HubStore.decodeRegisterCSV(Array(text.utf8)) == text)
+        #expect(try HubStore.decodeRegisterCSV([0xEF, 0xBB, 0xBF] + Array(text.utf8)).hasSuffix(text))
+        let cp932 = try #require(text.data(using: .shiftJIS))
+        #expect(try HubStore.decodeRegisterCSV(Array(cp932)) == text)
+        #expect(throws: KirokuError.self) { try HubStore.decodeRegisterCSV([0x82, 0xA0, 0xFF, 0xFE, 0x80]) }
     }
 }

@@ -63,7 +63,21 @@ struct ConsoleController: HubController {
         router.get("/agents") { _, context in await self.page(context) { try await self.agentList($0, context) } }
         router.get("/agents/:id") { _, context in await self.page(context) { try await self.agent($0, context) } }
         router.get("/registers") { _, context in await self.page(context) { try await self.registerList($0, context) } }
-        router.get("/registers/:name") { _, context in await self.page(context) { try await self.register($0, context) } }
+        router.get("/registers/:name") { request, context in await self.page(context) { try await self.register($0, request, context) } }
+        router.post("/registers/:name/preview") { request, context in
+            await self.page(context) { try await self.registerPreview($0, request, context) }
+        }
+        router.post("/registers/:name/import") { request, context in
+            await self.page(context) { _ in
+                let register = try RegisterController.register(context)
+                let form = try await self.form(request, context, upTo: 48 * 1024 * 1024)
+                guard let csv = form["csv"].flatMap({ Data(base64Encoded: $0) }), let held = form["held"] else {
+                    throw KirokuError(.badQuery, "the import form lost its CSV; preview the file again")
+                }
+                let result = try await self.registers.importCSV(register, Array(csv), expectedHeld: held, context)
+                return Self.seeOther("/registers/\(register.rawValue)?imported=\(result.added)-\(result.changed)-\(result.removed)")
+            }
+        }
         router.get("/retention") { _, context in await self.page(context) { try await self.retentionPage($0, context) } }
         router.post("/holds") { request, context in
             await self.page(context) { _ in
@@ -182,14 +196,26 @@ struct ConsoleController: HubController {
 
     /// A submitted form (`application/x-www-form-urlencoded`), refused unless it carries the token bound to
     /// the caller's certificate: a page on another site cannot know it.
-    func form(_ request: Request, _ context: HubRequestContext) async throws -> [String: String] {
+    func form(_ request: Request, _ context: HubRequestContext, upTo limit: Int = 64 * 1024) async throws -> [String: String] {
         var request = request
-        let body = try await request.collectBody(upTo: 64 * 1024)
-        let form = ConsoleForm.parse(String(decoding: body.readableBytesView, as: UTF8.self))
-        guard let presented = form["token"], token.check(presented, certificateDigest: context.certificateDigest) else {
+        let body = try await Self.body(&request, upTo: limit)
+        let form = ConsoleForm.parse(String(decoding: body, as: UTF8.self))
+        try checkToken(form["token"], context)
+        return form
+    }
+
+    func checkToken(_ presented: String?, _ context: HubRequestContext) throws {
+        guard let presented, token.check(presented, certificateDigest: context.certificateDigest) else {
             throw KirokuError(.crossSiteRequest, "the form's token is missing or is not this certificate's; open the page again and resubmit")
         }
-        return form
+    }
+
+    static func body(_ request: inout Request, upTo limit: Int) async throws -> [UInt8] {
+        do {
+            return Array(try await request.collectBody(upTo: limit).readableBytesView)
+        } catch is NIOTooManyBytesError {
+            throw KirokuError(.batchTooLarge, "the form is over \(limit / 1024 / 1024) MB")
+        }
     }
 
     /// A page's query as a browser's GET form sends it (`+` for a space), empty fields left out.
@@ -506,15 +532,43 @@ struct ConsoleController: HubController {
         return render("registers", title: "台帳", data: ["rows": rows], viewer: viewer)
     }
 
-    func register(_ viewer: Viewer, _ context: HubRequestContext) async throws -> Response {
+    func register(_ viewer: Viewer, _ request: Request, _ context: HubRequestContext) async throws -> Response {
         try await authorize(.readRecord, context)
         let register = try RegisterController.register(context)
         let rows = try await store.register(register)
+        let imported = Self.query(request)["imported"]?.split(separator: "-").compactMap { Int($0) }
         let data: [String: Any] = [
             "name": register.rawValue, "label": Self.registerLabels[register] ?? "", "count": rows.count, "columns": register.columns,
             "rows": rows.map { row in ["cells": register.columns.map { row[$0] ?? "" }] },
+            "columnList": register.columns.joined(separator: ","), "canImport": viewer.can(.writeRegister(register)),
+            "token": token.make(certificateDigest: context.certificateDigest), "hasImported": imported?.count == 3,
+            "imported": imported.map { $0.count == 3 ? "追加 \($0[0]) 行 · 変更 \($0[1]) 行 · 削除 \($0[2]) 行" : "" } ?? "",
         ]
         return render("register", title: "台帳 \(register.rawValue)", data: data, viewer: viewer)
+    }
+
+    func registerPreview(_ viewer: Viewer, _ request: Request, _ context: HubRequestContext) async throws -> Response {
+        let register = try RegisterController.register(context)
+        var request = request
+        guard let boundary = ConsoleMultipart.boundary(request.headers[.contentType]) else {
+            throw KirokuError(.badQuery, "send the register's CSV file with the page's form")
+        }
+        let parts = ConsoleMultipart.parse(try await Self.body(&request, upTo: 16 * 1024 * 1024), boundary: boundary)
+        try checkToken(parts["token"].map { String(decoding: $0, as: UTF8.self) }, context)
+        guard let file = parts["csv"], !file.isEmpty else { throw KirokuError(.badQuery, "choose the CSV file to import") }
+        let (csv, preview) = try await registers.preview(register, file, context)
+        func cells(_ row: RegisterRow) -> [String] { register.columns.map { row[$0] ?? "" } }
+        let data: [String: Any] = [
+            "name": register.rawValue, "rows": preview.rows, "columns": register.columns,
+            "addedCount": preview.added.count, "changedCount": preview.changed.count, "removedCount": preview.removed.count,
+            "refusedCount": preview.refused.count, "anyRefused": !preview.refused.isEmpty,
+            "refused": preview.refused.map { ["line": $0.line, "message": $0.message] as [String: Any] },
+            "added": preview.added.map { ["cells": cells($0)] }, "removed": preview.removed.map { ["cells": cells($0)] },
+            "changed": preview.changed.map { ["before": cells($0.before), "after": cells($0.after)] },
+            "canCommit": preview.refused.isEmpty, "token": token.make(certificateDigest: context.certificateDigest),
+            "held": preview.heldDigest, "csv": Data(csv.utf8).base64EncodedString(),
+        ]
+        return render("registerPreview", title: "台帳 \(register.rawValue) の取り込み: 確認", data: data, viewer: viewer)
     }
 
     func retentionPage(_ viewer: Viewer, _ context: HubRequestContext) async throws -> Response {

@@ -46,6 +46,49 @@ enum ConsoleForm {
     }
 }
 
+/// `multipart/form-data`, as browsers send a form with a file: each part's name and its bytes. Only what
+/// the console's upload form sends is understood (a name, an optional filename, the content).
+enum ConsoleMultipart {
+    static func boundary(_ contentType: String?) -> String? {
+        guard let contentType, contentType.lowercased().hasPrefix("multipart/form-data") else { return nil }
+        for parameter in contentType.split(separator: ";").dropFirst() {
+            let pair = parameter.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+            if pair.count == 2, pair[0].lowercased() == "boundary" {
+                return String(pair[1]).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            }
+        }
+        return nil
+    }
+
+    static func parse(_ body: [UInt8], boundary: String) -> [String: [UInt8]] {
+        let delimiter = Array("--\(boundary)".utf8)
+        var parts: [String: [UInt8]] = [:]
+        var positions: [Int] = []
+        var index = 0
+        while index + delimiter.count <= body.count {
+            if body[index] == delimiter[0], Array(body[index..<(index + delimiter.count)]) == delimiter {
+                positions.append(index)
+                index += delimiter.count
+            } else {
+                index += 1
+            }
+        }
+        for (start, end) in zip(positions, positions.dropFirst()) {
+            var part = Array(body[(start + delimiter.count)..<end])
+            // CRLF after the delimiter, and before the next one.
+            if part.starts(with: [13, 10]) { part.removeFirst(2) }
+            if part.suffix(2) == [13, 10] { part.removeLast(2) }
+            guard let split = (0..<max(0, part.count - 3)).first(where: { part[$0..<($0 + 4)].elementsEqual([13, 10, 13, 10]) }) else {
+                continue
+            }
+            let head = String(decoding: part[..<split], as: UTF8.self)
+            guard let name = head.firstMatch(of: /name="([^"]*)"/)?.1 else { continue }
+            if parts[String(name)] == nil { parts[String(name)] = Array(part[(split + 4)...]) }
+        }
+        return parts
+    }
+}
+
 /// The console's CSV of events: Japanese headers, CRLF, quoted where needed; UTF-8 with a BOM (Excel opens
 /// it as UTF-8) or CP932, what Excel on Japanese Windows writes and reads by default.
 enum ConsoleCSV {

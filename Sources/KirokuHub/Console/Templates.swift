@@ -4,7 +4,7 @@ enum ConsoleTemplates {
     static let all: [String: String] = [
         "layout": layout, "dashboard": dashboard, "events": events, "findings": findings, "finding": finding,
         "agents": agents, "agent": agent, "registers": registers, "register": register, "retention": retention,
-        "integrity": integrity, "error": error,
+        "integrity": integrity, "error": error, "registerPreview": registerPreview,
     ]
 
     static let layout = """
@@ -162,11 +162,44 @@ enum ConsoleTemplates {
         """
 
     static let register = """
+        {{#hasImported}}<p class="ok">取り込みました: {{imported}}</p>{{/hasImported}}
         <p>{{label}} · {{count}} 行 · <a href="/v1/registers/{{name}}/csv">CSV で書き出す</a></p>
+        {{#canImport}}
+        <form method="post" action="/registers/{{name}}/preview" enctype="multipart/form-data" class="act">
+        <input type="hidden" name="token" value="{{token}}">
+        <label>CSV から取り込む (UTF-8 または Shift_JIS、1 行目は {{columnList}})<input type="file" name="csv" accept=".csv,text/csv" required></label>
+        <button type="submit">内容を確認する</button>
+        </form>
+        <p class="note">次の画面で、追加・変更・削除される行と受け付けられない行を示します。取り込むのはそこで確かめてからです。</p>
+        {{/canImport}}
         <table><thead><tr>{{#columns}}<th>{{.}}</th>{{/columns}}</tr></thead><tbody>
         {{#rows}}<tr>{{#cells}}<td>{{.}}</td>{{/cells}}</tr>{{/rows}}
         </tbody></table>
         {{^rows}}<p>この台帳はまだ空です。<code>kirokuctl registers import {{name}} FILE.csv</code> で読み込みます。</p>{{/rows}}
+        """
+
+    static let registerPreview = """
+        <p>CSV {{rows}} 行: 追加 <strong>{{addedCount}}</strong> · 変更 <strong>{{changedCount}}</strong> · 削除 <strong>{{removedCount}}</strong> · 受け付けられない行 <strong>{{refusedCount}}</strong></p>
+        {{#anyRefused}}<div class="error"><p><strong>受け付けられない行があります。CSV を直して、もう一度確認してください。何も取り込んでいません。</strong></p>
+        <ul>{{#refused}}<li>{{line}} 行目: {{message}}</li>{{/refused}}</ul></div>{{/anyRefused}}
+        {{#canCommit}}
+        <form method="post" action="/registers/{{name}}/import" class="act">
+        <input type="hidden" name="token" value="{{token}}"><input type="hidden" name="held" value="{{held}}"><input type="hidden" name="csv" value="{{csv}}">
+        <button type="submit">この内容で取り込む</button> <a href="/registers/{{name}}">やめる</a>
+        </form>
+        {{/canCommit}}
+        <h2>追加される行 ({{addedCount}})</h2>
+        <table><thead><tr>{{#columns}}<th>{{.}}</th>{{/columns}}</tr></thead><tbody>
+        {{#added}}<tr>{{#cells}}<td>{{.}}</td>{{/cells}}</tr>{{/added}}
+        </tbody></table>
+        <h2>変更される行 ({{changedCount}})</h2>
+        <table><thead><tr><th></th>{{#columns}}<th>{{.}}</th>{{/columns}}</tr></thead><tbody>
+        {{#changed}}<tr><td>変更前</td>{{#before}}<td>{{.}}</td>{{/before}}</tr><tr class="critical"><td>変更後</td>{{#after}}<td>{{.}}</td>{{/after}}</tr>{{/changed}}
+        </tbody></table>
+        <h2>削除される行 ({{removedCount}})</h2>
+        <table><thead><tr>{{#columns}}<th>{{.}}</th>{{/columns}}</tr></thead><tbody>
+        {{#removed}}<tr>{{#cells}}<td>{{.}}</td>{{/cells}}</tr>{{/removed}}
+        </tbody></table>
         """
 
     static let retention = """

@@ -74,6 +74,26 @@ extension HubStore {
     public static func parseRegister(_ register: Register, csv: String, labels: RoleLabels = RoleLabels()) throws(KirokuError)
         -> [RegisterRow]
     {
+        let (rows, refused) = try parseRegisterLines(register, csv: csv, labels: labels)
+        guard let first = refused.first else { return rows }
+        let more = refused.count > 1 ? " (and \(refused.count - 1) more line(s) refused: \(refused.dropFirst().prefix(10).map { String($0.line) }.joined(separator: ", ")))" : ""
+        throw KirokuError(.badQuery, first.message + more)
+    }
+
+    /// A register's text from the bytes of its CSV: UTF-8 (with or without a BOM) or CP932, what Excel on
+    /// Japanese Windows saves; anything else is refused rather than guessed.
+    public static func decodeRegisterCSV(_ bytes: some Collection<UInt8>) throws(KirokuError) -> String {
+        if let text = String(validating: bytes, as: UTF8.self) { return text }
+        if let text = String(data: Data(bytes), encoding: .shiftJIS) { return text }
+        throw KirokuError(.malformedRequest, "the CSV is neither UTF-8 nor Shift_JIS (CP932); save it from Excel as 'CSV UTF-8' or 'CSV (コンマ区切り)'")
+    }
+
+    /// Every row of a register's CSV, and every line refused with why (`line N: …`). A header without the
+    /// register's columns refuses the whole file.
+    public static func parseRegisterLines(_ register: Register, csv: String, labels: RoleLabels = RoleLabels()) throws(KirokuError)
+        -> (rows: [RegisterRow], refused: [(line: Int, message: String)])
+    {
+        var refused: [(line: Int, message: String)] = []
         var text = csv
         if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
         var lines = text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false)
@@ -87,86 +107,90 @@ extension HubStore {
         var rows: [RegisterRow] = []
         var keys = Set<String>()
         for (index, line) in lines.enumerated().dropFirst() {
-            let values = Self.fields(line)
-            guard values.count == names.count else {
-                throw KirokuError(.badQuery, "line \(index + 1): \(values.count) fields, the header has \(names.count)")
+            do throws(KirokuError) {
+                let values = Self.fields(line)
+                guard values.count == names.count else {
+                    throw KirokuError(.badQuery, "line \(index + 1): \(values.count) fields, the header has \(names.count)")
+                }
+                var row: RegisterRow = [:]
+                for (name, value) in zip(names, values) where register.columns.contains(name) {
+                    // Control characters are no part of a register and do not survive SQLite's C strings (a NUL
+                    // would cut a key short): refused, with where.
+                    if let bad = value.unicodeScalars.first(where: { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F }) {
+                        throw KirokuError(
+                            .badQuery, "line \(index + 1): \(name) contains a control character (U+\(String(format: "%04X", bad.value)))")
+                    }
+                    row[name] = value.trimmingCharacters(in: .whitespaces)
+                }
+                let key = row[register.columns[0]] ?? ""
+                guard !key.isEmpty else { throw KirokuError(.badQuery, "line \(index + 1): \(register.columns[0]) is empty") }
+                guard keys.insert(key).inserted else { throw KirokuError(.badQuery, "line \(index + 1): \(key) appears twice") }
+                switch register {
+                case .permits:
+                    guard !(row["person"] ?? "").isEmpty, !(row["room"] ?? "").isEmpty else {
+                        throw KirokuError(.badQuery, "line \(index + 1): person and room are required")
+                    }
+                    guard BusinessCalendar.parse(row["valid_from"] ?? "") != nil,
+                        (row["valid_to"] ?? "").isEmpty || BusinessCalendar.parse(row["valid_to"]!) != nil
+                    else { throw KirokuError(.badQuery, "line \(index + 1): valid_from and valid_to are dates YYYY-MM-DD") }
+                case .cards:
+                    guard !(row["holder"] ?? "").isEmpty else { throw KirokuError(.badQuery, "line \(index + 1): holder is required") }
+                    guard ["active", "revoked", "lost", "returned"].contains(row["state"] ?? "") else {
+                        throw KirokuError(.badQuery, "line \(index + 1): state is active, revoked, lost or returned")
+                    }
+                    guard BusinessCalendar.parse(row["since"] ?? "") != nil else {
+                        throw KirokuError(.badQuery, "line \(index + 1): since is a date YYYY-MM-DD")
+                    }
+                case .devices:
+                    guard !(row["agent"] ?? "").isEmpty, Hex.isLowercaseHex((row["vendor"] ?? "").lowercased(), length: 4),
+                        Hex.isLowercaseHex((row["product"] ?? "").lowercased(), length: 4)
+                    else {
+                        throw KirokuError(.badQuery, "line \(index + 1): agent (or *) is required; vendor and product are 4 hex digits")
+                    }
+                    row["vendor"] = row["vendor"]?.lowercased()
+                    row["product"] = row["product"]?.lowercased()
+                case .maintenance:
+                    guard !(row["contractor"] ?? "").isEmpty else { throw KirokuError(.badQuery, "line \(index + 1): contractor is required") }
+                    guard BusinessCalendar.parse(row["valid_from"] ?? "") != nil, BusinessCalendar.parse(row["valid_to"] ?? "") != nil,
+                        row["valid_from"]! <= row["valid_to"]!
+                    else { throw KirokuError(.badQuery, "line \(index + 1): valid_from and valid_to are dates YYYY-MM-DD, in order") }
+                case .people:
+                    guard (row["left"] ?? "").isEmpty || BusinessCalendar.parse(row["left"]!) != nil else {
+                        throw KirokuError(.badQuery, "line \(index + 1): left is a date YYYY-MM-DD, or empty")
+                    }
+                    guard labels.roles(row["role"] ?? "") != nil else {
+                        throw KirokuError(
+                            .badQuery, "line \(index + 1): role '\(row["role"] ?? "")' is not one of \(labels.known) (';' between several)")
+                    }
+                case .stock:
+                    guard ["stock", "issued", "recovered", "destroyed"].contains(row["state"] ?? "") else {
+                        throw KirokuError(.badQuery, "line \(index + 1): state is stock, issued, recovered or destroyed")
+                    }
+                    guard BusinessCalendar.parse(row["since"] ?? "") != nil else {
+                        throw KirokuError(.badQuery, "line \(index + 1): since is a date YYYY-MM-DD")
+                    }
+                case .calendar:
+                    guard BusinessCalendar.parse(row["date"] ?? "") != nil else {
+                        throw KirokuError(.badQuery, "line \(index + 1): date is YYYY-MM-DD")
+                    }
+                    guard ["holiday", "open"].contains(row["type"] ?? "") else {
+                        throw KirokuError(.badQuery, "line \(index + 1): type is holiday (closed) or open")
+                    }
+                case .programs:
+                    guard !(row["agent"] ?? "").isEmpty, !(row["subject"] ?? "").isEmpty else {
+                        throw KirokuError(.badQuery, "line \(index + 1): agent (or *) and subject are required")
+                    }
+                    guard (row["sha256"] ?? "").isEmpty || Hex.isLowercaseHex(row["sha256"]!.lowercased(), length: 64) else {
+                        throw KirokuError(.badQuery, "line \(index + 1): sha256 is 64 hex digits, or empty")
+                    }
+                    row["sha256"] = row["sha256"]?.lowercased()
+                }
+                rows.append(row)
+            } catch {
+                refused.append((index + 1, error.message))
             }
-            var row: RegisterRow = [:]
-            for (name, value) in zip(names, values) where register.columns.contains(name) {
-                // Control characters are no part of a register and do not survive SQLite's C strings (a NUL
-                // would cut a key short): refused, with where.
-                if let bad = value.unicodeScalars.first(where: { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F }) {
-                    throw KirokuError(
-                        .badQuery, "line \(index + 1): \(name) contains a control character (U+\(String(format: "%04X", bad.value)))")
-                }
-                row[name] = value.trimmingCharacters(in: .whitespaces)
-            }
-            let key = row[register.columns[0]] ?? ""
-            guard !key.isEmpty else { throw KirokuError(.badQuery, "line \(index + 1): \(register.columns[0]) is empty") }
-            guard keys.insert(key).inserted else { throw KirokuError(.badQuery, "line \(index + 1): \(key) appears twice") }
-            switch register {
-            case .permits:
-                guard !(row["person"] ?? "").isEmpty, !(row["room"] ?? "").isEmpty else {
-                    throw KirokuError(.badQuery, "line \(index + 1): person and room are required")
-                }
-                guard BusinessCalendar.parse(row["valid_from"] ?? "") != nil,
-                    (row["valid_to"] ?? "").isEmpty || BusinessCalendar.parse(row["valid_to"]!) != nil
-                else { throw KirokuError(.badQuery, "line \(index + 1): valid_from and valid_to are dates YYYY-MM-DD") }
-            case .cards:
-                guard !(row["holder"] ?? "").isEmpty else { throw KirokuError(.badQuery, "line \(index + 1): holder is required") }
-                guard ["active", "revoked", "lost", "returned"].contains(row["state"] ?? "") else {
-                    throw KirokuError(.badQuery, "line \(index + 1): state is active, revoked, lost or returned")
-                }
-                guard BusinessCalendar.parse(row["since"] ?? "") != nil else {
-                    throw KirokuError(.badQuery, "line \(index + 1): since is a date YYYY-MM-DD")
-                }
-            case .devices:
-                guard !(row["agent"] ?? "").isEmpty, Hex.isLowercaseHex((row["vendor"] ?? "").lowercased(), length: 4),
-                    Hex.isLowercaseHex((row["product"] ?? "").lowercased(), length: 4)
-                else {
-                    throw KirokuError(.badQuery, "line \(index + 1): agent (or *) is required; vendor and product are 4 hex digits")
-                }
-                row["vendor"] = row["vendor"]?.lowercased()
-                row["product"] = row["product"]?.lowercased()
-            case .maintenance:
-                guard !(row["contractor"] ?? "").isEmpty else { throw KirokuError(.badQuery, "line \(index + 1): contractor is required") }
-                guard BusinessCalendar.parse(row["valid_from"] ?? "") != nil, BusinessCalendar.parse(row["valid_to"] ?? "") != nil,
-                    row["valid_from"]! <= row["valid_to"]!
-                else { throw KirokuError(.badQuery, "line \(index + 1): valid_from and valid_to are dates YYYY-MM-DD, in order") }
-            case .people:
-                guard (row["left"] ?? "").isEmpty || BusinessCalendar.parse(row["left"]!) != nil else {
-                    throw KirokuError(.badQuery, "line \(index + 1): left is a date YYYY-MM-DD, or empty")
-                }
-                guard labels.roles(row["role"] ?? "") != nil else {
-                    throw KirokuError(
-                        .badQuery, "line \(index + 1): role '\(row["role"] ?? "")' is not one of \(labels.known) (';' between several)")
-                }
-            case .stock:
-                guard ["stock", "issued", "recovered", "destroyed"].contains(row["state"] ?? "") else {
-                    throw KirokuError(.badQuery, "line \(index + 1): state is stock, issued, recovered or destroyed")
-                }
-                guard BusinessCalendar.parse(row["since"] ?? "") != nil else {
-                    throw KirokuError(.badQuery, "line \(index + 1): since is a date YYYY-MM-DD")
-                }
-            case .calendar:
-                guard BusinessCalendar.parse(row["date"] ?? "") != nil else {
-                    throw KirokuError(.badQuery, "line \(index + 1): date is YYYY-MM-DD")
-                }
-                guard ["holiday", "open"].contains(row["type"] ?? "") else {
-                    throw KirokuError(.badQuery, "line \(index + 1): type is holiday (closed) or open")
-                }
-            case .programs:
-                guard !(row["agent"] ?? "").isEmpty, !(row["subject"] ?? "").isEmpty else {
-                    throw KirokuError(.badQuery, "line \(index + 1): agent (or *) and subject are required")
-                }
-                guard (row["sha256"] ?? "").isEmpty || Hex.isLowercaseHex(row["sha256"]!.lowercased(), length: 64) else {
-                    throw KirokuError(.badQuery, "line \(index + 1): sha256 is 64 hex digits, or empty")
-                }
-                row["sha256"] = row["sha256"]?.lowercased()
-            }
-            rows.append(row)
         }
-        return rows
+        return (rows, refused)
     }
 
     /// The fields of one CSV line (double quotes for fields with commas or quotes; `=` prefixes Excel
@@ -206,9 +230,11 @@ extension HubStore {
     /// Replaces a register with the rows of a CSV, recording what changed as `record/register_imported`.
     /// `check` sees the parsed rows before anything is written and may refuse them (the hub refuses a
     /// people register that would take away the importer's own right to change it).
+    /// `expectedHeld`, from a preview (``previewRegister(_:csv:labels:)``), refuses the import if the register
+    /// changed since: what was previewed is what is committed.
     public func importRegister(
         _ register: Register, csv: String, by person: String, labels: RoleLabels = RoleLabels(), now: Date = Date(),
-        check: ([RegisterRow]) throws -> Void = { _ in }
+        expectedHeld: String? = nil, check: ([RegisterRow]) throws -> Void = { _ in }
     ) async throws -> (added: Int, changed: Int, removed: Int) {
         let rows = try Self.parseRegister(register, csv: csv, labels: labels)
         try check(rows)
@@ -216,6 +242,9 @@ extension HubStore {
             var held: [String: String] = [:]
             for row in try GRDB.Row.fetchAll(db, sql: "SELECT key, fields FROM registers WHERE register = ?", arguments: [register.rawValue]) {
                 held[row[0]] = row[1]
+            }
+            if let expectedHeld, Self.registerDigest(held) != expectedHeld {
+                throw KirokuError(.badQuery, "the \(register.rawValue) register changed after the preview; nothing was imported, preview it again")
             }
             var added: [String] = []
             var changed: [String] = []
@@ -320,4 +349,47 @@ extension HubStore {
             register.columns.map { quote(row[$0] ?? "") }.joined(separator: ",")
         }).map { $0 + "\r\n" }.joined()
     }
+
+    /// What importing a CSV would do, without doing it: the rows added, changed (before and after) and
+    /// removed, every refused line, and a digest of the register as it stands, which the import checks.
+    public func previewRegister(_ register: Register, csv: String, labels: RoleLabels = RoleLabels()) async throws
+        -> RegisterPreview
+    {
+        let (rows, refused) = try Self.parseRegisterLines(register, csv: csv, labels: labels)
+        let held = try await pool.read { db in
+            var held: [String: String] = [:]
+            for row in try GRDB.Row.fetchAll(db, sql: "SELECT key, fields FROM registers WHERE register = ?", arguments: [register.rawValue]) {
+                held[row[0]] = row[1]
+            }
+            return held
+        }
+        func decode(_ fields: String) -> RegisterRow {
+            guard case .object(let members)? = try? JSONParser.parse(Array(fields.utf8)) else { return [:] }
+            return members.compactMapValues { if case .string(let text) = $0 { text } else { nil } }
+        }
+        var preview = RegisterPreview(heldDigest: Self.registerDigest(held), rows: rows.count, refused: refused)
+        var seen = Set<String>()
+        for row in rows {
+            let key = row[register.columns[0]]!
+            seen.insert(key)
+            let fields = String(decoding: CanonicalJSON.encode(.object(row.mapValues(JSONValue.string))), as: UTF8.self)
+            if let old = held[key] {
+                if old != fields { preview.changed.append((decode(old), row)) }
+            } else {
+                preview.added.append(row)
+            }
+        }
+        preview.removed = held.keys.filter { !seen.contains($0) }.sorted().map { decode(held[$0]!) }
+        return preview
+    }
+}
+
+/// What a register import would change (the console shows it before anything is committed).
+public struct RegisterPreview: Sendable {
+    public var heldDigest: String
+    public var rows: Int
+    public var refused: [(line: Int, message: String)]
+    public var added: [RegisterRow] = []
+    public var changed: [(before: RegisterRow, after: RegisterRow)] = []
+    public var removed: [RegisterRow] = []
 }

@@ -22,30 +22,51 @@ struct RegisterController: HubController {
         }
         router.put("/v1/registers/:name") { request, context in
             let register = try Self.register(context)
-            let person = try await authorize(.writeRegister(register), context)
+            try await authorize(.writeRegister(register), context)
             var request = request
             let body = try await request.collectBody(upTo: 16 * 1024 * 1024)
-            guard let csv = String(validating: body.readableBytesView, as: UTF8.self) else {
-                throw KirokuError(.malformedRequest, "the CSV must be UTF-8 (save it from Excel as 'CSV UTF-8')")
-            }
-            let labels = configuration.roleLabels
-            let result = try await store.importRegister(register, csv: csv, by: person.id, labels: labels) { rows in
-                // Whoever replaces the people register must stay able to replace it: a CSV that leaves out
-                // its importer (or takes away their role) would lock the 管理者 out of their own hub.
-                guard register == .people else { return }
-                let own = rows.first { $0["person_id"] == person.id }
-                let roles = own.flatMap { labels.roles($0["role"] ?? "") } ?? []
-                guard own?["left"] ?? "" == "", Staff(id: person.id, roles: roles).permissions.contains(.writeRegister(.people)) else {
-                    throw KirokuError(
-                        .notPermitted,
-                        "this people register would lock \(person.id) out: list \(person.id) in it as \(labels.labels[.administrator]!) (or \(labels.labels[.chief]!), \(labels.labels[.deputyChief]!)); nothing was changed")
-                }
-            }
+            let result = try await self.importCSV(register, Array(body.readableBytesView), expectedHeld: nil, context)
             return Self.json(
                 .object([
                     "added": .integer(Int64(result.added)), "changed": .integer(Int64(result.changed)),
                     "removed": .integer(Int64(result.removed)),
                 ]))
+        }
+    }
+
+    /// Replaces a register with a CSV (UTF-8 or CP932) as the caller. `expectedHeld` (from a preview)
+    /// refuses it if the register changed since.
+    func importCSV(_ register: Register, _ bytes: [UInt8], expectedHeld: String?, _ context: HubRequestContext) async throws
+        -> (added: Int, changed: Int, removed: Int)
+    {
+        let person = try await authorize(.writeRegister(register), context)
+        let csv = try HubStore.decodeRegisterCSV(bytes)
+        return try await store.importRegister(
+            register, csv: csv, by: person.id, labels: configuration.roleLabels, expectedHeld: expectedHeld
+        ) { rows in try self.keepsImporter(register, rows, person) }
+    }
+
+    /// What importing the CSV would change, for the caller to confirm; a people register that would lock
+    /// them out is refused here already.
+    func preview(_ register: Register, _ bytes: [UInt8], _ context: HubRequestContext) async throws -> (csv: String, preview: RegisterPreview) {
+        let person = try await authorize(.writeRegister(register), context)
+        let csv = try HubStore.decodeRegisterCSV(bytes)
+        let preview = try await store.previewRegister(register, csv: csv, labels: configuration.roleLabels)
+        if preview.refused.isEmpty { try keepsImporter(register, try HubStore.parseRegister(register, csv: csv, labels: configuration.roleLabels), person) }
+        return (csv, preview)
+    }
+
+    /// Whoever replaces the people register must stay able to replace it: a CSV that leaves out its
+    /// importer (or takes away their role) would lock the 管理者 out of their own hub.
+    func keepsImporter(_ register: Register, _ rows: [RegisterRow], _ person: Identity) throws {
+        guard register == .people else { return }
+        let labels = configuration.roleLabels
+        let own = rows.first { $0["person_id"] == person.id }
+        let roles = own.flatMap { labels.roles($0["role"] ?? "") } ?? []
+        guard own?["left"] ?? "" == "", Staff(id: person.id, roles: roles).permissions.contains(.writeRegister(.people)) else {
+            throw KirokuError(
+                .notPermitted,
+                "this people register would lock \(person.id) out: list \(person.id) in it as \(labels.labels[.administrator]!) (or \(labels.labels[.chief]!), \(labels.labels[.deputyChief]!)); nothing was changed")
         }
     }
 
