@@ -168,8 +168,9 @@ let package = Package(
         .executableTarget(
             name: "kiroku-bench",
             dependencies: [
-                "KirokuAgent", "KirokuControl", "KirokuHub", "KirokuPKI", "KirokuProtocol",
+                "KirokuAgent", "KirokuClient", "KirokuControl", "KirokuHub", "KirokuPKI", "KirokuProtocol",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

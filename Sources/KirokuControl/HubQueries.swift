@@ -42,6 +42,12 @@ public struct HubQueries: Sendable {
         try await connection.request(.GET, "/v1/evidence" + Self.queryString(parameters))
     }
 
+    /// The 会議's report for a period (`month`, `fiscal_year` and `half`, or `from` and `to`; `meeting`), as the
+    /// hub renders it: one HTML document for A4 printing.
+    public func report(_ parameters: [String: String]) async throws -> [UInt8] {
+        try await connection.request(.GET, "/report" + Self.queryString(parameters))
+    }
+
     /// The newest published checkpoint (or the one of `size`), as signed-note text.
     public func checkpoint(size: Int64? = nil) async throws -> String {
         let path = "/v1/log/checkpoint" + (size.map { "?size=\($0)" } ?? "")
@@ -135,8 +141,9 @@ public struct HubQueries: Sendable {
 
     static func queryString(_ parameters: [String: String]) -> String {
         guard !parameters.isEmpty else { return "" }
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
+        // ASCII letters and digits only: `alphanumerics` would let kanji through unencoded.
+        var allowed = CharacterSet()
+        allowed.insert(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
         return "?" + parameters.sorted { $0.key < $1.key }.map { key, value in
             "\(key)=\(value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value)"
         }.joined(separator: "&")

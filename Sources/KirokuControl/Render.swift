@@ -60,24 +60,9 @@ public enum Render {
 
     /// Keeps Excel from turning an ID into a number (`000123` → `123`) or running it as a formula
     /// (CSV injection): digit strings become `="000123"`, text starting with `= + - @` gets a leading `'`.
-    public static func csvText(_ value: String) -> String {
-        if let first = value.first, "=+-@\t\r".contains(first) {
-            return "'" + value
-        }
-        if !value.isEmpty, value.allSatisfy(\.isASCII), value.allSatisfy(\.isNumber),
-            value.first == "0" || value.count > 11
-        {
-            return "=\"\(value)\""
-        }
-        return value
-    }
+    public static func csvText(_ value: String) -> String { ExcelCSV.text(value) }
 
-    static func csvField(_ value: String) -> String {
-        if value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\r" || $0 == "\n" }) {
-            return "\"" + value.replacing("\"", with: "\"\"") + "\""
-        }
-        return value
-    }
+    static func csvField(_ value: String) -> String { ExcelCSV.field(value) }
 
     // MARK: Agents
 

@@ -38,6 +38,8 @@ import NIOCore
 /// - `idle_timeout_seconds`: time a connection may go without a complete request head, body progress or
 ///   a new request. Default 60.
 /// - `request_timeout_seconds`: time from a request's head to the end of its body. Default 120.
+/// - `report_title`: the title of the 会議's report, after the meeting (`令和8年度第2回`) when one is named.
+///   Default `住民基本台帳ネットワークシステム セキュリティ会議 資料`.
 /// - `role_labels`: a municipality's own names for the roles of the people register (``RoleLabels``), e.g.
 ///   `{"administrator": "情報政策課長"}`. Default the standard's: 統括者, 副統括者, 管理者, 運用管理者,
 ///   暗証番号管理者, 会議, 受託者, 操作者.
@@ -66,6 +68,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
     public var handshakeTimeoutSeconds = 10.0
     public var idleTimeoutSeconds = 60.0
     public var requestTimeoutSeconds = 120.0
+    public var reportTitle = "住民基本台帳ネットワークシステム セキュリティ会議 資料"
 
     public init(ca: String, certificate: String, privateKey: String) {
         self.ca = ca
@@ -95,6 +98,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         case handshakeTimeoutSeconds = "handshake_timeout_seconds"
         case idleTimeoutSeconds = "idle_timeout_seconds"
         case requestTimeoutSeconds = "request_timeout_seconds"
+        case reportTitle = "report_title"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -125,6 +129,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         d.handshakeTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .handshakeTimeoutSeconds) ?? d.handshakeTimeoutSeconds
         d.idleTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .idleTimeoutSeconds) ?? d.idleTimeoutSeconds
         d.requestTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .requestTimeoutSeconds) ?? d.requestTimeoutSeconds
+        d.reportTitle = try c.decodeIfPresent(String.self, forKey: .reportTitle) ?? d.reportTitle
         self = d
     }
 

@@ -67,7 +67,8 @@ public enum PersonTime {
         } else if year < 1000 {
             return nil
         }
-        let named = era != nil && !eraLetter
+        // 年月日 with an era's name, and with a Western year too (2026年4月1日).
+        let named = (era != nil && !eraLetter) || (era == nil && index < scalars.count && scalars[index] == "年")
         let dateSeparators: Set<Character> = named ? ["年"] : ["-", "/", "."]
         guard separator(dateSeparators), let month = number(maxDigits: 2),
             separator(named ? ["月"] : dateSeparators), let day = number(maxDigits: 2)

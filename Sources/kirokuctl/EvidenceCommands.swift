@@ -45,7 +45,16 @@ struct Export: KirokuCommand {
         var omitted: Int64 = 0
         try await hubOptions.withQueries { queries in
             while true {
-                let bytes = try await queries.evidence(parameters)
+                let bytes: [UInt8]
+                do {
+                    bytes = try await queries.evidence(parameters)
+                } catch let error as KirokuError where error.code == .notFound && parameters["checkpoint"] == "cosigned" && bundle == nil {
+                    // No witness has cosigned yet: proven in a fresh checkpoint instead, and said so.
+                    FileHandle.standardError.write(
+                        Data("kirokuctl: no checkpoint is cosigned by a witness yet; the events are proven in a fresh checkpoint of the hub\n".utf8))
+                    parameters["checkpoint"] = nil
+                    continue
+                }
                 let page = try EvidenceBundle(bytes: bytes)
                 guard case .object(let root) = try JSONParser.parse(bytes) else { break }
                 if case .integer(let count) = root["omitted_after_checkpoint"] { omitted += count }

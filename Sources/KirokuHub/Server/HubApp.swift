@@ -79,6 +79,7 @@ public enum HubApp {
         tls.sendCANameList = true
 
         let router = Router(context: HubRequestContext.self)
+        router.add(middleware: SecurityHeadersMiddleware())
         router.add(middleware: ErrorMiddleware(onError: { metrics.refused($0) }))
         router.add(middleware: IdentityMiddleware(verifier: verifier))
         router.add(middleware: CrossSiteMiddleware())

@@ -84,12 +84,16 @@ struct CrossSiteMiddleware: RouterMiddleware {
                 throw KirokuError(.crossSiteRequest, "a request from \(origin.prefix(80)) may not change anything on the hub")
             }
         }
-        if request.method != .get && request.method != .head && request.uri.path.hasPrefix("/v1/") {
+        // The router takes `//v1/holds` as `/v1/holds`: judge the path as it routes.
+        let segments = request.uri.path.split(separator: "/")
+        if request.method != .get && request.method != .head && segments.first == "v1" {
             // The API takes only bodies a cross-site form or a no-CORS fetch cannot send (those can send
             // only form encodings and text/plain), so that a browser never carries a certificate into it.
-            let type = request.headers[.contentType].map { $0.split(separator: ";")[0].trimmingCharacters(in: .whitespaces).lowercased() }
+            let type = request.headers[.contentType].map {
+                ($0.split(separator: ";").first.map(String.init) ?? "").trimmingCharacters(in: .whitespaces).lowercased()
+            }
             let expected =
-                request.uri.path == "/v1/log/cosignature"
+                segments == ["v1", "log", "cosignature"]
                 ? SignedNote.mediaType : request.method == .put ? "text/csv" : "application/json"
             guard type == expected else {
                 throw KirokuError(
@@ -98,6 +102,21 @@ struct CrossSiteMiddleware: RouterMiddleware {
             }
         }
         return try await next(request, context)
+    }
+}
+
+/// Every answer: never sniffed as another type, and not cached unless it says so (the record, evidence and
+/// registers hold residents' data; only the console's stylesheet may be cached).
+struct SecurityHeadersMiddleware: RouterMiddleware {
+    typealias Context = HubRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        var response = try await next(request, context)
+        if response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }
+        response.headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        return response
     }
 }
 
@@ -116,7 +135,7 @@ struct ErrorMiddleware: RouterMiddleware {
             if error.code == .internalError {
                 context.logger.error("internal error", metadata: ["kiroku.error": "\(error)"])
             }
-            return Self.response(error)
+            return Self.response(error, path: request.uri.path)
         } catch let error as HTTPError {
             let code: ErrorCode
             switch error.status.code {
@@ -127,19 +146,44 @@ struct ErrorMiddleware: RouterMiddleware {
             }
             onError(code)
             let message = code == .notFound ? "no such endpoint: \(request.method) \(request.uri.path)" : (error.body ?? "request refused")
-            var response = Self.response(KirokuError(code, message))
+            var response = Self.response(KirokuError(code, message), path: request.uri.path)
             response.status = error.status
             return response
         } catch {
             onError(.internalError)
             context.logger.error("internal error", metadata: ["kiroku.error": "\(error)"])
-            return Self.response(KirokuError(.internalError, "the hub failed internally; nothing was changed"))
+            return Self.response(KirokuError(.internalError, "the hub failed internally; nothing was changed"), path: request.uri.path)
         }
+    }
+
+    /// A refusal of a console page (anything outside `/v1` and `/metrics`) as a small Japanese page, with the
+    /// console's headers; the API's as `{code, message}`.
+    static func response(_ error: KirokuError, path: String) -> Response {
+        let segments = path.split(separator: "/")
+        guard let first = segments.first, first != "v1", first != "metrics" else { return response(error) }
+        func escape(_ text: String) -> String {
+            text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+        }
+        let page = """
+            <!DOCTYPE html><html lang="ja"><head><meta charset="utf-8"><title>要求を受け付けられません — 記録 Kiroku</title>
+            <link rel="stylesheet" href="/console.css"></head><body><main><h1>要求を受け付けられません</h1>
+            <div class="error"><p><strong>\(ConsoleText.error(error.code))</strong></p><p class="detail">\(escape(error.message)) <code>\(error.code.rawValue)</code></p></div>
+            <p><a href="/">ダッシュボードへ</a> · <a href="/events">記録の検索へ</a></p></main></body></html>
+            """
+        var response = Response(
+            status: .init(code: error.code.httpStatus), headers: ConsoleController.pageHeaders("text/html; charset=utf-8"),
+            body: .init(byteBuffer: ByteBuffer(string: page)))
+        if [.certificateRevoked, .revocationUnavailable, .batchTooLarge, .unsupportedMediaType].contains(error.code) {
+            response.headers[.connection] = "close"
+        }
+        return response
     }
 
     static func response(_ error: KirokuError) -> Response {
         let body = CanonicalJSON.encode(.object(["code": .string(error.code.rawValue), "message": .string(error.message)]))
-        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"]
+        headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
         // The connection ends after these: a revoked client, and a body too large to read on.
         // A refused write's body is not read either: the client may still be sending it.
         if [.certificateRevoked, .revocationUnavailable, .batchTooLarge, .unsupportedMediaType].contains(error.code) {

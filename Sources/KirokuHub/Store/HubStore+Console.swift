@@ -32,20 +32,37 @@ extension HubStore {
         }
     }
 
-    /// The newest `agent/started` or `agent/stopped` of each agent: a terminal whose last word was
-    /// `stopped` was shut down on purpose, not lost. As agent → action.
-    public func lastLifecycle() async throws -> [String: String] {
+    /// Whether each agent's newest event is `agent/stopped`: a terminal whose last word was that it was
+    /// stopping was shut down on purpose, not lost. One index lookup per agent asked about.
+    public func endedWithStop(_ agents: [String]) async throws -> Set<String> {
         try await pool.read { db in
-            var out: [String: String] = [:]
-            for agent in try String.fetchAll(db, sql: "SELECT id FROM agents") {
-                out[agent] = try String.fetchOne(
-                    db,
-                    sql: """
-                        SELECT action FROM events WHERE agent = ? AND kind = 'agent' AND action IN ('started', 'stopped')
-                        ORDER BY seq DESC LIMIT 1
-                        """, arguments: [agent])
+            var out = Set<String>()
+            for agent in agents {
+                let last = try Row.fetchOne(
+                    db, sql: "SELECT kind, action FROM events WHERE agent = ? ORDER BY seq DESC LIMIT 1", arguments: [agent])
+                if let last, last[0] as String == "agent", last[1] as String == "stopped" { out.insert(agent) }
             }
             return out
+        }
+    }
+
+    /// How many findings each rule has in each status, for the dashboard (one grouped read, not the findings).
+    public func findingCounts() async throws -> [(rule: String, status: String, count: Int)] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT rule, status, count(*) FROM findings GROUP BY rule, status").map { ($0[0], $0[1], $0[2]) }
+        }
+    }
+
+    /// A terminal's newest events, newest first (one index range, however long its history).
+    public func newestEvents(agent: String, limit: Int) async throws -> [Event] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT agent, seq, time, kind, action, actor, subject, site, attrs, salt, prev, hash FROM events
+                    WHERE agent = ? AND purged_ms IS NULL ORDER BY seq DESC LIMIT ?
+                    """, arguments: [agent, limit]
+            ).map(Self.event)
         }
     }
 }

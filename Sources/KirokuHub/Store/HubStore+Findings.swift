@@ -190,7 +190,12 @@ extension HubStore {
     }
 
     /// Findings, newest first. `status` is open, acknowledged, resolved, or nil for all.
-    public func findings(status: String? = nil, rule: String? = nil, id: Int64? = nil, limit: Int = 1000) async throws -> [Finding] {
+    /// `rules` limits to those rules (an article's or a severity's); `seenSince` and `seenBefore` (epoch ms) to
+    /// findings whose span of evidence reaches into that period.
+    public func findings(
+        status: String? = nil, rule: String? = nil, id: Int64? = nil, rules: [String]? = nil, seenSince: Int64? = nil,
+        seenBefore: Int64? = nil, limit: Int = 1000
+    ) async throws -> [Finding] {
         @Sendable func time(_ ms: Int64) -> String { Timestamp(epochMilliseconds: ms, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339 }
         return try await pool.read { db in
             var conditions: [String] = []
@@ -207,17 +212,37 @@ extension HubStore {
                 conditions.append("id = ?")
                 arguments.append(id)
             }
+            if let rules {
+                conditions.append("rule IN (\(rules.isEmpty ? "NULL" : rules.map { _ in "?" }.joined(separator: ",")))")
+                arguments.append(contentsOf: rules as [any DatabaseValueConvertible])
+            }
+            if let seenSince {
+                conditions.append("last_ms >= ?")
+                arguments.append(seenSince)
+            }
+            if let seenBefore {
+                conditions.append("first_ms < ?")
+                arguments.append(seenBefore)
+            }
             let clause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-            let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM findings \(clause) ORDER BY last_ms DESC, id DESC LIMIT \(max(1, min(limit, 10_000)))",
-                arguments: StatementArguments(arguments))
-            return try rows.map { row in
+            let selected = "SELECT * FROM findings \(clause) ORDER BY last_ms DESC, id DESC LIMIT \(max(1, min(limit, 10_000)))"
+            let rows = try Row.fetchAll(db, sql: selected, arguments: StatementArguments(arguments))
+            // Every selected finding's history in one read, not one per finding.
+            var histories: [Int64: [Finding.Action]] = [:]
+            for action in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT finding, action, by, reason, at_ms FROM finding_actions
+                    WHERE finding IN (SELECT id FROM (\(selected))) ORDER BY id
+                    """, arguments: StatementArguments(arguments))
+            {
+                histories[action[0], default: []].append(Finding.Action(action: action[1], by: action[2], reason: action[3], at: time(action[4])))
+            }
+            return rows.map { row in
                 let id: Int64 = row["id"]
                 let rule: String = row["rule"]
                 let info = RuleInfo.named(rule)
-                let history = try Row.fetchAll(
-                    db, sql: "SELECT action, by, reason, at_ms FROM finding_actions WHERE finding = ? ORDER BY id", arguments: [id]
-                ).map { Finding.Action(action: $0[0], by: $0[1], reason: $0[2], at: time($0[3])) }
+                let history = histories[id] ?? []
                 return Finding(
                     id: id, rule: rule, article: info?.article ?? "", severity: info?.severity ?? "warning",
                     summary: row["summary"], firstSeen: time(row["first_ms"]), lastSeen: time(row["last_ms"]),

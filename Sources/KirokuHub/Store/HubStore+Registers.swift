@@ -108,7 +108,7 @@ extension HubStore {
         var keys = Set<String>()
         for (index, line) in lines.enumerated().dropFirst() {
             do throws(KirokuError) {
-                let values = Self.fields(line)
+                let values = Self.fields(line).map(ExcelCSV.untext)
                 guard values.count == names.count else {
                     throw KirokuError(.badQuery, "line \(index + 1): \(values.count) fields, the header has \(names.count)")
                 }
@@ -339,15 +339,12 @@ extension HubStore {
     }
 
     /// The register as CSV for Excel (UTF-8 with BOM, CRLF).
+    /// The register as CSV for Excel (UTF-8 with BOM, CRLF; formulas and zero-led ids guarded as everywhere,
+    /// and read back as they were when imported again).
     public func exportRegister(_ register: Register) async throws -> String {
-        func quote(_ value: String) -> String {
-            value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })
-                ? "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : value
-        }
         let rows = try await self.register(register)
-        return "\u{FEFF}" + ([register.columns.joined(separator: ",")] + rows.map { row in
-            register.columns.map { quote(row[$0] ?? "") }.joined(separator: ",")
-        }).map { $0 + "\r\n" }.joined()
+        return "\u{FEFF}" + register.columns.joined(separator: ",") + "\r\n"
+            + rows.map { row in ExcelCSV.line(register.columns.map { row[$0] ?? "" }) }.joined()
     }
 
     /// What importing a CSV would do, without doing it: the rows added, changed (before and after) and

@@ -88,6 +88,9 @@ extension HubStore {
             throw KirokuError(.badQuery, "a hold needs at least one of subject, actor, agent, from, to")
         }
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let from, let to, from.epochMilliseconds >= to.epochMilliseconds {
+            throw KirokuError(.badQuery, "a hold's from must be before its to (to is not included): this one would hold nothing")
+        }
         guard !reason.isEmpty, reason.count <= 500 else {
             throw KirokuError(.badQuery, "a hold needs a reason (up to 500 characters): which investigation, by whom")
         }

@@ -132,6 +132,10 @@ public struct HubStore: Sendable {
             // across restarts too (a revocation is never undone).
             try db.execute(sql: "CREATE TABLE revoked_serials(serial TEXT PRIMARY KEY NOT NULL, seen_ms INTEGER NOT NULL) WITHOUT ROWID")
         }
+        migrator.registerMigration("v10: finding history by finding") { db in
+            // The console lists findings with their histories; without this every list read every action.
+            try db.execute(sql: "CREATE INDEX finding_actions_by_finding ON finding_actions(finding, id)")
+        }
         return migrator
     }
 

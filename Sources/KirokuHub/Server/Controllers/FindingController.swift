@@ -46,9 +46,13 @@ struct FindingController: HubController {
     }
 
     /// Findings, newest first, for those who read the whole record.
-    func list(status: String?, rule: String?, id: Int64? = nil, _ context: HubRequestContext) async throws -> [Finding] {
+    func list(
+        status: String?, rule: String?, id: Int64? = nil, rules: [String]? = nil, seenSince: Int64? = nil, seenBefore: Int64? = nil,
+        limit: Int = 10_000, _ context: HubRequestContext
+    ) async throws -> [Finding] {
         try await authorize(.readRecord, context)
-        return try await store.findings(status: status, rule: rule, id: id, limit: 10_000)
+        return try await store.findings(
+            status: status, rule: rule, id: id, rules: rules, seenSince: seenSince, seenBefore: seenBefore, limit: limit)
     }
 
     /// Acknowledges or resolves a finding as the caller, now, with their reason.

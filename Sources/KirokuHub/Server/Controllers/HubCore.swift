@@ -156,7 +156,12 @@ extension HubController {
     /// texts are stored, and SQLite's readers would cut them short.
     static func object(_ request: Request) async throws -> [String: String] {
         var request = request
-        let body = try await request.collectBody(upTo: 16 * 1024)
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: 16 * 1024)
+        } catch is NIOTooManyBytesError {
+            throw KirokuError(.batchTooLarge, "the body is over 16 KiB")
+        }
         guard case .object(let members) = try JSONParser.parse(body.readableBytesView) else {
             throw KirokuError(.malformedRequest, "the body must be a JSON object")
         }

@@ -81,7 +81,11 @@ struct LogController: HubController {
         var (rows, next) = try await store.queryWithLeaves(query, includePurged: true)
         var chosen: PublishedCheckpoint?
         if choice == "cosigned" {
-            chosen = try await store.newestCosignedCheckpoint()
+            // Asked for what the witness vouched for: nothing cosigned yet is a refusal, not a fresh checkpoint.
+            guard let cosigned = try await store.newestCosignedCheckpoint() else {
+                throw KirokuError(.notFound, "no checkpoint has been cosigned by a witness yet; run 'kirokuctl witness run' first")
+            }
+            chosen = cosigned
         } else if let choice {
             guard let size = Int64(choice), size >= 0 else {
                 throw KirokuError(.badQuery, "checkpoint must be a published tree size or 'cosigned', not '\(choice.prefix(30))'")

@@ -15,9 +15,14 @@ struct RegisterController: HubController {
         }
         router.get("/v1/registers/:name/csv") { _, context in
             try await authorize(.readRecord, context)
-            let csv = try await store.exportRegister(try Self.register(context))
+            let register = try Self.register(context)
+            let csv = try await store.exportRegister(register)
             return Response(
-                status: .ok, headers: [.contentType: "text/csv; charset=utf-8"],
+                status: .ok,
+                headers: [
+                    .contentType: "text/csv; charset=utf-8",
+                    .contentDisposition: "attachment; filename=\"kiroku-register-\(register.rawValue).csv\"",
+                ],
                 body: .init(byteBuffer: ByteBuffer(bytes: Array(csv.utf8))))
         }
         router.put("/v1/registers/:name") { request, context in
@@ -71,7 +76,7 @@ struct RegisterController: HubController {
     }
 
     static func register(_ context: HubRequestContext) throws -> Register {
-        guard let name = context.parameters.get("name"), let register = Register(rawValue: name) else {
+        guard let name = context.parameters.get("name")?.removingPercentEncoding, let register = Register(rawValue: name) else {
             throw KirokuError(.notFound, "registers: \(Register.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         return register

@@ -1,0 +1,243 @@
+import Crypto
+import Foundation
+import KirokuProtocol
+
+/// The 会議's report for a period (第9②③, 第13): every article of the standard in order with what the
+/// record shows of it, the summaries the standard asks for, the record's integrity with the checkpoint it was
+/// made from printed in full, the 管理者's own actions, and a 確認印 area. One document for the console, for
+/// `kirokuctl report` and for print (A4, page numbers, repeated table headers).
+struct ReportPeriod: Equatable {
+    var fromMS: Int64
+    var toMS: Int64
+    /// `令和8年度第2回`, when the period is a meeting's half year or one was named.
+    var meeting: String?
+    /// What the period is called on the cover: `令和8年11月分`, `令和8年度 下半期`.
+    var name: String
+
+    static let forms = "give month=2026-11, fiscal_year=2026 (and half=1 or 2), or from and to"
+
+    /// From a page's query: `month`, `fiscal_year` (`half`), or `from` and `to` (dates as people type them).
+    static func parse(_ query: [String: String]) throws -> ReportPeriod {
+        let given = ["month", "fiscal_year", "from"].filter { query[$0] != nil }
+        guard given.count == 1 else { throw KirokuError(.badQuery, "the report needs one period: \(forms)") }
+        func midnight(_ year: Int, _ month: Int, _ day: Int = 1) -> Int64 {
+            Timestamp(rfc3339: String(format: "%04d-%02d-%02dT00:00:00.000+09:00", year, month, day))!.epochMilliseconds
+        }
+        var period: ReportPeriod
+        if let text = query["month"] {
+            let parts = text.split(whereSeparator: { $0 == "-" || $0 == "/" }).compactMap { Int($0) }
+            guard parts.count == 2, (1900...2999).contains(parts[0]), (1...12).contains(parts[1]) else {
+                throw KirokuError(.badQuery, "month is YYYY-MM, like 2026-11, not '\(text.prefix(20))'")
+            }
+            let (year, month) = (parts[0], parts[1])
+            period = ReportPeriod(
+                fromMS: midnight(year, month), toMS: month == 12 ? midnight(year + 1, 1) : midnight(year, month + 1), meeting: nil,
+                name: "\(Wareki.date(year: year, month: month, day: 1).replacingOccurrences(of: "1日", with: ""))分")
+        } else if let text = query["fiscal_year"] {
+            guard let year = Int(text), (1900...2999).contains(year) else {
+                throw KirokuError(.badQuery, "fiscal_year is the year the 年度 starts in, like 2026, not '\(text.prefix(20))'")
+            }
+            let fiscal = Wareki.fiscalYearName(year)
+            switch query["half"] {
+            case nil:
+                period = ReportPeriod(fromMS: midnight(year, 4), toMS: midnight(year + 1, 4), meeting: nil, name: fiscal)
+            case "1":
+                period = ReportPeriod(fromMS: midnight(year, 4), toMS: midnight(year, 10), meeting: "\(fiscal)第1回", name: "\(fiscal) 上半期")
+            case "2":
+                period = ReportPeriod(fromMS: midnight(year, 10), toMS: midnight(year + 1, 4), meeting: "\(fiscal)第2回", name: "\(fiscal) 下半期")
+            case let other?:
+                throw KirokuError(.badQuery, "half is 1 (April–September) or 2 (October–March), not '\(other.prefix(10))'")
+            }
+        } else {
+            guard let fromText = query["from"], let toText = query["to"] else { throw KirokuError(.badQuery, "from needs to: \(forms)") }
+            guard let from = PersonTime.parse(fromText), let to = PersonTime.parse(toText) else {
+                throw KirokuError(.badQuery, "from and to must be \(PersonTime.forms)")
+            }
+            guard from.epochMilliseconds < to.epochMilliseconds else { throw KirokuError(.badQuery, "from must be before to") }
+            period = ReportPeriod(fromMS: from.epochMilliseconds, toMS: to.epochMilliseconds, meeting: nil, name: "")
+        }
+        if let meeting = query["meeting"], !meeting.isEmpty { period.meeting = String(meeting.prefix(80)) }
+        if period.name.isEmpty { period.name = period.span }
+        return period
+    }
+
+    /// `令和8年11月1日 から 令和8年11月30日 まで (2026-11-01 – 2026-11-30)`: the last day is the one before `toMS`.
+    var span: String {
+        func day(_ ms: Int64) -> (text: String, iso: String) {
+            let iso = String(Timestamp(epochMilliseconds: ms, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339.prefix(10))
+            let parts = iso.split(separator: "-").compactMap { Int($0) }
+            return (Wareki.date(year: parts[0], month: parts[1], day: parts[2]), iso)
+        }
+        let first = day(fromMS)
+        let last = day(toMS - 1)
+        return "\(first.text) から \(last.text) まで (\(first.iso) – \(last.iso))"
+    }
+}
+
+extension ConsoleController {
+    /// Everything the report shows, for its template.
+    func reportData(_ period: ReportPeriod, _ viewer: Viewer, _ context: HubRequestContext) async throws -> [String: Any] {
+        try await authorize(.readRecord, context)
+        let scan = try await store.reportScan(fromMS: period.fromMS, toMS: period.toMS, settings: configuration.rules)
+        let names = viewer.names
+        func who(_ id: String) -> String { names[id].map { "\($0) (\(id))" } ?? id }
+        func time(_ ms: Int64) -> String { Timestamp(epochMilliseconds: ms, offsetMinutes: Timestamp.jstOffsetMinutes).displayText }
+
+        // Findings that were alive in the period: first seen before its end, last seen or acted on after its start.
+        let all = try await store.findings(limit: 10_000)
+        let inPeriod = all.filter { finding in
+            let first = Timestamp(rfc3339: finding.firstSeen)?.epochMilliseconds ?? 0
+            let last = Timestamp(rfc3339: finding.lastSeen)?.epochMilliseconds ?? 0
+            let acted = finding.history.contains { (Timestamp(rfc3339: $0.at)?.epochMilliseconds ?? 0) >= period.fromMS }
+            return first < period.toMS && (last >= period.fromMS || acted || finding.status != "resolved")
+        }
+        func handling(_ finding: Finding) -> [String: Any] {
+            [
+                "id": finding.id, "rule": finding.rule, "summary": finding.summary, "status": ConsoleText.status(finding.status),
+                "lastSeen": ConsoleText.time(finding.lastSeen),
+                "history": finding.history.map {
+                    ["at": ConsoleText.time($0.at), "action": ConsoleText.action($0.action), "by": who($0.by), "reason": $0.reason]
+                },
+                "unhandled": finding.history.isEmpty,
+            ]
+        }
+
+        // 1. Every article in order.
+        let articles: [[String: Any]] = Standard.articles.map { article in
+            let kinds = Standard.kinds(article.id)
+            let rules = RuleInfo.all.filter { $0.article == article.id }
+            let findings = inPeriod.filter { $0.article == article.id }
+            let events = kinds.reduce(0) { $0 + scan.count($1.name) }
+            var note = article.outside ?? ""
+            if article.id == "第9" { note = "会議の立会人による連署の状況は「記録の完全性」に示します。" }
+            func count(_ status: String, _ severity: String) -> Int {
+                findings.filter { $0.status == status && $0.severity == severity }.count
+            }
+            let critical = findings.filter { $0.severity == "critical" }
+            return [
+                "id": article.id, "title": article.title, "note": note, "hasNote": !note.isEmpty,
+                "speaks": !kinds.isEmpty || !rules.isEmpty,
+                "kinds": kinds.map { "\($0.label) \(scan.count($0.name)) 件" }.joined(separator: "、"), "hasKinds": !kinds.isEmpty, "events": events,
+                "rules": rules.map(\.id).joined(separator: ", "), "hasRules": !rules.isEmpty,
+                "openCritical": count("open", "critical"), "ackCritical": count("acknowledged", "critical"),
+                "resolvedCritical": count("resolved", "critical"), "openWarning": count("open", "warning"),
+                "ackWarning": count("acknowledged", "warning"), "resolvedWarning": count("resolved", "warning"),
+                "critical": critical.map(handling), "hasCritical": !critical.isEmpty,
+            ]
+        }
+
+        // 2. Summaries the standard asks for.
+        let rooms: [[String: Any]] = scan.access.keys.sorted().map { room in
+            let people = scan.access[room]!
+            return [
+                "room": room,
+                "people": people.keys.sorted().map { person in
+                    let counts = people[person]!
+                    return ["person": who(person), "enter": counts["enter"] ?? 0, "exit": counts["exit"] ?? 0, "denied": counts["denied"] ?? 0]
+                },
+            ]
+        }
+        let operators: [[String: Any]] = scan.operators.keys.sorted().map { id in
+            let person = scan.operators[id]!
+            return [
+                "person": who(id), "lookups": person.lookups, "outOfHours": person.outOfHours, "repeatedPairs": person.repeatedPairs,
+                "repeatedLookups": person.repeatedLookups, "changes": person.changes, "authFailures": person.authFailures,
+                "flag": person.outOfHours > 0 || person.repeatedPairs > 0 || person.authFailures > 0,
+            ]
+        }
+        func listed(_ kind: String) -> [[String: Any]] {
+            (scan.listed[kind] ?? []).map {
+                [
+                    "time": time($0.timeMS), "agent": $0.agent, "action": $0.action, "actor": who($0.actor), "subject": $0.subject,
+                    "site": $0.site,
+                ]
+            }
+        }
+        func actions(_ kind: EventKind) -> [[String: Any]] {
+            kind.actions.map { ["action": $0, "count": scan.count(kind.name, $0)] as [String: Any] }
+        }
+        var stock: [String: Int] = [:]
+        for row in try await store.register(.stock) { stock[row["state"] ?? "", default: 0] += 1 }
+
+        // 3. Integrity: each terminal, and the checkpoint the report was made from.
+        let health = try await store.agentHealth()
+        let terminals: [[String: Any]] = Set(health.map(\.agent)).union(scan.byAgent.keys).sorted().map { agent in
+            let known = health.first { $0.agent == agent }
+            let trouble = scan.agentTrouble[agent] ?? (0, 0, 0)
+            let gaps: Int64 = known?.gaps ?? 0
+            let forks: Int64 = known?.forks ?? 0
+            let any: Bool = gaps > 0 || forks > 0 || trouble.loss > 0 || trouble.clockJumps > 0 || trouble.inconsistent > 0
+            let row: [String: Any] = [
+                "agent": agent, "events": scan.byAgent[agent] ?? 0, "gaps": gaps, "lost": trouble.loss, "forks": forks,
+                "clockJumps": trouble.clockJumps, "inconsistent": trouble.inconsistent,
+                "lastSeen": known.map { ConsoleText.time($0.lastSeen) } ?? "", "trouble": any,
+            ]
+            return row
+        }
+        let cosigned = try await store.newestCosignedCheckpoint()
+        let newest = try await store.checkpoint(size: nil)
+        let basis = cosigned ?? newest
+        var checkpoint: [String: Any] = ["exists": basis != nil, "cosigned": cosigned != nil]
+        if let basis {
+            checkpoint["origin"] = basis.checkpoint.origin
+            checkpoint["size"] = basis.checkpoint.size
+            checkpoint["root"] = Hex.encode(basis.checkpoint.root)
+            checkpoint["keyID"] = signingKeyID(key.publicKey)
+            checkpoint["issued"] = ConsoleText.time(Timestamp(date: basis.issued).rfc3339)
+            checkpoint["text"] = basis.note.text
+            checkpoint["newer"] = (newest?.checkpoint.size ?? 0) > basis.checkpoint.size ? newest!.checkpoint.size : 0
+        }
+
+        // 4. The 管理者's own actions, and critical findings that a register change closed after the fact.
+        let records = try await store.query(
+            try EventQuery(parameters: [
+                "kind": "record", "from": Timestamp(epochMilliseconds: period.fromMS).rfc3339,
+                "to": Timestamp(epochMilliseconds: period.toMS).rfc3339, "limit": "10000",
+            ])
+        ).events.filter { $0.action != "purge" || $0.actor != "kiroku-hub" || $0.attrs["count"] != "0" }
+        let administration: [[String: Any]] = records.map { event in
+            [
+                "time": ConsoleText.time(event.time), "action": Self.recordAction(event.action), "actor": who(event.actor),
+                "subject": event.subject,
+                "detail": CanonicalJSON.sortedKeys(event.attrs.keys).filter { !$0.hasSuffix("_keys") && $0 != "sha256" }
+                    .map { "\($0)=\(event.attrs[$0]!)" }.joined(separator: " "),
+            ]
+        }
+        let afterTheFact = inPeriod.filter { finding in
+            finding.severity == "critical"
+                && finding.history.contains { $0.action == "resolved" && $0.by == "kiroku-hub" && (Timestamp(rfc3339: $0.at)?.epochMilliseconds ?? 0) >= period.fromMS }
+        }
+
+        let title = [period.meeting, configuration.reportTitle].compactMap { $0 }.joined(separator: " ")
+        return [
+            "title": title, "period": period.span, "periodName": period.name, "origin": configuration.origin,
+            "made": "\(ConsoleText.time(Timestamp(date: Date()).rfc3339)) · \(ConsoleText.date(Timestamp(date: Date()).rfc3339))",
+            "madeBy": who(viewer.identity.id), "events": scan.events,
+            "findingsOpen": inPeriod.filter { $0.status == "open" }.count, "findingsCritical": inPeriod.filter { $0.severity == "critical" }.count,
+            "articles": articles, "rooms": rooms, "anyRooms": !rooms.isEmpty, "operators": operators, "anyOperators": !operators.isEmpty,
+            "config": listed("config"), "configActions": actions(.config), "card": actions(.card), "residentCard": actions(.residentCard),
+            "stock": ["stock", "issued", "recovered", "destroyed"].map { ["state": $0, "count": stock[$0] ?? 0] as [String: Any] },
+            "malware": actions(.malware), "detections": listed("malware"), "anyDetections": !(scan.listed["malware"] ?? []).isEmpty,
+            "incidents": listed("incident"), "anyIncidents": !(scan.listed["incident"] ?? []).isEmpty,
+            "contractors": listed("contractor"), "anyContractors": !(scan.listed["contractor"] ?? []).isEmpty,
+            "repeatedThreshold": configuration.rules.repeatedLookupsPerDay, "listLimit": scan.listLimit,
+            "terminals": terminals, "checkpoint": checkpoint, "administration": administration,
+            "anyAdministration": !administration.isEmpty, "afterTheFact": afterTheFact.map(handling),
+            "anyAfterTheFact": !afterTheFact.isEmpty,
+        ]
+    }
+
+    static func recordAction(_ action: String) -> String {
+        switch action {
+        case "register_imported": "台帳の取り込み"
+        case "rules_rejudged": "再判定"
+        case "hold_placed": "保全の設定"
+        case "hold_lifted": "保全の解除"
+        case "purge": "保存期間経過による消去"
+        case "finding_acknowledged": "所見の確認"
+        case "finding_resolved": "所見の解決"
+        case "key_rotated": "署名鍵の更新"
+        default: action
+        }
+    }
+}

@@ -1,0 +1,34 @@
+/// CSV as Excel on Japanese Windows opens it safely: every CSV the project writes (kirokuctl, the console, the
+/// registers) goes through here.
+public enum ExcelCSV {
+    /// Text Excel would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) gets a leading `'`; IDs Excel
+    /// would turn into numbers (`000123`, or more than 11 digits) are written `="000123"`.
+    public static func text(_ value: String) -> String {
+        if let first = value.first, "=+-@\t\r".contains(first) {
+            return "'" + value
+        }
+        if !value.isEmpty, value.allSatisfy(\.isASCII), value.allSatisfy(\.isNumber), value.first == "0" || value.count > 11 {
+            return "=\"\(value)\""
+        }
+        return value
+    }
+
+    /// Quoted when it holds a comma, a quote or a line break.
+    public static func field(_ value: String) -> String {
+        if value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\r" || $0 == "\n" }) {
+            return "\"" + value.replacing("\"", with: "\"\"") + "\""
+        }
+        return value
+    }
+
+    /// One CRLF line of guarded, quoted cells.
+    public static func line(_ values: [String]) -> String {
+        values.map { field(text($0)) }.joined(separator: ",") + "\r\n"
+    }
+
+    /// A cell as it was before ``text(_:)`` (for CSVs read back: registers exported, edited, imported).
+    public static func untext(_ value: String) -> String {
+        if value.hasPrefix("'"), let second = value.dropFirst().first, "=+-@\t\r".contains(second) { return String(value.dropFirst()) }
+        return value
+    }
+}

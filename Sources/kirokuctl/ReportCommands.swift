@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import KirokuClient
+import KirokuControl
+import KirokuProtocol
+
+/// `kirokuctl report`: the 会議's report for a period, as the hub makes it (the same document as the console's
+/// 会議資料), written as HTML for A4 printing or as PDF through headless Chromium.
+struct Report: KirokuCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "The 会議's report (会議資料) for a period, as HTML or PDF (A4).",
+        discussion: """
+            kirokuctl report --fiscal-year 2026 --half 2 --format pdf --out 令和8年度第2回.pdf
+            kirokuctl report --month 2026-11 --out 2026-11.html
+            kirokuctl report --from 2026/4/1 --to 2026/7/1 --meeting 令和8年度臨時 --out 臨時.html
+            PDF needs Debian's chromium and fonts-ipaexfont (apt-get install chromium fonts-ipaexfont).
+            """)
+    @OptionGroup var hubOptions: HubOptions
+    @Option(help: "A month, YYYY-MM.") var month: String?
+    @Option(help: "A 年度 by the year it starts in (April), e.g. 2026 for 令和8年度.") var fiscalYear: Int?
+    @Option(help: "With --fiscal-year: 1 (April–September, 第1回) or 2 (October–March, 第2回).") var half: Int?
+    @Option(help: "From this day (2026/4/1, 令和8年4月1日, R8.4.1).") var from: String?
+    @Option(help: "Up to this day (not included).") var to: String?
+    @Option(help: "The meeting, put before the title (e.g. 令和8年度第2回).") var meeting: String?
+    @Option(help: "html or pdf.") var format: String = "html"
+    @Option(help: "The file to write.") var out: String
+    @Option(help: "The Chromium to print PDF with.") var chromium: String = "/usr/bin/chromium"
+
+    func execute() async throws {
+        guard format == "html" || format == "pdf" else { throw KirokuError(.badQuery, "--format is html or pdf") }
+        if format == "pdf", !FileManager.default.isExecutableFile(atPath: chromium) {
+            throw KirokuError(
+                .configuration,
+                "PDF is printed by headless Chromium, and \(chromium) is not there: install it with 'apt-get install chromium fonts-ipaexfont' (Debian), or give --chromium PATH, or use --format html and print from a browser")
+        }
+        var query: [String: String] = [:]
+        if let month { query["month"] = month }
+        if let fiscalYear { query["fiscal_year"] = String(fiscalYear) }
+        if let half { query["half"] = String(half) }
+        if let from { query["from"] = from }
+        if let to { query["to"] = to }
+        if let meeting { query["meeting"] = meeting }
+        FileHandle.standardError.write(Data("kirokuctl: the hub is making the report…\n".utf8))
+        let html = try await hubOptions.withQueries { try await $0.report(query) }
+        guard format == "pdf" else {
+            try Data(html).write(to: URL(filePath: out), options: .atomic)
+            print("wrote \(out) (HTML, A4 portrait; print it from a browser, or use --format pdf)")
+            return
+        }
+        let folder = FileManager.default.temporaryDirectory.appending(path: "kiroku-report-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let page = folder.appending(path: "report.html")
+        try Data(html).write(to: page)
+        let target = URL(filePath: out, relativeTo: URL(filePath: FileManager.default.currentDirectoryPath + "/")).standardizedFileURL
+        FileHandle.standardError.write(Data("kirokuctl: printing to PDF with \(chromium)…\n".utf8))
+        let process = Process()
+        process.executableURL = URL(filePath: chromium)
+        process.arguments = [
+            "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer", "--user-data-dir=\(folder.appending(path: "profile").path)",
+            "--print-to-pdf=\(target.path)", page.absoluteString,
+        ]
+        let log = folder.appending(path: "chromium.log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try? FileManager.default.removeItem(at: target)
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0, FileManager.default.fileExists(atPath: target.path) else {
+            let said = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            throw KirokuError(.internalError, "Chromium could not print the report (status \(process.terminationStatus)): \(said.suffix(600))")
+        }
+        print("wrote \(out) (PDF, A4 portrait)")
+    }
+}
