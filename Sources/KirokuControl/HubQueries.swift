@@ -45,7 +45,7 @@ public struct HubQueries: Sendable {
     /// The 会議's report for a period (`month`, `fiscal_year` and `half`, or `from` and `to`; `meeting`), as the
     /// hub renders it: one HTML document for A4 printing.
     public func report(_ parameters: [String: String]) async throws -> [UInt8] {
-        try await connection.request(.GET, "/report" + Self.queryString(parameters))
+        try await connection.request(.GET, "/report" + Self.queryString(parameters), headers: [("X-Kiroku-Errors", "json")])
     }
 
     /// The newest published checkpoint (or the one of `size`), as signed-note text.

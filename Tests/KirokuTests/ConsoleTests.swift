@@ -216,4 +216,76 @@ struct ConsoleTests {
         #expect(try HubStore.decodeRegisterCSV(Array(cp932)) == text)
         #expect(throws: KirokuError.self) { try HubStore.decodeRegisterCSV([0x82, 0xA0, 0xFF, 0xFE, 0x80]) }
     }
+
+    @Test("The 会議's report: every article in order, figures equal to the record, the cosigned checkpoint printed verbatim; as HTML and as an A4 PDF (pdftotext, pdfinfo)")
+    func report() async throws {
+        let scene = try await Self.scene("console-report")
+        defer { scene.hub.stop() }
+        let pki = scene.pki
+        let ctl = Binaries.path("kirokuctl")
+        let person = ["--hub", scene.hub.url, "--pki", pki.dir.path, "--as", "kaigi01"]
+        // The 会議's witness cosigns the log first: the report prints that cosignature.
+        let hubKey = try runProgram(ctl, ["log", "key"] + person).stdout.split(separator: " ").first.map(String.init) ?? ""
+        let witnessDir = scene.temp.file("witness")
+        _ = try runProgram(ctl, ["witness", "init", "--dir", witnessDir, "--name", "kaigi.test/witness"])
+        _ = try runProgram(ctl, ["log", "checkpoint", "--publish"] + person)
+        let cosigned = try runProgram(ctl, ["witness", "run", "--dir", witnessDir, "--hub-key", hubKey] + person)
+        #expect(cosigned.status == 0, "\(cosigned.stdout)\(cosigned.stderr)")
+        let note = try runProgram(ctl, ["log", "checkpoint"] + person).stdout
+
+        let html = scene.temp.file("report.html")
+        let made = try runProgram(ctl, ["report", "--month", "2026-11", "--out", html] + person)
+        #expect(made.status == 0, "\(made.stderr)")
+        let text = try String(contentsOfFile: html, encoding: .utf8)
+        // Every article, in order.
+        var position = text.startIndex
+        for number in 1...31 {
+            let range = try #require(text.range(of: "<h3>第\(number) ", range: position..<text.endIndex), "第\(number) missing or out of order")
+            position = range.upperBound
+        }
+        #expect(text.contains("住民基本台帳ネットワークシステム セキュリティ会議 資料") && text.contains("令和8年11月1日 から 令和8年11月30日 まで"))
+        // Figures equal to the record, as the API counts them.
+        let kaigi = HubQueries(
+            connection: try HubConnection(
+                baseURL: scene.hub.url,
+                credentials: ClientCredentials(caPath: pki.caPath, certificatePath: pki.certPath(.person, "kaigi01"), keyPath: pki.keyPath(.person, "kaigi01"))))
+        let page = try? await kaigi.events(["from": "2026-11-01T00:00:00.000+09:00", "to": "2026-12-01T00:00:00.000+09:00", "limit": "10000"])
+        await kaigi.connection.shutdown()
+        let events = try #require(page).events
+        #expect(text.contains("<td class=\"num\">\(events.count) 件</td>"), "the period's event count \(events.count)")
+        let operations = events.filter { $0.kind == "operation" }.count
+        #expect(text.contains("操作履歴 \(operations) 件"), "operation count \(operations)")
+        #expect(text.contains("山田 太郎 (sousa01)</td><td class=\"num\">2</td><td class=\"num\">2</td>"), "sousa01: two lookups, both out of hours")
+        #expect(text.contains("auth_failure_burst") && text.contains("対応の記録なし"), "the critical finding and that nobody handled it")
+        // The checkpoint, as the hub serves it, verbatim on the paper.
+        let escaped = note.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+        #expect(text.contains(escaped), "the cosigned checkpoint note printed in full")
+        #expect(text.contains("会議の立会人が連署したチェックポイントです"))
+        #expect(text.contains("確認印") && text.contains("議長"))
+
+        // PDF: A4, Japanese text (和暦, a rare kanji name), the checkpoint's root.
+        let pdf = scene.temp.file("report.pdf")
+        let printed = try runProgram(ctl, ["report", "--fiscal-year", "2026", "--half", "2", "--format", "pdf", "--out", pdf] + person)
+        #expect(printed.status == 0, "\(printed.stderr)")
+        let info = try runProgram("/usr/bin/pdfinfo", [pdf])
+        #expect(info.stdout.contains("A4"), "\(info.stdout)")
+        let words = try runProgram("/usr/bin/pdftotext", ["-layout", pdf, "-"]).stdout
+        #expect(words.contains("令和8年度第2回") && words.contains("令和8年10月1日 から 令和9年3月31日 まで"), "\(words.prefix(600))")
+        #expect(words.contains("髙﨑 一郎") || words.contains("佐藤 花子"), "names from the people register")
+        let root = try #require(text.firstMatch(of: /<td class="mono">([0-9a-f]{64})<\/td>/)).1
+        #expect(words.replacingOccurrences(of: "\n", with: "").replacingOccurrences(of: " ", with: "").contains(root), "the root in the PDF")
+        let fonts = try runProgram("/usr/bin/pdffonts", [pdf]).stdout
+        #expect(fonts.contains("IPAex") && fonts.contains("CID"), "the Japanese font embedded as CID: \(fonts)")
+        // Without Chromium, --format pdf says how to get it and writes nothing.
+        let without = try runProgram(ctl, ["report", "--month", "2026-11", "--format", "pdf", "--chromium", "/nonexistent/chromium", "--out", scene.temp.file("x.pdf")] + person)
+        #expect(without.status != 0 && without.stderr.contains("apt-get install chromium fonts-ipaexfont"), "\(without.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: scene.temp.file("x.pdf")))
+        // A bad period is refused with the forms it takes.
+        let bad = try runProgram(ctl, ["report", "--month", "2026-13", "--out", scene.temp.file("y.html")] + person)
+        #expect(bad.status != 0 && bad.stderr.contains("month is YYYY-MM"), "\(bad.stderr)")
+        if let keep = ProcessInfo.processInfo.environment["KIROKU_SCREENSHOTS"] ?? Optional(FileManager.default.currentDirectoryPath + "/.build/console-screenshots") {
+            try? FileManager.default.removeItem(atPath: keep + "/report-sample.pdf")
+            try? FileManager.default.copyItem(atPath: pdf, toPath: keep + "/report-sample.pdf")
+        }
+    }
 }

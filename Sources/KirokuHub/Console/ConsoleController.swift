@@ -176,6 +176,7 @@ struct ConsoleController: HubController {
                 context.logger.error("console page failed", metadata: ["kiroku.error": "\(error)"])
             }
             metrics.refused(refusal.code)
+            if context.errorsAsJSON { return ErrorMiddleware.response(refusal) }
             var response = render(
                 "error", title: "要求を受け付けられません",
                 data: ["headline": ConsoleText.error(refusal.code), "message": refusal.message, "code": refusal.code.rawValue],
@@ -261,7 +262,8 @@ struct ConsoleController: HubController {
     func eventRow(_ event: Event, _ viewer: Viewer) -> [String: Any] {
         [
             "time": ConsoleText.time(event.time), "agent": event.agent, "seq": event.seq, "kind": ConsoleText.kind(event.kind),
-            "action": event.action, "actor": event.actor, "actorName": viewer.names[event.actor] ?? "", "subject": event.subject,
+            "action": ConsoleText.eventAction(event.action) == event.action ? event.action : "\(ConsoleText.eventAction(event.action)) (\(event.action))",
+            "actor": event.actor, "actorName": viewer.names[event.actor] ?? "", "subject": event.subject,
             "site": event.site,
             "attrs": CanonicalJSON.sortedKeys(event.attrs.keys).map { "\($0)=\(event.attrs[$0]!)" }.joined(separator: " "),
         ]

@@ -38,6 +38,25 @@ enum ConsoleText {
         }
     }
 
+    /// The Japanese name of an event's action, as the ledgers call it; the id itself if there is none.
+    static func eventAction(_ action: String) -> String {
+        let labels: [String: String] = [
+            "enter": "入室", "exit": "退室", "denied": "入室拒否", "login": "ログイン", "logout": "ログアウト", "lookup": "照会",
+            "update": "更新", "print": "印刷", "export": "出力", "auth_failure": "認証失敗", "issue": "交付", "revoke": "失効",
+            "pin_change": "暗証番号変更", "return": "返却", "lost": "紛失", "insert": "カード挿入", "remove": "カード抜去",
+            "stock_in": "受入", "store": "保管", "take_out": "持出し", "recover": "回収", "destroy": "廃棄",
+            "device_attached": "機器接続", "device_removed": "機器取外し", "program_added": "プログラム追加",
+            "program_changed": "プログラム変更", "program_removed": "プログラム削除", "fw_backup": "FW 設定の保存",
+            "scan": "検査", "detected": "検出", "network_cut": "ネットワーク遮断", "reported": "報告",
+            "unauthorized_access": "不正アクセス", "fault": "障害", "maintenance_start": "保守開始", "maintenance_end": "保守終了",
+            "disaster": "災害", "fire": "火災", "quake_shutdown": "地震・落雷による停止", "audit_submitted": "監査報告の提出",
+            "audit_reviewed": "監査報告の確認", "finding_opened": "指摘事項の発生", "finding_closed": "指摘事項の完了",
+            "heartbeat": "稼働通知", "loss": "欠落の申告", "clock_jump": "時刻の飛び", "started": "起動", "stopped": "停止",
+            "log_inconsistent": "ログ不整合", "log_accepted": "不整合の受入",
+        ]
+        return labels[action] ?? action
+    }
+
     /// What a refusal means, in one Japanese line; the hub's own message follows it.
     static func error(_ code: ErrorCode) -> String {
         switch code {

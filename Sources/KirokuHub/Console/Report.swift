@@ -148,13 +148,14 @@ extension ConsoleController {
         func listed(_ kind: String) -> [[String: Any]] {
             (scan.listed[kind] ?? []).map {
                 [
-                    "time": time($0.timeMS), "agent": $0.agent, "action": $0.action, "actor": who($0.actor), "subject": $0.subject,
+                    "time": time($0.timeMS), "agent": $0.agent, "action": ConsoleText.eventAction($0.action), "actor": who($0.actor),
+                    "subject": $0.subject,
                     "site": $0.site,
                 ]
             }
         }
         func actions(_ kind: EventKind) -> [[String: Any]] {
-            kind.actions.map { ["action": $0, "count": scan.count(kind.name, $0)] as [String: Any] }
+            kind.actions.map { ["action": ConsoleText.eventAction($0), "count": scan.count(kind.name, $0)] as [String: Any] }
         }
         var stock: [String: Int] = [:]
         for row in try await store.register(.stock) { stock[row["state"] ?? "", default: 0] += 1 }

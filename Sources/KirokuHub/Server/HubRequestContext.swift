@@ -20,6 +20,9 @@ public struct HubRequestContext: RequestContext {
     public var identity: Identity?
     /// SHA-256 of the caller's certificate (DER): what the console's form tokens are bound to.
     public var certificateDigest: [UInt8] = []
+    /// A program (kirokuctl) fetching a console document asked for refusals as `{code, message}`
+    /// (`X-Kiroku-Errors: json`) rather than a page.
+    public var errorsAsJSON = false
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
@@ -57,6 +60,7 @@ struct IdentityMiddleware: RouterMiddleware {
                     : "the hub cannot read its revocation list and admits nobody until it can; this connection is closed")
         }
         context.identity = identity
+        context.errorsAsJSON = HTTPField.Name("X-Kiroku-Errors").flatMap { request.headers[$0] } == "json"
         context.certificateDigest = Array(SHA256.hash(data: try peer.toDERBytes()))
         context.logger[metadataKey: "kiroku.peer"] = "\(identity.uri)"
         return try await next(request, context)
