@@ -716,6 +716,13 @@ func consoleBenchmark(count: Int) async throws {
         line("\(name) (\(measured.bytes / 1024) KiB page)", measured.p95, unit: "ms p95", baseline: baseline.p95,
             baselineName: "GET /v1/me p95", aim: "< 200 ms")
     }
+    // The 会議's report for one month (about 830,000 events of the ten million), against a month's count.
+    var reportBytes = 0
+    let report = try await clock.measure { reportBytes = try await connection.request(.GET, "/report?month=2026-11").count }
+    let counted = try await clock.measure { _ = try await connection.request(.GET, "/events?from=2026%2F11%2F1&to=2026%2F12%2F1&limit=50") }
+    line("the 会議's report for November (\(reportBytes / 1024) KiB)", seconds(report), unit: "s", baseline: seconds(counted),
+        baselineName: "search page of that month", aim: "< 5 s")
+
     // 100,000 rows: four days of the record. The hub's resident memory is sampled while it streams.
     let csvPath = "/events.csv?from=2026%2F11%2F1&to=2026%2F11%2F5"
     let before = residentKB(hub.processIdentifier)
