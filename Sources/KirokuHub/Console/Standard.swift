@@ -26,7 +26,7 @@ enum Standard {
         Article(id: "第12", title: "電算室等の管理", outside: nil),
         Article(id: "第13", title: "入退室管理に係る指示", outside: nil),
         Article(id: "第14", title: "機器の管理", outside: nil),
-        Article(id: "第15", title: "データ等の管理", outside: "データ等の保管・持出しは、現在の記録の種類では扱っていません。"),
+        Article(id: "第15", title: "データ等の管理", outside: nil),
         Article(id: "第16", title: "暗証番号等", outside: nil),
         Article(id: "第17", title: "端末装置の運用", outside: nil),
         Article(id: "第18", title: "住民基本台帳カードの管理", outside: nil),
@@ -35,16 +35,40 @@ enum Standard {
         Article(id: "第21", title: "調査", outside: nil),
         Article(id: "第22", title: "不正アクセス行為", outside: nil),
         Article(id: "第23", title: "外部委託", outside: nil),
-        Article(id: "第24", title: "委託契約書への記載事項", outside: nil),
+        Article(id: "第24", title: "委託契約書への記載事項", outside: "契約書の記載事項の定めで、端末の記録からは確かめられません (契約の台帳は今後の課題です)。"),
         Article(id: "第25", title: "受託者の管理状況の調査", outside: nil),
         Article(id: "第26", title: "故障発生時の措置", outside: nil),
-        Article(id: "第27", title: "障害対策マニュアル", outside: nil),
+        Article(id: "第27", title: "障害対策マニュアル", outside: "マニュアルの作成の定めで、端末の記録からは確かめられません。障害そのものは第26に示します。"),
         Article(id: "第28", title: "災害又は緊急時における対応", outside: nil),
         Article(id: "第29", title: "火災の防止", outside: nil),
         Article(id: "第30", title: "地震及び落雷時の対応", outside: nil),
         Article(id: "第31", title: "委任", outside: "市長への委任の定めで、記録の対象ではありません。"),
     ]
 
-    /// The kinds of event that serve an article.
-    static func kinds(_ article: String) -> [EventKind] { EventKind.all.filter { $0.articles.contains(article) } }
+    /// The records that speak to each article: a kind, and which of its actions (all when nil). Finer than
+    /// ``EventKind/articles``: a fire is 第29, not 第26 or 第30.
+    static let sources: [String: [(kind: EventKind, actions: [String]?)]] = [
+        "第7": [(.card, ["issue", "revoke", "pin_change", "return", "lost"])],
+        "第11": [(.operation, ["login", "logout"])],
+        "第12": [(.access, nil)],
+        "第13": [(.access, nil)],
+        "第14": [(.config, nil)],
+        "第15": [(.operation, ["print", "export"])],
+        "第16": [(.card, nil)],
+        "第17": [(.config, ["device_attached", "device_removed", "program_added", "program_changed", "program_removed"])],
+        "第18": [(.residentCard, nil)],
+        "第19": [(.malware, nil)],
+        "第20": [(.operation, ["login", "logout", "lookup", "update", "print", "export"]), (.agent, ["loss", "clock_jump", "log_inconsistent", "log_accepted"])],
+        "第21": [(.record, ["hold_placed", "hold_lifted"])],
+        "第22": [(.operation, ["auth_failure"]), (.incident, ["unauthorized_access"])],
+        "第23": [(.contractor, nil)],
+        "第25": [(.contractor, ["audit_submitted", "audit_reviewed", "finding_opened", "finding_closed"])],
+        "第26": [(.incident, ["fault", "maintenance_start", "maintenance_end"])],
+        "第28": [(.incident, ["disaster"])],
+        "第29": [(.incident, ["fire"])],
+        "第30": [(.incident, ["quake_shutdown"])],
+    ]
+
+    /// Rules that judge an article besides their own (a device not in the 構成管理簿 is also 第17's 無許可の変更).
+    static let alsoJudgedBy: [String: [String]] = ["第17": ["unapproved_device", "unapproved_program"]]
 }

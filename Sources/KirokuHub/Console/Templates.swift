@@ -276,13 +276,19 @@ enum ConsoleTemplates {
         </head>
         <body>
         <header class="cover">
-        <p class="secret">取扱注意</p>
         <h1>{{title}}</h1>
         <p class="period">対象期間: {{period}}</p>
         <p>作成: {{made}} · {{madeBy}} · 記録: {{origin}}</p>
+        {{#unfinished}}<p class="alert-box">この期間はまだ終わっていません。作成時点までの記録による途中の資料です。</p>{{/unfinished}}
         <table class="summary"><tbody>
-        <tr><th>期間中の記録</th><td class="num">{{events}} 件</td><th>期間に関わる所見</th><td class="num">重大 {{findingsCritical}} 件 · 未対応 {{findingsOpen}} 件</td></tr>
+        <tr><th>期間中の記録</th><td class="num">{{events}} 件</td><th>期間に関わる所見 (作成時点の状態)</th><td class="num">重大 {{findingsCritical}} 件 · 未対応 {{findingsOpen}} 件 · 確認済 {{findingsAcknowledged}} 件</td></tr>
         </tbody></table>
+        {{#anyUnhandledCritical}}
+        <div class="alert-box"><p><strong>対応の記録がない重大な所見 ({{unhandledCriticalCount}} 件)</strong></p>
+        <table><thead><tr><th>所見</th><th>内容</th><th class="nowrap">初回</th></tr></thead><tbody>
+        {{#unhandledCritical}}<tr><td>#{{id}} {{rule}}{{#carried}} (前期から継続){{/carried}}</td><td>{{summary}}</td><td class="nowrap">{{firstSeen}}</td></tr>{{/unhandledCritical}}
+        </tbody></table></div>
+        {{/anyUnhandledCritical}}
         </header>
 
         <h2>1. 条項ごとの状況 (第1〜第31)</h2>
@@ -299,8 +305,8 @@ enum ConsoleTemplates {
         </tbody></table>
         {{/hasRules}}
         {{#hasCritical}}
-        <table><thead><tr><th>所見</th><th>内容</th><th>状態</th><th>対応 (日時・担当・理由)</th></tr></thead><tbody>
-        {{#critical}}<tr><td>#{{id}} {{rule}}</td><td>{{summary}}</td><td>{{status}}</td><td>{{#history}}<div>{{at}} {{action}} {{by}}: {{reason}}</div>{{/history}}{{#unhandled}}<strong>対応の記録なし</strong>{{/unhandled}}</td></tr>{{/critical}}
+        <table><thead><tr><th>所見</th><th>内容</th><th class="nowrap">状態</th><th>対応 (日時・担当・理由)</th></tr></thead><tbody>
+        {{#critical}}<tr><td>#{{id}} {{rule}}{{#carried}} (前期から継続){{/carried}}</td><td>{{summary}}</td><td class="nowrap">{{status}}</td><td>{{#history}}<div>{{at}} {{action}} {{by}}: {{reason}}</div>{{/history}}{{#unhandled}}<strong>対応の記録なし</strong>{{/unhandled}}</td></tr>{{/critical}}
         </tbody></table>
         {{/hasCritical}}
         {{/speaks}}
@@ -318,6 +324,7 @@ enum ConsoleTemplates {
         <table><thead><tr><th>日時</th><th>端末</th><th>変更</th><th>対象</th></tr></thead><tbody>
         {{#config}}<tr><td>{{time}}</td><td>{{agent}}</td><td>{{action}}</td><td>{{subject}}</td></tr>{{/config}}
         </tbody></table>
+        <p class="note">{{configCut}}</p>
         </section>
         <section><h3>操作識別カード (第16) と住基カード (第18)</h3>
         <table class="counts"><thead><tr>{{#card}}<th>{{action}}</th>{{/card}}</tr></thead><tbody><tr>{{#card}}<td class="num">{{count}}</td>{{/card}}</tr></tbody></table>
@@ -328,7 +335,7 @@ enum ConsoleTemplates {
         <table class="counts"><thead><tr>{{#malware}}<th>{{action}}</th>{{/malware}}</tr></thead><tbody><tr>{{#malware}}<td class="num">{{count}}</td>{{/malware}}</tr></tbody></table>
         {{#anyDetections}}<table><thead><tr><th>日時</th><th>端末</th><th>内容</th><th>対象</th><th>操作者</th></tr></thead><tbody>
         {{#detections}}<tr><td>{{time}}</td><td>{{agent}}</td><td>{{action}}</td><td>{{subject}}</td><td>{{actor}}</td></tr>{{/detections}}
-        </tbody></table>{{/anyDetections}}
+        </tbody></table><p class="note">{{detectionsCut}}</p>{{/anyDetections}}
         </section>
         <section><h3>操作者ごとの照会 (第20): 時間外と繰り返し ({{repeatedThreshold}} 回以上/日)</h3>
         {{#anyOperators}}<table><thead><tr><th>操作者</th><th>照会</th><th>時間外</th><th>繰り返し (対象×日)</th><th>繰り返しの照会</th><th>更新・印刷・出力</th><th>認証失敗</th></tr></thead><tbody>
@@ -338,13 +345,12 @@ enum ConsoleTemplates {
         <section><h3>障害・事故 (第22, 第26〜第30)</h3>
         {{#anyIncidents}}<table><thead><tr><th>日時</th><th>端末</th><th>種類</th><th>報告者</th><th>対象</th></tr></thead><tbody>
         {{#incidents}}<tr><td>{{time}}</td><td>{{agent}}</td><td>{{action}}</td><td>{{actor}}</td><td>{{subject}}</td></tr>{{/incidents}}
-        </tbody></table>{{/anyIncidents}}{{^anyIncidents}}<p>期間中の障害・事故の記録はありません。</p>{{/anyIncidents}}
+        </tbody></table><p class="note">{{incidentsCut}}</p>{{/anyIncidents}}{{^anyIncidents}}<p>期間中の障害・事故の記録はありません。</p>{{/anyIncidents}}
         </section>
-        <section><h3>外部委託 (第23〜第26)</h3>
+        <section><h3>外部委託 (第23〜第25)</h3>
         {{#anyContractors}}<table><thead><tr><th>日時</th><th>内容</th><th>担当</th><th>対象</th></tr></thead><tbody>
         {{#contractors}}<tr><td>{{time}}</td><td>{{action}}</td><td>{{actor}}</td><td>{{subject}}</td></tr>{{/contractors}}
-        </tbody></table>{{/anyContractors}}{{^anyContractors}}<p>期間中の委託に関する記録はありません。</p>{{/anyContractors}}
-        <p class="note">一覧は種類ごとに最初の {{listLimit}} 件までを示します (件数の集計はすべての記録から)。</p>
+        </tbody></table><p class="note">{{contractorsCut}}</p>{{/anyContractors}}{{^anyContractors}}<p>期間中の委託に関する記録はありません。</p>{{/anyContractors}}
         </section>
 
         <h2>3. 記録の完全性</h2>
@@ -365,7 +371,7 @@ enum ConsoleTemplates {
         </tbody></table>
         <p>{{#checkpoint.cosigned}}会議の立会人が連署したチェックポイントです。署名と連署の全文:{{/checkpoint.cosigned}}{{^checkpoint.cosigned}}<strong>立会人の連署はまだありません。</strong>ハブの署名のみの全文:{{/checkpoint.cosigned}}</p>
         <pre class="note-text">{{checkpoint.text}}</pre>
-        <p class="note">だれでも <code>kirokuctl log checkpoint --size {{checkpoint.size}}</code> で同じチェックポイントを取り寄せ、この紙と照合できます。</p>
+        <p class="note">この資料の件数は、このチェックポイントに含まれる記録 ({{checkpoint.size}} 件まで) から数えています。{{#checkpoint.anyLater}}作成時点でそのあとに届いた {{checkpoint.later}} 件は含みません。{{/checkpoint.anyLater}}だれでも <code>kirokuctl log checkpoint --size {{checkpoint.size}}</code> で同じチェックポイントを取り寄せ、この紙と照合できます (署名の各行は「—」で始まります)。</p>
         {{/checkpoint.exists}}
         {{^checkpoint.exists}}<p>チェックポイントはまだ発行されていません。</p>{{/checkpoint.exists}}
         </section>
@@ -379,6 +385,7 @@ enum ConsoleTemplates {
         {{#anyAdministration}}<table><thead><tr><th>日時</th><th>操作</th><th>担当</th><th>対象</th><th>内容</th></tr></thead><tbody>
         {{#administration}}<tr><td>{{time}}</td><td>{{action}}</td><td>{{actor}}</td><td>{{subject}}</td><td class="detail">{{detail}}</td></tr>{{/administration}}
         </tbody></table>{{/anyAdministration}}{{^anyAdministration}}<p>期間中の管理者の操作はありません。</p>{{/anyAdministration}}
+        {{#anyIdleRejudges}}<p class="note">このほか、変化のなかった再判定が {{idleRejudges}} 回あります。</p>{{/anyIdleRejudges}}
         </section>
 
         <section class="seals keep">
@@ -392,15 +399,16 @@ enum ConsoleTemplates {
 
     static let reportCSS = """
         @page{size:A4 portrait;margin:18mm 15mm 20mm 15mm;@bottom-center{content:counter(page) " / " counter(pages);font-size:9pt;color:#444}@top-right{content:"取扱注意";font-size:8pt;color:#666}}
+        .nowrap{white-space:nowrap}
         body{font-family:"IPAexGothic","IPAexMincho","Noto Sans CJK JP",sans-serif;font-size:10pt;color:#000;margin:0}
         h1{font-size:16pt;margin:0 0 6mm}h2{font-size:13pt;border-bottom:1.5pt solid #000;margin:8mm 0 3mm;break-after:avoid}h3{font-size:11pt;margin:4mm 0 2mm;break-after:avoid}
         .cover{margin-bottom:6mm}.secret{text-align:right;font-size:9pt}.period{font-size:12pt}
         table{border-collapse:collapse;width:100%;margin:2mm 0}th,td{border:0.5pt solid #555;padding:1mm 1.5mm;text-align:left;vertical-align:top;font-size:9pt}
         th{background:#eee}thead{display:table-header-group}tr{break-inside:avoid}td.num{text-align:right}
-        section{break-inside:avoid}section.article{break-inside:avoid;margin-bottom:3mm}.keep{break-inside:avoid}
+        section.article{break-inside:avoid;margin-bottom:3mm}.keep{break-inside:avoid}
         table.counts{width:auto}table.counts td,table.counts th{min-width:14mm}
         .note{color:#333;font-size:9pt}.mono,pre.note-text{font-family:"IPAexGothic",monospace;word-break:break-all}
-        pre.note-text{white-space:pre-wrap;border:0.5pt solid #555;padding:2mm;font-size:8pt}
+        pre.note-text{white-space:pre-wrap;border:0.5pt solid #555;padding:2mm;font-size:7pt}
         tr.flag td{background:#fff3e0}.alert-box{border:1pt solid #b71c1c;padding:2mm;margin:2mm 0}td.detail{font-size:8pt;word-break:break-all}
         table.seal td{height:22mm}table.seal th{text-align:center;width:20%}
         @media screen{body{max-width:190mm;margin:10mm auto;padding:0 5mm}}

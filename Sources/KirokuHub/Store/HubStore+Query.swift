@@ -198,7 +198,11 @@ extension HubStore {
         }
         for (column, value) in [("agent", query.agent), ("site", query.site), ("kind", query.kind), ("action", query.action)] {
             if let value {
-                conditions.append("\(column) = ?")
+                // One terminal over a period: read the period in time order from the time index (which holds the
+                // agent) and stop at the page's end, rather than all of the terminal's years from its (agent, seq)
+                // index and sort them (233 ms for one day of a 10M record; `+` keeps SQLite off that index).
+                let timed = column == "agent" && (query.from != nil || query.to != nil)
+                conditions.append("\(timed ? "+" : "")\(column) = ?")
                 _ = arguments.append(contentsOf: [value])
             }
         }

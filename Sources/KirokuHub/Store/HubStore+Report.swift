@@ -1,5 +1,5 @@
 import GRDB
-import KirokuProtocol
+public import KirokuProtocol
 
 /// The figures of the 会議's report for a period, gathered in one pass over the period's events (a month of
 /// a ten-million-event record is under a million rows: read once, counted in memory).
@@ -46,7 +46,9 @@ public struct ReportScan: Sendable {
 
 extension HubStore {
     /// Reads every event of `[fromMS, toMS)` once and counts what the report shows.
-    public func reportScan(fromMS: Int64, toMS: Int64, settings: RuleSettings) async throws -> ReportScan {
+    /// Only events among the log's first `treeSize` leaves: the report's figures are those of the checkpoint
+    /// it prints, so anyone can derive them again from the log.
+    public func reportScan(fromMS: Int64, toMS: Int64, treeSize: Int64, settings: RuleSettings) async throws -> ReportScan {
         try await pool.read { db in
             var calendar = settings.calendar
             calendar = calendar.adding(register: try HubStore.rows(.calendar, db: db))
@@ -57,9 +59,10 @@ extension HubStore {
                 db,
                 sql: """
                     SELECT time_ms, agent, kind, action, actor, subject, site FROM events
-                    WHERE time_ms >= ? AND time_ms < ? AND purged_ms IS NULL ORDER BY time_ms, agent, seq
-                    """, arguments: [fromMS, toMS])
+                    WHERE time_ms >= ? AND time_ms < ? AND id <= ? AND purged_ms IS NULL ORDER BY time_ms, agent, seq
+                    """, arguments: [fromMS, toMS, treeSize])
             while let row = try rows.next() {
+                if scan.events & 0xFFF == 0 { try Task.checkCancellation() }
                 let timeMS: Int64 = row[0]
                 let agent: String = row[1]
                 let kind: String = row[2]
@@ -70,8 +73,9 @@ extension HubStore {
                 scan.byAgent[agent, default: 0] += 1
                 switch kind {
                 case "access":
-                    let site: String = row[6]
-                    scan.access[site, default: [:]][actor, default: [:]][action, default: 0] += 1
+                    // The room is the subject (as the permits register names it); site is the building.
+                    let room: String = row[5]
+                    scan.access[room, default: [:]][actor, default: [:]][action, default: 0] += 1
                 case "operation":
                     var person = scan.operators[actor] ?? ReportScan.Operator()
                     switch action {
@@ -111,5 +115,25 @@ extension HubStore {
             }
             return scan
         }
+    }
+
+    /// The findings a report for `[fromMS, toMS)` speaks of: seen before its end, and seen in it, still not
+    /// resolved, or acted on in it. Every one, however many.
+    public func findingsForReport(fromMS: Int64, toMS: Int64) async throws -> [Finding] {
+        let ids = try await pool.read { db in
+            try Int64.fetchAll(
+                db,
+                sql: """
+                    SELECT id FROM findings WHERE first_ms < ? AND (last_ms >= ? OR status != 'resolved'
+                    OR id IN (SELECT finding FROM finding_actions WHERE at_ms >= ? AND at_ms < ?)) ORDER BY id
+                    """, arguments: [toMS, fromMS, fromMS, toMS])
+        }
+        var out: [Finding] = []
+        for chunk in stride(from: 0, to: ids.count, by: 500) {
+            for id in ids[chunk..<min(ids.count, chunk + 500)] {
+                out += try await findings(id: id)
+            }
+        }
+        return out
     }
 }
