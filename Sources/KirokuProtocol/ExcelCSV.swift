@@ -4,7 +4,8 @@ public enum ExcelCSV {
     /// Text Excel would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) gets a leading `'`; IDs Excel
     /// would turn into numbers (`000123`, or more than 11 digits) are written `="000123"`.
     public static func text(_ value: String) -> String {
-        if let first = value.first, "=+-@\t\r".contains(first) {
+        // A leading `'` is doubled too, so that ``untext(_:)`` gives back exactly what was written.
+        if let first = value.first, "=+-@\t\r'".contains(first) {
             return "'" + value
         }
         if !value.isEmpty, value.allSatisfy(\.isASCII), value.allSatisfy(\.isNumber), value.first == "0" || value.count > 11 {
@@ -21,14 +22,18 @@ public enum ExcelCSV {
         return value
     }
 
-    /// One CRLF line of guarded, quoted cells.
+    /// One CRLF line of guarded, quoted cells. The `="000123"` form is written as it is: quoted, Excel and
+    /// readers would see the quotes.
     public static func line(_ values: [String]) -> String {
-        values.map { field(text($0)) }.joined(separator: ",") + "\r\n"
+        values.map { value in
+            let guarded = text(value)
+            return guarded.hasPrefix("=\"") ? guarded : field(guarded)
+        }.joined(separator: ",") + "\r\n"
     }
 
     /// A cell as it was before ``text(_:)`` (for CSVs read back: registers exported, edited, imported).
     public static func untext(_ value: String) -> String {
-        if value.hasPrefix("'"), let second = value.dropFirst().first, "=+-@\t\r".contains(second) { return String(value.dropFirst()) }
+        if value.hasPrefix("'"), let second = value.dropFirst().first, "=+-@\t\r'".contains(second) { return String(value.dropFirst()) }
         return value
     }
 }
