@@ -1,5 +1,5 @@
 public import KirokuProtocol
-import Foundation
+public import Foundation
 
 /// Output formats of `kirokuctl query` and `kirokuctl agents`.
 public enum OutputFormat: String, Sendable, CaseIterable {
@@ -27,13 +27,7 @@ public enum Render {
             return events.map { String(decoding: $0.canonicalBytes(includingHash: true), as: UTF8.self) + "\n" }.joined()
         case .csv:
             var out = header ? "\u{FEFF}" + csvHeader.joined(separator: ",") + "\r\n" : ""
-            for event in events {
-                let fields = [
-                    jst(event.time), event.time, csvText(event.agent), String(event.seq), event.kind, event.action,
-                    csvText(event.actor), csvText(event.subject), csvText(event.site), attrsText(event.attrs), event.hash,
-                ]
-                out += fields.map(csvField).joined(separator: ",") + "\r\n"
-            }
+            for fields in csvRows(events) { out += fields.map(csvField).joined(separator: ",") + "\r\n" }
             return out
         case .table:
             let rows = events.map { event in
@@ -60,6 +54,35 @@ public enum Render {
 
     /// Keeps Excel from turning an ID into a number (`000123` → `123`) or running it as a formula
     /// (CSV injection): digit strings become `="000123"`, text starting with `= + - @` gets a leading `'`.
+    /// Each event's CSV cells, guarded for Excel (not yet quoted).
+    public static func csvRows(_ events: [Event]) -> [[String]] {
+        events.map { event in
+            [
+                jst(event.time), event.time, csvText(event.agent), String(event.seq), event.kind, event.action,
+                csvText(event.actor), csvText(event.subject), csvText(event.site), attrsText(event.attrs), event.hash,
+            ]
+        }
+    }
+
+    /// CSV lines in CP932 (Shift_JIS as Excel on Japanese Windows reads it, no BOM). A cell CP932 cannot hold
+    /// even after the JIS forms are mapped is refused with its row, column and code point.
+    public static func csvCP932(_ events: [Event], header: Bool, firstRow: Int) throws(KirokuError) -> Data {
+        var out = Data()
+        let rows = (header ? [csvHeader] : []) + csvRows(events)
+        for (index, fields) in rows.enumerated() {
+            let row = firstRow + index - (header ? 1 : 0)
+            for (column, field) in fields.enumerated() where ExcelCSV.cp932Forms(field).data(using: .shiftJIS) == nil {
+                let bad = ExcelCSV.cp932Forms(field).first { String($0).data(using: .shiftJIS) == nil }
+                let points = bad.map { $0.unicodeScalars.map { String(format: "U+%04X", $0.value) }.joined(separator: " ") } ?? "?"
+                throw KirokuError(
+                    .badQuery,
+                    "row \(row), column \(column + 1) (\(csvHeader[column])) has \(points), which Shift_JIS (CP932) cannot hold; nothing more was written — use the default UTF-8")
+            }
+            out += ExcelCSV.cp932Forms(fields.map(csvField).joined(separator: ",") + "\r\n").data(using: .shiftJIS)!
+        }
+        return out
+    }
+
     public static func csvText(_ value: String) -> String { ExcelCSV.text(value) }
 
     static func csvField(_ value: String) -> String { ExcelCSV.field(value) }

@@ -36,4 +36,13 @@ public enum ExcelCSV {
         if value.hasPrefix("'"), let second = value.dropFirst().first, "=+-@\t\r'".contains(second) { return String(value.dropFirst()) }
         return value
     }
+
+    /// JIS-style characters that CP932 (Shift_JIS as Windows has it) holds in another form: WAVE DASH as
+    /// FULLWIDTH TILDE, MINUS SIGN as FULLWIDTH HYPHEN-MINUS, and the like. Applied before encoding; what still
+    /// does not encode is refused by the writer, never written as `?`.
+    public static let cp932Forms: [Character: Character] = [
+        "〜": "～", "−": "－", "‖": "∥", "¬": "￢", "—": "―", "¢": "￠", "£": "￡",
+    ]
+
+    public static func cp932Forms(_ text: String) -> String { String(text.map { cp932Forms[$0] ?? $0 }) }
 }

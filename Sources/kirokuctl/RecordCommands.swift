@@ -22,8 +22,12 @@ struct Query: KirokuCommand {
     @Option(help: "Events per page (1-10000).") var limit: Int = 1000
     @Flag(help: "Fetch every page, not just the first.") var all = false
     @Option(help: "table, jsonl or csv (UTF-8 with BOM, CRLF, for Excel).") var format: OutputFormat = .table
+    @Option(help: "With --format csv: utf-8 (with BOM) or cp932 (Shift_JIS, what Excel on Japanese Windows reads by default).")
+    var encoding: String = "utf-8"
 
     func execute() async throws {
+        guard encoding == "utf-8" || encoding == "cp932" else { throw KirokuError(.badQuery, "--encoding is utf-8 or cp932") }
+        guard encoding == "utf-8" || format == .csv else { throw KirokuError(.badQuery, "--encoding cp932 goes with --format csv") }
         var parameters: [String: String] = ["limit": String(limit)]
         if let from { parameters["from"] = try Self.time(from, "--from") }
         if let to { parameters["to"] = try Self.time(to, "--to") }
@@ -39,7 +43,11 @@ struct Query: KirokuCommand {
             while true {
                 let page = try await queries.events(parameters)
                 total += page.events.count
-                FileHandle.standardOutput.write(Data(Render.events(page.events, format: format, header: first).utf8))
+                if encoding == "cp932" {
+                    FileHandle.standardOutput.write(try Render.csvCP932(page.events, header: first, firstRow: total - page.events.count + 2))
+                } else {
+                    FileHandle.standardOutput.write(Data(Render.events(page.events, format: format, header: first).utf8))
+                }
                 first = false
                 guard all, let next = page.next else {
                     if !all, page.next != nil {

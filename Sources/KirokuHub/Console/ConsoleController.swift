@@ -488,14 +488,16 @@ struct ConsoleController: HubController {
                 ["id": $0, "label": ConsoleText.status($0), "selected": $0 == status] as [String: Any]
             },
             "articles": articles.map { ["value": $0, "selected": $0 == typed["article"]] as [String: Any] },
-            "rules": RuleInfo.all.map { ["id": $0.id, "article": $0.article, "selected": $0.id == typed["rule"]] as [String: Any] },
+            "rules": RuleInfo.all.map {
+                ["id": $0.id, "name": ConsoleText.rule($0.id), "article": $0.article, "selected": $0.id == typed["rule"]] as [String: Any]
+            },
             "severities": ["critical", "warning"].map {
                 ["id": $0, "label": ConsoleText.severity($0), "selected": $0 == typed["severity"]] as [String: Any]
             },
             "rows": rows.map { finding in
                 [
                     "id": finding.id, "status": ConsoleText.status(finding.status), "severity": ConsoleText.severity(finding.severity),
-                    "severityClass": finding.severity, "article": finding.article, "rule": finding.rule, "summary": finding.summary,
+                    "severityClass": finding.severity, "article": finding.article, "rule": ConsoleText.rule(finding.rule), "summary": finding.summary,
                     "count": finding.count, "lastSeen": ConsoleText.time(finding.lastSeen),
                 ] as [String: Any]
             },
@@ -511,7 +513,7 @@ struct ConsoleController: HubController {
         let evidence = try await store.events(refs: finding.evidence)
         let data: [String: Any] = [
             "id": finding.id, "status": ConsoleText.status(finding.status), "severity": ConsoleText.severity(finding.severity),
-            "article": finding.article, "rule": finding.rule, "ruleDescription": RuleInfo.named(finding.rule)?.description ?? "",
+            "article": finding.article, "rule": ConsoleText.rule(finding.rule), "ruleDescription": RuleInfo.named(finding.rule)?.description ?? "",
             "summary": finding.summary, "count": finding.count,
             "firstSeen": "\(ConsoleText.time(finding.firstSeen)) · \(ConsoleText.date(finding.firstSeen))",
             "lastSeen": "\(ConsoleText.time(finding.lastSeen)) · \(ConsoleText.date(finding.lastSeen))",

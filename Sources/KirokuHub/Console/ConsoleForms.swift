@@ -109,10 +109,7 @@ enum ConsoleCSV {
 
     static func line(_ fields: [String]) -> String { ExcelCSV.line(fields) }
 
-    /// JIS-style characters that CP932 holds in another form (WAVE DASH as FULLWIDTH TILDE, …).
-    static let cp932Forms: [Character: Character] = ["〜": "～", "−": "－", "‖": "∥", "¬": "￢", "—": "―", "¢": "￠", "£": "￡"]
-
-    static func cp932(_ text: String) -> String { String(text.map { cp932Forms[$0] ?? $0 }) }
+    static func cp932(_ text: String) -> String { ExcelCSV.cp932Forms(text) }
 
     /// Refuses a row CP932 cannot hold, naming its row, column and the first character that will not go.
     static func checkCP932(_ fields: [String], row: Int) throws {

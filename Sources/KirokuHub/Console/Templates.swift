@@ -94,7 +94,7 @@ enum ConsoleTemplates {
         <form class="search" method="get" action="/findings">
         <label>状態<select name="status"><option value="">すべて</option>{{#statuses}}<option value="{{id}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/statuses}}</select></label>
         <label>条項<select name="article"><option value="">すべて</option>{{#articles}}<option{{#selected}} selected{{/selected}}>{{value}}</option>{{/articles}}</select></label>
-        <label>規則<select name="rule"><option value="">すべて</option>{{#rules}}<option value="{{id}}"{{#selected}} selected{{/selected}}>{{id}} ({{article}})</option>{{/rules}}</select></label>
+        <label>規則<select name="rule"><option value="">すべて</option>{{#rules}}<option value="{{id}}"{{#selected}} selected{{/selected}}>{{name}} ({{article}})</option>{{/rules}}</select></label>
         <label>重大度<select name="severity"><option value="">すべて</option>{{#severities}}<option value="{{id}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/severities}}</select></label>
         <label>期間 (から)<input name="from" value="{{form.from}}" placeholder="2026/4/1"></label>
         <label>期間 (まで・含まない)<input name="to" value="{{form.to}}" placeholder="令和8年5月1日"></label>
