@@ -19,66 +19,58 @@ struct Export: KirokuCommand {
     @Option(help: "Write the evidence bundle here.") var evidence: String
     @Option(help: "cosigned, newest, or a published tree size.") var checkpoint = "cosigned"
     @Option(help: "Events per page the hub signs a statement for (1 to 10000).") var pageSize = EventQueryLimit.max
-    @Option(help: "From this time (inclusive).") var from: String?
-    @Option(help: "Up to this time (exclusive).") var to: String?
-    @Option(help: "Only this agent.") var agent: String?
-    @Option(help: "Only this site.") var site: String?
-    @Option(help: "Only this kind.") var kind: String?
-    @Option(help: "Only this action.") var action: String?
-    @Option(help: "Only this actor.") var actor: String?
-    @Option(help: "Only this subject.") var subject: String?
+    @OptionGroup var filter: EventFilter
 
     func execute() async throws {
         guard (1...EventQueryLimit.max).contains(pageSize) else {
             throw KirokuError(.badQuery, "--page-size must be 1 to \(EventQueryLimit.max)")
         }
-        var parameters: [String: String] = ["limit": String(pageSize)]
-        if let from { parameters["from"] = try Query.time(from, "--from") }
-        if let to { parameters["to"] = try Query.time(to, "--to") }
-        for (name, value) in [
-            ("agent", agent), ("site", site), ("kind", kind), ("action", action), ("actor", actor), ("subject", subject),
-        ] {
-            if let value { parameters[name] = value }
-        }
+        var parameters = try filter.parameters()
+        parameters["limit"] = String(pageSize)
         if checkpoint != "newest" { parameters["checkpoint"] = checkpoint }
+        try await hubOptions.withQueries { queries in try await Self.write(parameters, to: evidence, queries) }
+    }
+
+    /// Fetches every page of `/v1/evidence` for `parameters`, all proven in one checkpoint, and writes the
+    /// bundle to `path`; says how many events came after that checkpoint. (Also `kirokuctl report --evidence`.)
+    static func write(_ parameters: [String: String], to path: String, _ queries: HubQueries) async throws {
+        var parameters = parameters
         var bundle: EvidenceBundle?
         var omitted: Int64 = 0
-        try await hubOptions.withQueries { queries in
-            while true {
-                let bytes: [UInt8]
-                do {
-                    bytes = try await queries.evidence(parameters)
-                } catch let error as KirokuError where error.code == .notFound && parameters["checkpoint"] == "cosigned" && bundle == nil {
-                    // No witness has cosigned yet: proven in a fresh checkpoint instead, and said so.
-                    FileHandle.standardError.write(
-                        Data("kirokuctl: no checkpoint is cosigned by a witness yet; the events are proven in a fresh checkpoint of the hub\n".utf8))
-                    parameters["checkpoint"] = nil
-                    continue
-                }
-                let page = try EvidenceBundle(bytes: bytes)
-                guard case .object(let root) = try JSONParser.parse(bytes) else { break }
-                if case .integer(let count) = root["omitted_after_checkpoint"] { omitted += count }
-                if var merged = bundle {
-                    merged.events += page.events
-                    merged.statements += page.statements
-                    merged.links += page.links
-                    bundle = merged
-                } else {
-                    bundle = page
-                    // Every later page is proven in the same checkpoint.
-                    let tree = try Checkpoint(body: try SignedNote(text: page.checkpoint).body)
-                    parameters["checkpoint"] = String(tree.size)
-                }
-                FileHandle.standardError.write(Data("kirokuctl: \(bundle!.events.count) event(s) so far\n".utf8))
-                guard case .string(let next) = root["next"] else { break }
-                parameters["cursor"] = next
+        while true {
+            let bytes: [UInt8]
+            do {
+                bytes = try await queries.evidence(parameters)
+            } catch let error as KirokuError where error.code == .notFound && parameters["checkpoint"] == "cosigned" && bundle == nil {
+                // No witness has cosigned yet: proven in a fresh checkpoint instead, and said so.
+                FileHandle.standardError.write(
+                    Data("kirokuctl: no checkpoint is cosigned by a witness yet; the events are proven in a fresh checkpoint of the hub\n".utf8))
+                parameters["checkpoint"] = nil
+                continue
             }
+            let page = try EvidenceBundle(bytes: bytes)
+            guard case .object(let root) = try JSONParser.parse(bytes) else { break }
+            if case .integer(let count) = root["omitted_after_checkpoint"] { omitted += count }
+            if var merged = bundle {
+                merged.events += page.events
+                merged.statements += page.statements
+                merged.links += page.links
+                bundle = merged
+            } else {
+                bundle = page
+                // Every later page is proven in the same checkpoint.
+                let tree = try Checkpoint(body: try SignedNote(text: page.checkpoint).body)
+                parameters["checkpoint"] = String(tree.size)
+            }
+            FileHandle.standardError.write(Data("kirokuctl: \(bundle!.events.count) event(s) so far\n".utf8))
+            guard case .string(let next) = root["next"] else { break }
+            parameters["cursor"] = next
         }
         guard var bundle else { return }
         bundle.query = parameters.filter { $0.key != "cursor" && $0.key != "checkpoint" && $0.key != "limit" }
-        try Data(bundle.bytes).write(to: URL(filePath: evidence), options: .atomic)
+        try Data(bundle.bytes).write(to: URL(filePath: path), options: .atomic)
         let tree = try Checkpoint(body: try SignedNote(text: bundle.checkpoint).body)
-        print("wrote \(evidence): \(bundle.events.count) event(s) proven in checkpoint \(tree.origin) size \(tree.size)")
+        print("wrote \(path): \(bundle.events.count) event(s) proven in checkpoint \(tree.origin) size \(tree.size)")
         if omitted > 0 {
             print("\(omitted) matching event(s) came after that checkpoint and are not in the bundle; run the witness and export again to include them")
         }

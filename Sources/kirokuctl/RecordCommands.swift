@@ -6,19 +6,40 @@ import KirokuControl
 import KirokuPKI
 import KirokuProtocol
 
-struct Query: KirokuCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Search the consolidated record.",
-        discussion: "Times are RFC 3339 with milliseconds, or a date YYYY-MM-DD (midnight JST).")
-    @OptionGroup var hubOptions: HubOptions
-    @Option(help: "From this time (inclusive).") var from: String?
+/// The filters of a search of the record, shared by `query` and `export`: what `GET /v1/events` takes.
+struct EventFilter: ParsableArguments {
+    @Option(help: "From this time (inclusive): 2026/4/1, 2026-04-01 9:30, 令和8年4月1日, R8.4.1 (JST), or RFC 3339.") var from: String?
     @Option(help: "Up to this time (exclusive).") var to: String?
-    @Option(help: "Only this agent.") var agent: String?
+    @Option(help: "Only this agent (terminal).") var agent: String?
     @Option(help: "Only this site.") var site: String?
     @Option(help: "Only this kind.") var kind: String?
     @Option(help: "Only this action.") var action: String?
     @Option(help: "Only this actor.") var actor: String?
+    @Option(help: "How --actor matches: exact, prefix or contains.") var actorMatch: String?
     @Option(help: "Only this subject.") var subject: String?
+    @Option(help: "How --subject matches: exact, prefix or contains (a resident by part of a name).") var subjectMatch: String?
+
+    /// The query's parameters, times read as people type them.
+    func parameters() throws -> [String: String] {
+        var parameters: [String: String] = [:]
+        if let from { parameters["from"] = try Query.time(from, "--from") }
+        if let to { parameters["to"] = try Query.time(to, "--to") }
+        for (name, value) in [
+            ("agent", agent), ("site", site), ("kind", kind), ("action", action), ("actor", actor), ("actor_match", actorMatch),
+            ("subject", subject), ("subject_match", subjectMatch),
+        ] {
+            if let value { parameters[name] = value }
+        }
+        return parameters
+    }
+}
+
+struct Query: KirokuCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Search the consolidated record.",
+        discussion: "Times are read in JST as people type them (2026/4/1 9:30, 令和8年4月1日, R8.4.1), or RFC 3339.")
+    @OptionGroup var hubOptions: HubOptions
+    @OptionGroup var filter: EventFilter
     @Option(help: "Events per page (1-10000).") var limit: Int = 1000
     @Flag(help: "Fetch every page, not just the first.") var all = false
     @Option(help: "table, jsonl or csv (UTF-8 with BOM, CRLF, for Excel).") var format: OutputFormat = .table
@@ -28,15 +49,8 @@ struct Query: KirokuCommand {
     func execute() async throws {
         guard encoding == "utf-8" || encoding == "cp932" else { throw KirokuError(.badQuery, "--encoding is utf-8 or cp932") }
         guard encoding == "utf-8" || format == .csv else { throw KirokuError(.badQuery, "--encoding cp932 goes with --format csv") }
-        var parameters: [String: String] = ["limit": String(limit)]
-        if let from { parameters["from"] = try Self.time(from, "--from") }
-        if let to { parameters["to"] = try Self.time(to, "--to") }
-        for (name, value) in [
-            ("agent", agent), ("site", site), ("kind", kind), ("action", action), ("actor", actor),
-            ("subject", subject),
-        ] {
-            if let value { parameters[name] = value }
-        }
+        var parameters = try filter.parameters()
+        parameters["limit"] = String(limit)
         var first = true
         var total = 0
         try await hubOptions.withQueries { queries in

@@ -26,6 +26,8 @@ struct Report: KirokuCommand {
     @Option(help: "html or pdf.") var format: String = "html"
     @Option(help: "The file to write.") var out: String
     @Option(help: "The Chromium to print PDF with.") var chromium: String = "/usr/bin/chromium"
+    @Option(help: "Also write an evidence bundle of the report's events (its period, proven in the checkpoint it prints); large for a long period.")
+    var evidence: String?
 
     func execute() async throws {
         guard format == "html" || format == "pdf" else { throw KirokuError(.badQuery, "--format is html or pdf") }
@@ -42,7 +44,20 @@ struct Report: KirokuCommand {
         if let to { query["to"] = to }
         if let meeting { query["meeting"] = meeting }
         FileHandle.standardError.write(Data("kirokuctl: the hub is making the report…\n".utf8))
-        let html = try await hubOptions.withQueries { try await $0.report(query) }
+        let html = try await hubOptions.withQueries { queries in
+            let html = try await queries.report(query)
+            if let evidence {
+                // The hub names the period and the checkpoint it counted in (a meta element of the report).
+                let text = String(decoding: html, as: UTF8.self)
+                guard let meta = text.firstMatch(of: /<meta name="kiroku-report" content="from=([^;"]+);to=([^;"]+);checkpoint=([0-9]+)">/) else {
+                    throw KirokuError(.hubUnavailable, "the hub's report does not name its period and checkpoint; update the hub")
+                }
+                try await Export.write(
+                    ["from": String(meta.1), "to": String(meta.2), "checkpoint": String(meta.3), "limit": String(EventQueryLimit.max)],
+                    to: evidence, queries)
+            }
+            return html
+        }
         guard format == "pdf" else {
             try Data(html).write(to: URL(filePath: out), options: .atomic)
             print("wrote \(out) (HTML, A4 portrait; print it from a browser, or use --format pdf)")

@@ -248,15 +248,20 @@ struct ConsoleTests {
         // The 会議's witness cosigns the log first: the report prints that cosignature.
         let hubKey = try runProgram(ctl, ["log", "key"] + person).stdout.split(separator: " ").first.map(String.init) ?? ""
         let witnessDir = scene.temp.file("witness")
-        _ = try runProgram(ctl, ["witness", "init", "--dir", witnessDir, "--name", "kaigi.test/witness"])
+        let witnessKey = try runProgram(ctl, ["witness", "init", "--dir", witnessDir, "--name", "kaigi.test/witness"]).stdout
+            .split(separator: "\n").last.map(String.init) ?? ""
         _ = try runProgram(ctl, ["log", "checkpoint", "--publish"] + person)
         let cosigned = try runProgram(ctl, ["witness", "run", "--dir", witnessDir, "--hub-key", hubKey] + person)
         #expect(cosigned.status == 0, "\(cosigned.stdout)\(cosigned.stderr)")
         let note = try runProgram(ctl, ["log", "checkpoint"] + person).stdout
 
         let html = scene.temp.file("report.html")
-        let made = try runProgram(ctl, ["report", "--month", "2026-11", "--out", html] + person)
+        let bundle = scene.temp.file("report-evidence.json")
+        let made = try runProgram(ctl, ["report", "--month", "2026-11", "--out", html, "--evidence", bundle] + person)
         #expect(made.status == 0, "\(made.stderr)")
+        // The evidence beside the report: its events, proven in the checkpoint it prints, verified offline.
+        let verified = try runProgram(ctl, ["verify", bundle, "--hub-key", hubKey, "--witness", witnessKey])
+        #expect(verified.status == 0 && verified.stdout.contains("VERIFIED") && !verified.stdout.contains("NOT VERIFIED"), "\(verified.stdout)\(verified.stderr)")
         let text = try String(contentsOfFile: html, encoding: .utf8)
         // Every article, in order.
         var position = text.startIndex
@@ -274,6 +279,7 @@ struct ConsoleTests {
         await kaigi.connection.shutdown()
         let events = try #require(page).events
         #expect(text.contains("<td class=\"num\">\(events.count) 件</td>"), "the period's event count \(events.count)")
+        #expect(made.stdout.contains("wrote \(bundle): \(events.count) event(s)"), "the bundle holds the report's events: \(made.stdout)")
         let logins = events.filter { $0.kind == "operation" && ($0.action == "login" || $0.action == "logout") }.count
         #expect(logins >= 1 && text.contains("ログイン・ログアウト \(logins) 件"), "第11: logins \(logins)")
         #expect(text.contains("山田 太郎 (sousa01)</td><td class=\"num\">2</td><td class=\"num\">2</td>"), "sousa01: two lookups, both out of hours")

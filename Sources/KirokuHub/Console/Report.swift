@@ -244,6 +244,8 @@ extension ConsoleController {
             "configCut": cut("config", total: scan.count("config")), "detectionsCut": cut("malware", total: detections),
             "incidentsCut": cut("incident", total: scan.count("incident")), "contractorsCut": cut("contractor", total: scan.count("contractor")),
             "idleRejudges": idle.count, "anyIdleRejudges": !idle.isEmpty,
+            "fromRFC": Timestamp(epochMilliseconds: period.fromMS, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339,
+            "toRFC": Timestamp(epochMilliseconds: period.toMS, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339,
             "title": title, "period": period.span, "periodName": period.name, "origin": configuration.origin,
             "made": "\(ConsoleText.time(Timestamp(date: Date()).rfc3339)) · \(ConsoleText.date(Timestamp(date: Date()).rfc3339))",
             "madeBy": who(viewer.identity.id), "events": scan.events,

@@ -272,6 +272,7 @@ enum ConsoleTemplates {
         <head>
         <meta charset="utf-8">
         <title>{{title}} ({{periodName}})</title>
+        <meta name="kiroku-report" content="from={{fromRFC}};to={{toRFC}};checkpoint={{checkpoint.size}}">
         <style>{{{css}}}</style>
         </head>
         <body>
