@@ -199,6 +199,7 @@ struct ExampleConfigurationTests {
         let hub = try HubConfiguration.load(file: Self.root.appending(path: "Hub/hub.example.json").path)
         #expect(hub.roleLabels.roles("管理者") == [.administrator] && hub.rules.bulkLookupsPerHour == 100)
         #expect(hub.retention != RetentionPolicy())
+        #expect(hub.reportTitle.hasSuffix("セキュリティ会議 資料"))
         let agent = try AgentConfiguration.load(file: Self.root.appending(path: "Agent/agent.example.json").path)
         #expect(agent.files.map(\.format) == ["jsonl", "clamav", "wtmp", "btmp"] && agent.clamscan == "/usr/bin/clamscan")
     }
