@@ -34,6 +34,11 @@ public enum ExcelCSV {
     /// A cell as it was before ``text(_:)`` (for CSVs read back: registers exported, edited, imported).
     public static func untext(_ value: String) -> String {
         if value.hasPrefix("'"), let second = value.dropFirst().first, "=+-@\t\r'".contains(second) { return String(value.dropFirst()) }
+        // `="000123"` as a quoted field (`"=""000123"""`, as kirokuctl's CSV writes it) arrives unquoted as this.
+        if value.count >= 3, value.hasPrefix("=\""), value.hasSuffix("\"") {
+            let inner = value.dropFirst(2).dropLast()
+            if !inner.contains("\"") { return String(inner) }
+        }
         return value
     }
 

@@ -74,6 +74,9 @@ struct PKI: AsyncParsableCommand {
         @Option(help: "Read the passphrase from this file (otherwise one is made and printed).") var passphraseFile: String?
 
         func execute() async throws {
+            guard !id.isEmpty, id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }), !id.hasPrefix(".") else {
+                throw KirokuError(.pki, "a person id is A-Z a-z 0-9 . _ - (not '\(id.prefix(40))')")
+            }
             let certificate = "\(dir)/people/\(id).crt"
             let key = "\(dir)/people/\(id).key"
             guard FileManager.default.fileExists(atPath: certificate), FileManager.default.fileExists(atPath: key) else {

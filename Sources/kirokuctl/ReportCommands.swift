@@ -63,8 +63,9 @@ struct Report: KirokuCommand {
             print("wrote \(out) (HTML, A4 portrait; print it from a browser, or use --format pdf)")
             return
         }
+        // The report names staff and incidents: its working copy is the invoker's alone (0700), removed after.
         let folder = FileManager.default.temporaryDirectory.appending(path: "kiroku-report-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try PrivateFiles.createDirectory(folder)
         defer { try? FileManager.default.removeItem(at: folder) }
         let page = folder.appending(path: "report.html")
         try Data(html).write(to: page)
@@ -83,7 +84,14 @@ struct Report: KirokuCommand {
         process.standardError = handle
         try? FileManager.default.removeItem(at: target)
         try process.run()
-        process.waitUntilExit()
+        // Chromium that hangs (a broken profile, a missing display library) is stopped after two minutes.
+        let deadline = ContinuousClock.now + .seconds(120)
+        while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+            throw KirokuError(.internalError, "Chromium did not finish printing the report within two minutes; nothing was written")
+        }
         guard process.terminationStatus == 0, FileManager.default.fileExists(atPath: target.path) else {
             let said = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
             throw KirokuError(.internalError, "Chromium could not print the report (status \(process.terminationStatus)): \(said.suffix(600))")

@@ -184,6 +184,19 @@ struct ConsoleTests {
              "\(scene.hub.url)/v1/holds"])
         #expect(empty.stdout.hasSuffix("\n400") && empty.stdout.contains("would hold nothing"), "\(empty.stdout)")
 
+        // Someone who may not replace a register is refused before the upload is read; a boundary over 70
+        // characters (RFC 2046) is not parsed; an id that climbs out of the PKI folder is refused.
+        let upload = try curl(
+            "sousa01", ["-F", "token=x", "-F", "csv=@\(scene.temp.file("passphrase"))", "\(scene.hub.url)/registers/people/preview"])
+        #expect(upload.stdout.hasSuffix("\n403") && upload.stdout.contains("not_permitted"), "\(upload.stdout.suffix(300))")
+        let longBoundary = try curl(
+            "kanri01",
+            ["-H", "Content-Type: multipart/form-data; boundary=\(String(repeating: "a", count: 200))", "--data", "x", "\(scene.hub.url)/registers/people/preview"])
+        #expect(longBoundary.stdout.hasSuffix("\n400"), "\(longBoundary.stdout.suffix(300))")
+        let climb = try runProgram(
+            Binaries.path("kirokuctl"), ["pki", "export-p12", "--dir", pki.dir.path, "--id", "../hub/hub", "--out", scene.temp.file("x.p12")])
+        #expect(climb.status != 0 && climb.stderr.contains("a person id is"), "\(climb.stderr)")
+
         // CP932 that cannot hold a character is refused with its place, in the console and in kirokuctl.
         let refusedCSV = try curl("kanri01", ["\(scene.hub.url)/events.csv?encoding=cp932&actor=P3000"])
         #expect(refusedCSV.stdout.hasSuffix("\n400") && refusedCSV.stdout.contains("U+20BB7") && refusedCSV.stdout.contains("row 2, column 8"), "\(refusedCSV.stdout.suffix(400))")
@@ -228,6 +241,16 @@ struct ConsoleTests {
         let again = try await store.previewRegister(.cards, csv: fixed)
         _ = try await store.importRegister(.cards, csv: fixed, by: "kanri01", expectedHeld: again.heldDigest)
         #expect(try await store.register(.cards).compactMap { $0["card_id"] }.sorted() == ["C1", "C2"])
+
+        // As Excel re-saves an exported register: dates as 2026/11/1, zero-led ids as "=""0001""" — read back.
+        let resaved = "card_id,holder,state,since\r\n\"=\"\"0001\"\"\",kanri01,active,2026/11/1\r\n'=x,sousa01,lost,令和8年11月2日\r\n"
+        _ = try await store.importRegister(.cards, csv: resaved, by: "kanri01")
+        let cards = try await store.register(.cards)
+        #expect(cards.first { $0["card_id"] == "0001" }?["since"] == "2026-11-01", "\(cards)")
+        #expect(cards.first { $0["card_id"] == "=x" }?["since"] == "2026-11-02", "\(cards)")
+        // What is exported imports unchanged.
+        let exported = try await store.exportRegister(.cards)
+        #expect(try await store.previewRegister(.cards, csv: exported).changed.isEmpty)
 
         // Encodings: UTF-8 with or without BOM, CP932 as Excel writes it; bytes that are neither are refused.
         let text = "person_id,name,role,left\r\nkanri01,髙﨑 一郎,管理者,\r\n"

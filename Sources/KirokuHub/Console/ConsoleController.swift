@@ -70,6 +70,8 @@ struct ConsoleController: HubController {
         router.post("/registers/:name/import") { request, context in
             await self.page(context) { _ in
                 let register = try RegisterController.register(context)
+                // Who may not replace the register is refused before 48 MB are read.
+                try await self.authorize(.writeRegister(register), context)
                 let form = try await self.form(request, context, upTo: 48 * 1024 * 1024)
                 guard let csv = form["csv"].flatMap({ Data(base64Encoded: $0) }), let held = form["held"] else {
                     throw KirokuError(.badQuery, "the import form lost its CSV; preview the file again")
@@ -590,6 +592,8 @@ struct ConsoleController: HubController {
 
     func registerPreview(_ viewer: Viewer, _ request: Request, _ context: HubRequestContext) async throws -> Response {
         let register = try RegisterController.register(context)
+        // Who may not replace the register is refused before the upload is read.
+        try await authorize(.writeRegister(register), context)
         var request = request
         guard let boundary = ConsoleMultipart.boundary(request.headers[.contentType]) else {
             throw KirokuError(.badQuery, "send the register's CSV file with the page's form")

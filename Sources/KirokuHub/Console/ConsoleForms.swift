@@ -59,7 +59,9 @@ enum ConsoleMultipart {
         for parameter in contentType.split(separator: ";").dropFirst() {
             let pair = parameter.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
             if pair.count == 2, pair[0].lowercased() == "boundary" {
-                return String(pair[1]).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                let boundary = String(pair[1]).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                // RFC 2046: 1 to 70 characters. A longer one only makes the scan slower.
+                return (1...70).contains(boundary.utf8.count) ? boundary : nil
             }
         }
         return nil
@@ -71,7 +73,8 @@ enum ConsoleMultipart {
         var positions: [Int] = []
         var index = 0
         while index + delimiter.count <= body.count {
-            if body[index] == delimiter[0], Array(body[index..<(index + delimiter.count)]) == delimiter {
+            // Compared in place, no copy per candidate.
+            if body[index] == delimiter[0], body[index..<(index + delimiter.count)].elementsEqual(delimiter) {
                 positions.append(index)
                 index += delimiter.count
             } else {

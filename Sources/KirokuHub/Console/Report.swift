@@ -109,10 +109,10 @@ extension ConsoleController {
                 "history": finding.history.map {
                     ["at": ConsoleText.time($0.at), "action": ConsoleText.action($0.action), "by": who($0.by), "reason": $0.reason]
                 },
-                "unhandled": finding.history.isEmpty,
+                "unhandled": Self.unhandled(finding),
             ]
         }
-        let unhandledCritical = inPeriod.filter { $0.severity == "critical" && $0.status == "open" && $0.history.isEmpty }
+        let unhandledCritical = inPeriod.filter { $0.severity == "critical" && $0.status == "open" && Self.unhandled($0) }
 
         // 1. Every article in order: the records that speak to it (by kind and action), and its findings.
         let articles: [[String: Any]] = Standard.articles.map { article in
@@ -215,14 +215,16 @@ extension ConsoleController {
                 "kind": "record", "from": Timestamp(epochMilliseconds: period.fromMS).rfc3339,
                 "to": Timestamp(epochMilliseconds: period.toMS).rfc3339, "limit": "10000",
             ])
-        ).events.filter { $0.action != "purge" || $0.actor != "kiroku-hub" || $0.attrs["count"] != "0" }
+        )
+        let recordsCut = records.next != nil
+        let recordEvents = records.events.filter { $0.action != "purge" || $0.actor != "kiroku-hub" || $0.attrs["count"] != "0" }
         // A re-judgement that found and resolved nothing is counted, not listed.
-        let idle = records.filter { $0.action == "rules_rejudged" && $0.attrs["found"] == "0" && $0.attrs["resolved"] == "0" }
+        let idle = recordEvents.filter { $0.action == "rules_rejudged" && $0.attrs["found"] == "0" && $0.attrs["resolved"] == "0" }
         let detailNames = [
             "added": "追加", "changed": "変更", "removed": "削除", "rows": "行数", "found": "検出", "resolved": "解決", "reason": "理由",
             "finding": "所見", "count": "件数", "kind": "種別", "policy": "保存期間", "cutoff": "基準日", "day": "日", "hold": "保全",
         ]
-        let administration: [[String: Any]] = records.filter { event in !idle.contains { $0.hash == event.hash } }.map { event in
+        let administration: [[String: Any]] = recordEvents.filter { event in !idle.contains { $0.hash == event.hash } }.map { event in
             [
                 "time": ConsoleText.time(event.time), "action": Self.recordAction(event.action), "actor": who(event.actor),
                 "subject": event.subject,
@@ -243,7 +245,7 @@ extension ConsoleController {
             "findingsAcknowledged": inPeriod.filter { $0.status == "acknowledged" }.count,
             "configCut": cut("config", total: scan.count("config")), "detectionsCut": cut("malware", total: detections),
             "incidentsCut": cut("incident", total: scan.count("incident")), "contractorsCut": cut("contractor", total: scan.count("contractor")),
-            "idleRejudges": idle.count, "anyIdleRejudges": !idle.isEmpty,
+            "idleRejudges": idle.count, "anyIdleRejudges": !idle.isEmpty, "recordsCut": recordsCut,
             "fromRFC": Timestamp(epochMilliseconds: period.fromMS, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339,
             "toRFC": Timestamp(epochMilliseconds: period.toMS, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339,
             "title": title, "period": period.span, "periodName": period.name, "origin": configuration.origin,
@@ -261,6 +263,12 @@ extension ConsoleController {
             "anyAdministration": !administration.isEmpty, "afterTheFact": afterTheFact.map(handling),
             "anyAfterTheFact": !afterTheFact.isEmpty,
         ]
+    }
+
+    /// No person has acted on it since it was raised or last reopened by new evidence.
+    static func unhandled(_ finding: Finding) -> Bool {
+        guard let last = finding.history.last else { return true }
+        return last.by == "kiroku-hub" && last.action == "reopened"
     }
 
     static func recordAction(_ action: String) -> String {

@@ -387,6 +387,7 @@ enum ConsoleTemplates {
         {{#administration}}<tr><td>{{time}}</td><td>{{action}}</td><td>{{actor}}</td><td>{{subject}}</td><td class="detail">{{detail}}</td></tr>{{/administration}}
         </tbody></table>{{/anyAdministration}}{{^anyAdministration}}<p>期間中の管理者の操作はありません。</p>{{/anyAdministration}}
         {{#anyIdleRejudges}}<p class="note">このほか、変化のなかった再判定が {{idleRejudges}} 回あります。</p>{{/anyIdleRejudges}}
+        {{#recordsCut}}<p class="alert-box">管理者の操作は最初の 10,000 件までを示しています。期間を分けて作成してください。</p>{{/recordsCut}}
         </section>
 
         <section class="seals keep">

@@ -139,7 +139,7 @@ struct ErrorMiddleware: RouterMiddleware {
             if error.code == .internalError {
                 context.logger.error("internal error", metadata: ["kiroku.error": "\(error)"])
             }
-            return Self.response(error, path: request.uri.path)
+            return Self.response(error, path: request.uri.path, json: Self.wantsJSON(request))
         } catch let error as HTTPError {
             let code: ErrorCode
             switch error.status.code {
@@ -150,21 +150,23 @@ struct ErrorMiddleware: RouterMiddleware {
             }
             onError(code)
             let message = code == .notFound ? "no such endpoint: \(request.method) \(request.uri.path)" : (error.body ?? "request refused")
-            var response = Self.response(KirokuError(code, message), path: request.uri.path)
+            var response = Self.response(KirokuError(code, message), path: request.uri.path, json: Self.wantsJSON(request))
             response.status = error.status
             return response
         } catch {
             onError(.internalError)
             context.logger.error("internal error", metadata: ["kiroku.error": "\(error)"])
-            return Self.response(KirokuError(.internalError, "the hub failed internally; nothing was changed"), path: request.uri.path)
+            return Self.response(
+                KirokuError(.internalError, "the hub failed internally; nothing was changed"), path: request.uri.path,
+                json: Self.wantsJSON(request))
         }
     }
 
     /// A refusal of a console page (anything outside `/v1` and `/metrics`) as a small Japanese page, with the
     /// console's headers; the API's as `{code, message}`.
-    static func response(_ error: KirokuError, path: String) -> Response {
+    static func response(_ error: KirokuError, path: String, json: Bool = false) -> Response {
         let segments = path.split(separator: "/")
-        guard let first = segments.first, first != "v1", first != "metrics" else { return response(error) }
+        guard !json, let first = segments.first, first != "v1", first != "metrics" else { return response(error) }
         func escape(_ text: String) -> String {
             text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
                 .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
@@ -182,6 +184,11 @@ struct ErrorMiddleware: RouterMiddleware {
             response.headers[.connection] = "close"
         }
         return response
+    }
+
+    /// `X-Kiroku-Errors: json`: a program fetching a console document wants refusals as `{code, message}`.
+    static func wantsJSON(_ request: Request) -> Bool {
+        HTTPField.Name("X-Kiroku-Errors").flatMap { request.headers[$0] } == "json"
     }
 
     static func response(_ error: KirokuError) -> Response {

@@ -121,6 +121,13 @@ extension HubStore {
                             .badQuery, "line \(index + 1): \(name) contains a control character (U+\(String(format: "%04X", bad.value)))")
                     }
                     row[name] = value.trimmingCharacters(in: .whitespaces)
+                    // Excel re-saves an exported 2026-04-01 as 2026/4/1; dates are kept as YYYY-MM-DD.
+                    if ["valid_from", "valid_to", "since", "left", "date"].contains(name), let typed = row[name], !typed.isEmpty,
+                        BusinessCalendar.parse(typed) == nil, let time = PersonTime.parse(typed)
+                    {
+                        let jst = time.withOffset(minutes: Timestamp.jstOffsetMinutes).rfc3339
+                        if jst.dropFirst(10).hasPrefix("T00:00:00.000") { row[name] = String(jst.prefix(10)) }
+                    }
                 }
                 let key = row[register.columns[0]] ?? ""
                 guard !key.isEmpty else { throw KirokuError(.badQuery, "line \(index + 1): \(register.columns[0]) is empty") }

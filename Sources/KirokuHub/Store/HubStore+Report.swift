@@ -118,15 +118,16 @@ extension HubStore {
     }
 
     /// The findings a report for `[fromMS, toMS)` speaks of: seen before its end, and seen in it, still not
-    /// resolved, or acted on in it. Every one, however many.
+    /// resolved, or acted on from its start on (so one resolved only after the period was open during it).
+    /// Every one, however many.
     public func findingsForReport(fromMS: Int64, toMS: Int64) async throws -> [Finding] {
         let ids = try await pool.read { db in
             try Int64.fetchAll(
                 db,
                 sql: """
                     SELECT id FROM findings WHERE first_ms < ? AND (last_ms >= ? OR status != 'resolved'
-                    OR id IN (SELECT finding FROM finding_actions WHERE at_ms >= ? AND at_ms < ?)) ORDER BY id
-                    """, arguments: [toMS, fromMS, fromMS, toMS])
+                    OR id IN (SELECT finding FROM finding_actions WHERE at_ms >= ?)) ORDER BY id
+                    """, arguments: [toMS, fromMS, fromMS])
         }
         var out: [Finding] = []
         for chunk in stride(from: 0, to: ids.count, by: 500) {
