@@ -7,8 +7,10 @@ public struct Finding: Codable, Sendable, Equatable {
     public var article: String
     /// `info`, `warning` or `critical`.
     public var severity: String
-    /// What was found, in a sentence.
+    /// What was found, in a sentence (English).
     public var summary: String
+    /// The same in Japanese, written from the same fields; nil for findings raised before it existed.
+    public var summaryJa: String?
     /// Event time of the first and last evidence (not arrival time).
     public var firstSeen: String
     public var lastSeen: String
@@ -19,6 +21,9 @@ public struct Finding: Codable, Sendable, Equatable {
     /// `open`, `acknowledged` or `resolved`.
     public var status: String
     public var history: [Action]
+
+    /// The sentence for a Japanese reader: Japanese where the hub wrote it, English otherwise.
+    public var summaryForJapanese: String { summaryJa ?? summary }
 
     /// Who acknowledged or resolved it, when and why.
     public struct Action: Codable, Sendable, Equatable {
@@ -36,14 +41,15 @@ public struct Finding: Codable, Sendable, Equatable {
     }
 
     public init(
-        id: Int64, rule: String, article: String, severity: String, summary: String, firstSeen: String, lastSeen: String,
-        count: Int64, evidence: [String], status: String, history: [Action]
+        id: Int64, rule: String, article: String, severity: String, summary: String, summaryJa: String? = nil, firstSeen: String,
+        lastSeen: String, count: Int64, evidence: [String], status: String, history: [Action]
     ) {
         self.id = id
         self.rule = rule
         self.article = article
         self.severity = severity
         self.summary = summary
+        self.summaryJa = summaryJa
         self.firstSeen = firstSeen
         self.lastSeen = lastSeen
         self.count = count
@@ -54,6 +60,7 @@ public struct Finding: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case id, rule, article, severity, summary
+        case summaryJa = "summary_ja"
         case firstSeen = "first_seen"
         case lastSeen = "last_seen"
         case count, evidence, status, history

@@ -34,13 +34,17 @@ extension KirokuCommand {
     }
 }
 
+/// Japanese unless `KIROKU_LANG`, `LC_ALL` or `LANG` (in that order) says English (`en`, `en_US.UTF-8`).
+var prefersJapanese: Bool {
+    let environment = ProcessInfo.processInfo.environment
+    let language = environment["KIROKU_LANG"] ?? environment["LC_ALL"] ?? environment["LANG"] ?? ""
+    return !language.lowercased().hasPrefix("en")
+}
+
 /// One refusal on standard error: what it means in Japanese with its stable code, then the detail; English
 /// only when `KIROKU_LANG=en`, or `LC_ALL`/`LANG` is English (`en_US.UTF-8`).
 func fail(_ error: KirokuError) -> ExitCode {
-    let environment = ProcessInfo.processInfo.environment
-    let language = environment["KIROKU_LANG"] ?? environment["LC_ALL"] ?? environment["LANG"] ?? ""
-    let japanese = !language.lowercased().hasPrefix("en")
-    let head = japanese ? "kirokuctl: \(error.code.japanese) [\(error.code.rawValue)]\n" : ""
+    let head = prefersJapanese ? "kirokuctl: \(error.code.japanese) [\(error.code.rawValue)]\n" : ""
     FileHandle.standardError.write(Data("\(head)kirokuctl: \(error)\n".utf8))
     return ExitCode(error.code == .badQuery || error.code == .configuration ? 64 : 2)
 }

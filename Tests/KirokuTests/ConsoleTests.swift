@@ -308,6 +308,9 @@ struct ConsoleTests {
         #expect(text.contains("山田 太郎 (sousa01)</td><td class=\"num\">2</td><td class=\"num\">2</td>"), "sousa01: two lookups, both out of hours")
         #expect(text.contains("auth_failure_burst") && text.contains("対応の記録なし"), "the critical finding and that nobody handled it")
         #expect(text.contains("対応の記録がない重大な所見 (1 件)"), "unhandled critical findings up front")
+        // Findings read in Japanese, written from the rule's fields (not translated English).
+        #expect(text.contains("sousa01 の認証失敗が 2026-11-28 23:00:00 からの 10 分間に 6 回"), "the finding in Japanese")
+        #expect(!text.contains("authentication failures by"), "no English finding sentence on the paper")
         // Each article counts the actions that serve it: the fire is 第29's, the quake 第30's, neither 第26's.
         func article(_ id: String) -> String {
             guard let start = text.range(of: "<h3>\(id) ") else { return "" }

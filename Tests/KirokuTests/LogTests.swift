@@ -199,7 +199,11 @@ struct LogTests {
         #expect(alarms.first?.attrs["known_size"] == "\(known.size)")
         let findings = try ctl(setup, ["findings", "--rule", "agent_integrity"])
         #expect(
-            await eventually { (try? ctl(setup, ["findings", "--rule", "agent_integrity"]).stdout.contains("does not extend the history")) == true },
+            await eventually {
+                // Both sentences, each in its own language (the table shows one, by LANG; JSON carries both).
+                let json = (try? ctl(setup, ["findings", "--rule", "agent_integrity", "--json"]).stdout) ?? ""
+                return json.contains("does not extend the history") && json.contains("以前の履歴の続きになっていない")
+            },
             "\(findings.stdout)")
         let status = try runProgram(Binaries.path("kiroku-agent"), ["status", "--config", setup.agent.config])
         #expect(status.stdout.contains("LOG ALARM"), "\(status.stdout)")

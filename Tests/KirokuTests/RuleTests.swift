@@ -418,7 +418,9 @@ struct RuleTests {
         // Rules commit without an fsync of their own (their state is derived); the writer is FULL again after.
         #expect(try record.store.writerSynchronousSetting() == 2)
         #expect(throws: KirokuError.self) { try HubStore.parseRegister(.calendar, csv: "date,type,name\n2026-12-08,closed,x\n") }
-        #expect(throws: KirokuError.self) { try HubStore.parseRegister(.calendar, csv: "date,type,name\n2026/12/08,holiday,x\n") }
+        #expect(throws: KirokuError.self) { try HubStore.parseRegister(.calendar, csv: "date,type,name\n2026/13/08,holiday,x\n") }
+        // As Excel re-saves the date: read as the same day.
+        #expect(try HubStore.parseRegister(.calendar, csv: "date,type,name\n2026/12/8,holiday,x\n").first?["date"] == "2026-12-08")
     }
 
     @Test("Re-judging a day after a register is loaded or corrected: findings raised, counts replaced not added, cleared when the register allows")
@@ -450,7 +452,7 @@ struct RuleTests {
         let second = try await record.store.rejudge(day: "2026-12-10", settings: Self.settings, by: "kanri01", now: Self.now)
         #expect(second.found == 0 && second.resolved == 1)
         let cleared = try #require(try await record.findings("entry_without_permit").first)
-        #expect(cleared.status == "resolved" && cleared.history.last?.reason == "re-judged against the registers as they now stand")
+        #expect(cleared.status == "resolved" && cleared.history.last?.reason.contains("re-judged against the registers as they now stand") == true)
 
         // Who asked is on the record; bad days change nothing.
         var query = EventQuery()

@@ -499,7 +499,7 @@ struct ConsoleController: HubController {
             "rows": rows.map { finding in
                 [
                     "id": finding.id, "status": ConsoleText.status(finding.status), "severity": ConsoleText.severity(finding.severity),
-                    "severityClass": finding.severity, "article": finding.article, "rule": ConsoleText.rule(finding.rule), "summary": finding.summary,
+                    "severityClass": finding.severity, "article": finding.article, "rule": ConsoleText.rule(finding.rule), "summary": finding.summaryForJapanese,
                     "count": finding.count, "lastSeen": ConsoleText.time(finding.lastSeen),
                 ] as [String: Any]
             },
@@ -516,7 +516,7 @@ struct ConsoleController: HubController {
         let data: [String: Any] = [
             "id": finding.id, "status": ConsoleText.status(finding.status), "severity": ConsoleText.severity(finding.severity),
             "article": finding.article, "rule": ConsoleText.rule(finding.rule), "ruleDescription": RuleInfo.named(finding.rule)?.description ?? "",
-            "summary": finding.summary, "count": finding.count,
+            "summary": finding.summaryForJapanese, "count": finding.count,
             "firstSeen": "\(ConsoleText.time(finding.firstSeen)) · \(ConsoleText.date(finding.firstSeen))",
             "lastSeen": "\(ConsoleText.time(finding.lastSeen)) · \(ConsoleText.date(finding.lastSeen))",
             "evidence": evidence.map { eventRow($0, viewer) },

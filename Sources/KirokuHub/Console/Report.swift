@@ -103,7 +103,7 @@ extension ConsoleController {
         func handling(_ finding: Finding) -> [String: Any] {
             let first = Timestamp(rfc3339: finding.firstSeen)?.epochMilliseconds ?? 0
             return [
-                "id": finding.id, "rule": ConsoleText.rule(finding.rule), "summary": finding.summary, "status": ConsoleText.status(finding.status),
+                "id": finding.id, "rule": ConsoleText.rule(finding.rule), "summary": finding.summaryForJapanese, "status": ConsoleText.status(finding.status),
                 "severity": ConsoleText.severity(finding.severity), "firstSeen": ConsoleText.time(finding.firstSeen),
                 "carried": first < period.fromMS,
                 "history": finding.history.map {

@@ -137,7 +137,7 @@ enum RuleEngine {
             try FindingTable.raise(
                 db, rule: "out_of_hours", key: "\(actor)|\(day)", count: .add(Int64(group.count)), first: group.map(\.timeMS).min()!,
                 last: group.map(\.timeMS).max()!, evidence: group.prefix(20).map(\.ref), nowMS: nowMS
-            ) { "\(actor) operated outside business hours on \(day): \($0) operation(s)" }
+            ) { FindingText(en: "\(actor) operated outside business hours on \(day): \($0) operation(s)", ja: "\(actor) が \(day) に開庁時間外に操作 (\($0) 件)") }
         }
     }
 
@@ -146,13 +146,21 @@ enum RuleEngine {
     static func windowed(_ db: Database, _ rows: [Row], _ nowMS: Int64, _ settings: RuleSettings) throws {
         let lookups = rows.filter { $0.kind == "operation" && $0.action == "lookup" }
         let failures = rows.filter { $0.kind == "operation" && $0.action == "auth_failure" }
-        let windows: [(rule: String, rows: [Row], threshold: Int, key: (Row) -> Key, text: (Row) -> String, summary: (Row, Int64) -> String)] = [
+        let windows: [(rule: String, rows: [Row], threshold: Int, key: (Row) -> Key, text: (Row) -> String, summary: (Row, Int64) -> FindingText)] = [
             ("bulk_lookups", lookups, settings.bulkLookupsPerHour, { Key(text: $0.actor, number: hourNumber($0.timeMS)) },
              { "\($0.actor)|\(jstHour($0.timeMS))" },
-             { row, n in "\(row.actor) made \(n) lookups in the hour from \(jstHour(row.timeMS)):00" }),
+             { row, n in
+                 FindingText(
+                     en: "\(row.actor) made \(n) lookups in the hour from \(jstHour(row.timeMS)):00",
+                     ja: "\(row.actor) が \(jstHour(row.timeMS)):00 からの 1 時間に \(n) 件を照会")
+             }),
             ("auth_failure_burst", failures, settings.authFailuresPer10Minutes,
              { Key(text: $0.actor, number: $0.timeMS / 600_000) }, { "\($0.actor)|\($0.timeMS / 600_000)" },
-             { row, n in "\(n) authentication failures by \(row.actor) within ten minutes from \(time(row.timeMS / 600_000 * 600_000))" }),
+             { row, n in
+                 FindingText(
+                     en: "\(n) authentication failures by \(row.actor) within ten minutes from \(time(row.timeMS / 600_000 * 600_000))",
+                     ja: "\(row.actor) の認証失敗が \(time(row.timeMS / 600_000 * 600_000)) からの 10 分間に \(n) 回")
+             }),
         ]
         try repeatedLookups(db, lookups, nowMS, settings)
         for window in windows where !window.rows.isEmpty {
@@ -223,7 +231,7 @@ enum RuleEngine {
                     try FindingTable.raise(
                         db, rule: "repeated_lookups", key: key, count: .add(Int64(group.count)), first: group.map(\.timeMS).min()!,
                         last: group.map(\.timeMS).max()!, evidence: group.prefix(20).map(\.ref), nowMS: nowMS
-                    ) { "\(actor) looked up \(subject) \($0) times on \(day)" }
+                    ) { FindingText(en: "\(actor) looked up \(subject) \($0) times on \(day)", ja: "\(actor) が \(day) に \(subject) を \($0) 回照会") }
                     continue
                 }
                 guard let total = try GRDB.Row.fetchOne(pairCount, arguments: [subject, start, start + 86_400_000, through, actor]),
@@ -239,7 +247,7 @@ enum RuleEngine {
                 try FindingTable.raise(
                     db, rule: "repeated_lookups", key: key, count: .set(total[0]), first: total[1], last: total[2], evidence: evidence,
                     nowMS: nowMS
-                ) { "\(actor) looked up \(subject) \($0) times on \(day)" }
+                ) { FindingText(en: "\(actor) looked up \(subject) \($0) times on \(day)", ja: "\(actor) が \(day) に \(subject) を \($0) 回照会") }
             }
         }
     }
@@ -269,9 +277,9 @@ enum RuleEngine {
             try FindingTable.raise(
                 db, rule: "entry_without_exit", key: key, count: .set(1), first: last[3], last: last[3],
                 evidence: ["\(last[1] as String)/\(last[2] as Int64)"], nowMS: nowMS
-            ) { _ in "\(actor) entered \(room) on \(day) and no exit was recorded that day" }
+            ) { _ in FindingText(en: "\(actor) entered \(room) on \(day) and no exit was recorded that day", ja: "\(actor) が \(day) に \(room) へ入室し、同日の退室の記録がない") }
         } else {
-            try FindingTable.clear(db, rule: "entry_without_exit", key: key, reason: "an exit was recorded (arrived late)", nowMS: nowMS)
+            try FindingTable.clear(db, rule: "entry_without_exit", key: key, reason: "退室の記録が届いた (an exit was recorded, arrived late)", nowMS: nowMS)
         }
     }
 
@@ -320,7 +328,7 @@ enum RuleEngine {
                 try FindingTable.raise(
                     db, rule: "operation_after_card_removal", key: key, count: .add(Int64(found.count)),
                     first: found.map(\.timeMS).min()!, last: found.map(\.timeMS).max()!, evidence: found.map(\.ref), nowMS: nowMS
-                ) { "\($0) operation(s) on \(agent) on \(day) after the operator card was removed" }
+                ) { FindingText(en: "\($0) operation(s) on \(agent) on \(day) after the operator card was removed", ja: "\(agent) で \(day) に操作識別カードを抜いたあとの操作が \($0) 件") }
             }
         }
     }
@@ -356,21 +364,23 @@ enum RuleEngine {
                 sql: "SELECT count(*) FROM events WHERE agent = ? AND kind = 'malware' AND action = ? AND time_ms BETWEEN ? AND ?",
                 arguments: [agent, action, at, at + Int64(minutes) * 60_000]) ?? 0 > 0
         }
-        var missing: [String] = []
+        var missing: [FindingText] = []
         if try !exists("network_cut", within: settings.networkCutMinutes) {
-            missing.append("no network cut-off within \(settings.networkCutMinutes) min")
+            missing.append(FindingText(en: "no network cut-off within \(settings.networkCutMinutes) min", ja: "\(settings.networkCutMinutes) 分以内のネットワーク遮断なし"))
         }
         if try !exists("reported", within: settings.reportMinutes) {
-            missing.append("no report within \(settings.reportMinutes) min")
+            missing.append(FindingText(en: "no report within \(settings.reportMinutes) min", ja: "\(settings.reportMinutes) 分以内の報告なし"))
         }
         let key = "\(agent)|\(seq)"
         if missing.isEmpty {
-            try FindingTable.clear(db, rule: "malware_not_contained", key: key, reason: "cut-off and report recorded in time", nowMS: nowMS)
+            try FindingTable.clear(db, rule: "malware_not_contained", key: key, reason: "遮断と報告が期限内に記録された (cut-off and report recorded in time)", nowMS: nowMS)
         } else {
             try FindingTable.raise(
                 db, rule: "malware_not_contained", key: key, count: .set(1), first: at, last: at, evidence: ["\(agent)/\(seq)"],
                 nowMS: nowMS
-            ) { _ in "a virus was detected on \(agent) at \(time(at)): \(missing.joined(separator: ", "))" }
+            ) { _ in
+                FindingText(joining: missing).after(FindingText(en: "a virus was detected on \(agent) at \(time(at))", ja: "\(agent) で \(time(at)) にウイルスを検出"))
+            }
         }
     }
 
@@ -393,10 +403,10 @@ enum RuleEngine {
 
     /// Raises one finding per key over the events found, with their summaries (the first one's).
     static func raiseHits(
-        _ db: Database, rule: String, _ hits: [(row: Row, summary: String)], key: (Row) -> String, _ nowMS: Int64, _ tally: Tally
+        _ db: Database, rule: String, _ hits: [(row: Row, summary: FindingText)], key: (Row) -> String, _ nowMS: Int64, _ tally: Tally
     ) throws {
         var order: [String] = []
-        var byKey: [String: [(row: Row, summary: String)]] = [:]
+        var byKey: [String: [(row: Row, summary: FindingText)]] = [:]
         for hit in hits {
             let k = key(hit.row)
             if byKey[k] == nil { order.append(k) }
@@ -447,7 +457,7 @@ enum RuleEngine {
                 db, sql: "SELECT key FROM findings WHERE rule = ? AND status != 'resolved' AND first_ms >= ? AND first_ms < ?",
                 arguments: [rule, start, start + 86_400_000])
             for key in standing where !(tally.keys[rule]?.contains(key) ?? false) {
-                try FindingTable.clear(db, rule: rule, key: key, reason: "re-judged against the registers as they now stand", nowMS: nowMS)
+                try FindingTable.clear(db, rule: rule, key: key, reason: "台帳に照らして再判定 (re-judged against the registers as they now stand)", nowMS: nowMS)
                 resolved += 1
             }
         }
@@ -474,7 +484,7 @@ enum RuleEngine {
             try FindingTable.raise(
                 db, rule: "entry_without_permit", key: key, count: tally.count(group.count),
                 first: group.map(\.timeMS).min()!, last: group.map(\.timeMS).max()!, evidence: group.prefix(20).map(\.ref), nowMS: nowMS
-            ) { "\(entry.actor) entered \(entry.subject) on \(day) without a valid permit (\($0) time(s))" }
+            ) { FindingText(en: "\(entry.actor) entered \(entry.subject) on \(day) without a valid permit (\($0) time(s))", ja: "\(entry.actor) が \(day) に有効な許可なく \(entry.subject) へ入室 (\($0) 回)") }
             tally.raised(rule: "entry_without_permit", key: key)
         }
     }
@@ -486,18 +496,29 @@ enum RuleEngine {
         var register: [String: RegisterRow] = [:]
         for row in try HubStore.rows(.cards, db: db) { register[row["card_id"] ?? ""] = row }
         guard !register.isEmpty else { return }
-        var hits: [(row: Row, summary: String)] = []
+        var hits: [(row: Row, summary: FindingText)] = []
         for insert in inserts {
             guard let card = register[insert.actor] else { continue }
             let day = BusinessCalendar.day(insert.timeMS)
             let holder = (try? JSONDecoder().decode([String: String].self, from: Data(insert.attrs.utf8)))?["holder"]
-            var problems: [String] = []
+            var problems: [FindingText] = []
             if card["state"] != "active", let since = card["since"], since <= day {
-                problems.append("\(card["state"]!) since \(since)")
+                let state = card["state"]!
+                let stateJa = ["revoked": "失効", "lost": "紛失", "returned": "返却"][state] ?? state
+                problems.append(FindingText(en: "\(state) since \(since)", ja: "\(since) から\(stateJa)"))
             }
-            if let holder, holder != card["holder"] { problems.append("used by \(holder), not its holder \(card["holder"] ?? "?")") }
+            if let holder, holder != card["holder"] {
+                problems.append(
+                    FindingText(
+                        en: "used by \(holder), not its holder \(card["holder"] ?? "?")", ja: "保持者 \(card["holder"] ?? "?") ではなく \(holder) が使用"))
+            }
             guard !problems.isEmpty else { continue }
-            hits.append((insert, "operator card \(insert.actor) used on \(insert.agent) on \(day): \(problems.joined(separator: "; "))"))
+            hits.append(
+                (insert,
+                 FindingText(joining: problems).after(
+                     FindingText(
+                         en: "operator card \(insert.actor) used on \(insert.agent) on \(day)",
+                         ja: "操作識別カード \(insert.actor) を \(day) に \(insert.agent) で使用"))))
         }
         try raiseHits(db, rule: "card_misuse", hits, key: { "\($0.actor)|\(BusinessCalendar.day($0.timeMS))" }, nowMS, tally)
     }
@@ -511,26 +532,36 @@ enum RuleEngine {
         guard !handled.isEmpty else { return }
         var register: [String: RegisterRow] = [:]
         for row in try HubStore.rows(.stock, db: db) { register[row["card_no"] ?? ""] = row }
-        var hits: [(row: Row, summary: String)] = []
+        var hits: [(row: Row, summary: FindingText)] = []
         for event in handled {
             let attrs = (try? JSONDecoder().decode([String: String].self, from: Data(event.attrs.utf8))) ?? [:]
             let day = BusinessCalendar.day(event.timeMS)
-            var problems: [String] = []
+            var problems: [FindingText] = []
             if event.action == "destroy" && (attrs["method"] ?? "").isEmpty {
-                problems.append("destroyed without the method that made it unreadable (第18②)")
+                problems.append(
+                    FindingText(
+                        en: "destroyed without the method that made it unreadable (第18②)", ja: "読み取れなくした方法の記録がない廃棄 (第18②)"))
             }
             if !register.isEmpty {
                 let state = register[event.subject]?["state"]
                 let expected: Set<String> = event.action == "issue" ? ["stock", "issued"] : ["recovered", "stock", "destroyed"]
                 if state == nil {
-                    problems.append("not in the 住基カード stock register")
+                    problems.append(FindingText(en: "not in the 住基カード stock register", ja: "住基カードの台帳 (stock) にない"))
                 } else if !expected.contains(state!) {
-                    problems.append("\(event.action == "issue" ? "issued" : "destroyed") while the register has it \(state!)")
+                    let stateJa = ["stock": "在庫", "issued": "交付済", "recovered": "回収", "destroyed": "廃棄"][state!] ?? state!
+                    problems.append(
+                        FindingText(
+                            en: "\(event.action == "issue" ? "issued" : "destroyed") while the register has it \(state!)",
+                            ja: "台帳では\(stateJa)のカードを\(event.action == "issue" ? "交付" : "廃棄")"))
                 }
             }
             guard !problems.isEmpty else { continue }
             hits.append(
-                (event, "\(event.subject) \(event.action == "issue" ? "issued" : "destroyed") by \(event.actor) on \(day): \(problems.joined(separator: "; "))"))
+                (event,
+                 FindingText(joining: problems).after(
+                     FindingText(
+                         en: "\(event.subject) \(event.action == "issue" ? "issued" : "destroyed") by \(event.actor) on \(day)",
+                         ja: "\(event.subject) を \(day) に \(event.actor) が\(event.action == "issue" ? "交付" : "廃棄")"))))
         }
         try raiseHits(
             db, rule: "resident_card_handling", hits, key: { "\($0.subject)|\($0.action)|\(BusinessCalendar.day($0.timeMS))" }, nowMS, tally)
@@ -574,8 +605,12 @@ enum RuleEngine {
                 last: change.timeMS, evidence: [change.ref], nowMS: nowMS
             ) { _ in
                 rule == "unapproved_device"
-                    ? "\(change.subject) attached to \(change.agent) on \(day) is not in the configuration register"
-                    : "\(change.subject) on \(change.agent) (\(change.action == "program_added" ? "added" : "changed") on \(day)) is not approved in the configuration register"
+                    ? FindingText(
+                        en: "\(change.subject) attached to \(change.agent) on \(day) is not in the configuration register",
+                        ja: "\(day) に \(change.agent) へ接続された \(change.subject) は構成管理簿にない")
+                    : FindingText(
+                        en: "\(change.subject) on \(change.agent) (\(change.action == "program_added" ? "added" : "changed") on \(day)) is not approved in the configuration register",
+                        ja: "\(change.agent) の \(change.subject) (\(day) に\(change.action == "program_added" ? "追加" : "変更")) は構成管理簿で承認されていない")
             }
         }
     }
@@ -601,8 +636,12 @@ enum RuleEngine {
                 last: start.timeMS, evidence: [start.ref], nowMS: nowMS
             ) { _ in
                 given.isEmpty
-                    ? "maintenance of \(start.subject) by \(start.actor) on \(day) with no instruction given"
-                    : "maintenance of \(start.subject) by \(start.actor) on \(day) under \(given), which is not an instruction valid for it that day"
+                    ? FindingText(
+                        en: "maintenance of \(start.subject) by \(start.actor) on \(day) with no instruction given",
+                        ja: "\(start.actor) が \(day) に作業指示書なしで \(start.subject) を保守")
+                    : FindingText(
+                        en: "maintenance of \(start.subject) by \(start.actor) on \(day) under \(given), which is not an instruction valid for it that day",
+                        ja: "\(start.actor) が \(day) に \(start.subject) を保守。指示書 \(given) はその日・その機器に有効ではない")
             }
         }
     }
@@ -652,12 +691,16 @@ enum RuleEngine {
                 let leftMS = Timestamp(rfc3339: "\(date)T00:00:00.000+09:00")?.epochMilliseconds,
                 BusinessCalendar.day(leftMS + Int64(settings.cardReturnDays) * 86_400_000) < today
             else {
-                try FindingTable.clear(db, rule: "card_not_returned", key: id, reason: "returned, revoked, or its holder is back", nowMS: nowMS)
+                try FindingTable.clear(db, rule: "card_not_returned", key: id, reason: "返却・失効、または保持者が復帰 (returned, revoked, or its holder is back)", nowMS: nowMS)
                 continue
             }
             try FindingTable.raise(
                 db, rule: "card_not_returned", key: id, count: .set(1), first: leftMS, last: leftMS, evidence: [], nowMS: nowMS
-            ) { _ in "operator card \(id) of \(holder), who left on \(date), is still active" }
+            ) { _ in
+                FindingText(
+                    en: "operator card \(id) of \(holder), who left on \(date), is still active",
+                    ja: "\(date) に異動・退職した \(holder) の操作識別カード \(id) が有効のまま")
+            }
         }
     }
 
@@ -668,7 +711,11 @@ enum RuleEngine {
             try FindingTable.raise(
                 db, rule: "agent_integrity", key: "\(row.agent)|log_inconsistent", count: .add(1), first: row.timeMS, last: row.timeMS,
                 evidence: [row.ref], nowMS: nowMS
-            ) { _ in "\(row.agent) was shown a log that does not extend the history the hub showed it before: the record may have been rewritten" }
+            ) { _ in
+                FindingText(
+                    en: "\(row.agent) was shown a log that does not extend the history the hub showed it before: the record may have been rewritten",
+                    ja: "\(row.agent) に示されたログが以前の履歴の続きになっていない。記録が書き換えられた疑いがある")
+            }
         }
     }
 
@@ -682,18 +729,27 @@ enum RuleEngine {
             let agent: String = row["id"]
             let lastSeen: Int64 = row["last_seen_ms"]
             let skew: Int64? = row["skew_ms"]
-            let checks: [(what: String, value: Int64, bad: Bool, summary: String)] = [
+            let gaps: Int64 = row["gaps"]
+            let lost: Int64 = row["declared_lost"]
+            let seconds = abs(skew ?? 0) / 1000
+            let checks: [(what: String, value: Int64, bad: Bool, summary: FindingText)] = [
                 ("overdue", (nowMS - lastSeen) / 60_000, nowMS - lastSeen > Int64(settings.agentOverdueMinutes) * 60_000,
-                 "\(agent) has not been heard from since \(time(lastSeen))"),
-                ("fork", row["forks"], (row["forks"] as Int64) > 0, "\(agent) sent events that fork its chain (quarantined)"),
-                ("gap", row["gaps"], (row["gaps"] as Int64) > 0,
-                 "\(agent) sent \(row["gaps"] as Int64) batch(es) with a gap after the hub's last event (refused; the agent must send what the hub lacks)"),
-                ("declared_lost", row["declared_lost"], (row["declared_lost"] as Int64) > 0,
-                 "\(agent) declared \(row["declared_lost"] as Int64) event(s) lost"),
-                ("epoch", row["epochs"], (row["epochs"] as Int64) > 0, "\(agent) started a new chain epoch (journal restored or corrupt)"),
-                ("clock_jump", row["clock_jumps"], (row["clock_jumps"] as Int64) > 0, "\(agent)'s clock jumped"),
-                ("clock_skew", abs(skew ?? 0) / 1000, abs(skew ?? 0) > Int64(settings.clockSkewSeconds) * 1000,
-                 "\(agent)'s clock is \(abs(skew ?? 0) / 1000) s off the hub's"),
+                 FindingText(en: "\(agent) has not been heard from since \(time(lastSeen))", ja: "\(agent) から \(time(lastSeen)) 以降連絡がない")),
+                ("fork", row["forks"], (row["forks"] as Int64) > 0,
+                 FindingText(en: "\(agent) sent events that fork its chain (quarantined)", ja: "\(agent) が連鎖の分岐する記録を送信 (隔離済)")),
+                ("gap", gaps, gaps > 0,
+                 FindingText(
+                     en: "\(agent) sent \(gaps) batch(es) with a gap after the hub's last event (refused; the agent must send what the hub lacks)",
+                     ja: "\(agent) がハブの最後の記録との間に欠けのある送信を \(gaps) 回 (拒否済。欠けた分の送信が必要)")),
+                ("declared_lost", lost, lost > 0,
+                 FindingText(en: "\(agent) declared \(lost) event(s) lost", ja: "\(agent) が記録 \(lost) 件の欠落を申告")),
+                ("epoch", row["epochs"], (row["epochs"] as Int64) > 0,
+                 FindingText(
+                     en: "\(agent) started a new chain epoch (journal restored or corrupt)", ja: "\(agent) が新しい連鎖を開始 (ジャーナルの復元または破損)")),
+                ("clock_jump", row["clock_jumps"], (row["clock_jumps"] as Int64) > 0,
+                 FindingText(en: "\(agent)'s clock jumped", ja: "\(agent) の時計が飛んだ")),
+                ("clock_skew", seconds, abs(skew ?? 0) > Int64(settings.clockSkewSeconds) * 1000,
+                 FindingText(en: "\(agent)'s clock is \(seconds) s off the hub's", ja: "\(agent) の時計がハブと \(seconds) 秒ずれている")),
             ]
             for check in checks {
                 let key = "\(agent)|\(check.what)"
@@ -702,7 +758,7 @@ enum RuleEngine {
                         db, rule: "agent_integrity", key: key, count: .set(max(1, check.value)), first: min(lastSeen, nowMS),
                         last: min(lastSeen, nowMS), evidence: [], nowMS: nowMS) { _ in check.summary }
                 } else if check.what == "overdue" || check.what == "clock_skew" {
-                    try FindingTable.clear(db, rule: "agent_integrity", key: key, reason: "back to normal", nowMS: nowMS)
+                    try FindingTable.clear(db, rule: "agent_integrity", key: key, reason: "正常に戻った (back to normal)", nowMS: nowMS)
                 }
             }
         }

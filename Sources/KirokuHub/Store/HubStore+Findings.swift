@@ -90,7 +90,7 @@ enum FindingTable {
     /// Creates or updates the finding of `rule` for `key`. New evidence on a resolved finding reopens it.
     static func raise(
         _ db: Database, rule: String, key: String, count: Count, first: Int64, last: Int64, evidence: [String], nowMS: Int64,
-        summary: (Int64) -> String
+        summary: (Int64) -> FindingText
     ) throws {
         if let row = try Row.fetchOne(
             db.cachedStatement(sql: "SELECT id, count, first_ms, last_ms, evidence, status FROM findings WHERE rule = ? AND key = ?"),
@@ -106,30 +106,32 @@ enum FindingTable {
             for item in decode(row[4]) + evidence where !merged.contains(item) && merged.count < 20 { merged.append(item) }
             let changed = total != row[1] || min(row[2], first) != row[2] || max(row[3], last) != row[3]
             guard changed else { return }
+            let text = summary(total)
             var status: String = row[5]
             if status == "resolved" {
                 status = "open"
                 try db.execute(
                     sql: "INSERT INTO finding_actions(finding, action, by, reason, at_ms) VALUES (?, 'reopened', 'kiroku-hub', ?, ?)",
-                    arguments: [id, "new evidence", nowMS])
+                    arguments: [id, "新たな証拠 (new evidence)", nowMS])
             }
             try db.cachedStatement(
                 sql: """
-                    UPDATE findings SET count = ?, first_ms = ?, last_ms = ?, evidence = ?, summary = ?, status = ?, updated_ms = ?
-                    WHERE id = ?
+                    UPDATE findings SET count = ?, first_ms = ?, last_ms = ?, evidence = ?, summary = ?, summary_ja = ?, status = ?,
+                    updated_ms = ? WHERE id = ?
                     """
-            ).execute(arguments: [total, min(row[2], first), max(row[3], last), encode(merged), summary(total), status, nowMS, id])
+            ).execute(arguments: [total, min(row[2], first), max(row[3], last), encode(merged), text.en, text.ja, status, nowMS, id])
         } else {
             let total: Int64 =
                 switch count {
                 case .add(let n), .set(let n): n
                 }
+            let text = summary(total)
             try db.execute(
                 sql: """
-                    INSERT INTO findings(rule, key, summary, first_ms, last_ms, count, evidence, created_ms, updated_ms)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO findings(rule, key, summary, summary_ja, first_ms, last_ms, count, evidence, created_ms, updated_ms)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: [rule, key, summary(total), first, last, total, encode(evidence), nowMS, nowMS])
+                arguments: [rule, key, text.en, text.ja, first, last, total, encode(evidence), nowMS, nowMS])
         }
     }
 
@@ -245,7 +247,7 @@ extension HubStore {
                 let history = histories[id] ?? []
                 return Finding(
                     id: id, rule: rule, article: info?.article ?? "", severity: info?.severity ?? "warning",
-                    summary: row["summary"], firstSeen: time(row["first_ms"]), lastSeen: time(row["last_ms"]),
+                    summary: row["summary"], summaryJa: row["summary_ja"], firstSeen: time(row["first_ms"]), lastSeen: time(row["last_ms"]),
                     count: row["count"], evidence: FindingTable.decode(row["evidence"]), status: row["status"], history: history)
             }
         }

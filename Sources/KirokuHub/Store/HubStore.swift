@@ -136,6 +136,10 @@ public struct HubStore: Sendable {
             // The console lists findings with their histories; without this every list read every action.
             try db.execute(sql: "CREATE INDEX finding_actions_by_finding ON finding_actions(finding, id)")
         }
+        migrator.registerMigration("v11: findings in Japanese") { db in
+            // Each finding's sentence in Japanese beside the English one (older findings have none).
+            try db.execute(sql: "ALTER TABLE findings ADD COLUMN summary_ja TEXT")
+        }
         return migrator
     }
 
