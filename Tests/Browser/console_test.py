@@ -125,6 +125,18 @@ with sync_playwright() as playwright:
         check(response.status == 200 and expected in text, f"管理者: {path} shows {expected}", text)
         shot(page, name)
 
+    # The 会議's report in the browser: its own style is allowed by its hash (no CSP refusal), A4 layout.
+    refused_styles = []
+    page.on("console", lambda message: refused_styles.append(message.text) if "Content Security Policy" in message.text else None)
+    page.goto(f"{hub}/reports")
+    page.fill("input[name=month]", "2026-11")
+    page.click("text=月の資料")
+    text = page.inner_text("body")
+    border = page.evaluate("getComputedStyle(document.querySelector('h2')).borderBottomStyle")
+    check("住民基本台帳ネットワークシステム セキュリティ会議 資料" in text and "第31 委任" in text and border == "solid" and not refused_styles,
+          "管理者: the report opens from 会議資料, styled (its style allowed by hash)", f"border={border} csp={refused_styles}\n{text[:500]}")
+    shot(page, "16-report")
+
     # The people register from CSV: a file with mistakes is previewed with every refused line and cannot
     # be committed; the corrected file, in Shift_JIS as Excel writes it, shows what it adds and changes.
     people = "person_id,name,role,left\r\nkanri01,髙﨑 一郎,管理者,\r\nkaigi01,佐藤 花子,会議,\r\nsousa01,山田 太郎,操作者,\r\n"
