@@ -67,6 +67,9 @@ enum ConsoleText {
             "audit_reviewed": "監査報告の確認", "finding_opened": "指摘事項の発生", "finding_closed": "指摘事項の完了",
             "heartbeat": "稼働通知", "loss": "欠落の申告", "clock_jump": "時刻の飛び", "started": "起動", "stopped": "停止",
             "log_inconsistent": "ログ不整合", "log_accepted": "不整合の受入",
+            "purge": "保存期間経過による消去", "hold_placed": "保全の設定", "hold_lifted": "保全の解除", "key_rotated": "署名鍵の更新",
+            "finding_acknowledged": "所見の確認", "finding_resolved": "所見の解決", "register_imported": "台帳の取り込み",
+            "rules_rejudged": "再判定",
         ]
         return labels[action] ?? action
     }

@@ -271,17 +271,5 @@ extension ConsoleController {
         return last.by == "kiroku-hub" && last.action == "reopened"
     }
 
-    static func recordAction(_ action: String) -> String {
-        switch action {
-        case "register_imported": "台帳の取り込み"
-        case "rules_rejudged": "再判定"
-        case "hold_placed": "保全の設定"
-        case "hold_lifted": "保全の解除"
-        case "purge": "保存期間経過による消去"
-        case "finding_acknowledged": "所見の確認"
-        case "finding_resolved": "所見の解決"
-        case "key_rotated": "署名鍵の更新"
-        default: action
-        }
-    }
+    static func recordAction(_ action: String) -> String { ConsoleText.eventAction(action) }
 }
