@@ -80,8 +80,8 @@ extension Findings {
                 Example: kirokuctl findings rejudge --from 2026-11-01 --to 2026-11-27
                 """)
         @OptionGroup var hubOptions: HubOptions
-        @Option(help: "First day, YYYY-MM-DD (JST).") var from: String
-        @Option(help: "Last day, YYYY-MM-DD (default: the first).") var to: String?
+        @Option(help: "First day (JST): 2026-11-01, 2026/11/1 or 令和8年11月1日.") var from: String
+        @Option(help: "Last day, at most today (default: the first).") var to: String?
 
         func execute() async throws {
             let days = try Self.days(from: from, to: to ?? from)
@@ -102,15 +102,24 @@ extension Findings {
         }
 
         /// The days from `from` to `to`, inclusive; at most 400.
-        static func days(from: String, to: String) throws(KirokuError) -> [String] {
-            guard let first = Timestamp(rfc3339: "\(from)T00:00:00.000+09:00"), from.count == 10 else {
-                throw KirokuError(.badQuery, "--from must be YYYY-MM-DD, got '\(from)'")
+        /// Days as people type them (2026-11-01, 2026/11/1, 令和8年11月1日). Every day must have come: a range
+        /// into the future is refused before any day is judged, not after the past ones were.
+        static func days(from: String, to: String, now: Date = Date()) throws(KirokuError) -> [String] {
+            func midnight(_ text: String, _ flag: String) throws(KirokuError) -> Timestamp {
+                guard let time = PersonTime.parse(text),
+                    time.withOffset(minutes: Timestamp.jstOffsetMinutes).rfc3339.dropFirst(10).hasPrefix("T00:00:00.000")
+                else { throw KirokuError(.badQuery, "\(flag) must be a day like 2026-11-01, 2026/11/1 or 令和8年11月1日, got '\(text.prefix(40))'") }
+                return time
             }
-            guard let last = Timestamp(rfc3339: "\(to)T00:00:00.000+09:00"), to.count == 10 else {
-                throw KirokuError(.badQuery, "--to must be YYYY-MM-DD, got '\(to)'")
-            }
+            let first = try midnight(from, "--from")
+            let last = try midnight(to, "--to")
             let count = (last.epochMilliseconds - first.epochMilliseconds) / 86_400_000 + 1
             guard count >= 1 else { throw KirokuError(.badQuery, "--to comes before --from") }
+            let today = String(Timestamp(date: now).withOffset(minutes: Timestamp.jstOffsetMinutes).rfc3339.prefix(10))
+            let lastDay = String(last.withOffset(minutes: Timestamp.jstOffsetMinutes).rfc3339.prefix(10))
+            guard lastDay <= today else {
+                throw KirokuError(.badQuery, "--to \(lastDay) has not come yet (today is \(today)); nothing was judged")
+            }
             guard count <= 400 else { throw KirokuError(.badQuery, "at most 400 days at a time (\(count) asked)") }
             return (0..<count).map {
                 String(

@@ -152,6 +152,9 @@ struct AccessTests {
         #expect(rejudged.status == 0 && rejudged.stdout.contains("2026-11-26  (1/2)") && rejudged.stdout.contains("2 day(s) judged again"), "\(rejudged.stdout)\(rejudged.stderr)")
         #expect(try kirokuctl("kaigi01", ["findings", "rejudge", "--from", "2026-11-27"]).stderr.contains("not_permitted"))
         #expect(try kirokuctl("kanri01", ["findings", "rejudge", "--from", "2026-11-27", "--to", "2026-11-01"]).status == 64)
+        // A range into the future is refused before any day is judged (it once judged the past days, then failed).
+        let future = try kirokuctl("kanri01", ["findings", "rejudge", "--from", "2026/11/26", "--to", "2999-01-01"])
+        #expect(future.status == 64 && future.stderr.contains("has not come yet") && !future.stdout.contains("2026-11-26"), "\(future.stdout)\(future.stderr)")
 
         // What each did is on the record, under their own id: people, cards, stock, permits; the refused imports left no trace.
         let records = try await kaigi.events(["kind": "record", "action": "register_imported"]).events
