@@ -446,3 +446,16 @@ struct MessageCatalogueTests {
         for code in listed { #expect(ErrorCode.all.contains(ErrorCode(rawValue: code)), "PROTOCOL.md lists \(code), the catalogue does not") }
     }
 }
+
+@Suite("Rules in Japanese")
+struct RuleTextTests {
+    @Test("Every rule says what it finds in Japanese too, and GET /v1/rules carries both")
+    func japanese() throws {
+        for rule in RuleInfo.all {
+            #expect(rule.descriptionJa != rule.description && rule.descriptionJa.unicodeScalars.contains { $0.value >= 0x3040 }, "\(rule.id)")
+        }
+        let encoded = String(decoding: try JSONEncoder().encode(RuleInfo.all), as: UTF8.self)
+        #expect(encoded.contains("\"description_ja\""))
+        #expect(try JSONDecoder().decode([RuleInfo].self, from: Data(encoded.utf8)) == RuleInfo.all)
+    }
+}

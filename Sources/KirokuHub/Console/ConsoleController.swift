@@ -515,7 +515,7 @@ struct ConsoleController: HubController {
         let evidence = try await store.events(refs: finding.evidence)
         let data: [String: Any] = [
             "id": finding.id, "status": ConsoleText.status(finding.status), "severity": ConsoleText.severity(finding.severity),
-            "article": finding.article, "rule": ConsoleText.rule(finding.rule), "ruleDescription": RuleInfo.named(finding.rule)?.description ?? "",
+            "article": finding.article, "rule": ConsoleText.rule(finding.rule), "ruleDescription": RuleInfo.named(finding.rule)?.descriptionJa ?? "",
             "summary": finding.summaryForJapanese, "count": finding.count,
             "firstSeen": "\(ConsoleText.time(finding.firstSeen)) · \(ConsoleText.date(finding.firstSeen))",
             "lastSeen": "\(ConsoleText.time(finding.lastSeen)) · \(ConsoleText.date(finding.lastSeen))",

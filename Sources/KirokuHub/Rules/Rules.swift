@@ -57,6 +57,54 @@ public struct RuleInfo: Sendable, Codable, Equatable {
     public var article: String
     public var severity: String
     public var description: String
+    /// The same in Japanese (`GET /v1/rules` carries both as `description` and `description_ja`).
+    public var descriptionJa: String { Self.japanese[id] ?? description }
+
+    enum CodingKeys: String, CodingKey {
+        case id, article, severity, description
+        case descriptionJa = "description_ja"
+    }
+
+    public init(id: String, article: String, severity: String, description: String) {
+        self.id = id
+        self.article = article
+        self.severity = severity
+        self.description = description
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: try c.decode(String.self, forKey: .id), article: try c.decode(String.self, forKey: .article),
+            severity: try c.decode(String.self, forKey: .severity), description: try c.decode(String.self, forKey: .description))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(article, forKey: .article)
+        try c.encode(severity, forKey: .severity)
+        try c.encode(description, forKey: .description)
+        try c.encode(descriptionJa, forKey: .descriptionJa)
+    }
+
+    static let japanese: [String: String] = [
+        "out_of_hours": "開庁時間外・土日・祝日・年末年始の操作 (ログイン、照会、更新、印刷、出力)",
+        "bulk_lookups": "一人の操作者が 1 時間に bulk_lookups_per_hour を超える住民を照会",
+        "repeated_lookups": "一人の操作者が同じ対象を 1 日に repeated_lookups_per_day 回以上照会",
+        "auth_failure_burst": "一人の操作者の認証失敗が 10 分間に auth_failures_per_10_minutes 回以上",
+        "entry_without_exit": "部屋への入室に、その日のうちの同じ人の退室の記録がない",
+        "operation_after_card_removal": "操作識別カードを抜いたあと、次のカードを挿すまでの端末の操作 (第16⑤)",
+        "malware_not_contained": "ウイルス検出後 network_cut_minutes 分以内の遮断、または report_minutes 分以内の報告がない (第19③④)",
+        "entry_without_permit": "その日その部屋に有効な許可 (入退室許可の台帳) のない人の入室 (第12②)",
+        "card_misuse": "失効・紛失・返却後の操作識別カードの使用、または台帳の保持者以外による使用",
+        "unapproved_device": "機器の台帳 (構成管理簿) がその端末に承認していない USB 機器の接続",
+        "unapproved_program": "プログラムの台帳 (構成管理簿) に一致しないプログラムの追加・変更 (第14⑤, 第17)",
+        "maintenance_without_instruction": "その日・その機器に有効な作業指示書のない保守の開始",
+        "card_not_returned": "保持者の異動・退職から card_return_days 日を過ぎても有効な操作識別カード",
+        "resident_card_handling": "在庫にない住基カードの交付、回収されていないカードの廃棄、方法の記録のない廃棄 (第18②)",
+        "agent_integrity": "端末の連絡途絶、連番の欠け、分岐、欠落の申告、連鎖の再開始、時計の飛び・ずれ、以前の履歴に続かないログ (第20②)",
+    ]
 
     public static let all: [RuleInfo] = [
         .init(id: "out_of_hours", article: "第20", severity: "warning",
