@@ -140,12 +140,6 @@ public struct HubQueries: Sendable {
     }
 
     static func queryString(_ parameters: [String: String]) -> String {
-        guard !parameters.isEmpty else { return "" }
-        // ASCII letters and digits only: `alphanumerics` would let kanji through unencoded.
-        var allowed = CharacterSet()
-        allowed.insert(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
-        return "?" + parameters.sorted { $0.key < $1.key }.map { key, value in
-            "\(key)=\(value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value)"
-        }.joined(separator: "&")
+        parameters.isEmpty ? "" : "?" + QueryString.encode(parameters)
     }
 }

@@ -350,9 +350,10 @@ struct ConsoleTests {
         // A bad period is refused with the forms it takes.
         let bad = try runProgram(ctl, ["report", "--month", "2026-13", "--out", scene.temp.file("y.html")] + person)
         #expect(bad.status != 0 && bad.stderr.contains("month is YYYY-MM"), "\(bad.stderr)")
-        if let keep = ProcessInfo.processInfo.environment["KIROKU_SCREENSHOTS"] ?? Optional(FileManager.default.currentDirectoryPath + "/.build/console-screenshots") {
-            try? FileManager.default.removeItem(atPath: keep + "/report-sample.pdf")
-            try? FileManager.default.copyItem(atPath: pdf, toPath: keep + "/report-sample.pdf")
-        }
+        // Kept beside the screenshots, to be looked at.
+        let keep = ProcessInfo.processInfo.environment["KIROKU_SCREENSHOTS"] ?? FileManager.default.currentDirectoryPath + "/.build/console-screenshots"
+        try? FileManager.default.createDirectory(atPath: keep, withIntermediateDirectories: true)
+        try? FileManager.default.removeItem(atPath: keep + "/report-sample.pdf")
+        try? FileManager.default.copyItem(atPath: pdf, toPath: keep + "/report-sample.pdf")
     }
 }

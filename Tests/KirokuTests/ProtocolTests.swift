@@ -459,3 +459,12 @@ struct RuleTextTests {
         #expect(try JSONDecoder().decode([RuleInfo].self, from: Data(encoded.utf8)) == RuleInfo.all)
     }
 }
+
+@Suite("Query strings")
+struct QueryStringTests {
+    @Test("Values are percent-encoded but for ASCII letters, digits and -._~; names come in order")
+    func encode() {
+        #expect(QueryString.percent("住 +a-._~Z9") == "%E4%BD%8F%20%2Ba-._~Z9")
+        #expect(QueryString.encode(["to": "2026-12-01T00:00:00.000+09:00", "actor": "P0101"]) == "actor=P0101&to=2026-12-01T00%3A00%3A00.000%2B09%3A00")
+    }
+}

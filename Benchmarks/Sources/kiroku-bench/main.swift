@@ -526,6 +526,15 @@ func rulesBenchmark(count: Int) async throws {
 /// database (sealed, chained events and the kept levels of the tree, as ingest would write them); then a
 /// real hub, `kirokuctl export --evidence` of one operator's November beside `kirokuctl query` of the
 /// same (no proofs), and `EvidenceVerifier` on the bundle beside parsing and re-hashing it.
+/// A CA with a hub certificate for localhost and one person, in the work folder.
+func benchPKI(_ name: String, person: String) throws -> URL {
+    let folder = work.appending(path: name)
+    let ca = try CertificateAuthority.initialize(directory: folder, name: "bench")
+    try ca.issue(role: .hub, id: "hub", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"])
+    try ca.issue(role: .person, id: person)
+    return folder
+}
+
 /// A record of `count` lookups by 500 operators on 100 terminals over 2026, written straight into a new hub
 /// database (with its Merkle log), as if ingested and judged: what the evidence and console benchmarks read.
 func buildRecord(count: Int, path: String) throws {
@@ -629,10 +638,7 @@ func buildRecord(count: Int, path: String) throws {
 
 func evidenceBenchmark(count: Int) async throws {
     let clock = ContinuousClock()
-    let pkiDir = work.appending(path: "evidence-pki")
-    let ca = try CertificateAuthority.initialize(directory: pkiDir, name: "bench")
-    try ca.issue(role: .hub, id: "hub", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"])
-    try ca.issue(role: .person, id: "kaigi01")
+    let pkiDir = try benchPKI("evidence-pki", person: "kaigi01")
     let path = work.appending(path: "evidence/record.sqlite").path
     try buildRecord(count: count, path: path)
 
@@ -675,10 +681,7 @@ func evidenceBenchmark(count: Int) async throws {
 /// the hub's memory watched while it streams.
 func consoleBenchmark(count: Int) async throws {
     let clock = ContinuousClock()
-    let pkiDir = work.appending(path: "console-pki")
-    let ca = try CertificateAuthority.initialize(directory: pkiDir, name: "bench")
-    try ca.issue(role: .hub, id: "hub", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"])
-    try ca.issue(role: .person, id: "kanri01")
+    let pkiDir = try benchPKI("console-pki", person: "kanri01")
     let path = work.appending(path: "console/record.sqlite").path
     try buildRecord(count: count, path: path)
     let (hub, port) = try await startHub(pki: pkiDir, database: path, name: "console-hub")

@@ -45,14 +45,14 @@ struct ConsoleController: HubController {
                 status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=3600"],
                 body: .init(byteBuffer: ByteBuffer(string: ConsoleTemplates.css)))
         }
-        router.get("/") { _, context in await self.page(context) { try await self.dashboard($0, context) } }
-        router.get("/events") { request, context in await self.page(context) { try await self.search($0, request, context) } }
-        router.get("/events.csv") { request, context in await self.page(context) { try await self.csv($0, request, context) } }
-        router.get("/findings") { request, context in await self.page(context) { try await self.findingList($0, request, context) } }
-        router.get("/findings/:id") { _, context in await self.page(context) { try await self.finding($0, context) } }
+        router.get("/") { request, context in await self.page(request, context) { try await self.dashboard($0, context) } }
+        router.get("/events") { request, context in await self.page(request, context) { try await self.search($0, request, context) } }
+        router.get("/events.csv") { request, context in await self.page(request, context) { try await self.csv($0, request, context) } }
+        router.get("/findings") { request, context in await self.page(request, context) { try await self.findingList($0, request, context) } }
+        router.get("/findings/:id") { request, context in await self.page(request, context) { try await self.finding($0, context) } }
         for (path, status) in [("acknowledge", "acknowledged"), ("resolve", "resolved")] {
             router.post("/findings/:id/\(path)") { request, context in
-                await self.page(context) { viewer in
+                await self.page(request, context) { viewer in
                     let form = try await self.form(request, context)
                     let id = try Self.id(context)
                     _ = try await self.findings.act(on: id, status: status, reason: form["reason"] ?? "", context)
@@ -60,15 +60,15 @@ struct ConsoleController: HubController {
                 }
             }
         }
-        router.get("/agents") { _, context in await self.page(context) { try await self.agentList($0, context) } }
-        router.get("/agents/:id") { _, context in await self.page(context) { try await self.agent($0, context) } }
-        router.get("/registers") { _, context in await self.page(context) { try await self.registerList($0, context) } }
-        router.get("/registers/:name") { request, context in await self.page(context) { try await self.register($0, request, context) } }
+        router.get("/agents") { request, context in await self.page(request, context) { try await self.agentList($0, context) } }
+        router.get("/agents/:id") { request, context in await self.page(request, context) { try await self.agent($0, context) } }
+        router.get("/registers") { request, context in await self.page(request, context) { try await self.registerList($0, context) } }
+        router.get("/registers/:name") { request, context in await self.page(request, context) { try await self.register($0, request, context) } }
         router.post("/registers/:name/preview") { request, context in
-            await self.page(context) { try await self.registerPreview($0, request, context) }
+            await self.page(request, context) { try await self.registerPreview($0, request, context) }
         }
         router.post("/registers/:name/import") { request, context in
-            await self.page(context) { _ in
+            await self.page(request, context) { _ in
                 let register = try RegisterController.register(context)
                 // Who may not replace the register is refused before 48 MB are read.
                 try await self.authorize(.writeRegister(register), context)
@@ -80,9 +80,9 @@ struct ConsoleController: HubController {
                 return Self.seeOther("/registers/\(register.rawValue)?imported=\(result.added)-\(result.changed)-\(result.removed)")
             }
         }
-        router.get("/retention") { _, context in await self.page(context) { try await self.retentionPage($0, context) } }
+        router.get("/retention") { request, context in await self.page(request, context) { try await self.retentionPage($0, context) } }
         router.post("/holds") { request, context in
-            await self.page(context) { _ in
+            await self.page(request, context) { _ in
                 var form = try await self.form(request, context)
                 form["token"] = nil
                 for name in ["from", "to"] {
@@ -97,14 +97,14 @@ struct ConsoleController: HubController {
             }
         }
         router.post("/holds/:id/lift") { request, context in
-            await self.page(context) { _ in
+            await self.page(request, context) { _ in
                 let form = try await self.form(request, context)
                 _ = try await self.retention.liftHold(try Self.id(context), reason: form["reason"] ?? "", context)
                 return Self.seeOther("/retention")
             }
         }
-        router.get("/reports") { _, context in
-            await self.page(context) { viewer in
+        router.get("/reports") { request, context in
+            await self.page(request, context) { viewer in
                 try await self.authorize(.readRecord, context)
                 let now = Timestamp(date: Date()).withOffset(minutes: Timestamp.jstOffsetMinutes).rfc3339
                 let year = Int(now.prefix(4)) ?? 2026
@@ -114,7 +114,7 @@ struct ConsoleController: HubController {
             }
         }
         router.get("/report") { request, context in
-            await self.page(context) { viewer in
+            await self.page(request, context) { viewer in
                 let period = try ReportPeriod.parse(try Self.query(request))
                 var data = try await self.reportData(period, viewer, context)
                 data["css"] = ConsoleTemplates.reportCSS
@@ -126,7 +126,7 @@ struct ConsoleController: HubController {
                 return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
             }
         }
-        router.get("/integrity") { _, context in await self.page(context) { try await self.integrity($0, context) } }
+        router.get("/integrity") { request, context in await self.page(request, context) { try await self.integrity($0, context) } }
     }
 
     /// `sha256-…` of the report's stylesheet, the only style its Content-Security-Policy allows.
@@ -167,7 +167,7 @@ struct ConsoleController: HubController {
     }
 
     /// Runs a page's handler as the caller; a refusal becomes a Japanese page with the same status and code.
-    func page(_ context: HubRequestContext, _ handler: (Viewer) async throws -> Response) async -> Response {
+    func page(_ request: Request, _ context: HubRequestContext, _ handler: (Viewer) async throws -> Response) async -> Response {
         var viewer: Viewer?
         do {
             viewer = try await self.viewer(context)
@@ -178,10 +178,10 @@ struct ConsoleController: HubController {
                 context.logger.error("console page failed", metadata: ["kiroku.error": "\(error)"])
             }
             metrics.refused(refusal.code)
-            if context.errorsAsJSON { return ErrorMiddleware.response(refusal) }
+            if ErrorMiddleware.wantsJSON(request) { return ErrorMiddleware.response(refusal) }
             var response = render(
                 "error", title: "要求を受け付けられません",
-                data: ["headline": ConsoleText.error(refusal.code), "message": refusal.message, "code": refusal.code.rawValue],
+                data: ["headline": refusal.code.japanese, "message": refusal.message, "code": refusal.code.rawValue],
                 viewer: viewer)
             response.status = .init(code: refusal.code.httpStatus)
             return response
@@ -250,17 +250,6 @@ struct ConsoleController: HubController {
     /// A page's query as a browser's GET form sends it (`+` for a space), empty fields left out.
     static func query(_ request: Request) throws -> [String: String] { try ConsoleForm.parse(request.uri.query ?? "") }
 
-    static func encode(_ parameters: [String: String]) -> String {
-        parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\(percent($0.value))" }.joined(separator: "&")
-    }
-
-    /// A value for a URL's query: everything but ASCII letters, digits and `-._~` percent-encoded.
-    static func percent(_ value: String) -> String {
-        var allowed = CharacterSet()
-        allowed.insert(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
-        return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
-    }
-
     func eventRow(_ event: Event, _ viewer: Viewer) -> [String: Any] {
         [
             "time": ConsoleText.time(event.time), "agent": event.agent, "seq": event.seq, "kind": ConsoleText.kind(event.kind),
@@ -296,7 +285,7 @@ struct ConsoleController: HubController {
         }
         let articles = byArticle.keys.sorted { Self.articleOrder($0) < Self.articleOrder($1) }.map { article in
             [
-                "article": article, "articleQuery": Self.percent(article), "critical": byArticle[article]!.critical,
+                "article": article, "articleQuery": QueryString.percent(article), "critical": byArticle[article]!.critical,
                 "warning": byArticle[article]!.warning,
             ] as [String: Any]
         }
@@ -396,8 +385,8 @@ struct ConsoleController: HubController {
                 ["value": $0, "selected": $0 == limit] as [String: Any]
             },
             "rows": page.events.map { eventRow($0, viewer) }, "shown": page.events.count, "more": page.next != nil,
-            "hasNext": page.next != nil, "next": Self.encode(next), "limit": limit,
-            "csvQuery": Self.encode(csv), "evidenceQuery": Self.encode(parameters),
+            "hasNext": page.next != nil, "next": QueryString.encode(next), "limit": limit,
+            "csvQuery": QueryString.encode(csv), "evidenceQuery": QueryString.encode(parameters),
         ]
         return render("events", title: viewer.ownOnly ? "わたしの記録" : "記録の検索", data: data, viewer: viewer)
     }
@@ -556,7 +545,7 @@ struct ConsoleController: HubController {
         let recent = try await store.newestEvents(agent: id, limit: 50)
         var data = healthRow(health)
         data["recent"] = recent.map { eventRow($0, viewer) }
-        data["agentQuery"] = Self.percent(id)
+        data["agentQuery"] = QueryString.percent(id)
         return render("agent", title: "端末 \(id)", data: data, viewer: viewer)
     }
 

@@ -112,12 +112,10 @@ enum ConsoleCSV {
 
     static func line(_ fields: [String]) -> String { ExcelCSV.line(fields) }
 
-    static func cp932(_ text: String) -> String { ExcelCSV.cp932Forms(text) }
-
     /// Refuses a row CP932 cannot hold, naming its row, column and the first character that will not go.
     static func checkCP932(_ fields: [String], row: Int) throws {
         for (column, field) in fields.enumerated() {
-            let mapped = cp932(field)
+            let mapped = ExcelCSV.cp932Forms(field)
             guard mapped.data(using: .shiftJIS) == nil else { continue }
             let bad = mapped.first { String($0).data(using: .shiftJIS) == nil }.map { character in
                 character.unicodeScalars.map { String(format: "U+%04X", $0.value) }.joined(separator: " ")
@@ -133,7 +131,7 @@ enum ConsoleCSV {
     static func encode(_ fields: [String], cp932: Bool, bom: Bool) throws -> ByteBuffer {
         let text = line(fields)
         guard cp932 else { return ByteBuffer(bytes: (bom ? [0xEF, 0xBB, 0xBF] : []) + Array(text.utf8)) }
-        guard let data = Self.cp932(text).data(using: .shiftJIS) else {
+        guard let data = ExcelCSV.cp932Forms(text).data(using: .shiftJIS) else {
             throw KirokuError(.badQuery, "a row that arrived during the export cannot be written in Shift_JIS (CP932)")
         }
         return ByteBuffer(bytes: data)

@@ -74,10 +74,6 @@ enum ConsoleText {
         return labels[action] ?? action
     }
 
-    /// What a refusal means, in one Japanese line (the catalogue of ``ErrorCode/japanese``); the hub's own
-    /// message follows it.
-    static func error(_ code: ErrorCode) -> String { code.japanese }
-
     /// `2026-11-30 09:30:05` in JST, from a stored RFC 3339 time.
     static func time(_ rfc3339: String) -> String {
         guard let stamp = Timestamp(rfc3339: rfc3339) else { return rfc3339 }

@@ -18,11 +18,11 @@ public struct HubRequestContext: RequestContext {
     public let channel: any Channel
     /// Who is calling, from the certificate's SAN URI. Set by ``IdentityMiddleware``.
     public var identity: Identity?
-    /// SHA-256 of the caller's certificate (DER): what the console's form tokens are bound to.
-    public var certificateDigest: [UInt8] = []
-    /// A program (kirokuctl) fetching a console document asked for refusals as `{code, message}`
-    /// (`X-Kiroku-Errors: json`) rather than a page.
-    public var errorsAsJSON = false
+    /// The caller's certificate (DER), as the TLS layer received it.
+    public var certificateDER: [UInt8] = []
+    /// SHA-256 of the caller's certificate: what the console's form tokens are bound to. Computed when a
+    /// form needs it, not on every request (agents' batches never do).
+    public var certificateDigest: [UInt8] { certificateDER.isEmpty ? [] : Array(SHA256.hash(data: certificateDER)) }
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
@@ -45,8 +45,8 @@ struct IdentityMiddleware: RouterMiddleware {
         -> Response
     {
         var context = context
-        guard let peer = try? await context.channel.nioSSL_peerCertificate().get(),
-            let certificate = try? Certificate(derEncoded: peer.toDERBytes()),
+        guard let peer = try? await context.channel.nioSSL_peerCertificate().get(), let der = try? peer.toDERBytes(),
+            let certificate = try? Certificate(derEncoded: der),
             let identity = certificate.kirokuIdentity
         else {
             throw KirokuError(.certificateRequired, "a client certificate with a kiroku:ROLE:ID identity is required")
@@ -60,8 +60,7 @@ struct IdentityMiddleware: RouterMiddleware {
                     : "the hub cannot read its revocation list and admits nobody until it can; this connection is closed")
         }
         context.identity = identity
-        context.errorsAsJSON = HTTPField.Name("X-Kiroku-Errors").flatMap { request.headers[$0] } == "json"
-        context.certificateDigest = Array(SHA256.hash(data: try peer.toDERBytes()))
+        context.certificateDER = der
         context.logger[metadataKey: "kiroku.peer"] = "\(identity.uri)"
         return try await next(request, context)
     }
@@ -174,7 +173,7 @@ struct ErrorMiddleware: RouterMiddleware {
         let page = """
             <!DOCTYPE html><html lang="ja"><head><meta charset="utf-8"><title>要求を受け付けられません — 記録 Kiroku</title>
             <link rel="stylesheet" href="/console.css"></head><body><main><h1>要求を受け付けられません</h1>
-            <div class="error"><p><strong>\(ConsoleText.error(error.code))</strong></p><p class="detail">\(escape(error.message)) <code>\(error.code.rawValue)</code></p></div>
+            <div class="error"><p><strong>\(error.code.japanese)</strong></p><p class="detail">\(escape(error.message)) <code>\(error.code.rawValue)</code></p></div>
             <p><a href="/">ダッシュボードへ</a> · <a href="/events">記録の検索へ</a></p></main></body></html>
             """
         var response = Response(

@@ -195,7 +195,7 @@ extension HubStore {
     /// `rules` limits to those rules (an article's or a severity's); `seenSince` and `seenBefore` (epoch ms) to
     /// findings whose span of evidence reaches into that period.
     public func findings(
-        status: String? = nil, rule: String? = nil, id: Int64? = nil, rules: [String]? = nil, seenSince: Int64? = nil,
+        status: String? = nil, rule: String? = nil, id: Int64? = nil, ids: [Int64]? = nil, rules: [String]? = nil, seenSince: Int64? = nil,
         seenBefore: Int64? = nil, limit: Int = 1000
     ) async throws -> [Finding] {
         @Sendable func time(_ ms: Int64) -> String { Timestamp(epochMilliseconds: ms, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339 }
@@ -213,6 +213,10 @@ extension HubStore {
             if let id {
                 conditions.append("id = ?")
                 arguments.append(id)
+            }
+            if let ids {
+                conditions.append("id IN (\(ids.isEmpty ? "NULL" : ids.map { _ in "?" }.joined(separator: ",")))")
+                arguments.append(contentsOf: ids as [any DatabaseValueConvertible])
             }
             if let rules {
                 conditions.append("rule IN (\(rules.isEmpty ? "NULL" : rules.map { _ in "?" }.joined(separator: ",")))")

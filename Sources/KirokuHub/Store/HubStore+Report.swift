@@ -131,10 +131,8 @@ extension HubStore {
         }
         var out: [Finding] = []
         for chunk in stride(from: 0, to: ids.count, by: 500) {
-            for id in ids[chunk..<min(ids.count, chunk + 500)] {
-                out += try await findings(id: id)
-            }
+            out += try await findings(ids: Array(ids[chunk..<min(ids.count, chunk + 500)]), limit: 500)
         }
-        return out
+        return out.sorted { $0.id < $1.id }
     }
 }
