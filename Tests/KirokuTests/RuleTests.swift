@@ -207,6 +207,22 @@ struct RuleTests {
         #expect(found.map(\.evidence) == [["m2/1"], ["m3/1"]], "\(found)")
         #expect(found[0].summary.contains("no network cut-off") && !found[0].summary.contains("no report"))
         #expect(found[1].summary.contains("no network cut-off") && found[1].summary.contains("no report"))
+        // A report that arrives after its deadline: the finding stays, and says late instead of missing.
+        try await record.add("m4", "2026-12-10 10:00", "malware", "detected", "clamav", "USB-0004")
+        try await record.add("m4", "2026-12-10 10:05", "malware", "network_cut", "P4", "端末04")
+        try await record.store.evaluateRules(Self.settings, now: Timestamp(rfc3339: "2026-12-10T11:10:00.000+09:00")!.date)
+        let missing = try await record.findings("malware_not_contained").first { $0.evidence == ["m4/1"] }
+        #expect(missing?.summary.contains("no report within 60 min") == true, "\(String(describing: missing))")
+        try await record.add("m4", "2026-12-10 11:20", "malware", "reported", "P4", "管理者")
+        // A later detection's report is its own, not the first one's.
+        try await record.add("m3", "2026-12-10 12:00", "malware", "detected", "clamav", "USB-0005")
+        try await record.add("m3", "2026-12-10 12:05", "malware", "reported", "P3", "管理者")
+        try await record.store.evaluateRules(Self.settings, now: Timestamp(rfc3339: "2026-12-10T13:30:00.000+09:00")!.date)
+        let late = try await record.findings("malware_not_contained").first { $0.evidence == ["m4/1"] }
+        #expect(late?.summary.contains("report late, at 2026-12-10 11:20") == true && late?.summary.contains("no report") == false, "\(String(describing: late))")
+        #expect(late?.summaryJa?.contains("期限 (60 分) を過ぎて") == true && late?.status == "open")
+        let first = try await record.findings("malware_not_contained").first { $0.evidence == ["m3/1"] }
+        #expect(first?.summary.contains("no report within 60 min") == true, "\(String(describing: first))")
     }
 
     @Test("Registers from CSV: clear errors by line change nothing; import and export round-trip (BOM, CRLF, quoted fields)")
@@ -305,17 +321,22 @@ struct RuleTests {
         try await change("t2", "device_attached", "USB 0781:5567 4C530001", ["vendor": "0781", "product": "5567", "serial": "4C530001"])  // not on t2
         try await change("t2", "device_attached", "USB 090c:1000", ["vendor": "090c", "product": "1000"])  // any terminal, any serial
         try await change("t1", "device_attached", "USB 0781:5567 FFFF", ["vendor": "0781", "product": "5567", "serial": "FFFF"])  // another stick
-        try await change("t1", "device_removed", "USB 0781:5567 FFFF", ["vendor": "0781", "product": "5567", "serial": "FFFF"])  // removals are fine
+        try await change("t1", "device_removed", "USB 0781:5567 FFFF", ["vendor": "0781", "product": "5567", "serial": "FFFF"])  // it was there
+        try await change("t1", "device_removed", "USB 0781:5567 4C530001", ["vendor": "0781", "product": "5567", "serial": "4C530001"])  // approved: fine
         try await change("t1", "program_added", "/opt/juki/bin/juki-client", ["sha256": client])  // approved
         try await change("t1", "program_changed", "/opt/juki/bin/juki-client", ["sha256": String(repeating: "cd", count: 32)])  // altered
         try await change("t1", "program_added", "package bash", ["version": "5.2.15-2"])  // approved on t1
         try await change("t2", "program_added", "package bash", ["version": "5.2.15-2"])  // not on t2
         try await change("t1", "program_added", "/tmp/tool", ["sha256": client])  // not registered
+        try await change("t1", "program_removed", "/tmp/tool", [:])  // removing what was never approved: fine
+        try await change("t2", "program_removed", "/opt/juki/bin/juki-client", [:])  // 第17②: the register keeps it on every terminal
         try await record.store.evaluateRules(Self.settings, now: Self.now)
         let devices = try await record.findings("unapproved_device").flatMap(\.evidence).sorted()
-        #expect(devices == ["t1/2", "t2/1"], "\(devices)")
+        #expect(devices == ["t1/2", "t1/3", "t2/1"], "\(devices)")
         let programs = try await record.findings("unapproved_program").flatMap(\.evidence).sorted()
-        #expect(programs == ["t1/5", "t1/7", "t2/3"], "\(programs)")
+        #expect(programs == ["t1/6", "t1/8", "t2/3", "t2/4"], "\(programs)")
+        let removal = try await record.findings("unapproved_program").first { $0.evidence == ["t2/4"] }
+        #expect(removal?.summaryJa?.contains("削除") == true && removal?.summary.contains("第17②") == true, "\(String(describing: removal))")
         #expect(try await record.findings("unapproved_program").allSatisfy { $0.article == "第14" })
         do {
             _ = try await record.store.importRegister(.devices, csv: "device_id,agent,vendor,product,serial\nD-9,t1,xyz,1,\n", by: "kanri01")

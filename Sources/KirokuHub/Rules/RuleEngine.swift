@@ -347,7 +347,8 @@ enum RuleEngine {
                     sql: """
                         SELECT seq, time_ms FROM events WHERE agent = ? AND kind = 'malware' AND action = 'detected'
                         AND time_ms BETWEEN ? AND ?
-                        """, arguments: [row.agent, row.timeMS - report, row.timeMS])
+                        """, arguments: [row.agent, row.timeMS - 2 * 86_400_000, row.timeMS])
+                // A late one too (up to two days, as the sweep looks back): the finding then says late, not missing.
                 for detection in detections where (detection[1] as Int64) + report <= nowMS {
                     try judgeDetection(db, agent: row.agent, seq: detection[0], at: detection[1], settings, nowMS)
                 }
@@ -358,18 +359,36 @@ enum RuleEngine {
     }
 
     static func judgeDetection(_ db: Database, agent: String, seq: Int64, at: Int64, _ settings: RuleSettings, _ nowMS: Int64) throws {
-        func exists(_ action: String, within minutes: Int) throws -> Bool {
+        // The first cut-off and report after the detection, in time or not: a late one is said as late, not
+        // as missing (the finding is rewritten when it arrives).
+        // Up to the next detection on the terminal, whose own cut-off and report these would be.
+        let next =
             try Int64.fetchOne(
                 db,
-                sql: "SELECT count(*) FROM events WHERE agent = ? AND kind = 'malware' AND action = ? AND time_ms BETWEEN ? AND ?",
-                arguments: [agent, action, at, at + Int64(minutes) * 60_000]) ?? 0 > 0
+                sql: "SELECT min(time_ms) FROM events WHERE agent = ? AND kind = 'malware' AND action = 'detected' AND time_ms > ?",
+                arguments: [agent, at]) ?? Int64.max
+        func first(_ action: String) throws -> Int64? {
+            try Int64.fetchOne(
+                db,
+                sql: "SELECT min(time_ms) FROM events WHERE agent = ? AND kind = 'malware' AND action = ? AND time_ms >= ? AND time_ms < ?",
+                arguments: [agent, action, at, next])
         }
         var missing: [FindingText] = []
-        if try !exists("network_cut", within: settings.networkCutMinutes) {
-            missing.append(FindingText(en: "no network cut-off within \(settings.networkCutMinutes) min", ja: "\(settings.networkCutMinutes) 分以内のネットワーク遮断なし"))
-        }
-        if try !exists("reported", within: settings.reportMinutes) {
-            missing.append(FindingText(en: "no report within \(settings.reportMinutes) min", ja: "\(settings.reportMinutes) 分以内の報告なし"))
+        for (action, minutes, en, ja) in [
+            ("network_cut", settings.networkCutMinutes, "network cut-off", "ネットワーク遮断"),
+            ("reported", settings.reportMinutes, "report", "報告"),
+        ] {
+            let deadline = at + Int64(minutes) * 60_000
+            switch try first(action) {
+            case let when? where when <= deadline:
+                continue
+            case let when?:
+                missing.append(
+                    FindingText(
+                        en: "\(en) late, at \(time(when)) (deadline \(minutes) min)", ja: "\(ja)が期限 (\(minutes) 分) を過ぎて \(time(when)) に記録"))
+            case nil:
+                missing.append(FindingText(en: "no \(en) within \(minutes) min", ja: "\(minutes) 分以内の\(ja)なし"))
+            }
         }
         let key = "\(agent)|\(seq)"
         if missing.isEmpty {
@@ -571,7 +590,7 @@ enum RuleEngine {
     /// for that terminal (第14, 第17).
     static func configuration(_ db: Database, _ rows: [Row], _ nowMS: Int64, _ tally: Tally = .add) throws {
         let changes = rows.filter {
-            $0.kind == "config" && ["device_attached", "program_added", "program_changed"].contains($0.action)
+            $0.kind == "config" && ["device_attached", "device_removed", "program_added", "program_changed", "program_removed"].contains($0.action)
         }
         guard !changes.isEmpty else { return }
         let devices = try HubStore.rows(.devices, db: db)
@@ -581,13 +600,20 @@ enum RuleEngine {
             func forAgent(_ row: RegisterRow) -> Bool { row["agent"] == "*" || row["agent"] == change.agent }
             let approved: Bool
             let rule: String
-            if change.action == "device_attached" {
+            if change.action.hasPrefix("device_") {
+                // A removal shows the device was there: an unapproved one attached before the agent watched.
                 guard !devices.isEmpty else { continue }
                 rule = "unapproved_device"
                 approved = devices.contains { row in
                     forAgent(row) && row["vendor"] == attrs["vendor"]?.lowercased() && row["product"] == attrs["product"]?.lowercased()
                         && ((row["serial"] ?? "").isEmpty || row["serial"] == attrs["serial"])
                 }
+            } else if change.action == "program_removed" {
+                // 第17②: deleting a program the register keeps on this terminal needs the 管理者's permission,
+                // which is the register changed first; removing one it never approved is no breach.
+                guard !programs.isEmpty else { continue }
+                rule = "unapproved_program"
+                approved = !programs.contains { forAgent($0) && $0["subject"] == change.subject }
             } else {
                 guard !programs.isEmpty else { continue }
                 rule = "unapproved_program"
@@ -605,9 +631,17 @@ enum RuleEngine {
                 last: change.timeMS, evidence: [change.ref], nowMS: nowMS
             ) { _ in
                 rule == "unapproved_device"
+                    ? (change.action == "device_removed"
+                        ? FindingText(
+                            en: "\(change.subject), removed from \(change.agent) on \(day), was attached without being in the configuration register",
+                            ja: "\(day) に \(change.agent) から取り外された \(change.subject) は構成管理簿にないまま接続されていた")
+                        : FindingText(
+                            en: "\(change.subject) attached to \(change.agent) on \(day) is not in the configuration register",
+                            ja: "\(day) に \(change.agent) へ接続された \(change.subject) は構成管理簿にない"))
+                    : change.action == "program_removed"
                     ? FindingText(
-                        en: "\(change.subject) attached to \(change.agent) on \(day) is not in the configuration register",
-                        ja: "\(day) に \(change.agent) へ接続された \(change.subject) は構成管理簿にない")
+                        en: "\(change.subject), which the configuration register keeps on \(change.agent), was removed on \(day) without the register changed first (第17②)",
+                        ja: "構成管理簿が \(change.agent) に置く \(change.subject) が \(day) に台帳の変更なしで削除された (第17②)")
                     : FindingText(
                         en: "\(change.subject) on \(change.agent) (\(change.action == "program_added" ? "added" : "changed") on \(day)) is not approved in the configuration register",
                         ja: "\(change.agent) の \(change.subject) (\(day) に\(change.action == "program_added" ? "追加" : "変更")) は構成管理簿で承認されていない")

@@ -93,7 +93,8 @@ enum FindingTable {
         summary: (Int64) -> FindingText
     ) throws {
         if let row = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT id, count, first_ms, last_ms, evidence, status FROM findings WHERE rule = ? AND key = ?"),
+            db.cachedStatement(
+                sql: "SELECT id, count, first_ms, last_ms, evidence, status, summary, summary_ja FROM findings WHERE rule = ? AND key = ?"),
             arguments: [rule, key])
         {
             let id: Int64 = row[0]
@@ -105,10 +106,13 @@ enum FindingTable {
             var merged: [String] = []
             for item in decode(row[4]) + evidence where !merged.contains(item) && merged.count < 20 { merged.append(item) }
             let changed = total != row[1] || min(row[2], first) != row[2] || max(row[3], last) != row[3]
-            guard changed else { return }
             let text = summary(total)
+            // The same facts told differently (a report that arrived, but late) rewrite the text without
+            // reopening anything: a finding never says what the record no longer shows.
+            let reworded = text.en != (row[6] as String? ?? "") || text.ja != (row[7] as String? ?? "")
+            guard changed || reworded else { return }
             var status: String = row[5]
-            if status == "resolved" {
+            if changed && status == "resolved" {
                 status = "open"
                 try db.execute(
                     sql: "INSERT INTO finding_actions(finding, action, by, reason, at_ms) VALUES (?, 'reopened', 'kiroku-hub', ?, ?)",
