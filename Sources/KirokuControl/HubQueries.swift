@@ -139,6 +139,52 @@ public struct HubQueries: Sendable {
         try await connection.request(.GET, "/v1/registers/\(name)/csv")
     }
 
+    // MARK: Contractors (PROTOCOL.md §13)
+
+    /// The contracts register rows the caller may see (a 受託者: those naming them).
+    public func contracts() async throws -> [[String: String]] {
+        try await connection.get([[String: String]].self, "/v1/contracts")
+    }
+
+    /// The maintenance instructions the caller may see (a 受託者: those issued to their contractor).
+    public func instructions() async throws -> [[String: String]] {
+        try await connection.get([[String: String]].self, "/v1/instructions")
+    }
+
+    /// Submissions (`status` submitted, accepted, returned; nil for all), newest first.
+    public func submissions(status: String?) async throws -> [Submission] {
+        try await connection.get([Submission].self, "/v1/submissions" + Self.queryString(status.map { ["status": $0] } ?? [:]))
+    }
+
+    public func submission(_ id: Int64) async throws -> Submission {
+        try await connection.get(Submission.self, "/v1/submissions/\(id)")
+    }
+
+    /// Submits files for a contract under the caller's certificate.
+    public func submit(_ request: SubmissionRequest) async throws -> Submission {
+        let bytes = try await connection.request(.POST, "/v1/submissions", body: Array(try JSONEncoder().encode(request)))
+        return try JSONDecoder().decode(Submission.self, from: Data(bytes))
+    }
+
+    /// A submitted file's bytes, checked against the SHA-256 the record holds for it (`document_corrupt` if
+    /// they differ: the hub's copy was altered or damaged, or the transfer was).
+    public func file(_ submission: Submission, _ file: SubmittedFile) async throws -> [UInt8] {
+        let bytes = try await connection.request(
+            .GET, "/v1/submissions/\(submission.id)/files/\(file.sha256)", maxResponseBytes: Int(file.size) + 1)
+        guard SubmittedFile.digest(bytes) == file.sha256 else {
+            throw KirokuError(.documentCorrupt, "\(file.name) as received does not have the SHA-256 the record holds (\(file.sha256))")
+        }
+        return bytes
+    }
+
+    /// Accepts (`accept`) or returns (`return`) a submission, saying why.
+    public func review(_ id: Int64, decision: String, reason: String) async throws -> Submission {
+        let bytes = try await connection.request(
+            .POST, "/v1/submissions/\(id)/review",
+            body: CanonicalJSON.encode(.object(["decision": .string(decision), "reason": .string(reason)])))
+        return try JSONDecoder().decode(Submission.self, from: Data(bytes))
+    }
+
     static func queryString(_ parameters: [String: String]) -> String {
         parameters.isEmpty ? "" : "?" + QueryString.encode(parameters)
     }

@@ -38,14 +38,17 @@ public enum StaffRole: String, Sendable, CaseIterable, Codable {
         switch self {
         case .chief, .deputyChief, .administrator:
             // 第12②, 第14⑤, 第26 (registers); 第21 (holds for investigations); findings.
-            return member.union([.actOnFindings, .manageRetention]).union(Register.allCases.map { .writeRegister($0) })
+            return member.union([.actOnFindings, .manageRetention, .reviewSubmissions]).union(Register.allCases.map { .writeRegister($0) })
         case .operationsManager:
-            return member.union([.actOnFindings, .writeRegister(.stock)])  // 第6, 第18 (住基カード)
+            return member.union([.actOnFindings, .writeRegister(.stock), .reviewSubmissions])  // 第6, 第18 (住基カード), 第25
         case .pinManager:
             return member.union([.writeRegister(.cards)])  // 第7, 第16 (操作識別カード)
         case .meeting:
             return member
-        case .contractor, .operator:
+        case .contractor:
+            // Their own record, and submissions for the contracts that name them (第25, 第26).
+            return [.ownRecord, .submitDocuments]
+        case .operator:
             return [.ownRecord]
         }
     }
@@ -65,6 +68,10 @@ public enum Permission: Sendable, Hashable, CustomStringConvertible {
     case manageRetention
     /// Replace a register from CSV.
     case writeRegister(Register)
+    /// Submit documents for the contracts that name one (a 受託者).
+    case submitDocuments
+    /// Accept or return contractors' submissions (第25).
+    case reviewSubmissions
 
     public var description: String {
         switch self {
@@ -74,6 +81,8 @@ public enum Permission: Sendable, Hashable, CustomStringConvertible {
         case .actOnFindings: "acknowledge and resolve findings"
         case .manageRetention: "manage legal holds and the purge"
         case .writeRegister(let register): "replace the \(register.rawValue) register"
+        case .submitDocuments: "submit documents for a contract"
+        case .reviewSubmissions: "review contractors' submissions"
         }
     }
 }

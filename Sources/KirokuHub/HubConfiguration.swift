@@ -40,6 +40,9 @@ import NIOCore
 /// - `request_timeout_seconds`: time from a request's head to the end of its body. Default 120.
 /// - `report_title`: the title of the 会議's report, after the meeting (`令和8年度第2回`) when one is named.
 ///   Default `住民基本台帳ネットワークシステム セキュリティ会議 資料`.
+/// - `documents`: the folder where contractors' submitted files are kept by their SHA-256. Default
+///   `documents` beside the database.
+/// - `max_submission_bytes`: the most one submission's files may hold together. Default 32 MiB.
 /// - `role_labels`: a municipality's own names for the roles of the people register (``RoleLabels``), e.g.
 ///   `{"administrator": "情報政策課長"}`. Default the standard's: 統括者, 副統括者, 管理者, 運用管理者,
 ///   暗証番号管理者, 会議, 受託者, 操作者.
@@ -69,6 +72,8 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
     public var idleTimeoutSeconds = 60.0
     public var requestTimeoutSeconds = 120.0
     public var reportTitle = "住民基本台帳ネットワークシステム セキュリティ会議 資料"
+    public var documents: String?
+    public var maxSubmissionBytes = 32 * 1024 * 1024
 
     public init(ca: String, certificate: String, privateKey: String) {
         self.ca = ca
@@ -99,6 +104,8 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         case idleTimeoutSeconds = "idle_timeout_seconds"
         case requestTimeoutSeconds = "request_timeout_seconds"
         case reportTitle = "report_title"
+        case documents
+        case maxSubmissionBytes = "max_submission_bytes"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -130,6 +137,8 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         d.idleTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .idleTimeoutSeconds) ?? d.idleTimeoutSeconds
         d.requestTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .requestTimeoutSeconds) ?? d.requestTimeoutSeconds
         d.reportTitle = try c.decodeIfPresent(String.self, forKey: .reportTitle) ?? d.reportTitle
+        d.documents = try c.decodeIfPresent(String.self, forKey: .documents)
+        d.maxSubmissionBytes = try c.decodeIfPresent(Int.self, forKey: .maxSubmissionBytes) ?? d.maxSubmissionBytes
         self = d
     }
 
@@ -143,8 +152,16 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         signingKey ?? URL(filePath: database).deletingLastPathComponent().appending(path: "receipt-signing.key").path
     }
 
+    /// Where submitted documents are kept: `documents`, or `documents/` beside the database.
+    public var documentStore: DocumentStore {
+        documents.map { DocumentStore(folder: URL(filePath: $0)) } ?? DocumentStore(besideDatabase: database)
+    }
+
     public func validate() throws {
         guard (0...65535).contains(port) else { throw KirokuError(.configuration, "port must be 0-65535") }
+        guard (1024...1024 * 1024 * 1024).contains(maxSubmissionBytes) else {
+            throw KirokuError(.configuration, "max_submission_bytes must be 1024 to 1073741824")
+        }
         guard maxBatchEvents >= 1 else { throw KirokuError(.configuration, "max_batch_events must be at least 1") }
         guard maxBatchBytes >= 64 * 1024 else {
             throw KirokuError(.configuration, "max_batch_bytes must be at least 65536")

@@ -6,7 +6,7 @@ extension ErrorCode {
     public static let all: [ErrorCode] = [
         .malformedRequest, .unsupportedVersion, .invalidEvent, .hashMismatch, .chainBroken, .sequenceGap, .sequenceOrder,
         .fork, .agentMismatch, .batchTooLarge, .eventTooLarge, .emptyBatch, .unsupportedEncoding, .unsupportedMediaType,
-        .badCompression, .certificateRequired, .wrongRole, .certificateRevoked, .crossSiteRequest, .revocationUnavailable,
+        .unsupportedDocument, .documentCorrupt, .badCompression, .certificateRequired, .wrongRole, .certificateRevoked, .crossSiteRequest, .revocationUnavailable,
         .notPermitted, .badQuery, .notFound, .internalError, .configuration, .journal, .diskFull, .hubUnavailable, .badReceipt,
         .pki, .badCheckpoint, .badProof, .inconsistentLog,
     ]
@@ -26,6 +26,8 @@ extension ErrorCode {
         .emptyBatch: "送信に記録が一件も含まれていません。",
         .unsupportedEncoding: "この圧縮形式には対応していません (gzip か deflate)。",
         .unsupportedMediaType: "この種類の内容は受け付けません (Content-Type)。何も変更していません。",
+        .unsupportedDocument: "受け付けられないファイルです (PDF・PNG・JPEG・CSV で、大きさの上限以内のもの)。何も提出していません。",
+        .documentCorrupt: "保管された書類が記録のハッシュと一致しません。改ざんまたは破損の疑いがあります。",
         .badCompression: "圧縮された内容を展開できません。",
         .certificateRequired: "職員または端末の証明書が必要です。",
         .wrongRole: "この証明書の種類では使えない機能です。",

@@ -35,12 +35,12 @@ public struct EventKind: Sendable, Hashable {
         name: "incident",
         actions: [
             "unauthorized_access", "fault", "maintenance_start", "maintenance_end", "disaster", "fire",
-            "quake_shutdown",
+            "quake_shutdown", "reported", "network_cut", "recovered", "closed",
         ],
         articles: ["第22", "第26", "第27", "第28", "第29", "第30"], label: "障害・事故")
     public static let contractor = EventKind(
         name: "contractor",
-        actions: ["audit_submitted", "audit_reviewed", "finding_opened", "finding_closed"],
+        actions: ["audit_submitted", "audit_reviewed", "finding_opened", "finding_closed", "submitted", "reviewed"],
         articles: ["第23", "第24", "第25"], label: "委託")
     public static let agent = EventKind(
         name: "agent", actions: ["heartbeat", "loss", "clock_jump", "started", "stopped", "log_inconsistent", "log_accepted"], articles: ["第20"],

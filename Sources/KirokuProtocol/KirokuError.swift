@@ -40,6 +40,11 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let unsupportedEncoding = ErrorCode(rawValue: "unsupported_encoding")
     /// A write to the API with a body type it does not take (a form's, or none).
     public static let unsupportedMediaType = ErrorCode(rawValue: "unsupported_media_type")
+    /// A submitted file that is not a PDF, PNG, JPEG or CSV by its content, or larger than the hub takes.
+    public static let unsupportedDocument = ErrorCode(rawValue: "unsupported_document")
+    /// A stored document no longer has the SHA-256 the record holds for it: altered or damaged on the hub's
+    /// disk. It is not served.
+    public static let documentCorrupt = ErrorCode(rawValue: "document_corrupt")
     /// The compressed body could not be inflated.
     public static let badCompression = ErrorCode(rawValue: "bad_compression")
     /// The client presented no certificate, or one without a Kiroku identity.
@@ -95,7 +100,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         case .notFound: return 404
         case .chainBroken, .sequenceGap, .fork: return 409
         case .batchTooLarge, .eventTooLarge: return 413
-        case .unsupportedEncoding, .unsupportedMediaType: return 415
+        case .unsupportedEncoding, .unsupportedMediaType, .unsupportedDocument: return 415
         case .invalidEvent, .hashMismatch, .badCheckpoint: return 422
         case .revocationUnavailable: return 503
         default: return 500

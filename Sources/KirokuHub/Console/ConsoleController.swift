@@ -552,7 +552,7 @@ struct ConsoleController: HubController {
     static let registerLabels: [Register: String] = [
         .permits: "入退室許可 (第12②)", .cards: "操作識別カード (第16)", .devices: "構成管理簿・機器 (第14)",
         .programs: "構成管理簿・プログラム (第14⑤, 第17)", .maintenance: "作業指示書 (第26)", .people: "職員と役割",
-        .stock: "住基カード (第18)", .calendar: "業務カレンダー",
+        .stock: "住基カード (第18)", .calendar: "業務カレンダー", .contracts: "委託契約 (第23–第25)",
     ]
 
     func registerList(_ viewer: Viewer, _ context: HubRequestContext) async throws -> Response {

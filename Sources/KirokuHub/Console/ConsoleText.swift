@@ -47,7 +47,10 @@ enum ConsoleText {
             "entry_without_permit": "許可のない入室", "card_misuse": "操作識別カードの不正使用", "unapproved_device": "未承認の機器の接続",
             "unapproved_program": "未承認のプログラム", "maintenance_without_instruction": "指示書のない保守",
             "card_not_returned": "操作識別カードの未返却", "resident_card_handling": "住基カードの取扱い",
-            "agent_integrity": "記録の完全性 (欠落・分岐・ログ不整合)",
+            "agent_integrity": "記録の完全性 (欠落・分岐・ログ不整合)", "maintenance_by_unnamed": "契約に名のない人の保守",
+            "contract_unapproved": "委託前の確認・承認の欠如", "contract_clauses": "委託契約の記載事項の欠落",
+            "site_audit_overdue": "受託者の実施状況報告の遅れ", "work_report_missing": "作業報告の未提出",
+            "submission_unreviewed": "受託者の提出の未確認",
         ]
         return names[id].map { "\($0) (\(id))" } ?? id
     }
@@ -65,6 +68,7 @@ enum ConsoleText {
             "unauthorized_access": "不正アクセス", "fault": "障害", "maintenance_start": "保守開始", "maintenance_end": "保守終了",
             "disaster": "災害", "fire": "火災", "quake_shutdown": "地震・落雷による停止", "audit_submitted": "監査報告の提出",
             "audit_reviewed": "監査報告の確認", "finding_opened": "指摘事項の発生", "finding_closed": "指摘事項の完了",
+            "submitted": "受託者の提出", "reviewed": "提出の確認", "recovered": "復旧", "closed": "対応完了",
             "heartbeat": "稼働通知", "loss": "欠落の申告", "clock_jump": "時刻の飛び", "started": "起動", "stopped": "停止",
             "log_inconsistent": "ログ不整合", "log_accepted": "不整合の受入",
             "purge": "保存期間経過による消去", "hold_placed": "保全の設定", "hold_lifted": "保全の解除", "key_rotated": "署名鍵の更新",

@@ -445,6 +445,7 @@ enum RuleEngine {
     static let registerRules: [(rule: String, register: Register?)] = [
         ("entry_without_permit", .permits), ("card_misuse", .cards), ("resident_card_handling", nil),
         ("unapproved_device", .devices), ("unapproved_program", .programs), ("maintenance_without_instruction", .maintenance),
+        ("maintenance_by_unnamed", .maintenance),
     ]
 
     /// Judges one JST day again against the registers as they now stand: every register rule over all that
@@ -649,21 +650,37 @@ enum RuleEngine {
         }
     }
 
-    /// Maintenance started by a contractor without an instruction issued for that day and equipment (第26).
+    /// Maintenance started by a contractor without an instruction issued for that day and equipment, or by
+    /// someone the instruction's contractor does not name on a contract running that day (第26).
     static func maintenance(_ db: Database, _ rows: [Row], _ nowMS: Int64, _ tally: Tally = .add) throws {
         let starts = rows.filter { $0.kind == "incident" && $0.action == "maintenance_start" }
         guard !starts.isEmpty else { return }
         let instructions = try HubStore.rows(.maintenance, db: db)
         guard !instructions.isEmpty else { return }
+        let contracts = try HubStore.rows(.contracts, db: db)
         for start in starts {
             let attrs = (try? JSONDecoder().decode([String: String].self, from: Data(start.attrs.utf8))) ?? [:]
             let day = BusinessCalendar.day(start.timeMS)
             let given = attrs["instruction"] ?? ""
-            let covered = instructions.contains { row in
+            let covering = instructions.first { row in
                 row["instruction_id"] == given && (row["valid_from"] ?? "9999") <= day && day <= (row["valid_to"] ?? "")
                     && ((row["subject"] ?? "").isEmpty || row["subject"] == start.subject)
             }
-            guard !covered else { continue }
+            if let covering {
+                // The instruction was issued to a contractor; the one who works must be one of its people.
+                let contractor = covering["contractor"] ?? ""
+                guard let people = contractorPeople(contracts, contractor: contractor, day: day), !people.contains(start.actor) else { continue }
+                tally.raised(rule: "maintenance_by_unnamed", key: "\(start.agent)|\(start.seq)")
+                try FindingTable.raise(
+                    db, rule: "maintenance_by_unnamed", key: "\(start.agent)|\(start.seq)", count: .set(1), first: start.timeMS,
+                    last: start.timeMS, evidence: [start.ref], nowMS: nowMS
+                ) { _ in
+                    FindingText(
+                        en: "maintenance of \(start.subject) on \(day) under \(given), issued to \(contractor), by \(start.actor), whom no contract of \(contractor) names",
+                        ja: "\(contractor) に出した指示書 \(given) による \(day) の \(start.subject) の保守を、\(contractor) の契約に名のない \(start.actor) が実施")
+                }
+                continue
+            }
             tally.raised(rule: "maintenance_without_instruction", key: "\(start.agent)|\(start.seq)")
             try FindingTable.raise(
                 db, rule: "maintenance_without_instruction", key: "\(start.agent)|\(start.seq)", count: .set(1), first: start.timeMS,
@@ -709,6 +726,7 @@ enum RuleEngine {
         }
         try agentIntegrity(db, settings, nowMS)
         try cardsNotReturned(db, settings, nowMS)
+        try contractors(db, settings, nowMS)
     }
 
     /// Operator cards still active some days after their holder left (第16): from the registers, at every

@@ -19,6 +19,10 @@ public struct RuleSettings: Sendable, Equatable, Codable {
     public var clockSkewSeconds = 300
     /// Days after its holder left by which an operator card must be returned or revoked (第16).
     public var cardReturnDays = 7
+    /// Days after maintenance ends by which its work report is due (第26).
+    public var workReportDays = 7
+    /// Days a contractor's submission may wait for the city's review (第25).
+    public var reviewDays = 14
 
     public init() {}
 
@@ -32,6 +36,8 @@ public struct RuleSettings: Sendable, Equatable, Codable {
         case agentOverdueMinutes = "agent_overdue_minutes"
         case clockSkewSeconds = "clock_skew_seconds"
         case cardReturnDays = "card_return_days"
+        case workReportDays = "work_report_days"
+        case reviewDays = "review_days"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -47,6 +53,8 @@ public struct RuleSettings: Sendable, Equatable, Codable {
         d.agentOverdueMinutes = try c.decodeIfPresent(Int.self, forKey: .agentOverdueMinutes) ?? d.agentOverdueMinutes
         d.clockSkewSeconds = try c.decodeIfPresent(Int.self, forKey: .clockSkewSeconds) ?? d.clockSkewSeconds
         d.cardReturnDays = try c.decodeIfPresent(Int.self, forKey: .cardReturnDays) ?? d.cardReturnDays
+        d.workReportDays = try c.decodeIfPresent(Int.self, forKey: .workReportDays) ?? d.workReportDays
+        d.reviewDays = try c.decodeIfPresent(Int.self, forKey: .reviewDays) ?? d.reviewDays
         self = d
     }
 }
@@ -103,6 +111,12 @@ public struct RuleInfo: Sendable, Codable, Equatable {
         "maintenance_without_instruction": "その日・その機器に有効な作業指示書のない保守の開始",
         "card_not_returned": "保持者の異動・退職から card_return_days 日を過ぎても有効な操作識別カード",
         "resident_card_handling": "在庫にない住基カードの交付、回収されていないカードの廃棄、方法の記録のない廃棄 (第18②)",
+        "maintenance_by_unnamed": "作業指示書を出した受託者の契約に名のない人による保守 (第26)",
+        "contract_unapproved": "受託者の管理体制の確認 (第23⑴) または個人情報保護運営審議会の承認 (第23⑵) が契約開始前にない委託契約",
+        "contract_clauses": "第24 の八つの事項のいずれかを定めていない委託契約",
+        "site_audit_overdue": "契約の周期 (audit_cycle_days) を過ぎても受託者の実施状況報告が提出されていない (第25)",
+        "work_report_missing": "保守の終了から work_report_days 日以内に作業報告が提出されていない (第26)",
+        "submission_unreviewed": "受託者の提出が review_days 日を過ぎても確認 (受理・差戻し) されていない (第25)",
         "agent_integrity": "端末の連絡途絶、連番の欠け、分岐、欠落の申告、連鎖の再開始、時計の飛び・ずれ、以前の履歴に続かないログ (第20②)",
     ]
 
@@ -131,6 +145,18 @@ public struct RuleInfo: Sendable, Codable, Equatable {
               description: "a program added or changed on a terminal without a matching entry (path or package, SHA-256 or version) in the programs register, or removed while the register keeps it there (第14⑤, 第17②③)"),
         .init(id: "maintenance_without_instruction", article: "第26", severity: "critical",
               description: "maintenance started without an instruction in the maintenance register valid for that day and equipment"),
+        .init(id: "maintenance_by_unnamed", article: "第26", severity: "critical",
+              description: "maintenance under a valid instruction by someone whom no running contract of the instruction's contractor names (contracts register, people)"),
+        .init(id: "contract_unapproved", article: "第23", severity: "critical",
+              description: "a contract without the confirmation of the contractor's management (第23⑴) or the council's approval (第23⑵) dated on or before its start"),
+        .init(id: "contract_clauses", article: "第24", severity: "critical",
+              description: "a contract that does not settle all eight matters of 第24 (contracts register)"),
+        .init(id: "site_audit_overdue", article: "第25", severity: "warning",
+              description: "no site-audit report from a running contract's contractor within its audit_cycle_days"),
+        .init(id: "work_report_missing", article: "第26", severity: "warning",
+              description: "maintenance under an instruction ended without a work report submitted within work_report_days"),
+        .init(id: "submission_unreviewed", article: "第25", severity: "warning",
+              description: "a contractor's submission not accepted or returned within review_days"),
         .init(id: "card_not_returned", article: "第16", severity: "warning",
               description: "an operator card still active card_return_days after its holder left (people and cards registers)"),
         .init(id: "resident_card_handling", article: "第18", severity: "critical",

@@ -24,9 +24,23 @@ public import Foundation
 /// - `stock` (住基カード, 第18): `card_no,state,since,location` — each 住基カード by number, `state` `stock`
 ///   (交付前, kept locked), `issued`, `recovered` (回収) or `destroyed`;
 /// - `calendar` (業務カレンダー): `date,type,name` — days the office is closed (`holiday`: 祝日, 閉庁日)
-///   or open although it would be closed (`open`: a Sunday opening); added to the configured calendar.
+///   or open although it would be closed (`open`: a Sunday opening); added to the configured calendar;
+/// - `contracts` (委託契約, 第23–第25): `contract_id,contractor,scope,valid_from,valid_to,structure_confirmed,
+///   council_approved,` the eight clauses of 第24 as `yes`/`no` (``Register/contractClauses``)`,
+///   audit_cycle_days,people` — the date the contractor's 管理体制 was confirmed (第23⑴) and the
+///   個人情報保護運営審議会 approved the work (第23⑵), how often a site-audit report is due (第25; 0 for none)
+///   and the contractor's people (`;` between person ids), who may submit for the contract.
 public enum Register: String, Sendable, CaseIterable {
-    case permits, cards, devices, programs, maintenance, people, stock, calendar
+    case permits, cards, devices, programs, maintenance, people, stock, calendar, contracts
+
+    /// The eight matters 第24 requires a contract to settle, as the contracts register's columns, with the
+    /// standard's words.
+    public static let contractClauses: [(column: String, article: String, label: String)] = [
+        ("secrecy", "第24⑴", "秘密保持の義務"), ("no_subcontract", "第24⑵", "再委託の禁止"),
+        ("purpose_limit", "第24⑶", "目的外使用及び第三者への提供の禁止"), ("copy_destroy", "第24⑷", "複写及び破棄"),
+        ("accident_report", "第24⑸", "事故発生時の報告義務"), ("termination", "第24⑹", "契約解除等及び損害賠償"),
+        ("ownership", "第24⑺", "個人情報の帰属及びプログラムの所有権"), ("other", "第24⑻", "その他必要と認めること"),
+    ]
 
     /// The CSV header: the first column is the key.
     public var columns: [String] {
@@ -39,6 +53,9 @@ public enum Register: String, Sendable, CaseIterable {
         case .people: ["person_id", "name", "role", "left"]
         case .stock: ["card_no", "state", "since", "location"]
         case .calendar: ["date", "type", "name"]
+        case .contracts:
+            ["contract_id", "contractor", "scope", "valid_from", "valid_to", "structure_confirmed", "council_approved"]
+                + Self.contractClauses.map(\.column) + ["audit_cycle_days", "people"]
         }
     }
 }
@@ -122,7 +139,7 @@ extension HubStore {
                     }
                     row[name] = value.trimmingCharacters(in: .whitespaces)
                     // Excel re-saves an exported 2026-04-01 as 2026/4/1; dates are kept as YYYY-MM-DD.
-                    if ["valid_from", "valid_to", "since", "left", "date"].contains(name), let typed = row[name], !typed.isEmpty,
+                    if ["valid_from", "valid_to", "since", "left", "date", "structure_confirmed", "council_approved"].contains(name), let typed = row[name], !typed.isEmpty,
                         BusinessCalendar.parse(typed) == nil, let time = PersonTime.parse(typed)
                     {
                         let jst = time.withOffset(minutes: Timestamp.jstOffsetMinutes).rfc3339
@@ -183,6 +200,28 @@ extension HubStore {
                     guard ["holiday", "open"].contains(row["type"] ?? "") else {
                         throw KirokuError(.badQuery, "line \(index + 1): type is holiday (closed) or open")
                     }
+                case .contracts:
+                    guard !(row["contractor"] ?? "").isEmpty else { throw KirokuError(.badQuery, "line \(index + 1): contractor is required") }
+                    guard BusinessCalendar.parse(row["valid_from"] ?? "") != nil, BusinessCalendar.parse(row["valid_to"] ?? "") != nil,
+                        row["valid_from"]! <= row["valid_to"]!
+                    else { throw KirokuError(.badQuery, "line \(index + 1): valid_from and valid_to are dates YYYY-MM-DD, in order") }
+                    for column in ["structure_confirmed", "council_approved"] where !(row[column] ?? "").isEmpty {
+                        guard BusinessCalendar.parse(row[column]!) != nil else {
+                            throw KirokuError(.badQuery, "line \(index + 1): \(column) is a date YYYY-MM-DD, or empty while it has not happened")
+                        }
+                    }
+                    for clause in Register.contractClauses {
+                        guard let yes = Self.yesNo(row[clause.column] ?? "") else {
+                            throw KirokuError(.badQuery, "line \(index + 1): \(clause.column) (\(clause.article) \(clause.label)) is yes or no")
+                        }
+                        row[clause.column] = yes ? "yes" : "no"
+                    }
+                    let cycle = row["audit_cycle_days"] ?? ""
+                    guard cycle.isEmpty || (Int(cycle).map { (0...3660).contains($0) } ?? false) else {
+                        throw KirokuError(.badQuery, "line \(index + 1): audit_cycle_days is a number of days (0 for no periodic audit)")
+                    }
+                    row["audit_cycle_days"] = cycle.isEmpty ? "0" : String(Int(cycle)!)
+                    row["people"] = Self.people(row["people"] ?? "").joined(separator: ";")
                 case .programs:
                     guard !(row["agent"] ?? "").isEmpty, !(row["subject"] ?? "").isEmpty else {
                         throw KirokuError(.badQuery, "line \(index + 1): agent (or *) and subject are required")
@@ -198,6 +237,20 @@ extension HubStore {
             }
         }
         return (rows, refused)
+    }
+
+    /// A yes/no cell as people fill it in: `yes`/`no`, `はい`/`いいえ`, `有`/`無`, `○`/`×`, `1`/`0`.
+    static func yesNo(_ cell: String) -> Bool? {
+        switch cell.trimmingCharacters(in: .whitespaces).lowercased() {
+        case "yes", "y", "true", "1", "はい", "有", "あり", "○", "〇": true
+        case "no", "n", "false", "0", "いいえ", "無", "なし", "×", "": false
+        default: nil
+        }
+    }
+
+    /// The person ids of a `people` cell (`;` between them, also `、` or `,` as typed).
+    public static func people(_ cell: String) -> [String] {
+        cell.split(whereSeparator: { $0 == ";" || $0 == "、" || $0 == "；" }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     /// The fields of one CSV line (double quotes for fields with commas or quotes; `=` prefixes Excel

@@ -10,9 +10,14 @@ public import Foundation
 enum HubRecords {
     static let agentID = AgentID.hub
 
+    /// Appends the hub's own events (kind `record` unless another is given: a contractor's submission is
+    /// `contractor/submitted`, recorded by the hub for the person whose certificate made it); returns the
+    /// refs (`hub/SEQ`) of the events written.
+    @discardableResult
     static func append(
-        _ drafts: [(action: String, actor: String, subject: String, attrs: [String: String])], now: Date, db: Database
-    ) throws {
+        _ drafts: [(action: String, actor: String, subject: String, attrs: [String: String])], kind: String = "record", now: Date,
+        db: Database
+    ) throws -> [String] {
         let head = try Row.fetchOne(db, sql: "SELECT last_seq, last_hash FROM agents WHERE id = ?", arguments: [agentID])
         var seq: Int64 = head?[0] ?? 0
         var prev: String = head?[1] ?? Event.genesis
@@ -21,17 +26,18 @@ enum HubRecords {
         for draft in drafts {
             seq += 1
             let event = Event(
-                agent: agentID, seq: seq, time: time, kind: "record", action: draft.action, actor: draft.actor,
+                agent: agentID, seq: seq, time: time, kind: kind, action: draft.action, actor: draft.actor,
                 subject: draft.subject, site: "", attrs: draft.attrs, salt: Event.randomSalt(), prev: prev
             ).sealed()
             prev = event.hash
             events.append(event)
         }
-        guard !events.isEmpty else { return }
+        guard !events.isEmpty else { return [] }
         let batch = Batch(agent: agentID, sentAt: time, headSeq: seq, events: events)
         try HubStore.check(batch, identity: agentID)
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
         _ = try HubStore.commit(batch, identity: agentID, nowMS: nowMS, skew: 0, db: db).get()
+        return events.map { "\(agentID)/\($0.seq)" }
     }
 }
 

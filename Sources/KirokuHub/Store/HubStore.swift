@@ -140,6 +140,7 @@ public struct HubStore: Sendable {
             // Each finding's sentence in Japanese beside the English one (older findings have none).
             try db.execute(sql: "ALTER TABLE findings ADD COLUMN summary_ja TEXT")
         }
+        migrator.registerMigration("v12: contractors' submissions") { db in try HubStore.migrateSubmissions(db) }
         return migrator
     }
 
@@ -421,6 +422,12 @@ public struct HubStore: Sendable {
             try event.validate()
             guard event.kind != "record" || identity == HubRecords.agentID else {
                 throw KirokuError(.invalidEvent, "event seq \(event.seq): kind 'record' is written only by the hub itself")
+            }
+            // A submission and its review are made through the hub, which keeps the files they name.
+            guard event.kind != "contractor" || !["submitted", "reviewed"].contains(event.action) || identity == HubRecords.agentID else {
+                throw KirokuError(
+                    .invalidEvent,
+                    "event seq \(event.seq): contractor/\(event.action) is written only by the hub (kirokuctl contractor submit, review)")
             }
             if let previous {
                 guard event.seq == previous.seq + 1 else {

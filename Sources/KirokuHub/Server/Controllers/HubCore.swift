@@ -27,7 +27,7 @@ struct HubCore: Sendable {
         let agents = AgentController(core: core)
         let log = LogController(core: core)
         return [
-            agents, events, PersonController(core: core), log, retention, findings, registers,
+            agents, events, PersonController(core: core), log, retention, findings, registers, SubmissionController(core: core),
             try ConsoleController(core: core, events: events, agents: agents, findings: findings, log: log, retention: retention, registers: registers),
         ]
     }

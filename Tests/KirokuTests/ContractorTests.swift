@@ -1,0 +1,123 @@
+import Foundation
+import KirokuClient
+import KirokuControl
+import KirokuHub
+import KirokuProtocol
+import Testing
+
+/// Contractors (第23–第26): the contracts register, submissions under the contractor's own certificate, the
+/// city's review, and the rules on them (issue 14).
+@Suite("Contractors and their submissions")
+struct ContractorTests {
+    static let contracts = """
+        contract_id,contractor,scope,valid_from,valid_to,structure_confirmed,council_approved,secrecy,no_subcontract,purpose_limit,copy_destroy,accident_report,termination,ownership,other,audit_cycle_days,people
+        C-1,日本電算,住基端末の保守,2026-04-01,2027-03-31,2026-03-01,2026-03-15,yes,yes,yes,yes,yes,yes,yes,yes,180,V-03;V-04
+        C-2,東京保守,電算室の空調,2026/10/1,2027-03-31,2026-09-01,令和8年10月15日,はい,はい,はい,はい,いいえ,はい,はい,○,30,V-09
+
+        """
+    static let instructions = """
+        instruction_id,contractor,subject,valid_from,valid_to
+        指示書-041,日本電算,サーバー1,2026-12-01,2026-12-31
+        指示書-042,東京保守,空調,2026-12-01,2026-12-31
+
+        """
+
+    static func day(_ text: String) -> Date { Timestamp(rfc3339: "\(text)T12:00:00.000+09:00")!.date }
+
+    static func file(_ name: String, _ text: String) -> SubmittedFile {
+        let bytes = Array("%PDF-1.4 \(text)".utf8)
+        return SubmittedFile(name: name, sha256: SubmittedFile.digest(bytes), size: Int64(bytes.count), type: .pdf)
+    }
+
+    static func request(
+        _ contract: String, _ type: SubmissionType, instruction: String? = nil, previous: Int64? = nil, note: String = "報告"
+    ) -> SubmissionRequest {
+        SubmissionRequest(contract: contract, type: type, instruction: instruction, note: note, previous: previous, files: [])
+    }
+
+    @Test("The rules of 第23–第26: approvals and clauses, site audits due, work reports, reviews, unnamed workers; near-misses pass")
+    func rules() async throws {
+        let record = try RuleTests.Record(try TempDir("rules-contractors"))
+        let store = record.store
+        _ = try await store.importRegister(.contracts, csv: Self.contracts, by: "kanri01")
+        _ = try await store.importRegister(.maintenance, csv: Self.instructions, by: "kanri01")
+        // Dates typed as people type them are kept as dates; yes/no as people write them.
+        let c2 = try #require(try await store.register(.contracts).first { $0["contract_id"] == "C-2" })
+        #expect(c2["valid_from"] == "2026-10-01" && c2["council_approved"] == "2026-10-15" && c2["accident_report"] == "no" && c2["other"] == "yes")
+
+        try await record.add("room", "2026-12-10 10:00", "incident", "maintenance_start", "V-03", "サーバー1", attrs: ["instruction": "指示書-041"])
+        try await record.add("room", "2026-12-10 11:00", "incident", "maintenance_end", "V-03", "サーバー1")  // reported below
+        try await record.add("room", "2026-12-20 10:00", "incident", "maintenance_start", "V-09", "サーバー1", attrs: ["instruction": "指示書-041"])
+        try await record.add("room", "2026-12-21 10:00", "incident", "maintenance_start", "V-09", "空調", attrs: ["instruction": "指示書-042"])
+        try await record.add("room", "2026-12-21 15:00", "incident", "maintenance_end", "V-09", "空調")
+
+        let audit = try await store.submit(Self.request("C-1", .siteAudit), files: [Self.file("audit.pdf", "a")], by: "V-03", now: Self.day("2026-12-01"))
+        let report = try await store.submit(
+            Self.request("C-1", .workReport, instruction: "指示書-041"), files: [Self.file("work.pdf", "w")], by: "V-03", now: Self.day("2026-12-12"))
+        _ = try await store.review(report.id, decision: "accepted", reason: "内容を確認", by: "kanri01", now: Self.day("2026-12-15"))
+        // Refused, with nothing recorded: someone the contract does not name, an instruction issued to
+        // another contractor, a work report without its instruction, a review by the one who submitted.
+        await #expect(throws: KirokuError.self) {
+            _ = try await store.submit(Self.request("C-1", .siteAudit), files: [Self.file("x.pdf", "x")], by: "V-09")
+        }
+        await #expect(throws: KirokuError.self) {
+            _ = try await store.submit(Self.request("C-1", .workReport, instruction: "指示書-042"), files: [Self.file("x.pdf", "x")], by: "V-03")
+        }
+        await #expect(throws: KirokuError.self) {
+            _ = try await store.submit(Self.request("C-1", .workReport), files: [Self.file("x.pdf", "x")], by: "V-03")
+        }
+        await #expect(throws: KirokuError.self) { _ = try await store.review(audit.id, decision: "accepted", reason: "自分で", by: "V-03") }
+        #expect(try await store.submissions(.all).count == 2)
+
+        try await store.evaluateRules(RuleTests.settings, now: RuleTests.now)
+        func keys(_ rule: String) async throws -> [String] {
+            try await record.findings(rule, status: "open").map { $0.evidence.isEmpty ? $0.summary : $0.evidence.joined(separator: ",") }.sorted()
+        }
+        let unapproved = try await record.findings("contract_unapproved", status: "open")
+        #expect(unapproved.count == 1 && unapproved[0].summary.contains("contract C-2") && unapproved[0].summaryJa?.contains("第23⑵") == true)
+        let clauses = try await record.findings("contract_clauses", status: "open")
+        #expect(clauses.count == 1 && clauses[0].summaryJa?.contains("第24⑸ 事故発生時の報告義務") == true && clauses[0].article == "第24")
+        let overdue = try await record.findings("site_audit_overdue", status: "open")
+        #expect(overdue.count == 1 && overdue[0].summary.contains("contract C-2") && overdue[0].summary.contains("2026-10-31"), "\(overdue)")
+        #expect(try await keys("maintenance_by_unnamed") == ["room/3"])
+        #expect(try await keys("work_report_missing") == ["room/5"])
+        #expect(try await keys("submission_unreviewed") == [audit.event])
+        #expect(try await keys("maintenance_without_instruction").isEmpty)
+
+        // What was lacking arrives: each finding resolved by the next sweep.
+        _ = try await store.review(audit.id, decision: "returned", reason: "署名がない", by: "unyo01", now: Self.day("2027-01-05"))
+        let again = try await store.submit(
+            Self.request("C-1", .siteAudit, previous: audit.id), files: [Self.file("audit2.pdf", "b")], by: "V-04", now: Self.day("2027-01-06"))
+        #expect(again.previous == audit.id)
+        await #expect(throws: KirokuError.self) {
+            _ = try await store.submit(Self.request("C-1", .siteAudit, previous: audit.id), files: [Self.file("x.pdf", "x")], by: "V-03")
+        }
+        _ = try await store.submit(
+            Self.request("C-2", .workReport, instruction: "指示書-042"), files: [Self.file("air.pdf", "c")], by: "V-09", now: Self.day("2027-01-07"))
+        _ = try await store.submit(Self.request("C-2", .siteAudit), files: [Self.file("c2.pdf", "d")], by: "V-09", now: Self.day("2027-01-08"))
+        try await store.evaluateRules(RuleTests.settings, now: RuleTests.now)
+        #expect(try await keys("work_report_missing").isEmpty)
+        #expect(try await keys("submission_unreviewed").isEmpty, "returned, and the new ones are not yet overdue")
+        #expect(try await keys("site_audit_overdue").isEmpty)
+        #expect(try await record.findings("contract_clauses", status: "open").count == 1, "still lacking")
+
+        // Each submission and review is in the log under the person who made it.
+        var query = EventQuery()
+        query.kind = "contractor"
+        let logged = try await store.query(query).events
+        #expect(logged.map(\.action) == ["submitted", "submitted", "reviewed", "reviewed", "submitted", "submitted", "submitted"])
+        #expect(logged[0].actor == "V-03" && logged[0].agent == "hub" && logged[0].attrs["file1"]?.hasPrefix(Self.file("audit.pdf", "a").sha256) == true)
+        #expect(logged[3].actor == "unyo01" && logged[3].attrs["decision"] == "returned")
+    }
+
+    @Test("Content decides a file's type, not its name; Shift_JIS CSV is a CSV, a program is nothing")
+    func documentTypes() {
+        #expect(DocumentType.of(Array("%PDF-1.7\n".utf8)) == .pdf)
+        #expect(DocumentType.of([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0]) == .png)
+        #expect(DocumentType.of([0xFF, 0xD8, 0xFF, 0xE0]) == .jpeg)
+        #expect(DocumentType.of(Array("日付,件数\r\n2026-12-01,3\r\n".utf8)) == .csv)
+        #expect(DocumentType.of([0x93, 0xFA, 0x95, 0x74, 0x2C, 0x31, 0x0D, 0x0A]) == .csv)  // 日付,1 in CP932
+        #expect(DocumentType.of([0x7F, 0x45, 0x4C, 0x46, 2, 1, 1, 0]) == nil)  // an ELF program named report.pdf
+        #expect(DocumentType.of([0x93]) == nil && DocumentType.of([]) == nil)
+    }
+}
