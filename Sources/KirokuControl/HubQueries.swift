@@ -170,7 +170,7 @@ public struct HubQueries: Sendable {
     /// they differ: the hub's copy was altered or damaged, or the transfer was).
     public func file(_ submission: Submission, _ file: SubmittedFile) async throws -> [UInt8] {
         let bytes = try await connection.request(
-            .GET, "/v1/submissions/\(submission.id)/files/\(file.sha256)", maxResponseBytes: Int(file.size) + 1)
+            .GET, "/v1/submissions/\(submission.id)/files/\(file.sha256)", maxResponseBytes: max(Int(file.size) + 1, 64 * 1024))
         guard SubmittedFile.digest(bytes) == file.sha256 else {
             throw KirokuError(.documentCorrupt, "\(file.name) as received does not have the SHA-256 the record holds (\(file.sha256))")
         }
@@ -183,6 +183,21 @@ public struct HubQueries: Sendable {
             .POST, "/v1/submissions/\(id)/review",
             body: CanonicalJSON.encode(.object(["decision": .string(decision), "reason": .string(reason)])))
         return try JSONDecoder().decode(Submission.self, from: Data(bytes))
+    }
+
+    // MARK: Shutdowns (PROTOCOL.md §14)
+
+    /// Declares a shutdown of `agents` (ids, or `*`) from `from` to `to` (as people type times, JST).
+    public func declareShutdown(agents: [String], from: String, to: String, reason: String) async throws -> DeclaredShutdown {
+        let body: JSONValue = .object([
+            "agents": .string(agents.joined(separator: ",")), "from": .string(from), "to": .string(to), "reason": .string(reason),
+        ])
+        let bytes = try await connection.request(.POST, "/v1/shutdowns", body: CanonicalJSON.encode(body))
+        return try JSONDecoder().decode(DeclaredShutdown.self, from: Data(bytes))
+    }
+
+    public func shutdowns() async throws -> [DeclaredShutdown] {
+        try await connection.get([DeclaredShutdown].self, "/v1/shutdowns")
     }
 
     static func queryString(_ parameters: [String: String]) -> String {

@@ -38,9 +38,10 @@ public enum StaffRole: String, Sendable, CaseIterable, Codable {
         switch self {
         case .chief, .deputyChief, .administrator:
             // 第12②, 第14⑤, 第26 (registers); 第21 (holds for investigations); findings.
-            return member.union([.actOnFindings, .manageRetention, .reviewSubmissions]).union(Register.allCases.map { .writeRegister($0) })
+            return member.union([.actOnFindings, .manageRetention, .reviewSubmissions, .declareShutdowns]).union(Register.allCases.map { .writeRegister($0) })
         case .operationsManager:
-            return member.union([.actOnFindings, .writeRegister(.stock), .reviewSubmissions])  // 第6, 第18 (住基カード), 第25
+            // 第6, 第18 (住基カード), 第25, 第30 (管理者等 end the system).
+            return member.union([.actOnFindings, .writeRegister(.stock), .reviewSubmissions, .declareShutdowns])
         case .pinManager:
             return member.union([.writeRegister(.cards)])  // 第7, 第16 (操作識別カード)
         case .meeting:
@@ -72,6 +73,8 @@ public enum Permission: Sendable, Hashable, CustomStringConvertible {
     case submitDocuments
     /// Accept or return contractors' submissions (第25).
     case reviewSubmissions
+    /// Declare a shutdown in advance, so that the terminals it names are not taken for lost (第30).
+    case declareShutdowns
 
     public var description: String {
         switch self {
@@ -83,6 +86,7 @@ public enum Permission: Sendable, Hashable, CustomStringConvertible {
         case .writeRegister(let register): "replace the \(register.rawValue) register"
         case .submitDocuments: "submit documents for a contract"
         case .reviewSubmissions: "review contractors' submissions"
+        case .declareShutdowns: "declare shutdowns"
         }
     }
 }

@@ -165,7 +165,11 @@ extension KirokuAgentCommand {
                 try await journal.append([
                     EventDraft(kind: "agent", action: "stopped", actor: "kiroku-agent", subject: configuration.agentID)
                 ])
-                logger.info("stopped")
+                // Its last word to the hub, with a bounded wait: a terminal switched off on purpose is not a
+                // lost one (第20②); if the hub is away the event goes at the next start.
+                let delivered = await SyncService(journal: journal, configuration: configuration, doorbell: Doorbell(), logger: logger)
+                    .flush(timeout: .seconds(5))
+                logger.info("stopped", metadata: ["kiroku.stop.delivered": "\(delivered)"])
             } catch let error as KirokuError {
                 throw fail(error)
             }

@@ -94,7 +94,7 @@ struct ProtocolTests {
         try EventDraft(kind: "residentcard", action: "destroy", actor: "P1", attrs: ["method": "裁断"]).validate()
         // Every kind and action of PROTOCOL.md §2 is in the vocabulary.
         #expect(EventKind.all.count == 10)
-        #expect(EventKind.all.reduce(0) { $0 + $1.actions.count } == 59)
+        #expect(EventKind.all.reduce(0) { $0 + $1.actions.count } == 66)  // 59, then the incident lifecycle (4), the hub's contractor/submitted and reviewed, record/shutdown_declared
         // The agent's own alarm when the hub's log does not extend what it showed before (PROTOCOL.md §4).
         #expect(EventKind.named("agent")?.actions.contains("log_inconsistent") == true)
         #expect(EventKind.named("agent")?.actions.contains("log_accepted") == true)
@@ -156,6 +156,14 @@ struct VectorTests {
             ("escapes-and-ordering", event(4, "incident", "fault", "system", "line1\nline2 \"quoted\" \\ tab\t", ["z": "last", "a": "first", "日本": "語", "\u{1F600}": "emoji", "\u{FF61}": "halfwidth"], prev: String(repeating: "ff", count: 32), site: "")),
             ("agent-heartbeat-no-attrs", event(5, "agent", "heartbeat", "kiroku-agent", "vector-agent", [:], prev: String(repeating: "0f", count: 32))),
             ("escapes-control-characters", event(6, "incident", "fault", "system", "bs\u{8} ff\u{C} cr\r soh\u{1} us\u{1F} del\u{7F} slash/", ["detail": "esc\u{1B} del\u{7F}"], prev: String(repeating: "2e", count: 32))),
+            // The incident lifecycle: a report naming the incident it follows (§2).
+            ("incident-reported-naming-its-incident", event(8, "incident", "reported", "unyo01", "管理者", ["incident": "server-room/41", "to": "kanri01"], prev: String(repeating: "3c", count: 32))),
+            ("incident-closed", event(9, "incident", "closed", "unyo01", "サーバー1", ["incident": "server-room/41"], prev: String(repeating: "4d", count: 32))),
+            // A contractor's submission as the hub records it in its own chain (§13): the file's hash in file1.
+            ("contractor-submitted-by-the-hub", event(10, "contractor", "submitted", "V-03", "C-1", [
+                "type": "site_audit", "contractor": "日本電算", "note": "令和8年度上期 実施状況報告",
+                "file1": "\(String(repeating: "5e", count: 32)) 48213 application/pdf 実施状況報告 上期.pdf",
+            ], prev: String(repeating: "6f", count: 32), agent: "hub", site: "")),
         ]
         var chain: [Event] = []
         var prev = Event.genesis

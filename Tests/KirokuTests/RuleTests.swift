@@ -28,7 +28,7 @@ struct RuleTests {
         /// `time` is JST wall time `YYYY-MM-DD HH:MM`.
         func add(
             _ agent: String, _ time: String, _ kind: String, _ action: String, _ actor: String, _ subject: String = "",
-            attrs: [String: String] = [:]
+            attrs: [String: String] = [:], receivedAtEventTime: Bool = false
         ) async throws {
             // Hours may be written without their leading zero.
             let parts = time.split(separator: " ")
@@ -41,8 +41,11 @@ struct RuleTests {
             ).sealed()
             chains[agent] = (event.seq, event.hash)
             // Sent now, whenever it happened: agents send late events with their current clock.
+            // (Or, for the agents' health, at the event's time: that is when the hub last heard from it.)
+            let received = receivedAtEventTime ? Timestamp(rfc3339: stamp)!.date : Date()
             _ = try await store.ingest(
-                Batch(agent: agent, sentAt: Timestamp(date: Date()).rfc3339, headSeq: event.seq, events: [event]), identity: agent)
+                Batch(agent: agent, sentAt: Timestamp(date: received).rfc3339, headSeq: event.seq, events: [event]), identity: agent,
+                now: received)
         }
 
         func findings(_ rule: String, status: String? = nil) async throws -> [Finding] {
@@ -490,16 +493,21 @@ struct RuleTests {
     @Test("Agent integrity (第20②): overdue, sequence gaps; acknowledging and resolving are recorded with who and why")
     func agentIntegrityAndActions() async throws {
         let record = try Record(try TempDir("rules-agents"))
+        // Every minute of today and tomorrow open, whenever the test runs: this test is about the checks,
+        // not the calendar (IncidentTests judges quiet terminals by business hours).
+        var settings = Self.settings
+        settings.calendar = BusinessCalendar(opens: 0, closes: 24 * 60, yearEnd: false)
+        for days in 0...1 { settings.calendar.openDays.insert(BusinessCalendar.day(Int64(Date().timeIntervalSince1970 * 1000) + Int64(days) * 86_400_000)) }
         try await record.add("t1", "2026-12-10 10:00", "operation", "lookup", "P1", "住民A")
         let later = Date().addingTimeInterval(31 * 60)
-        try await record.store.evaluateRules(Self.settings, now: Date())
+        try await record.store.evaluateRules(settings, now: Date())
         #expect(try await record.findings("agent_integrity").isEmpty, "just heard from")
-        try await record.store.evaluateRules(Self.settings, now: later)
+        try await record.store.evaluateRules(settings, now: later)
         let overdue = try #require(try await record.findings("agent_integrity").first)
         #expect(overdue.summary.contains("t1 has not been heard from"))
         // Heard from again: cleared.
         try await record.add("t1", "2026-12-10 10:01", "operation", "lookup", "P1", "住民B")
-        try await record.store.evaluateRules(Self.settings, now: Date())
+        try await record.store.evaluateRules(settings, now: Date())
         #expect(try await record.findings("agent_integrity", status: "open").isEmpty)
 
         // A gap: t2 sends seq 5 when the hub holds nothing of it. Refused, and a finding for t2 only.
@@ -512,7 +520,7 @@ struct RuleTests {
             _ = try await record.store.ingest(
                 Batch(agent: "t2", sentAt: Timestamp(date: Date()).rfc3339, headSeq: 5, events: [stray]), identity: "t2")
         }
-        try await record.store.evaluateRules(Self.settings, now: Date())
+        try await record.store.evaluateRules(settings, now: Date())
         let gaps = try await record.findings("agent_integrity", status: "open")
         #expect(gaps.map(\.summary) == ["t2 sent 1 batch(es) with a gap after the hub's last event (refused; the agent must send what the hub lacks)"])
         _ = try await record.store.act(onFinding: gaps[0].id, status: "resolved", reason: "端末再同期を確認", by: "kanri01")

@@ -43,7 +43,26 @@ public struct SyncService: Service {
         await connection.shutdown()
     }
 
-    private func loop(_ connection: HubConnection) async throws {
+    /// Delivers what the journal holds and returns true, or gives up after `timeout` (the hub away) and
+    /// returns false: the agent's last words (`agent/stopped`) reach the hub before the process exits when
+    /// the hub is reachable, so a terminal switched off on purpose is not taken for a lost one. What is not
+    /// delivered stays in the journal and goes at the next start.
+    public func flush(timeout: Duration) async -> Bool {
+        guard let (url, credentials) = try? configuration.credentials(),
+            let connection = try? HubConnection(baseURL: url, credentials: credentials)
+        else { return false }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await loop(connection, untilDelivered: true) }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+        }
+        await connection.shutdown()
+        guard let progress = try? journal.progress() else { return false }
+        return progress.deliveredThrough >= progress.headSeq
+    }
+
+    private func loop(_ connection: HubConnection, untilDelivered: Bool = false) async throws {
         var cursor = SyncCursor(backoff: .init(cap: .milliseconds(Int64(configuration.backoffMaxSeconds * 1000))))
         var random = SystemRandomNumberGenerator()
         var hubKey: Curve25519.Signing.PublicKey?
@@ -56,6 +75,7 @@ public struct SyncService: Service {
             case .wait(let duration):
                 try await Task.sleep(for: duration)
             case .idle:
+                if untilDelivered { return }
                 await doorbell.wait(timeout: poll)
             case .queryState:
                 do {

@@ -727,6 +727,7 @@ enum RuleEngine {
         try agentIntegrity(db, settings, nowMS)
         try cardsNotReturned(db, settings, nowMS)
         try contractors(db, settings, nowMS)
+        try incidents(db, settings, nowMS)
     }
 
     /// Operator cards still active some days after their holder left (第16): from the registers, at every
@@ -777,6 +778,23 @@ enum RuleEngine {
             sql: """
                 SELECT id, last_seen_ms, skew_ms, forks, declared_lost, clock_jumps, epochs, last_seq, gaps FROM agents WHERE id != ?
                 """, arguments: [HubRecords.agentID])
+        // A terminal is lost when it has been quiet for agent_overdue_minutes of business hours, not over a
+        // night or a holiday, and not when it said it was stopping or a shutdown was meant (第30).
+        let clock = OpenClock(settings.calendar.adding(register: try HubStore.rows(.calendar, db: db)), nowMS: nowMS)
+        let shutdowns = try GRDB.Row.fetchAll(db, sql: "SELECT agents, from_ms, to_ms FROM shutdowns").map {
+            Shutdown(agents: HubStore.people($0[0]), fromMS: $0[1], toMS: $0[2])
+        }
+        let quakes = try GRDB.Row.fetchOne(
+            db,
+            sql: """
+                SELECT (SELECT max(time_ms) FROM events WHERE kind = 'incident' AND action = 'quake_shutdown'),
+                (SELECT max(time_ms) FROM events WHERE kind = 'incident' AND action = 'recovered')
+                """)
+        let quake: Int64? = quakes.flatMap { row in
+            let shut: Int64? = row[0]
+            let recovered: Int64? = row[1]
+            return shut.flatMap { at in (recovered ?? Int64.min) < at ? at : nil }
+        }
         for row in rows {
             let agent: String = row["id"]
             let lastSeen: Int64 = row["last_seen_ms"]
@@ -784,8 +802,13 @@ enum RuleEngine {
             let gaps: Int64 = row["gaps"]
             let lost: Int64 = row["declared_lost"]
             let seconds = abs(skew ?? 0) / 1000
+            var missing = false
+            if nowMS - lastSeen > Int64(settings.agentOverdueMinutes) * 60_000 {
+                let quiet = try quietOnPurpose(db, agent: agent, lastSeen: lastSeen, clock: clock, shutdowns: shutdowns, quake: quake)
+                missing = quiet.purpose == nil && quiet.openMinutes > settings.agentOverdueMinutes
+            }
             let checks: [(what: String, value: Int64, bad: Bool, summary: FindingText)] = [
-                ("overdue", (nowMS - lastSeen) / 60_000, nowMS - lastSeen > Int64(settings.agentOverdueMinutes) * 60_000,
+                ("overdue", (nowMS - lastSeen) / 60_000, missing,
                  FindingText(en: "\(agent) has not been heard from since \(time(lastSeen))", ja: "\(agent) から \(time(lastSeen)) 以降連絡がない")),
                 ("fork", row["forks"], (row["forks"] as Int64) > 0,
                  FindingText(en: "\(agent) sent events that fork its chain (quarantined)", ja: "\(agent) が連鎖の分岐する記録を送信 (隔離済)")),

@@ -23,6 +23,10 @@ public struct RuleSettings: Sendable, Equatable, Codable {
     public var workReportDays = 7
     /// Days a contractor's submission may wait for the city's review (第25).
     public var reviewDays = 14
+    /// Minutes after an incident by which it must be reported to the 管理者 (第22③, 第28, 第29②, 第30②: 直ちに).
+    public var incidentReportMinutes = 30
+    /// Days after an incident by which its handling must be recorded as closed.
+    public var incidentCloseDays = 7
 
     public init() {}
 
@@ -38,6 +42,8 @@ public struct RuleSettings: Sendable, Equatable, Codable {
         case cardReturnDays = "card_return_days"
         case workReportDays = "work_report_days"
         case reviewDays = "review_days"
+        case incidentReportMinutes = "incident_report_minutes"
+        case incidentCloseDays = "incident_close_days"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -55,6 +61,8 @@ public struct RuleSettings: Sendable, Equatable, Codable {
         d.cardReturnDays = try c.decodeIfPresent(Int.self, forKey: .cardReturnDays) ?? d.cardReturnDays
         d.workReportDays = try c.decodeIfPresent(Int.self, forKey: .workReportDays) ?? d.workReportDays
         d.reviewDays = try c.decodeIfPresent(Int.self, forKey: .reviewDays) ?? d.reviewDays
+        d.incidentReportMinutes = try c.decodeIfPresent(Int.self, forKey: .incidentReportMinutes) ?? d.incidentReportMinutes
+        d.incidentCloseDays = try c.decodeIfPresent(Int.self, forKey: .incidentCloseDays) ?? d.incidentCloseDays
         self = d
     }
 }
@@ -117,7 +125,9 @@ public struct RuleInfo: Sendable, Codable, Equatable {
         "site_audit_overdue": "契約の周期 (audit_cycle_days) を過ぎても受託者の実施状況報告が提出されていない (第25)",
         "work_report_missing": "保守の終了から work_report_days 日以内に作業報告が提出されていない (第26)",
         "submission_unreviewed": "受託者の提出が review_days 日を過ぎても確認 (受理・差戻し) されていない (第25)",
-        "agent_integrity": "端末の連絡途絶、連番の欠け、分岐、欠落の申告、連鎖の再開始、時計の飛び・ずれ、以前の履歴に続かないログ (第20②)",
+        "incident_not_reported": "不正アクセス・障害・災害・火災・地震等による終了が incident_report_minutes 分以内に管理者へ報告されていない (第22③, 第28, 第29②, 第30②)",
+        "incident_not_closed": "障害・事故が incident_close_days 日を過ぎても対応完了 (closed) になっていない (第27, 第28)",
+        "agent_integrity": "端末の連絡途絶 (開庁時間で数え、停止の申告・宣言された停止・第30 の終了を除く)、連番の欠け、分岐、欠落の申告、連鎖の再開始、時計の飛び・ずれ、以前の履歴に続かないログ (第20②)",
     ]
 
     public static let all: [RuleInfo] = [
@@ -157,12 +167,16 @@ public struct RuleInfo: Sendable, Codable, Equatable {
               description: "maintenance under an instruction ended without a work report submitted within work_report_days"),
         .init(id: "submission_unreviewed", article: "第25", severity: "warning",
               description: "a contractor's submission not accepted or returned within review_days"),
+        .init(id: "incident_not_reported", article: "第28", severity: "critical",
+              description: "an unauthorized access (第22③), fault, disaster (第28), fire (第29②) or 第30 shutdown not reported to the 管理者 (incident/reported) within incident_report_minutes"),
+        .init(id: "incident_not_closed", article: "第27", severity: "warning",
+              description: "an incident without incident/closed within incident_close_days"),
         .init(id: "card_not_returned", article: "第16", severity: "warning",
               description: "an operator card still active card_return_days after its holder left (people and cards registers)"),
         .init(id: "resident_card_handling", article: "第18", severity: "critical",
               description: "a 住基カード issued that the stock register does not hold in stock, destroyed when not recovered, or destroyed without a method (第18②)"),
         .init(id: "agent_integrity", article: "第20", severity: "critical",
-              description: "an agent overdue, with a sequence gap, a fork, a declared loss, a new chain epoch, clock jumps or clock skew, or shown a log that does not extend what it saw before (第20②)"),
+              description: "an agent quiet for agent_overdue_minutes of business hours (not when its last event is agent/stopped, a declared shutdown covers it, or after a 第30 shutdown), with a sequence gap, a fork, a declared loss, a new chain epoch, clock jumps or clock skew, or shown a log that does not extend what it saw before (第20②)"),
     ]
 
     public static func named(_ id: String) -> RuleInfo? { all.first { $0.id == id } }

@@ -141,6 +141,7 @@ public struct HubStore: Sendable {
             try db.execute(sql: "ALTER TABLE findings ADD COLUMN summary_ja TEXT")
         }
         migrator.registerMigration("v12: contractors' submissions") { db in try HubStore.migrateSubmissions(db) }
+        migrator.registerMigration("v13: declared shutdowns") { db in try HubStore.migrateShutdowns(db) }
         return migrator
     }
 

@@ -28,6 +28,7 @@ struct HubCore: Sendable {
         let log = LogController(core: core)
         return [
             agents, events, PersonController(core: core), log, retention, findings, registers, SubmissionController(core: core),
+            ShutdownController(core: core),
             try ConsoleController(core: core, events: events, agents: agents, findings: findings, log: log, retention: retention, registers: registers),
         ]
     }

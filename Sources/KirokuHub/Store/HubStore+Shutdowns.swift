@@ -1,0 +1,68 @@
+import GRDB
+public import KirokuProtocol
+
+public import Foundation
+
+/// Shutdowns declared in advance (第30, planned maintenance): the rules do not take the terminals they name
+/// for lost while they run. Each declaration is recorded as `record/shutdown_declared`.
+extension HubStore {
+    static func migrateShutdowns(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE shutdowns(
+                    id INTEGER PRIMARY KEY,
+                    agents TEXT NOT NULL,
+                    from_ms INTEGER NOT NULL,
+                    to_ms INTEGER NOT NULL,
+                    reason TEXT NOT NULL,
+                    declared_by TEXT NOT NULL,
+                    declared_ms INTEGER NOT NULL,
+                    CHECK (from_ms < to_ms)
+                );
+                """)
+    }
+
+    /// Declares a shutdown of `agents` (ids, or `*` for all) over `[from, to]`, at most 31 days long.
+    public func declareShutdown(
+        agents: [String], from: Timestamp, to: Timestamp, reason: String, by person: String, now: Date = Date()
+    ) async throws -> DeclaredShutdown {
+        let agents = agents.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !agents.isEmpty, agents.allSatisfy({ $0.utf8.count <= 128 && !$0.contains(";") && !$0.utf8.contains(0) }) else {
+            throw KirokuError(.badQuery, "name the terminals (agent ids, comma-separated) or * for every terminal")
+        }
+        let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !reason.isEmpty, reason.count <= 500, !reason.utf8.contains(0) else {
+            throw KirokuError(.badQuery, "a shutdown needs a reason (up to 500 characters): why, on whose instruction")
+        }
+        guard from.epochMilliseconds < to.epochMilliseconds, to.epochMilliseconds - from.epochMilliseconds <= 31 * 86_400_000 else {
+            throw KirokuError(.badQuery, "a shutdown's from is before its to, and it lasts at most 31 days")
+        }
+        let nowMS = Int64(now.timeIntervalSince1970 * 1000)
+        let id = try await pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO shutdowns(agents, from_ms, to_ms, reason, declared_by, declared_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [agents.joined(separator: ";"), from.epochMilliseconds, to.epochMilliseconds, reason, person, nowMS])
+            let id = db.lastInsertedRowID
+            try HubRecords.append(
+                [
+                    (
+                        "shutdown_declared", person, agents.joined(separator: ","),
+                        ["shutdown": "\(id)", "from": from.rfc3339, "to": to.rfc3339, "reason": reason]
+                    )
+                ], now: now, db: db)
+            return id
+        }
+        return try await shutdowns().first { $0.id == id }!
+    }
+
+    /// Every declared shutdown, newest first.
+    public func shutdowns() async throws -> [DeclaredShutdown] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM shutdowns ORDER BY id DESC").map { row in
+                DeclaredShutdown(
+                    id: row["id"], agents: Self.people(row["agents"]), from: Self.jst(row["from_ms"]), to: Self.jst(row["to_ms"]),
+                    reason: row["reason"], declaredBy: row["declared_by"], declaredAt: Self.jst(row["declared_ms"]))
+            }
+        }
+    }
+}

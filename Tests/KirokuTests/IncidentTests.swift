@@ -1,0 +1,138 @@
+import Foundation
+import KirokuClient
+import KirokuControl
+import KirokuHub
+import KirokuProtocol
+import Testing
+
+/// Incidents as a lifecycle (第22③, 第27–第30) and terminals quiet on purpose (issue 14).
+@Suite("Incidents and shutdowns")
+struct IncidentTests {
+    static func at(_ text: String) -> Date { Timestamp(rfc3339: "\(text):00.000+09:00")!.date }
+
+    @Test("An incident reported in time passes; one reported late, one not at all and one never closed are findings with their articles")
+    func lifecycle() async throws {
+        let record = try RuleTests.Record(try TempDir("incidents"))
+        // A fire reported ten minutes later and closed: nothing to find.
+        try await record.add("room", "2026-12-10 10:00", "incident", "fire", "P1", "電算室")
+        try await record.add("room", "2026-12-10 10:10", "incident", "reported", "P1", "管理者")
+        try await record.add("room", "2026-12-11 09:00", "incident", "closed", "P1", "電算室")
+        // An unauthorized access reported after an hour (第22③: 30 minutes), never closed.
+        try await record.add("t1", "2026-12-10 10:00", "incident", "unauthorized_access", "ids", "端末01")
+        try await record.add("t1", "2026-12-10 11:00", "incident", "reported", "unyo01", "管理者")
+        // A disaster no one reported.
+        try await record.add("t2", "2026-12-10 10:00", "incident", "disaster", "P2", "本庁舎")
+        // A fault reported from another terminal, naming it; closed from there too.
+        try await record.add("t3", "2026-12-10 10:00", "incident", "fault", "system", "サーバー1")
+        try await record.add("kanri-pc", "2026-12-10 10:05", "incident", "reported", "unyo01", "管理者", attrs: ["incident": "t3/1"])
+        try await record.add("kanri-pc", "2026-12-10 15:00", "incident", "closed", "unyo01", "サーバー1", attrs: ["incident": "t3/1"])
+        // The next incident on t2 is its own: its report does not count for the disaster.
+        try await record.add("t2", "2026-12-10 13:00", "incident", "fault", "system", "端末02")
+        try await record.add("t2", "2026-12-10 13:05", "incident", "reported", "P2", "管理者")
+
+        // At 10:20 no deadline has passed.
+        try await record.store.evaluateRules(RuleTests.settings, now: Self.at("2026-12-10T10:20"))
+        #expect(try await record.findings("incident_not_reported").isEmpty)
+        try await record.store.evaluateRules(RuleTests.settings, now: Self.at("2026-12-10T16:00"))
+        let late = try await record.findings("incident_not_reported").sorted { $0.evidence[0] < $1.evidence[0] }
+        #expect(late.map(\.evidence) == [["t1/1"], ["t2/1"]], "\(late)")
+        #expect(late[0].summary.contains("reported to the 管理者 late, at 2026-12-10 11:00") && late[0].summaryJa?.contains("第22③") == true)
+        #expect(late[1].summaryJa?.contains("30 分以内に管理者へ報告されていない (第28)") == true, "\(late[1])")
+        #expect(try await record.findings("incident_not_closed").isEmpty, "not yet a week")
+
+        // A week on: the ones never closed.
+        try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
+        let open = try await record.findings("incident_not_closed").flatMap(\.evidence).sorted()
+        #expect(open == ["t1/1", "t2/1", "t2/2"], "\(open)")
+        // Closed late is closed: the finding is resolved.
+        try await record.add("t1", "2027-01-09 09:00", "incident", "closed", "unyo01", "端末01")
+        try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
+        #expect(try await record.findings("incident_not_closed", status: "open").flatMap(\.evidence).sorted() == ["t2/1", "t2/2"])
+    }
+
+    @Test("A quiet terminal is lost only after agent_overdue_minutes of business hours, and not when stopped, declared shut down or after a 第30 shutdown")
+    func quietOnPurpose() async throws {
+        let record = try RuleTests.Record(try TempDir("quiet"))
+        let store = record.store
+        // Friday 2026-12-11: every terminal last heard from at 17:00 (the office closes at 17:15).
+        for agent in ["a1", "a2", "a3"] {
+            try await record.add(agent, "2026-12-11 17:00", "operation", "logout", "P1", "端末", receivedAtEventTime: true)
+        }
+        try await record.add("a2", "2026-12-11 17:01", "agent", "stopped", "kiroku-agent", "a2", receivedAtEventTime: true)
+        _ = try await store.declareShutdown(
+            agents: ["a3"], from: Timestamp(date: Self.at("2026-12-11T16:00")), to: Timestamp(date: Self.at("2026-12-14T12:00")),
+            reason: "電源設備点検", by: "kanri01", now: Self.at("2026-12-11T15:00"))
+        func lost(_ now: String) async throws -> [String] {
+            try await store.evaluateRules(RuleTests.settings, now: Self.at(now))
+            return try await record.findings("agent_integrity", status: "open").filter { $0.summary.contains("has not been heard from") }
+                .map { String($0.summary.prefix(2)) }.filter { $0.hasPrefix("a") }.sorted()
+        }
+        // Saturday noon: two days of silence, none of it business hours.
+        #expect(try await lost("2026-12-12T12:00").isEmpty)
+        // Monday 08:45: 15 + 15 open minutes: not yet (near-miss).
+        #expect(try await lost("2026-12-14T08:45").isEmpty)
+        // Monday 09:00: 45 open minutes. a1 is lost; a2 stopped, a3 is in its declared shutdown.
+        #expect(try await lost("2026-12-14T09:00") == ["a1"])
+        // After the declared shutdown ends, a3 counts from its end: 20 minutes, then 45.
+        #expect(try await lost("2026-12-14T12:20") == ["a1"])
+        #expect(try await lost("2026-12-14T12:45") == ["a1", "a3"])
+        // 第30: the system ended after an earthquake. Terminals quiet since are not lost (those lost before stay
+        // lost) until recovery is recorded; then they are judged like the others.
+        try await record.add("a4", "2026-12-14 12:50", "operation", "lookup", "P4", "住民", receivedAtEventTime: true)
+        try await record.add("kanri-pc", "2026-12-14 13:00", "incident", "quake_shutdown", "unyo01", "本庁舎", receivedAtEventTime: true)
+        #expect(try await lost("2026-12-14T14:00") == ["a1", "a3"])
+        try await record.add(
+            "kanri-pc", "2026-12-14 14:05", "incident", "recovered", "unyo01", "本庁舎", attrs: ["incident": "kanri-pc/1"], receivedAtEventTime: true)
+        #expect(try await lost("2026-12-14T14:40") == ["a1", "a3", "a4"])
+        // Declared shutdowns are recorded with who and why; bad ones change nothing.
+        let declared = try await store.shutdowns()
+        #expect(declared.count == 1 && declared[0].agents == ["a3"] && declared[0].declaredBy == "kanri01")
+        await #expect(throws: KirokuError.self) {
+            _ = try await store.declareShutdown(
+                agents: ["a1"], from: Timestamp(date: Self.at("2026-12-14T12:00")), to: Timestamp(date: Self.at("2026-12-14T11:00")),
+                reason: "逆", by: "kanri01")
+        }
+        await #expect(throws: KirokuError.self) {
+            _ = try await store.declareShutdown(
+                agents: [], from: Timestamp(date: Self.at("2026-12-14T10:00")), to: Timestamp(date: Self.at("2026-12-14T11:00")),
+                reason: "空", by: "kanri01")
+        }
+        #expect(try await store.shutdowns().count == 1)
+        var query = EventQuery()
+        query.action = "shutdown_declared"
+        #expect(try await store.query(query).events.map(\.actor) == ["kanri01"])
+    }
+
+    @Test("An agent stopped with SIGTERM tells the hub before it exits; with the hub away it exits within its bounded wait, and tells it at the next start")
+    func stoppedReachesTheHub() async throws {
+        let temp = try TempDir("stopped")
+        let pki = try TestPKI(in: temp)
+        try pki.agent("counter-07")
+        try pki.person("kanri01")
+        let hub = try await HubProcess(pki: pki, temp: temp)
+        defer { hub.stop() }
+        let queries = HubQueries(
+            connection: try HubConnection(
+                baseURL: hub.url,
+                credentials: ClientCredentials(caPath: pki.caPath, certificatePath: pki.certPath(.person, "kanri01"), keyPath: pki.keyPath(.person, "kanri01"))))
+        defer { Task { await queries.connection.shutdown() } }
+        func actions() async throws -> [String] { try await queries.events(["agent": "counter-07"]).events.map(\.action) }
+        let config = try agentConfig("counter-07", pki: pki, temp: temp, hubURL: hub.url)
+        let agent = try await AgentProcess(config: config, socket: temp.file("counter-07/ingest.sock"), temp: temp, name: "agent")
+        #expect(await eventually { (try? await actions())?.contains("started") == true })
+        agent.stop()  // returns once the process has exited
+        #expect(try await actions().last == "stopped", "the hub heard it before the agent exited")
+
+        // The hub away: the agent still exits (bounded wait), and its last word arrives with the next start.
+        let away = temp.file("counter-07-away.json")
+        try FileManager.default.moveItem(atPath: try agentConfig("counter-07", pki: pki, temp: temp, hubURL: "https://127.0.0.1:9"), toPath: away)
+        _ = try agentConfig("counter-07", pki: pki, temp: temp, hubURL: hub.url)  // the file agentConfig writes, as it was
+        let offline = try await AgentProcess(config: away, socket: temp.file("counter-07/ingest.sock"), temp: temp, name: "agent-offline")
+        offline.stop()  // returns: the wait for an unreachable hub is bounded
+        #expect(try await actions().filter { $0 == "stopped" }.count == 1)
+        let again = try await AgentProcess(config: config, socket: temp.file("counter-07/ingest.sock"), temp: temp, name: "agent-again")
+        defer { again.stop() }
+        #expect(await eventually { (try? await actions())?.filter { $0 == "stopped" }.count == 2 })
+    }
+}
+
