@@ -139,13 +139,13 @@ with sync_playwright() as playwright:
 
     # The people register from CSV: a file with mistakes is previewed with every refused line and cannot
     # be committed; the corrected file, in Shift_JIS as Excel writes it, shows what it adds and changes.
-    people = "person_id,name,role,left\r\nkanri01,髙﨑 一郎,管理者,\r\nkaigi01,佐藤 花子,会議,\r\nsousa01,山田 太郎,操作者,\r\n"
+    people = "person_id,name,role,left\r\nkanri01,髙﨑 一郎,管理者,\r\nkaigi01,佐藤 花子,会議,\r\nsousa01,山田 太郎,操作者,\r\nitaku01,日本電算 佐々木,受託者,\r\n"
     bad = people + "boss01,誰か,社長,\r\nsousa03,高橋 三郎,操作者,2026/13/01\r\n"
     page.goto(f"{hub}/registers/people")
     page.set_input_files("input[type=file]", files=[{"name": "職員.csv", "mimeType": "text/csv", "buffer": bad.encode("utf-8-sig")}])
     page.click("form.act button")
     text = page.inner_text("body")
-    check("受け付けられない行 2" in text and "5 行目" in text and "6 行目" in text and "社長" in text
+    check("受け付けられない行 2" in text and "6 行目" in text and "7 行目" in text and "社長" in text
           and page.locator("text=この内容で取り込む").count() == 0, "管理者: a register CSV with mistakes: every refused line shown, nothing to commit", text)
     shot(page, "14-register-refused")
     good = people.replace("佐藤 花子,会議", "佐藤 華子,会議") + "sousa02,鈴木 次郎,操作者,\r\n"
@@ -200,6 +200,45 @@ with sync_playwright() as playwright:
     response = page.goto(f"{hub}/events?actor=sou&actor_match=prefix")
     check(response.status == 403, "操作者: a prefix search cannot reach colleagues", page.inner_text("body"))
     shot(page, "12-operator-refused")
+
+    # --- a 受託者 submits a report through the page; the 管理者 returns it with a reason ---
+    itaku = context_for(browser, "itaku01")
+    page = itaku.new_page()
+    page.goto(f"{hub}/")
+    page.click("text=委託の提出")
+    text = page.inner_text("body")
+    check("提出する" in text and "C-1" in text and "C-2" not in text and "所見" not in page.inner_text("nav"),
+          "受託者: the submissions page offers only the contracts that name them", text)
+    pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
+    page.select_option("select[name=type]", "site_audit")
+    page.fill("input[name=note]", "令和8年度上期 実施状況報告")
+    page.set_input_files("input[type=file]", files=[
+        {"name": "実施状況報告.pdf", "mimeType": "application/pdf", "buffer": pdf},
+        {"name": "点検表.csv", "mimeType": "text/csv", "buffer": "項目,結果\r\n入退室,良\r\n".encode("cp932")},
+    ])
+    page.click("form.act button")
+    text = page.inner_text("body")
+    digest = __import__("hashlib").sha256(pdf).hexdigest()
+    check(re.search(r"/submissions/\d+$", page.url) and "確認待ち" in text and digest in text and "点検表.csv" in text,
+          "受託者: submitted two files through the form; the page shows each file's SHA-256", text)
+    shot(page, "17-contractor-submitted")
+    submission_url = page.url
+    fake = page.goto(f"{hub}/submissions")
+    page.set_input_files("input[type=file]", files=[{"name": "report.pdf", "mimeType": "application/pdf", "buffer": b"\x7fELF\x02\x01\x01\x00"}])
+    page.fill("input[name=note]", "偽物")
+    page.click("form.act button")
+    text = page.inner_text("body")
+    check("unsupported_document" in text and "受け付けられないファイル" in text, "受託者: a program named report.pdf is refused by its content, in Japanese", text)
+    page.goto(f"{hub}/events?actor=kanri01")
+    check("not_permitted" in page.inner_text("body"), "受託者: others' record refused", page.inner_text("body"))
+    page = admin.new_page()
+    page.goto(submission_url)
+    page.fill("form:has(input[value=return]) input[name=reason]", "責任者の押印がない")
+    page.click("button:has-text('差し戻す')")
+    text = page.inner_text("body")
+    history = " ".join(page.locator("table").last.inner_text().split())
+    check("差戻し" in history and "責任者の押印がない" in history and "kanri01" in history and "確認する" not in text, "管理者: returned the submission with a reason, shown in its history", text)
+    shot(page, "18-submission-returned")
 
     # --- another site's page posts to the hub with the 管理者's certificate ---
     for path in ["/page", "/api"]:

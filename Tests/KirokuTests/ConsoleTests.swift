@@ -24,7 +24,7 @@ struct ConsoleTests {
         let temp = try TempDir(name)
         let pki = try TestPKI(in: temp)
         _ = try pki.agent("counter-01")
-        for person in ["kanri01", "kaigi01", "sousa01"] { _ = try pki.person(person) }
+        for person in ["kanri01", "kaigi01", "sousa01", "itaku01"] { _ = try pki.person(person) }
         let hub = try await HubProcess(pki: pki, temp: temp)
         let scene = Scene(temp: temp, pki: pki, hub: hub)
         let admin = HubQueries(
@@ -37,8 +37,10 @@ struct ConsoleTests {
             credentials: ClientCredentials(
                 caPath: pki.caPath, certificatePath: pki.certPath(.agent, "counter-01"), keyPath: pki.keyPath(.agent, "counter-01")))
         defer { Task { await admin.connection.shutdown(); await agent.shutdown() } }
-        let people = "person_id,name,role,left\nkanri01,髙﨑 一郎,管理者,\nkaigi01,佐藤 花子,会議,\nsousa01,山田 太郎,操作者,\n"
+        let people = "person_id,name,role,left\nkanri01,髙﨑 一郎,管理者,\nkaigi01,佐藤 花子,会議,\nsousa01,山田 太郎,操作者,\nitaku01,日本電算 佐々木,受託者,\n"
         _ = try await admin.importRegister("people", csv: Array(people.utf8))
+        _ = try await admin.importRegister("contracts", csv: Array(ContractorTests.contracts.replacingOccurrences(of: "V-03;V-04", with: "itaku01").utf8))
+        _ = try await admin.importRegister("maintenance", csv: Array(ContractorTests.instructions.utf8))
 
         // Saturday night: two lookups, then six failed logins within ten minutes (第20, 第22); a colleague's
         // lookup the 操作者 must not see; and one event today for the dashboard.
@@ -77,7 +79,7 @@ struct ConsoleTests {
         #expect(judged, "the rules raised the findings the scene needs")
         let phraseFile = temp.file("passphrase")
         try scene.passphrase.write(toFile: phraseFile, atomically: true, encoding: .utf8)
-        for person in ["kanri01", "kaigi01", "sousa01"] {
+        for person in ["kanri01", "kaigi01", "sousa01", "itaku01"] {
             let exported = try runProgram(
                 Binaries.path("kirokuctl"),
                 ["pki", "export-p12", "--dir", pki.dir.path, "--id", person, "--out", temp.file("\(person).p12"), "--passphrase-file", phraseFile])

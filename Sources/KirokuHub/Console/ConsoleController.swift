@@ -19,12 +19,13 @@ struct ConsoleController: HubController {
     let log: LogController
     let retention: RetentionController
     let registers: RegisterController
+    let submissions: SubmissionController
     let library: MustacheLibrary
     let token: ConsoleToken
 
     init(
         core: HubCore, events: EventController, agents: AgentController, findings: FindingController, log: LogController,
-        retention: RetentionController, registers: RegisterController
+        retention: RetentionController, registers: RegisterController, submissions: SubmissionController
     ) throws {
         self.core = core
         self.events = events
@@ -33,6 +34,7 @@ struct ConsoleController: HubController {
         self.log = log
         self.retention = retention
         self.registers = registers
+        self.submissions = submissions
         var library = MustacheLibrary()
         for (name, text) in ConsoleTemplates.all { try library.register(text, named: name) }
         self.library = library
@@ -127,6 +129,48 @@ struct ConsoleController: HubController {
             }
         }
         router.get("/integrity") { request, context in await self.page(request, context) { try await self.integrity($0, context) } }
+        router.get("/submissions") { request, context in await self.page(request, context) { try await self.submissionList($0, context) } }
+        router.get("/submissions/:id") { request, context in await self.page(request, context) { try await self.submission($0, context) } }
+        router.post("/submissions") { request, context in
+            await self.page(request, context) { _ in
+                // Who may not submit is refused before the upload is read.
+                try await self.authorize(.submitDocuments, context)
+                var request = request
+                guard let boundary = ConsoleMultipart.boundary(request.headers[.contentType]) else {
+                    throw KirokuError(.badQuery, "send the files with the page's form")
+                }
+                let body = try await Self.body(&request, upTo: self.configuration.maxSubmissionBytes + 1024 * 1024)
+                let parts = ConsoleMultipart.parts(body, boundary: boundary)
+                func field(_ name: String) -> String? {
+                    parts.first { $0.name == name }.map { String(decoding: $0.bytes, as: UTF8.self) }
+                }
+                try self.checkToken(field("token"), context)
+                guard let type = SubmissionType(rawValue: field("type") ?? "") else { throw KirokuError(.badQuery, "choose the kind of submission") }
+                let previous = try field("previous").flatMap { text -> Int64? in
+                    guard !text.isEmpty else { return nil }
+                    guard let number = Int64(text), number > 0 else { throw KirokuError(.badQuery, "the returned submission is named by its number") }
+                    return number
+                }
+                let files = parts.filter { $0.name == "file" && !$0.bytes.isEmpty }
+                    .map { SubmissionRequest.File(name: $0.filename ?? "file", bytes: $0.bytes) }
+                guard !files.isEmpty else { throw KirokuError(.badQuery, "choose the files to submit") }
+                let made = try await self.submissions.submit(
+                    SubmissionRequest(
+                        contract: field("contract") ?? "", type: type, instruction: field("instruction"), note: field("note") ?? "",
+                        previous: previous, files: files), context)
+                return Self.seeOther("/submissions/\(made.id)")
+            }
+        }
+        router.post("/submissions/:id/review") { request, context in
+            await self.page(request, context) { _ in
+                let form = try await self.form(request, context)
+                let decision = form["decision"] == "accept" ? "accepted" : form["decision"] == "return" ? "returned" : ""
+                guard !decision.isEmpty else { throw KirokuError(.badQuery, "a review accepts or returns") }
+                let id = try Self.id(context)
+                _ = try await self.submissions.review(id, decision: decision, reason: form["reason"] ?? "", context)
+                return Self.seeOther("/submissions/\(id)")
+            }
+        }
     }
 
     /// `sha256-…` of the report's stylesheet, the only style its Content-Security-Policy allows.
@@ -194,6 +238,7 @@ struct ConsoleController: HubController {
             [
                 "title": title, "body": body, "origin": configuration.origin, "who": viewer?.who ?? "",
                 "reader": viewer.map { !$0.ownOnly } ?? false, "unenforced": viewer?.lookup == .unenforced,
+                "contracts": viewer.map { $0.can(.readRecord) || $0.can(.submitDocuments) } ?? false,
             ] as [String: Any], withTemplate: "layout") ?? ""
         return Response(status: .ok, headers: Self.pageHeaders("text/html; charset=utf-8"), body: .init(byteBuffer: ByteBuffer(string: page)))
     }
@@ -603,6 +648,57 @@ struct ConsoleController: HubController {
             "held": preview.heldDigest, "csv": Data(csv.utf8).base64EncodedString(),
         ]
         return render("registerPreview", title: "台帳 \(register.rawValue) の取り込み: 確認", data: data, viewer: viewer)
+    }
+
+    // MARK: Contractors' submissions (PROTOCOL.md §13)
+
+    static let statusLabels = ["submitted": "確認待ち", "accepted": "受理", "returned": "差戻し"]
+
+    func submissionList(_ viewer: Viewer, _ context: HubRequestContext) async throws -> Response {
+        let scope = try await submissions.scope(context).scope
+        let list = try await store.submissions(scope)
+        let canSubmit = viewer.can(.submitDocuments)
+        let contracts = canSubmit ? try await store.contracts(.namedOn(viewer.identity.id)) : []
+        let instructions = canSubmit ? try await store.instructions(.namedOn(viewer.identity.id)) : []
+        let data: [String: Any] = [
+            "rows": list.map { s -> [String: Any] in
+                [
+                    "id": s.id, "contract": s.contract, "type": s.type.label, "instruction": s.instruction ?? "", "by": s.submittedBy,
+                    "byName": viewer.names[s.submittedBy] ?? "", "hasName": viewer.names[s.submittedBy] != nil,
+                    "at": ConsoleText.time(s.submittedAt), "files": s.files.count,
+                    "status": Self.statusLabels[s.status] ?? s.status, "waiting": s.status == "submitted", "note": s.note,
+                ]
+            },
+            "canSubmit": canSubmit && !contracts.isEmpty, "me": viewer.identity.id,
+            "token": token.make(certificateDigest: context.certificateDigest),
+            "contracts": contracts.map { ["id": $0["contract_id"] ?? "", "contractor": $0["contractor"] ?? "", "scope": $0["scope"] ?? ""] },
+            "instructions": instructions.map {
+                ["id": $0["instruction_id"] ?? "", "subject": $0["subject"] ?? "", "from": $0["valid_from"] ?? "", "to": $0["valid_to"] ?? ""]
+            },
+            "types": SubmissionType.allCases.map { ["value": $0.rawValue, "label": $0.label] },
+        ]
+        return render("submissions", title: "委託の提出 (第25, 第26)", data: data, viewer: viewer)
+    }
+
+    func submission(_ viewer: Viewer, _ context: HubRequestContext) async throws -> Response {
+        let s = try await submissions.submission(context)
+        let data: [String: Any] = [
+            "id": s.id, "status": Self.statusLabels[s.status] ?? s.status, "contract": s.contract, "type": s.type.label,
+            "instruction": s.instruction ?? "", "hasInstruction": s.instruction != nil, "by": s.submittedBy,
+            "byName": viewer.names[s.submittedBy] ?? "", "hasName": viewer.names[s.submittedBy] != nil,
+            "at": ConsoleText.time(s.submittedAt), "note": s.note, "previous": s.previous.map(String.init) ?? "",
+            "hasPrevious": s.previous != nil, "event": s.event,
+            "files": s.files.map { ["id": s.id, "name": $0.name, "type": $0.type.rawValue, "size": $0.size, "sha256": $0.sha256] as [String: Any] },
+            "reviews": s.reviews.map {
+                [
+                    "at": ConsoleText.time($0.at), "decision": Self.statusLabels[$0.decision] ?? $0.decision, "by": $0.by,
+                    "byName": viewer.names[$0.by] ?? "", "hasName": viewer.names[$0.by] != nil, "reason": $0.reason,
+                ]
+            },
+            "canReview": s.status == "submitted" && viewer.can(.reviewSubmissions) && s.submittedBy != viewer.identity.id,
+            "me": viewer.identity.id, "token": token.make(certificateDigest: context.certificateDigest),
+        ]
+        return render("submission", title: "提出 \(s.id)", data: data, viewer: viewer)
     }
 
     func retentionPage(_ viewer: Viewer, _ context: HubRequestContext) async throws -> Response {

@@ -67,9 +67,17 @@ enum ConsoleMultipart {
         return nil
     }
 
+    /// The first part of each name (a form's fields).
     static func parse(_ body: [UInt8], boundary: String) -> [String: [UInt8]] {
+        var first: [String: [UInt8]] = [:]
+        for part in parts(body, boundary: boundary) where first[part.name] == nil { first[part.name] = part.bytes }
+        return first
+    }
+
+    /// Every part in order, with the file name a file input gave it (several files under one name).
+    static func parts(_ body: [UInt8], boundary: String) -> [(name: String, filename: String?, bytes: [UInt8])] {
         let delimiter = Array("--\(boundary)".utf8)
-        var parts: [String: [UInt8]] = [:]
+        var parts: [(name: String, filename: String?, bytes: [UInt8])] = []
         var positions: [Int] = []
         var index = 0
         while index + delimiter.count <= body.count {
@@ -90,8 +98,9 @@ enum ConsoleMultipart {
                 continue
             }
             let head = String(decoding: part[..<split], as: UTF8.self)
-            guard let name = head.firstMatch(of: /name="([^"]*)"/)?.1 else { continue }
-            if parts[String(name)] == nil { parts[String(name)] = Array(part[(split + 4)...]) }
+            guard let name = head.firstMatch(of: /[^e]name="([^"]*)"/)?.1 else { continue }
+            let filename = head.firstMatch(of: /filename="([^"]*)"/).map { String($0.1) }
+            parts.append((String(name), filename, Array(part[(split + 4)...])))
         }
         return parts
     }

@@ -5,8 +5,61 @@ enum ConsoleTemplates {
         "layout": layout, "dashboard": dashboard, "events": events, "findings": findings, "finding": finding,
         "agents": agents, "agent": agent, "registers": registers, "register": register, "retention": retention,
         "integrity": integrity, "error": error, "registerPreview": registerPreview,
-        "report": report, "reports": reports,
+        "report": report, "reports": reports, "submissions": submissions, "submission": submission,
     ]
+
+    static let submissions = """
+        {{#canSubmit}}
+        <h2>提出する</h2>
+        <p class="note">あなた ({{me}}) の証明書で提出します。ファイルは内容で PDF・PNG・JPEG・CSV かを確かめ、SHA-256 を記録に残します。</p>
+        <form method="post" action="/submissions" enctype="multipart/form-data" class="act">
+        <input type="hidden" name="token" value="{{token}}">
+        <label>契約<select name="contract" required>{{#contracts}}<option value="{{id}}">{{id}} {{contractor}} {{scope}}</option>{{/contracts}}</select></label>
+        <label>種類<select name="type">{{#types}}<option value="{{value}}">{{label}}</option>{{/types}}</select></label>
+        <label>作業指示書 (作業報告のとき)<select name="instruction"><option value="">—</option>{{#instructions}}<option value="{{id}}">{{id}} {{subject}} ({{from}}–{{to}})</option>{{/instructions}}</select></label>
+        <label>差し戻された提出の番号 (再提出のとき)<input name="previous" inputmode="numeric" pattern="[0-9]*"></label>
+        <label>内容 (1000 字まで)<input name="note" required maxlength="1000"></label>
+        <label>ファイル (10 個まで)<input type="file" name="file" multiple required accept=".pdf,.png,.jpg,.jpeg,.csv"></label>
+        <button type="submit">提出する</button>
+        </form>
+        {{/canSubmit}}
+        <h2>提出の一覧</h2>
+        <table><thead><tr><th>番号</th><th>契約</th><th>種類</th><th>作業指示書</th><th>提出者</th><th>提出日時</th><th>ファイル</th><th>状態</th><th>内容</th></tr></thead><tbody>
+        {{#rows}}<tr class="{{#waiting}}trouble{{/waiting}}"><td class="num"><a href="/submissions/{{id}}">{{id}}</a></td><td>{{contract}}</td><td>{{type}}</td><td>{{instruction}}</td><td>{{by}}{{#hasName}}<span class="name">{{byName}}</span>{{/hasName}}</td><td class="time">{{at}}</td><td class="num">{{files}}</td><td>{{status}}</td><td>{{note}}</td></tr>{{/rows}}
+        </tbody></table>
+        {{^rows}}<p>まだ提出はありません。</p>{{/rows}}
+        """
+
+    static let submission = """
+        <dl class="facts">
+        <dt>状態</dt><dd>{{status}}</dd><dt>契約</dt><dd>{{contract}}</dd><dt>種類</dt><dd>{{type}}</dd>
+        {{#hasInstruction}}<dt>作業指示書</dt><dd>{{instruction}}</dd>{{/hasInstruction}}
+        <dt>提出者</dt><dd>{{by}}{{#hasName}} {{byName}}{{/hasName}}</dd><dt>提出日時</dt><dd>{{at}}</dd><dt>内容</dt><dd>{{note}}</dd>
+        {{#hasPrevious}}<dt>再提出の元</dt><dd><a href="/submissions/{{previous}}">{{previous}}</a></dd>{{/hasPrevious}}
+        <dt>記録</dt><dd>{{event}} (この記録の証拠の束がファイルのハッシュを証明します)</dd>
+        </dl>
+        <h2>ファイル</h2>
+        <table><thead><tr><th>名前</th><th>種類</th><th>大きさ (バイト)</th><th>SHA-256</th></tr></thead><tbody>
+        {{#files}}<tr><td><a href="/v1/submissions/{{id}}/files/{{sha256}}">{{name}}</a></td><td>{{type}}</td><td class="num">{{size}}</td><td class="attrs">{{sha256}}</td></tr>{{/files}}
+        </tbody></table>
+        <h2>確認の経過</h2>
+        <table><thead><tr><th>日時</th><th>判断</th><th>担当</th><th>理由</th></tr></thead><tbody>
+        {{#reviews}}<tr><td class="time">{{at}}</td><td>{{decision}}</td><td>{{by}}{{#hasName}}<span class="name">{{byName}}</span>{{/hasName}}</td><td>{{reason}}</td></tr>{{/reviews}}
+        </tbody></table>
+        {{^reviews}}<p>まだ確認されていません。</p>{{/reviews}}
+        {{#canReview}}
+        <h2>確認する</h2>
+        <p class="note">記録される担当者はあなた ({{me}})、日時は今です。理由は必須です。差し戻すと、受託者が再提出できます。</p>
+        <form method="post" action="/submissions/{{id}}/review" class="act">
+        <input type="hidden" name="token" value="{{token}}"><input type="hidden" name="decision" value="accept">
+        <label>受理の理由 (1000 字まで)<input name="reason" required maxlength="1000"></label><button type="submit">受理する</button>
+        </form>
+        <form method="post" action="/submissions/{{id}}/review" class="act">
+        <input type="hidden" name="token" value="{{token}}"><input type="hidden" name="decision" value="return">
+        <label>差戻しの理由 (1000 字まで)<input name="reason" required maxlength="1000"></label><button type="submit">差し戻す</button>
+        </form>
+        {{/canReview}}
+        """
 
     static let layout = """
         <!DOCTYPE html>
@@ -24,6 +77,7 @@ enum ConsoleTemplates {
         {{#reader}}<a href="/">ダッシュボード</a>{{/reader}}
         <a href="/events">記録の検索</a>
         {{#reader}}<a href="/findings">所見</a><a href="/reports">会議資料</a><a href="/agents">端末</a><a href="/registers">台帳</a><a href="/retention">保存と保全</a><a href="/integrity">完全性</a>{{/reader}}
+        {{#contracts}}<a href="/submissions">委託の提出</a>{{/contracts}}
         </nav>
         <div class="who">{{who}}</div>
         </header>

@@ -26,10 +26,12 @@ struct HubCore: Sendable {
         let events = EventController(core: core)
         let agents = AgentController(core: core)
         let log = LogController(core: core)
+        let submissions = SubmissionController(core: core)
         return [
-            agents, events, PersonController(core: core), log, retention, findings, registers, SubmissionController(core: core),
-            ShutdownController(core: core),
-            try ConsoleController(core: core, events: events, agents: agents, findings: findings, log: log, retention: retention, registers: registers),
+            agents, events, PersonController(core: core), log, retention, findings, registers, submissions, ShutdownController(core: core),
+            try ConsoleController(
+                core: core, events: events, agents: agents, findings: findings, log: log, retention: retention, registers: registers,
+                submissions: submissions),
         ]
     }
 
