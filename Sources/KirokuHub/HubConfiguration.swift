@@ -43,6 +43,8 @@ import NIOCore
 /// - `documents`: the folder where contractors' submitted files are kept by their SHA-256. Default
 ///   `documents` beside the database.
 /// - `max_submission_bytes`: the most one submission's files may hold together. Default 32 MiB.
+/// - `alerts`: where findings are pushed as they are raised — `mail`, `syslog`, `webhook` (``AlertSettings``).
+///   Default none.
 /// - `role_labels`: a municipality's own names for the roles of the people register (``RoleLabels``), e.g.
 ///   `{"administrator": "情報政策課長"}`. Default the standard's: 統括者, 副統括者, 管理者, 運用管理者,
 ///   暗証番号管理者, 会議, 受託者, 操作者.
@@ -74,6 +76,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
     public var reportTitle = "住民基本台帳ネットワークシステム セキュリティ会議 資料"
     public var documents: String?
     public var maxSubmissionBytes = 32 * 1024 * 1024
+    public var alerts: AlertSettings?
 
     public init(ca: String, certificate: String, privateKey: String) {
         self.ca = ca
@@ -106,6 +109,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         case reportTitle = "report_title"
         case documents
         case maxSubmissionBytes = "max_submission_bytes"
+        case alerts
     }
 
     public init(from decoder: any Decoder) throws {
@@ -139,6 +143,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         d.reportTitle = try c.decodeIfPresent(String.self, forKey: .reportTitle) ?? d.reportTitle
         d.documents = try c.decodeIfPresent(String.self, forKey: .documents)
         d.maxSubmissionBytes = try c.decodeIfPresent(Int.self, forKey: .maxSubmissionBytes) ?? d.maxSubmissionBytes
+        d.alerts = try c.decodeIfPresent(AlertSettings.self, forKey: .alerts)
         self = d
     }
 

@@ -135,13 +135,17 @@ struct Contractor: AsyncParsableCommand {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             try await hubOptions.withQueries { queries in
                 let submission = try await queries.submission(id)
-                for file in submission.files {
+                for (index, file) in submission.files.enumerated() {
                     let bytes = try await queries.file(submission, file)
-                    let path = URL(filePath: out).appending(path: "\(submission.id)-\(file.name)").path
-                    guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
-                        throw KirokuError(.configuration, "cannot write \(path)")
-                    }
-                    print("\(path): SHA-256 \(file.sha256) as recorded in \(submission.event)")
+                    // Saved under a name of our own with the extension of what the file is by content (a
+                    // contractor's 'report.bat' that is text is saved as .csv), never over an existing file.
+                    let path = URL(filePath: out).appending(path: "\(submission.id)-\(index + 1).\(file.type.fileExtension)").path
+                    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+                    guard fd >= 0 else { throw KirokuError(.configuration, "cannot create \(path) (does it exist already?)") }
+                    let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                    close(fd)
+                    guard written == bytes.count else { throw KirokuError(.configuration, "cannot write \(path)") }
+                    print("\(path): \(file.name.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : String($0) }.joined()) — SHA-256 \(file.sha256) as recorded in \(submission.event)")
                 }
             }
         }

@@ -73,6 +73,23 @@ struct IncidentTests {
         #expect(try await lost("2026-12-14T08:45").isEmpty)
         // Monday 09:00: 45 open minutes. a1 is lost; a2 stopped, a3 is in its declared shutdown.
         #expect(try await lost("2026-12-14T09:00") == ["a1"])
+        // A shutdown declared afterwards does not explain away a terminal already lost.
+        _ = try await store.declareShutdown(
+            agents: ["a1"], from: Timestamp(date: Self.at("2026-12-14T09:35")), to: Timestamp(date: Self.at("2026-12-14T12:00")),
+            reason: "急な点検", by: "kanri01", now: Self.at("2026-12-14T09:30"))
+        #expect(try await lost("2026-12-14T10:00") == ["a1"])
+        await #expect(throws: KirokuError.self) {
+            _ = try await store.declareShutdown(
+                agents: ["a1"], from: Timestamp(date: Self.at("2026-12-14T08:00")), to: Timestamp(date: Self.at("2026-12-14T18:00")),
+                reason: "後付け", by: "kanri01", now: Self.at("2026-12-14T10:00"))
+        }
+        for agents in [["../x"], ["*", "a1"], ["a1", "a1"], ["hub"]] {
+            await #expect(throws: KirokuError.self) {
+                _ = try await store.declareShutdown(
+                    agents: agents, from: Timestamp(date: Self.at("2026-12-15T08:00")), to: Timestamp(date: Self.at("2026-12-15T18:00")),
+                    reason: "点検", by: "kanri01", now: Self.at("2026-12-14T10:00"))
+            }
+        }
         // After the declared shutdown ends, a3 counts from its end: 20 minutes, then 45.
         #expect(try await lost("2026-12-14T12:20") == ["a1"])
         #expect(try await lost("2026-12-14T12:45") == ["a1", "a3"])
@@ -86,7 +103,7 @@ struct IncidentTests {
         #expect(try await lost("2026-12-14T14:40") == ["a1", "a3", "a4"])
         // Declared shutdowns are recorded with who and why; bad ones change nothing.
         let declared = try await store.shutdowns()
-        #expect(declared.count == 1 && declared[0].agents == ["a3"] && declared[0].declaredBy == "kanri01")
+        #expect(declared.count == 2 && declared[1].agents == ["a3"] && declared[1].declaredBy == "kanri01")
         await #expect(throws: KirokuError.self) {
             _ = try await store.declareShutdown(
                 agents: ["a1"], from: Timestamp(date: Self.at("2026-12-14T12:00")), to: Timestamp(date: Self.at("2026-12-14T11:00")),
@@ -97,10 +114,10 @@ struct IncidentTests {
                 agents: [], from: Timestamp(date: Self.at("2026-12-14T10:00")), to: Timestamp(date: Self.at("2026-12-14T11:00")),
                 reason: "空", by: "kanri01")
         }
-        #expect(try await store.shutdowns().count == 1)
+        #expect(try await store.shutdowns().count == 2)
         var query = EventQuery()
         query.action = "shutdown_declared"
-        #expect(try await store.query(query).events.map(\.actor) == ["kanri01"])
+        #expect(try await store.query(query).events.map(\.actor) == ["kanri01", "kanri01"])
     }
 
     @Test("An agent stopped with SIGTERM tells the hub before it exits; with the hub away it exits within its bounded wait, and tells it at the next start")

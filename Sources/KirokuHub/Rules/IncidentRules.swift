@@ -114,13 +114,16 @@ extension RuleEngine {
     /// declared for it is running, or a 第30 shutdown (`incident/quake_shutdown`) with no `recovered` since.
     /// Otherwise nil, and the open minutes it has been quiet (declared shutdowns not counted).
     static func quietOnPurpose(
-        _ db: Database, agent: String, lastSeen: Int64, clock: OpenClock, shutdowns: [Shutdown], quake: Int64?
+        _ db: Database, agent: String, lastSeen: Int64, clock: OpenClock, shutdowns: [Shutdown], quake: Int64?, overdueMS: Int64
     ) throws -> (purpose: String?, openMinutes: Int) {
         let last = try GRDB.Row.fetchOne(
             db, sql: "SELECT kind, action FROM events WHERE agent = ? ORDER BY seq DESC LIMIT 1", arguments: [agent])
         if let last, last[0] as String == "agent", last[1] as String == "stopped" { return ("stopped", 0) }
         let mine = shutdowns.filter { $0.covers(agent) }
-        if mine.contains(where: { $0.fromMS <= clock.nowMS && clock.nowMS <= $0.toMS }) { return ("declared", 0) }
+        // A shutdown explains a terminal that went quiet with it, not one already lost before it began.
+        if mine.contains(where: { $0.fromMS <= clock.nowMS && clock.nowMS <= $0.toMS && lastSeen >= $0.fromMS - overdueMS }) {
+            return ("declared", 0)
+        }
         if let quake, lastSeen >= quake - 3_600_000 { return ("quake_shutdown", 0) }
         var open = clock.minutes(since: lastSeen)
         for window in mine where window.toMS > lastSeen {

@@ -803,9 +803,13 @@ enum RuleEngine {
             let lost: Int64 = row["declared_lost"]
             let seconds = abs(skew ?? 0) / 1000
             var missing = false
+            var purpose: String?
             if nowMS - lastSeen > Int64(settings.agentOverdueMinutes) * 60_000 {
-                let quiet = try quietOnPurpose(db, agent: agent, lastSeen: lastSeen, clock: clock, shutdowns: shutdowns, quake: quake)
+                let quiet = try quietOnPurpose(
+                    db, agent: agent, lastSeen: lastSeen, clock: clock, shutdowns: shutdowns, quake: quake,
+                    overdueMS: Int64(settings.agentOverdueMinutes) * 60_000)
                 missing = quiet.purpose == nil && quiet.openMinutes > settings.agentOverdueMinutes
+                purpose = quiet.purpose
             }
             let checks: [(what: String, value: Int64, bad: Bool, summary: FindingText)] = [
                 ("overdue", (nowMS - lastSeen) / 60_000, missing,
@@ -832,6 +836,12 @@ enum RuleEngine {
                     try FindingTable.raise(
                         db, rule: "agent_integrity", key: key, count: .set(max(1, check.value)), first: min(lastSeen, nowMS),
                         last: min(lastSeen, nowMS), evidence: [], nowMS: nowMS) { _ in check.summary }
+                } else if check.what == "overdue", let purpose {
+                    let why = [
+                        "stopped": "端末が停止を申告した (agent/stopped)", "declared": "宣言された停止の間 (a declared shutdown)",
+                        "quake_shutdown": "第30 によるシステムの終了の後 (after a 第30 shutdown)",
+                    ][purpose] ?? purpose
+                    try FindingTable.clear(db, rule: "agent_integrity", key: key, reason: "意図された停止: \(why)", nowMS: nowMS)
                 } else if check.what == "overdue" || check.what == "clock_skew" {
                     try FindingTable.clear(db, rule: "agent_integrity", key: key, reason: "正常に戻った (back to normal)", nowMS: nowMS)
                 }

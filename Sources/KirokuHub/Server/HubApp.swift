@@ -115,7 +115,7 @@ public enum HubApp {
                 PurgeService(
                     store: store, policy: configuration.retention,
                     interval: .milliseconds(Int64(configuration.purgeHours * 3_600_000)), logger: logger),
-            ],
+            ] + (configuration.alerts.map { [AlertService(store: store, settings: $0, origin: configuration.origin, logger: logger)] } ?? []),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 if let portFile = configuration.portFile {

@@ -64,14 +64,15 @@ public struct DocumentStore: Sendable {
     /// The document with this SHA-256, checked against it.
     public func get(_ sha256: String) throws -> [UInt8] {
         guard Hex.isLowercaseHex(sha256, length: 64) else { throw KirokuError(.notFound, "a document is named by its SHA-256 (64 hex digits)") }
+        // The record names it, so a missing file is as wrong as an altered one. (The folder is the hub's
+        // business; the message names the document only.)
         guard let data = FileManager.default.contents(atPath: url(sha256).path) else {
-            throw KirokuError(.notFound, "no document \(sha256) is kept on this hub")
+            throw KirokuError(.documentCorrupt, "the stored document \(sha256) is missing from the hub's documents folder; restore it from a backup")
         }
         let bytes = [UInt8](data)
         guard SubmittedFile.digest(bytes) == sha256 else {
             throw KirokuError(
-                .documentCorrupt,
-                "the stored document \(sha256) no longer has that SHA-256 (altered or damaged in \(folder.path)); restore it from a backup")
+                .documentCorrupt, "the stored document \(sha256) no longer has that SHA-256 (altered or damaged on the hub); restore it from a backup")
         }
         return bytes
     }
@@ -134,47 +135,83 @@ extension HubStore {
     /// `files` names them. The submission and its `contractor/submitted` event are one transaction. A contract
     /// that does not name the person, an instruction not issued to the contract's contractor, or a `previous`
     /// that is not a returned submission of the same contract and type is refused with nothing recorded.
+    /// Whether `person` may submit `request` as the record stands, with nothing written: the hub calls it
+    /// before it keeps any file, so that a refused submission leaves nothing on the hub's disk either.
+    public func checkSubmission(_ request: SubmissionRequest, by person: String, now: Date = Date()) async throws {
+        try Self.checkNote(request.note)
+        try await pool.read { db in _ = try Self.check(request, by: person, now: now, db: db) }
+    }
+
+    static func checkNote(_ note: String) throws {
+        let note = note.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !note.isEmpty, note.utf8.count <= 1000 else {
+            throw KirokuError(.badQuery, "a note is required (what the submission is, at most 1000 bytes)")
+        }
+        guard !note.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || (0x80...0x9F).contains($0.value) }) else {
+            throw KirokuError(.badQuery, "the note is one line of text without control characters")
+        }
+    }
+
+    /// The contract the submission is for, if `person` may make it; refused with why otherwise.
+    static func check(_ request: SubmissionRequest, by person: String, now: Date, db: Database) throws -> RegisterRow {
+        // One answer for a contract that does not exist and one that does not name the person: a 受託者
+        // learns nothing of other contracts by trying ids.
+        guard let contract = try Self.rows(.contracts, db: db).first(where: { $0["contract_id"] == request.contract }),
+            Self.people(contract["people"] ?? "").contains(person)
+        else {
+            throw KirokuError(
+                .notPermitted, "no contract \(request.contract.prefix(80)) names \(person) (contracts register, column people)")
+        }
+        // Reports trail the work: taken from the contract's start until 90 days after its end.
+        let today = BusinessCalendar.day(Int64(now.timeIntervalSince1970 * 1000))
+        let end = (contract["valid_to"] ?? "").isEmpty ? "9999-12-31"
+            : BusinessCalendar.day((Timestamp(rfc3339: "\(contract["valid_to"]!)T00:00:00.000+09:00")?.epochMilliseconds ?? 0) + 90 * 86_400_000)
+        guard (contract["valid_from"] ?? "") <= today, today <= end else {
+            throw KirokuError(
+                .badQuery,
+                "contract \(request.contract) runs \(contract["valid_from"] ?? "")–\(contract["valid_to"] ?? ""); submissions are taken from its start until 90 days after its end")
+        }
+        let instruction = request.instruction.flatMap { $0.isEmpty ? nil : $0 }
+        if request.type == .workReport && instruction == nil {
+            throw KirokuError(.badQuery, "a work report (第26) names the instruction it answers (--instruction)")
+        }
+        if let instruction {
+            guard let issued = try Self.rows(.maintenance, db: db).first(where: { $0["instruction_id"] == instruction }),
+                issued["contractor"] == contract["contractor"]
+            else {
+                throw KirokuError(
+                    .notPermitted,
+                    "instruction \(instruction.prefix(80)) was not issued to \(contract["contractor"] ?? "") (maintenance register)")
+            }
+        }
+        if let previous = request.previous {
+            let row = try Row.fetchOne(db, sql: "SELECT contract, type, status FROM submissions WHERE id = ?", arguments: [previous])
+            guard let row, (row[0] as String) == request.contract, (row[1] as String) == request.type.rawValue, (row[2] as String) == "returned"
+            else {
+                throw KirokuError(.badQuery, "submission \(previous) is not a returned \(request.type.rawValue) of contract \(request.contract)")
+            }
+            guard try Int64.fetchOne(db, sql: "SELECT id FROM submissions WHERE previous = ?", arguments: [previous]) == nil else {
+                throw KirokuError(.badQuery, "submission \(previous) was already submitted again")
+            }
+        }
+        return contract
+    }
+
+    /// Records a submission made under `person`'s certificate: the files are already kept (``DocumentStore``),
+    /// `files` names them. The submission and its `contractor/submitted` event are one transaction. A contract
+    /// that does not name the person, an instruction not issued to the contract's contractor, or a `previous`
+    /// that is not a returned submission of the same contract and type is refused with nothing recorded.
     public func submit(
         _ request: SubmissionRequest, files: [SubmittedFile], by person: String, now: Date = Date()
     ) async throws -> Submission {
+        try Self.checkNote(request.note)
         let note = request.note.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !note.isEmpty, note.utf8.count <= 1000, !note.utf8.contains(0) else {
-            throw KirokuError(.badQuery, "a note is required (what the submission is, at most 1000 bytes)")
-        }
         guard !files.isEmpty, files.count <= SubmissionRequest.maxFiles else {
             throw KirokuError(.badQuery, "a submission has 1 to \(SubmissionRequest.maxFiles) files")
         }
         let id: Int64 = try await pool.write { db in
-            guard let contract = try Self.rows(.contracts, db: db).first(where: { $0["contract_id"] == request.contract }) else {
-                throw KirokuError(.notFound, "no contract \(request.contract.prefix(80)) in the contracts register")
-            }
-            guard Self.people(contract["people"] ?? "").contains(person) else {
-                throw KirokuError(
-                    .notPermitted, "\(person) is not one of the people of contract \(request.contract) (contracts register, column people)")
-            }
+            let contract = try Self.check(request, by: person, now: now, db: db)
             let instruction = request.instruction.flatMap { $0.isEmpty ? nil : $0 }
-            if request.type == .workReport && instruction == nil {
-                throw KirokuError(.badQuery, "a work report (第26) names the instruction it answers (--instruction)")
-            }
-            if let instruction {
-                guard let issued = try Self.rows(.maintenance, db: db).first(where: { $0["instruction_id"] == instruction }),
-                    issued["contractor"] == contract["contractor"]
-                else {
-                    throw KirokuError(
-                        .notPermitted,
-                        "instruction \(instruction.prefix(80)) was not issued to \(contract["contractor"] ?? "") (maintenance register)")
-                }
-            }
-            if let previous = request.previous {
-                let row = try Row.fetchOne(db, sql: "SELECT contract, type, status FROM submissions WHERE id = ?", arguments: [previous])
-                guard let row, (row[0] as String) == request.contract, (row[1] as String) == request.type.rawValue, (row[2] as String) == "returned"
-                else {
-                    throw KirokuError(.badQuery, "submission \(previous) is not a returned \(request.type.rawValue) of contract \(request.contract)")
-                }
-                guard try Int64.fetchOne(db, sql: "SELECT id FROM submissions WHERE previous = ?", arguments: [previous]) == nil else {
-                    throw KirokuError(.badQuery, "submission \(previous) was already submitted again")
-                }
-            }
             var attrs = ["type": request.type.rawValue, "note": String(note.prefix(300)), "contractor": contract["contractor"] ?? ""]
             if let instruction { attrs["instruction"] = instruction }
             if let previous = request.previous { attrs["previous"] = String(previous) }
@@ -199,8 +236,11 @@ extension HubStore {
     public func review(_ id: Int64, decision: String, reason: String, by person: String, now: Date = Date()) async throws -> Submission {
         guard ["accepted", "returned"].contains(decision) else { throw KirokuError(.badQuery, "a review accepts or returns") }
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !reason.isEmpty, reason.utf8.count <= 1000, !reason.utf8.contains(0) else {
+        guard !reason.isEmpty, reason.utf8.count <= 1000 else {
             throw KirokuError(.badQuery, "a reason is required (at most 1000 bytes)")
+        }
+        guard !reason.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || (0x80...0x9F).contains($0.value) }) else {
+            throw KirokuError(.badQuery, "the reason is one line of text without control characters")
         }
         try await pool.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT contract, type, status, submitted_by FROM submissions WHERE id = ?", arguments: [id]) else {

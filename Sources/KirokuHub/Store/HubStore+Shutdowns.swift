@@ -27,17 +27,29 @@ extension HubStore {
         agents: [String], from: Timestamp, to: Timestamp, reason: String, by person: String, now: Date = Date()
     ) async throws -> DeclaredShutdown {
         let agents = agents.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        guard !agents.isEmpty, agents.allSatisfy({ $0.utf8.count <= 128 && !$0.contains(";") && !$0.utf8.contains(0) }) else {
-            throw KirokuError(.badQuery, "name the terminals (agent ids, comma-separated) or * for every terminal")
+        // Every terminal (`*` alone), or agent ids as certificates carry them: a mistyped id would cover nothing.
+        guard !agents.isEmpty, agents == ["*"] || agents.allSatisfy({ AgentID.isValid($0) && $0 != AgentID.hub }),
+            Set(agents).count == agents.count, agents.joined(separator: ",").utf8.count <= 1000
+        else {
+            throw KirokuError(
+                .badQuery, "name the terminals by their agent ids (comma-separated, each once, 1000 bytes in all), or * alone for every terminal")
         }
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !reason.isEmpty, reason.count <= 500, !reason.utf8.contains(0) else {
-            throw KirokuError(.badQuery, "a shutdown needs a reason (up to 500 characters): why, on whose instruction")
+        guard !reason.isEmpty, reason.utf8.count <= 900,
+            !reason.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || (0x80...0x9F).contains($0.value) })
+        else {
+            throw KirokuError(.badQuery, "a shutdown needs a reason (one line, up to 900 bytes — 300 Japanese characters): why, on whose instruction")
         }
         guard from.epochMilliseconds < to.epochMilliseconds, to.epochMilliseconds - from.epochMilliseconds <= 31 * 86_400_000 else {
             throw KirokuError(.badQuery, "a shutdown's from is before its to, and it lasts at most 31 days")
         }
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
+        // Declared in advance: one declared afterwards would explain away a terminal already lost.
+        guard from.epochMilliseconds >= nowMS - 5 * 60_000 else {
+            throw KirokuError(
+                .badQuery,
+                "a shutdown is declared before it begins (from is in the past); a terminal already quiet is explained on its finding instead (kirokuctl findings ack/resolve)")
+        }
         let id = try await pool.write { db in
             try db.execute(
                 sql: "INSERT INTO shutdowns(agents, from_ms, to_ms, reason, declared_by, declared_ms) VALUES (?, ?, ?, ?, ?, ?)",
@@ -46,8 +58,8 @@ extension HubStore {
             try HubRecords.append(
                 [
                     (
-                        "shutdown_declared", person, agents.joined(separator: ","),
-                        ["shutdown": "\(id)", "from": from.rfc3339, "to": to.rfc3339, "reason": reason]
+                        "shutdown_declared", person, agents.count == 1 ? agents[0] : "\(agents.count) terminals",
+                        ["shutdown": "\(id)", "agents": agents.joined(separator: ","), "from": from.rfc3339, "to": to.rfc3339, "reason": reason]
                     )
                 ], now: now, db: db)
             return id

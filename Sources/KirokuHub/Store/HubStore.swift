@@ -142,6 +142,7 @@ public struct HubStore: Sendable {
         }
         migrator.registerMigration("v12: contractors' submissions") { db in try HubStore.migrateSubmissions(db) }
         migrator.registerMigration("v13: declared shutdowns") { db in try HubStore.migrateShutdowns(db) }
+        migrator.registerMigration("v14: alerts") { db in try HubStore.migrateAlerts(db) }
         return migrator
     }
 

@@ -44,9 +44,22 @@ struct PersonController: HubController {
         }
         router.get("/metrics") { _, context in
             try await self.authorize(.readRecord, context)
+            // Open findings by severity and article, read from the record at each scrape (zeros included, so
+            // that an alert rule sees a series go to zero rather than vanish).
+            var open: [String: Int] = [:]
+            for (rule, count) in try await store.openFindingCounts() {
+                guard let info = RuleInfo.named(rule) else { continue }
+                open["\(info.severity)|\(info.article)", default: 0] += count
+            }
+            var text = "# HELP kiroku_findings_open Open findings (not acknowledged or resolved), by severity and article of the standard\n"
+            text += "# TYPE kiroku_findings_open gauge\n"
+            for key in Set(RuleInfo.all.map { "\($0.severity)|\($0.article)" }).sorted() {
+                let parts = key.split(separator: "|")
+                text += "kiroku_findings_open{severity=\"\(parts[0])\",article=\"\(parts[1])\"} \(open[key] ?? 0)\n"
+            }
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.render())))
+                body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.render() + Array(text.utf8))))
         }
     }
 }

@@ -105,6 +105,8 @@ struct SubmissionController: HubController {
         guard !request.files.isEmpty, request.files.count <= SubmissionRequest.maxFiles else {
             throw KirokuError(.badQuery, "a submission has 1 to \(SubmissionRequest.maxFiles) files")
         }
+        // Everything that could refuse it, before a byte is kept: a refused submission leaves nothing behind.
+        try await store.checkSubmission(request, by: person.id)
         var decoded: [(name: String, bytes: [UInt8], type: DocumentType)] = []
         var total = 0
         for file in request.files {
@@ -137,10 +139,15 @@ struct SubmissionController: HubController {
     }
 
     /// The name a file was submitted under, for people: its last path component, without control
-    /// characters, at most 120 characters.
+    /// characters or the direction marks that make `invoice‮fdp.bat` read as a PDF, at most 120 characters.
     static func fileName(_ name: String) -> String {
         let last = name.split(whereSeparator: { $0 == "/" || $0 == "\\" }).last.map(String.init) ?? ""
-        let clean = String(String.UnicodeScalarView(last.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }))
+        let clean = String(
+            String.UnicodeScalarView(
+                last.unicodeScalars.filter {
+                    $0.value >= 0x20 && $0.value != 0x7F && !(0x80...0x9F).contains($0.value) && !(0x200E...0x200F).contains($0.value)
+                        && !(0x202A...0x202E).contains($0.value) && !(0x2066...0x2069).contains($0.value)
+                }))
         let trimmed = String(clean.trimmingCharacters(in: .whitespaces).prefix(120))
         return trimmed.isEmpty ? "file" : trimmed
     }
