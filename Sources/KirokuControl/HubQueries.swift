@@ -185,6 +185,15 @@ public struct HubQueries: Sendable {
         return try JSONDecoder().decode(Submission.self, from: Data(bytes))
     }
 
+    /// Registers the 対応マニュアル of an incident type; answers the manual as the hub keeps it (JSON).
+    public func registerManual(type: String, name: String, bytes: [UInt8]) async throws -> IncidentManual {
+        let answer = try await connection.request(
+            .POST, "/v1/manuals/\(type)", body: Array(try JSONEncoder().encode(SubmissionRequest.File(name: name, bytes: bytes))))
+        return try JSONDecoder().decode(IncidentManual.self, from: Data(answer))
+    }
+
+    public func manuals() async throws -> [IncidentManual] { try await connection.get([IncidentManual].self, "/v1/manuals") }
+
     // MARK: Shutdowns (PROTOCOL.md §14)
 
     /// Declares a shutdown of `agents` (ids, or `*`) from `from` to `to` (as people type times, JST).

@@ -38,7 +38,7 @@ public enum StaffRole: String, Sendable, CaseIterable, Codable {
         switch self {
         case .chief, .deputyChief, .administrator:
             // 第12②, 第14⑤, 第26 (registers); 第21 (holds for investigations); findings.
-            return member.union([.actOnFindings, .manageRetention, .reviewSubmissions, .declareShutdowns]).union(Register.allCases.map { .writeRegister($0) })
+            return member.union([.actOnFindings, .manageRetention, .reviewSubmissions, .declareShutdowns, .registerManuals]).union(Register.allCases.map { .writeRegister($0) })
         case .operationsManager:
             // 第6, 第18 (住基カード), 第25, 第30 (管理者等 end the system).
             return member.union([.actOnFindings, .writeRegister(.stock), .reviewSubmissions, .declareShutdowns])
@@ -75,6 +75,8 @@ public enum Permission: Sendable, Hashable, CustomStringConvertible {
     case reviewSubmissions
     /// Declare a shutdown in advance, so that the terminals it names are not taken for lost (第30).
     case declareShutdowns
+    /// Register the 対応マニュアル of an incident type (第22②, 第27: the 管理者 makes them).
+    case registerManuals
 
     public var description: String {
         switch self {
@@ -87,6 +89,7 @@ public enum Permission: Sendable, Hashable, CustomStringConvertible {
         case .submitDocuments: "submit documents for a contract"
         case .reviewSubmissions: "review contractors' submissions"
         case .declareShutdowns: "declare shutdowns"
+        case .registerManuals: "register incident manuals"
         }
     }
 }

@@ -26,3 +26,28 @@ public struct DeclaredShutdown: Sendable, Codable, Equatable {
         case declaredAt = "declared_at"
     }
 }
+
+/// The 対応マニュアル of an incident type as `GET /v1/manuals` answers it (PROTOCOL.md §14).
+public struct IncidentManual: Sendable, Codable, Equatable {
+    /// The incident type: `unauthorized_access`, `fault`, `disaster`, `fire`, `quake_shutdown`.
+    public var type: String
+    public var file: SubmittedFile
+    public var registeredBy: String
+    public var registeredAt: String
+    /// The `record/manual_registered` event (`hub/SEQ`).
+    public var event: String
+
+    public init(type: String, file: SubmittedFile, registeredBy: String, registeredAt: String, event: String) {
+        self.type = type
+        self.file = file
+        self.registeredBy = registeredBy
+        self.registeredAt = registeredAt
+        self.event = event
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case type, file, event
+        case registeredBy = "registered_by"
+        case registeredAt = "registered_at"
+    }
+}

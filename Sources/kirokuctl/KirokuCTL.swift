@@ -13,7 +13,7 @@ struct KirokuCTL: AsyncParsableCommand {
         abstract: "Kiroku for people: certificates, the consolidated record, agent health, evidence and the witness.",
         subcommands: [
             PKI.self, Query.self, Agents.self, Export.self, Verify.self, Log.self, WitnessCommand.self, Holds.self,
-            Retention.self, Findings.self, Registers.self, Contractor.self, Shutdowns.self, Report.self, WhoAmI.self,
+            Retention.self, Findings.self, Registers.self, Contractor.self, Shutdowns.self, Manuals.self, Report.self, WhoAmI.self,
         ])
 }
 

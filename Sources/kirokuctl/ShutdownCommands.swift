@@ -44,3 +44,41 @@ struct Shutdowns: AsyncParsableCommand {
         }
     }
 }
+
+/// `kirokuctl manuals`: the 対応マニュアル of incident types (第22②, 第27), shown with their findings.
+struct Manuals: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "対応マニュアル of incident types (unauthorized_access, fault, disaster, fire, quake_shutdown), shown with their findings.",
+        subcommands: [Set.self, List.self], defaultSubcommand: List.self)
+
+    struct Set: KirokuCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set", abstract: "Register the manual of an incident type (管理者); recorded as record/manual_registered.")
+        @OptionGroup var hubOptions: HubOptions
+        @Argument(help: "unauthorized_access, fault, disaster, fire or quake_shutdown.") var type: String
+        @Argument(help: "The manual (PDF, PNG, JPEG or CSV).") var file: String
+
+        func execute() async throws {
+            guard let data = FileManager.default.contents(atPath: file) else { throw KirokuError(.configuration, "cannot read \(file)") }
+            let kept = try await hubOptions.withQueries {
+                try await $0.registerManual(type: type, name: URL(filePath: file).lastPathComponent, bytes: [UInt8](data))
+            }
+            print("manual for \(type): SHA-256 \(kept.file.sha256), recorded as \(kept.event)")
+        }
+    }
+
+    struct List: KirokuCommand {
+        static let configuration = CommandConfiguration(abstract: "The registered manuals.")
+        @OptionGroup var hubOptions: HubOptions
+
+        func execute() async throws {
+            let manuals = try await hubOptions.withQueries { try await $0.manuals() }
+            print(
+                Render.table(
+                    header: ["type", "file", "sha256", "by", "at(JST)"],
+                    rows: manuals.map { [$0.type, $0.file.name, $0.file.sha256, $0.registeredBy, Render.jst($0.registeredAt)] }),
+                terminator: "")
+            print("\(manuals.count) manual(s)")
+        }
+    }
+}

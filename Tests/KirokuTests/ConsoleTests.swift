@@ -331,6 +331,9 @@ struct ConsoleTests {
         #expect(text.contains(escaped), "the cosigned checkpoint note printed in full")
         #expect(text.contains("会議の立会人が連署したチェックポイントです"))
         #expect(text.contains("確認印") && text.contains("議長"))
+        // Outsourcing (第23–第26): the contracts of the period from the register, C-2 flagged for its gaps.
+        #expect(text.contains("<tr class=\"flag\"><td>C-2</td><td>東京保守<br>電算室の空調</td>") && text.contains("7 / 8 (欠: 第24⑸)") && text.contains("2026-10-15 (開始後)"), "the contracts")
+        #expect(text.contains("<tr class=\"\"><td>C-1</td>") && text.contains("期間中の提出はありません"), "C-1 complete; no submissions yet")
 
         // PDF: A4, Japanese text (和暦, a rare kanji name), the checkpoint's root.
         let pdf = scene.temp.file("report.pdf")

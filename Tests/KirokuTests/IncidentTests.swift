@@ -151,5 +151,47 @@ struct IncidentTests {
         defer { again.stop() }
         #expect(await eventually { (try? await actions())?.filter { $0 == "stopped" }.count == 2 })
     }
+
+    @Test("The 対応マニュアル of an incident type is registered by the 管理者 only and shown with the findings on incidents of that type")
+    func manuals() async throws {
+        let temp = try TempDir("manuals")
+        let pki = try TestPKI(in: temp)
+        for id in ["kanri01", "unyo01"] { try pki.person(id) }
+        // The record as a hub would hold it: a fire nobody reported, judged, before the hub starts on it.
+        let findingID: Int64
+        do {
+            let record = try RuleTests.Record(temp, path: temp.file("hub/record.sqlite"))
+            _ = try await record.store.importRegister(.people, csv: "person_id,name,role,left\nkanri01,山田,管理者,\nunyo01,高橋,運用管理者,\n", by: "kanri01")
+            try await record.add("room", "2026-12-10 10:00", "incident", "fire", "P1", "電算室 分電盤")
+            try await record.store.evaluateRules(RuleTests.settings, now: Self.at("2026-12-10T11:00"))
+            let found = try await record.findings("incident_not_reported")
+            #expect(found.count == 1)
+            findingID = try #require(found.first).id
+        }
+        let hub = try await HubProcess(pki: pki, temp: temp)
+        defer { hub.stop() }
+        let ctl = Binaries.path("kirokuctl")
+        func run(_ id: String, _ arguments: [String]) throws -> Outcome {
+            try runProgram(ctl, arguments + ["--hub", hub.url, "--pki", pki.dir.path, "--as", id])
+        }
+        let pdf = temp.file("火災対応マニュアル.pdf")
+        try Data("%PDF-1.4\n火災時の手順\n%%EOF\n".utf8).write(to: URL(filePath: pdf))
+        let refused = try run("unyo01", ["manuals", "set", "fire", pdf])
+        #expect(refused.status != 0 && refused.stderr.contains("not_permitted"), "\(refused.stderr)")
+        let unknown = try run("kanri01", ["manuals", "set", "volcano", pdf])
+        #expect(unknown.status != 0 && unknown.stderr.contains("not_found"), "\(unknown.stderr)")
+        let set = try run("kanri01", ["manuals", "set", "fire", pdf])
+        #expect(set.status == 0 && set.stdout.contains("manual for fire: SHA-256"), "\(set.stdout)\(set.stderr)")
+        let listed = try run("unyo01", ["manuals", "list"])
+        #expect(listed.stdout.contains("火災対応マニュアル.pdf") && listed.stdout.contains("1 manual(s)"), "\(listed.stdout)")
+        let page = try runProgram(
+            "/usr/bin/curl",
+            ["-sS", "--cacert", pki.caPath, "--cert", pki.certPath(.person, "unyo01"), "--key", pki.keyPath(.person, "unyo01"), "\(hub.url)/findings/\(findingID)"])
+        #expect(page.stdout.contains("対応マニュアル") && page.stdout.contains("/v1/manuals/fire/file") && page.stdout.contains("火災対応マニュアル.pdf"), "\(page.stdout)")
+        let file = try runProgram(
+            "/usr/bin/curl",
+            ["-sS", "--cacert", pki.caPath, "--cert", pki.certPath(.person, "unyo01"), "--key", pki.keyPath(.person, "unyo01"), "\(hub.url)/v1/manuals/fire/file"])
+        #expect(file.stdout.contains("火災時の手順"))
+    }
 }
 

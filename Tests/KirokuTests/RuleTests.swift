@@ -20,9 +20,9 @@ struct RuleTests {
         let store: HubStore
         var chains: [String: (seq: Int64, hash: String)] = [:]
 
-        init(_ temp: TempDir) throws {
+        init(_ temp: TempDir, path: String? = nil) throws {
             self.temp = temp
-            store = try HubStore.open(path: temp.file("record.sqlite"))
+            store = try HubStore.open(path: path ?? temp.file("record.sqlite"))
         }
 
         /// `time` is JST wall time `YYYY-MM-DD HH:MM`.

@@ -547,7 +547,10 @@ struct ConsoleController: HubController {
             throw KirokuError(.notFound, "there is no finding \(id)")
         }
         let evidence = try await store.events(refs: finding.evidence)
+        let manual = try await store.manual(for: finding)
         let data: [String: Any] = [
+            "hasManual": manual != nil, "manualType": manual?.type ?? "", "manualName": manual?.file.name ?? "",
+            "manualSHA": manual?.file.sha256 ?? "", "manualLabel": manual.flatMap { HubStore.manualTypes[$0.type] } ?? "",
             "id": finding.id, "status": ConsoleText.status(finding.status), "severity": ConsoleText.severity(finding.severity),
             "article": finding.article, "rule": ConsoleText.rule(finding.rule), "ruleDescription": RuleInfo.named(finding.rule)?.descriptionJa ?? "",
             "summary": finding.summaryForJapanese, "count": finding.count,

@@ -237,6 +237,44 @@ extension ConsoleController {
                 && finding.history.contains { $0.action == "resolved" && $0.by == "kiroku-hub" && (Timestamp(rfc3339: $0.at)?.epochMilliseconds ?? 0) >= period.fromMS }
         }
 
+        // Outsourcing (第23–第26): the contracts that ran in the period, and the submissions made in it.
+        let fromDay = BusinessCalendar.day(period.fromMS)
+        let toDay = BusinessCalendar.day(period.toMS - 1)
+        let contracts: [[String: Any]] = try await store.contracts(.all).filter {
+            ($0["valid_from"] ?? "9999") <= toDay && fromDay <= ($0["valid_to"] ?? "")
+        }.map { row in
+            let settled = Register.contractClauses.filter { row[$0.column] == "yes" }
+            let missing = Register.contractClauses.filter { row[$0.column] != "yes" }.map(\.article)
+            let start = row["valid_from"] ?? ""
+            // 第23: both steps before the work begins; a date after the start is shown as such.
+            func step(_ column: String) -> (text: String, late: Bool) {
+                let date = row[column] ?? ""
+                return date.isEmpty ? ("なし", true) : date > start ? ("\(date) (開始後)", true) : (date, false)
+            }
+            let (confirmed, approved) = (step("structure_confirmed"), step("council_approved"))
+            return [
+                "id": row["contract_id"] ?? "", "contractor": row["contractor"] ?? "", "scope": row["scope"] ?? "",
+                "span": "\(row["valid_from"] ?? "")〜\(row["valid_to"] ?? "")",
+                "confirmed": confirmed.text, "approved": approved.text,
+                "clauses": missing.isEmpty ? "8 / 8" : "\(settled.count) / 8 (欠: \(missing.joined(separator: "・")))",
+                "flag": !missing.isEmpty || confirmed.late || approved.late,
+                "cycle": (row["audit_cycle_days"] ?? "0") == "0" ? "—" : "\(row["audit_cycle_days"]!) 日",
+            ]
+        }
+        let submissions: [[String: Any]] = try await store.submissions(.all, limit: 10_000).filter { submission in
+            let at = Timestamp(rfc3339: submission.submittedAt)?.epochMilliseconds ?? 0
+            return at >= period.fromMS && at < period.toMS
+        }.reversed().map { s in
+            let last = s.reviews.last
+            return [
+                "id": s.id, "contract": s.contract, "type": s.type.label, "instruction": s.instruction ?? "",
+                "by": who(s.submittedBy), "at": ConsoleText.time(s.submittedAt),
+                "status": ConsoleController.statusLabels[s.status] ?? s.status, "flag": s.status != "accepted",
+                "review": last.map { "\(who($0.by)) \(ConsoleText.time($0.at)): \($0.reason)" } ?? "未確認",
+                "files": s.files.map { "\($0.name) (SHA-256 \($0.sha256.prefix(16))…)" }.joined(separator: "、"),
+            ]
+        }
+
         let title = [period.meeting, configuration.reportTitle].compactMap { $0 }.joined(separator: " ")
         let detections = scan.count("malware") - scan.count("malware", "scan")
         return [
@@ -258,6 +296,7 @@ extension ConsoleController {
             "malware": actions(.malware), "detections": listed("malware"), "anyDetections": !(scan.listed["malware"] ?? []).isEmpty,
             "incidents": listed("incident"), "anyIncidents": !(scan.listed["incident"] ?? []).isEmpty,
             "contractors": listed("contractor"), "anyContractors": !(scan.listed["contractor"] ?? []).isEmpty,
+            "contracts": contracts, "anyContracts": !contracts.isEmpty, "submissions": submissions, "anySubmissions": !submissions.isEmpty,
             "repeatedThreshold": configuration.rules.repeatedLookupsPerDay, "listLimit": scan.listLimit,
             "terminals": terminals, "checkpoint": checkpoint, "administration": administration,
             "anyAdministration": !administration.isEmpty, "afterTheFact": afterTheFact.map(handling),

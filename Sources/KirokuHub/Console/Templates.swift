@@ -167,6 +167,7 @@ enum ConsoleTemplates {
         <dt>状態</dt><dd>{{status}}</dd><dt>重大度</dt><dd>{{severity}}</dd><dt>条項</dt><dd>{{article}}</dd>
         <dt>規則</dt><dd>{{rule}} — {{ruleDescription}}</dd><dt>内容</dt><dd>{{summary}}</dd><dt>件数</dt><dd>{{count}}</dd>
         <dt>初回</dt><dd>{{firstSeen}}</dd><dt>最終</dt><dd>{{lastSeen}}</dd>
+        {{#hasManual}}<dt>対応マニュアル</dt><dd><a href="/v1/manuals/{{manualType}}/file">{{manualName}}</a> ({{manualLabel}}, SHA-256 {{manualSHA}})</dd>{{/hasManual}}
         </dl>
         <h2>証拠の記録</h2>
         <table class="events"><thead><tr><th>日時</th><th>端末</th><th>種別</th><th>操作</th><th>操作者</th><th>対象</th><th>場所</th><th>属性</th></tr></thead><tbody>
@@ -402,7 +403,15 @@ enum ConsoleTemplates {
         {{#incidents}}<tr><td>{{time}}</td><td>{{agent}}</td><td>{{action}}</td><td>{{actor}}</td><td>{{subject}}</td></tr>{{/incidents}}
         </tbody></table><p class="note">{{incidentsCut}}</p>{{/anyIncidents}}{{^anyIncidents}}<p>期間中の障害・事故の記録はありません。</p>{{/anyIncidents}}
         </section>
-        <section><h3>外部委託 (第23〜第25)</h3>
+        <section><h3>外部委託 (第23〜第26)</h3>
+        {{#anyContracts}}<table><thead><tr><th>契約</th><th>受託者・内容</th><th>期間</th><th>管理体制の確認 (第23⑴)</th><th>審議会の承認 (第23⑵)</th><th>第24 の事項</th><th>実施状況報告の周期</th></tr></thead><tbody>
+        {{#contracts}}<tr class="{{#flag}}flag{{/flag}}"><td>{{id}}</td><td>{{contractor}}<br>{{scope}}</td><td>{{span}}</td><td>{{confirmed}}</td><td>{{approved}}</td><td>{{clauses}}</td><td>{{cycle}}</td></tr>{{/contracts}}
+        </tbody></table>{{/anyContracts}}{{^anyContracts}}<p>期間中の委託契約は委託契約の台帳 (contracts) にありません。</p>{{/anyContracts}}
+        <h4>受託者の提出 (第25 実施状況報告・第26 作業報告)</h4>
+        {{#anySubmissions}}<table><thead><tr><th>番号</th><th>契約</th><th>種類</th><th>提出者・日時</th><th>ファイル (SHA-256)</th><th>状態</th><th>確認</th></tr></thead><tbody>
+        {{#submissions}}<tr class="{{#flag}}flag{{/flag}}"><td>{{id}}</td><td>{{contract}}</td><td>{{type}} {{instruction}}</td><td>{{by}}<br>{{at}}</td><td>{{files}}</td><td>{{status}}</td><td>{{review}}</td></tr>{{/submissions}}
+        </tbody></table>{{/anySubmissions}}{{^anySubmissions}}<p>期間中の提出はありません。</p>{{/anySubmissions}}
+        <h4>委託に関する記録</h4>
         {{#anyContractors}}<table><thead><tr><th>日時</th><th>内容</th><th>担当</th><th>対象</th></tr></thead><tbody>
         {{#contractors}}<tr><td>{{time}}</td><td>{{action}}</td><td>{{actor}}</td><td>{{subject}}</td></tr>{{/contractors}}
         </tbody></table><p class="note">{{contractorsCut}}</p>{{/anyContractors}}{{^anyContractors}}<p>期間中の委託に関する記録はありません。</p>{{/anyContractors}}

@@ -143,6 +143,7 @@ public struct HubStore: Sendable {
         migrator.registerMigration("v12: contractors' submissions") { db in try HubStore.migrateSubmissions(db) }
         migrator.registerMigration("v13: declared shutdowns") { db in try HubStore.migrateShutdowns(db) }
         migrator.registerMigration("v14: alerts") { db in try HubStore.migrateAlerts(db) }
+        migrator.registerMigration("v15: incident manuals") { db in try HubStore.migrateManuals(db) }
         return migrator
     }
 
