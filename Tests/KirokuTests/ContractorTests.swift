@@ -3,6 +3,7 @@ import KirokuClient
 import KirokuControl
 import KirokuHub
 import KirokuProtocol
+import NIOHTTP1
 import Testing
 
 /// Contractors (第23–第26): the contracts register, submissions under the contractor's own certificate, the
@@ -164,6 +165,19 @@ struct ContractorTests {
             Issue.record("the hub took a program named report.pdf")
         } catch let error as KirokuError {
             #expect(error.code == .unsupportedDocument)
+        }
+        // A body with a member twice, or one the protocol does not have, is refused, not settled silently.
+        let content = Data(pdfBytes).base64EncodedString()
+        for body in [
+            #"{"contract":"C-1","contract":"C-2","type":"site_audit","note":"x","files":[{"name":"a.pdf","content":"\#(content)"}]}"#,
+            #"{"contract":"C-1","type":"site_audit","note":"x","submitted_by":"kanri01","files":[{"name":"a.pdf","content":"\#(content)"}]}"#,
+        ] {
+            do {
+                _ = try await queries.connection.request(.POST, "/v1/submissions", body: Array(body.utf8))
+                Issue.record("the hub took \(body.prefix(80))")
+            } catch let error as KirokuError {
+                #expect(error.code == .malformedRequest, "\(error)")
+            }
         }
         // Another contractor's people may not submit for C-1.
         let other = try run("V-09", ["contractor", "submit", "--contract", "C-1", "--type", "site_audit", "--note", "他社", pdf])

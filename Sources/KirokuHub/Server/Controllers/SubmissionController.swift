@@ -49,6 +49,14 @@ struct SubmissionController: HubController {
             } catch is NIOTooManyBytesError {
                 throw KirokuError(.unsupportedDocument, "the submission is over max_submission_bytes (\(configuration.maxSubmissionBytes) bytes)")
             }
+            // The hub's own parser first: a duplicated member (which Foundation would settle silently by
+            // keeping the last) or one the protocol does not have is refused, not ignored.
+            guard case .object(let members) = try JSONParser.parse(body.readableBytesView) else {
+                throw KirokuError(.malformedRequest, "the body is a JSON object")
+            }
+            if let unknown = members.keys.first(where: { !["contract", "type", "instruction", "note", "previous", "files"].contains($0) }) {
+                throw KirokuError(.malformedRequest, "a submission has no member '\(unknown.prefix(40))'")
+            }
             let submission: SubmissionRequest
             do {
                 submission = try JSONDecoder().decode(SubmissionRequest.self, from: Data(body.readableBytesView))
