@@ -194,6 +194,16 @@ public struct HubQueries: Sendable {
 
     public func manuals() async throws -> [IncidentManual] { try await connection.get([IncidentManual].self, "/v1/manuals") }
 
+    /// A manual's bytes, checked against the SHA-256 the record holds for it.
+    public func manualFile(_ manual: IncidentManual) async throws -> [UInt8] {
+        let bytes = try await connection.request(
+            .GET, "/v1/manuals/\(manual.type)/file", maxResponseBytes: max(Int(manual.file.size) + 1, 64 * 1024))
+        guard SubmittedFile.digest(bytes) == manual.file.sha256 else {
+            throw KirokuError(.documentCorrupt, "the manual as received does not have the SHA-256 the record holds (\(manual.file.sha256))")
+        }
+        return bytes
+    }
+
     // MARK: Shutdowns (PROTOCOL.md §14)
 
     /// Declares a shutdown of `agents` (ids, or `*`) from `from` to `to` (as people type times, JST).

@@ -67,10 +67,10 @@ struct Contractor: AsyncParsableCommand {
 
         func execute() async throws {
             guard let kind = SubmissionType(rawValue: type) else {
-                throw KirokuError(.configuration, "--type is \(SubmissionType.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw ValidationError("--type is \(SubmissionType.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             guard !files.isEmpty, files.count <= SubmissionRequest.maxFiles else {
-                throw KirokuError(.configuration, "give 1 to \(SubmissionRequest.maxFiles) files")
+                throw ValidationError("give 1 to \(SubmissionRequest.maxFiles) files")
             }
             var parts: [SubmissionRequest.File] = []
             for path in files {
@@ -160,7 +160,7 @@ struct Contractor: AsyncParsableCommand {
         @Option(help: "Why (required; recorded with your name).") var reason: String
 
         func execute() async throws {
-            guard accept != giveBack else { throw KirokuError(.configuration, "give one of --accept or --return") }
+            guard accept != giveBack else { throw ValidationError("give one of --accept or --return") }
             let s = try await hubOptions.withQueries { try await $0.review(id, decision: accept ? "accept" : "return", reason: reason) }
             print("submission \(s.id) \(s.status)")
         }

@@ -49,7 +49,31 @@ struct Shutdowns: AsyncParsableCommand {
 struct Manuals: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "対応マニュアル of incident types (unauthorized_access, fault, disaster, fire, quake_shutdown), shown with their findings.",
-        subcommands: [Set.self, List.self], defaultSubcommand: List.self)
+        subcommands: [Set.self, List.self, Fetch.self], defaultSubcommand: List.self)
+
+    struct Fetch: KirokuCommand {
+        static let configuration = CommandConfiguration(abstract: "Download the manual of an incident type, checked against its recorded SHA-256.")
+        @OptionGroup var hubOptions: HubOptions
+        @Argument(help: "unauthorized_access, fault, disaster, fire or quake_shutdown.") var type: String
+        @Option(help: "The folder to write it to.") var out = "."
+
+        func execute() async throws {
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            let (manual, bytes) = try await hubOptions.withQueries { queries in
+                guard let manual = try await queries.manuals().first(where: { $0.type == type }) else {
+                    throw KirokuError(.notFound, "no manual is registered for \(type)")
+                }
+                return (manual, try await queries.manualFile(manual))
+            }
+            let path = URL(filePath: out).appending(path: "manual-\(manual.type).\(manual.file.type.fileExtension)").path
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw KirokuError(.configuration, "cannot create \(path) (does it exist already?)") }
+            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+            guard written == bytes.count else { throw KirokuError(.configuration, "cannot write \(path)") }
+            print("\(path): \(manual.file.name) — SHA-256 \(manual.file.sha256) as recorded in \(manual.event)")
+        }
+    }
 
     struct Set: KirokuCommand {
         static let configuration = CommandConfiguration(

@@ -147,6 +147,8 @@ struct AlertTests {
             (#"{"mail": {"host": "smtp", "from": "k@b.jp", "to": ["a@b.jp>\r\nRCPT TO:<x@evil.example"]}}"#, "not a mail address"),
             (#"{"syslog": {"rules": ["no_such_rule"]}}"#, "no rule 'no_such_rule'"),
             (#"{"mail": {"host": "smtp", "from": "k@b.jp", "to": ["a@b.jp"], "starttls": "maybe"}}"#, "starttls"),
+            (#"{"webhook": {"url": "https://alerts.example/x", "ca": "/etc/hostname"}}"#, "holds no PEM certificate"),
+            (#"{"webhook": {"url": "https://alerts.example/x", "ca": "/nonexistent/ca.crt"}}"#, "does not exist"),
         ] {
             do {
                 _ = try load(alerts)

@@ -192,6 +192,8 @@ struct IncidentTests {
             "/usr/bin/curl",
             ["-sS", "--cacert", pki.caPath, "--cert", pki.certPath(.person, "unyo01"), "--key", pki.keyPath(.person, "unyo01"), "\(hub.url)/v1/manuals/fire/file"])
         #expect(file.stdout.contains("火災時の手順"))
+        let fetched = try run("unyo01", ["manuals", "fetch", "fire", "--out", temp.file("受領")])
+        #expect(fetched.status == 0 && (try? String(contentsOfFile: temp.file("受領/manual-fire.pdf"), encoding: .utf8))?.contains("火災時の手順") == true, "\(fetched.stderr)")
     }
 }
 

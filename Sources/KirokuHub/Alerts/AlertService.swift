@@ -90,7 +90,9 @@ final class AlertSenders: Sendable {
         self.origin = origin
         if let webhook = settings.webhook {
             var tls = TLSConfiguration.makeClientConfiguration()
-            if let ca = webhook.ca, let roots = try? NIOSSLCertificate.fromPEMFile(ca) { tls.trustRoots = .certificates(roots) }
+            // Checked at start (AlertSettings.checkCA); if the file went bad since, no certificate is trusted
+            // rather than the system's roots.
+            if let ca = webhook.ca { tls.trustRoots = .certificates((try? NIOSSLCertificate.fromPEMFile(ca)) ?? []) }
             var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
             configuration.timeout = .init(connect: .seconds(10), read: .seconds(30))
             configuration.redirectConfiguration = .disallow
@@ -209,7 +211,7 @@ struct SMTPClient {
             }
         let tlsConfiguration: TLSConfiguration = {
             var tls = TLSConfiguration.makeClientConfiguration()
-            if let ca = settings.ca, let roots = try? NIOSSLCertificate.fromPEMFile(ca) { tls.trustRoots = .certificates(roots) }
+            if let ca = settings.ca { tls.trustRoots = .certificates((try? NIOSSLCertificate.fromPEMFile(ca)) ?? []) }
             return tls
         }()
         let host = settings.host

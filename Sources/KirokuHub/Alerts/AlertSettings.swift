@@ -1,4 +1,5 @@
 import KirokuProtocol
+import NIOSSL
 
 import Foundation
 
@@ -160,7 +161,7 @@ public struct AlertSettings: Sendable, Equatable, Codable {
                 throw KirokuError(.configuration, "alerts.mail: '\(address.prefix(80))' is not a mail address")
             }
             guard !mail.to.isEmpty else { throw KirokuError(.configuration, "alerts.mail.to names at least one address") }
-            if let ca = mail.ca, !FileManager.default.fileExists(atPath: ca) { throw KirokuError(.configuration, "alerts.mail.ca \(ca) does not exist") }
+            if let ca = mail.ca { try Self.checkCA(ca, "alerts.mail.ca") }
         }
         if let syslog {
             guard !syslog.host.isEmpty, (1...65535).contains(syslog.port), ["udp", "tcp"].contains(syslog.transport), (0...23).contains(syslog.facility) else {
@@ -171,7 +172,16 @@ public struct AlertSettings: Sendable, Equatable, Codable {
             guard let url = URL(string: webhook.url), url.scheme == "https", url.host != nil else {
                 throw KirokuError(.configuration, "alerts.webhook.url must be https://… (findings name residents' lookups; never in clear)")
             }
-            if let ca = webhook.ca, !FileManager.default.fileExists(atPath: ca) { throw KirokuError(.configuration, "alerts.webhook.ca \(ca) does not exist") }
+            if let ca = webhook.ca { try Self.checkCA(ca, "alerts.webhook.ca") }
+        }
+    }
+
+    /// A CA file must hold at least one PEM certificate: one that does not would leave the channel trusting
+    /// the system's roots instead, without a word.
+    static func checkCA(_ path: String, _ key: String) throws {
+        guard FileManager.default.fileExists(atPath: path) else { throw KirokuError(.configuration, "\(key) \(path) does not exist") }
+        guard let certificates = try? NIOSSLCertificate.fromPEMFile(path), !certificates.isEmpty else {
+            throw KirokuError(.configuration, "\(key) \(path) holds no PEM certificate")
         }
     }
 

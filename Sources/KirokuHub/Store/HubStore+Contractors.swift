@@ -144,8 +144,9 @@ extension HubStore {
 
     static func checkNote(_ note: String) throws {
         let note = note.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !note.isEmpty, note.utf8.count <= 1000 else {
-            throw KirokuError(.badQuery, "a note is required (what the submission is, at most 1000 bytes)")
+        guard !note.isEmpty else { throw KirokuError(.badQuery, "a note is required: what the submission is") }
+        guard note.utf8.count <= 1000 else {
+            throw KirokuError(.badQuery, "the note is \(note.utf8.count) bytes; at most 1000 (about 330 Japanese characters)")
         }
         guard !note.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || (0x80...0x9F).contains($0.value) }) else {
             throw KirokuError(.badQuery, "the note is one line of text without control characters")
