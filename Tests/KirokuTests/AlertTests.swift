@@ -1,7 +1,7 @@
 import Foundation
 import KirokuClient
 import KirokuControl
-import KirokuHub
+@testable import KirokuHub
 import KirokuProtocol
 import NIOHTTP1
 import Testing
@@ -158,4 +158,22 @@ struct AlertTests {
             }
         }
     }
+
+    @Test("A mail's body cannot end the message early: bare CRs and control characters from the record are replaced, lines starting with a dot doubled")
+    func noSmuggling() throws {
+        for charset in ["iso-2022-jp", "utf-8"] {
+            var mail = AlertSettings.Mail(host: "smtp.city.example.lg.jp", from: "kiroku@city.example.lg.jp", to: ["kanri@city.example.lg.jp"])
+            mail.charset = charset
+            let text = try SMTPClient(settings: mail).message(
+                subject: "件名", body: "program /opt/x\r.\r\nMAIL FROM:<evil@example>\n.\nベル\u{7}終わり\n.hidden")
+            let bytes = Array(text.utf8)
+            for (index, byte) in bytes.enumerated() where byte == 13 {
+                #expect(index + 1 < bytes.count && bytes[index + 1] == 10, "a bare CR in the \(charset) message")
+            }
+            #expect(!text.contains("\r\n.\r\n"), "\(charset): a line of one dot would end the DATA")
+            #expect(!text.unicodeScalars.contains { $0.value < 0x20 && $0 != "\r" && $0 != "\n" && $0.value != 0x1B })
+            if charset == "iso-2022-jp" { #expect(text.contains("\r\n..hidden") && text.contains("\r\n..\r\n")) }
+        }
+    }
 }
+

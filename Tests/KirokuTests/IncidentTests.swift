@@ -120,6 +120,38 @@ struct IncidentTests {
         #expect(try await store.query(query).events.map(\.actor) == ["kanri01", "kanri01"])
     }
 
+    @Test("A 第30 shutdown excuses the terminals that went quiet with it until its own recovery; overlapping declared shutdowns are not counted twice")
+    func quakeAndOverlaps() async throws {
+        let record = try RuleTests.Record(try TempDir("quake"))
+        func lost(_ now: String) async throws -> [String] {
+            try await record.store.evaluateRules(RuleTests.settings, now: Self.at(now))
+            return try await record.findings("agent_integrity", status: "open").filter { $0.summary.contains("has not been heard from") }
+                .map { String($0.summary.prefix(2)) }.filter { $0.hasPrefix("a") }.sorted()
+        }
+        // Monday 2026-12-14: a1 falls quiet at 09:00, the system is ended under 第30 at 09:10; a2 keeps
+        // working until 10:30 and then falls quiet too — not because of the earthquake.
+        try await record.add("a1", "2026-12-14 09:00", "operation", "logout", "P1", "端末", receivedAtEventTime: true)
+        try await record.add("kanri-pc", "2026-12-14 09:10", "incident", "quake_shutdown", "unyo01", "本庁舎", receivedAtEventTime: true)
+        try await record.add("t9", "2026-12-14 09:20", "incident", "fault", "system", "プリンタ", receivedAtEventTime: true)
+        try await record.add("t9", "2026-12-14 09:30", "incident", "recovered", "system", "プリンタ", receivedAtEventTime: true)  // another fault's
+        try await record.add("a2", "2026-12-14 10:30", "operation", "logout", "P2", "端末", receivedAtEventTime: true)
+        #expect(try await lost("2026-12-14T11:30") == ["a2"])
+        try await record.add(
+            "kanri-pc", "2026-12-14 11:40", "incident", "recovered", "unyo01", "本庁舎", attrs: ["incident": "kanri-pc/1"], receivedAtEventTime: true)
+        #expect(try await lost("2026-12-14T11:45") == ["a1", "a2"])
+
+        // Tuesday: a3 quiet from 09:00 under two overlapping shutdowns, 09:00–10:00 for all and 09:30–10:30 for
+        // it: 90 minutes excused, not 120. At 11:05 it has been quiet 35 open minutes outside them.
+        try await record.add("a3", "2026-12-15 09:00", "operation", "logout", "P3", "端末", receivedAtEventTime: true)
+        for (agents, from, to) in [(["*"], "2026-12-15T09:00", "2026-12-15T10:00"), (["a3"], "2026-12-15T09:30", "2026-12-15T10:30")] {
+            _ = try await record.store.declareShutdown(
+                agents: agents, from: Timestamp(date: Self.at(from)), to: Timestamp(date: Self.at(to)), reason: "点検", by: "kanri01",
+                now: Self.at("2026-12-15T08:00"))
+        }
+        #expect(try await lost("2026-12-15T10:50").contains("a3") == false)
+        #expect(try await lost("2026-12-15T11:05").contains("a3"))
+    }
+
     @Test("An agent stopped with SIGTERM tells the hub before it exits; with the hub away it exits within its bounded wait, and tells it at the next start")
     func stoppedReachesTheHub() async throws {
         let temp = try TempDir("stopped")

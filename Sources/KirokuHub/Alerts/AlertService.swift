@@ -30,7 +30,14 @@ struct AlertService: Service {
     /// One round: queue, then deliver what is due (tests call it directly).
     func deliver(_ senders: AlertSenders, now: Date = Date()) async throws {
         try await store.queueAlerts(settings, now: now)
+        // A channel that fails is not tried again this round: a relay that hangs must not hold up syslog and
+        // the webhook behind it, alert after alert.
+        var down = Set<String>()
         for alert in try await store.dueAlerts(now: now) {
+            guard !Task.isCancelled, !Task.isShuttingDownGracefully else { return }
+            if down.contains(alert.channel) {
+                continue
+            }
             do {
                 let destination = try await senders.send(alert)
                 try await store.alertSent(alert, to: destination)
@@ -38,6 +45,7 @@ struct AlertService: Service {
                     "alert sent",
                     metadata: ["kiroku.finding": "\(alert.finding.id)", "kiroku.alert.channel": "\(alert.channel)"])
             } catch {
+                down.insert(alert.channel)
                 let wait = min(settings.retryMaxSeconds, 5 * pow(2, Double(min(alert.attempts, 16))))
                 try await store.alertFailed(alert, error: "\(error)", retry: .seconds(Int64(wait)))
                 logger.warning(
@@ -165,6 +173,12 @@ struct SMTPClient {
     /// The message as it goes after DATA: headers, a blank line, the body; CRLF, dot-stuffed.
     func message(subject: String, body: String, date: Date = Date()) throws -> String {
         let japanese = settings.charset == "iso-2022-jp"
+        // A finding quotes what terminals sent (a program's path, a subject): a bare CR or another control
+        // character must not reach the relay, where `\r.\r\n` could end the message early (SMTP smuggling).
+        // ISO-2022-JP's own ESC is added by the encoding, after this.
+        let body = String(
+            String.UnicodeScalarView(
+                body.unicodeScalars.map { $0 == "\n" || $0 == "\t" || ($0.value >= 0x20 && $0.value != 0x7F && !(0x80...0x9F).contains($0.value)) ? $0 : "?" }))
         // ISO-2022-JP holds JIS X 0208 only: a character it cannot hold (𠮷, a dash of another code) is
         // replaced by 〓, the geta mark Japanese mail uses for it, rather than the mail not going.
         func jis(_ text: String) -> String { String(text.map { String($0).data(using: .iso2022JP) == nil ? "〓" : $0 }) }
@@ -197,7 +211,7 @@ struct SMTPClient {
                 return String(encoded[from..<(encoded.index(from, offsetBy: 76, limitedBy: encoded.endIndex) ?? encoded.endIndex)])
             }.joined(separator: "\n")
         }
-        let all = lines.joined(separator: "\r\n") + "\r\n\r\n" + text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\n", with: "\r\n")
+        let all = lines.joined(separator: "\r\n") + "\r\n\r\n" + text.replacingOccurrences(of: "\n", with: "\r\n")
         // Dot-stuffing (RFC 5321 4.5.2): a line that starts with '.' gets another.
         return all.split(separator: "\r\n", omittingEmptySubsequences: false).map { $0.hasPrefix(".") ? "." + $0 : String($0) }.joined(separator: "\r\n")
     }
@@ -251,6 +265,9 @@ struct SMTPClient {
             let offered = features.contains { $0.dropFirst(4).uppercased().hasPrefix("STARTTLS") }
             if starttls != "none" && offered {
                 _ = try await command("STARTTLS", expect: [220])
+                // Anything already received was sent in clear after the 220 and would be read as the encrypted
+                // session's (a response injection): refused.
+                guard pending.isEmpty else { throw KirokuError(.hubUnavailable, "the mail relay sent data in clear after STARTTLS's 220") }
                 // TLS from here on, below everything else in the pipeline.
                 let raw = channel.channel
                 try await raw.eventLoop.submit {

@@ -156,6 +156,10 @@ public struct AlertSettings: Sendable, Equatable, Codable {
             guard ["required", "optional", "none"].contains(mail.starttls) else {
                 throw KirokuError(.configuration, "alerts.mail.starttls is required, optional or none")
             }
+            // TLS checks the relay's certificate against its name; an address cannot be sent as one (SNI).
+            if mail.starttls != "none", mail.host.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == ":" }) {
+                throw KirokuError(.configuration, "alerts.mail.host: name the relay by the DNS name its certificate has (not \(mail.host)) for STARTTLS")
+            }
             guard ["iso-2022-jp", "utf-8"].contains(mail.charset) else { throw KirokuError(.configuration, "alerts.mail.charset is iso-2022-jp or utf-8") }
             for address in [mail.from] + mail.to where !Self.isAddress(address) {
                 throw KirokuError(.configuration, "alerts.mail: '\(address.prefix(80))' is not a mail address")

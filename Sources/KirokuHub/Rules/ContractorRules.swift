@@ -12,6 +12,9 @@ extension RuleEngine {
         let contracts = try HubStore.rows(.contracts, db: db)
         let today = BusinessCalendar.day(nowMS)
         var judged: [String: Set<String>] = [:]
+        // Findings of a window-bound check are resolved only when what they lacked is found, not when the item
+        // leaves the window (a contract that ended, maintenance long past).
+        var satisfied: [String: Set<String>] = [:]
         func raise(_ rule: String, _ key: String, at: Int64, evidence: [String] = [], _ text: FindingText) throws {
             judged[rule, default: []].insert(key)
             try FindingTable.raise(db, rule: rule, key: key, count: .set(1), first: at, last: at, evidence: evidence, nowMS: nowMS) { _ in text }
@@ -57,6 +60,7 @@ extension RuleEngine {
                     sql: "SELECT max(submitted_ms) FROM submissions WHERE contract = ? AND type = 'site_audit' AND status != 'returned'",
                     arguments: [id])
                 let dueMS = (last ?? startMS) + cycle * 86_400_000
+                if dueMS >= nowMS { satisfied["site_audit_overdue", default: []].insert(id) }
                 if dueMS < nowMS {
                     let due = BusinessCalendar.day(dueMS)
                     try raise(
@@ -81,11 +85,14 @@ extension RuleEngine {
                     en: "submission \(id) (\(row[2] as String), contract \(row[1] as String), by \(row[3] as String) on \(BusinessCalendar.day(row[4]))) has not been reviewed in \(settings.reviewDays) days",
                     ja: "提出 \(id) (\(type)、委託契約 \(row[1] as String)、\(row[3] as String) が \(BusinessCalendar.day(row[4])) に提出) が \(settings.reviewDays) 日を過ぎても確認されていない"))
         }
-        try workReports(db, settings, nowMS) { rule, key, at, evidence, text in try raise(rule, key, at: at, evidence: evidence, text) }
+        try workReports(db, settings, nowMS, satisfied: { satisfied["work_report_missing", default: []].insert($0) }) { rule, key, at, evidence, text in
+            try raise(rule, key, at: at, evidence: evidence, text)
+        }
         // What is no longer so is resolved.
         for rule in ["contract_unapproved", "contract_clauses", "site_audit_overdue", "submission_unreviewed", "work_report_missing"] {
+            let windowed = rule == "site_audit_overdue" || rule == "work_report_missing"
             for key in try String.fetchAll(db, sql: "SELECT key FROM findings WHERE rule = ? AND status != 'resolved'", arguments: [rule])
-            where !(judged[rule]?.contains(key) ?? false) {
+            where !(judged[rule]?.contains(key) ?? false) && (!windowed || satisfied[rule]?.contains(key) == true) {
                 try FindingTable.clear(db, rule: rule, key: key, reason: "必要な記録・提出・確認がそろった (what was lacking is now recorded)", nowMS: nowMS)
             }
         }
@@ -94,16 +101,25 @@ extension RuleEngine {
     /// Maintenance ended some days ago without a work report (第26) on its instruction: the instruction is
     /// the end's own, or that of the last start by the same person on the same equipment.
     static func workReports(
-        _ db: Database, _ settings: RuleSettings, _ nowMS: Int64,
+        _ db: Database, _ settings: RuleSettings, _ nowMS: Int64, satisfied: (String) -> Void,
         raise: (String, String, Int64, [String], FindingText) throws -> Void
     ) throws {
         let days = Int64(settings.workReportDays)
-        let ends = try GRDB.Row.fetchAll(
+        var ends = try GRDB.Row.fetchAll(
             db,
             sql: """
                 SELECT agent, seq, time_ms, actor, subject, attrs FROM events WHERE kind = 'incident' AND action = 'maintenance_end'
                 AND time_ms BETWEEN ? AND ?
                 """, arguments: [nowMS - (days + 90) * 86_400_000, nowMS - days * 86_400_000])
+        // And the ends of findings still open, however old: a report that comes late resolves them too.
+        let inWindow = Set(ends.map { "\($0[0] as String)|\($0[1] as Int64)" })
+        for key in try String.fetchAll(db, sql: "SELECT key FROM findings WHERE rule = 'work_report_missing' AND status != 'resolved'")
+        where !inWindow.contains(key) {
+            guard let bar = key.lastIndex(of: "|"), let seq = Int64(key[key.index(after: bar)...]) else { continue }
+            ends += try GRDB.Row.fetchAll(
+                db, sql: "SELECT agent, seq, time_ms, actor, subject, attrs FROM events WHERE agent = ? AND seq = ?",
+                arguments: [String(key[..<bar]), seq])
+        }
         for end in ends {
             let (agent, seq, at, actor, subject): (String, Int64, Int64, String, String) = (end[0], end[1], end[2], end[3], end[4])
             var instruction = (try? JSONDecoder().decode([String: String].self, from: Data((end[5] as String).utf8)))?["instruction"] ?? ""
@@ -121,7 +137,10 @@ extension RuleEngine {
                 db,
                 sql: "SELECT EXISTS(SELECT 1 FROM submissions WHERE type = 'work_report' AND instruction = ? AND status != 'returned')",
                 arguments: [instruction]) ?? false
-            guard !reported else { continue }
+            guard !reported else {
+                satisfied("\(agent)|\(seq)")
+                continue
+            }
             let day = BusinessCalendar.day(at)
             try raise(
                 "work_report_missing", "\(agent)|\(seq)", at, ["\(agent)/\(seq)"],

@@ -94,8 +94,19 @@ extension RuleEngine {
             var counts: [Int32] = [0]
             counts.reserveCapacity(days * 1440 + 1)
             var total: Int32 = 0
+            // Whether a JST day is closed is asked once per day (it names the day as text), not once per minute.
+            var closed: [Int64: Bool] = [:]
             for k in 1...(days * 1440) {
-                if calendar.isOpen(nowMS - Int64(k) * 60_000) { total += 1 }
+                let ms = nowMS - Int64(k) * 60_000
+                let local = ms + 9 * 3_600_000
+                let day = local / 86_400_000
+                let isClosed = closed[day] ?? {
+                    let value = calendar.isClosedDay(ms)
+                    closed[day] = value
+                    return value
+                }()
+                let minute = Int((local % 86_400_000) / 60_000)
+                if !isClosed && minute >= calendar.opens && minute < calendar.closes { total += 1 }
                 counts.append(total)
             }
             self.counts = counts
@@ -124,11 +135,22 @@ extension RuleEngine {
         if mine.contains(where: { $0.fromMS <= clock.nowMS && clock.nowMS <= $0.toMS && lastSeen >= $0.fromMS - overdueMS }) {
             return ("declared", 0)
         }
-        if let quake, lastSeen >= quake - 3_600_000 { return ("quake_shutdown", 0) }
+        // The terminals that went quiet around the 第30 shutdown (within an hour of it), not any that falls
+        // quiet later while no recovery is recorded.
+        if let quake, lastSeen >= quake - 3_600_000, lastSeen <= quake + 3_600_000 { return ("quake_shutdown", 0) }
         var open = clock.minutes(since: lastSeen)
-        for window in mine where window.toMS > lastSeen {
-            open -= clock.minutes(from: max(window.fromMS, lastSeen), to: window.toMS)
+        // The declared windows since it went quiet, merged (a `*` shutdown and one for the terminal may overlap).
+        var merged: [(from: Int64, to: Int64)] = []
+        for window in mine.map({ (from: max($0.fromMS, lastSeen), to: min($0.toMS, clock.nowMS)) }).filter({ $0.from < $0.to })
+            .sorted(by: { $0.from < $1.from })
+        {
+            if let last = merged.last, window.from <= last.to {
+                merged[merged.count - 1].to = max(last.to, window.to)
+            } else {
+                merged.append(window)
+            }
         }
+        for window in merged { open -= clock.minutes(from: window.from, to: window.to) }
         return (nil, max(0, open))
     }
 }

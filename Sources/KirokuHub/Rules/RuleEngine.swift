@@ -784,16 +784,21 @@ enum RuleEngine {
         let shutdowns = try GRDB.Row.fetchAll(db, sql: "SELECT agents, from_ms, to_ms FROM shutdowns").map {
             Shutdown(agents: HubStore.people($0[0]), fromMS: $0[1], toMS: $0[2])
         }
-        let quakes = try GRDB.Row.fetchOne(
+        // The newest 第30 shutdown, unless its recovery is recorded: an `incident/recovered` naming it, or
+        // without a name on the terminal that recorded it (a recovery of some other fault does not end it).
+        var quake: Int64?
+        if let shutdown = try GRDB.Row.fetchOne(
             db,
-            sql: """
-                SELECT (SELECT max(time_ms) FROM events WHERE kind = 'incident' AND action = 'quake_shutdown'),
-                (SELECT max(time_ms) FROM events WHERE kind = 'incident' AND action = 'recovered')
-                """)
-        let quake: Int64? = quakes.flatMap { row in
-            let shut: Int64? = row[0]
-            let recovered: Int64? = row[1]
-            return shut.flatMap { at in (recovered ?? Int64.min) < at ? at : nil }
+            sql: "SELECT agent, seq, time_ms FROM events WHERE kind = 'incident' AND action = 'quake_shutdown' ORDER BY time_ms DESC LIMIT 1")
+        {
+            let (agent, seq, at): (String, Int64, Int64) = (shutdown[0], shutdown[1], shutdown[2])
+            let recovered = try Bool.fetchOne(
+                db,
+                sql: """
+                    SELECT EXISTS(SELECT 1 FROM events WHERE kind = 'incident' AND action = 'recovered' AND time_ms >= ?
+                    AND (json_extract(attrs, '$.incident') = ? OR (json_extract(attrs, '$.incident') IS NULL AND agent = ?)))
+                    """, arguments: [at, "\(agent)/\(seq)", agent]) ?? false
+            quake = recovered ? nil : at
         }
         for row in rows {
             let agent: String = row["id"]

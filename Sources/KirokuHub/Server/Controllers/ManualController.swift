@@ -1,6 +1,7 @@
 import Hummingbird
 import KirokuProtocol
 import NIOCore
+import NIOPosix
 
 import Foundation
 
@@ -20,7 +21,9 @@ struct ManualController: HubController {
             guard let manual = try await store.manuals().first(where: { $0.type == type }) else {
                 throw KirokuError(.notFound, "no manual is registered for \(type.prefix(40))")
             }
-            let bytes = try configuration.documentStore.get(manual.file.sha256)
+            let documents = configuration.documentStore
+            let sha256 = manual.file.sha256
+            let bytes = try await NIOThreadPool.singleton.runIfActive { try documents.get(sha256) }
             return Response(
                 status: .ok,
                 headers: [
@@ -51,7 +54,8 @@ struct ManualController: HubController {
             guard bytes.count <= configuration.maxSubmissionBytes, let kind = DocumentType.of(bytes) else {
                 throw KirokuError(.unsupportedDocument, "a manual is a PDF, PNG, JPEG or CSV by its content, within max_submission_bytes")
             }
-            let digest = try configuration.documentStore.put(bytes)
+            let documents = configuration.documentStore
+            let digest = try await NIOThreadPool.singleton.runIfActive { try documents.put(bytes) }
             let kept = SubmittedFile(name: SubmissionController.fileName(file.name), sha256: digest, size: Int64(bytes.count), type: kind)
             return try Self.encode(try await store.registerManual(type: type, file: kept, by: person.id))
         }

@@ -1,6 +1,7 @@
 import Hummingbird
 import KirokuProtocol
 import NIOCore
+import NIOPosix
 
 import Foundation
 
@@ -31,7 +32,7 @@ struct SubmissionController: HubController {
         }
         router.get("/v1/submissions/:id/files/:sha256") { _, context in
             let submission = try await submission(context)
-            let (file, bytes) = try file(of: submission, context.parameters.get("sha256") ?? "")
+            let (file, bytes) = try await file(of: submission, context.parameters.get("sha256") ?? "")
             return Response(
                 status: .ok,
                 headers: [
@@ -100,11 +101,12 @@ struct SubmissionController: HubController {
     }
 
     /// A file of a submission, read back and checked against the hash the record holds.
-    func file(of submission: Submission, _ sha256: String) throws -> (SubmittedFile, [UInt8]) {
+    func file(of submission: Submission, _ sha256: String) async throws -> (SubmittedFile, [UInt8]) {
         guard let file = submission.files.first(where: { $0.sha256 == sha256 }) else {
             throw KirokuError(.notFound, "submission \(submission.id) has no file \(sha256.prefix(64))")
         }
-        return (file, try documents.get(file.sha256))
+        let kept = documents
+        return (file, try await NIOThreadPool.singleton.runIfActive { try kept.get(file.sha256) })
     }
 
     /// Checks each file by its content, keeps it by its hash, and records the submission.
@@ -135,7 +137,10 @@ struct SubmissionController: HubController {
         // Kept before the event that names them is committed: the record never names a missing file.
         var files: [SubmittedFile] = []
         for file in decoded {
-            let digest = try documents.put(file.bytes)
+            let kept = documents
+            let bytes = file.bytes
+            // Writing, syncing and hashing up to 32 MiB: on the blocking pool, not the async threads.
+            let digest = try await NIOThreadPool.singleton.runIfActive { try kept.put(bytes) }
             files.append(SubmittedFile(name: file.name, sha256: digest, size: Int64(file.bytes.count), type: file.type))
         }
         return try await store.submit(request, files: files, by: person.id)
