@@ -13,11 +13,42 @@ public enum OutputFormat: String, Sendable, CaseIterable {
 
 /// Renders events and agent health for people.
 public enum Render {
+    // MARK: Language
+
+    /// Japanese unless `KIROKU_LANG`, `LC_ALL` or `LANG` (in that order) says English (`en`, `en_US.UTF-8`);
+    /// `kirokuctl --lang en|ja` sets `KIROKU_LANG`. Headers, counts and error lines follow it; the data does not.
+    public static var prefersJapanese: Bool {
+        let environment = ProcessInfo.processInfo.environment
+        let language = environment["KIROKU_LANG"] ?? environment["LC_ALL"] ?? environment["LANG"] ?? ""
+        return !language.lowercased().hasPrefix("en")
+    }
+
+    /// Table headers in Japanese, by their English names (one place for every table kirokuctl prints).
+    static let japaneseHeaders: [String: String] = [
+        "time(JST)": "日時(JST)", "id": "番号", "agent": "端末", "agents": "端末", "seq": "連番", "kind/action": "種別/操作", "actor": "操作者", "subject": "対象",
+        "site": "場所", "attrs": "属性", "article": "条項", "severity": "重大度", "rule": "規則", "first(JST)": "初回(JST)",
+        "last(JST)": "最終(JST)", "n": "件数", "status": "状態", "finding": "所見", "contract": "契約", "contractor": "受託者",
+        "scope": "委託内容", "from": "開始", "to": "終了", "from(JST)": "開始(JST)", "to(JST)": "終了(JST)",
+        "audit every (days)": "報告の周期(日)", "people": "受託者の職員", "instruction": "作業指示書", "equipment": "機器", "type": "種類",
+        "by": "担当", "at(JST)": "日時(JST)", "files": "ファイル", "note": "内容", "reason": "理由", "file": "ファイル", "sha256": "SHA-256",
+        "role": "役割", "name": "氏名", "serial": "シリアル", "not_after(JST)": "有効期限(JST)", "state": "状態", "placed by": "設定者",
+        "placed": "設定日時", "lifted": "解除", "kind": "種別", "policy": "保存期間", "cutoff": "基準日時", "would purge": "消去予定",
+        "purged": "消去", "held": "保全中", "last_seq": "最終連番", "lag": "未送信", "last_seen(JST)": "最終連絡(JST)",
+        "last_event(JST)": "最後の記録(JST)", "skew": "時刻のずれ", "jumps": "時刻の飛び", "dup": "重複", "gap_refused": "欠番拒否",
+        "declared_lost": "欠落の申告", "forks": "分岐", "epochs": "連鎖の再開始", "refused": "拒否", "last_refusal": "最後の拒否",
+    ]
+
+    /// `3 finding(s)` or `所見 3 件`, as the language says.
+    public static func count(_ n: Int, en: String, ja: String) -> String { prefersJapanese ? "\(ja) \(n) 件" : "\(n) \(en)" }
+
     // MARK: Events
 
-    public static let csvHeader = [
+    public static let csvHeaderEnglish = [
         "time_jst", "time", "agent", "seq", "kind", "action", "actor", "subject", "site", "attrs", "hash",
     ]
+    public static let csvHeaderJapanese = ["日時(JST)", "日時", "端末", "連番", "種別", "操作", "操作者", "対象", "場所", "属性", "ハッシュ"]
+    /// The CSV's header row in the language chosen (English keys for scripts with `KIROKU_LANG=en`).
+    public static var csvHeader: [String] { prefersJapanese ? csvHeaderJapanese : csvHeaderEnglish }
 
     /// The whole output for one list of events. For CSV, `header` controls the BOM and header row (only
     /// the first page of a multi-page export carries them).
@@ -37,7 +68,7 @@ public enum Render {
                 ]
             }
             return table(
-                header: ["時刻(JST)", "agent", "seq", "kind/action", "actor", "subject", "site", "attrs"], rows: rows,
+                header: ["time(JST)", "agent", "seq", "kind/action", "actor", "subject", "site", "attrs"], rows: rows,
                 rightAligned: [2])
         }
     }
@@ -68,7 +99,8 @@ public enum Render {
     /// even after the JIS forms are mapped is refused with its row, column and code point.
     public static func csvCP932(_ events: [Event], header: Bool, firstRow: Int) throws(KirokuError) -> Data {
         var out = Data()
-        let rows = (header ? [csvHeader] : []) + csvRows(events)
+        let names = csvHeader
+        let rows = (header ? [names] : []) + csvRows(events)
         for (index, fields) in rows.enumerated() {
             let row = firstRow + index - (header ? 1 : 0)
             for (column, field) in fields.enumerated() where ExcelCSV.cp932Forms(field).data(using: .shiftJIS) == nil {
@@ -76,7 +108,7 @@ public enum Render {
                 let points = bad.map { $0.unicodeScalars.map { String(format: "U+%04X", $0.value) }.joined(separator: " ") } ?? "?"
                 throw KirokuError(
                     .badQuery,
-                    "row \(row), column \(column + 1) (\(csvHeader[column])) has \(points), which Shift_JIS (CP932) cannot hold; nothing more was written — use the default UTF-8")
+                    "row \(row), column \(column + 1) (\(names[column])) has \(points), which Shift_JIS (CP932) cannot hold; nothing more was written — use the default UTF-8")
             }
             out += ExcelCSV.cp932Forms(fields.map(csvField).joined(separator: ",") + "\r\n").data(using: .shiftJIS)!
         }
@@ -123,6 +155,7 @@ public enum Render {
 
     /// Columns aligned by display width (a kanji or kana takes two cells).
     public static func table(header: [String], rows: [[String]], rightAligned: Set<Int> = []) -> String {
+        let header = prefersJapanese ? header.map { japaneseHeaders[$0] ?? $0 } : header
         var widths = header.map(displayWidth)
         for row in rows {
             for (index, cell) in row.enumerated() { widths[index] = max(widths[index], displayWidth(cell)) }

@@ -33,7 +33,7 @@ struct Contractor: AsyncParsableCommand {
                         [$0["contract_id"], $0["contractor"], $0["scope"], $0["valid_from"], $0["valid_to"], $0["audit_cycle_days"], $0["people"]]
                             .map { $0 ?? "" }
                     }, rightAligned: [5]), terminator: "")
-            print("\(rows.count) contract(s)")
+            print(Render.count(rows.count, en: "contract(s)", ja: "委託契約"))
         }
     }
 
@@ -49,7 +49,7 @@ struct Contractor: AsyncParsableCommand {
                     header: ["instruction", "contractor", "equipment", "from", "to"],
                     rows: rows.map { [$0["instruction_id"], $0["contractor"], $0["subject"], $0["valid_from"], $0["valid_to"]].map { $0 ?? "" } }),
                 terminator: "")
-            print("\(rows.count) instruction(s)")
+            print(Render.count(rows.count, en: "instruction(s)", ja: "作業指示書"))
         }
     }
 
@@ -104,7 +104,7 @@ struct Contractor: AsyncParsableCommand {
                             String($0.files.count), $0.status, $0.note,
                         ]
                     }, rightAligned: [0, 6]), terminator: "")
-            print("\(found.count) submission(s)")
+            print(Render.count(found.count, en: "submission(s)", ja: "提出"))
         }
     }
 

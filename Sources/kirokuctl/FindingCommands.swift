@@ -38,7 +38,7 @@ struct Findings: AsyncParsableCommand {
                             String($0.count), $0.status, prefersJapanese ? $0.summaryForJapanese : $0.summary,
                         ]
                     }, rightAligned: [0, 6]), terminator: "")
-            print("\(found.count) finding(s)")
+            print(Render.count(found.count, en: "finding(s)", ja: "所見"))
         }
     }
 

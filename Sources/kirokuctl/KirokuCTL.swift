@@ -11,10 +11,33 @@ struct KirokuCTL: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kirokuctl",
         abstract: "Kiroku for people: certificates, the consolidated record, agent health, evidence and the witness.",
+        discussion: "Japanese by default (headers, counts, the meaning of each error); --lang en, or KIROKU_LANG=en, for English.",
         subcommands: [
             PKI.self, Query.self, Agents.self, Export.self, Verify.self, Log.self, WitnessCommand.self, Holds.self,
             Retention.self, Findings.self, Registers.self, Contractor.self, Shutdowns.self, Manuals.self, Report.self, WhoAmI.self,
         ])
+
+    /// `--lang ja|en` anywhere on the line: taken out before the subcommands see it, and kept as
+    /// `KIROKU_LANG` for everything that prints.
+    static func main() async {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if let index = arguments.firstIndex(where: { $0 == "--lang" || $0.hasPrefix("--lang=") }) {
+            let value: String
+            if arguments[index] == "--lang" {
+                guard index + 1 < arguments.count, ["ja", "en"].contains(arguments[index + 1]) else {
+                    FileHandle.standardError.write(Data("kirokuctl: --lang is ja or en\n".utf8))
+                    Foundation.exit(64)
+                }
+                value = arguments[index + 1]
+                arguments.removeSubrange(index...(index + 1))
+            } else {
+                value = String(arguments[index].dropFirst("--lang=".count))
+                arguments.remove(at: index)
+            }
+            setenv("KIROKU_LANG", value, 1)
+        }
+        await Self.main(arguments)
+    }
 }
 
 /// Every kirokuctl command: ``execute()`` does the work and throws what went wrong; ``run()`` turns a
@@ -34,12 +57,8 @@ extension KirokuCommand {
     }
 }
 
-/// Japanese unless `KIROKU_LANG`, `LC_ALL` or `LANG` (in that order) says English (`en`, `en_US.UTF-8`).
-var prefersJapanese: Bool {
-    let environment = ProcessInfo.processInfo.environment
-    let language = environment["KIROKU_LANG"] ?? environment["LC_ALL"] ?? environment["LANG"] ?? ""
-    return !language.lowercased().hasPrefix("en")
-}
+/// Japanese unless `--lang en`, `KIROKU_LANG`, `LC_ALL` or `LANG` (in that order) says English.
+var prefersJapanese: Bool { Render.prefersJapanese }
 
 /// One refusal on standard error: what it means in Japanese with its stable code, then the detail; English
 /// only when `KIROKU_LANG=en`, or `LC_ALL`/`LANG` is English (`en_US.UTF-8`).

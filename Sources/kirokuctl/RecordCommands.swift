@@ -72,7 +72,7 @@ struct Query: KirokuCommand {
                 parameters["cursor"] = next
             }
         }
-        if format == .table { print("\(total) event(s)") }
+        if format == .table { print(Render.count(total, en: "event(s)", ja: "記録")) }
     }
 
     static func time(_ text: String, _ flag: String) throws -> String {

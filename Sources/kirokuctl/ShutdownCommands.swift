@@ -40,7 +40,7 @@ struct Shutdowns: AsyncParsableCommand {
                     header: ["id", "agents", "from(JST)", "to(JST)", "by", "reason"],
                     rows: all.map { [String($0.id), $0.agents.joined(separator: ","), Render.jst($0.from), Render.jst($0.to), $0.declaredBy, $0.reason] },
                     rightAligned: [0]), terminator: "")
-            print("\(all.count) shutdown(s)")
+            print(Render.count(all.count, en: "shutdown(s)", ja: "宣言された停止"))
         }
     }
 }
@@ -102,7 +102,7 @@ struct Manuals: AsyncParsableCommand {
                     header: ["type", "file", "sha256", "by", "at(JST)"],
                     rows: manuals.map { [$0.type, $0.file.name, $0.file.sha256, $0.registeredBy, Render.jst($0.registeredAt)] }),
                 terminator: "")
-            print("\(manuals.count) manual(s)")
+            print(Render.count(manuals.count, en: "manual(s)", ja: "対応マニュアル"))
         }
     }
 }

@@ -146,10 +146,18 @@ struct CLITests {
 
         let ctl = Binaries.path("kirokuctl")
         let connection = ["--hub", hub.url, "--pki", pki.dir.path, "--as", "kanri01"]
-        let table = try runProgram(ctl, ["query"] + connection + ["--kind", "operation"])
+        // Japanese by default; English with --lang en (anywhere on the line) or KIROKU_LANG=en.
+        let table = try runProgram(ctl, ["query"] + connection + ["--kind", "operation"], environment: ["KIROKU_LANG": "", "LC_ALL": "", "LANG": "C.UTF-8"])
         #expect(table.status == 0, "\(table.stderr)")
-        #expect(table.stdout.contains("時刻(JST)") && table.stdout.contains("住民票コード 00000000001"))
-        #expect(table.stdout.contains("3 event(s)"))
+        #expect(table.stdout.contains("日時(JST)") && table.stdout.contains("種別/操作") && table.stdout.contains("住民票コード 00000000001"), "\(table.stdout)")
+        #expect(table.stdout.contains("記録 3 件"), "\(table.stdout)")
+        let english = try runProgram(ctl, ["--lang", "en", "query"] + connection + ["--kind", "operation"])
+        #expect(english.stdout.contains("time(JST)") && english.stdout.contains("3 event(s)"), "\(english.stdout)\(english.stderr)")
+        let csvEnglish = try runProgram(ctl, ["query"] + connection + ["--kind", "operation", "--format", "csv", "--lang", "en"])
+        #expect(csvEnglish.stdout.hasPrefix("\u{FEFF}time_jst,time,agent,seq"), "\(csvEnglish.stdout.prefix(80))")
+        let csvJapanese = try runProgram(ctl, ["query"] + connection + ["--kind", "operation", "--format", "csv"], environment: ["KIROKU_LANG": "ja"])
+        #expect(csvJapanese.stdout.hasPrefix("\u{FEFF}日時(JST),日時,端末,連番"), "\(csvJapanese.stdout.prefix(80))")
+        #expect(try runProgram(ctl, ["--lang", "fr", "agents"] + connection).status == 64)
 
         let jsonl = try runProgram(ctl, ["query"] + connection + ["--kind", "operation", "--format", "jsonl"])
         let lines = jsonl.stdout.split(separator: "\n")

@@ -131,7 +131,7 @@ struct ContractorTests {
         defer { hub.stop() }
         let ctl = Binaries.path("kirokuctl")
         func run(_ id: String, _ arguments: [String]) throws -> Outcome {
-            try runProgram(ctl, arguments + ["--hub", hub.url, "--pki", pki.dir.path, "--as", id])
+            try runProgram(ctl, arguments + ["--hub", hub.url, "--pki", pki.dir.path, "--as", id], environment: ["KIROKU_LANG": "en"])
         }
         let people = "person_id,name,role,left\nkanri01,山田,管理者,\nunyo01,高橋,運用管理者,\nV-03,日本電算 佐々木,受託者,\nV-09,東京保守 木村,受託者,\n"
         for (register, csv) in [("people", people), ("contracts", Self.contracts), ("maintenance", Self.instructions)] {
