@@ -140,6 +140,13 @@ struct ContractorTests {
             let imported = try run("kanri01", ["registers", "import", register, path])
             #expect(imported.status == 0, "\(imported.stderr)")
         }
+        // The watch-list is read only by those who keep it (the 運用管理者 reads the record, not it).
+        let watch = temp.file("watch.csv")
+        try "entry_id,subject,category,valid_from,valid_to\nW-001,住民票コード 00000000777,dv_support,,\n".write(toFile: watch, atomically: true, encoding: .utf8)
+        #expect(try run("kanri01", ["registers", "import", "watchlist", watch]).status == 0)
+        let hiddenList = try run("unyo01", ["registers", "export", "watchlist"])
+        #expect(hiddenList.status != 0 && hiddenList.stderr.contains("not_permitted") && !hiddenList.stdout.contains("00000000777"), "\(hiddenList.stdout)")
+        #expect(try run("kanri01", ["registers", "export", "watchlist"]).stdout.contains("00000000777"))
         // A contractor sees their own contracts and instructions only.
         let contracts = try run("V-03", ["contractor", "contracts"])
         #expect(contracts.status == 0 && contracts.stdout.contains("C-1") && !contracts.stdout.contains("C-2"), "\(contracts.stdout)\(contracts.stderr)")

@@ -490,6 +490,32 @@ struct RuleTests {
         #expect(try await record.store.query(query).events.filter { $0.action == "rules_rejudged" }.count == 3)
     }
 
+    @Test("The watch-list (第20①): every lookup, update, print or export of a listed resident is a finding naming the entry, never the resident; near-misses pass")
+    func watchlist() async throws {
+        let record = try Record(try TempDir("rules-watchlist"))
+        _ = try await record.store.importRegister(
+            .watchlist,
+            csv: "entry_id,subject,category,valid_from,valid_to\nW-001,住民票コード 00000000777,dv_support,2026-12-01,\nW-002,住民票コード 00000000888,著名人,,2026-12-05\n",
+            by: "kanri01")
+        try await record.add("t1", "2026-12-10 10:00", "operation", "lookup", "P1", "住民票コード 00000000777")  // listed
+        try await record.add("t1", "2026-12-10 10:05", "operation", "print", "P1", "住民票コード 00000000777")  // again, same day
+        try await record.add("t2", "2026-12-10 11:00", "operation", "lookup", "P2", "住民票コード 00000000888")  // listed until 12-05 only
+        try await record.add("t2", "2026-12-04 11:00", "operation", "lookup", "P2", "住民票コード 00000000888")  // within its period
+        try await record.add("t2", "2026-12-10 11:30", "operation", "lookup", "P2", "住民票コード 00000000778")  // another resident
+        try await record.add("t2", "2026-12-10 11:40", "operation", "login", "P2", "住民票コード 00000000777")  // not an operation on them
+        try await record.store.evaluateRules(Self.settings, now: Self.now)
+        let found = try await record.findings("watchlist_lookup").sorted { $0.firstSeen < $1.firstSeen }
+        #expect(found.map(\.evidence) == [["t2/2"], ["t1/1", "t1/2"]], "\(found)")
+        #expect(found.allSatisfy { $0.severity == "critical" && $0.article == "第20" && !$0.summary.contains("00000000") && !($0.summaryJa ?? "").contains("00000000") })
+        #expect(found[1].summaryJa?.contains("注意対象者 W-001 (DV等支援措置対象者)") == true && found[1].count == 2, "\(found[1])")
+        do {
+            _ = try await record.store.importRegister(.watchlist, csv: "entry_id,subject,category,valid_from,valid_to\nW-9,x,知人,,\n", by: "kanri01")
+            Issue.record("an unknown category was accepted")
+        } catch let error as KirokuError {
+            #expect(error.message.contains("line 2") && error.message.contains("dv_support"))
+        }
+    }
+
     @Test("Agent integrity (第20②): overdue, sequence gaps; acknowledging and resolving are recorded with who and why")
     func agentIntegrityAndActions() async throws {
         let record = try Record(try TempDir("rules-agents"))

@@ -601,6 +601,7 @@ struct ConsoleController: HubController {
         .permits: "入退室許可 (第12②)", .cards: "操作識別カード (第16)", .devices: "構成管理簿・機器 (第14)",
         .programs: "構成管理簿・プログラム (第14⑤, 第17)", .maintenance: "作業指示書 (第26)", .people: "職員と役割",
         .stock: "住基カード (第18)", .calendar: "業務カレンダー", .contracts: "委託契約 (第23–第25)",
+        .watchlist: "注意対象者 (第20①、管理者のみ閲覧)",
     ]
 
     func registerList(_ viewer: Viewer, _ context: HubRequestContext) async throws -> Response {
@@ -613,8 +614,8 @@ struct ConsoleController: HubController {
     }
 
     func register(_ viewer: Viewer, _ request: Request, _ context: HubRequestContext) async throws -> Response {
-        try await authorize(.readRecord, context)
         let register = try RegisterController.register(context)
+        try await authorize(RegisterController.readPermission(register), context)
         let rows = try await store.register(register)
         let imported = try Self.query(request)["imported"]?.split(separator: "-").compactMap { Int($0) }
         let data: [String: Any] = [

@@ -109,6 +109,7 @@ enum RuleEngine {
         try maintenance(db, rows, nowMS)
         try residentCards(db, rows, nowMS)
         try logInconsistencies(db, rows, nowMS)
+        try watchlist(db, rows, nowMS)
         try FindingTable.setState(db, "cursor", last.id)
         return rows.count
     }
@@ -693,6 +694,33 @@ enum RuleEngine {
                     : FindingText(
                         en: "maintenance of \(start.subject) by \(start.actor) on \(day) under \(given), which is not an instruction valid for it that day",
                         ja: "\(start.actor) が \(day) に \(start.subject) を保守。指示書 \(given) はその日・その機器に有効ではない")
+            }
+        }
+    }
+
+    /// Every lookup (or update, print, export) of a resident on the watch-list (第20①: 職員本人・親族, 著名人,
+    /// DV等支援措置対象者), per operator, entry and day. The finding names the entry, never the resident: the
+    /// watch-list is read only by those who keep it.
+    static func watchlist(_ db: Database, _ rows: [Row], _ nowMS: Int64) throws {
+        let entries = try HubStore.rows(.watchlist, db: db)
+        guard !entries.isEmpty else { return }
+        var bySubject: [String: [RegisterRow]] = [:]
+        for entry in entries { bySubject[entry["subject"] ?? "", default: []].append(entry) }
+        for row in rows where row.kind == "operation" && ["lookup", "update", "print", "export"].contains(row.action) {
+            guard let matches = bySubject[row.subject] else { continue }
+            let day = BusinessCalendar.day(row.timeMS)
+            for entry in matches
+            where ((entry["valid_from"] ?? "").isEmpty || entry["valid_from"]! <= day) && ((entry["valid_to"] ?? "").isEmpty || day <= entry["valid_to"]!) {
+                let id = entry["entry_id"] ?? "?"
+                let category = Register.watchCategories[entry["category"] ?? ""] ?? ""
+                try FindingTable.raise(
+                    db, rule: "watchlist_lookup", key: "\(row.actor)|\(id)|\(day)", count: .add(1), first: row.timeMS, last: row.timeMS,
+                    evidence: [row.ref], nowMS: nowMS
+                ) {
+                    FindingText(
+                        en: "\(row.actor) operated on watch-list entry \(id) (\(category)) on \(day): \($0) time(s)",
+                        ja: "\(row.actor) が \(day) に注意対象者 \(id) (\(category)) を照会・操作 (\($0) 回)")
+                }
             }
         }
     }

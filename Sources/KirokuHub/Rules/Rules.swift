@@ -127,6 +127,7 @@ public struct RuleInfo: Sendable, Codable, Equatable {
         "submission_unreviewed": "受託者の提出が review_days 日を過ぎても確認 (受理・差戻し) されていない (第25)",
         "incident_not_reported": "不正アクセス・障害・災害・火災・地震等による終了が incident_report_minutes 分以内に管理者へ報告されていない (第22③, 第28, 第29②, 第30②)",
         "incident_not_closed": "障害・事故が incident_close_days 日を過ぎても対応完了 (closed) になっていない (第27, 第28)",
+        "watchlist_lookup": "注意対象者の台帳 (職員本人・親族、著名人、DV等支援措置対象者) にある住民の照会・更新・印刷・出力 (第20①)",
         "agent_integrity": "端末の連絡途絶 (開庁時間で数え、停止の申告・宣言された停止・第30 の終了を除く)、連番の欠け、分岐、欠落の申告、連鎖の再開始、時計の飛び・ずれ、以前の履歴に続かないログ (第20②)",
     ]
 
@@ -171,6 +172,8 @@ public struct RuleInfo: Sendable, Codable, Equatable {
               description: "an unauthorized access (第22③), fault, disaster (第28), fire (第29②) or 第30 shutdown not reported to the 管理者 (incident/reported) within incident_report_minutes"),
         .init(id: "incident_not_closed", article: "第27", severity: "warning",
               description: "an incident without incident/closed within incident_close_days"),
+        .init(id: "watchlist_lookup", article: "第20", severity: "critical",
+              description: "a lookup, update, print or export of a resident on the watch-list register (staff and their family, public figures, residents under DV support measures); named by the entry, never the resident (第20①)"),
         .init(id: "card_not_returned", article: "第16", severity: "warning",
               description: "an operator card still active card_return_days after its holder left (people and cards registers)"),
         .init(id: "resident_card_handling", article: "第18", severity: "critical",

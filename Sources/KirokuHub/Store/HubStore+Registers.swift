@@ -31,7 +31,16 @@ public import Foundation
 ///   個人情報保護運営審議会 approved the work (第23⑵), how often a site-audit report is due (第25; 0 for none)
 ///   and the contractor's people (`;` between person ids), who may submit for the contract.
 public enum Register: String, Sendable, CaseIterable {
-    case permits, cards, devices, programs, maintenance, people, stock, calendar, contracts
+    case permits, cards, devices, programs, maintenance, people, stock, calendar, contracts, watchlist
+
+    /// Registers only those who may replace them may read: the watch-list names residents under DV support
+    /// measures; it is referred to by its entry ids everywhere else (findings, the log, reports).
+    public var isConfidential: Bool { self == .watchlist }
+
+    /// The watch-list's categories (第20①), with the names the 管理者 uses.
+    public static let watchCategories: [String: String] = [
+        "staff_family": "職員本人・親族", "public_figure": "著名人", "dv_support": "DV等支援措置対象者",
+    ]
 
     /// The eight matters 第24 requires a contract to settle, as the contracts register's columns, with the
     /// standard's words.
@@ -53,6 +62,7 @@ public enum Register: String, Sendable, CaseIterable {
         case .people: ["person_id", "name", "role", "left"]
         case .stock: ["card_no", "state", "since", "location"]
         case .calendar: ["date", "type", "name"]
+        case .watchlist: ["entry_id", "subject", "category", "valid_from", "valid_to"]
         case .contracts:
             ["contract_id", "contractor", "scope", "valid_from", "valid_to", "structure_confirmed", "council_approved"]
                 + Self.contractClauses.map(\.column) + ["audit_cycle_days", "people"]
@@ -199,6 +209,21 @@ extension HubStore {
                     }
                     guard ["holiday", "open"].contains(row["type"] ?? "") else {
                         throw KirokuError(.badQuery, "line \(index + 1): type is holiday (closed) or open")
+                    }
+                case .watchlist:
+                    guard !(row["subject"] ?? "").isEmpty else { throw KirokuError(.badQuery, "line \(index + 1): subject is required (as the lookups record it)") }
+                    guard let category = row["category"], Register.watchCategories[category] != nil
+                        || Register.watchCategories.values.contains(category)
+                    else {
+                        throw KirokuError(
+                            .badQuery,
+                            "line \(index + 1): category is \(Register.watchCategories.map { "\($0.key) (\($0.value))" }.sorted().joined(separator: ", "))")
+                    }
+                    row["category"] = Register.watchCategories.first { $0.value == category }?.key ?? category
+                    for column in ["valid_from", "valid_to"] where !(row[column] ?? "").isEmpty {
+                        guard BusinessCalendar.parse(row[column]!) != nil else {
+                            throw KirokuError(.badQuery, "line \(index + 1): \(column) is a date YYYY-MM-DD, or empty")
+                        }
                     }
                 case .contracts:
                     guard !(row["contractor"] ?? "").isEmpty else { throw KirokuError(.badQuery, "line \(index + 1): contractor is required") }

@@ -10,12 +10,13 @@ struct RegisterController: HubController {
 
     func addRoutes(to router: Router<HubRequestContext>) {
         router.get("/v1/registers/:name") { _, context in
-            try await authorize(.readRecord, context)
-            return try Self.encode(try await store.register(try Self.register(context)))
+            let register = try Self.register(context)
+            try await authorize(Self.readPermission(register), context)
+            return try Self.encode(try await store.register(register))
         }
         router.get("/v1/registers/:name/csv") { _, context in
-            try await authorize(.readRecord, context)
             let register = try Self.register(context)
+            try await authorize(Self.readPermission(register), context)
             let csv = try await store.exportRegister(register)
             return Response(
                 status: .ok,
@@ -73,6 +74,12 @@ struct RegisterController: HubController {
                 .notPermitted,
                 "this people register would lock \(person.id) out: list \(person.id) in it as \(labels.labels[.administrator]!) (or \(labels.labels[.chief]!), \(labels.labels[.deputyChief]!)); nothing was changed")
         }
+    }
+
+    /// Who may read a register: those who read the record, or for a confidential one (the watch-list) only
+    /// those who may replace it.
+    static func readPermission(_ register: Register) -> Permission {
+        register.isConfidential ? .writeRegister(register) : .readRecord
     }
 
     static func register(_ context: HubRequestContext) throws -> Register {
