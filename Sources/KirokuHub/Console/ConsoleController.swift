@@ -339,22 +339,14 @@ struct ConsoleController: HubController {
         let today = String(Timestamp(epochMilliseconds: nowMS, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339.prefix(10))
         let midnight = Timestamp(rfc3339: "\(today)T00:00:00.000+09:00")!.epochMilliseconds
         let eventsToday = try await store.countEvents(fromMS: midnight, toMS: midnight + 86_400_000)
-        // Quiet terminals: not heard from for agent_overdue_minutes while the office is open (business hours
-        // and the calendar register), and whose last word was not that they were stopping (a declared shutdown).
-        let calendar = configuration.rules.calendar.adding(register: try await store.register(.calendar))
-        let officeOpen = calendar.isOpen(nowMS)
-        let overdueMS = Int64(configuration.rules.agentOverdueMinutes) * 60_000
-        let silent = try await agents.health(context).filter { health in
-            // The hub's own chain is not a terminal.
-            guard officeOpen, health.agent != AgentID.hub, let seen = Timestamp(rfc3339: health.lastSeen) else { return false }
-            return nowMS - seen.epochMilliseconds > overdueMS
-        }
-        let stopped = try await store.endedWithStop(silent.map(\.agent))
-        let quiet = silent.filter { !stopped.contains($0.agent) }
+        // Lost terminals, as the rules judge them (agent_integrity): quiet for agent_overdue_minutes counted in
+        // business hours, not stopped on purpose, not in a declared shutdown or after a 第30 shutdown.
+        let lost = try await store.lostAgents()
+        let quiet = try await agents.health(context).filter { lost.contains($0.agent) }
         let quietNote =
-            officeOpen
-            ? (quiet.isEmpty ? "開庁時間中、すべての端末から \(configuration.rules.agentOverdueMinutes) 分以内に連絡があります。" : "\(configuration.rules.agentOverdueMinutes) 分以上連絡がありません (停止を申告した端末を除く)。")
-            : "閉庁時間のため、途絶は判定していません。"
+            quiet.isEmpty
+            ? "開庁時間で数えて \(configuration.rules.agentOverdueMinutes) 分以上連絡のない端末はありません (停止の申告・宣言された停止・第30 による終了を除く)。"
+            : "開庁時間で数えて \(configuration.rules.agentOverdueMinutes) 分以上連絡がありません (停止の申告・宣言された停止・第30 による終了を除く)。"
         let newest = try await store.checkpoint(size: nil)
         let cosigned = try await store.newestCosignedCheckpoint()
         var checkpointNote = "まだ発行されていません"
@@ -378,6 +370,7 @@ struct ConsoleController: HubController {
                     "lag": $0.lag,
                 ] as [String: Any]
             }, "anyQuiet": !quiet.isEmpty, "quietCount": quiet.count, "quietNote": quietNote,
+            "quietCard": "開庁時間で \(configuration.rules.agentOverdueMinutes) 分以上 (意図した停止を除く)",
             "checkpointSize": newest.map { String($0.checkpoint.size) } ?? "—", "checkpointNote": checkpointNote,
             "cosigned": newest != nil && cosigned?.checkpoint.size == newest?.checkpoint.size,
         ]

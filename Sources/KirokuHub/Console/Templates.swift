@@ -100,7 +100,7 @@ enum ConsoleTemplates {
         <section class="cards">
         <div class="card"><div class="label">本日の記録</div><div class="figure">{{eventsToday}}</div><div class="note">{{today}}</div></div>
         <div class="card {{#anyCritical}}alert{{/anyCritical}}"><div class="label">未対応の所見 (重大)</div><div class="figure">{{openCritical}}</div><div class="note">警告 {{openWarning}} 件 · 確認済 {{acknowledged}} 件</div></div>
-        <div class="card {{#anyQuiet}}alert{{/anyQuiet}}"><div class="label">連絡の途絶えた端末</div><div class="figure">{{quietCount}}</div><div class="note">{{quietNote}}</div></div>
+        <div class="card {{#anyQuiet}}alert{{/anyQuiet}}"><div class="label">連絡の途絶えた端末</div><div class="figure">{{quietCount}}</div><div class="note">{{quietCard}}</div></div>
         <div class="card {{^cosigned}}alert{{/cosigned}}"><div class="label">最新のチェックポイント</div><div class="figure">{{checkpointSize}}</div><div class="note">{{checkpointNote}}</div></div>
         </section>
         <h2>未対応の所見 (条項・重大度別)</h2>

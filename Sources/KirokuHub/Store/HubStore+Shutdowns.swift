@@ -67,6 +67,18 @@ extension HubStore {
         return try await shutdowns().first { $0.id == id }!
     }
 
+    /// The terminals the rules hold lost now: an `agent_integrity` overdue finding not resolved (quiet for
+    /// `agent_overdue_minutes` of business hours, not stopped, not in a declared or a 第30 shutdown). The
+    /// console's dashboard shows these, so that it and the findings never disagree.
+    public func lostAgents() async throws -> Set<String> {
+        try await pool.read { db in
+            Set(
+                try String.fetchAll(
+                    db, sql: "SELECT key FROM findings WHERE rule = 'agent_integrity' AND status != 'resolved' AND key LIKE '%|overdue'"
+                ).map { String($0.dropLast("|overdue".count)) })
+        }
+    }
+
     /// Every declared shutdown, newest first.
     public func shutdowns() async throws -> [DeclaredShutdown] {
         try await pool.read { db in
