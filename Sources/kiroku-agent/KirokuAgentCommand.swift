@@ -206,7 +206,7 @@ extension KirokuAgentCommand {
                 print("kept locally:     \(status.keptEvents) event(s)")
                 print("last sync:        \(time(status.lastSyncMS))")
                 print("last attempt:     \(time(status.lastAttemptMS))")
-                print("hub reachable:    \(status.hubReachable ? "yes" : "no")")
+                print("hub reachable:    \(status.lastAttemptMS == nil ? "not tried yet" : status.hubReachable ? "yes" : "no")")
                 if let error = status.lastError { print("last error:       \(error)") }
                 if let reason = status.pendingEpoch {
                     print("new epoch:        pending (\(reason)); begins with a loss record at the next contact with the hub")

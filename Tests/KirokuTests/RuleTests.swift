@@ -508,6 +508,17 @@ struct RuleTests {
         #expect(found.map(\.evidence) == [["t2/2"], ["t1/1", "t1/2"]], "\(found)")
         #expect(found.allSatisfy { $0.severity == "critical" && $0.article == "第20" && !$0.summary.contains("00000000") && !($0.summaryJa ?? "").contains("00000000") })
         #expect(found[1].summaryJa?.contains("注意対象者 W-001 (DV等支援措置対象者)") == true && found[1].count == 2, "\(found[1])")
+        // A resident added to the list later: their past lookups are judged when the day is re-judged.
+        _ = try await record.store.importRegister(
+            .watchlist,
+            csv: "entry_id,subject,category,valid_from,valid_to\nW-001,住民票コード 00000000777,dv_support,2026-12-01,\nW-002,住民票コード 00000000888,著名人,,2026-12-05\nW-003,住民票コード 00000000778,staff_family,,\n",
+            by: "kanri01")
+        #expect(try await record.findings("watchlist_lookup").count == 2)
+        let again = try await record.store.rejudge(day: "2026-12-10", settings: Self.settings, by: "kanri01", now: Self.now)
+        let now = try await record.findings("watchlist_lookup", status: "open")
+        #expect(now.count == 3 && now.contains { $0.evidence == ["t2/3"] && $0.summaryJa?.contains("W-003") == true }, "\(now)")
+        #expect(now.first { $0.evidence == ["t1/1", "t1/2"] }?.count == 2, "counts replaced, not added")
+        #expect(again.found == 2, "the two of that day (W-002 was not valid on 2026-12-10)")
         do {
             _ = try await record.store.importRegister(.watchlist, csv: "entry_id,subject,category,valid_from,valid_to\nW-9,x,知人,,\n", by: "kanri01")
             Issue.record("an unknown category was accepted")

@@ -446,7 +446,7 @@ enum RuleEngine {
     static let registerRules: [(rule: String, register: Register?)] = [
         ("entry_without_permit", .permits), ("card_misuse", .cards), ("resident_card_handling", nil),
         ("unapproved_device", .devices), ("unapproved_program", .programs), ("maintenance_without_instruction", .maintenance),
-        ("maintenance_by_unnamed", .maintenance),
+        ("maintenance_by_unnamed", .maintenance), ("watchlist_lookup", .watchlist),
     ]
 
     /// Judges one JST day again against the registers as they now stand: every register rule over all that
@@ -471,6 +471,22 @@ enum RuleEngine {
         try residentCards(db, rows, nowMS, tally)
         try configuration(db, rows, nowMS, tally)
         try maintenance(db, rows, nowMS, tally)
+        // The watch-list's residents' lookups that day, through the subject index (a resident added to the
+        // list has their past lookups judged; the day's other lookups are not read).
+        let listed = try HubStore.rows(.watchlist, db: db).compactMap { $0["subject"] }
+        if !listed.isEmpty {
+            let lookups = try GRDB.Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, agent, seq, time_ms, kind, action, actor, subject, '' FROM events
+                    WHERE subject IN (SELECT value FROM json_each(?)) AND time_ms >= ? AND time_ms < ? AND kind = 'operation' ORDER BY id
+                    """,
+                arguments: [String(decoding: CanonicalJSON.encode(.array(listed.map(JSONValue.string))), as: UTF8.self), start, start + 86_400_000]
+            ).map {
+                Row(id: $0[0], agent: $0[1], seq: $0[2], timeMS: $0[3], kind: $0[4], action: $0[5], actor: $0[6], subject: $0[7], attrs: $0[8])
+            }
+            try watchlist(db, lookups, nowMS, tally)
+        }
         var resolved = 0
         for (rule, register) in registerRules {
             if let register, try HubStore.rows(register, db: db).isEmpty { continue }
@@ -701,26 +717,37 @@ enum RuleEngine {
     /// Every lookup (or update, print, export) of a resident on the watch-list (第20①: 職員本人・親族, 著名人,
     /// DV等支援措置対象者), per operator, entry and day. The finding names the entry, never the resident: the
     /// watch-list is read only by those who keep it.
-    static func watchlist(_ db: Database, _ rows: [Row], _ nowMS: Int64) throws {
+    static func watchlist(_ db: Database, _ rows: [Row], _ nowMS: Int64, _ tally: Tally = .add) throws {
         let entries = try HubStore.rows(.watchlist, db: db)
         guard !entries.isEmpty else { return }
         var bySubject: [String: [RegisterRow]] = [:]
         for entry in entries { bySubject[entry["subject"] ?? "", default: []].append(entry) }
+        var order: [String] = []
+        var hits: [String: (rows: [Row], id: String, category: String, actor: String, day: String)] = [:]
         for row in rows where row.kind == "operation" && ["lookup", "update", "print", "export"].contains(row.action) {
             guard let matches = bySubject[row.subject] else { continue }
             let day = BusinessCalendar.day(row.timeMS)
             for entry in matches
             where ((entry["valid_from"] ?? "").isEmpty || entry["valid_from"]! <= day) && ((entry["valid_to"] ?? "").isEmpty || day <= entry["valid_to"]!) {
                 let id = entry["entry_id"] ?? "?"
-                let category = Register.watchCategories[entry["category"] ?? ""] ?? ""
-                try FindingTable.raise(
-                    db, rule: "watchlist_lookup", key: "\(row.actor)|\(id)|\(day)", count: .add(1), first: row.timeMS, last: row.timeMS,
-                    evidence: [row.ref], nowMS: nowMS
-                ) {
-                    FindingText(
-                        en: "\(row.actor) operated on watch-list entry \(id) (\(category)) on \(day): \($0) time(s)",
-                        ja: "\(row.actor) が \(day) に注意対象者 \(id) (\(category)) を照会・操作 (\($0) 回)")
+                let key = "\(row.actor)|\(id)|\(day)"
+                if hits[key] == nil {
+                    order.append(key)
+                    hits[key] = ([], id, Register.watchCategories[entry["category"] ?? ""] ?? "", row.actor, day)
                 }
+                hits[key]!.rows.append(row)
+            }
+        }
+        for key in order {
+            let hit = hits[key]!
+            tally.raised(rule: "watchlist_lookup", key: key)
+            try FindingTable.raise(
+                db, rule: "watchlist_lookup", key: key, count: tally.count(hit.rows.count), first: hit.rows.map(\.timeMS).min()!,
+                last: hit.rows.map(\.timeMS).max()!, evidence: hit.rows.prefix(20).map(\.ref), nowMS: nowMS
+            ) {
+                FindingText(
+                    en: "\(hit.actor) operated on watch-list entry \(hit.id) (\(hit.category)) on \(hit.day): \($0) time(s)",
+                    ja: "\(hit.actor) が \(hit.day) に注意対象者 \(hit.id) (\(hit.category)) を照会・操作 (\($0) 回)")
             }
         }
     }
