@@ -42,6 +42,8 @@ struct SubmissionController: HubController {
                 body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
         router.post("/v1/submissions") { request, context in
+            // Who may not submit is refused before up to 43 MB are read.
+            try await authorize(.submitDocuments, context)
             var request = request
             let limit = configuration.maxSubmissionBytes / 3 * 4 + 1024 * 1024
             let body: ByteBuffer
