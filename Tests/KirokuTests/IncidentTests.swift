@@ -94,7 +94,8 @@ struct IncidentTests {
         #expect(try await lost("2026-12-14T12:20") == ["a1"])
         #expect(try await lost("2026-12-14T12:45") == ["a1", "a3"])
         // The console's dashboard shows exactly the terminals the rules hold lost.
-        let held = try await store.lostAgents().filter { $0.hasPrefix("a") }
+        // Sorted: filtering a Set can give an array in the Set's (per-process random) order.
+        let held = try await store.lostAgents().filter { $0.hasPrefix("a") }.sorted()
         let standing = try await record.findings("agent_integrity").map { "\($0.status) \($0.summary)" }
         #expect(held == ["a1", "a3"], "\(held) \(standing)")
         // 第30: the system ended after an earthquake. Terminals quiet since are not lost (those lost before stay
