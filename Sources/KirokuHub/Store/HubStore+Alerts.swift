@@ -42,6 +42,12 @@ extension HubStore {
     @discardableResult
     public func queueAlerts(_ settings: AlertSettings, now: Date = Date()) async throws -> Int {
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
+        // Most rounds find nothing new: a read says so without taking the writer, which ingest needs.
+        let unchanged = try await pool.read { db in
+            try FindingTable.state(db, "alerts:finding") == (try Int64.fetchOne(db, sql: "SELECT max(id) FROM findings") ?? 0)
+                && FindingTable.state(db, "alerts:action") == (try Int64.fetchOne(db, sql: "SELECT max(id) FROM finding_actions") ?? 0)
+        }
+        if unchanged { return 0 }
         return try await pool.write { db in
             let lastFinding = try Int64.fetchOne(db, sql: "SELECT max(id) FROM findings") ?? 0
             let lastAction = try Int64.fetchOne(db, sql: "SELECT max(id) FROM finding_actions") ?? 0
