@@ -169,8 +169,12 @@ public struct HubQueries: Sendable {
     /// A submitted file's bytes, checked against the SHA-256 the record holds for it (`document_corrupt` if
     /// they differ: the hub's copy was altered or damaged, or the transfer was).
     public func file(_ submission: Submission, _ file: SubmittedFile) async throws -> [UInt8] {
-        let bytes = try await connection.request(
-            .GET, "/v1/submissions/\(submission.id)/files/\(file.sha256)", maxResponseBytes: max(Int(file.size) + 1, 64 * 1024))
+        try await document("/v1/submissions/\(submission.id)/files/\(file.sha256)", file)
+    }
+
+    /// A kept document's bytes from `path`, checked against the SHA-256 the record holds for `file`.
+    func document(_ path: String, _ file: SubmittedFile) async throws -> [UInt8] {
+        let bytes = try await connection.request(.GET, path, maxResponseBytes: max(Int(file.size) + 1, 64 * 1024))
         guard SubmittedFile.digest(bytes) == file.sha256 else {
             throw KirokuError(.documentCorrupt, "\(file.name) as received does not have the SHA-256 the record holds (\(file.sha256))")
         }
@@ -196,12 +200,7 @@ public struct HubQueries: Sendable {
 
     /// A manual's bytes, checked against the SHA-256 the record holds for it.
     public func manualFile(_ manual: IncidentManual) async throws -> [UInt8] {
-        let bytes = try await connection.request(
-            .GET, "/v1/manuals/\(manual.type)/file", maxResponseBytes: max(Int(manual.file.size) + 1, 64 * 1024))
-        guard SubmittedFile.digest(bytes) == manual.file.sha256 else {
-            throw KirokuError(.documentCorrupt, "the manual as received does not have the SHA-256 the record holds (\(manual.file.sha256))")
-        }
-        return bytes
+        try await document("/v1/manuals/\(manual.type)/file", manual.file)
     }
 
     // MARK: Shutdowns (PROTOCOL.md §14)

@@ -345,13 +345,17 @@ public struct RevocationList: Sendable {
 /// Writes a private key with mode 0600 from the start (never world-readable, not even for a moment), and
 /// fsyncs it; refuses to overwrite an existing file unless `replace`.
 public func writeSecret(_ text: String, to url: URL, replace: Bool = false) throws {
+    try writeSecret(Array(text.utf8), to: url, replace: replace)
+}
+
+/// The same for bytes (a document fetched from the hub).
+public func writeSecret(_ bytes: [UInt8], to url: URL, replace: Bool = false) throws {
     if replace { unlink(url.path) }
     let fd = Glibc.open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
     guard fd >= 0 else {
         throw KirokuError(.pki, "cannot create \(url.path): \(String(cString: strerror(errno)))")
     }
     defer { close(fd) }
-    let bytes = Array(text.utf8)
     let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
     guard written == bytes.count, fsync(fd) == 0 else {
         throw KirokuError(.pki, "cannot write \(url.path): \(String(cString: strerror(errno)))")

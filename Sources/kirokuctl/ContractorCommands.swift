@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KirokuClient
 import KirokuControl
+import KirokuPKI
 import KirokuProtocol
 
 /// `kirokuctl contractor`: a 受託者's submissions under their own certificate (第25, 第26), and the city's
@@ -140,11 +141,7 @@ struct Contractor: AsyncParsableCommand {
                     // Saved under a name of our own with the extension of what the file is by content (a
                     // contractor's 'report.bat' that is text is saved as .csv), never over an existing file.
                     let path = URL(filePath: out).appending(path: "\(submission.id)-\(index + 1).\(file.type.fileExtension)").path
-                    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-                    guard fd >= 0 else { throw KirokuError(.configuration, "cannot create \(path) (does it exist already?)") }
-                    let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-                    close(fd)
-                    guard written == bytes.count else { throw KirokuError(.configuration, "cannot write \(path)") }
+                    try writeSecret(bytes, to: URL(filePath: path))
                     print("\(path): \(file.name.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : String($0) }.joined()) — SHA-256 \(file.sha256) as recorded in \(submission.event)")
                 }
             }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KirokuClient
 import KirokuControl
+import KirokuPKI
 import KirokuProtocol
 
 /// `kirokuctl shutdowns`: shutdowns declared in advance (第30, planned maintenance), so that the terminals
@@ -66,11 +67,7 @@ struct Manuals: AsyncParsableCommand {
                 return (manual, try await queries.manualFile(manual))
             }
             let path = URL(filePath: out).appending(path: "manual-\(manual.type).\(manual.file.type.fileExtension)").path
-            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw KirokuError(.configuration, "cannot create \(path) (does it exist already?)") }
-            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            close(fd)
-            guard written == bytes.count else { throw KirokuError(.configuration, "cannot write \(path)") }
+            try writeSecret(bytes, to: URL(filePath: path))
             print("\(path): \(manual.file.name) — SHA-256 \(manual.file.sha256) as recorded in \(manual.event)")
         }
     }

@@ -145,6 +145,27 @@ struct ConsoleTests {
         #expect(headers.stdout.lowercased().contains("x-frame-options: deny"), "\(headers.stdout)")
         #expect(headers.stdout.lowercased().contains("cache-control: no-store"), "\(headers.stdout)")
 
+        // Contractors' submissions, as a stranger and across sites: someone not in the people register is refused
+        // the page and the API before any body is read; a review form without its token, or posted from another
+        // site with a good one, is refused; the API takes a submission only as JSON, never as a form.
+        try pki.person("stranger01")
+        let strangerPage = try curl("stranger01", ["\(scene.hub.url)/submissions"])
+        #expect(strangerPage.stdout.hasSuffix("\n403") && strangerPage.stdout.contains("not_permitted"), "\(strangerPage.stdout.suffix(300))")
+        let strangerPost = try curl(
+            "stranger01", ["-H", "Content-Type: application/json", "--data", #"{"contract":"C-1"}"#, "\(scene.hub.url)/v1/submissions"])
+        #expect(strangerPost.stdout.hasSuffix("\n403") && strangerPost.stdout.contains("not_permitted"), "\(strangerPost.stdout)")
+        let noToken = try curl("kanri01", ["--data", "decision=accept&reason=x", "\(scene.hub.url)/submissions/1/review"])
+        #expect(noToken.stdout.hasSuffix("\n403") && noToken.stdout.contains("cross_site_request"), "\(noToken.stdout.suffix(300))")
+        let listing = try curl("kanri01", ["\(scene.hub.url)/findings/1"])
+        let reviewToken = try #require(listing.stdout.firstMatch(of: /name="token" value="([^"]+)"/)).1
+        let elsewhere = try curl(
+            "kanri01",
+            ["-H", "Origin: https://evil.example", "--data", "token=\(reviewToken)&decision=accept&reason=x", "\(scene.hub.url)/submissions/1/review"])
+        #expect(elsewhere.stdout.hasSuffix("\n403") && elsewhere.stdout.contains("cross_site_request"), "\(elsewhere.stdout.suffix(300))")
+        let asForm = try curl("itaku01", ["-F", "contract=C-1", "-F", "file=@\(pki.caPath)", "\(scene.hub.url)/v1/submissions"])
+        #expect(asForm.stdout.hasSuffix("\n415") && asForm.stdout.contains("unsupported_media_type"), "\(asForm.stdout)")
+        #expect(try curl("kanri01", ["\(scene.hub.url)/v1/submissions"]).stdout.hasPrefix("[]"), "nothing was submitted")
+
         // CSV: UTF-8 with BOM by default; CP932 on request, readable as Shift_JIS with the same rows.
         let csvFile = scene.temp.file("events-cp932.csv")
         let csv = try runProgram(

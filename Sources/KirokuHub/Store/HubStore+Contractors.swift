@@ -142,15 +142,19 @@ extension HubStore {
         try await pool.read { db in _ = try Self.check(request, by: person, now: now, db: db) }
     }
 
+    /// Text a person typed on one line, without control characters (C0, DEL, C1): what the hub keeps of notes
+    /// and reasons reaches terminals and mail, where such characters would act rather than show.
+    static func isOneLine(_ text: String) -> Bool {
+        !text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F || (0x80...0x9F).contains($0.value) }
+    }
+
     static func checkNote(_ note: String) throws {
         let note = note.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !note.isEmpty else { throw KirokuError(.badQuery, "a note is required: what the submission is") }
         guard note.utf8.count <= 1000 else {
             throw KirokuError(.badQuery, "the note is \(note.utf8.count) bytes; at most 1000 (about 330 Japanese characters)")
         }
-        guard !note.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || (0x80...0x9F).contains($0.value) }) else {
-            throw KirokuError(.badQuery, "the note is one line of text without control characters")
-        }
+        guard isOneLine(note) else { throw KirokuError(.badQuery, "the note is one line of text without control characters") }
     }
 
     /// The contract the submission is for, if `person` may make it; refused with why otherwise.
@@ -240,9 +244,7 @@ extension HubStore {
         guard !reason.isEmpty, reason.utf8.count <= 1000 else {
             throw KirokuError(.badQuery, "a reason is required (at most 1000 bytes)")
         }
-        guard !reason.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || (0x80...0x9F).contains($0.value) }) else {
-            throw KirokuError(.badQuery, "the reason is one line of text without control characters")
-        }
+        guard Self.isOneLine(reason) else { throw KirokuError(.badQuery, "the reason is one line of text without control characters") }
         try await pool.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT contract, type, status, submitted_by FROM submissions WHERE id = ?", arguments: [id]) else {
                 throw KirokuError(.notFound, "no submission \(id)")

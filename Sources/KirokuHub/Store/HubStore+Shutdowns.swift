@@ -35,9 +35,7 @@ extension HubStore {
                 .badQuery, "name the terminals by their agent ids (comma-separated, each once, 1000 bytes in all), or * alone for every terminal")
         }
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !reason.isEmpty, reason.utf8.count <= 900,
-            !reason.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || (0x80...0x9F).contains($0.value) })
-        else {
+        guard !reason.isEmpty, reason.utf8.count <= 900, Self.isOneLine(reason) else {
             throw KirokuError(.badQuery, "a shutdown needs a reason (one line, up to 900 bytes — 300 Japanese characters): why, on whose instruction")
         }
         guard from.epochMilliseconds < to.epochMilliseconds, to.epochMilliseconds - from.epochMilliseconds <= 31 * 86_400_000 else {

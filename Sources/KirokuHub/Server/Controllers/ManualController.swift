@@ -45,18 +45,11 @@ struct ManualController: HubController {
             } catch is NIOTooManyBytesError {
                 throw KirokuError(.unsupportedDocument, "the manual is over max_submission_bytes (\(configuration.maxSubmissionBytes) bytes)")
             }
-            guard let file = try? JSONDecoder().decode(SubmissionRequest.File.self, from: Data(body.readableBytesView)),
-                let data = Data(base64Encoded: file.content)
-            else {
+            guard let file = try? JSONDecoder().decode(SubmissionRequest.File.self, from: Data(body.readableBytesView)) else {
                 throw KirokuError(.malformedRequest, "the body is {\"name\", \"content\": BASE64}")
             }
-            let bytes = [UInt8](data)
-            guard bytes.count <= configuration.maxSubmissionBytes, let kind = DocumentType.of(bytes) else {
-                throw KirokuError(.unsupportedDocument, "a manual is a PDF, PNG, JPEG or CSV by its content, within max_submission_bytes")
-            }
-            let documents = configuration.documentStore
-            let digest = try await NIOThreadPool.singleton.runIfActive { try documents.put(bytes) }
-            let kept = SubmittedFile(name: SubmissionController.fileName(file.name), sha256: digest, size: Int64(bytes.count), type: kind)
+            let checked = try SubmissionController.decode([file], limit: configuration.maxSubmissionBytes)[0]
+            let kept = try await SubmissionController(core: core).keep(checked)
             return try Self.encode(try await store.registerManual(type: type, file: kept, by: person.id))
         }
     }

@@ -119,38 +119,48 @@ struct SubmissionController: HubController {
         }
         // Everything that could refuse it, before a byte is kept: a refused submission leaves nothing behind.
         try await store.checkSubmission(request, by: person.id)
-        var decoded: [(name: String, bytes: [UInt8], type: DocumentType)] = []
-        var total = 0
-        for file in request.files {
-            let name = Self.fileName(file.name)
-            guard let data = Data(base64Encoded: file.content) else {
-                throw KirokuError(.malformedRequest, "the content of \(name) is not base64")
-            }
-            let bytes = [UInt8](data)
-            total += bytes.count
-            guard total <= configuration.maxSubmissionBytes else {
-                throw KirokuError(.unsupportedDocument, "the files are over max_submission_bytes (\(configuration.maxSubmissionBytes) bytes) together")
-            }
-            guard let type = DocumentType.of(bytes) else {
-                throw KirokuError(.unsupportedDocument, "\(name) is not a PDF, PNG, JPEG or CSV by its content (whatever its name says)")
-            }
-            decoded.append((name, bytes, type))
-        }
-        // Kept before the event that names them is committed: the record never names a missing file.
+        // Every file decoded and checked before any is kept (a refused one leaves nothing behind); kept before
+        // the event that names them is committed (the record never names a missing file).
+        let decoded = try Self.decode(request.files, limit: configuration.maxSubmissionBytes)
         var files: [SubmittedFile] = []
-        for file in decoded {
-            let kept = documents
-            let bytes = file.bytes
-            // Writing, syncing and hashing up to 32 MiB: on the blocking pool, not the async threads.
-            let digest = try await NIOThreadPool.singleton.runIfActive { try kept.put(bytes) }
-            files.append(SubmittedFile(name: file.name, sha256: digest, size: Int64(file.bytes.count), type: file.type))
-        }
+        for file in decoded { files.append(try await keep(file)) }
         return try await store.submit(request, files: files, by: person.id)
     }
 
     func review(_ id: Int64, decision: String, reason: String, _ context: HubRequestContext) async throws -> Submission {
         let person = try await authorize(.reviewSubmissions, context)
         return try await store.review(id, decision: decision, reason: reason, by: person.id)
+    }
+
+    /// The files of a request as bytes, each checked by content, `limit` bytes together at most.
+    static func decode(_ files: [SubmissionRequest.File], limit: Int) throws -> [(name: String, bytes: [UInt8], type: DocumentType)] {
+        var decoded: [(name: String, bytes: [UInt8], type: DocumentType)] = []
+        var total = 0
+        for file in files {
+            let name = fileName(file.name)
+            guard let data = Data(base64Encoded: file.content) else {
+                throw KirokuError(.malformedRequest, "the content of \(name) is not base64")
+            }
+            let bytes = [UInt8](data)
+            total += bytes.count
+            guard total <= limit else {
+                throw KirokuError(.unsupportedDocument, "the files are over max_submission_bytes (\(limit) bytes) together")
+            }
+            guard let type = DocumentType.of(bytes) else {
+                throw KirokuError(.unsupportedDocument, "\(name) is not a PDF, PNG, JPEG or CSV by its content (whatever its name says)")
+            }
+            decoded.append((name, bytes, type))
+        }
+        return decoded
+    }
+
+    /// Keeps a file ``decode(_:limit:)`` checked in the document store — writing, syncing and hashing up to 32 MiB on the blocking
+    /// pool, not the async threads — and says what the record names it by. Submissions and manuals alike.
+    func keep(_ file: (name: String, bytes: [UInt8], type: DocumentType)) async throws -> SubmittedFile {
+        let kept = documents
+        let bytes = file.bytes
+        let digest = try await NIOThreadPool.singleton.runIfActive { try kept.put(bytes) }
+        return SubmittedFile(name: file.name, sha256: digest, size: Int64(bytes.count), type: file.type)
     }
 
     /// The name a file was submitted under, for people: its last path component, without control
