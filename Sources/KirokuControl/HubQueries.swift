@@ -34,7 +34,14 @@ public struct HubQueries: Sendable {
         public var status: String
         public var roles: [String]?
         public var permissions: [String]?
+        /// The same permissions in Japanese, in the same order (hubs before 2026-11-30 do not send it).
+        public var permissionsJapanese: [String]?
         public var left: String?
+
+        enum CodingKeys: String, CodingKey {
+            case id, status, roles, permissions, left
+            case permissionsJapanese = "permissions_ja"
+        }
     }
 
     /// One page of `GET /v1/evidence`, as the hub sent it (with `checkpoint` to pin the tree).

@@ -92,6 +92,22 @@ public enum Permission: Sendable, Hashable, CustomStringConvertible {
         case .registerManuals: "register incident manuals"
         }
     }
+
+    /// The same in Japanese, for people who read it (`/v1/me`'s `permissions_ja`, `kirokuctl whoami`).
+    public var japanese: String {
+        switch self {
+        case .readRecord: "記録を閲覧する"
+        case .ownRecord: "自分の記録を閲覧する"
+        case .cosign: "チェックポイントに連署する"
+        case .actOnFindings: "所見を確認・解決する"
+        case .manageRetention: "保全と消去を管理する"
+        case .writeRegister(let register): "台帳 \(register.rawValue) を置き換える"
+        case .submitDocuments: "契約について書類を提出する"
+        case .reviewSubmissions: "受託者の提出物を確認する"
+        case .declareShutdowns: "停止を届け出る"
+        case .registerManuals: "事故の対応マニュアルを登録する"
+        }
+    }
 }
 
 /// The names people's roles go by in the register: the standard's by default, a municipality's own where

@@ -8,16 +8,16 @@ import KirokuProtocol
 
 /// The filters of a search of the record, shared by `query` and `export`: what `GET /v1/events` takes.
 struct EventFilter: ParsableArguments {
-    @Option(help: "From this time (inclusive): 2026/4/1, 2026-04-01 9:30, 令和8年4月1日, R8.4.1 (JST), or RFC 3339.") var from: String?
-    @Option(help: "Up to this time (exclusive).") var to: String?
-    @Option(help: "Only this agent (terminal).") var agent: String?
-    @Option(help: "Only this site.") var site: String?
-    @Option(help: "Only this kind.") var kind: String?
-    @Option(help: "Only this action.") var action: String?
-    @Option(help: "Only this actor.") var actor: String?
-    @Option(help: "How --actor matches: exact, prefix or contains.") var actorMatch: String?
-    @Option(help: "Only this subject.") var subject: String?
-    @Option(help: "How --subject matches: exact, prefix or contains (a resident by part of a name).") var subjectMatch: String?
+    @Option(help: .localized("この日時から（含む）：2026/4/1、2026-04-01 9:30、令和8年4月1日、R8.4.1（JST）または RFC 3339。", en: "From this time (inclusive): 2026/4/1, 2026-04-01 9:30, 令和8年4月1日, R8.4.1 (JST), or RFC 3339.")) var from: String?
+    @Option(help: .localized("この日時まで（含まない）。", en: "Up to this time (exclusive).")) var to: String?
+    @Option(help: .localized("この端末のみ。", en: "Only this agent (terminal).")) var agent: String?
+    @Option(help: .localized("この場所のみ。", en: "Only this site.")) var site: String?
+    @Option(help: .localized("この種別のみ。", en: "Only this kind.")) var kind: String?
+    @Option(help: .localized("この操作のみ。", en: "Only this action.")) var action: String?
+    @Option(help: .localized("この操作者のみ。", en: "Only this actor.")) var actor: String?
+    @Option(help: .localized("--actor の一致方法：exact（完全一致）、prefix（前方一致）、contains（部分一致）。", en: "How --actor matches: exact, prefix or contains.")) var actorMatch: String?
+    @Option(help: .localized("この対象のみ。", en: "Only this subject.")) var subject: String?
+    @Option(help: .localized("--subject の一致方法：exact、prefix、contains（氏名の一部で住民を探す）。", en: "How --subject matches: exact, prefix or contains (a resident by part of a name).")) var subjectMatch: String?
 
     /// The query's parameters, times read as people type them.
     func parameters() throws -> [String: String] {
@@ -36,14 +36,16 @@ struct EventFilter: ParsableArguments {
 
 struct Query: KirokuCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Search the consolidated record.",
-        discussion: "Times are read in JST as people type them (2026/4/1 9:30, 令和8年4月1日, R8.4.1), or RFC 3339.")
+        abstract: localized("統合された記録を検索する。", en: "Search the consolidated record."),
+        discussion: localized(
+            "日時は JST として、人が書くとおりに読む（2026/4/1 9:30、令和8年4月1日、R8.4.1）。RFC 3339 も可。",
+            en: "Times are read in JST as people type them (2026/4/1 9:30, 令和8年4月1日, R8.4.1), or RFC 3339."))
     @OptionGroup var hubOptions: HubOptions
     @OptionGroup var filter: EventFilter
-    @Option(help: "Events per page (1-10000).") var limit: Int = 1000
-    @Flag(help: "Fetch every page, not just the first.") var all = false
-    @Option(help: "table, jsonl or csv (UTF-8 with BOM, CRLF, for Excel).") var format: OutputFormat = .table
-    @Option(help: "With --format csv: utf-8 (with BOM) or cp932 (Shift_JIS, what Excel on Japanese Windows reads by default).")
+    @Option(help: .localized("1ページの件数（1〜10000）。", en: "Events per page (1-10000).")) var limit: Int = 1000
+    @Flag(help: .localized("最初のページだけでなく全ページを取得する。", en: "Fetch every page, not just the first.")) var all = false
+    @Option(help: .localized("table、jsonl または csv（Excel 用：UTF-8 BOM付き、CRLF）。", en: "table, jsonl or csv (UTF-8 with BOM, CRLF, for Excel).")) var format: OutputFormat = .table
+    @Option(help: .localized("--format csv と合わせて：utf-8（BOM付き）または cp932（Shift_JIS。日本語版 Windows の Excel が既定で読む形式）。", en: "With --format csv: utf-8 (with BOM) or cp932 (Shift_JIS, what Excel on Japanese Windows reads by default)."))
     var encoding: String = "utf-8"
 
     func execute() async throws {
@@ -65,7 +67,10 @@ struct Query: KirokuCommand {
                 first = false
                 guard all, let next = page.next else {
                     if !all, page.next != nil {
-                        FileHandle.standardError.write(Data("kirokuctl: more events match; add --all to fetch every page\n".utf8))
+                        FileHandle.standardError.write(
+                            Data(
+                                "kirokuctl: \(localized("まだ該当する記録があります。全ページは --all で取得します", en: "more events match; add --all to fetch every page"))\n"
+                                    .utf8))
                     }
                     break
                 }
@@ -86,7 +91,7 @@ struct Query: KirokuCommand {
 /// `kirokuctl whoami`: who the hub takes this certificate for, and what the people register lets them do.
 struct WhoAmI: KirokuCommand {
     static let configuration = CommandConfiguration(
-        commandName: "whoami", abstract: "Who the hub takes you for: your roles in the people register and what they allow.")
+        commandName: "whoami", abstract: localized("ハブがあなたを誰と見なしているか：職員台帳での役割と、それで許されること。", en: "Who the hub takes you for: your roles in the people register and what they allow."))
     @OptionGroup var hubOptions: HubOptions
 
     func execute() async throws {
@@ -94,23 +99,35 @@ struct WhoAmI: KirokuCommand {
         let id = me.id
         switch me.status {
         case "unenforced":
-            print("\(id): the people register is empty, so roles are not enforced yet; every person may do everything")
+            print(
+                localized(
+                    "\(id)：職員台帳が空なので、役割はまだ効いていません。誰でも何でもできます",
+                    en: "\(id): the people register is empty, so roles are not enforced yet; every person may do everything"))
         case "unknown":
-            print("\(id): not in the people register; the hub refuses you everything but this question")
+            print(
+                localized(
+                    "\(id)：職員台帳にありません。ハブはこの問い以外のすべてを拒否します",
+                    en: "\(id): not in the people register; the hub refuses you everything but this question"))
         case "left":
-            print("\(id): left on \(me.left ?? "?") (people register); the hub refuses you")
+            print(
+                localized(
+                    "\(id)：\(me.left ?? "?") に離任（職員台帳）。ハブはあなたを拒否します", en: "\(id): left on \(me.left ?? "?") (people register); the hub refuses you"))
         default:
             print("\(id): \((me.roles ?? []).joined(separator: "・"))")
-            for permission in me.permissions ?? [] { print("  may \(permission)") }
+            if prefersJapanese, let permissions = me.permissionsJapanese {
+                for permission in permissions { print("  できること：\(permission)") }
+            } else {
+                for permission in me.permissions ?? [] { print("  may \(permission)") }
+            }
         }
     }
 }
 
 struct Agents: KirokuCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Per-agent health: last seen, last seq, lag, clock skew, duplicates, gaps, forks, refusals.")
+        abstract: localized("端末ごとの状態：最終連絡、最終連番、未送信、時刻のずれ、重複、欠番、分岐、拒否。", en: "Per-agent health: last seen, last seq, lag, clock skew, duplicates, gaps, forks, refusals."))
     @OptionGroup var hubOptions: HubOptions
-    @Flag(help: "Print JSON instead of a table.") var json = false
+    @Flag(help: .localized("表の代わりに JSON で出力する。", en: "Print JSON instead of a table.")) var json = false
 
     func execute() async throws {
         let agents = try await hubOptions.withQueries { try await $0.agents() }

@@ -9,24 +9,25 @@ import KirokuProtocol
 struct Report: KirokuCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "The 会議's report (会議資料) for a period, as HTML or PDF (A4).",
+        abstract: localized("期間の会議資料を HTML または PDF（A4）で作る。", en: "The 会議's report (会議資料) for a period, as HTML or PDF (A4)."),
         discussion: """
             kirokuctl report --fiscal-year 2026 --half 2 --format pdf --out 令和8年度第2回.pdf
             kirokuctl report --month 2026-11 --out 2026-11.html
             kirokuctl report --from 2026/4/1 --to 2026/7/1 --meeting 令和8年度臨時 --out 臨時.html
-            PDF needs Debian's chromium and fonts-ipaexfont (apt-get install chromium fonts-ipaexfont).
+            \(localized("PDF には Debian の chromium と fonts-ipaexfont が要る", en: "PDF needs Debian's chromium and fonts-ipaexfont")) \
+            (apt-get install chromium fonts-ipaexfont).
             """)
     @OptionGroup var hubOptions: HubOptions
-    @Option(help: "A month, YYYY-MM.") var month: String?
-    @Option(help: "A 年度 by the year it starts in (April), e.g. 2026 for 令和8年度.") var fiscalYear: Int?
-    @Option(help: "With --fiscal-year: 1 (April–September, 第1回) or 2 (October–March, 第2回).") var half: Int?
-    @Option(help: "From this day (2026/4/1, 令和8年4月1日, R8.4.1).") var from: String?
-    @Option(help: "Up to this day (not included).") var to: String?
-    @Option(help: "The meeting, put before the title (e.g. 令和8年度第2回).") var meeting: String?
-    @Option(help: "html or pdf.") var format: String = "html"
-    @Option(help: "The file to write.") var out: String
-    @Option(help: "The Chromium to print PDF with.") var chromium: String = "/usr/bin/chromium"
-    @Option(help: "Also write an evidence bundle of the report's events (its period, proven in the checkpoint it prints); large for a long period.")
+    @Option(help: .localized("月（YYYY-MM）。", en: "A month, YYYY-MM.")) var month: String?
+    @Option(help: .localized("年度（4月に始まる年で指定。令和8年度なら 2026）。", en: "A 年度 by the year it starts in (April), e.g. 2026 for 令和8年度.")) var fiscalYear: Int?
+    @Option(help: .localized("--fiscal-year と合わせて：1（4月〜9月、第1回）または 2（10月〜3月、第2回）。", en: "With --fiscal-year: 1 (April–September, 第1回) or 2 (October–March, 第2回).")) var half: Int?
+    @Option(help: .localized("この日から（2026/4/1、令和8年4月1日、R8.4.1）。", en: "From this day (2026/4/1, 令和8年4月1日, R8.4.1).")) var from: String?
+    @Option(help: .localized("この日まで（含まない）。", en: "Up to this day (not included).")) var to: String?
+    @Option(help: .localized("会議の回。表題の前に付く（例：令和8年度第2回）。", en: "The meeting, put before the title (e.g. 令和8年度第2回).")) var meeting: String?
+    @Option(help: .localized("html または pdf。", en: "html or pdf.")) var format: String = "html"
+    @Option(help: .localized("書き出すファイル。", en: "The file to write.")) var out: String
+    @Option(help: .localized("PDFの印刷に使う Chromium。", en: "The Chromium to print PDF with.")) var chromium: String = "/usr/bin/chromium"
+    @Option(help: .localized("報告の期間の記録を証拠バンドルとしても書く（報告に印刷するチェックポイントで証明）。期間が長いと大きくなる。", en: "Also write an evidence bundle of the report's events (its period, proven in the checkpoint it prints); large for a long period."))
     var evidence: String?
 
     func execute() async throws {
@@ -43,7 +44,7 @@ struct Report: KirokuCommand {
         if let from { query["from"] = from }
         if let to { query["to"] = to }
         if let meeting { query["meeting"] = meeting }
-        FileHandle.standardError.write(Data("kirokuctl: the hub is making the report…\n".utf8))
+        FileHandle.standardError.write(Data("kirokuctl: \(localized("ハブが資料を作っています…", en: "the hub is making the report…"))\n".utf8))
         let html = try await hubOptions.withQueries { queries in
             let html = try await queries.report(query)
             if let evidence {
@@ -60,7 +61,10 @@ struct Report: KirokuCommand {
         }
         guard format == "pdf" else {
             try Data(html).write(to: URL(filePath: out), options: .atomic)
-            print("wrote \(out) (HTML, A4 portrait; print it from a browser, or use --format pdf)")
+            print(
+                localized(
+                    "\(out) に書きました（HTML、A4縦。ブラウザから印刷するか、--format pdf を使う）",
+                    en: "wrote \(out) (HTML, A4 portrait; print it from a browser, or use --format pdf)"))
             return
         }
         // The report names staff and incidents: its working copy is the invoker's alone (0700), removed after.
@@ -70,7 +74,7 @@ struct Report: KirokuCommand {
         let page = folder.appending(path: "report.html")
         try Data(html).write(to: page)
         let target = URL(filePath: out, relativeTo: URL(filePath: FileManager.default.currentDirectoryPath + "/")).standardizedFileURL
-        FileHandle.standardError.write(Data("kirokuctl: printing to PDF with \(chromium)…\n".utf8))
+        FileHandle.standardError.write(Data("kirokuctl: \(localized("\(chromium) で PDF に印刷しています…", en: "printing to PDF with \(chromium)…"))\n".utf8))
         let process = Process()
         process.executableURL = URL(filePath: chromium)
         process.arguments = [
@@ -96,6 +100,6 @@ struct Report: KirokuCommand {
             let said = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
             throw KirokuError(.internalError, "Chromium could not print the report (status \(process.terminationStatus)): \(said.suffix(600))")
         }
-        print("wrote \(out) (PDF, A4 portrait)")
+        print(localized("\(out) に書きました（PDF、A4縦）", en: "wrote \(out) (PDF, A4 portrait)"))
     }
 }

@@ -91,8 +91,10 @@ struct AccessTests {
                 arguments + ["--hub", hub.url, "--ca", pki.caPath, "--cert", pki.certPath(.person, id), "--key", pki.keyPath(.person, id)])
         }
         let whoami = try kirokuctl("P1000", ["whoami"])
-        #expect(whoami.status == 0 && whoami.stdout == "P1000: 操作者\n  may read one's own record\n", "\(whoami.stdout)")
-        #expect(try kirokuctl("gone01", ["whoami"]).stdout.contains("left on \(yesterday)"))
+        #expect(whoami.status == 0 && whoami.stdout == "P1000: 操作者\n  できること：自分の記録を閲覧する\n", "\(whoami.stdout)")
+        let english = try kirokuctl("P1000", ["whoami", "--lang", "en"])
+        #expect(english.status == 0 && english.stdout == "P1000: 操作者\n  may read one's own record\n", "\(english.stdout)")
+        #expect(try kirokuctl("gone01", ["whoami"]).stdout.contains("\(yesterday) に離任"))
         let refused = try kirokuctl("P1000", ["agents"])
         #expect(refused.status == 2 && refused.stderr.contains("not_permitted: P1000 (操作者) may not read the record"), "\(refused.stderr)")
 
@@ -149,7 +151,7 @@ struct AccessTests {
 
         // Judging past days again (after the permits register came in) is for those who act on findings.
         let rejudged = try kirokuctl("kanri01", ["findings", "rejudge", "--from", "2026-11-26", "--to", "2026-11-27"])
-        #expect(rejudged.status == 0 && rejudged.stdout.contains("2026-11-26  (1/2)") && rejudged.stdout.contains("2 day(s) judged again"), "\(rejudged.stdout)\(rejudged.stderr)")
+        #expect(rejudged.status == 0 && rejudged.stdout.contains("2026-11-26  (1/2)") && rejudged.stdout.contains("2 日を判定し直しました"), "\(rejudged.stdout)\(rejudged.stderr)")
         #expect(try kirokuctl("kaigi01", ["findings", "rejudge", "--from", "2026-11-27"]).stderr.contains("not_permitted"))
         #expect(try kirokuctl("kanri01", ["findings", "rejudge", "--from", "2026-11-27", "--to", "2026-11-01"]).status == 64)
         // A range into the future is refused before any day is judged (it once judged the past days, then failed).

@@ -6,6 +6,52 @@ import Testing
 /// The built binaries, run as a person would: stdout, stderr and exit code.
 @Suite("CLIs: kirokuctl and kiroku-agent as people use them")
 struct CLITests {
+    @Test("kirokuctl --help in Japanese by default and in English with --lang en: every command, every option and argument")
+    func helpInBothLanguages() throws {
+        let ctl = Binaries.path("kirokuctl")
+        /// The overview and each option's or argument's text of one help page (wrapped lines joined), by name.
+        func page(_ command: [String], _ language: String) throws -> (overview: String, entries: [String: String], subcommands: [String]) {
+            let outcome = try runProgram(ctl, command + ["--help"], environment: ["KIROKU_LANG": language])
+            #expect(outcome.status == 0, "\(command): \(outcome.stderr)")
+            var overview = ""
+            var section = ""
+            var entries: [(String, String)] = []
+            var subcommands: [String] = []
+            for line in outcome.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+                // A long first word (Japanese has no spaces to wrap at) puts the overview on the next line.
+                if line.hasPrefix("OVERVIEW:") { overview = String(line.dropFirst("OVERVIEW:".count)); section = "OVERVIEW"; continue }
+                if section == "OVERVIEW" && overview.trimmingCharacters(in: .whitespaces).isEmpty { overview = line }
+                if let header = line.firstMatch(of: /^([A-Z]+):/) { section = String(header.1); continue }
+                guard ["OPTIONS", "ARGUMENTS", "SUBCOMMANDS"].contains(section), !line.isEmpty else { continue }
+                if let start = line.firstMatch(of: /^  ([-<a-z][^ ]*(?: <[^>]+>)?)(?: {2,}(.*))?$/) {
+                    entries.append((String(start.1), String(start.2 ?? "")))
+                    if section == "SUBCOMMANDS" { subcommands.append(String(start.1)) }
+                } else if !entries.isEmpty {
+                    entries[entries.count - 1].1 += " " + line.trimmingCharacters(in: .whitespaces)
+                }
+            }
+            return (overview, Dictionary(entries, uniquingKeysWith: { first, _ in first }), subcommands)
+        }
+        func japanese(_ text: String) -> Bool {
+            text.unicodeScalars.contains { (0x3000...0x9FFF).contains($0.value) || (0xFF00...0xFFEF).contains($0.value) }
+        }
+        var pending: [[String]] = [[]]
+        var seen = 0
+        while let command = pending.popLast() {
+            let ja = try page(command, "ja")
+            let en = try page(command, "en")
+            seen += 1
+            #expect(japanese(ja.overview) && ja.overview != en.overview, "\(command): \(ja.overview) / \(en.overview)")
+            #expect(Set(ja.entries.keys) == Set(en.entries.keys), "\(command)")
+            for (name, text) in ja.entries where !["-h, --help", "--version", "help"].contains(name) {
+                #expect(japanese(text) && text != en.entries[name], "kirokuctl \(command.joined(separator: " ")) \(name): '\(text)' has no Japanese")
+                #expect(en.entries[name]?.contains(/[A-Za-z]{3}/) == true, "kirokuctl \(command.joined(separator: " ")) \(name): no English")
+            }
+            pending += ja.subcommands.filter { $0 != "help" }.map { command + [$0] }
+        }
+        #expect(seen >= 40, "every command was read (\(seen))")
+    }
+
     @Test("pki: init, issue with 0600 keys, list, revoke by id; errors are clear and change nothing")
     func pki() throws {
         let temp = try TempDir("cli-pki")
@@ -28,7 +74,7 @@ struct CLITests {
         #expect(list.stdout.contains("山田 太郎") && list.stdout.contains("counter-01"))
         #expect(!list.stdout.contains("REVOKED"))
         let revoke = try runProgram(ctl, ["pki", "revoke", "--dir", dir, "--role", "agent", "--id", "counter-01", "--reason", "端末廃棄"])
-        #expect(revoke.status == 0 && revoke.stdout.contains("revoked agent counter-01"))
+        #expect(revoke.status == 0 && revoke.stdout.contains("agent counter-01（シリアル "))
         let twice = try runProgram(ctl, ["pki", "revoke", "--dir", dir, "--role", "agent", "--id", "counter-01"])
         #expect(twice.status != 0)
         #expect(try runProgram(ctl, ["pki", "list", "--dir", dir]).stdout.contains("REVOKED"))

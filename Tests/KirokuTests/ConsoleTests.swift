@@ -325,7 +325,7 @@ struct ConsoleTests {
         await kaigi.connection.shutdown()
         let events = try #require(page).events
         #expect(text.contains("<td class=\"num\">\(events.count) 件</td>"), "the period's event count \(events.count)")
-        #expect(made.stdout.contains("wrote \(bundle): \(events.count) event(s)"), "the bundle holds the report's events: \(made.stdout)")
+        #expect(made.stdout.contains("\(bundle) に書きました：\(events.count) 件"), "the bundle holds the report's events: \(made.stdout)")
         let logins = events.filter { $0.kind == "operation" && ($0.action == "login" || $0.action == "logout") }.count
         #expect(logins >= 1 && text.contains("ログイン・ログアウト \(logins) 件"), "第11: logins \(logins)")
         #expect(text.contains("山田 太郎 (sousa01)</td><td class=\"num\">2</td><td class=\"num\">2</td>"), "sousa01: two lookups, both out of hours")

@@ -218,7 +218,7 @@ struct IncidentTests {
         let unknown = try run("kanri01", ["manuals", "set", "volcano", pdf])
         #expect(unknown.status != 0 && unknown.stderr.contains("not_found"), "\(unknown.stderr)")
         let set = try run("kanri01", ["manuals", "set", "fire", pdf])
-        #expect(set.status == 0 && set.stdout.contains("manual for fire: SHA-256"), "\(set.stdout)\(set.stderr)")
+        #expect(set.status == 0 && set.stdout.contains("fire のマニュアル：SHA-256"), "\(set.stdout)\(set.stderr)")
         let listed = try run("unyo01", ["manuals", "list"])
         #expect(listed.stdout.contains("火災対応マニュアル.pdf") && listed.stdout.contains("対応マニュアル 1 件") && listed.stdout.contains("種類"), "\(listed.stdout)")
         let page = try runProgram(

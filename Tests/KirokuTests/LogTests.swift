@@ -104,18 +104,18 @@ struct LogTests {
         #expect(witnessKey.hasPrefix("kaigi.test/witness+"))
 
         let first = try ctl(setup, ["witness", "run", "--dir", witnessDir, "--hub-key", hubKey])
-        #expect(first.status == 0 && first.stdout.contains("cosigned"), "\(first.stdout)\(first.stderr)")
+        #expect(first.status == 0 && first.stdout.contains("連署しました"), "\(first.stdout)\(first.stderr)")
         try produce(setup, 200, from: 300)
         #expect(await eventually { allDelivered(setup.journal) })
         #expect(try ctl(setup, ["log", "checkpoint", "--publish"]).status == 0)
         let second = try ctl(setup, ["witness", "run", "--dir", witnessDir])
-        #expect(second.status == 0 && second.stdout.contains("consistent with size"), "\(second.stdout)\(second.stderr)")
+        #expect(second.status == 0 && second.stdout.contains("と整合"), "\(second.stdout)\(second.stderr)")
 
         let bundle = setup.temp.file("evidence.json")
         let exported = try ctl(setup, ["export", "--evidence", bundle, "--agent", "counter-01"])
         #expect(exported.status == 0, "\(exported.stderr)")
         let held = try setup.journal.allEvents()
-        #expect(exported.stdout.contains("\(held.count) event(s) proven"), "\(exported.stdout)")
+        #expect(exported.stdout.contains("\(held.count) 件、チェックポイント"), "\(exported.stdout)")
 
         let verified = try runProgram(ctl, ["verify", bundle, "--hub-key", hubKey, "--witness", witnessKey])
         #expect(verified.status == 0 && verified.stdout.contains("VERIFIED: \(held.count) event(s)"), "\(verified.stdout)")
@@ -233,7 +233,7 @@ struct LogTests {
         let hubKey = String(try ctl(setup, ["log", "key"]).stdout.split(separator: " ").first ?? "")
         let bundle = setup.temp.file("complete.json")
         let exported = try ctl(setup, ["export", "--evidence", bundle, "--actor", "P0012", "--checkpoint", "newest", "--page-size", "10"])
-        #expect(exported.status == 0 && exported.stdout.contains("25 event(s) proven"), "\(exported.stdout)\(exported.stderr)")
+        #expect(exported.status == 0 && exported.stdout.contains("25 件、チェックポイント"), "\(exported.stdout)\(exported.stderr)")
         let pinned = ["--hub-key", hubKey, "--no-witness"]
         let whole = try runProgram(ctl, ["verify", bundle] + pinned)
         #expect(
@@ -344,7 +344,7 @@ struct LogTests {
         #expect(await eventually { allDelivered(setup.journal) }, "agents take the new key from the hub's state")
         #expect(try ctl(setup, ["log", "checkpoint", "--publish"]).status == 0)
         let during = try ctl(setup, ["witness", "run", "--dir", witnessDir])
-        #expect(during.status == 0 && during.stdout.contains("cosigned") && during.stdout.contains("does not trust yet"), "\(during.stdout)\(during.stderr)")
+        #expect(during.status == 0 && during.stdout.contains("連署しました") && during.stdout.contains("does not trust yet"), "\(during.stdout)\(during.stderr)")
 
         // Rotation 2, with k2 co-signing: the witness trusts only k1 and refuses until the 会議 adds k2.
         let k3 = try await rotate(to: "k3.key", overlap: setup.temp.file("k2.key"))
@@ -353,7 +353,7 @@ struct LogTests {
         #expect(try ctl(setup, ["log", "checkpoint", "--publish"]).status == 0)
         let refused = try ctl(setup, ["witness", "run", "--dir", witnessDir])
         #expect(refused.status != 0 && refused.stderr.contains("--add-hub-key"), "\(refused.stdout)\(refused.stderr)")
-        let added = try ctl(setup, ["witness", "run", "--dir", witnessDir, "--add-hub-key", k2])
+        let added = try ctl(setup, ["witness", "run", "--dir", witnessDir, "--add-hub-key", k2, "--lang", "en"])
         #expect(added.status == 0 && added.stdout.contains("consistent with size"), "\(added.stdout)\(added.stderr)")
 
         // The key changes are on the record, and every bundle verifies with the keys of its time.
@@ -428,7 +428,7 @@ struct LogTests {
         let withWitness = try verify("rebuilt-witness", checkpoint: "newest")
         #expect(withWitness.status == 1 && withWitness.stdout.contains("not cosigned by witness kaigi.test/witness"), "\(withWitness.stdout)")
         let refused = try ctl(setup, ["witness", "run", "--dir", witnessDir])
-        #expect(refused.status == 3 && refused.stderr.contains("NOT cosigned"), "\(refused.stdout)\(refused.stderr)")
+        #expect(refused.status == 3 && refused.stderr.contains("連署していません"), "\(refused.stdout)\(refused.stderr)")
         let alarms = try FileManager.default.contentsOfDirectory(atPath: "\(witnessDir)/alarms")
         #expect(alarms.count == 1)
         // A second witness that only ever saw the rewritten log cosigns it: the two witnesses now hold

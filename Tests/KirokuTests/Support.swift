@@ -57,6 +57,9 @@ func runProgram(_ executable: String, _ arguments: [String], stdin: String? = ni
     process.executableURL = URL(filePath: executable)
     process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
+    // The programs' words are Japanese unless English is asked for; tests say which they expect, whatever
+    // the machine's LANG (a test of the default itself passes KIROKU_LANG "").
+    if env["KIROKU_LANG"] == nil { env["KIROKU_LANG"] = "ja" }
     for (key, value) in environment { env[key] = value }
     process.environment = env
     let out = Pipe()

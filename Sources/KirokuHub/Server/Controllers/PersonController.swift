@@ -38,7 +38,10 @@ struct PersonController: HubController {
             case .staff(let staff):
                 answer["status"] = .string("staff")
                 answer["roles"] = .array(staff.roles.map { .string(labels.labels[$0]!) })
-                answer["permissions"] = .array(staff.permissions.map(\.description).sorted().map(JSONValue.string))
+                // In the same order in both languages, so that a client may show either.
+                let permissions = staff.permissions.sorted { $0.description < $1.description }
+                answer["permissions"] = .array(permissions.map { .string($0.description) })
+                answer["permissions_ja"] = .array(permissions.map { .string($0.japanese) })
             }
             return Self.json(.object(answer))
         }
