@@ -15,13 +15,8 @@ public enum OutputFormat: String, Sendable, CaseIterable {
 public enum Render {
     // MARK: Language
 
-    /// Japanese unless `KIROKU_LANG`, `LC_ALL` or `LANG` (in that order) says English (`en`, `en_US.UTF-8`);
-    /// `kirokuctl --lang en|ja` sets `KIROKU_LANG`. Headers, counts and error lines follow it; the data does not.
-    public static var prefersJapanese: Bool {
-        let environment = ProcessInfo.processInfo.environment
-        let language = environment["KIROKU_LANG"] ?? environment["LC_ALL"] ?? environment["LANG"] ?? ""
-        return !language.lowercased().hasPrefix("en")
-    }
+    /// Japanese unless English was asked for (``Language``).
+    public static var prefersJapanese: Bool { Language.prefersJapanese }
 
     /// Table headers in Japanese, by their English names (one place for every table kirokuctl prints).
     static let japaneseHeaders: [String: String] = [

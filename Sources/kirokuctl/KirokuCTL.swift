@@ -22,21 +22,9 @@ struct KirokuCTL: AsyncParsableCommand {
     /// `--lang ja|en` anywhere on the line: taken out before the subcommands see it, and kept as
     /// `KIROKU_LANG` for everything that prints.
     static func main() async {
-        var arguments = Array(CommandLine.arguments.dropFirst())
-        if let index = arguments.firstIndex(where: { $0 == "--lang" || $0.hasPrefix("--lang=") }) {
-            let value: String
-            if arguments[index] == "--lang" {
-                guard index + 1 < arguments.count, ["ja", "en"].contains(arguments[index + 1]) else {
-                    FileHandle.standardError.write(Data("kirokuctl: --lang is ja or en\n".utf8))
-                    Foundation.exit(64)
-                }
-                value = arguments[index + 1]
-                arguments.removeSubrange(index...(index + 1))
-            } else {
-                value = String(arguments[index].dropFirst("--lang=".count))
-                arguments.remove(at: index)
-            }
-            setenv("KIROKU_LANG", value, 1)
+        guard let arguments = Language.takeFlag(from: Array(CommandLine.arguments.dropFirst())) else {
+            FileHandle.standardError.write(Data("kirokuctl: --lang is ja or en\n".utf8))
+            Foundation.exit(64)
         }
         await Self.main(arguments)
     }
@@ -62,15 +50,12 @@ extension KirokuCommand {
 /// Japanese unless `--lang en`, `KIROKU_LANG`, `LC_ALL` or `LANG` (in that order) says English.
 var prefersJapanese: Bool { Render.prefersJapanese }
 
-/// One text a person reads, in both languages: Japanese unless English was asked for. Help texts use it too:
-/// ArgumentParser reads them only after `main()` has taken `--lang` off the line.
-func localized(_ japanese: String, en english: String) -> String { prefersJapanese ? japanese : english }
+/// One text a person reads, in both languages (``Language``).
+func localized(_ japanese: String, en english: String) -> String { Language.localized(japanese, en: english) }
 
 extension ArgumentHelp {
-    /// An option's help in both languages (see ``localized(_:en:)``).
-    static func localized(_ japanese: String, en english: String) -> ArgumentHelp {
-        ArgumentHelp(prefersJapanese ? japanese : english)
-    }
+    /// An option's help in both languages.
+    static func localized(_ japanese: String, en english: String) -> ArgumentHelp { ArgumentHelp(Language.localized(japanese, en: english)) }
 }
 
 /// One refusal on standard error: what it means in Japanese with its stable code, then the detail; English

@@ -6,12 +6,14 @@ import Testing
 /// The built binaries, run as a person would: stdout, stderr and exit code.
 @Suite("CLIs: kirokuctl and kiroku-agent as people use them")
 struct CLITests {
-    @Test("kirokuctl --help in Japanese by default and in English with --lang en: every command, every option and argument")
-    func helpInBothLanguages() throws {
-        let ctl = Binaries.path("kirokuctl")
+    @Test(
+        "kirokuctl, kiroku-agent and kiroku-hub --help in Japanese by default and in English with --lang en: every command, every option and argument",
+        arguments: ["kirokuctl", "kiroku-agent", "kiroku-hub"])
+    func helpInBothLanguages(program: String) throws {
+        let binary = Binaries.path(program)
         /// The overview and each option's or argument's text of one help page (wrapped lines joined), by name.
         func page(_ command: [String], _ language: String) throws -> (overview: String, entries: [String: String], subcommands: [String]) {
-            let outcome = try runProgram(ctl, command + ["--help"], environment: ["KIROKU_LANG": language])
+            let outcome = try runProgram(binary, command + ["--help"], environment: ["KIROKU_LANG": language])
             #expect(outcome.status == 0, "\(command): \(outcome.stderr)")
             var overview = ""
             var section = ""
@@ -23,7 +25,7 @@ struct CLITests {
                 if section == "OVERVIEW" && overview.trimmingCharacters(in: .whitespaces).isEmpty { overview = line }
                 if let header = line.firstMatch(of: /^([A-Z]+):/) { section = String(header.1); continue }
                 guard ["OPTIONS", "ARGUMENTS", "SUBCOMMANDS"].contains(section), !line.isEmpty else { continue }
-                if let start = line.firstMatch(of: /^  ([-<a-z][^ ]*(?: <[^>]+>)?)(?: {2,}(.*))?$/) {
+                if let start = line.firstMatch(of: /^  ([-<a-z][^ ]*(?: <[^>]+>)?)(?: \(default\))?(?: {2,}(.*))?$/) {
                     entries.append((String(start.1), String(start.2 ?? "")))
                     if section == "SUBCOMMANDS" { subcommands.append(String(start.1)) }
                 } else if !entries.isEmpty {
@@ -44,12 +46,12 @@ struct CLITests {
             #expect(japanese(ja.overview) && ja.overview != en.overview, "\(command): \(ja.overview) / \(en.overview)")
             #expect(Set(ja.entries.keys) == Set(en.entries.keys), "\(command)")
             for (name, text) in ja.entries where !["-h, --help", "--version", "help"].contains(name) {
-                #expect(japanese(text) && text != en.entries[name], "kirokuctl \(command.joined(separator: " ")) \(name): '\(text)' has no Japanese")
-                #expect(en.entries[name]?.contains(/[A-Za-z]{3}/) == true, "kirokuctl \(command.joined(separator: " ")) \(name): no English")
+                #expect(japanese(text) && text != en.entries[name], "\(program) \(command.joined(separator: " ")) \(name): '\(text)' has no Japanese")
+                #expect(en.entries[name]?.contains(/[A-Za-z]{3}/) == true, "\(program) \(command.joined(separator: " ")) \(name): no English")
             }
             pending += ja.subcommands.filter { $0 != "help" }.map { command + [$0] }
         }
-        #expect(seen >= 40, "every command was read (\(seen))")
+        #expect(seen >= ["kirokuctl": 40, "kiroku-agent": 15, "kiroku-hub": 3][program]!, "every command was read (\(seen))")
     }
 
     @Test("pki: init, issue with 0600 keys, list, revoke by id; errors are clear and change nothing")
@@ -100,7 +102,7 @@ struct CLITests {
         ]
         for entry in entries {
             let outcome = try runProgram(agent, ["ledger"] + entry + common)
-            #expect(outcome.status == 0 && outcome.stdout.hasPrefix("committed seq"), "\(entry): \(outcome.stderr)")
+            #expect(outcome.status == 0 && outcome.stdout.hasPrefix("記録しました：連番"), "\(entry): \(outcome.stderr)")
         }
         for refused in [
             ["destroy", "--card", "住基カード-000088", "--by", "P0201"],  // no method (第18②)
@@ -148,7 +150,9 @@ struct CLITests {
         let event = try #require(try journal.event(seq: 1))
         #expect(event.attrs["method"] == "裁断" && event.site == "本庁舎")
         let status = try runProgram(agent, ["status"] + common)
-        #expect(status.stdout.contains("backlog:          1 event(s)") && status.stdout.contains("last sync:        never"))
+        #expect(status.stdout.contains("未送信:           1 件") && status.stdout.contains("最後の送信:       なし"), "\(status.stdout)")
+        let english = try runProgram(agent, ["status", "--lang", "en"] + common)
+        #expect(english.stdout.contains("backlog:          1 event(s)") && english.stdout.contains("last sync:        never"), "\(english.stdout)")
         // A time typed the way Excel writes dates, and as 和暦: read in JST.
         for (typed, expected) in [
             ("2026/11/27 9:30", "2026-11-27T09:30:00.000+09:00"), ("令和8年11月27日 17:05", "2026-11-27T17:05:00.000+09:00"),

@@ -218,7 +218,7 @@ struct CollectorTests {
         #expect(events[1].attrs["files"] == media + "/docs/eicar.com")
 
         let ok = try runProgram(agent, ["scan", clean, "--actor", "P0102", "--config", config])
-        #expect(ok.status == 0 && ok.stdout.hasPrefix("clean: 1 file(s)"), "\(ok.stdout)\(ok.stderr)")
+        #expect(ok.status == 0 && ok.stdout.hasPrefix("異常なし：1 ファイル"), "\(ok.stdout)\(ok.stderr)")
         events = try journal.allEvents()
         #expect(events.count == 3 && events[2].attrs["result"] == "clean" && events[2].subject == clean)
 
