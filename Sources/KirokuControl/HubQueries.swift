@@ -225,6 +225,17 @@ public struct HubQueries: Sendable {
         try await connection.get([DeclaredShutdown].self, "/v1/shutdowns")
     }
 
+    /// `POST /v1/reviews`: records a 点検 of the record through a day (as people type it).
+    public func review(through: String, note: String) async throws -> RecordReview {
+        let body: JSONValue = .object(["through": .string(through), "note": .string(note)])
+        let bytes = try await connection.request(.POST, "/v1/reviews", body: CanonicalJSON.encode(body))
+        return try JSONDecoder().decode(RecordReview.self, from: Data(bytes))
+    }
+
+    public func reviews() async throws -> [RecordReview] {
+        try await connection.get([RecordReview].self, "/v1/reviews")
+    }
+
     static func queryString(_ parameters: [String: String]) -> String {
         parameters.isEmpty ? "" : "?" + QueryString.encode(parameters)
     }

@@ -30,7 +30,7 @@ public enum Render {
         "placed": "設定日時", "lifted": "解除", "kind": "種別", "policy": "保存期間", "cutoff": "基準日時", "would purge": "消去予定",
         "purged": "消去", "held": "保全中", "last_seq": "最終連番", "lag": "未送信", "last_seen(JST)": "最終連絡(JST)",
         "last_event(JST)": "最後の記録(JST)", "skew": "時刻のずれ", "jumps": "時刻の飛び", "dup": "重複", "gap_refused": "欠番拒否",
-        "declared_lost": "欠落の申告", "forks": "分岐", "epochs": "連鎖の再開始", "refused": "拒否", "last_refusal": "最後の拒否",
+        "declared_lost": "欠落の申告", "through": "点検した日まで", "forks": "分岐", "epochs": "連鎖の再開始", "refused": "拒否", "last_refusal": "最後の拒否",
     ]
 
     /// `3 finding(s)` or `所見 3 件`, as the language says.

@@ -52,7 +52,7 @@ public struct EventKind: Sendable, Hashable {
         name: "record",
         actions: [
             "purge", "hold_placed", "hold_lifted", "key_rotated", "finding_acknowledged", "finding_resolved",
-            "register_imported", "rules_rejudged", "shutdown_declared", "alert_sent", "manual_registered",
+            "register_imported", "rules_rejudged", "shutdown_declared", "alert_sent", "manual_registered", "reviewed",
         ],
         articles: ["第20", "第21"],
         label: "記録の管理")

@@ -51,3 +51,23 @@ public struct IncidentManual: Sendable, Codable, Equatable {
         case registeredAt = "registered_at"
     }
 }
+
+/// A 点検 of the record (第20②): a person says they reviewed everything through a day. Kept only as the
+/// `record/reviewed` event it is (PROTOCOL.md §16).
+public struct RecordReview: Sendable, Codable, Equatable {
+    /// The last day (JST, `YYYY-MM-DD`) the review covers.
+    public var through: String
+    public var by: String
+    public var at: String
+    public var note: String
+    /// The `record/reviewed` event (`hub/SEQ`).
+    public var event: String
+
+    public init(through: String, by: String, at: String, note: String, event: String) {
+        self.through = through
+        self.by = by
+        self.at = at
+        self.note = note
+        self.event = event
+    }
+}

@@ -12,11 +12,11 @@ struct KirokuCTL: AsyncParsableCommand {
         commandName: "kirokuctl",
         abstract: localized("記録（Kiroku）の操作：証明書、統合された記録、端末の状態、証拠、立会人。", en: "Kiroku for people: certificates, the consolidated record, agent health, evidence and the witness."),
         discussion: localized(
-            "既定は日本語（説明、見出し、件数、エラーの意味）。英語は --lang en または KIROKU_LANG=en。終了状態：0 成功、1 検証できない、2 拒否・失敗、3 立会人の警報、64 使い方・設定の誤り。",
-            en: "Japanese by default (help, headers, counts, the meaning of each error); --lang en, or KIROKU_LANG=en, for English. Exit status: 0 done, 1 not verified, 2 refused or failed, 3 a witness alarm, 64 usage or configuration."),
+            "既定は日本語（説明、見出し、件数、エラーの意味）。英語は --lang en または KIROKU_LANG=en。終了状態：0 成功、1 検証できない、2 拒否・失敗、3 立会人の警報、64 使い方・設定・入力の誤り。",
+            en: "Japanese by default (help, headers, counts, the meaning of each error); --lang en, or KIROKU_LANG=en, for English. Exit status: 0 done, 1 not verified, 2 refused or failed, 3 a witness alarm, 64 usage, configuration or input."),
         subcommands: [
             PKI.self, Query.self, Agents.self, Export.self, Verify.self, Log.self, WitnessCommand.self, Holds.self,
-            Retention.self, Findings.self, Registers.self, Contractor.self, Shutdowns.self, Manuals.self, Report.self, WhoAmI.self,
+            Retention.self, Findings.self, Registers.self, Contractor.self, Shutdowns.self, Manuals.self, Review.self, Report.self, WhoAmI.self,
         ])
 
     /// `--lang ja|en` anywhere on the line: taken out before the subcommands see it, and kept as

@@ -496,7 +496,7 @@ extension FaultTests {
         #expect(try fresh.pendingEpoch()?.reason == "journal_corrupt")
         #expect(try fresh.integrityCheck() == "ok")
         let status = try runProgram(Binaries.path("kiroku-agent"), ["status", "--config", offline])
-        #expect(status.stdout.contains("pending (journal_corrupt)") && status.stdout.contains(aside), "\(status.stdout)")
+        #expect(status.stdout.contains("保留中（journal_corrupt）") && status.stdout.contains(aside), "\(status.stdout)")
         let writtenAfter = try fresh.allEvents()
         // The network returns.
         _ = try agentConfig("counter-01", pki: pki, temp: temp, hubURL: hub.url, extra: ["backoff_max_seconds": 0.3])

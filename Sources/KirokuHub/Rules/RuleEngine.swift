@@ -62,13 +62,15 @@ enum RuleEngine {
     /// Evaluates up to `limit` events after the cursor; returns how many.
     static func process(_ db: Database, settings: RuleSettings, now: Date, limit: Int) throws -> Int {
         let cursor = try FindingTable.state(db, "cursor") ?? 0
-        // Attributes only of the kinds whose rules read them (most events are lookups, whose rules do not);
+        // Attributes only of the kinds whose rules read them, and of operations that give a purpose (most
+        // events are lookups without one, whose rules do not read them);
         // read with SQLite's own calls, as ingest writes, because GRDB's row decoding cost more than some
         // rules (Benchmarks/README.md).
         let statement = try db.cachedStatement(
             sql: """
                 SELECT id, agent, seq, time_ms, kind, action, actor, subject,
-                CASE WHEN kind IN ('card', 'residentcard', 'config', 'incident', 'malware') THEN attrs ELSE '' END
+                CASE WHEN kind IN ('card', 'residentcard', 'config', 'incident', 'malware') THEN attrs
+                WHEN kind = 'operation' AND instr(attrs, '"purpose"') > 0 THEN attrs ELSE '' END
                 FROM events WHERE id > ? ORDER BY id LIMIT ?
                 """)
         let raw = statement.sqliteStatement
@@ -110,6 +112,8 @@ enum RuleEngine {
         try residentCards(db, rows, nowMS)
         try logInconsistencies(db, rows, nowMS)
         try watchlist(db, rows, nowMS)
+        try lookupPurpose(db, rows, settings, nowMS)
+        try sharedCredential(db, rows, settings, nowMS)
         try FindingTable.setState(db, "cursor", last.id)
         return rows.count
     }
@@ -493,8 +497,14 @@ enum RuleEngine {
             let standing = try String.fetchAll(
                 db, sql: "SELECT key FROM findings WHERE rule = ? AND status != 'resolved' AND first_ms >= ? AND first_ms < ?",
                 arguments: [rule, start, start + 86_400_000])
+            // Whose register change cleared it (第9②): the register's last import, named in the resolution.
+            let changed = try lastImport(db, register ?? .stock).map {
+                (ja: "。\((register ?? .stock).rawValue) 台帳の最終変更: \($0.person) (\($0.at))", en: "; \((register ?? .stock).rawValue) last replaced by \($0.person) at \($0.at)")
+            }
             for key in standing where !(tally.keys[rule]?.contains(key) ?? false) {
-                try FindingTable.clear(db, rule: rule, key: key, reason: "台帳に照らして再判定 (re-judged against the registers as they now stand)", nowMS: nowMS)
+                try FindingTable.clear(
+                    db, rule: rule, key: key,
+                    reason: "台帳に照らして再判定\(changed?.ja ?? "") (re-judged against the registers as they now stand\(changed?.en ?? ""))", nowMS: nowMS)
                 resolved += 1
             }
         }
@@ -783,6 +793,7 @@ enum RuleEngine {
         try cardsNotReturned(db, settings, nowMS)
         try contractors(db, settings, nowMS)
         try incidents(db, settings, nowMS)
+        try recordUnreviewed(db, settings, nowMS)
     }
 
     /// Operator cards still active some days after their holder left (第16): from the registers, at every

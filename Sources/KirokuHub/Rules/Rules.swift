@@ -27,6 +27,14 @@ public struct RuleSettings: Sendable, Equatable, Codable {
     public var incidentReportMinutes = 30
     /// Days after an incident by which its handling must be recorded as closed.
     public var incidentCloseDays = 7
+    /// The purposes a lookup may give (第20①), where the source records one (`attrs.purpose`); a lookup with
+    /// an empty purpose is always a finding, one with a purpose not listed here only when the list is set.
+    public var lookupPurposes: [String] = []
+    /// One person's operations alternating between two terminals within this many minutes (T1, T2, T1):
+    /// one credential used at two terminals at once (第16④, 第20①).
+    public var sharedCredentialMinutes = 10
+    /// Days the record may go without a 点検 (`record/reviewed`) before it is a finding (第20②); 0 turns it off.
+    public var reviewGapDays = 7
 
     public init() {}
 
@@ -44,6 +52,9 @@ public struct RuleSettings: Sendable, Equatable, Codable {
         case reviewDays = "review_days"
         case incidentReportMinutes = "incident_report_minutes"
         case incidentCloseDays = "incident_close_days"
+        case lookupPurposes = "lookup_purposes"
+        case sharedCredentialMinutes = "shared_credential_minutes"
+        case reviewGapDays = "review_gap_days"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -63,6 +74,18 @@ public struct RuleSettings: Sendable, Equatable, Codable {
         d.reviewDays = try c.decodeIfPresent(Int.self, forKey: .reviewDays) ?? d.reviewDays
         d.incidentReportMinutes = try c.decodeIfPresent(Int.self, forKey: .incidentReportMinutes) ?? d.incidentReportMinutes
         d.incidentCloseDays = try c.decodeIfPresent(Int.self, forKey: .incidentCloseDays) ?? d.incidentCloseDays
+        d.lookupPurposes = try c.decodeIfPresent([String].self, forKey: .lookupPurposes) ?? d.lookupPurposes
+        d.sharedCredentialMinutes = try c.decodeIfPresent(Int.self, forKey: .sharedCredentialMinutes) ?? d.sharedCredentialMinutes
+        d.reviewGapDays = try c.decodeIfPresent(Int.self, forKey: .reviewGapDays) ?? d.reviewGapDays
+        guard d.lookupPurposes.allSatisfy({ !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else {
+            throw KirokuError(.configuration, "rules.lookup_purposes: a purpose must not be empty")
+        }
+        guard (1...1440).contains(d.sharedCredentialMinutes) else {
+            throw KirokuError(.configuration, "rules.shared_credential_minutes must be 1 to 1440 (minutes)")
+        }
+        guard (0...366).contains(d.reviewGapDays) else {
+            throw KirokuError(.configuration, "rules.review_gap_days must be 0 (off) to 366")
+        }
         self = d
     }
 }
@@ -128,6 +151,10 @@ public struct RuleInfo: Sendable, Codable, Equatable {
         "incident_not_reported": "不正アクセス・障害・災害・火災・地震等による終了が incident_report_minutes 分以内に管理者へ報告されていない (第22③, 第28, 第29②, 第30②)",
         "incident_not_closed": "障害・事故が incident_close_days 日を過ぎても対応完了 (closed) になっていない (第27, 第28)",
         "watchlist_lookup": "注意対象者の台帳 (職員本人・親族、著名人、DV等支援措置対象者) にある住民の照会・更新・印刷・出力 (第20①)",
+        "lookup_purpose": "照会の目的が空、または lookup_purposes にない目的での照会 (記録元が目的を記録する場合) (第20①)",
+        "shared_credential": "一人の操作者の操作が shared_credential_minutes 分以内に二つの端末を行き来している (一つの資格情報を二か所で同時に使用) (第16④, 第20①)",
+        "register_backdated": "有効開始日が登録日より前の入退室許可・作業指示書の登録 (事後許可) (第9②)",
+        "record_unreviewed": "記録の点検 (kirokuctl review) が review_gap_days 日を超えて行われていない (第20②)",
         "agent_integrity": "端末の連絡途絶 (開庁時間で数え、停止の申告・宣言された停止・第30 の終了を除く)、連番の欠け、分岐、欠落の申告、連鎖の再開始、時計の飛び・ずれ、以前の履歴に続かないログ (第20②)",
     ]
 
@@ -174,6 +201,14 @@ public struct RuleInfo: Sendable, Codable, Equatable {
               description: "an incident without incident/closed within incident_close_days"),
         .init(id: "watchlist_lookup", article: "第20", severity: "critical",
               description: "a lookup, update, print or export of a resident on the watch-list register (staff and their family, public figures, residents under DV support measures); named by the entry, never the resident (第20①)"),
+        .init(id: "lookup_purpose", article: "第20", severity: "warning",
+              description: "a lookup with an empty purpose, or a purpose not in lookup_purposes, where the source records one (attrs.purpose) (第20①)"),
+        .init(id: "shared_credential", article: "第16", severity: "critical",
+              description: "one operator's operations alternating between two terminals within shared_credential_minutes: one credential used at two places at once (第16④, 第20①)"),
+        .init(id: "register_backdated", article: "第9", severity: "warning",
+              description: "a permit or maintenance instruction imported with a validity that starts before the day it was imported (事後許可) (第9②)"),
+        .init(id: "record_unreviewed", article: "第20", severity: "warning",
+              description: "the record has gone without a 点検 (kirokuctl review) for more than review_gap_days days (第20②)"),
         .init(id: "card_not_returned", article: "第16", severity: "warning",
               description: "an operator card still active card_return_days after its holder left (people and cards registers)"),
         .init(id: "resident_card_handling", article: "第18", severity: "critical",

@@ -294,10 +294,16 @@ extension HubStore {
         }
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
         try await pool.write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT rule, status FROM findings WHERE id = ?", arguments: [id]) else {
+            guard let row = try Row.fetchOne(db, sql: "SELECT rule, status, evidence FROM findings WHERE id = ?", arguments: [id]) else {
                 throw KirokuError(.notFound, "there is no finding \(id)")
             }
             guard (row["status"] as String) != "resolved" else { throw KirokuError(.badQuery, "finding \(id) is already resolved") }
+            // 第9②: the 管理者 too is audited — a finding about one's own actions is resolved by someone else.
+            if status == "resolved", try Self.actors(of: FindingTable.decode(row["evidence"]), db: db).contains(person) {
+                throw KirokuError(
+                    .notPermitted,
+                    "finding \(id) is about \(person)'s own actions; someone else resolves it (第9②: 自らの行為に関する所見は他の者が解決する)")
+            }
             try db.execute(sql: "UPDATE findings SET status = ?, updated_ms = ? WHERE id = ?", arguments: [status, nowMS, id])
             try db.execute(
                 sql: "INSERT INTO finding_actions(finding, action, by, reason, at_ms) VALUES (?, ?, ?, ?, ?)",
@@ -309,5 +315,19 @@ extension HubStore {
         // By id: the finding may be older than any page of the newest.
         guard let finding = try await findings(id: id).first else { throw KirokuError(.notFound, "there is no finding \(id)") }
         return finding
+    }
+
+    /// Who acted in a finding's evidence (`agent/seq` references), as the record holds them.
+    static func actors(of evidence: [String], db: Database) throws -> Set<String> {
+        var actors: Set<String> = []
+        for reference in evidence {
+            guard let slash = reference.lastIndex(of: "/"), let seq = Int64(reference[reference.index(after: slash)...]) else { continue }
+            if let actor = try String.fetchOne(
+                db, sql: "SELECT actor FROM events WHERE agent = ? AND seq = ?", arguments: [String(reference[..<slash]), seq])
+            {
+                actors.insert(actor)
+            }
+        }
+        return actors
     }
 }

@@ -364,7 +364,12 @@ extension HubStore {
             for (name, keys) in [("added_keys", added), ("changed_keys", changed), ("removed_keys", removed)] where !keys.isEmpty {
                 attrs[name] = Self.keyList(keys)
             }
-            try HubRecords.append([("register_imported", person, register.rawValue, attrs)], now: now, db: db)
+            let evidence = try HubRecords.append([("register_imported", person, register.rawValue, attrs)], now: now, db: db)
+            // A permit or instruction valid from before today was written after the fact (事後許可, 第9②).
+            let rowsByKey = Dictionary(rows.map { ($0[register.columns[0]]!, $0) }, uniquingKeysWith: { _, last in last })
+            try RuleEngine.backdated(
+                db, register: register, rows: rowsByKey.filter { added.contains($0.key) || changed.contains($0.key) }, by: person,
+                evidence: evidence, nowMS: Int64(now.timeIntervalSince1970 * 1000))
             return (added.count, changed.count, removed.count)
         }
     }

@@ -29,7 +29,7 @@ struct HubCore: Sendable {
         let submissions = SubmissionController(core: core)
         return [
             agents, events, PersonController(core: core), log, retention, findings, registers, submissions, ShutdownController(core: core),
-            ManualController(core: core),
+            ManualController(core: core), ReviewController(core: core),
             try ConsoleController(
                 core: core, events: events, agents: agents, findings: findings, log: log, retention: retention, registers: registers,
                 submissions: submissions),

@@ -1,0 +1,168 @@
+import Foundation
+import GRDB
+import KirokuProtocol
+
+/// The misuse that actually happens behind 第20① and 第16④ — lookups without a purpose, one credential at two
+/// terminals — and the 管理者's own acts the 会議 audits (第9②): permits written after the fact, a record
+/// nobody reviewed.
+extension RuleEngine {
+    // MARK: Each event
+
+    /// Lookups whose source records a purpose (`attrs.purpose`) and gave none, or one not in
+    /// `lookup_purposes` when that list is set; one finding per operator and day. Sources that record no
+    /// purpose are not judged (the attribute is absent, not empty).
+    static func lookupPurpose(_ db: Database, _ rows: [Row], _ settings: RuleSettings, _ nowMS: Int64) throws {
+        let allowed = Set(settings.lookupPurposes.map { $0.trimmingCharacters(in: .whitespaces) })
+        var hits: [(row: Row, summary: FindingText)] = []
+        for row in rows where row.kind == "operation" && row.action == "lookup" && !row.attrs.isEmpty {
+            guard let attrs = try? JSONDecoder().decode([String: String].self, from: Data(row.attrs.utf8)),
+                let given = attrs["purpose"]
+            else { continue }
+            let purpose = given.trimmingCharacters(in: .whitespaces)
+            let day = BusinessCalendar.day(row.timeMS)
+            if purpose.isEmpty {
+                hits.append((row, FindingText(en: "\(row.actor) looked up without a purpose on \(day)", ja: "\(row.actor) が \(day) に目的を記さずに照会")))
+            } else if !allowed.isEmpty && !allowed.contains(purpose) {
+                hits.append(
+                    (row, FindingText(
+                        en: "\(row.actor) looked up for a purpose not in the list (\(purpose)) on \(day)",
+                        ja: "\(row.actor) が \(day) に定めのない目的 (\(purpose)) で照会")))
+            }
+        }
+        try raiseHits(db, rule: "lookup_purpose", hits, key: { "\($0.actor)|\(BusinessCalendar.day($0.timeMS))" }, nowMS, .add)
+    }
+
+    /// One person's operations alternating between two terminals — T1, then T2, then T1 again — within
+    /// `shared_credential_minutes`: someone else is using their credential (or card) at the other terminal.
+    /// Moving from one counter to the next is not alternating. Read from the record around the chunk's
+    /// operations (the actor index), so that the three may arrive in different chunks, from different agents.
+    static func sharedCredential(_ db: Database, _ rows: [Row], _ settings: RuleSettings, _ nowMS: Int64) throws {
+        let window = Int64(settings.sharedCredentialMinutes) * 60_000
+        let around = try db.cachedStatement(
+            sql: """
+                SELECT agent, seq, time_ms, id FROM events INDEXED BY events_by_actor
+                WHERE actor = ? AND time_ms BETWEEN ? AND ? AND kind = 'operation' AND id <= ?
+                ORDER BY time_ms, id
+                """)
+        let through = rows.last?.id ?? 0
+        let acts = rows.filter { $0.kind == "operation" && operations.contains($0.action) && !$0.actor.isEmpty }
+        try groups(acts, key: { Key(text: $0.actor, number: dayNumber($0.timeMS)) }) { _, group in
+            let actor = group[0].actor
+            let first = group.map(\.timeMS).min()!
+            let last = group.map(\.timeMS).max()!
+            let mine = Set(group.map(\.id))
+            let seen = try GRDB.Row.fetchAll(around, arguments: [actor, first - window, last + window, through])
+                .map { (agent: $0[0] as String, seq: $0[1] as Int64, time: $0[2] as Int64, id: $0[3] as Int64) }
+            // Runs of one terminal; an alternation is a run between two runs of another terminal, the three
+            // within the window, and at least one of the events new in this chunk (each found once).
+            var runs: [(agent: String, events: [(agent: String, seq: Int64, time: Int64, id: Int64)])] = []
+            for event in seen {
+                if runs.last?.agent == event.agent { runs[runs.count - 1].events.append(event) } else { runs.append((event.agent, [event])) }
+            }
+            var evidence: [(agent: String, seq: Int64, time: Int64, id: Int64)] = []
+            var terminals: Set<String> = []
+            guard runs.count >= 3 else { return }
+            for index in 1..<(runs.count - 1) {
+                let (before, middle, after) = (runs[index - 1], runs[index], runs[index + 1])
+                guard before.agent == after.agent, let a = before.events.last, let c = after.events.first, c.time - a.time <= window else { continue }
+                let three = [a] + middle.events + [c]
+                guard three.contains(where: { mine.contains($0.id) }) else { continue }
+                evidence += three
+                terminals.formUnion([before.agent, middle.agent])
+            }
+            guard !evidence.isEmpty else { return }
+            let day = BusinessCalendar.day(group[0].timeMS)
+            let named = terminals.sorted().joined(separator: ", ")
+            try FindingTable.raise(
+                db, rule: "shared_credential", key: "\(actor)|\(day)", count: .add(1), first: evidence.map(\.time).min()!,
+                last: evidence.map(\.time).max()!, evidence: evidence.prefix(20).map { "\($0.agent)/\($0.seq)" }, nowMS: nowMS
+            ) { n in
+                FindingText(
+                    en: "\(actor) operated on \(named) at the same time on \(day) (\(n) time(s)): one credential at two terminals",
+                    ja: "\(actor) が \(day) に \(named) で同時に操作 (\(n) 回)。一つの資格情報を二か所で使用")
+            }
+        }
+    }
+
+    // MARK: Register imports
+
+    /// The registers whose rows permit something from `valid_from` on: a row imported with a validity that
+    /// starts before the day of its import permitted, after the fact, what it covers (事後許可).
+    static let permitting: [Register: String] = [.permits: "入退室許可", .maintenance: "作業指示書"]
+
+    /// Raises `register_backdated` for each row added or changed by an import whose `valid_from` is before
+    /// the day of the import (JST). The evidence is the import's own `record/register_imported` event, whose
+    /// actor is the importer: the 会議 sees who wrote it, and the importer cannot resolve it (第9②).
+    static func backdated(
+        _ db: Database, register: Register, rows: [String: RegisterRow], by person: String, evidence: [String], nowMS: Int64
+    ) throws {
+        guard let name = permitting[register] else { return }
+        let today = BusinessCalendar.day(nowMS)
+        for key in rows.keys.sorted() {
+            guard let from = rows[key]?["valid_from"], !from.isEmpty, from < today else { continue }
+            try FindingTable.raise(
+                db, rule: "register_backdated", key: "\(register.rawValue)|\(key)|\(from)", count: .set(1), first: nowMS, last: nowMS,
+                evidence: evidence, nowMS: nowMS
+            ) { _ in
+                FindingText(
+                    en: "\(person) imported \(register.rawValue) \(key) on \(today), valid from \(from): before it was imported (事後許可)",
+                    ja: "\(person) が \(today) に\(name) \(key) を登録。有効開始 \(from) は登録より前 (事後許可)")
+            }
+        }
+    }
+
+    /// Who last replaced a register, and when, from its `record/register_imported` events: named when a
+    /// re-judgement resolves a finding, so that the 会議 sees whose register change cleared it (第9②).
+    static func lastImport(_ db: Database, _ register: Register) throws -> (person: String, at: String)? {
+        try GRDB.Row.fetchOne(
+            db,
+            sql: """
+                SELECT actor, time_ms FROM events INDEXED BY events_by_subject
+                WHERE subject = ? AND kind = 'record' AND action = 'register_imported' ORDER BY time_ms DESC, id DESC LIMIT 1
+                """, arguments: [register.rawValue]
+        ).map { ($0[0], time($0[1])) }
+    }
+
+    // MARK: The 点検 of the record (第20②)
+
+    /// The record not reviewed for more than `review_gap_days`: the days since the last `record/reviewed`
+    /// covered (or since the record's first event), up to yesterday. One standing finding, its count the
+    /// days unreviewed; resolved once a review covers them.
+    static func recordUnreviewed(_ db: Database, _ settings: RuleSettings, _ nowMS: Int64) throws {
+        guard settings.reviewGapDays > 0 else { return }
+        let yesterday = BusinessCalendar.day(nowMS - 86_400_000)
+        let reviewed = try String.fetchOne(
+            db,
+            sql: """
+                SELECT max(json_extract(attrs, '$.through')) FROM events INDEXED BY events_by_subject
+                WHERE subject = 'record' AND kind = 'record' AND action = 'reviewed'
+                """)
+        let since: String
+        if let reviewed {
+            guard let next = Timestamp(rfc3339: "\(reviewed)T00:00:00.000+09:00")?.epochMilliseconds else { return }
+            since = BusinessCalendar.day(next + 86_400_000)
+        } else {
+            guard let first = try Int64.fetchOne(db, sql: "SELECT min(time_ms) FROM events INDEXED BY events_by_time WHERE agent != 'hub'")
+            else { return }
+            since = BusinessCalendar.day(first)
+        }
+        guard since <= yesterday, let start = Timestamp(rfc3339: "\(since)T00:00:00.000+09:00")?.epochMilliseconds,
+            let end = Timestamp(rfc3339: "\(yesterday)T00:00:00.000+09:00")?.epochMilliseconds
+        else {
+            try FindingTable.clear(db, rule: "record_unreviewed", key: "record", reason: "点検が記録された (a review was recorded)", nowMS: nowMS)
+            return
+        }
+        let days = (end - start) / 86_400_000 + 1
+        guard days > Int64(settings.reviewGapDays) else {
+            try FindingTable.clear(db, rule: "record_unreviewed", key: "record", reason: "点検が記録された (a review was recorded)", nowMS: nowMS)
+            return
+        }
+        try FindingTable.raise(
+            db, rule: "record_unreviewed", key: "record", count: .set(days), first: start, last: end, evidence: [], nowMS: nowMS
+        ) { n in
+            FindingText(
+                en: "the record from \(since) to \(yesterday) has not been reviewed (\(n) days; review_gap_days \(settings.reviewGapDays))",
+                ja: "\(since) から \(yesterday) までの記録が点検されていない (\(n) 日。review_gap_days \(settings.reviewGapDays))")
+        }
+    }
+}

@@ -1,0 +1,164 @@
+import Foundation
+import KirokuHub
+import KirokuProtocol
+import Testing
+
+/// The misuse that actually happens behind 第20① and 第16④, and the 管理者's own acts the 会議 audits
+/// (第9②): each rule with what must raise it, near-misses that must not, and events that arrive late.
+@Suite("Misuse and the 管理者's own acts (第9②, 第16④, 第20)")
+struct MisuseTests {
+    static func at(_ text: String) -> Date { Timestamp(rfc3339: text + ":00.000+09:00")!.date }
+
+    @Test("Lookups without a purpose, or with one not in lookup_purposes (第20①); sources that record none are not judged")
+    func lookupPurpose() async throws {
+        let record = try RuleTests.Record(try TempDir("misuse-purpose"))
+        var settings = RuleTests.settings
+        settings.lookupPurposes = ["住民票の写しの交付", "転入届"]
+        try await record.add("t1", "2026-12-10 10:00", "operation", "lookup", "P1", "住民A", attrs: ["purpose": ""])  // none given
+        try await record.add("t1", "2026-12-10 10:01", "operation", "lookup", "P1", "住民B", attrs: ["purpose": "転入届"])  // listed
+        try await record.add("t1", "2026-12-10 10:02", "operation", "lookup", "P1", "住民C", attrs: ["purpose": "私用"])  // not listed
+        try await record.add("t2", "2026-12-10 10:03", "operation", "lookup", "P2", "住民D")  // source records no purpose
+        try await record.add("t2", "2026-12-10 10:04", "operation", "lookup", "P2", "住民E", attrs: ["purpose": " 住民票の写しの交付 "])
+        try await record.add("t2", "2026-12-10 10:05", "operation", "print", "P2", "住民F", attrs: ["purpose": ""])  // not a lookup
+        try await record.store.evaluateRules(settings, now: RuleTests.now)
+        let found = try await record.findings("lookup_purpose")
+        #expect(found.count == 1 && found[0].evidence == ["t1/1", "t1/3"] && found[0].count == 2, "\(found)")
+        #expect(found[0].summaryJa == "P1 が 2026-12-10 に定めのない目的 (私用) で照会", "the newest hit's words: \(found[0])")
+        #expect(found[0].article == "第20" && found[0].severity == "warning")
+        // One of a past day arriving late is judged in its day; with no list, only an empty purpose is found.
+        settings.lookupPurposes = []
+        try await record.add("t3", "2026-12-01 09:00", "operation", "lookup", "P3", "住民G", attrs: ["purpose": "私用"])
+        try await record.add("t3", "2026-12-01 09:01", "operation", "lookup", "P3", "住民H", attrs: ["purpose": "  "])
+        try await record.store.evaluateRules(settings, now: RuleTests.now)
+        let late = try await record.findings("lookup_purpose").filter { $0.evidence.first?.hasPrefix("t3/") == true }
+        #expect(late.count == 1 && late[0].evidence == ["t3/2"] && late[0].firstSeen.hasPrefix("2026-12-01"), "\(late)")
+        #expect(throws: (any Error).self) { try JSONDecoder().decode(RuleSettings.self, from: Data(#"{"lookup_purposes": ["転入届", " "]}"#.utf8)) }
+    }
+
+    @Test("One credential at two terminals at once (第16④): T1, T2, T1 within the window is found, across chunks; walking to the next counter is not")
+    func sharedCredential() async throws {
+        let record = try RuleTests.Record(try TempDir("misuse-shared"))
+        let settings = RuleTests.settings  // shared_credential_minutes 10
+        // P1 at t1, someone with P1's credential at t2, P1 at t1 again: within ten minutes.
+        try await record.add("t1", "2026-12-10 10:00", "operation", "lookup", "P1", "住民A")
+        try await record.add("t2", "2026-12-10 10:03", "operation", "lookup", "P1", "住民B")
+        try await record.add("t1", "2026-12-10 10:06", "operation", "lookup", "P1", "住民C")
+        // P2 moves from t1 to t2 and stays: no alternation.
+        try await record.add("t1", "2026-12-10 11:00", "operation", "lookup", "P2", "住民D")
+        try await record.add("t2", "2026-12-10 11:02", "operation", "lookup", "P2", "住民E")
+        try await record.add("t2", "2026-12-10 11:04", "operation", "lookup", "P2", "住民F")
+        // P3 goes back to t1, but 20 minutes after leaving it.
+        try await record.add("t1", "2026-12-10 13:00", "operation", "lookup", "P3", "住民G")
+        try await record.add("t2", "2026-12-10 13:10", "operation", "lookup", "P3", "住民H")
+        try await record.add("t1", "2026-12-10 13:20", "operation", "lookup", "P3", "住民I")
+        try await record.store.evaluateRules(settings, now: RuleTests.now)
+        let found = try await record.findings("shared_credential")
+        #expect(found.count == 1 && Set(found[0].evidence) == ["t1/1", "t2/1", "t1/2"], "\(found)")
+        #expect(found[0].severity == "critical" && found[0].summaryJa?.contains("P1 が 2026-12-10 に t1, t2 で同時に操作") == true, "\(found[0])")
+        // P4's middle event comes from an offline terminal a chunk later: found then.
+        try await record.add("t3", "2026-12-11 09:00", "operation", "login", "P4", "")
+        try await record.add("t3", "2026-12-11 09:08", "operation", "lookup", "P4", "住民J")
+        try await record.store.evaluateRules(settings, now: RuleTests.now)
+        #expect(try await record.findings("shared_credential").count == 1)
+        try await record.add("t4", "2026-12-11 09:04", "operation", "lookup", "P4", "住民K")
+        try await record.store.evaluateRules(settings, now: RuleTests.now)
+        let late = try await record.findings("shared_credential").filter { $0.summary.hasPrefix("P4 ") }
+        #expect(late.count == 1 && Set(late[0].evidence) == ["t3/1", "t4/1", "t3/2"], "\(late)")
+    }
+
+    @Test("事後許可 (第9②): a permit imported valid from before its import is found, naming the importer, who may not resolve it; re-judging names whose change cleared a finding")
+    func backdatedAndRejudged() async throws {
+        let record = try RuleTests.Record(try TempDir("misuse-backdated"))
+        // P9 entered the 電算室 on 12-10 without a permit: critical.
+        try await record.add("door", "2026-12-10 10:00", "access", "enter", "P9", "電算室")
+        try await record.add("door", "2026-12-10 10:30", "access", "exit", "P9", "電算室")
+        _ = try await record.store.importRegister(
+            .permits, csv: "permit_id,person,room,valid_from,valid_to\nR-1,P1,電算室,2026-12-01,\n", by: "kanri01",
+            now: MisuseTests.at("2026-11-30T09:00"))
+        try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
+        #expect(try await record.findings("entry_without_permit").count == 1)
+        #expect(try await record.findings("register_backdated").isEmpty, "R-1 was imported before it began")
+        // On 12-11 kanri01 writes P9 a permit from 12-01 (after the fact), keeps R-1 unchanged, and adds one from today.
+        _ = try await record.store.importRegister(
+            .permits,
+            csv: "permit_id,person,room,valid_from,valid_to\nR-1,P1,電算室,2026-12-01,\nR-2,P9,電算室,2026-12-01,\nR-3,P3,電算室,2026-12-11,\n",
+            by: "kanri01", now: MisuseTests.at("2026-12-11T09:00"))
+        let backdated = try await record.findings("register_backdated")
+        #expect(backdated.count == 1 && backdated[0].summary.contains("kanri01 imported permits R-2 on 2026-12-11, valid from 2026-12-01"), "\(backdated)")
+        #expect(backdated[0].summaryJa?.contains("(事後許可)") == true && backdated[0].article == "第9")
+        // Re-judging the day resolves the entry, naming the register's last importer in the resolution.
+        _ = try await record.store.rejudge(day: "2026-12-10", settings: RuleTests.settings, by: "kanri01", now: RuleTests.now)
+        let cleared = try #require(try await record.findings("entry_without_permit").first)
+        #expect(cleared.status == "resolved" && cleared.history.last?.reason.contains("permits last replaced by kanri01 at 2026-12-11 09:00") == true, "\(cleared.history)")
+        // kanri01 may not resolve the finding about their own import (第9②); kanri02 may.
+        await #expect(throws: KirokuError.self) {
+            _ = try await record.store.act(onFinding: backdated[0].id, status: "resolved", reason: "正当な事後許可", by: "kanri01")
+        }
+        #expect(try await record.store.act(onFinding: backdated[0].id, status: "acknowledged", reason: "確認中", by: "kanri01").status == "acknowledged")
+        #expect(try await record.store.act(onFinding: backdated[0].id, status: "resolved", reason: "会議で承認", by: "kanri02").status == "resolved")
+        // Nor an operator a finding about their own lookups, if they held the right.
+        try await record.add("t1", "2026-12-12 22:00", "operation", "lookup", "kanri02", "住民A")
+        try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
+        let own = try #require(try await record.findings("out_of_hours").first)
+        do {
+            _ = try await record.store.act(onFinding: own.id, status: "resolved", reason: "業務", by: "kanri02")
+            Issue.record("one's own finding was resolved")
+        } catch let error as KirokuError {
+            #expect(error.code == .notPermitted && error.message.contains("第9②"))
+        }
+    }
+
+    @Test("点検記録 (第20②): days without a review are one finding, resolved once a review covers them; a review of a day to come is refused")
+    func recordReviews() async throws {
+        let record = try RuleTests.Record(try TempDir("misuse-review"))
+        try await record.add("t1", "2026-12-01 10:00", "operation", "lookup", "P1", "住民A")
+        try await record.store.evaluateRules(RuleTests.settings, now: MisuseTests.at("2026-12-08T12:00"))
+        #expect(try await record.findings("record_unreviewed").isEmpty, "12-01 to 12-07 is seven days: not more than review_gap_days")
+        try await record.store.evaluateRules(RuleTests.settings, now: MisuseTests.at("2026-12-20T12:00"))
+        let found = try #require(try await record.findings("record_unreviewed").first)
+        #expect(found.count == 19 && found.summary.contains("from 2026-12-01 to 2026-12-19"), "\(found)")
+        await #expect(throws: KirokuError.self) {
+            _ = try await record.store.review(through: Timestamp(rfc3339: "2026-12-21T00:00:00.000+09:00")!, note: "", by: "kanri01", now: MisuseTests.at("2026-12-20T12:00"))
+        }
+        let made = try await record.store.review(
+            through: Timestamp(rfc3339: "2026-12-15T00:00:00.000+09:00")!, note: "12月前半 異常なし", by: "kanri01", now: MisuseTests.at("2026-12-20T12:00"))
+        #expect(made.through == "2026-12-15" && made.by == "kanri01" && made.event.hasPrefix("hub/"))
+        try await record.store.evaluateRules(RuleTests.settings, now: MisuseTests.at("2026-12-20T12:00"))
+        #expect(try await record.findings("record_unreviewed", status: "open").isEmpty, "12-16 to 12-19 is four days")
+        // Off when review_gap_days is 0.
+        var off = RuleTests.settings
+        off.reviewGapDays = 0
+        try await record.store.evaluateRules(off, now: MisuseTests.at("2027-03-01T12:00"))
+        #expect(try await record.findings("record_unreviewed", status: "open").isEmpty)
+        try await record.store.evaluateRules(RuleTests.settings, now: MisuseTests.at("2027-03-01T12:00"))
+        #expect(try await record.findings("record_unreviewed", status: "open").first?.summary.contains("from 2026-12-16") == true)
+    }
+
+    @Test("kirokuctl review: the 管理者 records a 点検 through a day, everyone who reads the record sees it; the 会議 may not record one")
+    func reviewCommand() async throws {
+        let temp = try TempDir("misuse-review-cli")
+        let pki = try TestPKI(in: temp)
+        for id in ["kanri01", "kaigi01"] { try pki.person(id) }
+        do {
+            let record = try RuleTests.Record(temp, path: temp.file("hub/record.sqlite"))
+            _ = try await record.store.importRegister(.people, csv: "person_id,name,role,left\nkanri01,山田,管理者,\nkaigi01,佐藤,会議,\n", by: "kanri01")
+        }
+        let hub = try await HubProcess(pki: pki, temp: temp)
+        defer { hub.stop() }
+        let ctl = Binaries.path("kirokuctl")
+        func run(_ id: String, _ arguments: [String]) throws -> Outcome {
+            try runProgram(ctl, arguments + ["--hub", hub.url, "--pki", pki.dir.path, "--as", id])
+        }
+        let yesterday = BusinessCalendar.day(Int64(Date().timeIntervalSince1970 * 1000) - 86_400_000)
+        let made = try run("kanri01", ["review", "--through", yesterday.replacingOccurrences(of: "-", with: "/"), "--note", "異常なし"])
+        #expect(made.status == 0 && made.stdout.contains("\(yesterday) までの点検を hub/"), "\(made.stdout)\(made.stderr)")
+        let refused = try run("kaigi01", ["review", "--through", yesterday])
+        #expect(refused.status == 2 && refused.stderr.contains("not_permitted"), "\(refused.stderr)")
+        let future = try run("kanri01", ["review", "--through", "2099-01-01"])
+        #expect(future.status == 64 && future.stderr.contains("has not come yet"), "\(future.stderr)")
+        let listed = try run("kaigi01", ["review", "--list"])
+        #expect(listed.status == 0 && listed.stdout.contains(yesterday) && listed.stdout.contains("異常なし") && listed.stdout.contains("点検 1 件"), "\(listed.stdout)")
+        let usage = try run("kanri01", ["review"])
+        #expect(usage.status == 64 && usage.stderr.contains("--through"), "\(usage.stderr)")
+    }
+}
