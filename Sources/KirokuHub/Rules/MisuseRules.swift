@@ -35,8 +35,12 @@ extension RuleEngine {
     /// One person's operations alternating between two terminals — T1, then T2, then T1 again — within
     /// `shared_credential_minutes`: someone else is using their credential (or card) at the other terminal.
     /// Moving from one counter to the next is not alternating. Read from the record around the chunk's
-    /// operations (the actor index), so that the three may arrive in different chunks, from different agents.
+    /// operations (the actor index), so that the three may arrive in different chunks, from different agents:
+    /// each of the chunk's operations is within the window of the other two of any alternation it is part of,
+    /// so only the windows around them are read, merged where they overlap (a catch-up chunk reads about its
+    /// own size, not whole days).
     static func sharedCredential(_ db: Database, _ rows: [Row], _ settings: RuleSettings, _ nowMS: Int64) throws {
+        typealias Seen = (agent: String, seq: Int64, time: Int64, id: Int64)
         let window = Int64(settings.sharedCredentialMinutes) * 60_000
         let around = try db.cachedStatement(
             sql: """
@@ -46,40 +50,47 @@ extension RuleEngine {
                 """)
         let through = rows.last?.id ?? 0
         let acts = rows.filter { $0.kind == "operation" && operations.contains($0.action) && !$0.actor.isEmpty }
-        try groups(acts, key: { Key(text: $0.actor, number: dayNumber($0.timeMS)) }) { _, group in
-            let actor = group[0].actor
-            let first = group.map(\.timeMS).min()!
-            let last = group.map(\.timeMS).max()!
+        try groups(acts, key: { $0.actor }) { actor, group in
             let mine = Set(group.map(\.id))
-            let seen = try GRDB.Row.fetchAll(around, arguments: [actor, first - window, last + window, through])
-                .map { (agent: $0[0] as String, seq: $0[1] as Int64, time: $0[2] as Int64, id: $0[3] as Int64) }
-            // Runs of one terminal; an alternation is a run between two runs of another terminal, the three
-            // within the window, and at least one of the events new in this chunk (each found once).
-            var runs: [(agent: String, events: [(agent: String, seq: Int64, time: Int64, id: Int64)])] = []
-            for event in seen {
-                if runs.last?.agent == event.agent { runs[runs.count - 1].events.append(event) } else { runs.append((event.agent, [event])) }
+            var ranges: [(from: Int64, to: Int64)] = []
+            for time in group.map(\.timeMS).sorted() {
+                if let last = ranges.last, time - window <= last.to {
+                    ranges[ranges.count - 1].to = time + window
+                } else {
+                    ranges.append((time - window, time + window))
+                }
             }
-            var evidence: [(agent: String, seq: Int64, time: Int64, id: Int64)] = []
-            var terminals: Set<String> = []
-            guard runs.count >= 3 else { return }
-            for index in 1..<(runs.count - 1) {
-                let (before, middle, after) = (runs[index - 1], runs[index], runs[index + 1])
-                guard before.agent == after.agent, let a = before.events.last, let c = after.events.first, c.time - a.time <= window else { continue }
-                let three = [a] + middle.events + [c]
-                guard three.contains(where: { mine.contains($0.id) }) else { continue }
-                evidence += three
-                terminals.formUnion([before.agent, middle.agent])
+            // Alternations by the JST day of their first event: the finding's key, as for the other rules.
+            var byDay: [String: [Seen]] = [:]
+            for range in ranges {
+                let seen: [Seen] = try GRDB.Row.fetchAll(around, arguments: [actor, range.from, range.to, through]).map { ($0[0], $0[1], $0[2], $0[3]) }
+                // Runs of one terminal; an alternation is a run between two runs of another terminal, the
+                // outer two within the window, and at least one of the three new in this chunk.
+                var runs: [(agent: String, events: [Seen])] = []
+                for event in seen {
+                    if runs.last?.agent == event.agent { runs[runs.count - 1].events.append(event) } else { runs.append((event.agent, [event])) }
+                }
+                guard runs.count >= 3 else { continue }
+                for index in 1..<(runs.count - 1) {
+                    let (before, middle, after) = (runs[index - 1], runs[index], runs[index + 1])
+                    guard before.agent == after.agent, let a = before.events.last, let c = after.events.first, c.time - a.time <= window
+                    else { continue }
+                    let three = [a] + middle.events + [c]
+                    guard three.contains(where: { mine.contains($0.id) }) else { continue }
+                    byDay[BusinessCalendar.day(a.time), default: []] += three
+                }
             }
-            guard !evidence.isEmpty else { return }
-            let day = BusinessCalendar.day(group[0].timeMS)
-            let named = terminals.sorted().joined(separator: ", ")
-            try FindingTable.raise(
-                db, rule: "shared_credential", key: "\(actor)|\(day)", count: .add(1), first: evidence.map(\.time).min()!,
-                last: evidence.map(\.time).max()!, evidence: evidence.prefix(20).map { "\($0.agent)/\($0.seq)" }, nowMS: nowMS
-            ) { n in
-                FindingText(
-                    en: "\(actor) operated on \(named) at the same time on \(day) (\(n) time(s)): one credential at two terminals",
-                    ja: "\(actor) が \(day) に \(named) で同時に操作 (\(n) 回)。一つの資格情報を二か所で使用")
+            for day in byDay.keys.sorted() {
+                let evidence = byDay[day]!
+                let named = Set(evidence.map(\.agent)).sorted().joined(separator: ", ")
+                try FindingTable.raise(
+                    db, rule: "shared_credential", key: "\(actor)|\(day)", count: .add(1), first: evidence.map(\.time).min()!,
+                    last: evidence.map(\.time).max()!, evidence: evidence.prefix(20).map { "\($0.agent)/\($0.seq)" }, nowMS: nowMS
+                ) { n in
+                    FindingText(
+                        en: "\(actor) operated on \(named) at the same time on \(day) (\(n) time(s)): one credential at two terminals",
+                        ja: "\(actor) が \(day) に \(named) で同時に操作 (\(n) 回)。一つの資格情報を二か所で使用")
+                }
             }
         }
     }
