@@ -80,6 +80,18 @@ with sync_playwright() as playwright:
     check("default-src 'none'" in headers.get("content-security-policy", "") and headers.get("x-frame-options") == "DENY"
           and headers.get("cache-control") == "no-store", "pages are sent with CSP, no framing, no caching", json.dumps(headers))
     shot(page, "01-dashboard")
+    # The 点検 of the record (第20②) from the dashboard: through yesterday by default, with a note.
+    check("まだ点検の記録はありません" in text, "管理者: no review yet on the dashboard", text)
+    page.fill("form[action='/reviews'] input[name=note]", "11月分 異常なし")
+    page.click("form[action='/reviews'] button")
+    text = page.inner_text("body")
+    check("最後の点検" in text and "まで · 髙﨑 一郎" in text and "11月分 異常なし" in text, "管理者: a review recorded from the dashboard, with who", text)
+    shot(page, "01b-dashboard-review")
+    page.fill("form[action='/reviews'] input[name=through]", "2099/1/1")
+    page.click("form[action='/reviews'] button")
+    text = page.inner_text("body")
+    check("has not come yet" in text and "2099" in text, "管理者: a review of a day to come is refused with the reason", text)
+    page.goto(f"{hub}/")
 
     page.goto(f"{hub}/events")
     page.fill("input[name=subject]", "住民票コード 9")
@@ -179,6 +191,9 @@ with sync_playwright() as playwright:
     check("証拠の記録" in text and "対応を記録する" not in text, "会議: reads the finding, is offered no form", text)
     page.goto(f"{hub}/retention")
     check("保全を設定する" not in page.inner_text("body"), "会議: no hold form", page.inner_text("body"))
+    page.goto(f"{hub}/")
+    text = page.inner_text("body")
+    check("11月分 異常なし" in text and "点検を記録する" not in text, "会議: sees the last review, is offered no review form", text)
     # Another person's token is bound to their certificate: refused before anything is judged.
     forged = page.request.post(finding_url + "/resolve", form={"reason": "会議が解決", "token": admin_token},
                                headers={"Origin": hub, "Sec-Fetch-Site": "same-origin"})

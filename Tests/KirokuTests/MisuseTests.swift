@@ -66,6 +66,38 @@ struct MisuseTests {
         #expect(late.count == 1 && Set(late[0].evidence) == ["t3/1", "t4/1", "t3/2"], "\(late)")
     }
 
+    @Test("Operations outside one's assignment (第20①): the terminal or its section must be assigned that day; nobody is judged before the register is loaded")
+    func outsideAssignment() async throws {
+        let record = try RuleTests.Record(try TempDir("misuse-assignment"))
+        try await record.add("counter-01", "2026-12-10 09:00", "operation", "lookup", "P1", "住民A")  // before the register: not judged
+        try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
+        _ = try await record.store.importRegister(
+            .assignments,
+            csv: "assignment_id,person,scope,valid_from,valid_to\nA-1,P1,本庁舎,2026-12-01,\nA-2,P2,counter-09,2026-12-01,2026-12-10\n",
+            by: "kanri01")
+        try await record.add("counter-01", "2026-12-11 09:00", "operation", "lookup", "P1", "住民B")  // its site 本庁舎 is P1's section
+        try await record.add("counter-09", "2026-12-10 09:00", "operation", "print", "P2", "住民C")  // P2's terminal, in time
+        try await record.add("counter-09", "2026-12-11 09:00", "operation", "lookup", "P2", "住民D")  // after P2's assignment ended
+        try await record.add("counter-01", "2026-12-11 09:10", "operation", "lookup", "P3", "住民E")  // P3 assigned nowhere
+        try await record.add("counter-01", "2026-12-11 09:20", "operation", "login", "P3", "")  // not an operation on a resident
+        try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
+        let found = try await record.findings("lookup_outside_assignment").sorted { $0.summary < $1.summary }
+        #expect(found.map(\.evidence) == [["counter-09/2"], ["counter-01/3"]], "\(found)")
+        #expect(found[0].summary.contains("P2 operated on counter-09 on 2026-12-11 with no assignment"), "\(found[0])")
+        #expect(found[1].summaryJa?.contains("P3 が 2026-12-11 に counter-01 で操作。事務分掌の台帳に担当がない") == true, "\(found[1])")
+        // At a terminal of another section: named with its site.
+        try await record.add("annex-01", "2026-12-11 10:00", "operation", "lookup", "P1", "住民F", site: "別館 税務課")
+        try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
+        let other = try await record.findings("lookup_outside_assignment").filter { $0.evidence == ["annex-01/1"] }
+        #expect(other.count == 1 && other[0].summary.contains("P1 operated on annex-01 (別館 税務課) on 2026-12-11, outside their assignment (本庁舎)"), "\(other)")
+        do {
+            _ = try await record.store.importRegister(.assignments, csv: "assignment_id,person,scope,valid_from,valid_to\nA-9,P9,,2026-12-01,\n", by: "kanri01")
+            Issue.record("an assignment without a scope was accepted")
+        } catch let error as KirokuError {
+            #expect(error.message.contains("line 2") && error.message.contains("scope"))
+        }
+    }
+
     @Test("事後許可 (第9②): a permit imported valid from before its import is found, naming the importer, who may not resolve it; re-judging names whose change cleared a finding")
     func backdatedAndRejudged() async throws {
         let record = try RuleTests.Record(try TempDir("misuse-backdated"))

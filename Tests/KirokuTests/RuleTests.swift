@@ -28,7 +28,7 @@ struct RuleTests {
         /// `time` is JST wall time `YYYY-MM-DD HH:MM`.
         func add(
             _ agent: String, _ time: String, _ kind: String, _ action: String, _ actor: String, _ subject: String = "",
-            attrs: [String: String] = [:], receivedAtEventTime: Bool = false
+            attrs: [String: String] = [:], receivedAtEventTime: Bool = false, site: String = "本庁舎"
         ) async throws {
             // Hours may be written without their leading zero.
             let parts = time.split(separator: " ")
@@ -36,7 +36,7 @@ struct RuleTests {
             let stamp = "\(parts[0])T\(clock):00.000+09:00"
             let (seq, prev) = chains[agent] ?? (0, Event.genesis)
             let event = Event(
-                agent: agent, seq: seq + 1, time: stamp, kind: kind, action: action, actor: actor, subject: subject, site: "本庁舎",
+                agent: agent, seq: seq + 1, time: stamp, kind: kind, action: action, actor: actor, subject: subject, site: site,
                 attrs: attrs, salt: Event.randomSalt(), prev: prev
             ).sealed()
             chains[agent] = (event.seq, event.hash)

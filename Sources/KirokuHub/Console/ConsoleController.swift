@@ -62,6 +62,18 @@ struct ConsoleController: HubController {
                 }
             }
         }
+        // The 点検 of the record (第20②), from the dashboard.
+        router.post("/reviews") { request, context in
+            await self.page(request, context) { _ in
+                let form = try await self.form(request, context)
+                guard let text = form["through"], let through = PersonTime.parse(text) else {
+                    throw KirokuError(.badQuery, "through must be \(PersonTime.forms), not '\((form["through"] ?? "").prefix(40))'")
+                }
+                let person = try await self.authorize(.actOnFindings, context)
+                _ = try await self.store.review(through: through, note: form["note"] ?? "", by: person.id)
+                return Self.seeOther("/")
+            }
+        }
         router.get("/agents") { request, context in await self.page(request, context) { try await self.agentList($0, context) } }
         router.get("/agents/:id") { request, context in await self.page(request, context) { try await self.agent($0, context) } }
         router.get("/registers") { request, context in await self.page(request, context) { try await self.registerList($0, context) } }
@@ -298,7 +310,8 @@ struct ConsoleController: HubController {
     func eventRow(_ event: Event, _ viewer: Viewer) -> [String: Any] {
         [
             "time": ConsoleText.time(event.time), "agent": event.agent, "seq": event.seq, "kind": ConsoleText.kind(event.kind),
-            "action": ConsoleText.eventAction(event.action) == event.action ? event.action : "\(ConsoleText.eventAction(event.action)) (\(event.action))",
+            "action": ConsoleText.eventAction(event.action, kind: event.kind) == event.action
+                ? event.action : "\(ConsoleText.eventAction(event.action, kind: event.kind)) (\(event.action))",
             "actor": event.actor, "actorName": viewer.names[event.actor] ?? "", "subject": event.subject,
             "site": event.site,
             "attrs": CanonicalJSON.sortedKeys(event.attrs.keys).map { "\($0)=\(event.attrs[$0]!)" }.joined(separator: " "),
@@ -361,7 +374,16 @@ struct ConsoleController: HubController {
                 checkpointNote += "立会人の連署はまだありません"
             }
         }
+        // The last 点検 (第20②) and, for those who may record one, the form (through yesterday by default).
+        let review = try await store.reviews().first
+        let gap = configuration.rules.reviewGapDays
+        let yesterday = BusinessCalendar.day(nowMS - 86_400_000)
         let data: [String: Any] = [
+            "reviewNote": review.map { "\(ConsoleText.date("\($0.through)T00:00:00.000+09:00")) まで · \(viewer.names[$0.by] ?? $0.by) · \(ConsoleText.time($0.at))" }
+                ?? "まだ点検の記録はありません",
+            "reviewText": review?.note ?? "", "hasReviewText": !(review?.note ?? "").isEmpty, "canReview": viewer.can(.actOnFindings), "reviewDefault": yesterday.replacingOccurrences(of: "-", with: "/"),
+            "reviewGap": gap > 0 ? "\(gap) 日を超えて点検がないと所見になります (record_unreviewed)。" : "点検の間隔の規則は無効です (review_gap_days 0)。",
+            "token": token.make(certificateDigest: context.certificateDigest),
             "eventsToday": eventsToday, "today": ConsoleText.date("\(today)T00:00:00.000+09:00"),
             "openCritical": openCritical, "anyCritical": openCritical > 0, "openWarning": openWarning, "acknowledged": acknowledged, "byArticle": articles, "anyOpen": !articles.isEmpty,
             "quiet": quiet.map {
@@ -594,7 +616,7 @@ struct ConsoleController: HubController {
         .permits: "入退室許可 (第12②)", .cards: "操作識別カード (第16)", .devices: "構成管理簿・機器 (第14)",
         .programs: "構成管理簿・プログラム (第14⑤, 第17)", .maintenance: "作業指示書 (第26)", .people: "職員と役割",
         .stock: "住基カード (第18)", .calendar: "業務カレンダー", .contracts: "委託契約 (第23–第25)",
-        .watchlist: "注意対象者 (第20①、管理者のみ閲覧)",
+        .watchlist: "注意対象者 (第20①、管理者のみ閲覧)", .assignments: "事務分掌 (第20①)",
     ]
 
     func registerList(_ viewer: Viewer, _ context: HubRequestContext) async throws -> Response {

@@ -52,13 +52,16 @@ enum ConsoleText {
             "site_audit_overdue": "受託者の実施状況報告の遅れ", "work_report_missing": "作業報告の未提出",
             "submission_unreviewed": "受託者の提出の未確認", "watchlist_lookup": "注意対象者の照会", "lookup_purpose": "目的のない照会", "shared_credential": "資格情報の共用",
             "register_backdated": "事後許可", "record_unreviewed": "記録の未点検",
+            "lookup_outside_assignment": "担当外の照会",
             "incident_not_reported": "障害・事故の未報告", "incident_not_closed": "障害・事故の未完了",
         ]
         return names[id].map { "\($0) (\(id))" } ?? id
     }
 
     /// The Japanese name of an event's action, as the ledgers call it; the id itself if there is none.
-    static func eventAction(_ action: String) -> String {
+    static func eventAction(_ action: String, kind: String = "") -> String {
+        // The hub's 点検 of the record shares its action's name with a contractor's submission reviewed.
+        if kind == "record" && action == "reviewed" { return "記録の点検" }
         let labels: [String: String] = [
             "enter": "入室", "exit": "退室", "denied": "入室拒否", "login": "ログイン", "logout": "ログアウト", "lookup": "照会",
             "update": "更新", "print": "印刷", "export": "出力", "auth_failure": "認証失敗", "issue": "交付", "revoke": "失効",

@@ -120,7 +120,7 @@ extension ConsoleController {
             let ruleIDs = RuleInfo.all.filter { $0.article == article.id }.map(\.id) + (Standard.alsoJudgedBy[article.id] ?? [])
             let findings = inPeriod.filter { ruleIDs.contains($0.rule) }
             let counted = sources.map { source in
-                (label: source.actions.map { $0.map(ConsoleText.eventAction).joined(separator: "・") } ?? source.kind.label,
+                (label: source.actions.map { $0.map { ConsoleText.eventAction($0, kind: source.kind.name) }.joined(separator: "・") } ?? source.kind.label,
                  count: source.actions.map { $0.reduce(0) { $0 + scan.count(source.kind.name, $1) } } ?? scan.count(source.kind.name))
             }
             let events = counted.reduce(0) { $0 + $1.count }
@@ -169,14 +169,14 @@ extension ConsoleController {
         func listed(_ kind: String) -> [[String: Any]] {
             (scan.listed[kind] ?? []).map {
                 [
-                    "time": time($0.timeMS), "agent": $0.agent, "action": ConsoleText.eventAction($0.action), "actor": who($0.actor),
+                    "time": time($0.timeMS), "agent": $0.agent, "action": ConsoleText.eventAction($0.action, kind: kind), "actor": who($0.actor),
                     "subject": $0.subject,
                     "site": $0.site,
                 ]
             }
         }
         func actions(_ kind: EventKind) -> [[String: Any]] {
-            kind.actions.map { ["action": ConsoleText.eventAction($0), "count": scan.count(kind.name, $0)] as [String: Any] }
+            kind.actions.map { ["action": ConsoleText.eventAction($0, kind: kind.name), "count": scan.count(kind.name, $0)] as [String: Any] }
         }
         var stock: [String: Int] = [:]
         for row in try await store.register(.stock) { stock[row["state"] ?? "", default: 0] += 1 }
@@ -223,6 +223,7 @@ extension ConsoleController {
         let detailNames = [
             "added": "追加", "changed": "変更", "removed": "削除", "rows": "行数", "found": "検出", "resolved": "解決", "reason": "理由",
             "finding": "所見", "count": "件数", "kind": "種別", "policy": "保存期間", "cutoff": "基準日", "day": "日", "hold": "保全",
+            "through": "点検した日まで", "note": "所見・気づいたこと",
         ]
         let administration: [[String: Any]] = recordEvents.filter { event in !idle.contains { $0.hash == event.hash } }.map { event in
             [
@@ -310,5 +311,5 @@ extension ConsoleController {
         return last.by == "kiroku-hub" && last.action == "reopened"
     }
 
-    static func recordAction(_ action: String) -> String { ConsoleText.eventAction(action) }
+    static func recordAction(_ action: String) -> String { ConsoleText.eventAction(action, kind: "record") }
 }

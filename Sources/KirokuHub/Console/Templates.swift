@@ -117,6 +117,16 @@ enum ConsoleTemplates {
         </tbody></table>
         {{/anyQuiet}}
         {{^quiet}}<p class="ok">{{quietNote}}</p>{{/quiet}}
+        <h2>記録の点検 (第20②)</h2>
+        <p>最後の点検: {{reviewNote}}{{#hasReviewText}} — {{reviewText}}{{/hasReviewText}}</p>
+        <p class="note">{{reviewGap}}</p>
+        {{#canReview}}
+        <form method="post" action="/reviews" class="act">
+        <input type="hidden" name="token" value="{{token}}">
+        <label>この日まで点検した<input name="through" required value="{{reviewDefault}}" placeholder="2026/11/30 または 令和8年11月30日"></label>
+        <label>所見・気づいたこと (1 行)<input name="note" maxlength="300"></label><button type="submit">点検を記録する</button>
+        </form>
+        {{/canReview}}
         """
 
     static let events = """

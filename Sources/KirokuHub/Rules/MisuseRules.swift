@@ -50,6 +50,18 @@ extension RuleEngine {
                 """)
         let through = rows.last?.id ?? 0
         let acts = rows.filter { $0.kind == "operation" && operations.contains($0.action) && !$0.actor.isEmpty }
+        // First the summary of which terminal each operator used when (one row per operator, day and
+        // terminal): most operators stay at one terminal, and then nothing else is read.
+        let note = try db.cachedStatement(
+            sql: """
+                INSERT INTO actor_terminals(actor, day, agent, first_ms, last_ms) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (actor, day, agent) DO UPDATE SET first_ms = min(first_ms, excluded.first_ms), last_ms = max(last_ms, excluded.last_ms)
+                """)
+        try groups(acts, key: { Key(text: $0.actor, number: dayNumber($0.timeMS), extra: $0.agent) }) { key, group in
+            try note.execute(arguments: [key.text, key.number, key.extra, group.map(\.timeMS).min()!, group.map(\.timeMS).max()!])
+        }
+        let terminals = try db.cachedStatement(
+            sql: "SELECT agent, first_ms, last_ms FROM actor_terminals WHERE actor = ? AND day BETWEEN ? AND ?")
         try groups(acts, key: { $0.actor }) { actor, group in
             let mine = Set(group.map(\.id))
             var ranges: [(from: Int64, to: Int64)] = []
@@ -60,9 +72,12 @@ extension RuleEngine {
                     ranges.append((time - window, time + window))
                 }
             }
+            let days = group.map { dayNumber($0.timeMS) }
+            let used = try GRDB.Row.fetchAll(terminals, arguments: [actor, days.min()! - 1, days.max()! + 1])
+                .map { (agent: $0[0] as String, first: $0[1] as Int64, last: $0[2] as Int64) }
             // Alternations by the JST day of their first event: the finding's key, as for the other rules.
             var byDay: [String: [Seen]] = [:]
-            for range in ranges {
+            for range in ranges where Set(used.filter { $0.first <= range.to && range.from <= $0.last }.map(\.agent)).count >= 2 {
                 let seen: [Seen] = try GRDB.Row.fetchAll(around, arguments: [actor, range.from, range.to, through]).map { ($0[0], $0[1], $0[2], $0[3]) }
                 // Runs of one terminal; an alternation is a run between two runs of another terminal, the
                 // outer two within the window, and at least one of the three new in this chunk.
@@ -93,6 +108,44 @@ extension RuleEngine {
                 }
             }
         }
+    }
+
+    /// Operations on residents (lookup, update, print, export) outside the operator's assignment: no row of
+    /// the assignments register valid that day names the terminal or its site (the section) for them — or
+    /// names them at all. Judged only once the register is loaded; per operator and day. The site is read
+    /// only for the few operations whose terminal is not itself assigned.
+    static func assignments(_ db: Database, _ rows: [Row], _ nowMS: Int64) throws {
+        let acts = rows.filter { $0.kind == "operation" && ["lookup", "update", "print", "export"].contains($0.action) }
+        guard !acts.isEmpty else { return }
+        let register = try HubStore.rows(.assignments, db: db)
+        guard !register.isEmpty else { return }
+        var byPerson: [String: [RegisterRow]] = [:]
+        for row in register { byPerson[row["person"] ?? "", default: []].append(row) }
+        let site = try db.cachedStatement(sql: "SELECT site FROM events WHERE id = ?")
+        var hits: [(row: Row, summary: FindingText)] = []
+        for act in acts {
+            let day = BusinessCalendar.day(act.timeMS)
+            let valid = (byPerson[act.actor] ?? []).filter {
+                ($0["valid_from"] ?? "9999") <= day && (($0["valid_to"] ?? "").isEmpty || day <= $0["valid_to"]!)
+            }
+            guard !valid.contains(where: { $0["scope"] == act.agent }) else { continue }
+            if valid.isEmpty {
+                hits.append(
+                    (act, FindingText(
+                        en: "\(act.actor) operated on \(act.agent) on \(day) with no assignment in the assignments register",
+                        ja: "\(act.actor) が \(day) に \(act.agent) で操作。事務分掌の台帳に担当がない")))
+                continue
+            }
+            let place = try String.fetchOne(site, arguments: [act.id]) ?? ""
+            guard place.isEmpty || !valid.contains(where: { $0["scope"] == place }) else { continue }
+            let assigned = valid.compactMap { $0["scope"] }.sorted().joined(separator: ", ")
+            let at = place.isEmpty ? act.agent : "\(act.agent) (\(place))"
+            hits.append(
+                (act, FindingText(
+                    en: "\(act.actor) operated on \(at) on \(day), outside their assignment (\(assigned))",
+                    ja: "\(act.actor) が \(day) に担当外の \(at) で操作 (担当: \(assigned))")))
+        }
+        try raiseHits(db, rule: "lookup_outside_assignment", hits, key: { "\($0.actor)|\(BusinessCalendar.day($0.timeMS))" }, nowMS, .add)
     }
 
     // MARK: Register imports

@@ -114,6 +114,7 @@ enum RuleEngine {
         try watchlist(db, rows, nowMS)
         try lookupPurpose(db, rows, settings, nowMS)
         try sharedCredential(db, rows, settings, nowMS)
+        try assignments(db, rows, nowMS)
         try FindingTable.setState(db, "cursor", last.id)
         return rows.count
     }

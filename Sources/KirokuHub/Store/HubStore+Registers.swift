@@ -29,9 +29,12 @@ public import Foundation
 ///   council_approved,` the eight clauses of 第24 as `yes`/`no` (``Register/contractClauses``)`,
 ///   audit_cycle_days,people` — the date the contractor's 管理体制 was confirmed (第23⑴) and the
 ///   個人情報保護運営審議会 approved the work (第23⑵), how often a site-audit report is due (第25; 0 for none)
-///   and the contractor's people (`;` between person ids), who may submit for the contract.
+///   and the contractor's people (`;` between person ids), who may submit for the contract;
+/// - `watchlist` (注意対象者, 第20①): `entry_id,subject,category,valid_from,valid_to`;
+/// - `assignments` (事務分掌, 第20①): `assignment_id,person,scope,valid_from,valid_to` — where a person's
+///   work is: `scope` a terminal (agent id) or a section (the `site` its agents stamp on events).
 public enum Register: String, Sendable, CaseIterable {
-    case permits, cards, devices, programs, maintenance, people, stock, calendar, contracts, watchlist
+    case permits, cards, devices, programs, maintenance, people, stock, calendar, contracts, watchlist, assignments
 
     /// Registers only those who may replace them may read: the watch-list names residents under DV support
     /// measures; it is referred to by its entry ids everywhere else (findings, the log, reports).
@@ -63,6 +66,7 @@ public enum Register: String, Sendable, CaseIterable {
         case .stock: ["card_no", "state", "since", "location"]
         case .calendar: ["date", "type", "name"]
         case .watchlist: ["entry_id", "subject", "category", "valid_from", "valid_to"]
+        case .assignments: ["assignment_id", "person", "scope", "valid_from", "valid_to"]
         case .contracts:
             ["contract_id", "contractor", "scope", "valid_from", "valid_to", "structure_confirmed", "council_approved"]
                 + Self.contractClauses.map(\.column) + ["audit_cycle_days", "people"]
@@ -210,6 +214,13 @@ extension HubStore {
                     guard ["holiday", "open"].contains(row["type"] ?? "") else {
                         throw KirokuError(.badQuery, "line \(index + 1): type is holiday (closed) or open")
                     }
+                case .assignments:
+                    guard !(row["person"] ?? "").isEmpty, !(row["scope"] ?? "").isEmpty else {
+                        throw KirokuError(.badQuery, "line \(index + 1): person and scope (a terminal's agent id or a section's site) are required")
+                    }
+                    guard BusinessCalendar.parse(row["valid_from"] ?? "") != nil,
+                        (row["valid_to"] ?? "").isEmpty || BusinessCalendar.parse(row["valid_to"]!) != nil
+                    else { throw KirokuError(.badQuery, "line \(index + 1): valid_from is a date YYYY-MM-DD; valid_to one too, or empty") }
                 case .watchlist:
                     guard !(row["subject"] ?? "").isEmpty else { throw KirokuError(.badQuery, "line \(index + 1): subject is required (as the lookups record it)") }
                     guard let category = row["category"], Register.watchCategories[category] != nil

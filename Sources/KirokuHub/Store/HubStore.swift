@@ -150,6 +150,18 @@ public struct HubStore: Sendable {
             // pays for it only on them, and the sweep reads a few rows instead of every event of those weeks.
             try db.execute(sql: "CREATE INDEX events_incidents_by_time ON events(time_ms) WHERE kind = 'incident'")
         }
+        migrator.registerMigration("v17: terminals by operator and day") { db in
+            // shared_credential reads the record around an operator's operations only when another terminal
+            // was theirs near that time: this small summary (per operator, JST day and terminal, the first
+            // and last operation) says when. Filled by the rules from this version on.
+            try db.execute(
+                sql: """
+                    CREATE TABLE actor_terminals(
+                        actor TEXT NOT NULL, day INTEGER NOT NULL, agent TEXT NOT NULL, first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL,
+                        PRIMARY KEY (actor, day, agent)
+                    ) WITHOUT ROWID
+                    """)
+        }
         return migrator
     }
 
