@@ -32,4 +32,14 @@ public enum Language {
         setenv("KIROKU_LANG", value, 1)
         return arguments
     }
+
+    /// This process's arguments with `--lang` taken out (``takeFlag(from:)``); a value other than `ja` or
+    /// `en` stops the program with a usage error (64) naming it.
+    public static func commandLine(program: String) -> [String] {
+        guard let arguments = takeFlag(from: Array(CommandLine.arguments.dropFirst())) else {
+            FileHandle.standardError.write(Data("\(program): --lang is ja or en\n".utf8))
+            exit(64)
+        }
+        return arguments
+    }
 }

@@ -17,13 +17,7 @@ struct KirokuAgentCommand: AsyncParsableCommand {
         subcommands: [Record.self, Ledger.self, Scan.self, Run.self, Status.self, AcceptLog.self], defaultSubcommand: Run.self)
 
     /// `--lang ja|en` anywhere on the line (``Language/takeFlag(from:)``); otherwise `KIROKU_LANG` or `LANG`.
-    static func main() async {
-        guard let arguments = Language.takeFlag(from: Array(CommandLine.arguments.dropFirst())) else {
-            FileHandle.standardError.write(Data("kiroku-agent: --lang is ja or en\n".utf8))
-            Foundation.exit(64)
-        }
-        await Self.main(arguments)
-    }
+    static func main() async { await Self.main(Language.commandLine(program: "kiroku-agent")) }
 }
 
 /// Options every subcommand shares: where the configuration and journal are.

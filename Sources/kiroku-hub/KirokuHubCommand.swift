@@ -16,13 +16,7 @@ struct KirokuHubCommand: AsyncParsableCommand {
         subcommands: [Run.self, Keygen.self], defaultSubcommand: Run.self)
 
     /// `--lang ja|en` anywhere on the line (``Language/takeFlag(from:)``); otherwise `KIROKU_LANG` or `LANG`.
-    static func main() async {
-        guard let arguments = Language.takeFlag(from: Array(CommandLine.arguments.dropFirst())) else {
-            FileHandle.standardError.write(Data("kiroku-hub: --lang is ja or en\n".utf8))
-            Foundation.exit(64)
-        }
-        await Self.main(arguments)
-    }
+    static func main() async { await Self.main(Language.commandLine(program: "kiroku-hub")) }
 
     /// Makes a new signing key for a rotation (Hub/README.md: rotating the hub's key).
     struct Keygen: ParsableCommand {

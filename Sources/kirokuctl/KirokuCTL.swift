@@ -21,13 +21,7 @@ struct KirokuCTL: AsyncParsableCommand {
 
     /// `--lang ja|en` anywhere on the line: taken out before the subcommands see it, and kept as
     /// `KIROKU_LANG` for everything that prints.
-    static func main() async {
-        guard let arguments = Language.takeFlag(from: Array(CommandLine.arguments.dropFirst())) else {
-            FileHandle.standardError.write(Data("kirokuctl: --lang is ja or en\n".utf8))
-            Foundation.exit(64)
-        }
-        await Self.main(arguments)
-    }
+    static func main() async { await Self.main(Language.commandLine(program: "kirokuctl")) }
 }
 
 /// Every kirokuctl command: ``execute()`` does the work and throws what went wrong; ``run()`` turns a

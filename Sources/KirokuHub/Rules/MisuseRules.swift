@@ -14,15 +14,18 @@ extension RuleEngine {
     static func lookupPurpose(_ db: Database, _ rows: [Row], _ settings: RuleSettings, _ nowMS: Int64) throws {
         let allowed = Set(settings.lookupPurposes.map { $0.trimmingCharacters(in: .whitespaces) })
         var hits: [(row: Row, summary: FindingText)] = []
-        for row in rows where row.kind == "operation" && row.action == "lookup" && !row.attrs.isEmpty {
-            guard let attrs = try? JSONDecoder().decode([String: String].self, from: Data(row.attrs.utf8)),
-                let given = attrs["purpose"]
-            else { continue }
-            let purpose = given.trimmingCharacters(in: .whitespaces)
-            let day = BusinessCalendar.day(row.timeMS)
-            if purpose.isEmpty {
+        for row in rows where row.purpose != nil && row.kind == "operation" && row.action == "lookup" {
+            let given = row.purpose!
+            if given.unicodeScalars.allSatisfy({ CharacterSet.whitespaces.contains($0) }) {
+                let day = BusinessCalendar.day(row.timeMS)
                 hits.append((row, FindingText(en: "\(row.actor) looked up without a purpose on \(day)", ja: "\(row.actor) が \(day) に目的を記さずに照会")))
-            } else if !allowed.isEmpty && !allowed.contains(purpose) {
+                continue
+            }
+            // Compared (and hashed) only when a list is set; most purposes match as given, without trimming.
+            guard !allowed.isEmpty, !allowed.contains(given) else { continue }
+            let purpose = given.trimmingCharacters(in: .whitespaces)
+            if !allowed.contains(purpose) {
+                let day = BusinessCalendar.day(row.timeMS)
                 hits.append(
                     (row, FindingText(
                         en: "\(row.actor) looked up for a purpose not in the list (\(purpose)) on \(day)",

@@ -23,11 +23,13 @@ enum RuleEngine {
         /// The attributes as JSON, only for the kinds whose rules read them (card, residentcard, config,
         /// incident, malware); empty for the others.
         let attrs: String
+        /// An operation's `attrs.purpose`, nil where the source records none (read by SQLite, not decoded here).
+        let purpose: String?
         var ref: String { "\(agent)/\(seq)" }
 
         init(
             id: Int64, agent: String, seq: Int64, timeMS: Int64, kind: String, action: String, actor: String, subject: String,
-            attrs: String
+            attrs: String, purpose: String? = nil
         ) {
             self.id = id
             self.agent = agent
@@ -38,6 +40,7 @@ enum RuleEngine {
             self.actor = actor
             self.subject = subject
             self.attrs = attrs
+            self.purpose = purpose
         }
     }
 
@@ -62,15 +65,15 @@ enum RuleEngine {
     /// Evaluates up to `limit` events after the cursor; returns how many.
     static func process(_ db: Database, settings: RuleSettings, now: Date, limit: Int) throws -> Int {
         let cursor = try FindingTable.state(db, "cursor") ?? 0
-        // Attributes only of the kinds whose rules read them, and of operations that give a purpose (most
-        // events are lookups without one, whose rules do not read them);
+        // Attributes only of the kinds whose rules read them (most events are lookups, whose rules read only
+        // their purpose, which SQLite's own JSON reader takes out);
         // read with SQLite's own calls, as ingest writes, because GRDB's row decoding cost more than some
         // rules (Benchmarks/README.md).
         let statement = try db.cachedStatement(
             sql: """
                 SELECT id, agent, seq, time_ms, kind, action, actor, subject,
-                CASE WHEN kind IN ('card', 'residentcard', 'config', 'incident', 'malware') THEN attrs
-                WHEN kind = 'operation' AND instr(attrs, '"purpose"') > 0 THEN attrs ELSE '' END
+                CASE WHEN kind IN ('card', 'residentcard', 'config', 'incident', 'malware') THEN attrs ELSE '' END,
+                CASE WHEN kind = 'operation' THEN json_extract(attrs, '$.purpose') END
                 FROM events WHERE id > ? ORDER BY id LIMIT ?
                 """)
         let raw = statement.sqliteStatement
@@ -94,7 +97,7 @@ enum RuleEngine {
                 Row(
                     id: sqlite3_column_int64(raw, 0), agent: text(1), seq: sqlite3_column_int64(raw, 2),
                     timeMS: sqlite3_column_int64(raw, 3), kind: text(4), action: text(5), actor: text(6), subject: text(7),
-                    attrs: text(8)))
+                    attrs: text(8), purpose: sqlite3_column_type(raw, 9) == SQLITE_NULL ? nil : text(9)))
         }
         guard let last = rows.last else { return 0 }
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)

@@ -101,6 +101,13 @@ extension HubStore {
                 """)
     }
 
+    /// A row valid from a date on, to a date or open-ended (`valid_to` empty).
+    static func openEnded(_ row: RegisterRow, line: Int) throws(KirokuError) {
+        guard BusinessCalendar.parse(row["valid_from"] ?? "") != nil,
+            (row["valid_to"] ?? "").isEmpty || BusinessCalendar.parse(row["valid_to"]!) != nil
+        else { throw KirokuError(.badQuery, "line \(line): valid_from is a date YYYY-MM-DD; valid_to one too, or empty") }
+    }
+
     /// Parses a register's CSV; every problem is reported with its line, and nothing is imported.
     public static func parseRegister(_ register: Register, csv: String, labels: RoleLabels = RoleLabels()) throws(KirokuError)
         -> [RegisterRow]
@@ -168,9 +175,7 @@ extension HubStore {
                     guard !(row["person"] ?? "").isEmpty, !(row["room"] ?? "").isEmpty else {
                         throw KirokuError(.badQuery, "line \(index + 1): person and room are required")
                     }
-                    guard BusinessCalendar.parse(row["valid_from"] ?? "") != nil,
-                        (row["valid_to"] ?? "").isEmpty || BusinessCalendar.parse(row["valid_to"]!) != nil
-                    else { throw KirokuError(.badQuery, "line \(index + 1): valid_from and valid_to are dates YYYY-MM-DD") }
+                    try Self.openEnded(row, line: index + 1)
                 case .cards:
                     guard !(row["holder"] ?? "").isEmpty else { throw KirokuError(.badQuery, "line \(index + 1): holder is required") }
                     guard ["active", "revoked", "lost", "returned"].contains(row["state"] ?? "") else {
@@ -218,9 +223,7 @@ extension HubStore {
                     guard !(row["person"] ?? "").isEmpty, !(row["scope"] ?? "").isEmpty else {
                         throw KirokuError(.badQuery, "line \(index + 1): person and scope (a terminal's agent id or a section's site) are required")
                     }
-                    guard BusinessCalendar.parse(row["valid_from"] ?? "") != nil,
-                        (row["valid_to"] ?? "").isEmpty || BusinessCalendar.parse(row["valid_to"]!) != nil
-                    else { throw KirokuError(.badQuery, "line \(index + 1): valid_from is a date YYYY-MM-DD; valid_to one too, or empty") }
+                    try Self.openEnded(row, line: index + 1)
                 case .watchlist:
                     guard !(row["subject"] ?? "").isEmpty else { throw KirokuError(.badQuery, "line \(index + 1): subject is required (as the lookups record it)") }
                     guard let category = row["category"], Register.watchCategories[category] != nil
