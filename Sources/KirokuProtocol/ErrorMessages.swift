@@ -7,7 +7,7 @@ extension ErrorCode {
         .malformedRequest, .unsupportedVersion, .invalidEvent, .hashMismatch, .chainBroken, .sequenceGap, .sequenceOrder,
         .fork, .agentMismatch, .batchTooLarge, .eventTooLarge, .emptyBatch, .unsupportedEncoding, .unsupportedMediaType,
         .unsupportedDocument, .documentCorrupt, .badCompression, .certificateRequired, .wrongRole, .certificateRevoked, .crossSiteRequest, .revocationUnavailable,
-        .notPermitted, .badQuery, .notFound, .internalError, .configuration, .journal, .diskFull, .hubUnavailable, .badReceipt,
+        .notPermitted, .badQuery, .notFound, .internalError, .configuration, .journal, .diskFull, .alreadyImported, .hubUnavailable, .badReceipt,
         .pki, .badCheckpoint, .badProof, .inconsistentLog,
     ]
 
@@ -41,6 +41,7 @@ extension ErrorCode {
         .configuration: "設定に誤りがあります。",
         .journal: "端末の記録 (ジャーナル) を読み書きできません。",
         .diskFull: "ディスクがいっぱいのため、記録できませんでした。",
+        .alreadyImported: "このファイルは取り込み済みです。何も追加していません。",
         .hubUnavailable: "ハブに接続できないか、ハブの応答が想定外です。",
         .badReceipt: "ハブの受領証を検証できません。",
         .pki: "証明書の操作に失敗しました。",

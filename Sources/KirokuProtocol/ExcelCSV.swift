@@ -1,3 +1,6 @@
+// Foundation itself, not FoundationEssentials: CP932 (`.shiftJIS`) is decoded by Foundation's own tables.
+import Foundation
+
 /// CSV as Excel on Japanese Windows opens it safely: every CSV the project writes (kirokuctl, the console, the
 /// registers) goes through here.
 public enum ExcelCSV {
@@ -50,4 +53,45 @@ public enum ExcelCSV {
     ]
 
     public static func cp932Forms(_ text: String) -> String { String(text.map { cp932Forms[$0] ?? $0 }) }
+
+    /// The text of a CSV as Excel on Japanese Windows saves it: UTF-8 (with or without a BOM) or CP932
+    /// (Shift_JIS as Windows has it); nil when it is neither, rather than a guess.
+    public static func decode(_ bytes: some Collection<UInt8>) -> String? {
+        if let text = String(validating: bytes, as: UTF8.self) { return text }
+        return String(data: Data(bytes), encoding: .shiftJIS)
+    }
+
+    /// The fields of one CSV line (double quotes for fields with commas or quotes; the `=` Excel puts before
+    /// a quoted ID to keep it text is removed).
+    public static func fields(_ line: some StringProtocol) -> [String] {
+        var out: [String] = []
+        var field = ""
+        var quoted = false
+        var chars = Array(line)[...]
+        while let c = chars.popFirst() {
+            if quoted {
+                if c == "\"" {
+                    if chars.first == "\"" {
+                        field.append("\"")
+                        chars.removeFirst()
+                    } else {
+                        quoted = false
+                    }
+                } else {
+                    field.append(c)
+                }
+            } else if c == "\"" {
+                quoted = true
+            } else if c == "," {
+                out.append(field)
+                field = ""
+            } else if c == "=" && field.isEmpty && chars.first == "\"" {
+                continue
+            } else {
+                field.append(c)
+            }
+        }
+        out.append(field)
+        return out
+    }
 }

@@ -77,6 +77,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let journal = ErrorCode(rawValue: "journal")
     /// The journal's disk is full: the event was not recorded (the agent journals a loss record later).
     public static let diskFull = ErrorCode(rawValue: "disk_full")
+    /// The file was imported into the journal before (by its SHA-256): nothing was added.
+    public static let alreadyImported = ErrorCode(rawValue: "already_imported")
     /// The hub could not be reached or answered something unexpected.
     public static let hubUnavailable = ErrorCode(rawValue: "hub_unavailable")
     /// The hub's receipt did not verify.

@@ -14,7 +14,7 @@ struct KirokuAgentCommand: AsyncParsableCommand {
         commandName: "kiroku-agent",
         abstract: localized("記録（Kiroku）エージェント：この端末でセキュリティの記録を確実に保存し、ハブに送る。", en: "Kiroku agent: journals security events durably on this terminal and syncs them to the hub."),
         discussion: localized("サブコマンドなしでは常駐して動く（設定は KIROKU_AGENT_CONFIG か引数から）。", en: "Without a subcommand it runs the daemon (configuration from KIROKU_AGENT_CONFIG or flags)."),
-        subcommands: [Record.self, Ledger.self, Scan.self, Run.self, Status.self, AcceptLog.self], defaultSubcommand: Run.self)
+        subcommands: [Record.self, Ledger.self, Scan.self, Import.self, Run.self, Status.self, AcceptLog.self], defaultSubcommand: Run.self)
 
     /// `--lang ja|en` anywhere on the line (``Language/takeFlag(from:)``); otherwise `KIROKU_LANG` or `LANG`.
     static func main() async { await Self.main(Language.commandLine(program: "kiroku-agent")) }

@@ -126,6 +126,7 @@ public struct Journal: Sendable {
             // The devices and programs last seen (key → canonical JSON of their attributes).
             try db.execute(sql: "CREATE TABLE inventory(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID")
         }
+        migrator.registerMigration("v5: imports") { db in try migrateImports(db) }
         return migrator
     }
 

@@ -121,8 +121,7 @@ extension HubStore {
     /// A register's text from the bytes of its CSV: UTF-8 (with or without a BOM) or CP932, what Excel on
     /// Japanese Windows saves; anything else is refused rather than guessed.
     public static func decodeRegisterCSV(_ bytes: some Collection<UInt8>) throws(KirokuError) -> String {
-        if let text = String(validating: bytes, as: UTF8.self) { return text }
-        if let text = String(data: Data(bytes), encoding: .shiftJIS) { return text }
+        if let text = ExcelCSV.decode(bytes) { return text }
         throw KirokuError(.malformedRequest, "the CSV is neither UTF-8 nor Shift_JIS (CP932); save it from Excel as 'CSV UTF-8' or 'CSV (コンマ区切り)'")
     }
 
@@ -138,7 +137,7 @@ extension HubStore {
             .map(String.init)
         while lines.last == "" { lines.removeLast() }
         guard let header = lines.first else { throw KirokuError(.badQuery, "the CSV is empty; its first line names the columns") }
-        let names = Self.fields(header)
+        let names = ExcelCSV.fields(header)
         for column in register.columns where !names.contains(column) {
             throw KirokuError(.badQuery, "line 1: the \(register.rawValue) register needs a column '\(column)' (\(register.columns.joined(separator: ",")))")
         }
@@ -146,7 +145,7 @@ extension HubStore {
         var keys = Set<String>()
         for (index, line) in lines.enumerated().dropFirst() {
             do throws(KirokuError) {
-                let values = Self.fields(line).map(ExcelCSV.untext)
+                let values = ExcelCSV.fields(line).map(ExcelCSV.untext)
                 guard values.count == names.count else {
                     throw KirokuError(.badQuery, "line \(index + 1): \(values.count) fields, the header has \(names.count)")
                 }
@@ -290,40 +289,6 @@ extension HubStore {
     /// The person ids of a `people` cell (`;` between them, also `、` or `,` as typed).
     public static func people(_ cell: String) -> [String] {
         cell.split(whereSeparator: { $0 == ";" || $0 == "、" || $0 == "；" }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-    }
-
-    /// The fields of one CSV line (double quotes for fields with commas or quotes; `=` prefixes Excel
-    /// adds to keep IDs as text are removed).
-    static func fields(_ line: String) -> [String] {
-        var out: [String] = []
-        var field = ""
-        var quoted = false
-        var chars = Array(line)[...]
-        while let c = chars.popFirst() {
-            if quoted {
-                if c == "\"" {
-                    if chars.first == "\"" {
-                        field.append("\"")
-                        chars.removeFirst()
-                    } else {
-                        quoted = false
-                    }
-                } else {
-                    field.append(c)
-                }
-            } else if c == "\"" {
-                quoted = true
-            } else if c == "," {
-                out.append(field)
-                field = ""
-            } else if c == "=" && field.isEmpty && chars.first == "\"" {
-                continue
-            } else {
-                field.append(c)
-            }
-        }
-        out.append(field)
-        return out
     }
 
     /// Replaces a register with the rows of a CSV, recording what changed as `record/register_imported`.

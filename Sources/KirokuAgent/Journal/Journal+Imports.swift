@@ -1,0 +1,94 @@
+import GRDB
+public import KirokuProtocol
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
+
+/// A file imported into the journal (`kiroku-agent import`): each file once, by its SHA-256.
+public struct ImportedFile: Sendable, Equatable {
+    public var sha256: String
+    public var file: String
+    public var rows: Int
+    public var firstSeq: Int64
+    public var lastSeq: Int64
+    public var by: String
+    public var atMS: Int64
+}
+
+extension Journal {
+    static func migrateImports(_ db: Database) throws {
+        // Kept after the events themselves are pruned: importing the same export again adds nothing, years later too.
+        try db.execute(
+            sql: """
+                CREATE TABLE imports(
+                    sha256 TEXT PRIMARY KEY, file TEXT NOT NULL, rows INTEGER NOT NULL, first_seq INTEGER NOT NULL,
+                    last_seq INTEGER NOT NULL, by TEXT NOT NULL, at_ms INTEGER NOT NULL
+                ) WITHOUT ROWID
+                """)
+    }
+
+    /// The import of a file with this SHA-256, if there was one.
+    public func imported(sha256: String) throws -> ImportedFile? {
+        try pool.read { db in try Self.imported(sha256, db) }
+    }
+
+    static func imported(_ sha256: String, _ db: Database) throws -> ImportedFile? {
+        try Row.fetchOne(db, sql: "SELECT * FROM imports WHERE sha256 = ?", arguments: [sha256]).map {
+            ImportedFile(
+                sha256: $0["sha256"], file: $0["file"], rows: $0["rows"], firstSeq: $0["first_seq"], lastSeq: $0["last_seq"],
+                by: $0["by"], atMS: $0["at_ms"])
+        }
+    }
+
+    /// Journals a file's rows and then `agent/imported` (who, the file, its SHA-256, how many rows were
+    /// taken and refused, the profile) in one durable transaction, in chunks: all of it or, after a crash or
+    /// a refusal, none of it. A file already imported is refused (`already_imported`), nothing added.
+    public func importFile(
+        _ drafts: [EventDraft], sha256: String, file: String, profile: String, refused: Int, by person: String, now: Date = Date(),
+        progress: (Int) -> Void = { _ in }
+    ) throws -> ImportedFile {
+        let stamp = Timestamp.localNow(now)
+        let agent = agentID
+        let site = site
+        do {
+            return try pool.write { db in
+                if let earlier = try Self.imported(sha256, db) {
+                    throw KirokuError(
+                        .alreadyImported,
+                        "\(file) was imported already (as \(earlier.file), seq \(earlier.firstSeq)-\(earlier.lastSeq), by \(earlier.by)); nothing was added")
+                }
+                var first: Int64?
+                var done = 0
+                for start in stride(from: 0, to: drafts.count, by: 5000) {
+                    let chunk = drafts[start..<min(start + 5000, drafts.count)]
+                    var prepared: [(EventDraft, Timestamp)] = []
+                    prepared.reserveCapacity(chunk.count)
+                    for draft in chunk {
+                        try draft.validateFromProducer()
+                        prepared.append((draft, draft.time.flatMap(Timestamp.init(rfc3339:)) ?? stamp))
+                    }
+                    let events = try Self.insert(prepared, agent: agent, site: site, db: db)
+                    first = first ?? events.first?.seq
+                    done += events.count
+                    progress(done)
+                }
+                let record = EventDraft(
+                    kind: EventKind.agent.name, action: "imported", actor: person, subject: file,
+                    attrs: ["sha256": sha256, "rows": String(drafts.count), "refused": String(refused), "profile": profile])
+                let marker = try Self.insert([(record, stamp)], agent: agent, site: site, db: db)[0]
+                let imported = ImportedFile(
+                    sha256: sha256, file: file, rows: drafts.count, firstSeq: first ?? marker.seq, lastSeq: marker.seq, by: person,
+                    atMS: stamp.epochMilliseconds)
+                try db.execute(
+                    sql: "INSERT INTO imports(sha256, file, rows, first_seq, last_seq, by, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    arguments: [sha256, file, imported.rows, imported.firstSeq, imported.lastSeq, person, imported.atMS])
+                return imported
+            }
+        } catch {
+            throw commitError(error)
+        }
+    }
+}
