@@ -1,13 +1,8 @@
-import Crypto
-#if canImport(Glibc)
-import Glibc
-#endif
 import GRDB
 import KirokuProtocol
 public import Logging
 public import ServiceLifecycle
 
-// Foundation (not only FoundationEssentials): directory walking and trimming; GRDB links it anyway.
 import Foundation
 
 /// What the inventory monitor watches (agent configuration `inventory`), for 第14 and 第17: USB devices
@@ -80,9 +75,7 @@ public struct InventoryMonitor: Service {
     @discardableResult
     public func scan() async throws -> Int {
         var now: [String: [String: String]] = [:]
-        if let root = settings.usbDevices { now.merge(Self.usbDevices(root)) { a, _ in a } }
-        for folder in settings.programDirectories { now.merge(Self.files(folder)) { a, _ in a } }
-        if let status = settings.dpkgStatus { now.merge(Self.packages(status)) { a, _ in a } }
+        for source in InventorySources.configured(settings) { now.merge(source.items()) { a, _ in a } }
         return try await journal.replaceInventory(now) { key, before, after in
             let device = key.hasPrefix("usb:")
             let action: String
@@ -98,62 +91,6 @@ public struct InventoryMonitor: Service {
             attrs.removeValue(forKey: "subject")
             return EventDraft(kind: "config", action: action, actor: "kiroku-agent", subject: subject, attrs: attrs)
         }
-    }
-
-    // MARK: What is there
-
-    static func read(_ path: String) -> String? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    /// USB devices in sysfs: every folder with an `idVendor` file, keyed by vendor, product and serial.
-    static func usbDevices(_ root: String) -> [String: [String: String]] {
-        var out: [String: [String: String]] = [:]
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] {
-            let folder = "\(root)/\(name)"
-            guard let vendor = read("\(folder)/idVendor"), let product = read("\(folder)/idProduct") else { continue }
-            let serial = read("\(folder)/serial") ?? ""
-            var attrs = ["vendor": vendor, "product": product, "port": name]
-            if !serial.isEmpty { attrs["serial"] = serial }
-            if let text = read("\(folder)/manufacturer") { attrs["manufacturer"] = text }
-            if let text = read("\(folder)/product") { attrs["name"] = text }
-            attrs["subject"] = "USB \(vendor):\(product)" + (serial.isEmpty ? "" : " \(serial)")
-            out["usb:\(vendor):\(product):\(serial.isEmpty ? name : serial)"] = attrs
-        }
-        return out
-    }
-
-    /// Regular files under a folder, with their SHA-256.
-    static func files(_ folder: String) -> [String: [String: String]] {
-        var out: [String: [String: String]] = [:]
-        guard let walker = FileManager.default.enumerator(atPath: folder) else { return out }
-        while let relative = walker.nextObject() as? String {
-            let path = "\(folder)/\(relative)"
-            var info = stat()
-            guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, let data = FileManager.default.contents(atPath: path)
-            else { continue }
-            out["file:\(path)"] = ["sha256": Hex.encode(SHA256.hash(data: data)), "size": "\(data.count)", "subject": path]
-        }
-        return out
-    }
-
-    /// Installed packages from dpkg's status file.
-    static func packages(_ status: String) -> [String: [String: String]] {
-        var out: [String: [String: String]] = [:]
-        guard let text = read(status) else { return out }
-        for stanza in text.split(separator: "\n\n") {
-            var fields: [String: String] = [:]
-            for line in stanza.split(separator: "\n") where !line.hasPrefix(" ") {
-                guard let colon = line.firstIndex(of: ":") else { continue }
-                fields[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            }
-            guard let name = fields["Package"], let version = fields["Version"], fields["Status"] == "install ok installed" else {
-                continue
-            }
-            out["package:\(name)"] = ["version": version, "subject": "package \(name)"]
-        }
-        return out
     }
 }
 
