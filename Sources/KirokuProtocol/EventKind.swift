@@ -28,6 +28,9 @@ public struct EventKind: Sendable, Hashable {
             "fw_backup",
         ],
         articles: ["第14", "第17"], label: "構成管理簿")
+    /// Data, programs and documents on media, kept in their designated place (第15): taken out and returned.
+    public static let media = EventKind(
+        name: "media", actions: ["take_out", "return"], articles: ["第15"], label: "媒体の持出し")
     public static let malware = EventKind(
         name: "malware", actions: ["scan", "detected", "network_cut", "reported"], articles: ["第19"],
         label: "ウイルス")
@@ -60,7 +63,7 @@ public struct EventKind: Sendable, Hashable {
 
     /// Every kind of protocol v1.
     public static let all: [EventKind] = [
-        .access, .operation, .card, .residentCard, .config, .malware, .incident, .contractor, .agent, .record,
+        .access, .operation, .card, .residentCard, .config, .media, .malware, .incident, .contractor, .agent, .record,
     ]
 
     private static let byName: [String: EventKind] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })

@@ -8,10 +8,12 @@ import KirokuProtocol
 /// rules and the 会議 need (PROTOCOL.md §2).
 struct Ledger: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: localized("紙の管理簿の記入：入退室、操作識別カード、住基カードの在庫と廃棄。", en: "Paper-ledger entries: room entries and exits, operator cards, 住基カード stock and destruction."),
+        abstract: localized(
+            "紙の管理簿の記入：入退室、操作識別カード、住基カードの在庫と廃棄、媒体の持出しと返却。",
+            en: "Paper-ledger entries: room entries and exits, operator cards, 住基カード stock and destruction, media taken out and returned."),
         subcommands: [
             RoomEntry.self, RoomExit.self, CardIssue.self, CardReturn.self, CardRevoke.self, CardLost.self, StockIn.self,
-            Destroy.self,
+            Destroy.self, MediaOut.self, MediaIn.self,
         ])
 
     /// Journals one ledger entry and prints its seq; exits 0 only once it is durable.
@@ -131,6 +133,37 @@ struct Ledger: AsyncParsableCommand {
             var attrs = ["method": method]
             if let witness { attrs["witness"] = witness }
             try await Ledger.journal(common, EventDraft(kind: "residentcard", action: "destroy", actor: by, subject: card, attrs: attrs))
+        }
+    }
+}
+
+extension Ledger {
+    /// The media ledger (第15): data, programs and documents taken out of their designated place, and returned.
+    struct MediaOut: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "media-out",
+            abstract: localized("媒体の持出し（第15）：保管場所から持ち出した。", en: "Media (第15): taken out of its designated place."))
+        @OptionGroup var common: CommonOptions
+        @Option(help: .localized("媒体のID（媒体の台帳のとおり）。", en: "The medium's id (as in the media register).")) var medium: String
+        @Option(help: .localized("持ち出した人（職員ID）。", en: "Who took it out (person id).")) var person: String
+        @Option(help: .localized("目的（必須）。", en: "What for (required).")) var purpose: String
+        func run() async throws {
+            guard !purpose.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw fail(KirokuError(.invalidEvent, "--purpose must say what the medium is taken out for (第15)"))
+            }
+            try await Ledger.journal(common, EventDraft(kind: "media", action: "take_out", actor: person, subject: medium, attrs: ["purpose": purpose]))
+        }
+    }
+
+    struct MediaIn: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "media-in",
+            abstract: localized("媒体の返却（第15）：保管場所に戻した。", en: "Media (第15): returned to its designated place."))
+        @OptionGroup var common: CommonOptions
+        @Option(help: .localized("媒体のID。", en: "The medium's id.")) var medium: String
+        @Option(help: .localized("返却した人（職員ID）。", en: "Who returned it (person id).")) var person: String
+        func run() async throws {
+            try await Ledger.journal(common, EventDraft(kind: "media", action: "return", actor: person, subject: medium))
         }
     }
 }

@@ -99,6 +99,8 @@ struct CLITests {
             ["card-revoke", "--card", "C-1002", "--holder", "P0102", "--by", "P0201", "--reason", "異動"],
             ["stock-in", "--count", "50", "--lot", "2026-11", "--by", "P0201"],
             ["destroy", "--card", "住基カード-000087", "--method", "裁断", "--by", "P0201", "--witness", "P0012"],
+            ["media-out", "--medium", "USB-0007", "--person", "P0012", "--purpose", "バックアップの外部保管"],
+            ["media-in", "--medium", "USB-0007", "--person", "P0012"],
         ]
         for entry in entries {
             let outcome = try runProgram(agent, ["ledger"] + entry + common)
@@ -109,14 +111,17 @@ struct CLITests {
             ["destroy", "--card", "住基カード-000088", "--method", " ", "--by", "P0201"],
             ["card-revoke", "--card", "C-1002", "--holder", "P0102", "--by", "P0201"],  // no reason
             ["stock-in", "--count", "0", "--lot", "x", "--by", "P0201"],
+            ["media-out", "--medium", "USB-0007", "--person", "P0012", "--purpose", " "],  // no purpose (第15)
         ] {
             let outcome = try runProgram(agent, ["ledger"] + refused + common)
             #expect(outcome.status == 64, "\(refused): \(outcome.stderr)")
         }
         let events = try Journal.open(path: journalPath, agentID: "serverroom", site: "").allEvents()
         #expect(events.map { "\($0.kind)/\($0.action)" } == [
-            "access/enter", "access/exit", "card/issue", "card/revoke", "residentcard/stock_in", "residentcard/destroy",
+            "access/enter", "access/exit", "card/issue", "card/revoke", "residentcard/stock_in", "residentcard/destroy", "media/take_out",
+            "media/return",
         ])
+        #expect(events[6].subject == "USB-0007" && events[6].actor == "P0012" && events[6].attrs == ["purpose": "バックアップの外部保管"])
         #expect(events[0].actor == "P0012" && events[0].subject == "電算室" && events[0].attrs == ["method": "manual_ledger", "permit": "R-2026-014"])
         #expect(events[2].actor == "C-1003" && events[2].subject == "P0105" && events[2].attrs["by"] == "P0201")
         #expect(events[5].subject == "住基カード-000087" && events[5].attrs == ["method": "裁断", "witness": "P0012"])

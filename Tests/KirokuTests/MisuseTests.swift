@@ -193,4 +193,46 @@ struct MisuseTests {
         let usage = try run("kanri01", ["review"])
         #expect(usage.status == 64 && usage.stderr.contains("--through"), "\(usage.stderr)")
     }
+
+    @Test("Media not returned the same day (第15), judged again when a late return arrives; instructions to departments unanswered past their due day (第10)")
+    func mediaAndDirectives() async throws {
+        let record = try RuleTests.Record(try TempDir("ledger-media"))
+        _ = try await record.store.importRegister(
+            .media, csv: "media_id,content,location,custodian\nUSB-0007,住民データのバックアップ,電算室 金庫,P0012\nBK-01,バックアップテープ,電算室 金庫,P0012\n",
+            by: "kanri01")
+        try await record.add("room", "2026-12-10 09:00", "media", "take_out", "P0012", "USB-0007", attrs: ["purpose": "バックアップ"])
+        try await record.add("room", "2026-12-10 17:00", "media", "return", "P0012", "USB-0007")  // back the same day
+        try await record.add("room", "2026-12-10 10:00", "media", "take_out", "P0013", "BK-01", attrs: ["purpose": "外部保管"])
+        try await record.add("room", "2026-12-11 09:00", "media", "return", "P0013", "BK-01")  // the next day: not that day's return
+        try await record.add("room", "2026-12-10 11:00", "media", "take_out", "P0014", "USB-9999", attrs: ["purpose": "持ち帰り"])
+        try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
+        let found = try await record.findings("media_not_returned", status: "open").sorted { $0.firstSeen < $1.firstSeen }
+        #expect(found.map(\.evidence) == [["room/3"], ["room/5"]], "\(found)")
+        #expect(found[0].summaryJa == "BK-01 を P0013 が 2026-12-10 に持ち出し (外部保管)、同日の返却の記録がない", "\(found[0])")
+        #expect(found[1].summary.contains("it is not in the media register") && found[1].article == "第15", "\(found[1])")
+        // BK-01's return of that evening, from a ledger typed in late: resolved.
+        try await record.add("room2", "2026-12-10 18:00", "media", "return", "P0013", "BK-01")
+        try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
+        #expect(try await record.findings("media_not_returned", status: "open").map(\.evidence) == [["room/5"]])
+
+        _ = try await record.store.importRegister(
+            .directives,
+            csv: "directive_id,department,content,issued,due,answered\nD-1,市民課,端末の画面ロックの徹底,2026-11-20,2026-12-01,\nD-2,税務課,操作者の再教育,2026-11-20,2026-12-01,2026/11/30\nD-3,情報政策課,持出し規程の改定,2026-12-20,2027-12-31,\n",
+            by: "tokatsu01")
+        try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
+        let overdue = try await record.findings("directive_overdue", status: "open")
+        #expect(overdue.count == 1 && overdue[0].summaryJa?.contains("市民課 への指示 D-1") == true && overdue[0].article == "第10", "\(overdue)")
+        _ = try await record.store.importRegister(
+            .directives,
+            csv: "directive_id,department,content,issued,due,answered\nD-1,市民課,端末の画面ロックの徹底,2026-11-20,2026-12-01,2027-01-05\n",
+            by: "tokatsu01")
+        try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
+        #expect(try await record.findings("directive_overdue", status: "open").isEmpty, "answered, late: resolved (the late answer is in the register)")
+        do {
+            _ = try await record.store.importRegister(.directives, csv: "directive_id,department,content,issued,due,answered\nD-9,市民課,x,2026-12-02,2026-12-01,\n", by: "tokatsu01")
+            Issue.record("a due day before the issue day was accepted")
+        } catch let error as KirokuError {
+            #expect(error.message.contains("line 2") && error.message.contains("in order"))
+        }
+    }
 }

@@ -93,8 +93,8 @@ struct ProtocolTests {
         #expect(throws: KirokuError.self) { try EventDraft(kind: "access", action: "enter", actor: "").validate() }
         try EventDraft(kind: "residentcard", action: "destroy", actor: "P1", attrs: ["method": "裁断"]).validate()
         // Every kind and action of PROTOCOL.md §2 is in the vocabulary.
-        #expect(EventKind.all.count == 10)
-        #expect(EventKind.all.reduce(0) { $0 + $1.actions.count } == 70)  // 59, then the incident lifecycle (4), the hub's contractor/submitted and reviewed, record/shutdown_declared, alert_sent, manual_registered and reviewed, agent/imported
+        #expect(EventKind.all.count == 11)
+        #expect(EventKind.all.reduce(0) { $0 + $1.actions.count } == 72)  // 59, then the incident lifecycle (4), the hub's contractor/submitted and reviewed, record/shutdown_declared, alert_sent, manual_registered and reviewed, agent/imported, media/take_out and return
         // The agent's own alarm when the hub's log does not extend what it showed before (PROTOCOL.md §4).
         #expect(EventKind.named("agent")?.actions.contains("log_inconsistent") == true)
         #expect(EventKind.named("agent")?.actions.contains("log_accepted") == true)

@@ -616,7 +616,7 @@ struct ConsoleController: HubController {
         .permits: "入退室許可 (第12②)", .cards: "操作識別カード (第16)", .devices: "構成管理簿・機器 (第14)",
         .programs: "構成管理簿・プログラム (第14⑤, 第17)", .maintenance: "作業指示書 (第26)", .people: "職員と役割",
         .stock: "住基カード (第18)", .calendar: "業務カレンダー", .contracts: "委託契約 (第23–第25)",
-        .watchlist: "注意対象者 (第20①、管理者のみ閲覧)", .assignments: "事務分掌 (第20①)",
+        .watchlist: "注意対象者 (第20①、管理者のみ閲覧)", .assignments: "事務分掌 (第20①)", .media: "媒体 (第15)", .directives: "関係部署への指示 (第10)",
     ]
 
     func registerList(_ viewer: Viewer, _ context: HubRequestContext) async throws -> Response {

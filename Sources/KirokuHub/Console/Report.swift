@@ -238,6 +238,20 @@ extension ConsoleController {
                 && finding.history.contains { $0.action == "resolved" && $0.by == "kiroku-hub" && (Timestamp(rfc3339: $0.at)?.epochMilliseconds ?? 0) >= period.fromMS }
         }
 
+        // 第10: the 統括者's instructions issued in the period or still unanswered at its end, with their answers.
+        let directives: [[String: Any]] = try await store.register(.directives).filter {
+            let (issued, answered) = ($0["issued"] ?? "", $0["answered"] ?? "")
+            return issued <= BusinessCalendar.day(period.toMS - 1) && (issued >= BusinessCalendar.day(period.fromMS) || answered.isEmpty
+                || answered >= BusinessCalendar.day(period.fromMS))
+        }.sorted { ($0["issued"] ?? "") < ($1["issued"] ?? "") }.map { row in
+            let (due, answered) = (row["due"] ?? "", row["answered"] ?? "")
+            let late = answered.isEmpty ? due < BusinessCalendar.day(period.toMS - 1) : answered > due
+            return [
+                "id": row["directive_id"] ?? "", "department": row["department"] ?? "", "content": row["content"] ?? "",
+                "issued": row["issued"] ?? "", "due": due, "answered": answered.isEmpty ? "未回答" : answered, "flag": late,
+            ]
+        }
+
         // Outsourcing (第23–第26): the contracts that ran in the period, and the submissions made in it.
         let fromDay = BusinessCalendar.day(period.fromMS)
         let toDay = BusinessCalendar.day(period.toMS - 1)
@@ -298,6 +312,8 @@ extension ConsoleController {
             "incidents": listed("incident"), "anyIncidents": !(scan.listed["incident"] ?? []).isEmpty,
             "contractors": listed("contractor"), "anyContractors": !(scan.listed["contractor"] ?? []).isEmpty,
             "contracts": contracts, "anyContracts": !contracts.isEmpty, "submissions": submissions, "anySubmissions": !submissions.isEmpty,
+            "media": listed("media"), "anyMedia": !(scan.listed["media"] ?? []).isEmpty, "mediaCut": cut("media", total: scan.count("media")),
+            "directives": directives, "anyDirectives": !directives.isEmpty,
             "repeatedThreshold": configuration.rules.repeatedLookupsPerDay, "listLimit": scan.listLimit,
             "terminals": terminals, "checkpoint": checkpoint, "administration": administration,
             "anyAdministration": !administration.isEmpty, "afterTheFact": afterTheFact.map(handling),

@@ -413,6 +413,16 @@ enum ConsoleTemplates {
         {{#incidents}}<tr><td>{{time}}</td><td>{{agent}}</td><td>{{action}}</td><td>{{actor}}</td><td>{{subject}}</td></tr>{{/incidents}}
         </tbody></table><p class="note">{{incidentsCut}}</p>{{/anyIncidents}}{{^anyIncidents}}<p>期間中の障害・事故の記録はありません。</p>{{/anyIncidents}}
         </section>
+        <section><h3>関係部署への指示 (第10)</h3>
+        {{#anyDirectives}}<table><thead><tr><th>指示</th><th>部署</th><th>内容</th><th>指示日</th><th>期限</th><th>回答</th></tr></thead><tbody>
+        {{#directives}}<tr class="{{#flag}}flag{{/flag}}"><td>{{id}}</td><td>{{department}}</td><td>{{content}}</td><td>{{issued}}</td><td>{{due}}</td><td>{{answered}}</td></tr>{{/directives}}
+        </tbody></table>{{/anyDirectives}}{{^anyDirectives}}<p>期間中の指示は関係部署への指示の台帳 (directives) にありません。</p>{{/anyDirectives}}
+        </section>
+        <section><h3>媒体の持出しと返却 (第15)</h3>
+        {{#anyMedia}}<table><thead><tr><th>日時</th><th>端末</th><th>内容</th><th>担当</th><th>媒体</th></tr></thead><tbody>
+        {{#media}}<tr><td>{{time}}</td><td>{{agent}}</td><td>{{action}}</td><td>{{actor}}</td><td>{{subject}}</td></tr>{{/media}}
+        </tbody></table><p class="note">{{mediaCut}}</p>{{/anyMedia}}{{^anyMedia}}<p>期間中の媒体の持出しの記録はありません。</p>{{/anyMedia}}
+        </section>
         <section><h3>外部委託 (第23〜第26)</h3>
         {{#anyContracts}}<table><thead><tr><th>契約</th><th>受託者・内容</th><th>期間</th><th>管理体制の確認 (第23⑴)</th><th>審議会の承認 (第23⑵)</th><th>第24 の事項</th><th>実施状況報告の周期</th></tr></thead><tbody>
         {{#contracts}}<tr class="{{#flag}}flag{{/flag}}"><td>{{id}}</td><td>{{contractor}}<br>{{scope}}</td><td>{{span}}</td><td>{{confirmed}}</td><td>{{approved}}</td><td>{{clauses}}</td><td>{{cycle}}</td></tr>{{/contracts}}

@@ -118,6 +118,7 @@ enum RuleEngine {
         try lookupPurpose(db, rows, settings, nowMS)
         try sharedCredential(db, rows, settings, nowMS)
         try assignments(db, rows, nowMS)
+        try media(db, rows, nowMS)
         try FindingTable.setState(db, "cursor", last.id)
         return rows.count
     }
@@ -798,6 +799,8 @@ enum RuleEngine {
         try contractors(db, settings, nowMS)
         try incidents(db, settings, nowMS)
         try recordUnreviewed(db, settings, nowMS)
+        try mediaOfLastDays(db, nowMS)
+        try directives(db, nowMS)
     }
 
     /// Operator cards still active some days after their holder left (第16): from the registers, at every

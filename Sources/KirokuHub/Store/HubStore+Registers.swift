@@ -32,9 +32,13 @@ public import Foundation
 ///   and the contractor's people (`;` between person ids), who may submit for the contract;
 /// - `watchlist` (注意対象者, 第20①): `entry_id,subject,category,valid_from,valid_to`;
 /// - `assignments` (事務分掌, 第20①): `assignment_id,person,scope,valid_from,valid_to` — where a person's
-///   work is: `scope` a terminal (agent id) or a section (the `site` its agents stamp on events).
+///   work is: `scope` a terminal (agent id) or a section (the `site` its agents stamp on events);
+/// - `media` (媒体, 第15): `media_id,content,location,custodian` — data, programs and documents on media and
+///   the place each is kept;
+/// - `directives` (関係部署への指示, 第10): `directive_id,department,content,issued,due,answered` — the
+///   統括者's instructions after the 会議, and the day each department answered (empty until it has).
 public enum Register: String, Sendable, CaseIterable {
-    case permits, cards, devices, programs, maintenance, people, stock, calendar, contracts, watchlist, assignments
+    case permits, cards, devices, programs, maintenance, people, stock, calendar, contracts, watchlist, assignments, media, directives
 
     /// Registers only those who may replace them may read: the watch-list names residents under DV support
     /// measures; it is referred to by its entry ids everywhere else (findings, the log, reports).
@@ -67,6 +71,8 @@ public enum Register: String, Sendable, CaseIterable {
         case .calendar: ["date", "type", "name"]
         case .watchlist: ["entry_id", "subject", "category", "valid_from", "valid_to"]
         case .assignments: ["assignment_id", "person", "scope", "valid_from", "valid_to"]
+        case .media: ["media_id", "content", "location", "custodian"]
+        case .directives: ["directive_id", "department", "content", "issued", "due", "answered"]
         case .contracts:
             ["contract_id", "contractor", "scope", "valid_from", "valid_to", "structure_confirmed", "council_approved"]
                 + Self.contractClauses.map(\.column) + ["audit_cycle_days", "people"]
@@ -159,7 +165,7 @@ extension HubStore {
                     }
                     row[name] = value.trimmingCharacters(in: .whitespaces)
                     // Excel re-saves an exported 2026-04-01 as 2026/4/1; dates are kept as YYYY-MM-DD.
-                    if ["valid_from", "valid_to", "since", "left", "date", "structure_confirmed", "council_approved"].contains(name), let typed = row[name], !typed.isEmpty,
+                    if ["valid_from", "valid_to", "since", "left", "date", "structure_confirmed", "council_approved", "issued", "due", "answered"].contains(name), let typed = row[name], !typed.isEmpty,
                         BusinessCalendar.parse(typed) == nil, let time = PersonTime.parse(typed)
                     {
                         let jst = time.withOffset(minutes: Timestamp.jstOffsetMinutes).rfc3339
@@ -217,6 +223,18 @@ extension HubStore {
                     }
                     guard ["holiday", "open"].contains(row["type"] ?? "") else {
                         throw KirokuError(.badQuery, "line \(index + 1): type is holiday (closed) or open")
+                    }
+                case .media:
+                    guard !(row["location"] ?? "").isEmpty else {
+                        throw KirokuError(.badQuery, "line \(index + 1): location (where the medium is kept, 第15) is required")
+                    }
+                case .directives:
+                    guard !(row["department"] ?? "").isEmpty else { throw KirokuError(.badQuery, "line \(index + 1): department is required") }
+                    guard let issued = BusinessCalendar.parse(row["issued"] ?? "").map({ _ in row["issued"]! }),
+                        let due = BusinessCalendar.parse(row["due"] ?? "").map({ _ in row["due"]! }), issued <= due
+                    else { throw KirokuError(.badQuery, "line \(index + 1): issued and due are dates YYYY-MM-DD, in order") }
+                    guard (row["answered"] ?? "").isEmpty || BusinessCalendar.parse(row["answered"]!) != nil else {
+                        throw KirokuError(.badQuery, "line \(index + 1): answered is a date YYYY-MM-DD, or empty until answered")
                     }
                 case .assignments:
                     guard !(row["person"] ?? "").isEmpty, !(row["scope"] ?? "").isEmpty else {

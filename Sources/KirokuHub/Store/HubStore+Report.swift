@@ -54,7 +54,7 @@ extension HubStore {
             calendar = calendar.adding(register: try HubStore.rows(.calendar, db: db))
             var scan = ReportScan()
             var pairs: [String: Int] = [:]
-            let listedKinds: Set<String> = ["config", "malware", "incident", "contractor", "record"]
+            let listedKinds: Set<String> = ["config", "media", "malware", "incident", "contractor", "record"]
             let rows = try Row.fetchCursor(
                 db,
                 sql: """
