@@ -54,21 +54,18 @@ extension KirokuAgentCommand {
                                 en: "\(name): imported already (as \(earlier.file), seq \(earlier.firstSeq)-\(earlier.lastSeq), by \(earlier.by)); nothing added"))
                         continue
                     }
-                    // A file the profile does not fit (encoding, header) is refused, and the next file is read.
-                    guard let (drafts, refused) = Self.read(bytes, profile, name) else {
+                    // Read twice, so that a million-row export never sits in memory as events: first to find
+                    // the refused rows (nothing is taken from a file with any, unless --partial), then row by
+                    // row into the journal's transaction. A file the profile does not fit (encoding, header) is
+                    // refused, and the next file is read.
+                    guard let text = Self.text(bytes, profile, name), let (rows, refused) = Self.check(text, profile, name) else {
                         failed = true
                         continue
                     }
-                    for refusal in refused.prefix(20) {
-                        FileHandle.standardError.write(Data("kiroku-agent: \(name): \(refusal)\n".utf8))
-                    }
-                    if refused.count > 20 {
-                        FileHandle.standardError.write(Data("kiroku-agent: \(name): … \(refused.count - 20) more refused\n".utf8))
-                    }
-                    guard refused.isEmpty || partial else {
+                    guard refused == 0 || partial else {
                         FileHandle.standardError.write(
                             Data(
-                                "kiroku-agent: \(localized("\(name)：\(refused.count) 行に誤りがあるため、何も取り込んでいません（--partial で正しい行だけ取り込む）", en: "\(name): \(refused.count) row(s) refused, so nothing was imported (--partial takes the good rows)"))\n"
+                                "kiroku-agent: \(localized("\(name)：\(refused) 行に誤りがあるため、何も取り込んでいません（--partial で正しい行だけ取り込む）", en: "\(name): \(refused) row(s) refused, so nothing was imported (--partial takes the good rows)"))\n"
                                     .utf8))
                         failed = true
                         continue
@@ -76,16 +73,21 @@ extension KirokuAgentCommand {
                     // Progress on a terminal for a large export (not when stderr is a file or a pipe).
                     let interactive = isatty(STDERR_FILENO) == 1
                     let imported = try journal.importFile(
-                        drafts.map(\.draft), sha256: sha256, file: name, profile: profile.profile, refused: refused.count, by: by
-                    ) { done in
-                        guard interactive, done % 100_000 == 0 || done == drafts.count else { return }
-                        FileHandle.standardError.write(Data("\r\(name): \(done)/\(drafts.count)".utf8))
-                    }
+                        sha256: sha256, file: name, profile: profile.profile, refused: refused, by: by,
+                        progress: { done in
+                            guard interactive, done % 100_000 == 0 || done == rows else { return }
+                            FileHandle.standardError.write(Data("\r\(name): \(done)/\(rows)".utf8))
+                        },
+                        rows: { emit in
+                            try profile.forEachRow(text) { _, row in
+                                if case .success(let draft) = row { try emit(draft) }
+                            }
+                        })
                     if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
                     print(
                         localized(
-                            "\(name)：\(imported.rows) 行を取り込みました（連番 \(imported.firstSeq)-\(imported.lastSeq)、拒否 \(refused.count) 行、SHA-256 \(sha256)）",
-                            en: "\(name): \(imported.rows) row(s) imported (seq \(imported.firstSeq)-\(imported.lastSeq), \(refused.count) refused, SHA-256 \(sha256))"))
+                            "\(name)：\(imported.rows) 行を取り込みました（連番 \(imported.firstSeq)-\(imported.lastSeq)、拒否 \(refused) 行、SHA-256 \(sha256)）",
+                            en: "\(name): \(imported.rows) row(s) imported (seq \(imported.firstSeq)-\(imported.lastSeq), \(refused) refused, SHA-256 \(sha256))"))
                 }
             } catch let error as KirokuError {
                 throw fail(error)
@@ -93,15 +95,35 @@ extension KirokuAgentCommand {
             if failed { throw ExitCode(2) }
         }
 
-        /// The file read through the profile, or nil (said on standard error) when the profile does not fit it.
-        static func read(_ bytes: [UInt8], _ profile: ImportProfile, _ name: String) -> ([(line: Int, draft: EventDraft)], [ImportProfile.Refusal])? {
+        /// The file's text as the profile says it is encoded, or nil (said on standard error).
+        static func text(_ bytes: [UInt8], _ profile: ImportProfile, _ name: String) -> String? {
             do {
-                let read = try profile.read(try profile.text(bytes))
-                return (read.drafts, read.refused)
+                return try profile.text(bytes)
             } catch {
                 FileHandle.standardError.write(Data("kiroku-agent: \(name): \(error.message)\n".utf8))
                 return nil
             }
+        }
+
+        /// How many rows the file gives and how many it refuses (the first twenty said on standard error, with
+        /// line and column), or nil (said) when the profile does not fit its header.
+        static func check(_ text: String, _ profile: ImportProfile, _ name: String) -> (rows: Int, refused: Int)? {
+            var (rows, refused) = (0, 0)
+            do {
+                try profile.forEachRow(text) { _, row in
+                    switch row {
+                    case .success: rows += 1
+                    case .failure(let refusal):
+                        refused += 1
+                        if refused <= 20 { FileHandle.standardError.write(Data("kiroku-agent: \(name): \(refusal)\n".utf8)) }
+                    }
+                }
+            } catch {
+                FileHandle.standardError.write(Data("kiroku-agent: \(name): \((error as? KirokuError)?.message ?? "\(error)")\n".utf8))
+                return nil
+            }
+            if refused > 20 { FileHandle.standardError.write(Data("kiroku-agent: \(name): … \(refused - 20) more refused\n".utf8)) }
+            return (rows, refused)
         }
     }
 }

@@ -144,10 +144,25 @@ public struct ImportProfile: Sendable, Decodable, Equatable {
         return text
     }
 
-    /// The export read as events, one per data line, in order, with every refused row; the header names the
-    /// columns, and a column the profile names that the header lacks refuses the whole file. Each event
-    /// carries the line it came from (`attrs.source_line`).
-    public func read(_ text: String) throws(KirokuError) -> (drafts: [(line: Int, draft: EventDraft)], refused: [Refusal]) {
+    /// The export read as events, one per data line, in order, with every refused row (for a small file; a
+    /// large one is read row by row with ``forEachRow(_:_:)``).
+    public func read(_ text: String) throws -> (drafts: [(line: Int, draft: EventDraft)], refused: [Refusal]) {
+        var drafts: [(line: Int, draft: EventDraft)] = []
+        var refused: [Refusal] = []
+        try forEachRow(text) { line, row in
+            switch row {
+            case .success(let draft): drafts.append((line, draft))
+            case .failure(let refusal): refused.append(refusal)
+            }
+        }
+        return (drafts, refused)
+    }
+
+    /// Each data line of the export as an event or a refusal, in order, handed to `body` one at a time: a
+    /// million-row export never sits in memory as events. The header names the columns; a column the profile
+    /// reads that the header lacks refuses the whole file. Each event carries the line it came from
+    /// (`attrs.source_line`).
+    public func forEachRow(_ text: String, _ body: (Int, Result<EventDraft, Refusal>) throws -> Void) throws {
         // CRLF is one Character in Swift: split on it and on LF alike.
         let text = text.hasPrefix("\u{FEFF}") ? text.dropFirst() : Substring(text)
         var lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
@@ -163,9 +178,6 @@ public struct ImportProfile: Sendable, Decodable, Equatable {
             throw KirokuError(
                 .invalidEvent, "the header lacks the column(s) \(missing.joined(separator: ", ")) that the profile \(profile) reads (it has: \(names.joined(separator: ", ")))")
         }
-        var drafts: [(line: Int, draft: EventDraft)] = []
-        var refused: [Refusal] = []
-        drafts.reserveCapacity(lines.count)
         for (offset, line) in lines.enumerated().dropFirst() {
             let number = offset + 1
             if line.isEmpty { continue }
@@ -174,6 +186,7 @@ public struct ImportProfile: Sendable, Decodable, Equatable {
                 let position = index[column]!
                 return position < cells.count ? ExcelCSV.untext(cells[position]).trimmingCharacters(in: .whitespaces) : ""
             }
+            let row: Result<EventDraft, Refusal>
             do throws(Refusal) {
                 func value(_ field: Field, _ name: String, required: Bool) throws(Refusal) -> String {
                     var text = field.value ?? cell(field.column!)
@@ -209,12 +222,12 @@ public struct ImportProfile: Sendable, Decodable, Equatable {
                 } catch {
                     throw Refusal(line: number, column: "-", message: error.message)
                 }
-                drafts.append((number, draft))
+                row = .success(draft)
             } catch {
-                refused.append(error)
+                row = .failure(error)
             }
+            try body(number, row)
         }
-        return (drafts, refused)
     }
 
     /// The instant of a row: its date and time cells in the source's time zone.

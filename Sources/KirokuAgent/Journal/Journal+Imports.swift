@@ -44,11 +44,12 @@ extension Journal {
     }
 
     /// Journals a file's rows and then `agent/imported` (who, the file, its SHA-256, how many rows were
-    /// taken and refused, the profile) in one durable transaction, in chunks: all of it or, after a crash or
-    /// a refusal, none of it. A file already imported is refused (`already_imported`), nothing added.
+    /// taken and refused, the profile) in one durable transaction, in chunks of 5,000 as `rows` hands them
+    /// over: all of it or, after a crash or a refusal, none of it. A file already imported is refused
+    /// (`already_imported`), nothing added.
     public func importFile(
-        _ drafts: [EventDraft], sha256: String, file: String, profile: String, refused: Int, by person: String, now: Date = Date(),
-        progress: (Int) -> Void = { _ in }
+        sha256: String, file: String, profile: String, refused: Int, by person: String, now: Date = Date(),
+        progress: @escaping (Int) -> Void = { _ in }, rows: (_ emit: (EventDraft) throws -> Void) throws -> Void
     ) throws -> ImportedFile {
         let stamp = Timestamp.localNow(now)
         let agent = agentID
@@ -62,25 +63,28 @@ extension Journal {
                 }
                 var first: Int64?
                 var done = 0
-                for start in stride(from: 0, to: drafts.count, by: 5000) {
-                    let chunk = drafts[start..<min(start + 5000, drafts.count)]
-                    var prepared: [(EventDraft, Timestamp)] = []
-                    prepared.reserveCapacity(chunk.count)
-                    for draft in chunk {
-                        try draft.validateFromProducer()
-                        prepared.append((draft, draft.time.flatMap(Timestamp.init(rfc3339:)) ?? stamp))
-                    }
+                var prepared: [(EventDraft, Timestamp)] = []
+                prepared.reserveCapacity(5000)
+                func flush() throws {
+                    guard !prepared.isEmpty else { return }
                     let events = try Self.insert(prepared, agent: agent, site: site, db: db)
                     first = first ?? events.first?.seq
                     done += events.count
+                    prepared.removeAll(keepingCapacity: true)
                     progress(done)
                 }
+                try rows { draft in
+                    try draft.validateFromProducer()
+                    prepared.append((draft, draft.time.flatMap(Timestamp.init(rfc3339:)) ?? stamp))
+                    if prepared.count == 5000 { try flush() }
+                }
+                try flush()
                 let record = EventDraft(
                     kind: EventKind.agent.name, action: "imported", actor: person, subject: file,
-                    attrs: ["sha256": sha256, "rows": String(drafts.count), "refused": String(refused), "profile": profile])
+                    attrs: ["sha256": sha256, "rows": String(done), "refused": String(refused), "profile": profile])
                 let marker = try Self.insert([(record, stamp)], agent: agent, site: site, db: db)[0]
                 let imported = ImportedFile(
-                    sha256: sha256, file: file, rows: drafts.count, firstSeq: first ?? marker.seq, lastSeq: marker.seq, by: person,
+                    sha256: sha256, file: file, rows: done, firstSeq: first ?? marker.seq, lastSeq: marker.seq, by: person,
                     atMS: stamp.epochMilliseconds)
                 try db.execute(
                     sql: "INSERT INTO imports(sha256, file, rows, first_seq, last_seq, by, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
