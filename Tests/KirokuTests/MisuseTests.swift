@@ -235,4 +235,41 @@ struct MisuseTests {
             #expect(error.message.contains("line 2") && error.message.contains("in order"))
         }
     }
+
+    @Test("A card inserted where its holder is not (第16④): in another room, gone out, never in; judged again when the door log arrives late; near-misses pass")
+    func cardHolderAbsent() async throws {
+        let record = try RuleTests.Record(try TempDir("misuse-card-absent"))
+        _ = try await record.store.importRegister(
+            .permits, csv: "permit_id,person,room,valid_from,valid_to\nR-1,P1,電算室,2026-12-01,\nR-2,P2,電算室,2026-12-01,\nR-3,P3,電算室,2026-12-01,\n",
+            by: "kanri01", now: MisuseTests.at("2026-11-30T09:00"))
+        _ = try await record.store.importRegister(
+            .cards, csv: "card_id,holder,state,since\nC-1,P1,active,2026-12-01\nC-2,P2,active,2026-12-01\nC-3,P3,active,2026-12-01\nC-4,P4,active,2026-12-01\n",
+            by: "kanri01", now: MisuseTests.at("2026-11-30T09:00"))
+        // P1 is in the 電算室 and uses their card at its terminal: fine.
+        try await record.add("door", "2026-12-10 09:00", "access", "enter", "P1", "電算室")
+        try await record.add("srv-01", "2026-12-10 09:05", "card", "insert", "C-1", "srv-01", site: "電算室")
+        // P2 left the 電算室 at 10:00; their card goes into its terminal at 10:30.
+        try await record.add("door", "2026-12-10 09:30", "access", "enter", "P2", "電算室")
+        try await record.add("door", "2026-12-10 10:00", "access", "exit", "P2", "電算室")
+        try await record.add("srv-01", "2026-12-10 10:30", "card", "insert", "C-2", "srv-01", site: "電算室")
+        // P3 never entered that day, though the door recorded others.
+        try await record.add("srv-01", "2026-12-10 11:00", "card", "insert", "C-3", "srv-01", site: "電算室")
+        // A counter terminal is no controlled room: not judged.
+        try await record.add("counter-01", "2026-12-10 11:30", "card", "insert", "C-4", "counter-01", site: "本庁舎 市民課")
+        try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
+        let found = try await record.findings("card_holder_absent", status: "open").sorted { $0.firstSeen < $1.firstSeen }
+        #expect(found.map(\.evidence) == [["srv-01/2"], ["srv-01/3"]], "\(found)")
+        #expect(found[0].summaryJa?.contains("保持者 P2 は 2026-12-10 10:00:00 に 電算室 を退室していた") == true && found[0].severity == "critical", "\(found[0])")
+        #expect(found[1].summary.contains("its holder P3 was not recorded entering 電算室 that day"), "\(found[1])")
+        // P3's entry at 10:50 comes late from an offline door controller: resolved.
+        try await record.add("door2", "2026-12-10 10:50", "access", "enter", "P3", "電算室")
+        try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
+        #expect(try await record.findings("card_holder_absent", status: "open").map(\.evidence) == [["srv-01/2"]])
+        // P1 moves to the サーバ室; their card then goes into the 電算室's terminal.
+        try await record.add("door", "2026-12-10 13:00", "access", "enter", "P1", "サーバ室")
+        try await record.add("srv-01", "2026-12-10 13:10", "card", "insert", "C-1", "srv-01", site: "電算室")
+        try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
+        let elsewhere = try await record.findings("card_holder_absent", status: "open").filter { $0.evidence == ["srv-01/4"] }
+        #expect(elsewhere.count == 1 && elsewhere[0].summary.contains("had entered サーバ室"), "\(elsewhere)")
+    }
 }

@@ -45,11 +45,12 @@ extension Journal {
 
     /// Journals a file's rows and then `agent/imported` (who, the file, its SHA-256, how many rows were
     /// taken and refused, the profile) in one durable transaction, in chunks of 5,000 as `rows` hands them
-    /// over: all of it or, after a crash or a refusal, none of it. A file already imported is refused
+    /// over; `rows` returns how many it refused, or throws to take nothing (the transaction is rolled back):
+    /// all of it or, after a crash or a refusal, none of it. A file already imported is refused
     /// (`already_imported`), nothing added.
     public func importFile(
-        sha256: String, file: String, profile: String, refused: Int, by person: String, now: Date = Date(),
-        progress: @escaping (Int) -> Void = { _ in }, rows: (_ emit: (EventDraft) throws -> Void) throws -> Void
+        sha256: String, file: String, profile: String, by person: String, now: Date = Date(),
+        progress: @escaping (Int) -> Void = { _ in }, rows: (_ emit: (EventDraft) throws -> Void) throws -> Int
     ) throws -> ImportedFile {
         let stamp = Timestamp.localNow(now)
         let agent = agentID
@@ -73,7 +74,7 @@ extension Journal {
                     prepared.removeAll(keepingCapacity: true)
                     progress(done)
                 }
-                try rows { draft in
+                let refused = try rows { draft in
                     try draft.validateFromProducer()
                     prepared.append((draft, draft.time.flatMap(Timestamp.init(rfc3339:)) ?? stamp))
                     if prepared.count == 5000 { try flush() }

@@ -233,3 +233,91 @@ extension RuleEngine {
         }
     }
 }
+
+extension RuleEngine {
+    // MARK: A card where its holder is not (第16④)
+
+    /// An operator card inserted at a terminal in an access-controlled room (its events' `site` is a room of
+    /// the permits register) while the record shows its holder elsewhere: their last entry or exit that day
+    /// before the insertion is an entry into another room or an exit from this one, or — the room's door
+    /// having recorded others that day — they never entered it. Someone else has the card. Judged when the
+    /// insertion arrives, and again when the holder's entries and exits of that day arrive late.
+    static func cardPresence(_ db: Database, _ rows: [Row], _ nowMS: Int64) throws {
+        let inserts = rows.filter { $0.kind == "card" && $0.action == "insert" }
+        let moves = rows.filter { $0.kind == "access" && ($0.action == "enter" || $0.action == "exit") }
+        guard !inserts.isEmpty || !moves.isEmpty else { return }
+        var holders: [String: String] = [:]
+        for card in try HubStore.rows(.cards, db: db) { holders[card["card_id"] ?? ""] = card["holder"] }
+        let rooms = Set(try HubStore.rows(.permits, db: db).compactMap { $0["room"] })
+        guard !holders.isEmpty, !rooms.isEmpty else { return }
+        var judged: Set<Int64> = []
+        for insert in inserts where judged.insert(insert.id).inserted {
+            try judgeCardPresence(db, id: insert.id, holders: holders, rooms: rooms, nowMS: nowMS)
+        }
+        // Entries and exits arriving (late or not): the insertions of their person's cards that day.
+        var cardsOf: [String: [String]] = [:]
+        for (card, holder) in holders { cardsOf[holder, default: []].append(card) }
+        var seen: Set<String> = []
+        for move in moves {
+            guard let cards = cardsOf[move.actor], seen.insert("\(move.actor)|\(dayNumber(move.timeMS))").inserted else { continue }
+            let start = dayNumber(move.timeMS) * 86_400_000 - 9 * 3_600_000
+            let ids = try Int64.fetchAll(
+                db,
+                sql: """
+                    SELECT id FROM events INDEXED BY events_by_actor WHERE actor IN (SELECT value FROM json_each(?))
+                    AND time_ms >= ? AND time_ms < ? AND kind = 'card' AND action = 'insert'
+                    """,
+                arguments: [String(decoding: CanonicalJSON.encode(.array(cards.map(JSONValue.string))), as: UTF8.self), start, start + 86_400_000])
+            for id in ids where judged.insert(id).inserted {
+                try judgeCardPresence(db, id: id, holders: holders, rooms: rooms, nowMS: nowMS)
+            }
+        }
+    }
+
+    static func judgeCardPresence(_ db: Database, id: Int64, holders: [String: String], rooms: Set<String>, nowMS: Int64) throws {
+        guard let insert = try GRDB.Row.fetchOne(db, sql: "SELECT agent, seq, time_ms, actor, site FROM events WHERE id = ?", arguments: [id])
+        else { return }
+        let (agent, seq, at, card, room) = (insert[0] as String, insert[1] as Int64, insert[2] as Int64, insert[3] as String, insert[4] as String)
+        guard let holder = holders[card], rooms.contains(room) else { return }
+        let day = BusinessCalendar.day(at)
+        let start = dayNumber(at) * 86_400_000 - 9 * 3_600_000
+        let key = "\(card)|\(agent)/\(seq)"
+        let last = try GRDB.Row.fetchOne(
+            db,
+            sql: """
+                SELECT action, subject, time_ms FROM events INDEXED BY events_by_actor
+                WHERE actor = ? AND time_ms >= ? AND time_ms <= ? AND kind = 'access' AND action IN ('enter', 'exit')
+                ORDER BY time_ms DESC, id DESC LIMIT 1
+                """, arguments: [holder, start, at])
+        var problem: FindingText?
+        if let last {
+            let (action, place, when) = (last[0] as String, last[1] as String, time(last[2]))
+            if action == "enter" && place != room {
+                problem = FindingText(en: "its holder \(holder) had entered \(place) at \(when)", ja: "保持者 \(holder) は \(when) に \(place) へ入室していた")
+            } else if action == "exit" && place == room {
+                problem = FindingText(en: "its holder \(holder) had left \(room) at \(when)", ja: "保持者 \(holder) は \(when) に \(room) を退室していた")
+            }
+        } else if try Bool.fetchOne(
+            db,
+            sql: """
+                SELECT 1 FROM events INDEXED BY events_by_subject WHERE subject = ? AND time_ms >= ? AND time_ms < ?
+                AND kind = 'access' AND action = 'enter' LIMIT 1
+                """, arguments: [room, start, start + 86_400_000]) == true
+        {
+            problem = FindingText(en: "its holder \(holder) was not recorded entering \(room) that day", ja: "保持者 \(holder) の同日の \(room) への入室の記録がない")
+        }
+        guard let problem else {
+            try FindingTable.clear(
+                db, rule: "card_holder_absent", key: key, reason: "保持者の入退室の記録が届いた (the holder's entries and exits arrived)", nowMS: nowMS)
+            return
+        }
+        try FindingTable.raise(
+            db, rule: "card_holder_absent", key: key, count: .set(1), first: at, last: at, evidence: ["\(agent)/\(seq)"], nowMS: nowMS
+        ) { _ in
+            problem.after(
+                FindingText(
+                    en: "operator card \(card) inserted on \(agent) in \(room) on \(day) at \(time(at))",
+                    ja: "操作識別カード \(card) が \(day) \(time(at)) に \(room) の \(agent) で挿入された"))
+        }
+    }
+}

@@ -119,6 +119,7 @@ enum RuleEngine {
         try sharedCredential(db, rows, settings, nowMS)
         try assignments(db, rows, nowMS)
         try media(db, rows, nowMS)
+        try cardPresence(db, rows, nowMS)
         try FindingTable.setState(db, "cursor", last.id)
         return rows.count
     }
