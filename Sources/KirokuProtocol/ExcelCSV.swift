@@ -94,4 +94,78 @@ public enum ExcelCSV {
         out.append(field)
         return out
     }
+
+    /// A record refused by ``records(_:_:)``: the line it starts on and why.
+    public struct Malformed: Error, Sendable, Equatable {
+        public var line: Int
+        public var message: String
+    }
+
+    /// The records of a CSV as RFC 4180 has them: a quoted cell may hold commas, doubled quotes and line
+    /// breaks, so a record is not a line. Each record is handed over with the line it starts on, or as
+    /// ``Malformed`` — a quote inside an unquoted cell, text after a closing quote — and reading goes on with
+    /// the next line; a quote never closed ends the file as one malformed record. The `=` Excel puts before a
+    /// quoted ID is removed. CRLF and LF both end a record; a BOM is skipped.
+    public static func records(_ text: some StringProtocol, _ body: (Int, Result<[String], Malformed>) throws -> Void) rethrows {
+        var scalars = Substring(text).unicodeScalars[...]
+        if scalars.first == "\u{FEFF}" { scalars.removeFirst() }
+        var line = 1
+        while !scalars.isEmpty {
+            let start = line
+            var fields: [String] = []
+            var field = String.UnicodeScalarView()
+            var quoted = false
+            var wasQuoted = false
+            var problem: String?
+            var ended = false
+            while let c = scalars.popFirst() {
+                if quoted {
+                    if c == "\"" {
+                        if scalars.first == "\"" {
+                            field.append("\"")
+                            scalars.removeFirst()
+                        } else {
+                            quoted = false
+                        }
+                    } else {
+                        if c == "\n" { line += 1 }
+                        field.append(c)
+                    }
+                    continue
+                }
+                switch c {
+                case ",":
+                    fields.append(String(field))
+                    field = String.UnicodeScalarView()
+                    wasQuoted = false
+                case "\r" where scalars.first == "\n":
+                    continue
+                case "\n":
+                    line += 1
+                    ended = true
+                case "\"":
+                    if field.isEmpty && !wasQuoted {
+                        quoted = true
+                        wasQuoted = true
+                    } else if field.count == 1 && field.first == "=" && !wasQuoted {
+                        field.removeAll()
+                        quoted = true
+                        wasQuoted = true
+                    } else {
+                        problem = problem ?? "a quote inside a cell that does not begin with one"
+                        field.append(c)
+                    }
+                default:
+                    if wasQuoted && !quoted { problem = problem ?? "text after a quoted cell's closing quote" }
+                    field.append(c)
+                }
+                if ended { break }
+            }
+            if quoted { problem = "a quote opened on line \(start) is never closed" }
+            fields.append(String(field))
+            // A line with nothing on it is no record (a blank line at the end, say).
+            if fields == [""] && problem == nil { continue }
+            try body(start, problem.map { .failure(Malformed(line: start, message: $0)) } ?? .success(fields))
+        }
+    }
 }

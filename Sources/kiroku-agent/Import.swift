@@ -54,50 +54,38 @@ extension KirokuAgentCommand {
                                 en: "\(name): imported already (as \(earlier.file), seq \(earlier.firstSeq)-\(earlier.lastSeq), by \(earlier.by)); nothing added"))
                         continue
                     }
-                    // Read once, row by row into the journal's transaction, so that a million-row export never
-                    // sits in memory as events; a refused row (unless --partial) or a file the profile does not
-                    // fit (encoding, header) rolls it back — nothing is taken — and the next file is read.
-                    guard let text = Self.text(bytes, profile, name) else {
+                    // Read twice, never held as events (a million-row export): first to check every row — nothing
+                    // is taken from a file with a refused row, unless --partial — then row by row into the
+                    // journal, in short transactions beside the running daemon. A file the profile does not fit
+                    // (encoding, header) is refused, and the next file is read.
+                    guard let text = Self.text(bytes, profile, name), let (rows, refused) = Self.check(text, profile, name) else {
                         failed = true
                         continue
                     }
-                    let lines = bytes.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+                    guard refused == 0 || (partial && rows > 0) else {
+                        let said =
+                            rows == 0
+                            ? localized("\(name)：取り込める行がありません", en: "\(name): no row can be taken")
+                            : localized(
+                                "\(name)：\(refused) 行に誤りがあるため、何も取り込んでいません（--partial で正しい行だけ取り込む）",
+                                en: "\(name): \(refused) row(s) refused, so nothing was imported (--partial takes the good rows)")
+                        FileHandle.standardError.write(Data("kiroku-agent: \(said)\n".utf8))
+                        failed = true
+                        continue
+                    }
                     // Progress on a terminal for a large export (not when stderr is a file or a pipe).
                     let interactive = isatty(STDERR_FILENO) == 1
-                    var refused = 0
-                    let imported: ImportedFile
-                    do {
-                        imported = try journal.importFile(
-                            sha256: sha256, file: name, profile: profile.profile, by: by,
-                            progress: { done in
-                                guard interactive, done % 100_000 == 0 else { return }
-                                FileHandle.standardError.write(Data("\r\(name): \(done)/\(lines)".utf8))
-                            },
-                            rows: { emit in
-                                try profile.forEachRow(text) { _, row in
-                                    switch row {
-                                    case .success(let draft): try emit(draft)
-                                    case .failure(let refusal):
-                                        refused += 1
-                                        if refused <= 20 { FileHandle.standardError.write(Data("kiroku-agent: \(name): \(refusal)\n".utf8)) }
-                                    }
-                                }
-                                if refused > 20 { FileHandle.standardError.write(Data("kiroku-agent: \(name): … \(refused - 20) more refused\n".utf8)) }
-                                guard refused == 0 || partial else {
-                                    throw KirokuError(
-                                        .invalidEvent,
-                                        localized(
-                                            "\(refused) 行に誤りがあるため、何も取り込んでいません（--partial で正しい行だけ取り込む）",
-                                            en: "\(refused) row(s) refused, so nothing was imported (--partial takes the good rows)"))
-                                }
-                                return refused
-                            })
-                    } catch let error as KirokuError where error.code == .invalidEvent {
-                        if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-                        FileHandle.standardError.write(Data("kiroku-agent: \(name): \(error.message)\n".utf8))
-                        failed = true
-                        continue
-                    }
+                    let imported = try journal.importFile(
+                        sha256: sha256, file: name, profile: profile.profile, refused: refused, by: by,
+                        progress: { done in
+                            guard interactive, done % 100_000 == 0 else { return }
+                            FileHandle.standardError.write(Data("\r\(name): \(done)/\(rows)".utf8))
+                        },
+                        rows: { emit in
+                            try profile.forEachRow(text) { line, row in
+                                if case .success(let draft) = row { try emit(line, draft) }
+                            }
+                        })
                     if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
                     print(
                         localized(
@@ -118,6 +106,27 @@ extension KirokuAgentCommand {
                 FileHandle.standardError.write(Data("kiroku-agent: \(name): \(error.message)\n".utf8))
                 return nil
             }
+        }
+
+        /// How many rows the file gives and how many it refuses (the first twenty said on standard error, with
+        /// line and column), or nil (said) when the profile does not fit the file.
+        static func check(_ text: String, _ profile: ImportProfile, _ name: String) -> (rows: Int, refused: Int)? {
+            var (rows, refused) = (0, 0)
+            do {
+                try profile.forEachRow(text) { _, row in
+                    switch row {
+                    case .success: rows += 1
+                    case .failure(let refusal):
+                        refused += 1
+                        if refused <= 20 { FileHandle.standardError.write(Data("kiroku-agent: \(name): \(refusal)\n".utf8)) }
+                    }
+                }
+            } catch {
+                FileHandle.standardError.write(Data("kiroku-agent: \(name): \((error as? KirokuError)?.message ?? "\(error)")\n".utf8))
+                return nil
+            }
+            if refused > 20 { FileHandle.standardError.write(Data("kiroku-agent: \(name): … \(refused - 20) more refused\n".utf8)) }
+            return (rows, refused)
         }
     }
 }

@@ -104,6 +104,79 @@ struct ImportTests {
         #expect(try journal.allEvents().count == 9)
     }
 
+    @Test("Hostile exports: a quoted line break forges no row, a quote never closed, short rows, a row over the size limit, a date with no time, a huge --by; all refused with their line")
+    func hostile() async throws {
+        let temp = try TempDir("import-hostile")
+        let agent = Binaries.path("kiroku-agent")
+        let journalPath = temp.file("journal.sqlite")
+        let profile = Self.root.appending(path: "Agent/profiles/juki-operation-history.json").path
+        func run(_ file: String, _ extra: [String] = []) throws -> Outcome {
+            try runProgram(agent, ["import", "--id", "juki-export", "--journal", journalPath, "--profile", profile, "--by", "P0012"] + extra + [file])
+        }
+        let header = "操作日時,端末ID,設置場所,操作者ID,処理区分,住民票コード,照会事由"
+        let forged = temp.file("forged.csv")
+        try Data(([header, #"2026/12/1 9:00,JUKI-01,本庁舎,P0101,照会,00000000101,"私用"#, #"2026/12/1 9:02,JUKI-07,本庁舎,P0999,照会,00000000777,住民票の写し等の交付""#].joined(separator: "\r\n") + "\r\n").utf8).write(to: URL(filePath: forged))
+        let one = try run(forged)
+        #expect(one.status == 0 && one.stdout.contains("1 行を取り込みました"), "\(one.stdout)\(one.stderr)")
+        let journal = try Journal.open(path: journalPath, agentID: "juki-export", site: "")
+        let events = try journal.allEvents().filter { $0.kind == "operation" }
+        #expect(events.count == 1 && events[0].actor == "P0101" && events[0].attrs["purpose"]?.contains("P0999") == true, "the line break is part of the cell: \(events)")
+
+        let bad = temp.file("bad.csv")
+        let big = String(repeating: "あ", count: 6000)
+        try Data([
+            header, "2026/12/2 9:00,JUKI-01,本庁舎,P0101,照会,00000000102,転入届", "2026/12/2 9:01,JUKI-01,本庁舎,P0101",
+            "2026/12/2,JUKI-01,本庁舎,P0101,照会,00000000103,転入届", "2026/12/2 9:03,JUKI-01,本庁舎,P0101,照会,00000000104,\(big)",
+            #"2026/12/2 9:04,JUKI-01,本庁舎,P0101,照会,00000000105,"転入届"#,
+        ].joined(separator: "\n").utf8).write(to: URL(filePath: bad))
+        let refused = try run(bad)
+        let held = try journal.allEvents().count
+        #expect(refused.status == 2 && held == 2, "\(refused.stderr)")
+        #expect(refused.stderr.contains("line 3, column -: 4 cells, the header has 7"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("line 4, column 操作日時: '2026/12/2' has no time of day"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("line 5, column -: attribute 'purpose' is longer than 1024 bytes"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("line 6, column -: a quote opened on line 6 is never closed"), "\(refused.stderr)")
+        let partial = try run(bad, ["--partial"])
+        #expect(partial.status == 0 && partial.stdout.contains("1 行を取り込みました") && partial.stdout.contains("拒否 4 行"), "\(partial.stdout)\(partial.stderr)")
+
+        // Nothing to take at all, even with --partial: refused, not marked imported, so a fixed profile may try again.
+        let none = temp.file("none.csv")
+        try Data([header, "2026/12/3 9:00,JUKI-01,本庁舎,P0101,削除,00000000106,転入届"].joined(separator: "\n").utf8).write(to: URL(filePath: none))
+        let empty = try run(none, ["--partial"])
+        #expect(empty.status == 2 && empty.stderr.contains("取り込める行がありません"), "\(empty.stderr)")
+        #expect(try journal.imported(sha256: SubmittedFile.digest([UInt8](try Data(contentsOf: URL(filePath: none))))) == nil)
+
+        // A --by that would make an event the hub refuses: refused before anything is journalled.
+        let count = try journal.allEvents().count
+        let long = try runProgram(
+            agent, ["import", "--id", "juki-export", "--journal", journalPath, "--profile", profile, "--by", String(repeating: "P", count: 300), none])
+        let after = try journal.allEvents().count
+        #expect(long.status != 0 && after == count, "\(long.stderr)")
+    }
+
+    @Test("An import cut short resumes after the last line committed: every row once, the first seq kept")
+    func resume() throws {
+        let temp = try TempDir("import-resume")
+        let journal = try Journal.open(path: temp.file("journal.sqlite"), agentID: "juki-export", site: "")
+        let drafts = (0..<12_000).map { index in
+            (index + 2, EventDraft(kind: "operation", action: "lookup", actor: "P1", subject: "住民\(index)", time: "2026-12-01T09:00:00.000+09:00"))
+        }
+        struct Crash: Error {}
+        #expect(throws: Crash.self) {
+            _ = try journal.importFile(sha256: String(repeating: "a", count: 64), file: "f.csv", profile: "p", refused: 0, by: "P0012") { emit in
+                for (line, draft) in drafts.prefix(7_000) { try emit(line, draft) }
+                throw Crash()
+            }
+        }
+        #expect(try journal.allEvents().count == 5_000, "the first chunk was committed")
+        let done = try journal.importFile(sha256: String(repeating: "a", count: 64), file: "f.csv", profile: "p", refused: 0, by: "P0012") { emit in
+            for (line, draft) in drafts { try emit(line, draft) }
+        }
+        let events = try journal.allEvents()
+        #expect(done.rows == 12_000 && done.firstSeq == 1 && done.lastSeq == 12_001 && events.count == 12_001)
+        #expect(Set(events.dropLast().map(\.subject)).count == 12_000, "every row once")
+    }
+
     @Test("An export imported on a terminal with an agent certificate reaches the hub and its rules: repeated_lookups, out_of_hours, lookup_purpose")
     func toFindings() async throws {
         let temp = try TempDir("import-hub")

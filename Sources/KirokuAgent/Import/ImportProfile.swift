@@ -163,30 +163,50 @@ public struct ImportProfile: Sendable, Decodable, Equatable {
     /// reads that the header lacks refuses the whole file. Each event carries the line it came from
     /// (`attrs.source_line`).
     public func forEachRow(_ text: String, _ body: (Int, Result<EventDraft, Refusal>) throws -> Void) throws {
-        // CRLF is one Character in Swift: split on it and on LF alike.
-        let text = text.hasPrefix("\u{FEFF}") ? text.dropFirst() : Substring(text)
-        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
-        while lines.last?.isEmpty == true { lines.removeLast() }
-        guard let header = lines.first else { throw KirokuError(.invalidEvent, "the file is empty; its first line names the columns") }
-        let names = ExcelCSV.fields(header).map { $0.trimmingCharacters(in: .whitespaces) }
-        var index: [String: Int] = [:]
-        for (position, name) in names.enumerated() where index[name] == nil { index[name] = position }
-        let fields = [kind, action, actor] + [subject, site].compactMap { $0 } + Array(attrs.values)
-        let wanted = fields.compactMap(\.column) + [time.column] + [time.dateColumn].compactMap { $0 }
-        let missing = wanted.filter { index[$0] == nil }
-        guard missing.isEmpty else {
-            throw KirokuError(
-                .invalidEvent, "the header lacks the column(s) \(missing.joined(separator: ", ")) that the profile \(profile) reads (it has: \(names.joined(separator: ", ")))")
-        }
-        for (offset, line) in lines.enumerated().dropFirst() {
-            let number = offset + 1
-            if line.isEmpty { continue }
-            let cells = ExcelCSV.fields(line)
-            func cell(_ column: String) -> String {
-                let position = index[column]!
-                return position < cells.count ? ExcelCSV.untext(cells[position]).trimmingCharacters(in: .whitespaces) : ""
+        // Records as RFC 4180 has them: a quoted cell's line break is part of the cell, never a new row.
+        var index: [String: Int]?
+        var width = 0
+        try ExcelCSV.records(text) { number, record in
+            guard let index else {
+                guard case .success(let header) = record else {
+                    throw KirokuError(.invalidEvent, "the header (line \(number)) is not a CSV line of column names")
+                }
+                let names = header.map { $0.trimmingCharacters(in: .whitespaces) }
+                var positions: [String: Int] = [:]
+                for (position, name) in names.enumerated() {
+                    guard positions[name] == nil || name.isEmpty else {
+                        throw KirokuError(.invalidEvent, "the header names the column \(name) twice; which one is meant cannot be told")
+                    }
+                    positions[name] = position
+                }
+                let fields = [kind, action, actor] + [subject, site].compactMap { $0 } + Array(attrs.values)
+                let wanted = fields.compactMap(\.column) + [time.column] + [time.dateColumn].compactMap { $0 }
+                let missing = wanted.filter { positions[$0] == nil }
+                guard missing.isEmpty else {
+                    throw KirokuError(
+                        .invalidEvent,
+                        "the header lacks the column(s) \(missing.joined(separator: ", ")) that the profile \(profile) reads (it has: \(names.joined(separator: ", ")))")
+                }
+                (index, width) = (positions, names.count)
+                return
             }
-            let row: Result<EventDraft, Refusal>
+            try body(number, row(number, record, index, width))
+        }
+        guard index != nil else { throw KirokuError(.invalidEvent, "the file is empty; its first line names the columns") }
+    }
+
+    /// One data record as an event, or why it is refused.
+    func row(_ number: Int, _ record: Result<[String], ExcelCSV.Malformed>, _ index: [String: Int], _ width: Int) -> Result<EventDraft, Refusal> {
+            let cells: [String]
+            switch record {
+            case .failure(let malformed): return .failure(Refusal(line: number, column: "-", message: malformed.message))
+            case .success(let found):
+                guard found.count == width else {
+                    return .failure(Refusal(line: number, column: "-", message: "\(found.count) cells, the header has \(width)"))
+                }
+                cells = found
+            }
+            func cell(_ column: String) -> String { ExcelCSV.untext(cells[index[column]!]).trimmingCharacters(in: .whitespaces) }
             do throws(Refusal) {
                 func value(_ field: Field, _ name: String, required: Bool) throws(Refusal) -> String {
                     var text = field.value ?? cell(field.column!)
@@ -222,20 +242,29 @@ public struct ImportProfile: Sendable, Decodable, Equatable {
                 } catch {
                     throw Refusal(line: number, column: "-", message: error.message)
                 }
-                row = .success(draft)
+                // What the event will weigh once sealed (the chain's hashes, salt, agent and time are about
+                // 400 bytes more): a row too large is refused here, with its line, not by the journal.
+                let size = [draft.kind, draft.action, draft.actor, draft.subject, draft.site ?? ""].reduce(0) { $0 + $1.utf8.count }
+                    + draft.attrs.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 }
+                guard size + 400 <= Event.maxBytes else {
+                    throw Refusal(line: number, column: "-", message: "the event would be about \(size + 400) bytes; the limit is \(Event.maxBytes)")
+                }
+                return .success(draft)
             } catch {
-                row = .failure(error)
+                return .failure(error)
             }
-            try body(number, row)
-        }
     }
 
     /// The instant of a row: its date and time cells in the source's time zone.
     func stamp(date: String?, time text: String, line: Int) throws(Refusal) -> Timestamp {
         let whole = [date, text].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
         let column = [time.dateColumn, time.column].compactMap { $0 }.joined(separator: "+")
-        // A time with its own offset (RFC 3339) is exact; anything else is the source's wall time.
+        // A time with its own offset (RFC 3339, as the wire writes it) is exact; anything else is the source's
+        // wall time, which must have a time of day: a date alone would be taken as midnight.
         if time.format == "person", let exact = Timestamp(rfc3339: whole) { return exact }
+        guard time.format == "compact" ? whole.count >= 12 : whole.contains(":") || whole.contains("時") else {
+            throw Refusal(line: line, column: column, message: "'\(whole.prefix(40))' has no time of day")
+        }
         let local = time.format == "compact" ? Self.compact(whole.replacingOccurrences(of: " ", with: "")) : PersonTime.parse(whole)
         guard let local else {
             throw Refusal(

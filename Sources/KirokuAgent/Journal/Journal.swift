@@ -127,6 +127,7 @@ public struct Journal: Sendable {
             try db.execute(sql: "CREATE TABLE inventory(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID")
         }
         migrator.registerMigration("v5: imports") { db in try migrateImports(db) }
+        migrator.registerMigration("v6: import progress") { db in try migrateImportProgress(db) }
         return migrator
     }
 
