@@ -148,7 +148,7 @@ struct Contractor: AsyncParsableCommand {
             for review in s.reviews {
                 print(
                     localized(
-                        "  \(Self.status(review.decision == "accept" ? "accepted" : "returned"))　\(review.by)　\(Render.jst(review.at))：\(review.reason)",
+                        "  \(Self.status(review.decision))　\(review.by)　\(Render.jst(review.at))：\(review.reason)",
                         en: "  \(review.decision) by \(review.by) at \(Render.jst(review.at)): \(review.reason)"))
             }
         }
@@ -156,7 +156,7 @@ struct Contractor: AsyncParsableCommand {
         /// A submission's status as the city says it.
         static func status(_ status: String) -> String {
             guard prefersJapanese else { return status }
-            return ["submitted": "確認待ち", "accepted": "受理", "returned": "差戻し"][status] ?? status
+            return ["submitted": "確認待ち", "accepted": "受理", "returned": "差戻し", "accept": "受理", "return": "差戻し"][status] ?? status
         }
     }
 

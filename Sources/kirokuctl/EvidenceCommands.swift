@@ -280,7 +280,7 @@ struct WitnessCommand: AsyncParsableCommand {
                             """
 
                             !!! kirokuctl witness: \(error.message)
-                            !!! \(localized("連署していません。証拠は \(dir)/alarms に保存しました。すぐに会議に知らせてください。", en: "NOT cosigned. Evidence kept in \(dir)/alarms. Tell the 会議 now."))
+                            !!! \(localized("NOT cosigned（連署していません）。証拠は \(dir)/alarms に保存しました。すぐに会議に知らせてください。", en: "NOT cosigned. Evidence kept in \(dir)/alarms. Tell the 会議 now."))
 
 
                             """.utf8))

@@ -59,27 +59,32 @@ extension RuleEngine {
         }
     }
 
-    /// Instructions to departments (第10) past their due day without an answer; cleared once the register
-    /// says answered (or no longer holds the instruction).
+    /// Instructions to departments (第10) not answered by their due day: unanswered once the day has passed,
+    /// or answered after it (said as late, and kept for the 会議). Cleared only when the register shows an
+    /// answer on or before the due day; an instruction taken out of the register clears nothing.
     static func directives(_ db: Database, _ nowMS: Int64) throws {
         let today = BusinessCalendar.day(nowMS)
-        var open: Set<String> = []
         for row in try HubStore.rows(.directives, db: db) {
-            guard let id = row["directive_id"], let due = row["due"], due < today, (row["answered"] ?? "").isEmpty else { continue }
-            open.insert(id)
+            guard let id = row["directive_id"], let due = row["due"], let dueMS = Timestamp(rfc3339: "\(due)T00:00:00.000+09:00")?.epochMilliseconds
+            else { continue }
+            let answered = row["answered"] ?? ""
+            if !answered.isEmpty && answered <= due {
+                try FindingTable.clear(db, rule: "directive_overdue", key: id, reason: "期限内の回答が台帳に記録された (answered by the due day)", nowMS: nowMS)
+                continue
+            }
+            guard answered.isEmpty ? due < today : true else { continue }
             let (department, issued, content) = (row["department"] ?? "", row["issued"] ?? "", row["content"] ?? "")
-            guard let dueMS = Timestamp(rfc3339: "\(due)T00:00:00.000+09:00")?.epochMilliseconds else { continue }
             try FindingTable.raise(
                 db, rule: "directive_overdue", key: id, count: .set(1), first: dueMS, last: dueMS, evidence: [], nowMS: nowMS
             ) { _ in
-                FindingText(
-                    en: "instruction \(id) to \(department) (\(content); issued \(issued), due \(due)) has no answer",
-                    ja: "\(department) への指示 \(id) (\(content)。\(issued) 指示、期限 \(due)) に回答がない")
+                answered.isEmpty
+                    ? FindingText(
+                        en: "instruction \(id) to \(department) (\(content); issued \(issued), due \(due)) has no answer",
+                        ja: "\(department) への指示 \(id) (\(content)。\(issued) 指示、期限 \(due)) に回答がない")
+                    : FindingText(
+                        en: "instruction \(id) to \(department) (\(content); issued \(issued), due \(due)) was answered late, on \(answered)",
+                        ja: "\(department) への指示 \(id) (\(content)。\(issued) 指示、期限 \(due)) への回答が期限後の \(answered)")
             }
-        }
-        for key in try String.fetchAll(db, sql: "SELECT key FROM findings WHERE rule = 'directive_overdue' AND status != 'resolved'")
-        where !open.contains(key) {
-            try FindingTable.clear(db, rule: "directive_overdue", key: key, reason: "回答が台帳に記録された (answered in the directives register)", nowMS: nowMS)
         }
     }
 }

@@ -48,11 +48,13 @@ extension RuleEngine {
         let around = try db.cachedStatement(
             sql: """
                 SELECT agent, seq, time_ms, id FROM events INDEXED BY events_by_actor
-                WHERE actor = ? AND time_ms BETWEEN ? AND ? AND kind = 'operation' AND id <= ?
+                WHERE actor = ? AND time_ms BETWEEN ? AND ? AND kind = 'operation' AND action IN ('lookup', 'update', 'print', 'export') AND id <= ?
                 ORDER BY time_ms, id
                 """)
         let through = rows.last?.id ?? 0
-        let acts = rows.filter { $0.kind == "operation" && operations.contains($0.action) && !$0.actor.isEmpty }
+        // Operations on residents only: a login to a PC (a PC-management export, under its own agent id) next to
+        // the 住基ネット application's lookups is one person at one desk, not two terminals.
+        let acts = rows.filter { $0.kind == "operation" && residentOperations.contains($0.action) && !$0.actor.isEmpty }
         // First the summary of which terminal each operator used when (one row per operator, day and
         // terminal): most operators stay at one terminal, and then nothing else is read.
         let note = try db.cachedStatement(
@@ -151,29 +153,61 @@ extension RuleEngine {
         try raiseHits(db, rule: "lookup_outside_assignment", hits, key: { "\($0.actor)|\(BusinessCalendar.day($0.timeMS))" }, nowMS, .add)
     }
 
+    /// What an operator does to a resident's record (not logins): the actions `shared_credential` compares.
+    static let residentOperations: Set<String> = ["lookup", "update", "print", "export"]
+
     // MARK: Register imports
 
-    /// The registers whose rows permit something from `valid_from` on: a row imported with a validity that
-    /// starts before the day of its import permitted, after the fact, what it covers (事後許可).
+    /// The registers whose rows permit something from `valid_from` on: a row written after what it permits
+    /// had already happened permits it after the fact (事後許可).
     static let permitting: [Register: String] = [.permits: "入退室許可", .maintenance: "作業指示書"]
 
-    /// Raises `register_backdated` for each row added or changed by an import whose `valid_from` is before
-    /// the day of the import (JST). The evidence is the import's own `record/register_imported` event, whose
-    /// actor is the importer: the 会議 sees who wrote it, and the importer cannot resolve it (第9②).
+    /// Raises `register_backdated` for each row an import adds, or whose validity it moves earlier, that
+    /// covers what the record shows had already happened before the import: an entry of that person into
+    /// that room (permits), a maintenance start under that instruction (maintenance), from `valid_from` up
+    /// to the import. Loading a register for the first time, or a row that covers nothing yet, is not 事後許可.
+    /// The evidence is the import's own `record/register_imported` event, whose actor is the importer: the
+    /// 会議 sees who wrote it, and the importer cannot resolve it (第9②).
     static func backdated(
-        _ db: Database, register: Register, rows: [String: RegisterRow], by person: String, evidence: [String], nowMS: Int64
+        _ db: Database, register: Register, rows: [String: RegisterRow], before: [String: RegisterRow], by person: String,
+        evidence: [String], nowMS: Int64
     ) throws {
-        guard let name = permitting[register] else { return }
-        let today = BusinessCalendar.day(nowMS)
+        guard let name = permitting[register], !before.isEmpty else { return }
         for key in rows.keys.sorted() {
-            guard let from = rows[key]?["valid_from"], !from.isEmpty, from < today else { continue }
+            guard let row = rows[key], let from = row["valid_from"], let fromMS = Timestamp(rfc3339: "\(from)T00:00:00.000+09:00")?.epochMilliseconds
+            else { continue }
+            // Only validity the import adds: a new row, or one whose start moved earlier.
+            var untilMS = nowMS
+            if let old = before[key]?["valid_from"], let oldMS = Timestamp(rfc3339: "\(old)T00:00:00.000+09:00")?.epochMilliseconds {
+                guard fromMS < oldMS else { continue }
+                untilMS = min(nowMS, oldMS)
+            }
+            let covered: Int64?
+            switch register {
+            case .permits:
+                covered = try Int64.fetchOne(
+                    db,
+                    sql: """
+                        SELECT min(time_ms) FROM events INDEXED BY events_by_actor WHERE actor = ? AND time_ms >= ? AND time_ms < ?
+                        AND kind = 'access' AND action = 'enter' AND subject = ?
+                        """, arguments: [row["person"] ?? "", fromMS, untilMS, row["room"] ?? ""])
+            default:
+                covered = try Int64.fetchOne(
+                    db,
+                    sql: """
+                        SELECT min(time_ms) FROM events INDEXED BY events_incidents_by_time WHERE kind = 'incident' AND time_ms >= ? AND time_ms < ?
+                        AND action = 'maintenance_start' AND json_extract(attrs, '$.instruction') = ?
+                        """, arguments: [fromMS, untilMS, key])
+            }
+            guard let covered else { continue }
+            let today = BusinessCalendar.day(nowMS)
             try FindingTable.raise(
-                db, rule: "register_backdated", key: "\(register.rawValue)|\(key)|\(from)", count: .set(1), first: nowMS, last: nowMS,
+                db, rule: "register_backdated", key: "\(register.rawValue)|\(key)|\(from)", count: .set(1), first: covered, last: nowMS,
                 evidence: evidence, nowMS: nowMS
             ) { _ in
                 FindingText(
-                    en: "\(person) imported \(register.rawValue) \(key) on \(today), valid from \(from): before it was imported (事後許可)",
-                    ja: "\(person) が \(today) に\(name) \(key) を登録。有効開始 \(from) は登録より前 (事後許可)")
+                    en: "\(person) imported \(register.rawValue) \(key) on \(today), valid from \(from): it covers what happened at \(time(covered)), before it was imported (事後許可)",
+                    ja: "\(person) が \(today) に\(name) \(key) を登録。有効開始 \(from) で、登録前の \(time(covered)) の記録を許可している (事後許可)")
             }
         }
     }
@@ -282,20 +316,22 @@ extension RuleEngine {
         let day = BusinessCalendar.day(at)
         let start = dayNumber(at) * 86_400_000 - 9 * 3_600_000
         let key = "\(card)|\(agent)/\(seq)"
+        // The holder's last entry or exit within a day before (a night shift crosses midnight): only an entry
+        // into this room puts them here.
         let last = try GRDB.Row.fetchOne(
             db,
             sql: """
                 SELECT action, subject, time_ms FROM events INDEXED BY events_by_actor
                 WHERE actor = ? AND time_ms >= ? AND time_ms <= ? AND kind = 'access' AND action IN ('enter', 'exit')
                 ORDER BY time_ms DESC, id DESC LIMIT 1
-                """, arguments: [holder, start, at])
+                """, arguments: [holder, at - 86_400_000, at])
         var problem: FindingText?
         if let last {
             let (action, place, when) = (last[0] as String, last[1] as String, time(last[2]))
             if action == "enter" && place != room {
                 problem = FindingText(en: "its holder \(holder) had entered \(place) at \(when)", ja: "保持者 \(holder) は \(when) に \(place) へ入室していた")
-            } else if action == "exit" && place == room {
-                problem = FindingText(en: "its holder \(holder) had left \(room) at \(when)", ja: "保持者 \(holder) は \(when) に \(room) を退室していた")
+            } else if action == "exit" {
+                problem = FindingText(en: "its holder \(holder) had left \(place) at \(when)", ja: "保持者 \(holder) は \(when) に \(place) を退室していた")
             }
         } else if try Bool.fetchOne(
             db,

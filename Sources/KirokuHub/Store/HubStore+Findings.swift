@@ -317,15 +317,24 @@ extension HubStore {
         return finding
     }
 
-    /// Who acted in a finding's evidence (`agent/seq` references), as the record holds them.
+    /// Who acted in a finding's evidence (`agent/seq` references), as the record holds them: the actor, and
+    /// for an operator card's event (whose actor is the card) the person it names and the card's holder.
     static func actors(of evidence: [String], db: Database) throws -> Set<String> {
         var actors: Set<String> = []
+        var holders: [String: String]?
         for reference in evidence {
             guard let slash = reference.lastIndex(of: "/"), let seq = Int64(reference[reference.index(after: slash)...]) else { continue }
-            if let actor = try String.fetchOne(
-                db, sql: "SELECT actor FROM events WHERE agent = ? AND seq = ?", arguments: [String(reference[..<slash]), seq])
-            {
-                actors.insert(actor)
+            guard let row = try Row.fetchOne(
+                db, sql: "SELECT actor, kind, json_extract(attrs, '$.holder') FROM events WHERE agent = ? AND seq = ?",
+                arguments: [String(reference[..<slash]), seq])
+            else { continue }
+            actors.insert(row[0])
+            if (row[1] as String) == "card" {
+                if let named = row[2] as String? { actors.insert(named) }
+                if holders == nil {
+                    holders = Dictionary(try rows(.cards, db: db).map { ($0["card_id"] ?? "", $0["holder"] ?? "") }, uniquingKeysWith: { a, _ in a })
+                }
+                if let holder = holders?[row[0]] { actors.insert(holder) }
             }
         }
         return actors

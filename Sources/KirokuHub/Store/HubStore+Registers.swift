@@ -364,9 +364,13 @@ extension HubStore {
             let evidence = try HubRecords.append([("register_imported", person, register.rawValue, attrs)], now: now, db: db)
             // A permit or instruction valid from before today was written after the fact (事後許可, 第9②).
             let rowsByKey = Dictionary(rows.map { ($0[register.columns[0]]!, $0) }, uniquingKeysWith: { _, last in last })
+            let before = held.compactMapValues { fields -> RegisterRow? in
+                guard case .object(let object)? = try? JSONParser.parse(Array(fields.utf8)) else { return nil }
+                return object.compactMapValues { if case .string(let text) = $0 { text } else { nil } }
+            }
             try RuleEngine.backdated(
-                db, register: register, rows: rowsByKey.filter { added.contains($0.key) || changed.contains($0.key) }, by: person,
-                evidence: evidence, nowMS: Int64(now.timeIntervalSince1970 * 1000))
+                db, register: register, rows: rowsByKey.filter { added.contains($0.key) || changed.contains($0.key) }, before: before,
+                by: person, evidence: evidence, nowMS: Int64(now.timeIntervalSince1970 * 1000))
             return (added.count, changed.count, removed.count)
         }
     }
