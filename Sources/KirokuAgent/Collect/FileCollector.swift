@@ -179,28 +179,10 @@ public struct FileCollector: Service {
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
         guard count > 0 else { return ([], 0, false) }
-        if source.format == "wtmp" || source.format == "btmp" {
-            let consumed = count / Logins.recordSize * Logins.recordSize
-            let drafts = Logins.drafts(buffer[0..<consumed], fd: fd, offset: offset, failures: source.format == "btmp")
-            return (drafts, consumed, count == buffer.count)
-        }
-        var consumed = (buffer[0..<count].lastIndex(of: 10) ?? -1) + 1
-        if takeLastLine && count < buffer.count { consumed = count }
-        if consumed == 0 && count == buffer.count { consumed = count }  // one line over 1 MiB: refused below
-        guard consumed > 0 else { return ([], 0, false) }
-        var drafts: [EventDraft] = []
-        var refused = 0
-        for line in String(decoding: buffer[0..<consumed], as: UTF8.self).split(separator: "\n") {
-            do {
-                if let draft = try source.draft(line) { drafts.append(draft) }
-            } catch {
-                refused += 1
-                if refused <= 3 {
-                    logger.warning("a line of \(file) is not an event; skipped", metadata: ["kiroku.error": "\(error.message)"])
-                }
-            }
-        }
-        return (drafts, consumed, count == buffer.count)
+        let full = count == buffer.count
+        let (drafts, consumed) = RecordFormats.named(source.format).read(
+            buffer[0..<count], source: source, fd: fd, offset: offset, takeLast: takeLastLine && !full, full: full, file: file, logger: logger)
+        return (drafts, consumed, full)
     }
 
     static func identity(_ path: String) -> (inode: UInt64, size: Int64)? {
