@@ -6,7 +6,8 @@ import Foundation
 public enum Language {
     public static var prefersJapanese: Bool {
         let environment = ProcessInfo.processInfo.environment
-        let language = environment["KIROKU_LANG"] ?? environment["LC_ALL"] ?? environment["LANG"] ?? ""
+        // The first of them that is set and not empty (an empty variable says nothing).
+        let language = ["KIROKU_LANG", "LC_ALL", "LANG"].lazy.compactMap { environment[$0] }.first { !$0.isEmpty } ?? ""
         return !language.lowercased().hasPrefix("en")
     }
 
