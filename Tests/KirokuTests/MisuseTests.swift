@@ -137,12 +137,25 @@ struct MisuseTests {
         }
         #expect(try await record.store.act(onFinding: backdated[0].id, status: "acknowledged", reason: "確認中", by: "kanri01").status == "acknowledged")
         #expect(try await record.store.act(onFinding: backdated[0].id, status: "resolved", reason: "会議で承認", by: "kanri02").status == "resolved")
+        // kanri02 enters without a permit, writes themselves one and judges the day again: the finding about
+        // their own entry stays open for someone else (第9②).
+        try await record.add("door", "2026-12-12 08:00", "access", "enter", "kanri02", "電算室")
+        try await record.add("door", "2026-12-12 08:30", "access", "exit", "kanri02", "電算室")
+        try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
+        let own = try #require(try await record.findings("entry_without_permit", status: "open").first { $0.summary.contains("kanri02") })
+        _ = try await record.store.importRegister(
+            .permits,
+            csv: "permit_id,person,room,valid_from,valid_to\nR-1,P1,電算室,2026-12-01,2026-12-11\nR-2,P9,電算室,2026-12-01,\nR-3,P3,電算室,2026-12-11,\nR-4,kanri02,電算室,2026-12-12,\n",
+            by: "kanri02", now: MisuseTests.at("2026-12-12T09:00"))
+        _ = try await record.store.rejudge(day: "2026-12-12", settings: RuleTests.settings, by: "kanri02", now: RuleTests.now)
+        #expect(try await record.findings("entry_without_permit", status: "open").contains { $0.id == own.id }, "not cleared by its own actor")
+        #expect(try await record.findings("register_backdated").contains { $0.summary.contains("kanri02 imported permits R-4") })
         // Nor an operator a finding about their own lookups, if they held the right.
         try await record.add("t1", "2026-12-12 22:00", "operation", "lookup", "kanri02", "住民A")
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
-        let own = try #require(try await record.findings("out_of_hours").first)
+        let lookup = try #require(try await record.findings("out_of_hours").first)
         do {
-            _ = try await record.store.act(onFinding: own.id, status: "resolved", reason: "業務", by: "kanri02")
+            _ = try await record.store.act(onFinding: lookup.id, status: "resolved", reason: "業務", by: "kanri02")
             Issue.record("one's own finding was resolved")
         } catch let error as KirokuError {
             #expect(error.code == .notPermitted && error.message.contains("第9②"))

@@ -461,7 +461,7 @@ enum RuleEngine {
 
     /// Judges one JST day again against the registers as they now stand: every register rule over all that
     /// day's events, counts replaced; findings of that day the registers no longer support are resolved.
-    static func rejudge(_ db: Database, day: String, nowMS: Int64) throws -> (found: Int, resolved: Int) {
+    static func rejudge(_ db: Database, day: String, by person: String = "", nowMS: Int64) throws -> (found: Int, resolved: Int) {
         guard let start = Timestamp(rfc3339: "\(day)T00:00:00.000+09:00")?.epochMilliseconds else {
             throw KirokuError(.badQuery, "a day is YYYY-MM-DD, not '\(day.prefix(20))'")
         }
@@ -504,10 +504,20 @@ enum RuleEngine {
                 db, sql: "SELECT key FROM findings WHERE rule = ? AND status != 'resolved' AND first_ms >= ? AND first_ms < ?",
                 arguments: [rule, start, start + 86_400_000])
             // Whose register change cleared it (第9②): the register's last import, named in the resolution.
-            let changed = try lastImport(db, register ?? .stock).map {
+            let last = try lastImport(db, register ?? .stock)
+            let changed = last.map {
                 (ja: "。\((register ?? .stock).rawValue) 台帳の最終変更: \($0.person) (\($0.at))", en: "; \((register ?? .stock).rawValue) last replaced by \($0.person) at \($0.at)")
             }
+            // Nobody clears a finding about their own actions (第9②): not by changing the register and judging
+            // the day again. Such a finding stays open for someone else to resolve.
+            let interested = Set([person, last?.person].compactMap { $0 }.filter { !$0.isEmpty })
             for key in standing where !(tally.keys[rule]?.contains(key) ?? false) {
+                if !interested.isEmpty,
+                    let evidence = try String.fetchOne(db, sql: "SELECT evidence FROM findings WHERE rule = ? AND key = ?", arguments: [rule, key]),
+                    !interested.isDisjoint(with: try HubStore.actors(of: FindingTable.decode(evidence), db: db))
+                {
+                    continue
+                }
                 try FindingTable.clear(
                     db, rule: rule, key: key,
                     reason: "台帳に照らして再判定\(changed?.ja ?? "") (re-judged against the registers as they now stand\(changed?.en ?? ""))", nowMS: nowMS)

@@ -273,7 +273,7 @@ extension HubStore {
         guard day <= BusinessCalendar.day(nowMS) else { throw KirokuError(.badQuery, "\(day) has not come yet") }
         return try await pool.write { db in
             while try RuleEngine.process(db, settings: settings, now: now, limit: 5000) == 5000 {}
-            let result = try RuleEngine.rejudge(db, day: day, nowMS: nowMS)
+            let result = try RuleEngine.rejudge(db, day: day, by: person, nowMS: nowMS)
             try HubRecords.append(
                 [("rules_rejudged", person, day, ["found": "\(result.found)", "resolved": "\(result.resolved)"])], now: now, db: db)
             return result
