@@ -51,7 +51,11 @@ extension RuleEngine {
             let day = BusinessCalendar.day(nowMS - Int64(back) * 86_400_000)
             guard day < today, let start = Timestamp(rfc3339: "\(day)T00:00:00.000+09:00")?.epochMilliseconds else { continue }
             for medium in try String.fetchAll(
-                db, sql: "SELECT DISTINCT subject FROM events WHERE kind = 'media' AND action = 'take_out' AND time_ms >= ? AND time_ms < ?",
+                db,
+                sql: """
+                    SELECT DISTINCT subject FROM events INDEXED BY events_media_by_time
+                    WHERE kind = 'media' AND action = 'take_out' AND time_ms >= ? AND time_ms < ?
+                    """,
                 arguments: [start, start + 86_400_000])
             {
                 try judgeMedium(db, medium: medium, day: day, nowMS: nowMS)
