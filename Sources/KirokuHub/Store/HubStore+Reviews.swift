@@ -18,11 +18,10 @@ extension HubStore {
         guard note.utf8.count <= 900, Self.isOneLine(note) else {
             throw KirokuError(.badQuery, "the note is one line of up to 900 bytes (300 Japanese characters)")
         }
-        try await pool.write { db in
-            _ = try HubRecords.append([("reviewed", person, "record", ["through": day, "note": note])], now: now, db: db)
+        let event = try await pool.write { db in
+            try HubRecords.append([("reviewed", person, "record", ["through": day, "note": note])], now: now, db: db)[0]
         }
-        guard let made = try await reviews().first else { throw KirokuError(.internalError, "the review was not recorded") }
-        return made
+        return RecordReview(through: day, by: person, at: Self.jst(nowMS), note: note, event: event)
     }
 
     /// Every review, newest first.
