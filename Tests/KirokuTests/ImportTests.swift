@@ -136,6 +136,13 @@ struct ImportTests {
         #expect(refused.stderr.contains("line 4, column 操作日時: '2026/12/2' has no time of day"), "\(refused.stderr)")
         #expect(refused.stderr.contains("line 5, column -: attribute 'purpose' is longer than 1024 bytes"), "\(refused.stderr)")
         #expect(refused.stderr.contains("line 6, column -: a quote opened on line 6 is never closed"), "\(refused.stderr)")
+        // Twenty attributes of 1,000 bytes each: every cell within its own limit, the event over the whole one.
+        let fields = (0..<20).map { #""a\#($0)":{"column":"x"}"# }.joined(separator: ",")
+        let wide = try JSONDecoder().decode(
+            ImportProfile.self,
+            from: Data(#"{"profile":"wide","time":{"column":"t"},"kind":{"value":"access"},"action":{"value":"enter"},"actor":{"column":"who"},"attrs":{\#(fields)}}"#.utf8))
+        let oversized = try wide.read("t,who,x\n2026/12/1 9:00,P1,\(String(repeating: "x", count: 1000))\n")
+        #expect(oversized.drafts.isEmpty && oversized.refused.first?.description.hasPrefix("line 2, column -: the event would be about") == true, "\(oversized.refused)")
         let partial = try run(bad, ["--partial"])
         #expect(partial.status == 0 && partial.stdout.contains("1 行を取り込みました") && partial.stdout.contains("拒否 4 行"), "\(partial.stdout)\(partial.stderr)")
 
