@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: the language-neutral vector check, then one build of everything (library, the
+# The whole test suite: the language-neutral vector check, the style lint, then one build of everything (library, the
 # three binaries the integration tests run, and the tests), then Swift Testing without rebuilding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 Protocol/check_vectors.py
+# House style (.swift-format), enforced: a finding stops the run before the build. `swift format format -i -r`
+# over the same paths fixes nearly all of them (see CONTRIBUTING.md).
+swift format lint --strict --parallel -r Package.swift Sources Tests Benchmarks Fuzz
 swift build --build-tests
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

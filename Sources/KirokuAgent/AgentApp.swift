@@ -3,9 +3,9 @@ public import Logging
 public import ServiceLifecycle
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// Builds the running agent (ingestion socket, sync loop, heartbeats) from its configuration. The
@@ -40,9 +40,14 @@ public enum AgentApp {
                 try await journal.append([
                     EventDraft(
                         kind: "agent", action: "clock_jump", actor: "kiroku-agent", subject: configuration.agentID,
-                        attrs: ["jump_ms": "\(-behind)", "wall_before": last.rfc3339, "wall_after": now.rfc3339, "at": "start"])
+                        attrs: [
+                            "jump_ms": "\(-behind)", "wall_before": last.rfc3339, "wall_after": now.rfc3339,
+                            "at": "start",
+                        ])
                 ])
-                logger.warning("the wall clock is behind the newest journalled event", metadata: ["kiroku.clock.behind_ms": "\(behind)"])
+                logger.warning(
+                    "the wall clock is behind the newest journalled event",
+                    metadata: ["kiroku.clock.behind_ms": "\(behind)"])
             }
         }
         try await journal.append([
@@ -58,7 +63,8 @@ public enum AgentApp {
                 committer: committer, logger: logger, onListening: onListening),
             SyncService(journal: journal, configuration: configuration, doorbell: doorbell, logger: logger),
             HeartbeatService(
-                journal: journal, committer: committer, interval: .milliseconds(Int64(configuration.heartbeatSeconds * 1000)),
+                journal: journal, committer: committer,
+                interval: .milliseconds(Int64(configuration.heartbeatSeconds * 1000)),
                 keepDelivered: .seconds(Int64(configuration.keepDeliveredDays * 86_400)),
                 clockJump: .milliseconds(Int64(configuration.clockJumpSeconds * 1000)), logger: logger),
         ]
@@ -66,11 +72,13 @@ public enum AgentApp {
             services.append(
                 FileCollector(
                     journal: journal, sources: configuration.files,
-                    interval: .milliseconds(Int64(configuration.filesPollSeconds * 1000)), doorbell: doorbell, logger: logger))
+                    interval: .milliseconds(Int64(configuration.filesPollSeconds * 1000)), doorbell: doorbell,
+                    logger: logger))
         }
         if configuration.inventory.isEnabled {
             services.append(
-                InventoryMonitor(journal: journal, settings: configuration.inventory, doorbell: doorbell, logger: logger))
+                InventoryMonitor(
+                    journal: journal, settings: configuration.inventory, doorbell: doorbell, logger: logger))
         }
         return (journal, services)
     }

@@ -2,9 +2,9 @@ public import KirokuClient
 public import KirokuProtocol
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-public import Foundation
+    public import Foundation
 #endif
 
 /// Everything `kiroku-agent` needs to know. Read from flags, then environment (`KIROKU_AGENT_*`), then a
@@ -153,19 +153,22 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
         do {
             identity = try readIdentity(certificate)
         } catch {
-            throw KirokuError(.configuration, "cannot read the agent certificate \(certificate) as PEM", underlying: error)
+            throw KirokuError(
+                .configuration, "cannot read the agent certificate \(certificate) as PEM", underlying: error)
         }
         guard let identity, identity.role == .agent, identity.id != AgentID.hub else {
             throw KirokuError(
                 .configuration,
-                "the certificate \(certificate) is for \(identity?.uri ?? "no kiroku identity"), not an agent; issue one with 'kirokuctl pki issue agent --id ID'")
+                "the certificate \(certificate) is for \(identity?.uri ?? "no kiroku identity"), not an agent; issue one with 'kirokuctl pki issue agent --id ID'"
+            )
         }
         if agentID.isEmpty {
             agentID = identity.id
         } else if agentID != identity.id {
             throw KirokuError(
                 .configuration,
-                "agent_id '\(agentID)' differs from the certificate's id '\(identity.id)' (\(certificate)); the hub would refuse every event journalled under it. Remove agent_id or set it to '\(identity.id)'")
+                "agent_id '\(agentID)' differs from the certificate's id '\(identity.id)' (\(certificate)); the hub would refuse every event journalled under it. Remove agent_id or set it to '\(identity.id)'"
+            )
         }
     }
 
@@ -197,7 +200,11 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
             throw KirokuError(.configuration, "socket_mode must be octal, like 660")
         }
         for source in files { try source.validate() }
-        guard filesPollSeconds >= 0.1 else { throw KirokuError(.configuration, "files_poll_seconds must be at least 0.1") }
-        guard inventory.intervalSeconds >= 1 else { throw KirokuError(.configuration, "inventory interval_seconds must be at least 1") }
+        guard filesPollSeconds >= 0.1 else {
+            throw KirokuError(.configuration, "files_poll_seconds must be at least 0.1")
+        }
+        guard inventory.intervalSeconds >= 1 else {
+            throw KirokuError(.configuration, "inventory interval_seconds must be at least 1")
+        }
     }
 }

@@ -5,9 +5,9 @@ public import NIOHTTP1
 import NIOSSL
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// Where a client's certificate, key and trust anchor live.
@@ -35,7 +35,9 @@ public final class HubConnection: Sendable {
     public init(baseURL: String, credentials: ClientCredentials, timeout: Duration = .seconds(30)) throws {
         var tls = TLSConfiguration.makeClientConfiguration()
         do {
-            tls.certificateChain = try NIOSSLCertificate.fromPEMFile(credentials.certificatePath).map { .certificate($0) }
+            tls.certificateChain = try NIOSSLCertificate.fromPEMFile(credentials.certificatePath).map {
+                .certificate($0)
+            }
             tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: credentials.keyPath, format: .pem))
             tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(credentials.caPath))
         } catch {
@@ -84,7 +86,8 @@ public final class HubConnection: Sendable {
             var buffer = try await response.body.collect(upTo: maxResponseBytes)
             bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
         } catch {
-            throw KirokuError(.hubUnavailable, "cannot reach the hub at \(baseURL): \(Self.describe(error))", underlying: error)
+            throw KirokuError(
+                .hubUnavailable, "cannot reach the hub at \(baseURL): \(Self.describe(error))", underlying: error)
         }
         guard (200..<300).contains(status) else {
             if let body = try? JSONDecoder().decode(ErrorBody.self, from: Data(bytes)) {

@@ -1,7 +1,6 @@
 public import Crypto
-public import KirokuProtocol
-
 import Foundation
+public import KirokuProtocol
 
 /// An evidence bundle (`kirokuctl export --evidence`, PROTOCOL.md §7): events, each with its leaf index and
 /// inclusion proof, and the checkpoint they are proven in, with its cosignatures.
@@ -67,14 +66,17 @@ public struct EvidenceBundle: Sendable {
                 let object = members["event"] ?? members["purged"], case .object = object,
                 case .integer(let leaf) = members["leaf_index"], case .array(let path) = members["inclusion"]
             else {
-                throw KirokuError(.malformedRequest, "entry \(position + 1) needs event or purged (not both), leaf_index and inclusion")
+                throw KirokuError(
+                    .malformedRequest,
+                    "entry \(position + 1) needs event or purged (not both), leaf_index and inclusion")
             }
             var inclusion: [String] = []
             for case .string(let hash) in path { inclusion.append(hash) }
             guard inclusion.count == path.count else {
                 throw KirokuError(.malformedRequest, "entry \(position + 1): inclusion is a list of hex hashes")
             }
-            entries.append(Entry(object: object, leafIndex: leaf, inclusion: inclusion, purged: members["event"] == nil))
+            entries.append(
+                Entry(object: object, leafIndex: leaf, inclusion: inclusion, purged: members["event"] == nil))
         }
         self.init(origin: origin, hubKey: hubKey, checkpoint: checkpoint, query: query, events: entries)
         if let value = root["statements"] {
@@ -82,14 +84,20 @@ public struct EvidenceBundle: Sendable {
                 throw KirokuError(.malformedRequest, "statements is a list of signed notes")
             }
             for item in items {
-                guard case .string(let text) = item else { throw KirokuError(.malformedRequest, "statements is a list of signed notes") }
+                guard case .string(let text) = item else {
+                    throw KirokuError(.malformedRequest, "statements is a list of signed notes")
+                }
                 statements.append(text)
             }
         }
         if let value = root["links"] {
-            guard case .array(let pages) = value else { throw KirokuError(.malformedRequest, "links is a list per page") }
+            guard case .array(let pages) = value else {
+                throw KirokuError(.malformedRequest, "links is a list per page")
+            }
             for page in pages {
-                guard case .array(let runs) = page else { throw KirokuError(.malformedRequest, "links is a list per page of runs") }
+                guard case .array(let runs) = page else {
+                    throw KirokuError(.malformedRequest, "links is a list per page of runs")
+                }
                 links.append(try runs.map { (run) throws(KirokuError) in try EvidenceLinks.Run(json: run) })
             }
         }
@@ -101,17 +109,18 @@ public struct EvidenceBundle: Sendable {
         if !statements.isEmpty { members["statements"] = .array(statements.map(JSONValue.string)) }
         if !links.isEmpty { members["links"] = .array(links.map { .array($0.map(\.json)) }) }
         return CanonicalJSON.encode(
-            .object(members.merging([
-                "format": .string(Self.format), "origin": .string(origin), "hub_key": .string(hubKey),
-                "checkpoint": .string(checkpoint), "query": .object(query.mapValues(JSONValue.string)),
-                "events": .array(
-                    events.map {
-                        .object([
-                            $0.purged ? "purged" : "event": $0.object, "leaf_index": .integer($0.leafIndex),
-                            "inclusion": .array($0.inclusion.map(JSONValue.string)),
-                        ])
-                    }),
-            ]) { $1 }))
+            .object(
+                members.merging([
+                    "format": .string(Self.format), "origin": .string(origin), "hub_key": .string(hubKey),
+                    "checkpoint": .string(checkpoint), "query": .object(query.mapValues(JSONValue.string)),
+                    "events": .array(
+                        events.map {
+                            .object([
+                                $0.purged ? "purged" : "event": $0.object, "leaf_index": .integer($0.leafIndex),
+                                "inclusion": .array($0.inclusion.map(JSONValue.string)),
+                            ])
+                        }),
+                ]) { $1 }))
     }
 }
 
@@ -120,16 +129,19 @@ extension EvidenceVerifier {
     /// one query, tiling the matching events from the first to the last with no gap or overlap, each
     /// page's digest over the bundle's entries at its place. Returns the number of problems.
     static func completeness(
-        _ bundle: EvidenceBundle, tree: Checkpoint, keys: [Curve25519.Signing.PublicKey], allowIncomplete: Bool, lines: inout [String]
+        _ bundle: EvidenceBundle, tree: Checkpoint, keys: [Curve25519.Signing.PublicKey], allowIncomplete: Bool,
+        lines: inout [String]
     ) -> Int {
         guard !bundle.statements.isEmpty else {
             if allowIncomplete {
                 lines.append(
-                    "note  no signed statement of the query (--no-completeness): this bundle proves the events it shows, not that it shows every event that matched")
+                    "note  no signed statement of the query (--no-completeness): this bundle proves the events it shows, not that it shows every event that matched"
+                )
                 return 0
             }
             lines.append(
-                "FAIL  no signed statement of the query: events may have been taken out (a bundle made before statements: --no-completeness)")
+                "FAIL  no signed statement of the query: events may have been taken out (a bundle made before statements: --no-completeness)"
+            )
             return 1
         }
         var problems = 0
@@ -139,7 +151,8 @@ extension EvidenceVerifier {
         }
         var pages: [EvidenceStatement] = []
         func chainLinks(
-            _ pageLinks: [EvidenceLinks.Run]?, page: EvidenceStatement, entries: ArraySlice<EvidenceBundle.Entry>, lines: inout [String],
+            _ pageLinks: [EvidenceLinks.Run]?, page: EvidenceStatement, entries: ArraySlice<EvidenceBundle.Entry>,
+            lines: inout [String],
             covered: inout [String: (events: Int, hashes: Int)]
         ) -> Int {
             guard let runs = pageLinks else {
@@ -147,7 +160,8 @@ extension EvidenceVerifier {
                 return 1
             }
             guard EvidenceLinks.digest(runs) == page.links else {
-                lines.append("FAIL  the chain links of the page from event \(page.offset + 1) are not the ones the hub signed")
+                lines.append(
+                    "FAIL  the chain links of the page from event \(page.offset + 1) are not the ones the hub signed")
                 return 1
             }
             var bad = 0
@@ -155,7 +169,9 @@ extension EvidenceVerifier {
                 guard case .object(let members) = entry.object, case .string(let agent) = members["agent"],
                     case .integer(let seq) = members["seq"], case .string(let hash) = members["hash"]
                 else { continue }
-                guard let run = runs.first(where: { $0.agent == agent && $0.hash(seq: seq) != nil }), run.hash(seq: seq) == hash else {
+                guard let run = runs.first(where: { $0.agent == agent && $0.hash(seq: seq) != nil }),
+                    run.hash(seq: seq) == hash
+                else {
                     bad += 1
                     if bad <= 5 { lines.append("FAIL  \(agent) seq \(seq) is not where the signed chain links put it") }
                     continue
@@ -164,7 +180,10 @@ extension EvidenceVerifier {
                 // purged stub's `prev` is held to the links too.
                 if case .string(let prev) = members["prev"], let before = run.hash(seq: seq - 1), before != prev {
                     bad += 1
-                    if bad <= 5 { lines.append("FAIL  \(agent) seq \(seq)'s prev is not the hash the chain links give for seq \(seq - 1)") }
+                    if bad <= 5 {
+                        lines.append(
+                            "FAIL  \(agent) seq \(seq)'s prev is not the hash the chain links give for seq \(seq - 1)")
+                    }
                 }
                 covered[agent, default: (0, 0)].events += 1
             }
@@ -193,26 +212,35 @@ extension EvidenceVerifier {
         }
         // Each statement's links travel beside it, in the same order, and stay with it through the sort (two
         // pages may share an offset: an empty one before the next).
-        var paired = pages.enumerated().map { (page: $0.element, links: $0.offset < bundle.links.count ? bundle.links[$0.offset] : nil) }
-        paired.sort { $0.page.offset < $1.page.offset || ($0.page.offset == $1.page.offset && $0.page.entries < $1.page.entries) }
+        var paired = pages.enumerated().map {
+            (page: $0.element, links: $0.offset < bundle.links.count ? bundle.links[$0.offset] : nil)
+        }
+        paired.sort {
+            $0.page.offset < $1.page.offset || ($0.page.offset == $1.page.offset && $0.page.entries < $1.page.entries)
+        }
         pages = paired.map(\.page)
         var next: Int64 = 0
         var covered: [String: (events: Int, hashes: Int)] = [:]
         for (page, pageLinks) in paired {
             guard page.offset == next else {
-                fail(page.offset > next
-                    ? "events \(next + 1)–\(page.offset) of the \(first.matching) that match are missing: a page was left out"
-                    : "two pages overlap at event \(page.offset + 1)")
+                fail(
+                    page.offset > next
+                        ? "events \(next + 1)–\(page.offset) of the \(first.matching) that match are missing: a page was left out"
+                        : "two pages overlap at event \(page.offset + 1)")
                 return problems
             }
             guard page.entries <= Int64(bundle.events.count) - page.offset else {
-                fail("the page from event \(page.offset + 1) should hold \(page.entries) event(s); the bundle ends before: events were removed")
+                fail(
+                    "the page from event \(page.offset + 1) should hold \(page.entries) event(s); the bundle ends before: events were removed"
+                )
                 return problems
             }
             let start = Int(page.offset)
             let end = start + Int(page.entries)
             guard end <= bundle.events.count else {
-                fail("the page from event \(start + 1) should hold \(page.entries) event(s); the bundle ends before: events were removed")
+                fail(
+                    "the page from event \(start + 1) should hold \(page.entries) event(s); the bundle ends before: events were removed"
+                )
                 return problems
             }
             let slice = bundle.events[start..<end].map { entry -> (leafIndex: Int64, hash: String, purged: Bool) in
@@ -222,27 +250,38 @@ extension EvidenceVerifier {
                 return (entry.leafIndex, hash, entry.purged)
             }
             if EvidenceStatement.digest(slice) != page.digest {
-                fail("events \(start + 1)–\(end) are not the ones the hub listed for that page: an event was removed, added, replaced or moved")
+                fail(
+                    "events \(start + 1)–\(end) are not the ones the hub listed for that page: an event was removed, added, replaced or moved"
+                )
             }
-            problems += chainLinks(pageLinks, page: page, entries: bundle.events[start..<end], lines: &lines, covered: &covered)
+            problems += chainLinks(
+                pageLinks, page: page, entries: bundle.events[start..<end], lines: &lines, covered: &covered)
             next = Int64(end)
         }
         if next != first.matching {
-            fail("the hub counted \(first.matching) matching event(s) in tree size \(tree.size); the bundle's pages hold \(next): a page was cut short or left out")
+            fail(
+                "the hub counted \(first.matching) matching event(s) in tree size \(tree.size); the bundle's pages hold \(next): a page was cut short or left out"
+            )
         } else if bundle.events.count != Int(next) {
             fail("the bundle holds \(bundle.events.count) event(s) but its pages list \(next): events were added")
         }
         if problems == 0 {
             let query = first.query.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             lines.append(
-                "ok    complete: the hub signed that \(first.matching) event(s) of tree size \(tree.size) match the query (\(query.isEmpty ? "everything" : query)), and all \(first.matching) are here (\(pages.count) page(s))")
-            let agents = covered.keys.sorted().map { "\($0) \(covered[$0]!.hashes) linked, \(covered[$0]!.events) shown" }
+                "ok    complete: the hub signed that \(first.matching) event(s) of tree size \(tree.size) match the query (\(query.isEmpty ? "everything" : query)), and all \(first.matching) are here (\(pages.count) page(s))"
+            )
+            let agents = covered.keys.sorted().map {
+                "\($0) \(covered[$0]!.hashes) linked, \(covered[$0]!.events) shown"
+            }
             if !agents.isEmpty {
                 lines.append(
-                    "ok    chain links: every event sits in its agent's signed chain (\(agents.joined(separator: "; "))); linked events not shown are ones the hub signs as not matching")
+                    "ok    chain links: every event sits in its agent's signed chain (\(agents.joined(separator: "; "))); linked events not shown are ones the hub signs as not matching"
+                )
             }
             if first.query.filter({ $0.key != "checkpoint" }) != bundle.query.filter({ $0.key != "checkpoint" }) {
-                lines.append("note  the bundle's own 'query' differs from the one the hub signed; the signed one above is what was searched")
+                lines.append(
+                    "note  the bundle's own 'query' differs from the one the hub signed; the signed one above is what was searched"
+                )
             }
         }
         return problems
@@ -293,14 +332,21 @@ public enum EvidenceVerifier {
         if signed.check == .invalid, let key = signed.key {
             fail("a signature line by hub key \(signingKeyID(key)) does not verify: the checkpoint was altered")
         } else if signed.check == .valid, let key = signed.key {
-            lines.append("ok    checkpoint \(tree.origin) size \(tree.size) root \(Hex.encode(tree.root).prefix(16))… signed by hub key \(signingKeyID(key))")
+            lines.append(
+                "ok    checkpoint \(tree.origin) size \(tree.size) root \(Hex.encode(tree.root).prefix(16))… signed by hub key \(signingKeyID(key))"
+            )
         } else {
-            fail("the checkpoint is not signed by hub key \(keys.map(signingKeyID).joined(separator: " or ")): altered, or from another hub")
+            fail(
+                "the checkpoint is not signed by hub key \(keys.map(signingKeyID).joined(separator: " or ")): altered, or from another hub"
+            )
         }
-        if tree.origin != bundle.origin { fail("the checkpoint's origin '\(tree.origin)' is not the bundle's '\(bundle.origin)'") }
+        if tree.origin != bundle.origin {
+            fail("the checkpoint's origin '\(tree.origin)' is not the bundle's '\(bundle.origin)'")
+        }
         for witness in witnesses {
             if let time = note.cosignatureTime(name: witness.name, publicKey: witness.key) {
-                let when = Timestamp(epochMilliseconds: Int64(time) * 1000, offsetMinutes: Timestamp.jstOffsetMinutes).displayText
+                let when = Timestamp(epochMilliseconds: Int64(time) * 1000, offsetMinutes: Timestamp.jstOffsetMinutes)
+                    .displayText
                 lines.append("ok    cosigned by witness \(witness.name) at \(when) JST")
             } else {
                 fail("not cosigned by witness \(witness.name): this checkpoint was not seen by that witness")
@@ -316,7 +362,8 @@ public enum EvidenceVerifier {
         func included(_ hash: String, _ entry: EvidenceBundle.Entry) -> Bool {
             let path = entry.inclusion.compactMap { Hex.isLowercaseHex($0, length: 64) ? Hex.decode($0) : nil }
             guard path.count == entry.inclusion.count, let leaf = Merkle.leafHash(eventHash: hash) else { return false }
-            return Merkle.verifyInclusion(leaf: leaf, index: entry.leafIndex, size: tree.size, proof: path, root: tree.root)
+            return Merkle.verifyInclusion(
+                leaf: leaf, index: entry.leafIndex, size: tree.size, proof: path, root: tree.root)
         }
         for (position, entry) in bundle.events.enumerated() {
             if entry.purged {
@@ -328,7 +375,9 @@ public enum EvidenceVerifier {
                     continue
                 }
                 guard included(hash, entry) else {
-                    reject("event \(position + 1) (\(agent) seq \(seq), purged): not in the checkpoint's tree at leaf \(entry.leafIndex)")
+                    reject(
+                        "event \(position + 1) (\(agent) seq \(seq), purged): not in the checkpoint's tree at leaf \(entry.leafIndex)"
+                    )
                     continue
                 }
                 purged += 1
@@ -348,25 +397,32 @@ public enum EvidenceVerifier {
                 reject("\(label): \(error.message)")
                 continue
             }
-            if !included(event.hash, entry) { reject("\(label): not in the checkpoint's tree at leaf \(entry.leafIndex)") }
+            if !included(event.hash, entry) {
+                reject("\(label): not in the checkpoint's tree at leaf \(entry.leafIndex)")
+            }
         }
         if bad > 20 { lines.append("FAIL  … and \(bad - 20) more events") }
         problems += bad
         problems += completeness(bundle, tree: tree, keys: keys, allowIncomplete: allowIncomplete, lines: &lines)
         let proven = bundle.events.count - purged
         if bad == 0 {
-            lines.append("ok    \(proven) event(s): each hash recomputed from its content, each included in the checkpoint's tree")
+            lines.append(
+                "ok    \(proven) event(s): each hash recomputed from its content, each included in the checkpoint's tree"
+            )
             if purged > 0 {
                 lines.append(
-                    "note  \(purged) event(s) purged under the retention policy: content removed, inclusion of their hash proven (and their agent, seq and prev by the signed chain links); their time, kind, action and site are NOT authenticated")
+                    "note  \(purged) event(s) purged under the retention policy: content removed, inclusion of their hash proven (and their agent, seq and prev by the signed chain links); their time, kind, action and site are NOT authenticated"
+                )
             }
         }
         if witnesses.isEmpty {
             lines.append(
-                "note  no witness was checked (--no-witness): a hub that rewrote its own log could have made this bundle; only a witness's cosignature shows the 会議 saw this tree")
+                "note  no witness was checked (--no-witness): a hub that rewrote its own log could have made this bundle; only a witness's cosignature shows the 会議 saw this tree"
+            )
         }
         let verified = problems == 0
-        let counted = purged > 0
+        let counted =
+            purged > 0
             ? "\(proven) event(s) proven and \(purged) purged (content removed under the retention policy; inclusion proven, fields not authenticated)"
             : "\(proven) event(s) proven"
         var witnessed = witnesses.isEmpty ? "WITHOUT A WITNESS" : "cosigned by \(witnesses.count) witness(es)"

@@ -1,7 +1,6 @@
+import Foundation
 public import KirokuClient
 public import KirokuProtocol
-
-import Foundation
 import NIOHTTP1
 
 /// The people's side of the hub API (person certificates only).
@@ -13,6 +12,11 @@ public struct HubQueries: Sendable {
     }
 
     /// One page of `GET /v1/events`.
+    public func events(_ query: EventQuery) async throws -> EventPage {
+        try await events(query.parameters)
+    }
+
+    /// One page of `GET /v1/events`, with parameters as given (tests send what no ``EventQuery`` would).
     public func events(_ parameters: [String: String]) async throws -> EventPage {
         try await connection.get(EventPage.self, "/v1/events" + Self.queryString(parameters))
     }
@@ -52,7 +56,8 @@ public struct HubQueries: Sendable {
     /// The 会議's report for a period (`month`, `fiscal_year` and `half`, or `from` and `to`; `meeting`), as the
     /// hub renders it: one HTML document for A4 printing.
     public func report(_ parameters: [String: String]) async throws -> [UInt8] {
-        try await connection.request(.GET, "/report" + Self.queryString(parameters), headers: [("X-Kiroku-Errors", "json")])
+        try await connection.request(
+            .GET, "/report" + Self.queryString(parameters), headers: [("X-Kiroku-Errors", "json")])
     }
 
     /// The newest published checkpoint (or the one of `size`), as signed-note text.
@@ -82,7 +87,8 @@ public struct HubQueries: Sendable {
     public func submitCosignature(_ note: SignedNote) async throws -> Int {
         struct Answer: Decodable { var stored: Int }
         let bytes = try await connection.request(
-            .POST, "/v1/log/cosignature", body: Array(note.text.utf8), headers: [("Content-Type", SignedNote.mediaType)])
+            .POST, "/v1/log/cosignature", body: Array(note.text.utf8), headers: [("Content-Type", SignedNote.mediaType)]
+        )
         return try JSONDecoder().decode(Answer.self, from: Data(bytes)).stored
     }
 
@@ -128,7 +134,8 @@ public struct HubQueries: Sendable {
 
     /// Judges one day again against the registers as they now stand: `{"day", "found", "resolved"}`.
     public func rejudge(day: String) async throws -> [String: JSONValue] {
-        let bytes = try await connection.request(.POST, "/v1/rules/rejudge", body: CanonicalJSON.encode(.object(["day": .string(day)])))
+        let bytes = try await connection.request(
+            .POST, "/v1/rules/rejudge", body: CanonicalJSON.encode(.object(["day": .string(day)])))
         guard case .object(let members) = try JSONParser.parse(bytes) else {
             throw KirokuError(.hubUnavailable, "the hub's answer to /v1/rules/rejudge is not a JSON object")
         }
@@ -137,7 +144,8 @@ public struct HubQueries: Sendable {
 
     /// Replaces a register (`permits`, `cards`) with a CSV; answers how many rows were added, changed, removed.
     public func importRegister(_ name: String, csv: [UInt8]) async throws -> [String: Int] {
-        let bytes = try await connection.request(.PUT, "/v1/registers/\(name)", body: csv, headers: [("Content-Type", "text/csv")])
+        let bytes = try await connection.request(
+            .PUT, "/v1/registers/\(name)", body: csv, headers: [("Content-Type", "text/csv")])
         return try JSONDecoder().decode([String: Int].self, from: Data(bytes))
     }
 
@@ -160,7 +168,8 @@ public struct HubQueries: Sendable {
 
     /// Submissions (`status` submitted, accepted, returned; nil for all), newest first.
     public func submissions(status: String?) async throws -> [Submission] {
-        try await connection.get([Submission].self, "/v1/submissions" + Self.queryString(status.map { ["status": $0] } ?? [:]))
+        try await connection.get(
+            [Submission].self, "/v1/submissions" + Self.queryString(status.map { ["status": $0] } ?? [:]))
     }
 
     public func submission(_ id: Int64) async throws -> Submission {
@@ -169,7 +178,8 @@ public struct HubQueries: Sendable {
 
     /// Submits files for a contract under the caller's certificate.
     public func submit(_ request: SubmissionRequest) async throws -> Submission {
-        let bytes = try await connection.request(.POST, "/v1/submissions", body: Array(try JSONEncoder().encode(request)))
+        let bytes = try await connection.request(
+            .POST, "/v1/submissions", body: Array(try JSONEncoder().encode(request)))
         return try JSONDecoder().decode(Submission.self, from: Data(bytes))
     }
 
@@ -183,7 +193,9 @@ public struct HubQueries: Sendable {
     func document(_ path: String, _ file: SubmittedFile) async throws -> [UInt8] {
         let bytes = try await connection.request(.GET, path, maxResponseBytes: max(Int(file.size) + 1, 64 * 1024))
         guard SubmittedFile.digest(bytes) == file.sha256 else {
-            throw KirokuError(.documentCorrupt, "\(file.name) as received does not have the SHA-256 the record holds (\(file.sha256))")
+            throw KirokuError(
+                .documentCorrupt, "\(file.name) as received does not have the SHA-256 the record holds (\(file.sha256))"
+            )
         }
         return bytes
     }
@@ -199,11 +211,14 @@ public struct HubQueries: Sendable {
     /// Registers the 対応マニュアル of an incident type; answers the manual as the hub keeps it (JSON).
     public func registerManual(type: String, name: String, bytes: [UInt8]) async throws -> IncidentManual {
         let answer = try await connection.request(
-            .POST, "/v1/manuals/\(type)", body: Array(try JSONEncoder().encode(SubmissionRequest.File(name: name, bytes: bytes))))
+            .POST, "/v1/manuals/\(type)",
+            body: Array(try JSONEncoder().encode(SubmissionRequest.File(name: name, bytes: bytes))))
         return try JSONDecoder().decode(IncidentManual.self, from: Data(answer))
     }
 
-    public func manuals() async throws -> [IncidentManual] { try await connection.get([IncidentManual].self, "/v1/manuals") }
+    public func manuals() async throws -> [IncidentManual] {
+        try await connection.get([IncidentManual].self, "/v1/manuals")
+    }
 
     /// A manual's bytes, checked against the SHA-256 the record holds for it.
     public func manualFile(_ manual: IncidentManual) async throws -> [UInt8] {
@@ -213,9 +228,12 @@ public struct HubQueries: Sendable {
     // MARK: Shutdowns (PROTOCOL.md §14)
 
     /// Declares a shutdown of `agents` (ids, or `*`) from `from` to `to` (as people type times, JST).
-    public func declareShutdown(agents: [String], from: String, to: String, reason: String) async throws -> DeclaredShutdown {
+    public func declareShutdown(agents: [String], from: String, to: String, reason: String) async throws
+        -> DeclaredShutdown
+    {
         let body: JSONValue = .object([
-            "agents": .string(agents.joined(separator: ",")), "from": .string(from), "to": .string(to), "reason": .string(reason),
+            "agents": .string(agents.joined(separator: ",")), "from": .string(from), "to": .string(to),
+            "reason": .string(reason),
         ])
         let bytes = try await connection.request(.POST, "/v1/shutdowns", body: CanonicalJSON.encode(body))
         return try JSONDecoder().decode(DeclaredShutdown.self, from: Data(bytes))

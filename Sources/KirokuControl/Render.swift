@@ -1,5 +1,5 @@
-public import KirokuProtocol
 public import Foundation
+public import KirokuProtocol
 
 /// Output formats of `kirokuctl query` and `kirokuctl agents`.
 public enum OutputFormat: String, Sendable, CaseIterable {
@@ -20,21 +20,26 @@ public enum Render {
 
     /// Table headers in Japanese, by their English names (one place for every table kirokuctl prints).
     static let japaneseHeaders: [String: String] = [
-        "time(JST)": "日時(JST)", "id": "番号", "agent": "端末", "agents": "端末", "seq": "連番", "kind/action": "種別/操作", "actor": "操作者", "subject": "対象",
+        "time(JST)": "日時(JST)", "id": "番号", "agent": "端末", "agents": "端末", "seq": "連番", "kind/action": "種別/操作",
+        "actor": "操作者", "subject": "対象",
         "site": "場所", "attrs": "属性", "article": "条項", "severity": "重大度", "rule": "規則", "first(JST)": "初回(JST)",
         "last(JST)": "最終(JST)", "n": "件数", "status": "状態", "finding": "所見", "contract": "契約", "contractor": "受託者",
         "scope": "委託内容", "from": "開始", "to": "終了", "from(JST)": "開始(JST)", "to(JST)": "終了(JST)",
         "audit every (days)": "報告の周期(日)", "people": "受託者の職員", "instruction": "作業指示書", "equipment": "機器", "type": "種類",
-        "by": "担当", "at(JST)": "日時(JST)", "files": "ファイル", "note": "内容", "reason": "理由", "file": "ファイル", "sha256": "SHA-256",
+        "by": "担当", "at(JST)": "日時(JST)", "files": "ファイル", "note": "内容", "reason": "理由", "file": "ファイル",
+        "sha256": "SHA-256",
         "role": "役割", "name": "氏名", "serial": "シリアル", "not_after(JST)": "有効期限(JST)", "state": "状態", "placed by": "設定者",
         "placed": "設定日時", "lifted": "解除", "kind": "種別", "policy": "保存期間", "cutoff": "基準日時", "would purge": "消去予定",
         "purged": "消去", "held": "保全中", "last_seq": "最終連番", "lag": "未送信", "last_seen(JST)": "最終連絡(JST)",
         "last_event(JST)": "最後の記録(JST)", "skew": "時刻のずれ", "jumps": "時刻の飛び", "dup": "重複", "gap_refused": "欠番拒否",
-        "declared_lost": "欠落の申告", "through": "点検した日まで", "forks": "分岐", "epochs": "連鎖の再開始", "refused": "拒否", "last_refusal": "最後の拒否",
+        "declared_lost": "欠落の申告", "through": "点検した日まで", "forks": "分岐", "epochs": "連鎖の再開始", "refused": "拒否",
+        "last_refusal": "最後の拒否",
     ]
 
     /// `3 finding(s)` or `所見 3 件`, as the language says.
-    public static func count(_ n: Int, en: String, ja: String) -> String { prefersJapanese ? "\(ja) \(n) 件" : "\(n) \(en)" }
+    public static func count(_ n: Int, en: String, ja: String) -> String {
+        prefersJapanese ? "\(ja) \(n) 件" : "\(n) \(en)"
+    }
 
     // MARK: Events
 
@@ -50,7 +55,8 @@ public enum Render {
     public static func events(_ events: [Event], format: OutputFormat, header: Bool = true) -> String {
         switch format {
         case .jsonl:
-            return events.map { String(decoding: $0.canonicalBytes(includingHash: true), as: UTF8.self) + "\n" }.joined()
+            return events.map { String(decoding: $0.canonicalBytes(includingHash: true), as: UTF8.self) + "\n" }
+                .joined()
         case .csv:
             var out = header ? "\u{FEFF}" + csvHeader.joined(separator: ",") + "\r\n" : ""
             for fields in csvRows(events) { out += fields.map(csvField).joined(separator: ",") + "\r\n" }
@@ -100,10 +106,13 @@ public enum Render {
             let row = firstRow + index - (header ? 1 : 0)
             for (column, field) in fields.enumerated() where ExcelCSV.cp932Forms(field).data(using: .shiftJIS) == nil {
                 let bad = ExcelCSV.cp932Forms(field).first { String($0).data(using: .shiftJIS) == nil }
-                let points = bad.map { $0.unicodeScalars.map { String(format: "U+%04X", $0.value) }.joined(separator: " ") } ?? "?"
+                let points =
+                    bad.map { $0.unicodeScalars.map { String(format: "U+%04X", $0.value) }.joined(separator: " ") }
+                    ?? "?"
                 throw KirokuError(
                     .badQuery,
-                    "row \(row), column \(column + 1) (\(names[column])) has \(points), which Shift_JIS (CP932) cannot hold; nothing more was written — use the default UTF-8")
+                    "row \(row), column \(column + 1) (\(names[column])) has \(points), which Shift_JIS (CP932) cannot hold; nothing more was written — use the default UTF-8"
+                )
             }
             out += ExcelCSV.cp932Forms(fields.map(csvField).joined(separator: ",") + "\r\n").data(using: .shiftJIS)!
         }
@@ -121,7 +130,8 @@ public enum Render {
         let rows = agents.map { agent in
             [
                 agent.agent, String(agent.lastSeq), String(agent.lag), jst(agent.lastSeen),
-                agent.lastEventTime.map(jst) ?? "-", agent.skewMS.map { formatSkew($0) } ?? "-", String(agent.clockJumps),
+                agent.lastEventTime.map(jst) ?? "-", agent.skewMS.map { formatSkew($0) } ?? "-",
+                String(agent.clockJumps),
                 String(agent.duplicates), String(agent.gaps), String(agent.declaredLost), String(agent.forks),
                 agent.epochs == 0 ? "0" : "\(agent.epochs) (\(agent.lastEpochReason ?? "?"))", String(agent.refusals),
                 agent.lastRefusal ?? "-",

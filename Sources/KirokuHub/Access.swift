@@ -1,3 +1,4 @@
+import Foundation
 import KirokuProtocol
 
 /// People's roles and what each may do on the hub (PROTOCOL.md §11). A person certificate
@@ -38,7 +39,9 @@ public enum StaffRole: String, Sendable, CaseIterable, Codable {
         switch self {
         case .chief, .deputyChief, .administrator:
             // 第12②, 第14⑤, 第26 (registers); 第21 (holds for investigations); findings.
-            return member.union([.actOnFindings, .manageRetention, .reviewSubmissions, .declareShutdowns, .registerManuals]).union(Register.allCases.map { .writeRegister($0) })
+            return member.union([
+                .actOnFindings, .manageRetention, .reviewSubmissions, .declareShutdowns, .registerManuals,
+            ]).union(Register.allCases.map { .writeRegister($0) })
         case .operationsManager:
             // 第6, 第18 (住基カード), 第25, 第30 (管理者等 end the system).
             return member.union([.actOnFindings, .writeRegister(.stock), .reviewSubmissions, .declareShutdowns])
@@ -129,7 +132,8 @@ public struct RoleLabels: Sendable, Equatable, Codable {
             guard let role = StaffRole(rawValue: name) else {
                 throw KirokuError(
                     .configuration,
-                    "role_labels: unknown role '\(name)'; roles are \(StaffRole.allCases.map(\.rawValue).joined(separator: ", "))")
+                    "role_labels: unknown role '\(name)'; roles are \(StaffRole.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
             guard !label.isEmpty, !label.contains(";") else {
                 throw KirokuError(.configuration, "role_labels: the label of \(name) must be non-empty and without ';'")
@@ -151,7 +155,9 @@ public struct RoleLabels: Sendable, Equatable, Codable {
     public func roles(_ cell: String) -> [StaffRole]? {
         var roles: [StaffRole] = []
         for part in cell.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
-            guard let role = StaffRole(rawValue: part) ?? labels.first(where: { $0.value == part })?.key else { return nil }
+            guard let role = StaffRole(rawValue: part) ?? labels.first(where: { $0.value == part })?.key else {
+                return nil
+            }
             roles.append(role)
         }
         return roles.isEmpty ? nil : roles
@@ -175,5 +181,3 @@ public struct Staff: Sendable, Equatable {
         self.permissions = roles.reduce(into: Set<Permission>()) { $0.formUnion($1.permissions) }
     }
 }
-
-import Foundation

@@ -1,6 +1,5 @@
-import KirokuProtocol
-
 import Foundation
+import KirokuProtocol
 import NIOCore
 
 /// Everything `kiroku-hub run` needs. Read from flags, then environment (`KIROKU_HUB_*`), then a JSON file,
@@ -137,9 +136,11 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         d.maxUnauthenticatedConnections = try c.decodeIfPresent(Int.self, forKey: .maxUnauthenticatedConnections)
         d.maxUnauthenticatedPerAddress =
             try c.decodeIfPresent(Int.self, forKey: .maxUnauthenticatedPerAddress) ?? d.maxUnauthenticatedPerAddress
-        d.handshakeTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .handshakeTimeoutSeconds) ?? d.handshakeTimeoutSeconds
+        d.handshakeTimeoutSeconds =
+            try c.decodeIfPresent(Double.self, forKey: .handshakeTimeoutSeconds) ?? d.handshakeTimeoutSeconds
         d.idleTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .idleTimeoutSeconds) ?? d.idleTimeoutSeconds
-        d.requestTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .requestTimeoutSeconds) ?? d.requestTimeoutSeconds
+        d.requestTimeoutSeconds =
+            try c.decodeIfPresent(Double.self, forKey: .requestTimeoutSeconds) ?? d.requestTimeoutSeconds
         d.reportTitle = try c.decodeIfPresent(String.self, forKey: .reportTitle) ?? d.reportTitle
         d.documents = try c.decodeIfPresent(String.self, forKey: .documents)
         d.maxSubmissionBytes = try c.decodeIfPresent(Int.self, forKey: .maxSubmissionBytes) ?? d.maxSubmissionBytes
@@ -171,29 +172,38 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         guard maxBatchBytes >= 64 * 1024 else {
             throw KirokuError(.configuration, "max_batch_bytes must be at least 65536")
         }
-        guard !origin.isEmpty, origin.count <= 200, origin.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0 != "+" && $0.value != 0x7f })
+        guard !origin.isEmpty, origin.count <= 200,
+            origin.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0 != "+" && $0.value != 0x7f })
         else {
             throw KirokuError(
-                .configuration, "origin must be 1-200 printable characters without spaces or '+', like kiroku.city.example.lg.jp/record")
+                .configuration,
+                "origin must be 1-200 printable characters without spaces or '+', like kiroku.city.example.lg.jp/record"
+            )
         }
         guard checkpointSeconds >= 1, checkpointSeconds <= 3600 else {
             throw KirokuError(.configuration, "checkpoint_seconds must be 1 to 3600")
         }
-        guard purgeHours >= 1, purgeHours <= 24 * 7 else { throw KirokuError(.configuration, "purge_hours must be 1 to 168") }
+        guard purgeHours >= 1, purgeHours <= 24 * 7 else {
+            throw KirokuError(.configuration, "purge_hours must be 1 to 168")
+        }
         try retention.validate()
-        if let maxConnections, maxConnections < 2 { throw KirokuError(.configuration, "max_connections must be at least 2") }
+        if let maxConnections, maxConnections < 2 {
+            throw KirokuError(.configuration, "max_connections must be at least 2")
+        }
         if let maxUnauthenticatedConnections, maxUnauthenticatedConnections < 1 {
             throw KirokuError(.configuration, "max_unauthenticated_connections must be at least 1")
         }
         guard maxUnauthenticatedPerAddress >= 1 else {
             throw KirokuError(.configuration, "max_unauthenticated_per_address must be at least 1")
         }
-        guard handshakeTimeoutSeconds >= 0.5, handshakeTimeoutSeconds <= 300, idleTimeoutSeconds >= 1, idleTimeoutSeconds <= 3600,
+        guard handshakeTimeoutSeconds >= 0.5, handshakeTimeoutSeconds <= 300, idleTimeoutSeconds >= 1,
+            idleTimeoutSeconds <= 3600,
             requestTimeoutSeconds >= 1, requestTimeoutSeconds <= 3600
         else {
             throw KirokuError(
                 .configuration,
-                "handshake_timeout_seconds must be 0.5 to 300, idle_timeout_seconds and request_timeout_seconds 1 to 3600")
+                "handshake_timeout_seconds must be 0.5 to 300, idle_timeout_seconds and request_timeout_seconds 1 to 3600"
+            )
         }
         for path in overlapSigningKeys where !FileManager.default.fileExists(atPath: path) {
             throw KirokuError(.configuration, "overlap signing key \(path) does not exist")
@@ -201,9 +211,12 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         guard let revocationList, !revocationList.isEmpty else {
             throw KirokuError(
                 .configuration,
-                "revocation_list is required: the CA's revoked.txt (kirokuctl pki init writes it); the hub does not run without revocation")
+                "revocation_list is required: the CA's revoked.txt (kirokuctl pki init writes it); the hub does not run without revocation"
+            )
         }
-        for (name, path) in [("ca", ca), ("certificate", certificate), ("private_key", privateKey), ("revocation_list", revocationList)]
+        for (name, path) in [
+            ("ca", ca), ("certificate", certificate), ("private_key", privateKey), ("revocation_list", revocationList),
+        ]
         where !FileManager.default.fileExists(atPath: path) {
             throw KirokuError(.configuration, "\(name) file \(path) does not exist")
         }

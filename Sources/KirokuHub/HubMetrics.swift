@@ -18,17 +18,22 @@ public final class HubMetrics: Sendable {
     private let lagGauges = Mutex<[String: Gauge]>([:])
 
     init() {
-        eventsIngested = registry.makeCounter(descriptor: Self.name("kiroku_events_ingested_total", "Events added to the record"))
-        duplicates = registry.makeCounter(descriptor: Self.name("kiroku_events_duplicate_total", "Events received again (no-op)"))
+        eventsIngested = registry.makeCounter(
+            descriptor: Self.name("kiroku_events_ingested_total", "Events added to the record"))
+        duplicates = registry.makeCounter(
+            descriptor: Self.name("kiroku_events_duplicate_total", "Events received again (no-op)"))
         batchesAccepted = registry.makeCounter(
             descriptor: Self.name("kiroku_batches_total", "Batches by result"), labels: [("result", "accepted")])
         batchDuration = registry.makeDurationHistogram(
-            descriptor: Self.name("kiroku_batch_duration_seconds", "Accepted batches: verify, durable commit and receipt"),
+            descriptor: Self.name(
+                "kiroku_batch_duration_seconds", "Accepted batches: verify, durable commit and receipt"),
             buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000].map { Duration.milliseconds($0) })
         revocationListUsable = registry.makeGauge(
-            descriptor: Self.name("kiroku_revocation_list_usable_bool", "1 while the revocation list is good; 0 refuses every client"))
+            descriptor: Self.name(
+                "kiroku_revocation_list_usable_bool", "1 while the revocation list is good; 0 refuses every client"))
         revocationRefusals = registry.makeCounter(
-            descriptor: Self.name("kiroku_revocation_refusals_total", "Clients refused as revoked or for want of a good revocation list"))
+            descriptor: Self.name(
+                "kiroku_revocation_refusals_total", "Clients refused as revoked or for want of a good revocation list"))
     }
 
     /// `kiroku_<name>_<unit>`, e.g. `kiroku_events_ingested_total`.
@@ -41,7 +46,8 @@ public final class HubMetrics: Sendable {
 
     func refused(_ code: ErrorCode) {
         registry.makeCounter(
-            descriptor: Self.name("kiroku_refusals_total", "Refused requests by error code"), labels: [("code", code.rawValue)]
+            descriptor: Self.name("kiroku_refusals_total", "Refused requests by error code"),
+            labels: [("code", code.rawValue)]
         ).increment()
     }
 
@@ -49,7 +55,8 @@ public final class HubMetrics: Sendable {
         let gauge = lagGauges.withLock { gauges in
             if let gauge = gauges[agent] { return gauge }
             let gauge = registry.makeGauge(
-                descriptor: Self.name("kiroku_agent_lag_events", "Events the agent reported that the hub does not hold yet"),
+                descriptor: Self.name(
+                    "kiroku_agent_lag_events", "Events the agent reported that the hub does not hold yet"),
                 labels: [("agent", agent)])
             gauges[agent] = gauge
             return gauge

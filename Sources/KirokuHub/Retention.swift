@@ -1,6 +1,5 @@
-public import KirokuProtocol
-
 public import Foundation
+public import KirokuProtocol
 
 /// How long each kind of event is kept before its payload is purged (invariant 5, docs/ARCHITECTURE.md).
 ///
@@ -19,7 +18,9 @@ public struct RetentionPolicy: Sendable, Equatable, Codable {
             switch unit {
             case "y": self = .years(number)
             case "d": self = .days(number)
-            default: throw KirokuError(.configuration, "a retention period ends in y (years) or d (days), not '\(text.prefix(20))'")
+            default:
+                throw KirokuError(
+                    .configuration, "a retention period ends in y (years) or d (days), not '\(text.prefix(20))'")
             }
         }
 
@@ -98,7 +99,8 @@ public struct RetentionPolicy: Sendable, Equatable, Codable {
         if operation.minimumDays < 7 * 365 {
             throw KirokuError(
                 .configuration,
-                "retention for operation is \(operation); 第20② requires operation history to be kept and analysable for at least 7 years (7y)")
+                "retention for operation is \(operation); 第20② requires operation history to be kept and analysable for at least 7 years (7y)"
+            )
         }
         if period(for: "record").minimumDays < 7 * 365 {
             throw KirokuError(.configuration, "the hub's own records (kind record) are kept at least 7 years")

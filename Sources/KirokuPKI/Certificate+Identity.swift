@@ -1,7 +1,7 @@
-public import KirokuProtocol
-public import X509
-import SwiftASN1
 import Foundation
+public import KirokuProtocol
+import SwiftASN1
+public import X509
 
 extension Certificate {
     /// The Kiroku identity in the certificate's SAN URI (`kiroku:ROLE:ID`), or nil if it carries none or

@@ -1,13 +1,12 @@
 import Crypto
+public import Foundation
 public import KirokuProtocol
-public import X509
 import SwiftASN1
+public import X509
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
-
-public import Foundation
 
 /// The municipality's private certificate authority: one folder holding the CA, every certificate it
 /// issued, an inventory and the revocation list the hub watches.
@@ -63,7 +62,8 @@ public struct CertificateAuthority: Sendable {
         try writeSecret(key.pemRepresentation, to: directory.appending(path: "ca.key"))
         try writePublic(try certificate.serializeAsPEM().pemString, to: caCert)
         if !fm.fileExists(atPath: directory.appending(path: "revoked.txt").path) {
-            try writePublic("# Kiroku revocation list: one serial (hex) per line, then # role:id reason time\n",
+            try writePublic(
+                "# Kiroku revocation list: one serial (hex) per line, then # role:id reason time\n",
                 to: directory.appending(path: "revoked.txt"))
         }
         return CertificateAuthority(directory: directory, certificate: certificate, privateKey: key)
@@ -128,7 +128,8 @@ public struct CertificateAuthority: Sendable {
                 Critical(KeyUsage(digitalSignature: true, keyEncipherment: false))
                 try ExtendedKeyUsage(usage)
                 SubjectAlternativeNames(names)
-                AuthorityKeyIdentifier(keyIdentifier: try self.certificate.extensions.subjectKeyIdentifier?.keyIdentifier)
+                AuthorityKeyIdentifier(
+                    keyIdentifier: try self.certificate.extensions.subjectKeyIdentifier?.keyIdentifier)
             },
             issuerPrivateKey: .init(privateKey))
         let folder = directory.appending(path: role.folderName)
@@ -166,8 +167,9 @@ public struct CertificateAuthority: Sendable {
         let wanted = serial.map(Self.normaliseSerial)
         let targets = all.filter { record in
             !record.revoked
-                && ((wanted != nil && record.serial == wanted) || (identity != nil && record.role == identity?.role
-                    && record.id == identity?.id))
+                && ((wanted != nil && record.serial == wanted)
+                    || (identity != nil && record.role == identity?.role
+                        && record.id == identity?.id))
         }
         if targets.isEmpty {
             if let wanted, all.contains(where: { $0.serial == wanted && $0.revoked }) {
@@ -181,7 +183,9 @@ public struct CertificateAuthority: Sendable {
                 "\(record.serial) # \(record.role.rawValue):\(record.id) \(reasonText) \(Timestamp(date: now).rfc3339)",
                 to: revocationListURL)
         }
-        return targets.map { var copy = $0; copy.revoked = true; return copy }
+        return targets.map {
+            var copy = $0; copy.revoked = true; return copy
+        }
     }
 
     var organizationName: String {
@@ -298,7 +302,9 @@ public struct RevocationList: Sendable {
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw KirokuError(.configuration, "cannot read the revocation list \(url.path) (\(String(describing: error).prefix(120)))")
+            throw KirokuError(
+                .configuration, "cannot read the revocation list \(url.path) (\(String(describing: error).prefix(120)))"
+            )
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw KirokuError(.configuration, "the revocation list \(url.path) is not UTF-8 text")
@@ -324,17 +330,20 @@ public struct RevocationList: Sendable {
             }
         }
         var serials: Set<String> = []
-        for (number, line) in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+        for (number, line) in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated()
+        {
             let trimmed = line.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") }
             guard let first = trimmed.first, first != UInt8(ascii: "#") else { continue }
             let word = trimmed.prefix {
-                $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") && $0 != UInt8(ascii: "#") && $0 != UInt8(ascii: "\r")
+                $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") && $0 != UInt8(ascii: "#")
+                    && $0 != UInt8(ascii: "\r")
             }
             let serial = CertificateAuthority.normaliseSerial(String(decoding: word, as: UTF8.self))
             let asciiHex = serial.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
             guard (2...64).contains(serial.utf8.count), serial.utf8.count % 2 == 0, asciiHex else {
                 throw KirokuError(
-                    .configuration, "line \(number + 1): '\(serial.prefix(20))' is not a certificate serial in hex (0-9, a-f)")
+                    .configuration,
+                    "line \(number + 1): '\(serial.prefix(20))' is not a certificate serial in hex (0-9, a-f)")
             }
             serials.insert(serial)
         }

@@ -1,9 +1,9 @@
 public import Crypto
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// A tree head in the C2SP tlog-checkpoint text form: the origin line (which log), the tree size in
@@ -99,7 +99,8 @@ public struct SignedNote: Sendable, Equatable {
 
     public mutating func sign(name: String, key: Curve25519.Signing.PrivateKey) throws {
         let signature = try key.signature(for: Array(body.utf8))
-        signatures.append(Line(name: name, blob: Self.keyID(name: name, type: 0x01, publicKey: key.publicKey) + Array(signature)))
+        signatures.append(
+            Line(name: name, blob: Self.keyID(name: name, type: 0x01, publicKey: key.publicKey) + Array(signature)))
     }
 
     /// True if the note carries a signature line by `name` with this key's ID and every such line verifies
@@ -131,7 +132,9 @@ public struct SignedNote: Sendable, Equatable {
 
     /// The verdict over several known keys (a rotation's): rejected if any of them has a failing line,
     /// accepted if one of them signed; `key` is the one that did.
-    public func check(name: String, publicKeys: [Curve25519.Signing.PublicKey]) -> (check: SignatureCheck, key: Curve25519.Signing.PublicKey?) {
+    public func check(name: String, publicKeys: [Curve25519.Signing.PublicKey]) -> (
+        check: SignatureCheck, key: Curve25519.Signing.PublicKey?
+    ) {
         var signer: Curve25519.Signing.PublicKey?
         for key in publicKeys {
             switch check(name: name, publicKey: key) {
@@ -155,7 +158,9 @@ public struct SignedNote: Sendable, Equatable {
         var timestamp = [UInt8](repeating: 0, count: 8)
         for index in 0..<8 { timestamp[index] = UInt8(truncatingIfNeeded: time >> (56 - 8 * UInt64(index))) }
         signatures.append(
-            Line(name: name, blob: Self.keyID(name: name, type: 0x04, publicKey: key.publicKey) + timestamp + Array(signature)))
+            Line(
+                name: name,
+                blob: Self.keyID(name: name, type: 0x04, publicKey: key.publicKey) + timestamp + Array(signature)))
     }
 
     /// The time of the cosignature by `name` with this key, or nil if there is none or if any line by that
@@ -166,7 +171,8 @@ public struct SignedNote: Sendable, Equatable {
         for line in signatures where line.name == name && line.keyID == id {
             guard line.blob.count == 76 else { return nil }
             let time = line.blob[4..<12].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-            guard publicKey.isValidSignature(Data(line.blob[12...]), for: Self.cosignedMessage(body: body, time: time)) else {
+            guard publicKey.isValidSignature(Data(line.blob[12...]), for: Self.cosignedMessage(body: body, time: time))
+            else {
                 return nil
             }
             found = found ?? time
@@ -194,7 +200,8 @@ public struct EvidenceStatement: Sendable, Equatable {
     public var links: [UInt8]
 
     public init(
-        origin: String, treeSize: Int64, query: [String: String], matching: Int64, offset: Int64, entries: Int64, digest: [UInt8],
+        origin: String, treeSize: Int64, query: [String: String], matching: Int64, offset: Int64, entries: Int64,
+        digest: [UInt8],
         links: [UInt8] = EvidenceLinks.digest([])
     ) {
         self.origin = origin
@@ -212,12 +219,15 @@ public struct EvidenceStatement: Sendable, Equatable {
     /// as purged).
     public static func digest(_ entries: [(leafIndex: Int64, hash: String, purged: Bool)]) -> [UInt8] {
         var hasher = SHA256()
-        for entry in entries { hasher.update(data: Array("\(entry.leafIndex) \(entry.hash)\(entry.purged ? " purged" : "")\n".utf8)) }
+        for entry in entries {
+            hasher.update(data: Array("\(entry.leafIndex) \(entry.hash)\(entry.purged ? " purged" : "")\n".utf8))
+        }
         return Array(hasher.finalize())
     }
 
     public var body: String {
-        let query = String(decoding: CanonicalJSON.encode(.object(self.query.mapValues(JSONValue.string))), as: UTF8.self)
+        let query = String(
+            decoding: CanonicalJSON.encode(.object(self.query.mapValues(JSONValue.string))), as: UTF8.self)
         return """
             \(Self.header)
             origin \(origin)
@@ -257,7 +267,9 @@ public struct EvidenceStatement: Sendable, Equatable {
         }
         var query: [String: String] = [:]
         for (name, member) in members {
-            guard case .string(let text) = member else { throw KirokuError(.badCheckpoint, "evidence statement: query values are strings") }
+            guard case .string(let text) = member else {
+                throw KirokuError(.badCheckpoint, "evidence statement: query values are strings")
+            }
             query[name] = text
         }
         self.query = query
@@ -318,10 +330,13 @@ public enum EvidenceLinks {
                 let bytes = Data(base64Encoded: text), !bytes.isEmpty, bytes.count % 32 == 0,
                 from <= Int64.max / 2 - Int64(bytes.count / 32)  // seqs stay far from overflow
             else {
-                throw KirokuError(.malformedRequest, "a link run is {agent, from_seq, hashes: base64 of 32-byte hashes}")
+                throw KirokuError(
+                    .malformedRequest, "a link run is {agent, from_seq, hashes: base64 of 32-byte hashes}")
             }
             let all = Array(bytes)
-            self.init(agent: agent, fromSeq: from, hashes: stride(from: 0, to: all.count, by: 32).map { Array(all[$0..<($0 + 32)]) })
+            self.init(
+                agent: agent, fromSeq: from,
+                hashes: stride(from: 0, to: all.count, by: 32).map { Array(all[$0..<($0 + 32)]) })
         }
     }
 

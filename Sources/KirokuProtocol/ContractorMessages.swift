@@ -1,9 +1,9 @@
 import Crypto
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// The messages of contractors' submissions (PROTOCOL.md §13), shared by the hub and kirokuctl: a
@@ -41,7 +41,9 @@ public enum DocumentType: String, Sendable, Codable, CaseIterable {
         if bytes.starts(with: Array("%PDF-".utf8)) { return .pdf }
         if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return .png }
         if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { return .jpeg }
-        guard !bytes.isEmpty, !bytes.contains(where: { ($0 < 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D) || $0 == 0x7F }) else {
+        guard !bytes.isEmpty,
+            !bytes.contains(where: { ($0 < 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D) || $0 == 0x7F })
+        else {
             return nil
         }
         return String(validating: bytes, as: UTF8.self) != nil || isShiftJIS(bytes) ? .csv : nil
@@ -56,7 +58,8 @@ public enum DocumentType: String, Sendable, Codable, CaseIterable {
             if byte < 0x80 || (0xA1...0xDF).contains(byte) {
                 index += 1
             } else if (0x81...0x9F).contains(byte) || (0xE0...0xFC).contains(byte) {
-                guard index + 1 < bytes.count, (0x40...0x7E).contains(bytes[index + 1]) || (0x80...0xFC).contains(bytes[index + 1])
+                guard index + 1 < bytes.count,
+                    (0x40...0x7E).contains(bytes[index + 1]) || (0x80...0xFC).contains(bytes[index + 1])
                 else { return false }
                 index += 2
             } else {
@@ -145,7 +148,8 @@ public struct Submission: Sendable, Codable, Equatable {
 
     public init(
         id: Int64, contract: String, type: SubmissionType, instruction: String?, note: String, submittedBy: String,
-        submittedAt: String, status: String, previous: Int64?, files: [SubmittedFile], event: String, reviews: [SubmissionReview]
+        submittedAt: String, status: String, previous: Int64?, files: [SubmittedFile], event: String,
+        reviews: [SubmissionReview]
     ) {
         self.id = id
         self.contract = contract
@@ -188,7 +192,9 @@ public struct SubmissionRequest: Sendable, Codable, Equatable {
     public var previous: Int64?
     public var files: [File]
 
-    public init(contract: String, type: SubmissionType, instruction: String?, note: String, previous: Int64?, files: [File]) {
+    public init(
+        contract: String, type: SubmissionType, instruction: String?, note: String, previous: Int64?, files: [File]
+    ) {
         self.contract = contract
         self.type = type
         self.instruction = instruction

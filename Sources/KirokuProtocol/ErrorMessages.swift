@@ -4,10 +4,13 @@
 extension ErrorCode {
     /// Every code the project uses, the hub's and the terminal side's.
     public static let all: [ErrorCode] = [
-        .malformedRequest, .unsupportedVersion, .invalidEvent, .hashMismatch, .chainBroken, .sequenceGap, .sequenceOrder,
+        .malformedRequest, .unsupportedVersion, .invalidEvent, .hashMismatch, .chainBroken, .sequenceGap,
+        .sequenceOrder,
         .fork, .agentMismatch, .batchTooLarge, .eventTooLarge, .emptyBatch, .unsupportedEncoding, .unsupportedMediaType,
-        .unsupportedDocument, .documentCorrupt, .badCompression, .certificateRequired, .wrongRole, .certificateRevoked, .crossSiteRequest, .revocationUnavailable,
-        .notPermitted, .badQuery, .notFound, .internalError, .configuration, .journal, .diskFull, .alreadyImported, .hubUnavailable, .badReceipt,
+        .unsupportedDocument, .documentCorrupt, .badCompression, .certificateRequired, .wrongRole, .certificateRevoked,
+        .crossSiteRequest, .revocationUnavailable,
+        .notPermitted, .badQuery, .notFound, .internalError, .configuration, .journal, .diskFull, .alreadyImported,
+        .hubUnavailable, .badReceipt,
         .pki, .badCheckpoint, .badProof, .inconsistentLog,
     ]
 

@@ -1,9 +1,9 @@
 import Crypto
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// One record of the security journal, exactly as it travels and is hashed (protocol v1).
@@ -152,7 +152,8 @@ public struct Event: Sendable, Hashable {
         }
         let bytes = canonicalBytes(includingHash: false)
         guard bytes.count <= Event.maxBytes else {
-            throw KirokuError(.eventTooLarge, "event seq \(seq) is \(bytes.count) bytes; the limit is \(Event.maxBytes)")
+            throw KirokuError(
+                .eventTooLarge, "event seq \(seq) is \(bytes.count) bytes; the limit is \(Event.maxBytes)")
         }
         guard Hex.encode(SHA256.hash(data: bytes)) == hash else {
             throw KirokuError(.hashMismatch, "event seq \(seq): hash is not the SHA-256 of its canonical form")
@@ -170,7 +171,8 @@ public struct Event: Sendable, Hashable {
         guard known.actions.contains(action) else {
             throw KirokuError(
                 .invalidEvent,
-                "kind '\(kind)' has no action '\(action.prefix(40))'; its actions are \(known.actions.joined(separator: ", "))")
+                "kind '\(kind)' has no action '\(action.prefix(40))'; its actions are \(known.actions.joined(separator: ", "))"
+            )
         }
         guard !actor.isEmpty else { throw KirokuError(.invalidEvent, "actor is required (who or what did it)") }
         for (name, text) in [("actor", actor), ("subject", subject), ("site", site)] where text.utf8.count > 256 {
@@ -187,12 +189,15 @@ public struct Event: Sendable, Hashable {
                 throw KirokuError(.invalidEvent, "attribute '\(name.prefix(64))' is longer than 1024 bytes")
             }
             guard !name.utf8.contains(0), !value.utf8.contains(0) else {
-                throw KirokuError(.invalidEvent, "attribute '\(name.prefix(64))' contains U+0000, which no text of an event may")
+                throw KirokuError(
+                    .invalidEvent, "attribute '\(name.prefix(64))' contains U+0000, which no text of an event may")
             }
         }
         // JSON allows U+0000 (as \u0000); databases read texts as C strings and would cut it short, so the
         // event would no longer hash as it was received.
-        for (name, text) in [("kind", kind), ("action", action), ("actor", actor), ("subject", subject), ("site", site)]
+        for (name, text) in [
+            ("kind", kind), ("action", action), ("actor", actor), ("subject", subject), ("site", site),
+        ]
         where text.utf8.contains(0) {
             throw KirokuError(.invalidEvent, "\(name) contains U+0000, which no text of an event may")
         }

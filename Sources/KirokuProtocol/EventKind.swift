@@ -46,7 +46,10 @@ public struct EventKind: Sendable, Hashable {
         actions: ["audit_submitted", "audit_reviewed", "finding_opened", "finding_closed", "submitted", "reviewed"],
         articles: ["第23", "第24", "第25"], label: "委託")
     public static let agent = EventKind(
-        name: "agent", actions: ["heartbeat", "loss", "clock_jump", "started", "stopped", "log_inconsistent", "log_accepted", "imported"],
+        name: "agent",
+        actions: [
+            "heartbeat", "loss", "clock_jump", "started", "stopped", "log_inconsistent", "log_accepted", "imported",
+        ],
         articles: ["第20"],
         label: "エージェント")
 

@@ -11,7 +11,9 @@ public enum ExcelCSV {
         if let first = value.first, "=+-@\t\r'".contains(first) {
             return "'" + value
         }
-        if !value.isEmpty, value.allSatisfy(\.isASCII), value.allSatisfy(\.isNumber), value.first == "0" || value.count > 11 {
+        if !value.isEmpty, value.allSatisfy(\.isASCII), value.allSatisfy(\.isNumber),
+            value.first == "0" || value.count > 11
+        {
             return "=\"\(value)\""
         }
         return value
@@ -36,7 +38,9 @@ public enum ExcelCSV {
 
     /// A cell as it was before ``text(_:)`` (for CSVs read back: registers exported, edited, imported).
     public static func untext(_ value: String) -> String {
-        if value.hasPrefix("'"), let second = value.dropFirst().first, "=+-@\t\r'".contains(second) { return String(value.dropFirst()) }
+        if value.hasPrefix("'"), let second = value.dropFirst().first, "=+-@\t\r'".contains(second) {
+            return String(value.dropFirst())
+        }
         // `="000123"` as a quoted field (`"=""000123"""`, as kirokuctl's CSV writes it) arrives unquoted as this.
         if value.count >= 3, value.hasPrefix("=\""), value.hasSuffix("\"") {
             let inner = value.dropFirst(2).dropLast()
@@ -106,7 +110,9 @@ public enum ExcelCSV {
     /// ``Malformed`` — a quote inside an unquoted cell, text after a closing quote — and reading goes on with
     /// the next line; a quote never closed ends the file as one malformed record. The `=` Excel puts before a
     /// quoted ID is removed. CRLF and LF both end a record; a BOM is skipped.
-    public static func records(_ text: some StringProtocol, _ body: (Int, Result<[String], Malformed>) throws -> Void) rethrows {
+    public static func records(_ text: some StringProtocol, _ body: (Int, Result<[String], Malformed>) throws -> Void)
+        rethrows
+    {
         var scalars = Substring(text).unicodeScalars[...]
         if scalars.first == "\u{FEFF}" { scalars.removeFirst() }
         var line = 1

@@ -41,7 +41,8 @@ public struct Finding: Codable, Sendable, Equatable {
     }
 
     public init(
-        id: Int64, rule: String, article: String, severity: String, summary: String, summaryJa: String? = nil, firstSeen: String,
+        id: Int64, rule: String, article: String, severity: String, summary: String, summaryJa: String? = nil,
+        firstSeen: String,
         lastSeen: String, count: Int64, evidence: [String], status: String, history: [Action]
     ) {
         self.id = id

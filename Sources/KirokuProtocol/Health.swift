@@ -86,7 +86,6 @@ public struct EventPage: Codable, Sendable {
     }
 }
 
-
 /// `GET /v1/agents`.
 public struct AgentHealthList: Codable, Sendable {
     public var agents: [AgentHealth]

@@ -10,7 +10,9 @@ public struct DeclaredShutdown: Sendable, Codable, Equatable {
     public var declaredBy: String
     public var declaredAt: String
 
-    public init(id: Int64, agents: [String], from: String, to: String, reason: String, declaredBy: String, declaredAt: String) {
+    public init(
+        id: Int64, agents: [String], from: String, to: String, reason: String, declaredBy: String, declaredAt: String
+    ) {
         self.id = id
         self.agents = agents
         self.from = from

@@ -104,7 +104,9 @@ public struct JSONParser {
         }
         while true {
             skipWhitespace()
-            guard index < buffer.count, buffer[index] == UInt8(ascii: "\"") else { throw error("expected a member name") }
+            guard index < buffer.count, buffer[index] == UInt8(ascii: "\"") else {
+                throw error("expected a member name")
+            }
             let key = try parseString()
             skipWhitespace()
             guard index < buffer.count, buffer[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
@@ -159,7 +161,8 @@ public struct JSONParser {
     /// An integer member, once.
     mutating func member(_ key: String, into slot: inout Int64?) throws(KirokuError) {
         guard slot == nil else { throw error("duplicate member '\(key.prefix(40))'") }
-        guard buffer[index] == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(buffer[index]) else {
+        guard buffer[index] == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(buffer[index])
+        else {
             throw KirokuError(.malformedRequest, "member '\(key.prefix(40))' must be an integer")
         }
         slot = try parseInteger()
@@ -174,7 +177,9 @@ public struct JSONParser {
         try parseMembers { parser, name throws(KirokuError) in
             var value: String?
             try parser.member(name, into: &value)
-            guard map.updateValue(value!, forKey: name) == nil else { throw parser.error("duplicate member '\(name.prefix(40))'") }
+            guard map.updateValue(value!, forKey: name) == nil else {
+                throw parser.error("duplicate member '\(name.prefix(40))'")
+            }
         }
         return map
     }
@@ -357,7 +362,8 @@ extension JSONParser {
     mutating func parseBatch() throws(KirokuError) -> Batch {
         skipWhitespace()
         let shape = KirokuError(
-            .malformedRequest, "a batch is an object of agent (string), sent_at (string), head_seq (integer), events (array)")
+            .malformedRequest,
+            "a batch is an object of agent (string), sent_at (string), head_seq (integer), events (array)")
         guard index < buffer.count, buffer[index] == UInt8(ascii: "{") else { throw shape }
         var agent: String?, sentAt: String?, headSeq: Int64?, events: [Event]?
         var gap: DeclaredGap?
@@ -414,7 +420,9 @@ extension EventDraft {
         }
         let allowed: Set<String> = ["kind", "action", "actor", "subject", "site", "attrs", "time"]
         if let unknown = members.keys.first(where: { !allowed.contains($0) }) {
-            throw KirokuError(.malformedRequest, "unknown member '\(unknown.prefix(40))'; allowed: \(allowed.sorted().joined(separator: ", "))")
+            throw KirokuError(
+                .malformedRequest,
+                "unknown member '\(unknown.prefix(40))'; allowed: \(allowed.sorted().joined(separator: ", "))")
         }
         var attrs: [String: String] = [:]
         switch members["attrs"] {

@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// A stable, machine-readable error code shared by the hub's HTTP error bodies, the agent and `kirokuctl`.
@@ -256,7 +256,8 @@ func duplicateKey(in bytes: [UInt8]) -> String? {
             }
             if let last = objects.last, let object = last, object.expectKey {
                 let literal = Data(bytes[index...min(end, bytes.count - 1)])
-                let key = (try? JSONDecoder().decode(String.self, from: literal)) ?? String(decoding: literal, as: UTF8.self)
+                let key =
+                    (try? JSONDecoder().decode(String.self, from: literal)) ?? String(decoding: literal, as: UTF8.self)
                 if object.keys.contains(key) { return key }
                 objects[objects.count - 1]!.keys.insert(key)
             }

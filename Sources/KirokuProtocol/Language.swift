@@ -7,19 +7,24 @@ public enum Language {
     public static var prefersJapanese: Bool {
         let environment = ProcessInfo.processInfo.environment
         // The first of them that is set and not empty (an empty variable says nothing).
-        let language = ["KIROKU_LANG", "LC_ALL", "LANG"].lazy.compactMap { environment[$0] }.first { !$0.isEmpty } ?? ""
+        let language =
+            ["KIROKU_LANG", "LC_ALL", "LANG"].lazy.compactMap { environment[$0] }.first { !$0.isEmpty } ?? ""
         return !language.lowercased().hasPrefix("en")
     }
 
     /// One text in both languages, as ``prefersJapanese`` says.
-    public static func localized(_ japanese: String, en english: String) -> String { prefersJapanese ? japanese : english }
+    public static func localized(_ japanese: String, en english: String) -> String {
+        prefersJapanese ? japanese : english
+    }
 
     /// Takes `--lang ja|en` (or `--lang=…`) out of a command line, wherever it stands, and keeps it as
     /// `KIROKU_LANG` for everything that prints afterwards (help included: ArgumentParser reads the help
     /// texts only once it parses). Nil when the value is neither `ja` nor `en`.
     public static func takeFlag(from arguments: [String]) -> [String]? {
         var arguments = arguments
-        guard let index = arguments.firstIndex(where: { $0 == "--lang" || $0.hasPrefix("--lang=") }) else { return arguments }
+        guard let index = arguments.firstIndex(where: { $0 == "--lang" || $0.hasPrefix("--lang=") }) else {
+            return arguments
+        }
         let value: String
         if arguments[index] == "--lang" {
             guard index + 1 < arguments.count else { return nil }

@@ -218,7 +218,9 @@ public enum Merkle {
         }
 
         /// Adds one leaf; `store` receives the leaf and each completed node (level, index, hash).
-        public mutating func append(_ leaf: Hash, store: (_ level: Int, _ index: Int64, _ hash: Hash) throws -> Void) rethrows {
+        public mutating func append(_ leaf: Hash, store: (_ level: Int, _ index: Int64, _ hash: Hash) throws -> Void)
+            rethrows
+        {
             var level = 0
             var index = size
             var hash = leaf

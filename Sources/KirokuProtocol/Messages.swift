@@ -1,9 +1,9 @@
 public import Crypto
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// What a producer hands the agent: the event's content. The agent adds `agent`, `seq`, `salt`, `prev`
@@ -287,7 +287,8 @@ public struct LogProof: Codable, Sendable, Equatable {
         guard path.count == inclusion.count, let leaf = Merkle.leafHash(eventHash: eventHash),
             Merkle.verifyInclusion(leaf: leaf, index: leafIndex, size: treeSize, proof: path, root: tree.root)
         else {
-            throw KirokuError(.badProof, "the inclusion proof for leaf \(leafIndex) does not verify against the checkpoint")
+            throw KirokuError(
+                .badProof, "the inclusion proof for leaf \(leafIndex) does not verify against the checkpoint")
         }
         return tree
     }
@@ -386,16 +387,20 @@ public enum LogHistory {
             return .inconsistent("the hub's log shrank from \(known.size) to \(shown.size) leaves")
         }
         if shown.size == known.size {
-            return shown.root == known.root ? .extends : .inconsistent("the hub shows another tree of \(shown.size) leaves than before")
+            return shown.root == known.root
+                ? .extends : .inconsistent("the hub shows another tree of \(shown.size) leaves than before")
         }
         guard let consistency, consistency.from == known.size else {
-            return .inconsistent("the hub gave no proof that its tree of \(shown.size) leaves extends the one of \(known.size)")
+            return .inconsistent(
+                "the hub gave no proof that its tree of \(shown.size) leaves extends the one of \(known.size)")
         }
         let proof = consistency.proof.compactMap { Hex.isLowercaseHex($0, length: 64) ? Hex.decode($0) : nil }
         guard proof.count == consistency.proof.count,
-            Merkle.verifyConsistency(first: known.size, second: shown.size, firstRoot: known.root, secondRoot: shown.root, proof: proof)
+            Merkle.verifyConsistency(
+                first: known.size, second: shown.size, firstRoot: known.root, secondRoot: shown.root, proof: proof)
         else {
-            return .inconsistent("the hub's tree of \(shown.size) leaves does not extend the one of \(known.size) it showed before")
+            return .inconsistent(
+                "the hub's tree of \(shown.size) leaves does not extend the one of \(known.size) it showed before")
         }
         return .extends
     }

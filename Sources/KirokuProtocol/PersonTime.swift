@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// Times as people type them at a command line, read in JST: what Excel writes (`2026/4/1`), ISO dates
@@ -10,7 +10,8 @@ import Foundation
 /// own RFC 3339 form. The wire keeps its one strict form (PROTOCOL.md §1); this is only for input.
 public enum PersonTime {
     /// What to tell someone whose text was not understood.
-    public static let forms = "a date like 2026/4/1, 2026-04-01, 令和8年4月1日 or R8.4.1 (JST), optionally with a time like 9:30 or 09:30:15"
+    public static let forms =
+        "a date like 2026/4/1, 2026-04-01, 令和8年4月1日 or R8.4.1 (JST), optionally with a time like 9:30 or 09:30:15"
 
     public static func parse(_ input: String) -> Timestamp? {
         if let exact = Timestamp(rfc3339: input) { return exact }
@@ -101,6 +102,8 @@ public enum PersonTime {
             return String(repeating: "0", count: max(0, width - digits.count)) + digits
         }
         return Timestamp(
-            rfc3339: "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2)).\(pad(milli, 3))+09:00")
+            rfc3339:
+                "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2)).\(pad(milli, 3))+09:00"
+        )
     }
 }

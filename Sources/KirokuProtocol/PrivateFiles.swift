@@ -1,11 +1,11 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 #if canImport(FoundationEssentials)
-public import FoundationEssentials
+    public import FoundationEssentials
 #else
-public import Foundation
+    public import Foundation
 #endif
 
 /// The record says who looked up which resident: the journal, the hub's database and the files SQLite
@@ -22,7 +22,8 @@ public enum PrivateFiles {
         }
         for path in missing.reversed() {
             if mkdir(path, mode_t(mode)) != 0 && errno != EEXIST {
-                throw KirokuError(.configuration, "cannot create the folder \(path): \(String(cString: strerror(errno)))")
+                throw KirokuError(
+                    .configuration, "cannot create the folder \(path): \(String(cString: strerror(errno)))")
             }
             chmod(path, mode_t(mode))
         }
@@ -55,7 +56,8 @@ public enum PrivateFiles {
         guard info.st_mode & 0o077 == 0 else {
             throw KirokuError(
                 .configuration,
-                "\(what) \(path) may be read by others (mode \(String(info.st_mode & 0o777, radix: 8))); run 'chmod 600 \(path)' and keep it owned by the service's user")
+                "\(what) \(path) may be read by others (mode \(String(info.st_mode & 0o777, radix: 8))); run 'chmod 600 \(path)' and keep it owned by the service's user"
+            )
         }
     }
 }

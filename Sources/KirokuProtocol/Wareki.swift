@@ -23,7 +23,8 @@ public enum Wareki {
     /// The era a Gregorian date falls in, and its year in that era; nil before 明治.
     public static func era(year: Int, month: Int, day: Int) -> (era: Era, year: Int)? {
         let date = year * 10_000 + month * 100 + day
-        guard let era = eras.last(where: { $0.start.year * 10_000 + $0.start.month * 100 + $0.start.day <= date }) else {
+        guard let era = eras.last(where: { $0.start.year * 10_000 + $0.start.month * 100 + $0.start.day <= date })
+        else {
             return nil
         }
         return (era, year - era.start.year + 1)
@@ -38,7 +39,8 @@ public enum Wareki {
     /// The Gregorian year of `eraYear` of the era named `name` (`令和`) or lettered (`R`), if the era had
     /// such a year (令和 has no year before its first; 平成31 ends on 30 April 2019).
     public static func gregorianYear(era name: String, year eraYear: Int) -> Int? {
-        guard eraYear >= 1, let index = eras.firstIndex(where: { $0.name == name || String($0.letter) == name.uppercased() })
+        guard eraYear >= 1,
+            let index = eras.firstIndex(where: { $0.name == name || String($0.letter) == name.uppercased() })
         else { return nil }
         let year = eras[index].start.year + eraYear - 1
         if index + 1 < eras.count, year > eras[index + 1].start.year { return nil }

@@ -22,9 +22,12 @@ extension KirokuAgentCommand {
                     nothing of the file is taken (--partial takes the good rows). Each import is journalled as
                     agent/imported (SHA-256, rows, who imported it). Example:
                     """)
-                + " kiroku-agent import --profile /etc/kiroku/profiles/juki-operation-history.json --by P0012 操作履歴_20261130.csv")
+                + " kiroku-agent import --profile /etc/kiroku/profiles/juki-operation-history.json --by P0012 操作履歴_20261130.csv"
+        )
         @OptionGroup var common: CommonOptions
-        @Option(help: .localized("プロファイル（JSON。Agent/profiles の例を参照）。", en: "The profile (JSON; see the examples in Agent/profiles)."))
+        @Option(
+            help: .localized(
+                "プロファイル（JSON。Agent/profiles の例を参照）。", en: "The profile (JSON; see the examples in Agent/profiles)."))
         var profile: String
         @Option(help: .localized("取り込む人（職員ID）。", en: "Who imports (person id).")) var by: String
         @Flag(help: .localized("誤りのある行を除いて、正しい行だけ取り込む。", en: "Take the good rows and leave out the bad ones."))
@@ -39,7 +42,8 @@ extension KirokuAgentCommand {
                 guard !by.trimmingCharacters(in: .whitespaces).isEmpty, !by.contains(where: \.isNewline) else {
                     throw KirokuError(.configuration, "--by names the person who imports (their person id)")
                 }
-                let journal = try Journal.open(path: configuration.journal, agentID: configuration.agentID, site: configuration.site)
+                let journal = try Journal.open(
+                    path: configuration.journal, agentID: configuration.agentID, site: configuration.site)
                 for path in files {
                     guard let data = FileManager.default.contents(atPath: path) else {
                         throw KirokuError(.configuration, "cannot read \(path)")
@@ -51,14 +55,18 @@ extension KirokuAgentCommand {
                         print(
                             localized(
                                 "\(name)：取り込み済み（\(earlier.file)、連番 \(earlier.firstSeq)-\(earlier.lastSeq)、\(earlier.by)）。何も追加していません",
-                                en: "\(name): imported already (as \(earlier.file), seq \(earlier.firstSeq)-\(earlier.lastSeq), by \(earlier.by)); nothing added"))
+                                en:
+                                    "\(name): imported already (as \(earlier.file), seq \(earlier.firstSeq)-\(earlier.lastSeq), by \(earlier.by)); nothing added"
+                            ))
                         continue
                     }
                     // Read twice, never held as events (a million-row export): first to check every row — nothing
                     // is taken from a file with a refused row, unless --partial — then row by row into the
                     // journal, in short transactions beside the running daemon. A file the profile does not fit
                     // (encoding, header) is refused, and the next file is read.
-                    guard let text = Self.text(bytes, profile, name), let (rows, refused) = Self.check(text, profile, name) else {
+                    guard let text = Self.text(bytes, profile, name),
+                        let (rows, refused) = Self.check(text, profile, name)
+                    else {
                         failed = true
                         continue
                     }
@@ -68,7 +76,9 @@ extension KirokuAgentCommand {
                             ? localized("\(name)：取り込める行がありません", en: "\(name): no row can be taken")
                             : localized(
                                 "\(name)：\(refused) 行に誤りがあるため、何も取り込んでいません（--partial で正しい行だけ取り込む）",
-                                en: "\(name): \(refused) row(s) refused, so nothing was imported (--partial takes the good rows)")
+                                en:
+                                    "\(name): \(refused) row(s) refused, so nothing was imported (--partial takes the good rows)"
+                            )
                         FileHandle.standardError.write(Data("kiroku-agent: \(said)\n".utf8))
                         failed = true
                         continue
@@ -90,7 +100,9 @@ extension KirokuAgentCommand {
                     print(
                         localized(
                             "\(name)：\(imported.rows) 行を取り込みました（連番 \(imported.firstSeq)-\(imported.lastSeq)、拒否 \(refused) 行、SHA-256 \(sha256)）",
-                            en: "\(name): \(imported.rows) row(s) imported (seq \(imported.firstSeq)-\(imported.lastSeq), \(refused) refused, SHA-256 \(sha256))"))
+                            en:
+                                "\(name): \(imported.rows) row(s) imported (seq \(imported.firstSeq)-\(imported.lastSeq), \(refused) refused, SHA-256 \(sha256))"
+                        ))
                 }
             } catch let error as KirokuError {
                 throw fail(error)
@@ -118,14 +130,19 @@ extension KirokuAgentCommand {
                     case .success: rows += 1
                     case .failure(let refusal):
                         refused += 1
-                        if refused <= 20 { FileHandle.standardError.write(Data("kiroku-agent: \(name): \(refusal)\n".utf8)) }
+                        if refused <= 20 {
+                            FileHandle.standardError.write(Data("kiroku-agent: \(name): \(refusal)\n".utf8))
+                        }
                     }
                 }
             } catch {
-                FileHandle.standardError.write(Data("kiroku-agent: \(name): \((error as? KirokuError)?.message ?? "\(error)")\n".utf8))
+                FileHandle.standardError.write(
+                    Data("kiroku-agent: \(name): \((error as? KirokuError)?.message ?? "\(error)")\n".utf8))
                 return nil
             }
-            if refused > 20 { FileHandle.standardError.write(Data("kiroku-agent: \(name): … \(refused - 20) more refused\n".utf8)) }
+            if refused > 20 {
+                FileHandle.standardError.write(Data("kiroku-agent: \(name): … \(refused - 20) more refused\n".utf8))
+            }
             return (rows, refused)
         }
     }

@@ -12,9 +12,14 @@ import UnixSignals
 struct KirokuAgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiroku-agent",
-        abstract: localized("記録（Kiroku）エージェント：この端末でセキュリティの記録を確実に保存し、ハブに送る。", en: "Kiroku agent: journals security events durably on this terminal and syncs them to the hub."),
-        discussion: localized("サブコマンドなしでは常駐して動く（設定は KIROKU_AGENT_CONFIG か引数から）。", en: "Without a subcommand it runs the daemon (configuration from KIROKU_AGENT_CONFIG or flags)."),
-        subcommands: [Record.self, Ledger.self, Scan.self, Import.self, Run.self, Status.self, AcceptLog.self], defaultSubcommand: Run.self)
+        abstract: localized(
+            "記録（Kiroku）エージェント：この端末でセキュリティの記録を確実に保存し、ハブに送る。",
+            en: "Kiroku agent: journals security events durably on this terminal and syncs them to the hub."),
+        discussion: localized(
+            "サブコマンドなしでは常駐して動く（設定は KIROKU_AGENT_CONFIG か引数から）。",
+            en: "Without a subcommand it runs the daemon (configuration from KIROKU_AGENT_CONFIG or flags)."),
+        subcommands: [Record.self, Ledger.self, Scan.self, Import.self, Run.self, Status.self, AcceptLog.self],
+        defaultSubcommand: Run.self)
 
     /// `--lang ja|en` anywhere on the line (``Language/takeFlag(from:)``); otherwise `KIROKU_LANG` or `LANG`.
     static func main() async { await Self.main(Language.commandLine(program: "kiroku-agent")) }
@@ -22,9 +27,13 @@ struct KirokuAgentCommand: AsyncParsableCommand {
 
 /// Options every subcommand shares: where the configuration and journal are.
 struct CommonOptions: ParsableArguments {
-    @Option(help: .localized("JSON の設定ファイル（Agent/agent.example.json を参照）。", en: "JSON configuration file (see Agent/agent.example.json).")) var config: String?
+    @Option(
+        help: .localized(
+            "JSON の設定ファイル（Agent/agent.example.json を参照）。", en: "JSON configuration file (see Agent/agent.example.json)."
+        )) var config: String?
     @Option(help: .localized("このエージェントのID（証明書のとおり）。", en: "This agent's id (as in its certificate).")) var id: String?
-    @Option(help: .localized("この端末の設置場所。すべての記録に付く。", en: "Where this terminal stands, put on every event.")) var site: String?
+    @Option(help: .localized("この端末の設置場所。すべての記録に付く。", en: "Where this terminal stands, put on every event.")) var site:
+        String?
     @Option(help: .localized("SQLite のジャーナルファイル。", en: "SQLite journal file.")) var journal: String?
     @Option(help: .localized("受け付けソケットのパス。", en: "Ingestion socket path.")) var socket: String?
     @Option(help: .localized("ハブのURL、https://NAME:PORT。", en: "Hub URL, https://NAME:PORT.")) var hubUrl: String?
@@ -43,7 +52,9 @@ struct CommonOptions: ParsableArguments {
         if let file = config ?? environment["KIROKU_AGENT_CONFIG"] {
             configuration = try AgentConfiguration.load(file: file)
         } else {
-            guard let id = id ?? environment["KIROKU_AGENT_ID"] ?? (cert ?? environment["KIROKU_AGENT_CERTIFICATE"]).map({ _ in "" })
+            guard
+                let id = id ?? environment["KIROKU_AGENT_ID"]
+                    ?? (cert ?? environment["KIROKU_AGENT_CERTIFICATE"]).map({ _ in "" })
             else {
                 throw KirokuError(.configuration, "give --config FILE, --cert FILE or --id ID")
             }
@@ -83,7 +94,9 @@ func fail(_ error: KirokuError) -> ExitCode {
 extension KirokuAgentCommand {
     struct Record: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: localized("記録を1件ジャーナルに追加する。確実に保存されたときだけ終了状態 0。", en: "Append one event to the journal; exits 0 only once it is durable."),
+            abstract: localized(
+                "記録を1件ジャーナルに追加する。確実に保存されたときだけ終了状態 0。",
+                en: "Append one event to the journal; exits 0 only once it is durable."),
             discussion: """
                 \(localized("例（入退室管理簿）", en: "Example (入退室管理簿)")): kiroku-agent record --config agent.json --kind access --action enter \\
                     --actor P0012 --subject 電算室 --attr method=manual_ledger --attr permit=R-2026-014
@@ -91,13 +104,24 @@ extension KirokuAgentCommand {
         @OptionGroup var common: CommonOptions
         @Option(
             help: .localized(
-                "種別：\(EventKind.all.map(\.name).joined(separator: "、"))。", en: "Event kind: \(EventKind.all.map(\.name).joined(separator: ", ")).")
+                "種別：\(EventKind.all.map(\.name).joined(separator: "、"))。",
+                en: "Event kind: \(EventKind.all.map(\.name).joined(separator: ", ")).")
         ) var kind: String
-        @Option(help: .localized("その種別の操作（例：enter、lookup、issue）。", en: "Action of that kind (e.g. enter, lookup, issue).")) var action: String
-        @Option(help: .localized("行った人や物（職員ID、カードID、プログラム）。", en: "Who or what did it (person id, card id, program).")) var actor: String
-        @Option(help: .localized("対象（部屋、住民の記録、機器）。", en: "What it was done to (room, resident record, device).")) var subject: String = ""
-        @Option(name: .customLong("attr"), help: .localized("属性 KEY=VALUE（複数指定可）。", en: "Attribute KEY=VALUE (repeatable).")) var attrs: [String] = []
-        @Option(help: .localized("日時：2026/4/1 9:30、2026-04-01 09:30 または 令和8年4月1日 9:30（JST。省略時は今）。", en: "Event time: 2026/4/1 9:30, 2026-04-01 09:30 or 令和8年4月1日 9:30, JST (default: now).")) var time: String?
+        @Option(
+            help: .localized("その種別の操作（例：enter、lookup、issue）。", en: "Action of that kind (e.g. enter, lookup, issue)."))
+        var action: String
+        @Option(help: .localized("行った人や物（職員ID、カードID、プログラム）。", en: "Who or what did it (person id, card id, program)."))
+        var actor: String
+        @Option(help: .localized("対象（部屋、住民の記録、機器）。", en: "What it was done to (room, resident record, device)."))
+        var subject: String = ""
+        @Option(
+            name: .customLong("attr"), help: .localized("属性 KEY=VALUE（複数指定可）。", en: "Attribute KEY=VALUE (repeatable).")
+        ) var attrs: [String] = []
+        @Option(
+            help: .localized(
+                "日時：2026/4/1 9:30、2026-04-01 09:30 または 令和8年4月1日 9:30（JST。省略時は今）。",
+                en: "Event time: 2026/4/1 9:30, 2026-04-01 09:30 or 令和8年4月1日 9:30, JST (default: now).")) var time:
+            String?
 
         func run() async throws {
             do {
@@ -112,7 +136,8 @@ extension KirokuAgentCommand {
                 let journal = try Journal.open(
                     path: configuration.journal, agentID: configuration.agentID, site: configuration.site)
                 let draft = EventDraft(
-                    kind: kind, action: action, actor: actor, subject: subject, attrs: attributes, time: try personTime(time))
+                    kind: kind, action: action, actor: actor, subject: subject, attrs: attributes,
+                    time: try personTime(time))
                 try draft.validateFromProducer()
                 let event = try await journal.append([draft])[0]
                 print("committed seq \(event.seq) hash \(event.hash)")
@@ -125,7 +150,10 @@ extension KirokuAgentCommand {
     struct AcceptLog: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "accept-log",
-            abstract: localized("ログの警報の後：変わった理由を会議が把握したら、ハブのログを今の状態で受け入れる（記録される）。", en: "After a log alarm: take the hub's log as it is now, once the 会議 knows why it changed (journalled)."),
+            abstract: localized(
+                "ログの警報の後：変わった理由を会議が把握したら、ハブのログを今の状態で受け入れる（記録される）。",
+                en: "After a log alarm: take the hub's log as it is now, once the 会議 knows why it changed (journalled)."
+            ),
             discussion: """
                 \(localized(
                     "ログの警報は、ハブが以前に示した履歴を延長しない履歴をこのエージェントに示したことを意味する。\n会議が理由（バックアップからの復元など）を確かめてから受け入れる：",
@@ -142,7 +170,8 @@ extension KirokuAgentCommand {
                 guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else {
                     throw KirokuError(.configuration, "--reason must say why the changed log is accepted")
                 }
-                let journal = try Journal.open(path: configuration.journal, agentID: configuration.agentID, site: configuration.site)
+                let journal = try Journal.open(
+                    path: configuration.journal, agentID: configuration.agentID, site: configuration.site)
                 try await journal.acceptLog(by: by, reason: reason)
                 print(
                     localized(
@@ -156,16 +185,22 @@ extension KirokuAgentCommand {
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: localized("常駐して動く：受け付けソケット、送信、死活通知。SIGTERM か SIGINT まで。", en: "Run the daemon: ingestion socket, sync loop and heartbeats, until SIGTERM or SIGINT."))
+            abstract: localized(
+                "常駐して動く：受け付けソケット、送信、死活通知。SIGTERM か SIGINT まで。",
+                en: "Run the daemon: ingestion socket, sync loop and heartbeats, until SIGTERM or SIGINT."))
         @OptionGroup var common: CommonOptions
-        @Option(help: .localized("ログの詳しさ：trace、debug、info、notice、warning、error。", en: "Log level: trace, debug, info, notice, warning, error.")) var logLevel: String?
+        @Option(
+            help: .localized(
+                "ログの詳しさ：trace、debug、info、notice、warning、error。",
+                en: "Log level: trace, debug, info, notice, warning, error.")) var logLevel: String?
 
         func run() async throws {
             do {
                 let configuration = try common.load()
                 var logger = Logger(label: "kiroku.agent")
                 logger.logLevel =
-                    Logger.Level(rawValue: logLevel ?? ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info") ?? .info
+                    Logger.Level(rawValue: logLevel ?? ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info")
+                    ?? .info
                 logger[metadataKey: "kiroku.agent.id"] = "\(configuration.agentID)"
                 let (journal, services) = try await AgentApp.services(configuration: configuration, logger: logger)
                 let group = ServiceGroup(
@@ -178,8 +213,10 @@ extension KirokuAgentCommand {
                 ])
                 // Its last word to the hub, with a bounded wait: a terminal switched off on purpose is not a
                 // lost one (第20②); if the hub is away the event goes at the next start.
-                let delivered = await SyncService(journal: journal, configuration: configuration, doorbell: Doorbell(), logger: logger)
-                    .flush(timeout: .seconds(5))
+                let delivered = await SyncService(
+                    journal: journal, configuration: configuration, doorbell: Doorbell(), logger: logger
+                )
+                .flush(timeout: .seconds(5))
                 logger.info("stopped", metadata: ["kiroku.stop.delivered": "\(delivered)"])
             } catch let error as KirokuError {
                 throw fail(error)
@@ -189,7 +226,9 @@ extension KirokuAgentCommand {
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: localized("未送信の件数、最後に成功した送信、最後の受領証、ハブに届いたかを表示する。", en: "Show backlog, last successful sync, last receipt and whether the hub was reachable."))
+            abstract: localized(
+                "未送信の件数、最後に成功した送信、最後の受領証、ハブに届いたかを表示する。",
+                en: "Show backlog, last successful sync, last receipt and whether the hub was reachable."))
         @OptionGroup var common: CommonOptions
         @Flag(help: .localized("文章の代わりに JSON で出力する。", en: "Print JSON instead of text.")) var json = false
 
@@ -206,7 +245,9 @@ extension KirokuAgentCommand {
                     return
                 }
                 func time(_ ms: Int64?) -> String {
-                    ms.map { Timestamp(epochMilliseconds: $0, offsetMinutes: Timestamp.jstOffsetMinutes).displayText + " JST" }
+                    ms.map {
+                        Timestamp(epochMilliseconds: $0, offsetMinutes: Timestamp.jstOffsetMinutes).displayText + " JST"
+                    }
                         ?? localized("なし", en: "never")
                 }
                 // One line per fact, the label padded to the same display width (a kanji takes two cells).
@@ -221,7 +262,9 @@ extension KirokuAgentCommand {
                 line("送信済み", "delivered through", "\(status.deliveredThrough)")
                 line(
                     "未送信", "backlog",
-                    localized("\(status.backlog) 件（ハブの受領待ち）", en: "\(status.backlog) event(s) not yet acknowledged by the hub"))
+                    localized(
+                        "\(status.backlog) 件（ハブの受領待ち）", en: "\(status.backlog) event(s) not yet acknowledged by the hub"
+                    ))
                 line("端末内に保持", "kept locally", localized("\(status.keptEvents) 件", en: "\(status.keptEvents) event(s)"))
                 line("最後の送信", "last sync", time(status.lastSyncMS))
                 line("最後の試行", "last attempt", time(status.lastAttemptMS))
@@ -239,7 +282,9 @@ extension KirokuAgentCommand {
                             en: "pending (\(reason)); begins with a loss record at the next contact with the hub"))
                 }
                 if let aside = status.corruptJournalAside {
-                    line("壊れたジャーナル", "corrupt journal", localized("そのまま \(aside) に移した", en: "moved aside intact to \(aside)"))
+                    line(
+                        "壊れたジャーナル", "corrupt journal",
+                        localized("そのまま \(aside) に移した", en: "moved aside intact to \(aside)"))
                 }
                 if let receipt = status.lastReceipt?.receipt {
                     let head = receipt.headHash.prefix(16)
@@ -247,14 +292,17 @@ extension KirokuAgentCommand {
                         "最後の受領証", "last receipt",
                         localized(
                             "連番 \(receipt.firstSeq)-\(receipt.throughSeq)、先頭 \(head)…、鍵 \(receipt.keyID)、\(receipt.hubTime)",
-                            en: "seq \(receipt.firstSeq)-\(receipt.throughSeq) head \(head)… key \(receipt.keyID) at \(receipt.hubTime)"))
+                            en:
+                                "seq \(receipt.firstSeq)-\(receipt.throughSeq) head \(head)… key \(receipt.keyID) at \(receipt.hubTime)"
+                        ))
                 }
                 if let known = try journal.knownTree() {
                     let root = Hex.encode(known.root).prefix(16)
                     line(
                         "ハブのログ", "hub's log",
                         localized(
-                            "木のサイズ \(known.size)（ルート \(root)…）まで整合", en: "consistent through tree size \(known.size) root \(root)…"))
+                            "木のサイズ \(known.size)（ルート \(root)…）まで整合",
+                            en: "consistent through tree size \(known.size) root \(root)…"))
                 }
                 if let alarm = try journal.logAlarm() {
                     // "LOG ALARM" in both languages: the word a 管理者 or a monitoring script looks for.

@@ -7,7 +7,9 @@ extension KirokuAgentCommand {
     /// `kiroku-agent scan`: the virus check before a medium or file is used (第19①②), on the record.
     struct Scan: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: localized("媒体やファイルを使う前に ClamAV で検査し、結果を記録する（第19）。", en: "Scan a medium or file with ClamAV before use and journal the verdict (第19)."),
+            abstract: localized(
+                "媒体やファイルを使う前に ClamAV で検査し、結果を記録する（第19）。",
+                en: "Scan a medium or file with ClamAV before use and journal the verdict (第19)."),
             discussion: """
                 \(localized(
                     """
@@ -26,9 +28,13 @@ extension KirokuAgentCommand {
                 kiroku-agent scan /media/usb0 --medium USB-0007 --actor P0101
                 """)
         @OptionGroup var common: CommonOptions
-        @Argument(help: .localized("検査するファイルまたはフォルダ（マウントした媒体）。", en: "The file or folder to scan (a mounted medium).")) var path: String
+        @Argument(help: .localized("検査するファイルまたはフォルダ（マウントした媒体）。", en: "The file or folder to scan (a mounted medium)."))
+        var path: String
         @Option(help: .localized("検査する人（操作者の職員ID）。", en: "Who scans (the operator's person id).")) var actor: String
-        @Option(help: .localized("管理簿での媒体のID（例：USB-0007）。省略時はパス。", en: "The medium's id in the ledger (e.g. USB-0007); default the path.")) var medium: String?
+        @Option(
+            help: .localized(
+                "管理簿での媒体のID（例：USB-0007）。省略時はパス。", en: "The medium's id in the ledger (e.g. USB-0007); default the path."
+            )) var medium: String?
 
         func run() async throws {
             let status: Int32
@@ -37,14 +43,21 @@ extension KirokuAgentCommand {
                 // Progress on the terminal while a large medium is scanned (not when stderr is a file or pipe).
                 let interactive = isatty(STDERR_FILENO) == 1
                 var shown = ContinuousClock.now
-                let result = try ClamAV.scan(path: path, clamscan: configuration.clamscan, database: configuration.clamavDatabase) { files in
+                let result = try ClamAV.scan(
+                    path: path, clamscan: configuration.clamscan, database: configuration.clamavDatabase
+                ) { files in
                     guard interactive, ContinuousClock.now - shown >= .seconds(1) else { return }
                     shown = .now
                     FileHandle.standardError.write(
-                        Data(("\r" + localized("\(path) を検査中：これまで \(files) ファイル…", en: "scanning \(path): \(files) file(s) so far…")).utf8))
+                        Data(
+                            ("\r"
+                                + localized(
+                                    "\(path) を検査中：これまで \(files) ファイル…", en: "scanning \(path): \(files) file(s) so far…"
+                                )).utf8))
                 }
                 if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-                let journal = try Journal.open(path: configuration.journal, agentID: configuration.agentID, site: configuration.site)
+                let journal = try Journal.open(
+                    path: configuration.journal, agentID: configuration.agentID, site: configuration.site)
                 let drafts = ClamAV.drafts(result, path: path, medium: medium ?? path, actor: actor)
                 for draft in drafts { try draft.validateFromProducer() }
                 let events = try await journal.append(drafts)
@@ -54,7 +67,9 @@ extension KirokuAgentCommand {
                     print(
                         localized(
                             "異常なし：\(result.scannedFiles) ファイルを \(result.engine) で検査。連番 \(seqs) に記録",
-                            en: "clean: \(result.scannedFiles) file(s) scanned by \(result.engine); journalled seq \(seqs)"))
+                            en:
+                                "clean: \(result.scannedFiles) file(s) scanned by \(result.engine); journalled seq \(seqs)"
+                        ))
                 case 1:
                     // "VIRUS FOUND" in both languages: what the person at the terminal must not miss.
                     let medium = medium ?? path
@@ -62,12 +77,15 @@ extension KirokuAgentCommand {
                     print(
                         localized(
                             "VIRUS FOUND（ウイルス検出）：\(scanned) ファイル中 \(found) — \(medium) を使わず、ネットワークを切って報告すること（第19③④）：",
-                            en: "VIRUS FOUND in \(found) of \(scanned) file(s) — do not use \(medium); cut the network off and report (第19③④):"))
+                            en:
+                                "VIRUS FOUND in \(found) of \(scanned) file(s) — do not use \(medium); cut the network off and report (第19③④):"
+                        ))
                     for detection in result.detections.prefix(20) { print("  \(detection.path): \(detection.virus)") }
                     print(localized("連番 \(seqs) に記録", en: "journalled seq \(seqs)"))
                 default:
                     let said = localized(
-                        "検査に失敗しました：\(result.errors)。連番 \(seqs) に記録", en: "the scan failed: \(result.errors); journalled seq \(seqs)")
+                        "検査に失敗しました：\(result.errors)。連番 \(seqs) に記録",
+                        en: "the scan failed: \(result.errors); journalled seq \(seqs)")
                     FileHandle.standardError.write(Data("kiroku-agent: \(said)\n".utf8))
                 }
                 status = min(result.status, 2)

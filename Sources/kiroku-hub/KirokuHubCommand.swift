@@ -12,7 +12,9 @@ import NIOCore
 struct KirokuHubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiroku-hub",
-        abstract: localized("記録（Kiroku）ハブ：相互認証TLSでエージェントの記録を受け取り、統合された記録にする。", en: "Kiroku hub: takes agents' batches over mutual TLS into the consolidated record."),
+        abstract: localized(
+            "記録（Kiroku）ハブ：相互認証TLSでエージェントの記録を受け取り、統合された記録にする。",
+            en: "Kiroku hub: takes agents' batches over mutual TLS into the consolidated record."),
         subcommands: [Run.self, Keygen.self], defaultSubcommand: Run.self)
 
     /// `--lang ja|en` anywhere on the line (``Language/takeFlag(from:)``); otherwise `KIROKU_LANG` or `LANG`.
@@ -21,8 +23,11 @@ struct KirokuHubCommand: AsyncParsableCommand {
     /// Makes a new signing key for a rotation (Hub/README.md: rotating the hub's key).
     struct Keygen: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: localized("鍵の更新のために新しい Ed25519 署名鍵（モード 0600）を作り、公開鍵を表示する。", en: "Create a new Ed25519 signing key (mode 0600) for a key rotation, and print its public half."))
-        @Option(help: .localized("新しい鍵を書く場所（まだ存在しないこと）。", en: "Where to write the new key; must not exist.")) var out: String
+            abstract: localized(
+                "鍵の更新のために新しい Ed25519 署名鍵（モード 0600）を作り、公開鍵を表示する。",
+                en: "Create a new Ed25519 signing key (mode 0600) for a key rotation, and print its public half."))
+        @Option(help: .localized("新しい鍵を書く場所（まだ存在しないこと）。", en: "Where to write the new key; must not exist.")) var out:
+            String
 
         func run() throws {
             // The key's folder, if made here, is the hub's alone too.
@@ -32,7 +37,9 @@ struct KirokuHubCommand: AsyncParsableCommand {
                     throw KirokuError(.configuration, "\(out) exists; a new key goes to a new file")
                 }
                 let key = try HubApp.loadOrCreateSigningKey(path: out)
-                print("\(key.publicKey.rawRepresentation.base64EncodedString())  (\(localized("鍵ID", en: "key id")) \(signingKeyID(key.publicKey)))")
+                print(
+                    "\(key.publicKey.rawRepresentation.base64EncodedString())  (\(localized("鍵ID", en: "key id")) \(signingKeyID(key.publicKey)))"
+                )
             } catch let error as KirokuError {
                 throw refuse(error)
             }
@@ -40,24 +47,41 @@ struct KirokuHubCommand: AsyncParsableCommand {
     }
 
     struct Run: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: localized("SIGTERM か SIGINT までハブを動かす。", en: "Run the hub until SIGTERM or SIGINT."))
+        static let configuration = CommandConfiguration(
+            abstract: localized("SIGTERM か SIGINT までハブを動かす。", en: "Run the hub until SIGTERM or SIGINT."))
 
-        @Option(help: .localized("JSON の設定ファイル（Hub/hub.example.json を参照）。", en: "JSON configuration file (see Hub/hub.example.json).")) var config: String?
+        @Option(
+            help: .localized(
+                "JSON の設定ファイル（Hub/hub.example.json を参照）。", en: "JSON configuration file (see Hub/hub.example.json)."))
+        var config: String?
         @Option(help: .localized("待ち受けるアドレス。", en: "Address to listen on.")) var host: String?
         @Option(help: .localized("TCP ポート（0 なら空いているものを選ぶ）。", en: "TCP port (0 picks a free one).")) var port: Int?
         @Option(help: .localized("記録の SQLite データベース。", en: "SQLite database of the record.")) var database: String?
         @Option(help: .localized("市の CA 証明書（PEM）。", en: "The municipality's CA certificate (PEM).")) var ca: String?
         @Option(help: .localized("ハブの TLS 証明書（PEM）。", en: "The hub's TLS certificate (PEM).")) var cert: String?
         @Option(help: .localized("ハブの TLS 秘密鍵（PEM）。", en: "The hub's TLS private key (PEM).")) var key: String?
-        @Option(help: .localized("CA の revoked.txt。変わると読み直す。", en: "The CA's revoked.txt, re-read when it changes.")) var revocationList: String?
-        @Option(help: .localized("待ち受けを始めたらポート番号をこのファイルに書く。", en: "Write the bound port to this file once listening.")) var portFile: String?
+        @Option(help: .localized("CA の revoked.txt。変わると読み直す。", en: "The CA's revoked.txt, re-read when it changes."))
+        var revocationList: String?
+        @Option(help: .localized("待ち受けを始めたらポート番号をこのファイルに書く。", en: "Write the bound port to this file once listening."))
+        var portFile: String?
         @Option(help: .localized("1回の送信で受け取る最大件数。", en: "Most events in one batch.")) var maxBatchEvents: Int?
-        @Option(help: .localized("記録が届いている間にチェックポイントを公開する間隔（秒）。", en: "Seconds between published checkpoints while events arrive.")) var checkpointSeconds: Double?
-        @Option(help: .localized("1回の送信で受け取る最大バイト数（展開後）。", en: "Most bytes in one batch after decompression.")) var maxBatchBytes: Int?
-        @Option(help: .localized("ハブの Ed25519 署名鍵（なければ作る）。", en: "The hub's Ed25519 signing key (created if absent).")) var signingKey: String?
-        @Option(help: .localized("鍵の更新中、チェックポイントに引き続き連署する以前の署名鍵（複数指定可）。", en: "A previous signing key that still co-signs checkpoints during a rotation (repeatable)."))
+        @Option(
+            help: .localized(
+                "記録が届いている間にチェックポイントを公開する間隔（秒）。", en: "Seconds between published checkpoints while events arrive."))
+        var checkpointSeconds: Double?
+        @Option(help: .localized("1回の送信で受け取る最大バイト数（展開後）。", en: "Most bytes in one batch after decompression."))
+        var maxBatchBytes: Int?
+        @Option(help: .localized("ハブの Ed25519 署名鍵（なければ作る）。", en: "The hub's Ed25519 signing key (created if absent)."))
+        var signingKey: String?
+        @Option(
+            help: .localized(
+                "鍵の更新中、チェックポイントに引き続き連署する以前の署名鍵（複数指定可）。",
+                en: "A previous signing key that still co-signs checkpoints during a rotation (repeatable)."))
         var overlapSigningKey: [String] = []
-        @Option(help: .localized("ログの詳しさ：trace、debug、info、notice、warning、error。", en: "Log level: trace, debug, info, notice, warning, error.")) var logLevel: String?
+        @Option(
+            help: .localized(
+                "ログの詳しさ：trace、debug、info、notice、warning、error。",
+                en: "Log level: trace, debug, info, notice, warning, error.")) var logLevel: String?
 
         func run() async throws {
             // Whatever the hub creates (the record, its WAL, keys, folders) is its own alone.
@@ -68,7 +92,8 @@ struct KirokuHubCommand: AsyncParsableCommand {
                 if let file = config ?? environment["KIROKU_HUB_CONFIG"] {
                     configuration = try HubConfiguration.load(file: file)
                 } else {
-                    guard let ca = ca ?? environment["KIROKU_HUB_CA"], let cert = cert ?? environment["KIROKU_HUB_CERT"],
+                    guard let ca = ca ?? environment["KIROKU_HUB_CA"],
+                        let cert = cert ?? environment["KIROKU_HUB_CERT"],
                         let key = key ?? environment["KIROKU_HUB_KEY"]
                     else {
                         throw KirokuError(.configuration, "give --config FILE, or --ca, --cert and --key")
@@ -98,10 +123,13 @@ struct KirokuHubCommand: AsyncParsableCommand {
                 } catch let error as IOError where error.errnoCode == EADDRINUSE {
                     throw KirokuError(
                         .configuration,
-                        "port \(configuration.port) on \(configuration.host) is in use (another kiroku-hub running?); stop it or choose another port")
+                        "port \(configuration.port) on \(configuration.host) is in use (another kiroku-hub running?); stop it or choose another port"
+                    )
                 } catch let error as IOError where error.errnoCode == EACCES {
                     throw KirokuError(
-                        .configuration, "may not listen on port \(configuration.port): ports below 1024 need root or CAP_NET_BIND_SERVICE")
+                        .configuration,
+                        "may not listen on port \(configuration.port): ports below 1024 need root or CAP_NET_BIND_SERVICE"
+                    )
                 }
             } catch let error as KirokuError {
                 throw refuse(error)

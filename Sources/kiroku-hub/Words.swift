@@ -6,5 +6,7 @@ func localized(_ japanese: String, en english: String) -> String { Language.loca
 
 extension ArgumentHelp {
     /// An option's help in both languages.
-    static func localized(_ japanese: String, en english: String) -> ArgumentHelp { ArgumentHelp(Language.localized(japanese, en: english)) }
+    static func localized(_ japanese: String, en english: String) -> ArgumentHelp {
+        ArgumentHelp(Language.localized(japanese, en: english))
+    }
 }

@@ -9,7 +9,9 @@ import KirokuProtocol
 /// `kirokuctl export --evidence`: events with their proofs, for anyone to verify offline.
 struct Export: KirokuCommand {
     static let configuration = CommandConfiguration(
-        abstract: localized("記録を証拠バンドルとして書き出す：各記録の包含証明と署名付きチェックポイント。", en: "Export events as an evidence bundle: each event's inclusion proof and the signed checkpoint."),
+        abstract: localized(
+            "記録を証拠バンドルとして書き出す：各記録の包含証明と署名付きチェックポイント。",
+            en: "Export events as an evidence bundle: each event's inclusion proof and the signed checkpoint."),
         discussion: localized(
             """
             バンドルは、立会人が連署した最新のチェックポイント（--checkpoint cosigned、既定。連署がなければ新しく作る）、\
@@ -23,16 +25,20 @@ struct Export: KirokuCommand {
                 """))
     @OptionGroup var hubOptions: HubOptions
     @Option(help: .localized("証拠バンドルをここに書く。", en: "Write the evidence bundle here.")) var evidence: String
-    @Option(help: .localized("cosigned（連署済み）、newest（最新）、または公開された木のサイズ。", en: "cosigned, newest, or a published tree size.")) var checkpoint = "cosigned"
-    @Option(help: .localized("ハブが署名付き証明書を付ける1ページの件数（1〜10000）。", en: "Events per page the hub signs a statement for (1 to 10000).")) var pageSize = EventQueryLimit.max
+    @Option(
+        help: .localized("cosigned（連署済み）、newest（最新）、または公開された木のサイズ。", en: "cosigned, newest, or a published tree size."))
+    var checkpoint = "cosigned"
+    @Option(
+        help: .localized(
+            "ハブが署名付き証明書を付ける1ページの件数（1〜10000）。", en: "Events per page the hub signs a statement for (1 to 10000)."))
+    var pageSize = EventQuery.maxLimit
     @OptionGroup var filter: EventFilter
 
     func execute() async throws {
-        guard (1...EventQueryLimit.max).contains(pageSize) else {
-            throw KirokuError(.badQuery, "--page-size must be 1 to \(EventQueryLimit.max)")
+        guard (1...EventQuery.maxLimit).contains(pageSize) else {
+            throw KirokuError(.badQuery, "--page-size must be 1 to \(EventQuery.maxLimit)")
         }
-        var parameters = try filter.parameters()
-        parameters["limit"] = String(pageSize)
+        var parameters = try filter.query(limit: pageSize).parameters
         if checkpoint != "newest" { parameters["checkpoint"] = checkpoint }
         try await hubOptions.withQueries { queries in try await Self.write(parameters, to: evidence, queries) }
     }
@@ -47,10 +53,14 @@ struct Export: KirokuCommand {
             let bytes: [UInt8]
             do {
                 bytes = try await queries.evidence(parameters)
-            } catch let error as KirokuError where error.code == .notFound && parameters["checkpoint"] == "cosigned" && bundle == nil {
+            } catch let error as KirokuError
+                where error.code == .notFound && parameters["checkpoint"] == "cosigned" && bundle == nil
+            {
                 // No witness has cosigned yet: proven in a fresh checkpoint instead, and said so.
                 FileHandle.standardError.write(
-                    Data("kirokuctl: no checkpoint is cosigned by a witness yet; the events are proven in a fresh checkpoint of the hub\n".utf8))
+                    Data(
+                        "kirokuctl: no checkpoint is cosigned by a witness yet; the events are proven in a fresh checkpoint of the hub\n"
+                            .utf8))
                 parameters["checkpoint"] = nil
                 continue
             }
@@ -68,7 +78,10 @@ struct Export: KirokuCommand {
                 let tree = try Checkpoint(body: try SignedNote(text: page.checkpoint).body)
                 parameters["checkpoint"] = String(tree.size)
             }
-            FileHandle.standardError.write(Data("kirokuctl: \(localized("これまでに \(bundle!.events.count) 件", en: "\(bundle!.events.count) event(s) so far"))\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "kirokuctl: \(localized("これまでに \(bundle!.events.count) 件", en: "\(bundle!.events.count) event(s) so far"))\n"
+                        .utf8))
             guard case .string(let next) = root["next"] else { break }
             parameters["cursor"] = next
         }
@@ -79,31 +92,53 @@ struct Export: KirokuCommand {
         print(
             localized(
                 "\(path) に書きました：\(bundle.events.count) 件、チェックポイント \(tree.origin) サイズ \(tree.size) で証明",
-                en: "wrote \(path): \(bundle.events.count) event(s) proven in checkpoint \(tree.origin) size \(tree.size)"))
+                en:
+                    "wrote \(path): \(bundle.events.count) event(s) proven in checkpoint \(tree.origin) size \(tree.size)"
+            ))
         if omitted > 0 {
             print(
                 localized(
                     "該当する \(omitted) 件はそのチェックポイントより後なのでバンドルに入っていません。立会人を実行してから書き出し直すと入ります",
-                    en: "\(omitted) matching event(s) came after that checkpoint and are not in the bundle; run the witness and export again to include them"))
+                    en:
+                        "\(omitted) matching event(s) came after that checkpoint and are not in the bundle; run the witness and export again to include them"
+                ))
         }
     }
 }
 
-enum EventQueryLimit { static let max = 10_000 }
-
 /// `kirokuctl verify`: checks an evidence bundle offline.
 struct Verify: KirokuCommand {
     static let configuration = CommandConfiguration(
-        abstract: localized("証拠バンドルをオフラインで検証する：記録のハッシュ、包含証明、ハブの署名、立会人。", en: "Verify an evidence bundle offline: event hashes, inclusion proofs, the hub's signature, witnesses."),
+        abstract: localized(
+            "証拠バンドルをオフラインで検証する：記録のハッシュ、包含証明、ハブの署名、立会人。",
+            en: "Verify an evidence bundle offline: event hashes, inclusion proofs, the hub's signature, witnesses."),
         discussion: localized(
             "検証できれば終了状態 0、できなければ 1。ネットワークは使わない。", en: "Exit status 0 when verified, 1 when not. No network is used."))
-    @Argument(help: .localized("証拠バンドル（'kirokuctl export --evidence' で作ったもの）。", en: "The evidence bundle (from 'kirokuctl export --evidence').")) var bundle: String
-    @Option(help: .localized("ハブの鍵（'kirokuctl log key' が表示する base64）またはそれを書いたファイル。以前の鍵の分も繰り返し指定する。", en: "The hub's key, base64 (as 'kirokuctl log key' shows it), or a file holding it; repeat it for the keys of earlier rotations."))
+    @Argument(
+        help: .localized(
+            "証拠バンドル（'kirokuctl export --evidence' で作ったもの）。",
+            en: "The evidence bundle (from 'kirokuctl export --evidence').")) var bundle: String
+    @Option(
+        help: .localized(
+            "ハブの鍵（'kirokuctl log key' が表示する base64）またはそれを書いたファイル。以前の鍵の分も繰り返し指定する。",
+            en:
+                "The hub's key, base64 (as 'kirokuctl log key' shows it), or a file holding it; repeat it for the keys of earlier rotations."
+        ))
     var hubKey: [String] = []
-    @Option(help: .localized("連署していなければならない立会人：'kirokuctl witness init' が表示した鍵 NAME+ID+BASE64（複数指定可）。", en: "A witness that must have cosigned: its key NAME+ID+BASE64 as 'kirokuctl witness init' printed it (repeatable)."))
+    @Option(
+        help: .localized(
+            "連署していなければならない立会人：'kirokuctl witness init' が表示した鍵 NAME+ID+BASE64（複数指定可）。",
+            en:
+                "A witness that must have cosigned: its key NAME+ID+BASE64 as 'kirokuctl witness init' printed it (repeatable)."
+        ))
     var witness: [String] = []
-    @Flag(help: .localized("立会人なしで判定する。判定にその旨が書かれる。", en: "Judge without any witness; the verdict then says so in words.")) var noWitness = false
-    @Flag(help: .localized("ハブの署名付き証明書のない（それ以前に作られた）バンドルも受け付ける。判定にその旨が書かれる。", en: "Accept a bundle without the hub's signed statements (made before them); the verdict says so."))
+    @Flag(
+        help: .localized("立会人なしで判定する。判定にその旨が書かれる。", en: "Judge without any witness; the verdict then says so in words.")
+    ) var noWitness = false
+    @Flag(
+        help: .localized(
+            "ハブの署名付き証明書のない（それ以前に作られた）バンドルも受け付ける。判定にその旨が書かれる。",
+            en: "Accept a bundle without the hub's signed statements (made before them); the verdict says so."))
     var noCompleteness = false
 
     func execute() async throws {
@@ -135,7 +170,8 @@ struct Verify: KirokuCommand {
         let parsed = try EvidenceBundle(bytes: Array(data))
         let pinned = try hubKey.map(Self.hubKey)
         let witnesses = try witness.map(Self.witnessKey)
-        let verdict = EvidenceVerifier.verify(parsed, hubKeys: pinned, witnesses: witnesses, allowIncomplete: noCompleteness)
+        let verdict = EvidenceVerifier.verify(
+            parsed, hubKeys: pinned, witnesses: witnesses, allowIncomplete: noCompleteness)
         for line in verdict.lines { print(line) }
         if !verdict.verified { throw ExitCode(1) }
     }
@@ -145,8 +181,10 @@ struct Verify: KirokuCommand {
         if let data = FileManager.default.contents(atPath: text) {
             value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        guard let raw = Data(base64Encoded: value), let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) else {
-            throw KirokuError(.configuration, "--hub-key must be the base64 of the hub's 32-byte Ed25519 key, or a file holding it")
+        guard let raw = Data(base64Encoded: value), let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw)
+        else {
+            throw KirokuError(
+                .configuration, "--hub-key must be the base64 of the hub's 32-byte Ed25519 key, or a file holding it")
         }
         return key
     }
@@ -158,7 +196,9 @@ struct Verify: KirokuCommand {
             let key = try? Curve25519.Signing.PublicKey(rawRepresentation: blob.dropFirst()),
             Hex.encode(SignedNote.keyID(name: String(parts[0]), type: 0x04, publicKey: key)) == parts[1]
         else {
-            throw KirokuError(.configuration, "--witness must be a witness key NAME+KEYID+BASE64 as 'kirokuctl witness init' printed it")
+            throw KirokuError(
+                .configuration,
+                "--witness must be a witness key NAME+KEYID+BASE64 as 'kirokuctl witness init' printed it")
         }
         return (String(parts[0]), key)
     }
@@ -167,10 +207,13 @@ struct Verify: KirokuCommand {
 /// `kirokuctl log`: the hub's key and checkpoints.
 struct Log: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: localized("ハブのマークルログ：署名鍵とチェックポイント。", en: "The hub's Merkle log: its signing key and its checkpoints."), subcommands: [Key.self, Show.self])
+        abstract: localized(
+            "ハブのマークルログ：署名鍵とチェックポイント。", en: "The hub's Merkle log: its signing key and its checkpoints."),
+        subcommands: [Key.self, Show.self])
 
     struct Key: KirokuCommand {
-        static let configuration = CommandConfiguration(abstract: localized("ハブの署名鍵（base64）と鍵IDを表示する。", en: "Print the hub's signing key (base64) and key id."))
+        static let configuration = CommandConfiguration(
+            abstract: localized("ハブの署名鍵（base64）と鍵IDを表示する。", en: "Print the hub's signing key (base64) and key id."))
         @OptionGroup var hubOptions: HubOptions
 
         func execute() async throws {
@@ -197,10 +240,18 @@ struct Log: AsyncParsableCommand {
 
     struct Show: KirokuCommand {
         static let configuration = CommandConfiguration(
-            commandName: "checkpoint", abstract: localized("公開された最新のチェックポイント（またはそのサイズの保存分）を連署とともに表示する。", en: "Print the newest published checkpoint (or the kept one of a size) with its cosignatures."))
+            commandName: "checkpoint",
+            abstract: localized(
+                "公開された最新のチェックポイント（またはそのサイズの保存分）を連署とともに表示する。",
+                en: "Print the newest published checkpoint (or the kept one of a size) with its cosignatures."))
         @OptionGroup var hubOptions: HubOptions
-        @Flag(help: .localized("先にハブに今すぐ公開させる（ログが伸びていれば）。", en: "Ask the hub to publish one now first (if the log grew).")) var publish = false
-        @Option(help: .localized("この木のサイズで保存されたチェックポイント（受領証ごとに保存されている）。", en: "The kept checkpoint of this tree size (every receipt's is kept).")) var size: Int64?
+        @Flag(
+            help: .localized("先にハブに今すぐ公開させる（ログが伸びていれば）。", en: "Ask the hub to publish one now first (if the log grew).")
+        ) var publish = false
+        @Option(
+            help: .localized(
+                "この木のサイズで保存されたチェックポイント（受領証ごとに保存されている）。",
+                en: "The kept checkpoint of this tree size (every receipt's is kept).")) var size: Int64?
 
         func execute() async throws {
             let text = try await hubOptions.withQueries { queries in
@@ -215,13 +266,21 @@ struct Log: AsyncParsableCommand {
 struct WitnessCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "witness",
-        abstract: localized("会議の立会人：ハブのログが追記のみであることを確かめ、チェックポイントに連署する。", en: "The 会議's witness: check that the hub's log only grows, and cosign its checkpoints."),
+        abstract: localized(
+            "会議の立会人：ハブのログが追記のみであることを確かめ、チェックポイントに連署する。",
+            en: "The 会議's witness: check that the hub's log only grows, and cosign its checkpoints."),
         subcommands: [Init.self, Run.self])
 
     struct Init: KirokuCommand {
-        static let configuration = CommandConfiguration(abstract: localized("立会人を作る（鍵とフォルダ）。", en: "Create a witness (its key and folder)."))
-        @Option(help: .localized("立会人のフォルダ（ハブのマシンには置かない）。", en: "The witness's folder (keep it off the hub's machines).")) var dir: String
-        @Option(help: .localized("立会人の名前（例：kaigi.city.example.lg.jp/witness）。", en: "The witness's name, like kaigi.city.example.lg.jp/witness.")) var name: String
+        static let configuration = CommandConfiguration(
+            abstract: localized("立会人を作る（鍵とフォルダ）。", en: "Create a witness (its key and folder)."))
+        @Option(
+            help: .localized("立会人のフォルダ（ハブのマシンには置かない）。", en: "The witness's folder (keep it off the hub's machines)."))
+        var dir: String
+        @Option(
+            help: .localized(
+                "立会人の名前（例：kaigi.city.example.lg.jp/witness）。",
+                en: "The witness's name, like kaigi.city.example.lg.jp/witness.")) var name: String
 
         func execute() async throws {
             let witness = try Witness.create(directory: dir, name: name)
@@ -236,16 +295,24 @@ struct WitnessCommand: AsyncParsableCommand {
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: localized("ハブの最新チェックポイントを前回連署したものと照合し、連署する。", en: "Check the hub's newest checkpoint against the last one cosigned, and cosign it."),
+            abstract: localized(
+                "ハブの最新チェックポイントを前回連署したものと照合し、連署する。",
+                en: "Check the hub's newest checkpoint against the last one cosigned, and cosign it."),
             discussion: localized(
                 "連署した履歴を延長しない履歴をハブが示したときは終了状態 3（DIR/alarms を見よ）。",
-                en: "Exit status 3 when the hub shows a history that does not extend the one cosigned (see DIR/alarms)."))
+                en: "Exit status 3 when the hub shows a history that does not extend the one cosigned (see DIR/alarms)."
+            ))
         @OptionGroup var hubOptions: HubOptions
         @Option(help: .localized("立会人のフォルダ。", en: "The witness's folder.")) var dir: String
-        @Option(help: .localized("ハブの鍵（base64）。初回に固定される。", en: "The hub's key (base64), pinned on the first run.")) var hubKey: String?
-        @Option(help: .localized("ハブの鍵をもう1つ信頼する（ハブが鍵を更新した後。先に管理者に確認すること）。", en: "Trust one more hub key (after the hub rotated its key; confirm it with the 管理者 first)."))
+        @Option(help: .localized("ハブの鍵（base64）。初回に固定される。", en: "The hub's key (base64), pinned on the first run."))
+        var hubKey: String?
+        @Option(
+            help: .localized(
+                "ハブの鍵をもう1つ信頼する（ハブが鍵を更新した後。先に管理者に確認すること）。",
+                en: "Trust one more hub key (after the hub rotated its key; confirm it with the 管理者 first)."))
         var addHubKey: String?
-        @Option(help: .localized("この秒数ごとに繰り返し実行し続ける。", en: "Keep running, a round every this many seconds.")) var interval: Double?
+        @Option(help: .localized("この秒数ごとに繰り返し実行し続ける。", en: "Keep running, a round every this many seconds."))
+        var interval: Double?
 
         func run() async throws {
             do {
@@ -264,10 +331,15 @@ struct WitnessCommand: AsyncParsableCommand {
                                 previous.map { localized("（サイズ \($0) と整合）", en: " (consistent with size \($0))") }
                                 ?? localized("（初めて見るチェックポイント）", en: " (first checkpoint seen)")
                             print(
-                                localized("連署しました：\(tree.origin) サイズ \(tree.size) ルート \(root)…", en: "cosigned \(tree.origin) size \(tree.size) root \(root)…")
+                                localized(
+                                    "連署しました：\(tree.origin) サイズ \(tree.size) ルート \(root)…",
+                                    en: "cosigned \(tree.origin) size \(tree.size) root \(root)…")
                                     + since)
                         case .unchanged(let tree):
-                            print(localized("変化なし：\(tree.origin) サイズ \(tree.size)", en: "unchanged: \(tree.origin) size \(tree.size)"))
+                            print(
+                                localized(
+                                    "変化なし：\(tree.origin) サイズ \(tree.size)",
+                                    en: "unchanged: \(tree.origin) size \(tree.size)"))
                         }
                         guard let interval else { break }
                         try await Task.sleep(for: .milliseconds(Int64(interval * 1000)))

@@ -12,9 +12,11 @@ struct PKI: AsyncParsableCommand {
         subcommands: [Init.self, Issue.self, ExportP12.self, Revoke.self, List.self])
 
     struct Init: KirokuCommand {
-        static let configuration = CommandConfiguration(abstract: localized("新しいフォルダにCAを作る。", en: "Create the CA in a new folder."))
+        static let configuration = CommandConfiguration(
+            abstract: localized("新しいフォルダにCAを作る。", en: "Create the CA in a new folder."))
         @Option(help: .localized("PKIフォルダ。", en: "PKI folder.")) var dir: String
-        @Option(help: .localized("CAに記す組織名（例：稲城市）。", en: "Organisation name on the CA (e.g. 稲城市).")) var name: String = "Kiroku"
+        @Option(help: .localized("CAに記す組織名（例：稲城市）。", en: "Organisation name on the CA (e.g. 稲城市).")) var name: String =
+            "Kiroku"
         @Option(help: .localized("CAの有効期間（日）。", en: "CA lifetime in days.")) var days: Int = CertificateAuthority.caDays
 
         func execute() async throws {
@@ -41,11 +43,20 @@ struct PKI: AsyncParsableCommand {
         @Option(help: .localized("ハブのDNS名（複数指定可）。", en: "DNS name of the hub (repeatable).")) var dns: [String] = []
         @Option(help: .localized("ハブのIPアドレス（複数指定可）。", en: "IP address of the hub (repeatable).")) var ip: [String] = []
         @Option(help: .localized("有効期間（日）。", en: "Lifetime in days.")) var days: Int = CertificateAuthority.leafDays
-        @Option(help: .localized("ブラウザ用の PKCS#12 ファイルも書く（職員のみ）。", en: "Also write a PKCS#12 file for a browser (people only).")) var p12: String?
-        @Option(help: .localized("PKCS#12 のパスフレーズをこのファイルから読む（省略時は作って表示する）。", en: "Read the PKCS#12 passphrase from this file (otherwise one is made and printed).")) var passphraseFile: String?
+        @Option(
+            help: .localized(
+                "ブラウザ用の PKCS#12 ファイルも書く（職員のみ）。", en: "Also write a PKCS#12 file for a browser (people only).")) var p12:
+            String?
+        @Option(
+            help: .localized(
+                "PKCS#12 のパスフレーズをこのファイルから読む（省略時は作って表示する）。",
+                en: "Read the PKCS#12 passphrase from this file (otherwise one is made and printed)."))
+        var passphraseFile: String?
 
         func execute() async throws {
-            if p12 != nil && role != "person" { throw KirokuError(.pki, "--p12 is for person certificates (a browser's login)") }
+            if p12 != nil && role != "person" {
+                throw KirokuError(.pki, "--p12 is for person certificates (a browser's login)")
+            }
             guard let role = Identity.Role(rawValue: role) else {
                 throw KirokuError(.pki, "role must be hub, agent or person (got '\(role)')")
             }
@@ -56,11 +67,16 @@ struct PKI: AsyncParsableCommand {
             print(
                 localized(
                     "\(role.rawValue) \(issued.id) の証明書を発行しました。シリアル \(issued.serial)、有効期限 \(issued.notAfter.rfc3339)",
-                    en: "issued \(role.rawValue) \(issued.id) serial \(issued.serial) until \(issued.notAfter.rfc3339)"))
+                    en: "issued \(role.rawValue) \(issued.id) serial \(issued.serial) until \(issued.notAfter.rfc3339)")
+            )
             print(localized("  証明書      ", en: "  certificate ") + issued.certificatePath)
-            print(localized("  鍵          \(issued.keyPath)（モード 0600）", en: "  key         \(issued.keyPath) (mode 0600)"))
+            print(
+                localized("  鍵          \(issued.keyPath)（モード 0600）", en: "  key         \(issued.keyPath) (mode 0600)")
+            )
             if let p12 {
-                try ExportP12.write(dir: dir, certificate: issued.certificatePath, key: issued.keyPath, out: p12, passphraseFile: passphraseFile)
+                try ExportP12.write(
+                    dir: dir, certificate: issued.certificatePath, key: issued.keyPath, out: p12,
+                    passphraseFile: passphraseFile)
             }
         }
     }
@@ -69,7 +85,9 @@ struct PKI: AsyncParsableCommand {
     struct ExportP12: KirokuCommand {
         static let configuration = CommandConfiguration(
             commandName: "export-p12",
-            abstract: localized("職員の証明書と鍵を、ブラウザ用の PKCS#12（.p12）としてパスフレーズ付きで書き出す。", en: "Write a person's certificate and key as PKCS#12 (.p12) for their browser, with a passphrase."),
+            abstract: localized(
+                "職員の証明書と鍵を、ブラウザ用の PKCS#12（.p12）としてパスフレーズ付きで書き出す。",
+                en: "Write a person's certificate and key as PKCS#12 (.p12) for their browser, with a passphrase."),
             discussion: """
                 kirokuctl pki export-p12 --dir pki --id kanri01 --out kanri01.p12
                 The passphrase is printed once unless --passphrase-file gives it; hand it over apart from the file.
@@ -77,16 +95,26 @@ struct PKI: AsyncParsableCommand {
         @Option(help: .localized("PKIフォルダ。", en: "PKI folder.")) var dir: String
         @Option(help: .localized("職員のID。", en: "The person's id.")) var id: String
         @Option(help: .localized("書き出す .p12 ファイル。", en: "The .p12 file to write.")) var out: String
-        @Option(help: .localized("パスフレーズをこのファイルから読む（省略時は作って表示する）。", en: "Read the passphrase from this file (otherwise one is made and printed).")) var passphraseFile: String?
+        @Option(
+            help: .localized(
+                "パスフレーズをこのファイルから読む（省略時は作って表示する）。",
+                en: "Read the passphrase from this file (otherwise one is made and printed).")) var passphraseFile:
+            String?
 
         func execute() async throws {
-            guard !id.isEmpty, id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }), !id.hasPrefix(".") else {
+            guard !id.isEmpty, id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }),
+                !id.hasPrefix(".")
+            else {
                 throw KirokuError(.pki, "a person id is A-Z a-z 0-9 . _ - (not '\(id.prefix(40))')")
             }
             let certificate = "\(dir)/people/\(id).crt"
             let key = "\(dir)/people/\(id).key"
-            guard FileManager.default.fileExists(atPath: certificate), FileManager.default.fileExists(atPath: key) else {
-                throw KirokuError(.pki, "no person '\(id)' in \(dir) (\(certificate)); issue one with 'kirokuctl pki issue person --dir \(dir) --id \(id)'")
+            guard FileManager.default.fileExists(atPath: certificate), FileManager.default.fileExists(atPath: key)
+            else {
+                throw KirokuError(
+                    .pki,
+                    "no person '\(id)' in \(dir) (\(certificate)); issue one with 'kirokuctl pki issue person --dir \(dir) --id \(id)'"
+                )
             }
             try Self.write(dir: dir, certificate: certificate, key: key, out: out, passphraseFile: passphraseFile)
         }
@@ -103,7 +131,8 @@ struct PKI: AsyncParsableCommand {
                 certificatePath: certificate, keyPath: key, caPath: "\(dir)/ca.crt", to: out, passphrase: given)
             print(
                 localized(
-                    "  ブラウザ用  \(out)（PKCS#12、モード 0600、CA証明書入り）", en: "  browser     \(out) (PKCS#12, mode 0600, with the CA certificate)"))
+                    "  ブラウザ用  \(out)（PKCS#12、モード 0600、CA証明書入り）",
+                    en: "  browser     \(out) (PKCS#12, mode 0600, with the CA certificate)"))
             if given == nil {
                 print(
                     localized(
@@ -115,12 +144,19 @@ struct PKI: AsyncParsableCommand {
 
     struct Revoke: KirokuCommand {
         static let configuration = CommandConfiguration(
-            abstract: localized("シリアルで、または1つのIDのすべての証明書を失効させる。ハブは次の接続から拒否する。", en: "Revoke by serial, or every certificate of one identity; the hub refuses it from its next connection."))
+            abstract: localized(
+                "シリアルで、または1つのIDのすべての証明書を失効させる。ハブは次の接続から拒否する。",
+                en:
+                    "Revoke by serial, or every certificate of one identity; the hub refuses it from its next connection."
+            ))
         @Option(help: .localized("PKIフォルダ。", en: "PKI folder.")) var dir: String
-        @Option(help: .localized("シリアル（'pki list' が表示する16進）。", en: "Serial (hex, as 'pki list' shows it).")) var serial: String?
-        @Option(help: .localized("--id の役割：agent、person または hub。", en: "Role of --id: agent, person or hub.")) var role: String?
+        @Option(help: .localized("シリアル（'pki list' が表示する16進）。", en: "Serial (hex, as 'pki list' shows it).")) var serial:
+            String?
+        @Option(help: .localized("--id の役割：agent、person または hub。", en: "Role of --id: agent, person or hub.")) var role:
+            String?
         @Option(help: .localized("このIDのすべての証明書を失効させる。", en: "Revoke every certificate of this id.")) var id: String?
-        @Option(help: .localized("理由（revoked.txt に残る）。", en: "Why (kept in revoked.txt).")) var reason: String = "unspecified"
+        @Option(help: .localized("理由（revoked.txt に残る）。", en: "Why (kept in revoked.txt).")) var reason: String =
+            "unspecified"
 
         func execute() async throws {
             let ca = try CertificateAuthority.open(directory: URL(filePath: dir))
@@ -142,7 +178,8 @@ struct PKI: AsyncParsableCommand {
     }
 
     struct List: KirokuCommand {
-        static let configuration = CommandConfiguration(abstract: localized("CAが発行したすべての証明書。", en: "Every certificate the CA issued."))
+        static let configuration = CommandConfiguration(
+            abstract: localized("CAが発行したすべての証明書。", en: "Every certificate the CA issued."))
         @Option(help: .localized("PKIフォルダ。", en: "PKI folder.")) var dir: String
 
         func execute() async throws {
@@ -153,7 +190,9 @@ struct PKI: AsyncParsableCommand {
                     Render.jst(record.notAfter.rfc3339), record.revoked ? "REVOKED" : "valid",
                 ]
             }
-            print(Render.table(header: ["role", "id", "name", "serial", "not_after(JST)", "state"], rows: rows), terminator: "")
+            print(
+                Render.table(header: ["role", "id", "name", "serial", "not_after(JST)", "state"], rows: rows),
+                terminator: "")
         }
     }
 }

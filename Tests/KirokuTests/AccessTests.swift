@@ -25,21 +25,27 @@ struct AccessTests {
                 connection: try HubConnection(
                     baseURL: hub.url,
                     credentials: ClientCredentials(
-                        caPath: pki.caPath, certificatePath: pki.certPath(.person, id), keyPath: pki.keyPath(.person, id))))
+                        caPath: pki.caPath, certificatePath: pki.certPath(.person, id),
+                        keyPath: pki.keyPath(.person, id))))
         }
         var as_: [String: HubQueries] = [:]
         for id in people { as_[id] = try connect(id) }
         let agent = try HubConnection(
             baseURL: hub.url,
             credentials: ClientCredentials(
-                caPath: pki.caPath, certificatePath: pki.certPath(.agent, "counter-01"), keyPath: pki.keyPath(.agent, "counter-01")))
+                caPath: pki.caPath, certificatePath: pki.certPath(.agent, "counter-01"),
+                keyPath: pki.keyPath(.agent, "counter-01")))
         let connections = as_.values.map(\.connection) + [agent]
         defer { Task { for connection in connections { await connection.shutdown() } } }
         func code(_ body: () async throws -> Void) async -> ErrorCode? {
-            do { try await body(); return nil } catch let error as KirokuError { return error.code } catch { return .internalError }
+            do { try await body(); return nil } catch let error as KirokuError { return error.code } catch {
+                return .internalError
+            }
         }
         func message(_ body: () async throws -> Void) async -> String {
-            do { try await body(); return "" } catch let error as KirokuError { return error.message } catch { return "\(error)" }
+            do { try await body(); return "" } catch let error as KirokuError { return error.message } catch {
+                return "\(error)"
+            }
         }
         let chain = makeChain(agent: "counter-01", count: 4)  // lookups by P1000 … P1003
         _ = try await agent.request(
@@ -55,7 +61,8 @@ struct AccessTests {
 
         // A people register without its importer would lock the 管理者 out: refused, nothing changed.
         let withoutMe = "person_id,name,role,left\nkaigi01,佐藤,会議,\n"
-        #expect(await code { _ = try await kanri.importRegister("people", csv: Array(withoutMe.utf8)) } == .notPermitted)
+        #expect(
+            await code { _ = try await kanri.importRegister("people", csv: Array(withoutMe.utf8)) } == .notPermitted)
         #expect(try await kanri.exportRegister("people").count < 60)  // the header only
         #expect(try await as_["stranger01"]!.me().status == "unenforced")
         // Unknown roles are refused with the line and the roles there are.
@@ -88,15 +95,21 @@ struct AccessTests {
         func kirokuctl(_ id: String, _ arguments: [String]) throws -> Outcome {
             try runProgram(
                 Binaries.path("kirokuctl"),
-                arguments + ["--hub", hub.url, "--ca", pki.caPath, "--cert", pki.certPath(.person, id), "--key", pki.keyPath(.person, id)])
+                arguments + [
+                    "--hub", hub.url, "--ca", pki.caPath, "--cert", pki.certPath(.person, id), "--key",
+                    pki.keyPath(.person, id),
+                ])
         }
         let whoami = try kirokuctl("P1000", ["whoami"])
         #expect(whoami.status == 0 && whoami.stdout == "P1000: 操作者\n  できること：自分の記録を閲覧する\n", "\(whoami.stdout)")
         let english = try kirokuctl("P1000", ["whoami", "--lang", "en"])
-        #expect(english.status == 0 && english.stdout == "P1000: 操作者\n  may read one's own record\n", "\(english.stdout)")
+        #expect(
+            english.status == 0 && english.stdout == "P1000: 操作者\n  may read one's own record\n", "\(english.stdout)")
         #expect(try kirokuctl("gone01", ["whoami"]).stdout.contains("\(yesterday) に離任"))
         let refused = try kirokuctl("P1000", ["agents"])
-        #expect(refused.status == 2 && refused.stderr.contains("not_permitted: P1000 (操作者) may not read the record"), "\(refused.stderr)")
+        #expect(
+            refused.status == 2 && refused.stderr.contains("not_permitted: P1000 (操作者) may not read the record"),
+            "\(refused.stderr)")
 
         // The 会議 reads everything but changes nothing it is not given.
         let kaigi = as_["kaigi01"]!
@@ -108,18 +121,28 @@ struct AccessTests {
         #expect(await code { _ = try await kaigi.importRegister("permits", csv: Array(permits.utf8)) } == .notPermitted)
         #expect(await code { _ = try await kaigi.placeHold(["actor": "P1000"], reason: "調査") } == .notPermitted)
         // Cosigning is the 会議's: the hub gets past the role and judges the (bad) note itself.
-        #expect(await code { _ = try await kaigi.connection.request(.POST, "/v1/log/cosignature", body: Array("x".utf8), headers: [("Content-Type", SignedNote.mediaType)]) } == .badCheckpoint)
+        #expect(
+            await code {
+                _ = try await kaigi.connection.request(
+                    .POST, "/v1/log/cosignature", body: Array("x".utf8),
+                    headers: [("Content-Type", SignedNote.mediaType)])
+            } == .badCheckpoint)
 
         // The 暗証番号管理者 keeps the operator cards (第16), the 運用管理者 the 住基カード stock (第18).
         let cards = "card_id,holder,state,since\nC-1001,P1000,active,2026-04-01\n"
         #expect(try await as_["pin01"]!.importRegister("cards", csv: Array(cards.utf8))["added"] == 1)
-        #expect(await code { _ = try await as_["pin01"]!.importRegister("permits", csv: Array(permits.utf8)) } == .notPermitted)
+        #expect(
+            await code { _ = try await as_["pin01"]!.importRegister("permits", csv: Array(permits.utf8)) }
+                == .notPermitted)
         let stock = "card_no,state,since,location\n住基カード-000123,stock,2026-11-01,金庫A\n"
         #expect(try await as_["unyo01"]!.importRegister("stock", csv: Array(stock.utf8))["added"] == 1)
-        #expect(await code { _ = try await as_["unyo01"]!.importRegister("cards", csv: Array(cards.utf8)) } == .notPermitted)
+        #expect(
+            await code { _ = try await as_["unyo01"]!.importRegister("cards", csv: Array(cards.utf8)) } == .notPermitted
+        )
         // The 管理者 does what the 管理者 does.
         #expect(try await kanri.importRegister("permits", csv: Array(permits.utf8))["added"] == 1)
-        #expect(await code { _ = try await kanri.placeHold(["actor": "P1001"], reason: "第21\u{0}調査") } == .malformedRequest)
+        #expect(
+            await code { _ = try await kanri.placeHold(["actor": "P1001"], reason: "第21\u{0}調査") } == .malformedRequest)
         let hold = try await kanri.placeHold(["actor": "P1001"], reason: "第21 調査")
         #expect(hold.reason == "第21 調査")
 
@@ -145,22 +168,35 @@ struct AccessTests {
         // curl, a client no one here wrote: the operator's certificate on /v1/agents gets 403 not_permitted.
         let curl = try runProgram(
             "/usr/bin/curl",
-            ["-sS", "-w", "\n%{http_code}", "--cacert", pki.caPath, "--cert", pki.certPath(.person, "P1000"), "--key",
-             pki.keyPath(.person, "P1000"), "\(hub.url)/v1/agents"])
+            [
+                "-sS", "-w", "\n%{http_code}", "--cacert", pki.caPath, "--cert", pki.certPath(.person, "P1000"),
+                "--key",
+                pki.keyPath(.person, "P1000"), "\(hub.url)/v1/agents",
+            ])
         #expect(curl.stdout.hasSuffix("\n403") && curl.stdout.contains("\"code\":\"not_permitted\""))
 
         // Judging past days again (after the permits register came in) is for those who act on findings.
         let rejudged = try kirokuctl("kanri01", ["findings", "rejudge", "--from", "2026-11-26", "--to", "2026-11-27"])
-        #expect(rejudged.status == 0 && rejudged.stdout.contains("2026-11-26  (1/2)") && rejudged.stdout.contains("2 日を判定し直しました"), "\(rejudged.stdout)\(rejudged.stderr)")
-        #expect(try kirokuctl("kaigi01", ["findings", "rejudge", "--from", "2026-11-27"]).stderr.contains("not_permitted"))
-        #expect(try kirokuctl("kanri01", ["findings", "rejudge", "--from", "2026-11-27", "--to", "2026-11-01"]).status == 64)
+        #expect(
+            rejudged.status == 0 && rejudged.stdout.contains("2026-11-26  (1/2)")
+                && rejudged.stdout.contains("2 日を判定し直しました"), "\(rejudged.stdout)\(rejudged.stderr)")
+        #expect(
+            try kirokuctl("kaigi01", ["findings", "rejudge", "--from", "2026-11-27"]).stderr.contains("not_permitted"))
+        #expect(
+            try kirokuctl("kanri01", ["findings", "rejudge", "--from", "2026-11-27", "--to", "2026-11-01"]).status == 64
+        )
         // A range into the future is refused before any day is judged (it once judged the past days, then failed).
         let future = try kirokuctl("kanri01", ["findings", "rejudge", "--from", "2026/11/26", "--to", "2999-01-01"])
-        #expect(future.status == 64 && future.stderr.contains("has not come yet") && !future.stdout.contains("2026-11-26"), "\(future.stdout)\(future.stderr)")
+        #expect(
+            future.status == 64 && future.stderr.contains("has not come yet") && !future.stdout.contains("2026-11-26"),
+            "\(future.stdout)\(future.stderr)")
 
         // What each did is on the record, under their own id: people, cards, stock, permits; the refused imports left no trace.
         let records = try await kaigi.events(["kind": "record", "action": "register_imported"]).events
-        #expect(try await kaigi.events(["kind": "record", "action": "rules_rejudged"]).events.map(\.subject) == ["2026-11-26", "2026-11-27"])
+        #expect(
+            try await kaigi.events(["kind": "record", "action": "rules_rejudged"]).events.map(\.subject) == [
+                "2026-11-26", "2026-11-27",
+            ])
         #expect(records.map(\.actor) == ["kanri01", "pin01", "unyo01", "kanri01"])
     }
 
@@ -171,7 +207,9 @@ struct AccessTests {
         #expect(standard.roles("operator") == [.operator])
         #expect(standard.roles("課長") == nil && standard.roles("") == nil)
         let own = try JSONDecoder().decode(RoleLabels.self, from: Data(#"{"administrator": "情報政策課長"}"#.utf8))
-        #expect(own.roles("情報政策課長") == [.administrator] && own.roles("管理者") == nil && own.roles("administrator") == [.administrator])
+        #expect(
+            own.roles("情報政策課長") == [.administrator] && own.roles("管理者") == nil
+                && own.roles("administrator") == [.administrator])
         let csv = "person_id,name,role,left\nk1,山田,情報政策課長,\n"
         #expect(try HubStore.parseRegister(.people, csv: csv, labels: own).count == 1)
         #expect(throws: KirokuError.self) { try HubStore.parseRegister(.people, csv: csv) }
@@ -181,7 +219,9 @@ struct AccessTests {
         _ = try await store.importRegister(.people, csv: csv + "k2,佐藤,会議,\n", by: "k1", labels: own)
         #expect(try store.peopleWithUnknownRoles(labels: own).isEmpty)
         #expect(try store.peopleWithUnknownRoles(labels: RoleLabels()) == ["k1: 情報政策課長"])
-        #expect(throws: (any Error).self) { try JSONDecoder().decode(RoleLabels.self, from: Data(#"{"boss": "課長"}"#.utf8)) }
+        #expect(throws: (any Error).self) {
+            try JSONDecoder().decode(RoleLabels.self, from: Data(#"{"boss": "課長"}"#.utf8))
+        }
         #expect(throws: (any Error).self) {
             try JSONDecoder().decode(RoleLabels.self, from: Data(#"{"administrator": "会議"}"#.utf8))
         }
@@ -190,14 +230,18 @@ struct AccessTests {
         #expect(Staff(id: "x", roles: [.operator]).permissions == [.ownRecord])
         #expect(Staff(id: "x", roles: [.pinManager]).permissions.contains(.writeRegister(.cards)))
         #expect(!Staff(id: "x", roles: [.pinManager]).permissions.contains(.writeRegister(.people)))
-        #expect(Staff(id: "x", roles: [.administrator]).permissions.isSuperset(of: [.manageRetention, .actOnFindings, .writeRegister(.people)]))
+        #expect(
+            Staff(id: "x", roles: [.administrator]).permissions.isSuperset(of: [
+                .manageRetention, .actOnFindings, .writeRegister(.people),
+            ]))
     }
 }
 
 /// The example configurations people copy from must load as they are.
 @Suite("Example configurations")
 struct ExampleConfigurationTests {
-    static let root = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     @Test("Hub/hub.example.json and Agent/agent.example.json load, with the keys they show")
     func examplesLoad() throws {
@@ -209,6 +253,7 @@ struct ExampleConfigurationTests {
         #expect(hub.alerts?.takes(channel: "webhook", rule: "site_audit_overdue", severity: "warning") == true)
         #expect(hub.rules.incidentReportMinutes == 30 && hub.rules.reviewDays == 14)
         let agent = try AgentConfiguration.load(file: Self.root.appending(path: "Agent/agent.example.json").path)
-        #expect(agent.files.map(\.format) == ["jsonl", "clamav", "wtmp", "btmp"] && agent.clamscan == "/usr/bin/clamscan")
+        #expect(
+            agent.files.map(\.format) == ["jsonl", "clamav", "wtmp", "btmp"] && agent.clamscan == "/usr/bin/clamscan")
     }
 }

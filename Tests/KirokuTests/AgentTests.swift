@@ -39,7 +39,11 @@ struct SyncCursorTests {
                 return
             }
         }
-        #expect(ceilings == [.milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .milliseconds(1600), .seconds(2), .seconds(2), .seconds(2)])
+        #expect(
+            ceilings == [
+                .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .milliseconds(1600),
+                .seconds(2), .seconds(2), .seconds(2),
+            ])
         // After the wait, it asks the hub again before sending anything.
         #expect(cursor.next(now: now + .seconds(3), localHead: 10) == .queryState)
         cursor.stateReceived(lastSeq: 3)
@@ -50,10 +54,11 @@ struct SyncCursorTests {
     @Test("Jitter spreads retries of many agents")
     func jitterSpreads() {
         var random = SystemRandomNumberGenerator()
-        let waits = Set((0..<50).map { _ -> Duration in
-            var cursor = SyncCursor(backoff: .init(base: .seconds(1), cap: .seconds(60)))
-            return cursor.failed(now: .now, using: &random)
-        })
+        let waits = Set(
+            (0..<50).map { _ -> Duration in
+                var cursor = SyncCursor(backoff: .init(base: .seconds(1), cap: .seconds(60)))
+                return cursor.failed(now: .now, using: &random)
+            })
         #expect(waits.count > 10)
     }
 }
@@ -74,7 +79,9 @@ struct JournalTests {
     func chain() throws {
         let temp = try TempDir()
         let journal = try Journal.open(path: temp.file("j.sqlite"), agentID: "t-1", site: "本庁舎")
-        let drafts = (0..<25).map { EventDraft(kind: "operation", action: "lookup", actor: "P\($0)", subject: "S\($0)") }
+        let drafts = (0..<25).map {
+            EventDraft(kind: "operation", action: "lookup", actor: "P\($0)", subject: "S\($0)")
+        }
         try journal.append(Array(drafts[0..<10]))
         for draft in drafts[10...] { try journal.append([draft]) }
         let events = try journal.allEvents()
@@ -96,7 +103,8 @@ struct JournalTests {
         try journal.append([EventDraft(kind: "access", action: "enter", actor: "P1")])
         #expect(throws: KirokuError.self) {
             try journal.append([
-                EventDraft(kind: "access", action: "enter", actor: "P2"), EventDraft(kind: "access", action: "fly", actor: "P3"),
+                EventDraft(kind: "access", action: "enter", actor: "P2"),
+                EventDraft(kind: "access", action: "fly", actor: "P3"),
             ])
         }
         #expect(try journal.status().headSeq == 1)
@@ -168,8 +176,10 @@ struct JournalTests {
                 group.addTask {
                     var mine: [Event] = []
                     for index in 0..<40 {
-                        mine.append(try await committer.submit(
-                            EventDraft(kind: "operation", action: "lookup", actor: "P\(producer)", subject: "\(index)")))
+                        mine.append(
+                            try await committer.submit(
+                                EventDraft(
+                                    kind: "operation", action: "lookup", actor: "P\(producer)", subject: "\(index)")))
                     }
                     return mine
                 }
@@ -182,7 +192,9 @@ struct JournalTests {
         #expect(Set(results.map(\.seq)) == Set(1...640))
         let stored = try journal.allEvents()
         #expect(stored.count == 640)
-        #expect(Dictionary(uniqueKeysWithValues: stored.map { ($0.seq, $0.hash) }) == Dictionary(uniqueKeysWithValues: results.map { ($0.seq, $0.hash) }))
+        #expect(
+            Dictionary(uniqueKeysWithValues: stored.map { ($0.seq, $0.hash) })
+                == Dictionary(uniqueKeysWithValues: results.map { ($0.seq, $0.hash) }))
         let (events, transactions) = commits.totals
         #expect(events == 640)
         #expect(transactions < 640, "16 concurrent producers must share transactions")

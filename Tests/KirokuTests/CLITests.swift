@@ -12,7 +12,9 @@ struct CLITests {
     func helpInBothLanguages(program: String) throws {
         let binary = Binaries.path(program)
         /// The overview and each option's or argument's text of one help page (wrapped lines joined), by name.
-        func page(_ command: [String], _ language: String) throws -> (overview: String, entries: [String: String], subcommands: [String]) {
+        func page(_ command: [String], _ language: String) throws -> (
+            overview: String, entries: [String: String], subcommands: [String]
+        ) {
             let outcome = try runProgram(binary, command + ["--help"], environment: ["KIROKU_LANG": language])
             #expect(outcome.status == 0, "\(command): \(outcome.stderr)")
             var overview = ""
@@ -21,7 +23,9 @@ struct CLITests {
             var subcommands: [String] = []
             for line in outcome.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
                 // A long first word (Japanese has no spaces to wrap at) puts the overview on the next line.
-                if line.hasPrefix("OVERVIEW:") { overview = String(line.dropFirst("OVERVIEW:".count)); section = "OVERVIEW"; continue }
+                if line.hasPrefix("OVERVIEW:") {
+                    overview = String(line.dropFirst("OVERVIEW:".count)); section = "OVERVIEW"; continue
+                }
                 if section == "OVERVIEW" && overview.trimmingCharacters(in: .whitespaces).isEmpty { overview = line }
                 if let header = line.firstMatch(of: /^([A-Z]+):/) { section = String(header.1); continue }
                 guard ["OPTIONS", "ARGUMENTS", "SUBCOMMANDS"].contains(section), !line.isEmpty else { continue }
@@ -35,7 +39,9 @@ struct CLITests {
             return (overview, Dictionary(entries, uniquingKeysWith: { first, _ in first }), subcommands)
         }
         func japanese(_ text: String) -> Bool {
-            text.unicodeScalars.contains { (0x3000...0x9FFF).contains($0.value) || (0xFF00...0xFFEF).contains($0.value) }
+            text.unicodeScalars.contains {
+                (0x3000...0x9FFF).contains($0.value) || (0xFF00...0xFFEF).contains($0.value)
+            }
         }
         var pending: [[String]] = [[]]
         var seen = 0
@@ -46,12 +52,18 @@ struct CLITests {
             #expect(japanese(ja.overview) && ja.overview != en.overview, "\(command): \(ja.overview) / \(en.overview)")
             #expect(Set(ja.entries.keys) == Set(en.entries.keys), "\(command)")
             for (name, text) in ja.entries where !["-h, --help", "--version", "help"].contains(name) {
-                #expect(japanese(text) && text != en.entries[name], "\(program) \(command.joined(separator: " ")) \(name): '\(text)' has no Japanese")
-                #expect(en.entries[name]?.contains(/[A-Za-z]{3}/) == true, "\(program) \(command.joined(separator: " ")) \(name): no English")
+                #expect(
+                    japanese(text) && text != en.entries[name],
+                    "\(program) \(command.joined(separator: " ")) \(name): '\(text)' has no Japanese")
+                #expect(
+                    en.entries[name]?.contains(/[A-Za-z]{3}/) == true,
+                    "\(program) \(command.joined(separator: " ")) \(name): no English")
             }
             pending += ja.subcommands.filter { $0 != "help" }.map { command + [$0] }
         }
-        #expect(seen >= ["kirokuctl": 40, "kiroku-agent": 15, "kiroku-hub": 3][program]!, "every command was read (\(seen))")
+        #expect(
+            seen >= ["kirokuctl": 40, "kiroku-agent": 15, "kiroku-hub": 3][program]!, "every command was read (\(seen))"
+        )
     }
 
     @Test("pki: init, issue with 0600 keys, list, revoke by id; errors are clear and change nothing")
@@ -63,7 +75,9 @@ struct CLITests {
         let again = try runProgram(ctl, ["pki", "init", "--dir", dir])
         #expect(again.status != 0 && again.stderr.contains("already exists"))
         #expect(try runProgram(ctl, ["pki", "issue", "agent", "--dir", dir, "--id", "counter-01"]).status == 0)
-        #expect(try runProgram(ctl, ["pki", "issue", "person", "--dir", dir, "--id", "kanri01", "--name", "山田 太郎"]).status == 0)
+        #expect(
+            try runProgram(ctl, ["pki", "issue", "person", "--dir", dir, "--id", "kanri01", "--name", "山田 太郎"]).status
+                == 0)
         let noName = try runProgram(ctl, ["pki", "issue", "hub", "--dir", dir])
         #expect(noName.status != 0 && noName.stderr.contains("--dns"))
         let badID = try runProgram(ctl, ["pki", "issue", "agent", "--dir", dir, "--id", "端末/1"])
@@ -75,14 +89,16 @@ struct CLITests {
         let list = try runProgram(ctl, ["pki", "list", "--dir", dir])
         #expect(list.stdout.contains("山田 太郎") && list.stdout.contains("counter-01"))
         #expect(!list.stdout.contains("REVOKED"))
-        let revoke = try runProgram(ctl, ["pki", "revoke", "--dir", dir, "--role", "agent", "--id", "counter-01", "--reason", "端末廃棄"])
+        let revoke = try runProgram(
+            ctl, ["pki", "revoke", "--dir", dir, "--role", "agent", "--id", "counter-01", "--reason", "端末廃棄"])
         #expect(revoke.status == 0 && revoke.stdout.contains("agent counter-01（シリアル "))
         let twice = try runProgram(ctl, ["pki", "revoke", "--dir", dir, "--role", "agent", "--id", "counter-01"])
         #expect(twice.status != 0)
         #expect(try runProgram(ctl, ["pki", "list", "--dir", dir]).stdout.contains("REVOKED"))
         // Serials print as two hex digits per byte (docs/ARCHITECTURE.md, stack note 5) and match revoked.txt.
         let revokedText = try String(contentsOfFile: "\(dir)/revoked.txt", encoding: .utf8)
-        let serial = try #require(revokedText.split(separator: "\n").first { !$0.hasPrefix("#") }?.split(separator: " ").first)
+        let serial = try #require(
+            revokedText.split(separator: "\n").first { !$0.hasPrefix("#") }?.split(separator: " ").first)
         #expect(serial.count % 2 == 0 && Hex.decode(String(serial)) != nil)
     }
 
@@ -117,12 +133,18 @@ struct CLITests {
             #expect(outcome.status == 64, "\(refused): \(outcome.stderr)")
         }
         let events = try Journal.open(path: journalPath, agentID: "serverroom", site: "").allEvents()
-        #expect(events.map { "\($0.kind)/\($0.action)" } == [
-            "access/enter", "access/exit", "card/issue", "card/revoke", "residentcard/stock_in", "residentcard/destroy", "media/take_out",
-            "media/return",
-        ])
-        #expect(events[6].subject == "USB-0007" && events[6].actor == "P0012" && events[6].attrs == ["purpose": "バックアップの外部保管"])
-        #expect(events[0].actor == "P0012" && events[0].subject == "電算室" && events[0].attrs == ["method": "manual_ledger", "permit": "R-2026-014"])
+        #expect(
+            events.map { "\($0.kind)/\($0.action)" } == [
+                "access/enter", "access/exit", "card/issue", "card/revoke", "residentcard/stock_in",
+                "residentcard/destroy", "media/take_out",
+                "media/return",
+            ])
+        #expect(
+            events[6].subject == "USB-0007" && events[6].actor == "P0012"
+                && events[6].attrs == ["purpose": "バックアップの外部保管"])
+        #expect(
+            events[0].actor == "P0012" && events[0].subject == "電算室"
+                && events[0].attrs == ["method": "manual_ledger", "permit": "R-2026-014"])
         #expect(events[2].actor == "C-1003" && events[2].subject == "P0105" && events[2].attrs["by"] == "P0201")
         #expect(events[5].subject == "住基カード-000087" && events[5].attrs == ["method": "裁断", "witness": "P0012"])
     }
@@ -134,7 +156,11 @@ struct CLITests {
         let journalPath = temp.file("journal.sqlite")
         let common = ["--id", "counter-01", "--journal", journalPath, "--site", "本庁舎"]
         let ok = try runProgram(
-            agent, ["record"] + common + ["--kind", "residentcard", "--action", "destroy", "--actor", "P0201", "--subject", "住基カード-000087", "--attr", "method=裁断"])
+            agent,
+            ["record"] + common + [
+                "--kind", "residentcard", "--action", "destroy", "--actor", "P0201", "--subject", "住基カード-000087",
+                "--attr", "method=裁断",
+            ])
         #expect(ok.status == 0, "\(ok.stderr)")
         #expect(ok.stdout.hasPrefix("committed seq 1 hash "))
         let cases: [([String], String)] = [
@@ -155,15 +181,22 @@ struct CLITests {
         let event = try #require(try journal.event(seq: 1))
         #expect(event.attrs["method"] == "裁断" && event.site == "本庁舎")
         let status = try runProgram(agent, ["status"] + common)
-        #expect(status.stdout.contains("未送信:           1 件") && status.stdout.contains("最後の送信:       なし"), "\(status.stdout)")
+        #expect(
+            status.stdout.contains("未送信:           1 件") && status.stdout.contains("最後の送信:       なし"),
+            "\(status.stdout)")
         let english = try runProgram(agent, ["status", "--lang", "en"] + common)
-        #expect(english.stdout.contains("backlog:          1 event(s)") && english.stdout.contains("last sync:        never"), "\(english.stdout)")
+        #expect(
+            english.stdout.contains("backlog:          1 event(s)")
+                && english.stdout.contains("last sync:        never"), "\(english.stdout)")
         // A time typed the way Excel writes dates, and as 和暦: read in JST.
         for (typed, expected) in [
             ("2026/11/27 9:30", "2026-11-27T09:30:00.000+09:00"), ("令和8年11月27日 17:05", "2026-11-27T17:05:00.000+09:00"),
         ] {
             let typedTime = try runProgram(
-                agent, ["record"] + common + ["--kind", "access", "--action", "enter", "--actor", "P0012", "--subject", "電算室", "--time", typed])
+                agent,
+                ["record"] + common + [
+                    "--kind", "access", "--action", "enter", "--actor", "P0012", "--subject", "電算室", "--time", typed,
+                ])
             #expect(typedTime.status == 0, "\(typed): \(typedTime.stderr)")
             let head = try journal.status().headSeq
             #expect(try journal.event(seq: head)?.time == expected, "\(typed)")
@@ -173,7 +206,8 @@ struct CLITests {
         try Data(#"{"site": "本庁舎"}"#.utf8).write(to: URL(filePath: temp.file("bad.json")))
         let badConfig = try runProgram(agent, ["status", "--config", temp.file("bad.json")])
         #expect(badConfig.status == 64 && badConfig.stderr.contains("agent_id"), "\(badConfig.stderr)")
-        try Data(#"{"agent_id": "counter-01", "heartbeat_seconds": "often"}"#.utf8).write(to: URL(filePath: temp.file("bad2.json")))
+        try Data(#"{"agent_id": "counter-01", "heartbeat_seconds": "often"}"#.utf8).write(
+            to: URL(filePath: temp.file("bad2.json")))
         let wrongType = try runProgram(agent, ["status", "--config", temp.file("bad2.json")])
         #expect(wrongType.status == 64 && wrongType.stderr.contains("heartbeat_seconds"), "\(wrongType.stderr)")
         let hub = try runProgram(Binaries.path("kiroku-hub"), ["run", "--config", temp.file("missing.json")])
@@ -192,9 +226,17 @@ struct CLITests {
         let config = try agentConfig("counter-01", pki: pki, temp: temp, hubURL: hub.url)
         let agentBinary = Binaries.path("kiroku-agent")
         for (actor, subject) in [("P0101", "住民票コード 00000000001"), ("00123", "=cmd|' /C calc'!A0"), ("P0101", "端末01")] {
-            #expect(try runProgram(agentBinary, ["record", "--config", config, "--kind", "operation", "--action", "lookup", "--actor", actor, "--subject", subject]).status == 0)
+            #expect(
+                try runProgram(
+                    agentBinary,
+                    [
+                        "record", "--config", config, "--kind", "operation", "--action", "lookup", "--actor", actor,
+                        "--subject", subject,
+                    ]
+                ).status == 0)
         }
-        let agent = try await AgentProcess(config: config, socket: temp.file("counter-01/ingest.sock"), temp: temp, name: "agent")
+        let agent = try await AgentProcess(
+            config: config, socket: temp.file("counter-01/ingest.sock"), temp: temp, name: "agent")
         defer { agent.stop() }
         let journal = try Journal.open(path: temp.file("counter-01/journal.sqlite"), agentID: "counter-01", site: "")
         #expect(await eventually { (try? journal.status().backlog) == 0 })
@@ -202,15 +244,24 @@ struct CLITests {
         let ctl = Binaries.path("kirokuctl")
         let connection = ["--hub", hub.url, "--pki", pki.dir.path, "--as", "kanri01"]
         // Japanese by default; English with --lang en (anywhere on the line) or KIROKU_LANG=en.
-        let table = try runProgram(ctl, ["query"] + connection + ["--kind", "operation"], environment: ["KIROKU_LANG": "", "LC_ALL": "", "LANG": "C.UTF-8"])
+        let table = try runProgram(
+            ctl, ["query"] + connection + ["--kind", "operation"],
+            environment: ["KIROKU_LANG": "", "LC_ALL": "", "LANG": "C.UTF-8"])
         #expect(table.status == 0, "\(table.stderr)")
-        #expect(table.stdout.contains("日時(JST)") && table.stdout.contains("種別/操作") && table.stdout.contains("住民票コード 00000000001"), "\(table.stdout)")
+        #expect(
+            table.stdout.contains("日時(JST)") && table.stdout.contains("種別/操作")
+                && table.stdout.contains("住民票コード 00000000001"), "\(table.stdout)")
         #expect(table.stdout.contains("記録 3 件"), "\(table.stdout)")
         let english = try runProgram(ctl, ["--lang", "en", "query"] + connection + ["--kind", "operation"])
-        #expect(english.stdout.contains("time(JST)") && english.stdout.contains("3 event(s)"), "\(english.stdout)\(english.stderr)")
-        let csvEnglish = try runProgram(ctl, ["query"] + connection + ["--kind", "operation", "--format", "csv", "--lang", "en"])
+        #expect(
+            english.stdout.contains("time(JST)") && english.stdout.contains("3 event(s)"),
+            "\(english.stdout)\(english.stderr)")
+        let csvEnglish = try runProgram(
+            ctl, ["query"] + connection + ["--kind", "operation", "--format", "csv", "--lang", "en"])
         #expect(csvEnglish.stdout.hasPrefix("\u{FEFF}time_jst,time,agent,seq"), "\(csvEnglish.stdout.prefix(80))")
-        let csvJapanese = try runProgram(ctl, ["query"] + connection + ["--kind", "operation", "--format", "csv"], environment: ["KIROKU_LANG": "ja"])
+        let csvJapanese = try runProgram(
+            ctl, ["query"] + connection + ["--kind", "operation", "--format", "csv"], environment: ["KIROKU_LANG": "ja"]
+        )
         #expect(csvJapanese.stdout.hasPrefix("\u{FEFF}日時(JST),日時,端末,連番"), "\(csvJapanese.stdout.prefix(80))")
         #expect(try runProgram(ctl, ["--lang", "fr", "agents"] + connection).status == 64)
 
@@ -240,7 +291,11 @@ struct CLITests {
         let bad = try runProgram(ctl, ["query"] + connection + ["--from", "昨日"])
         #expect(bad.status == 64 && bad.stderr.contains("bad_query"))
         let wrongRole = try runProgram(
-            ctl, ["query", "--hub", hub.url, "--ca", pki.caPath, "--cert", pki.certPath(.agent, "counter-01"), "--key", pki.keyPath(.agent, "counter-01")])
+            ctl,
+            [
+                "query", "--hub", hub.url, "--ca", pki.caPath, "--cert", pki.certPath(.agent, "counter-01"), "--key",
+                pki.keyPath(.agent, "counter-01"),
+            ])
         #expect(wrongRole.status == 2 && wrongRole.stderr.contains("wrong_role"))
     }
 }

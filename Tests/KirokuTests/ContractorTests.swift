@@ -31,12 +31,16 @@ struct ContractorTests {
     }
 
     static func request(
-        _ contract: String, _ type: SubmissionType, instruction: String? = nil, previous: Int64? = nil, note: String = "報告"
+        _ contract: String, _ type: SubmissionType, instruction: String? = nil, previous: Int64? = nil,
+        note: String = "報告"
     ) -> SubmissionRequest {
-        SubmissionRequest(contract: contract, type: type, instruction: instruction, note: note, previous: previous, files: [])
+        SubmissionRequest(
+            contract: contract, type: type, instruction: instruction, note: note, previous: previous, files: [])
     }
 
-    @Test("The rules of 第23–第26: approvals and clauses, site audits due, work reports, reviews, unnamed workers; near-misses pass")
+    @Test(
+        "The rules of 第23–第26: approvals and clauses, site audits due, work reports, reviews, unnamed workers; near-misses pass"
+    )
     func rules() async throws {
         let record = try RuleTests.Record(try TempDir("rules-contractors"))
         let store = record.store
@@ -44,58 +48,87 @@ struct ContractorTests {
         _ = try await store.importRegister(.maintenance, csv: Self.instructions, by: "kanri01")
         // Dates typed as people type them are kept as dates; yes/no as people write them.
         let c2 = try #require(try await store.register(.contracts).first { $0["contract_id"] == "C-2" })
-        #expect(c2["valid_from"] == "2026-10-01" && c2["council_approved"] == "2026-10-15" && c2["accident_report"] == "no" && c2["other"] == "yes")
+        #expect(
+            c2["valid_from"] == "2026-10-01" && c2["council_approved"] == "2026-10-15" && c2["accident_report"] == "no"
+                && c2["other"] == "yes")
 
-        try await record.add("room", "2026-12-10 10:00", "incident", "maintenance_start", "V-03", "サーバー1", attrs: ["instruction": "指示書-041"])
-        try await record.add("room", "2026-12-10 11:00", "incident", "maintenance_end", "V-03", "サーバー1")  // reported below
-        try await record.add("room", "2026-12-20 10:00", "incident", "maintenance_start", "V-09", "サーバー1", attrs: ["instruction": "指示書-041"])
-        try await record.add("room", "2026-12-21 10:00", "incident", "maintenance_start", "V-09", "空調", attrs: ["instruction": "指示書-042"])
+        try await record.add(
+            "room", "2026-12-10 10:00", "incident", "maintenance_start", "V-03", "サーバー1",
+            attrs: ["instruction": "指示書-041"])
+        // reported below
+        try await record.add("room", "2026-12-10 11:00", "incident", "maintenance_end", "V-03", "サーバー1")
+        try await record.add(
+            "room", "2026-12-20 10:00", "incident", "maintenance_start", "V-09", "サーバー1",
+            attrs: ["instruction": "指示書-041"])
+        try await record.add(
+            "room", "2026-12-21 10:00", "incident", "maintenance_start", "V-09", "空調", attrs: ["instruction": "指示書-042"]
+        )
         try await record.add("room", "2026-12-21 15:00", "incident", "maintenance_end", "V-09", "空調")
 
-        let audit = try await store.submit(Self.request("C-1", .siteAudit), files: [Self.file("audit.pdf", "a")], by: "V-03", now: Self.day("2026-12-01"))
+        let audit = try await store.submit(
+            Self.request("C-1", .siteAudit), files: [Self.file("audit.pdf", "a")], by: "V-03",
+            now: Self.day("2026-12-01"))
         let report = try await store.submit(
-            Self.request("C-1", .workReport, instruction: "指示書-041"), files: [Self.file("work.pdf", "w")], by: "V-03", now: Self.day("2026-12-12"))
-        _ = try await store.review(report.id, decision: "accepted", reason: "内容を確認", by: "kanri01", now: Self.day("2026-12-15"))
+            Self.request("C-1", .workReport, instruction: "指示書-041"), files: [Self.file("work.pdf", "w")], by: "V-03",
+            now: Self.day("2026-12-12"))
+        _ = try await store.review(
+            report.id, decision: "accepted", reason: "内容を確認", by: "kanri01", now: Self.day("2026-12-15"))
         // Refused, with nothing recorded: someone the contract does not name, an instruction issued to
         // another contractor, a work report without its instruction, a review by the one who submitted.
         await #expect(throws: KirokuError.self) {
             _ = try await store.submit(Self.request("C-1", .siteAudit), files: [Self.file("x.pdf", "x")], by: "V-09")
         }
         await #expect(throws: KirokuError.self) {
-            _ = try await store.submit(Self.request("C-1", .workReport, instruction: "指示書-042"), files: [Self.file("x.pdf", "x")], by: "V-03")
+            _ = try await store.submit(
+                Self.request("C-1", .workReport, instruction: "指示書-042"), files: [Self.file("x.pdf", "x")], by: "V-03")
         }
         await #expect(throws: KirokuError.self) {
             _ = try await store.submit(Self.request("C-1", .workReport), files: [Self.file("x.pdf", "x")], by: "V-03")
         }
-        await #expect(throws: KirokuError.self) { _ = try await store.review(audit.id, decision: "accepted", reason: "自分で", by: "V-03") }
+        await #expect(throws: KirokuError.self) {
+            _ = try await store.review(audit.id, decision: "accepted", reason: "自分で", by: "V-03")
+        }
         #expect(try await store.submissions(.all).count == 2)
 
         try await store.evaluateRules(RuleTests.settings, now: RuleTests.now)
         func keys(_ rule: String) async throws -> [String] {
-            try await record.findings(rule, status: "open").map { $0.evidence.isEmpty ? $0.summary : $0.evidence.joined(separator: ",") }.sorted()
+            try await record.findings(rule, status: "open").map {
+                $0.evidence.isEmpty ? $0.summary : $0.evidence.joined(separator: ",")
+            }.sorted()
         }
         let unapproved = try await record.findings("contract_unapproved", status: "open")
-        #expect(unapproved.count == 1 && unapproved[0].summary.contains("contract C-2") && unapproved[0].summaryJa?.contains("第23⑵") == true)
+        #expect(
+            unapproved.count == 1 && unapproved[0].summary.contains("contract C-2")
+                && unapproved[0].summaryJa?.contains("第23⑵") == true)
         let clauses = try await record.findings("contract_clauses", status: "open")
-        #expect(clauses.count == 1 && clauses[0].summaryJa?.contains("第24⑸ 事故発生時の報告義務") == true && clauses[0].article == "第24")
+        #expect(
+            clauses.count == 1 && clauses[0].summaryJa?.contains("第24⑸ 事故発生時の報告義務") == true
+                && clauses[0].article == "第24")
         let overdue = try await record.findings("site_audit_overdue", status: "open")
-        #expect(overdue.count == 1 && overdue[0].summary.contains("contract C-2") && overdue[0].summary.contains("2026-10-31"), "\(overdue)")
+        #expect(
+            overdue.count == 1 && overdue[0].summary.contains("contract C-2")
+                && overdue[0].summary.contains("2026-10-31"), "\(overdue)")
         #expect(try await keys("maintenance_by_unnamed") == ["room/3"])
         #expect(try await keys("work_report_missing") == ["room/5"])
         #expect(try await keys("submission_unreviewed") == [audit.event])
         #expect(try await keys("maintenance_without_instruction").isEmpty)
 
         // What was lacking arrives: each finding resolved by the next sweep.
-        _ = try await store.review(audit.id, decision: "returned", reason: "署名がない", by: "unyo01", now: Self.day("2027-01-05"))
+        _ = try await store.review(
+            audit.id, decision: "returned", reason: "署名がない", by: "unyo01", now: Self.day("2027-01-05"))
         let again = try await store.submit(
-            Self.request("C-1", .siteAudit, previous: audit.id), files: [Self.file("audit2.pdf", "b")], by: "V-04", now: Self.day("2027-01-06"))
+            Self.request("C-1", .siteAudit, previous: audit.id), files: [Self.file("audit2.pdf", "b")], by: "V-04",
+            now: Self.day("2027-01-06"))
         #expect(again.previous == audit.id)
         await #expect(throws: KirokuError.self) {
-            _ = try await store.submit(Self.request("C-1", .siteAudit, previous: audit.id), files: [Self.file("x.pdf", "x")], by: "V-03")
+            _ = try await store.submit(
+                Self.request("C-1", .siteAudit, previous: audit.id), files: [Self.file("x.pdf", "x")], by: "V-03")
         }
         _ = try await store.submit(
-            Self.request("C-2", .workReport, instruction: "指示書-042"), files: [Self.file("air.pdf", "c")], by: "V-09", now: Self.day("2027-01-07"))
-        _ = try await store.submit(Self.request("C-2", .siteAudit), files: [Self.file("c2.pdf", "d")], by: "V-09", now: Self.day("2027-01-08"))
+            Self.request("C-2", .workReport, instruction: "指示書-042"), files: [Self.file("air.pdf", "c")], by: "V-09",
+            now: Self.day("2027-01-07"))
+        _ = try await store.submit(
+            Self.request("C-2", .siteAudit), files: [Self.file("c2.pdf", "d")], by: "V-09", now: Self.day("2027-01-08"))
         try await store.evaluateRules(RuleTests.settings, now: RuleTests.now)
         #expect(try await keys("work_report_missing").isEmpty)
         #expect(try await keys("submission_unreviewed").isEmpty, "returned, and the new ones are not yet overdue")
@@ -106,8 +139,13 @@ struct ContractorTests {
         var query = EventQuery()
         query.kind = "contractor"
         let logged = try await store.query(query).events
-        #expect(logged.map(\.action) == ["submitted", "submitted", "reviewed", "reviewed", "submitted", "submitted", "submitted"])
-        #expect(logged[0].actor == "V-03" && logged[0].agent == "hub" && logged[0].attrs["file1"]?.hasPrefix(Self.file("audit.pdf", "a").sha256) == true)
+        #expect(
+            logged.map(\.action) == [
+                "submitted", "submitted", "reviewed", "reviewed", "submitted", "submitted", "submitted",
+            ])
+        #expect(
+            logged[0].actor == "V-03" && logged[0].agent == "hub"
+                && logged[0].attrs["file1"]?.hasPrefix(Self.file("audit.pdf", "a").sha256) == true)
         #expect(logged[3].actor == "unyo01" && logged[3].attrs["decision"] == "returned")
     }
 
@@ -122,7 +160,9 @@ struct ContractorTests {
         #expect(DocumentType.of([0x93]) == nil && DocumentType.of([]) == nil)
     }
 
-    @Test("A contractor's certificate submits a PDF: its hash is in the log and in a bundle both verifiers accept; a tampered copy is caught; others' record is refused")
+    @Test(
+        "A contractor's certificate submits a PDF: its hash is in the log and in a bundle both verifiers accept; a tampered copy is caught; others' record is refused"
+    )
     func submitThroughTheHub() async throws {
         let temp = try TempDir("contractor-hub")
         let pki = try TestPKI(in: temp)
@@ -131,9 +171,12 @@ struct ContractorTests {
         defer { hub.stop() }
         let ctl = Binaries.path("kirokuctl")
         func run(_ id: String, _ arguments: [String]) throws -> Outcome {
-            try runProgram(ctl, arguments + ["--hub", hub.url, "--pki", pki.dir.path, "--as", id], environment: ["KIROKU_LANG": "en"])
+            try runProgram(
+                ctl, arguments + ["--hub", hub.url, "--pki", pki.dir.path, "--as", id],
+                environment: ["KIROKU_LANG": "en"])
         }
-        let people = "person_id,name,role,left\nkanri01,山田,管理者,\nunyo01,高橋,運用管理者,\nV-03,日本電算 佐々木,受託者,\nV-09,東京保守 木村,受託者,\n"
+        let people =
+            "person_id,name,role,left\nkanri01,山田,管理者,\nunyo01,高橋,運用管理者,\nV-03,日本電算 佐々木,受託者,\nV-09,東京保守 木村,受託者,\n"
         for (register, csv) in [("people", people), ("contracts", Self.contracts), ("maintenance", Self.instructions)] {
             let path = temp.file("\(register).csv")
             try csv.write(toFile: path, atomically: true, encoding: .utf8)
@@ -142,16 +185,23 @@ struct ContractorTests {
         }
         // The watch-list is read only by those who keep it (the 運用管理者 reads the record, not it).
         let watch = temp.file("watch.csv")
-        try "entry_id,subject,category,valid_from,valid_to\nW-001,住民票コード 00000000777,dv_support,,\n".write(toFile: watch, atomically: true, encoding: .utf8)
+        try "entry_id,subject,category,valid_from,valid_to\nW-001,住民票コード 00000000777,dv_support,,\n".write(
+            toFile: watch, atomically: true, encoding: .utf8)
         #expect(try run("kanri01", ["registers", "import", "watchlist", watch]).status == 0)
         let hiddenList = try run("unyo01", ["registers", "export", "watchlist"])
-        #expect(hiddenList.status != 0 && hiddenList.stderr.contains("not_permitted") && !hiddenList.stdout.contains("00000000777"), "\(hiddenList.stdout)")
+        #expect(
+            hiddenList.status != 0 && hiddenList.stderr.contains("not_permitted")
+                && !hiddenList.stdout.contains("00000000777"), "\(hiddenList.stdout)")
         #expect(try run("kanri01", ["registers", "export", "watchlist"]).stdout.contains("00000000777"))
         // A contractor sees their own contracts and instructions only.
         let contracts = try run("V-03", ["contractor", "contracts"])
-        #expect(contracts.status == 0 && contracts.stdout.contains("C-1") && !contracts.stdout.contains("C-2"), "\(contracts.stdout)\(contracts.stderr)")
+        #expect(
+            contracts.status == 0 && contracts.stdout.contains("C-1") && !contracts.stdout.contains("C-2"),
+            "\(contracts.stdout)\(contracts.stderr)")
         let instructions = try run("V-09", ["contractor", "instructions"])
-        #expect(instructions.stdout.contains("指示書-042") && !instructions.stdout.contains("指示書-041"), "\(instructions.stdout)")
+        #expect(
+            instructions.stdout.contains("指示書-042") && !instructions.stdout.contains("指示書-041"),
+            "\(instructions.stdout)")
 
         // The PDF, and a program named like one (refused by its content before anything is sent, and by the hub).
         let pdf = temp.file("実施状況報告.pdf")
@@ -159,16 +209,21 @@ struct ContractorTests {
         try Data(pdfBytes).write(to: URL(filePath: pdf))
         let fake = temp.file("report.pdf")
         try Data([0x7F, 0x45, 0x4C, 0x46, 2, 1, 1, 0]).write(to: URL(filePath: fake))
-        let refused = try run("V-03", ["contractor", "submit", "--contract", "C-1", "--type", "site_audit", "--note", "偽物", fake])
+        let refused = try run(
+            "V-03", ["contractor", "submit", "--contract", "C-1", "--type", "site_audit", "--note", "偽物", fake])
         #expect(refused.status != 0 && refused.stderr.contains("unsupported_document"), "\(refused.stderr)")
         let queries = HubQueries(
             connection: try HubConnection(
                 baseURL: hub.url,
-                credentials: ClientCredentials(caPath: pki.caPath, certificatePath: pki.certPath(.person, "V-03"), keyPath: pki.keyPath(.person, "V-03"))))
+                credentials: ClientCredentials(
+                    caPath: pki.caPath, certificatePath: pki.certPath(.person, "V-03"),
+                    keyPath: pki.keyPath(.person, "V-03"))))
         defer { Task { await queries.connection.shutdown() } }
         do {
             _ = try await queries.submit(
-                SubmissionRequest(contract: "C-1", type: .siteAudit, instruction: nil, note: "偽物", previous: nil, files: [.init(name: "report.pdf", bytes: [0x7F, 0x45, 0x4C, 0x46])]))
+                SubmissionRequest(
+                    contract: "C-1", type: .siteAudit, instruction: nil, note: "偽物", previous: nil,
+                    files: [.init(name: "report.pdf", bytes: [0x7F, 0x45, 0x4C, 0x46])]))
             Issue.record("the hub took a program named report.pdf")
         } catch let error as KirokuError {
             #expect(error.code == .unsupportedDocument)
@@ -187,13 +242,18 @@ struct ContractorTests {
             }
         }
         // Another contractor's people may not submit for C-1.
-        let other = try run("V-09", ["contractor", "submit", "--contract", "C-1", "--type", "site_audit", "--note", "他社", pdf])
+        let other = try run(
+            "V-09", ["contractor", "submit", "--contract", "C-1", "--type", "site_audit", "--note", "他社", pdf])
         #expect(other.status != 0 && other.stderr.contains("not_permitted"), "\(other.stderr)")
 
-        let submitted = try run("V-03", ["contractor", "submit", "--contract", "C-1", "--type", "site_audit", "--note", "令和8年度上期 実施状況報告", pdf])
+        let submitted = try run(
+            "V-03",
+            ["contractor", "submit", "--contract", "C-1", "--type", "site_audit", "--note", "令和8年度上期 実施状況報告", pdf])
         #expect(submitted.status == 0, "\(submitted.stderr)")
         let digest = SubmittedFile.digest(pdfBytes)
-        #expect(submitted.stdout.contains("submission 1 recorded as hub/") && submitted.stdout.contains(digest), "\(submitted.stdout)")
+        #expect(
+            submitted.stdout.contains("submission 1 recorded as hub/") && submitted.stdout.contains(digest),
+            "\(submitted.stdout)")
         #expect(try await queries.submissions(status: nil).map(\.id) == [1], "the refused ones left nothing")
 
         // V-09 sees neither the submission nor V-03's record; V-03 sees their own.
@@ -206,20 +266,24 @@ struct ContractorTests {
 
         // The hash in an evidence bundle that kirokuctl verify and the independent Python verifier accept.
         let bundle = temp.file("submission.json")
-        let exported = try run("V-03", ["export", "--evidence", bundle, "--checkpoint", "newest", "--actor", "V-03", "--kind", "contractor"])
+        let exported = try run(
+            "V-03",
+            ["export", "--evidence", bundle, "--checkpoint", "newest", "--actor", "V-03", "--kind", "contractor"])
         #expect(exported.status == 0, "\(exported.stderr)")
         #expect(try String(contentsOfFile: bundle, encoding: .utf8).contains(digest))
         let hubKey = try run("kanri01", ["log", "key"]).stdout.split(separator: " ").first.map(String.init) ?? ""
         let ours = try runProgram(ctl, ["verify", bundle, "--hub-key", hubKey, "--no-witness"])
-        let theirs = try runProgram("/usr/bin/env", ["python3", LogTests.python, bundle, "--hub-key", hubKey, "--no-witness"])
+        let theirs = try runProgram(
+            "/usr/bin/env", ["python3", LogTests.python, bundle, "--hub-key", hubKey, "--no-witness"])
         #expect(ours.status == 0 && ours.stdout.contains("complete"), "\(ours.stdout)\(ours.stderr)")
         #expect(theirs.status == 0, "\(theirs.stdout)\(theirs.stderr)")
 
         // The city fetches it, checked against the recorded hash; then the copy on the hub's disk is altered.
         let out = temp.file("fetched")
         let fetched = try run("unyo01", ["contractor", "fetch", "1", "--out", out])
-        #expect(fetched.status == 0 && FileManager.default.contents(atPath: "\(out)/1-1.pdf") == Data(pdfBytes)
-            && fetched.stdout.contains("実施状況報告.pdf"), "\(fetched.stderr)")
+        #expect(
+            fetched.status == 0 && FileManager.default.contents(atPath: "\(out)/1-1.pdf") == Data(pdfBytes)
+                && fetched.stdout.contains("実施状況報告.pdf"), "\(fetched.stderr)")
         let stored = temp.file("hub/documents/\(digest)")
         #expect(try FileManager.default.attributesOfItem(atPath: stored)[.posixPermissions] as? Int == 0o600)
         try Data("%PDF-1.4 altered".utf8).write(to: URL(filePath: stored))
@@ -227,16 +291,25 @@ struct ContractorTests {
         #expect(tampered.status != 0 && tampered.stderr.contains("document_corrupt"), "\(tampered.stderr)")
 
         // Review: the contractor may not review; the city returns it with a reason; resubmitted, linked; accepted.
-        #expect(try run("V-03", ["contractor", "review", "1", "--accept", "--reason", "自分で"]).stderr.contains("not_permitted"))
+        #expect(
+            try run("V-03", ["contractor", "review", "1", "--accept", "--reason", "自分で"]).stderr.contains(
+                "not_permitted"))
         let returned = try run("unyo01", ["contractor", "review", "1", "--return", "--reason", "責任者の押印がない"])
         #expect(returned.status == 0 && returned.stdout.contains("returned"), "\(returned.stderr)")
-        let again = try run("V-03", ["contractor", "submit", "--contract", "C-1", "--type", "site_audit", "--previous", "1", "--note", "押印済み", pdf])
+        let again = try run(
+            "V-03",
+            [
+                "contractor", "submit", "--contract", "C-1", "--type", "site_audit", "--previous", "1", "--note",
+                "押印済み", pdf,
+            ])
         #expect(again.status == 0 && again.stdout.contains("submission 2"), "\(again.stderr)")
         #expect(try run("kanri01", ["contractor", "review", "2", "--accept", "--reason", "確認済み"]).status == 0)
         let shown = try run("V-03", ["contractor", "show", "2"])
-        #expect(shown.stdout.contains("replaces returned submission 1") && shown.stdout.contains("accepted by kanri01"), "\(shown.stdout)")
+        #expect(
+            shown.stdout.contains("replaces returned submission 1") && shown.stdout.contains("accepted by kanri01"),
+            "\(shown.stdout)")
         let history = try run("V-03", ["contractor", "show", "1"])
-        #expect(history.stdout.contains("returned by unyo01") && history.stdout.contains("責任者の押印がない"), "\(history.stdout)")
+        #expect(
+            history.stdout.contains("returned by unyo01") && history.stdout.contains("責任者の押印がない"), "\(history.stdout)")
     }
 }
-

@@ -19,7 +19,8 @@ struct EvidenceTrustTests {
     /// A bundle of `events` proven in a tree of exactly those events, signed by `signer`, cosigned by the
     /// witness unless told not to, naming `named` as its hub key.
     func bundle(
-        _ events: [Event], signer: Curve25519.Signing.PrivateKey, named: Curve25519.Signing.PublicKey? = nil, cosigned: Bool = true
+        _ events: [Event], signer: Curve25519.Signing.PrivateKey, named: Curve25519.Signing.PublicKey? = nil,
+        cosigned: Bool = true
     ) throws -> (bundle: EvidenceBundle, note: SignedNote) {
         let leaves = events.map { Merkle.leafHash(eventHash: $0.hash)! }
         var prover = memoryProver(leaves)
@@ -34,7 +35,8 @@ struct EvidenceTrustTests {
                     inclusion: try prover.inclusion(index: Int64(index)).map { Hex.encode($0) }))
         }
         let bundle = EvidenceBundle(
-            origin: origin, hubKey: (named ?? signer.publicKey).rawRepresentation.base64EncodedString(), checkpoint: note.text,
+            origin: origin, hubKey: (named ?? signer.publicKey).rawRepresentation.base64EncodedString(),
+            checkpoint: note.text,
             query: ["agent": "counter-01"], events: entries)
         return (bundle, note)
     }
@@ -63,41 +65,64 @@ struct EvidenceTrustTests {
         // These bundles are made here without the hub's statements: completeness is waived, and said.
         let pinned = ["--hub-key", hubKeyText, "--witness", witnessText, "--no-completeness"]
         let good = try verify(temp, genuine.bytes, pinned)
-        #expect(good.ours.status == 0 && good.ours.stdout.contains("VERIFIED: 5 event(s) proven"), "\(good.ours.stdout)")
-        #expect(good.theirs.status == 0 && good.theirs.stdout.contains("\nVERIFIED: 5 event(s) proven"), "\(good.theirs.stdout)")
+        #expect(
+            good.ours.status == 0 && good.ours.stdout.contains("VERIFIED: 5 event(s) proven"), "\(good.ours.stdout)")
+        #expect(
+            good.theirs.status == 0 && good.theirs.stdout.contains("\nVERIFIED: 5 event(s) proven"),
+            "\(good.theirs.stdout)")
 
         // Without a hub key: no verdict at all (exit 2), and where to get the key.
         let unpinned = try verify(temp, genuine.bytes, ["--witness", witnessText, "--no-completeness"])
-        #expect(unpinned.ours.status == 2 && unpinned.ours.stderr.contains("confirm it against the paper copy"), "\(unpinned.ours.stderr)")
-        #expect(unpinned.theirs.status == 2 && unpinned.theirs.stdout.contains("confirm it on paper"), "\(unpinned.theirs.stdout)")
+        #expect(
+            unpinned.ours.status == 2 && unpinned.ours.stderr.contains("confirm it against the paper copy"),
+            "\(unpinned.ours.stderr)")
+        #expect(
+            unpinned.theirs.status == 2 && unpinned.theirs.stdout.contains("confirm it on paper"),
+            "\(unpinned.theirs.stdout)")
         // Without a witness: no verdict unless --no-witness, and then it says so in words.
         let unwitnessed = try verify(temp, genuine.bytes, ["--hub-key", hubKeyText, "--no-completeness"])
         #expect(unwitnessed.ours.status == 2 && unwitnessed.theirs.status == 2)
         let explicit = try verify(temp, genuine.bytes, ["--hub-key", hubKeyText, "--no-witness", "--no-completeness"])
-        #expect(explicit.ours.status == 0 && explicit.ours.stdout.contains("WITHOUT A WITNESS"), "\(explicit.ours.stdout)")
-        #expect(explicit.theirs.status == 0 && explicit.theirs.stdout.contains("WITHOUT A WITNESS"), "\(explicit.theirs.stdout)")
-        #expect(explicit.ours.stdout.contains("WITHOUT COMPLETENESS") && explicit.theirs.stdout.contains("WITHOUT COMPLETENESS"))
+        #expect(
+            explicit.ours.status == 0 && explicit.ours.stdout.contains("WITHOUT A WITNESS"), "\(explicit.ours.stdout)")
+        #expect(
+            explicit.theirs.status == 0 && explicit.theirs.stdout.contains("WITHOUT A WITNESS"),
+            "\(explicit.theirs.stdout)")
+        #expect(
+            explicit.ours.stdout.contains("WITHOUT COMPLETENESS")
+                && explicit.theirs.stdout.contains("WITHOUT COMPLETENESS"))
         // Without statements and without saying so: refused, since events may have been taken out.
         let incomplete = try verify(temp, genuine.bytes, ["--hub-key", hubKeyText, "--witness", witnessText])
-        #expect(incomplete.ours.status == 1 && incomplete.ours.stdout.contains("no signed statement"), "\(incomplete.ours.stdout)")
-        #expect(incomplete.theirs.status == 1 && incomplete.theirs.stdout.contains("no signed statement"), "\(incomplete.theirs.stdout)")
+        #expect(
+            incomplete.ours.status == 1 && incomplete.ours.stdout.contains("no signed statement"),
+            "\(incomplete.ours.stdout)")
+        #expect(
+            incomplete.theirs.status == 1 && incomplete.theirs.stdout.contains("no signed statement"),
+            "\(incomplete.theirs.stdout)")
 
         // Forged wholesale: other events, a tree of them, signed and "cosigned" by keys the forger made,
         // the forger's key written in the bundle. The auditor's pinned keys refuse it.
         let forger = Curve25519.Signing.PrivateKey()
         var forgedEvents = makeChain(agent: "counter-01", count: 5)
         forgedEvents[2] = Event(
-            agent: "counter-01", seq: 3, time: forgedEvents[2].time, kind: "operation", action: "lookup", actor: "P9999",
+            agent: "counter-01", seq: 3, time: forgedEvents[2].time, kind: "operation", action: "lookup",
+            actor: "P9999",
             subject: "住民票コード 1", site: "本庁舎", attrs: [:], salt: Event.randomSalt(), prev: forgedEvents[1].hash
         ).sealed()
         let forged = try bundle(forgedEvents, signer: forger).bundle
         for (name, result) in [("forged", try verify(temp, forged.bytes, pinned))] {
-            #expect(result.ours.status == 1 && result.ours.stdout.contains("NOT VERIFIED"), "\(name): \(result.ours.stdout)")
-            #expect(result.theirs.status == 1 && result.theirs.stdout.contains("NOT VERIFIED"), "\(name): \(result.theirs.stdout)")
+            #expect(
+                result.ours.status == 1 && result.ours.stdout.contains("NOT VERIFIED"), "\(name): \(result.ours.stdout)"
+            )
+            #expect(
+                result.theirs.status == 1 && result.theirs.stdout.contains("NOT VERIFIED"),
+                "\(name): \(result.theirs.stdout)")
         }
     }
 
-    @Test("A removed or altered cosignature, an extra failing signature by the hub's key, a duplicated member: each refused")
+    @Test(
+        "A removed or altered cosignature, an extra failing signature by the hub's key, a duplicated member: each refused"
+    )
     func deceptions() throws {
         let temp = try TempDir("deceive")
         let events = makeChain(agent: "counter-01", count: 7)
@@ -119,24 +144,34 @@ struct EvidenceTrustTests {
         var failingSignature = genuine
         failingSignature.checkpoint = extra.text
         for (name, candidate, expected) in [
-            ("no cosignature", uncosigned, "not cosigned by witness"), ("altered cosignature", badCosignature, "not cosigned by witness"),
+            ("no cosignature", uncosigned, "not cosigned by witness"),
+            ("altered cosignature", badCosignature, "not cosigned by witness"),
             ("extra failing hub signature", failingSignature, "does not verify"),
         ] {
             let result = try verify(temp, candidate.bytes, pinned)
             #expect(result.ours.status == 1 && result.ours.stdout.contains(expected), "\(name): \(result.ours.stdout)")
-            #expect(result.theirs.status == 1 && result.theirs.stdout.contains("NOT VERIFIED"), "\(name): \(result.theirs.stdout)")
+            #expect(
+                result.theirs.status == 1 && result.theirs.stdout.contains("NOT VERIFIED"),
+                "\(name): \(result.theirs.stdout)")
         }
 
         // A duplicated member: a reader that takes the first value would see the fake checkpoint, one
         // that takes the last the real one. Both verifiers refuse the file.
-        let fake = try bundle(makeChain(agent: "counter-01", count: 7), signer: Curve25519.Signing.PrivateKey()).note.text
+        let fake = try bundle(makeChain(agent: "counter-01", count: 7), signer: Curve25519.Signing.PrivateKey()).note
+            .text
         let text = String(decoding: genuine.bytes, as: UTF8.self)
         let duplicated = text.replacingOccurrences(
-            of: #"{"checkpoint":"#, with: "{\"checkpoint\":" + String(decoding: CanonicalJSON.encode(.string(fake)), as: UTF8.self) + ",\"checkpoint\":")
+            of: #"{"checkpoint":"#,
+            with: "{\"checkpoint\":" + String(decoding: CanonicalJSON.encode(.string(fake)), as: UTF8.self)
+                + ",\"checkpoint\":")
         #expect(duplicated != text)
         let result = try verify(temp, Array(duplicated.utf8), pinned)
-        #expect(result.ours.status != 0 && result.ours.stderr.contains("duplicate"), "\(result.ours.stdout)\(result.ours.stderr)")
-        #expect(result.theirs.status == 1 && result.theirs.stdout.contains("duplicated member 'checkpoint'"), "\(result.theirs.stdout)")
+        #expect(
+            result.ours.status != 0 && result.ours.stderr.contains("duplicate"),
+            "\(result.ours.stdout)\(result.ours.stderr)")
+        #expect(
+            result.theirs.status == 1 && result.theirs.stdout.contains("duplicated member 'checkpoint'"),
+            "\(result.theirs.stdout)")
     }
 
     @Test("A signed note's body ends at its last blank line (C2SP)")

@@ -9,7 +9,7 @@ import NIOHTTP1
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Faults injected for real: processes killed with SIGKILL, connections cut by a proxy. Each test prints
@@ -19,10 +19,13 @@ struct FaultTests {
     /// `recordedLoss`: where losing events is the expected outcome (disk full), the count the loss record
     /// states; the verdict requires the real loss to match it exactly.
     static func report(
-        _ scenario: String, produced: Int, acknowledged: Int, atHub: Int, lost: Int, duplicated: Int, recordedLoss: Int = 0
+        _ scenario: String, produced: Int, acknowledged: Int, atHub: Int, lost: Int, duplicated: Int,
+        recordedLoss: Int = 0
     ) {
         let verdict = lost == recordedLoss && duplicated == 0 ? "PASS" : "FAIL"
-        print("FAULT | \(scenario) | produced \(produced) | acknowledged \(acknowledged) | at hub \(atHub) | lost \(lost) | duplicated \(duplicated) | \(verdict)")
+        print(
+            "FAULT | \(scenario) | produced \(produced) | acknowledged \(acknowledged) | at hub \(atHub) | lost \(lost) | duplicated \(duplicated) | \(verdict)"
+        )
     }
 
     /// What the hub holds of one agent, read from its database file.
@@ -58,16 +61,22 @@ struct FaultTests {
         #expect(!receipts.isEmpty)
         #expect(receipts.allSatisfy { hubHash[$0.receipt.throughSeq] == $0.receipt.headHash })
         Self.report(
-            scenario, produced: Int(head), acknowledged: Int(head), atHub: distinct.count, lost: Int(head) - distinct.count,
+            scenario, produced: Int(head), acknowledged: Int(head), atHub: distinct.count,
+            lost: Int(head) - distinct.count,
             duplicated: seqs.count - distinct.count)
     }
 
     /// A backup with SQLite's online backup API (python3's sqlite3), as Hub/README.md tells operators.
     static func onlineBackup(_ database: String, to backup: String) throws {
-        let outcome = try runProgram("/usr/bin/env", ["python3", "-c", """
-            import sqlite3, sys
-            src = sqlite3.connect(sys.argv[1]); dst = sqlite3.connect(sys.argv[2]); src.backup(dst); dst.close()
-            """, database, backup])
+        let outcome = try runProgram(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                """
+                import sqlite3, sys
+                src = sqlite3.connect(sys.argv[1]); dst = sqlite3.connect(sys.argv[2]); src.backup(dst); dst.close()
+                """, database, backup,
+            ])
         #expect(outcome.status == 0, "backup failed: \(outcome.stderr)")
     }
 
@@ -84,7 +93,8 @@ struct FaultTests {
         while left > 0 {
             let count = min(left, 5000)
             try await journal.append(
-                Array(repeating: EventDraft(kind: "access", action: "enter", actor: "P1", subject: "電算室"), count: count))
+                Array(repeating: EventDraft(kind: "access", action: "enter", actor: "P1", subject: "電算室"), count: count)
+            )
             left -= count
         }
         return journal
@@ -104,11 +114,13 @@ struct FaultTests {
             Thread {
                 guard let client = try? SocketProducer(path: socket) else { return }
                 for index in 0..<100_000 {
-                    guard let answer = try? client.send(
-                        #"{"kind":"operation","action":"lookup","actor":"P\#(producer)","subject":"\#(index)"}"#),
+                    guard
+                        let answer = try? client.send(
+                            #"{"kind":"operation","action":"lookup","actor":"P\#(producer)","subject":"\#(index)"}"#),
                         let data = answer.data(using: .utf8),
                         let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                        object["ok"] as? Bool == true, let seq = object["seq"] as? Int, let hash = object["hash"] as? String
+                        object["ok"] as? Bool == true, let seq = object["seq"] as? Int,
+                        let hash = object["hash"] as? String
                     else { break }
                     acknowledged.add(seq: Int64(seq), hash: hash)
                 }
@@ -145,7 +157,9 @@ struct FaultTests {
             duplicated: acks.count - Set(acks.map(\.seq)).count)
     }
 
-    @Test("kill -9 of the hub mid-ingest, four times: the agent resumes, the hub holds everything once, every receipt is backed")
+    @Test(
+        "kill -9 of the hub mid-ingest, four times: the agent resumes, the hub holds everything once, every receipt is backed"
+    )
     func killHub() async throws {
         let temp = try TempDir("kill-hub")
         let pki = try TestPKI(in: temp)
@@ -154,7 +168,8 @@ struct FaultTests {
         var hub = try await HubProcess(pki: pki, temp: temp)
         let port = hub.port
         let config = try agentConfig(
-            "counter-01", pki: pki, temp: temp, hubURL: hub.url, extra: ["batch_events": 500, "backoff_max_seconds": 0.5])
+            "counter-01", pki: pki, temp: temp, hubURL: hub.url,
+            extra: ["batch_events": 500, "backoff_max_seconds": 0.5])
         let socket = temp.file("counter-01/ingest.sock")
         let agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent")
         defer { agent.stop() }
@@ -173,7 +188,8 @@ struct FaultTests {
             } else {
                 let producer = try SocketProducer(path: socket)
                 for index in 0..<1500 {
-                    let answer = try producer.send(#"{"kind":"access","action":"enter","actor":"P1","subject":"\#(index)"}"#)
+                    let answer = try producer.send(
+                        #"{"kind":"access","action":"enter","actor":"P1","subject":"\#(index)"}"#)
                     #expect(answer.contains("\"ok\":true"), "\(answer)")
                 }
             }
@@ -182,11 +198,13 @@ struct FaultTests {
         #expect(kills == 4, "four kills while the agent still had events to deliver")
         let done = await eventually(timeout: .seconds(90)) { allDelivered(journal) }
         #expect(done, "agent log: \(agent.child.log)")
-        try await expectHubHoldsJournal(journal, hubDatabase: hub.database, scenario: "kill -9 hub mid-ingest x\(kills)")
+        try await expectHubHoldsJournal(
+            journal, hubDatabase: hub.database, scenario: "kill -9 hub mid-ingest x\(kills)")
         hub.stop()
     }
 
-    @Test("Connections cut at random points of batches and receipts: no loss, no duplicate, the agent recovers by itself")
+    @Test(
+        "Connections cut at random points of batches and receipts: no loss, no duplicate, the agent recovers by itself")
     func cutConnections() async throws {
         let temp = try TempDir("cut")
         let pki = try TestPKI(in: temp)
@@ -199,17 +217,21 @@ struct FaultTests {
         let config = try agentConfig(
             "counter-01", pki: pki, temp: temp, hubURL: "https://localhost:\(proxy.port)",
             extra: ["batch_events": 1000, "backoff_max_seconds": 0.3, "compression": "none"])
-        let agent = try await AgentProcess(config: config, socket: temp.file("counter-01/ingest.sock"), temp: temp, name: "agent")
+        let agent = try await AgentProcess(
+            config: config, socket: temp.file("counter-01/ingest.sock"), temp: temp, name: "agent")
         defer { agent.stop() }
         let done = await eventually(timeout: .seconds(120)) { allDelivered(journal) }
         #expect(done, "agent log: \(agent.child.log)")
         #expect(proxy.cutsMade >= 10, "the proxy really cut connections (\(proxy.cutsMade))")
-        try await expectHubHoldsJournal(journal, hubDatabase: hub.database, scenario: "connections cut x\(proxy.cutsMade)")
+        try await expectHubHoldsJournal(
+            journal, hubDatabase: hub.database, scenario: "connections cut x\(proxy.cutsMade)")
     }
 }
 
 extension FaultTests {
-    @Test("The hub restored from an older backup: the agent notices and re-sends what the hub lacks, from its kept events")
+    @Test(
+        "The hub restored from an older backup: the agent notices and re-sends what the hub lacks, from its kept events"
+    )
     func hubRestoredFromBackup() async throws {
         let temp = try TempDir("restore")
         let pki = try TestPKI(in: temp)
@@ -218,8 +240,10 @@ extension FaultTests {
         let first = try await HubProcess(pki: pki, temp: temp)
         let port = first.port
         let config = try agentConfig(
-            "counter-01", pki: pki, temp: temp, hubURL: first.url, extra: ["batch_events": 1000, "backoff_max_seconds": 0.3])
-        let agent = try await AgentProcess(config: config, socket: temp.file("counter-01/ingest.sock"), temp: temp, name: "agent")
+            "counter-01", pki: pki, temp: temp, hubURL: first.url,
+            extra: ["batch_events": 1000, "backoff_max_seconds": 0.3])
+        let agent = try await AgentProcess(
+            config: config, socket: temp.file("counter-01/ingest.sock"), temp: temp, name: "agent")
         defer { agent.stop() }
         #expect(await eventually { allDelivered(journal) })
         first.stop()
@@ -229,7 +253,8 @@ extension FaultTests {
         let backedUp = try journal.progress().deliveredThrough
         // More events arrive and are delivered to the hub after the backup...
         let second = try await HubProcess(pki: pki, temp: temp, extra: ["--port", "\(port)"])
-        try await journal.append(Array(repeating: EventDraft(kind: "access", action: "exit", actor: "P1", subject: "電算室"), count: 3000))
+        try await journal.append(
+            Array(repeating: EventDraft(kind: "access", action: "exit", actor: "P1", subject: "電算室"), count: 3000))
         #expect(await eventually { allDelivered(journal) })
         second.stop()
         // ...then the hub's disk fails and the backup is restored: the hub is now behind the agent.
@@ -238,13 +263,15 @@ extension FaultTests {
         defer { restored.stop() }
         #expect(try await Self.hubEvents(restored.database, agent: "counter-01").count == Int(backedUp))
         // One more event makes the agent talk to the hub; it finds the hub behind and re-sends.
-        _ = try SocketProducer(path: temp.file("counter-01/ingest.sock")).send(#"{"kind":"access","action":"enter","actor":"P2"}"#)
+        _ = try SocketProducer(path: temp.file("counter-01/ingest.sock")).send(
+            #"{"kind":"access","action":"enter","actor":"P2"}"#)
         let head = try journal.progress().headSeq
         let caughtUp = await eventually(timeout: .seconds(60)) {
             ((try? await Self.hubEvents(restored.database, agent: "counter-01").count) ?? 0) >= Int(head)
         }
         #expect(caughtUp, "agent log: \(agent.child.log)")
-        try await expectHubHoldsJournal(journal, hubDatabase: restored.database, scenario: "hub restored from an older backup")
+        try await expectHubHoldsJournal(
+            journal, hubDatabase: restored.database, scenario: "hub restored from an older backup")
     }
 }
 
@@ -262,7 +289,8 @@ extension FaultTests {
         for id in ids {
             try pki.agent(id)
             let journal = try Journal.open(path: temp.file("\(id)/journal.sqlite"), agentID: id, site: "支所")
-            try await journal.append(Array(repeating: EventDraft(kind: "operation", action: "lookup", actor: "P1", subject: id), count: 400))
+            try await journal.append(
+                Array(repeating: EventDraft(kind: "operation", action: "lookup", actor: "P1", subject: id), count: 400))
             var configuration = AgentConfiguration(agentID: id)
             configuration.hubURL = first.url
             configuration.ca = pki.caPath
@@ -271,7 +299,11 @@ extension FaultTests {
             configuration.batchEvents = 50
             configuration.pollSeconds = 0.2
             configuration.backoffMaxSeconds = 1
-            agents.append((journal, SyncService(journal: journal, configuration: configuration, doorbell: Doorbell(), logger: logger)))
+            agents.append(
+                (
+                    journal,
+                    SyncService(journal: journal, configuration: configuration, doorbell: Doorbell(), logger: logger)
+                ))
         }
         let total = ids.count * 400
         func delivered() -> Int {
@@ -309,7 +341,9 @@ extension FaultTests {
 }
 
 extension FaultTests {
-    @Test("The hub restored from a backup older than what the agent still keeps: both sides record the exact missing range")
+    @Test(
+        "The hub restored from a backup older than what the agent still keeps: both sides record the exact missing range"
+    )
     func hubRestoredPastKeptEvents() async throws {
         let temp = try TempDir("restore-pruned")
         let pki = try TestPKI(in: temp)
@@ -321,14 +355,16 @@ extension FaultTests {
         let config = try agentConfig(
             "counter-01", pki: pki, temp: temp, hubURL: first.url, heartbeat: 1,
             extra: ["batch_events": 1000, "backoff_max_seconds": 0.3, "keep_delivered_days": 0])
-        let agent = try await AgentProcess(config: config, socket: temp.file("counter-01/ingest.sock"), temp: temp, name: "agent")
+        let agent = try await AgentProcess(
+            config: config, socket: temp.file("counter-01/ingest.sock"), temp: temp, name: "agent")
         defer { agent.stop() }
         #expect(await eventually { (try? journal.progress()).map { $0.deliveredThrough >= 5_000 } ?? false })
         first.stop()
         let backup = temp.file("backup.sqlite")
         try Self.onlineBackup(first.database, to: backup)
         let second = try await HubProcess(pki: pki, temp: temp, extra: ["--port", "\(port)"])
-        try await journal.append(Array(repeating: EventDraft(kind: "access", action: "exit", actor: "P1", subject: "電算室"), count: 3000))
+        try await journal.append(
+            Array(repeating: EventDraft(kind: "access", action: "exit", actor: "P1", subject: "電算室"), count: 3000))
         #expect(await eventually { allDelivered(journal) })
         // The agent prunes what was delivered; then the hub is restored from the older backup.
         #expect(await eventually { ((try? journal.status().keptEvents) ?? .max) < 10 })
@@ -337,7 +373,9 @@ extension FaultTests {
         let restored = try await HubProcess(pki: pki, temp: temp, extra: ["--port", "\(port)"])
         defer { restored.stop() }
         let store = try HubStore.open(path: restored.database)
-        let declared = await eventually(timeout: .seconds(60)) { ((try? await store.declaredGaps(agent: "counter-01")) ?? []).count == 1 }
+        let declared = await eventually(timeout: .seconds(60)) {
+            ((try? await store.declaredGaps(agent: "counter-01")) ?? []).count == 1
+        }
         #expect(declared, "agent log: \(agent.child.log)")
         #expect(await eventually { allDelivered(journal) })
         let gap = try #require(try await store.declaredGaps(agent: "counter-01").first)
@@ -346,11 +384,18 @@ extension FaultTests {
         let held = Set(heldList)
         let missing = Set(1...head).subtracting(held)
         #expect(missing == Set(gap.from...gap.through), "the declared range is exactly what the hub lacks")
-        let backupHead = try runProgram("/usr/bin/env", ["python3", "-c", """
-            import sqlite3, sys
-            print(sqlite3.connect(sys.argv[1]).execute("SELECT last_seq FROM agents WHERE id = 'counter-01'").fetchone()[0])
-            """, backup]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(gap.from == (Int64(backupHead) ?? -1) + 1, "the gap starts right after the backup's head (\(backupHead))")
+        let backupHead = try runProgram(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                """
+                import sqlite3, sys
+                print(sqlite3.connect(sys.argv[1]).execute("SELECT last_seq FROM agents WHERE id = 'counter-01'").fetchone()[0])
+                """, backup,
+            ]
+        ).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(
+            gap.from == (Int64(backupHead) ?? -1) + 1, "the gap starts right after the backup's head (\(backupHead))")
         let agentLoss = try journal.allEvents().first { $0.action == "loss" }
         #expect(agentLoss?.attrs["from_seq"] == "\(gap.from)" && agentLoss?.attrs["through_seq"] == "\(gap.through)")
         #expect(held.contains(try #require(agentLoss).seq), "the agent's loss record reached the hub")
@@ -371,7 +416,8 @@ extension FaultTests {
         try pki.agent("counter-01")
         let journal = try await backlogJournal(temp, events: events)
         let hub = try await HubProcess(pki: pki, temp: temp)
-        let config = try agentConfig("counter-01", pki: pki, temp: temp, hubURL: hub.url, extra: ["backoff_max_seconds": 0.3])
+        let config = try agentConfig(
+            "counter-01", pki: pki, temp: temp, hubURL: hub.url, extra: ["backoff_max_seconds": 0.3])
         let socket = temp.file("counter-01/ingest.sock")
         let agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent1")
         #expect(await eventually { allDelivered(journal) })
@@ -379,7 +425,9 @@ extension FaultTests {
         return (temp, pki, hub, journal, config, socket)
     }
 
-    @Test("The agent's journal restored from an older backup: what it wrote since is journalled again in a new epoch at the hub's head")
+    @Test(
+        "The agent's journal restored from an older backup: what it wrote since is journalled again in a new epoch at the hub's head"
+    )
     func journalRestoredFromBackup() async throws {
         let (temp, pki, hub, journal, config, socket) = try await deliveredBacklog("journal-restore", events: 500)
         defer { hub.stop() }
@@ -391,7 +439,9 @@ extension FaultTests {
         // The next day: more events, all delivered.
         agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent2")
         for index in 0..<200 {
-            #expect(try SocketProducer(path: socket).send(#"{"kind":"access","action":"enter","actor":"P\#(index)"}"#).contains("\"ok\":true"))
+            #expect(
+                try SocketProducer(path: socket).send(#"{"kind":"access","action":"enter","actor":"P\#(index)"}"#)
+                    .contains("\"ok\":true"))
         }
         #expect(await eventually { allDelivered(journal) })
         agent.stop()
@@ -400,10 +450,13 @@ extension FaultTests {
         // The disk fails; the journal is restored from the backup. The agent starts while the network is
         // down and journals more events than the hub is ahead by, all on seqs the hub already holds.
         try Self.restore(journalPath, from: backup)
-        let offline = try agentConfig("counter-01", pki: pki, temp: temp, hubURL: "https://127.0.0.1:1", extra: ["backoff_max_seconds": 0.3])
+        let offline = try agentConfig(
+            "counter-01", pki: pki, temp: temp, hubURL: "https://127.0.0.1:1", extra: ["backoff_max_seconds": 0.3])
         agent = try await AgentProcess(config: offline, socket: socket, temp: temp, name: "agent3")
         for index in 0..<300 {
-            #expect(try SocketProducer(path: socket).send(#"{"kind":"access","action":"exit","actor":"P\#(index)"}"#).contains("\"ok\":true"))
+            #expect(
+                try SocketProducer(path: socket).send(#"{"kind":"access","action":"exit","actor":"P\#(index)"}"#)
+                    .contains("\"ok\":true"))
         }
         agent.stop()
         let restored = try Journal.open(path: journalPath, agentID: "counter-01", site: "")
@@ -412,32 +465,45 @@ extension FaultTests {
         let heldBefore = Set(try await Self.hubEvents(hub.database, agent: "counter-01").map(\.hash))
         let written = beforeContact.filter { !heldBefore.contains($0.hash) }
         #expect(written.count >= 300)
-        #expect(try restored.progress().headSeq > hubHeadBefore.seq, "the restored journal is past the hub's head, on other events")
+        #expect(
+            try restored.progress().headSeq > hubHeadBefore.seq,
+            "the restored journal is past the hub's head, on other events")
         // The network returns.
         _ = try agentConfig("counter-01", pki: pki, temp: temp, hubURL: hub.url, extra: ["backoff_max_seconds": 0.3])
         agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent4")
         defer { agent.stop() }
-        #expect(await eventually { (try? restored.allEvents().contains { $0.attrs["reason"] == "journal_rollback" }) ?? false }, "agent log: \(agent.child.log)")
+        #expect(
+            await eventually {
+                (try? restored.allEvents().contains { $0.attrs["reason"] == "journal_rollback" }) ?? false
+            }, "agent log: \(agent.child.log)")
         #expect(await eventually { allDelivered(restored) }, "agent log: \(agent.child.log)")
 
         let local = try restored.allEvents()
         let epoch = try #require(local.first { $0.attrs["reason"] == "journal_rollback" })
-        #expect(epoch.seq == hubHeadBefore.seq + 1 && epoch.prev == hubHeadBefore.hash, "the new epoch links to what the hub holds")
+        #expect(
+            epoch.seq == hubHeadBefore.seq + 1 && epoch.prev == hubHeadBefore.hash,
+            "the new epoch links to what the hub holds")
         let health = try #require(try await store.agentHealth().first)
-        #expect(health.epochs == 1 && health.lastEpochReason == "journal_rollback", "the rollback shows in the agent's health")
+        #expect(
+            health.epochs == 1 && health.lastEpochReason == "journal_rollback",
+            "the rollback shows in the agent's health")
         #expect(health.forks == 0, "nothing conflicting was sent")
         let held = try await Self.hubEvents(hub.database, agent: "counter-01").sorted { $0.seq < $1.seq }
         #expect(held.map(\.seq) == Array(1...Int64(held.count)), "the hub's chain stays gapless")
         for (previous, next) in zip(held, held.dropFirst()) { #expect(next.prev == previous.hash) }
         // Every event written on the restored journal reached the hub exactly once, in content, in order,
         // right after the epoch record; the originals are kept aside in the journal.
-        func content(_ event: Event) -> String { "\(event.time)|\(event.kind)|\(event.action)|\(event.actor)|\(event.subject)|\(event.attrs)" }
+        func content(_ event: Event) -> String {
+            "\(event.time)|\(event.kind)|\(event.action)|\(event.actor)|\(event.subject)|\(event.attrs)"
+        }
         // (The new daemon's own agent/started came before the contact too.)
         let orphaned = try restored.orphanedEvents().map(\.event)
         #expect(orphaned.prefix(written.count).map(\.hash) == written.map(\.hash), "the originals kept for forensics")
         let moved = held.filter { $0.seq > epoch.seq }.prefix(orphaned.count)
         #expect(moved.map(content) == orphaned.map(content), "the events written before contact, journalled again")
-        #expect(epoch.attrs["rejournaled_from_seq"] == "\(written.first!.seq)" && epoch.attrs["rejournaled_through_seq"] == "\(orphaned.last!.seq)")
+        #expect(
+            epoch.attrs["rejournaled_from_seq"] == "\(written.first!.seq)"
+                && epoch.attrs["rejournaled_through_seq"] == "\(orphaned.last!.seq)")
         #expect(epoch.attrs["rejournaled_as_from_seq"] == "\(epoch.seq + 1)")
         let exits = held.filter { $0.action == "exit" }.map(\.actor)
         #expect(exits.count == 300 && Set(exits).count == 300, "each of the 300 exits once")
@@ -447,16 +513,22 @@ extension FaultTests {
             duplicated: held.count - Set(held.map(\.seq)).count + (exits.count - Set(exits).count))
     }
 
-    @Test("A corrupt journal: moved aside intact at start, a new epoch with a loss record of exactly what never reached the hub")
+    @Test(
+        "A corrupt journal: moved aside intact at start, a new epoch with a loss record of exactly what never reached the hub"
+    )
     func corruptJournal() async throws {
         let (temp, pki, hub, journal, config, socket) = try await deliveredBacklog("journal-corrupt", events: 3000)
         defer { hub.stop() }
         var agent: AgentProcess
         // Offline for a while: 200 events journalled that the hub has not seen.
-        let offline = try agentConfig("counter-01", pki: pki, temp: temp, hubURL: "https://127.0.0.1:1", extra: ["backoff_max_seconds": 0.3])
+        let offline = try agentConfig(
+            "counter-01", pki: pki, temp: temp, hubURL: "https://127.0.0.1:1", extra: ["backoff_max_seconds": 0.3])
         agent = try await AgentProcess(config: offline, socket: socket, temp: temp, name: "agent2")
         for index in 0..<200 {
-            #expect(try SocketProducer(path: socket).send(#"{"kind":"operation","action":"lookup","actor":"P1","subject":"R\#(index)"}"#).contains("\"ok\":true"))
+            #expect(
+                try SocketProducer(path: socket).send(
+                    #"{"kind":"operation","action":"lookup","actor":"P1","subject":"R\#(index)"}"#
+                ).contains("\"ok\":true"))
         }
         agent.stop()
         let journalPath = temp.file("counter-01/journal.sqlite")
@@ -465,33 +537,45 @@ extension FaultTests {
         let neverDelivered = beforeDamage.filter { $0.seq > hubHead.seq }
         #expect(neverDelivered.count >= 200)
         // A bad sector: one page of events in the middle of the file is overwritten with garbage.
-        let damage = try runProgram("/usr/bin/env", ["python3", "-c", """
-            import os, sqlite3, sys
-            path = sys.argv[1]
-            db = sqlite3.connect(path)
-            busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-            size = db.execute("PRAGMA page_size").fetchone()[0]
-            db.close()
-            if busy: sys.exit("the checkpoint was busy")
-            data = open(path, "rb").read()
-            pages = len(data) // size
-            page = next(p for p in range(pages // 3, pages) if data[p * size] == 0x0D)  # a table leaf
-            with open(path, "r+b") as f:
-                f.seek(page * size)
-                f.write(b"\\x00" + os.urandom(size - 1))
-            print(page)
-            """, journalPath])
+        let damage = try runProgram(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                """
+                import os, sqlite3, sys
+                path = sys.argv[1]
+                db = sqlite3.connect(path)
+                busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                size = db.execute("PRAGMA page_size").fetchone()[0]
+                db.close()
+                if busy: sys.exit("the checkpoint was busy")
+                data = open(path, "rb").read()
+                pages = len(data) // size
+                page = next(p for p in range(pages // 3, pages) if data[p * size] == 0x0D)  # a table leaf
+                with open(path, "r+b") as f:
+                    f.seek(page * size)
+                    f.write(b"\\x00" + os.urandom(size - 1))
+                print(page)
+                """, journalPath,
+            ])
         #expect(damage.status == 0, "damage failed: \(damage.stderr)")
         let damaged = try Data(contentsOf: URL(filePath: journalPath))
         // Started again (still offline): the daemon finds the damage, sets the files aside and journals on.
         agent = try await AgentProcess(config: offline, socket: socket, temp: temp, name: "agent3")
         for index in 0..<50 {
-            #expect(try SocketProducer(path: socket).send(#"{"kind":"access","action":"enter","actor":"P\#(index)"}"#).contains("\"ok\":true"))
+            #expect(
+                try SocketProducer(path: socket).send(#"{"kind":"access","action":"enter","actor":"P\#(index)"}"#)
+                    .contains("\"ok\":true"))
         }
         agent.stop()
         let folder = temp.file("counter-01")
-        let aside = try #require(try FileManager.default.contentsOfDirectory(atPath: folder).first { $0.hasPrefix("journal.sqlite.corrupt-") })
-        #expect(try Data(contentsOf: URL(filePath: "\(folder)/\(aside)/journal.sqlite")) == damaged, "moved aside byte for byte")
+        let aside = try #require(
+            try FileManager.default.contentsOfDirectory(atPath: folder).first {
+                $0.hasPrefix("journal.sqlite.corrupt-")
+            })
+        #expect(
+            try Data(contentsOf: URL(filePath: "\(folder)/\(aside)/journal.sqlite")) == damaged,
+            "moved aside byte for byte")
         let fresh = try Journal.open(path: journalPath, agentID: "counter-01", site: "")
         #expect(try fresh.pendingEpoch()?.reason == "journal_corrupt")
         #expect(try fresh.integrityCheck() == "ok")
@@ -502,31 +586,41 @@ extension FaultTests {
         _ = try agentConfig("counter-01", pki: pki, temp: temp, hubURL: hub.url, extra: ["backoff_max_seconds": 0.3])
         agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent4")
         defer { agent.stop() }
-        #expect(await eventually { (try? fresh.pendingEpoch()) == nil && allDelivered(fresh) }, "agent log: \(agent.child.log)")
+        #expect(
+            await eventually { (try? fresh.pendingEpoch()) == nil && allDelivered(fresh) },
+            "agent log: \(agent.child.log)")
 
         let local = try fresh.allEvents()
         let record = try #require(local.first { $0.attrs["reason"] == "journal_corrupt" })
-        #expect(record.seq == hubHead.seq + 1 && record.prev == hubHead.hash, "the new epoch links to what the hub holds")
+        #expect(
+            record.seq == hubHead.seq + 1 && record.prev == hubHead.hash, "the new epoch links to what the hub holds")
         let held = try await Self.hubEvents(hub.database, agent: "counter-01").sorted { $0.seq < $1.seq }
         #expect(held.map(\.seq) == Array(1...Int64(held.count)), "the hub's chain stays gapless")
         for (previous, next) in zip(held, held.dropFirst()) { #expect(next.prev == previous.hash) }
-        func content(_ event: Event) -> String { "\(event.time)|\(event.kind)|\(event.action)|\(event.actor)|\(event.subject)|\(event.attrs)" }
-        #expect(Array(held.filter { $0.seq > record.seq }.prefix(writtenAfter.count)).map(content) == writtenAfter.map(content),
+        func content(_ event: Event) -> String {
+            "\(event.time)|\(event.kind)|\(event.action)|\(event.actor)|\(event.subject)|\(event.attrs)"
+        }
+        #expect(
+            Array(held.filter { $0.seq > record.seq }.prefix(writtenAfter.count)).map(content)
+                == writtenAfter.map(content),
             "what was journalled after the damage reached the hub")
         let health = try #require(try await HubStore.open(path: hub.database).agentHealth().first)
         #expect(health.epochs == 1 && health.lastEpochReason == "journal_corrupt", "the hub shows it")
         // The recorded loss is exactly what never reached the hub.
         let from = Int64(record.attrs["from_seq"] ?? "") ?? -1
         let through = Int64(record.attrs["through_seq"] ?? "") ?? -1
-        #expect(from == neverDelivered.first?.seq && through == neverDelivered.last?.seq, "loss record: \(record.attrs)")
+        #expect(
+            from == neverDelivered.first?.seq && through == neverDelivered.last?.seq, "loss record: \(record.attrs)")
         #expect(record.attrs["aside"]?.hasSuffix(aside) == true)
         let heldHashes = Set(held.map(\.hash))
         let lost = beforeDamage.filter { !heldHashes.contains($0.hash) }
         #expect(lost.map(\.seq) == neverDelivered.map(\.seq))
         Self.report(
-            "corrupt agent journal (moved aside; new epoch at seq \(record.seq))", produced: beforeDamage.count + writtenAfter.count,
+            "corrupt agent journal (moved aside; new epoch at seq \(record.seq))",
+            produced: beforeDamage.count + writtenAfter.count,
             acknowledged: beforeDamage.count + writtenAfter.count, atHub: held.count, lost: lost.count,
-            duplicated: held.count - Set(held.map(\.seq)).count, recordedLoss: from <= through ? Int(through - from + 1) : 0)
+            duplicated: held.count - Set(held.map(\.seq)).count,
+            recordedLoss: from <= through ? Int(through - from + 1) : 0)
     }
 
     static let libfaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
@@ -557,7 +651,10 @@ extension FaultTests {
         let producer = try SocketProducer(path: socket)
         func produce(_ count: Int, _ label: String) throws {
             for index in 0..<count {
-                #expect(try producer.send(#"{"kind":"operation","action":"lookup","actor":"P1","subject":"\#(label)-\#(index)"}"#).contains("\"ok\":true"))
+                #expect(
+                    try producer.send(
+                        #"{"kind":"operation","action":"lookup","actor":"P1","subject":"\#(label)-\#(index)"}"#
+                    ).contains("\"ok\":true"))
             }
         }
         let store = try HubStore.open(path: hub.database)
@@ -582,7 +679,9 @@ extension FaultTests {
         #expect(await eventually { ((try? await health())?.clockJumps ?? 0) >= 2 }, "agent log: \(restarted.child.log)")
         let producer2 = try SocketProducer(path: socket)
         for index in 0..<20 {
-            #expect(try producer2.send(#"{"kind":"operation","action":"lookup","actor":"P1","subject":"behind-\#(index)"}"#).contains("\"ok\":true"))
+            #expect(
+                try producer2.send(#"{"kind":"operation","action":"lookup","actor":"P1","subject":"behind-\#(index)"}"#)
+                    .contains("\"ok\":true"))
         }
         let journal = try Journal.open(path: temp.file("counter-01/journal.sqlite"), agentID: "counter-01", site: "")
         #expect(await eventually { allDelivered(journal) })
@@ -597,7 +696,9 @@ extension FaultTests {
         let sizes = jumps.compactMap { $0.attrs["jump_ms"].flatMap(Int64.init) }
         #expect(sizes.contains { $0 > 2 * 3_600_000 } && sizes.contains { $0 < -4 * 3_600_000 })
         let flagged = try #require(try await health())
-        #expect(abs((flagged.skewMS ?? 0) + 7_200_000) < 600_000, "skew about -2 h, got \(String(describing: flagged.skewMS))")
+        #expect(
+            abs((flagged.skewMS ?? 0) + 7_200_000) < 600_000,
+            "skew about -2 h, got \(String(describing: flagged.skewMS))")
         Self.report(
             "agent clock +3 h then -5 h", produced: held.count, acknowledged: held.count, atHub: held.count, lost: 0,
             duplicated: held.count - Set(held.map(\.seq)).count)
@@ -627,7 +728,8 @@ extension FaultTests {
         var refusal = ""
         for index in 0..<20_000 {
             let answer = try producer.send(
-                #"{"kind":"operation","action":"lookup","actor":"P0101","subject":"住民票コード \#(index)","attrs":{"purpose":"disk full test"}}"#)
+                #"{"kind":"operation","action":"lookup","actor":"P0101","subject":"住民票コード \#(index)","attrs":{"purpose":"disk full test"}}"#
+            )
             guard answer.contains("\"ok\":true") else {
                 refusal = answer
                 break
@@ -684,7 +786,9 @@ struct LoadTests {
         for id in ids {
             try pki.agent(id)
             let journal = try Journal.open(path: temp.file("\(id)/journal.sqlite"), agentID: id, site: "支所")
-            try await journal.append(Array(repeating: EventDraft(kind: "access", action: "enter", actor: "P1", subject: id), count: perAgent))
+            try await journal.append(
+                Array(repeating: EventDraft(kind: "access", action: "enter", actor: "P1", subject: id), count: perAgent)
+            )
             var configuration = AgentConfiguration(agentID: id)
             configuration.hubURL = hub.url
             configuration.ca = pki.caPath
@@ -692,7 +796,11 @@ struct LoadTests {
             configuration.privateKey = pki.keyPath(.agent, id)
             configuration.batchEvents = 20
             configuration.backoffMaxSeconds = 1
-            agents.append((journal, SyncService(journal: journal, configuration: configuration, doorbell: Doorbell(), logger: logger)))
+            agents.append(
+                (
+                    journal,
+                    SyncService(journal: journal, configuration: configuration, doorbell: Doorbell(), logger: logger)
+                ))
         }
         let total = ids.count * perAgent
         let services = agents.map(\.service)
@@ -718,12 +826,16 @@ struct LoadTests {
         // p99 of the hub's batch handling, from its own Prometheus histogram.
         let person = try HubConnection(
             baseURL: hub.url,
-            credentials: ClientCredentials(caPath: pki.caPath, certificatePath: pki.certPath(.person, "kanri01"), keyPath: pki.keyPath(.person, "kanri01")))
+            credentials: ClientCredentials(
+                caPath: pki.caPath, certificatePath: pki.certPath(.person, "kanri01"),
+                keyPath: pki.keyPath(.person, "kanri01")))
         let metrics = String(decoding: try await person.request(.GET, "/metrics"), as: UTF8.self)
         await person.shutdown()
         let p99 = try #require(Self.quantile(0.99, metrics: metrics, name: "kiroku_batch_duration_seconds"))
         let batches = health.reduce(0) { $0 + $1.batches }
-        print("LOAD | 200 agents, \(total) events, \(batches) batches | hub RSS \(rssBefore) → \(rssAfter) MB | batch p99 ≤ \(p99) s")
+        print(
+            "LOAD | 200 agents, \(total) events, \(batches) batches | hub RSS \(rssBefore) → \(rssAfter) MB | batch p99 ≤ \(p99) s"
+        )
         let held = Int(try await store.eventCount())
         let distinct = health.reduce(0) { $0 + Int($1.lastSeq) }  // gapless per agent: seqs held = last seq
         FaultTests.report(
@@ -783,7 +895,9 @@ final class CuttingProxy: @unchecked Sendable {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = 0
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0, listen(fd, 64) == 0 else { throw KirokuError(.internalError, "proxy cannot listen") }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -830,7 +944,9 @@ final class CuttingProxy: @unchecked Sendable {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = UInt16(port).bigEndian
         let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         if result != 0 {
             close(fd)
@@ -850,7 +966,9 @@ final class CuttingProxy: @unchecked Sendable {
             if count <= 0 { break }
             var offset = 0
             while offset < count {
-                let written = buffer[offset..<count].withUnsafeBytes { Glibc.send(destination, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                let written = buffer[offset..<count].withUnsafeBytes {
+                    Glibc.send(destination, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+                }
                 if written <= 0 { break }
                 offset += written
             }
@@ -858,7 +976,9 @@ final class CuttingProxy: @unchecked Sendable {
         }
         var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
         for fd in [source, destination] {
-            if cutAfter != nil { setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size)) }
+            if cutAfter != nil {
+                setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+            }
             shutdown(fd, Int32(SHUT_RDWR))
         }
         close(source)

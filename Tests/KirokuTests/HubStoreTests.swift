@@ -1,6 +1,7 @@
 import Foundation
 import KirokuHub
 import KirokuProtocol
+import Synchronization
 import Testing
 
 @Suite("Hub: ingest into the consolidated record")
@@ -29,6 +30,30 @@ struct HubStoreTests {
         #expect(try store.writerSynchronousSetting() == 2)
     }
 
+    @Test("The rule service is rung by each commit that adds events: an agent's batch, the hub's own record")
+    func arrivalsRing() async throws {
+        let temp = try TempDir()
+        let store = try HubStore.open(path: temp.file("hub.sqlite"))
+        // Each wait would last an hour unless rung: ending within `eventually` means the commit rang it.
+        final class Count: Sendable { let value = Mutex(0) }
+        let woken = Count()
+        func waitForArrival() -> Task<Void, Never> {
+            Task {
+                await store.arrivals.wait(timeout: .seconds(3600))
+                woken.value.withLock { $0 += 1 }
+            }
+        }
+        let first = waitForArrival()
+        _ = try await store.ingest(batch(makeChain(agent: "t-1", count: 3)), identity: "t-1")
+        #expect(await eventually { woken.value.withLock { $0 } == 1 })
+        first.cancel()
+        let second = waitForArrival()
+        _ = try await store.review(
+            through: try #require(Timestamp(rfc3339: "2026-11-01T00:00:00.000+09:00")), note: "点検", by: "P0001")
+        #expect(await eventually { woken.value.withLock { $0 } == 2 })
+        second.cancel()
+    }
+
     @Test("Invariant 2: the same batch twice is a counted no-op")
     func duplicates() async throws {
         let temp = try TempDir()
@@ -48,7 +73,8 @@ struct HubStoreTests {
         #expect(health.first?.lastSeq == 25)
     }
 
-    @Test("Invariant 2: a different event at a held (agent, seq) is a fork, quarantined with both versions, never merged")
+    @Test(
+        "Invariant 2: a different event at a held (agent, seq) is a fork, quarantined with both versions, never merged")
     func fork() async throws {
         let temp = try TempDir()
         let store = try HubStore.open(path: temp.file("hub.sqlite"))
@@ -105,7 +131,9 @@ struct HubStoreTests {
         nulAttr.attrs = ["note": "a\u{0}b"]
         nulAttr = nulAttr.sealed()
         #expect(await code { _ = try await store.ingest(batch([nulAttr]), identity: "t-1") } == .invalidEvent)
-        #expect(throws: KirokuError.self) { try EventDraft(kind: "access", action: "enter", actor: "P1", subject: "電算\u{0}室").validate() }
+        #expect(throws: KirokuError.self) {
+            try EventDraft(kind: "access", action: "enter", actor: "P1", subject: "電算\u{0}室").validate()
+        }
 
         // None of it changed the record; a good batch still continues the chain.
         #expect(try await store.eventCount() == 3)
@@ -123,7 +151,8 @@ struct HubStoreTests {
         _ = try await store.ingest(batch(Array(chain[0..<5])), identity: "t-1")
         let rest = Array(chain[9...])  // seqs 10-20; 6-9 are gone from the agent
         func declared(_ from: Int64, _ through: Int64) -> Batch {
-            Batch(agent: "t-1", sentAt: "2026-11-27T09:00:00.000+09:00", headSeq: 20, events: rest,
+            Batch(
+                agent: "t-1", sentAt: "2026-11-27T09:00:00.000+09:00", headSeq: 20, events: rest,
                 gap: DeclaredGap(from: from, through: through, reason: "pruned before the hub's restore"))
         }
         #expect(await code { _ = try await store.ingest(batch(rest), identity: "t-1") } == .sequenceGap)
@@ -132,7 +161,10 @@ struct HubStoreTests {
         #expect(try await store.eventCount() == 5)
         let taken = try await store.ingest(declared(6, 9), identity: "t-1")
         #expect(taken.accepted == 11 && taken.throughSeq == 20)
-        #expect(try await store.declaredGaps(agent: "t-1") == [DeclaredGap(from: 6, through: 9, reason: "pruned before the hub's restore")])
+        #expect(
+            try await store.declaredGaps(agent: "t-1") == [
+                DeclaredGap(from: 6, through: 9, reason: "pruned before the hub's restore")
+            ])
         // A replay is a counted duplicate and records no second gap.
         let replay = try await store.ingest(declared(6, 9), identity: "t-1")
         #expect(replay.accepted == 0 && replay.duplicates == 11)
@@ -152,7 +184,8 @@ struct HubStoreTests {
         // The caller is t-1 (from its certificate) but the batch and events say t-2.
         #expect(await code { _ = try await store.ingest(batch(theirs), identity: "t-1") } == .agentMismatch)
         // The batch header says t-1 but the events are t-2's.
-        #expect(await code { _ = try await store.ingest(batch(theirs, agent: "t-1"), identity: "t-1") } == .agentMismatch)
+        #expect(
+            await code { _ = try await store.ingest(batch(theirs, agent: "t-1"), identity: "t-1") } == .agentMismatch)
         #expect(try await store.eventCount() == 0)
         #expect(try await store.chainHead(agent: "t-2").seq == 0)
     }

@@ -10,7 +10,8 @@ import Testing
 /// Real `kiroku-hub` and `kiroku-agent` processes on 127.0.0.1 with certificates issued by the test.
 @Suite("End to end: real hub and agent processes over mutual TLS")
 struct IntegrationTests {
-    func personQueries(_ pki: TestPKI, _ hub: HubProcess, id: String = "kanri01") throws -> (HubConnection, HubQueries) {
+    func personQueries(_ pki: TestPKI, _ hub: HubProcess, id: String = "kanri01") throws -> (HubConnection, HubQueries)
+    {
         let connection = try HubConnection(
             baseURL: hub.url,
             credentials: ClientCredentials(
@@ -50,7 +51,8 @@ struct IntegrationTests {
                     let client = try SocketProducer(path: socket)
                     return try (0..<50).map { index in
                         try client.send(
-                            #"{"kind":"operation","action":"lookup","actor":"P\#(producer)","subject":"住民票コード \#(index)","attrs":{"purpose":"証明書交付"}}"#)
+                            #"{"kind":"operation","action":"lookup","actor":"P\#(producer)","subject":"住民票コード \#(index)","attrs":{"purpose":"証明書交付"}}"#
+                        )
                     }
                 }
             }
@@ -65,7 +67,8 @@ struct IntegrationTests {
         // A producer cannot write the hub's records or the agent's own events (the hub would refuse the
         // batch, and the agent's sync would stop behind it).
         for (kind, action) in [("record", "purge"), ("agent", "loss")] {
-            let reserved = try SocketProducer(path: socket).send(#"{"kind":"\#(kind)","action":"\#(action)","actor":"P1"}"#)
+            let reserved = try SocketProducer(path: socket).send(
+                #"{"kind":"\#(kind)","action":"\#(action)","actor":"P1"}"#)
             #expect(reserved.contains("\"ok\":false") && reserved.contains("written by Kiroku itself"), "\(reserved)")
         }
         let garbage = try SocketProducer(path: socket).send("this is not json")
@@ -90,8 +93,10 @@ struct IntegrationTests {
         for index in 0..<5 {
             let outcome = try runProgram(
                 Binaries.path("kiroku-agent"),
-                ["record", "--config", config, "--kind", "access", "--action", "enter", "--actor", "P00\(index)",
-                 "--subject", "電算室", "--attr", "method=manual_ledger"])
+                [
+                    "record", "--config", config, "--kind", "access", "--action", "enter", "--actor", "P00\(index)",
+                    "--subject", "電算室", "--attr", "method=manual_ledger",
+                ])
             #expect(outcome.status == 0, "\(outcome.stderr)")
             #expect(outcome.stdout.hasPrefix("committed seq "))
         }
@@ -117,8 +122,9 @@ struct IntegrationTests {
         let deliveredLocal = local.filter { $0.seq <= status.deliveredThrough }
         #expect(remote.count == deliveredLocal.count)
         #expect(Set(remote.map(\.seq)).count == remote.count, "no duplicates")
-        #expect(Dictionary(uniqueKeysWithValues: remote.map { ($0.seq, $0.hash) })
-            == Dictionary(uniqueKeysWithValues: deliveredLocal.map { ($0.seq, $0.hash) }))
+        #expect(
+            Dictionary(uniqueKeysWithValues: remote.map { ($0.seq, $0.hash) })
+                == Dictionary(uniqueKeysWithValues: deliveredLocal.map { ($0.seq, $0.hash) }))
         let ordered = remote.sorted { $0.seq < $1.seq }
         #expect(ordered.first?.prev == Event.genesis)
         for (previous, next) in zip(ordered, ordered.dropFirst()) {
@@ -171,7 +177,9 @@ struct IntegrationTests {
             #expect(answer.contains("\"ok\":true"))
         }
         let journal = try Journal.open(path: temp.file("serverroom/journal.sqlite"), agentID: "serverroom", site: "")
-        let noticed = await eventually { (try? journal.status()).map { $0.lastError != nil && !$0.hubReachable } ?? false }
+        let noticed = await eventually {
+            (try? journal.status()).map { $0.lastError != nil && !$0.hubReachable } ?? false
+        }
         #expect(noticed, "status must say the hub is unreachable")
         #expect(try journal.status().backlog == 301)
 
@@ -199,19 +207,27 @@ struct IntegrationTests {
         func connect(_ role: Identity.Role, _ id: String) throws -> HubConnection {
             try HubConnection(
                 baseURL: hub.url,
-                credentials: ClientCredentials(caPath: pki.caPath, certificatePath: pki.certPath(role, id), keyPath: pki.keyPath(role, id)))
+                credentials: ClientCredentials(
+                    caPath: pki.caPath, certificatePath: pki.certPath(role, id), keyPath: pki.keyPath(role, id)))
         }
         func code(_ body: () async throws -> Void) async -> ErrorCode? {
-            do { try await body(); return nil } catch let error as KirokuError { return error.code } catch { return .internalError }
+            do { try await body(); return nil } catch let error as KirokuError { return error.code } catch {
+                return .internalError
+            }
         }
         let agentOne = try connect(.agent, "counter-01")
         let person = try connect(.person, "kanri01")
-        defer { Task { await agentOne.shutdown(); await person.shutdown() } }
+        defer {
+            Task {
+                await agentOne.shutdown(); await person.shutdown()
+            }
+        }
         let theirs = makeChain(agent: "counter-02", count: 3)
         let forged = Batch.encodeBody(
             agent: "counter-02", sentAt: "2026-11-27T09:00:00.000+09:00", headSeq: 3,
             canonicalEvents: theirs.map { $0.canonicalBytes(includingHash: true) })
-        #expect(await code { _ = try await agentOne.request(.POST, "/v1/agent/batches", body: forged) } == .agentMismatch)
+        #expect(
+            await code { _ = try await agentOne.request(.POST, "/v1/agent/batches", body: forged) } == .agentMismatch)
         #expect(await code { _ = try await person.request(.POST, "/v1/agent/batches", body: forged) } == .wrongRole)
         #expect(await code { _ = try await person.request(.GET, "/v1/agent/state") } == .wrongRole)
         #expect(await code { _ = try await agentOne.request(.GET, "/v1/events") } == .wrongRole)
@@ -238,12 +254,14 @@ struct IntegrationTests {
         let pki = try TestPKI(in: temp)
         try pki.agent("counter-01")
         try pki.person("kanri01")
-        let hub = try await HubProcess(pki: pki, temp: temp, extra: ["--log-level", "error", "--max-batch-events", "10"])
+        let hub = try await HubProcess(
+            pki: pki, temp: temp, extra: ["--log-level", "error", "--max-batch-events", "10"])
         defer { hub.stop() }
         let agent = try HubConnection(
             baseURL: hub.url,
             credentials: ClientCredentials(
-                caPath: pki.caPath, certificatePath: pki.certPath(.agent, "counter-01"), keyPath: pki.keyPath(.agent, "counter-01")))
+                caPath: pki.caPath, certificatePath: pki.certPath(.agent, "counter-01"),
+                keyPath: pki.keyPath(.agent, "counter-01")))
         defer { Task { await agent.shutdown() } }
         func code(_ body: [UInt8], _ headers: [(String, String)] = []) async -> ErrorCode? {
             do {
@@ -252,7 +270,9 @@ struct IntegrationTests {
             } catch let error as KirokuError { return error.code } catch { return .internalError }
         }
         #expect(await code(Array("{not json".utf8)) == .malformedRequest)
-        #expect(await code(Array(#"{"agent":"counter-01","events":"many","head_seq":1,"sent_at":"x"}"#.utf8)) == .malformedRequest)
+        #expect(
+            await code(Array(#"{"agent":"counter-01","events":"many","head_seq":1,"sent_at":"x"}"#.utf8))
+                == .malformedRequest)
         #expect(await code(Array("hello".utf8), [("Content-Encoding", "br")]) == .unsupportedEncoding)
         #expect(await code(Array("not gzip at all".utf8), [("Content-Encoding", "gzip")]) == .badCompression)
         // A decompression bomb: 40 MB of spaces gzip to ~40 KB; the hub stops inflating at its limit.
@@ -270,15 +290,19 @@ struct IntegrationTests {
         #expect(await code(body) == .unsupportedVersion)
         // Over the count limit (10 here), and one event over 16 KiB.
         let eleven = makeChain(agent: "counter-01", count: 11)
-        #expect(await code(Batch.encodeBody(
-            agent: "counter-01", sentAt: "2026-11-27T09:00:00.000+09:00", headSeq: 11,
-            canonicalEvents: eleven.map { $0.canonicalBytes(includingHash: true) })) == .batchTooLarge)
+        #expect(
+            await code(
+                Batch.encodeBody(
+                    agent: "counter-01", sentAt: "2026-11-27T09:00:00.000+09:00", headSeq: 11,
+                    canonicalEvents: eleven.map { $0.canonicalBytes(includingHash: true) })) == .batchTooLarge)
         var huge = good[0]
         huge.attrs = Dictionary(uniqueKeysWithValues: (0..<40).map { ("k\($0)", String(repeating: "大", count: 300)) })
         huge = huge.sealed()
-        #expect(await code(Batch.encodeBody(
-            agent: "counter-01", sentAt: "2026-11-27T09:00:00.000+09:00", headSeq: 1,
-            canonicalEvents: [huge.canonicalBytes(includingHash: true)])) == .eventTooLarge)
+        #expect(
+            await code(
+                Batch.encodeBody(
+                    agent: "counter-01", sentAt: "2026-11-27T09:00:00.000+09:00", headSeq: 1,
+                    canonicalEvents: [huge.canonicalBytes(includingHash: true)])) == .eventTooLarge)
         // A replay of an old batch after it was accepted is a counted no-op (checked below).
         // The hub still takes a good batch afterwards, and only that.
         let okBody = Batch.encodeBody(

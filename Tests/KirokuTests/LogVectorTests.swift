@@ -42,7 +42,8 @@ struct LogVectorTests {
             agent: "vector-agent", firstSeq: 1, throughSeq: 7, headHash: chain[6].hash, accepted: 7, duplicates: 0,
             hubTime: "2026-11-27T09:08:00.000+09:00", keyID: signingKeyID(hub.publicKey),
             log: LogProof(
-                leafIndex: 6, treeSize: 7, root: Hex.encode(root), inclusion: try prover.inclusion(index: 6).map { Hex.encode($0) },
+                leafIndex: 6, treeSize: 7, root: Hex.encode(root),
+                inclusion: try prover.inclusion(index: 6).map { Hex.encode($0) },
                 checkpoint: signed))
         let signedReceipt = try SignedReceipt.sign(receipt, with: hub)
 
@@ -54,18 +55,22 @@ struct LogVectorTests {
                 let stub: JSONValue = .object([
                     "agent": .string(event.agent), "seq": .integer(event.seq), "time": .string(event.time),
                     "kind": .string(event.kind), "action": .string(event.action), "site": .string(event.site),
-                    "prev": .string(event.prev), "hash": .string(event.hash), "purged_at": .string("2033-11-28T03:00:00.000+09:00"),
+                    "prev": .string(event.prev), "hash": .string(event.hash),
+                    "purged_at": .string("2033-11-28T03:00:00.000+09:00"),
                 ])
                 entries.append(.init(object: stub, leafIndex: Int64(index), inclusion: inclusion, purged: true))
             } else {
                 entries.append(
-                    .init(object: try JSONParser.parse(event.canonicalBytes(includingHash: true)), leafIndex: Int64(index), inclusion: inclusion))
+                    .init(
+                        object: try JSONParser.parse(event.canonicalBytes(includingHash: true)),
+                        leafIndex: Int64(index), inclusion: inclusion))
             }
         }
         // The query the bundle answers (seq 7, at 09:07, is after `to`), and the hub's signed statement of it.
         let query = ["agent": "vector-agent", "to": "2026-11-27T09:07:00.000+09:00"]
         var bundle = EvidenceBundle(
-            origin: origin, hubKey: hub.publicKey.rawRepresentation.base64EncodedString(), checkpoint: note.text, query: query,
+            origin: origin, hubKey: hub.publicKey.rawRepresentation.base64EncodedString(), checkpoint: note.text,
+            query: query,
             events: entries)
         // The chain links: the agent's stretch from the seq before its first event shown to the one after its
         // last, 1 to 7.
@@ -73,7 +78,8 @@ struct LogVectorTests {
         bundle.links = [links]
         let statement = EvidenceStatement(
             origin: origin, treeSize: 7, query: query, matching: 6, offset: 0, entries: 6,
-            digest: EvidenceStatement.digest(chain.prefix(6).enumerated().map { (Int64($0.offset), $0.element.hash, $0.offset == 5) }),
+            digest: EvidenceStatement.digest(
+                chain.prefix(6).enumerated().map { (Int64($0.offset), $0.element.hash, $0.offset == 5) }),
             links: EvidenceLinks.digest(links))
         var statementNote = SignedNote(body: statement.body)
         try statementNote.sign(name: origin, key: hub)
@@ -81,11 +87,14 @@ struct LogVectorTests {
 
         return .object([
             "description": .string(
-                "The log over the 7 events of chain.json: roots, proofs, a checkpoint signed and cosigned, a receipt, an evidence bundle with a purged stub and the hub's signed statement of its query. Keys are from fixed seeds: for tests only."),
+                "The log over the 7 events of chain.json: roots, proofs, a checkpoint signed and cosigned, a receipt, an evidence bundle with a purged stub and the hub's signed statement of its query. Keys are from fixed seeds: for tests only."
+            ),
             "origin": .string(origin),
             "hub": .object([
-                "seed": .string(Hex.encode(hubSeed)), "public_key": .string(hub.publicKey.rawRepresentation.base64EncodedString()),
-                "note_key_id": .string(Hex.encode(SignedNote.keyID(name: origin, type: 0x01, publicKey: hub.publicKey))),
+                "seed": .string(Hex.encode(hubSeed)),
+                "public_key": .string(hub.publicKey.rawRepresentation.base64EncodedString()),
+                "note_key_id": .string(
+                    Hex.encode(SignedNote.keyID(name: origin, type: 0x01, publicKey: hub.publicKey))),
                 "receipt_key_id": .string(signingKeyID(hub.publicKey)),
             ]),
             "witness": .object([
@@ -95,7 +104,13 @@ struct LogVectorTests {
                         + Data([0x04] + witness.publicKey.rawRepresentation).base64EncodedString()),
                 "time": .integer(Int64(cosignedAt)),
             ]),
-            "leaves": .array(chain.map { .object(["event_hash": .string($0.hash), "leaf_hash": .string(Hex.encode(Merkle.leafHash(eventHash: $0.hash)!))]) }),
+            "leaves": .array(
+                chain.map {
+                    .object([
+                        "event_hash": .string($0.hash),
+                        "leaf_hash": .string(Hex.encode(Merkle.leafHash(eventHash: $0.hash)!)),
+                    ])
+                }),
             "roots": .array(
                 try (0...leaves.count).map { size in
                     var sized = memoryProver(Array(leaves.prefix(size)))
@@ -105,17 +120,24 @@ struct LogVectorTests {
                 try [(0, 7), (2, 7), (6, 7), (4, 5)].map { index, size in
                     var sized = memoryProver(Array(leaves.prefix(size)))
                     return .object([
-                        "leaf_index": .integer(Int64(index)), "tree_size": .integer(Int64(size)), "proof": hex(try sized.inclusion(index: Int64(index))),
+                        "leaf_index": .integer(Int64(index)), "tree_size": .integer(Int64(size)),
+                        "proof": hex(try sized.inclusion(index: Int64(index))),
                     ])
                 }),
             "consistency": .array(
                 try [(1, 7), (3, 7), (4, 7), (6, 7)].map { first, size in
                     var sized = memoryProver(Array(leaves.prefix(size)))
-                    return .object(["from": .integer(Int64(first)), "to": .integer(Int64(size)), "proof": hex(try sized.consistency(from: Int64(first)))])
+                    return .object([
+                        "from": .integer(Int64(first)), "to": .integer(Int64(size)),
+                        "proof": hex(try sized.consistency(from: Int64(first))),
+                    ])
                 }),
-            "checkpoint": .object(["body": .string(note.body), "signed": .string(signed), "cosigned": .string(note.text)]),
+            "checkpoint": .object([
+                "body": .string(note.body), "signed": .string(signed), "cosigned": .string(note.text),
+            ]),
             "receipt": .object([
-                "receipt": try JSONParser.parse(receipt.signedBytes), "signed_bytes": .string(String(decoding: receipt.signedBytes, as: UTF8.self)),
+                "receipt": try JSONParser.parse(receipt.signedBytes),
+                "signed_bytes": .string(String(decoding: receipt.signedBytes, as: UTF8.self)),
                 "signature": .string(signedReceipt.signature),
             ]),
             "bundle": try JSONParser.parse(bundle.bytes),
@@ -139,16 +161,21 @@ struct LogVectorTests {
         let hub = try Curve25519.Signing.PrivateKey(rawRepresentation: Self.hubSeed).publicKey
         let witness = try Curve25519.Signing.PrivateKey(rawRepresentation: Self.witnessSeed).publicKey
         let verdict = EvidenceVerifier.verify(
-            try EvidenceBundle(bytes: CanonicalJSON.encode(bundleValue)), hubKeys: [hub], witnesses: [(Self.witnessName, witness)])
+            try EvidenceBundle(bytes: CanonicalJSON.encode(bundleValue)), hubKeys: [hub],
+            witnesses: [(Self.witnessName, witness)])
         #expect(verdict.verified, "\(verdict.lines)")
         #expect(verdict.lines.last?.contains("5 event(s) proven and 1 purged") == true, "\(verdict.lines)")
-        #expect(verdict.lines.contains { $0.hasPrefix("ok    complete: the hub signed that 6 event(s)") }, "\(verdict.lines)")
+        #expect(
+            verdict.lines.contains { $0.hasPrefix("ok    complete: the hub signed that 6 event(s)") },
+            "\(verdict.lines)")
     }
 }
 
 @Suite("The agent's judgement of the hub's log history")
 struct LogHistoryTests {
-    @Test("A receipt's tree must extend the known one: the first is taken; equal, grown with a proof, pass; shrunk, changed, unproven or falsely proven are refused")
+    @Test(
+        "A receipt's tree must extend the known one: the first is taken; equal, grown with a proof, pass; shrunk, changed, unproven or falsely proven are refused"
+    )
     func judge() throws {
         let leaves = (0..<9).map { Merkle.leafHash([UInt8($0)]) }
         var other = leaves
@@ -159,21 +186,34 @@ struct LogHistoryTests {
         }
         func proof(_ leaves: [Merkle.Hash], from: Int, to: Int) throws -> LogConsistency {
             var prover = memoryProver(Array(leaves.prefix(to)))
-            return LogConsistency(from: Int64(from), proof: try prover.consistency(from: Int64(from)).map { Hex.encode($0) })
+            return LogConsistency(
+                from: Int64(from), proof: try prover.consistency(from: Int64(from)).map { Hex.encode($0) })
         }
         let known = try tree(leaves, 5)
         #expect(LogHistory.judge(known: nil, shown: known, consistency: nil) == .extends)
         #expect(LogHistory.judge(known: known, shown: known, consistency: nil) == .extends)
-        #expect(LogHistory.judge(known: known, shown: try tree(leaves, 9), consistency: try proof(leaves, from: 5, to: 9)) == .extends)
+        #expect(
+            LogHistory.judge(known: known, shown: try tree(leaves, 9), consistency: try proof(leaves, from: 5, to: 9))
+                == .extends)
         func refused(_ verdict: LogHistory.Verdict, _ words: String) -> Bool {
             if case .inconsistent(let reason) = verdict { return reason.contains(words) }
             return false
         }
-        #expect(refused(LogHistory.judge(known: known, shown: try tree(leaves, 4), consistency: nil), "shrank from 5 to 4"))
-        #expect(refused(LogHistory.judge(known: known, shown: try tree(other, 5), consistency: nil), "another tree of 5"))
+        #expect(
+            refused(LogHistory.judge(known: known, shown: try tree(leaves, 4), consistency: nil), "shrank from 5 to 4"))
+        #expect(
+            refused(LogHistory.judge(known: known, shown: try tree(other, 5), consistency: nil), "another tree of 5"))
         #expect(refused(LogHistory.judge(known: known, shown: try tree(leaves, 9), consistency: nil), "gave no proof"))
-        #expect(refused(LogHistory.judge(known: known, shown: try tree(leaves, 9), consistency: try proof(leaves, from: 4, to: 9)), "gave no proof"))
+        #expect(
+            refused(
+                LogHistory.judge(
+                    known: known, shown: try tree(leaves, 9), consistency: try proof(leaves, from: 4, to: 9)),
+                "gave no proof"))
         // A history rebuilt around a changed leaf: its own proof is valid for its own prefix, not the known one.
-        #expect(refused(LogHistory.judge(known: known, shown: try tree(other, 9), consistency: try proof(other, from: 5, to: 9)), "does not extend"))
+        #expect(
+            refused(
+                LogHistory.judge(
+                    known: known, shown: try tree(other, 9), consistency: try proof(other, from: 5, to: 9)),
+                "does not extend"))
     }
 }

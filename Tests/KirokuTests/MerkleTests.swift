@@ -30,7 +30,9 @@ struct MerkleTests {
         var appender: Merkle.Appender
 
         init(_ leaves: [Merkle.Hash]) throws {
-            appender = try Merkle.Appender(size: 0) { _, _ in Issue.record("an empty tree reads nothing"); return [] }
+            appender = try Merkle.Appender(size: 0) { _, _ in
+                Issue.record("an empty tree reads nothing"); return []
+            }
             for leaf in leaves {
                 var added: [(String, Merkle.Hash)] = []
                 appender.append(leaf) { level, index, hash in added.append(("\(level)/\(index)", hash)) }
@@ -41,7 +43,9 @@ struct MerkleTests {
         func prover(size: Int64) -> Merkle.Prover {
             let nodes = self.nodes
             return Merkle.Prover(size: size) { level, index in
-                guard let hash = nodes["\(level)/\(index)"] else { throw KirokuError(.internalError, "no node \(level)/\(index)") }
+                guard let hash = nodes["\(level)/\(index)"] else {
+                    throw KirokuError(.internalError, "no node \(level)/\(index)")
+                }
                 return hash
             }
         }
@@ -64,33 +68,47 @@ struct MerkleTests {
         let stored = try Stored(Self.referenceLeaves)
         let root8 = Hex.decode(Self.referenceRoots[8])!
         let inclusion: [(Int64, [String])] = [
-            (0, [
-                "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-                "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
-            ]),
-            (5, [
-                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-            ]),
+            (
+                0,
+                [
+                    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+                ]
+            ),
+            (
+                5,
+                [
+                    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                ]
+            ),
         ]
         for (index, expected) in inclusion {
             var prover = stored.prover(size: 8)
             let proof = try prover.inclusion(index: index)
             #expect(proof.map { Hex.encode($0) } == expected, "leaf \(index)")
-            #expect(Merkle.verifyInclusion(leaf: Self.referenceLeaves[Int(index)], index: index, size: 8, proof: proof, root: root8))
+            #expect(
+                Merkle.verifyInclusion(
+                    leaf: Self.referenceLeaves[Int(index)], index: index, size: 8, proof: proof, root: root8))
         }
         let consistency: [(Int64, [String])] = [
-            (2, [
-                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-                "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
-            ]),
-            (6, [
-                "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-            ]),
+            (
+                2,
+                [
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+                ]
+            ),
+            (
+                6,
+                [
+                    "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                ]
+            ),
         ]
         for (first, expected) in consistency {
             var prover = stored.prover(size: 8)
@@ -114,32 +132,60 @@ struct MerkleTests {
             #expect(try prover.root() == roots[Int(size)])
             for index in 0..<size {
                 let proof = try prover.inclusion(index: index)
-                #expect(Merkle.verifyInclusion(leaf: leaves[Int(index)], index: index, size: size, proof: proof, root: roots[Int(size)]))
+                #expect(
+                    Merkle.verifyInclusion(
+                        leaf: leaves[Int(index)], index: index, size: size, proof: proof, root: roots[Int(size)]))
                 if size >= 2 {
-                    #expect(!Merkle.verifyInclusion(leaf: leaves[Int(index)], index: index, size: size, proof: proof, root: roots[Int(size) - 1]))
+                    #expect(
+                        !Merkle.verifyInclusion(
+                            leaf: leaves[Int(index)], index: index, size: size, proof: proof, root: roots[Int(size) - 1]
+                        ))
                 }
                 if !proof.isEmpty {
                     var bent = proof
                     bent[bent.count - 1][7] ^= 1
-                    #expect(!Merkle.verifyInclusion(leaf: leaves[Int(index)], index: index, size: size, proof: bent, root: roots[Int(size)]))
-                    #expect(!Merkle.verifyInclusion(leaf: leaves[Int(index)], index: index, size: size, proof: Array(proof.dropLast()), root: roots[Int(size)]))
+                    #expect(
+                        !Merkle.verifyInclusion(
+                            leaf: leaves[Int(index)], index: index, size: size, proof: bent, root: roots[Int(size)]))
+                    #expect(
+                        !Merkle.verifyInclusion(
+                            leaf: leaves[Int(index)], index: index, size: size, proof: Array(proof.dropLast()),
+                            root: roots[Int(size)]))
                 }
-                #expect(!Merkle.verifyInclusion(leaf: leaves[Int(index)], index: index, size: size, proof: proof + [roots[0]], root: roots[Int(size)]))
+                #expect(
+                    !Merkle.verifyInclusion(
+                        leaf: leaves[Int(index)], index: index, size: size, proof: proof + [roots[0]],
+                        root: roots[Int(size)]))
                 if size > 1 {
                     let other = (index + 1) % size
-                    #expect(!Merkle.verifyInclusion(leaf: leaves[Int(index)], index: other, size: size, proof: proof, root: roots[Int(size)]) || leaves[Int(index)] == leaves[Int(other)])
+                    #expect(
+                        !Merkle.verifyInclusion(
+                            leaf: leaves[Int(index)], index: other, size: size, proof: proof, root: roots[Int(size)])
+                            || leaves[Int(index)] == leaves[Int(other)])
                 }
                 checked += 1
             }
             for first in Int64(0)...size {
                 let proof = try prover.consistency(from: first)
-                #expect(Merkle.verifyConsistency(first: first, second: size, firstRoot: roots[Int(first)], secondRoot: roots[Int(size)], proof: proof), "\(first)→\(size)")
+                #expect(
+                    Merkle.verifyConsistency(
+                        first: first, second: size, firstRoot: roots[Int(first)], secondRoot: roots[Int(size)],
+                        proof: proof), "\(first)→\(size)")
                 if first > 0 && first < size {
                     var bent = proof
                     bent[0][3] ^= 0x80
-                    #expect(!Merkle.verifyConsistency(first: first, second: size, firstRoot: roots[Int(first)], secondRoot: roots[Int(size)], proof: bent))
-                    #expect(!Merkle.verifyConsistency(first: first, second: size, firstRoot: roots[Int(first) - 1], secondRoot: roots[Int(size)], proof: proof), "a different old tree")
-                    #expect(!Merkle.verifyConsistency(first: first, second: size, firstRoot: roots[Int(first)], secondRoot: roots[Int(size)], proof: Array(proof.dropLast())))
+                    #expect(
+                        !Merkle.verifyConsistency(
+                            first: first, second: size, firstRoot: roots[Int(first)], secondRoot: roots[Int(size)],
+                            proof: bent))
+                    #expect(
+                        !Merkle.verifyConsistency(
+                            first: first, second: size, firstRoot: roots[Int(first) - 1], secondRoot: roots[Int(size)],
+                            proof: proof), "a different old tree")
+                    #expect(
+                        !Merkle.verifyConsistency(
+                            first: first, second: size, firstRoot: roots[Int(first)], secondRoot: roots[Int(size)],
+                            proof: Array(proof.dropLast())))
                 }
                 checked += 1
             }
@@ -153,10 +199,14 @@ struct MerkleTests {
         // text with its key must give its signature byte for byte.
         let skey = Data(base64Encoded: "AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz")!
         let key = try Curve25519.Signing.PrivateKey(rawRepresentation: skey.dropFirst())
-        let text = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
+        let text =
+            "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
         var note = SignedNote(body: text)
         try note.sign(name: "PeterNeumann", key: key)
-        #expect(note.text == text + "\n— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n")
+        #expect(
+            note.text == text
+                + "\n— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
+        )
         #expect(Hex.encode(SignedNote.keyID(name: "PeterNeumann", type: 1, publicKey: key.publicKey)) == "c74f20a3")
         let read = try SignedNote(text: note.text)
         #expect(read == note && read.verify(name: "PeterNeumann", publicKey: key.publicKey))
@@ -175,11 +225,15 @@ struct MerkleTests {
         try checkpoint.cosign(name: "kaigi.example.lg.jp/witness", key: witness, time: 1_795_000_000)
         let parsed = try SignedNote(text: checkpoint.text)
         #expect(parsed.verify(name: tree.origin, publicKey: log.publicKey))
-        #expect(parsed.cosignatureTime(name: "kaigi.example.lg.jp/witness", publicKey: witness.publicKey) == 1_795_000_000)
+        #expect(
+            parsed.cosignatureTime(name: "kaigi.example.lg.jp/witness", publicKey: witness.publicKey) == 1_795_000_000)
         #expect(parsed.cosignatureTime(name: "kaigi.example.lg.jp/witness", publicKey: log.publicKey) == nil)
-        #expect(!parsed.verify(name: tree.origin, publicKey: witness.publicKey), "a cosignature is not the log's signature")
+        #expect(
+            !parsed.verify(name: tree.origin, publicKey: witness.publicKey), "a cosignature is not the log's signature")
         // Malformed texts are refused with a stable code.
-        for bad in ["", "origin\n8\n", "origin\nx\nAAAA\n\n", tree.body + "\n— name !!!\n", tree.body + "\nno dash line\n"] {
+        for bad in [
+            "", "origin\n8\n", "origin\nx\nAAAA\n\n", tree.body + "\n— name !!!\n", tree.body + "\nno dash line\n",
+        ] {
             #expect(throws: KirokuError.self) { _ = try Checkpoint(body: try SignedNote(text: bad).body) }
         }
     }

@@ -22,7 +22,8 @@ struct ProtocolTests {
         let text = String(decoding: CanonicalJSON.encode(value), as: UTF8.self)
         #expect(
             text
-                == "{\"s\":\"quote\\\" backslash\\\\ nl\\n tab\\t cr\\r bs\\b ff\\f nul\\u0000 us\\u001f del\u{7F} 日本 /\"}")
+                == "{\"s\":\"quote\\\" backslash\\\\ nl\\n tab\\t cr\\r bs\\b ff\\f nul\\u0000 us\\u001f del\u{7F} 日本 /\"}"
+        )
     }
 
     @Test("Nested values, integers and literals have one canonical form")
@@ -30,7 +31,9 @@ struct ProtocolTests {
         let value = JSONValue.object([
             "z": .array([.integer(-5), .bool(true), .null, .object([:])]), "a": .integer(9_007_199_254_740_993),
         ])
-        #expect(String(decoding: CanonicalJSON.encode(value), as: UTF8.self) == "{\"a\":9007199254740993,\"z\":[-5,true,null,{}]}")
+        #expect(
+            String(decoding: CanonicalJSON.encode(value), as: UTF8.self)
+                == "{\"a\":9007199254740993,\"z\":[-5,true,null,{}]}")
     }
 
     @Test(
@@ -56,8 +59,10 @@ struct ProtocolTests {
     @Test(
         "Anything but the strict wire form is refused",
         arguments: [
-            "2026-11-27T09:30:00+09:00", "2026-11-27 09:30:00.000+09:00", "2026-11-27T09:30:00.000", "2026-02-30T00:00:00.000Z",
-            "2026-11-27T24:00:00.000Z", "2026-11-27t09:30:00.000z", "2025-02-29T00:00:00.000Z", "2026-11-27T09:30:00.000-00:00",
+            "2026-11-27T09:30:00+09:00", "2026-11-27 09:30:00.000+09:00", "2026-11-27T09:30:00.000",
+            "2026-02-30T00:00:00.000Z",
+            "2026-11-27T24:00:00.000Z", "2026-11-27t09:30:00.000z", "2025-02-29T00:00:00.000Z",
+            "2026-11-27T09:30:00.000-00:00",
             "", "2026-11-27T09:30:00.0000Z",
         ])
     func timestampRefused(text: String) {
@@ -94,7 +99,8 @@ struct ProtocolTests {
         try EventDraft(kind: "residentcard", action: "destroy", actor: "P1", attrs: ["method": "裁断"]).validate()
         // Every kind and action of PROTOCOL.md §2 is in the vocabulary.
         #expect(EventKind.all.count == 11)
-        #expect(EventKind.all.reduce(0) { $0 + $1.actions.count } == 72)  // 59, then the incident lifecycle (4), the hub's contractor/submitted and reviewed, record/shutdown_declared, alert_sent, manual_registered and reviewed, agent/imported, media/take_out and return
+        // 59, then the incident lifecycle (4), the hub's contractor/submitted and reviewed, record/shutdown_declared, alert_sent, manual_registered and reviewed, agent/imported, media/take_out and return
+        #expect(EventKind.all.reduce(0) { $0 + $1.actions.count } == 72)
         // The agent's own alarm when the hub's log does not extend what it showed before (PROTOCOL.md §4).
         #expect(EventKind.named("agent")?.actions.contains("log_inconsistent") == true)
         #expect(EventKind.named("agent")?.actions.contains("log_accepted") == true)
@@ -140,9 +146,11 @@ struct VectorTests {
     }
 
     static func fixedEvents() -> (single: [(String, Event)], chain: [Event]) {
-        func event(_ seq: Int64, _ kind: String, _ action: String, _ actor: String, _ subject: String, _ attrs: [String: String],
-            prev: String, agent: String = "vector-agent", site: String = "本庁舎 電算室") -> Event
-        {
+        func event(
+            _ seq: Int64, _ kind: String, _ action: String, _ actor: String, _ subject: String,
+            _ attrs: [String: String],
+            prev: String, agent: String = "vector-agent", site: String = "本庁舎 電算室"
+        ) -> Event {
             Event(
                 agent: agent, seq: seq, time: "2026-11-27T09:\(String(format: "%02d", seq)):00.000+09:00", kind: kind,
                 action: action, actor: actor, subject: subject, site: site, attrs: attrs,
@@ -150,20 +158,66 @@ struct VectorTests {
             ).sealed()
         }
         let single: [(String, Event)] = [
-            ("access-enter-japanese", event(1, "access", "enter", "P0012", "電算室", ["method": "card_reader", "permit": "R-2026-014"], prev: Event.genesis)),
-            ("operation-lookup", event(7, "operation", "lookup", "P0101", "住民票コード 00000000001", ["purpose": "転入届"], prev: String(repeating: "ab", count: 32))),
-            ("residentcard-destroy", event(3, "residentcard", "destroy", "P0201", "住基カード-000087", ["method": "裁断"], prev: String(repeating: "01", count: 32))),
-            ("escapes-and-ordering", event(4, "incident", "fault", "system", "line1\nline2 \"quoted\" \\ tab\t", ["z": "last", "a": "first", "日本": "語", "\u{1F600}": "emoji", "\u{FF61}": "halfwidth"], prev: String(repeating: "ff", count: 32), site: "")),
-            ("agent-heartbeat-no-attrs", event(5, "agent", "heartbeat", "kiroku-agent", "vector-agent", [:], prev: String(repeating: "0f", count: 32))),
-            ("escapes-control-characters", event(6, "incident", "fault", "system", "bs\u{8} ff\u{C} cr\r soh\u{1} us\u{1F} del\u{7F} slash/", ["detail": "esc\u{1B} del\u{7F}"], prev: String(repeating: "2e", count: 32))),
+            (
+                "access-enter-japanese",
+                event(
+                    1, "access", "enter", "P0012", "電算室", ["method": "card_reader", "permit": "R-2026-014"],
+                    prev: Event.genesis)
+            ),
+            (
+                "operation-lookup",
+                event(
+                    7, "operation", "lookup", "P0101", "住民票コード 00000000001", ["purpose": "転入届"],
+                    prev: String(repeating: "ab", count: 32))
+            ),
+            (
+                "residentcard-destroy",
+                event(
+                    3, "residentcard", "destroy", "P0201", "住基カード-000087", ["method": "裁断"],
+                    prev: String(repeating: "01", count: 32))
+            ),
+            (
+                "escapes-and-ordering",
+                event(
+                    4, "incident", "fault", "system", "line1\nline2 \"quoted\" \\ tab\t",
+                    ["z": "last", "a": "first", "日本": "語", "\u{1F600}": "emoji", "\u{FF61}": "halfwidth"],
+                    prev: String(repeating: "ff", count: 32), site: "")
+            ),
+            (
+                "agent-heartbeat-no-attrs",
+                event(
+                    5, "agent", "heartbeat", "kiroku-agent", "vector-agent", [:],
+                    prev: String(repeating: "0f", count: 32))
+            ),
+            (
+                "escapes-control-characters",
+                event(
+                    6, "incident", "fault", "system", "bs\u{8} ff\u{C} cr\r soh\u{1} us\u{1F} del\u{7F} slash/",
+                    ["detail": "esc\u{1B} del\u{7F}"], prev: String(repeating: "2e", count: 32))
+            ),
             // The incident lifecycle: a report naming the incident it follows (§2).
-            ("incident-reported-naming-its-incident", event(8, "incident", "reported", "unyo01", "管理者", ["incident": "server-room/41", "to": "kanri01"], prev: String(repeating: "3c", count: 32))),
-            ("incident-closed", event(9, "incident", "closed", "unyo01", "サーバー1", ["incident": "server-room/41"], prev: String(repeating: "4d", count: 32))),
+            (
+                "incident-reported-naming-its-incident",
+                event(
+                    8, "incident", "reported", "unyo01", "管理者", ["incident": "server-room/41", "to": "kanri01"],
+                    prev: String(repeating: "3c", count: 32))
+            ),
+            (
+                "incident-closed",
+                event(
+                    9, "incident", "closed", "unyo01", "サーバー1", ["incident": "server-room/41"],
+                    prev: String(repeating: "4d", count: 32))
+            ),
             // A contractor's submission as the hub records it in its own chain (§13): the file's hash in file1.
-            ("contractor-submitted-by-the-hub", event(10, "contractor", "submitted", "V-03", "C-1", [
-                "type": "site_audit", "contractor": "日本電算", "note": "令和8年度上期 実施状況報告",
-                "file1": "\(String(repeating: "5e", count: 32)) 48213 application/pdf 実施状況報告 上期.pdf",
-            ], prev: String(repeating: "6f", count: 32), agent: "hub", site: "")),
+            (
+                "contractor-submitted-by-the-hub",
+                event(
+                    10, "contractor", "submitted", "V-03", "C-1",
+                    [
+                        "type": "site_audit", "contractor": "日本電算", "note": "令和8年度上期 実施状況報告",
+                        "file1": "\(String(repeating: "5e", count: 32)) 48213 application/pdf 実施状況報告 上期.pdf",
+                    ], prev: String(repeating: "6f", count: 32), agent: "hub", site: "")
+            ),
         ]
         var chain: [Event] = []
         var prev = Event.genesis
@@ -197,8 +251,14 @@ struct VectorTests {
         if ProcessInfo.processInfo.environment["KIROKU_WRITE_VECTORS"] != nil {
             try FileManager.default.createDirectory(at: Self.folder, withIntermediateDirectories: true)
             let files: [(String, String, [[String: Any]])] = [
-                ("events.json", "Single events of several kinds, with Japanese text and escapes.", fixed.single.map { Self.vector($0.0, $0.1) }),
-                ("chain.json", "A chain of 7 events of one agent from seq 1 (prev of seq 1 is the genesis value).", fixed.chain.map { Self.vector("seq-\($0.seq)", $0) }),
+                (
+                    "events.json", "Single events of several kinds, with Japanese text and escapes.",
+                    fixed.single.map { Self.vector($0.0, $0.1) }
+                ),
+                (
+                    "chain.json", "A chain of 7 events of one agent from seq 1 (prev of seq 1 is the genesis value).",
+                    fixed.chain.map { Self.vector("seq-\($0.seq)", $0) }
+                ),
             ]
             for (name, description, vectors) in files {
                 let data = try JSONSerialization.data(
@@ -212,13 +272,18 @@ struct VectorTests {
             #expect(file.vectors.count == expected.count)
             for (vector, event) in zip(file.vectors, expected) {
                 #expect(vector.event == event, "\(name) \(vector.name)")
-                #expect(String(decoding: vector.event.canonicalBytes(includingHash: false), as: UTF8.self) == vector.canonical)
-                #expect(String(decoding: vector.event.canonicalBytes(includingHash: true), as: UTF8.self) == vector.canonical_with_hash)
+                #expect(
+                    String(decoding: vector.event.canonicalBytes(includingHash: false), as: UTF8.self)
+                        == vector.canonical)
+                #expect(
+                    String(decoding: vector.event.canonicalBytes(includingHash: true), as: UTF8.self)
+                        == vector.canonical_with_hash)
                 #expect(vector.event.computeHash() == vector.hash)
                 try vector.event.validate()
             }
         }
-        let chain = try JSONDecoder().decode(File.self, from: Data(contentsOf: Self.folder.appending(path: "chain.json")))
+        let chain = try JSONDecoder().decode(
+            File.self, from: Data(contentsOf: Self.folder.appending(path: "chain.json")))
         #expect(chain.vectors.count >= 5)
         #expect(chain.vectors[0].event.prev == Event.genesis)
         for (previous, next) in zip(chain.vectors, chain.vectors.dropFirst()) {
@@ -248,7 +313,8 @@ struct JSONParserTests {
         "Refuses what Kiroku never sends and could be misread",
         arguments: [
             "1.5", "1e3", "-0.0", "01", "9223372036854775808", "-9223372036854775809", "{\"a\":1,\"a\":2}",
-            "[1,]", "{\"a\":1,}", "\"\\ud800\"", "\"\\udc00x\"", "\"tab\there\"", "\"\\x\"", "[1] 2", "", "nul", "{\"a\"}",
+            "[1,]", "{\"a\":1,}", "\"\\ud800\"", "\"\\udc00x\"", "\"tab\there\"", "\"\\x\"", "[1] 2", "", "nul",
+            "{\"a\"}",
             String(repeating: "[", count: 40) + String(repeating: "]", count: 40), "\"unterminated",
         ])
     func refusals(text: String) {
@@ -265,7 +331,8 @@ struct JSONParserTests {
     func batches() throws {
         let chain = makeChain(agent: "t-1", count: 5)
         let body = Batch.encodeBody(
-            agent: "t-1", sentAt: "2026-11-27T00:00:00.000Z", headSeq: 5, canonicalEvents: chain.map { $0.canonicalBytes(includingHash: true) })
+            agent: "t-1", sentAt: "2026-11-27T00:00:00.000Z", headSeq: 5,
+            canonicalEvents: chain.map { $0.canonicalBytes(includingHash: true) })
         let batch = try Batch.parse(body)
         #expect(batch.events == chain)
         #expect(try JSONDecoder().decode(Batch.self, from: Data(body)).events == batch.events)
@@ -306,7 +373,8 @@ struct FuzzTests {
             let bytes = [UInt8](try Data(contentsOf: Self.corpusFolder.appending(path: name)))
             #expect(ParserProperties.violation(bytes) == nil, "\(name)")
         }
-        let batch = try Batch.parse([UInt8](try Data(contentsOf: Self.corpusFolder.appending(path: "batch-chain.json"))))
+        let batch = try Batch.parse(
+            [UInt8](try Data(contentsOf: Self.corpusFolder.appending(path: "batch-chain.json"))))
         for event in batch.events { try event.validate() }
     }
 
@@ -328,10 +396,15 @@ struct FuzzTests {
         // The mutator must exercise both sides: some inputs still parse, most are refused.
         #expect(parsedBatches > 0 && refused > parsedBatches)
     }
-    @Test("5,000 mutated register CSVs: each refused with its line or parsed sound, and what is exported re-imports unchanged")
+    @Test(
+        "5,000 mutated register CSVs: each refused with its line or parsed sound, and what is exported re-imports unchanged"
+    )
     func mutatedRegisters() async throws {
         let valid: [(Register, String)] = [
-            (.permits, "\u{FEFF}permit_id,person,room,valid_from,valid_to\r\nR-1,P0012,電算室,2026-04-01,2027-03-31\r\n=\"R-2\",P0034,\"保管庫, 2F\",2026-12-01,\r\n"),
+            (
+                .permits,
+                "\u{FEFF}permit_id,person,room,valid_from,valid_to\r\nR-1,P0012,電算室,2026-04-01,2027-03-31\r\n=\"R-2\",P0034,\"保管庫, 2F\",2026-12-01,\r\n"
+            ),
             (.cards, "card_id,holder,state,since\nC-1001,P0101,active,2026-04-01\nC-1002,P0102,revoked,2026-11-01\n"),
             (.people, "person_id,name,role,left\nkanri01,山田 \"太郎\",管理者;会議,\nP0101,田中,操作者,2026-12-20\n"),
             (.stock, "card_no,state,since,location\n住基カード-000100,stock,2026-11-01,金庫A\n"),
@@ -351,7 +424,9 @@ struct FuzzTests {
                     rows = try HubStore.parseRegister(register, csv: text)
                 } catch {
                     // Refused: with where and what, never a crash.
-                    #expect(error.message.hasPrefix("line ") || error.message.hasPrefix("the CSV is empty"), "\(error.message)")
+                    #expect(
+                        error.message.hasPrefix("line ") || error.message.hasPrefix("the CSV is empty"),
+                        "\(error.message)")
                     refused += 1
                     continue
                 }
@@ -363,24 +438,34 @@ struct FuzzTests {
                 roundTrips += 1
                 _ = try await store.importRegister(register, csv: text, by: "kanri01")
                 let exported = try await store.exportRegister(register)
-                #expect(try HubStore.parseRegister(register, csv: exported) == rows.sorted { ($0[register.columns[0]] ?? "") < ($1[register.columns[0]] ?? "") }, "\(register): \(text.prefix(200))")
+                #expect(
+                    try HubStore.parseRegister(register, csv: exported)
+                        == rows.sorted { ($0[register.columns[0]] ?? "") < ($1[register.columns[0]] ?? "") },
+                    "\(register): \(text.prefix(200))")
                 let again = try await store.importRegister(register, csv: exported, by: "kanri01")
-                #expect(again == (0, 0, 0), "\(register) \(again): \(text.debugDescription.prefix(300)) → \(exported.debugDescription.prefix(300))")
+                #expect(
+                    again == (0, 0, 0),
+                    "\(register) \(again): \(text.debugDescription.prefix(300)) → \(exported.debugDescription.prefix(300))"
+                )
             }
         }
-        #expect(parsed > 100 && refused > 100 && roundTrips > 50, "parsed \(parsed), refused \(refused), round trips \(roundTrips)")
+        #expect(
+            parsed > 100 && refused > 100 && roundTrips > 50,
+            "parsed \(parsed), refused \(refused), round trips \(roundTrips)")
     }
 }
 
-
 @Suite("Times as people type them (PersonTime)")
 struct PersonTimeTests {
-    @Test("Excel's dates, ISO dates, 和暦 and full-width digits, with or without a time, are read in JST; anything else is refused")
+    @Test(
+        "Excel's dates, ISO dates, 和暦 and full-width digits, with or without a time, are read in JST; anything else is refused"
+    )
     func forms() {
         let accepted: [(String, String)] = [
             ("2026/4/1", "2026-04-01T00:00:00.000+09:00"), ("2026-04-01", "2026-04-01T00:00:00.000+09:00"),
             ("2026/4/1 9:30", "2026-04-01T09:30:00.000+09:00"), ("2026-11-27T09:30", "2026-11-27T09:30:00.000+09:00"),
-            ("2026.12.31 23:59:59", "2026-12-31T23:59:59.000+09:00"), ("2026/4/1 09:30:15.250", "2026-04-01T09:30:15.250+09:00"),
+            ("2026.12.31 23:59:59", "2026-12-31T23:59:59.000+09:00"),
+            ("2026/4/1 09:30:15.250", "2026-04-01T09:30:15.250+09:00"),
             ("２０２６／４／１　９：３０", "2026-04-01T09:30:00.000+09:00"), ("令和8年4月1日", "2026-04-01T00:00:00.000+09:00"),
             ("令和元年5月1日 10:00", "2019-05-01T10:00:00.000+09:00"), (" 2026/4/1 ", "2026-04-01T00:00:00.000+09:00"),
             ("2026-11-27T09:30:00.000Z", "2026-11-27T09:30:00.000Z"),
@@ -389,7 +474,8 @@ struct PersonTimeTests {
             #expect(PersonTime.parse(typed)?.rfc3339 == expected, "\(typed)")
         }
         for typed in [
-            "yesterday", "26/4/1", "2026/13/1", "2026/2/30", "2026/4/1 25:00", "2026/4/1 9:60", "2026/4/1 9:30:15.25", "2026/4",
+            "yesterday", "26/4/1", "2026/13/1", "2026/2/30", "2026/4/1 25:00", "2026/4/1 9:60", "2026/4/1 9:30:15.25",
+            "2026/4",
             "令和100年1月1日", "令和8年4月1日9時", "2026-04-01 9", "2026/4/1 9:30 PM", "",
         ] {
             #expect(PersonTime.parse(typed) == nil, "\(typed) must be refused")
@@ -399,7 +485,8 @@ struct PersonTimeTests {
 
 @Suite("和暦 (Wareki)")
 struct WarekiTests {
-    @Test("Every era boundary: the day before is the old era, the first day is 元年 of the new one; 年度 runs April to March")
+    @Test(
+        "Every era boundary: the day before is the old era, the first day is 元年 of the new one; 年度 runs April to March")
     func boundaries() {
         // (Gregorian day before, its 和暦), (the era's first day, its 和暦)
         let cases: [((Int, Int, Int), String, (Int, Int, Int), String)] = [
@@ -425,8 +512,10 @@ struct WarekiTests {
     @Test("和暦 typed by name or letter is read at each boundary; a day the era did not cover is refused")
     func typed() {
         let accepted = [
-            ("平成31年4月30日", "2019-04-30"), ("令和元年5月1日", "2019-05-01"), ("R1.5.1", "2019-05-01"), ("H31.4.30", "2019-04-30"),
-            ("R8.4.1", "2026-04-01"), ("r8/4/1 9:30", "2026-04-01"), ("昭和64年1月7日", "1989-01-07"), ("平成元年1月8日", "1989-01-08"),
+            ("平成31年4月30日", "2019-04-30"), ("令和元年5月1日", "2019-05-01"), ("R1.5.1", "2019-05-01"),
+            ("H31.4.30", "2019-04-30"),
+            ("R8.4.1", "2026-04-01"), ("r8/4/1 9:30", "2026-04-01"), ("昭和64年1月7日", "1989-01-07"),
+            ("平成元年1月8日", "1989-01-08"),
             ("S64.1.7", "1989-01-07"), ("大正元年7月30日", "1912-07-30"), ("明治45年7月29日", "1912-07-29"),
             ("2026年4月1日", "2026-04-01"), ("２０２６年４月１日 ９:３０", "2026-04-01"),
         ]
@@ -448,10 +537,15 @@ struct MessageCatalogueTests {
             #expect(code.japanese.unicodeScalars.contains { $0.value >= 0x3040 }, "\(code.rawValue): \(code.japanese)")
         }
         #expect(Set(ErrorCode.all).count == ErrorCode.all.count)
-        let spec = try String(contentsOf: URL(filePath: #filePath).deletingLastPathComponent().appending(path: "../../Protocol/PROTOCOL.md"), encoding: .utf8)
+        let spec = try String(
+            contentsOf: URL(filePath: #filePath).deletingLastPathComponent().appending(
+                path: "../../Protocol/PROTOCOL.md"), encoding: .utf8)
         let listed = spec.matches(of: /\n\| `([a-z_]+)` \| [0-9]{3} \|/).map { String($0.1) }
         #expect(listed.count >= 25, "the table of §5 was read")
-        for code in listed { #expect(ErrorCode.all.contains(ErrorCode(rawValue: code)), "PROTOCOL.md lists \(code), the catalogue does not") }
+        for code in listed {
+            #expect(
+                ErrorCode.all.contains(ErrorCode(rawValue: code)), "PROTOCOL.md lists \(code), the catalogue does not")
+        }
     }
 }
 
@@ -460,7 +554,9 @@ struct RuleTextTests {
     @Test("Every rule says what it finds in Japanese too, and GET /v1/rules carries both")
     func japanese() throws {
         for rule in RuleInfo.all {
-            #expect(rule.descriptionJa != rule.description && rule.descriptionJa.unicodeScalars.contains { $0.value >= 0x3040 }, "\(rule.id)")
+            #expect(
+                rule.descriptionJa != rule.description
+                    && rule.descriptionJa.unicodeScalars.contains { $0.value >= 0x3040 }, "\(rule.id)")
         }
         let encoded = String(decoding: try JSONEncoder().encode(RuleInfo.all), as: UTF8.self)
         #expect(encoded.contains("\"description_ja\""))
@@ -473,6 +569,29 @@ struct QueryStringTests {
     @Test("Values are percent-encoded but for ASCII letters, digits and -._~; names come in order")
     func encode() {
         #expect(QueryString.percent("住 +a-._~Z9") == "%E4%BD%8F%20%2Ba-._~Z9")
-        #expect(QueryString.encode(["to": "2026-12-01T00:00:00.000+09:00", "actor": "P0101"]) == "actor=P0101&to=2026-12-01T00%3A00%3A00.000%2B09%3A00")
+        #expect(
+            QueryString.encode(["to": "2026-12-01T00:00:00.000+09:00", "actor": "P0101"])
+                == "actor=P0101&to=2026-12-01T00%3A00%3A00.000%2B09%3A00")
+    }
+}
+
+extension ProtocolTests {
+    @Test("EventQuery: what a client sends reads back to the same query at the hub; a bad filter is refused alike")
+    func eventQueryRoundTrip() throws {
+        var query = EventQuery()
+        query.from = Timestamp(rfc3339: "2026-04-01T00:00:00.000+09:00")
+        query.to = Timestamp(rfc3339: "2026-05-01T00:00:00.000+09:00")
+        query.kind = "operation"
+        query.actor = "P00"
+        query.actorMatch = .prefix
+        query.subject = "住民"
+        query.subjectMatch = .contains
+        query.limit = 50
+        query.cursor = EventQuery.Cursor(timeMS: 1_775_000_000_000, agent: "counter-01", seq: 7).text
+        #expect(try EventQuery(parameters: query.parameters) == query)
+        #expect(try EventQuery(parameters: EventQuery().parameters) == EventQuery())
+        for bad in [["kind": "nope"], ["actor_match": "prefix"], ["limit": "0"], ["cursor": "x"], ["color": "red"]] {
+            #expect(throws: KirokuError.self, "\(bad)") { try EventQuery(parameters: bad) }
+        }
     }
 }

@@ -5,7 +5,7 @@ import KirokuProtocol
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A fresh folder per test, removed at the end unless KIROKU_KEEP_TEST_DIRS is set.
@@ -231,7 +231,8 @@ final class AgentProcess: @unchecked Sendable {
     let config: String
     let socket: String
 
-    init(config: String, socket: String, temp: TempDir, name: String, environment: [String: String] = [:]) async throws {
+    init(config: String, socket: String, temp: TempDir, name: String, environment: [String: String] = [:]) async throws
+    {
         self.config = config
         self.socket = socket
         // A socket file left by a killed agent must not be mistaken for the new one listening.
@@ -247,7 +248,8 @@ final class AgentProcess: @unchecked Sendable {
         let childRef = child
         // Ready when a producer can connect: the socket file exists from bind(), before listen().
         let ready = await eventually(timeout: .seconds(60)) {
-            (FileManager.default.fileExists(atPath: socket) && (try? SocketProducer(path: socket)) != nil) || !childRef.isRunning
+            (FileManager.default.fileExists(atPath: socket) && (try? SocketProducer(path: socket)) != nil)
+                || !childRef.isRunning
         }
         guard ready, child.isRunning else { throw KirokuError(.internalError, "agent did not start: \(child.log)") }
     }
@@ -310,14 +312,16 @@ final class SocketProducer: @unchecked Sendable {
 }
 
 /// Builds a valid chain of events for an agent, as an agent would, without a journal.
-func makeChain(agent: String, count: Int, from seq: Int64 = 1, prev: String = Event.genesis, kind: String = "operation",
-    action: String = "lookup") -> [Event]
-{
+func makeChain(
+    agent: String, count: Int, from seq: Int64 = 1, prev: String = Event.genesis, kind: String = "operation",
+    action: String = "lookup"
+) -> [Event] {
     var events: [Event] = []
     var previous = prev
     for index in 0..<count {
         let event = Event(
-            agent: agent, seq: seq + Int64(index), time: "2026-11-27T09:\(String(format: "%02d", index % 60)):00.000+09:00",
+            agent: agent, seq: seq + Int64(index),
+            time: "2026-11-27T09:\(String(format: "%02d", index % 60)):00.000+09:00",
             kind: kind, action: action, actor: "P\(1000 + index)", subject: "住民票コード \(index)", site: "本庁舎",
             attrs: ["purpose": "テスト"], salt: Event.randomSalt(), prev: previous
         ).sealed()

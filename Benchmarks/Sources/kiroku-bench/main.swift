@@ -1,6 +1,6 @@
+import Crypto
 import Foundation
 import GRDBSQLite
-import Crypto
 import KirokuAgent
 import KirokuClient
 import KirokuControl
@@ -11,7 +11,7 @@ import Logging
 import NIOHTTP1
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // kiroku-bench: Kiroku's own benchmarks. Each figure is printed beside a baseline measured in the same
@@ -44,7 +44,8 @@ extension String {
 }
 
 let sampleDraft = EventDraft(
-    kind: "operation", action: "lookup", actor: "P0101", subject: "住民票コード 00000000001", attrs: ["purpose": "転入届", "terminal": "端末01"])
+    kind: "operation", action: "lookup", actor: "P0101", subject: "住民票コード 00000000001",
+    attrs: ["purpose": "転入届", "terminal": "端末01"])
 
 // MARK: 1. Durable single-event append vs bare SQLite single-row FULL transactions
 
@@ -52,7 +53,10 @@ func bareSQLite(count: Int, path: String) throws -> Duration {
     var db: OpaquePointer?
     guard sqlite3_open(path, &db) == SQLITE_OK else { throw KirokuError(.journal, "sqlite3_open failed") }
     defer { sqlite3_close(db) }
-    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE t(seq INTEGER PRIMARY KEY, body BLOB NOT NULL)", nil, nil, nil)
+    sqlite3_exec(
+        db,
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE t(seq INTEGER PRIMARY KEY, body BLOB NOT NULL)",
+        nil, nil, nil)
     var statement: OpaquePointer?
     sqlite3_prepare_v2(db, "INSERT INTO t(seq, body) VALUES (?, ?)", -1, &statement, nil)
     defer { sqlite3_finalize(statement) }
@@ -65,7 +69,9 @@ func bareSQLite(count: Int, path: String) throws -> Duration {
             _ = body.withUnsafeBytes { sqlite3_bind_blob(statement, 2, $0.baseAddress, Int32($0.count), nil) }
             guard sqlite3_step(statement) == SQLITE_DONE else { throw KirokuError(.journal, "insert failed") }
             sqlite3_reset(statement)
-            guard sqlite3_exec(db, "COMMIT", nil, nil, nil) == SQLITE_OK else { throw KirokuError(.journal, "commit failed") }
+            guard sqlite3_exec(db, "COMMIT", nil, nil, nil) == SQLITE_OK else {
+                throw KirokuError(.journal, "commit failed")
+            }
         }
     }
 }
@@ -78,7 +84,8 @@ func appendBenchmark(count: Int) throws -> Double {
     }
     let bareRate = rate(count, bare)
     let kirokuRate = rate(count, kiroku)
-    line("durable single-event append (events/s)", kirokuRate, unit: "ev/s", baseline: bareRate,
+    line(
+        "durable single-event append (events/s)", kirokuRate, unit: "ev/s", baseline: bareRate,
         baselineName: "bare SQLite 1-row FULL txn", aim: "ratio >= 0.70")
     return kirokuRate
 }
@@ -111,9 +118,14 @@ final class Producer: Thread {
             for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
         }
         _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
-        let line = Array(#"{"kind":"operation","action":"lookup","actor":"P0101","subject":"住民票コード 00000000001","attrs":{"purpose":"転入届"}}"#.utf8) + [10]
+        let line =
+            Array(
+                #"{"kind":"operation","action":"lookup","actor":"P0101","subject":"住民票コード 00000000001","attrs":{"purpose":"転入届"}}"#
+                    .utf8) + [10]
         var buffer = [UInt8](repeating: 0, count: 4096)
         for _ in 0..<count {
             _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
@@ -158,9 +170,12 @@ func groupBenchmark(count: Int, producers: Int, singleRate: Double) async throws
     let failures = threads.reduce(0) { $0 + $1.failures }
     let stored = try journal.status().headSeq
     let groupRate = rate(each * producers, elapsed)
-    line("group commit, \(producers) socket producers (events/s)", groupRate, unit: "ev/s", baseline: singleRate,
+    line(
+        "group commit, \(producers) socket producers (events/s)", groupRate, unit: "ev/s", baseline: singleRate,
         baselineName: "single-event append", aim: ">= 20000 ev/s")
-    print("  answered \(each * producers), stored \(stored), failures \(failures); \(commits.transactions) transactions, \(fmt(Double(stored) / Double(max(1, commits.transactions)))) events each on average")
+    print(
+        "  answered \(each * producers), stored \(stored), failures \(failures); \(commits.transactions) transactions, \(fmt(Double(stored) / Double(max(1, commits.transactions)))) events each on average"
+    )
 }
 
 // MARK: 3. End-to-end sync of a large backlog
@@ -180,12 +195,15 @@ func run(_ tool: String, _ args: [String], log: String) throws -> Process {
 /// A real `kiroku-hub` on 127.0.0.1 and a free port, with the CA in `pki`; returns once it listens.
 func startHub(pki: URL, database: String, name: String) async throws -> (process: Process, port: String) {
     let portFile = work.appending(path: "\(name).port").path
-    let hub = try run("kiroku-hub", [
-        "run", "--host", "127.0.0.1", "--port", "0", "--port-file", portFile, "--database", database,
-        "--ca", pki.appending(path: "ca.crt").path, "--cert", pki.appending(path: "hub/hub.crt").path,
-        "--key", pki.appending(path: "hub/hub.key").path, "--revocation-list", pki.appending(path: "revoked.txt").path,
-        "--log-level", "error",
-    ], log: work.appending(path: "\(name).log").path)
+    let hub = try run(
+        "kiroku-hub",
+        [
+            "run", "--host", "127.0.0.1", "--port", "0", "--port-file", portFile, "--database", database,
+            "--ca", pki.appending(path: "ca.crt").path, "--cert", pki.appending(path: "hub/hub.crt").path,
+            "--key", pki.appending(path: "hub/hub.key").path, "--revocation-list",
+            pki.appending(path: "revoked.txt").path,
+            "--log-level", "error",
+        ], log: work.appending(path: "\(name).log").path)
     while !FileManager.default.fileExists(atPath: portFile) {
         guard hub.isRunning else { throw KirokuError(.internalError, "kiroku-hub did not start; see \(name).log") }
         try await Task.sleep(for: .milliseconds(20))
@@ -221,7 +239,8 @@ func syncBenchmark(count: Int) async throws {
             left -= n
         }
     }
-    print("  backlog of \(count) events journalled in \(fmt(seconds(fill))) s (\(fmt(rate(count, fill))) ev/s, batched)")
+    print(
+        "  backlog of \(count) events journalled in \(fmt(seconds(fill))) s (\(fmt(rate(count, fill))) ev/s, batched)")
 
     // Baseline: the hub's store alone (decode, verify, commit) fed the same events in-process.
     let store = try HubStore.open(path: work.appending(path: "baseline/record.sqlite").path)
@@ -230,7 +249,9 @@ func syncBenchmark(count: Int) async throws {
         while true {
             let stored = try journal.pending(from: next, limit: 5000, maxBytes: 8 << 20)
             guard let last = stored.last else { break }
-            let body = Batch.encodeBody(agent: "bench", sentAt: "2026-11-27T00:00:00.000Z", headSeq: Int64(count), canonicalEvents: stored.map(\.body))
+            let body = Batch.encodeBody(
+                agent: "bench", sentAt: "2026-11-27T00:00:00.000Z", headSeq: Int64(count),
+                canonicalEvents: stored.map(\.body))
             let batch = try Batch.parse(body)
             _ = try await store.ingest(batch, identity: "bench")
             next = last.seq + 1
@@ -243,14 +264,18 @@ func syncBenchmark(count: Int) async throws {
     defer { hub.terminate(); hub.waitUntilExit() }
     let config = work.appending(path: "agent.json").path
     try JSONSerialization.data(withJSONObject: [
-        "agent_id": "bench", "site": "本庁舎", "journal": journalPath, "socket": work.appending(path: "agent/ingest.sock").path,
+        "agent_id": "bench", "site": "本庁舎", "journal": journalPath,
+        "socket": work.appending(path: "agent/ingest.sock").path,
         "hub_url": "https://localhost:\(port)", "ca": pkiDir.appending(path: "ca.crt").path,
-        "certificate": pkiDir.appending(path: "agents/bench.crt").path, "private_key": pkiDir.appending(path: "agents/bench.key").path,
+        "certificate": pkiDir.appending(path: "agents/bench.crt").path,
+        "private_key": pkiDir.appending(path: "agents/bench.key").path,
         "heartbeat_seconds": 3600, "batch_events": 10000, "poll_seconds": 0.05,
     ]).write(to: URL(filePath: config))
     let clock = ContinuousClock()
     let start = clock.now
-    let agent = try run("kiroku-agent", ["run", "--config", config, "--log-level", "error"], log: work.appending(path: "agent.log").path)
+    let agent = try run(
+        "kiroku-agent", ["run", "--config", config, "--log-level", "error"], log: work.appending(path: "agent.log").path
+    )
     defer { agent.terminate(); agent.waitUntilExit() }
     var lastPrint = start
     while true {
@@ -265,7 +290,8 @@ func syncBenchmark(count: Int) async throws {
     }
     let elapsed = clock.now - start
     let total = Int(try journal.status().headSeq)  // the backlog plus agent/started
-    line("end-to-end sync of \(count) backlog (events/s)", rate(total, elapsed), unit: "ev/s",
+    line(
+        "end-to-end sync of \(count) backlog (events/s)", rate(total, elapsed), unit: "ev/s",
         baseline: rate(count, baseline), baselineName: "hub store alone, in-process", aim: ">= 50000 ev/s, <= 20 s")
     print("  synced \(total) events in \(fmt(seconds(elapsed))) s; hub store alone took \(fmt(seconds(baseline))) s")
 
@@ -273,12 +299,19 @@ func syncBenchmark(count: Int) async throws {
     let check = try HubStore.open(path: hubDB)
     let held = try await check.eventCount()
     let health = try await check.agentHealth().first
-    print("  hub holds \(held) of \(total) events; lost \(total - Int(held)); duplicates \(health?.duplicates ?? -1); forks \(health?.forks ?? -1)")
+    print(
+        "  hub holds \(held) of \(total) events; lost \(total - Int(held)); duplicates \(health?.duplicates ?? -1); forks \(health?.forks ?? -1)"
+    )
 
     // Idle RSS of the agent once it has nothing to do.
     try await Task.sleep(for: .seconds(3))
     print("  agent after the sync, idle: \(memory(agent.processIdentifier)) (aim: RSS < 20 MB)")
-    let fresh = try run("kiroku-agent", ["run", "--config", config, "--journal", work.appending(path: "idle/journal.sqlite").path, "--socket", work.appending(path: "idle/ingest.sock").path, "--log-level", "error"], log: work.appending(path: "idle.log").path)
+    let fresh = try run(
+        "kiroku-agent",
+        [
+            "run", "--config", config, "--journal", work.appending(path: "idle/journal.sqlite").path, "--socket",
+            work.appending(path: "idle/ingest.sock").path, "--log-level", "error",
+        ], log: work.appending(path: "idle.log").path)
     try await Task.sleep(for: .seconds(3))
     print("  a freshly started idle agent: \(memory(fresh.processIdentifier))")
     fresh.terminate()
@@ -300,7 +333,10 @@ func breakdown(count: Int) async throws {
     while true {
         let stored = try journal.pending(from: next, limit: 5000, maxBytes: 8 << 20)
         guard let last = stored.last else { break }
-        bodies.append(Batch.encodeBody(agent: "bench", sentAt: "2026-11-27T00:00:00.000Z", headSeq: Int64(count), canonicalEvents: stored.map(\.body)))
+        bodies.append(
+            Batch.encodeBody(
+                agent: "bench", sentAt: "2026-11-27T00:00:00.000Z", headSeq: Int64(count),
+                canonicalEvents: stored.map(\.body)))
         next = last.seq + 1
     }
     let clock = ContinuousClock()
@@ -308,15 +344,20 @@ func breakdown(count: Int) async throws {
     let decode = try clock.measure { batches = try bodies.map { try Batch.parse($0) } }
     let validate = try clock.measure { for batch in batches { for event in batch.events { try event.validate() } } }
     let store = try HubStore.open(path: work.appending(path: "bd/record.sqlite").path)
-    let ingest = try await clock.measure { for batch in batches { _ = try await store.ingest(batch, identity: "bench") } }
-    print("hub ingest breakdown per event: decode \(fmt(seconds(decode) / Double(count) * 1e6)) µs, validate \(fmt(seconds(validate) / Double(count) * 1e6)) µs, ingest incl. validate \(fmt(seconds(ingest) / Double(count) * 1e6)) µs")
+    let ingest = try await clock.measure {
+        for batch in batches { _ = try await store.ingest(batch, identity: "bench") }
+    }
+    print(
+        "hub ingest breakdown per event: decode \(fmt(seconds(decode) / Double(count) * 1e6)) µs, validate \(fmt(seconds(validate) / Double(count) * 1e6)) µs, ingest incl. validate \(fmt(seconds(ingest) / Double(count) * 1e6)) µs"
+    )
 }
 
 // MARK: 5. The Merkle log: append cost beside ingest without it, proofs at 10M leaves, verifying evidence
 
 /// Batches of `count` journalled events, encoded as an agent sends them.
 func batches(agent: String, count: Int, folder: String) async throws -> [Batch] {
-    let journal = try Journal.open(path: work.appending(path: "\(folder)/journal.sqlite").path, agentID: agent, site: "本庁舎")
+    let journal = try Journal.open(
+        path: work.appending(path: "\(folder)/journal.sqlite").path, agentID: agent, site: "本庁舎")
     var left = count
     while left > 0 {
         let n = min(10_000, left)
@@ -328,7 +369,11 @@ func batches(agent: String, count: Int, folder: String) async throws -> [Batch] 
     while true {
         let stored = try journal.pending(from: next, limit: 5000, maxBytes: 8 << 20)
         guard let last = stored.last else { break }
-        out.append(try Batch.parse(Batch.encodeBody(agent: agent, sentAt: "2026-11-27T00:00:00.000Z", headSeq: Int64(count), canonicalEvents: stored.map(\.body))))
+        out.append(
+            try Batch.parse(
+                Batch.encodeBody(
+                    agent: agent, sentAt: "2026-11-27T00:00:00.000Z", headSeq: Int64(count),
+                    canonicalEvents: stored.map(\.body))))
         next = last.seq + 1
     }
     return out
@@ -341,12 +386,18 @@ func logBenchmark(count: Int, proofLeaves: Int) async throws {
     var with = Duration.seconds(1_000_000)
     var without = Duration.seconds(1_000_000)
     for round in 0..<3 {
-        let plain = try HubStore.openWithoutMerkleLogForBenchmarks(path: work.appending(path: "log/plain-\(round).sqlite").path)
-        without = min(without, try await clock.measure { for batch in prepared { _ = try await plain.ingest(batch, identity: "bench") } })
+        let plain = try HubStore.openWithoutMerkleLogForBenchmarks(
+            path: work.appending(path: "log/plain-\(round).sqlite").path)
+        without = min(
+            without,
+            try await clock.measure { for batch in prepared { _ = try await plain.ingest(batch, identity: "bench") } })
         let logged = try HubStore.open(path: work.appending(path: "log/logged-\(round).sqlite").path)
-        with = min(with, try await clock.measure { for batch in prepared { _ = try await logged.ingest(batch, identity: "bench") } })
+        with = min(
+            with,
+            try await clock.measure { for batch in prepared { _ = try await logged.ingest(batch, identity: "bench") } })
     }
-    line("ingest with the Merkle log", rate(count, with), unit: "events/s", baseline: rate(count, without),
+    line(
+        "ingest with the Merkle log", rate(count, with), unit: "events/s", baseline: rate(count, without),
         baselineName: "ingest without it", aim: "≥ 0.85 of baseline (at most 15% slower)")
 
     // Proofs at scale: a log of `proofLeaves` leaves written straight into a hub database's tree table.
@@ -398,7 +449,9 @@ func logBenchmark(count: Int, proofLeaves: Int) async throws {
         var random = SystemRandomNumberGenerator()
         let n = 1000
         let inclusion = try await clock.measure {
-            for _ in 0..<n { _ = try await store.inclusionProof(leaf: Int64.random(in: 0..<size, using: &random), size: size) }
+            for _ in 0..<n {
+                _ = try await store.inclusionProof(leaf: Int64.random(in: 0..<size, using: &random), size: size)
+            }
         }
         let consistency = try await clock.measure {
             for _ in 0..<n {
@@ -410,9 +463,13 @@ func logBenchmark(count: Int, proofLeaves: Int) async throws {
     }
     let large = try await proofTimes(big, size: Int64(proofLeaves))
     let baseline = try await proofTimes(small, size: try await small.logSize())
-    line("inclusion proof at \(proofLeaves / 1_000_000)M leaves", large.inclusion, unit: "ms", baseline: baseline.inclusion,
+    line(
+        "inclusion proof at \(proofLeaves / 1_000_000)M leaves", large.inclusion, unit: "ms",
+        baseline: baseline.inclusion,
         baselineName: "at \(count / 1000)k leaves", aim: "< 5 ms")
-    line("consistency proof at \(proofLeaves / 1_000_000)M leaves", large.consistency, unit: "ms", baseline: baseline.consistency,
+    line(
+        "consistency proof at \(proofLeaves / 1_000_000)M leaves", large.consistency, unit: "ms",
+        baseline: baseline.consistency,
         baselineName: "at \(count / 1000)k leaves", aim: "< 5 ms")
 
     // An evidence bundle of 10,000 events: parse and verify it as `kirokuctl verify` does.
@@ -432,7 +489,8 @@ func logBenchmark(count: Int, proofLeaves: Int) async throws {
     var note = SignedNote(body: Checkpoint(origin: "bench", size: tree.size, root: tree.root).body)
     try note.sign(name: "bench", key: key)
     let bundle = EvidenceBundle(
-        origin: "bench", hubKey: key.publicKey.rawRepresentation.base64EncodedString(), checkpoint: note.text, query: [:],
+        origin: "bench", hubKey: key.publicKey.rawRepresentation.base64EncodedString(), checkpoint: note.text,
+        query: [:],
         events: try events.enumerated().map { index, event in
             EvidenceBundle.Entry(
                 object: try JSONParser.parse(event.canonicalBytes(includingHash: true)), leafIndex: Int64(index),
@@ -441,14 +499,19 @@ func logBenchmark(count: Int, proofLeaves: Int) async throws {
     let bytes = bundle.bytes
     var verified = false
     let verify = try clock.measure {
-        verified = EvidenceVerifier.verify(
-            try EvidenceBundle(bytes: bytes), hubKeys: [key.publicKey], witnesses: [], allowIncomplete: true
-        ).verified
+        verified =
+            EvidenceVerifier.verify(
+                try EvidenceBundle(bytes: bytes), hubKeys: [key.publicKey], witnesses: [], allowIncomplete: true
+            ).verified
     }
     let hashOnly = try clock.measure {
-        for event in try EvidenceBundle(bytes: bytes).events { try Event.parse(CanonicalJSON.encode(event.object)).validate() }
+        for event in try EvidenceBundle(bytes: bytes).events {
+            try Event.parse(CanonicalJSON.encode(event.object)).validate()
+        }
     }
-    line("verify a 10,000-event evidence bundle\(verified ? "" : " (FAILED)")", seconds(verify), unit: "s", baseline: seconds(hashOnly),
+    line(
+        "verify a 10,000-event evidence bundle\(verified ? "" : " (FAILED)")", seconds(verify), unit: "s",
+        baseline: seconds(hashOnly),
         baselineName: "parse and re-hash only", aim: "< 2 s")
 }
 
@@ -460,15 +523,23 @@ func rulesBenchmark(count: Int) async throws {
     func drafts(_ n: Int, from start: Int = 0, time: String? = nil) -> [EventDraft] {
         (start..<(start + n)).map { index in
             switch index % 10 {
-            case 0: EventDraft(kind: "access", action: index % 20 == 0 ? "enter" : "exit", actor: "P\(index % 50)", subject: "電算室", time: time)
-            case 1: EventDraft(kind: "card", action: index % 20 == 1 ? "insert" : "remove", actor: "C-\(index % 50)", subject: "端末", time: time)
+            case 0:
+                EventDraft(
+                    kind: "access", action: index % 20 == 0 ? "enter" : "exit", actor: "P\(index % 50)", subject: "電算室",
+                    time: time)
+            case 1:
+                EventDraft(
+                    kind: "card", action: index % 20 == 1 ? "insert" : "remove", actor: "C-\(index % 50)",
+                    subject: "端末", time: time)
             default:
-                EventDraft(kind: "operation", action: "lookup", actor: "P\(index % 50)", subject: "住民票コード \(index % 99_991)",
+                EventDraft(
+                    kind: "operation", action: "lookup", actor: "P\(index % 50)", subject: "住民票コード \(index % 99_991)",
                     attrs: ["purpose": "転入届"], time: time)
             }
         }
     }
-    let journal = try Journal.open(path: work.appending(path: "rules/journal.sqlite").path, agentID: "bench", site: "本庁舎")
+    let journal = try Journal.open(
+        path: work.appending(path: "rules/journal.sqlite").path, agentID: "bench", site: "本庁舎")
     var left = count
     while left > 0 {
         let n = min(10_000, left)
@@ -480,7 +551,11 @@ func rulesBenchmark(count: Int) async throws {
     while true {
         let stored = try journal.pending(from: next, limit: 5000, maxBytes: 8 << 20)
         guard let last = stored.last else { break }
-        prepared.append(try Batch.parse(Batch.encodeBody(agent: "bench", sentAt: Timestamp(date: Date()).rfc3339, headSeq: Int64(count), canonicalEvents: stored.map(\.body))))
+        prepared.append(
+            try Batch.parse(
+                Batch.encodeBody(
+                    agent: "bench", sentAt: Timestamp(date: Date()).rfc3339, headSeq: Int64(count),
+                    canonicalEvents: stored.map(\.body))))
         next = last.seq + 1
     }
     let settings = RuleSettings()
@@ -490,7 +565,9 @@ func rulesBenchmark(count: Int) async throws {
     var store: HubStore?
     for round in 0..<3 {
         let plain = try HubStore.open(path: work.appending(path: "rules/plain-\(round).sqlite").path)
-        ingestOnly = min(ingestOnly, try await clock.measure { for batch in prepared { _ = try await plain.ingest(batch, identity: "bench") } })
+        ingestOnly = min(
+            ingestOnly,
+            try await clock.measure { for batch in prepared { _ = try await plain.ingest(batch, identity: "bench") } })
         let ruled = try HubStore.open(path: work.appending(path: "rules/ruled-\(round).sqlite").path)
         var rules = Duration.zero
         let total = try await clock.measure {
@@ -503,26 +580,36 @@ func rulesBenchmark(count: Int) async throws {
         rulesOnly = min(rulesOnly, rules)
         store = ruled
     }
-    line("ingest with every rule evaluated", rate(count, withRules), unit: "events/s", baseline: rate(count, ingestOnly),
+    line(
+        "ingest with every rule evaluated", rate(count, withRules), unit: "events/s", baseline: rate(count, ingestOnly),
         baselineName: "ingest alone", aim: "≥ 0.70 of baseline (rules cost at most 30%)")
-    print("  rules alone: \(fmt(rate(count, rulesOnly))) events/s, \(fmt(seconds(rulesOnly) / Double(count) * 1e6)) µs per event")
+    print(
+        "  rules alone: \(fmt(rate(count, rulesOnly))) events/s, \(fmt(seconds(rulesOnly) / Double(count) * 1e6)) µs per event"
+    )
     // A door controller and a terminal offline for a month deliver 5,000 events of that day.
     let late = try Journal.open(path: work.appending(path: "rules/late.sqlite").path, agentID: "late", site: "本庁舎")
     let monthAgo = Timestamp(date: Date().addingTimeInterval(-30 * 86_400), offsetMinutes: 540).rfc3339
     try await late.append(drafts(5000, time: monthAgo))
     let stored = try late.pending(from: 1, limit: 5000, maxBytes: 8 << 20)
-    let batch = try Batch.parse(Batch.encodeBody(agent: "late", sentAt: Timestamp(date: Date()).rfc3339, headSeq: 5000, canonicalEvents: stored.map(\.body)))
+    let batch = try Batch.parse(
+        Batch.encodeBody(
+            agent: "late", sentAt: Timestamp(date: Date()).rfc3339, headSeq: 5000, canonicalEvents: stored.map(\.body)))
     _ = try await store!.ingest(batch, identity: "late")
     let reevaluate = try await clock.measure { _ = try await store!.evaluateRules(settings) }
-    line("rules over a month-late batch of 5,000", rate(5000, reevaluate), unit: "events/s", baseline: rate(count, rulesOnly),
+    line(
+        "rules over a month-late batch of 5,000", rate(5000, reevaluate), unit: "events/s",
+        baseline: rate(count, rulesOnly),
         baselineName: "rules on timely events", aim: "judged like timely events")
     let open = try await store!.findings(status: "open", limit: 10_000)
-    print("  findings now open: \(Dictionary(grouping: open, by: \.rule).mapValues(\.count).sorted { $0.key < $1.key })")
+    print(
+        "  findings now open: \(Dictionary(grouping: open, by: \.rule).mapValues(\.count).sorted { $0.key < $1.key })")
     // The time-driven checks (agents quiet in business hours, incidents, contracts and submissions, deadlines)
     // run once a minute in one write transaction, holding the writer as judging a chunk does.
     var sweep = Duration.seconds(1_000_000)
     for _ in 0..<5 { sweep = min(sweep, try await clock.measure { _ = try await store!.evaluateRules(settings) }) }
-    line("a sweep of the time-driven checks", seconds(sweep) * 1000, unit: "ms", baseline: seconds(rulesOnly) / Double(count) * 5000 * 1000,
+    line(
+        "a sweep of the time-driven checks", seconds(sweep) * 1000, unit: "ms",
+        baseline: seconds(rulesOnly) / Double(count) * 5000 * 1000,
         baselineName: "judging a chunk of 5,000 events", aim: "≤ 1 (it holds the writer once a minute)")
 }
 
@@ -552,9 +639,12 @@ func buildRecord(count: Int, path: String) throws {
     // faster than ten million random index inserts).
     var indexes: [(name: String, sql: String)] = []
     var listed: OpaquePointer?
-    sqlite3_prepare_v2(db, "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL", -1, &listed, nil)
+    sqlite3_prepare_v2(
+        db, "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL", -1,
+        &listed, nil)
     while sqlite3_step(listed) == SQLITE_ROW {
-        indexes.append((String(cString: sqlite3_column_text(listed, 0)), String(cString: sqlite3_column_text(listed, 1))))
+        indexes.append(
+            (String(cString: sqlite3_column_text(listed, 0)), String(cString: sqlite3_column_text(listed, 1))))
     }
     sqlite3_finalize(listed)
     // Dropped once the listing statement is done (a table cannot lose an index while it is being read).
@@ -582,7 +672,8 @@ func buildRecord(count: Int, path: String) throws {
             let actor = String(format: "P%04d", (UInt64(index) &* 2_654_435_761) % 500)
             let event = Event(
                 agent: String(format: "counter-%03d", agent), seq: Int64(index / agents + 1),
-                time: Timestamp(epochMilliseconds: timeMS, offsetMinutes: 540).rfc3339, kind: "operation", action: "lookup",
+                time: Timestamp(epochMilliseconds: timeMS, offsetMinutes: 540).rfc3339, kind: "operation",
+                action: "lookup",
                 actor: actor, subject: String(format: "住民票コード %011d", (UInt64(index) &* 40_503) % 100_000), site: "本庁舎",
                 attrs: ["purpose": "照会"], salt: String(format: "%032lx", index), prev: prev[agent]
             ).sealed()
@@ -623,7 +714,9 @@ func buildRecord(count: Int, path: String) throws {
             "INSERT INTO agents(id, last_seq, last_hash, first_seen_ms, last_seen_ms, last_event_ms, events) VALUES ('\(String(format: "counter-%03d", agent))', \(count / agents), '\(prev[agent])', \(start), \(heard), \(start + span), \(count / agents))",
             nil, nil, nil)
     }
-    let rules = ["out_of_hours", "bulk_lookups", "repeated_lookups", "auth_failure_burst", "entry_without_permit", "card_misuse"]
+    let rules = [
+        "out_of_hours", "bulk_lookups", "repeated_lookups", "auth_failure_burst", "entry_without_permit", "card_misuse",
+    ]
     for index in 0..<3000 {
         let status = index % 3 == 0 ? "open" : index % 3 == 1 ? "acknowledged" : "resolved"
         let ms = start + Int64(index) * span / 3000
@@ -633,7 +726,8 @@ func buildRecord(count: Int, path: String) throws {
             nil, nil, nil)
     }
     // The rules have judged these already (a benchmark of evidence, not of the rule engine).
-    sqlite3_exec(db, "INSERT OR REPLACE INTO rule_state(name, value) VALUES ('cursor', \(count)); COMMIT", nil, nil, nil)
+    sqlite3_exec(
+        db, "INSERT OR REPLACE INTO rule_state(name, value) VALUES ('cursor', \(count)); COMMIT", nil, nil, nil)
     let indexed = clock.measure {
         for index in indexes { sqlite3_exec(db, index.sql, nil, nil, nil) }
         sqlite3_exec(db, "PRAGMA journal_mode=WAL", nil, nil, nil)
@@ -657,28 +751,45 @@ func evidenceBenchmark(count: Int) async throws {
             let process = try run("kirokuctl", arguments + person, log: output)
             process.waitUntilExit()
             guard process.terminationStatus == 0 else {
-                throw KirokuError(.internalError, "kirokuctl \(arguments.first ?? "") failed: \((try? String(contentsOfFile: output, encoding: .utf8)) ?? "")")
+                throw KirokuError(
+                    .internalError,
+                    "kirokuctl \(arguments.first ?? "") failed: \((try? String(contentsOfFile: output, encoding: .utf8)) ?? "")"
+                )
             }
         }
     }
     let bundlePath = work.appending(path: "evidence/P0101-november.json").path
-    let query = try ctl(["query", "--all", "--format", "jsonl"] + month, output: work.appending(path: "evidence/query.jsonl").path)
-    let export = try ctl(["export", "--evidence", bundlePath, "--checkpoint", "newest"] + month, output: work.appending(path: "evidence/export.log").path)
+    let query = try ctl(
+        ["query", "--all", "--format", "jsonl"] + month, output: work.appending(path: "evidence/query.jsonl").path)
+    let export = try ctl(
+        ["export", "--evidence", bundlePath, "--checkpoint", "newest"] + month,
+        output: work.appending(path: "evidence/export.log").path)
     let bytes = [UInt8](try Data(contentsOf: URL(filePath: bundlePath)))
     let bundle = try EvidenceBundle(bytes: bytes)
     let linked = bundle.links.flatMap { $0 }.reduce(0) { $0 + $1.hashes.count }
     let linkBytes = CanonicalJSON.encode(.array(bundle.links.flatMap { $0 }.map(\.json))).count
-    print("  bundle: \(bundle.events.count) events of P0101 in November, \(linked) chain links on \(Set(bundle.links.flatMap { $0 }.map(\.agent)).count) terminals, \(bytes.count / 1024) KiB (links \(linkBytes / 1024) KiB)")
-    line("export one operator's month from \(count / 1_000_000)M events", seconds(export), unit: "s", baseline: seconds(query),
+    print(
+        "  bundle: \(bundle.events.count) events of P0101 in November, \(linked) chain links on \(Set(bundle.links.flatMap { $0 }.map(\.agent)).count) terminals, \(bytes.count / 1024) KiB (links \(linkBytes / 1024) KiB)"
+    )
+    line(
+        "export one operator's month from \(count / 1_000_000)M events", seconds(export), unit: "s",
+        baseline: seconds(query),
         baselineName: "kirokuctl query of the same, no proofs", aim: "—")
-    let key = try HubApp.loadOrCreateSigningKey(path: work.appending(path: "evidence/receipt-signing.key").path).publicKey
+    let key = try HubApp.loadOrCreateSigningKey(path: work.appending(path: "evidence/receipt-signing.key").path)
+        .publicKey
     var verdict: EvidenceVerdict?
-    let verify = try clock.measure { verdict = EvidenceVerifier.verify(try EvidenceBundle(bytes: bytes), hubKeys: [key], witnesses: []) }
+    let verify = try clock.measure {
+        verdict = EvidenceVerifier.verify(try EvidenceBundle(bytes: bytes), hubKeys: [key], witnesses: [])
+    }
     let hashOnly = try clock.measure {
-        for event in try EvidenceBundle(bytes: bytes).events { try Event.parse(CanonicalJSON.encode(event.object)).validate() }
+        for event in try EvidenceBundle(bytes: bytes).events {
+            try Event.parse(CanonicalJSON.encode(event.object)).validate()
+        }
     }
     let complete = verdict?.lines.contains { $0.hasPrefix("ok    complete") } == true
-    line("verify it, complete with its links\(verdict?.verified == true && complete ? "" : " (FAILED)")", seconds(verify), unit: "s",
+    line(
+        "verify it, complete with its links\(verdict?.verified == true && complete ? "" : " (FAILED)")",
+        seconds(verify), unit: "s",
         baseline: seconds(hashOnly), baselineName: "parse and re-hash only", aim: "< 2 s")
 }
 
@@ -695,7 +806,8 @@ func consoleBenchmark(count: Int) async throws {
     let connection = try HubConnection(
         baseURL: "https://localhost:\(port)",
         credentials: ClientCredentials(
-            caPath: pkiDir.appending(path: "ca.crt").path, certificatePath: pkiDir.appending(path: "people/kanri01.crt").path,
+            caPath: pkiDir.appending(path: "ca.crt").path,
+            certificatePath: pkiDir.appending(path: "people/kanri01.crt").path,
             keyPath: pkiDir.appending(path: "people/kanri01.key").path))
     defer { Task { await connection.shutdown() } }
     func percentiles(_ path: String, times: Int = 40) async throws -> (p50: Double, p95: Double, bytes: Int) {
@@ -715,21 +827,34 @@ func consoleBenchmark(count: Int) async throws {
     let pages = [
         ("dashboard /", "/"),
         ("search: one operator's month", "/events?actor=P0101&from=2026%2F11%2F1&to=2026%2F12%2F1&limit=100"),
-        ("search: a subject by its beginning", "/events?subject=%E4%BD%8F%E6%B0%91%E7%A5%A8%E3%82%B3%E3%83%BC%E3%83%89+0000000012&subject_match=prefix&limit=100"),
+        (
+            "search: a subject by its beginning",
+            "/events?subject=%E4%BD%8F%E6%B0%91%E7%A5%A8%E3%82%B3%E3%83%BC%E3%83%89+0000000012&subject_match=prefix&limit=100"
+        ),
         ("search: one terminal's day", "/events?agent=counter-042&from=2026%2F6%2F1&to=2026%2F6%2F2&limit=100"),
-        ("search: a name part, one day", "/events?subject=%E3%82%B3%E3%83%BC%E3%83%89+000000012&subject_match=contains&from=2026%2F6%2F1&to=2026%2F6%2F2&limit=100"),
+        (
+            "search: a name part, one day",
+            "/events?subject=%E3%82%B3%E3%83%BC%E3%83%89+000000012&subject_match=contains&from=2026%2F6%2F1&to=2026%2F6%2F2&limit=100"
+        ),
         ("findings, open", "/findings?status=open"),
     ]
     for (name, path) in pages {
         let measured = try await percentiles(path)
-        line("\(name) (\(measured.bytes / 1024) KiB page)", measured.p95, unit: "ms p95", baseline: baseline.p95,
+        line(
+            "\(name) (\(measured.bytes / 1024) KiB page)", measured.p95, unit: "ms p95", baseline: baseline.p95,
             baselineName: "GET /v1/me p95", aim: "< 200 ms")
     }
     // The 会議's report for one month (about 830,000 events of the ten million), against a month's count.
     var reportBytes = 0
-    let report = try await clock.measure { reportBytes = try await connection.request(.GET, "/report?month=2026-11").count }
-    let counted = try await clock.measure { _ = try await connection.request(.GET, "/events?from=2026%2F11%2F1&to=2026%2F12%2F1&limit=50") }
-    line("the 会議's report for November (\(reportBytes / 1024) KiB)", seconds(report), unit: "s", baseline: seconds(counted),
+    let report = try await clock.measure {
+        reportBytes = try await connection.request(.GET, "/report?month=2026-11").count
+    }
+    let counted = try await clock.measure {
+        _ = try await connection.request(.GET, "/events?from=2026%2F11%2F1&to=2026%2F12%2F1&limit=50")
+    }
+    line(
+        "the 会議's report for November (\(reportBytes / 1024) KiB)", seconds(report), unit: "s",
+        baseline: seconds(counted),
         baselineName: "search page of that month", aim: "< 5 s")
 
     // 100,000 rows: four days of the record. The hub's resident memory is sampled while it streams.
@@ -743,7 +868,9 @@ func consoleBenchmark(count: Int) async throws {
         }
     }
     var csv: [UInt8] = []
-    let streamed = try await clock.measure { csv = try await connection.request(.GET, csvPath, maxResponseBytes: 1 << 30) }
+    let streamed = try await clock.measure {
+        csv = try await connection.request(.GET, csvPath, maxResponseBytes: 1 << 30)
+    }
     sampler.cancel()
     let rows = csv.reduce(0) { $0 + ($1 == 10 ? 1 : 0) } - 1
     var pagesJSON = 0
@@ -752,14 +879,18 @@ func consoleBenchmark(count: Int) async throws {
         repeat {
             let page = try await connection.get(
                 EventPage.self,
-                "/v1/events?from=2026-11-01T00:00:00.000%2B09:00&to=2026-11-05T00:00:00.000%2B09:00&limit=10000" + (cursor.map { "&cursor=\($0)" } ?? ""))
+                "/v1/events?from=2026-11-01T00:00:00.000%2B09:00&to=2026-11-05T00:00:00.000%2B09:00&limit=10000"
+                    + (cursor.map { "&cursor=\($0)" } ?? ""))
             pagesJSON += page.events.count
             cursor = page.next
         } while cursor != nil
     }
-    line("CSV of \(rows) rows (\(csv.count / 1_048_576) MiB)", seconds(streamed), unit: "s", baseline: seconds(paged),
+    line(
+        "CSV of \(rows) rows (\(csv.count / 1_048_576) MiB)", seconds(streamed), unit: "s", baseline: seconds(paged),
         baselineName: "the same \(pagesJSON) events as JSON pages", aim: "—")
-    print("  hub resident memory: \(before / 1024) MB before, at most \(peak.value / 1024) MB while streaming \(csv.count / 1_048_576) MiB of CSV")
+    print(
+        "  hub resident memory: \(before / 1024) MB before, at most \(peak.value / 1024) MB while streaming \(csv.count / 1_048_576) MiB of CSV"
+    )
 }
 
 /// The largest value recorded from several tasks.
@@ -784,15 +915,29 @@ if mode == "cpu" {
     var sink = 0
     let seal = clock.measure {
         for index in 0..<n {
-            let event = Event(agent: "bench", seq: Int64(index + 1), time: Timestamp(epochMilliseconds: 1_795_739_400_000, offsetMinutes: 540).rfc3339, kind: sampleDraft.kind, action: sampleDraft.action, actor: sampleDraft.actor, subject: sampleDraft.subject, site: "本庁舎", attrs: sampleDraft.attrs, salt: Event.randomSalt(), prev: Event.genesis).sealed()
+            let event = Event(
+                agent: "bench", seq: Int64(index + 1),
+                time: Timestamp(epochMilliseconds: 1_795_739_400_000, offsetMinutes: 540).rfc3339,
+                kind: sampleDraft.kind, action: sampleDraft.action, actor: sampleDraft.actor,
+                subject: sampleDraft.subject, site: "本庁舎", attrs: sampleDraft.attrs, salt: Event.randomSalt(),
+                prev: Event.genesis
+            ).sealed()
             sink &+= event.canonicalBytes(includingHash: true).count
         }
     }
-    let stamp = clock.measure { for _ in 0..<n { sink &+= Timestamp(epochMilliseconds: 1_795_739_400_000, offsetMinutes: 540).rfc3339.utf8.count } }
+    let stamp = clock.measure {
+        for _ in 0..<n {
+            sink &+= Timestamp(epochMilliseconds: 1_795_739_400_000, offsetMinutes: 540).rfc3339.utf8.count
+        }
+    }
     let salt = clock.measure { for _ in 0..<n { sink &+= Event.randomSalt().utf8.count } }
-    let draft = Array(#"{"kind":"operation","action":"lookup","actor":"P0101","subject":"住民票コード 00000000001","attrs":{"purpose":"転入届"}}"#.utf8)
+    let draft = Array(
+        #"{"kind":"operation","action":"lookup","actor":"P0101","subject":"住民票コード 00000000001","attrs":{"purpose":"転入届"}}"#
+            .utf8)
     let parse = try clock.measure { for _ in 0..<n { sink &+= try EventDraft.parse(draft).actor.utf8.count } }
-    print("per event: seal+encode \(fmt(seconds(seal) / Double(n) * 1e6)) µs (of which timestamp \(fmt(seconds(stamp) / Double(n) * 1e6)) µs, salt \(fmt(seconds(salt) / Double(n) * 1e6)) µs); parse a socket line \(fmt(seconds(parse) / Double(n) * 1e6)) µs [\(sink % 7)]")
+    print(
+        "per event: seal+encode \(fmt(seconds(seal) / Double(n) * 1e6)) µs (of which timestamp \(fmt(seconds(stamp) / Double(n) * 1e6)) µs, salt \(fmt(seconds(salt) / Double(n) * 1e6)) µs); parse a socket line \(fmt(seconds(parse) / Double(n) * 1e6)) µs [\(sink % 7)]"
+    )
 }
 // MARK: Importing an office export: a 1-million-row CP932 operation history through its profile
 
@@ -807,8 +952,10 @@ func importBenchmark(rows: Int) throws {
     csv.reserveCapacity(rows * 100)
     for index in 0..<rows {
         let second = index % 28_800
-        csv += "2026/11/\(1 + index / 28_800 % 28) \(8 + second / 3600):\(String(format: "%02d", second / 60 % 60)):\(String(format: "%02d", second % 60)),"
-        csv += "JUKI-\(String(format: "%02d", index % 40)),本庁舎 市民課,P\(1000 + index % 200),\(index % 10 == 0 ? "帳票印刷" : "照会"),"
+        csv +=
+            "2026/11/\(1 + index / 28_800 % 28) \(8 + second / 3600):\(String(format: "%02d", second / 60 % 60)):\(String(format: "%02d", second % 60)),"
+        csv +=
+            "JUKI-\(String(format: "%02d", index % 40)),本庁舎 市民課,P\(1000 + index % 200),\(index % 10 == 0 ? "帳票印刷" : "照会"),"
         csv += "\(String(format: "%011d", index % 99_991)),住民票の写し等の交付\r\n"
     }
     let bytes = [UInt8](csv.data(using: .shiftJIS)!)
@@ -821,22 +968,32 @@ func importBenchmark(rows: Int) throws {
     }
     // Measured: what `kiroku-agent import` does — decode, a first pass that checks every row, then every row
     // into the journal in transactions of 5,000 (the writer is never held long: the daemon journals beside it).
-    let journal = try Journal.open(path: work.appending(path: "import/journal.sqlite").path, agentID: "juki-export", site: "")
+    let journal = try Journal.open(
+        path: work.appending(path: "import/journal.sqlite").path, agentID: "juki-export", site: "")
     var imported = 0
     let full = try clock.measure {
         let text = try profile.text(bytes)
         var refused = 0
         try profile.forEachRow(text) { _, row in if case .failure = row { refused += 1 } }
         imported = try journal.importFile(
-            sha256: SubmittedFile.digest(bytes), file: "bench.csv", profile: profile.profile, refused: refused, by: "P0012",
-            rows: { emit in try profile.forEachRow(text) { line, row in if case .success(let draft) = row { try emit(line, draft) } } }
+            sha256: SubmittedFile.digest(bytes), file: "bench.csv", profile: profile.profile, refused: refused,
+            by: "P0012",
+            rows: { emit in
+                try profile.forEachRow(text) { line, row in if case .success(let draft) = row { try emit(line, draft) }
+                }
+            }
         ).rows
     }
-    guard parsed == rows, imported == rows else { throw KirokuError(.internalError, "parsed \(parsed), imported \(imported) of \(rows)") }
+    guard parsed == rows, imported == rows else {
+        throw KirokuError(.internalError, "parsed \(parsed), imported \(imported) of \(rows)")
+    }
     line(
-        "import a \(rows / 1000)k-row CP932 export (\(bytes.count / 1_048_576) MiB)", rate(rows, full), unit: "events/s", baseline: rate(rows, parse),
+        "import a \(rows / 1000)k-row CP932 export (\(bytes.count / 1_048_576) MiB)", rate(rows, full),
+        unit: "events/s", baseline: rate(rows, parse),
         baselineName: "parsing the same file alone", aim: "recorded (no aim set)")
-    print("  bench process RSS \(before / 1024) MB before, \(residentKB(getpid()) / 1024) MB after; journal \(try FileManager.default.attributesOfItem(atPath: work.appending(path: "import/journal.sqlite").path)[.size] as? Int ?? 0 / 1_048_576) bytes")
+    print(
+        "  bench process RSS \(before / 1024) MB before, \(residentKB(getpid()) / 1024) MB after; journal \(try FileManager.default.attributesOfItem(atPath: work.appending(path: "import/journal.sqlite").path)[.size] as? Int ?? 0 / 1_048_576) bytes"
+    )
 }
 
 if mode == "import" || mode == "all" {

@@ -1,6 +1,5 @@
-public import KirokuProtocol
-
 import Foundation
+public import KirokuProtocol
 
 /// Virus checks with ClamAV (第19): `kiroku-agent scan` runs the installed `clamscan` on a medium or file
 /// before it is used and journals the result; the file collector's `clamav` format turns ClamAV's own log
@@ -47,9 +46,13 @@ public enum ClamAV {
     ) throws(KirokuError) -> ScanResult {
         guard FileManager.default.isExecutableFile(atPath: clamscan) else {
             throw KirokuError(
-                .configuration, "ClamAV's clamscan is not at \(clamscan): install Debian's clamav (apt install clamav, then freshclam) or set 'clamscan'")
+                .configuration,
+                "ClamAV's clamscan is not at \(clamscan): install Debian's clamav (apt install clamav, then freshclam) or set 'clamscan'"
+            )
         }
-        guard FileManager.default.fileExists(atPath: path) else { throw KirokuError(.configuration, "nothing to scan at \(path)") }
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw KirokuError(.configuration, "nothing to scan at \(path)")
+        }
         var arguments = ["--recursive", "--stdout"]
         if let database { arguments.append("--database=\(database)") }
         let version = try run(clamscan, ["--version"])
@@ -89,7 +92,9 @@ public enum ClamAV {
         var drafts = [EventDraft(kind: "malware", action: "scan", actor: actor, subject: medium, attrs: scan)]
         if !result.detections.isEmpty {
             var viruses: [String] = []
-            for detection in result.detections where !viruses.contains(detection.virus) { viruses.append(detection.virus) }
+            for detection in result.detections where !viruses.contains(detection.virus) {
+                viruses.append(detection.virus)
+            }
             drafts.append(
                 EventDraft(
                     kind: "malware", action: "detected", actor: "ClamAV", subject: medium,
@@ -104,7 +109,8 @@ public enum ClamAV {
 
     /// Runs a program and collects its output (stdout and stderr together), handing each line to `line`
     /// as it comes; only lines that are not `…: OK` are kept.
-    static func run(_ executable: String, _ arguments: [String], line: (Substring) -> Void = { _ in }) throws(KirokuError)
+    static func run(_ executable: String, _ arguments: [String], line: (Substring) -> Void = { _ in })
+        throws(KirokuError)
         -> (output: String, status: Int32)
     {
         let process = Process()

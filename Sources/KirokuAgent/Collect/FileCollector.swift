@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import KirokuProtocol
+public import KirokuProtocol
 public import Logging
 public import ServiceLifecycle
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A log file the agent follows (agent configuration `files`): JSON lines shaped like socket lines, or
 /// text lines read with a regular expression whose named groups (`time`, `kind`, `action`, `actor`,
@@ -48,14 +49,19 @@ public struct FileSource: Sendable, Codable, Equatable {
     }
 
     func validate() throws(KirokuError) {
-        guard path.hasPrefix("/") else { throw KirokuError(.configuration, "files: path must be absolute, not '\(path)'") }
+        guard path.hasPrefix("/") else {
+            throw KirokuError(.configuration, "files: path must be absolute, not '\(path)'")
+        }
         switch format {
         case "jsonl", "clamav", "wtmp", "btmp": break
         case "text":
             guard let pattern, (try? Regex(pattern)) != nil else {
-                throw KirokuError(.configuration, "files: \(path) is text and needs a valid 'pattern' (a regular expression with named groups)")
+                throw KirokuError(
+                    .configuration,
+                    "files: \(path) is text and needs a valid 'pattern' (a regular expression with named groups)")
             }
-        default: throw KirokuError(.configuration, "files: format is jsonl, text, clamav, wtmp or btmp, not '\(format)'")
+        default:
+            throw KirokuError(.configuration, "files: format is jsonl, text, clamav, wtmp or btmp, not '\(format)'")
         }
     }
 
@@ -82,10 +88,13 @@ public struct FileSource: Sendable, Codable, Equatable {
             let fixed = ["kind": kind, "action": action, "actor": actor, "subject": subject]
             func value(_ name: String) -> String? { values[name] ?? fixed[name] ?? nil }
             guard let kind = value("kind"), let action = value("action"), let actor = value("actor") else {
-                throw KirokuError(.invalidEvent, "the line gives no kind, action or actor, and the configuration fixes none")
+                throw KirokuError(
+                    .invalidEvent, "the line gives no kind, action or actor, and the configuration fixes none")
             }
             let attrs = values.filter { !["time", "kind", "action", "actor", "subject"].contains($0.key) }
-            draft = EventDraft(kind: kind, action: action, actor: actor, subject: value("subject") ?? "", attrs: attrs, time: values["time"])
+            draft = EventDraft(
+                kind: kind, action: action, actor: actor, subject: value("subject") ?? "", attrs: attrs,
+                time: values["time"])
         }
         try draft.validateFromProducer()
         return draft
@@ -140,7 +149,9 @@ public struct FileCollector: Service {
     /// Reads what is new in one file (at most 1 MiB); returns true if there may be more.
     func collect(_ source: FileSource) async throws -> Bool {
         guard let current = Self.identity(source.path) else { return false }
-        var position = try journal.filePosition(path: source.path) ?? FilePosition(path: source.path, inode: current.inode, offset: 0)
+        var position =
+            try journal.filePosition(path: source.path)
+            ?? FilePosition(path: source.path, inode: current.inode, offset: 0)
         var file = source.path
         var final = false
         if position.inode != current.inode {
@@ -150,7 +161,9 @@ public struct FileCollector: Service {
                 final = true
             } else {
                 if Self.identity(source.path + ".1")?.inode != position.inode {
-                    logger.warning("\(source.path) was replaced and the file it was reading is gone; reading the new one from its start")
+                    logger.warning(
+                        "\(source.path) was replaced and the file it was reading is gone; reading the new one from its start"
+                    )
                 }
                 position = FilePosition(path: source.path, inode: current.inode, offset: 0)
                 try await journal.append([], position: position)
@@ -159,7 +172,8 @@ public struct FileCollector: Service {
             logger.notice("\(source.path) was truncated; reading it again from its start")
             position.offset = 0
         }
-        let (drafts, consumed, full) = try Self.read(source, file: file, offset: position.offset, takeLastLine: final, logger: logger)
+        let (drafts, consumed, full) = try Self.read(
+            source, file: file, offset: position.offset, takeLastLine: final, logger: logger)
         guard consumed > 0 else { return false }
         position.offset += Int64(consumed)
         try await journal.append(drafts, position: position)
@@ -181,7 +195,8 @@ public struct FileCollector: Service {
         guard count > 0 else { return ([], 0, false) }
         let full = count == buffer.count
         let (drafts, consumed) = RecordFormats.named(source.format).read(
-            buffer[0..<count], source: source, fd: fd, offset: offset, takeLast: takeLastLine && !full, full: full, file: file, logger: logger)
+            buffer[0..<count], source: source, fd: fd, offset: offset, takeLast: takeLastLine && !full, full: full,
+            file: file, logger: logger)
         return (drafts, consumed, full)
     }
 

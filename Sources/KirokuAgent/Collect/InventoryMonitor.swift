@@ -1,9 +1,8 @@
+import Foundation
 import GRDB
-import KirokuProtocol
+public import KirokuProtocol
 public import Logging
 public import ServiceLifecycle
-
-import Foundation
 
 /// What the inventory monitor watches (agent configuration `inventory`), for 第14 and 第17: USB devices
 /// attached and removed, and programs added, changed or removed.
@@ -108,14 +107,17 @@ extension Journal {
             return try await pool.write { db in
                 var before: [String: [String: String]] = [:]
                 for row in try Row.fetchAll(db, sql: "SELECT key, value FROM inventory") {
-                    before[row[0]] = (try? JSONDecoder().decode([String: String].self, from: Data((row[1] as String).utf8))) ?? [:]
+                    before[row[0]] =
+                        (try? JSONDecoder().decode([String: String].self, from: Data((row[1] as String).utf8))) ?? [:]
                 }
                 var drafts: [EventDraft] = []
                 for key in Set(before.keys).union(now.keys).sorted() where before[key] != now[key] {
                     drafts.append(event(key, before[key], now[key]))
                     if let value = now[key] {
-                        let text = String(decoding: CanonicalJSON.encode(.object(value.mapValues(JSONValue.string))), as: UTF8.self)
-                        try db.execute(sql: "INSERT OR REPLACE INTO inventory(key, value) VALUES (?, ?)", arguments: [key, text])
+                        let text = String(
+                            decoding: CanonicalJSON.encode(.object(value.mapValues(JSONValue.string))), as: UTF8.self)
+                        try db.execute(
+                            sql: "INSERT OR REPLACE INTO inventory(key, value) VALUES (?, ?)", arguments: [key, text])
                     } else {
                         try db.execute(sql: "DELETE FROM inventory WHERE key = ?", arguments: [key])
                     }

@@ -1,11 +1,11 @@
 import Crypto
-#if canImport(Glibc)
-import Glibc
-#endif
-import KirokuProtocol
-
 // Foundation (not only FoundationEssentials): directory walking and trimming; GRDB links it anyway.
 import Foundation
+import KirokuProtocol
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The platform seam of the inventory (第14, 第17): what is attached and installed now, as items keyed so that
 /// the same device or program keeps its key between scans (`usb:VENDOR:PRODUCT:SERIAL`, `file:PATH`,
@@ -46,7 +46,8 @@ public struct SysfsUSBDevices: InventorySource {
         var out: [String: [String: String]] = [:]
         for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] {
             let folder = "\(root)/\(name)"
-            guard let vendor = InventorySources.read("\(folder)/idVendor"), let product = InventorySources.read("\(folder)/idProduct")
+            guard let vendor = InventorySources.read("\(folder)/idVendor"),
+                let product = InventorySources.read("\(folder)/idProduct")
             else { continue }
             let serial = InventorySources.read("\(folder)/serial") ?? ""
             var attrs = ["vendor": vendor, "product": product, "port": name]
@@ -70,9 +71,12 @@ public struct ProgramFiles: InventorySource {
         while let relative = walker.nextObject() as? String {
             let path = "\(folder)/\(relative)"
             var info = stat()
-            guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, let data = FileManager.default.contents(atPath: path)
+            guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG,
+                let data = FileManager.default.contents(atPath: path)
             else { continue }
-            out["file:\(path)"] = ["sha256": Hex.encode(SHA256.hash(data: data)), "size": "\(data.count)", "subject": path]
+            out["file:\(path)"] = [
+                "sha256": Hex.encode(SHA256.hash(data: data)), "size": "\(data.count)", "subject": path,
+            ]
         }
         return out
     }
@@ -91,7 +95,9 @@ public struct DpkgPackages: InventorySource {
                 guard let colon = line.firstIndex(of: ":") else { continue }
                 fields[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
             }
-            guard let name = fields["Package"], let version = fields["Version"], fields["Status"] == "install ok installed" else {
+            guard let name = fields["Package"], let version = fields["Version"],
+                fields["Status"] == "install ok installed"
+            else {
                 continue
             }
             out["package:\(name)"] = ["version": version, "subject": "package \(name)"]

@@ -1,9 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import Foundation
 import KirokuProtocol
 
-import Foundation
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Operator sessions from the system's login records (第20): `/var/log/wtmp`, the binary file `login`,
 /// `sshd` and display managers append a `struct utmp` to (Linux x86-64 and arm64 glibc layout, 384 bytes).
@@ -29,7 +29,9 @@ enum Logins {
 
     static func record(_ bytes: ArraySlice<UInt8>) -> Record {
         let base = bytes.startIndex
-        func int16(_ at: Int) -> Int16 { Int16(bitPattern: UInt16(bytes[base + at]) | UInt16(bytes[base + at + 1]) << 8) }
+        func int16(_ at: Int) -> Int16 {
+            Int16(bitPattern: UInt16(bytes[base + at]) | UInt16(bytes[base + at + 1]) << 8)
+        }
         func int32(_ at: Int) -> Int32 {
             Int32(bitPattern: (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[base + at + $1]) << (8 * $1) })
         }
@@ -38,7 +40,8 @@ enum Logins {
             return String(decoding: field.prefix { $0 != 0 }, as: UTF8.self).trimmingCharacters(in: .whitespaces)
         }
         return Record(
-            type: int16(0), pid: int32(4), line: text(8, 32), user: text(44, 32), host: text(76, 256), seconds: int32(340),
+            type: int16(0), pid: int32(4), line: text(8, 32), user: text(44, 32), host: text(76, 256),
+            seconds: int32(340),
             microseconds: int32(344))
     }
 
@@ -52,7 +55,8 @@ enum Logins {
             if !entry.host.isEmpty { attrs["host"] = entry.host }
             let when = Date(timeIntervalSince1970: Double(entry.seconds) + Double(entry.microseconds) / 1_000_000)
             let draft = EventDraft(
-                kind: "operation", action: action, actor: actor.isEmpty ? "unknown" : actor, subject: entry.line, attrs: attrs,
+                kind: "operation", action: action, actor: actor.isEmpty ? "unknown" : actor, subject: entry.line,
+                attrs: attrs,
                 time: Timestamp.localNow(when).rfc3339)
             if (try? draft.validateFromProducer()) != nil { drafts.append(draft) }
         }
@@ -64,7 +68,9 @@ enum Logins {
             if failures {
                 // btmp: every record is a failed attempt (LOGIN_PROCESS from login and sshd, USER_PROCESS
                 // from some PAM stacks); the name is what was typed, possibly no one's.
-                if entry.type == loginProcess || entry.type == userProcess { add(entry, "auth_failure", actor: entry.user) }
+                if entry.type == loginProcess || entry.type == userProcess {
+                    add(entry, "auth_failure", actor: entry.user)
+                }
                 continue
             }
             guard !entry.line.isEmpty else { continue }
@@ -72,7 +78,9 @@ enum Logins {
                 lastUser[entry.line] = entry.user
                 add(entry, "login", actor: entry.user)
             } else if entry.type == deadProcess {
-                let user = entry.user.isEmpty ? (lastUser[entry.line] ?? loggedIn(line: entry.line, fd: fd, before: at) ?? "") : entry.user
+                let user =
+                    entry.user.isEmpty
+                    ? (lastUser[entry.line] ?? loggedIn(line: entry.line, fd: fd, before: at) ?? "") : entry.user
                 lastUser[entry.line] = nil
                 add(entry, "logout", actor: user)
             }

@@ -11,7 +11,8 @@ protocol RecordFormat: Sendable {
     /// the bytes they took; `takeLast` takes a last record cut short (the end of a rotated file), `full` says
     /// the buffer was full.
     func read(
-        _ bytes: ArraySlice<UInt8>, source: FileSource, fd: Int32, offset: Int64, takeLast: Bool, full: Bool, file: String, logger: Logger
+        _ bytes: ArraySlice<UInt8>, source: FileSource, fd: Int32, offset: Int64, takeLast: Bool, full: Bool,
+        file: String, logger: Logger
     ) -> (drafts: [EventDraft], consumed: Int)
 }
 
@@ -30,7 +31,8 @@ enum RecordFormats {
 /// skipped with a warning.
 struct TextLines: RecordFormat {
     func read(
-        _ bytes: ArraySlice<UInt8>, source: FileSource, fd: Int32, offset: Int64, takeLast: Bool, full: Bool, file: String, logger: Logger
+        _ bytes: ArraySlice<UInt8>, source: FileSource, fd: Int32, offset: Int64, takeLast: Bool, full: Bool,
+        file: String, logger: Logger
     ) -> (drafts: [EventDraft], consumed: Int) {
         var consumed = (bytes.lastIndex(of: 10).map { $0 - bytes.startIndex } ?? -1) + 1
         if takeLast { consumed = bytes.count }
@@ -44,7 +46,8 @@ struct TextLines: RecordFormat {
             } catch {
                 refused += 1
                 if refused <= 3 {
-                    logger.warning("a line of \(file) is not an event; skipped", metadata: ["kiroku.error": "\(error.message)"])
+                    logger.warning(
+                        "a line of \(file) is not an event; skipped", metadata: ["kiroku.error": "\(error.message)"])
                 }
             }
         }
@@ -57,7 +60,8 @@ struct UtmpRecords: RecordFormat {
     let failures: Bool
 
     func read(
-        _ bytes: ArraySlice<UInt8>, source: FileSource, fd: Int32, offset: Int64, takeLast: Bool, full: Bool, file: String, logger: Logger
+        _ bytes: ArraySlice<UInt8>, source: FileSource, fd: Int32, offset: Int64, takeLast: Bool, full: Bool,
+        file: String, logger: Logger
     ) -> (drafts: [EventDraft], consumed: Int) {
         let consumed = bytes.count / Logins.recordSize * Logins.recordSize
         return (Logins.drafts(bytes.prefix(consumed), fd: fd, offset: offset, failures: failures), consumed)

@@ -1,6 +1,5 @@
-public import KirokuProtocol
-
 import Foundation
+public import KirokuProtocol
 
 /// How the rows of an office system's CSV export become events (Agent/INTEGRATION.md): for each field of
 /// an event, the column it comes from or a fixed value, with a table of the export's words (`照会` →
@@ -99,7 +98,9 @@ public struct ImportProfile: Sendable, Decodable, Equatable {
         guard ["auto", "utf-8", "cp932"].contains(encoding) else {
             throw KirokuError(.configuration, "a profile's encoding is auto, utf-8 or cp932, not '\(encoding)'")
         }
-        guard AgentID.isValid(profile) else { throw KirokuError(.configuration, "a profile's name is A-Z a-z 0-9 . _ -") }
+        guard AgentID.isValid(profile) else {
+            throw KirokuError(.configuration, "a profile's name is A-Z a-z 0-9 . _ -")
+        }
     }
 
     /// Reads a profile file; every problem is a configuration error naming the file.
@@ -112,7 +113,9 @@ public struct ImportProfile: Sendable, Decodable, Equatable {
         } catch let error as KirokuError {
             throw KirokuError(.configuration, "profile \(path): \(error.message)")
         } catch {
-            throw KirokuError(.configuration, "profile \(path) is not a profile (JSON with profile, time, kind, action, actor): \(error)")
+            throw KirokuError(
+                .configuration,
+                "profile \(path) is not a profile (JSON with profile, time, kind, action, actor): \(error)")
         }
     }
 
@@ -138,7 +141,8 @@ public struct ImportProfile: Sendable, Decodable, Equatable {
             throw KirokuError(
                 .invalidEvent,
                 encoding == "auto"
-                    ? "the file is neither UTF-8 nor Shift_JIS (CP932)" : "the file is not \(encoding) as the profile \(profile) says")
+                    ? "the file is neither UTF-8 nor Shift_JIS (CP932)"
+                    : "the file is not \(encoding) as the profile \(profile) says")
         }
         if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
         return text
@@ -175,7 +179,9 @@ public struct ImportProfile: Sendable, Decodable, Equatable {
                 var positions: [String: Int] = [:]
                 for (position, name) in names.enumerated() {
                     guard positions[name] == nil || name.isEmpty else {
-                        throw KirokuError(.invalidEvent, "the header names the column \(name) twice; which one is meant cannot be told")
+                        throw KirokuError(
+                            .invalidEvent,
+                            "the header names the column \(name) twice; which one is meant cannot be told")
                     }
                     positions[name] = position
                 }
@@ -185,74 +191,90 @@ public struct ImportProfile: Sendable, Decodable, Equatable {
                 guard missing.isEmpty else {
                     throw KirokuError(
                         .invalidEvent,
-                        "the header lacks the column(s) \(missing.joined(separator: ", ")) that the profile \(profile) reads (it has: \(names.joined(separator: ", ")))")
+                        "the header lacks the column(s) \(missing.joined(separator: ", ")) that the profile \(profile) reads (it has: \(names.joined(separator: ", ")))"
+                    )
                 }
                 (index, width) = (positions, names.count)
                 return
             }
             try body(number, row(number, record, index, width))
         }
-        guard index != nil else { throw KirokuError(.invalidEvent, "the file is empty; its first line names the columns") }
+        guard index != nil else {
+            throw KirokuError(.invalidEvent, "the file is empty; its first line names the columns")
+        }
     }
 
     /// One data record as an event, or why it is refused.
-    func row(_ number: Int, _ record: Result<[String], ExcelCSV.Malformed>, _ index: [String: Int], _ width: Int) -> Result<EventDraft, Refusal> {
-            let cells: [String]
-            switch record {
-            case .failure(let malformed): return .failure(Refusal(line: number, column: "-", message: malformed.message))
-            case .success(let found):
-                guard found.count == width else {
-                    return .failure(Refusal(line: number, column: "-", message: "\(found.count) cells, the header has \(width)"))
-                }
-                cells = found
+    func row(_ number: Int, _ record: Result<[String], ExcelCSV.Malformed>, _ index: [String: Int], _ width: Int)
+        -> Result<EventDraft, Refusal>
+    {
+        let cells: [String]
+        switch record {
+        case .failure(let malformed): return .failure(Refusal(line: number, column: "-", message: malformed.message))
+        case .success(let found):
+            guard found.count == width else {
+                return .failure(
+                    Refusal(line: number, column: "-", message: "\(found.count) cells, the header has \(width)"))
             }
-            func cell(_ column: String) -> String { ExcelCSV.untext(cells[index[column]!]).trimmingCharacters(in: .whitespaces) }
-            do throws(Refusal) {
-                func value(_ field: Field, _ name: String, required: Bool) throws(Refusal) -> String {
-                    var text = field.value ?? cell(field.column!)
-                    if let map = field.map, !(text.isEmpty && !required) {
-                        guard let mapped = map[text] else {
-                            throw Refusal(
-                                line: number, column: field.column ?? name,
-                                message: "'\(text.prefix(40))' is not one of \(map.keys.sorted().joined(separator: ", "))")
-                        }
-                        text = mapped
+            cells = found
+        }
+        func cell(_ column: String) -> String {
+            ExcelCSV.untext(cells[index[column]!]).trimmingCharacters(in: .whitespaces)
+        }
+        do throws(Refusal) {
+            func value(_ field: Field, _ name: String, required: Bool) throws(Refusal) -> String {
+                var text = field.value ?? cell(field.column!)
+                if let map = field.map, !(text.isEmpty && !required) {
+                    guard let mapped = map[text] else {
+                        throw Refusal(
+                            line: number, column: field.column ?? name,
+                            message: "'\(text.prefix(40))' is not one of \(map.keys.sorted().joined(separator: ", "))")
                     }
-                    if required && text.isEmpty { throw Refusal(line: number, column: field.column ?? name, message: "\(name) is empty") }
-                    if let prefix = field.prefix, !text.isEmpty { text = prefix + text }
-                    return text
+                    text = mapped
                 }
-                let when = try stamp(date: time.dateColumn.map(cell), time: cell(time.column), line: number)
-                var attributes: [String: String] = [:]
-                for (name, field) in attrs {
-                    let text = try value(field, name, required: false)
-                    if !text.isEmpty || field.keepEmpty { attributes[name] = text }
+                if required && text.isEmpty {
+                    throw Refusal(line: number, column: field.column ?? name, message: "\(name) is empty")
                 }
-                attributes["source_line"] = String(number)
-                var about = ""
-                if let subject { about = try value(subject, "subject", required: false) }
-                var place: String?
-                if let site { place = try value(site, "site", required: false) }
-                let draft = EventDraft(
-                    kind: try value(kind, "kind", required: true), action: try value(action, "action", required: true),
-                    actor: try value(actor, "actor", required: true), subject: about, site: place?.isEmpty == false ? place : nil,
-                    attrs: attributes, time: when.rfc3339)
-                do {
-                    try draft.validateFromProducer()
-                } catch {
-                    throw Refusal(line: number, column: "-", message: error.message)
-                }
-                // What the event will weigh once sealed (the chain's hashes, salt, agent and time are about
-                // 400 bytes more): a row too large is refused here, with its line, not by the journal.
-                let size = [draft.kind, draft.action, draft.actor, draft.subject, draft.site ?? ""].reduce(0) { $0 + $1.utf8.count }
-                    + draft.attrs.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 }
-                guard size + 400 <= Event.maxBytes else {
-                    throw Refusal(line: number, column: "-", message: "the event would be about \(size + 400) bytes; the limit is \(Event.maxBytes)")
-                }
-                return .success(draft)
-            } catch {
-                return .failure(error)
+                if let prefix = field.prefix, !text.isEmpty { text = prefix + text }
+                return text
             }
+            let when = try stamp(date: time.dateColumn.map(cell), time: cell(time.column), line: number)
+            var attributes: [String: String] = [:]
+            for (name, field) in attrs {
+                let text = try value(field, name, required: false)
+                if !text.isEmpty || field.keepEmpty { attributes[name] = text }
+            }
+            attributes["source_line"] = String(number)
+            var about = ""
+            if let subject { about = try value(subject, "subject", required: false) }
+            var place: String?
+            if let site { place = try value(site, "site", required: false) }
+            let draft = EventDraft(
+                kind: try value(kind, "kind", required: true), action: try value(action, "action", required: true),
+                actor: try value(actor, "actor", required: true), subject: about,
+                site: place?.isEmpty == false ? place : nil,
+                attrs: attributes, time: when.rfc3339)
+            do {
+                try draft.validateFromProducer()
+            } catch {
+                throw Refusal(line: number, column: "-", message: error.message)
+            }
+            // What the event will weigh once sealed (the chain's hashes, salt, agent and time are about
+            // 400 bytes more): a row too large is refused here, with its line, not by the journal.
+            let size =
+                [draft.kind, draft.action, draft.actor, draft.subject, draft.site ?? ""].reduce(0) {
+                    $0 + $1.utf8.count
+                }
+                + draft.attrs.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 }
+            guard size + 400 <= Event.maxBytes else {
+                throw Refusal(
+                    line: number, column: "-",
+                    message: "the event would be about \(size + 400) bytes; the limit is \(Event.maxBytes)")
+            }
+            return .success(draft)
+        } catch {
+            return .failure(error)
+        }
     }
 
     /// The instant of a row: its date and time cells in the source's time zone.
@@ -265,11 +287,15 @@ public struct ImportProfile: Sendable, Decodable, Equatable {
         guard time.format == "compact" ? whole.count >= 12 : whole.contains(":") || whole.contains("時") else {
             throw Refusal(line: line, column: column, message: "'\(whole.prefix(40))' has no time of day")
         }
-        let local = time.format == "compact" ? Self.compact(whole.replacingOccurrences(of: " ", with: "")) : PersonTime.parse(whole)
+        let local =
+            time.format == "compact"
+            ? Self.compact(whole.replacingOccurrences(of: " ", with: "")) : PersonTime.parse(whole)
         guard let local else {
             throw Refusal(
                 line: line, column: column,
-                message: "'\(whole.prefix(40))' is not a time (\(time.format == "compact" ? "yyyyMMdd[HHmm[ss]]" : PersonTime.forms))")
+                message:
+                    "'\(whole.prefix(40))' is not a time (\(time.format == "compact" ? "yyyyMMdd[HHmm[ss]]" : PersonTime.forms))"
+            )
         }
         // Read as JST wall time; moved to the source's zone, and kept with its offset.
         let ms = local.epochMilliseconds + Int64(Timestamp.jstOffsetMinutes - time.utcOffsetMinutes) * 60_000
@@ -281,7 +307,9 @@ public struct ImportProfile: Sendable, Decodable, Equatable {
         guard [8, 12, 14].contains(digits.count), digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
         let d = Array(digits)
         let date = "\(String(d[0..<4]))-\(String(d[4..<6]))-\(String(d[6..<8]))"
-        let clock = d.count >= 12 ? "\(String(d[8..<10])):\(String(d[10..<12])):\(d.count == 14 ? String(d[12..<14]) : "00")" : "00:00:00"
+        let clock =
+            d.count >= 12
+            ? "\(String(d[8..<10])):\(String(d[10..<12])):\(d.count == 14 ? String(d[12..<14]) : "00")" : "00:00:00"
         return Timestamp(rfc3339: "\(date)T\(clock).000+09:00")
     }
 }

@@ -6,13 +6,13 @@ import NIOPosix
 public import ServiceLifecycle
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// The local ingestion socket: a Unix domain socket where programs on the terminal (door controllers,
@@ -110,12 +110,15 @@ public struct IngestServer: Service {
             for (index, byte) in bytes.enumerated() { raw[index] = byte }
         }
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         if connected == 0 {
             throw KirokuError(
                 .configuration,
-                "another process (a running agent?) is listening on the ingestion socket \(path); give each agent its own socket and journal")
+                "another process (a running agent?) is listening on the ingestion socket \(path); give each agent its own socket and journal"
+            )
         }
     }
 
@@ -123,7 +126,8 @@ public struct IngestServer: Service {
         var out: [UInt8]
         switch result {
         case .success(let event):
-            out = Array("{\"hash\":\"".utf8) + Array(event.hash.utf8) + Array("\",\"ok\":true,\"seq\":\(event.seq)}".utf8)
+            out =
+                Array("{\"hash\":\"".utf8) + Array(event.hash.utf8) + Array("\",\"ok\":true,\"seq\":\(event.seq)}".utf8)
         case .failure(let error):
             out = CanonicalJSON.encode(
                 .object(["ok": .bool(false), "code": .string(error.code.rawValue), "message": .string(error.message)]))
@@ -158,7 +162,9 @@ final class IngestHandler: ChannelDuplexHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         guard connections.add() else {
-            logger.warning("ingestion socket: too many producers connected; refused one", metadata: ["kiroku.limit": "\(connections.limit)"])
+            logger.warning(
+                "ingestion socket: too many producers connected; refused one",
+                metadata: ["kiroku.limit": "\(connections.limit)"])
             context.close(promise: nil)
             return
         }
@@ -241,7 +247,8 @@ final class IngestHandler: ChannelDuplexHandler {
         if error is LineTooLong {
             // Answered in order, after the lines before it, then the connection closes.
             submit(
-                .failure(KirokuError(.malformedRequest, "line longer than \(IngestServer.maxLineBytes) bytes; closing")),
+                .failure(
+                    KirokuError(.malformedRequest, "line longer than \(IngestServer.maxLineBytes) bytes; closing")),
                 context: context, thenClose: true)
         } else {
             logger.debug("ingestion connection failed", metadata: ["kiroku.error": "\(error)"])

@@ -1,14 +1,14 @@
 import GRDB
-
-#if canImport(Glibc)
-import Glibc
-#endif
 public import KirokuProtocol
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// A journal found corrupt at start: where it was moved, what SQLite reported, and the newest seq that
@@ -65,7 +65,8 @@ extension Journal {
                 try FileManager.default.moveItem(atPath: path + suffix, toPath: "\(aside)/\(name)\(suffix)")
             }
         } catch {
-            throw KirokuError(.journal, "the journal \(path) is corrupt and could not be moved aside to \(aside)", underlying: error)
+            throw KirokuError(
+                .journal, "the journal \(path) is corrupt and could not be moved aside to \(aside)", underlying: error)
         }
         return aside
     }
@@ -95,12 +96,15 @@ extension Journal {
     public func pendingEpoch() throws -> PendingEpoch? {
         try pool.read { db in
             let meta = try Dictionary(
-                uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT key, value FROM meta WHERE key LIKE 'epoch_%'").map {
+                uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT key, value FROM meta WHERE key LIKE 'epoch_%'").map
+                {
                     ($0[0] as String, $0[1] as String)
                 })
             guard let reason = meta["epoch_reason"] else { return nil }
             let corrupt = meta["epoch_aside"].map {
-                CorruptJournal(aside: $0, problem: meta["epoch_problem"] ?? "", oldHead: meta["epoch_old_head"].flatMap { Int64($0) })
+                CorruptJournal(
+                    aside: $0, problem: meta["epoch_problem"] ?? "",
+                    oldHead: meta["epoch_old_head"].flatMap { Int64($0) })
             }
             return PendingEpoch(reason: reason, corrupt: corrupt)
         }
@@ -131,7 +135,8 @@ extension Journal {
         do {
             return try pool.write { db in
                 let rows = try Row.fetchAll(
-                    db, sql: "SELECT seq, hash, body FROM events WHERE seq > ? ORDER BY seq", arguments: [agreedThrough])
+                    db, sql: "SELECT seq, hash, body FROM events WHERE seq > ? ORDER BY seq", arguments: [agreedThrough]
+                )
                 let moved = rows.isEmpty ? nil : (rows.first!["seq"] as Int64)...(rows.last!["seq"] as Int64)
                 let epochSeq = hubSeq + 1
                 for row in rows {
@@ -147,12 +152,16 @@ extension Journal {
                 for row in rows {
                     let old = try JSONDecoder().decode(Event.self, from: row["body"] as Data)
                     guard let time = Timestamp(rfc3339: old.time) else {
-                        throw KirokuError(.journal, "event \(old.seq) in the journal has an unreadable time '\(old.time)'")
+                        throw KirokuError(
+                            .journal, "event \(old.seq) in the journal has an unreadable time '\(old.time)'")
                     }
                     again.append(
-                        (EventDraft(
-                            kind: old.kind, action: old.action, actor: old.actor, subject: old.subject, site: old.site,
-                            attrs: old.attrs), time))
+                        (
+                            EventDraft(
+                                kind: old.kind, action: old.action, actor: old.actor, subject: old.subject,
+                                site: old.site,
+                                attrs: old.attrs), time
+                        ))
                 }
                 _ = try Self.insert(again, agent: agent, site: site, db: db)
                 try db.execute(sql: "UPDATE sync SET delivered_through = ? WHERE id = 1", arguments: [hubSeq])

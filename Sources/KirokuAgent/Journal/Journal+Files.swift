@@ -2,9 +2,9 @@ import GRDB
 public import KirokuProtocol
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// How far a followed file has been read: its inode (to notice rotation) and the byte offset after the
@@ -24,7 +24,8 @@ public struct FilePosition: Sendable, Equatable {
 extension Journal {
     public func filePosition(path: String) throws -> FilePosition? {
         try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT inode, offset FROM file_positions WHERE path = ?", arguments: [path]).map {
+            try Row.fetchOne(db, sql: "SELECT inode, offset FROM file_positions WHERE path = ?", arguments: [path]).map
+            {
                 FilePosition(path: path, inode: UInt64(bitPattern: $0[0] as Int64), offset: $0[1])
             }
         }

@@ -2,9 +2,9 @@ import GRDB
 public import KirokuProtocol
 
 #if canImport(FoundationEssentials)
-public import FoundationEssentials
+    public import FoundationEssentials
 #else
-public import Foundation
+    public import Foundation
 #endif
 
 /// A file imported into the journal (`kiroku-agent import`): each file once, by its SHA-256.
@@ -38,7 +38,8 @@ extension Journal {
     static func imported(_ sha256: String, _ db: Database) throws -> ImportedFile? {
         try Row.fetchOne(db, sql: "SELECT * FROM imports WHERE sha256 = ?", arguments: [sha256]).map {
             ImportedFile(
-                sha256: $0["sha256"], file: $0["file"], rows: $0["rows"], firstSeq: $0["first_seq"], lastSeq: $0["last_seq"],
+                sha256: $0["sha256"], file: $0["file"], rows: $0["rows"], firstSeq: $0["first_seq"],
+                lastSeq: $0["last_seq"],
                 by: $0["by"], atMS: $0["at_ms"])
         }
     }
@@ -76,10 +77,14 @@ extension Journal {
             if let earlier = try Self.imported(sha256, db) {
                 throw KirokuError(
                     .alreadyImported,
-                    "\(file) was imported already (as \(earlier.file), seq \(earlier.firstSeq)-\(earlier.lastSeq), by \(earlier.by)); nothing was added")
+                    "\(file) was imported already (as \(earlier.file), seq \(earlier.firstSeq)-\(earlier.lastSeq), by \(earlier.by)); nothing was added"
+                )
             }
-            return try Row.fetchOne(db, sql: "SELECT through_line, first_seq, taken FROM import_progress WHERE sha256 = ?", arguments: [sha256])
-                .map { ($0[0], $0[1], $0[2]) }
+            return try Row.fetchOne(
+                db, sql: "SELECT through_line, first_seq, taken FROM import_progress WHERE sha256 = ?",
+                arguments: [sha256]
+            )
+            .map { ($0[0], $0[1], $0[2]) }
         }
         var first = resumed?.first
         var taken = resumed?.taken ?? 0
@@ -94,7 +99,8 @@ extension Journal {
                     let events = try Self.insert(prepared, agent: agent, site: site, db: db)
                     first = first ?? events.first?.seq
                     try db.execute(
-                        sql: "INSERT OR REPLACE INTO import_progress(sha256, through_line, first_seq, taken) VALUES (?, ?, ?, ?)",
+                        sql:
+                            "INSERT OR REPLACE INTO import_progress(sha256, through_line, first_seq, taken) VALUES (?, ?, ?, ?)",
                         arguments: [sha256, line, first!, taken + events.count])
                 }
             } catch {
@@ -120,11 +126,15 @@ extension Journal {
                 record.attrs["rows"] = String(taken + tail.count)
                 let sealed = try Self.insert([(record, stamp)], agent: agent, site: site, db: db)[0]
                 let imported = ImportedFile(
-                    sha256: sha256, file: file, rows: taken + tail.count, firstSeq: first ?? sealed.seq, lastSeq: sealed.seq, by: person,
+                    sha256: sha256, file: file, rows: taken + tail.count, firstSeq: first ?? sealed.seq,
+                    lastSeq: sealed.seq, by: person,
                     atMS: stamp.epochMilliseconds)
                 try db.execute(
-                    sql: "INSERT INTO imports(sha256, file, rows, first_seq, last_seq, by, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    arguments: [sha256, file, imported.rows, imported.firstSeq, imported.lastSeq, person, imported.atMS])
+                    sql:
+                        "INSERT INTO imports(sha256, file, rows, first_seq, last_seq, by, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    arguments: [
+                        sha256, file, imported.rows, imported.firstSeq, imported.lastSeq, person, imported.atMS,
+                    ])
                 try db.execute(sql: "DELETE FROM import_progress WHERE sha256 = ?", arguments: [sha256])
                 return imported
             }

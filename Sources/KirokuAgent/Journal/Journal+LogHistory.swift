@@ -3,9 +3,9 @@ import GRDB
 public import KirokuProtocol
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// The tree of the hub's log this agent last saw in a receipt, and the alarm it raised if a later receipt
@@ -19,8 +19,12 @@ extension Journal {
     /// The tree of the newest receipt whose history was consistent, nil before the first.
     public func knownTree() throws -> KnownTree? {
         try pool.read { db in
-            guard let size = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'log_size'").flatMap({ Int64($0) }),
-                let root = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'log_root'").flatMap(Hex.decode)
+            guard
+                let size = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'log_size'").flatMap({
+                    Int64($0)
+                }),
+                let root = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'log_root'").flatMap(
+                    Hex.decode)
             else { return nil }
             return KnownTree(size: size, root: root)
         }
@@ -50,7 +54,8 @@ extension Journal {
             }
             return nil
         case .inconsistent(let reason):
-            let alarm = "\(reason) (known \(known?.size ?? 0) \(known.map { Hex.encode($0.root) } ?? ""), shown \(log.treeSize) \(log.root))"
+            let alarm =
+                "\(reason) (known \(known?.size ?? 0) \(known.map { Hex.encode($0.root) } ?? ""), shown \(log.treeSize) \(log.root))"
             // Once per known tree: the alarm event itself goes out in a later batch, whose receipt the same
             // rewritten log answers, and must not raise another.
             if try logAlarm() == nil {
@@ -67,7 +72,8 @@ extension Journal {
                         ])
                 ])
                 try await pool.write { db in
-                    try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('log_alarm', ?)", arguments: [alarm])
+                    try db.execute(
+                        sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('log_alarm', ?)", arguments: [alarm])
                 }
                 return (reason, true)
             }
@@ -80,17 +86,21 @@ extension Journal {
     /// `agent/log_accepted`, with the tree it no longer holds the hub to. The next receipt sets the new one.
     public func acceptLog(by person: String, reason: String) async throws {
         guard let alarm = try logAlarm() else {
-            throw KirokuError(.configuration, "there is no log alarm to accept: the hub's log is consistent with what this agent saw")
+            throw KirokuError(
+                .configuration, "there is no log alarm to accept: the hub's log is consistent with what this agent saw")
         }
         let known = try knownTree()
         try await append([
             EventDraft(
                 kind: "agent", action: "log_accepted", actor: person, subject: agentID,
                 attrs: [
-                    "reason": String(reason.prefix(500)), "alarm": String(alarm.prefix(500)), "known_size": "\(known?.size ?? 0)",
+                    "reason": String(reason.prefix(500)), "alarm": String(alarm.prefix(500)),
+                    "known_size": "\(known?.size ?? 0)",
                     "known_root": known.map { Hex.encode($0.root) } ?? "",
                 ])
         ])
-        try await pool.write { db in try db.execute(sql: "DELETE FROM meta WHERE key IN ('log_size', 'log_root', 'log_alarm')") }
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM meta WHERE key IN ('log_size', 'log_root', 'log_alarm')")
+        }
     }
 }

@@ -2,9 +2,9 @@ import GRDB
 public import KirokuProtocol
 
 #if canImport(FoundationEssentials)
-public import FoundationEssentials
+    public import FoundationEssentials
 #else
-public import Foundation
+    public import Foundation
 #endif
 
 /// The agent's durable journal: one SQLite database in WAL mode with `synchronous = FULL` on the writer.
@@ -27,7 +27,8 @@ public struct Journal: Sendable {
     /// With `checkIntegrity` (the daemon, at start), runs SQLite's `quick_check` first. A corrupt journal
     /// is moved aside intact for forensics, an empty one takes its place, and a new chain epoch is marked
     /// pending: at the first contact with the hub it starts with a loss record (``CorruptJournal``).
-    public static func open(path: String, agentID: String, site: String, checkIntegrity: Bool = false) throws -> Journal {
+    public static func open(path: String, agentID: String, site: String, checkIntegrity: Bool = false) throws -> Journal
+    {
         guard AgentID.isValid(agentID) else {
             throw KirokuError(.configuration, "agent id '\(agentID)' must be 1-64 of A-Z a-z 0-9 . _ -")
         }
@@ -120,7 +121,9 @@ public struct Journal: Sendable {
         migrator.registerMigration("v3: file positions") { db in
             // Where each followed file has been read to, committed with the events read up to it.
             try db.execute(
-                sql: "CREATE TABLE file_positions(path TEXT PRIMARY KEY, inode INTEGER NOT NULL, offset INTEGER NOT NULL) WITHOUT ROWID")
+                sql:
+                    "CREATE TABLE file_positions(path TEXT PRIMARY KEY, inode INTEGER NOT NULL, offset INTEGER NOT NULL) WITHOUT ROWID"
+            )
         }
         migrator.registerMigration("v4: inventory") { db in
             // The devices and programs last seen (key → canonical JSON of their attributes).
@@ -229,7 +232,8 @@ public struct Journal: Sendable {
             var out: [StoredEvent] = []
             var bytes = 0
             let rows = try Row.fetchCursor(
-                db, sql: "SELECT seq, hash, body FROM events WHERE seq >= ? ORDER BY seq LIMIT ?", arguments: [seq, limit])
+                db, sql: "SELECT seq, hash, body FROM events WHERE seq >= ? ORDER BY seq LIMIT ?",
+                arguments: [seq, limit])
             while let row = try rows.next() {
                 let body: Data = row[2]
                 if !out.isEmpty && bytes + body.count > maxBytes { break }

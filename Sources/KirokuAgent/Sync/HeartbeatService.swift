@@ -3,9 +3,9 @@ public import Logging
 public import ServiceLifecycle
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// Journals a chained `agent/heartbeat` event at a fixed interval (so the hub can tell silence from loss,
@@ -49,7 +49,8 @@ public struct HeartbeatService: Service {
                             EventDraft(
                                 kind: "agent", action: "clock_jump", actor: "kiroku-agent", subject: journal.agentID,
                                 attrs: [
-                                    "jump_ms": "\(jump.components.seconds * 1000 + jump.components.attoseconds / 1_000_000_000_000_000)",
+                                    "jump_ms":
+                                        "\(jump.components.seconds * 1000 + jump.components.attoseconds / 1_000_000_000_000_000)",
                                     "wall_before": Timestamp.localNow(wallBefore).rfc3339,
                                     "wall_after": Timestamp.localNow(wallNow).rfc3339,
                                 ]))
@@ -64,16 +65,19 @@ public struct HeartbeatService: Service {
                             EventDraft(
                                 kind: "agent", action: "heartbeat", actor: "kiroku-agent", subject: journal.agentID,
                                 attrs: [
-                                    "backlog": "\(progress.headSeq - progress.deliveredThrough)", "uptime_s": "\(uptime)",
+                                    "backlog": "\(progress.headSeq - progress.deliveredThrough)",
+                                    "uptime_s": "\(uptime)",
                                 ]))
                     } catch let error as KirokuError where error.code == .diskFull || error.code == .journal {
                         // Counted in the loss record the committer writes once the journal takes writes again.
                         logger.error("heartbeat not journalled", metadata: ["kiroku.error": "\(error.code)"])
                     }
-                    let pruned = (try? journal.pruneDelivered(
-                        olderThan: Date().addingTimeInterval(-Double(keepDelivered.components.seconds)))) ?? 0
+                    let pruned =
+                        (try? journal.pruneDelivered(
+                            olderThan: Date().addingTimeInterval(-Double(keepDelivered.components.seconds)))) ?? 0
                     if pruned > 0 {
-                        logger.info("pruned delivered events past the keep window", metadata: ["kiroku.pruned": "\(pruned)"])
+                        logger.info(
+                            "pruned delivered events past the keep window", metadata: ["kiroku.pruned": "\(pruned)"])
                     }
                 }
             }

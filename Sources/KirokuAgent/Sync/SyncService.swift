@@ -1,19 +1,20 @@
 import CompressNIO
 import Crypto
-#if canImport(Glibc)
-import Glibc
-#endif
 import KirokuClient
-import KirokuProtocol
+public import KirokuProtocol
 public import Logging
 import NIOCore
 import NIOHTTP1
 public import ServiceLifecycle
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// The agent's sync loop: asks the hub where its chain stands, sends batches in sequence order, verifies
@@ -84,14 +85,18 @@ public struct SyncService: Service {
                         let key = try? Curve25519.Signing.PublicKey(rawRepresentation: keyBytes)
                     else { throw KirokuError(.badReceipt, "the hub's receipt key is not an Ed25519 public key") }
                     hubKey = key
-                    limits = (min(configuration.batchEvents, state.maxBatchEvents),
-                        min(configuration.batchBytes, state.maxBatchBytes))
+                    limits = (
+                        min(configuration.batchEvents, state.maxBatchEvents),
+                        min(configuration.batchBytes, state.maxBatchBytes)
+                    )
                     if let pending = try needsEpoch(state, head: head) {
                         try await startEpoch(after: state, head: head, reason: pending, connection: connection)
                     }
-                    if state.lastSeq > 0, let mine = try journal.event(seq: state.lastSeq), mine.hash != state.lastHash {
+                    if state.lastSeq > 0, let mine = try journal.event(seq: state.lastSeq), mine.hash != state.lastHash
+                    {
                         throw KirokuError(
-                            .fork, "the hub's event \(state.lastSeq) differs from this journal's: the chains have forked")
+                            .fork,
+                            "the hub's event \(state.lastSeq) differs from this journal's: the chains have forked")
                     }
                     cursor.stateReceived(lastSeq: state.lastSeq)
                     try journal.recordContact()
@@ -136,7 +141,8 @@ public struct SyncService: Service {
                     do {
                         try log.verify(eventHash: batch.headHash, hubKey: hubKey)
                     } catch {
-                        throw KirokuError(.badReceipt, "the hub's receipt does not prove the batch is in its log: \(error.message)")
+                        throw KirokuError(
+                            .badReceipt, "the hub's receipt does not prove the batch is in its log: \(error.message)")
                     }
                     // And that log must extend the one the previous receipt showed: the agent witnesses the
                     // hub's history too. An inconsistency is journalled (it reaches the hub and the witness)
@@ -150,7 +156,8 @@ public struct SyncService: Service {
                         }
                     } catch {
                         // Judging the log must never hold back delivery; it is tried again with the next receipt.
-                        logger.error("could not record the judgement of the hub's log", metadata: ["kiroku.error": "\(error)"])
+                        logger.error(
+                            "could not record the judgement of the hub's log", metadata: ["kiroku.error": "\(error)"])
                     }
                     try journal.markDelivered(receipt)
                     if let gap = batch.gap {
@@ -158,7 +165,9 @@ public struct SyncService: Service {
                         try await journal.append([
                             EventDraft(
                                 kind: "agent", action: "loss", actor: "kiroku-agent", subject: journal.agentID,
-                                attrs: ["from_seq": "\(gap.from)", "through_seq": "\(gap.through)", "reason": gap.reason])
+                                attrs: [
+                                    "from_seq": "\(gap.from)", "through_seq": "\(gap.through)", "reason": gap.reason,
+                                ])
                         ])
                         logger.error(
                             "the hub lacked events this journal no longer holds; declared lost",
@@ -170,7 +179,8 @@ public struct SyncService: Service {
                     logger.debug(
                         "batch delivered",
                         metadata: [
-                            "kiroku.batch.first_seq": "\(batch.firstSeq)", "kiroku.batch.through_seq": "\(batch.throughSeq)",
+                            "kiroku.batch.first_seq": "\(batch.firstSeq)",
+                            "kiroku.batch.through_seq": "\(batch.throughSeq)",
                             "kiroku.batch.accepted": "\(receipt.receipt.accepted)",
                         ])
                 } catch {
@@ -221,7 +231,8 @@ public struct SyncService: Service {
         let start = try journal.startEpoch(afterHubSeq: hubSeq, hubHash: state.lastHash, agreedThrough: agreed) {
             moved, movedAs in
             var attrs = [
-                "reason": pending.reason, "hub_seq": "\(hubSeq)", "journal_head": "\(head)", "agreed_through": "\(agreed)",
+                "reason": pending.reason, "hub_seq": "\(hubSeq)", "journal_head": "\(head)",
+                "agreed_through": "\(agreed)",
             ]
             if let moved {
                 attrs["rejournaled_from_seq"] = "\(moved.lowerBound)"
@@ -248,7 +259,8 @@ public struct SyncService: Service {
         logger.error(
             "this journal and the hub parted (\(pending.reason)): started a new chain epoch at the hub's head",
             metadata: [
-                "kiroku.hub.last_seq": "\(hubSeq)", "kiroku.journal.head": "\(head)", "kiroku.epoch.seq": "\(start.record.seq)",
+                "kiroku.hub.last_seq": "\(hubSeq)", "kiroku.journal.head": "\(head)",
+                "kiroku.epoch.seq": "\(start.record.seq)",
                 "kiroku.epoch.rejournaled": "\(start.movedCount)",
             ])
     }
@@ -285,7 +297,8 @@ public struct SyncService: Service {
         var headers = [("Content-Type", "application/json")]
         if configuration.compression == "gzip" {
             var buffer = ByteBuffer(bytes: body)
-            let compressed = try buffer.compress(with: .gzip(configuration: .init(compressionLevel: .fastestCompression)))
+            let compressed = try buffer.compress(
+                with: .gzip(configuration: .init(compressionLevel: .fastestCompression)))
             body = Array(compressed.readableBytesView)
             headers.append(("Content-Encoding", "gzip"))
         }
@@ -303,18 +316,19 @@ public struct SyncService: Service {
     /// After a catch-up, hands the batch buffers' memory back to the system so an idle agent stays small.
     private func releaseMemory() {
         #if canImport(Glibc)
-        // glibc's malloc_trim is not in Swift's Glibc module; look it up (RTLD_DEFAULT is a null handle).
-        typealias Trim = @convention(c) (Int) -> Int32
-        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") {
-            _ = unsafeBitCast(symbol, to: Trim.self)(0)
-        }
+            // glibc's malloc_trim is not in Swift's Glibc module; look it up (RTLD_DEFAULT is a null handle).
+            typealias Trim = @convention(c) (Int) -> Int32
+            if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") {
+                _ = unsafeBitCast(symbol, to: Trim.self)(0)
+            }
         #endif
     }
 
     private func post(_ batch: PreparedBatch, connection: HubConnection) async throws -> SignedReceipt {
         // Names the tree of the last consistent receipt, so that the hub proves its new tree extends it.
         let known = try journal.knownTree().map { "?known_tree=\($0.size)" } ?? ""
-        let answer = try await connection.request(.POST, "/v1/agent/batches" + known, body: batch.body, headers: batch.headers)
+        let answer = try await connection.request(
+            .POST, "/v1/agent/batches" + known, body: batch.body, headers: batch.headers)
         do {
             return try JSONDecoder().decode(SignedReceipt.self, from: Data(answer))
         } catch {
@@ -340,4 +354,3 @@ public struct SyncService: Service {
             ])
     }
 }
-

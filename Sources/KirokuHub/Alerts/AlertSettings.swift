@@ -1,7 +1,6 @@
+import Foundation
 import KirokuProtocol
 import NIOSSL
-
-import Foundation
 
 /// Where findings are pushed as they are raised (hub configuration `alerts`): mail to the city's relay,
 /// syslog, an HTTPS webhook. Each channel chooses its findings by severity and rule; every key is checked
@@ -22,20 +21,27 @@ public struct AlertSettings: Sendable, Equatable, Codable {
         public var severities: Set<String> = ["critical"]
         public var rules: Set<String> = []
 
-        public func takes(rule: String, severity: String) -> Bool { severities.contains(severity) || rules.contains(rule) }
+        public func takes(rule: String, severity: String) -> Bool {
+            severities.contains(severity) || rules.contains(rule)
+        }
 
         init() {}
 
         init(_ container: KeyedDecodingContainer<AnyCodingKey>, channel: String) throws {
-            if let severities = try container.decodeIfPresent([String].self, forKey: AnyCodingKey(stringValue: "severities")) {
+            if let severities = try container.decodeIfPresent(
+                [String].self, forKey: AnyCodingKey(stringValue: "severities"))
+            {
                 for severity in severities where !["critical", "warning", "info"].contains(severity) {
-                    throw KirokuError(.configuration, "alerts.\(channel).severities: '\(severity)' is not critical, warning or info")
+                    throw KirokuError(
+                        .configuration, "alerts.\(channel).severities: '\(severity)' is not critical, warning or info")
                 }
                 self.severities = Set(severities)
             }
             if let rules = try container.decodeIfPresent([String].self, forKey: AnyCodingKey(stringValue: "rules")) {
                 for rule in rules where RuleInfo.named(rule) == nil {
-                    throw KirokuError(.configuration, "alerts.\(channel).rules: no rule '\(rule)' (kirokuctl findings rules, or GET /v1/rules)")
+                    throw KirokuError(
+                        .configuration,
+                        "alerts.\(channel).rules: no rule '\(rule)' (kirokuctl findings rules, or GET /v1/rules)")
                 }
                 self.rules = Set(rules)
             }
@@ -90,7 +96,9 @@ public struct AlertSettings: Sendable, Equatable, Codable {
     public init() {}
 
     /// The channels configured, by name.
-    public var channels: [String] { [mail.map { _ in "mail" }, syslog.map { _ in "syslog" }, webhook.map { _ in "webhook" }].compactMap { $0 } }
+    public var channels: [String] {
+        [mail.map { _ in "mail" }, syslog.map { _ in "syslog" }, webhook.map { _ in "webhook" }].compactMap { $0 }
+    }
 
     public func takes(channel: String, rule: String, severity: String) -> Bool {
         switch channel {
@@ -105,16 +113,22 @@ public struct AlertSettings: Sendable, Equatable, Codable {
         let c = try decoder.container(keyedBy: AnyCodingKey.self)
         func only(_ container: KeyedDecodingContainer<AnyCodingKey>, _ keys: [String], _ path: String) throws {
             for key in container.allKeys where !keys.contains(key.stringValue) {
-                throw KirokuError(.configuration, "\(path): unknown key '\(key.stringValue)'; the keys are \(keys.joined(separator: ", "))")
+                throw KirokuError(
+                    .configuration,
+                    "\(path): unknown key '\(key.stringValue)'; the keys are \(keys.joined(separator: ", "))")
             }
         }
         try only(c, ["mail", "syslog", "webhook", "retry_max_seconds"], "alerts")
-        retryMaxSeconds = try c.decodeIfPresent(Double.self, forKey: AnyCodingKey(stringValue: "retry_max_seconds")) ?? retryMaxSeconds
+        retryMaxSeconds =
+            try c.decodeIfPresent(Double.self, forKey: AnyCodingKey(stringValue: "retry_max_seconds"))
+            ?? retryMaxSeconds
         if c.contains(AnyCodingKey(stringValue: "mail")) {
             let m = try c.nestedContainer(keyedBy: AnyCodingKey.self, forKey: AnyCodingKey(stringValue: "mail"))
             try only(m, Mail.keys, "alerts.mail")
             func key(_ name: String) -> AnyCodingKey { AnyCodingKey(stringValue: name) }
-            var mail = Mail(host: try m.decode(String.self, forKey: key("host")), from: try m.decode(String.self, forKey: key("from")),
+            var mail = Mail(
+                host: try m.decode(String.self, forKey: key("host")),
+                from: try m.decode(String.self, forKey: key("from")),
                 to: try m.decode([String].self, forKey: key("to")))
             mail.port = try m.decodeIfPresent(Int.self, forKey: key("port")) ?? mail.port
             mail.starttls = try m.decodeIfPresent(String.self, forKey: key("starttls")) ?? mail.starttls
@@ -152,29 +166,43 @@ public struct AlertSettings: Sendable, Equatable, Codable {
             throw KirokuError(.configuration, "alerts.retry_max_seconds must be 1 to 86400")
         }
         if let mail {
-            guard !mail.host.isEmpty, (1...65535).contains(mail.port) else { throw KirokuError(.configuration, "alerts.mail: host and port 1-65535") }
+            guard !mail.host.isEmpty, (1...65535).contains(mail.port) else {
+                throw KirokuError(.configuration, "alerts.mail: host and port 1-65535")
+            }
             guard ["required", "optional", "none"].contains(mail.starttls) else {
                 throw KirokuError(.configuration, "alerts.mail.starttls is required, optional or none")
             }
             // TLS checks the relay's certificate against its name; an address cannot be sent as one (SNI).
             if mail.starttls != "none", mail.host.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == ":" }) {
-                throw KirokuError(.configuration, "alerts.mail.host: name the relay by the DNS name its certificate has (not \(mail.host)) for STARTTLS")
+                throw KirokuError(
+                    .configuration,
+                    "alerts.mail.host: name the relay by the DNS name its certificate has (not \(mail.host)) for STARTTLS"
+                )
             }
-            guard ["iso-2022-jp", "utf-8"].contains(mail.charset) else { throw KirokuError(.configuration, "alerts.mail.charset is iso-2022-jp or utf-8") }
+            guard ["iso-2022-jp", "utf-8"].contains(mail.charset) else {
+                throw KirokuError(.configuration, "alerts.mail.charset is iso-2022-jp or utf-8")
+            }
             for address in [mail.from] + mail.to where !Self.isAddress(address) {
                 throw KirokuError(.configuration, "alerts.mail: '\(address.prefix(80))' is not a mail address")
             }
-            guard !mail.to.isEmpty else { throw KirokuError(.configuration, "alerts.mail.to names at least one address") }
+            guard !mail.to.isEmpty else {
+                throw KirokuError(.configuration, "alerts.mail.to names at least one address")
+            }
             if let ca = mail.ca { try Self.checkCA(ca, "alerts.mail.ca") }
         }
         if let syslog {
-            guard !syslog.host.isEmpty, (1...65535).contains(syslog.port), ["udp", "tcp"].contains(syslog.transport), (0...23).contains(syslog.facility) else {
-                throw KirokuError(.configuration, "alerts.syslog: host, port 1-65535, transport udp or tcp, facility 0-23")
+            guard !syslog.host.isEmpty, (1...65535).contains(syslog.port), ["udp", "tcp"].contains(syslog.transport),
+                (0...23).contains(syslog.facility)
+            else {
+                throw KirokuError(
+                    .configuration, "alerts.syslog: host, port 1-65535, transport udp or tcp, facility 0-23")
             }
         }
         if let webhook {
             guard let url = URL(string: webhook.url), url.scheme == "https", url.host != nil else {
-                throw KirokuError(.configuration, "alerts.webhook.url must be https://… (findings name residents' lookups; never in clear)")
+                throw KirokuError(
+                    .configuration,
+                    "alerts.webhook.url must be https://… (findings name residents' lookups; never in clear)")
             }
             if let ca = webhook.ca { try Self.checkCA(ca, "alerts.webhook.ca") }
         }
@@ -183,7 +211,9 @@ public struct AlertSettings: Sendable, Equatable, Codable {
     /// A CA file must hold at least one PEM certificate: one that does not would leave the channel trusting
     /// the system's roots instead, without a word.
     static func checkCA(_ path: String, _ key: String) throws {
-        guard FileManager.default.fileExists(atPath: path) else { throw KirokuError(.configuration, "\(key) \(path) does not exist") }
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw KirokuError(.configuration, "\(key) \(path) does not exist")
+        }
         guard let certificates = try? NIOSSLCertificate.fromPEMFile(path), !certificates.isEmpty else {
             throw KirokuError(.configuration, "\(key) \(path) holds no PEM certificate")
         }
@@ -193,6 +223,8 @@ public struct AlertSettings: Sendable, Equatable, Codable {
     static func isAddress(_ text: String) -> Bool {
         let parts = text.split(separator: "@", omittingEmptySubsequences: false)
         return parts.count == 2 && !parts[0].isEmpty && parts[1].contains(".")
-            && text.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F && !"<>(),;:\\\"[]".unicodeScalars.contains($0) }
+            && text.unicodeScalars.allSatisfy {
+                $0.value > 0x20 && $0.value < 0x7F && !"<>(),;:\\\"[]".unicodeScalars.contains($0)
+            }
     }
 }

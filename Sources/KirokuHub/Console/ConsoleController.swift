@@ -24,7 +24,8 @@ struct ConsoleController: HubController {
     let token: ConsoleToken
 
     init(
-        core: HubCore, events: EventController, agents: AgentController, findings: FindingController, log: LogController,
+        core: HubCore, events: EventController, agents: AgentController, findings: FindingController,
+        log: LogController,
         retention: RetentionController, registers: RegisterController, submissions: SubmissionController
     ) throws {
         self.core = core
@@ -47,11 +48,21 @@ struct ConsoleController: HubController {
                 status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=3600"],
                 body: .init(byteBuffer: ByteBuffer(string: ConsoleTemplates.css)))
         }
-        router.get("/") { request, context in await self.page(request, context) { try await self.dashboard($0, context) } }
-        router.get("/events") { request, context in await self.page(request, context) { try await self.search($0, request, context) } }
-        router.get("/events.csv") { request, context in await self.page(request, context) { try await self.csv($0, request, context) } }
-        router.get("/findings") { request, context in await self.page(request, context) { try await self.findingList($0, request, context) } }
-        router.get("/findings/:id") { request, context in await self.page(request, context) { try await self.finding($0, context) } }
+        router.get("/") { request, context in
+            await self.page(request, context) { try await self.dashboard($0, context) }
+        }
+        router.get("/events") { request, context in
+            await self.page(request, context) { try await self.search($0, request, context) }
+        }
+        router.get("/events.csv") { request, context in
+            await self.page(request, context) { try await self.csv($0, request, context) }
+        }
+        router.get("/findings") { request, context in
+            await self.page(request, context) { try await self.findingList($0, request, context) }
+        }
+        router.get("/findings/:id") { request, context in
+            await self.page(request, context) { try await self.finding($0, context) }
+        }
         for (path, status) in [("acknowledge", "acknowledged"), ("resolve", "resolved")] {
             router.post("/findings/:id/\(path)") { request, context in
                 await self.page(request, context) { viewer in
@@ -67,17 +78,26 @@ struct ConsoleController: HubController {
             await self.page(request, context) { _ in
                 let form = try await self.form(request, context)
                 guard let text = form["through"], let through = PersonTime.parse(text) else {
-                    throw KirokuError(.badQuery, "through must be \(PersonTime.forms), not '\((form["through"] ?? "").prefix(40))'")
+                    throw KirokuError(
+                        .badQuery, "through must be \(PersonTime.forms), not '\((form["through"] ?? "").prefix(40))'")
                 }
                 let person = try await self.authorize(.actOnFindings, context)
                 _ = try await self.store.review(through: through, note: form["note"] ?? "", by: person.id)
                 return Self.seeOther("/")
             }
         }
-        router.get("/agents") { request, context in await self.page(request, context) { try await self.agentList($0, context) } }
-        router.get("/agents/:id") { request, context in await self.page(request, context) { try await self.agent($0, context) } }
-        router.get("/registers") { request, context in await self.page(request, context) { try await self.registerList($0, context) } }
-        router.get("/registers/:name") { request, context in await self.page(request, context) { try await self.register($0, request, context) } }
+        router.get("/agents") { request, context in
+            await self.page(request, context) { try await self.agentList($0, context) }
+        }
+        router.get("/agents/:id") { request, context in
+            await self.page(request, context) { try await self.agent($0, context) }
+        }
+        router.get("/registers") { request, context in
+            await self.page(request, context) { try await self.registerList($0, context) }
+        }
+        router.get("/registers/:name") { request, context in
+            await self.page(request, context) { try await self.register($0, request, context) }
+        }
         router.post("/registers/:name/preview") { request, context in
             await self.page(request, context) { try await self.registerPreview($0, request, context) }
         }
@@ -91,10 +111,13 @@ struct ConsoleController: HubController {
                     throw KirokuError(.badQuery, "the import form lost its CSV; preview the file again")
                 }
                 let result = try await self.registers.importCSV(register, Array(csv), expectedHeld: held, context)
-                return Self.seeOther("/registers/\(register.rawValue)?imported=\(result.added)-\(result.changed)-\(result.removed)")
+                return Self.seeOther(
+                    "/registers/\(register.rawValue)?imported=\(result.added)-\(result.changed)-\(result.removed)")
             }
         }
-        router.get("/retention") { request, context in await self.page(request, context) { try await self.retentionPage($0, context) } }
+        router.get("/retention") { request, context in
+            await self.page(request, context) { try await self.retentionPage($0, context) }
+        }
         router.post("/holds") { request, context in
             await self.page(request, context) { _ in
                 var form = try await self.form(request, context)
@@ -124,7 +147,8 @@ struct ConsoleController: HubController {
                 let year = Int(now.prefix(4)) ?? 2026
                 let month = Int(now.dropFirst(5).prefix(2)) ?? 4
                 return self.render(
-                    "reports", title: "会議資料", data: ["fiscalYear": Wareki.fiscalYear(year: year, month: month)], viewer: viewer)
+                    "reports", title: "会議資料", data: ["fiscalYear": Wareki.fiscalYear(year: year, month: month)],
+                    viewer: viewer)
             }
         }
         router.get("/report") { request, context in
@@ -140,9 +164,15 @@ struct ConsoleController: HubController {
                 return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
             }
         }
-        router.get("/integrity") { request, context in await self.page(request, context) { try await self.integrity($0, context) } }
-        router.get("/submissions") { request, context in await self.page(request, context) { try await self.submissionList($0, context) } }
-        router.get("/submissions/:id") { request, context in await self.page(request, context) { try await self.submission($0, context) } }
+        router.get("/integrity") { request, context in
+            await self.page(request, context) { try await self.integrity($0, context) }
+        }
+        router.get("/submissions") { request, context in
+            await self.page(request, context) { try await self.submissionList($0, context) }
+        }
+        router.get("/submissions/:id") { request, context in
+            await self.page(request, context) { try await self.submission($0, context) }
+        }
         router.post("/submissions") { request, context in
             await self.page(request, context) { _ in
                 // Who may not submit is refused before the upload is read.
@@ -157,10 +187,14 @@ struct ConsoleController: HubController {
                     parts.first { $0.name == name }.map { String(decoding: $0.bytes, as: UTF8.self) }
                 }
                 try self.checkToken(field("token"), context)
-                guard let type = SubmissionType(rawValue: field("type") ?? "") else { throw KirokuError(.badQuery, "choose the kind of submission") }
+                guard let type = SubmissionType(rawValue: field("type") ?? "") else {
+                    throw KirokuError(.badQuery, "choose the kind of submission")
+                }
                 let previous = try field("previous").flatMap { text -> Int64? in
                     guard !text.isEmpty else { return nil }
-                    guard let number = Int64(text), number > 0 else { throw KirokuError(.badQuery, "the returned submission is named by its number") }
+                    guard let number = Int64(text), number > 0 else {
+                        throw KirokuError(.badQuery, "the returned submission is named by its number")
+                    }
                     return number
                 }
                 let files = parts.filter { $0.name == "file" && !$0.bytes.isEmpty }
@@ -168,7 +202,8 @@ struct ConsoleController: HubController {
                 guard !files.isEmpty else { throw KirokuError(.badQuery, "choose the files to submit") }
                 let made = try await self.submissions.submit(
                     SubmissionRequest(
-                        contract: field("contract") ?? "", type: type, instruction: field("instruction"), note: field("note") ?? "",
+                        contract: field("contract") ?? "", type: type, instruction: field("instruction"),
+                        note: field("note") ?? "",
                         previous: previous, files: files), context)
                 return Self.seeOther("/submissions/\(made.id)")
             }
@@ -176,7 +211,8 @@ struct ConsoleController: HubController {
         router.post("/submissions/:id/review") { request, context in
             await self.page(request, context) { _ in
                 let form = try await self.form(request, context)
-                let decision = form["decision"] == "accept" ? "accepted" : form["decision"] == "return" ? "returned" : ""
+                let decision =
+                    form["decision"] == "accept" ? "accepted" : form["decision"] == "return" ? "returned" : ""
                 guard !decision.isEmpty else { throw KirokuError(.badQuery, "a review accepts or returns") }
                 let id = try Self.id(context)
                 _ = try await self.submissions.review(id, decision: decision, reason: form["reason"] ?? "", context)
@@ -186,7 +222,8 @@ struct ConsoleController: HubController {
     }
 
     /// `sha256-…` of the report's stylesheet, the only style its Content-Security-Policy allows.
-    static let reportStyleHash = "sha256-" + Data(SHA256.hash(data: Array(ConsoleTemplates.reportCSS.utf8))).base64EncodedString()
+    static let reportStyleHash =
+        "sha256-" + Data(SHA256.hash(data: Array(ConsoleTemplates.reportCSS.utf8))).base64EncodedString()
 
     // MARK: Who is looking
 
@@ -223,13 +260,16 @@ struct ConsoleController: HubController {
     }
 
     /// Runs a page's handler as the caller; a refusal becomes a Japanese page with the same status and code.
-    func page(_ request: Request, _ context: HubRequestContext, _ handler: (Viewer) async throws -> Response) async -> Response {
+    func page(_ request: Request, _ context: HubRequestContext, _ handler: (Viewer) async throws -> Response) async
+        -> Response
+    {
         var viewer: Viewer?
         do {
             viewer = try await self.viewer(context)
             return try await handler(viewer!)
         } catch {
-            let refusal = (error as? KirokuError) ?? KirokuError(.internalError, "the hub failed internally; nothing was changed")
+            let refusal =
+                (error as? KirokuError) ?? KirokuError(.internalError, "the hub failed internally; nothing was changed")
             if refusal.code == .internalError {
                 context.logger.error("console page failed", metadata: ["kiroku.error": "\(error)"])
             }
@@ -246,13 +286,16 @@ struct ConsoleController: HubController {
 
     func render(_ template: String, title: String, data: [String: Any], viewer: Viewer?) -> Response {
         let body = library.render(data, withTemplate: template) ?? ""
-        let page = library.render(
-            [
-                "title": title, "body": body, "origin": configuration.origin, "who": viewer?.who ?? "",
-                "reader": viewer.map { !$0.ownOnly } ?? false, "unenforced": viewer?.lookup == .unenforced,
-                "contracts": viewer.map { $0.can(.readRecord) || $0.can(.submitDocuments) } ?? false,
-            ] as [String: Any], withTemplate: "layout") ?? ""
-        return Response(status: .ok, headers: Self.pageHeaders("text/html; charset=utf-8"), body: .init(byteBuffer: ByteBuffer(string: page)))
+        let page =
+            library.render(
+                [
+                    "title": title, "body": body, "origin": configuration.origin, "who": viewer?.who ?? "",
+                    "reader": viewer.map { !$0.ownOnly } ?? false, "unenforced": viewer?.lookup == .unenforced,
+                    "contracts": viewer.map { $0.can(.readRecord) || $0.can(.submitDocuments) } ?? false,
+                ] as [String: Any], withTemplate: "layout") ?? ""
+        return Response(
+            status: .ok, headers: Self.pageHeaders("text/html; charset=utf-8"),
+            body: .init(byteBuffer: ByteBuffer(string: page)))
     }
 
     /// Every page: no script at all, no framing, no caching of the record, no referrer to other sites.
@@ -282,7 +325,9 @@ struct ConsoleController: HubController {
 
     /// A submitted form (`application/x-www-form-urlencoded`), refused unless it carries the token bound to
     /// the caller's certificate: a page on another site cannot know it.
-    func form(_ request: Request, _ context: HubRequestContext, upTo limit: Int = 64 * 1024) async throws -> [String: String] {
+    func form(_ request: Request, _ context: HubRequestContext, upTo limit: Int = 64 * 1024) async throws -> [String:
+        String]
+    {
         var request = request
         let body = try await Self.body(&request, upTo: limit)
         let form = try ConsoleForm.parse(String(decoding: body, as: UTF8.self))
@@ -292,7 +337,9 @@ struct ConsoleController: HubController {
 
     func checkToken(_ presented: String?, _ context: HubRequestContext) throws {
         guard let presented, token.check(presented, certificateDigest: context.certificateDigest) else {
-            throw KirokuError(.crossSiteRequest, "the form's token is missing or is not this certificate's; open the page again and resubmit")
+            throw KirokuError(
+                .crossSiteRequest,
+                "the form's token is missing or is not this certificate's; open the page again and resubmit")
         }
     }
 
@@ -309,12 +356,14 @@ struct ConsoleController: HubController {
 
     func eventRow(_ event: Event, _ viewer: Viewer) -> [String: Any] {
         [
-            "time": ConsoleText.time(event.time), "agent": event.agent, "seq": event.seq, "kind": ConsoleText.kind(event.kind),
+            "time": ConsoleText.time(event.time), "agent": event.agent, "seq": event.seq,
+            "kind": ConsoleText.kind(event.kind),
             "action": ConsoleText.eventAction(event.action, kind: event.kind) == event.action
                 ? event.action : "\(ConsoleText.eventAction(event.action, kind: event.kind)) (\(event.action))",
             "actor": event.actor, "actorName": viewer.names[event.actor] ?? "", "subject": event.subject,
             "site": event.site,
-            "attrs": CanonicalJSON.sortedKeys(event.attrs.keys).map { "\($0)=\(event.attrs[$0]!)" }.joined(separator: " "),
+            "attrs": CanonicalJSON.sortedKeys(event.attrs.keys).map { "\($0)=\(event.attrs[$0]!)" }.joined(
+                separator: " "),
         ]
     }
 
@@ -343,13 +392,15 @@ struct ConsoleController: HubController {
         }
         let articles = byArticle.keys.sorted { Self.articleOrder($0) < Self.articleOrder($1) }.map { article in
             [
-                "article": article, "articleQuery": QueryString.percent(article), "critical": byArticle[article]!.critical,
+                "article": article, "articleQuery": QueryString.percent(article),
+                "critical": byArticle[article]!.critical,
                 "warning": byArticle[article]!.warning,
             ] as [String: Any]
         }
         let now = Date()
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
-        let today = String(Timestamp(epochMilliseconds: nowMS, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339.prefix(10))
+        let today = String(
+            Timestamp(epochMilliseconds: nowMS, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339.prefix(10))
         let midnight = Timestamp(rfc3339: "\(today)T00:00:00.000+09:00")!.epochMilliseconds
         let eventsToday = try await store.countEvents(fromMS: midnight, toMS: midnight + 86_400_000)
         // Lost terminals, as the rules judge them (agent_integrity): quiet for agent_overdue_minutes counted in
@@ -379,16 +430,23 @@ struct ConsoleController: HubController {
         let gap = configuration.rules.reviewGapDays
         let yesterday = BusinessCalendar.day(nowMS - 86_400_000)
         let data: [String: Any] = [
-            "reviewNote": review.map { "\(ConsoleText.date("\($0.through)T00:00:00.000+09:00")) まで · \(viewer.names[$0.by] ?? $0.by) · \(ConsoleText.time($0.at))" }
+            "reviewNote": review.map {
+                "\(ConsoleText.date("\($0.through)T00:00:00.000+09:00")) まで · \(viewer.names[$0.by] ?? $0.by) · \(ConsoleText.time($0.at))"
+            }
                 ?? "まだ点検の記録はありません",
-            "reviewText": review?.note ?? "", "hasReviewText": !(review?.note ?? "").isEmpty, "canReview": viewer.can(.actOnFindings), "reviewDefault": yesterday.replacingOccurrences(of: "-", with: "/"),
-            "reviewGap": gap > 0 ? "\(gap) 日を超えて点検がないと所見になります (record_unreviewed)。" : "点検の間隔の規則は無効です (review_gap_days 0)。",
+            "reviewText": review?.note ?? "", "hasReviewText": !(review?.note ?? "").isEmpty,
+            "canReview": viewer.can(.actOnFindings),
+            "reviewDefault": yesterday.replacingOccurrences(of: "-", with: "/"),
+            "reviewGap": gap > 0
+                ? "\(gap) 日を超えて点検がないと所見になります (record_unreviewed)。" : "点検の間隔の規則は無効です (review_gap_days 0)。",
             "token": token.make(certificateDigest: context.certificateDigest),
             "eventsToday": eventsToday, "today": ConsoleText.date("\(today)T00:00:00.000+09:00"),
-            "openCritical": openCritical, "anyCritical": openCritical > 0, "openWarning": openWarning, "acknowledged": acknowledged, "byArticle": articles, "anyOpen": !articles.isEmpty,
+            "openCritical": openCritical, "anyCritical": openCritical > 0, "openWarning": openWarning,
+            "acknowledged": acknowledged, "byArticle": articles, "anyOpen": !articles.isEmpty,
             "quiet": quiet.map {
                 [
-                    "agent": $0.agent, "lastSeen": ConsoleText.time($0.lastSeen), "lastEvent": $0.lastEventTime.map(ConsoleText.time) ?? "",
+                    "agent": $0.agent, "lastSeen": ConsoleText.time($0.lastSeen),
+                    "lastEvent": $0.lastEventTime.map(ConsoleText.time) ?? "",
                     "lag": $0.lag,
                 ] as [String: Any]
             }, "anyQuiet": !quiet.isEmpty, "quietCount": quiet.count, "quietNote": quietNote,
@@ -401,7 +459,9 @@ struct ConsoleController: HubController {
 
     /// 第3 before 第12 before 第20: by the article's number.
     static func articleOrder(_ article: String) -> Int {
-        Int(article.unicodeScalars.filter { $0.properties.numericType != nil && $0.value < 128 }.map(String.init).joined()) ?? 999
+        Int(
+            article.unicodeScalars.filter { $0.properties.numericType != nil && $0.value < 128 }.map(String.init)
+                .joined()) ?? 999
     }
 
     /// The search form's parameters as the API takes them: times typed as staff type them, converted to
@@ -439,9 +499,12 @@ struct ConsoleController: HubController {
         }
         let data: [String: Any] = [
             "form": typed, "reader": !viewer.ownOnly, "ownOnly": viewer.ownOnly, "own": viewer.identity.id,
-            "kinds": ConsoleText.kinds.map { ["id": $0.id, "label": $0.label, "selected": $0.id == typed["kind"]] as [String: Any] },
+            "kinds": ConsoleText.kinds.map {
+                ["id": $0.id, "label": $0.label, "selected": $0.id == typed["kind"]] as [String: Any]
+            },
             "actorMatch": matchOptions(typed["actor_match"]), "subjectMatch": matchOptions(typed["subject_match"]),
-            "limits": (["50", "100", "500", "1000"] + (["50", "100", "500", "1000"].contains(limit) ? [] : [limit])).map {
+            "limits": (["50", "100", "500", "1000"] + (["50", "100", "500", "1000"].contains(limit) ? [] : [limit])).map
+            {
                 ["value": $0, "selected": $0 == limit] as [String: Any]
             },
             "rows": page.events.map { eventRow($0, viewer) }, "shown": page.events.count, "more": page.next != nil,
@@ -493,7 +556,8 @@ struct ConsoleController: HubController {
                 while true {
                     var buffer = ByteBuffer()
                     for event in page.events {
-                        buffer.writeImmutableBuffer(try ConsoleCSV.encode(ConsoleCSV.fields(event, names: names), cp932: cp932, bom: false))
+                        buffer.writeImmutableBuffer(
+                            try ConsoleCSV.encode(ConsoleCSV.fields(event, names: names), cp932: cp932, bom: false))
                     }
                     try await writer.write(buffer)
                     guard let next = page.next else { break }
@@ -510,7 +574,9 @@ struct ConsoleController: HubController {
         guard status == nil || ["open", "acknowledged", "resolved"].contains(status!) else {
             throw KirokuError(.badQuery, "status is open, acknowledged or resolved")
         }
-        guard typed["rule"] == nil || RuleInfo.named(typed["rule"]!) != nil else { throw KirokuError(.badQuery, "unknown rule") }
+        guard typed["rule"] == nil || RuleInfo.named(typed["rule"]!) != nil else {
+            throw KirokuError(.badQuery, "unknown rule")
+        }
         var from: Int64?
         var to: Int64?
         for name in ["from", "to"] {
@@ -524,12 +590,14 @@ struct ConsoleController: HubController {
         var rules: [String]?
         if typed["article"] != nil || typed["severity"] != nil {
             rules = RuleInfo.all.filter {
-                (typed["article"] == nil || $0.article == typed["article"]) && (typed["severity"] == nil || $0.severity == typed["severity"])
+                (typed["article"] == nil || $0.article == typed["article"])
+                    && (typed["severity"] == nil || $0.severity == typed["severity"])
             }.map(\.id)
         }
         let shownLimit = 500
         var rows = try await findings.list(
-            status: status, rule: typed["rule"], rules: rules, seenSince: from, seenBefore: to, limit: shownLimit + 1, context)
+            status: status, rule: typed["rule"], rules: rules, seenSince: from, seenBefore: to, limit: shownLimit + 1,
+            context)
         let more = rows.count > shownLimit
         rows = Array(rows.prefix(shownLimit))
         let articles = Set(RuleInfo.all.map(\.article)).sorted { Self.articleOrder($0) < Self.articleOrder($1) }
@@ -540,15 +608,20 @@ struct ConsoleController: HubController {
             },
             "articles": articles.map { ["value": $0, "selected": $0 == typed["article"]] as [String: Any] },
             "rules": RuleInfo.all.map {
-                ["id": $0.id, "name": ConsoleText.rule($0.id), "article": $0.article, "selected": $0.id == typed["rule"]] as [String: Any]
+                [
+                    "id": $0.id, "name": ConsoleText.rule($0.id), "article": $0.article,
+                    "selected": $0.id == typed["rule"],
+                ] as [String: Any]
             },
             "severities": ["critical", "warning"].map {
                 ["id": $0, "label": ConsoleText.severity($0), "selected": $0 == typed["severity"]] as [String: Any]
             },
             "rows": rows.map { finding in
                 [
-                    "id": finding.id, "status": ConsoleText.status(finding.status), "severity": ConsoleText.severity(finding.severity),
-                    "severityClass": finding.severity, "article": finding.article, "rule": ConsoleText.rule(finding.rule), "summary": finding.summaryForJapanese,
+                    "id": finding.id, "status": ConsoleText.status(finding.status),
+                    "severity": ConsoleText.severity(finding.severity),
+                    "severityClass": finding.severity, "article": finding.article,
+                    "rule": ConsoleText.rule(finding.rule), "summary": finding.summaryForJapanese,
                     "count": finding.count, "lastSeen": ConsoleText.time(finding.lastSeen),
                 ] as [String: Any]
             },
@@ -565,16 +638,20 @@ struct ConsoleController: HubController {
         let manual = try await store.manual(for: finding)
         let data: [String: Any] = [
             "hasManual": manual != nil, "manualType": manual?.type ?? "", "manualName": manual?.file.name ?? "",
-            "manualSHA": manual?.file.sha256 ?? "", "manualLabel": manual.flatMap { HubStore.manualTypes[$0.type] } ?? "",
-            "id": finding.id, "status": ConsoleText.status(finding.status), "severity": ConsoleText.severity(finding.severity),
-            "article": finding.article, "rule": ConsoleText.rule(finding.rule), "ruleDescription": RuleInfo.named(finding.rule)?.descriptionJa ?? "",
+            "manualSHA": manual?.file.sha256 ?? "",
+            "manualLabel": manual.flatMap { HubStore.manualTypes[$0.type] } ?? "",
+            "id": finding.id, "status": ConsoleText.status(finding.status),
+            "severity": ConsoleText.severity(finding.severity),
+            "article": finding.article, "rule": ConsoleText.rule(finding.rule),
+            "ruleDescription": RuleInfo.named(finding.rule)?.descriptionJa ?? "",
             "summary": finding.summaryForJapanese, "count": finding.count,
             "firstSeen": "\(ConsoleText.time(finding.firstSeen)) · \(ConsoleText.date(finding.firstSeen))",
             "lastSeen": "\(ConsoleText.time(finding.lastSeen)) · \(ConsoleText.date(finding.lastSeen))",
             "evidence": evidence.map { eventRow($0, viewer) },
             "history": finding.history.map {
                 [
-                    "at": ConsoleText.time($0.at), "action": ConsoleText.action($0.action), "by": $0.by, "byName": viewer.names[$0.by] ?? "",
+                    "at": ConsoleText.time($0.at), "action": ConsoleText.action($0.action), "by": $0.by,
+                    "byName": viewer.names[$0.by] ?? "",
                     "reason": $0.reason,
                 ] as [String: Any]
             },
@@ -586,10 +663,14 @@ struct ConsoleController: HubController {
 
     func healthRow(_ health: AgentHealth) -> [String: Any] {
         [
-            "agent": health.agent, "lastSeen": ConsoleText.time(health.lastSeen), "firstSeen": ConsoleText.time(health.firstSeen),
-            "lastEvent": health.lastEventTime.map(ConsoleText.time) ?? "", "events": health.events, "lastSeq": health.lastSeq,
-            "lag": health.lag, "skew": health.skewMS.map { String(format: "%.1f 秒", Double($0) / 1000) } ?? "—", "gaps": health.gaps,
-            "declaredLost": health.declaredLost, "forks": health.forks, "quarantined": health.quarantined, "clockJumps": health.clockJumps,
+            "agent": health.agent, "lastSeen": ConsoleText.time(health.lastSeen),
+            "firstSeen": ConsoleText.time(health.firstSeen),
+            "lastEvent": health.lastEventTime.map(ConsoleText.time) ?? "", "events": health.events,
+            "lastSeq": health.lastSeq,
+            "lag": health.lag, "skew": health.skewMS.map { String(format: "%.1f 秒", Double($0) / 1000) } ?? "—",
+            "gaps": health.gaps,
+            "declaredLost": health.declaredLost, "forks": health.forks, "quarantined": health.quarantined,
+            "clockJumps": health.clockJumps,
             "refusals": health.refusals, "lastRefusal": health.lastRefusal ?? "",
             "trouble": health.gaps + health.declaredLost + health.forks + health.clockJumps > 0,
         ]
@@ -601,7 +682,9 @@ struct ConsoleController: HubController {
     }
 
     func agent(_ viewer: Viewer, _ context: HubRequestContext) async throws -> Response {
-        guard let id = context.parameters.get("id"), let health = try await agents.health(context).first(where: { $0.agent == id }) else {
+        guard let id = context.parameters.get("id"),
+            let health = try await agents.health(context).first(where: { $0.agent == id })
+        else {
             throw KirokuError(.notFound, "no terminal by that id has sent anything")
         }
         // The newest events, newest first (within what the caller may read: the whole record here).
@@ -616,14 +699,18 @@ struct ConsoleController: HubController {
         .permits: "入退室許可 (第12②)", .cards: "操作識別カード (第16)", .devices: "構成管理簿・機器 (第14)",
         .programs: "構成管理簿・プログラム (第14⑤, 第17)", .maintenance: "作業指示書 (第26)", .people: "職員と役割",
         .stock: "住基カード (第18)", .calendar: "業務カレンダー", .contracts: "委託契約 (第23–第25)",
-        .watchlist: "注意対象者 (第20①、管理者のみ閲覧)", .assignments: "事務分掌 (第20①)", .media: "媒体 (第15)", .directives: "関係部署への指示 (第10)",
+        .watchlist: "注意対象者 (第20①、管理者のみ閲覧)", .assignments: "事務分掌 (第20①)", .media: "媒体 (第15)",
+        .directives: "関係部署への指示 (第10)",
     ]
 
     func registerList(_ viewer: Viewer, _ context: HubRequestContext) async throws -> Response {
         try await authorize(.readRecord, context)
         var rows: [[String: Any]] = []
         for register in Register.allCases {
-            rows.append(["name": register.rawValue, "label": Self.registerLabels[register] ?? "", "count": try await store.register(register).count])
+            rows.append([
+                "name": register.rawValue, "label": Self.registerLabels[register] ?? "",
+                "count": try await store.register(register).count,
+            ])
         }
         return render("registers", title: "台帳", data: ["rows": rows], viewer: viewer)
     }
@@ -634,7 +721,8 @@ struct ConsoleController: HubController {
         let rows = try await store.register(register)
         let imported = try Self.query(request)["imported"]?.split(separator: "-").compactMap { Int($0) }
         let data: [String: Any] = [
-            "name": register.rawValue, "label": Self.registerLabels[register] ?? "", "count": rows.count, "columns": register.columns,
+            "name": register.rawValue, "label": Self.registerLabels[register] ?? "", "count": rows.count,
+            "columns": register.columns,
             "rows": rows.map { row in ["cells": register.columns.map { row[$0] ?? "" }] },
             "columnList": register.columns.joined(separator: ","), "canImport": viewer.can(.writeRegister(register)),
             "token": token.make(certificateDigest: context.certificateDigest), "hasImported": imported?.count == 3,
@@ -653,15 +741,19 @@ struct ConsoleController: HubController {
         }
         let parts = ConsoleMultipart.parse(try await Self.body(&request, upTo: 16 * 1024 * 1024), boundary: boundary)
         try checkToken(parts["token"].map { String(decoding: $0, as: UTF8.self) }, context)
-        guard let file = parts["csv"], !file.isEmpty else { throw KirokuError(.badQuery, "choose the CSV file to import") }
+        guard let file = parts["csv"], !file.isEmpty else {
+            throw KirokuError(.badQuery, "choose the CSV file to import")
+        }
         let (csv, preview) = try await registers.preview(register, file, context)
         func cells(_ row: RegisterRow) -> [String] { register.columns.map { row[$0] ?? "" } }
         let data: [String: Any] = [
             "name": register.rawValue, "rows": preview.rows, "columns": register.columns,
-            "addedCount": preview.added.count, "changedCount": preview.changed.count, "removedCount": preview.removed.count,
+            "addedCount": preview.added.count, "changedCount": preview.changed.count,
+            "removedCount": preview.removed.count,
             "refusedCount": preview.refused.count, "anyRefused": !preview.refused.isEmpty,
             "refused": preview.refused.map { ["line": $0.line, "message": $0.message] as [String: Any] },
-            "added": preview.added.map { ["cells": cells($0)] }, "removed": preview.removed.map { ["cells": cells($0)] },
+            "added": preview.added.map { ["cells": cells($0)] },
+            "removed": preview.removed.map { ["cells": cells($0)] },
             "changed": preview.changed.map { ["before": cells($0.before), "after": cells($0.after)] },
             "canCommit": preview.refused.isEmpty, "token": token.make(certificateDigest: context.certificateDigest),
             "held": preview.heldDigest, "csv": Data(csv.utf8).base64EncodedString(),
@@ -682,17 +774,24 @@ struct ConsoleController: HubController {
         let data: [String: Any] = [
             "rows": list.map { s -> [String: Any] in
                 [
-                    "id": s.id, "contract": s.contract, "type": s.type.label, "instruction": s.instruction ?? "", "by": s.submittedBy,
+                    "id": s.id, "contract": s.contract, "type": s.type.label, "instruction": s.instruction ?? "",
+                    "by": s.submittedBy,
                     "byName": viewer.names[s.submittedBy] ?? "", "hasName": viewer.names[s.submittedBy] != nil,
                     "at": ConsoleText.time(s.submittedAt), "files": s.files.count,
-                    "status": Self.statusLabels[s.status] ?? s.status, "waiting": s.status == "submitted", "note": s.note,
+                    "status": Self.statusLabels[s.status] ?? s.status, "waiting": s.status == "submitted",
+                    "note": s.note,
                 ]
             },
             "canSubmit": canSubmit && !contracts.isEmpty, "me": viewer.identity.id,
             "token": token.make(certificateDigest: context.certificateDigest),
-            "contracts": contracts.map { ["id": $0["contract_id"] ?? "", "contractor": $0["contractor"] ?? "", "scope": $0["scope"] ?? ""] },
+            "contracts": contracts.map {
+                ["id": $0["contract_id"] ?? "", "contractor": $0["contractor"] ?? "", "scope": $0["scope"] ?? ""]
+            },
             "instructions": instructions.map {
-                ["id": $0["instruction_id"] ?? "", "subject": $0["subject"] ?? "", "from": $0["valid_from"] ?? "", "to": $0["valid_to"] ?? ""]
+                [
+                    "id": $0["instruction_id"] ?? "", "subject": $0["subject"] ?? "", "from": $0["valid_from"] ?? "",
+                    "to": $0["valid_to"] ?? "",
+                ]
             },
             "types": SubmissionType.allCases.map { ["value": $0.rawValue, "label": $0.label] },
         ]
@@ -707,14 +806,19 @@ struct ConsoleController: HubController {
             "byName": viewer.names[s.submittedBy] ?? "", "hasName": viewer.names[s.submittedBy] != nil,
             "at": ConsoleText.time(s.submittedAt), "note": s.note, "previous": s.previous.map(String.init) ?? "",
             "hasPrevious": s.previous != nil, "event": s.event,
-            "files": s.files.map { ["id": s.id, "name": $0.name, "type": $0.type.rawValue, "size": $0.size, "sha256": $0.sha256] as [String: Any] },
+            "files": s.files.map {
+                ["id": s.id, "name": $0.name, "type": $0.type.rawValue, "size": $0.size, "sha256": $0.sha256]
+                    as [String: Any]
+            },
             "reviews": s.reviews.map {
                 [
-                    "at": ConsoleText.time($0.at), "decision": Self.statusLabels[$0.decision] ?? $0.decision, "by": $0.by,
+                    "at": ConsoleText.time($0.at), "decision": Self.statusLabels[$0.decision] ?? $0.decision,
+                    "by": $0.by,
                     "byName": viewer.names[$0.by] ?? "", "hasName": viewer.names[$0.by] != nil, "reason": $0.reason,
                 ]
             },
-            "canReview": s.status == "submitted" && viewer.can(.reviewSubmissions) && s.submittedBy != viewer.identity.id,
+            "canReview": s.status == "submitted" && viewer.can(.reviewSubmissions)
+                && s.submittedBy != viewer.identity.id,
             "me": viewer.identity.id, "token": token.make(certificateDigest: context.certificateDigest),
         ]
         return render("submission", title: "提出 \(s.id)", data: data, viewer: viewer)
@@ -723,18 +827,24 @@ struct ConsoleController: HubController {
     func retentionPage(_ viewer: Viewer, _ context: HubRequestContext) async throws -> Response {
         try await authorize(.readRecord, context)
         let policy = configuration.retention
-        var policies = policy.periods.keys.sorted().map { ["kind": ConsoleText.kind($0), "period": Self.period(policy.periods[$0]!)] }
+        var policies = policy.periods.keys.sorted().map {
+            ["kind": ConsoleText.kind($0), "period": Self.period(policy.periods[$0]!)]
+        }
         policies.append(["kind": "その他すべて (default)", "period": Self.period(policy.fallback)])
         let formToken = token.make(certificateDigest: context.certificateDigest)
         let canManage = viewer.can(.manageRetention)
         let holds = try await store.holds().map { hold in
-            let scope = [("対象", hold.subject), ("操作者", hold.actor), ("端末", hold.agent), ("から", hold.from.map(ConsoleText.time)),
-                ("まで", hold.to.map(ConsoleText.time))]
-                .compactMap { label, value in value.map { "\(label) \($0)" } }.joined(separator: " · ")
+            let scope = [
+                ("対象", hold.subject), ("操作者", hold.actor), ("端末", hold.agent), ("から", hold.from.map(ConsoleText.time)),
+                ("まで", hold.to.map(ConsoleText.time)),
+            ]
+            .compactMap { label, value in value.map { "\(label) \($0)" } }.joined(separator: " · ")
             return [
                 "id": hold.id, "scope": scope.isEmpty ? "記録すべて" : scope, "reason": hold.reason,
                 "placed": "\(ConsoleText.time(hold.placedAt)) \(hold.placedBy)",
-                "lifted": hold.liftedAt.map { "\(ConsoleText.time($0)) \(hold.liftedBy ?? "") (\(hold.liftReason ?? ""))" } ?? "",
+                "lifted": hold.liftedAt.map {
+                    "\(ConsoleText.time($0)) \(hold.liftedBy ?? "") (\(hold.liftReason ?? ""))"
+                } ?? "",
                 "canLift": canManage && hold.liftedAt == nil, "token": formToken,
             ] as [String: Any]
         }
@@ -744,7 +854,8 @@ struct ConsoleController: HubController {
         ).events.suffix(100).reversed().map { event in
             [
                 "time": ConsoleText.time(event.time), "actor": event.actor,
-                "attrs": CanonicalJSON.sortedKeys(event.attrs.keys).map { "\($0)=\(event.attrs[$0]!)" }.joined(separator: " "),
+                "attrs": CanonicalJSON.sortedKeys(event.attrs.keys).map { "\($0)=\(event.attrs[$0]!)" }.joined(
+                    separator: " "),
             ]
         }
         let data: [String: Any] = [
@@ -774,13 +885,15 @@ struct ConsoleController: HubController {
         if let cosigned {
             witnessNote =
                 "立会人は \(ConsoleText.time(Timestamp(date: cosigned.issued).rfc3339)) 発行のチェックポイント (サイズ \(cosigned.checkpoint.size)) に連署しています。"
-                + (cosigned.checkpoint.size == newest?.checkpoint.size ? "最新のチェックポイントです。" : "それ以降のチェックポイントにはまだ連署がありません。")
+                + (cosigned.checkpoint.size == newest?.checkpoint.size
+                    ? "最新のチェックポイントです。" : "それ以降のチェックポイントにはまだ連署がありません。")
         } else {
             witnessNote = "会議の立会人はまだどのチェックポイントにも連署していません (kirokuctl witness run)。"
         }
         let data: [String: Any] = [
             "keys": [keyRow(key.publicKey, "現在の署名鍵")] + overlapKeys.map { keyRow($0.publicKey, "移行中の旧鍵 (連署)") },
-            "cosigned": cosigned != nil && cosigned?.checkpoint.size == newest?.checkpoint.size, "witnessNote": witnessNote,
+            "cosigned": cosigned != nil && cosigned?.checkpoint.size == newest?.checkpoint.size,
+            "witnessNote": witnessNote,
             "checkpointText": newest?.note.text ?? "まだありません", "cosignedText": cosigned?.note.text ?? "まだありません",
         ]
         return render("integrity", title: "完全性", data: data, viewer: viewer)

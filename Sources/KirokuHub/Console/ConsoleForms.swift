@@ -11,7 +11,8 @@ struct ConsoleToken: Sendable {
     let key: SymmetricKey
 
     init(signingKey: Curve25519.Signing.PrivateKey) {
-        key = SymmetricKey(data: SHA256.hash(data: Array("kiroku-console-form-token/v1\n".utf8) + Array(signingKey.rawRepresentation)))
+        key = SymmetricKey(
+            data: SHA256.hash(data: Array("kiroku-console-form-token/v1\n".utf8) + Array(signingKey.rawRepresentation)))
     }
 
     func make(certificateDigest: [UInt8]) -> String {
@@ -22,7 +23,8 @@ struct ConsoleToken: Sendable {
     func check(_ presented: String, certificateDigest: [UInt8]) -> Bool {
         guard !certificateDigest.isEmpty,
             let code = Data(
-                base64Encoded: presented.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/"))
+                base64Encoded: presented.replacingOccurrences(of: "-", with: "+").replacingOccurrences(
+                    of: "_", with: "/"))
         else { return false }
         return HMAC<SHA256>.isValidAuthenticationCode(code, authenticating: certificateDigest, using: key)
     }
@@ -39,7 +41,10 @@ enum ConsoleForm {
             func decode(_ text: Substring) throws(KirokuError) -> String {
                 guard let decoded = String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding,
                     !decoded.utf8.contains(0)
-                else { throw KirokuError(.badQuery, "the field '\(parts[0].prefix(30))' is not readable text (its encoding is broken)") }
+                else {
+                    throw KirokuError(
+                        .badQuery, "the field '\(parts[0].prefix(30))' is not readable text (its encoding is broken)")
+                }
                 return decoded
             }
             let name = try decode(parts[0])
@@ -94,7 +99,11 @@ enum ConsoleMultipart {
             // CRLF after the delimiter, and before the next one.
             if part.starts(with: [13, 10]) { part.removeFirst(2) }
             if part.suffix(2) == [13, 10] { part.removeLast(2) }
-            guard let split = (0..<max(0, part.count - 3)).first(where: { part[$0..<($0 + 4)].elementsEqual([13, 10, 13, 10]) }) else {
+            guard
+                let split = (0..<max(0, part.count - 3)).first(where: {
+                    part[$0..<($0 + 4)].elementsEqual([13, 10, 13, 10])
+                })
+            else {
                 continue
             }
             let head = String(decoding: part[..<split], as: UTF8.self)
@@ -113,9 +122,12 @@ enum ConsoleCSV {
 
     static func fields(_ event: Event, names: [String: String]) -> [String] {
         [
-            Timestamp(rfc3339: event.time)?.withOffset(minutes: Timestamp.jstOffsetMinutes).displayText ?? event.time, event.agent,
-            String(event.seq), event.kind, event.action, event.actor, names[event.actor] ?? "", event.subject, event.site,
-            CanonicalJSON.sortedKeys(event.attrs.keys).map { "\($0)=\(event.attrs[$0]!)" }.joined(separator: " "), event.hash,
+            Timestamp(rfc3339: event.time)?.withOffset(minutes: Timestamp.jstOffsetMinutes).displayText ?? event.time,
+            event.agent,
+            String(event.seq), event.kind, event.action, event.actor, names[event.actor] ?? "", event.subject,
+            event.site,
+            CanonicalJSON.sortedKeys(event.attrs.keys).map { "\($0)=\(event.attrs[$0]!)" }.joined(separator: " "),
+            event.hash,
         ]
     }
 
@@ -126,12 +138,14 @@ enum ConsoleCSV {
         for (column, field) in fields.enumerated() {
             let mapped = ExcelCSV.cp932Forms(field)
             guard mapped.data(using: .shiftJIS) == nil else { continue }
-            let bad = mapped.first { String($0).data(using: .shiftJIS) == nil }.map { character in
-                character.unicodeScalars.map { String(format: "U+%04X", $0.value) }.joined(separator: " ")
-            } ?? "?"
+            let bad =
+                mapped.first { String($0).data(using: .shiftJIS) == nil }.map { character in
+                    character.unicodeScalars.map { String(format: "U+%04X", $0.value) }.joined(separator: " ")
+                } ?? "?"
             throw KirokuError(
                 .badQuery,
-                "row \(row), column \(column + 1) (\(header[column])) has \(bad), which Shift_JIS (CP932) cannot hold; export as UTF-8 instead")
+                "row \(row), column \(column + 1) (\(header[column])) has \(bad), which Shift_JIS (CP932) cannot hold; export as UTF-8 instead"
+            )
         }
     }
 

@@ -51,9 +51,11 @@ enum ConsoleText {
             "agent_integrity": "記録の完全性 (欠落・分岐・ログ不整合)", "maintenance_by_unnamed": "契約に名のない人の保守",
             "contract_unapproved": "委託前の確認・承認の欠如", "contract_clauses": "委託契約の記載事項の欠落",
             "site_audit_overdue": "受託者の実施状況報告の遅れ", "work_report_missing": "作業報告の未提出",
-            "submission_unreviewed": "受託者の提出の未確認", "watchlist_lookup": "注意対象者の照会", "lookup_purpose": "目的のない照会", "shared_credential": "資格情報の共用",
+            "submission_unreviewed": "受託者の提出の未確認", "watchlist_lookup": "注意対象者の照会", "lookup_purpose": "目的のない照会",
+            "shared_credential": "資格情報の共用",
             "register_backdated": "事後許可", "record_unreviewed": "記録の未点検",
-            "lookup_outside_assignment": "担当外の照会", "media_not_returned": "媒体の未返却", "card_holder_absent": "保持者不在でのカード使用", "directive_overdue": "指示への回答の遅れ",
+            "lookup_outside_assignment": "担当外の照会", "media_not_returned": "媒体の未返却", "card_holder_absent": "保持者不在でのカード使用",
+            "directive_overdue": "指示への回答の遅れ",
             "incident_not_reported": "障害・事故の未報告", "incident_not_closed": "障害・事故の未完了",
         ]
         return names[id].map { "\($0) (\(id))" } ?? id

@@ -55,14 +55,24 @@ enum Standard {
         "第14": [(.config, nil)],
         "第15": [(.media, nil), (.operation, ["print", "export"])],
         "第16": [(.card, nil)],
-        "第17": [(.config, ["device_attached", "device_removed", "program_added", "program_changed", "program_removed"])],
+        "第17": [
+            (.config, ["device_attached", "device_removed", "program_added", "program_changed", "program_removed"])
+        ],
         "第18": [(.residentCard, nil)],
         "第19": [(.malware, nil)],
-        "第20": [(.operation, ["login", "logout", "lookup", "update", "print", "export"]), (.agent, ["loss", "clock_jump", "log_inconsistent", "log_accepted"])],
+        "第20": [
+            (.operation, ["login", "logout", "lookup", "update", "print", "export"]),
+            (.agent, ["loss", "clock_jump", "log_inconsistent", "log_accepted"]),
+        ],
         "第21": [(.record, ["hold_placed", "hold_lifted"])],
         "第22": [(.operation, ["auth_failure"]), (.incident, ["unauthorized_access"])],
         "第23": [(.contractor, nil)],
-        "第25": [(.contractor, ["audit_submitted", "audit_reviewed", "finding_opened", "finding_closed", "submitted", "reviewed"])],
+        "第25": [
+            (
+                .contractor,
+                ["audit_submitted", "audit_reviewed", "finding_opened", "finding_closed", "submitted", "reviewed"]
+            )
+        ],
         "第26": [(.incident, ["fault", "maintenance_start", "maintenance_end"])],
         "第28": [(.incident, ["disaster"])],
         "第29": [(.incident, ["fire"])],

@@ -14,7 +14,8 @@ public struct BusinessCalendar: Sendable, Equatable, Codable {
     public var openDays: Set<String> = []
 
     /// 08:30–17:15 on weekdays, 年末年始 closed, no 祝日 until configured.
-    public init(opens: Int = 8 * 60 + 30, closes: Int = 17 * 60 + 15, holidays: Set<String> = [], yearEnd: Bool = true) {
+    public init(opens: Int = 8 * 60 + 30, closes: Int = 17 * 60 + 15, holidays: Set<String> = [], yearEnd: Bool = true)
+    {
         self.opens = opens
         self.closes = closes
         self.holidays = holidays
@@ -32,16 +33,19 @@ public struct BusinessCalendar: Sendable, Equatable, Codable {
         self.init()
         if let hours = try c.decodeIfPresent(String.self, forKey: .hours) {
             let parts = hours.split(separator: "-").map { $0.split(separator: ":").compactMap { Int($0) } }
-            guard parts.count == 2, parts.allSatisfy({ $0.count == 2 && (0..<24).contains($0[0]) && (0..<60).contains($0[1]) })
+            guard parts.count == 2,
+                parts.allSatisfy({ $0.count == 2 && (0..<24).contains($0[0]) && (0..<60).contains($0[1]) })
             else {
-                throw DecodingError.dataCorruptedError(forKey: .hours, in: c, debugDescription: "hours are like 08:30-17:15")
+                throw DecodingError.dataCorruptedError(
+                    forKey: .hours, in: c, debugDescription: "hours are like 08:30-17:15")
             }
             opens = parts[0][0] * 60 + parts[0][1]
             closes = parts[1][0] * 60 + parts[1][1]
         }
         let days = try c.decodeIfPresent([String].self, forKey: .holidays) ?? []
         for day in days where Self.parse(day) == nil {
-            throw DecodingError.dataCorruptedError(forKey: .holidays, in: c, debugDescription: "a holiday is YYYY-MM-DD, not \(day)")
+            throw DecodingError.dataCorruptedError(
+                forKey: .holidays, in: c, debugDescription: "a holiday is YYYY-MM-DD, not \(day)")
         }
         holidays = Set(days)
         yearEnd = try c.decodeIfPresent(Bool.self, forKey: .yearEnd) ?? true
@@ -49,14 +53,17 @@ public struct BusinessCalendar: Sendable, Equatable, Codable {
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(String(format: "%02d:%02d-%02d:%02d", opens / 60, opens % 60, closes / 60, closes % 60), forKey: .hours)
+        try c.encode(
+            String(format: "%02d:%02d-%02d:%02d", opens / 60, opens % 60, closes / 60, closes % 60), forKey: .hours)
         try c.encode(holidays.sorted(), forKey: .holidays)
         try c.encode(yearEnd, forKey: .yearEnd)
     }
 
     static func parse(_ day: String) -> (Int, Int, Int)? {
         let parts = day.split(separator: "-").compactMap { Int($0) }
-        guard day.count == 10, parts.count == 3, (1...12).contains(parts[1]), (1...31).contains(parts[2]) else { return nil }
+        guard day.count == 10, parts.count == 3, (1...12).contains(parts[1]), (1...31).contains(parts[2]) else {
+            return nil
+        }
         return (parts[0], parts[1], parts[2])
     }
 

@@ -1,7 +1,6 @@
+import Foundation
 import GRDB
 import KirokuProtocol
-
-import Foundation
 
 /// Incidents as a lifecycle (第22③, 第27–第30): an incident is opened by its event (`unauthorized_access`,
 /// `fault`, `disaster`, `fire`, `quake_shutdown`) and followed by `reported` (to the 管理者), `network_cut`,
@@ -38,10 +37,13 @@ extension RuleEngine {
                 AND action IN (\(kinds.map { _ in "?" }.joined(separator: ", "))) AND time_ms > ?
                 """)
         for opening in openings {
-            let (agent, seq, at, action, subject): (String, Int64, Int64, String, String) = (opening[0], opening[1], opening[2], opening[3], opening[5])
+            let (agent, seq, at, action, subject): (String, Int64, Int64, String, String) = (
+                opening[0], opening[1], opening[2], opening[3], opening[5]
+            )
             let ref = "\(agent)/\(seq)"
             let type = incidentTypes[action]!
-            let next = try Int64.fetchOne(nextOpening, arguments: StatementArguments([agent] + kinds + [at])) ?? Int64.max
+            let next =
+                try Int64.fetchOne(nextOpening, arguments: StatementArguments([agent] + kinds + [at])) ?? Int64.max
             func first(_ step: String) throws -> Int64? {
                 try Int64.fetchOne(follow, arguments: [step, ref, agent, at, next])
             }
@@ -51,30 +53,40 @@ extension RuleEngine {
             if at + reportMS <= nowMS {
                 let reported = try first("reported")
                 if let reported, reported <= at + reportMS {
-                    try FindingTable.clear(db, rule: "incident_not_reported", key: ref, reason: "期限内に報告された (reported in time)", nowMS: nowMS)
+                    try FindingTable.clear(
+                        db, rule: "incident_not_reported", key: ref, reason: "期限内に報告された (reported in time)",
+                        nowMS: nowMS)
                 } else {
                     let missing =
                         reported.map {
                             FindingText(
-                                en: "reported to the 管理者 late, at \(time($0)) (\(type.article): within \(settings.incidentReportMinutes) min)",
-                                ja: "管理者への報告が期限 (\(settings.incidentReportMinutes) 分) を過ぎて \(time($0)) (\(type.article))")
+                                en:
+                                    "reported to the 管理者 late, at \(time($0)) (\(type.article): within \(settings.incidentReportMinutes) min)",
+                                ja:
+                                    "管理者への報告が期限 (\(settings.incidentReportMinutes) 分) を過ぎて \(time($0)) (\(type.article))"
+                            )
                         }
                         ?? FindingText(
-                            en: "not reported to the 管理者 within \(settings.incidentReportMinutes) min (\(type.article))",
+                            en:
+                                "not reported to the 管理者 within \(settings.incidentReportMinutes) min (\(type.article))",
                             ja: "\(settings.incidentReportMinutes) 分以内に管理者へ報告されていない (\(type.article))")
                     try FindingTable.raise(
-                        db, rule: "incident_not_reported", key: ref, count: .set(1), first: at, last: at, evidence: [ref], nowMS: nowMS
+                        db, rule: "incident_not_reported", key: ref, count: .set(1), first: at, last: at,
+                        evidence: [ref], nowMS: nowMS
                     ) { _ in missing.after(what) }
                 }
             }
             if try first("closed") != nil {
-                try FindingTable.clear(db, rule: "incident_not_closed", key: ref, reason: "対応完了が記録された (closed)", nowMS: nowMS)
+                try FindingTable.clear(
+                    db, rule: "incident_not_closed", key: ref, reason: "対応完了が記録された (closed)", nowMS: nowMS)
             } else if at + closeMS <= nowMS {
                 try FindingTable.raise(
-                    db, rule: "incident_not_closed", key: ref, count: .set(1), first: at, last: at, evidence: [ref], nowMS: nowMS
+                    db, rule: "incident_not_closed", key: ref, count: .set(1), first: at, last: at, evidence: [ref],
+                    nowMS: nowMS
                 ) { _ in
                     FindingText(
-                        en: "not closed within \(settings.incidentCloseDays) days", ja: "\(settings.incidentCloseDays) 日を過ぎても対応完了の記録がない"
+                        en: "not closed within \(settings.incidentCloseDays) days",
+                        ja: "\(settings.incidentCloseDays) 日を過ぎても対応完了の記録がない"
                     ).after(what)
                 }
             }
@@ -100,11 +112,13 @@ extension RuleEngine {
                 let ms = nowMS - Int64(k) * 60_000
                 let local = ms + 9 * 3_600_000
                 let day = local / 86_400_000
-                let isClosed = closed[day] ?? {
-                    let value = calendar.isClosedDay(ms)
-                    closed[day] = value
-                    return value
-                }()
+                let isClosed =
+                    closed[day]
+                    ?? {
+                        let value = calendar.isClosedDay(ms)
+                        closed[day] = value
+                        return value
+                    }()
                 let minute = Int((local % 86_400_000) / 60_000)
                 if !isClosed && minute >= calendar.opens && minute < calendar.closes { total += 1 }
                 counts.append(total)
@@ -125,14 +139,17 @@ extension RuleEngine {
     /// declared for it is running, or a 第30 shutdown (`incident/quake_shutdown`) with no `recovered` since.
     /// Otherwise nil, and the open minutes it has been quiet (declared shutdowns not counted).
     static func quietOnPurpose(
-        _ db: Database, agent: String, lastSeen: Int64, clock: OpenClock, shutdowns: [Shutdown], quake: Int64?, overdueMS: Int64
+        _ db: Database, agent: String, lastSeen: Int64, clock: OpenClock, shutdowns: [Shutdown], quake: Int64?,
+        overdueMS: Int64
     ) throws -> (purpose: String?, openMinutes: Int) {
         let last = try GRDB.Row.fetchOne(
             db, sql: "SELECT kind, action FROM events WHERE agent = ? ORDER BY seq DESC LIMIT 1", arguments: [agent])
         if let last, last[0] as String == "agent", last[1] as String == "stopped" { return ("stopped", 0) }
         let mine = shutdowns.filter { $0.covers(agent) }
         // A shutdown explains a terminal that went quiet with it, not one already lost before it began.
-        if mine.contains(where: { $0.fromMS <= clock.nowMS && clock.nowMS <= $0.toMS && lastSeen >= $0.fromMS - overdueMS }) {
+        if mine.contains(where: {
+            $0.fromMS <= clock.nowMS && clock.nowMS <= $0.toMS && lastSeen >= $0.fromMS - overdueMS
+        }) {
             return ("declared", 0)
         }
         // The terminals that went quiet around the 第30 shutdown (within an hour of it), not any that falls
@@ -141,9 +158,10 @@ extension RuleEngine {
         var open = clock.minutes(since: lastSeen)
         // The declared windows since it went quiet, merged (a `*` shutdown and one for the terminal may overlap).
         var merged: [(from: Int64, to: Int64)] = []
-        for window in mine.map({ (from: max($0.fromMS, lastSeen), to: min($0.toMS, clock.nowMS)) }).filter({ $0.from < $0.to })
-            .sorted(by: { $0.from < $1.from })
-        {
+        for window in mine.map({ (from: max($0.fromMS, lastSeen), to: min($0.toMS, clock.nowMS)) }).filter({
+            $0.from < $0.to
+        })
+        .sorted(by: { $0.from < $1.from }) {
             if let last = merged.last, window.from <= last.to {
                 merged[merged.count - 1].to = max(last.to, window.to)
             } else {

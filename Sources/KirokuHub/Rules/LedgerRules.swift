@@ -28,7 +28,8 @@ extension RuleEngine {
                 """, arguments: [medium, start, start + 86_400_000])
         let key = "\(medium)|\(day)"
         guard let last, (last[0] as String) == "take_out" else {
-            try FindingTable.clear(db, rule: "media_not_returned", key: key, reason: "返却の記録が届いた (the return was recorded)", nowMS: nowMS)
+            try FindingTable.clear(
+                db, rule: "media_not_returned", key: key, reason: "返却の記録が届いた (the return was recorded)", nowMS: nowMS)
             return
         }
         let (person, purpose) = (last[4] as String, (last[5] as String?) ?? "")
@@ -39,7 +40,8 @@ extension RuleEngine {
             evidence: ["\(last[1] as String)/\(last[2] as Int64)"], nowMS: nowMS
         ) { _ in
             FindingText(
-                en: "\(medium) was taken out by \(person) on \(day) (\(purpose)) and not returned that day" + (unknown ? "; it is not in the media register" : ""),
+                en: "\(medium) was taken out by \(person) on \(day) (\(purpose)) and not returned that day"
+                    + (unknown ? "; it is not in the media register" : ""),
                 ja: "\(medium) を \(person) が \(day) に持ち出し (\(purpose))、同日の返却の記録がない" + (unknown ? "。媒体の台帳にない媒体" : ""))
         }
     }
@@ -49,7 +51,9 @@ extension RuleEngine {
         let today = BusinessCalendar.day(nowMS)
         for back in 1...2 {
             let day = BusinessCalendar.day(nowMS - Int64(back) * 86_400_000)
-            guard day < today, let start = Timestamp(rfc3339: "\(day)T00:00:00.000+09:00")?.epochMilliseconds else { continue }
+            guard day < today, let start = Timestamp(rfc3339: "\(day)T00:00:00.000+09:00")?.epochMilliseconds else {
+                continue
+            }
             for medium in try String.fetchAll(
                 db,
                 sql: """
@@ -69,24 +73,30 @@ extension RuleEngine {
     static func directives(_ db: Database, _ nowMS: Int64) throws {
         let today = BusinessCalendar.day(nowMS)
         for row in try HubStore.rows(.directives, db: db) {
-            guard let id = row["directive_id"], let due = row["due"], let dueMS = Timestamp(rfc3339: "\(due)T00:00:00.000+09:00")?.epochMilliseconds
+            guard let id = row["directive_id"], let due = row["due"],
+                let dueMS = Timestamp(rfc3339: "\(due)T00:00:00.000+09:00")?.epochMilliseconds
             else { continue }
             let answered = row["answered"] ?? ""
             if !answered.isEmpty && answered <= due {
-                try FindingTable.clear(db, rule: "directive_overdue", key: id, reason: "期限内の回答が台帳に記録された (answered by the due day)", nowMS: nowMS)
+                try FindingTable.clear(
+                    db, rule: "directive_overdue", key: id, reason: "期限内の回答が台帳に記録された (answered by the due day)",
+                    nowMS: nowMS)
                 continue
             }
             guard answered.isEmpty ? due < today : true else { continue }
             let (department, issued, content) = (row["department"] ?? "", row["issued"] ?? "", row["content"] ?? "")
             try FindingTable.raise(
-                db, rule: "directive_overdue", key: id, count: .set(1), first: dueMS, last: dueMS, evidence: [], nowMS: nowMS
+                db, rule: "directive_overdue", key: id, count: .set(1), first: dueMS, last: dueMS, evidence: [],
+                nowMS: nowMS
             ) { _ in
                 answered.isEmpty
                     ? FindingText(
-                        en: "instruction \(id) to \(department) (\(content); issued \(issued), due \(due)) has no answer",
+                        en:
+                            "instruction \(id) to \(department) (\(content); issued \(issued), due \(due)) has no answer",
                         ja: "\(department) への指示 \(id) (\(content)。\(issued) 指示、期限 \(due)) に回答がない")
                     : FindingText(
-                        en: "instruction \(id) to \(department) (\(content); issued \(issued), due \(due)) was answered late, on \(answered)",
+                        en:
+                            "instruction \(id) to \(department) (\(content); issued \(issued), due \(due)) was answered late, on \(answered)",
                         ja: "\(department) への指示 \(id) (\(content)。\(issued) 指示、期限 \(due)) への回答が期限後の \(answered)")
             }
         }

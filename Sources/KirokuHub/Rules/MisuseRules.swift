@@ -18,7 +18,13 @@ extension RuleEngine {
             let given = row.purpose!
             if given.unicodeScalars.allSatisfy({ CharacterSet.whitespaces.contains($0) }) {
                 let day = BusinessCalendar.day(row.timeMS)
-                hits.append((row, FindingText(en: "\(row.actor) looked up without a purpose on \(day)", ja: "\(row.actor) が \(day) に目的を記さずに照会")))
+                hits.append(
+                    (
+                        row,
+                        FindingText(
+                            en: "\(row.actor) looked up without a purpose on \(day)",
+                            ja: "\(row.actor) が \(day) に目的を記さずに照会")
+                    ))
                 continue
             }
             // Compared (and hashed) only when a list is set; most purposes match as given, without trimming.
@@ -27,12 +33,16 @@ extension RuleEngine {
             if !allowed.contains(purpose) {
                 let day = BusinessCalendar.day(row.timeMS)
                 hits.append(
-                    (row, FindingText(
-                        en: "\(row.actor) looked up for a purpose not in the list (\(purpose)) on \(day)",
-                        ja: "\(row.actor) が \(day) に定めのない目的 (\(purpose)) で照会")))
+                    (
+                        row,
+                        FindingText(
+                            en: "\(row.actor) looked up for a purpose not in the list (\(purpose)) on \(day)",
+                            ja: "\(row.actor) が \(day) に定めのない目的 (\(purpose)) で照会")
+                    ))
             }
         }
-        try raiseHits(db, rule: "lookup_purpose", hits, key: { "\($0.actor)|\(BusinessCalendar.day($0.timeMS))" }, nowMS, .add)
+        try raiseHits(
+            db, rule: "lookup_purpose", hits, key: { "\($0.actor)|\(BusinessCalendar.day($0.timeMS))" }, nowMS, .add)
     }
 
     /// One person's operations alternating between two terminals — T1, then T2, then T1 again — within
@@ -63,7 +73,9 @@ extension RuleEngine {
                 ON CONFLICT (actor, day, agent) DO UPDATE SET first_ms = min(first_ms, excluded.first_ms), last_ms = max(last_ms, excluded.last_ms)
                 """)
         try groups(acts, key: { Key(text: $0.actor, number: dayNumber($0.timeMS), extra: $0.agent) }) { key, group in
-            try note.execute(arguments: [key.text, key.number, key.extra, group.map(\.timeMS).min()!, group.map(\.timeMS).max()!])
+            try note.execute(arguments: [
+                key.text, key.number, key.extra, group.map(\.timeMS).min()!, group.map(\.timeMS).max()!,
+            ])
         }
         let terminals = try db.cachedStatement(
             sql: "SELECT agent, first_ms, last_ms FROM actor_terminals WHERE actor = ? AND day BETWEEN ? AND ?")
@@ -82,18 +94,25 @@ extension RuleEngine {
                 .map { (agent: $0[0] as String, first: $0[1] as Int64, last: $0[2] as Int64) }
             // Alternations by the JST day of their first event: the finding's key, as for the other rules.
             var byDay: [String: [Seen]] = [:]
-            for range in ranges where Set(used.filter { $0.first <= range.to && range.from <= $0.last }.map(\.agent)).count >= 2 {
-                let seen: [Seen] = try GRDB.Row.fetchAll(around, arguments: [actor, range.from, range.to, through]).map { ($0[0], $0[1], $0[2], $0[3]) }
+            for range in ranges
+            where Set(used.filter { $0.first <= range.to && range.from <= $0.last }.map(\.agent)).count >= 2 {
+                let seen: [Seen] = try GRDB.Row.fetchAll(around, arguments: [actor, range.from, range.to, through]).map
+                { ($0[0], $0[1], $0[2], $0[3]) }
                 // Runs of one terminal; an alternation is a run between two runs of another terminal, the
                 // outer two within the window, and at least one of the three new in this chunk.
                 var runs: [(agent: String, events: [Seen])] = []
                 for event in seen {
-                    if runs.last?.agent == event.agent { runs[runs.count - 1].events.append(event) } else { runs.append((event.agent, [event])) }
+                    if runs.last?.agent == event.agent {
+                        runs[runs.count - 1].events.append(event)
+                    } else {
+                        runs.append((event.agent, [event]))
+                    }
                 }
                 guard runs.count >= 3 else { continue }
                 for index in 1..<(runs.count - 1) {
                     let (before, middle, after) = (runs[index - 1], runs[index], runs[index + 1])
-                    guard before.agent == after.agent, let a = before.events.last, let c = after.events.first, c.time - a.time <= window
+                    guard before.agent == after.agent, let a = before.events.last, let c = after.events.first,
+                        c.time - a.time <= window
                     else { continue }
                     let three = [a] + middle.events + [c]
                     guard three.contains(where: { mine.contains($0.id) }) else { continue }
@@ -104,11 +123,14 @@ extension RuleEngine {
                 let evidence = byDay[day]!
                 let named = Set(evidence.map(\.agent)).sorted().joined(separator: ", ")
                 try FindingTable.raise(
-                    db, rule: "shared_credential", key: "\(actor)|\(day)", count: .add(1), first: evidence.map(\.time).min()!,
-                    last: evidence.map(\.time).max()!, evidence: evidence.prefix(20).map { "\($0.agent)/\($0.seq)" }, nowMS: nowMS
+                    db, rule: "shared_credential", key: "\(actor)|\(day)", count: .add(1),
+                    first: evidence.map(\.time).min()!,
+                    last: evidence.map(\.time).max()!, evidence: evidence.prefix(20).map { "\($0.agent)/\($0.seq)" },
+                    nowMS: nowMS
                 ) { n in
                     FindingText(
-                        en: "\(actor) operated on \(named) at the same time on \(day) (\(n) time(s)): one credential at two terminals",
+                        en:
+                            "\(actor) operated on \(named) at the same time on \(day) (\(n) time(s)): one credential at two terminals",
                         ja: "\(actor) が \(day) に \(named) で同時に操作 (\(n) 回)。一つの資格情報を二か所で使用")
                 }
             }
@@ -120,7 +142,9 @@ extension RuleEngine {
     /// names them at all. Judged only once the register is loaded; per operator and day. The site is read
     /// only for the few operations whose terminal is not itself assigned.
     static func assignments(_ db: Database, _ rows: [Row], _ nowMS: Int64) throws {
-        let acts = rows.filter { $0.kind == "operation" && ["lookup", "update", "print", "export"].contains($0.action) }
+        let acts = rows.filter {
+            $0.kind == "operation" && ["lookup", "update", "print", "export"].contains($0.action)
+        }
         guard !acts.isEmpty else { return }
         let register = try HubStore.rows(.assignments, db: db)
         guard !register.isEmpty else { return }
@@ -136,9 +160,13 @@ extension RuleEngine {
             guard !valid.contains(where: { $0["scope"] == act.agent }) else { continue }
             if valid.isEmpty {
                 hits.append(
-                    (act, FindingText(
-                        en: "\(act.actor) operated on \(act.agent) on \(day) with no assignment in the assignments register",
-                        ja: "\(act.actor) が \(day) に \(act.agent) で操作。事務分掌の台帳に担当がない")))
+                    (
+                        act,
+                        FindingText(
+                            en:
+                                "\(act.actor) operated on \(act.agent) on \(day) with no assignment in the assignments register",
+                            ja: "\(act.actor) が \(day) に \(act.agent) で操作。事務分掌の台帳に担当がない")
+                    ))
                 continue
             }
             let place = try String.fetchOne(site, arguments: [act.id]) ?? ""
@@ -146,11 +174,16 @@ extension RuleEngine {
             let assigned = valid.compactMap { $0["scope"] }.sorted().joined(separator: ", ")
             let at = place.isEmpty ? act.agent : "\(act.agent) (\(place))"
             hits.append(
-                (act, FindingText(
-                    en: "\(act.actor) operated on \(at) on \(day), outside their assignment (\(assigned))",
-                    ja: "\(act.actor) が \(day) に担当外の \(at) で操作 (担当: \(assigned))")))
+                (
+                    act,
+                    FindingText(
+                        en: "\(act.actor) operated on \(at) on \(day), outside their assignment (\(assigned))",
+                        ja: "\(act.actor) が \(day) に担当外の \(at) で操作 (担当: \(assigned))")
+                ))
         }
-        try raiseHits(db, rule: "lookup_outside_assignment", hits, key: { "\($0.actor)|\(BusinessCalendar.day($0.timeMS))" }, nowMS, .add)
+        try raiseHits(
+            db, rule: "lookup_outside_assignment", hits, key: { "\($0.actor)|\(BusinessCalendar.day($0.timeMS))" },
+            nowMS, .add)
     }
 
     /// What an operator does to a resident's record (not logins): the actions `shared_credential` compares.
@@ -169,16 +202,20 @@ extension RuleEngine {
     /// The evidence is the import's own `record/register_imported` event, whose actor is the importer: the
     /// 会議 sees who wrote it, and the importer cannot resolve it (第9②).
     static func backdated(
-        _ db: Database, register: Register, rows: [String: RegisterRow], before: [String: RegisterRow], by person: String,
+        _ db: Database, register: Register, rows: [String: RegisterRow], before: [String: RegisterRow],
+        by person: String,
         evidence: [String], nowMS: Int64
     ) throws {
         guard let name = permitting[register], !before.isEmpty else { return }
         for key in rows.keys.sorted() {
-            guard let row = rows[key], let from = row["valid_from"], let fromMS = Timestamp(rfc3339: "\(from)T00:00:00.000+09:00")?.epochMilliseconds
+            guard let row = rows[key], let from = row["valid_from"],
+                let fromMS = Timestamp(rfc3339: "\(from)T00:00:00.000+09:00")?.epochMilliseconds
             else { continue }
             // Only validity the import adds: a new row, or one whose start moved earlier.
             var untilMS = nowMS
-            if let old = before[key]?["valid_from"], let oldMS = Timestamp(rfc3339: "\(old)T00:00:00.000+09:00")?.epochMilliseconds {
+            if let old = before[key]?["valid_from"],
+                let oldMS = Timestamp(rfc3339: "\(old)T00:00:00.000+09:00")?.epochMilliseconds
+            {
                 guard fromMS < oldMS else { continue }
                 untilMS = min(nowMS, oldMS)
             }
@@ -202,12 +239,16 @@ extension RuleEngine {
             guard let covered else { continue }
             let today = BusinessCalendar.day(nowMS)
             try FindingTable.raise(
-                db, rule: "register_backdated", key: "\(register.rawValue)|\(key)|\(from)", count: .set(1), first: covered, last: nowMS,
+                db, rule: "register_backdated", key: "\(register.rawValue)|\(key)|\(from)", count: .set(1),
+                first: covered, last: nowMS,
                 evidence: evidence, nowMS: nowMS
             ) { _ in
                 FindingText(
-                    en: "\(person) imported \(register.rawValue) \(key) on \(today), valid from \(from): it covers what happened at \(time(covered)), before it was imported (事後許可)",
-                    ja: "\(person) が \(today) に\(name) \(key) を登録。有効開始 \(from) で、登録前の \(time(covered)) の記録を許可している (事後許可)")
+                    en:
+                        "\(person) imported \(register.rawValue) \(key) on \(today), valid from \(from): it covers what happened at \(time(covered)), before it was imported (事後許可)",
+                    ja:
+                        "\(person) が \(today) に\(name) \(key) を登録。有効開始 \(from) で、登録前の \(time(covered)) の記録を許可している (事後許可)"
+                )
             }
         }
     }
@@ -243,26 +284,32 @@ extension RuleEngine {
             guard let next = Timestamp(rfc3339: "\(reviewed)T00:00:00.000+09:00")?.epochMilliseconds else { return }
             since = BusinessCalendar.day(next + 86_400_000)
         } else {
-            guard let first = try Int64.fetchOne(db, sql: "SELECT min(time_ms) FROM events INDEXED BY events_by_time WHERE agent != 'hub'")
+            guard
+                let first = try Int64.fetchOne(
+                    db, sql: "SELECT min(time_ms) FROM events INDEXED BY events_by_time WHERE agent != 'hub'")
             else { return }
             since = BusinessCalendar.day(first)
         }
         guard since <= yesterday, let start = Timestamp(rfc3339: "\(since)T00:00:00.000+09:00")?.epochMilliseconds,
             let end = Timestamp(rfc3339: "\(yesterday)T00:00:00.000+09:00")?.epochMilliseconds
         else {
-            try FindingTable.clear(db, rule: "record_unreviewed", key: "record", reason: "点検が記録された (a review was recorded)", nowMS: nowMS)
+            try FindingTable.clear(
+                db, rule: "record_unreviewed", key: "record", reason: "点検が記録された (a review was recorded)", nowMS: nowMS)
             return
         }
         let days = (end - start) / 86_400_000 + 1
         guard days > Int64(settings.reviewGapDays) else {
-            try FindingTable.clear(db, rule: "record_unreviewed", key: "record", reason: "点検が記録された (a review was recorded)", nowMS: nowMS)
+            try FindingTable.clear(
+                db, rule: "record_unreviewed", key: "record", reason: "点検が記録された (a review was recorded)", nowMS: nowMS)
             return
         }
         try FindingTable.raise(
-            db, rule: "record_unreviewed", key: "record", count: .set(days), first: start, last: end, evidence: [], nowMS: nowMS
+            db, rule: "record_unreviewed", key: "record", count: .set(days), first: start, last: end, evidence: [],
+            nowMS: nowMS
         ) { n in
             FindingText(
-                en: "the record from \(since) to \(yesterday) has not been reviewed (\(n) days; review_gap_days \(settings.reviewGapDays))",
+                en:
+                    "the record from \(since) to \(yesterday) has not been reviewed (\(n) days; review_gap_days \(settings.reviewGapDays))",
                 ja: "\(since) から \(yesterday) までの記録が点検されていない (\(n) 日。review_gap_days \(settings.reviewGapDays))")
         }
     }
@@ -293,7 +340,8 @@ extension RuleEngine {
         for (card, holder) in holders { cardsOf[holder, default: []].append(card) }
         var seen: Set<String> = []
         for move in moves {
-            guard let cards = cardsOf[move.actor], seen.insert("\(move.actor)|\(dayNumber(move.timeMS))").inserted else { continue }
+            guard let cards = cardsOf[move.actor], seen.insert("\(move.actor)|\(dayNumber(move.timeMS))").inserted
+            else { continue }
             let start = dayNumber(move.timeMS) * 86_400_000 - 9 * 3_600_000
             let ids = try Int64.fetchAll(
                 db,
@@ -301,17 +349,26 @@ extension RuleEngine {
                     SELECT id FROM events INDEXED BY events_by_actor WHERE actor IN (SELECT value FROM json_each(?))
                     AND time_ms >= ? AND time_ms < ? AND kind = 'card' AND action = 'insert'
                     """,
-                arguments: [String(decoding: CanonicalJSON.encode(.array(cards.map(JSONValue.string))), as: UTF8.self), start, start + 86_400_000])
+                arguments: [
+                    String(decoding: CanonicalJSON.encode(.array(cards.map(JSONValue.string))), as: UTF8.self), start,
+                    start + 86_400_000,
+                ])
             for id in ids where judged.insert(id).inserted {
                 try judgeCardPresence(db, id: id, holders: holders, rooms: rooms, nowMS: nowMS)
             }
         }
     }
 
-    static func judgeCardPresence(_ db: Database, id: Int64, holders: [String: String], rooms: Set<String>, nowMS: Int64) throws {
-        guard let insert = try GRDB.Row.fetchOne(db, sql: "SELECT agent, seq, time_ms, actor, site FROM events WHERE id = ?", arguments: [id])
+    static func judgeCardPresence(
+        _ db: Database, id: Int64, holders: [String: String], rooms: Set<String>, nowMS: Int64
+    ) throws {
+        guard
+            let insert = try GRDB.Row.fetchOne(
+                db, sql: "SELECT agent, seq, time_ms, actor, site FROM events WHERE id = ?", arguments: [id])
         else { return }
-        let (agent, seq, at, card, room) = (insert[0] as String, insert[1] as Int64, insert[2] as Int64, insert[3] as String, insert[4] as String)
+        let (agent, seq, at, card, room) = (
+            insert[0] as String, insert[1] as Int64, insert[2] as Int64, insert[3] as String, insert[4] as String
+        )
         guard let holder = holders[card], rooms.contains(room) else { return }
         let day = BusinessCalendar.day(at)
         let start = dayNumber(at) * 86_400_000 - 9 * 3_600_000
@@ -329,9 +386,13 @@ extension RuleEngine {
         if let last {
             let (action, place, when) = (last[0] as String, last[1] as String, time(last[2]))
             if action == "enter" && place != room {
-                problem = FindingText(en: "its holder \(holder) had entered \(place) at \(when)", ja: "保持者 \(holder) は \(when) に \(place) へ入室していた")
+                problem = FindingText(
+                    en: "its holder \(holder) had entered \(place) at \(when)",
+                    ja: "保持者 \(holder) は \(when) に \(place) へ入室していた")
             } else if action == "exit" {
-                problem = FindingText(en: "its holder \(holder) had left \(place) at \(when)", ja: "保持者 \(holder) は \(when) に \(place) を退室していた")
+                problem = FindingText(
+                    en: "its holder \(holder) had left \(place) at \(when)",
+                    ja: "保持者 \(holder) は \(when) に \(place) を退室していた")
             }
         } else if try Bool.fetchOne(
             db,
@@ -340,15 +401,19 @@ extension RuleEngine {
                 AND kind = 'access' AND action = 'enter' LIMIT 1
                 """, arguments: [room, start, start + 86_400_000]) == true
         {
-            problem = FindingText(en: "its holder \(holder) was not recorded entering \(room) that day", ja: "保持者 \(holder) の同日の \(room) への入室の記録がない")
+            problem = FindingText(
+                en: "its holder \(holder) was not recorded entering \(room) that day",
+                ja: "保持者 \(holder) の同日の \(room) への入室の記録がない")
         }
         guard let problem else {
             try FindingTable.clear(
-                db, rule: "card_holder_absent", key: key, reason: "保持者の入退室の記録が届いた (the holder's entries and exits arrived)", nowMS: nowMS)
+                db, rule: "card_holder_absent", key: key,
+                reason: "保持者の入退室の記録が届いた (the holder's entries and exits arrived)", nowMS: nowMS)
             return
         }
         try FindingTable.raise(
-            db, rule: "card_holder_absent", key: key, count: .set(1), first: at, last: at, evidence: ["\(agent)/\(seq)"], nowMS: nowMS
+            db, rule: "card_holder_absent", key: key, count: .set(1), first: at, last: at,
+            evidence: ["\(agent)/\(seq)"], nowMS: nowMS
         ) { _ in
             problem.after(
                 FindingText(

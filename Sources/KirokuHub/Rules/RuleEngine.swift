@@ -1,8 +1,7 @@
+import Foundation
 import GRDB
 import GRDBSQLite
 import KirokuProtocol
-
-import Foundation
 
 /// Evaluates the rules (``RuleInfo/all``) over the consolidated record, incrementally: each event once, in
 /// the order the hub accepted it, judged by its own time — an event that arrives a month late is judged
@@ -28,7 +27,8 @@ enum RuleEngine {
         var ref: String { "\(agent)/\(seq)" }
 
         init(
-            id: Int64, agent: String, seq: Int64, timeMS: Int64, kind: String, action: String, actor: String, subject: String,
+            id: Int64, agent: String, seq: Int64, timeMS: Int64, kind: String, action: String, actor: String,
+            subject: String,
             attrs: String, purpose: String? = nil
         ) {
             self.id = id
@@ -83,7 +83,9 @@ enum RuleEngine {
         defer { sqlite3_reset(raw) }
         func text(_ column: Int32) -> String {
             guard let bytes = sqlite3_column_text(raw, column) else { return "" }
-            return String(decoding: UnsafeBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(raw, column))), as: UTF8.self)
+            return String(
+                decoding: UnsafeBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(raw, column))),
+                as: UTF8.self)
         }
         var rows: [Row] = []
         rows.reserveCapacity(limit)
@@ -91,12 +93,15 @@ enum RuleEngine {
             let code = sqlite3_step(raw)
             if code == SQLITE_DONE { break }
             guard code == SQLITE_ROW else {
-                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+                throw DatabaseError(
+                    resultCode: ResultCode(rawValue: code),
+                    message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
             }
             rows.append(
                 Row(
                     id: sqlite3_column_int64(raw, 0), agent: text(1), seq: sqlite3_column_int64(raw, 2),
-                    timeMS: sqlite3_column_int64(raw, 3), kind: text(4), action: text(5), actor: text(6), subject: text(7),
+                    timeMS: sqlite3_column_int64(raw, 3), kind: text(4), action: text(5), actor: text(6),
+                    subject: text(7),
                     attrs: text(8), purpose: sqlite3_column_type(raw, 9) == SQLITE_NULL ? nil : text(9)))
         }
         guard let last = rows.last else { return 0 }
@@ -139,16 +144,24 @@ enum RuleEngine {
     // MARK: Rules on each event
 
     static func outOfHours(_ db: Database, _ rows: [Row], _ settings: RuleSettings, _ nowMS: Int64) throws {
-        try groups(rows, key: { row in
-            row.kind == "operation" && operations.contains(row.action) && !settings.calendar.isOpen(row.timeMS)
-                ? Key(text: row.actor, number: dayNumber(row.timeMS)) : nil
-        }) { _, group in
+        try groups(
+            rows,
+            key: { row in
+                row.kind == "operation" && operations.contains(row.action) && !settings.calendar.isOpen(row.timeMS)
+                    ? Key(text: row.actor, number: dayNumber(row.timeMS)) : nil
+            }
+        ) { _, group in
             let actor = group[0].actor
             let day = BusinessCalendar.day(group[0].timeMS)
             try FindingTable.raise(
-                db, rule: "out_of_hours", key: "\(actor)|\(day)", count: .add(Int64(group.count)), first: group.map(\.timeMS).min()!,
+                db, rule: "out_of_hours", key: "\(actor)|\(day)", count: .add(Int64(group.count)),
+                first: group.map(\.timeMS).min()!,
                 last: group.map(\.timeMS).max()!, evidence: group.prefix(20).map(\.ref), nowMS: nowMS
-            ) { FindingText(en: "\(actor) operated outside business hours on \(day): \($0) operation(s)", ja: "\(actor) が \(day) に開庁時間外に操作 (\($0) 件)") }
+            ) {
+                FindingText(
+                    en: "\(actor) operated outside business hours on \(day): \($0) operation(s)",
+                    ja: "\(actor) が \(day) に開庁時間外に操作 (\($0) 件)")
+            }
         }
     }
 
@@ -157,22 +170,32 @@ enum RuleEngine {
     static func windowed(_ db: Database, _ rows: [Row], _ nowMS: Int64, _ settings: RuleSettings) throws {
         let lookups = rows.filter { $0.kind == "operation" && $0.action == "lookup" }
         let failures = rows.filter { $0.kind == "operation" && $0.action == "auth_failure" }
-        let windows: [(rule: String, rows: [Row], threshold: Int, key: (Row) -> Key, text: (Row) -> String, summary: (Row, Int64) -> FindingText)] = [
-            ("bulk_lookups", lookups, settings.bulkLookupsPerHour, { Key(text: $0.actor, number: hourNumber($0.timeMS)) },
-             { "\($0.actor)|\(jstHour($0.timeMS))" },
-             { row, n in
-                 FindingText(
-                     en: "\(row.actor) made \(n) lookups in the hour from \(jstHour(row.timeMS)):00",
-                     ja: "\(row.actor) が \(jstHour(row.timeMS)):00 からの 1 時間に \(n) 件を照会")
-             }),
-            ("auth_failure_burst", failures, settings.authFailuresPer10Minutes,
-             { Key(text: $0.actor, number: $0.timeMS / 600_000) }, { "\($0.actor)|\($0.timeMS / 600_000)" },
-             { row, n in
-                 FindingText(
-                     en: "\(n) authentication failures by \(row.actor) within ten minutes from \(time(row.timeMS / 600_000 * 600_000))",
-                     ja: "\(row.actor) の認証失敗が \(time(row.timeMS / 600_000 * 600_000)) からの 10 分間に \(n) 回")
-             }),
-        ]
+        let windows:
+            [(
+                rule: String, rows: [Row], threshold: Int, key: (Row) -> Key, text: (Row) -> String,
+                summary: (Row, Int64) -> FindingText
+            )] = [
+                (
+                    "bulk_lookups", lookups, settings.bulkLookupsPerHour,
+                    { Key(text: $0.actor, number: hourNumber($0.timeMS)) },
+                    { "\($0.actor)|\(jstHour($0.timeMS))" },
+                    { row, n in
+                        FindingText(
+                            en: "\(row.actor) made \(n) lookups in the hour from \(jstHour(row.timeMS)):00",
+                            ja: "\(row.actor) が \(jstHour(row.timeMS)):00 からの 1 時間に \(n) 件を照会")
+                    }
+                ),
+                (
+                    "auth_failure_burst", failures, settings.authFailuresPer10Minutes,
+                    { Key(text: $0.actor, number: $0.timeMS / 600_000) }, { "\($0.actor)|\($0.timeMS / 600_000)" },
+                    { row, n in
+                        FindingText(
+                            en:
+                                "\(n) authentication failures by \(row.actor) within ten minutes from \(time(row.timeMS / 600_000 * 600_000))",
+                            ja: "\(row.actor) の認証失敗が \(time(row.timeMS / 600_000 * 600_000)) からの 10 分間に \(n) 回")
+                    }
+                ),
+            ]
         try repeatedLookups(db, lookups, nowMS, settings)
         for window in windows where !window.rows.isEmpty {
             try groups(window.rows, key: window.key) { _, group in
@@ -224,13 +247,16 @@ enum RuleEngine {
             let start = dayIndex * 86_400_000 - 9 * 3_600_000
             let day = BusinessCalendar.day(start)
             let all = String(decoding: CanonicalJSON.encode(.array(subjects.map(JSONValue.string))), as: UTF8.self)
-            let busy = try String.fetchAll(candidates, arguments: [all, start, start + 86_400_000, threshold, threshold])
+            let busy = try String.fetchAll(
+                candidates, arguments: [all, start, start + 86_400_000, threshold, threshold])
             guard !busy.isEmpty else { continue }
             // The chunk's lookups of the busy subjects (few), by operator and subject; compared as bytes, as
             // SQLite compares them.
             var order: [String] = []
             var pairs: [String: [Row]] = [:]
-            for row in lookups where dayNumber(row.timeMS) == dayIndex && busy.contains(where: { $0.utf8.elementsEqual(row.subject.utf8) }) {
+            for row in lookups
+            where dayNumber(row.timeMS) == dayIndex && busy.contains(where: { $0.utf8.elementsEqual(row.subject.utf8) })
+            {
                 let key = "\(row.actor)|\(row.subject)|\(day)"
                 if pairs[key] == nil { order.append(key) }
                 pairs[key, default: []].append(row)
@@ -240,12 +266,19 @@ enum RuleEngine {
                 let (actor, subject) = (group[0].actor, group[0].subject)
                 if try Bool.fetchOne(existing, arguments: [key]) == true {
                     try FindingTable.raise(
-                        db, rule: "repeated_lookups", key: key, count: .add(Int64(group.count)), first: group.map(\.timeMS).min()!,
+                        db, rule: "repeated_lookups", key: key, count: .add(Int64(group.count)),
+                        first: group.map(\.timeMS).min()!,
                         last: group.map(\.timeMS).max()!, evidence: group.prefix(20).map(\.ref), nowMS: nowMS
-                    ) { FindingText(en: "\(actor) looked up \(subject) \($0) times on \(day)", ja: "\(actor) が \(day) に \(subject) を \($0) 回照会") }
+                    ) {
+                        FindingText(
+                            en: "\(actor) looked up \(subject) \($0) times on \(day)",
+                            ja: "\(actor) が \(day) に \(subject) を \($0) 回照会")
+                    }
                     continue
                 }
-                guard let total = try GRDB.Row.fetchOne(pairCount, arguments: [subject, start, start + 86_400_000, through, actor]),
+                guard
+                    let total = try GRDB.Row.fetchOne(
+                        pairCount, arguments: [subject, start, start + 86_400_000, through, actor]),
                     (total[0] as Int64) >= Int64(threshold)
                 else { continue }
                 let evidence = try GRDB.Row.fetchAll(
@@ -256,9 +289,14 @@ enum RuleEngine {
                         """, arguments: [subject, start, start + 86_400_000, actor]
                 ).map { "\($0[0] as String)/\($0[1] as Int64)" }
                 try FindingTable.raise(
-                    db, rule: "repeated_lookups", key: key, count: .set(total[0]), first: total[1], last: total[2], evidence: evidence,
+                    db, rule: "repeated_lookups", key: key, count: .set(total[0]), first: total[1], last: total[2],
+                    evidence: evidence,
                     nowMS: nowMS
-                ) { FindingText(en: "\(actor) looked up \(subject) \($0) times on \(day)", ja: "\(actor) が \(day) に \(subject) を \($0) 回照会") }
+                ) {
+                    FindingText(
+                        en: "\(actor) looked up \(subject) \($0) times on \(day)",
+                        ja: "\(actor) が \(day) に \(subject) を \($0) 回照会")
+                }
             }
         }
     }
@@ -266,11 +304,16 @@ enum RuleEngine {
     /// Entries and exits of days already over: (re)judged whenever such events arrive.
     static func entries(_ db: Database, _ rows: [Row], _ nowMS: Int64) throws {
         let today = dayNumber(nowMS)
-        try groups(rows, key: { row in
-            row.kind == "access" && (row.action == "enter" || row.action == "exit") && dayNumber(row.timeMS) < today
-                ? Key(text: row.actor, number: dayNumber(row.timeMS), extra: row.subject) : nil
-        }) { _, group in
-            try judgeDay(db, actor: group[0].actor, room: group[0].subject, day: BusinessCalendar.day(group[0].timeMS), nowMS: nowMS)
+        try groups(
+            rows,
+            key: { row in
+                row.kind == "access" && (row.action == "enter" || row.action == "exit") && dayNumber(row.timeMS) < today
+                    ? Key(text: row.actor, number: dayNumber(row.timeMS), extra: row.subject) : nil
+            }
+        ) { _, group in
+            try judgeDay(
+                db, actor: group[0].actor, room: group[0].subject, day: BusinessCalendar.day(group[0].timeMS),
+                nowMS: nowMS)
         }
     }
 
@@ -288,16 +331,24 @@ enum RuleEngine {
             try FindingTable.raise(
                 db, rule: "entry_without_exit", key: key, count: .set(1), first: last[3], last: last[3],
                 evidence: ["\(last[1] as String)/\(last[2] as Int64)"], nowMS: nowMS
-            ) { _ in FindingText(en: "\(actor) entered \(room) on \(day) and no exit was recorded that day", ja: "\(actor) が \(day) に \(room) へ入室し、同日の退室の記録がない") }
+            ) { _ in
+                FindingText(
+                    en: "\(actor) entered \(room) on \(day) and no exit was recorded that day",
+                    ja: "\(actor) が \(day) に \(room) へ入室し、同日の退室の記録がない")
+            }
         } else {
-            try FindingTable.clear(db, rule: "entry_without_exit", key: key, reason: "退室の記録が届いた (an exit was recorded, arrived late)", nowMS: nowMS)
+            try FindingTable.clear(
+                db, rule: "entry_without_exit", key: key, reason: "退室の記録が届いた (an exit was recorded, arrived late)",
+                nowMS: nowMS)
         }
     }
 
     /// Operations on a terminal whose operator card was removed (and none inserted since), in the agent's
     /// own order. Agents that never reported a card event (a server room) are not judged.
     static func cardRemoval(_ db: Database, _ rows: [Row], _ nowMS: Int64) throws {
-        for agent in Set(rows.filter { $0.kind == "card" && ($0.action == "insert" || $0.action == "remove") }.map(\.agent)) {
+        for agent in Set(
+            rows.filter { $0.kind == "card" && ($0.action == "insert" || $0.action == "remove") }.map(\.agent))
+        {
             try FindingTable.setState(db, "cards:\(agent)", 1)
         }
         let ops = rows.filter { $0.kind == "operation" && operations.contains($0.action) }
@@ -338,8 +389,13 @@ enum RuleEngine {
                 let key = "\(agent)|\(day)"
                 try FindingTable.raise(
                     db, rule: "operation_after_card_removal", key: key, count: .add(Int64(found.count)),
-                    first: found.map(\.timeMS).min()!, last: found.map(\.timeMS).max()!, evidence: found.map(\.ref), nowMS: nowMS
-                ) { FindingText(en: "\($0) operation(s) on \(agent) on \(day) after the operator card was removed", ja: "\(agent) で \(day) に操作識別カードを抜いたあとの操作が \($0) 件") }
+                    first: found.map(\.timeMS).min()!, last: found.map(\.timeMS).max()!, evidence: found.map(\.ref),
+                    nowMS: nowMS
+                ) {
+                    FindingText(
+                        en: "\($0) operation(s) on \(agent) on \(day) after the operator card was removed",
+                        ja: "\(agent) で \(day) に操作識別カードを抜いたあとの操作が \($0) 件")
+                }
             }
         }
     }
@@ -351,7 +407,9 @@ enum RuleEngine {
         for row in rows where row.kind == "malware" {
             switch row.action {
             case "detected":
-                if row.timeMS + report <= nowMS { try judgeDetection(db, agent: row.agent, seq: row.seq, at: row.timeMS, settings, nowMS) }
+                if row.timeMS + report <= nowMS {
+                    try judgeDetection(db, agent: row.agent, seq: row.seq, at: row.timeMS, settings, nowMS)
+                }
             case "network_cut", "reported":
                 let detections = try GRDB.Row.fetchAll(
                     db,
@@ -369,19 +427,23 @@ enum RuleEngine {
         }
     }
 
-    static func judgeDetection(_ db: Database, agent: String, seq: Int64, at: Int64, _ settings: RuleSettings, _ nowMS: Int64) throws {
+    static func judgeDetection(
+        _ db: Database, agent: String, seq: Int64, at: Int64, _ settings: RuleSettings, _ nowMS: Int64
+    ) throws {
         // The first cut-off and report after the detection, in time or not: a late one is said as late, not
         // as missing (the finding is rewritten when it arrives).
         // Up to the next detection on the terminal, whose own cut-off and report these would be.
         let next =
             try Int64.fetchOne(
                 db,
-                sql: "SELECT min(time_ms) FROM events WHERE agent = ? AND kind = 'malware' AND action = 'detected' AND time_ms > ?",
+                sql:
+                    "SELECT min(time_ms) FROM events WHERE agent = ? AND kind = 'malware' AND action = 'detected' AND time_ms > ?",
                 arguments: [agent, at]) ?? Int64.max
         func first(_ action: String) throws -> Int64? {
             try Int64.fetchOne(
                 db,
-                sql: "SELECT min(time_ms) FROM events WHERE agent = ? AND kind = 'malware' AND action = ? AND time_ms >= ? AND time_ms < ?",
+                sql:
+                    "SELECT min(time_ms) FROM events WHERE agent = ? AND kind = 'malware' AND action = ? AND time_ms >= ? AND time_ms < ?",
                 arguments: [agent, action, at, next])
         }
         var missing: [FindingText] = []
@@ -396,20 +458,26 @@ enum RuleEngine {
             case let when?:
                 missing.append(
                     FindingText(
-                        en: "\(en) late, at \(time(when)) (deadline \(minutes) min)", ja: "\(ja)が期限 (\(minutes) 分) を過ぎて \(time(when)) に記録"))
+                        en: "\(en) late, at \(time(when)) (deadline \(minutes) min)",
+                        ja: "\(ja)が期限 (\(minutes) 分) を過ぎて \(time(when)) に記録"))
             case nil:
                 missing.append(FindingText(en: "no \(en) within \(minutes) min", ja: "\(minutes) 分以内の\(ja)なし"))
             }
         }
         let key = "\(agent)|\(seq)"
         if missing.isEmpty {
-            try FindingTable.clear(db, rule: "malware_not_contained", key: key, reason: "遮断と報告が期限内に記録された (cut-off and report recorded in time)", nowMS: nowMS)
+            try FindingTable.clear(
+                db, rule: "malware_not_contained", key: key,
+                reason: "遮断と報告が期限内に記録された (cut-off and report recorded in time)", nowMS: nowMS)
         } else {
             try FindingTable.raise(
-                db, rule: "malware_not_contained", key: key, count: .set(1), first: at, last: at, evidence: ["\(agent)/\(seq)"],
+                db, rule: "malware_not_contained", key: key, count: .set(1), first: at, last: at,
+                evidence: ["\(agent)/\(seq)"],
                 nowMS: nowMS
             ) { _ in
-                FindingText(joining: missing).after(FindingText(en: "a virus was detected on \(agent) at \(time(at))", ja: "\(agent) で \(time(at)) にウイルスを検出"))
+                FindingText(joining: missing).after(
+                    FindingText(
+                        en: "a virus was detected on \(agent) at \(time(at))", ja: "\(agent) で \(time(at)) にウイルスを検出"))
             }
         }
     }
@@ -433,7 +501,8 @@ enum RuleEngine {
 
     /// Raises one finding per key over the events found, with their summaries (the first one's).
     static func raiseHits(
-        _ db: Database, rule: String, _ hits: [(row: Row, summary: FindingText)], key: (Row) -> String, _ nowMS: Int64, _ tally: Tally
+        _ db: Database, rule: String, _ hits: [(row: Row, summary: FindingText)], key: (Row) -> String, _ nowMS: Int64,
+        _ tally: Tally
     ) throws {
         var order: [String] = []
         var byKey: [String: [(row: Row, summary: FindingText)]] = [:]
@@ -455,13 +524,16 @@ enum RuleEngine {
     /// The register rules and the register each needs (an empty register judges nothing).
     static let registerRules: [(rule: String, register: Register?)] = [
         ("entry_without_permit", .permits), ("card_misuse", .cards), ("resident_card_handling", nil),
-        ("unapproved_device", .devices), ("unapproved_program", .programs), ("maintenance_without_instruction", .maintenance),
+        ("unapproved_device", .devices), ("unapproved_program", .programs),
+        ("maintenance_without_instruction", .maintenance),
         ("maintenance_by_unnamed", .maintenance), ("watchlist_lookup", .watchlist),
     ]
 
     /// Judges one JST day again against the registers as they now stand: every register rule over all that
     /// day's events, counts replaced; findings of that day the registers no longer support are resolved.
-    static func rejudge(_ db: Database, day: String, by person: String = "", nowMS: Int64) throws -> (found: Int, resolved: Int) {
+    static func rejudge(_ db: Database, day: String, by person: String = "", nowMS: Int64) throws -> (
+        found: Int, resolved: Int
+    ) {
         guard let start = Timestamp(rfc3339: "\(day)T00:00:00.000+09:00")?.epochMilliseconds else {
             throw KirokuError(.badQuery, "a day is YYYY-MM-DD, not '\(day.prefix(20))'")
         }
@@ -473,7 +545,9 @@ enum RuleEngine {
                 ORDER BY id
                 """, arguments: [start, start + 86_400_000]
         ).map {
-            Row(id: $0[0], agent: $0[1], seq: $0[2], timeMS: $0[3], kind: $0[4], action: $0[5], actor: $0[6], subject: $0[7], attrs: $0[8])
+            Row(
+                id: $0[0], agent: $0[1], seq: $0[2], timeMS: $0[3], kind: $0[4], action: $0[5], actor: $0[6],
+                subject: $0[7], attrs: $0[8])
         }
         let tally = Tally(recounting: true)
         try permits(db, rows, nowMS, tally)
@@ -491,9 +565,14 @@ enum RuleEngine {
                     SELECT id, agent, seq, time_ms, kind, action, actor, subject, '' FROM events
                     WHERE subject IN (SELECT value FROM json_each(?)) AND time_ms >= ? AND time_ms < ? AND kind = 'operation' ORDER BY id
                     """,
-                arguments: [String(decoding: CanonicalJSON.encode(.array(listed.map(JSONValue.string))), as: UTF8.self), start, start + 86_400_000]
+                arguments: [
+                    String(decoding: CanonicalJSON.encode(.array(listed.map(JSONValue.string))), as: UTF8.self), start,
+                    start + 86_400_000,
+                ]
             ).map {
-                Row(id: $0[0], agent: $0[1], seq: $0[2], timeMS: $0[3], kind: $0[4], action: $0[5], actor: $0[6], subject: $0[7], attrs: $0[8])
+                Row(
+                    id: $0[0], agent: $0[1], seq: $0[2], timeMS: $0[3], kind: $0[4], action: $0[5], actor: $0[6],
+                    subject: $0[7], attrs: $0[8])
             }
             try watchlist(db, lookups, nowMS, tally)
         }
@@ -501,26 +580,34 @@ enum RuleEngine {
         for (rule, register) in registerRules {
             if let register, try HubStore.rows(register, db: db).isEmpty { continue }
             let standing = try String.fetchAll(
-                db, sql: "SELECT key FROM findings WHERE rule = ? AND status != 'resolved' AND first_ms >= ? AND first_ms < ?",
+                db,
+                sql:
+                    "SELECT key FROM findings WHERE rule = ? AND status != 'resolved' AND first_ms >= ? AND first_ms < ?",
                 arguments: [rule, start, start + 86_400_000])
             // Whose register change cleared it (第9②): the register's last import, named in the resolution.
             let last = try lastImport(db, register ?? .stock)
             let changed = last.map {
-                (ja: "。\((register ?? .stock).rawValue) 台帳の最終変更: \($0.person) (\($0.at))", en: "; \((register ?? .stock).rawValue) last replaced by \($0.person) at \($0.at)")
+                (
+                    ja: "。\((register ?? .stock).rawValue) 台帳の最終変更: \($0.person) (\($0.at))",
+                    en: "; \((register ?? .stock).rawValue) last replaced by \($0.person) at \($0.at)"
+                )
             }
             // Nobody clears a finding about their own actions (第9②): not by changing the register and judging
             // the day again. Such a finding stays open for someone else to resolve.
             let interested = Set([person, last?.person].compactMap { $0 }.filter { !$0.isEmpty })
             for key in standing where !(tally.keys[rule]?.contains(key) ?? false) {
                 if !interested.isEmpty,
-                    let evidence = try String.fetchOne(db, sql: "SELECT evidence FROM findings WHERE rule = ? AND key = ?", arguments: [rule, key]),
+                    let evidence = try String.fetchOne(
+                        db, sql: "SELECT evidence FROM findings WHERE rule = ? AND key = ?", arguments: [rule, key]),
                     !interested.isDisjoint(with: try HubStore.actors(of: FindingTable.decode(evidence), db: db))
                 {
                     continue
                 }
                 try FindingTable.clear(
                     db, rule: rule, key: key,
-                    reason: "台帳に照らして再判定\(changed?.ja ?? "") (re-judged against the registers as they now stand\(changed?.en ?? ""))", nowMS: nowMS)
+                    reason:
+                        "台帳に照らして再判定\(changed?.ja ?? "") (re-judged against the registers as they now stand\(changed?.en ?? ""))",
+                    nowMS: nowMS)
                 resolved += 1
             }
         }
@@ -536,7 +623,8 @@ enum RuleEngine {
         let bad = entries.filter { entry in
             let day = BusinessCalendar.day(entry.timeMS)
             return !permits.contains { permit in
-                permit["person"] == entry.actor && permit["room"] == entry.subject && (permit["valid_from"] ?? "9999") <= day
+                permit["person"] == entry.actor && permit["room"] == entry.subject
+                    && (permit["valid_from"] ?? "9999") <= day
                     && ((permit["valid_to"] ?? "").isEmpty || day <= permit["valid_to"]!)
             }
         }
@@ -546,8 +634,13 @@ enum RuleEngine {
             let key = "\(entry.actor)|\(entry.subject)|\(day)"
             try FindingTable.raise(
                 db, rule: "entry_without_permit", key: key, count: tally.count(group.count),
-                first: group.map(\.timeMS).min()!, last: group.map(\.timeMS).max()!, evidence: group.prefix(20).map(\.ref), nowMS: nowMS
-            ) { FindingText(en: "\(entry.actor) entered \(entry.subject) on \(day) without a valid permit (\($0) time(s))", ja: "\(entry.actor) が \(day) に有効な許可なく \(entry.subject) へ入室 (\($0) 回)") }
+                first: group.map(\.timeMS).min()!, last: group.map(\.timeMS).max()!,
+                evidence: group.prefix(20).map(\.ref), nowMS: nowMS
+            ) {
+                FindingText(
+                    en: "\(entry.actor) entered \(entry.subject) on \(day) without a valid permit (\($0) time(s))",
+                    ja: "\(entry.actor) が \(day) に有効な許可なく \(entry.subject) へ入室 (\($0) 回)")
+            }
             tally.raised(rule: "entry_without_permit", key: key)
         }
     }
@@ -573,17 +666,21 @@ enum RuleEngine {
             if let holder, holder != card["holder"] {
                 problems.append(
                     FindingText(
-                        en: "used by \(holder), not its holder \(card["holder"] ?? "?")", ja: "保持者 \(card["holder"] ?? "?") ではなく \(holder) が使用"))
+                        en: "used by \(holder), not its holder \(card["holder"] ?? "?")",
+                        ja: "保持者 \(card["holder"] ?? "?") ではなく \(holder) が使用"))
             }
             guard !problems.isEmpty else { continue }
             hits.append(
-                (insert,
-                 FindingText(joining: problems).after(
-                     FindingText(
-                         en: "operator card \(insert.actor) used on \(insert.agent) on \(day)",
-                         ja: "操作識別カード \(insert.actor) を \(day) に \(insert.agent) で使用"))))
+                (
+                    insert,
+                    FindingText(joining: problems).after(
+                        FindingText(
+                            en: "operator card \(insert.actor) used on \(insert.agent) on \(day)",
+                            ja: "操作識別カード \(insert.actor) を \(day) に \(insert.agent) で使用"))
+                ))
         }
-        try raiseHits(db, rule: "card_misuse", hits, key: { "\($0.actor)|\(BusinessCalendar.day($0.timeMS))" }, nowMS, tally)
+        try raiseHits(
+            db, rule: "card_misuse", hits, key: { "\($0.actor)|\(BusinessCalendar.day($0.timeMS))" }, nowMS, tally)
     }
 
     /// 住基カード handled against the stock register (第18): issued when the register does not hold it in
@@ -603,38 +700,48 @@ enum RuleEngine {
             if event.action == "destroy" && (attrs["method"] ?? "").isEmpty {
                 problems.append(
                     FindingText(
-                        en: "destroyed without the method that made it unreadable (第18②)", ja: "読み取れなくした方法の記録がない廃棄 (第18②)"))
+                        en: "destroyed without the method that made it unreadable (第18②)",
+                        ja: "読み取れなくした方法の記録がない廃棄 (第18②)"))
             }
             if !register.isEmpty {
                 let state = register[event.subject]?["state"]
-                let expected: Set<String> = event.action == "issue" ? ["stock", "issued"] : ["recovered", "stock", "destroyed"]
+                let expected: Set<String> =
+                    event.action == "issue" ? ["stock", "issued"] : ["recovered", "stock", "destroyed"]
                 if state == nil {
                     problems.append(FindingText(en: "not in the 住基カード stock register", ja: "住基カードの台帳 (stock) にない"))
                 } else if !expected.contains(state!) {
-                    let stateJa = ["stock": "在庫", "issued": "交付済", "recovered": "回収", "destroyed": "廃棄"][state!] ?? state!
+                    let stateJa =
+                        ["stock": "在庫", "issued": "交付済", "recovered": "回収", "destroyed": "廃棄"][state!] ?? state!
                     problems.append(
                         FindingText(
-                            en: "\(event.action == "issue" ? "issued" : "destroyed") while the register has it \(state!)",
+                            en:
+                                "\(event.action == "issue" ? "issued" : "destroyed") while the register has it \(state!)",
                             ja: "台帳では\(stateJa)のカードを\(event.action == "issue" ? "交付" : "廃棄")"))
                 }
             }
             guard !problems.isEmpty else { continue }
             hits.append(
-                (event,
-                 FindingText(joining: problems).after(
-                     FindingText(
-                         en: "\(event.subject) \(event.action == "issue" ? "issued" : "destroyed") by \(event.actor) on \(day)",
-                         ja: "\(event.subject) を \(day) に \(event.actor) が\(event.action == "issue" ? "交付" : "廃棄")"))))
+                (
+                    event,
+                    FindingText(joining: problems).after(
+                        FindingText(
+                            en:
+                                "\(event.subject) \(event.action == "issue" ? "issued" : "destroyed") by \(event.actor) on \(day)",
+                            ja: "\(event.subject) を \(day) に \(event.actor) が\(event.action == "issue" ? "交付" : "廃棄")"))
+                ))
         }
         try raiseHits(
-            db, rule: "resident_card_handling", hits, key: { "\($0.subject)|\($0.action)|\(BusinessCalendar.day($0.timeMS))" }, nowMS, tally)
+            db, rule: "resident_card_handling", hits,
+            key: { "\($0.subject)|\($0.action)|\(BusinessCalendar.day($0.timeMS))" }, nowMS, tally)
     }
 
     /// Devices attached and programs added or changed that the configuration register does not approve
     /// for that terminal (第14, 第17).
     static func configuration(_ db: Database, _ rows: [Row], _ nowMS: Int64, _ tally: Tally = .add) throws {
         let changes = rows.filter {
-            $0.kind == "config" && ["device_attached", "device_removed", "program_added", "program_changed", "program_removed"].contains($0.action)
+            $0.kind == "config"
+                && ["device_attached", "device_removed", "program_added", "program_changed", "program_removed"]
+                    .contains($0.action)
         }
         guard !changes.isEmpty else { return }
         let devices = try HubStore.rows(.devices, db: db)
@@ -649,7 +756,8 @@ enum RuleEngine {
                 guard !devices.isEmpty else { continue }
                 rule = "unapproved_device"
                 approved = devices.contains { row in
-                    forAgent(row) && row["vendor"] == attrs["vendor"]?.lowercased() && row["product"] == attrs["product"]?.lowercased()
+                    forAgent(row) && row["vendor"] == attrs["vendor"]?.lowercased()
+                        && row["product"] == attrs["product"]?.lowercased()
                         && ((row["serial"] ?? "").isEmpty || row["serial"] == attrs["serial"])
                 }
             } else if change.action == "program_removed" {
@@ -671,24 +779,31 @@ enum RuleEngine {
             let day = BusinessCalendar.day(change.timeMS)
             tally.raised(rule: rule, key: "\(change.agent)|\(change.subject)|\(change.seq)")
             try FindingTable.raise(
-                db, rule: rule, key: "\(change.agent)|\(change.subject)|\(change.seq)", count: .set(1), first: change.timeMS,
+                db, rule: rule, key: "\(change.agent)|\(change.subject)|\(change.seq)", count: .set(1),
+                first: change.timeMS,
                 last: change.timeMS, evidence: [change.ref], nowMS: nowMS
             ) { _ in
                 rule == "unapproved_device"
                     ? (change.action == "device_removed"
                         ? FindingText(
-                            en: "\(change.subject), removed from \(change.agent) on \(day), was attached without being in the configuration register",
+                            en:
+                                "\(change.subject), removed from \(change.agent) on \(day), was attached without being in the configuration register",
                             ja: "\(day) に \(change.agent) から取り外された \(change.subject) は構成管理簿にないまま接続されていた")
                         : FindingText(
-                            en: "\(change.subject) attached to \(change.agent) on \(day) is not in the configuration register",
+                            en:
+                                "\(change.subject) attached to \(change.agent) on \(day) is not in the configuration register",
                             ja: "\(day) に \(change.agent) へ接続された \(change.subject) は構成管理簿にない"))
                     : change.action == "program_removed"
-                    ? FindingText(
-                        en: "\(change.subject), which the configuration register keeps on \(change.agent), was removed on \(day) without the register changed first (第17②)",
-                        ja: "構成管理簿が \(change.agent) に置く \(change.subject) が \(day) に台帳の変更なしで削除された (第17②)")
-                    : FindingText(
-                        en: "\(change.subject) on \(change.agent) (\(change.action == "program_added" ? "added" : "changed") on \(day)) is not approved in the configuration register",
-                        ja: "\(change.agent) の \(change.subject) (\(day) に\(change.action == "program_added" ? "追加" : "変更")) は構成管理簿で承認されていない")
+                        ? FindingText(
+                            en:
+                                "\(change.subject), which the configuration register keeps on \(change.agent), was removed on \(day) without the register changed first (第17②)",
+                            ja: "構成管理簿が \(change.agent) に置く \(change.subject) が \(day) に台帳の変更なしで削除された (第17②)")
+                        : FindingText(
+                            en:
+                                "\(change.subject) on \(change.agent) (\(change.action == "program_added" ? "added" : "changed") on \(day)) is not approved in the configuration register",
+                            ja:
+                                "\(change.agent) の \(change.subject) (\(day) に\(change.action == "program_added" ? "追加" : "変更")) は構成管理簿で承認されていない"
+                        )
             }
         }
     }
@@ -712,21 +827,28 @@ enum RuleEngine {
             if let covering {
                 // The instruction was issued to a contractor; the one who works must be one of its people.
                 let contractor = covering["contractor"] ?? ""
-                guard let people = contractorPeople(contracts, contractor: contractor, day: day), !people.contains(start.actor) else { continue }
+                guard let people = contractorPeople(contracts, contractor: contractor, day: day),
+                    !people.contains(start.actor)
+                else { continue }
                 tally.raised(rule: "maintenance_by_unnamed", key: "\(start.agent)|\(start.seq)")
                 try FindingTable.raise(
-                    db, rule: "maintenance_by_unnamed", key: "\(start.agent)|\(start.seq)", count: .set(1), first: start.timeMS,
+                    db, rule: "maintenance_by_unnamed", key: "\(start.agent)|\(start.seq)", count: .set(1),
+                    first: start.timeMS,
                     last: start.timeMS, evidence: [start.ref], nowMS: nowMS
                 ) { _ in
                     FindingText(
-                        en: "maintenance of \(start.subject) on \(day) under \(given), issued to \(contractor), by \(start.actor), whom no contract of \(contractor) names",
-                        ja: "\(contractor) に出した指示書 \(given) による \(day) の \(start.subject) の保守を、\(contractor) の契約に名のない \(start.actor) が実施")
+                        en:
+                            "maintenance of \(start.subject) on \(day) under \(given), issued to \(contractor), by \(start.actor), whom no contract of \(contractor) names",
+                        ja:
+                            "\(contractor) に出した指示書 \(given) による \(day) の \(start.subject) の保守を、\(contractor) の契約に名のない \(start.actor) が実施"
+                    )
                 }
                 continue
             }
             tally.raised(rule: "maintenance_without_instruction", key: "\(start.agent)|\(start.seq)")
             try FindingTable.raise(
-                db, rule: "maintenance_without_instruction", key: "\(start.agent)|\(start.seq)", count: .set(1), first: start.timeMS,
+                db, rule: "maintenance_without_instruction", key: "\(start.agent)|\(start.seq)", count: .set(1),
+                first: start.timeMS,
                 last: start.timeMS, evidence: [start.ref], nowMS: nowMS
             ) { _ in
                 given.isEmpty
@@ -734,7 +856,8 @@ enum RuleEngine {
                         en: "maintenance of \(start.subject) by \(start.actor) on \(day) with no instruction given",
                         ja: "\(start.actor) が \(day) に作業指示書なしで \(start.subject) を保守")
                     : FindingText(
-                        en: "maintenance of \(start.subject) by \(start.actor) on \(day) under \(given), which is not an instruction valid for it that day",
+                        en:
+                            "maintenance of \(start.subject) by \(start.actor) on \(day) under \(given), which is not an instruction valid for it that day",
                         ja: "\(start.actor) が \(day) に \(start.subject) を保守。指示書 \(given) はその日・その機器に有効ではない")
             }
         }
@@ -754,7 +877,9 @@ enum RuleEngine {
             guard let matches = bySubject[row.subject] else { continue }
             let day = BusinessCalendar.day(row.timeMS)
             for entry in matches
-            where ((entry["valid_from"] ?? "").isEmpty || entry["valid_from"]! <= day) && ((entry["valid_to"] ?? "").isEmpty || day <= entry["valid_to"]!) {
+            where ((entry["valid_from"] ?? "").isEmpty || entry["valid_from"]! <= day)
+                && ((entry["valid_to"] ?? "").isEmpty || day <= entry["valid_to"]!)
+            {
                 let id = entry["entry_id"] ?? "?"
                 let key = "\(row.actor)|\(id)|\(day)"
                 if hits[key] == nil {
@@ -768,11 +893,13 @@ enum RuleEngine {
             let hit = hits[key]!
             tally.raised(rule: "watchlist_lookup", key: key)
             try FindingTable.raise(
-                db, rule: "watchlist_lookup", key: key, count: tally.count(hit.rows.count), first: hit.rows.map(\.timeMS).min()!,
+                db, rule: "watchlist_lookup", key: key, count: tally.count(hit.rows.count),
+                first: hit.rows.map(\.timeMS).min()!,
                 last: hit.rows.map(\.timeMS).max()!, evidence: hit.rows.prefix(20).map(\.ref), nowMS: nowMS
             ) {
                 FindingText(
-                    en: "\(hit.actor) operated on watch-list entry \(hit.id) (\(hit.category)) on \(hit.day): \($0) time(s)",
+                    en:
+                        "\(hit.actor) operated on watch-list entry \(hit.id) (\(hit.category)) on \(hit.day): \($0) time(s)",
                     ja: "\(hit.actor) が \(hit.day) に注意対象者 \(hit.id) (\(hit.category)) を照会・操作 (\($0) 回)")
             }
         }
@@ -786,7 +913,9 @@ enum RuleEngine {
         let today = BusinessCalendar.day(nowMS)
         for back in 1...2 {
             let day = BusinessCalendar.day(nowMS - Int64(back) * 86_400_000)
-            guard day < today, let start = Timestamp(rfc3339: "\(day)T00:00:00.000+09:00")?.epochMilliseconds else { continue }
+            guard day < today, let start = Timestamp(rfc3339: "\(day)T00:00:00.000+09:00")?.epochMilliseconds else {
+                continue
+            }
             let pairs = try GRDB.Row.fetchAll(
                 db,
                 sql: """
@@ -828,11 +957,14 @@ enum RuleEngine {
                 let leftMS = Timestamp(rfc3339: "\(date)T00:00:00.000+09:00")?.epochMilliseconds,
                 BusinessCalendar.day(leftMS + Int64(settings.cardReturnDays) * 86_400_000) < today
             else {
-                try FindingTable.clear(db, rule: "card_not_returned", key: id, reason: "返却・失効、または保持者が復帰 (returned, revoked, or its holder is back)", nowMS: nowMS)
+                try FindingTable.clear(
+                    db, rule: "card_not_returned", key: id,
+                    reason: "返却・失効、または保持者が復帰 (returned, revoked, or its holder is back)", nowMS: nowMS)
                 continue
             }
             try FindingTable.raise(
-                db, rule: "card_not_returned", key: id, count: .set(1), first: leftMS, last: leftMS, evidence: [], nowMS: nowMS
+                db, rule: "card_not_returned", key: id, count: .set(1), first: leftMS, last: leftMS, evidence: [],
+                nowMS: nowMS
             ) { _ in
                 FindingText(
                     en: "operator card \(id) of \(holder), who left on \(date), is still active",
@@ -846,11 +978,13 @@ enum RuleEngine {
     static func logInconsistencies(_ db: Database, _ rows: [Row], _ nowMS: Int64) throws {
         for row in rows where row.kind == "agent" && row.action == "log_inconsistent" {
             try FindingTable.raise(
-                db, rule: "agent_integrity", key: "\(row.agent)|log_inconsistent", count: .add(1), first: row.timeMS, last: row.timeMS,
+                db, rule: "agent_integrity", key: "\(row.agent)|log_inconsistent", count: .add(1), first: row.timeMS,
+                last: row.timeMS,
                 evidence: [row.ref], nowMS: nowMS
             ) { _ in
                 FindingText(
-                    en: "\(row.agent) was shown a log that does not extend the history the hub showed it before: the record may have been rewritten",
+                    en:
+                        "\(row.agent) was shown a log that does not extend the history the hub showed it before: the record may have been rewritten",
                     ja: "\(row.agent) に示されたログが以前の履歴の続きになっていない。記録が書き換えられた疑いがある")
             }
         }
@@ -873,15 +1007,17 @@ enum RuleEngine {
         var quake: Int64?
         if let shutdown = try GRDB.Row.fetchOne(
             db,
-            sql: "SELECT agent, seq, time_ms FROM events WHERE kind = 'incident' AND action = 'quake_shutdown' ORDER BY time_ms DESC LIMIT 1")
-        {
+            sql:
+                "SELECT agent, seq, time_ms FROM events WHERE kind = 'incident' AND action = 'quake_shutdown' ORDER BY time_ms DESC LIMIT 1"
+        ) {
             let (agent, seq, at): (String, Int64, Int64) = (shutdown[0], shutdown[1], shutdown[2])
-            let recovered = try Bool.fetchOne(
-                db,
-                sql: """
-                    SELECT EXISTS(SELECT 1 FROM events WHERE kind = 'incident' AND action = 'recovered' AND time_ms >= ?
-                    AND (json_extract(attrs, '$.incident') = ? OR (json_extract(attrs, '$.incident') IS NULL AND agent = ?)))
-                    """, arguments: [at, "\(agent)/\(seq)", agent]) ?? false
+            let recovered =
+                try Bool.fetchOne(
+                    db,
+                    sql: """
+                        SELECT EXISTS(SELECT 1 FROM events WHERE kind = 'incident' AND action = 'recovered' AND time_ms >= ?
+                        AND (json_extract(attrs, '$.incident') = ? OR (json_extract(attrs, '$.incident') IS NULL AND agent = ?)))
+                        """, arguments: [at, "\(agent)/\(seq)", agent]) ?? false
             quake = recovered ? nil : at
         }
         for row in rows {
@@ -901,38 +1037,64 @@ enum RuleEngine {
                 purpose = quiet.purpose
             }
             let checks: [(what: String, value: Int64, bad: Bool, summary: FindingText)] = [
-                ("overdue", (nowMS - lastSeen) / 60_000, missing,
-                 FindingText(en: "\(agent) has not been heard from since \(time(lastSeen))", ja: "\(agent) から \(time(lastSeen)) 以降連絡がない")),
-                ("fork", row["forks"], (row["forks"] as Int64) > 0,
-                 FindingText(en: "\(agent) sent events that fork its chain (quarantined)", ja: "\(agent) が連鎖の分岐する記録を送信 (隔離済)")),
-                ("gap", gaps, gaps > 0,
-                 FindingText(
-                     en: "\(agent) sent \(gaps) batch(es) with a gap after the hub's last event (refused; the agent must send what the hub lacks)",
-                     ja: "\(agent) がハブの最後の記録との間に欠けのある送信を \(gaps) 回 (拒否済。欠けた分の送信が必要)")),
-                ("declared_lost", lost, lost > 0,
-                 FindingText(en: "\(agent) declared \(lost) event(s) lost", ja: "\(agent) が記録 \(lost) 件の欠落を申告")),
-                ("epoch", row["epochs"], (row["epochs"] as Int64) > 0,
-                 FindingText(
-                     en: "\(agent) started a new chain epoch (journal restored or corrupt)", ja: "\(agent) が新しい連鎖を開始 (ジャーナルの復元または破損)")),
-                ("clock_jump", row["clock_jumps"], (row["clock_jumps"] as Int64) > 0,
-                 FindingText(en: "\(agent)'s clock jumped", ja: "\(agent) の時計が飛んだ")),
-                ("clock_skew", seconds, abs(skew ?? 0) > Int64(settings.clockSkewSeconds) * 1000,
-                 FindingText(en: "\(agent)'s clock is \(seconds) s off the hub's", ja: "\(agent) の時計がハブと \(seconds) 秒ずれている")),
+                (
+                    "overdue", (nowMS - lastSeen) / 60_000, missing,
+                    FindingText(
+                        en: "\(agent) has not been heard from since \(time(lastSeen))",
+                        ja: "\(agent) から \(time(lastSeen)) 以降連絡がない")
+                ),
+                (
+                    "fork", row["forks"], (row["forks"] as Int64) > 0,
+                    FindingText(
+                        en: "\(agent) sent events that fork its chain (quarantined)", ja: "\(agent) が連鎖の分岐する記録を送信 (隔離済)"
+                    )
+                ),
+                (
+                    "gap", gaps, gaps > 0,
+                    FindingText(
+                        en:
+                            "\(agent) sent \(gaps) batch(es) with a gap after the hub's last event (refused; the agent must send what the hub lacks)",
+                        ja: "\(agent) がハブの最後の記録との間に欠けのある送信を \(gaps) 回 (拒否済。欠けた分の送信が必要)")
+                ),
+                (
+                    "declared_lost", lost, lost > 0,
+                    FindingText(en: "\(agent) declared \(lost) event(s) lost", ja: "\(agent) が記録 \(lost) 件の欠落を申告")
+                ),
+                (
+                    "epoch", row["epochs"], (row["epochs"] as Int64) > 0,
+                    FindingText(
+                        en: "\(agent) started a new chain epoch (journal restored or corrupt)",
+                        ja: "\(agent) が新しい連鎖を開始 (ジャーナルの復元または破損)")
+                ),
+                (
+                    "clock_jump", row["clock_jumps"], (row["clock_jumps"] as Int64) > 0,
+                    FindingText(en: "\(agent)'s clock jumped", ja: "\(agent) の時計が飛んだ")
+                ),
+                (
+                    "clock_skew", seconds, abs(skew ?? 0) > Int64(settings.clockSkewSeconds) * 1000,
+                    FindingText(
+                        en: "\(agent)'s clock is \(seconds) s off the hub's", ja: "\(agent) の時計がハブと \(seconds) 秒ずれている")
+                ),
             ]
             for check in checks {
                 let key = "\(agent)|\(check.what)"
                 if check.bad {
                     try FindingTable.raise(
-                        db, rule: "agent_integrity", key: key, count: .set(max(1, check.value)), first: min(lastSeen, nowMS),
-                        last: min(lastSeen, nowMS), evidence: [], nowMS: nowMS) { _ in check.summary }
+                        db, rule: "agent_integrity", key: key, count: .set(max(1, check.value)),
+                        first: min(lastSeen, nowMS),
+                        last: min(lastSeen, nowMS), evidence: [], nowMS: nowMS
+                    ) { _ in check.summary }
                 } else if check.what == "overdue", let purpose {
-                    let why = [
-                        "stopped": "端末が停止を申告した (agent/stopped)", "declared": "宣言された停止の間 (a declared shutdown)",
-                        "quake_shutdown": "第30 によるシステムの終了の後 (after a 第30 shutdown)",
-                    ][purpose] ?? purpose
-                    try FindingTable.clear(db, rule: "agent_integrity", key: key, reason: "意図された停止: \(why)", nowMS: nowMS)
+                    let why =
+                        [
+                            "stopped": "端末が停止を申告した (agent/stopped)", "declared": "宣言された停止の間 (a declared shutdown)",
+                            "quake_shutdown": "第30 によるシステムの終了の後 (after a 第30 shutdown)",
+                        ][purpose] ?? purpose
+                    try FindingTable.clear(
+                        db, rule: "agent_integrity", key: key, reason: "意図された停止: \(why)", nowMS: nowMS)
                 } else if check.what == "overdue" || check.what == "clock_skew" {
-                    try FindingTable.clear(db, rule: "agent_integrity", key: key, reason: "正常に戻った (back to normal)", nowMS: nowMS)
+                    try FindingTable.clear(
+                        db, rule: "agent_integrity", key: key, reason: "正常に戻った (back to normal)", nowMS: nowMS)
                 }
             }
         }

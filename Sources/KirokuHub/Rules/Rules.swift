@@ -63,8 +63,10 @@ public struct RuleSettings: Sendable, Equatable, Codable {
         var d = RuleSettings()
         d.calendar = try c.decodeIfPresent(BusinessCalendar.self, forKey: .calendar) ?? d.calendar
         d.bulkLookupsPerHour = try c.decodeIfPresent(Int.self, forKey: .bulkLookupsPerHour) ?? d.bulkLookupsPerHour
-        d.repeatedLookupsPerDay = try c.decodeIfPresent(Int.self, forKey: .repeatedLookupsPerDay) ?? d.repeatedLookupsPerDay
-        d.authFailuresPer10Minutes = try c.decodeIfPresent(Int.self, forKey: .authFailuresPer10Minutes) ?? d.authFailuresPer10Minutes
+        d.repeatedLookupsPerDay =
+            try c.decodeIfPresent(Int.self, forKey: .repeatedLookupsPerDay) ?? d.repeatedLookupsPerDay
+        d.authFailuresPer10Minutes =
+            try c.decodeIfPresent(Int.self, forKey: .authFailuresPer10Minutes) ?? d.authFailuresPer10Minutes
         d.networkCutMinutes = try c.decodeIfPresent(Int.self, forKey: .networkCutMinutes) ?? d.networkCutMinutes
         d.reportMinutes = try c.decodeIfPresent(Int.self, forKey: .reportMinutes) ?? d.reportMinutes
         d.agentOverdueMinutes = try c.decodeIfPresent(Int.self, forKey: .agentOverdueMinutes) ?? d.agentOverdueMinutes
@@ -72,10 +74,12 @@ public struct RuleSettings: Sendable, Equatable, Codable {
         d.cardReturnDays = try c.decodeIfPresent(Int.self, forKey: .cardReturnDays) ?? d.cardReturnDays
         d.workReportDays = try c.decodeIfPresent(Int.self, forKey: .workReportDays) ?? d.workReportDays
         d.reviewDays = try c.decodeIfPresent(Int.self, forKey: .reviewDays) ?? d.reviewDays
-        d.incidentReportMinutes = try c.decodeIfPresent(Int.self, forKey: .incidentReportMinutes) ?? d.incidentReportMinutes
+        d.incidentReportMinutes =
+            try c.decodeIfPresent(Int.self, forKey: .incidentReportMinutes) ?? d.incidentReportMinutes
         d.incidentCloseDays = try c.decodeIfPresent(Int.self, forKey: .incidentCloseDays) ?? d.incidentCloseDays
         d.lookupPurposes = try c.decodeIfPresent([String].self, forKey: .lookupPurposes) ?? d.lookupPurposes
-        d.sharedCredentialMinutes = try c.decodeIfPresent(Int.self, forKey: .sharedCredentialMinutes) ?? d.sharedCredentialMinutes
+        d.sharedCredentialMinutes =
+            try c.decodeIfPresent(Int.self, forKey: .sharedCredentialMinutes) ?? d.sharedCredentialMinutes
         d.reviewGapDays = try c.decodeIfPresent(Int.self, forKey: .reviewGapDays) ?? d.reviewGapDays
         guard d.lookupPurposes.allSatisfy({ !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else {
             throw KirokuError(.configuration, "rules.lookup_purposes: a purpose must not be empty")
@@ -115,7 +119,8 @@ public struct RuleInfo: Sendable, Codable, Equatable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
             id: try c.decode(String.self, forKey: .id), article: try c.decode(String.self, forKey: .article),
-            severity: try c.decode(String.self, forKey: .severity), description: try c.decode(String.self, forKey: .description))
+            severity: try c.decode(String.self, forKey: .severity),
+            description: try c.decode(String.self, forKey: .description))
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -148,7 +153,8 @@ public struct RuleInfo: Sendable, Codable, Equatable {
         "site_audit_overdue": "契約の周期 (audit_cycle_days) を過ぎても受託者の実施状況報告が提出されていない (第25)",
         "work_report_missing": "保守の終了から work_report_days 日以内に作業報告が提出されていない (第26)",
         "submission_unreviewed": "受託者の提出が review_days 日を過ぎても確認 (受理・差戻し) されていない (第25)",
-        "incident_not_reported": "不正アクセス・障害・災害・火災・地震等による終了が incident_report_minutes 分以内に管理者へ報告されていない (第22③, 第28, 第29②, 第30②)",
+        "incident_not_reported":
+            "不正アクセス・障害・災害・火災・地震等による終了が incident_report_minutes 分以内に管理者へ報告されていない (第22③, 第28, 第29②, 第30②)",
         "incident_not_closed": "障害・事故が incident_close_days 日を過ぎても対応完了 (closed) になっていない (第27, 第28)",
         "watchlist_lookup": "注意対象者の台帳 (職員本人・親族、著名人、DV等支援措置対象者) にある住民の照会・更新・印刷・出力 (第20①)",
         "lookup_purpose": "照会の目的が空、または lookup_purposes にない目的での照会 (記録元が目的を記録する場合) (第20①)",
@@ -159,74 +165,150 @@ public struct RuleInfo: Sendable, Codable, Equatable {
         "lookup_outside_assignment": "事務分掌の台帳でその日その端末・場所を担当していない人の照会・更新・印刷・出力 (台帳に担当のない人も) (第20①)",
         "register_backdated": "有効開始日が登録日より前の入退室許可・作業指示書の登録 (事後許可) (第9②)",
         "record_unreviewed": "記録の点検 (kirokuctl review) が review_gap_days 日を超えて行われていない (第20②)",
-        "agent_integrity": "端末の連絡途絶 (開庁時間で数え、停止の申告・宣言された停止・第30 の終了を除く)、連番の欠け、分岐、欠落の申告、連鎖の再開始、時計の飛び・ずれ、以前の履歴に続かないログ (第20②)",
+        "agent_integrity":
+            "端末の連絡途絶 (開庁時間で数え、停止の申告・宣言された停止・第30 の終了を除く)、連番の欠け、分岐、欠落の申告、連鎖の再開始、時計の飛び・ずれ、以前の履歴に続かないログ (第20②)",
     ]
 
     public static let all: [RuleInfo] = [
-        .init(id: "out_of_hours", article: "第20", severity: "warning",
-              description: "operations (login, lookup, update, print, export) outside business hours, on weekends, 祝日 or 年末年始"),
-        .init(id: "bulk_lookups", article: "第20", severity: "warning",
-              description: "one operator looking up more residents in one hour than bulk_lookups_per_hour"),
-        .init(id: "repeated_lookups", article: "第20", severity: "warning",
-              description: "one operator looking up the same subject repeated_lookups_per_day times or more in a day"),
-        .init(id: "auth_failure_burst", article: "第22", severity: "critical",
-              description: "auth_failures_per_10_minutes or more authentication failures by one operator within ten minutes"),
-        .init(id: "entry_without_exit", article: "第12", severity: "warning",
-              description: "an entry to a room with no exit by the same person by the end of that day"),
-        .init(id: "operation_after_card_removal", article: "第16", severity: "critical",
-              description: "operations on a terminal after its operator card was removed, before another was inserted (第16⑤)"),
-        .init(id: "malware_not_contained", article: "第19", severity: "critical",
-              description: "a virus detected without a network cut-off within network_cut_minutes or a report within report_minutes (第19③④)"),
-        .init(id: "entry_without_permit", article: "第12", severity: "critical",
-              description: "an entry to a room by someone without a permit valid for it that day in the permits register (第12②)"),
-        .init(id: "card_misuse", article: "第16", severity: "critical",
-              description: "an operator card used after it was revoked, lost or returned, or by someone not its holder in the cards register"),
-        .init(id: "unapproved_device", article: "第14", severity: "critical",
-              description: "a USB device attached to (or found on removal from) a terminal that the devices register (構成管理簿) does not approve for it (第17①)"),
-        .init(id: "unapproved_program", article: "第14", severity: "critical",
-              description: "a program added or changed on a terminal without a matching entry (path or package, SHA-256 or version) in the programs register, or removed while the register keeps it there (第14⑤, 第17②③)"),
-        .init(id: "maintenance_without_instruction", article: "第26", severity: "critical",
-              description: "maintenance started without an instruction in the maintenance register valid for that day and equipment"),
-        .init(id: "maintenance_by_unnamed", article: "第26", severity: "critical",
-              description: "maintenance under a valid instruction by someone whom no running contract of the instruction's contractor names (contracts register, people)"),
-        .init(id: "contract_unapproved", article: "第23", severity: "critical",
-              description: "a contract without the confirmation of the contractor's management (第23⑴) or the council's approval (第23⑵) dated on or before its start"),
-        .init(id: "contract_clauses", article: "第24", severity: "critical",
-              description: "a contract that does not settle all eight matters of 第24 (contracts register)"),
-        .init(id: "site_audit_overdue", article: "第25", severity: "warning",
-              description: "no site-audit report from a running contract's contractor within its audit_cycle_days"),
-        .init(id: "work_report_missing", article: "第26", severity: "warning",
-              description: "maintenance under an instruction ended without a work report submitted within work_report_days"),
-        .init(id: "submission_unreviewed", article: "第25", severity: "warning",
-              description: "a contractor's submission not accepted or returned within review_days"),
-        .init(id: "incident_not_reported", article: "第28", severity: "critical",
-              description: "an unauthorized access (第22③), fault, disaster (第28), fire (第29②) or 第30 shutdown not reported to the 管理者 (incident/reported) within incident_report_minutes"),
-        .init(id: "incident_not_closed", article: "第27", severity: "warning",
-              description: "an incident without incident/closed within incident_close_days"),
-        .init(id: "watchlist_lookup", article: "第20", severity: "critical",
-              description: "a lookup, update, print or export of a resident on the watch-list register (staff and their family, public figures, residents under DV support measures); named by the entry, never the resident (第20①)"),
-        .init(id: "lookup_purpose", article: "第20", severity: "warning",
-              description: "a lookup with an empty purpose, or a purpose not in lookup_purposes, where the source records one (attrs.purpose) (第20①)"),
-        .init(id: "shared_credential", article: "第16", severity: "critical",
-              description: "one operator's operations alternating between two terminals within shared_credential_minutes: one credential used at two places at once (第16④, 第20①)"),
-        .init(id: "card_holder_absent", article: "第16", severity: "critical",
-              description: "an operator card inserted at a terminal in an access-controlled room while the record shows its holder (cards register) in another room, gone out of that room, or — others having entered it that day — never in it (第16④)"),
-        .init(id: "media_not_returned", article: "第15", severity: "warning",
-              description: "a medium (data, programs, documents) taken out of its designated place and not returned by the end of that day (第15)"),
-        .init(id: "directive_overdue", article: "第10", severity: "warning",
-              description: "an instruction of the 統括者 to a department (directives register) without an answer by its due day (第10)"),
-        .init(id: "lookup_outside_assignment", article: "第20", severity: "warning",
-              description: "a lookup, update, print or export by someone whom the assignments register does not assign, that day, to the terminal or its site (nor to anything at all) (第20①)"),
-        .init(id: "register_backdated", article: "第9", severity: "warning",
-              description: "a permit or maintenance instruction imported with a validity that starts before the day it was imported (事後許可) (第9②)"),
-        .init(id: "record_unreviewed", article: "第20", severity: "warning",
-              description: "the record has gone without a 点検 (kirokuctl review) for more than review_gap_days days (第20②)"),
-        .init(id: "card_not_returned", article: "第16", severity: "warning",
-              description: "an operator card still active card_return_days after its holder left (people and cards registers)"),
-        .init(id: "resident_card_handling", article: "第18", severity: "critical",
-              description: "a 住基カード issued that the stock register does not hold in stock, destroyed when not recovered, or destroyed without a method (第18②)"),
-        .init(id: "agent_integrity", article: "第20", severity: "critical",
-              description: "an agent quiet for agent_overdue_minutes of business hours (not when its last event is agent/stopped, a declared shutdown covers it, or after a 第30 shutdown), with a sequence gap, a fork, a declared loss, a new chain epoch, clock jumps or clock skew, or shown a log that does not extend what it saw before (第20②)"),
+        .init(
+            id: "out_of_hours", article: "第20", severity: "warning",
+            description:
+                "operations (login, lookup, update, print, export) outside business hours, on weekends, 祝日 or 年末年始"),
+        .init(
+            id: "bulk_lookups", article: "第20", severity: "warning",
+            description: "one operator looking up more residents in one hour than bulk_lookups_per_hour"),
+        .init(
+            id: "repeated_lookups", article: "第20", severity: "warning",
+            description: "one operator looking up the same subject repeated_lookups_per_day times or more in a day"),
+        .init(
+            id: "auth_failure_burst", article: "第22", severity: "critical",
+            description:
+                "auth_failures_per_10_minutes or more authentication failures by one operator within ten minutes"),
+        .init(
+            id: "entry_without_exit", article: "第12", severity: "warning",
+            description: "an entry to a room with no exit by the same person by the end of that day"),
+        .init(
+            id: "operation_after_card_removal", article: "第16", severity: "critical",
+            description:
+                "operations on a terminal after its operator card was removed, before another was inserted (第16⑤)"),
+        .init(
+            id: "malware_not_contained", article: "第19", severity: "critical",
+            description:
+                "a virus detected without a network cut-off within network_cut_minutes or a report within report_minutes (第19③④)"
+        ),
+        .init(
+            id: "entry_without_permit", article: "第12", severity: "critical",
+            description:
+                "an entry to a room by someone without a permit valid for it that day in the permits register (第12②)"),
+        .init(
+            id: "card_misuse", article: "第16", severity: "critical",
+            description:
+                "an operator card used after it was revoked, lost or returned, or by someone not its holder in the cards register"
+        ),
+        .init(
+            id: "unapproved_device", article: "第14", severity: "critical",
+            description:
+                "a USB device attached to (or found on removal from) a terminal that the devices register (構成管理簿) does not approve for it (第17①)"
+        ),
+        .init(
+            id: "unapproved_program", article: "第14", severity: "critical",
+            description:
+                "a program added or changed on a terminal without a matching entry (path or package, SHA-256 or version) in the programs register, or removed while the register keeps it there (第14⑤, 第17②③)"
+        ),
+        .init(
+            id: "maintenance_without_instruction", article: "第26", severity: "critical",
+            description:
+                "maintenance started without an instruction in the maintenance register valid for that day and equipment"
+        ),
+        .init(
+            id: "maintenance_by_unnamed", article: "第26", severity: "critical",
+            description:
+                "maintenance under a valid instruction by someone whom no running contract of the instruction's contractor names (contracts register, people)"
+        ),
+        .init(
+            id: "contract_unapproved", article: "第23", severity: "critical",
+            description:
+                "a contract without the confirmation of the contractor's management (第23⑴) or the council's approval (第23⑵) dated on or before its start"
+        ),
+        .init(
+            id: "contract_clauses", article: "第24", severity: "critical",
+            description: "a contract that does not settle all eight matters of 第24 (contracts register)"),
+        .init(
+            id: "site_audit_overdue", article: "第25", severity: "warning",
+            description: "no site-audit report from a running contract's contractor within its audit_cycle_days"),
+        .init(
+            id: "work_report_missing", article: "第26", severity: "warning",
+            description:
+                "maintenance under an instruction ended without a work report submitted within work_report_days"),
+        .init(
+            id: "submission_unreviewed", article: "第25", severity: "warning",
+            description: "a contractor's submission not accepted or returned within review_days"),
+        .init(
+            id: "incident_not_reported", article: "第28", severity: "critical",
+            description:
+                "an unauthorized access (第22③), fault, disaster (第28), fire (第29②) or 第30 shutdown not reported to the 管理者 (incident/reported) within incident_report_minutes"
+        ),
+        .init(
+            id: "incident_not_closed", article: "第27", severity: "warning",
+            description: "an incident without incident/closed within incident_close_days"),
+        .init(
+            id: "watchlist_lookup", article: "第20", severity: "critical",
+            description:
+                "a lookup, update, print or export of a resident on the watch-list register (staff and their family, public figures, residents under DV support measures); named by the entry, never the resident (第20①)"
+        ),
+        .init(
+            id: "lookup_purpose", article: "第20", severity: "warning",
+            description:
+                "a lookup with an empty purpose, or a purpose not in lookup_purposes, where the source records one (attrs.purpose) (第20①)"
+        ),
+        .init(
+            id: "shared_credential", article: "第16", severity: "critical",
+            description:
+                "one operator's operations alternating between two terminals within shared_credential_minutes: one credential used at two places at once (第16④, 第20①)"
+        ),
+        .init(
+            id: "card_holder_absent", article: "第16", severity: "critical",
+            description:
+                "an operator card inserted at a terminal in an access-controlled room while the record shows its holder (cards register) in another room, gone out of that room, or — others having entered it that day — never in it (第16④)"
+        ),
+        .init(
+            id: "media_not_returned", article: "第15", severity: "warning",
+            description:
+                "a medium (data, programs, documents) taken out of its designated place and not returned by the end of that day (第15)"
+        ),
+        .init(
+            id: "directive_overdue", article: "第10", severity: "warning",
+            description:
+                "an instruction of the 統括者 to a department (directives register) without an answer by its due day (第10)"
+        ),
+        .init(
+            id: "lookup_outside_assignment", article: "第20", severity: "warning",
+            description:
+                "a lookup, update, print or export by someone whom the assignments register does not assign, that day, to the terminal or its site (nor to anything at all) (第20①)"
+        ),
+        .init(
+            id: "register_backdated", article: "第9", severity: "warning",
+            description:
+                "a permit or maintenance instruction imported with a validity that starts before the day it was imported (事後許可) (第9②)"
+        ),
+        .init(
+            id: "record_unreviewed", article: "第20", severity: "warning",
+            description: "the record has gone without a 点検 (kirokuctl review) for more than review_gap_days days (第20②)"
+        ),
+        .init(
+            id: "card_not_returned", article: "第16", severity: "warning",
+            description:
+                "an operator card still active card_return_days after its holder left (people and cards registers)"),
+        .init(
+            id: "resident_card_handling", article: "第18", severity: "critical",
+            description:
+                "a 住基カード issued that the stock register does not hold in stock, destroyed when not recovered, or destroyed without a method (第18②)"
+        ),
+        .init(
+            id: "agent_integrity", article: "第20", severity: "critical",
+            description:
+                "an agent quiet for agent_overdue_minutes of business hours (not when its last event is agent/stopped, a declared shutdown covers it, or after a 第30 shutdown), with a sequence gap, a fork, a declared loss, a new chain epoch, clock jumps or clock skew, or shown a log that does not extend what it saw before (第20②)"
+        ),
     ]
 
     public static func named(_ id: String) -> RuleInfo? { all.first { $0.id == id } }

@@ -1,22 +1,25 @@
-import SwiftASN1
-import KirokuProtocol
+import Foundation
 import KirokuPKI
+import KirokuProtocol
 public import Logging
 import NIOSSL
 import Prometheus
+import SwiftASN1
 import Synchronization
 public import X509
 
+// `struct stat` belongs to whichever C module of the target declared it first: Glibc, CoreFoundation or,
+// since the target also imports Dispatch (through Hummingbird), CDispatch. Importing all that exist keeps
+// `stamp(_:)` compiling whatever that order is (MemberImportVisibility).
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
-// `struct stat` is declared by whichever C module loads first; with Foundation's in the target that is
-// CoreFoundation, whose members must then be imported from it (MemberImportVisibility).
 #if canImport(CoreFoundation)
-import CoreFoundation
+    import CoreFoundation
 #endif
-
-import Foundation
+#if canImport(CDispatch)
+    import CDispatch
+#endif
 
 /// Verifies every client certificate during the TLS handshake: chain to the municipality's CA (RFC 5280:
 /// signature, validity period, CA constraints), not revoked, and carrying exactly one Kiroku identity.
@@ -52,7 +55,8 @@ public final class ClientCertificateVerifier: Sendable {
     /// Reads the list once; throws (a `configuration` error naming the problem) if it is not good, or if it
     /// lacks a serial of `remembered` (what earlier lists held).
     public init(
-        ca: Certificate, revocationList: String, logger: Logger, metrics: HubMetrics? = nil, remembered: Set<String> = [],
+        ca: Certificate, revocationList: String, logger: Logger, metrics: HubMetrics? = nil,
+        remembered: Set<String> = [],
         remember: @escaping @Sendable (Set<String>) throws -> Void = { _ in }
     ) throws {
         self.ca = ca
@@ -66,7 +70,8 @@ public final class ClientCertificateVerifier: Sendable {
         if let example = lost.sorted().first {
             throw KirokuError(
                 .configuration,
-                "the revocation list \(revocationList) no longer holds \(lost.count) serial(s) that an earlier list revoked (e.g. \(example)); a revocation is never undone. Restore the CA's revoked.txt")
+                "the revocation list \(revocationList) no longer holds \(lost.count) serial(s) that an earlier list revoked (e.g. \(example)); a revocation is never undone. Restore the CA's revoked.txt"
+            )
         }
         try remember(serials.subtracting(remembered))
         cache = Mutex(Cache(stamp: stamp, state: .good(serials), everRevoked: serials.union(remembered)))
@@ -95,7 +100,8 @@ public final class ClientCertificateVerifier: Sendable {
                 let lost = cache.everRevoked.subtracting(serials)
                 if let example = lost.first {
                     cache.state = .unusable(
-                        "the revocation list \(revocationList) no longer holds \(lost.count) serial(s) it revoked before (e.g. \(example)); a revocation is never undone")
+                        "the revocation list \(revocationList) no longer holds \(lost.count) serial(s) it revoked before (e.g. \(example)); a revocation is never undone"
+                    )
                 } else {
                     // Kept durably before it counts as good: a restart must not forget a revocation.
                     try remember(serials.subtracting(cache.everRevoked))
@@ -117,7 +123,8 @@ public final class ClientCertificateVerifier: Sendable {
             case (.unusable, .good(let serials)):
                 metrics?.revocationListUsable.set(Double(1))
                 logger.notice(
-                    "revocation list readable again: clients are admitted", metadata: ["kiroku.revocation.serials": "\(serials.count)"])
+                    "revocation list readable again: clients are admitted",
+                    metadata: ["kiroku.revocation.serials": "\(serials.count)"])
             default:
                 break
             }
@@ -128,9 +135,14 @@ public final class ClientCertificateVerifier: Sendable {
     /// Why the certificate a completed handshake presented must be refused now (revoked, outside its
     /// validity, or no good list), or nil. A resumed TLS session skips ``verify(_:)``: this catches it.
     func refusal(peer: NIOSSLCertificate?) -> String? {
-        guard let peer, let certificate = try? Certificate(derEncoded: peer.toDERBytes()) else {
+        guard let peer, let der = try? peer.toDERBytes(), let certificate = try? Certificate(derEncoded: der) else {
             return "no readable client certificate"
         }
+        return refusal(certificate)
+    }
+
+    /// Why this (parsed) certificate must be refused now, or nil if it may pass.
+    func refusal(_ certificate: Certificate) -> String? {
         let now = Date()
         guard certificate.notValidBefore <= now, now <= certificate.notValidAfter else {
             return "certificate outside its validity period"
@@ -168,11 +180,14 @@ public final class ClientCertificateVerifier: Sendable {
         if let refusal = refusal(serial: leaf.serialHex) {
             metrics?.revocationRefusals.increment()
             logger.notice(
-                "refused a TLS client: \(refusal)", metadata: ["kiroku.peer": "\(who)", "kiroku.serial": "\(leaf.serialHex)"])
+                "refused a TLS client: \(refusal)",
+                metadata: ["kiroku.peer": "\(who)", "kiroku.serial": "\(leaf.serialHex)"])
             return .failed
         }
         guard leaf.kirokuIdentity != nil else {
-            logger.notice("refused a TLS client: no single kiroku:ROLE:ID identity", metadata: ["kiroku.serial": "\(leaf.serialHex)"])
+            logger.notice(
+                "refused a TLS client: no single kiroku:ROLE:ID identity",
+                metadata: ["kiroku.serial": "\(leaf.serialHex)"])
             return .failed
         }
         return .certificateVerified

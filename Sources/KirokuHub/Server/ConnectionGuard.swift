@@ -1,6 +1,7 @@
 import HTTPTypes
 import HummingbirdCore
 import HummingbirdTLS
+import KirokuPKI
 import KirokuProtocol
 import Logging
 public import NIOCore
@@ -8,10 +9,12 @@ import NIOHTTP1
 import NIOHTTPTypes
 import NIOSSL
 import NIOTLS
+import SwiftASN1
 import Synchronization
+import X509
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// How many connections the hub holds, and for how long a connection may do nothing useful. Anyone on
@@ -114,7 +117,8 @@ final class ConnectionAdmission: ChannelInboundHandler, RemovableChannelHandler 
             // Logged once in a while, not per connection: a flood must not fill the log either.
             if counter.refused % 100 == 1 {
                 logger.warning(
-                    "refused connections: \(why)", metadata: ["kiroku.peer.address": "\(address)", "kiroku.refused": "\(counter.refused)"])
+                    "refused connections: \(why)",
+                    metadata: ["kiroku.peer.address": "\(address)", "kiroku.refused": "\(counter.refused)"])
             }
             context.close(promise: nil)
             return
@@ -151,6 +155,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     let limits: ConnectionLimits
     let verifier: ClientCertificateVerifier
+    let peers: ConnectionPeers
     let logger: Logger
     private var deadline: Scheduled<Void>?
     private var requestDeadline: Scheduled<Void>?
@@ -162,9 +167,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// Malformed bytes behind a complete request: answered once that request's response is out.
     private var deferredError: (any Error)?
 
-    init(limits: ConnectionLimits, verifier: ClientCertificateVerifier, logger: Logger) {
+    init(limits: ConnectionLimits, verifier: ClientCertificateVerifier, peers: ConnectionPeers, logger: Logger) {
         self.limits = limits
         self.verifier = verifier
+        self.peers = peers
         self.logger = logger
     }
 
@@ -176,6 +182,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         deadline?.cancel()
         requestDeadline?.cancel()
+        peers.forget(context.channel)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -183,12 +190,21 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             deadline?.cancel()
             deadline = nil
             // A resumed session skips the certificate callback: the certificate is judged again here, before
-            // the connection counts as authenticated.
+            // the connection counts as authenticated. It is parsed once, here, for every request the
+            // connection will carry (``IdentityMiddleware`` reads it from ``ConnectionPeers``).
             let peer = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).peerCertificate
-            if let refusal = verifier.refusal(peer: peer) {
+            guard let der = try? peer?.toDERBytes(), let certificate = try? Certificate(derEncoded: der) else {
+                logger.notice("closed a connection at its handshake's end: no readable client certificate")
+                context.close(promise: nil)
+                return
+            }
+            if let refusal = verifier.refusal(certificate) {
                 logger.notice("closed a connection at its handshake's end: \(refusal)")
                 context.close(promise: nil)
                 return
+            }
+            if let identity = certificate.kirokuIdentity {
+                peers.admit(context.channel, Peer(identity: identity, serial: certificate.serialHex, der: der))
             }
             try? context.pipeline.syncOperations.handler(type: ConnectionAdmission.self).markAuthenticated()
         }
@@ -258,8 +274,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// Writes the protocol's JSON `malformed_request` answer and closes the connection.
     private func answer(context: ChannelHandlerContext, _ error: any Error) {
         answeredError = true
-        let error = KirokuError(.malformedRequest, "the request is not valid HTTP/1.1 (\(error)); closing the connection")
-        let body = CanonicalJSON.encode(.object(["code": .string(error.code.rawValue), "message": .string(error.message)]))
+        let error = KirokuError(
+            .malformedRequest, "the request is not valid HTTP/1.1 (\(error)); closing the connection")
+        let body = CanonicalJSON.encode(
+            .object(["code": .string(error.code.rawValue), "message": .string(error.message)]))
         let head = HTTPResponse(
             status: .badRequest,
             headerFields: [
@@ -296,7 +314,8 @@ struct GuardedChannel<Base: ServerChildChannel>: ServerChildChannel {
 extension HTTPServerBuilder {
     /// HTTP/1.1 over mutual TLS with the hub's connection limits and timeouts.
     static func guarded(
-        tls: TLSChannelConfiguration, limits: ConnectionLimits, counter: ConnectionCounter, verifier: ClientCertificateVerifier,
+        tls: TLSChannelConfiguration, limits: ConnectionLimits, counter: ConnectionCounter,
+        verifier: ClientCertificateVerifier, peers: ConnectionPeers,
         logger: Logger
     ) -> HTTPServerBuilder {
         .init { responder in
@@ -305,7 +324,9 @@ extension HTTPServerBuilder {
                     HTTP1Channel(
                         responder: responder,
                         configuration: .init(
-                            additionalChannelHandlers: [ConnectionGuard(limits: limits, verifier: verifier, logger: logger)],
+                            additionalChannelHandlers: [
+                                ConnectionGuard(limits: limits, verifier: verifier, peers: peers, logger: logger)
+                            ],
                             idleTimeout: limits.idleTimeout)),
                     configuration: tls),
                 counter: counter, logger: logger)

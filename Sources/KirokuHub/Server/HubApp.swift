@@ -1,6 +1,5 @@
-import SwiftASN1
-import Prometheus
 public import Crypto
+import Foundation
 public import Hummingbird
 import HummingbirdTLS
 import KirokuPKI
@@ -8,13 +7,13 @@ import KirokuProtocol
 public import Logging
 import NIOCore
 import NIOSSL
+import Prometheus
+import SwiftASN1
 import X509
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
-
-import Foundation
 
 /// Builds the hub: store, receipt key, mTLS server and routes. `kiroku-hub run` and the tests both call
 /// ``build(configuration:logger:onListening:)``.
@@ -38,7 +37,10 @@ public enum HubApp {
             try store.recordKeyRotation(to: key.publicKey, from: overlap.map(\.publicKey))
             logger.notice(
                 "signing key rotation in progress: checkpoints are co-signed by the previous keys",
-                metadata: ["kiroku.key": "\(signingKeyID(key.publicKey))", "kiroku.overlap": "\(overlap.map { signingKeyID($0.publicKey) })"])
+                metadata: [
+                    "kiroku.key": "\(signingKeyID(key.publicKey))",
+                    "kiroku.overlap": "\(overlap.map { signingKeyID($0.publicKey) })",
+                ])
         }
         let unreadable = try store.peopleWithUnknownRoles(labels: configuration.roleLabels)
         if !unreadable.isEmpty {
@@ -46,7 +48,10 @@ public enum HubApp {
             // are put right.
             logger.error(
                 "the people register names roles that role_labels does not: these people are refused everything until it is corrected",
-                metadata: ["kiroku.people": "\(unreadable.prefix(20).joined(separator: ", "))", "kiroku.roles": "\(configuration.roleLabels.known)"])
+                metadata: [
+                    "kiroku.people": "\(unreadable.prefix(20).joined(separator: ", "))",
+                    "kiroku.roles": "\(configuration.roleLabels.known)",
+                ])
         }
         let metrics = HubMetrics()
         let caPEM: String
@@ -60,7 +65,8 @@ public enum HubApp {
             throw KirokuError(.configuration, "revocation_list is required")
         }
         let verifier = try ClientCertificateVerifier(
-            ca: ca, revocationList: revocationList, logger: logger, metrics: metrics, remembered: try store.revokedSerialsSeen(),
+            ca: ca, revocationList: revocationList, logger: logger, metrics: metrics,
+            remembered: try store.revokedSerialsSeen(),
             remember: { try store.rememberRevokedSerials($0) })
 
         var tls: TLSConfiguration
@@ -81,7 +87,8 @@ public enum HubApp {
         let router = Router(context: HubRequestContext.self)
         router.add(middleware: SecurityHeadersMiddleware())
         router.add(middleware: ErrorMiddleware(onError: { metrics.refused($0) }))
-        router.add(middleware: IdentityMiddleware(verifier: verifier))
+        let peers = ConnectionPeers()
+        router.add(middleware: IdentityMiddleware(verifier: verifier, peers: peers))
         router.add(middleware: CrossSiteMiddleware())
         let core = HubCore(store: store, key: key, overlapKeys: overlap, metrics: metrics, configuration: configuration)
         for controller in try HubCore.controllers(core) { controller.addRoutes(to: router) }
@@ -91,7 +98,8 @@ public enum HubApp {
         if limits.maxConnections > descriptors - 64 {
             throw KirokuError(
                 .configuration,
-                "max_connections \(limits.maxConnections) leaves too few of the \(descriptors) file descriptors this process may open; raise LimitNOFILE or lower max_connections")
+                "max_connections \(limits.maxConnections) leaves too few of the \(descriptors) file descriptors this process may open; raise LimitNOFILE or lower max_connections"
+            )
         }
         logger.notice(
             "connection limits",
@@ -105,8 +113,10 @@ public enum HubApp {
             server: .guarded(
                 tls: TLSChannelConfiguration(
                     tlsConfiguration: tls, customAsyncVerificationCallback: { chain in await verifier.verify(chain) }),
-                limits: limits, counter: ConnectionCounter(limits: limits), verifier: verifier, logger: logger),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kiroku-hub"),
+                limits: limits, counter: ConnectionCounter(limits: limits), verifier: verifier, peers: peers,
+                logger: logger),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "kiroku-hub"),
             services: [
                 CheckpointService(
                     store: store, origin: configuration.origin, keys: [key] + overlap,
@@ -115,7 +125,10 @@ public enum HubApp {
                 PurgeService(
                     store: store, policy: configuration.retention,
                     interval: .milliseconds(Int64(configuration.purgeHours * 3_600_000)), logger: logger),
-            ] + (configuration.alerts.map { [AlertService(store: store, settings: $0, origin: configuration.origin, logger: logger)] } ?? []),
+            ]
+                + (configuration.alerts.map {
+                    [AlertService(store: store, settings: $0, origin: configuration.origin, logger: logger)]
+                } ?? []),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 if let portFile = configuration.portFile {
@@ -136,14 +149,18 @@ public enum HubApp {
         let privateKey: Certificate.PrivateKey
         let ca: Certificate
         do {
-            certificate = try Certificate(pemEncoded: try String(contentsOfFile: configuration.certificate, encoding: .utf8))
+            certificate = try Certificate(
+                pemEncoded: try String(contentsOfFile: configuration.certificate, encoding: .utf8))
         } catch {
-            throw KirokuError(.configuration, "the hub certificate \(configuration.certificate) is not a PEM certificate")
+            throw KirokuError(
+                .configuration, "the hub certificate \(configuration.certificate) is not a PEM certificate")
         }
         do {
-            privateKey = try Certificate.PrivateKey(pemEncoded: try String(contentsOfFile: configuration.privateKey, encoding: .utf8))
+            privateKey = try Certificate.PrivateKey(
+                pemEncoded: try String(contentsOfFile: configuration.privateKey, encoding: .utf8))
         } catch {
-            throw KirokuError(.configuration, "the hub's private key \(configuration.privateKey) is not a PEM private key")
+            throw KirokuError(
+                .configuration, "the hub's private key \(configuration.privateKey) is not a PEM private key")
         }
         do {
             ca = try Certificate(pemEncoded: try String(contentsOfFile: configuration.ca, encoding: .utf8))
@@ -154,16 +171,19 @@ public enum HubApp {
             let what = certificate.kirokuIdentity.map { "is for \($0.uri)" } ?? "carries no kiroku identity"
             throw KirokuError(
                 .configuration,
-                "the certificate \(configuration.certificate) \(what), not a hub; issue the hub's own with 'kirokuctl pki issue hub --dns NAME'")
+                "the certificate \(configuration.certificate) \(what), not a hub; issue the hub's own with 'kirokuctl pki issue hub --dns NAME'"
+            )
         }
         guard privateKey.publicKey == certificate.publicKey else {
             throw KirokuError(
                 .configuration,
-                "the private key \(configuration.privateKey) does not belong to the certificate \(configuration.certificate); give the .key issued with that .crt")
+                "the private key \(configuration.privateKey) does not belong to the certificate \(configuration.certificate); give the .key issued with that .crt"
+            )
         }
         guard certificate.issuer == ca.subject else {
             throw KirokuError(
-                .configuration, "the hub certificate \(configuration.certificate) was not issued by the CA \(configuration.ca)")
+                .configuration,
+                "the hub certificate \(configuration.certificate) was not issued by the CA \(configuration.ca)")
         }
     }
 
@@ -171,7 +191,8 @@ public enum HubApp {
     public static func loadOrCreateSigningKey(path: String) throws -> Curve25519.Signing.PrivateKey {
         if let data = FileManager.default.contents(atPath: path) {
             let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard let raw = Data(base64Encoded: text), let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw)
+            guard let raw = Data(base64Encoded: text),
+                let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw)
             else { throw KirokuError(.configuration, "receipt signing key \(path) is not a base64 Ed25519 key") }
             return key
         }

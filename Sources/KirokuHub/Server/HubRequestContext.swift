@@ -1,14 +1,15 @@
-import SwiftASN1
 import Crypto
 import Foundation
-import Logging
 import HTTPTypes
 public import Hummingbird
+import KirokuPKI
 public import KirokuProtocol
+import Logging
 public import NIOCore
 import NIOSSL
+import SwiftASN1
+import Synchronization
 import X509
-import KirokuPKI
 
 /// The request context of the hub: keeps the connection's channel so the client certificate can be read
 /// (docs/ARCHITECTURE.md, stack note 3: `nioSSL_peerValidatedCertificateChain()` is nil under Hummingbird; the channel's
@@ -33,34 +34,55 @@ public struct HubRequestContext: RequestContext {
     public var maxUploadSize: Int { 64 * 1024 * 1024 }
 }
 
-/// Reads the caller's identity from the TLS client certificate. The TLS layer has already verified the
-/// chain against the CA and the revocation list (``ClientCertificateVerifier``).
-/// Every request is checked against the revocation list as it stands now, so a keep-alive connection
-/// opened before a revocation does not outlive it: the request is refused and the connection closed.
+/// The caller of a connection, as its certificate said at the end of the TLS handshake.
+struct Peer: Sendable {
+    let identity: Identity
+    let serial: String
+    let der: [UInt8]
+}
+
+/// The callers of the open connections, each read from its certificate once, when its handshake completed
+/// (``ConnectionGuard``), and forgotten when the connection's pipeline is torn down — so a channel's entry
+/// never outlives it, and a request never parses a certificate again.
+final class ConnectionPeers: Sendable {
+    private let peers = Mutex<[ObjectIdentifier: Peer]>([:])
+
+    func admit(_ channel: any Channel, _ peer: Peer) { peers.withLock { $0[ObjectIdentifier(channel)] = peer } }
+    func forget(_ channel: any Channel) { _ = peers.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) } }
+    func peer(of channel: any Channel) -> Peer? { peers.withLock { $0[ObjectIdentifier(channel)] } }
+    var count: Int { peers.withLock { $0.count } }
+}
+
+/// Gives each request its caller's identity, taken once per connection (``ConnectionPeers``). The TLS
+/// layer has already verified the chain against the CA and the revocation list
+/// (``ClientCertificateVerifier``). Every request is checked against the revocation list as it stands
+/// now, so a keep-alive connection opened before a revocation does not outlive it: the request is refused
+/// and the connection closed.
 struct IdentityMiddleware: RouterMiddleware {
     typealias Context = HubRequestContext
     let verifier: ClientCertificateVerifier
+    let peers: ConnectionPeers
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
         var context = context
-        guard let peer = try? await context.channel.nioSSL_peerCertificate().get(), let der = try? peer.toDERBytes(),
-            let certificate = try? Certificate(derEncoded: der),
-            let identity = certificate.kirokuIdentity
-        else {
+        guard let peer = peers.peer(of: context.channel) else {
             throw KirokuError(.certificateRequired, "a client certificate with a kiroku:ROLE:ID identity is required")
         }
-        if let refusal = verifier.refusal(serial: certificate.serialHex) {
-            context.logger.notice("refused a request on an open connection: \(refusal)", metadata: ["kiroku.peer": "\(identity.uri)"])
+        let identity = peer.identity
+        if let refusal = verifier.refusal(serial: peer.serial) {
+            context.logger.notice(
+                "refused a request on an open connection: \(refusal)", metadata: ["kiroku.peer": "\(identity.uri)"])
             throw KirokuError(
                 refusal == "certificate revoked" ? .certificateRevoked : .revocationUnavailable,
                 refusal == "certificate revoked"
                     ? "\(identity.uri) was revoked; this connection is closed"
-                    : "the hub cannot read its revocation list and admits nobody until it can; this connection is closed")
+                    : "the hub cannot read its revocation list and admits nobody until it can; this connection is closed"
+            )
         }
         context.identity = identity
-        context.certificateDER = der
+        context.certificateDER = peer.der
         context.logger[metadataKey: "kiroku.peer"] = "\(identity.uri)"
         return try await next(request, context)
     }
@@ -81,10 +103,13 @@ struct CrossSiteMiddleware: RouterMiddleware {
             let origin = request.headers[.origin]
             let host = request.head.authority
             if let site, site != "same-origin" && site != "none" {
-                throw KirokuError(.crossSiteRequest, "a request from another site (\(site.prefix(20))) may not change anything on the hub")
+                throw KirokuError(
+                    .crossSiteRequest,
+                    "a request from another site (\(site.prefix(20))) may not change anything on the hub")
             }
             if let origin, origin != "https://\(host ?? "")" {
-                throw KirokuError(.crossSiteRequest, "a request from \(origin.prefix(80)) may not change anything on the hub")
+                throw KirokuError(
+                    .crossSiteRequest, "a request from \(origin.prefix(80)) may not change anything on the hub")
             }
         }
         // The router takes `//v1/holds` as `/v1/holds`: judge the path as it routes.
@@ -93,7 +118,8 @@ struct CrossSiteMiddleware: RouterMiddleware {
             // The API takes only bodies a cross-site form or a no-CORS fetch cannot send (those can send
             // only form encodings and text/plain), so that a browser never carries a certificate into it.
             let type = request.headers[.contentType].map {
-                ($0.split(separator: ";").first.map(String.init) ?? "").trimmingCharacters(in: .whitespaces).lowercased()
+                ($0.split(separator: ";").first.map(String.init) ?? "").trimmingCharacters(in: .whitespaces)
+                    .lowercased()
             }
             let expected =
                 segments == ["v1", "log", "cosignature"]
@@ -101,7 +127,8 @@ struct CrossSiteMiddleware: RouterMiddleware {
             guard type == expected else {
                 throw KirokuError(
                     .unsupportedMediaType,
-                    "\(request.method) \(request.uri.path.prefix(60)) takes Content-Type: \(expected), not \(type.map { "'\($0.prefix(40))'" } ?? "none")")
+                    "\(request.method) \(request.uri.path.prefix(60)) takes Content-Type: \(expected), not \(type.map { "'\($0.prefix(40))'" } ?? "none")"
+                )
             }
         }
         return try await next(request, context)
@@ -138,7 +165,8 @@ struct ErrorMiddleware: RouterMiddleware {
             if error.code == .internalError {
                 context.logger.error("internal error", metadata: ["kiroku.error": "\(error)"])
             }
-            return Self.response(error, path: request.uri.path, json: Self.wantsJSON(request))
+            // Rendered by Hummingbird through ``KirokuError``'s `HTTPResponseError` conformance.
+            throw error
         } catch let error as HTTPError {
             let code: ErrorCode
             switch error.status.code {
@@ -148,16 +176,18 @@ struct ErrorMiddleware: RouterMiddleware {
             default: code = error.status.code < 500 ? .malformedRequest : .internalError
             }
             onError(code)
-            let message = code == .notFound ? "no such endpoint: \(request.method) \(request.uri.path)" : (error.body ?? "request refused")
-            var response = Self.response(KirokuError(code, message), path: request.uri.path, json: Self.wantsJSON(request))
+            let message =
+                code == .notFound
+                ? "no such endpoint: \(request.method) \(request.uri.path)" : (error.body ?? "request refused")
+            // Hummingbird's own refusals keep their status (405 is not a 404) with the protocol's body.
+            var response = Self.response(
+                KirokuError(code, message), path: request.uri.path, json: Self.wantsJSON(request))
             response.status = error.status
             return response
         } catch {
             onError(.internalError)
             context.logger.error("internal error", metadata: ["kiroku.error": "\(error)"])
-            return Self.response(
-                KirokuError(.internalError, "the hub failed internally; nothing was changed"), path: request.uri.path,
-                json: Self.wantsJSON(request))
+            throw KirokuError(.internalError, "the hub failed internally; nothing was changed")
         }
     }
 
@@ -177,7 +207,8 @@ struct ErrorMiddleware: RouterMiddleware {
             <p><a href="/">ダッシュボードへ</a> · <a href="/events">記録の検索へ</a></p></main></body></html>
             """
         var response = Response(
-            status: .init(code: error.code.httpStatus), headers: ConsoleController.pageHeaders("text/html; charset=utf-8"),
+            status: .init(code: error.code.httpStatus),
+            headers: ConsoleController.pageHeaders("text/html; charset=utf-8"),
             body: .init(byteBuffer: ByteBuffer(string: page)))
         if [.certificateRevoked, .revocationUnavailable, .batchTooLarge, .unsupportedMediaType].contains(error.code) {
             response.headers[.connection] = "close"
@@ -191,7 +222,8 @@ struct ErrorMiddleware: RouterMiddleware {
     }
 
     static func response(_ error: KirokuError) -> Response {
-        let body = CanonicalJSON.encode(.object(["code": .string(error.code.rawValue), "message": .string(error.message)]))
+        let body = CanonicalJSON.encode(
+            .object(["code": .string(error.code.rawValue), "message": .string(error.message)]))
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"]
         headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
         // The connection ends after these: a revoked client, and a body too large to read on.
@@ -200,6 +232,18 @@ struct ErrorMiddleware: RouterMiddleware {
             headers[.connection] = "close"
         }
         return Response(
-            status: .init(code: error.code.httpStatus), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+            status: .init(code: error.code.httpStatus), headers: headers,
+            body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+/// Every ``KirokuError`` a route or middleware throws is answered the same way, by Hummingbird's error
+/// protocol: `{code, message}` with the code's status for the API (and for a program that asks for it with
+/// `X-Kiroku-Errors: json`), a small Japanese page for the console.
+extension KirokuError: HTTPResponseError {
+    public var status: HTTPResponse.Status { .init(code: code.httpStatus) }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        ErrorMiddleware.response(self, path: request.uri.path, json: ErrorMiddleware.wantsJSON(request))
     }
 }

@@ -63,7 +63,8 @@ enum Inflate {
                 .badCompression,
                 format == .gzip
                     ? "the body is not a valid gzip stream (or its CRC-32 or length does not match)"
-                    : "the body is not a valid zlib stream (Content-Encoding: deflate is the zlib format, RFC 9110 §8.4.1.2)")
+                    : "the body is not a valid zlib stream (Content-Encoding: deflate is the zlib format, RFC 9110 §8.4.1.2)"
+            )
         }
     }
 }

@@ -1,7 +1,6 @@
+public import Foundation
 import GRDB
 public import KirokuProtocol
-
-public import Foundation
 
 /// The alerts' outbox: a finding raised (new, or reopened by new evidence) becomes one row per channel that
 /// takes it; rows are delivered, retried with backoff while a channel is down, and each delivery recorded as
@@ -44,8 +43,10 @@ extension HubStore {
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
         // Most rounds find nothing new: a read says so without taking the writer, which ingest needs.
         let unchanged = try await pool.read { db in
-            try FindingTable.state(db, "alerts:finding") == (try Int64.fetchOne(db, sql: "SELECT max(id) FROM findings") ?? 0)
-                && FindingTable.state(db, "alerts:action") == (try Int64.fetchOne(db, sql: "SELECT max(id) FROM finding_actions") ?? 0)
+            try FindingTable.state(db, "alerts:finding")
+                == (try Int64.fetchOne(db, sql: "SELECT max(id) FROM findings") ?? 0)
+                && FindingTable.state(db, "alerts:action")
+                    == (try Int64.fetchOne(db, sql: "SELECT max(id) FROM finding_actions") ?? 0)
         }
         if unchanged { return 0 }
         return try await pool.write { db in
@@ -71,7 +72,8 @@ extension HubStore {
             var queued = 0
             for (finding, rule, cause) in raised {
                 let severity = RuleInfo.named(rule)?.severity ?? "warning"
-                for channel in settings.channels where settings.takes(channel: channel, rule: rule, severity: severity) {
+                for channel in settings.channels where settings.takes(channel: channel, rule: rule, severity: severity)
+                {
                     try db.execute(
                         sql: "INSERT INTO alerts(finding, channel, cause, created_ms, next_ms) VALUES (?, ?, ?, ?, ?)",
                         arguments: [finding, channel, cause, nowMS, nowMS])
@@ -87,9 +89,12 @@ extension HubStore {
     /// The alerts due now, oldest first, with their findings as they now stand.
     public func dueAlerts(now: Date = Date(), limit: Int = 100) async throws -> [PendingAlert] {
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
-        let rows: [(id: Int64, finding: Int64, channel: String, cause: String, attempts: Int)] = try await pool.read { db in
+        let rows: [(id: Int64, finding: Int64, channel: String, cause: String, attempts: Int)] = try await pool.read {
+            db in
             try Row.fetchAll(
-                db, sql: "SELECT id, finding, channel, cause, attempts FROM alerts WHERE sent_ms IS NULL AND next_ms <= ? ORDER BY id LIMIT ?",
+                db,
+                sql:
+                    "SELECT id, finding, channel, cause, attempts FROM alerts WHERE sent_ms IS NULL AND next_ms <= ? ORDER BY id LIMIT ?",
                 arguments: [nowMS, limit]
             ).map { ($0[0], $0[1], $0[2], $0[3], $0[4]) }
         }
@@ -106,14 +111,17 @@ extension HubStore {
     public func alertSent(_ alert: PendingAlert, to destination: String, now: Date = Date()) async throws {
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
         try await pool.write { db in
-            try db.execute(sql: "UPDATE alerts SET sent_ms = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?", arguments: [nowMS, alert.id])
+            try db.execute(
+                sql: "UPDATE alerts SET sent_ms = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?",
+                arguments: [nowMS, alert.id])
             try HubRecords.append(
                 [
                     (
                         "alert_sent", "kiroku-hub", String(alert.finding.id),
                         [
                             "channel": alert.channel, "to": String(destination.prefix(300)), "rule": alert.finding.rule,
-                            "severity": alert.finding.severity, "cause": alert.cause, "attempts": "\(alert.attempts + 1)",
+                            "severity": alert.finding.severity, "cause": alert.cause,
+                            "attempts": "\(alert.attempts + 1)",
                         ]
                     )
                 ], now: now, db: db)
@@ -131,10 +139,14 @@ extension HubStore {
     }
 
     /// The outbox, newest first (for status and tests): `(finding, channel, cause, attempts, sent, last error)`.
-    public func alertOutbox(limit: Int = 200) async throws -> [(finding: Int64, channel: String, cause: String, attempts: Int, sent: Bool, error: String?)] {
+    public func alertOutbox(limit: Int = 200) async throws -> [(
+        finding: Int64, channel: String, cause: String, attempts: Int, sent: Bool, error: String?
+    )] {
         try await pool.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT finding, channel, cause, attempts, sent_ms IS NOT NULL, last_error FROM alerts ORDER BY id DESC LIMIT ?",
+                db,
+                sql:
+                    "SELECT finding, channel, cause, attempts, sent_ms IS NOT NULL, last_error FROM alerts ORDER BY id DESC LIMIT ?",
                 arguments: [limit]
             ).map { ($0[0], $0[1], $0[2], $0[3], $0[4], $0[5]) }
         }
@@ -143,7 +155,9 @@ extension HubStore {
     /// Open findings by severity and article, for `/metrics` (`kiroku_findings_open`).
     public func openFindingCounts() async throws -> [(rule: String, count: Int)] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT rule, count(*) FROM findings WHERE status = 'open' GROUP BY rule").map { ($0[0], $0[1]) }
+            try Row.fetchAll(db, sql: "SELECT rule, count(*) FROM findings WHERE status = 'open' GROUP BY rule").map {
+                ($0[0], $0[1])
+            }
         }
     }
 }

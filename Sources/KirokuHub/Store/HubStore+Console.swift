@@ -16,7 +16,9 @@ extension HubStore {
     /// The events named `agent/seq` (a finding's evidence), in the order given; purged or unknown ones left out.
     public func events(refs: [String]) async throws -> [Event] {
         let pairs: [(String, Int64)] = refs.compactMap { ref in
-            guard let slash = ref.lastIndex(of: "/"), let seq = Int64(ref[ref.index(after: slash)...]) else { return nil }
+            guard let slash = ref.lastIndex(of: "/"), let seq = Int64(ref[ref.index(after: slash)...]) else {
+                return nil
+            }
             return (String(ref[..<slash]), seq)
         }
         return try await pool.read { db in
@@ -39,7 +41,8 @@ extension HubStore {
             var out = Set<String>()
             for agent in agents {
                 let last = try Row.fetchOne(
-                    db, sql: "SELECT kind, action FROM events WHERE agent = ? ORDER BY seq DESC LIMIT 1", arguments: [agent])
+                    db, sql: "SELECT kind, action FROM events WHERE agent = ? ORDER BY seq DESC LIMIT 1",
+                    arguments: [agent])
                 if let last, last[0] as String == "agent", last[1] as String == "stopped" { out.insert(agent) }
             }
             return out
@@ -49,7 +52,9 @@ extension HubStore {
     /// How many findings each rule has in each status, for the dashboard (one grouped read, not the findings).
     public func findingCounts() async throws -> [(rule: String, status: String, count: Int)] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT rule, status, count(*) FROM findings GROUP BY rule, status").map { ($0[0], $0[1], $0[2]) }
+            try Row.fetchAll(db, sql: "SELECT rule, status, count(*) FROM findings GROUP BY rule, status").map {
+                ($0[0], $0[1], $0[2])
+            }
         }
     }
 

@@ -1,7 +1,6 @@
+public import Foundation
 import GRDB
 public import KirokuProtocol
-
-public import Foundation
 
 /// Findings and the rules' own state: the cursor of the last event evaluated, and the counters of the
 /// windowed rules (so each event is counted once, whenever it arrives).
@@ -50,7 +49,9 @@ enum FindingTable {
     }
 
     static func setState(_ db: Database, _ name: String, _ value: Int64) throws {
-        try db.cachedStatement(sql: "INSERT OR REPLACE INTO rule_state(name, value) VALUES (?, ?)").execute(arguments: [name, value])
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO rule_state(name, value) VALUES (?, ?)").execute(arguments: [
+            name, value,
+        ])
     }
 
     static func decode(_ text: String) -> [String] {
@@ -79,8 +80,9 @@ enum FindingTable {
                             LIMIT 20)) END
                 RETURNING count, first_ms, last_ms, evidence
                 """)
-        guard let row = try GRDB.Row.fetchOne(
-            statement, arguments: [rule, key, count, first, last, encode(evidence)])
+        guard
+            let row = try GRDB.Row.fetchOne(
+                statement, arguments: [rule, key, count, first, last, encode(evidence)])
         else { throw KirokuError(.internalError, "a rule counter could not be updated") }
         return (row[0], row[1], row[2], row[3])
     }
@@ -89,12 +91,15 @@ enum FindingTable {
 
     /// Creates or updates the finding of `rule` for `key`. New evidence on a resolved finding reopens it.
     static func raise(
-        _ db: Database, rule: String, key: String, count: Count, first: Int64, last: Int64, evidence: [String], nowMS: Int64,
+        _ db: Database, rule: String, key: String, count: Count, first: Int64, last: Int64, evidence: [String],
+        nowMS: Int64,
         summary: (Int64) -> FindingText
     ) throws {
         if let row = try Row.fetchOne(
             db.cachedStatement(
-                sql: "SELECT id, count, first_ms, last_ms, evidence, status, summary, summary_ja FROM findings WHERE rule = ? AND key = ?"),
+                sql:
+                    "SELECT id, count, first_ms, last_ms, evidence, status, summary, summary_ja FROM findings WHERE rule = ? AND key = ?"
+            ),
             arguments: [rule, key])
         {
             let id: Int64 = row[0]
@@ -104,7 +109,9 @@ enum FindingTable {
                 case .set(let n): n
                 }
             var merged: [String] = []
-            for item in decode(row[4]) + evidence where !merged.contains(item) && merged.count < 20 { merged.append(item) }
+            for item in decode(row[4]) + evidence where !merged.contains(item) && merged.count < 20 {
+                merged.append(item)
+            }
             let changed = total != row[1] || min(row[2], first) != row[2] || max(row[3], last) != row[3]
             let text = summary(total)
             // The same facts told differently (a report that arrived, but late) rewrite the text without
@@ -115,7 +122,8 @@ enum FindingTable {
             if changed && status == "resolved" {
                 status = "open"
                 try db.execute(
-                    sql: "INSERT INTO finding_actions(finding, action, by, reason, at_ms) VALUES (?, 'reopened', 'kiroku-hub', ?, ?)",
+                    sql:
+                        "INSERT INTO finding_actions(finding, action, by, reason, at_ms) VALUES (?, 'reopened', 'kiroku-hub', ?, ?)",
                     arguments: [id, "新たな証拠 (new evidence)", nowMS])
             }
             try db.cachedStatement(
@@ -123,7 +131,9 @@ enum FindingTable {
                     UPDATE findings SET count = ?, first_ms = ?, last_ms = ?, evidence = ?, summary = ?, summary_ja = ?, status = ?,
                     updated_ms = ? WHERE id = ?
                     """
-            ).execute(arguments: [total, min(row[2], first), max(row[3], last), encode(merged), text.en, text.ja, status, nowMS, id])
+            ).execute(arguments: [
+                total, min(row[2], first), max(row[3], last), encode(merged), text.en, text.ja, status, nowMS, id,
+            ])
         } else {
             let total: Int64 =
                 switch count {
@@ -141,12 +151,16 @@ enum FindingTable {
 
     /// Resolves an open finding because the record no longer shows the breach (a late event closed it).
     static func clear(_ db: Database, rule: String, key: String, reason: String, nowMS: Int64) throws {
-        guard let id = try Int64.fetchOne(
-            db, sql: "SELECT id FROM findings WHERE rule = ? AND key = ? AND status != 'resolved'", arguments: [rule, key])
+        guard
+            let id = try Int64.fetchOne(
+                db, sql: "SELECT id FROM findings WHERE rule = ? AND key = ? AND status != 'resolved'",
+                arguments: [rule, key])
         else { return }
-        try db.execute(sql: "UPDATE findings SET status = 'resolved', updated_ms = ? WHERE id = ?", arguments: [nowMS, id])
         try db.execute(
-            sql: "INSERT INTO finding_actions(finding, action, by, reason, at_ms) VALUES (?, 'resolved', 'kiroku-hub', ?, ?)",
+            sql: "UPDATE findings SET status = 'resolved', updated_ms = ? WHERE id = ?", arguments: [nowMS, id])
+        try db.execute(
+            sql:
+                "INSERT INTO finding_actions(finding, action, by, reason, at_ms) VALUES (?, 'resolved', 'kiroku-hub', ?, ?)",
             arguments: [id, reason, nowMS])
     }
 }
@@ -163,7 +177,9 @@ extension HubStore {
 
     /// Evaluates the events not yet evaluated, without the time-driven checks.
     @discardableResult
-    public func evaluatePendingRules(_ settings: RuleSettings, now: Date = Date(), chunk: Int = 5000) async throws -> Int {
+    public func evaluatePendingRules(_ settings: RuleSettings, now: Date = Date(), chunk: Int = 5000) async throws
+        -> Int
+    {
         var total = 0
         while true {
             let done = try await pool.writeWithoutTransaction { db in
@@ -199,10 +215,13 @@ extension HubStore {
     /// `rules` limits to those rules (an article's or a severity's); `seenSince` and `seenBefore` (epoch ms) to
     /// findings whose span of evidence reaches into that period.
     public func findings(
-        status: String? = nil, rule: String? = nil, id: Int64? = nil, ids: [Int64]? = nil, rules: [String]? = nil, seenSince: Int64? = nil,
+        status: String? = nil, rule: String? = nil, id: Int64? = nil, ids: [Int64]? = nil, rules: [String]? = nil,
+        seenSince: Int64? = nil,
         seenBefore: Int64? = nil, limit: Int = 1000
     ) async throws -> [Finding] {
-        @Sendable func time(_ ms: Int64) -> String { Timestamp(epochMilliseconds: ms, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339 }
+        @Sendable func time(_ ms: Int64) -> String {
+            Timestamp(epochMilliseconds: ms, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339
+        }
         return try await pool.read { db in
             var conditions: [String] = []
             var arguments: [any DatabaseValueConvertible] = []
@@ -235,7 +254,8 @@ extension HubStore {
                 arguments.append(seenBefore)
             }
             let clause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-            let selected = "SELECT * FROM findings \(clause) ORDER BY last_ms DESC, id DESC LIMIT \(max(1, min(limit, 10_000)))"
+            let selected =
+                "SELECT * FROM findings \(clause) ORDER BY last_ms DESC, id DESC LIMIT \(max(1, min(limit, 10_000)))"
             let rows = try Row.fetchAll(db, sql: selected, arguments: StatementArguments(arguments))
             // Every selected finding's history in one read, not one per finding.
             var histories: [Int64: [Finding.Action]] = [:]
@@ -246,7 +266,8 @@ extension HubStore {
                     WHERE finding IN (SELECT id FROM (\(selected))) ORDER BY id
                     """, arguments: StatementArguments(arguments))
             {
-                histories[action[0], default: []].append(Finding.Action(action: action[1], by: action[2], reason: action[3], at: time(action[4])))
+                histories[action[0], default: []].append(
+                    Finding.Action(action: action[1], by: action[2], reason: action[3], at: time(action[4])))
             }
             return rows.map { row in
                 let id: Int64 = row["id"]
@@ -255,8 +276,10 @@ extension HubStore {
                 let history = histories[id] ?? []
                 return Finding(
                     id: id, rule: rule, article: info?.article ?? "", severity: info?.severity ?? "warning",
-                    summary: row["summary"], summaryJa: row["summary_ja"], firstSeen: time(row["first_ms"]), lastSeen: time(row["last_ms"]),
-                    count: row["count"], evidence: FindingTable.decode(row["evidence"]), status: row["status"], history: history)
+                    summary: row["summary"], summaryJa: row["summary_ja"], firstSeen: time(row["first_ms"]),
+                    lastSeen: time(row["last_ms"]),
+                    count: row["count"], evidence: FindingTable.decode(row["evidence"]), status: row["status"],
+                    history: history)
             }
         }
     }
@@ -268,21 +291,25 @@ extension HubStore {
     public func rejudge(day: String, settings: RuleSettings, by person: String, now: Date = Date()) async throws
         -> (found: Int, resolved: Int)
     {
-        guard BusinessCalendar.parse(day) != nil else { throw KirokuError(.badQuery, "day is YYYY-MM-DD, not '\(day.prefix(20))'") }
+        guard BusinessCalendar.parse(day) != nil else {
+            throw KirokuError(.badQuery, "day is YYYY-MM-DD, not '\(day.prefix(20))'")
+        }
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
         guard day <= BusinessCalendar.day(nowMS) else { throw KirokuError(.badQuery, "\(day) has not come yet") }
         return try await pool.write { db in
             while try RuleEngine.process(db, settings: settings, now: now, limit: 5000) == 5000 {}
             let result = try RuleEngine.rejudge(db, day: day, by: person, nowMS: nowMS)
             try HubRecords.append(
-                [("rules_rejudged", person, day, ["found": "\(result.found)", "resolved": "\(result.resolved)"])], now: now, db: db)
+                [("rules_rejudged", person, day, ["found": "\(result.found)", "resolved": "\(result.resolved)"])],
+                now: now, db: db)
             return result
         }
     }
 
     /// Acknowledges (`acknowledged`) or resolves (`resolved`) a finding, with who and why; recorded as a
     /// `record/finding_acknowledged` or `record/finding_resolved` event in the same transaction.
-    public func act(onFinding id: Int64, status: String, reason: String, by person: String, now: Date = Date()) async throws
+    public func act(onFinding id: Int64, status: String, reason: String, by person: String, now: Date = Date())
+        async throws
         -> Finding
     {
         guard status == "acknowledged" || status == "resolved" else {
@@ -294,26 +321,41 @@ extension HubStore {
         }
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
         try await pool.write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT rule, status, evidence FROM findings WHERE id = ?", arguments: [id]) else {
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT rule, status, evidence FROM findings WHERE id = ?", arguments: [id])
+            else {
                 throw KirokuError(.notFound, "there is no finding \(id)")
             }
-            guard (row["status"] as String) != "resolved" else { throw KirokuError(.badQuery, "finding \(id) is already resolved") }
+            guard (row["status"] as String) != "resolved" else {
+                throw KirokuError(.badQuery, "finding \(id) is already resolved")
+            }
             // 第9②: the 管理者 too is audited — a finding about one's own actions is resolved by someone else.
-            if status == "resolved", try Self.actors(of: FindingTable.decode(row["evidence"]), db: db).contains(person) {
+            if status == "resolved", try Self.actors(of: FindingTable.decode(row["evidence"]), db: db).contains(person)
+            {
                 throw KirokuError(
                     .notPermitted,
-                    "finding \(id) is about \(person)'s own actions; someone else resolves it (第9②: 自らの行為に関する所見は他の者が解決する)")
+                    "finding \(id) is about \(person)'s own actions; someone else resolves it (第9②: 自らの行為に関する所見は他の者が解決する)"
+                )
             }
-            try db.execute(sql: "UPDATE findings SET status = ?, updated_ms = ? WHERE id = ?", arguments: [status, nowMS, id])
+            try db.execute(
+                sql: "UPDATE findings SET status = ?, updated_ms = ? WHERE id = ?", arguments: [status, nowMS, id])
             try db.execute(
                 sql: "INSERT INTO finding_actions(finding, action, by, reason, at_ms) VALUES (?, ?, ?, ?, ?)",
                 arguments: [id, status, person, reason, nowMS])
             try HubRecords.append(
-                [(status == "resolved" ? "finding_resolved" : "finding_acknowledged", person, row["rule"] as String,
-                  ["finding": "\(id)", "reason": reason])], now: now, db: db)
+                [
+                    (
+                        status == "resolved" ? "finding_resolved" : "finding_acknowledged", person,
+                        row["rule"] as String,
+                        ["finding": "\(id)", "reason": reason]
+                    )
+                ], now: now, db: db)
         }
         // By id: the finding may be older than any page of the newest.
-        guard let finding = try await findings(id: id).first else { throw KirokuError(.notFound, "there is no finding \(id)") }
+        guard let finding = try await findings(id: id).first else {
+            throw KirokuError(.notFound, "there is no finding \(id)")
+        }
         return finding
     }
 
@@ -323,16 +365,21 @@ extension HubStore {
         var actors: Set<String> = []
         var holders: [String: String]?
         for reference in evidence {
-            guard let slash = reference.lastIndex(of: "/"), let seq = Int64(reference[reference.index(after: slash)...]) else { continue }
-            guard let row = try Row.fetchOne(
-                db, sql: "SELECT actor, kind, json_extract(attrs, '$.holder') FROM events WHERE agent = ? AND seq = ?",
-                arguments: [String(reference[..<slash]), seq])
+            guard let slash = reference.lastIndex(of: "/"), let seq = Int64(reference[reference.index(after: slash)...])
+            else { continue }
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: "SELECT actor, kind, json_extract(attrs, '$.holder') FROM events WHERE agent = ? AND seq = ?",
+                    arguments: [String(reference[..<slash]), seq])
             else { continue }
             actors.insert(row[0])
             if (row[1] as String) == "card" {
                 if let named = row[2] as String? { actors.insert(named) }
                 if holders == nil {
-                    holders = Dictionary(try rows(.cards, db: db).map { ($0["card_id"] ?? "", $0["holder"] ?? "") }, uniquingKeysWith: { a, _ in a })
+                    holders = Dictionary(
+                        try rows(.cards, db: db).map { ($0["card_id"] ?? "", $0["holder"] ?? "") },
+                        uniquingKeysWith: { a, _ in a })
                 }
                 if let holder = holders?[row[0]] { actors.insert(holder) }
             }

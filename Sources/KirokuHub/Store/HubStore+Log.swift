@@ -1,8 +1,7 @@
 public import Crypto
+public import Foundation
 import GRDB
 public import KirokuProtocol
-
-public import Foundation
 
 /// The Merkle log's storage. Leaves are not stored twice: leaf i is SHA-256(0x00 ‖ the hash of the event
 /// whose row id is i + 1). Of the complete subtrees above them only every fourth level is kept (levels 4,
@@ -31,14 +30,16 @@ enum LogTable {
             var hashes: [Merkle.Hash] = []
             hashes.reserveCapacity(Int(width))
             if base == 0 {
-                let statement = try db.cachedStatement(sql: "SELECT hash FROM events WHERE id BETWEEN ? AND ? ORDER BY id")
+                let statement = try db.cachedStatement(
+                    sql: "SELECT hash FROM events WHERE id BETWEEN ? AND ? ORDER BY id")
                 let rows = try String.fetchCursor(statement, arguments: [first + 1, first + width])
                 while let hash = try rows.next() {
                     guard let leaf = Merkle.leafHash(eventHash: hash) else { break }
                     hashes.append(leaf)
                 }
             } else {
-                let statement = try db.cachedStatement(sql: "SELECT hash FROM merkle WHERE id BETWEEN ? AND ? ORDER BY id")
+                let statement = try db.cachedStatement(
+                    sql: "SELECT hash FROM merkle WHERE id BETWEEN ? AND ? ORDER BY id")
                 let rows = try Data.fetchCursor(statement, arguments: [key(base, first), key(base, first + width - 1)])
                 while let data = try rows.next() {
                     guard data.count == 32 else { break }
@@ -46,10 +47,13 @@ enum LogTable {
                 }
             }
             guard hashes.count == width else {
-                throw KirokuError(.internalError, "the Merkle log lacks nodes under \(level)/\(index): the hub database is damaged")
+                throw KirokuError(
+                    .internalError, "the Merkle log lacks nodes under \(level)/\(index): the hub database is damaged")
             }
             while hashes.count > 1 {
-                hashes = Swift.stride(from: 0, to: hashes.count, by: 2).map { Merkle.nodeHash(hashes[$0], hashes[$0 + 1]) }
+                hashes = Swift.stride(from: 0, to: hashes.count, by: 2).map {
+                    Merkle.nodeHash(hashes[$0], hashes[$0 + 1])
+                }
             }
             return hashes[0]
         }
@@ -64,7 +68,8 @@ enum LogTable {
         }
         let note = try sign(size, root).text
         try db.execute(
-            sql: "INSERT INTO checkpoints(size, root, note, issued_ms) VALUES (?, ?, ?, ?)", arguments: [size, Data(root), note, nowMS])
+            sql: "INSERT INTO checkpoints(size, root, note, issued_ms) VALUES (?, ?, ?, ?)",
+            arguments: [size, Data(root), note, nowMS])
         return note
     }
 
@@ -90,7 +95,8 @@ enum LogTable {
         let count = try Int64.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0
         let maxID = try Int64.fetchOne(db, sql: "SELECT max(id) FROM events") ?? 0
         guard count == maxID else {
-            throw KirokuError(.internalError, "event row ids are not 1…\(count); the record cannot be put in a Merkle log")
+            throw KirokuError(
+                .internalError, "event row ids are not 1…\(count); the record cannot be put in a Merkle log")
         }
         var log = try Merkle.Appender(size: 0, source: source(db))
         let insert = try db.makeStatement(sql: "INSERT INTO merkle(id, hash) VALUES (?, ?)")
@@ -152,10 +158,14 @@ extension HubStore {
     /// The audit paths of many leaves in the tree of `size` leaves, read in one transaction.
     public func inclusionProofs(leaves: [Int64], size: Int64) async throws -> [[Merkle.Hash]] {
         try await pool.read { db in
-            guard size <= (try LogTable.size(db)) else { throw KirokuError(.badQuery, "the log has no tree of size \(size)") }
+            guard size <= (try LogTable.size(db)) else {
+                throw KirokuError(.badQuery, "the log has no tree of size \(size)")
+            }
             var prover = Merkle.Prover(size: size, source: LogTable.source(db))
             return try leaves.map { leaf in
-                guard leaf >= 0, leaf < size else { throw KirokuError(.badQuery, "leaf \(leaf) is not in a tree of size \(size)") }
+                guard leaf >= 0, leaf < size else {
+                    throw KirokuError(.badQuery, "leaf \(leaf) is not in a tree of size \(size)")
+                }
                 return try prover.inclusion(index: leaf)
             }
         }
@@ -199,14 +209,17 @@ extension HubStore {
         try await pool.read { db in
             let row =
                 if let size {
-                    try Row.fetchOne(db, sql: "SELECT size, note, issued_ms FROM checkpoints WHERE size = ?", arguments: [size])
+                    try Row.fetchOne(
+                        db, sql: "SELECT size, note, issued_ms FROM checkpoints WHERE size = ?", arguments: [size])
                 } else {
-                    try Row.fetchOne(db, sql: "SELECT size, note, issued_ms FROM checkpoints ORDER BY size DESC LIMIT 1")
+                    try Row.fetchOne(
+                        db, sql: "SELECT size, note, issued_ms FROM checkpoints ORDER BY size DESC LIMIT 1")
                 }
             guard let row else { return nil }
             var note = try SignedNote(text: row["note"])
             let lines = try String.fetchAll(
-                db, sql: "SELECT line FROM cosignatures WHERE size = ? ORDER BY name", arguments: [row["size"] as Int64])
+                db, sql: "SELECT line FROM cosignatures WHERE size = ? ORDER BY name", arguments: [row["size"] as Int64]
+            )
             for line in lines { note.signatures += try SignedNote(text: note.body + "\n" + line + "\n").signatures }
             return PublishedCheckpoint(
                 checkpoint: try Checkpoint(body: note.body), note: note,
@@ -216,7 +229,8 @@ extension HubStore {
 
     /// The newest checkpoint any witness cosigned, with its cosignatures; nil if none was.
     public func newestCosignedCheckpoint() async throws -> PublishedCheckpoint? {
-        guard let size = try await pool.read({ db in try Int64.fetchOne(db, sql: "SELECT max(size) FROM cosignatures") })
+        guard
+            let size = try await pool.read({ db in try Int64.fetchOne(db, sql: "SELECT max(size) FROM cosignatures") })
         else { return nil }
         return try await checkpoint(size: size)
     }
@@ -228,10 +242,13 @@ extension HubStore {
         let tree = try Checkpoint(body: note.body)
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
         return try await pool.write { db in
-            guard let held = try String.fetchOne(db, sql: "SELECT note FROM checkpoints WHERE size = ?", arguments: [tree.size]),
+            guard
+                let held = try String.fetchOne(
+                    db, sql: "SELECT note FROM checkpoints WHERE size = ?", arguments: [tree.size]),
                 try SignedNote(text: held).body == note.body
             else {
-                throw KirokuError(.badCheckpoint, "this hub issued no checkpoint with that body (tree size \(tree.size))")
+                throw KirokuError(
+                    .badCheckpoint, "this hub issued no checkpoint with that body (tree size \(tree.size))")
             }
             var added = 0
             for line in note.signatures where line.blob.count == 76 {

@@ -1,7 +1,6 @@
+public import Foundation
 import GRDB
 public import KirokuProtocol
-
-public import Foundation
 
 /// The 対応マニュアル of each incident type (第22②: 不正アクセス行為を受けたときの対応マニュアル; 第27: 障害対策
 /// マニュアル): documents kept like submissions, by SHA-256, the newest per type, each registration recorded as
@@ -27,15 +26,25 @@ extension HubStore {
     }
 
     /// Registers the manual of an incident type (the file is already kept by ``DocumentStore``).
-    public func registerManual(type: String, file: SubmittedFile, by person: String, now: Date = Date()) async throws -> IncidentManual {
+    public func registerManual(type: String, file: SubmittedFile, by person: String, now: Date = Date()) async throws
+        -> IncidentManual
+    {
         guard Self.manualTypes[type] != nil else {
-            throw KirokuError(.badQuery, "manuals are kept for \(Self.manualTypes.keys.sorted().joined(separator: ", ")), not '\(type.prefix(40))'")
+            throw KirokuError(
+                .badQuery,
+                "manuals are kept for \(Self.manualTypes.keys.sorted().joined(separator: ", ")), not '\(type.prefix(40))'"
+            )
         }
         try await pool.write { db in
-            let refs = try HubRecords.append([("manual_registered", person, type, ["file1": file.attribute])], now: now, db: db)
+            let refs = try HubRecords.append(
+                [("manual_registered", person, type, ["file1": file.attribute])], now: now, db: db)
             try db.execute(
-                sql: "INSERT OR REPLACE INTO manuals(type, file, registered_by, registered_ms, event) VALUES (?, ?, ?, ?, ?)",
-                arguments: [type, String(decoding: try JSONEncoder().encode(file), as: UTF8.self), person, Int64(now.timeIntervalSince1970 * 1000), refs[0]])
+                sql:
+                    "INSERT OR REPLACE INTO manuals(type, file, registered_by, registered_ms, event) VALUES (?, ?, ?, ?, ?)",
+                arguments: [
+                    type, String(decoding: try JSONEncoder().encode(file), as: UTF8.self), person,
+                    Int64(now.timeIntervalSince1970 * 1000), refs[0],
+                ])
         }
         return try await manuals().first { $0.type == type }!
     }
@@ -44,8 +53,10 @@ extension HubStore {
         try await pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM manuals ORDER BY type").map { row in
                 IncidentManual(
-                    type: row["type"], file: try JSONDecoder().decode(SubmittedFile.self, from: Data((row["file"] as String).utf8)),
-                    registeredBy: row["registered_by"], registeredAt: Self.jst(row["registered_ms"]), event: row["event"])
+                    type: row["type"],
+                    file: try JSONDecoder().decode(SubmittedFile.self, from: Data((row["file"] as String).utf8)),
+                    registeredBy: row["registered_by"], registeredAt: Self.jst(row["registered_ms"]),
+                    event: row["event"])
             }
         }
     }

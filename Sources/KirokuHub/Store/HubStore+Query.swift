@@ -1,110 +1,6 @@
+import Foundation
 import GRDB
 public import KirokuProtocol
-
-import Foundation
-
-/// A search of the consolidated record. Every filter is optional; results come in a stable order (event
-/// time, then agent, then sequence) and are paged with an opaque cursor.
-public struct EventQuery: Sendable, Equatable {
-    public var from: Timestamp?
-    public var to: Timestamp?
-    public var agent: String?
-    public var site: String?
-    public var kind: String?
-    public var action: String?
-    public var actor: String?
-    public var subject: String?
-    /// How `actor` and `subject` match: the whole value (the default), its beginning, or any part of it
-    /// (a resident searched by part of a name).
-    public var actorMatch = Match.exact
-    public var subjectMatch = Match.exact
-    public var limit = 100
-    public var cursor: String?
-
-    public enum Match: String, Sendable, CaseIterable {
-        case exact, prefix, contains
-    }
-
-    public static let maxLimit = 10_000
-
-    public init() {}
-
-    /// Reads the query from URL parameters (`from`, `to`, `agent`, `site`, `kind`, `action`, `actor`,
-    /// `subject`, `limit`, `cursor`); a bad value is a `bad_query` error naming it.
-    public init(parameters: [String: String]) throws(KirokuError) {
-        let known: Set<String> = [
-            "from", "to", "agent", "site", "kind", "action", "actor", "subject", "actor_match", "subject_match", "limit", "cursor",
-        ]
-        if let unknown = parameters.keys.first(where: { !known.contains($0) }) {
-            throw KirokuError(.badQuery, "unknown parameter '\(unknown.prefix(40))'; known: \(known.sorted().joined(separator: ", "))")
-        }
-        for name in ["from", "to"] {
-            if let text = parameters[name], Timestamp(rfc3339: text) == nil {
-                throw KirokuError(.badQuery, "\(name) must be RFC 3339 with milliseconds, like 2026-11-27T00:00:00.000+09:00")
-            }
-        }
-        from = parameters["from"].flatMap(Timestamp.init(rfc3339:))
-        to = parameters["to"].flatMap(Timestamp.init(rfc3339:))
-        agent = parameters["agent"]
-        site = parameters["site"]
-        kind = parameters["kind"]
-        action = parameters["action"]
-        actor = parameters["actor"]
-        subject = parameters["subject"]
-        for (name, filter) in [("actor_match", actor), ("subject_match", subject)] {
-            guard let text = parameters[name] else { continue }
-            guard let match = Match(rawValue: text) else {
-                throw KirokuError(.badQuery, "\(name) is exact, prefix or contains, not '\(text.prefix(20))'")
-            }
-            guard filter?.isEmpty == false || match == .exact else {
-                throw KirokuError(.badQuery, "\(name) needs a non-empty \(name.dropLast(6))")
-            }
-            if name == "actor_match" { actorMatch = match } else { subjectMatch = match }
-        }
-        if let kind, EventKind.named(kind) == nil {
-            throw KirokuError(.badQuery, "unknown kind '\(kind.prefix(40))'")
-        }
-        if let text = parameters["limit"] {
-            guard let value = Int(text), value >= 1, value <= Self.maxLimit else {
-                throw KirokuError(.badQuery, "limit must be 1 to \(Self.maxLimit)")
-            }
-            limit = value
-        }
-        if let text = parameters["cursor"] {
-            guard Cursor(text) != nil else { throw KirokuError(.badQuery, "cursor is not one this hub issued") }
-            cursor = text
-        }
-    }
-
-    /// Position after the last event of a page: `time_ms.agent.seq`, base64url.
-    struct Cursor {
-        var timeMS: Int64
-        var agent: String
-        var seq: Int64
-
-        init(timeMS: Int64, agent: String, seq: Int64) {
-            self.timeMS = timeMS
-            self.agent = agent
-            self.seq = seq
-        }
-
-        init?(_ text: String) {
-            var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-            while base64.count % 4 != 0 { base64 += "=" }
-            guard let data = Data(base64Encoded: base64) else { return nil }
-            let parts = String(decoding: data, as: UTF8.self).split(separator: "|", omittingEmptySubsequences: false)
-            guard parts.count == 3, let time = Int64(parts[0]), let seq = Int64(parts[2]), AgentID.isValid(String(parts[1]))
-            else { return nil }
-            self.init(timeMS: time, agent: String(parts[1]), seq: seq)
-        }
-
-        var text: String {
-            Data("\(timeMS)|\(agent)|\(seq)".utf8).base64EncodedString()
-                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-                .replacingOccurrences(of: "=", with: "")
-        }
-    }
-}
 
 extension HubStore {
     /// Runs a query.
@@ -136,12 +32,15 @@ extension HubStore {
         let cursor = query.cursor.flatMap(EventQuery.Cursor.init)
         let (all, allArguments) = (whereClause, arguments)
         return try await pool.read { db in
-            let matching = try Int64.fetchOne(db, sql: "SELECT count(*) FROM events \(all)", arguments: allArguments) ?? 0
+            let matching =
+                try Int64.fetchOne(db, sql: "SELECT count(*) FROM events \(all)", arguments: allArguments) ?? 0
             guard let cursor else { return (matching, 0) }
             var before = allArguments
             _ = before.append(contentsOf: [cursor.timeMS, cursor.agent, cursor.seq])
-            let count = try Int64.fetchOne(
-                db, sql: "SELECT count(*) FROM events \(all) AND (time_ms, agent, seq) <= (?, ?, ?)", arguments: before) ?? 0
+            let count =
+                try Int64.fetchOne(
+                    db, sql: "SELECT count(*) FROM events \(all) AND (time_ms, agent, seq) <= (?, ?, ?)",
+                    arguments: before) ?? 0
             return (matching, count)
         }
     }
@@ -165,7 +64,8 @@ extension HubStore {
             let statement = try db.cachedStatement(
                 sql: "SELECT seq, hash FROM events WHERE agent = ? AND seq BETWEEN ? AND ? AND id <= ? ORDER BY seq")
             for range in wanted {
-                let rows = try Row.fetchCursor(statement, arguments: [range.agent, max(1, range.low - 1), range.high + 1, treeSize])
+                let rows = try Row.fetchCursor(
+                    statement, arguments: [range.agent, max(1, range.low - 1), range.high + 1, treeSize])
                 var run: EvidenceLinks.Run?
                 while let row = try rows.next() {
                     let seq: Int64 = row[0]
@@ -185,7 +85,9 @@ extension HubStore {
     }
 
     /// The SQL conditions of a query's filters (not its cursor).
-    static func filters(_ query: EventQuery, includePurged: Bool) -> (conditions: [String], arguments: StatementArguments) {
+    static func filters(_ query: EventQuery, includePurged: Bool) -> (
+        conditions: [String], arguments: StatementArguments
+    ) {
         var conditions: [String] = []
         var arguments: StatementArguments = []
         if let from = query.from {
@@ -196,7 +98,9 @@ extension HubStore {
             conditions.append("time_ms < ?")
             _ = arguments.append(contentsOf: [to.epochMilliseconds])
         }
-        for (column, value) in [("agent", query.agent), ("site", query.site), ("kind", query.kind), ("action", query.action)] {
+        for (column, value) in [
+            ("agent", query.agent), ("site", query.site), ("kind", query.kind), ("action", query.action),
+        ] {
             if let value {
                 // One terminal over a period: read the period in time order from the time index (which holds the
                 // agent) and stop at the page's end, rather than all of the terminal's years from its (agent, seq)
@@ -206,7 +110,9 @@ extension HubStore {
                 _ = arguments.append(contentsOf: [value])
             }
         }
-        for (column, value, match) in [("actor", query.actor, query.actorMatch), ("subject", query.subject, query.subjectMatch)] {
+        for (column, value, match) in [
+            ("actor", query.actor, query.actorMatch), ("subject", query.subject, query.subjectMatch),
+        ] {
             guard let value else { continue }
             switch match {
             case .exact:

@@ -1,8 +1,7 @@
 import Crypto
+public import Foundation
 import GRDB
 public import KirokuProtocol
-
-public import Foundation
 
 /// The paper ledgers as data (issue 4): registers kept on the hub, imported from and exported to CSV (they
 /// exist today as spreadsheets), each import recorded as a `record/register_imported` event in the log.
@@ -38,7 +37,8 @@ public import Foundation
 /// - `directives` (関係部署への指示, 第10): `directive_id,department,content,issued,due,answered` — the
 ///   統括者's instructions after the 会議, and the day each department answered (empty until it has).
 public enum Register: String, Sendable, CaseIterable {
-    case permits, cards, devices, programs, maintenance, people, stock, calendar, contracts, watchlist, assignments, media, directives
+    case permits, cards, devices, programs, maintenance, people, stock, calendar, contracts, watchlist, assignments,
+        media, directives
 
     /// Registers only those who may replace them may read: the watch-list names residents under DV support
     /// measures; it is referred to by its entry ids everywhere else (findings, the log, reports).
@@ -111,16 +111,22 @@ extension HubStore {
     static func openEnded(_ row: RegisterRow, line: Int) throws(KirokuError) {
         guard BusinessCalendar.parse(row["valid_from"] ?? "") != nil,
             (row["valid_to"] ?? "").isEmpty || BusinessCalendar.parse(row["valid_to"]!) != nil
-        else { throw KirokuError(.badQuery, "line \(line): valid_from is a date YYYY-MM-DD; valid_to one too, or empty") }
+        else {
+            throw KirokuError(.badQuery, "line \(line): valid_from is a date YYYY-MM-DD; valid_to one too, or empty")
+        }
     }
 
     /// Parses a register's CSV; every problem is reported with its line, and nothing is imported.
-    public static func parseRegister(_ register: Register, csv: String, labels: RoleLabels = RoleLabels()) throws(KirokuError)
+    public static func parseRegister(_ register: Register, csv: String, labels: RoleLabels = RoleLabels())
+        throws(KirokuError)
         -> [RegisterRow]
     {
         let (rows, refused) = try parseRegisterLines(register, csv: csv, labels: labels)
         guard let first = refused.first else { return rows }
-        let more = refused.count > 1 ? " (and \(refused.count - 1) more line(s) refused: \(refused.dropFirst().prefix(10).map { String($0.line) }.joined(separator: ", ")))" : ""
+        let more =
+            refused.count > 1
+            ? " (and \(refused.count - 1) more line(s) refused: \(refused.dropFirst().prefix(10).map { String($0.line) }.joined(separator: ", ")))"
+            : ""
         throw KirokuError(.badQuery, first.message + more)
     }
 
@@ -128,24 +134,34 @@ extension HubStore {
     /// Japanese Windows saves; anything else is refused rather than guessed.
     public static func decodeRegisterCSV(_ bytes: some Collection<UInt8>) throws(KirokuError) -> String {
         if let text = ExcelCSV.decode(bytes) { return text }
-        throw KirokuError(.malformedRequest, "the CSV is neither UTF-8 nor Shift_JIS (CP932); save it from Excel as 'CSV UTF-8' or 'CSV (コンマ区切り)'")
+        throw KirokuError(
+            .malformedRequest,
+            "the CSV is neither UTF-8 nor Shift_JIS (CP932); save it from Excel as 'CSV UTF-8' or 'CSV (コンマ区切り)'")
     }
 
     /// Every row of a register's CSV, and every line refused with why (`line N: …`). A header without the
     /// register's columns refuses the whole file.
-    public static func parseRegisterLines(_ register: Register, csv: String, labels: RoleLabels = RoleLabels()) throws(KirokuError)
+    public static func parseRegisterLines(_ register: Register, csv: String, labels: RoleLabels = RoleLabels())
+        throws(KirokuError)
         -> (rows: [RegisterRow], refused: [(line: Int, message: String)])
     {
         var refused: [(line: Int, message: String)] = []
         var text = csv
         if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
-        var lines = text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false)
-            .map(String.init)
+        var lines = text.replacingOccurrences(of: "\r\n", with: "\n").split(
+            separator: "\n", omittingEmptySubsequences: false
+        )
+        .map(String.init)
         while lines.last == "" { lines.removeLast() }
-        guard let header = lines.first else { throw KirokuError(.badQuery, "the CSV is empty; its first line names the columns") }
+        guard let header = lines.first else {
+            throw KirokuError(.badQuery, "the CSV is empty; its first line names the columns")
+        }
         let names = ExcelCSV.fields(header)
         for column in register.columns where !names.contains(column) {
-            throw KirokuError(.badQuery, "line 1: the \(register.rawValue) register needs a column '\(column)' (\(register.columns.joined(separator: ",")))")
+            throw KirokuError(
+                .badQuery,
+                "line 1: the \(register.rawValue) register needs a column '\(column)' (\(register.columns.joined(separator: ",")))"
+            )
         }
         var rows: [RegisterRow] = []
         var keys = Set<String>()
@@ -153,19 +169,27 @@ extension HubStore {
             do throws(KirokuError) {
                 let values = ExcelCSV.fields(line).map(ExcelCSV.untext)
                 guard values.count == names.count else {
-                    throw KirokuError(.badQuery, "line \(index + 1): \(values.count) fields, the header has \(names.count)")
+                    throw KirokuError(
+                        .badQuery, "line \(index + 1): \(values.count) fields, the header has \(names.count)")
                 }
                 var row: RegisterRow = [:]
                 for (name, value) in zip(names, values) where register.columns.contains(name) {
                     // Control characters are no part of a register and do not survive SQLite's C strings (a NUL
                     // would cut a key short): refused, with where.
-                    if let bad = value.unicodeScalars.first(where: { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F }) {
+                    if let bad = value.unicodeScalars.first(where: {
+                        ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F
+                    }) {
                         throw KirokuError(
-                            .badQuery, "line \(index + 1): \(name) contains a control character (U+\(String(format: "%04X", bad.value)))")
+                            .badQuery,
+                            "line \(index + 1): \(name) contains a control character (U+\(String(format: "%04X", bad.value)))"
+                        )
                     }
                     row[name] = value.trimmingCharacters(in: .whitespaces)
                     // Excel re-saves an exported 2026-04-01 as 2026/4/1; dates are kept as YYYY-MM-DD.
-                    if ["valid_from", "valid_to", "since", "left", "date", "structure_confirmed", "council_approved", "issued", "due", "answered"].contains(name), let typed = row[name], !typed.isEmpty,
+                    if [
+                        "valid_from", "valid_to", "since", "left", "date", "structure_confirmed", "council_approved",
+                        "issued", "due", "answered",
+                    ].contains(name), let typed = row[name], !typed.isEmpty,
                         BusinessCalendar.parse(typed) == nil, let time = PersonTime.parse(typed)
                     {
                         let jst = time.withOffset(minutes: Timestamp.jstOffsetMinutes).rfc3339
@@ -173,8 +197,12 @@ extension HubStore {
                     }
                 }
                 let key = row[register.columns[0]] ?? ""
-                guard !key.isEmpty else { throw KirokuError(.badQuery, "line \(index + 1): \(register.columns[0]) is empty") }
-                guard keys.insert(key).inserted else { throw KirokuError(.badQuery, "line \(index + 1): \(key) appears twice") }
+                guard !key.isEmpty else {
+                    throw KirokuError(.badQuery, "line \(index + 1): \(register.columns[0]) is empty")
+                }
+                guard keys.insert(key).inserted else {
+                    throw KirokuError(.badQuery, "line \(index + 1): \(key) appears twice")
+                }
                 switch register {
                 case .permits:
                     guard !(row["person"] ?? "").isEmpty, !(row["room"] ?? "").isEmpty else {
@@ -182,7 +210,9 @@ extension HubStore {
                     }
                     try Self.openEnded(row, line: index + 1)
                 case .cards:
-                    guard !(row["holder"] ?? "").isEmpty else { throw KirokuError(.badQuery, "line \(index + 1): holder is required") }
+                    guard !(row["holder"] ?? "").isEmpty else {
+                        throw KirokuError(.badQuery, "line \(index + 1): holder is required")
+                    }
                     guard ["active", "revoked", "lost", "returned"].contains(row["state"] ?? "") else {
                         throw KirokuError(.badQuery, "line \(index + 1): state is active, revoked, lost or returned")
                     }
@@ -190,29 +220,41 @@ extension HubStore {
                         throw KirokuError(.badQuery, "line \(index + 1): since is a date YYYY-MM-DD")
                     }
                 case .devices:
-                    guard !(row["agent"] ?? "").isEmpty, Hex.isLowercaseHex((row["vendor"] ?? "").lowercased(), length: 4),
+                    guard !(row["agent"] ?? "").isEmpty,
+                        Hex.isLowercaseHex((row["vendor"] ?? "").lowercased(), length: 4),
                         Hex.isLowercaseHex((row["product"] ?? "").lowercased(), length: 4)
                     else {
-                        throw KirokuError(.badQuery, "line \(index + 1): agent (or *) is required; vendor and product are 4 hex digits")
+                        throw KirokuError(
+                            .badQuery,
+                            "line \(index + 1): agent (or *) is required; vendor and product are 4 hex digits")
                     }
                     row["vendor"] = row["vendor"]?.lowercased()
                     row["product"] = row["product"]?.lowercased()
                 case .maintenance:
-                    guard !(row["contractor"] ?? "").isEmpty else { throw KirokuError(.badQuery, "line \(index + 1): contractor is required") }
-                    guard BusinessCalendar.parse(row["valid_from"] ?? "") != nil, BusinessCalendar.parse(row["valid_to"] ?? "") != nil,
+                    guard !(row["contractor"] ?? "").isEmpty else {
+                        throw KirokuError(.badQuery, "line \(index + 1): contractor is required")
+                    }
+                    guard BusinessCalendar.parse(row["valid_from"] ?? "") != nil,
+                        BusinessCalendar.parse(row["valid_to"] ?? "") != nil,
                         row["valid_from"]! <= row["valid_to"]!
-                    else { throw KirokuError(.badQuery, "line \(index + 1): valid_from and valid_to are dates YYYY-MM-DD, in order") }
+                    else {
+                        throw KirokuError(
+                            .badQuery, "line \(index + 1): valid_from and valid_to are dates YYYY-MM-DD, in order")
+                    }
                 case .people:
                     guard (row["left"] ?? "").isEmpty || BusinessCalendar.parse(row["left"]!) != nil else {
                         throw KirokuError(.badQuery, "line \(index + 1): left is a date YYYY-MM-DD, or empty")
                     }
                     guard labels.roles(row["role"] ?? "") != nil else {
                         throw KirokuError(
-                            .badQuery, "line \(index + 1): role '\(row["role"] ?? "")' is not one of \(labels.known) (';' between several)")
+                            .badQuery,
+                            "line \(index + 1): role '\(row["role"] ?? "")' is not one of \(labels.known) (';' between several)"
+                        )
                     }
                 case .stock:
                     guard ["stock", "issued", "recovered", "destroyed"].contains(row["state"] ?? "") else {
-                        throw KirokuError(.badQuery, "line \(index + 1): state is stock, issued, recovered or destroyed")
+                        throw KirokuError(
+                            .badQuery, "line \(index + 1): state is stock, issued, recovered or destroyed")
                     }
                     guard BusinessCalendar.parse(row["since"] ?? "") != nil else {
                         throw KirokuError(.badQuery, "line \(index + 1): since is a date YYYY-MM-DD")
@@ -226,29 +268,43 @@ extension HubStore {
                     }
                 case .media:
                     guard !(row["location"] ?? "").isEmpty else {
-                        throw KirokuError(.badQuery, "line \(index + 1): location (where the medium is kept, 第15) is required")
+                        throw KirokuError(
+                            .badQuery, "line \(index + 1): location (where the medium is kept, 第15) is required")
                     }
                 case .directives:
-                    guard !(row["department"] ?? "").isEmpty else { throw KirokuError(.badQuery, "line \(index + 1): department is required") }
+                    guard !(row["department"] ?? "").isEmpty else {
+                        throw KirokuError(.badQuery, "line \(index + 1): department is required")
+                    }
                     guard let issued = BusinessCalendar.parse(row["issued"] ?? "").map({ _ in row["issued"]! }),
                         let due = BusinessCalendar.parse(row["due"] ?? "").map({ _ in row["due"]! }), issued <= due
-                    else { throw KirokuError(.badQuery, "line \(index + 1): issued and due are dates YYYY-MM-DD, in order") }
+                    else {
+                        throw KirokuError(.badQuery, "line \(index + 1): issued and due are dates YYYY-MM-DD, in order")
+                    }
                     guard (row["answered"] ?? "").isEmpty || BusinessCalendar.parse(row["answered"]!) != nil else {
-                        throw KirokuError(.badQuery, "line \(index + 1): answered is a date YYYY-MM-DD, or empty until answered")
+                        throw KirokuError(
+                            .badQuery, "line \(index + 1): answered is a date YYYY-MM-DD, or empty until answered")
                     }
                 case .assignments:
                     guard !(row["person"] ?? "").isEmpty, !(row["scope"] ?? "").isEmpty else {
-                        throw KirokuError(.badQuery, "line \(index + 1): person and scope (a terminal's agent id or a section's site) are required")
+                        throw KirokuError(
+                            .badQuery,
+                            "line \(index + 1): person and scope (a terminal's agent id or a section's site) are required"
+                        )
                     }
                     try Self.openEnded(row, line: index + 1)
                 case .watchlist:
-                    guard !(row["subject"] ?? "").isEmpty else { throw KirokuError(.badQuery, "line \(index + 1): subject is required (as the lookups record it)") }
-                    guard let category = row["category"], Register.watchCategories[category] != nil
-                        || Register.watchCategories.values.contains(category)
+                    guard !(row["subject"] ?? "").isEmpty else {
+                        throw KirokuError(
+                            .badQuery, "line \(index + 1): subject is required (as the lookups record it)")
+                    }
+                    guard let category = row["category"],
+                        Register.watchCategories[category] != nil
+                            || Register.watchCategories.values.contains(category)
                     else {
                         throw KirokuError(
                             .badQuery,
-                            "line \(index + 1): category is \(Register.watchCategories.map { "\($0.key) (\($0.value))" }.sorted().joined(separator: ", "))")
+                            "line \(index + 1): category is \(Register.watchCategories.map { "\($0.key) (\($0.value))" }.sorted().joined(separator: ", "))"
+                        )
                     }
                     row["category"] = Register.watchCategories.first { $0.value == category }?.key ?? category
                     for column in ["valid_from", "valid_to"] where !(row[column] ?? "").isEmpty {
@@ -257,24 +313,36 @@ extension HubStore {
                         }
                     }
                 case .contracts:
-                    guard !(row["contractor"] ?? "").isEmpty else { throw KirokuError(.badQuery, "line \(index + 1): contractor is required") }
-                    guard BusinessCalendar.parse(row["valid_from"] ?? "") != nil, BusinessCalendar.parse(row["valid_to"] ?? "") != nil,
+                    guard !(row["contractor"] ?? "").isEmpty else {
+                        throw KirokuError(.badQuery, "line \(index + 1): contractor is required")
+                    }
+                    guard BusinessCalendar.parse(row["valid_from"] ?? "") != nil,
+                        BusinessCalendar.parse(row["valid_to"] ?? "") != nil,
                         row["valid_from"]! <= row["valid_to"]!
-                    else { throw KirokuError(.badQuery, "line \(index + 1): valid_from and valid_to are dates YYYY-MM-DD, in order") }
+                    else {
+                        throw KirokuError(
+                            .badQuery, "line \(index + 1): valid_from and valid_to are dates YYYY-MM-DD, in order")
+                    }
                     for column in ["structure_confirmed", "council_approved"] where !(row[column] ?? "").isEmpty {
                         guard BusinessCalendar.parse(row[column]!) != nil else {
-                            throw KirokuError(.badQuery, "line \(index + 1): \(column) is a date YYYY-MM-DD, or empty while it has not happened")
+                            throw KirokuError(
+                                .badQuery,
+                                "line \(index + 1): \(column) is a date YYYY-MM-DD, or empty while it has not happened")
                         }
                     }
                     for clause in Register.contractClauses {
                         guard let yes = Self.yesNo(row[clause.column] ?? "") else {
-                            throw KirokuError(.badQuery, "line \(index + 1): \(clause.column) (\(clause.article) \(clause.label)) is yes or no")
+                            throw KirokuError(
+                                .badQuery,
+                                "line \(index + 1): \(clause.column) (\(clause.article) \(clause.label)) is yes or no")
                         }
                         row[clause.column] = yes ? "yes" : "no"
                     }
                     let cycle = row["audit_cycle_days"] ?? ""
                     guard cycle.isEmpty || (Int(cycle).map { (0...3660).contains($0) } ?? false) else {
-                        throw KirokuError(.badQuery, "line \(index + 1): audit_cycle_days is a number of days (0 for no periodic audit)")
+                        throw KirokuError(
+                            .badQuery,
+                            "line \(index + 1): audit_cycle_days is a number of days (0 for no periodic audit)")
                     }
                     row["audit_cycle_days"] = cycle.isEmpty ? "0" : String(Int(cycle)!)
                     row["people"] = Self.people(row["people"] ?? "").joined(separator: ";")
@@ -282,7 +350,8 @@ extension HubStore {
                     guard !(row["agent"] ?? "").isEmpty, !(row["subject"] ?? "").isEmpty else {
                         throw KirokuError(.badQuery, "line \(index + 1): agent (or *) and subject are required")
                     }
-                    guard (row["sha256"] ?? "").isEmpty || Hex.isLowercaseHex(row["sha256"]!.lowercased(), length: 64) else {
+                    guard (row["sha256"] ?? "").isEmpty || Hex.isLowercaseHex(row["sha256"]!.lowercased(), length: 64)
+                    else {
                         throw KirokuError(.badQuery, "line \(index + 1): sha256 is 64 hex digits, or empty")
                     }
                     row["sha256"] = row["sha256"]?.lowercased()
@@ -306,7 +375,9 @@ extension HubStore {
 
     /// The person ids of a `people` cell (`;` between them, also `、` or `,` as typed).
     public static func people(_ cell: String) -> [String] {
-        cell.split(whereSeparator: { $0 == ";" || $0 == "、" || $0 == "；" }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        cell.split(whereSeparator: { $0 == ";" || $0 == "、" || $0 == "；" }).map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }.filter { !$0.isEmpty }
     }
 
     /// Replaces a register with the rows of a CSV, recording what changed as `record/register_imported`.
@@ -322,11 +393,16 @@ extension HubStore {
         try check(rows)
         return try await pool.write { db in
             var held: [String: String] = [:]
-            for row in try GRDB.Row.fetchAll(db, sql: "SELECT key, fields FROM registers WHERE register = ?", arguments: [register.rawValue]) {
+            for row in try GRDB.Row.fetchAll(
+                db, sql: "SELECT key, fields FROM registers WHERE register = ?", arguments: [register.rawValue])
+            {
                 held[row[0]] = row[1]
             }
             if let expectedHeld, Self.registerDigest(held) != expectedHeld {
-                throw KirokuError(.badQuery, "the \(register.rawValue) register changed after the preview; nothing was imported, preview it again")
+                throw KirokuError(
+                    .badQuery,
+                    "the \(register.rawValue) register changed after the preview; nothing was imported, preview it again"
+                )
             }
             var added: [String] = []
             var changed: [String] = []
@@ -335,7 +411,8 @@ extension HubStore {
             for row in rows {
                 let key = row[register.columns[0]]!
                 seen.insert(key)
-                let fields = String(decoding: CanonicalJSON.encode(.object(row.mapValues(JSONValue.string))), as: UTF8.self)
+                let fields = String(
+                    decoding: CanonicalJSON.encode(.object(row.mapValues(JSONValue.string))), as: UTF8.self)
                 contents[key] = fields
                 if let old = held[key] {
                     guard old != fields else { continue }
@@ -349,27 +426,33 @@ extension HubStore {
             }
             let removed = held.keys.filter { !seen.contains($0) }.sorted()
             for key in removed {
-                try db.execute(sql: "DELETE FROM registers WHERE register = ? AND key = ?", arguments: [register.rawValue, key])
+                try db.execute(
+                    sql: "DELETE FROM registers WHERE register = ? AND key = ?", arguments: [register.rawValue, key])
             }
             // Which rows changed, by key, and a digest of the whole register as it now stands (SHA-256 of
             // each row's canonical JSON in key order, one per line): the log says what each import did,
             // and a register exported later can be matched to the import that made it.
             var attrs = [
-                "rows": "\(rows.count)", "added": "\(added.count)", "changed": "\(changed.count)", "removed": "\(removed.count)",
+                "rows": "\(rows.count)", "added": "\(added.count)", "changed": "\(changed.count)",
+                "removed": "\(removed.count)",
                 "sha256": Self.registerDigest(contents),
             ]
-            for (name, keys) in [("added_keys", added), ("changed_keys", changed), ("removed_keys", removed)] where !keys.isEmpty {
+            for (name, keys) in [("added_keys", added), ("changed_keys", changed), ("removed_keys", removed)]
+            where !keys.isEmpty {
                 attrs[name] = Self.keyList(keys)
             }
-            let evidence = try HubRecords.append([("register_imported", person, register.rawValue, attrs)], now: now, db: db)
+            let evidence = try HubRecords.append(
+                [("register_imported", person, register.rawValue, attrs)], now: now, db: db)
             // A permit or instruction valid from before today was written after the fact (事後許可, 第9②).
-            let rowsByKey = Dictionary(rows.map { ($0[register.columns[0]]!, $0) }, uniquingKeysWith: { _, last in last })
+            let rowsByKey = Dictionary(
+                rows.map { ($0[register.columns[0]]!, $0) }, uniquingKeysWith: { _, last in last })
             let before = held.compactMapValues { fields -> RegisterRow? in
                 guard case .object(let object)? = try? JSONParser.parse(Array(fields.utf8)) else { return nil }
                 return object.compactMapValues { if case .string(let text) = $0 { text } else { nil } }
             }
             try RuleEngine.backdated(
-                db, register: register, rows: rowsByKey.filter { added.contains($0.key) || changed.contains($0.key) }, before: before,
+                db, register: register, rows: rowsByKey.filter { added.contains($0.key) || changed.contains($0.key) },
+                before: before,
                 by: person, evidence: evidence, nowMS: Int64(now.timeIntervalSince1970 * 1000))
             return (added.count, changed.count, removed.count)
         }
@@ -387,7 +470,8 @@ extension HubStore {
     /// What a person certificate may do, from the people register (``StaffLookup``).
     public func staff(_ id: String, labels: RoleLabels, now: Date = Date()) async throws -> StaffLookup {
         try await pool.read { db in
-            guard try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM registers WHERE register = 'people')") == true else {
+            guard try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM registers WHERE register = 'people')") == true
+            else {
                 return .unenforced
             }
             guard
@@ -395,7 +479,9 @@ extension HubStore {
                     db, sql: "SELECT fields FROM registers WHERE register = 'people' AND key = ?", arguments: [id]),
                 let row = try? JSONDecoder().decode(RegisterRow.self, from: Data(fields.utf8))
             else { return .unknown }
-            if let left = row["left"], !left.isEmpty, left <= BusinessCalendar.day(Int64(now.timeIntervalSince1970 * 1000)) {
+            if let left = row["left"], !left.isEmpty,
+                left <= BusinessCalendar.day(Int64(now.timeIntervalSince1970 * 1000))
+            {
                 return .left(left)
             }
             return .staff(Staff(id: id, roles: labels.roles(row["role"] ?? "") ?? []))
@@ -425,8 +511,10 @@ extension HubStore {
     }
 
     static func rows(_ register: Register, db: Database) throws -> [RegisterRow] {
-        try String.fetchAll(db, sql: "SELECT fields FROM registers WHERE register = ? ORDER BY key", arguments: [register.rawValue])
-            .map { (try? JSONDecoder().decode(RegisterRow.self, from: Data($0.utf8))) ?? [:] }
+        try String.fetchAll(
+            db, sql: "SELECT fields FROM registers WHERE register = ? ORDER BY key", arguments: [register.rawValue]
+        )
+        .map { (try? JSONDecoder().decode(RegisterRow.self, from: Data($0.utf8))) ?? [:] }
     }
 
     /// The register as CSV for Excel (UTF-8 with BOM, CRLF).
@@ -446,7 +534,9 @@ extension HubStore {
         let (rows, refused) = try Self.parseRegisterLines(register, csv: csv, labels: labels)
         let held = try await pool.read { db in
             var held: [String: String] = [:]
-            for row in try GRDB.Row.fetchAll(db, sql: "SELECT key, fields FROM registers WHERE register = ?", arguments: [register.rawValue]) {
+            for row in try GRDB.Row.fetchAll(
+                db, sql: "SELECT key, fields FROM registers WHERE register = ?", arguments: [register.rawValue])
+            {
                 held[row[0]] = row[1]
             }
             return held

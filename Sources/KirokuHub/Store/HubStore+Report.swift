@@ -48,7 +48,9 @@ extension HubStore {
     /// Reads every event of `[fromMS, toMS)` once and counts what the report shows.
     /// Only events among the log's first `treeSize` leaves: the report's figures are those of the checkpoint
     /// it prints, so anyone can derive them again from the log.
-    public func reportScan(fromMS: Int64, toMS: Int64, treeSize: Int64, settings: RuleSettings) async throws -> ReportScan {
+    public func reportScan(fromMS: Int64, toMS: Int64, treeSize: Int64, settings: RuleSettings) async throws
+        -> ReportScan
+    {
         try await pool.read { db in
             var calendar = settings.calendar
             calendar = calendar.adding(register: try HubStore.rows(.calendar, db: db))
@@ -110,7 +112,9 @@ extension HubStore {
                     !(kind == "malware" && action == "scan")
                 {
                     scan.listed[kind, default: []].append(
-                        ReportScan.Listed(timeMS: timeMS, agent: agent, kind: kind, action: action, actor: actor, subject: row[5], site: row[6]))
+                        ReportScan.Listed(
+                            timeMS: timeMS, agent: agent, kind: kind, action: action, actor: actor, subject: row[5],
+                            site: row[6]))
                 }
             }
             return scan

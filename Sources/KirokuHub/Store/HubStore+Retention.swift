@@ -1,8 +1,7 @@
 public import Crypto
+public import Foundation
 import GRDB
 public import KirokuProtocol
-
-public import Foundation
 
 /// The hub's own records (kind `record`: purges, legal holds) are a chain of their own, agent id `hub`,
 /// committed through the same path as agents' batches so that they enter the record and the Merkle log
@@ -15,10 +14,12 @@ enum HubRecords {
     /// refs (`hub/SEQ`) of the events written.
     @discardableResult
     static func append(
-        _ drafts: [(action: String, actor: String, subject: String, attrs: [String: String])], kind: String = "record", now: Date,
+        _ drafts: [(action: String, actor: String, subject: String, attrs: [String: String])], kind: String = "record",
+        now: Date,
         db: Database
     ) throws -> [String] {
-        let head = try Row.fetchOne(db, sql: "SELECT last_seq, last_hash FROM agents WHERE id = ?", arguments: [agentID])
+        let head = try Row.fetchOne(
+            db, sql: "SELECT last_seq, last_hash FROM agents WHERE id = ?", arguments: [agentID])
         var seq: Int64 = head?[0] ?? 0
         var prev: String = head?[1] ?? Event.genesis
         let time = Timestamp(date: now, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339
@@ -77,7 +78,8 @@ extension HubStore {
                         "key_rotated", "kiroku-hub", signingKeyID(key),
                         [
                             "key": text, "key_id": signingKeyID(key),
-                            "previous": previous.map { $0.rawRepresentation.base64EncodedString() }.joined(separator: " "),
+                            "previous": previous.map { $0.rawRepresentation.base64EncodedString() }.joined(
+                                separator: " "),
                             "previous_ids": previous.map(signingKeyID).joined(separator: " "),
                         ]
                     )
@@ -87,7 +89,8 @@ extension HubStore {
 
     /// Places a legal hold, recorded as a `record/hold_placed` event in the same transaction.
     public func placeHold(
-        subject: String?, actor: String?, agent: String?, from: Timestamp?, to: Timestamp?, reason: String, by person: String,
+        subject: String?, actor: String?, agent: String?, from: Timestamp?, to: Timestamp?, reason: String,
+        by person: String,
         now: Date = Date()
     ) async throws -> LegalHold {
         guard subject != nil || actor != nil || agent != nil || from != nil || to != nil else {
@@ -95,7 +98,8 @@ extension HubStore {
         }
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
         if let from, let to, from.epochMilliseconds >= to.epochMilliseconds {
-            throw KirokuError(.badQuery, "a hold's from must be before its to (to is not included): this one would hold nothing")
+            throw KirokuError(
+                .badQuery, "a hold's from must be before its to (to is not included): this one would hold nothing")
         }
         guard !reason.isEmpty, reason.count <= 500 else {
             throw KirokuError(.badQuery, "a hold needs a reason (up to 500 characters): which investigation, by whom")
@@ -107,7 +111,9 @@ extension HubStore {
                     INSERT INTO holds(subject, actor, agent, from_ms, to_ms, reason, placed_by, placed_ms)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: [subject, actor, agent, from?.epochMilliseconds, to?.epochMilliseconds, reason, person, nowMS])
+                arguments: [
+                    subject, actor, agent, from?.epochMilliseconds, to?.epochMilliseconds, reason, person, nowMS,
+                ])
             let id = db.lastInsertedRowID
             var attrs = ["hold": "\(id)", "reason": reason]
             if let actor { attrs["actor"] = actor }
@@ -123,29 +129,40 @@ extension HubStore {
     /// Lifts a hold, recorded as `record/hold_lifted`.
     public func liftHold(id: Int64, reason: String, by person: String, now: Date = Date()) async throws -> LegalHold {
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !reason.isEmpty, reason.count <= 500 else { throw KirokuError(.badQuery, "lifting a hold needs a reason") }
+        guard !reason.isEmpty, reason.count <= 500 else {
+            throw KirokuError(.badQuery, "lifting a hold needs a reason")
+        }
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
         try await pool.write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT subject, lifted_ms FROM holds WHERE id = ?", arguments: [id]) else {
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT subject, lifted_ms FROM holds WHERE id = ?", arguments: [id])
+            else {
                 throw KirokuError(.notFound, "there is no hold \(id)")
             }
-            guard (row["lifted_ms"] as Int64?) == nil else { throw KirokuError(.badQuery, "hold \(id) was already lifted") }
+            guard (row["lifted_ms"] as Int64?) == nil else {
+                throw KirokuError(.badQuery, "hold \(id) was already lifted")
+            }
             try db.execute(
                 sql: "UPDATE holds SET lifted_by = ?, lifted_ms = ?, lift_reason = ? WHERE id = ?",
                 arguments: [person, nowMS, reason, id])
             try HubRecords.append(
-                [("hold_lifted", person, (row["subject"] as String?) ?? "", ["hold": "\(id)", "reason": reason])], now: now, db: db)
+                [("hold_lifted", person, (row["subject"] as String?) ?? "", ["hold": "\(id)", "reason": reason])],
+                now: now, db: db)
         }
         return try await holds().first { $0.id == id }!
     }
 
     /// Every hold, standing or lifted, newest first.
     public func holds() async throws -> [LegalHold] {
-        @Sendable func time(_ ms: Int64?) -> String? { ms.map { Timestamp(epochMilliseconds: $0, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339 } }
+        @Sendable func time(_ ms: Int64?) -> String? {
+            ms.map { Timestamp(epochMilliseconds: $0, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339 }
+        }
         return try await pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM holds ORDER BY id DESC").map { row in
                 LegalHold(
-                    id: row["id"], subject: row["subject"], actor: row["actor"], agent: row["agent"], from: time(row["from_ms"]),
+                    id: row["id"], subject: row["subject"], actor: row["actor"], agent: row["agent"],
+                    from: time(row["from_ms"]),
                     to: time(row["to_ms"]), reason: row["reason"], placedBy: row["placed_by"],
                     placedAt: time(row["placed_ms"])!, liftedBy: row["lifted_by"], liftedAt: time(row["lifted_ms"]),
                     liftReason: row["lift_reason"])
@@ -175,26 +192,36 @@ extension HubStore {
                 let cutoff = period.cutoff(now: now)
                 let cutoffMS = Int64(cutoff.timeIntervalSince1970 * 1000)
                 let due = "kind = ? AND time_ms < ? AND purged_ms IS NULL AND agent != '\(HubRecords.agentID)'"
-                let held = try Int64.fetchOne(
-                    db, sql: "SELECT count(*) FROM events WHERE \(due) AND \(standing)", arguments: [kind, cutoffMS]) ?? 0
+                let held =
+                    try Int64.fetchOne(
+                        db, sql: "SELECT count(*) FROM events WHERE \(due) AND \(standing)",
+                        arguments: [kind, cutoffMS]) ?? 0
                 let range = try Row.fetchOne(
                     db, sql: "SELECT count(*), min(time_ms), max(time_ms) FROM events WHERE \(due) AND NOT \(standing)",
                     arguments: [kind, cutoffMS])!
                 let count: Int64 = range[0]
                 let cutoffText = Timestamp(date: cutoff, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339
-                lines.append(.init(kind: kind, policy: period.description, cutoff: cutoffText, purged: count, held: held))
+                lines.append(
+                    .init(kind: kind, policy: period.description, cutoff: cutoffText, purged: count, held: held))
                 guard count > 0, !dryRun else { continue }
                 try db.execute(
-                    sql: "UPDATE events SET actor = '', subject = '', attrs = '{}', salt = '', purged_ms = ? WHERE \(due) AND NOT \(standing)",
+                    sql:
+                        "UPDATE events SET actor = '', subject = '', attrs = '{}', salt = '', purged_ms = ? WHERE \(due) AND NOT \(standing)",
                     arguments: [nowMS, kind, cutoffMS])
                 records.append(
-                    ("purge", person, "",
-                     [
-                        "kind": kind, "policy": period.description, "cutoff": cutoffText, "count": "\(count)",
-                        "held": "\(held)",
-                        "first_time": Timestamp(epochMilliseconds: range[1], offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339,
-                        "last_time": Timestamp(epochMilliseconds: range[2], offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339,
-                     ]))
+                    (
+                        "purge", person, "",
+                        [
+                            "kind": kind, "policy": period.description, "cutoff": cutoffText, "count": "\(count)",
+                            "held": "\(held)",
+                            "first_time": Timestamp(
+                                epochMilliseconds: range[1], offsetMinutes: Timestamp.jstOffsetMinutes
+                            ).rfc3339,
+                            "last_time": Timestamp(
+                                epochMilliseconds: range[2], offsetMinutes: Timestamp.jstOffsetMinutes
+                            ).rfc3339,
+                        ]
+                    ))
             }
             // A quarantined fork version (another event offered at a held (agent, seq)) goes with the event
             // it contended with: once that is purged, the offered copy's content goes too; its hash stays.
@@ -202,9 +229,11 @@ extension HubStore {
                 offered_event != '' AND EXISTS (SELECT 1 FROM events e WHERE e.agent = forks.agent AND e.seq = forks.seq
                 AND e.purged_ms IS NOT NULL)
                 """
-            if !dryRun, let count = try Int64.fetchOne(db, sql: "SELECT count(*) FROM forks WHERE \(forks)"), count > 0 {
+            if !dryRun, let count = try Int64.fetchOne(db, sql: "SELECT count(*) FROM forks WHERE \(forks)"), count > 0
+            {
                 try db.execute(sql: "UPDATE forks SET offered_event = '' WHERE \(forks)")
-                records.append(("purge", person, "", ["kind": "fork", "policy": "with the held event", "count": "\(count)"]))
+                records.append(
+                    ("purge", person, "", ["kind": "fork", "policy": "with the held event", "count": "\(count)"]))
             }
             try HubRecords.append(records, now: now, db: db)
             return PurgeReport(dryRun: dryRun, lines: lines)

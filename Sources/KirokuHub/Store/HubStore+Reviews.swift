@@ -1,18 +1,20 @@
+public import Foundation
 import GRDB
 public import KirokuProtocol
-
-public import Foundation
 
 /// The 点検 of the record (第20②: the 管理者 analyses the record periodically): each review is a
 /// `record/reviewed` event in the log, through a day; the rule `record_unreviewed` counts the days since.
 extension HubStore {
     /// Records that `person` reviewed the record through `through` (a day, at most today, JST).
-    public func review(through: Timestamp, note: String, by person: String, now: Date = Date()) async throws -> RecordReview {
+    public func review(through: Timestamp, note: String, by person: String, now: Date = Date()) async throws
+        -> RecordReview
+    {
         let day = String(through.withOffset(minutes: Timestamp.jstOffsetMinutes).rfc3339.prefix(10))
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
         let today = BusinessCalendar.day(nowMS)
         guard day <= today else {
-            throw KirokuError(.badQuery, "through \(day) has not come yet (today is \(today)); a review covers days already recorded")
+            throw KirokuError(
+                .badQuery, "through \(day) has not come yet (today is \(today)); a review covers days already recorded")
         }
         let note = note.trimmingCharacters(in: .whitespacesAndNewlines)
         guard note.utf8.count <= 900, Self.isOneLine(note) else {
@@ -36,7 +38,8 @@ extension HubStore {
                     """
             ).map { row in
                 RecordReview(
-                    through: row["through"] ?? "", by: row["actor"], at: Self.jst(row["time_ms"]), note: row["note"] ?? "",
+                    through: row["through"] ?? "", by: row["actor"], at: Self.jst(row["time_ms"]),
+                    note: row["note"] ?? "",
                     event: "\(HubRecords.agentID)/\(row["seq"] as Int64)")
             }
         }

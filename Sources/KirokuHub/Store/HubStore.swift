@@ -1,8 +1,7 @@
+public import Foundation
 import GRDB
 import GRDBSQLite
 public import KirokuProtocol
-
-public import Foundation
 
 /// The consolidated record on the embedded SQLite default (GRDB, WAL, `synchronous = FULL` on the writer).
 ///
@@ -16,6 +15,9 @@ public struct HubStore: Sendable {
     /// False only in the benchmark's baseline (ingest without the Merkle log, to measure what the log
     /// costs); `kiroku-hub` never turns it off.
     let merkleLog: Bool
+    /// Rung after every committed transaction that added events (an agent's batch, the hub's own records),
+    /// whoever wrote them: the rule service waits on it instead of polling the record.
+    public let arrivals: Doorbell
 
     public static func open(path: String) throws -> HubStore {
         try open(path: path, merkleLog: true)
@@ -41,7 +43,9 @@ public struct HubStore: Sendable {
                 try db.execute(sql: "PRAGMA cache_size = -65536")
             }
             try migrator.migrate(pool)
-            return HubStore(pool: pool, path: path, merkleLog: merkleLog)
+            let arrivals = Doorbell()
+            pool.add(transactionObserver: ArrivalObserver(arrivals), extent: .databaseLifetime)
+            return HubStore(pool: pool, path: path, merkleLog: merkleLog, arrivals: arrivals)
         } catch {
             throw KirokuError(.internalError, "cannot open the hub database \(path)", underlying: error)
         }
@@ -130,7 +134,10 @@ public struct HubStore: Sendable {
         migrator.registerMigration("v9: revoked serials seen") { db in
             // Every serial a good revocation list ever held: a later list without one of them is refused,
             // across restarts too (a revocation is never undone).
-            try db.execute(sql: "CREATE TABLE revoked_serials(serial TEXT PRIMARY KEY NOT NULL, seen_ms INTEGER NOT NULL) WITHOUT ROWID")
+            try db.execute(
+                sql:
+                    "CREATE TABLE revoked_serials(serial TEXT PRIMARY KEY NOT NULL, seen_ms INTEGER NOT NULL) WITHOUT ROWID"
+            )
         }
         migrator.registerMigration("v10: finding history by finding") { db in
             // The console lists findings with their histories; without this every list read every action.
@@ -181,7 +188,9 @@ public struct HubStore: Sendable {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         try pool.write { db in
             for serial in serials {
-                try db.execute(sql: "INSERT OR IGNORE INTO revoked_serials(serial, seen_ms) VALUES (?, ?)", arguments: [serial, now])
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO revoked_serials(serial, seen_ms) VALUES (?, ?)",
+                    arguments: [serial, now])
             }
         }
     }
@@ -210,11 +219,13 @@ public struct HubStore: Sendable {
     /// Checks and commits one batch from the agent `identity` (taken from its certificate, never from
     /// the payload). Returns only after the commit is durable.
     public func ingest(
-        _ batch: Batch, identity: String, now: Date = Date(), signCheckpoint: (@Sendable (Int64, Merkle.Hash) throws -> SignedNote)? = nil
+        _ batch: Batch, identity: String, now: Date = Date(),
+        signCheckpoint: (@Sendable (Int64, Merkle.Hash) throws -> SignedNote)? = nil
     ) async throws -> IngestResult {
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
         guard identity != HubRecords.agentID else {
-            throw KirokuError(.agentMismatch, "the agent id '\(HubRecords.agentID)' is the hub's own; no agent may use it")
+            throw KirokuError(
+                .agentMismatch, "the agent id '\(HubRecords.agentID)' is the hub's own; no agent may use it")
         }
         do {
             try Self.check(batch, identity: identity)
@@ -228,7 +239,8 @@ public struct HubStore: Sendable {
         let skew = Timestamp(rfc3339: batch.sentAt).map { $0.epochMilliseconds - nowMS }
         let merkleLog = self.merkleLog
         let outcome: Result<IngestResult, KirokuError> = try await pool.write { db in
-            var outcome = try Self.commit(batch, identity: identity, nowMS: nowMS, skew: skew, merkleLog: merkleLog, db: db)
+            var outcome = try Self.commit(
+                batch, identity: identity, nowMS: nowMS, skew: skew, merkleLog: merkleLog, db: db)
             // In the same transaction: the receipt's checkpoint is kept with the events it covers.
             if case .success(var result) = outcome, let signCheckpoint, merkleLog {
                 result.checkpoint = try LogTable.keep(
@@ -391,8 +403,10 @@ public struct HubStore: Sendable {
         guard merkleLog else {
             return .success(
                 IngestResult(
-                    firstSeq: events[0].seq, throughSeq: through.seq, headHash: through.hash, accepted: Int64(fresh.count),
-                    duplicates: duplicates, log: LogPosition(leafIndex: nextLeaf - 1, treeSize: nextLeaf, root: [], inclusion: [])))
+                    firstSeq: events[0].seq, throughSeq: through.seq, headHash: through.hash,
+                    accepted: Int64(fresh.count),
+                    duplicates: duplicates,
+                    log: LogPosition(leafIndex: nextLeaf - 1, treeSize: nextLeaf, root: [], inclusion: [])))
         }
         let leafIndex: Int64
         if fresh.last?.seq == through.seq {
@@ -402,7 +416,8 @@ public struct HubStore: Sendable {
         {
             leafIndex = id - 1
         } else {
-            throw KirokuError(.internalError, "event \(through.seq) of \(identity) is not in the record after its batch")
+            throw KirokuError(
+                .internalError, "event \(through.seq) of \(identity) is not in the record after its batch")
         }
         var prover = Merkle.Prover(size: log.size, source: LogTable.source(db))
         let position = LogPosition(
@@ -425,7 +440,8 @@ public struct HubStore: Sendable {
     static func check(_ batch: Batch, identity: String) throws(KirokuError) {
         guard batch.agent == identity else {
             throw KirokuError(
-                .agentMismatch, "this certificate is agent '\(identity)'; it may not send a batch for '\(batch.agent.prefix(64))'")
+                .agentMismatch,
+                "this certificate is agent '\(identity)'; it may not send a batch for '\(batch.agent.prefix(64))'")
         }
         guard let first = batch.events.first else { throw KirokuError(.emptyBatch, "the batch has no events") }
         if let gap = batch.gap {
@@ -447,21 +463,28 @@ public struct HubStore: Sendable {
             }
             try event.validate()
             guard event.kind != "record" || identity == HubRecords.agentID else {
-                throw KirokuError(.invalidEvent, "event seq \(event.seq): kind 'record' is written only by the hub itself")
+                throw KirokuError(
+                    .invalidEvent, "event seq \(event.seq): kind 'record' is written only by the hub itself")
             }
             // A submission and its review are made through the hub, which keeps the files they name.
-            guard event.kind != "contractor" || !["submitted", "reviewed"].contains(event.action) || identity == HubRecords.agentID else {
+            guard
+                event.kind != "contractor" || !["submitted", "reviewed"].contains(event.action)
+                    || identity == HubRecords.agentID
+            else {
                 throw KirokuError(
                     .invalidEvent,
-                    "event seq \(event.seq): contractor/\(event.action) is written only by the hub (kirokuctl contractor submit, review)")
+                    "event seq \(event.seq): contractor/\(event.action) is written only by the hub (kirokuctl contractor submit, review)"
+                )
             }
             if let previous {
                 guard event.seq == previous.seq + 1 else {
                     throw KirokuError(
-                        .sequenceOrder, "event seq \(event.seq) follows seq \(previous.seq); a batch must be consecutive")
+                        .sequenceOrder,
+                        "event seq \(event.seq) follows seq \(previous.seq); a batch must be consecutive")
                 }
                 guard event.prev == previous.hash else {
-                    throw KirokuError(.chainBroken, "event \(event.seq)'s prev is not the hash of event \(previous.seq)")
+                    throw KirokuError(
+                        .chainBroken, "event \(event.seq)'s prev is not the hash of event \(previous.seq)")
                 }
             } else if first.seq == 1 && event.prev != Event.genesis {
                 throw KirokuError(.chainBroken, "event 1's prev must be the genesis value (64 zeros)")
@@ -486,7 +509,8 @@ public struct HubStore: Sendable {
     /// Where the hub's copy of an agent's chain stands.
     public func chainHead(agent: String) async throws -> (seq: Int64, hash: String) {
         try await pool.read { db in
-            let row = try Row.fetchOne(db, sql: "SELECT last_seq, last_hash FROM agents WHERE id = ?", arguments: [agent])
+            let row = try Row.fetchOne(
+                db, sql: "SELECT last_seq, last_hash FROM agents WHERE id = ?", arguments: [agent])
             return row.map { ($0[0], $0[1]) } ?? (0, Event.genesis)
         }
     }
@@ -494,7 +518,8 @@ public struct HubStore: Sendable {
     /// The hash of the hub's copy of an agent's event `seq`, if it holds it.
     public func hash(agent: String, seq: Int64) async throws -> String? {
         try await pool.read { db in
-            try String.fetchOne(db, sql: "SELECT hash FROM events WHERE agent = ? AND seq = ?", arguments: [agent, seq])
+            try String.fetchOne(
+                db, sql: "SELECT hash FROM events WHERE agent = ? AND seq = ?", arguments: [agent, seq])
         }
     }
 
@@ -516,7 +541,8 @@ public struct HubStore: Sendable {
                     reportedHead: head, lag: max(0, head - lastSeq), skewMS: row["skew_ms"], events: row["events"],
                     batches: row["batches"], duplicates: row["duplicates"], forks: row["forks"],
                     quarantined: quarantined[id] ?? 0, gaps: row["gaps"], refusals: row["refusals"],
-                    lastRefusal: row["last_refusal"], clockJumps: row["clock_jumps"], declaredLost: row["declared_lost"],
+                    lastRefusal: row["last_refusal"], clockJumps: row["clock_jumps"],
+                    declaredLost: row["declared_lost"],
                     epochs: row["epochs"], lastEpochReason: row["last_epoch_reason"])
             }
         }
@@ -524,10 +550,13 @@ public struct HubStore: Sendable {
 
     /// Quarantined fork versions for one agent (what the investigation needs): the offered event's canonical
     /// JSON, or nil once the retention purge took it with the held event.
-    public func forks(agent: String) async throws -> [(seq: Int64, heldHash: String, offeredHash: String, offeredEvent: String?)] {
+    public func forks(agent: String) async throws -> [(
+        seq: Int64, heldHash: String, offeredHash: String, offeredEvent: String?
+    )] {
         try await pool.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT seq, held_hash, offered_hash, offered_event FROM forks WHERE agent = ? ORDER BY seq", arguments: [agent]
+                db, sql: "SELECT seq, held_hash, offered_hash, offered_event FROM forks WHERE agent = ? ORDER BY seq",
+                arguments: [agent]
             ).map { ($0[0], $0[1], $0[2], ($0[3] as String).isEmpty ? nil : $0[3]) }
         }
     }
@@ -598,7 +627,6 @@ struct AgentRow {
     }
 }
 
-
 /// Binds and steps one prepared INSERT through SQLite's C API.
 struct RawInsert {
     let statement: OpaquePointer
@@ -616,7 +644,8 @@ struct RawInsert {
             bytes.isEmpty
                 ? sqlite3_bind_text(statement, position, "", 0, Self.transient)
                 : sqlite3_bind_text(
-                    statement, position, bytes.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) },
+                    statement, position,
+                    bytes.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) },
                     Int32(bytes.count), Self.transient)
         }
         guard code == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: code)) }
@@ -637,7 +666,35 @@ struct RawInsert {
     func step() throws {
         let code = sqlite3_step(statement)
         guard code == SQLITE_DONE else {
-            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(connection)))
+            throw DatabaseError(
+                resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(connection)))
         }
     }
+}
+
+/// Rings a ``Doorbell`` after each committed transaction that added events, whoever wrote them (an
+/// agent's batch, the hub's own records). The `events` rows are inserted through SQLite's C API, which
+/// GRDB's change tracking never sees, so the observer asks the record itself after each commit: the
+/// newest row id, an index-free look-up of the table's last rowid. Transactions that add no events (the
+/// rule service's own findings among them) do not ring.
+private final class ArrivalObserver: TransactionObserver {
+    private let bell: Doorbell
+    /// Touched only on the writer's queue, inside GRDB's callbacks.
+    private var newest: Int64?
+
+    init(_ bell: Doorbell) { self.bell = bell }
+
+    func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool { false }
+
+    func databaseDidChange(with event: DatabaseEvent) {}
+
+    func databaseDidCommit(_ db: Database) {
+        guard let now = try? Int64.fetchOne(db, sql: "SELECT max(id) FROM events") else { return }
+        // The first commit seen after opening rings once whatever it held: a spare round costs nothing.
+        let grew = newest.map { now > $0 } ?? true
+        newest = now
+        if grew { bell.ring() }
+    }
+
+    func databaseDidRollback(_ db: Database) {}
 }

@@ -13,7 +13,9 @@ struct AgentController: HubController {
     func addRoutes(to router: Router<HubRequestContext>) {
         router.get("/v1/agent/state") { request, context in try await self.state(request, context) }
         router.post("/v1/agent/batches") { request, context in try await self.batch(request, context) }
-        router.get("/v1/agents") { _, context in try Self.encode(AgentHealthList(agents: try await self.health(context))) }
+        router.get("/v1/agents") { _, context in
+            try Self.encode(AgentHealthList(agents: try await self.health(context)))
+        }
     }
 
     func state(_ request: Request, _ context: HubRequestContext) async throws -> Response {
@@ -57,13 +59,15 @@ struct AgentController: HubController {
         case "deflate":
             body = try Inflate.inflate(body, format: .zlib, maxSize: limit)
         case let other?:
-            throw KirokuError(.unsupportedEncoding, "Content-Encoding '\(other.prefix(20))' is not supported; use gzip or deflate")
+            throw KirokuError(
+                .unsupportedEncoding, "Content-Encoding '\(other.prefix(20))' is not supported; use gzip or deflate")
         }
         let started = ContinuousClock.now
         let batch = try Batch.parse(body.readableBytesView)
         guard batch.events.count <= configuration.maxBatchEvents else {
             throw KirokuError(
-                .batchTooLarge, "the batch has \(batch.events.count) events; at most \(configuration.maxBatchEvents) are taken")
+                .batchTooLarge,
+                "the batch has \(batch.events.count) events; at most \(configuration.maxBatchEvents) are taken")
         }
         var known: Int64?
         if let text = request.uri.queryParameters["known_tree"] {
@@ -104,7 +108,6 @@ struct AgentController: HubController {
         signed.consistency = consistency
         return try Self.encode(signed)
     }
-
 
     /// Every agent's health, for those who read the whole record.
     func health(_ context: HubRequestContext) async throws -> [AgentHealth] {

@@ -1,9 +1,8 @@
+import Foundation
 import Hummingbird
 import KirokuProtocol
 import Logging
 import ServiceLifecycle
-
-import Foundation
 
 /// Findings (PROTOCOL.md §9): listed, acknowledged and resolved by people, each action recorded.
 struct FindingController: HubController {
@@ -29,10 +28,15 @@ struct FindingController: HubController {
         router.post("/v1/rules/rejudge") { request, context in
             let person = try await authorize(.actOnFindings, context)
             let body = try await Self.object(request)
-            guard let day = body["day"] else { throw KirokuError(.badQuery, "the body names the day to judge again: {\"day\": \"YYYY-MM-DD\"}") }
+            guard let day = body["day"] else {
+                throw KirokuError(.badQuery, "the body names the day to judge again: {\"day\": \"YYYY-MM-DD\"}")
+            }
             let result = try await store.rejudge(day: day, settings: configuration.rules, by: person.id)
             return Self.json(
-                .object(["day": .string(day), "found": .integer(Int64(result.found)), "resolved": .integer(Int64(result.resolved))]))
+                .object([
+                    "day": .string(day), "found": .integer(Int64(result.found)),
+                    "resolved": .integer(Int64(result.resolved)),
+                ]))
         }
         for (path, status) in [("acknowledge", "acknowledged"), ("resolve", "resolved")] {
             router.post("/v1/findings/:id/\(path)") { request, context in
@@ -40,19 +44,22 @@ struct FindingController: HubController {
                     throw KirokuError(.badQuery, "the finding id is a number")
                 }
                 let body = try await Self.object(request)
-                return try Self.encode(try await self.act(on: id, status: status, reason: body["reason"] ?? "", context))
+                return try Self.encode(
+                    try await self.act(on: id, status: status, reason: body["reason"] ?? "", context))
             }
         }
     }
 
     /// Findings, newest first, for those who read the whole record.
     func list(
-        status: String?, rule: String?, id: Int64? = nil, rules: [String]? = nil, seenSince: Int64? = nil, seenBefore: Int64? = nil,
+        status: String?, rule: String?, id: Int64? = nil, rules: [String]? = nil, seenSince: Int64? = nil,
+        seenBefore: Int64? = nil,
         limit: Int = 10_000, _ context: HubRequestContext
     ) async throws -> [Finding] {
         try await authorize(.readRecord, context)
         return try await store.findings(
-            status: status, rule: rule, id: id, rules: rules, seenSince: seenSince, seenBefore: seenBefore, limit: limit)
+            status: status, rule: rule, id: id, rules: rules, seenSince: seenSince, seenBefore: seenBefore, limit: limit
+        )
     }
 
     /// Acknowledges or resolves a finding as the caller, now, with their reason.

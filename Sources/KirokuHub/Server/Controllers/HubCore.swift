@@ -28,10 +28,12 @@ struct HubCore: Sendable {
         let log = LogController(core: core)
         let submissions = SubmissionController(core: core)
         return [
-            agents, events, PersonController(core: core), log, retention, findings, registers, submissions, ShutdownController(core: core),
+            agents, events, PersonController(core: core), log, retention, findings, registers, submissions,
+            ShutdownController(core: core),
             ManualController(core: core), ReviewController(core: core),
             try ConsoleController(
-                core: core, events: events, agents: agents, findings: findings, log: log, retention: retention, registers: registers,
+                core: core, events: events, agents: agents, findings: findings, log: log, retention: retention,
+                registers: registers,
                 submissions: submissions),
         ]
     }
@@ -45,7 +47,8 @@ struct HubCore: Sendable {
                 .wrongRole, "\(identity.uri) may not use this endpoint; it is for \(role.rawValue) certificates")
         }
         if role == .agent && identity.id == AgentID.hub {
-            throw KirokuError(.wrongRole, "the agent id '\(AgentID.hub)' is the hub's own chain; no agent certificate may use it")
+            throw KirokuError(
+                .wrongRole, "the agent id '\(AgentID.hub)' is the hub's own chain; no agent certificate may use it")
         }
         return identity
     }
@@ -70,9 +73,12 @@ struct HubCore: Sendable {
             let roles = staff.roles.map { configuration.roleLabels.labels[$0]! }.joined(separator: "・")
             throw KirokuError(.notPermitted, "\(identity.id) (\(roles)) may not \(permission)")
         case .unknown:
-            throw KirokuError(.notPermitted, "\(identity.id) is not in the people register; the 管理者 adds people and their roles")
+            throw KirokuError(
+                .notPermitted, "\(identity.id) is not in the people register; the 管理者 adds people and their roles")
         case .left(let day):
-            throw KirokuError(.notPermitted, "\(identity.id) left on \(day) (people register); their certificate no longer opens the record")
+            throw KirokuError(
+                .notPermitted,
+                "\(identity.id) left on \(day) (people register); their certificate no longer opens the record")
         }
     }
 
@@ -81,7 +87,9 @@ struct HubCore: Sendable {
     func readerLimit(_ context: HubRequestContext) async throws -> String? {
         let identity = try Self.require(.person, context)
         let lookup = try await store.staff(identity.id, labels: configuration.roleLabels)
-        if case .staff(let staff) = lookup, !staff.permissions.contains(.readRecord), staff.permissions.contains(.ownRecord) {
+        if case .staff(let staff) = lookup, !staff.permissions.contains(.readRecord),
+            staff.permissions.contains(.ownRecord)
+        {
             return identity.id
         }
         try permit(.readRecord, identity, lookup)
@@ -93,7 +101,10 @@ struct HubCore: Sendable {
         guard let own = try await readerLimit(context) else { return }
         // Their own id exactly: a prefix or part of it would reach colleagues whose ids begin the same.
         if let match = parameters["actor_match"], match != EventQuery.Match.exact.rawValue {
-            throw KirokuError(.notPermitted, "\(own) may read only their own record; actor_match \(match.prefix(20)) is for those who read the whole record")
+            throw KirokuError(
+                .notPermitted,
+                "\(own) may read only their own record; actor_match \(match.prefix(20)) is for those who read the whole record"
+            )
         }
         if let asked = parameters["actor"], asked != own {
             throw KirokuError(.notPermitted, "\(own) may read only their own record (actor \(own)), not \(asked)'s")

@@ -1,11 +1,10 @@
 import Crypto
+import Foundation
 import Hummingbird
 import KirokuProtocol
 import Logging
 import NIOCore
 import ServiceLifecycle
-
-import Foundation
 
 /// The Merkle log's endpoints (PROTOCOL.md §7): checkpoints, proofs, cosignatures and evidence bundles.
 struct LogController: HubController {
@@ -83,12 +82,14 @@ struct LogController: HubController {
         if choice == "cosigned" {
             // Asked for what the witness vouched for: nothing cosigned yet is a refusal, not a fresh checkpoint.
             guard let cosigned = try await store.newestCosignedCheckpoint() else {
-                throw KirokuError(.notFound, "no checkpoint has been cosigned by a witness yet; run 'kirokuctl witness run' first")
+                throw KirokuError(
+                    .notFound, "no checkpoint has been cosigned by a witness yet; run 'kirokuctl witness run' first")
             }
             chosen = cosigned
         } else if let choice {
             guard let size = Int64(choice), size >= 0 else {
-                throw KirokuError(.badQuery, "checkpoint must be a published tree size or 'cosigned', not '\(choice.prefix(30))'")
+                throw KirokuError(
+                    .badQuery, "checkpoint must be a published tree size or 'cosigned', not '\(choice.prefix(30))'")
             }
             guard let held = try await store.checkpoint(size: size) else {
                 throw KirokuError(.notFound, "no checkpoint of size \(size) was published")
@@ -112,13 +113,16 @@ struct LogController: HubController {
         var linked: Int64 = 0
         for (index, row) in rows.enumerated() {
             let old = spans[row.event.agent]
-            let new = (low: min(old?.low ?? row.event.seq, row.event.seq), high: max(old?.high ?? row.event.seq, row.event.seq))
+            let new = (
+                low: min(old?.low ?? row.event.seq, row.event.seq), high: max(old?.high ?? row.event.seq, row.event.seq)
+            )
             let grown = linked - (old.map { $0.high - $0.low + 3 } ?? 0) + (new.high - new.low + 3)
             if grown > Self.maxLinksPerPage && index > 0 {
                 let last = rows[index - 1].event
-                next = EventQuery.Cursor(
-                    timeMS: Timestamp(rfc3339: last.time)?.epochMilliseconds ?? 0, agent: last.agent, seq: last.seq
-                ).text
+                next =
+                    EventQuery.Cursor(
+                        timeMS: Timestamp(rfc3339: last.time)?.epochMilliseconds ?? 0, agent: last.agent, seq: last.seq
+                    ).text
                 rows.removeSubrange(index...)
                 break
             }
@@ -129,11 +133,14 @@ struct LogController: HubController {
         // The hub's signed word on this page: the query, how many events of the tree match it, where the
         // page starts among them, and a digest of its entries (PROTOCOL.md §7, completeness).
         let counts = try await store.countForEvidence(query, treeSize: published.checkpoint.size)
-        let links = try await store.evidenceLinks(rows.map { ($0.event.agent, $0.event.seq) }, treeSize: published.checkpoint.size)
+        let links = try await store.evidenceLinks(
+            rows.map { ($0.event.agent, $0.event.seq) }, treeSize: published.checkpoint.size)
         let statement = EvidenceStatement(
             origin: configuration.origin, treeSize: published.checkpoint.size,
-            query: parameters.filter { $0.key != "cursor" && $0.key != "limit" }, matching: counts.matching, offset: counts.before,
-            entries: Int64(rows.count), digest: EvidenceStatement.digest(rows.map { ($0.leaf, $0.event.hash, $0.purgedMS != nil) }),
+            query: parameters.filter { $0.key != "cursor" && $0.key != "limit" }, matching: counts.matching,
+            offset: counts.before,
+            entries: Int64(rows.count),
+            digest: EvidenceStatement.digest(rows.map { ($0.leaf, $0.event.hash, $0.purgedMS != nil) }),
             links: EvidenceLinks.digest(links))
         var statementNote = SignedNote(body: statement.body)
         for key in signingKeys { try statementNote.sign(name: configuration.origin, key: key) }
@@ -177,7 +184,8 @@ struct LogController: HubController {
                         "agent": .string(event.agent), "seq": .integer(event.seq), "time": .string(event.time),
                         "kind": .string(event.kind), "action": .string(event.action), "site": .string(event.site),
                         "prev": .string(event.prev), "hash": .string(event.hash),
-                        "purged_at": .string(Timestamp(epochMilliseconds: purgedMS, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339),
+                        "purged_at": .string(
+                            Timestamp(epochMilliseconds: purgedMS, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339),
                     ]))
             } else {
                 out += Array(#"{"event":"#.utf8) + row.event.canonicalBytes(includingHash: true)

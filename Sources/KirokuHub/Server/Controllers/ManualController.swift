@@ -1,9 +1,8 @@
+import Foundation
 import Hummingbird
 import KirokuProtocol
 import NIOCore
 import NIOPosix
-
-import Foundation
 
 /// The 対応マニュアル of incident types (PROTOCOL.md §13): registered by the 管理者, read by those who read
 /// the record, shown with the findings on incidents.
@@ -28,7 +27,8 @@ struct ManualController: HubController {
                 status: .ok,
                 headers: [
                     .contentType: manual.file.type.rawValue,
-                    .contentDisposition: "attachment; filename=\"manual-\(manual.type).\(manual.file.type.fileExtension)\"",
+                    .contentDisposition:
+                        "attachment; filename=\"manual-\(manual.type).\(manual.file.type.fileExtension)\"",
                 ],
                 body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
@@ -36,16 +36,20 @@ struct ManualController: HubController {
             let person = try await authorize(.registerManuals, context)
             let type = context.parameters.get("type") ?? ""
             guard HubStore.manualTypes[type] != nil else {
-                throw KirokuError(.notFound, "manuals are kept for \(HubStore.manualTypes.keys.sorted().joined(separator: ", "))")
+                throw KirokuError(
+                    .notFound, "manuals are kept for \(HubStore.manualTypes.keys.sorted().joined(separator: ", "))")
             }
             var request = request
             let body: ByteBuffer
             do {
                 body = try await request.collectBody(upTo: configuration.maxSubmissionBytes / 3 * 4 + 64 * 1024)
             } catch is NIOTooManyBytesError {
-                throw KirokuError(.unsupportedDocument, "the manual is over max_submission_bytes (\(configuration.maxSubmissionBytes) bytes)")
+                throw KirokuError(
+                    .unsupportedDocument,
+                    "the manual is over max_submission_bytes (\(configuration.maxSubmissionBytes) bytes)")
             }
-            guard let file = try? JSONDecoder().decode(SubmissionRequest.File.self, from: Data(body.readableBytesView)) else {
+            guard let file = try? JSONDecoder().decode(SubmissionRequest.File.self, from: Data(body.readableBytesView))
+            else {
                 throw KirokuError(.malformedRequest, "the body is {\"name\", \"content\": BASE64}")
             }
             let checked = try SubmissionController.decode([file], limit: configuration.maxSubmissionBytes)[0]

@@ -12,7 +12,8 @@ struct PersonController: HubController {
         router.get("/v1/hub/key") { _, _ in
             Self.json(
                 .object([
-                    "algorithm": .string("ed25519"), "key": .string(self.key.publicKey.rawRepresentation.base64EncodedString()),
+                    "algorithm": .string("ed25519"),
+                    "key": .string(self.key.publicKey.rawRepresentation.base64EncodedString()),
                     "key_id": .string(signingKeyID(self.key.publicKey)),
                     "overlap": .array(
                         self.overlapKeys.map {
@@ -54,7 +55,8 @@ struct PersonController: HubController {
                 guard let info = RuleInfo.named(rule) else { continue }
                 open["\(info.severity)|\(info.article)", default: 0] += count
             }
-            var text = "# HELP kiroku_findings_open Open findings (not acknowledged or resolved), by severity and article of the standard\n"
+            var text =
+                "# HELP kiroku_findings_open Open findings (not acknowledged or resolved), by severity and article of the standard\n"
             text += "# TYPE kiroku_findings_open gauge\n"
             for key in Set(RuleInfo.all.map { "\($0.severity)|\($0.article)" }).sorted() {
                 let parts = key.split(separator: "|")

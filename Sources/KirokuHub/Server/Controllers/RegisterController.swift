@@ -1,8 +1,7 @@
+import Foundation
 import Hummingbird
 import KirokuProtocol
 import NIOCore
-
-import Foundation
 
 /// The registers (PROTOCOL.md §10): read as JSON or CSV, replaced by importing a CSV.
 struct RegisterController: HubController {
@@ -42,7 +41,8 @@ struct RegisterController: HubController {
 
     /// Replaces a register with a CSV (UTF-8 or CP932) as the caller. `expectedHeld` (from a preview)
     /// refuses it if the register changed since.
-    func importCSV(_ register: Register, _ bytes: [UInt8], expectedHeld: String?, _ context: HubRequestContext) async throws
+    func importCSV(_ register: Register, _ bytes: [UInt8], expectedHeld: String?, _ context: HubRequestContext)
+        async throws
         -> (added: Int, changed: Int, removed: Int)
     {
         let person = try await authorize(.writeRegister(register), context)
@@ -54,11 +54,16 @@ struct RegisterController: HubController {
 
     /// What importing the CSV would change, for the caller to confirm; a people register that would lock
     /// them out is refused here already.
-    func preview(_ register: Register, _ bytes: [UInt8], _ context: HubRequestContext) async throws -> (csv: String, preview: RegisterPreview) {
+    func preview(_ register: Register, _ bytes: [UInt8], _ context: HubRequestContext) async throws -> (
+        csv: String, preview: RegisterPreview
+    ) {
         let person = try await authorize(.writeRegister(register), context)
         let csv = try HubStore.decodeRegisterCSV(bytes)
         let preview = try await store.previewRegister(register, csv: csv, labels: configuration.roleLabels)
-        if preview.refused.isEmpty { try keepsImporter(register, try HubStore.parseRegister(register, csv: csv, labels: configuration.roleLabels), person) }
+        if preview.refused.isEmpty {
+            try keepsImporter(
+                register, try HubStore.parseRegister(register, csv: csv, labels: configuration.roleLabels), person)
+        }
         return (csv, preview)
     }
 
@@ -69,10 +74,12 @@ struct RegisterController: HubController {
         let labels = configuration.roleLabels
         let own = rows.first { $0["person_id"] == person.id }
         let roles = own.flatMap { labels.roles($0["role"] ?? "") } ?? []
-        guard own?["left"] ?? "" == "", Staff(id: person.id, roles: roles).permissions.contains(.writeRegister(.people)) else {
+        guard own?["left"] ?? "" == "", Staff(id: person.id, roles: roles).permissions.contains(.writeRegister(.people))
+        else {
             throw KirokuError(
                 .notPermitted,
-                "this people register would lock \(person.id) out: list \(person.id) in it as \(labels.labels[.administrator]!) (or \(labels.labels[.chief]!), \(labels.labels[.deputyChief]!)); nothing was changed")
+                "this people register would lock \(person.id) out: list \(person.id) in it as \(labels.labels[.administrator]!) (or \(labels.labels[.chief]!), \(labels.labels[.deputyChief]!)); nothing was changed"
+            )
         }
     }
 
@@ -83,7 +90,9 @@ struct RegisterController: HubController {
     }
 
     static func register(_ context: HubRequestContext) throws -> Register {
-        guard let name = context.parameters.get("name")?.removingPercentEncoding, let register = Register(rawValue: name) else {
+        guard let name = context.parameters.get("name")?.removingPercentEncoding,
+            let register = Register(rawValue: name)
+        else {
             throw KirokuError(.notFound, "registers: \(Register.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         return register

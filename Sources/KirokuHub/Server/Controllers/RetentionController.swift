@@ -1,10 +1,9 @@
+import Foundation
 import Hummingbird
 import KirokuProtocol
 import Logging
 import NIOCore
 import ServiceLifecycle
-
-import Foundation
 
 /// Retention and legal holds (PROTOCOL.md §8): read by those who read the record, changed by the 管理者
 /// (and 統括者, 副統括者; PROTOCOL.md §11). Every change is also a `record` event in the log.
@@ -33,10 +32,10 @@ struct RetentionController: HubController {
         router.post("/v1/retention/purge") { request, context in
             let person = try await authorize(.manageRetention, context)
             let dryRun = request.uri.queryParameters["dry_run"].map { $0 == "1" || $0 == "true" } ?? false
-            return try Self.encode(try await store.purge(policy: configuration.retention, by: person.id, dryRun: dryRun))
+            return try Self.encode(
+                try await store.purge(policy: configuration.retention, by: person.id, dryRun: dryRun))
         }
     }
-
 
     /// Places a hold as the caller: `subject`, `actor`, `agent`, `from`, `to` (RFC 3339) and `reason`.
     func placeHold(_ body: [String: String], _ context: HubRequestContext) async throws -> LegalHold {
@@ -49,7 +48,8 @@ struct RetentionController: HubController {
             return time
         }
         return try await store.placeHold(
-            subject: body["subject"], actor: body["actor"], agent: body["agent"], from: try time("from"), to: try time("to"),
+            subject: body["subject"], actor: body["actor"], agent: body["agent"], from: try time("from"),
+            to: try time("to"),
             reason: body["reason"] ?? "", by: person.id)
     }
 

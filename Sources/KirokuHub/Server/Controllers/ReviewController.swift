@@ -1,7 +1,6 @@
+import Foundation
 import Hummingbird
 import KirokuProtocol
-
-import Foundation
 
 /// The 点検 of the record (PROTOCOL.md §16, 第20②): who reviewed it, through which day.
 struct ReviewController: HubController {
@@ -22,7 +21,10 @@ struct ReviewController: HubController {
     func record(_ body: [String: String], _ context: HubRequestContext) async throws -> RecordReview {
         let person = try await authorize(.actOnFindings, context)
         guard let text = body["through"], let through = PersonTime.parse(text) else {
-            throw KirokuError(.badQuery, "through is a day such as 2026-11-30, 2026/11/30 or 令和8年11月30日, not '\((body["through"] ?? "").prefix(40))'")
+            throw KirokuError(
+                .badQuery,
+                "through is a day such as 2026-11-30, 2026/11/30 or 令和8年11月30日, not '\((body["through"] ?? "").prefix(40))'"
+            )
         }
         return try await store.review(through: through, note: body["note"] ?? "", by: person.id)
     }

@@ -1,7 +1,6 @@
+import Foundation
 import Hummingbird
 import KirokuProtocol
-
-import Foundation
 
 /// Shutdowns declared in advance (PROTOCOL.md §14, 第30): terminals they name are quiet on purpose.
 struct ShutdownController: HubController {
@@ -23,7 +22,9 @@ struct ShutdownController: HubController {
         let person = try await authorize(.declareShutdowns, context)
         func time(_ name: String) throws -> Timestamp {
             guard let text = body[name], let time = PersonTime.parse(text) else {
-                throw KirokuError(.badQuery, "\(name) is a time such as 2026-12-05 18:00 (JST), not '\((body[name] ?? "").prefix(40))'")
+                throw KirokuError(
+                    .badQuery,
+                    "\(name) is a time such as 2026-12-05 18:00 (JST), not '\((body[name] ?? "").prefix(40))'")
             }
             return time
         }

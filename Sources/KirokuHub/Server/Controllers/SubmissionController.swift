@@ -1,9 +1,8 @@
+import Foundation
 import Hummingbird
 import KirokuProtocol
 import NIOCore
 import NIOPosix
-
-import Foundation
 
 /// Contractors' submissions (PROTOCOL.md §13): a 受託者 submits under their own certificate for a contract
 /// that names them; the city (管理者, 運用管理者) accepts or returns. A 受託者 sees the contracts that name
@@ -50,14 +49,18 @@ struct SubmissionController: HubController {
             do {
                 body = try await request.collectBody(upTo: limit)
             } catch is NIOTooManyBytesError {
-                throw KirokuError(.unsupportedDocument, "the submission is over max_submission_bytes (\(configuration.maxSubmissionBytes) bytes)")
+                throw KirokuError(
+                    .unsupportedDocument,
+                    "the submission is over max_submission_bytes (\(configuration.maxSubmissionBytes) bytes)")
             }
             // The hub's own parser first: a duplicated member (which Foundation would settle silently by
             // keeping the last) or one the protocol does not have is refused, not ignored.
             guard case .object(let members) = try JSONParser.parse(body.readableBytesView) else {
                 throw KirokuError(.malformedRequest, "the body is a JSON object")
             }
-            if let unknown = members.keys.first(where: { !["contract", "type", "instruction", "note", "previous", "files"].contains($0) }) {
+            if let unknown = members.keys.first(where: {
+                !["contract", "type", "instruction", "note", "previous", "files"].contains($0)
+            }) {
                 throw KirokuError(.malformedRequest, "a submission has no member '\(unknown.prefix(40))'")
             }
             let submission: SubmissionRequest
@@ -66,7 +69,8 @@ struct SubmissionController: HubController {
             } catch {
                 throw KirokuError(
                     .malformedRequest,
-                    "the body is {contract, type (\(SubmissionType.allCases.map(\.rawValue).joined(separator: ", "))), instruction, note, previous, files: [{name, content (base64)}]}")
+                    "the body is {contract, type (\(SubmissionType.allCases.map(\.rawValue).joined(separator: ", "))), instruction, note, previous, files: [{name, content (base64)}]}"
+                )
             }
             return try Self.encode(try await submit(submission, context))
         }
@@ -78,7 +82,8 @@ struct SubmissionController: HubController {
                 case "return", "returned": "returned"
                 default: throw KirokuError(.badQuery, "decision is accept or return")
                 }
-            return try Self.encode(try await review(try Self.id(context), decision: decision, reason: body["reason"] ?? "", context))
+            return try Self.encode(
+                try await review(try Self.id(context), decision: decision, reason: body["reason"] ?? "", context))
         }
     }
 
@@ -87,7 +92,9 @@ struct SubmissionController: HubController {
     func scope(_ context: HubRequestContext) async throws -> (identity: Identity, scope: ContractScope) {
         let identity = try Self.require(.person, context)
         let lookup = try await store.staff(identity.id, labels: configuration.roleLabels)
-        if case .staff(let staff) = lookup, !staff.permissions.contains(.readRecord), staff.permissions.contains(.submitDocuments) {
+        if case .staff(let staff) = lookup, !staff.permissions.contains(.readRecord),
+            staff.permissions.contains(.submitDocuments)
+        {
             return (identity, .namedOn(identity.id))
         }
         try core.permit(.readRecord, identity, lookup)
@@ -127,13 +134,16 @@ struct SubmissionController: HubController {
         return try await store.submit(request, files: files, by: person.id)
     }
 
-    func review(_ id: Int64, decision: String, reason: String, _ context: HubRequestContext) async throws -> Submission {
+    func review(_ id: Int64, decision: String, reason: String, _ context: HubRequestContext) async throws -> Submission
+    {
         let person = try await authorize(.reviewSubmissions, context)
         return try await store.review(id, decision: decision, reason: reason, by: person.id)
     }
 
     /// The files of a request as bytes, each checked by content, `limit` bytes together at most.
-    static func decode(_ files: [SubmissionRequest.File], limit: Int) throws -> [(name: String, bytes: [UInt8], type: DocumentType)] {
+    static func decode(_ files: [SubmissionRequest.File], limit: Int) throws -> [(
+        name: String, bytes: [UInt8], type: DocumentType
+    )] {
         var decoded: [(name: String, bytes: [UInt8], type: DocumentType)] = []
         var total = 0
         for file in files {
@@ -144,10 +154,13 @@ struct SubmissionController: HubController {
             let bytes = [UInt8](data)
             total += bytes.count
             guard total <= limit else {
-                throw KirokuError(.unsupportedDocument, "the files are over max_submission_bytes (\(limit) bytes) together")
+                throw KirokuError(
+                    .unsupportedDocument, "the files are over max_submission_bytes (\(limit) bytes) together")
             }
             guard let type = DocumentType.of(bytes) else {
-                throw KirokuError(.unsupportedDocument, "\(name) is not a PDF, PNG, JPEG or CSV by its content (whatever its name says)")
+                throw KirokuError(
+                    .unsupportedDocument,
+                    "\(name) is not a PDF, PNG, JPEG or CSV by its content (whatever its name says)")
             }
             decoded.append((name, bytes, type))
         }
@@ -170,7 +183,8 @@ struct SubmissionController: HubController {
         let clean = String(
             String.UnicodeScalarView(
                 last.unicodeScalars.filter {
-                    $0.value >= 0x20 && $0.value != 0x7F && !(0x80...0x9F).contains($0.value) && !(0x200E...0x200F).contains($0.value)
+                    $0.value >= 0x20 && $0.value != 0x7F && !(0x80...0x9F).contains($0.value)
+                        && !(0x200E...0x200F).contains($0.value)
                         && !(0x202A...0x202E).contains($0.value) && !(0x2066...0x2069).contains($0.value)
                 }))
         let trimmed = String(clean.trimmingCharacters(in: .whitespaces).prefix(120))

@@ -1,7 +1,8 @@
 import Synchronization
 
-/// Wakes the sync loop when new events are committed, so it does not have to poll quickly. A ring with
-/// nobody waiting is remembered once.
+/// Wakes a loop when new events are committed, so it does not have to poll quickly: the agent's sync loop
+/// (rung by the journal's writers) and the hub's rule service (rung by each commit that adds events). A
+/// ring with nobody waiting is remembered once.
 public final class Doorbell: Sendable {
     private struct State {
         var rung = false

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Foundation
 import KirokuProtocol
 import Logging
 import NIOCore
@@ -6,8 +7,6 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import ServiceLifecycle
-
-import Foundation
 
 /// Pushes findings as they are raised (hub configuration `alerts`): every two seconds the findings raised
 /// or reopened since the last round are queued per channel, and what is due is delivered; a channel that is
@@ -51,7 +50,8 @@ struct AlertService: Service {
                 logger.warning(
                     "alert not delivered; retried later",
                     metadata: [
-                        "kiroku.finding": "\(alert.finding.id)", "kiroku.alert.channel": "\(alert.channel)", "kiroku.error": "\(error)",
+                        "kiroku.finding": "\(alert.finding.id)", "kiroku.alert.channel": "\(alert.channel)",
+                        "kiroku.error": "\(error)",
                         "kiroku.retry_seconds": "\(Int(wait))",
                     ])
             }
@@ -121,11 +121,15 @@ final class AlertSenders: Sendable {
             try await SMTPClient(settings: mail).send(subject: message.subject, body: message.body)
             return mail.to.joined(separator: ",")
         case "syslog":
-            guard let syslog = settings.syslog else { throw KirokuError(.configuration, "syslog is no longer configured") }
+            guard let syslog = settings.syslog else {
+                throw KirokuError(.configuration, "syslog is no longer configured")
+            }
             try await SyslogClient(settings: syslog).send(alert, message: message)
             return "\(syslog.transport)://\(syslog.host):\(syslog.port)"
         case "webhook":
-            guard let webhook = settings.webhook, let http else { throw KirokuError(.configuration, "the webhook is no longer configured") }
+            guard let webhook = settings.webhook, let http else {
+                throw KirokuError(.configuration, "the webhook is no longer configured")
+            }
             var request = HTTPClientRequest(url: webhook.url)
             request.method = .POST
             request.headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
@@ -139,7 +143,10 @@ final class AlertSenders: Sendable {
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            let body = try encoder.encode(Body(hub: origin, cause: alert.cause, subject: message.subject, text: message.body, finding: alert.finding))
+            let body = try encoder.encode(
+                Body(
+                    hub: origin, cause: alert.cause, subject: message.subject, text: message.body,
+                    finding: alert.finding))
             request.body = .bytes(ByteBuffer(bytes: body))
             let response = try await http.execute(request, timeout: .seconds(30))
             _ = try? await response.body.collect(upTo: 64 * 1024)
@@ -178,7 +185,10 @@ struct SMTPClient {
         // ISO-2022-JP's own ESC is added by the encoding, after this.
         let body = String(
             String.UnicodeScalarView(
-                body.unicodeScalars.map { $0 == "\n" || $0 == "\t" || ($0.value >= 0x20 && $0.value != 0x7F && !(0x80...0x9F).contains($0.value)) ? $0 : "?" }))
+                body.unicodeScalars.map {
+                    $0 == "\n" || $0 == "\t"
+                        || ($0.value >= 0x20 && $0.value != 0x7F && !(0x80...0x9F).contains($0.value)) ? $0 : "?"
+                }))
         // ISO-2022-JP holds JIS X 0208 only: a character it cannot hold (𠮷, a dash of another code) is
         // replaced by 〓, the geta mark Japanese mail uses for it, rather than the mail not going.
         func jis(_ text: String) -> String { String(text.map { String($0).data(using: .iso2022JP) == nil ? "〓" : $0 }) }
@@ -194,13 +204,16 @@ struct SMTPClient {
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"
         var lines = [
             "From: \(settings.from)", "To: \(settings.to.joined(separator: ", "))", "Subject: \(try encoded(subject))",
-            "Date: \(formatter.string(from: date))", "Message-ID: <\(UUID().uuidString.lowercased())@\(settings.from.split(separator: "@").last ?? "kiroku")>",
+            "Date: \(formatter.string(from: date))",
+            "Message-ID: <\(UUID().uuidString.lowercased())@\(settings.from.split(separator: "@").last ?? "kiroku")>",
             "MIME-Version: 1.0", "Auto-Submitted: auto-generated",
         ]
         let text: String
         if japanese {
             // ISO-2022-JP is 7 bit: the escape sequences and ASCII go as they are.
-            guard let bytes = jis(body).data(using: .iso2022JP) else { throw KirokuError(.internalError, "the body cannot be written in ISO-2022-JP") }
+            guard let bytes = jis(body).data(using: .iso2022JP) else {
+                throw KirokuError(.internalError, "the body cannot be written in ISO-2022-JP")
+            }
             lines += ["Content-Type: text/plain; charset=ISO-2022-JP", "Content-Transfer-Encoding: 7bit"]
             text = String(decoding: bytes, as: UTF8.self)
         } else {
@@ -208,12 +221,16 @@ struct SMTPClient {
             let encoded = Data(body.utf8).base64EncodedString()
             text = stride(from: 0, to: encoded.count, by: 76).map { start in
                 let from = encoded.index(encoded.startIndex, offsetBy: start)
-                return String(encoded[from..<(encoded.index(from, offsetBy: 76, limitedBy: encoded.endIndex) ?? encoded.endIndex)])
+                return String(
+                    encoded[from..<(encoded.index(from, offsetBy: 76, limitedBy: encoded.endIndex) ?? encoded.endIndex)]
+                )
             }.joined(separator: "\n")
         }
         let all = lines.joined(separator: "\r\n") + "\r\n\r\n" + text.replacingOccurrences(of: "\n", with: "\r\n")
         // Dot-stuffing (RFC 5321 4.5.2): a line that starts with '.' gets another.
-        return all.split(separator: "\r\n", omittingEmptySubsequences: false).map { $0.hasPrefix(".") ? "." + $0 : String($0) }.joined(separator: "\r\n")
+        return all.split(separator: "\r\n", omittingEmptySubsequences: false).map {
+            $0.hasPrefix(".") ? "." + $0 : String($0)
+        }.joined(separator: "\r\n")
     }
 
     private func session(subject: String, body: String) async throws {
@@ -221,7 +238,9 @@ struct SMTPClient {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.seconds(10))
             .connect(host: settings.host, port: settings.port) { channel in
-                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
             }
         let tlsConfiguration: TLSConfiguration = {
             var tls = TLSConfiguration.makeClientConfiguration()
@@ -255,28 +274,35 @@ struct SMTPClient {
                 try await outbound.write(ByteBuffer(string: text + "\r\n"))
                 let answer = try await reply()
                 guard expect.contains(answer.code) else {
-                    throw KirokuError(.hubUnavailable, "the mail relay answered \(answer.lines.last ?? "") to \(text.prefix(20))")
+                    throw KirokuError(
+                        .hubUnavailable, "the mail relay answered \(answer.lines.last ?? "") to \(text.prefix(20))")
                 }
                 return answer.lines
             }
             let greeting = try await reply()
-            guard greeting.code == 220 else { throw KirokuError(.hubUnavailable, "the mail relay greeted with \(greeting.lines.last ?? "")") }
+            guard greeting.code == 220 else {
+                throw KirokuError(.hubUnavailable, "the mail relay greeted with \(greeting.lines.last ?? "")")
+            }
             var features = try await command("EHLO kiroku-hub", expect: [250])
             let offered = features.contains { $0.dropFirst(4).uppercased().hasPrefix("STARTTLS") }
             if starttls != "none" && offered {
                 _ = try await command("STARTTLS", expect: [220])
                 // Anything already received was sent in clear after the 220 and would be read as the encrypted
                 // session's (a response injection): refused.
-                guard pending.isEmpty else { throw KirokuError(.hubUnavailable, "the mail relay sent data in clear after STARTTLS's 220") }
+                guard pending.isEmpty else {
+                    throw KirokuError(.hubUnavailable, "the mail relay sent data in clear after STARTTLS's 220")
+                }
                 // TLS from here on, below everything else in the pipeline.
                 let raw = channel.channel
                 try await raw.eventLoop.submit {
                     let context = try NIOSSLContext(configuration: tlsConfiguration)
-                    try raw.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: host), position: .first)
+                    try raw.pipeline.syncOperations.addHandler(
+                        try NIOSSLClientHandler(context: context, serverHostname: host), position: .first)
                 }.get()
                 features = try await command("EHLO kiroku-hub", expect: [250])
             } else if starttls == "required" {
-                throw KirokuError(.configuration, "the mail relay \(host) does not offer STARTTLS (alerts.mail.starttls is required)")
+                throw KirokuError(
+                    .configuration, "the mail relay \(host) does not offer STARTTLS (alerts.mail.starttls is required)")
             }
             _ = features
             _ = try await command("MAIL FROM:<\(settings.from)>", expect: [250])
@@ -293,14 +319,18 @@ struct SMTPClient {
 struct SyslogClient {
     let settings: AlertSettings.Syslog
 
-    func line(_ alert: HubStore.PendingAlert, message: AlertMessage, hostname: String = ProcessInfo.processInfo.hostName) -> String {
+    func line(
+        _ alert: HubStore.PendingAlert, message: AlertMessage, hostname: String = ProcessInfo.processInfo.hostName
+    ) -> String {
         let severity = ["critical": 2, "warning": 4, "info": 6][alert.finding.severity] ?? 5
         func param(_ text: String) -> String {
-            text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "]", with: "\\]")
+            text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                .replacingOccurrences(of: "]", with: "\\]")
         }
         let host = hostname.isEmpty ? "-" : String(hostname.prefix(255).filter { $0.isASCII && !$0.isWhitespace })
         let time = Timestamp(date: Date()).rfc3339
-        let data = "[kiroku@32473 finding=\"\(alert.finding.id)\" rule=\"\(param(alert.finding.rule))\" article=\"\(param(alert.finding.article))\" severity=\"\(alert.finding.severity)\" cause=\"\(alert.cause)\"]"
+        let data =
+            "[kiroku@32473 finding=\"\(alert.finding.id)\" rule=\"\(param(alert.finding.rule))\" article=\"\(param(alert.finding.article))\" severity=\"\(alert.finding.severity)\" cause=\"\(alert.cause)\"]"
         // The message itself: UTF-8 with its BOM, as RFC 5424 says, on one line.
         let text = message.subject + " : " + alert.finding.summaryForJapanese.replacingOccurrences(of: "\n", with: " ")
         return "<\(settings.facility * 8 + severity)>1 \(time) \(host) kiroku-hub - FINDING \(data) \u{FEFF}\(text)"
@@ -313,13 +343,16 @@ struct SyslogClient {
                 .bind(host: settings.host.contains(":") ? "::" : "0.0.0.0", port: 0).get()
             defer { channel.close(promise: nil) }
             let address = try SocketAddress.makeAddressResolvingHost(settings.host, port: settings.port)
-            try await channel.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: ByteBuffer(string: text))).get()
+            try await channel.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: ByteBuffer(string: text)))
+                .get()
             return
         }
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.seconds(10))
             .connect(host: settings.host, port: settings.port) { channel in
-                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
             }
         try await channel.executeThenClose { _, outbound in
             try await outbound.write(ByteBuffer(string: "\(text.utf8.count) \(text)"))

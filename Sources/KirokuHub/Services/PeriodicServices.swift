@@ -3,12 +3,14 @@ import KirokuProtocol
 import Logging
 import ServiceLifecycle
 
-/// The hub's periodic jobs share one loop: a round every `interval` until the hub stops; a failed round is
-/// logged and tried again at the next one; stopping (or a server that failed to start) is not a failure.
+/// The hub's periodic jobs share one loop: a round every `interval` (or sooner, when `wake` rings) until
+/// the hub stops; a failed round is logged and tried again at the next one; stopping (or a server that
+/// failed to start) is not a failure.
 struct PeriodicJob: Sendable {
     let interval: Duration
     let failure: String
     let logger: Logger
+    var wake: Doorbell? = nil
 
     func run(_ round: () async throws -> Void) async {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
@@ -19,13 +21,18 @@ struct PeriodicJob: Sendable {
             } catch {
                 logger.error("\(failure)", metadata: ["kiroku.error": "\(error)"])
             }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            if let wake {
+                await cancelWhenGracefulShutdown { await wake.wait(timeout: interval) }
+            } else {
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            }
         }
     }
 }
 
-/// Evaluates the rules as events arrive (polling the record every half second) and the time-driven
-/// checks every minute.
+/// Evaluates the rules as events arrive (woken by ``HubStore/arrivals`` after each commit that added events,
+/// never polling) and the time-driven checks every minute. Arrivals during a round ring again, so none
+/// waits for the next minute.
 struct RuleService: Service {
     let store: HubStore
     let settings: RuleSettings
@@ -33,7 +40,10 @@ struct RuleService: Service {
 
     func run() async throws {
         var lastSweep = ContinuousClock.now - .seconds(3600)
-        await PeriodicJob(interval: .milliseconds(500), failure: "rule evaluation failed; it is retried", logger: logger).run {
+        await PeriodicJob(
+            interval: .seconds(60), failure: "rule evaluation failed; it is retried", logger: logger,
+            wake: store.arrivals
+        ).run {
             if ContinuousClock.now - lastSweep >= .seconds(60) {
                 try await store.evaluateRules(settings)
                 lastSweep = .now
@@ -68,7 +78,9 @@ struct PurgeService: Service {
     let logger: Logger
 
     func run() async throws {
-        await PeriodicJob(interval: interval, failure: "the retention purge failed; it runs again later", logger: logger).run {
+        await PeriodicJob(
+            interval: interval, failure: "the retention purge failed; it runs again later", logger: logger
+        ).run {
             let report = try await store.purge(policy: policy, by: "kiroku-hub")
             let purged = report.lines.reduce(0) { $0 + $1.purged }
             if purged > 0 {
