@@ -27,25 +27,13 @@ public struct HubQueries: Sendable {
     }
 
     /// `GET /v1/me`: who the hub takes this certificate for (status, roles, permissions).
-    public func me() async throws -> Me {
-        try await connection.get(Me.self, "/v1/me")
+    public func me() async throws -> MeAnswer {
+        try await connection.get(MeAnswer.self, "/v1/me")
     }
 
-    /// The answer of `GET /v1/me`.
-    public struct Me: Sendable, Decodable {
-        public var id: String
-        /// `unenforced` (empty people register), `staff`, `unknown` or `left`.
-        public var status: String
-        public var roles: [String]?
-        public var permissions: [String]?
-        /// The same permissions in Japanese, in the same order (hubs before 2026-11-30 do not send it).
-        public var permissionsJapanese: [String]?
-        public var left: String?
-
-        enum CodingKeys: String, CodingKey {
-            case id, status, roles, permissions, left
-            case permissionsJapanese = "permissions_ja"
-        }
+    /// `GET /v1/hub/key`: the receipt key in force and the overlap's keys.
+    public func hubKey() async throws -> HubKeyAnswer {
+        try await connection.get(HubKeyAnswer.self, "/v1/hub/key")
     }
 
     /// One page of `GET /v1/evidence`, as the hub sent it (with `checkpoint` to pin the tree).
@@ -73,8 +61,7 @@ public struct HubQueries: Sendable {
 
     /// The proof that the tree of `to` leaves extends the tree of `from` leaves.
     public func consistency(from: Int64, to: Int64) async throws -> [Merkle.Hash] {
-        struct Answer: Decodable { var proof: [String] }
-        let answer = try await connection.get(Answer.self, "/v1/log/consistency?from=\(from)&to=\(to)")
+        let answer = try await connection.get(ConsistencyAnswer.self, "/v1/log/consistency?from=\(from)&to=\(to)")
         let proof = answer.proof.compactMap { Hex.isLowercaseHex($0, length: 64) ? Hex.decode($0) : nil }
         guard proof.count == answer.proof.count else {
             throw KirokuError(.badProof, "the hub's consistency proof is not a list of hex hashes")
@@ -85,11 +72,10 @@ public struct HubQueries: Sendable {
     /// Hands the hub a checkpoint with cosignature lines to keep and serve.
     @discardableResult
     public func submitCosignature(_ note: SignedNote) async throws -> Int {
-        struct Answer: Decodable { var stored: Int }
         let bytes = try await connection.request(
             .POST, "/v1/log/cosignature", body: Array(note.text.utf8), headers: [("Content-Type", SignedNote.mediaType)]
         )
-        return try JSONDecoder().decode(Answer.self, from: Data(bytes)).stored
+        return try JSONDecoder().decode(CosignatureAnswer.self, from: Data(bytes)).stored
     }
 
     /// Every legal hold, standing or lifted.
@@ -132,21 +118,18 @@ public struct HubQueries: Sendable {
         return try JSONDecoder().decode(Finding.self, from: Data(bytes))
     }
 
-    /// Judges one day again against the registers as they now stand: `{"day", "found", "resolved"}`.
-    public func rejudge(day: String) async throws -> [String: JSONValue] {
+    /// Judges one day again against the registers as they now stand.
+    public func rejudge(day: String) async throws -> RejudgeAnswer {
         let bytes = try await connection.request(
             .POST, "/v1/rules/rejudge", body: CanonicalJSON.encode(.object(["day": .string(day)])))
-        guard case .object(let members) = try JSONParser.parse(bytes) else {
-            throw KirokuError(.hubUnavailable, "the hub's answer to /v1/rules/rejudge is not a JSON object")
-        }
-        return members
+        return try JSONDecoder().decode(RejudgeAnswer.self, from: Data(bytes))
     }
 
     /// Replaces a register (`permits`, `cards`) with a CSV; answers how many rows were added, changed, removed.
-    public func importRegister(_ name: String, csv: [UInt8]) async throws -> [String: Int] {
+    public func importRegister(_ name: String, csv: [UInt8]) async throws -> RegisterImportAnswer {
         let bytes = try await connection.request(
             .PUT, "/v1/registers/\(name)", body: csv, headers: [("Content-Type", "text/csv")])
-        return try JSONDecoder().decode([String: Int].self, from: Data(bytes))
+        return try JSONDecoder().decode(RegisterImportAnswer.self, from: Data(bytes))
     }
 
     /// A register as CSV for Excel.

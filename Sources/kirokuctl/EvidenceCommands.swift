@@ -217,23 +217,7 @@ struct Log: AsyncParsableCommand {
         @OptionGroup var hubOptions: HubOptions
 
         func execute() async throws {
-            struct Answer: Decodable {
-                var key: String
-                var keyID: String
-                enum CodingKeys: String, CodingKey {
-                    case key
-                    case keyID = "key_id"
-                }
-            }
-            let connection = try hubOptions.connect()
-            let answer: Answer
-            do {
-                answer = try await connection.get(Answer.self, "/v1/hub/key")
-            } catch {
-                await connection.shutdown()
-                throw error
-            }
-            await connection.shutdown()
+            let answer = try await hubOptions.withQueries { try await $0.hubKey() }
             print("\(answer.key)  (\(localized("鍵ID", en: "key id")) \(answer.keyID))")
         }
     }

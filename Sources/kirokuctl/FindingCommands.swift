@@ -121,11 +121,9 @@ extension Findings {
             try await hubOptions.withQueries { queries in
                 for (index, day) in days.enumerated() {
                     let answer = try await queries.rejudge(day: day)
-                    guard case .integer(let f)? = answer["found"], case .integer(let r)? = answer["resolved"] else {
-                        throw KirokuError(.hubUnavailable, "the hub's answer for \(day) could not be read")
-                    }
-                    found += Int(f)
-                    resolved += Int(r)
+                    let (f, r) = (answer.found, answer.resolved)
+                    found += f
+                    resolved += r
                     print(
                         localized(
                             "\(day)  (\(index + 1)/\(days.count))  所見 \(f) 件  解決 \(r) 件",

@@ -42,7 +42,7 @@ struct Registers: AsyncParsableCommand {
                 throw KirokuError(.configuration, "cannot read \(file)")
             }
             let result = try await hubOptions.withQueries { try await $0.importRegister(register, csv: Array(data)) }
-            let (added, changed, removed) = (result["added"] ?? 0, result["changed"] ?? 0, result["removed"] ?? 0)
+            let (added, changed, removed) = (result.added, result.changed, result.removed)
             print(
                 localized(
                     "\(register)：追加 \(added) 件、変更 \(changed) 件、削除 \(removed) 件",

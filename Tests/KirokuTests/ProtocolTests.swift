@@ -595,3 +595,31 @@ extension ProtocolTests {
         }
     }
 }
+
+extension ProtocolTests {
+    @Test("The hub's small answers keep their wire names: snake_case keys, absent fields left out")
+    func answersOnTheWire() throws {
+        func json(_ value: some Encodable) throws -> String {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return String(decoding: try encoder.encode(value), as: UTF8.self)
+        }
+        #expect(
+            try json(
+                MeAnswer(
+                    id: "kaigi01", status: "staff", roles: ["会議"], permissions: ["read"], permissionsJapanese: ["閲覧"]))
+                == #"{"id":"kaigi01","permissions":["read"],"permissions_ja":["閲覧"],"roles":["会議"],"status":"staff"}"#)
+        #expect(
+            try json(MeAnswer(id: "gone01", status: "left", left: "2026-11-30"))
+                == #"{"id":"gone01","left":"2026-11-30","status":"left"}"#)
+        #expect(
+            try json(HubKeyAnswer(key: "AA==", keyID: "k1", overlap: [.init(key: "BB==", keyID: "k0")]))
+                == #"{"algorithm":"ed25519","key":"AA==","key_id":"k1","overlap":[{"key":"BB==","key_id":"k0"}]}"#)
+        #expect(
+            try json(InclusionAnswer(leafIndex: 3, treeSize: 8, inclusion: ["ab"]))
+                == #"{"inclusion":["ab"],"leaf_index":3,"tree_size":8}"#)
+        let decoded = try JSONDecoder().decode(
+            RejudgeAnswer.self, from: Data(#"{"day":"2026-12-01","found":2,"resolved":1}"#.utf8))
+        #expect(decoded == RejudgeAnswer(day: "2026-12-01", found: 2, resolved: 1))
+    }
+}

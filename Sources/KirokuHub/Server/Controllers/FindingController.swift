@@ -32,11 +32,7 @@ struct FindingController: HubController {
                 throw KirokuError(.badQuery, "the body names the day to judge again: {\"day\": \"YYYY-MM-DD\"}")
             }
             let result = try await store.rejudge(day: day, settings: configuration.rules, by: person.id)
-            return Self.json(
-                .object([
-                    "day": .string(day), "found": .integer(Int64(result.found)),
-                    "resolved": .integer(Int64(result.resolved)),
-                ]))
+            return try Self.encode(RejudgeAnswer(day: day, found: result.found, resolved: result.resolved))
         }
         for (path, status) in [("acknowledge", "acknowledged"), ("resolve", "resolved")] {
             router.post("/v1/findings/:id/\(path)") { request, context in

@@ -21,21 +21,15 @@ struct LogController: HubController {
             let from = try Self.integer(request, "from")
             let to = try Self.integer(request, "to")
             let proof = try await store.consistencyProof(from: from, to: to)
-            return Self.json(
-                .object([
-                    "from": .integer(from), "to": .integer(to), "proof": .array(proof.map { .string(Hex.encode($0)) }),
-                ]))
+            return try Self.encode(ConsistencyAnswer(from: from, to: to, proof: proof.map { Hex.encode($0) }))
         }
         router.get("/v1/log/inclusion") { request, context in
             _ = try Self.anyone(context)
             let leaf = try Self.integer(request, "leaf")
             let size = try Self.integer(request, "size")
             let proof = try await store.inclusionProof(leaf: leaf, size: size)
-            return Self.json(
-                .object([
-                    "leaf_index": .integer(leaf), "tree_size": .integer(size),
-                    "inclusion": .array(proof.map { .string(Hex.encode($0)) }),
-                ]))
+            return try Self.encode(
+                InclusionAnswer(leafIndex: leaf, treeSize: size, inclusion: proof.map { Hex.encode($0) }))
         }
         router.post("/v1/log/cosignature") { request, context in
             try await authorize(.cosign, context)
@@ -43,7 +37,7 @@ struct LogController: HubController {
             let body = try await request.collectBody(upTo: 64 * 1024)
             let note = try SignedNote(text: String(decoding: body.readableBytesView, as: UTF8.self))
             let stored = try await store.addCosignatures(note)
-            return Self.json(.object(["stored": .integer(Int64(stored))]))
+            return try Self.encode(CosignatureAnswer(stored: stored))
         }
         router.get("/v1/evidence") { request, context in try await self.evidence(request, context) }
     }

@@ -10,41 +10,35 @@ struct PersonController: HubController {
 
     func addRoutes(to router: Router<HubRequestContext>) {
         router.get("/v1/hub/key") { _, _ in
-            Self.json(
-                .object([
-                    "algorithm": .string("ed25519"),
-                    "key": .string(self.key.publicKey.rawRepresentation.base64EncodedString()),
-                    "key_id": .string(signingKeyID(self.key.publicKey)),
-                    "overlap": .array(
-                        self.overlapKeys.map {
-                            .object([
-                                "key": .string($0.publicKey.rawRepresentation.base64EncodedString()),
-                                "key_id": .string(signingKeyID($0.publicKey)),
-                            ])
-                        }),
-                ]))
+            try Self.encode(
+                HubKeyAnswer(
+                    key: self.key.publicKey.rawRepresentation.base64EncodedString(),
+                    keyID: signingKeyID(self.key.publicKey),
+                    overlap: self.overlapKeys.map {
+                        .init(
+                            key: $0.publicKey.rawRepresentation.base64EncodedString(), keyID: signingKeyID($0.publicKey)
+                        )
+                    }))
         }
         router.get("/v1/me") { _, context in
             let identity = try Self.require(.person, context)
             let labels = self.configuration.roleLabels
-            var answer: [String: JSONValue] = ["id": .string(identity.id)]
+            let answer: MeAnswer
             switch try await self.store.staff(identity.id, labels: labels) {
             case .unenforced:
-                answer["status"] = .string("unenforced")
+                answer = MeAnswer(id: identity.id, status: "unenforced")
             case .unknown:
-                answer["status"] = .string("unknown")
+                answer = MeAnswer(id: identity.id, status: "unknown")
             case .left(let day):
-                answer["status"] = .string("left")
-                answer["left"] = .string(day)
+                answer = MeAnswer(id: identity.id, status: "left", left: day)
             case .staff(let staff):
-                answer["status"] = .string("staff")
-                answer["roles"] = .array(staff.roles.map { .string(labels.labels[$0]!) })
                 // In the same order in both languages, so that a client may show either.
                 let permissions = staff.permissions.sorted { $0.description < $1.description }
-                answer["permissions"] = .array(permissions.map { .string($0.description) })
-                answer["permissions_ja"] = .array(permissions.map { .string($0.japanese) })
+                answer = MeAnswer(
+                    id: identity.id, status: "staff", roles: staff.roles.map { labels.labels[$0]! },
+                    permissions: permissions.map(\.description), permissionsJapanese: permissions.map(\.japanese))
             }
-            return Self.json(.object(answer))
+            return try Self.encode(answer)
         }
         router.get("/metrics") { _, context in
             try await self.authorize(.readRecord, context)

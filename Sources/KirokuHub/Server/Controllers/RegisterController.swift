@@ -31,11 +31,8 @@ struct RegisterController: HubController {
             var request = request
             let body = try await request.collectBody(upTo: 16 * 1024 * 1024)
             let result = try await self.importCSV(register, Array(body.readableBytesView), expectedHeld: nil, context)
-            return Self.json(
-                .object([
-                    "added": .integer(Int64(result.added)), "changed": .integer(Int64(result.changed)),
-                    "removed": .integer(Int64(result.removed)),
-                ]))
+            return try Self.encode(
+                RegisterImportAnswer(added: result.added, changed: result.changed, removed: result.removed))
         }
     }
 
