@@ -65,8 +65,7 @@ struct Export: KirokuCommand {
                 continue
             }
             let page = try EvidenceBundle(bytes: bytes)
-            guard case .object(let root) = try JSONParser.parse(bytes) else { break }
-            if case .integer(let count) = root["omitted_after_checkpoint"] { omitted += count }
+            omitted += page.omittedAfterCheckpoint
             if var merged = bundle {
                 merged.events += page.events
                 merged.statements += page.statements
@@ -74,6 +73,8 @@ struct Export: KirokuCommand {
                 bundle = merged
             } else {
                 bundle = page
+                bundle?.next = nil
+                bundle?.omittedAfterCheckpoint = 0
                 // Every later page is proven in the same checkpoint.
                 let tree = try Checkpoint(body: try SignedNote(text: page.checkpoint).body)
                 parameters["checkpoint"] = String(tree.size)
@@ -82,7 +83,7 @@ struct Export: KirokuCommand {
                 Data(
                     "kirokuctl: \(localized("これまでに \(bundle!.events.count) 件", en: "\(bundle!.events.count) event(s) so far"))\n"
                         .utf8))
-            guard case .string(let next) = root["next"] else { break }
+            guard let next = page.next else { break }
             parameters["cursor"] = next
         }
         guard var bundle else { return }

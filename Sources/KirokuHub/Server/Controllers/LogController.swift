@@ -138,59 +138,25 @@ struct LogController: HubController {
             links: EvidenceLinks.digest(links))
         var statementNote = SignedNote(body: statement.body)
         for key in signingKeys { try statementNote.sign(name: configuration.origin, key: key) }
-        var out: [UInt8] = []
-        out.reserveCapacity(rows.count * 1500)
-        func member(_ name: String, _ value: JSONValue) {
-            out += CanonicalJSON.encode(.string(name)) + [UInt8(ascii: ":")] + CanonicalJSON.encode(value)
-        }
-        out += Array(#"{"#.utf8)
-        member("format", .string("kiroku-evidence/1"))
-        out.append(UInt8(ascii: ","))
-        member("origin", .string(configuration.origin))
-        out.append(UInt8(ascii: ","))
-        member("hub_key", .string(key.publicKey.rawRepresentation.base64EncodedString()))
-        out.append(UInt8(ascii: ","))
-        member("checkpoint", .string(published.note.text))
-        out.append(UInt8(ascii: ","))
-        member("query", .object(parameters.filter { $0.key != "cursor" }.mapValues(JSONValue.string)))
-        out.append(UInt8(ascii: ","))
-        member("statements", .array([.string(statementNote.text)]))
-        out.append(UInt8(ascii: ","))
-        member("links", .array([.array(links.map(\.json))]))
-        if let next {
-            out.append(UInt8(ascii: ","))
-            member("next", .string(next))
-        }
-        if omitted > 0 {
-            out.append(UInt8(ascii: ","))
-            member("omitted_after_checkpoint", .integer(Int64(omitted)))
-        }
-        out += Array(#","events":["#.utf8)
-        for (index, row) in rows.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
-            if let purgedMS = row.purgedMS {
+        var bundle = EvidenceBundle(
+            origin: configuration.origin, hubKey: key.publicKey.rawRepresentation.base64EncodedString(),
+            checkpoint: published.note.text, query: parameters.filter { $0.key != "cursor" },
+            events: try rows.enumerated().map { index, row in
+                guard let purgedMS = row.purgedMS else {
+                    return try EvidenceBundle.Entry(
+                        event: row.event, leafIndex: row.leaf, inclusion: proofs[index].map { Hex.encode($0) })
+                }
                 // Retention removed its content; its hash and place in the log remain.
-                let event = row.event
-                out += Array(#"{"#.utf8)
-                member(
-                    "purged",
-                    .object([
-                        "agent": .string(event.agent), "seq": .integer(event.seq), "time": .string(event.time),
-                        "kind": .string(event.kind), "action": .string(event.action), "site": .string(event.site),
-                        "prev": .string(event.prev), "hash": .string(event.hash),
-                        "purged_at": .string(
-                            Timestamp(epochMilliseconds: purgedMS, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339),
-                    ]))
-            } else {
-                out += Array(#"{"event":"#.utf8) + row.event.canonicalBytes(includingHash: true)
-            }
-            out.append(UInt8(ascii: ","))
-            member("leaf_index", .integer(row.leaf))
-            out.append(UInt8(ascii: ","))
-            member("inclusion", .array(proofs[index].map { .string(Hex.encode($0)) }))
-            out.append(UInt8(ascii: "}"))
-        }
-        out += Array("]}".utf8)
+                return EvidenceBundle.Entry(
+                    purged: row.event,
+                    at: Timestamp(epochMilliseconds: purgedMS, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339,
+                    leafIndex: row.leaf, inclusion: proofs[index].map { Hex.encode($0) })
+            })
+        bundle.statements = [statementNote.text]
+        bundle.links = [links]
+        bundle.next = next
+        bundle.omittedAfterCheckpoint = Int64(omitted)
+        let out = bundle.bytes
         return Response(
             status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: out)))
