@@ -183,13 +183,46 @@ let package = Package(
             path: "Fuzz/Sources/kiroku-fuzz",
             swiftSettings: strictSettings
         ),
+        // What the test targets share: temporary folders, the built programs, hub and agent processes, a PKI
+        // made by the test, socket producers, `eventually`.
+        .target(
+            name: "KirokuTestSupport",
+            dependencies: [
+                "KirokuAgent", "KirokuHub", "KirokuPKI", "KirokuProtocol",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/KirokuTestSupport",
+            swiftSettings: strictSettings
+        ),
+        // The wire format on its own: canonical JSON, events, vectors, the Merkle log, the parsers and fuzzing.
+        .testTarget(
+            name: "KirokuProtocolTests",
+            dependencies: [
+                "KirokuControl", "KirokuHub", "KirokuProtocol", "KirokuTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Components together: the store and rules in process, hub and agents as processes, real clients.
         .testTarget(
             name: "KirokuTests",
             dependencies: [
                 "KirokuProtocol", "KirokuPKI", "KirokuAgent", "KirokuHub", "KirokuControl", "KirokuClient",
+                "KirokuTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The minutes-long fault suite: kill -9, cut connections, restores, clocks, full disks, 200 agents.
+        .testTarget(
+            name: "KirokuFaultTests",
+            dependencies: [
+                "KirokuAgent", "KirokuClient", "KirokuControl", "KirokuHub", "KirokuProtocol", "KirokuTestSupport",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

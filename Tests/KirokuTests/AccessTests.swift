@@ -4,6 +4,7 @@ import KirokuClient
 import KirokuControl
 import KirokuHub
 import KirokuProtocol
+import KirokuTestSupport
 import NIOHTTP1
 import Testing
 
@@ -18,7 +19,8 @@ struct AccessTests {
         try pki.agent("counter-01")
         let people = ["kanri01", "kaigi01", "pin01", "unyo01", "P1000", "V-NEC-03", "gone01", "stranger01"]
         for id in people { try pki.person(id) }
-        let hub = try await HubProcess(pki: pki, temp: temp)
+        // Built in this process (HubApp.build), over real mutual TLS: roles need no process of their own.
+        let hub = try await InProcessHub(pki: pki, temp: temp)
         defer { hub.stop() }
         func connect(_ id: String) throws -> HubQueries {
             HubQueries(

@@ -1,6 +1,7 @@
 import Foundation
 import KirokuAgent
 import KirokuProtocol
+import KirokuTestSupport
 import Testing
 
 @Suite("Agent: sync cursor state machine")
@@ -223,4 +224,35 @@ final class CommitCounter: @unchecked Sendable {
         }
     }
     var totals: (Int, Int) { lock.withLock { (events, transactions) } }
+}
+
+@Suite("Agent: where a restored journal and the hub part (EpochBisection)")
+struct EpochBisectionTests {
+    /// Runs the bisection against a hub that agrees through `truth`, counting the questions asked.
+    func bisect(low: Int64, high: Int64, truth: Int64) -> (agreed: Int64, asked: Int) {
+        var bisection = EpochBisection(low: low, high: high)
+        var asked = 0
+        while let probe = bisection.probe {
+            asked += 1
+            bisection.record(agrees: probe <= truth)
+        }
+        return (bisection.agreedThrough, asked)
+    }
+
+    @Test(
+        "Finds the last agreeing seq anywhere in the range, in about log2 questions; nothing to ask when the range is empty"
+    )
+    func findsTheEnd() {
+        for truth in Int64(100)...164 {
+            let (agreed, asked) = bisect(low: 100, high: 164, truth: truth)
+            #expect(agreed == truth)
+            #expect(asked <= 7)
+        }
+        // Agreement past the range's top is capped there; the acknowledged low is never given up.
+        #expect(bisect(low: 10, high: 20, truth: 50).agreed == 20)
+        #expect(bisect(low: 10, high: 20, truth: 3).agreed == 10)
+        // A corrupt journal (high = low) and a hub behind the journal (high < low) ask nothing.
+        #expect(bisect(low: 42, high: 42, truth: 99) == (42, 0))
+        #expect(bisect(low: 42, high: 7, truth: 99) == (42, 0))
+    }
 }

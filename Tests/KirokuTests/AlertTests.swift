@@ -2,6 +2,7 @@ import Foundation
 import KirokuClient
 import KirokuControl
 import KirokuProtocol
+import KirokuTestSupport
 import NIOHTTP1
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import KirokuAgent
 import KirokuProtocol
+import KirokuTestSupport
 import Testing
 
 /// The built binaries, run as a person would: stdout, stderr and exit code.

@@ -4,6 +4,7 @@ import KirokuControl
 import KirokuHub
 import KirokuPKI
 import KirokuProtocol
+import KirokuTestSupport
 import NIOHTTP1
 import Testing
 

@@ -3,6 +3,7 @@ import KirokuClient
 import KirokuControl
 import KirokuHub
 import KirokuProtocol
+import KirokuTestSupport
 import NIOHTTP1
 import Testing
 

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import KirokuControl
 import KirokuProtocol
+import KirokuTestSupport
 import Testing
 
 /// An auditor who checks a bundle the way the tools invite them to must not be fooled: trust comes from

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import KirokuClient
 import KirokuProtocol
+import KirokuTestSupport
 import NIOHTTP1
 import SwiftASN1
 import Testing

@@ -2,6 +2,7 @@ import Foundation
 import KirokuAgent
 import KirokuHub
 import KirokuProtocol
+import KirokuTestSupport
 import Testing
 
 /// Office systems' CSV exports through the shipped example profiles (Agent/profiles), in CP932 and UTF-8,

@@ -3,6 +3,7 @@ import KirokuClient
 import KirokuControl
 import KirokuHub
 import KirokuProtocol
+import KirokuTestSupport
 import Testing
 
 /// Incidents as a lifecycle (第22③, 第27–第30) and terminals quiet on purpose (issue 14).

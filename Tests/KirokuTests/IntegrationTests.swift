@@ -4,6 +4,7 @@ import KirokuAgent
 import KirokuClient
 import KirokuControl
 import KirokuProtocol
+import KirokuTestSupport
 import NIOHTTP1
 import Testing
 

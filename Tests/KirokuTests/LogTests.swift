@@ -3,6 +3,7 @@ import KirokuAgent
 import KirokuControl
 import KirokuHub
 import KirokuProtocol
+import KirokuTestSupport
 import Testing
 
 /// The record proves itself (invariant 4): the 会議's witness, evidence bundles, `kirokuctl verify` and an

@@ -1,6 +1,7 @@
 import Foundation
 import KirokuHub
 import KirokuProtocol
+import KirokuTestSupport
 import Testing
 
 /// The misuse that actually happens behind 第20① and 第16④, and the 管理者's own acts the 会議 audits

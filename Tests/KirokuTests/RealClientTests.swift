@@ -1,6 +1,7 @@
 import Foundation
 import KirokuPKI
 import KirokuProtocol
+import KirokuTestSupport
 import Testing
 
 /// `curl` and `openssl s_client`, clients no one here wrote, against a real hub.

@@ -2,6 +2,7 @@ import Foundation
 import KirokuAgent
 import KirokuHub
 import KirokuProtocol
+import KirokuTestSupport
 import Testing
 
 /// Retention is policy, never accident (invariant 5): exactly what the policy says is purged, nothing under

@@ -1,6 +1,7 @@
 import Foundation
 import KirokuHub
 import KirokuProtocol
+import KirokuTestSupport
 import Testing
 
 extension Timestamp {

@@ -16,7 +16,7 @@ import X509
 #endif
 
 /// Builds the hub: store, receipt key, mTLS server and routes. `kiroku-hub run` and the tests both call
-/// ``build(configuration:logger:onListening:)``.
+/// ``build(configuration:logger:onListening:)`` (the tests' `InProcessHub`, for routes and roles).
 public enum HubApp {
     /// The application, ready to `runService()`.
     public static func build(

@@ -1,24 +1,30 @@
-import Foundation
-import KirokuAgent
-import KirokuPKI
-import KirokuProtocol
-import Testing
+/// What every test target shares: temporary folders, the built programs, child processes (hub, agent),
+/// a PKI made by the test, producers on the agent's socket, and `eventually` (tests wait for conditions,
+/// never for time). A library of its own so that the unit, protocol, integration and fault targets use
+/// one harness.
+public import Foundation
+import Hummingbird
+public import KirokuAgent
+import KirokuHub
+public import KirokuPKI
+public import KirokuProtocol
+import Logging
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
 /// A fresh folder per test, removed at the end unless KIROKU_KEEP_TEST_DIRS is set.
-final class TempDir: @unchecked Sendable {
-    let url: URL
-    var path: String { url.path }
+public final class TempDir: @unchecked Sendable {
+    public let url: URL
+    public var path: String { url.path }
 
-    init(_ name: String = "kiroku") throws {
+    public init(_ name: String = "kiroku") throws {
         url = URL(filePath: NSTemporaryDirectory()).appending(path: "\(name)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     }
 
-    func file(_ name: String) -> String { url.appending(path: name).path }
+    public func file(_ name: String) -> String { url.appending(path: name).path }
 
     deinit {
         if ProcessInfo.processInfo.environment["KIROKU_KEEP_TEST_DIRS"] == nil {
@@ -28,8 +34,8 @@ final class TempDir: @unchecked Sendable {
 }
 
 /// Where the package's executables were built: beside the test bundle.
-enum Binaries {
-    static let directory: URL = {
+public enum Binaries {
+    public static let directory: URL = {
         if let explicit = ProcessInfo.processInfo.environment["KIROKU_BIN"] { return URL(filePath: explicit) }
         var url = URL(filePath: CommandLine.arguments[0]).deletingLastPathComponent()
         while url.path != "/" {
@@ -39,18 +45,20 @@ enum Binaries {
         return URL(filePath: FileManager.default.currentDirectoryPath).appending(path: ".build/debug")
     }()
 
-    static func path(_ name: String) -> String { directory.appending(path: name).path }
+    public static func path(_ name: String) -> String { directory.appending(path: name).path }
 }
 
 /// The outcome of running a command to completion.
-struct Outcome: Sendable {
-    var status: Int32
-    var stdout: String
-    var stderr: String
+public struct Outcome: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
 }
 
 /// Runs a program to completion with optional standard input.
-func runProgram(_ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String] = [:])
+public func runProgram(
+    _ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]
+)
     throws -> Outcome
 {
     let process = Process()
@@ -90,7 +98,7 @@ func runProgram(_ executable: String, _ arguments: [String], stdin: String? = ni
 
 /// Polls `condition` until it holds or `timeout` passes; returns whether it held. Tests assert on the
 /// condition itself, never on how long it took.
-func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async rethrows -> Bool {
+public func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
@@ -100,45 +108,45 @@ func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -
 }
 
 /// True once the hub has acknowledged everything in the journal (reads that fail count as not yet).
-func allDelivered(_ journal: Journal) -> Bool {
+public func allDelivered(_ journal: Journal) -> Bool {
     (try? journal.progress()).map { $0.deliveredThrough >= $0.headSeq } ?? false
 }
 
 /// A CA with a hub certificate for localhost/127.0.0.1, issued by the test.
-struct TestPKI: Sendable {
-    let dir: URL
-    let ca: CertificateAuthority
+public struct TestPKI: Sendable {
+    public let dir: URL
+    public let ca: CertificateAuthority
 
     /// `issuedAt` backdates every certificate, for agents whose clock will be set back.
-    init(in temp: TempDir, name: String = "pki", issuedAt: Date = Date()) throws {
+    public init(in temp: TempDir, name: String = "pki", issuedAt: Date = Date()) throws {
         dir = temp.url.appending(path: name)
         self.issuedAt = issuedAt
         ca = try CertificateAuthority.initialize(directory: dir, name: "テスト市", now: issuedAt)
         try ca.issue(role: .hub, id: "hub", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"], now: issuedAt)
     }
 
-    let issuedAt: Date
+    public let issuedAt: Date
 
     @discardableResult
-    func agent(_ id: String) throws -> IssuedCertificate { try ca.issue(role: .agent, id: id, now: issuedAt) }
+    public func agent(_ id: String) throws -> IssuedCertificate { try ca.issue(role: .agent, id: id, now: issuedAt) }
     @discardableResult
-    func person(_ id: String) throws -> IssuedCertificate { try ca.issue(role: .person, id: id) }
+    public func person(_ id: String) throws -> IssuedCertificate { try ca.issue(role: .person, id: id) }
 
-    var caPath: String { dir.appending(path: "ca.crt").path }
-    func certPath(_ role: Identity.Role, _ id: String) -> String {
+    public var caPath: String { dir.appending(path: "ca.crt").path }
+    public func certPath(_ role: Identity.Role, _ id: String) -> String {
         dir.appending(path: "\(role == .agent ? "agents" : role == .person ? "people" : "hub")/\(id).crt").path
     }
-    func keyPath(_ role: Identity.Role, _ id: String) -> String {
+    public func keyPath(_ role: Identity.Role, _ id: String) -> String {
         dir.appending(path: "\(role == .agent ? "agents" : role == .person ? "people" : "hub")/\(id).key").path
     }
 }
 
 /// A running child process (hub or agent daemon) with its output collected to a file.
-final class ChildProcess: @unchecked Sendable {
-    let process = Process()
-    let logPath: String
+public final class ChildProcess: @unchecked Sendable {
+    public let process = Process()
+    public let logPath: String
 
-    init(_ executable: String, _ arguments: [String], log: String, environment: [String: String] = [:]) throws {
+    public init(_ executable: String, _ arguments: [String], log: String, environment: [String: String] = [:]) throws {
         logPath = log
         process.executableURL = URL(filePath: executable)
         process.arguments = arguments
@@ -153,12 +161,12 @@ final class ChildProcess: @unchecked Sendable {
         try process.run()
     }
 
-    var pid: Int32 { process.processIdentifier }
-    var isRunning: Bool { process.isRunning }
-    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// SIGTERM and wait: the graceful path.
-    func stop() {
+    public func stop() {
         if process.isRunning {
             kill(pid, SIGTERM)
             process.waitUntilExit()
@@ -166,7 +174,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// SIGKILL and wait: the crash path.
-    func kill9() {
+    public func kill9() {
         if process.isRunning {
             kill(pid, SIGKILL)
             process.waitUntilExit()
@@ -176,14 +184,52 @@ final class ChildProcess: @unchecked Sendable {
     deinit { kill9() }
 }
 
-/// A real `kiroku-hub` process on 127.0.0.1 and a free port.
-final class HubProcess: @unchecked Sendable {
-    let child: ChildProcess
-    let port: Int
-    let database: String
-    var url: String { "https://localhost:\(port)" }
+/// The hub built in this process by ``HubApp/build(configuration:logger:onListening:)`` — the code
+/// `kiroku-hub run` runs — on 127.0.0.1 and a free port, with real mutual TLS: fast for tests of routes and
+/// roles, which need no process of their own (restarts, kill -9 and logs need ``HubProcess``).
+public final class InProcessHub: Sendable {
+    public let port: Int
+    public let database: String
+    public var url: String { "https://localhost:\(port)" }
+    private let server: Task<Void, any Error>
 
-    init(pki: TestPKI, temp: TempDir, name: String = "hub", extra: [String] = []) async throws {
+    public init(pki: TestPKI, temp: TempDir, name: String = "hub") async throws {
+        database = temp.file("\(name)/record.sqlite")
+        try FileManager.default.createDirectory(
+            atPath: temp.file(name), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        var configuration = HubConfiguration(
+            ca: pki.caPath, certificate: pki.certPath(.hub, "hub"), privateKey: pki.keyPath(.hub, "hub"))
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        configuration.database = database
+        configuration.revocationList = pki.dir.appending(path: "revoked.txt").path
+        var logger = Logger(label: "kiroku.hub.test")
+        logger.logLevel = .warning
+        let (ports, listening) = AsyncStream<Int>.makeStream()
+        let app = try HubApp.build(configuration: configuration, logger: logger) { listening.yield($0) }
+        // No signal handlers: this is the test runner's process.
+        server = Task { try await app.runService(gracefulShutdownSignals: []) }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else {
+            throw KirokuError(.internalError, "the in-process hub did not start listening")
+        }
+        self.port = port
+    }
+
+    /// Shuts the hub down (gracefully: the services end, the record is closed).
+    public func stop() { server.cancel() }
+
+    deinit { server.cancel() }
+}
+
+/// A real `kiroku-hub` process on 127.0.0.1 and a free port.
+public final class HubProcess: @unchecked Sendable {
+    public let child: ChildProcess
+    public let port: Int
+    public let database: String
+    public var url: String { "https://localhost:\(port)" }
+
+    public init(pki: TestPKI, temp: TempDir, name: String = "hub", extra: [String] = []) async throws {
         database = temp.file("\(name)/record.sqlite")
         let portFile = temp.file("\(name).port")
         try? FileManager.default.removeItem(atPath: portFile)
@@ -206,11 +252,11 @@ final class HubProcess: @unchecked Sendable {
         self.port = port
     }
 
-    func stop() { child.stop() }
+    public func stop() { child.stop() }
 }
 
 /// Writes an agent configuration file for a test agent and returns its path.
-func agentConfig(
+public func agentConfig(
     _ id: String, pki: TestPKI, temp: TempDir, hubURL: String, heartbeat: Double = 300, extra: [String: Any] = [:]
 ) throws -> String {
     var object: [String: Any] = [
@@ -226,12 +272,13 @@ func agentConfig(
 }
 
 /// A real `kiroku-agent run` daemon.
-final class AgentProcess: @unchecked Sendable {
-    let child: ChildProcess
-    let config: String
-    let socket: String
+public final class AgentProcess: @unchecked Sendable {
+    public let child: ChildProcess
+    public let config: String
+    public let socket: String
 
-    init(config: String, socket: String, temp: TempDir, name: String, environment: [String: String] = [:]) async throws
+    public init(config: String, socket: String, temp: TempDir, name: String, environment: [String: String] = [:])
+        async throws
     {
         self.config = config
         self.socket = socket
@@ -254,15 +301,15 @@ final class AgentProcess: @unchecked Sendable {
         guard ready, child.isRunning else { throw KirokuError(.internalError, "agent did not start: \(child.log)") }
     }
 
-    func stop() { child.stop() }
+    public func stop() { child.stop() }
 }
 
 /// A client of the ingestion socket, as a door controller or terminal application would be.
-final class SocketProducer: @unchecked Sendable {
-    let fd: Int32
+public final class SocketProducer: @unchecked Sendable {
+    public let fd: Int32
     private var buffer: [UInt8] = []
 
-    init(path: String) throws {
+    public init(path: String) throws {
         fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -280,13 +327,13 @@ final class SocketProducer: @unchecked Sendable {
     }
 
     /// Sends one line and returns the answer line.
-    func send(_ line: String) throws -> String {
+    public func send(_ line: String) throws -> String {
         try write(line)
         return try readLine()
     }
 
     /// Sends one line without waiting for its answer (a pipelining producer).
-    func write(_ line: String) throws {
+    public func write(_ line: String) throws {
         let bytes = Array((line + "\n").utf8)
         // MSG_NOSIGNAL: a peer that closed must be an error here, not a SIGPIPE that kills the test run.
         let sent = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -294,7 +341,7 @@ final class SocketProducer: @unchecked Sendable {
     }
 
     /// Reads the next answer line.
-    func readLine() throws -> String {
+    public func readLine() throws -> String {
         while true {
             if let newline = buffer.firstIndex(of: 10) {
                 let answer = String(decoding: buffer[..<newline], as: UTF8.self)
@@ -312,7 +359,7 @@ final class SocketProducer: @unchecked Sendable {
 }
 
 /// Builds a valid chain of events for an agent, as an agent would, without a journal.
-func makeChain(
+public func makeChain(
     agent: String, count: Int, from seq: Int64 = 1, prev: String = Event.genesis, kind: String = "operation",
     action: String = "lookup"
 ) -> [Event] {
@@ -329,4 +376,13 @@ func makeChain(
         previous = event.hash
     }
     return events
+}
+
+/// A prover over leaves held in memory (vectors, forged bundles): level L, index i is the root of the
+/// 2^L leaves from i · 2^L.
+public func memoryProver(_ leaves: [Merkle.Hash]) -> Merkle.Prover {
+    Merkle.Prover(size: Int64(leaves.count)) { level, index in
+        let width = 1 << level
+        return Merkle.root(Array(leaves[(Int(index) * width)..<((Int(index) + 1) * width)]))
+    }
 }

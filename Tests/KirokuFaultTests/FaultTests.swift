@@ -4,6 +4,7 @@ import KirokuClient
 import KirokuControl
 import KirokuHub
 import KirokuProtocol
+import KirokuTestSupport
 import Logging
 import NIOHTTP1
 import Testing

@@ -2,16 +2,8 @@ import Crypto
 import Foundation
 import KirokuControl
 import KirokuProtocol
+import KirokuTestSupport
 import Testing
-
-/// A prover over leaves held in memory (vectors, forged bundles): level L, index i is the root of the
-/// 2^L leaves from i · 2^L.
-func memoryProver(_ leaves: [Merkle.Hash]) -> Merkle.Prover {
-    Merkle.Prover(size: Int64(leaves.count)) { level, index in
-        let width = 1 << level
-        return Merkle.root(Array(leaves[(Int(index) * width)..<((Int(index) + 1) * width)]))
-    }
-}
 
 /// Golden vectors of the log (`Protocol/vectors/log.json`): trees, proofs, a checkpoint, a cosignature, a
 /// receipt and an evidence bundle with a purged stub, made from fixed keys over the events of

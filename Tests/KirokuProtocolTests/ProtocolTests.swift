@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import KirokuHub
 import KirokuProtocol
+import KirokuTestSupport
 import Testing
 
 @Suite("Protocol v1: canonical JSON, timestamps, events, receipts")

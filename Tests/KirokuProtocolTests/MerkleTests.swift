@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import KirokuProtocol
+import KirokuTestSupport
 import Testing
 
 /// The Merkle log's hashing, proofs and signed notes, against the published reference vectors and over
