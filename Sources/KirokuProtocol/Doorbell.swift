@@ -27,6 +27,15 @@ public final class Doorbell: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
+    /// Whether a ring is remembered (one nobody was waiting for), forgetting it: for a caller that checks
+    /// without waiting, and for tests.
+    public func takeRing() -> Bool {
+        state.withLock { state in
+            defer { state.rung = false }
+            return state.rung
+        }
+    }
+
     /// Returns when rung, when `timeout` passes, or when the task is cancelled.
     public func wait(timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in

@@ -94,25 +94,30 @@ extension Journal {
 
     /// The epoch this journal must start at its next contact with the hub, if any.
     public func pendingEpoch() throws -> PendingEpoch? {
-        try pool.read { db in
-            let meta = try Dictionary(
-                uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT key, value FROM meta WHERE key LIKE 'epoch_%'").map
-                {
-                    ($0[0] as String, $0[1] as String)
-                })
-            guard let reason = meta["epoch_reason"] else { return nil }
-            let corrupt = meta["epoch_aside"].map {
-                CorruptJournal(
-                    aside: $0, problem: meta["epoch_problem"] ?? "",
-                    oldHead: meta["epoch_old_head"].flatMap { Int64($0) })
-            }
-            return PendingEpoch(reason: reason, corrupt: corrupt)
+        try pool.read(Self.pendingEpoch)
+    }
+
+    static func pendingEpoch(_ db: Database) throws -> PendingEpoch? {
+        let meta = try Dictionary(
+            uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT key, value FROM meta WHERE key LIKE 'epoch_%'").map {
+                ($0[0] as String, $0[1] as String)
+            })
+        guard let reason = meta["epoch_reason"] else { return nil }
+        let corrupt = meta["epoch_aside"].map {
+            CorruptJournal(
+                aside: $0, problem: meta["epoch_problem"] ?? "",
+                oldHead: meta["epoch_old_head"].flatMap { Int64($0) })
         }
+        return PendingEpoch(reason: reason, corrupt: corrupt)
     }
 
     /// The hash of the journal's event `seq`, if it holds it.
     public func hash(seq: Int64) throws -> String? {
-        try pool.read { db in try String.fetchOne(db, sql: "SELECT hash FROM events WHERE seq = ?", arguments: [seq]) }
+        try pool.read { db in try Self.hash(db, seq: seq) }
+    }
+
+    static func hash(_ db: Database, seq: Int64) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT hash FROM events WHERE seq = ?", arguments: [seq])
     }
 
     // MARK: A new epoch
@@ -127,50 +132,58 @@ extension Journal {
         afterHubSeq hubSeq: Int64, hubHash: String, agreedThrough: Int64,
         record: @Sendable (_ moved: ClosedRange<Int64>?, _ movedAsFrom: Int64) -> EventDraft
     ) throws -> EpochStart {
+        do {
+            return try pool.write { db in
+                try startEpoch(db, afterHubSeq: hubSeq, hubHash: hubHash, agreedThrough: agreedThrough, record: record)
+            }
+        } catch {
+            throw commitError(error)
+        }
+    }
+
+    /// ``startEpoch(afterHubSeq:hubHash:agreedThrough:record:)`` in the caller's transaction.
+    func startEpoch(
+        _ db: Database, afterHubSeq hubSeq: Int64, hubHash: String, agreedThrough: Int64,
+        record: @Sendable (_ moved: ClosedRange<Int64>?, _ movedAsFrom: Int64) -> EventDraft
+    ) throws -> EpochStart {
         guard agreedThrough >= 0, agreedThrough <= hubSeq else {
             throw KirokuError(.journal, "no new epoch: agreement at \(agreedThrough) is past the hub's head \(hubSeq)")
         }
         let agent = agentID
         let site = site
-        do {
-            return try pool.write { db in
-                let rows = try Row.fetchAll(
-                    db, sql: "SELECT seq, hash, body FROM events WHERE seq > ? ORDER BY seq", arguments: [agreedThrough]
-                )
-                let moved = rows.isEmpty ? nil : (rows.first!["seq"] as Int64)...(rows.last!["seq"] as Int64)
-                let epochSeq = hubSeq + 1
-                for row in rows {
-                    try db.execute(
-                        sql: "INSERT INTO orphaned(epoch_seq, seq, hash, body) VALUES (?, ?, ?, ?)",
-                        arguments: [epochSeq, row["seq"], row["hash"], row["body"]])
-                }
-                try db.execute(sql: "DELETE FROM events WHERE seq > ?", arguments: [agreedThrough])
-                let prepared = try prepare([record(moved, epochSeq + 1)], now: Date())
-                let epoch = try Self.insert(prepared, agent: agent, site: site, db: db, after: (hubSeq, hubHash))[0]
-                var again: [(EventDraft, Timestamp)] = []
-                again.reserveCapacity(rows.count)
-                for row in rows {
-                    let old = try JSONDecoder().decode(Event.self, from: row["body"] as Data)
-                    guard let time = Timestamp(rfc3339: old.time) else {
-                        throw KirokuError(
-                            .journal, "event \(old.seq) in the journal has an unreadable time '\(old.time)'")
-                    }
-                    again.append(
-                        (
-                            EventDraft(
-                                kind: old.kind, action: old.action, actor: old.actor, subject: old.subject,
-                                site: old.site,
-                                attrs: old.attrs), time
-                        ))
-                }
-                _ = try Self.insert(again, agent: agent, site: site, db: db)
-                try db.execute(sql: "UPDATE sync SET delivered_through = ? WHERE id = 1", arguments: [hubSeq])
-                try db.execute(sql: "DELETE FROM meta WHERE key LIKE 'epoch_%'")
-                return EpochStart(record: epoch, moved: moved, movedCount: rows.count)
-            }
-        } catch {
-            throw commitError(error)
+        let rows = try Row.fetchAll(
+            db, sql: "SELECT seq, hash, body FROM events WHERE seq > ? ORDER BY seq", arguments: [agreedThrough]
+        )
+        let moved = rows.isEmpty ? nil : (rows.first!["seq"] as Int64)...(rows.last!["seq"] as Int64)
+        let epochSeq = hubSeq + 1
+        for row in rows {
+            try db.execute(
+                sql: "INSERT INTO orphaned(epoch_seq, seq, hash, body) VALUES (?, ?, ?, ?)",
+                arguments: [epochSeq, row["seq"], row["hash"], row["body"]])
         }
+        try db.execute(sql: "DELETE FROM events WHERE seq > ?", arguments: [agreedThrough])
+        let prepared = try prepare([record(moved, epochSeq + 1)], now: Date())
+        let epoch = try Self.insert(prepared, agent: agent, site: site, db: db, after: (hubSeq, hubHash))[0]
+        var again: [(EventDraft, Timestamp)] = []
+        again.reserveCapacity(rows.count)
+        for row in rows {
+            let old = try JSONDecoder().decode(Event.self, from: row["body"] as Data)
+            guard let time = Timestamp(rfc3339: old.time) else {
+                throw KirokuError(
+                    .journal, "event \(old.seq) in the journal has an unreadable time '\(old.time)'")
+            }
+            again.append(
+                (
+                    EventDraft(
+                        kind: old.kind, action: old.action, actor: old.actor, subject: old.subject,
+                        site: old.site,
+                        attrs: old.attrs), time
+                ))
+        }
+        _ = try Self.insert(again, agent: agent, site: site, db: db)
+        try db.execute(sql: "UPDATE sync SET delivered_through = ? WHERE id = 1", arguments: [hubSeq])
+        try db.execute(sql: "DELETE FROM meta WHERE key LIKE 'epoch_%'")
+        return EpochStart(record: epoch, moved: moved, movedCount: rows.count)
     }
 
     /// Events taken out of the chain when epochs began, as they were (for forensics and tests).

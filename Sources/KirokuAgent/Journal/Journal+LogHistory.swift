@@ -18,16 +18,18 @@ extension Journal {
 
     /// The tree of the newest receipt whose history was consistent, nil before the first.
     public func knownTree() throws -> KnownTree? {
-        try pool.read { db in
-            guard
-                let size = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'log_size'").flatMap({
-                    Int64($0)
-                }),
-                let root = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'log_root'").flatMap(
-                    Hex.decode)
-            else { return nil }
-            return KnownTree(size: size, root: root)
-        }
+        try pool.read(Self.knownTree)
+    }
+
+    static func knownTree(_ db: Database) throws -> KnownTree? {
+        guard
+            let size = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'log_size'").flatMap({
+                Int64($0)
+            }),
+            let root = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'log_root'").flatMap(
+                Hex.decode)
+        else { return nil }
+        return KnownTree(size: size, root: root)
     }
 
     /// The alarm raised against the known tree, if any: what the hub showed and why it does not extend it.

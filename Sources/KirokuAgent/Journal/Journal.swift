@@ -228,29 +228,33 @@ public struct Journal: Sendable {
 
     /// Up to `limit` events from `seq` on (and at most about `maxBytes`), as stored canonical bytes.
     public func pending(from seq: Int64, limit: Int, maxBytes: Int) throws -> [StoredEvent] {
-        try pool.read { db in
-            var out: [StoredEvent] = []
-            var bytes = 0
-            let rows = try Row.fetchCursor(
-                db, sql: "SELECT seq, hash, body FROM events WHERE seq >= ? ORDER BY seq LIMIT ?",
-                arguments: [seq, limit])
-            while let row = try rows.next() {
-                let body: Data = row[2]
-                if !out.isEmpty && bytes + body.count > maxBytes { break }
-                bytes += body.count + 1
-                out.append(StoredEvent(seq: row[0], hash: row[1], body: [UInt8](body)))
-            }
-            return out
+        try pool.read { db in try Self.pending(db, from: seq, limit: limit, maxBytes: maxBytes) }
+    }
+
+    static func pending(_ db: Database, from seq: Int64, limit: Int, maxBytes: Int) throws -> [StoredEvent] {
+        var out: [StoredEvent] = []
+        var bytes = 0
+        let rows = try Row.fetchCursor(
+            db, sql: "SELECT seq, hash, body FROM events WHERE seq >= ? ORDER BY seq LIMIT ?",
+            arguments: [seq, limit])
+        while let row = try rows.next() {
+            let body: Data = row[2]
+            if !out.isEmpty && bytes + body.count > maxBytes { break }
+            bytes += body.count + 1
+            out.append(StoredEvent(seq: row[0], hash: row[1], body: [UInt8](body)))
         }
+        return out
     }
 
     /// The event at `seq`, decoded, if the journal still has it.
     public func event(seq: Int64) throws -> Event? {
-        try pool.read { db in
-            guard let body = try Data.fetchOne(db, sql: "SELECT body FROM events WHERE seq = ?", arguments: [seq])
-            else { return nil }
-            return try JSONDecoder().decode(Event.self, from: body)
-        }
+        try pool.read { db in try Self.event(db, seq: seq) }
+    }
+
+    static func event(_ db: Database, seq: Int64) throws -> Event? {
+        guard let body = try Data.fetchOne(db, sql: "SELECT body FROM events WHERE seq = ?", arguments: [seq])
+        else { return nil }
+        return try JSONDecoder().decode(Event.self, from: body)
     }
 
     /// Every event kept, decoded, in sequence order (for verification and tests; not for large journals).
@@ -269,36 +273,42 @@ public struct Journal: Sendable {
     public func markDelivered(_ signed: SignedReceipt, now: Date = Date()) throws {
         let body = try String(decoding: JSONEncoder().encode(signed), as: UTF8.self)
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
-        try pool.write { db in
-            try db.execute(
-                sql: """
-                    UPDATE sync SET delivered_through = max(delivered_through, ?), last_sync_ms = ?,
-                        last_attempt_ms = ?, last_error = NULL, hub_reachable = 1 WHERE id = 1
-                    """, arguments: [signed.receipt.throughSeq, nowMS, nowMS])
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO receipts(through_seq, first_seq, body, received_ms) VALUES (?, ?, ?, ?)",
-                arguments: [signed.receipt.throughSeq, signed.receipt.firstSeq, body, nowMS])
-        }
+        try pool.write { db in try Self.markDelivered(db, signed, body: body, nowMS: nowMS) }
+    }
+
+    static func markDelivered(_ db: Database, _ signed: SignedReceipt, body: String, nowMS: Int64) throws {
+        try db.execute(
+            sql: """
+                UPDATE sync SET delivered_through = max(delivered_through, ?), last_sync_ms = ?,
+                    last_attempt_ms = ?, last_error = NULL, hub_reachable = 1 WHERE id = 1
+                """, arguments: [signed.receipt.throughSeq, nowMS, nowMS])
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO receipts(through_seq, first_seq, body, received_ms) VALUES (?, ?, ?, ?)",
+            arguments: [signed.receipt.throughSeq, signed.receipt.firstSeq, body, nowMS])
     }
 
     /// Records that the hub answered (reachable) without moving the delivered mark.
     public func recordContact(now: Date = Date()) throws {
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
-        try pool.write { db in
-            try db.execute(
-                sql: "UPDATE sync SET last_attempt_ms = ?, last_error = NULL, hub_reachable = 1 WHERE id = 1",
-                arguments: [nowMS])
-        }
+        try pool.write { db in try Self.recordContact(db, nowMS: nowMS) }
+    }
+
+    static func recordContact(_ db: Database, nowMS: Int64) throws {
+        try db.execute(
+            sql: "UPDATE sync SET last_attempt_ms = ?, last_error = NULL, hub_reachable = 1 WHERE id = 1",
+            arguments: [nowMS])
     }
 
     /// Records a failed sync attempt, for `status`.
     public func recordFailure(_ message: String, reachable: Bool, now: Date = Date()) throws {
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
-        try pool.write { db in
-            try db.execute(
-                sql: "UPDATE sync SET last_attempt_ms = ?, last_error = ?, hub_reachable = ? WHERE id = 1",
-                arguments: [nowMS, String(message.prefix(500)), reachable ? 1 : 0])
-        }
+        try pool.write { db in try Self.recordFailure(db, message, reachable: reachable, nowMS: nowMS) }
+    }
+
+    static func recordFailure(_ db: Database, _ message: String, reachable: Bool, nowMS: Int64) throws {
+        try db.execute(
+            sql: "UPDATE sync SET last_attempt_ms = ?, last_error = ?, hub_reachable = ? WHERE id = 1",
+            arguments: [nowMS, String(message.prefix(500)), reachable ? 1 : 0])
     }
 
     /// Deletes delivered events older than `cutoff`, keeping the chain head. Returns how many went.
@@ -317,11 +327,13 @@ public struct Journal: Sendable {
 
     /// The newest sequence number and the delivered mark: two index look-ups, cheap enough for a hot loop.
     public func progress() throws -> (headSeq: Int64, deliveredThrough: Int64) {
-        try pool.read { db in
-            let head = try Int64.fetchOne(db, sql: "SELECT seq FROM events ORDER BY seq DESC LIMIT 1") ?? 0
-            let delivered = try Int64.fetchOne(db, sql: "SELECT delivered_through FROM sync WHERE id = 1") ?? 0
-            return (head, delivered)
-        }
+        try pool.read(Self.progress)
+    }
+
+    static func progress(_ db: Database) throws -> (headSeq: Int64, deliveredThrough: Int64) {
+        let head = try Int64.fetchOne(db, sql: "SELECT seq FROM events ORDER BY seq DESC LIMIT 1") ?? 0
+        let delivered = try Int64.fetchOne(db, sql: "SELECT delivered_through FROM sync WHERE id = 1") ?? 0
+        return (head, delivered)
     }
 
     /// Where the journal stands: head, delivered mark, backlog, last contact with the hub.

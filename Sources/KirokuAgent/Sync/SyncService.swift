@@ -59,7 +59,7 @@ public struct SyncService: Service {
             group.cancelAll()
         }
         await connection.shutdown()
-        guard let progress = try? journal.progress() else { return false }
+        guard let progress = try? await journal.suspending.progress() else { return false }
         return progress.deliveredThrough >= progress.headSeq
     }
 
@@ -71,7 +71,7 @@ public struct SyncService: Service {
         var prefetched: PreparedBatch?
         let poll = Duration.milliseconds(Int64(configuration.pollSeconds * 1000))
         while !Task.isCancelled {
-            let head = try journal.progress().headSeq
+            let head = try await journal.suspending.progress().headSeq
             switch cursor.next(now: .now, localHead: head) {
             case .wait(let duration):
                 try await Task.sleep(for: duration)
@@ -89,20 +89,21 @@ public struct SyncService: Service {
                         min(configuration.batchEvents, state.maxBatchEvents),
                         min(configuration.batchBytes, state.maxBatchBytes)
                     )
-                    if let pending = try needsEpoch(state, head: head) {
+                    if let pending = try await needsEpoch(state, head: head) {
                         try await startEpoch(after: state, head: head, reason: pending, connection: connection)
                     }
-                    if state.lastSeq > 0, let mine = try journal.event(seq: state.lastSeq), mine.hash != state.lastHash
+                    if state.lastSeq > 0, let mine = try await journal.suspending.event(seq: state.lastSeq),
+                        mine.hash != state.lastHash
                     {
                         throw KirokuError(
                             .fork,
                             "the hub's event \(state.lastSeq) differs from this journal's: the chains have forked")
                     }
                     cursor.stateReceived(lastSeq: state.lastSeq)
-                    try journal.recordContact()
+                    try await journal.suspending.recordContact()
                     logger.debug("hub state", metadata: ["kiroku.hub.last_seq": "\(state.lastSeq)"])
                 } catch {
-                    try fail(error, &cursor, &random)
+                    try await fail(error, &cursor, &random)
                 }
             case .send(let from):
                 do {
@@ -111,7 +112,7 @@ public struct SyncService: Service {
                     if let ready = prefetched, ready.firstSeq == from {
                         batch = ready
                     } else {
-                        batch = try prepare(from: from, head: head, limits: limits)
+                        batch = try await prepare(from: from, head: head, limits: limits)
                     }
                     prefetched = nil
                     // While the hub verifies and commits this batch, read and compress the next one.
@@ -159,7 +160,7 @@ public struct SyncService: Service {
                         logger.error(
                             "could not record the judgement of the hub's log", metadata: ["kiroku.error": "\(error)"])
                     }
-                    try journal.markDelivered(receipt)
+                    try await journal.suspending.markDelivered(receipt)
                     if let gap = batch.gap {
                         // The agent's side of the record of the loss; it ships like any event.
                         try await journal.append([
@@ -185,7 +186,7 @@ public struct SyncService: Service {
                         ])
                 } catch {
                     prefetched = nil
-                    try fail(error, &cursor, &random)
+                    try await fail(error, &cursor, &random)
                 }
             }
         }
@@ -195,11 +196,12 @@ public struct SyncService: Service {
     /// corrupt at start (a new epoch is pending), or one restored from a backup, which the hub is ahead of
     /// past what was delivered (it holds more, or another event at the hub's head). Nil when they agree.
     /// Where what was acknowledged differs, the caller reports a fork instead: that is not a rollback.
-    private func needsEpoch(_ state: AgentState, head: Int64) throws -> PendingEpoch? {
-        if let pending = try journal.pendingEpoch() { return pending }
-        let delivered = try journal.progress().deliveredThrough
+    private func needsEpoch(_ state: AgentState, head: Int64) async throws -> PendingEpoch? {
+        if let pending = try await journal.suspending.pendingEpoch() { return pending }
+        let delivered = try await journal.suspending.progress().deliveredThrough
         guard state.lastSeq > delivered else { return nil }
-        if try state.lastSeq > head || journal.hash(seq: state.lastSeq) != state.lastHash {
+        let mine = state.lastSeq > head ? nil : try await journal.suspending.hash(seq: state.lastSeq)
+        if state.lastSeq > head || mine != state.lastHash {
             return PendingEpoch(reason: "journal_rollback", corrupt: nil)
         }
         return nil
@@ -213,22 +215,20 @@ public struct SyncService: Service {
     private func startEpoch(
         after state: AgentState, head: Int64, reason pending: PendingEpoch, connection: HubConnection
     ) async throws {
-        var low = min(try journal.progress().deliveredThrough, state.lastSeq)
-        var high = min(head, state.lastSeq)
-        if pending.corrupt != nil { high = low }  // a fresh journal shares no event with the hub
-        while low < high {
-            let middle = low + (high - low + 1) / 2
+        let low = min(try await journal.suspending.progress().deliveredThrough, state.lastSeq)
+        // A fresh journal (the old one was corrupt) shares no event with the hub past what it acknowledged.
+        var bisection = EpochBisection(low: low, high: pending.corrupt != nil ? low : min(head, state.lastSeq))
+        while let middle = bisection.probe {
             let answer = try await connection.get(AgentState.self, "/v1/agent/state?seq=\(middle)")
-            if let hubHash = answer.hashAtSeq, try journal.hash(seq: middle) == hubHash {
-                low = middle
-            } else {
-                high = middle - 1
-            }
+            let mine = try await journal.suspending.hash(seq: middle)
+            bisection.record(agrees: answer.hashAtSeq != nil && mine == answer.hashAtSeq)
         }
-        let agreed = low
+        let agreed = bisection.agreedThrough
         let hubSeq = state.lastSeq
         let agentID = journal.agentID
-        let start = try journal.startEpoch(afterHubSeq: hubSeq, hubHash: state.lastHash, agreedThrough: agreed) {
+        let start = try await journal.suspending.startEpoch(
+            afterHubSeq: hubSeq, hubHash: state.lastHash, agreedThrough: agreed
+        ) {
             moved, movedAs in
             var attrs = [
                 "reason": pending.reason, "hub_seq": "\(hubSeq)", "journal_head": "\(head)",
@@ -277,8 +277,8 @@ public struct SyncService: Service {
     }
 
     /// Reads the events from `from` on and encodes the batch body.
-    func prepare(from: Int64, head: Int64, limits: (events: Int, bytes: Int)) throws -> PreparedBatch {
-        let events = try journal.pending(from: from, limit: limits.events, maxBytes: limits.bytes)
+    func prepare(from: Int64, head: Int64, limits: (events: Int, bytes: Int)) async throws -> PreparedBatch {
+        let events = try await journal.suspending.pending(from: from, limit: limits.events, maxBytes: limits.bytes)
         guard let first = events.first, let last = events.last else {
             throw KirokuError(.journal, "the hub lacks events from seq \(from) on, but this journal holds none of them")
         }
@@ -309,8 +309,8 @@ public struct SyncService: Service {
     /// The next batch if the journal already holds events from `from` on; nil otherwise (or on any error:
     /// the main path will read again and report it).
     func prefetch(from: Int64, limits: (events: Int, bytes: Int)) async -> PreparedBatch? {
-        guard let head = try? journal.progress().headSeq, head >= from else { return nil }
-        return try? prepare(from: from, head: head, limits: limits)
+        guard let head = try? await journal.suspending.progress().headSeq, head >= from else { return nil }
+        return try? await prepare(from: from, head: head, limits: limits)
     }
 
     /// After a catch-up, hands the batch buffers' memory back to the system so an idle agent stays small.
@@ -326,7 +326,7 @@ public struct SyncService: Service {
 
     private func post(_ batch: PreparedBatch, connection: HubConnection) async throws -> SignedReceipt {
         // Names the tree of the last consistent receipt, so that the hub proves its new tree extends it.
-        let known = try journal.knownTree().map { "?known_tree=\($0.size)" } ?? ""
+        let known = try await journal.suspending.knownTree().map { "?known_tree=\($0.size)" } ?? ""
         let answer = try await connection.request(
             .POST, "/v1/agent/batches" + known, body: batch.body, headers: batch.headers)
         do {
@@ -337,7 +337,7 @@ public struct SyncService: Service {
     }
 
     private func fail(_ error: any Error, _ cursor: inout SyncCursor, _ random: inout SystemRandomNumberGenerator)
-        throws
+        async throws
     {
         if Task.isCancelled { throw CancellationError() }
         let wait = cursor.failed(now: .now, using: &random)
@@ -345,7 +345,7 @@ public struct SyncService: Service {
         let reachable = kiroku.map { $0.code != .hubUnavailable } ?? false
         let message = kiroku.map { "\($0.code.rawValue): \($0.message)" } ?? String(describing: error)
         // Bookkeeping only: if even that cannot be written (disk full), keep syncing anyway.
-        try? journal.recordFailure(message, reachable: reachable)
+        try? await journal.suspending.recordFailure(message, reachable: reachable)
         logger.warning(
             "sync attempt failed; retrying",
             metadata: [
