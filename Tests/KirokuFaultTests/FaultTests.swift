@@ -68,8 +68,8 @@ struct FaultTests {
     }
 
     /// A backup with SQLite's online backup API (python3's sqlite3), as Hub/README.md tells operators.
-    static func onlineBackup(_ database: String, to backup: String) throws {
-        let outcome = try runProgram(
+    static func onlineBackup(_ database: String, to backup: String) async throws {
+        let outcome = try await runProgram(
             "/usr/bin/env",
             [
                 "python3", "-c",
@@ -250,7 +250,7 @@ extension FaultTests {
         first.stop()
         // The nightly backup, taken with SQLite's online backup (what Hub/README.md tells operators to do).
         let backup = temp.file("backup.sqlite")
-        try Self.onlineBackup(first.database, to: backup)
+        try await Self.onlineBackup(first.database, to: backup)
         let backedUp = try journal.progress().deliveredThrough
         // More events arrive and are delivered to the hub after the backup...
         let second = try await HubProcess(pki: pki, temp: temp, extra: ["--port", "\(port)"])
@@ -362,7 +362,7 @@ extension FaultTests {
         #expect(await eventually { (try? journal.progress()).map { $0.deliveredThrough >= 5_000 } ?? false })
         first.stop()
         let backup = temp.file("backup.sqlite")
-        try Self.onlineBackup(first.database, to: backup)
+        try await Self.onlineBackup(first.database, to: backup)
         let second = try await HubProcess(pki: pki, temp: temp, extra: ["--port", "\(port)"])
         try await journal.append(
             Array(repeating: EventDraft(kind: "access", action: "exit", actor: "P1", subject: "電算室"), count: 3000))
@@ -385,7 +385,7 @@ extension FaultTests {
         let held = Set(heldList)
         let missing = Set(1...head).subtracting(held)
         #expect(missing == Set(gap.from...gap.through), "the declared range is exactly what the hub lacks")
-        let backupHead = try runProgram(
+        let backupHead = try await runProgram(
             "/usr/bin/env",
             [
                 "python3", "-c",
@@ -436,7 +436,7 @@ extension FaultTests {
         // The terminal's nightly backup of its journal.
         let journalPath = temp.file("counter-01/journal.sqlite")
         let backup = temp.file("journal-backup.sqlite")
-        try Self.onlineBackup(journalPath, to: backup)
+        try await Self.onlineBackup(journalPath, to: backup)
         // The next day: more events, all delivered.
         agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent2")
         for index in 0..<200 {
@@ -538,7 +538,7 @@ extension FaultTests {
         let neverDelivered = beforeDamage.filter { $0.seq > hubHead.seq }
         #expect(neverDelivered.count >= 200)
         // A bad sector: one page of events in the middle of the file is overwritten with garbage.
-        let damage = try runProgram(
+        let damage = try await runProgram(
             "/usr/bin/env",
             [
                 "python3", "-c",
@@ -580,7 +580,7 @@ extension FaultTests {
         let fresh = try Journal.open(path: journalPath, agentID: "counter-01", site: "")
         #expect(try fresh.pendingEpoch()?.reason == "journal_corrupt")
         #expect(try fresh.integrityCheck() == "ok")
-        let status = try runProgram(Binaries.path("kiroku-agent"), ["status", "--config", offline])
+        let status = try await runProgram(Binaries.path("kiroku-agent"), ["status", "--config", offline])
         #expect(status.stdout.contains("保留中（journal_corrupt）") && status.stdout.contains(aside), "\(status.stdout)")
         let writtenAfter = try fresh.allEvents()
         // The network returns.
@@ -716,9 +716,9 @@ extension FaultTests {
         try pki.agent("counter-01")
         let mountPoint = temp.file("small")
         try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
-        let mounted = try runProgram("/bin/mount", ["-t", "tmpfs", "-o", "size=320k", "tmpfs", mountPoint])
+        let mounted = try await runProgram("/bin/mount", ["-t", "tmpfs", "-o", "size=320k", "tmpfs", mountPoint])
         try #require(mounted.status == 0, "mount: \(mounted.stderr)")
-        defer { _ = try? runProgram("/bin/umount", ["-l", mountPoint]) }
+        defer { _ = try? runProgramBlocking("/bin/umount", ["-l", mountPoint]) }
         let journalPath = mountPoint + "/journal.sqlite"
         let config = try agentConfig(
             "counter-01", pki: pki, temp: temp, hubURL: "https://localhost:1", extra: ["journal": journalPath])
@@ -746,7 +746,7 @@ extension FaultTests {
             refused += 1
         }
         // Space returns.
-        #expect(try runProgram("/bin/mount", ["-o", "remount,size=16m", mountPoint]).status == 0)
+        #expect(try await runProgram("/bin/mount", ["-o", "remount,size=16m", mountPoint]).status == 0)
         let after = try producer.send(#"{"kind":"access","action":"exit","actor":"P1","subject":"電算室"}"#)
         #expect(after.contains("\"ok\":true"), "\(after)")
         agent.stop()

@@ -55,8 +55,24 @@ public struct Outcome: Sendable {
     public var stderr: String
 }
 
-/// Runs a program to completion with optional standard input.
+/// Runs a program to completion with optional standard input. The waiting happens on a thread of
+/// Dispatch's own, never on one of Swift's cooperative pool (two threads on a two-core machine): a test
+/// that waits for a program must not stop every other test's tasks from running.
 public func runProgram(
+    _ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]
+) async throws -> Outcome {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async {
+            continuation.resume(
+                with: Result {
+                    try runProgramBlocking(executable, arguments, stdin: stdin, environment: environment)
+                })
+        }
+    }
+}
+
+/// ``runProgram(_:_:stdin:environment:)`` for code that cannot wait asynchronously (threads, `defer`).
+public func runProgramBlocking(
     _ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]
 )
     throws -> Outcome

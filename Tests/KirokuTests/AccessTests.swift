@@ -94,21 +94,21 @@ struct AccessTests {
         #expect(me.permissions?.contains("replace the permits register") == false)
         #expect(try await as_["stranger01"]!.me().status == "unknown")
         #expect(try await as_["gone01"]!.me().left == yesterday)
-        func kirokuctl(_ id: String, _ arguments: [String]) throws -> Outcome {
-            try runProgram(
+        func kirokuctl(_ id: String, _ arguments: [String]) async throws -> Outcome {
+            try await runProgram(
                 Binaries.path("kirokuctl"),
                 arguments + [
                     "--hub", hub.url, "--ca", pki.caPath, "--cert", pki.certPath(.person, id), "--key",
                     pki.keyPath(.person, id),
                 ])
         }
-        let whoami = try kirokuctl("P1000", ["whoami"])
+        let whoami = try await kirokuctl("P1000", ["whoami"])
         #expect(whoami.status == 0 && whoami.stdout == "P1000: 操作者\n  できること：自分の記録を閲覧する\n", "\(whoami.stdout)")
-        let english = try kirokuctl("P1000", ["whoami", "--lang", "en"])
+        let english = try await kirokuctl("P1000", ["whoami", "--lang", "en"])
         #expect(
             english.status == 0 && english.stdout == "P1000: 操作者\n  may read one's own record\n", "\(english.stdout)")
-        #expect(try kirokuctl("gone01", ["whoami"]).stdout.contains("\(yesterday) に離任"))
-        let refused = try kirokuctl("P1000", ["agents"])
+        #expect(try await kirokuctl("gone01", ["whoami"]).stdout.contains("\(yesterday) に離任"))
+        let refused = try await kirokuctl("P1000", ["agents"])
         #expect(
             refused.status == 2 && refused.stderr.contains("not_permitted: P1000 (操作者) may not read the record"),
             "\(refused.stderr)")
@@ -168,7 +168,7 @@ struct AccessTests {
         #expect(await message { _ = try await as_["stranger01"]!.agents() }.contains("not in the people register"))
 
         // curl, a client no one here wrote: the operator's certificate on /v1/agents gets 403 not_permitted.
-        let curl = try runProgram(
+        let curl = try await runProgram(
             "/usr/bin/curl",
             [
                 "-sS", "-w", "\n%{http_code}", "--cacert", pki.caPath, "--cert", pki.certPath(.person, "P1000"),
@@ -178,17 +178,21 @@ struct AccessTests {
         #expect(curl.stdout.hasSuffix("\n403") && curl.stdout.contains("\"code\":\"not_permitted\""))
 
         // Judging past days again (after the permits register came in) is for those who act on findings.
-        let rejudged = try kirokuctl("kanri01", ["findings", "rejudge", "--from", "2026-11-26", "--to", "2026-11-27"])
+        let rejudged = try await kirokuctl(
+            "kanri01", ["findings", "rejudge", "--from", "2026-11-26", "--to", "2026-11-27"])
         #expect(
             rejudged.status == 0 && rejudged.stdout.contains("2026-11-26  (1/2)")
                 && rejudged.stdout.contains("2 日を判定し直しました"), "\(rejudged.stdout)\(rejudged.stderr)")
         #expect(
-            try kirokuctl("kaigi01", ["findings", "rejudge", "--from", "2026-11-27"]).stderr.contains("not_permitted"))
+            try await kirokuctl("kaigi01", ["findings", "rejudge", "--from", "2026-11-27"]).stderr.contains(
+                "not_permitted"))
         #expect(
-            try kirokuctl("kanri01", ["findings", "rejudge", "--from", "2026-11-27", "--to", "2026-11-01"]).status == 64
+            try await kirokuctl("kanri01", ["findings", "rejudge", "--from", "2026-11-27", "--to", "2026-11-01"]).status
+                == 64
         )
         // A range into the future is refused before any day is judged (it once judged the past days, then failed).
-        let future = try kirokuctl("kanri01", ["findings", "rejudge", "--from", "2026/11/26", "--to", "2999-01-01"])
+        let future = try await kirokuctl(
+            "kanri01", ["findings", "rejudge", "--from", "2026/11/26", "--to", "2999-01-01"])
         #expect(
             future.status == 64 && future.stderr.contains("has not come yet") && !future.stdout.contains("2026-11-26"),
             "\(future.stdout)\(future.stderr)")

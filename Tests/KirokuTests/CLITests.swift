@@ -10,13 +10,13 @@ struct CLITests {
     @Test(
         "kirokuctl, kiroku-agent and kiroku-hub --help in Japanese by default and in English with --lang en: every command, every option and argument",
         arguments: ["kirokuctl", "kiroku-agent", "kiroku-hub"])
-    func helpInBothLanguages(program: String) throws {
+    func helpInBothLanguages(program: String) async throws {
         let binary = Binaries.path(program)
         /// The overview and each option's or argument's text of one help page (wrapped lines joined), by name.
-        func page(_ command: [String], _ language: String) throws -> (
+        func page(_ command: [String], _ language: String) async throws -> (
             overview: String, entries: [String: String], subcommands: [String]
         ) {
-            let outcome = try runProgram(binary, command + ["--help"], environment: ["KIROKU_LANG": language])
+            let outcome = try await runProgram(binary, command + ["--help"], environment: ["KIROKU_LANG": language])
             #expect(outcome.status == 0, "\(command): \(outcome.stderr)")
             var overview = ""
             var section = ""
@@ -47,8 +47,8 @@ struct CLITests {
         var pending: [[String]] = [[]]
         var seen = 0
         while let command = pending.popLast() {
-            let ja = try page(command, "ja")
-            let en = try page(command, "en")
+            let ja = try await page(command, "ja")
+            let en = try await page(command, "en")
             seen += 1
             #expect(japanese(ja.overview) && ja.overview != en.overview, "\(command): \(ja.overview) / \(en.overview)")
             #expect(Set(ja.entries.keys) == Set(en.entries.keys), "\(command)")
@@ -68,34 +68,35 @@ struct CLITests {
     }
 
     @Test("pki: init, issue with 0600 keys, list, revoke by id; errors are clear and change nothing")
-    func pki() throws {
+    func pki() async throws {
         let temp = try TempDir("cli-pki")
         let ctl = Binaries.path("kirokuctl")
         let dir = temp.file("pki")
-        #expect(try runProgram(ctl, ["pki", "init", "--dir", dir, "--name", "稲城市"]).status == 0)
-        let again = try runProgram(ctl, ["pki", "init", "--dir", dir])
+        #expect(try await runProgram(ctl, ["pki", "init", "--dir", dir, "--name", "稲城市"]).status == 0)
+        let again = try await runProgram(ctl, ["pki", "init", "--dir", dir])
         #expect(again.status != 0 && again.stderr.contains("already exists"))
-        #expect(try runProgram(ctl, ["pki", "issue", "agent", "--dir", dir, "--id", "counter-01"]).status == 0)
+        #expect(try await runProgram(ctl, ["pki", "issue", "agent", "--dir", dir, "--id", "counter-01"]).status == 0)
         #expect(
-            try runProgram(ctl, ["pki", "issue", "person", "--dir", dir, "--id", "kanri01", "--name", "山田 太郎"]).status
+            try await runProgram(ctl, ["pki", "issue", "person", "--dir", dir, "--id", "kanri01", "--name", "山田 太郎"])
+                .status
                 == 0)
-        let noName = try runProgram(ctl, ["pki", "issue", "hub", "--dir", dir])
+        let noName = try await runProgram(ctl, ["pki", "issue", "hub", "--dir", dir])
         #expect(noName.status != 0 && noName.stderr.contains("--dns"))
-        let badID = try runProgram(ctl, ["pki", "issue", "agent", "--dir", dir, "--id", "端末/1"])
+        let badID = try await runProgram(ctl, ["pki", "issue", "agent", "--dir", dir, "--id", "端末/1"])
         #expect(badID.status != 0 && badID.stderr.contains("pki:"))
         for key in ["ca.key", "agents/counter-01.key", "people/kanri01.key"] {
             let mode = try FileManager.default.attributesOfItem(atPath: "\(dir)/\(key)")[.posixPermissions] as? Int
             #expect(mode == 0o600, "\(key)")
         }
-        let list = try runProgram(ctl, ["pki", "list", "--dir", dir])
+        let list = try await runProgram(ctl, ["pki", "list", "--dir", dir])
         #expect(list.stdout.contains("山田 太郎") && list.stdout.contains("counter-01"))
         #expect(!list.stdout.contains("REVOKED"))
-        let revoke = try runProgram(
+        let revoke = try await runProgram(
             ctl, ["pki", "revoke", "--dir", dir, "--role", "agent", "--id", "counter-01", "--reason", "端末廃棄"])
         #expect(revoke.status == 0 && revoke.stdout.contains("agent counter-01（シリアル "))
-        let twice = try runProgram(ctl, ["pki", "revoke", "--dir", dir, "--role", "agent", "--id", "counter-01"])
+        let twice = try await runProgram(ctl, ["pki", "revoke", "--dir", dir, "--role", "agent", "--id", "counter-01"])
         #expect(twice.status != 0)
-        #expect(try runProgram(ctl, ["pki", "list", "--dir", dir]).stdout.contains("REVOKED"))
+        #expect(try await runProgram(ctl, ["pki", "list", "--dir", dir]).stdout.contains("REVOKED"))
         // Serials print as two hex digits per byte (docs/ARCHITECTURE.md, stack note 5) and match revoked.txt.
         let revokedText = try String(contentsOfFile: "\(dir)/revoked.txt", encoding: .utf8)
         let serial = try #require(
@@ -104,7 +105,7 @@ struct CLITests {
     }
 
     @Test("kiroku-agent ledger: the paper ledgers as one command each, with the fields the standard asks for")
-    func ledger() throws {
+    func ledger() async throws {
         let temp = try TempDir("cli-ledger")
         let agent = Binaries.path("kiroku-agent")
         let journalPath = temp.file("journal.sqlite")
@@ -120,7 +121,7 @@ struct CLITests {
             ["media-in", "--medium", "USB-0007", "--person", "P0012"],
         ]
         for entry in entries {
-            let outcome = try runProgram(agent, ["ledger"] + entry + common)
+            let outcome = try await runProgram(agent, ["ledger"] + entry + common)
             #expect(outcome.status == 0 && outcome.stdout.hasPrefix("記録しました：連番"), "\(entry): \(outcome.stderr)")
         }
         for refused in [
@@ -130,7 +131,7 @@ struct CLITests {
             ["stock-in", "--count", "0", "--lot", "x", "--by", "P0201"],
             ["media-out", "--medium", "USB-0007", "--person", "P0012", "--purpose", " "],  // no purpose (第15)
         ] {
-            let outcome = try runProgram(agent, ["ledger"] + refused + common)
+            let outcome = try await runProgram(agent, ["ledger"] + refused + common)
             #expect(outcome.status == 64, "\(refused): \(outcome.stderr)")
         }
         let events = try Journal.open(path: journalPath, agentID: "serverroom", site: "").allEvents()
@@ -151,12 +152,12 @@ struct CLITests {
     }
 
     @Test("kiroku-agent record: exits 0 only when durable; bad input gets a clear error, exit 64, and writes nothing")
-    func record() throws {
+    func record() async throws {
         let temp = try TempDir("cli-record")
         let agent = Binaries.path("kiroku-agent")
         let journalPath = temp.file("journal.sqlite")
         let common = ["--id", "counter-01", "--journal", journalPath, "--site", "本庁舎"]
-        let ok = try runProgram(
+        let ok = try await runProgram(
             agent,
             ["record"] + common + [
                 "--kind", "residentcard", "--action", "destroy", "--actor", "P0201", "--subject", "住基カード-000087",
@@ -173,7 +174,7 @@ struct CLITests {
             (["--kind", "agent", "--action", "loss", "--actor", "P1"], "written by Kiroku itself"),
         ]
         for (arguments, message) in cases {
-            let outcome = try runProgram(agent, ["record"] + common + arguments)
+            let outcome = try await runProgram(agent, ["record"] + common + arguments)
             #expect(outcome.status == 64, "\(arguments)")
             #expect(outcome.stderr.contains(message), "\(outcome.stderr)")
         }
@@ -181,11 +182,11 @@ struct CLITests {
         #expect(try journal.status().headSeq == 1)
         let event = try #require(try journal.event(seq: 1))
         #expect(event.attrs["method"] == "裁断" && event.site == "本庁舎")
-        let status = try runProgram(agent, ["status"] + common)
+        let status = try await runProgram(agent, ["status"] + common)
         #expect(
             status.stdout.contains("未送信:           1 件") && status.stdout.contains("最後の送信:       なし"),
             "\(status.stdout)")
-        let english = try runProgram(agent, ["status", "--lang", "en"] + common)
+        let english = try await runProgram(agent, ["status", "--lang", "en"] + common)
         #expect(
             english.stdout.contains("backlog:          1 event(s)")
                 && english.stdout.contains("last sync:        never"), "\(english.stdout)")
@@ -193,7 +194,7 @@ struct CLITests {
         for (typed, expected) in [
             ("2026/11/27 9:30", "2026-11-27T09:30:00.000+09:00"), ("令和8年11月27日 17:05", "2026-11-27T17:05:00.000+09:00"),
         ] {
-            let typedTime = try runProgram(
+            let typedTime = try await runProgram(
                 agent,
                 ["record"] + common + [
                     "--kind", "access", "--action", "enter", "--actor", "P0012", "--subject", "電算室", "--time", typed,
@@ -202,16 +203,17 @@ struct CLITests {
             let head = try journal.status().headSeq
             #expect(try journal.event(seq: head)?.time == expected, "\(typed)")
         }
-        let noConfig = try runProgram(agent, ["record", "--kind", "access", "--action", "enter", "--actor", "P1"])
+        let noConfig = try await runProgram(
+            agent, ["record", "--kind", "access", "--action", "enter", "--actor", "P1"])
         #expect(noConfig.status == 64 && noConfig.stderr.contains("--config"))
         try Data(#"{"site": "本庁舎"}"#.utf8).write(to: URL(filePath: temp.file("bad.json")))
-        let badConfig = try runProgram(agent, ["status", "--config", temp.file("bad.json")])
+        let badConfig = try await runProgram(agent, ["status", "--config", temp.file("bad.json")])
         #expect(badConfig.status == 64 && badConfig.stderr.contains("agent_id"), "\(badConfig.stderr)")
         try Data(#"{"agent_id": "counter-01", "heartbeat_seconds": "often"}"#.utf8).write(
             to: URL(filePath: temp.file("bad2.json")))
-        let wrongType = try runProgram(agent, ["status", "--config", temp.file("bad2.json")])
+        let wrongType = try await runProgram(agent, ["status", "--config", temp.file("bad2.json")])
         #expect(wrongType.status == 64 && wrongType.stderr.contains("heartbeat_seconds"), "\(wrongType.stderr)")
-        let hub = try runProgram(Binaries.path("kiroku-hub"), ["run", "--config", temp.file("missing.json")])
+        let hub = try await runProgram(Binaries.path("kiroku-hub"), ["run", "--config", temp.file("missing.json")])
         #expect(hub.status != 0 && hub.stderr.contains("cannot read configuration file"))
     }
 
@@ -228,7 +230,7 @@ struct CLITests {
         let agentBinary = Binaries.path("kiroku-agent")
         for (actor, subject) in [("P0101", "住民票コード 00000000001"), ("00123", "=cmd|' /C calc'!A0"), ("P0101", "端末01")] {
             #expect(
-                try runProgram(
+                try await runProgram(
                     agentBinary,
                     [
                         "record", "--config", config, "--kind", "operation", "--action", "lookup", "--actor", actor,
@@ -245,7 +247,7 @@ struct CLITests {
         let ctl = Binaries.path("kirokuctl")
         let connection = ["--hub", hub.url, "--pki", pki.dir.path, "--as", "kanri01"]
         // Japanese by default; English with --lang en (anywhere on the line) or KIROKU_LANG=en.
-        let table = try runProgram(
+        let table = try await runProgram(
             ctl, ["query"] + connection + ["--kind", "operation"],
             environment: ["KIROKU_LANG": "", "LC_ALL": "", "LANG": "C.UTF-8"])
         #expect(table.status == 0, "\(table.stderr)")
@@ -253,20 +255,20 @@ struct CLITests {
             table.stdout.contains("日時(JST)") && table.stdout.contains("種別/操作")
                 && table.stdout.contains("住民票コード 00000000001"), "\(table.stdout)")
         #expect(table.stdout.contains("記録 3 件"), "\(table.stdout)")
-        let english = try runProgram(ctl, ["--lang", "en", "query"] + connection + ["--kind", "operation"])
+        let english = try await runProgram(ctl, ["--lang", "en", "query"] + connection + ["--kind", "operation"])
         #expect(
             english.stdout.contains("time(JST)") && english.stdout.contains("3 event(s)"),
             "\(english.stdout)\(english.stderr)")
-        let csvEnglish = try runProgram(
+        let csvEnglish = try await runProgram(
             ctl, ["query"] + connection + ["--kind", "operation", "--format", "csv", "--lang", "en"])
         #expect(csvEnglish.stdout.hasPrefix("\u{FEFF}time_jst,time,agent,seq"), "\(csvEnglish.stdout.prefix(80))")
-        let csvJapanese = try runProgram(
+        let csvJapanese = try await runProgram(
             ctl, ["query"] + connection + ["--kind", "operation", "--format", "csv"], environment: ["KIROKU_LANG": "ja"]
         )
         #expect(csvJapanese.stdout.hasPrefix("\u{FEFF}日時(JST),日時,端末,連番"), "\(csvJapanese.stdout.prefix(80))")
-        #expect(try runProgram(ctl, ["--lang", "fr", "agents"] + connection).status == 64)
+        #expect(try await runProgram(ctl, ["--lang", "fr", "agents"] + connection).status == 64)
 
-        let jsonl = try runProgram(ctl, ["query"] + connection + ["--kind", "operation", "--format", "jsonl"])
+        let jsonl = try await runProgram(ctl, ["query"] + connection + ["--kind", "operation", "--format", "jsonl"])
         let lines = jsonl.stdout.split(separator: "\n")
         #expect(lines.count == 3)
         for line in lines {
@@ -275,7 +277,7 @@ struct CLITests {
             #expect(String(decoding: event.canonicalBytes(includingHash: true), as: UTF8.self) == String(line))
         }
 
-        let csv = try runProgram(ctl, ["query"] + connection + ["--kind", "operation", "--format", "csv"])
+        let csv = try await runProgram(ctl, ["query"] + connection + ["--kind", "operation", "--format", "csv"])
         let bytes = Array(csv.stdout.utf8)
         #expect(bytes.starts(with: [0xEF, 0xBB, 0xBF]))
         #expect(csv.stdout.contains("\r\n"))
@@ -283,15 +285,15 @@ struct CLITests {
         #expect(csv.stdout.contains(#","=""00123""","#), "a numeric ID stays text in Excel: the field is =\"00123\"")
         #expect(csv.stdout.contains("'=cmd"), "a formula-looking field is defused")
 
-        let paged = try runProgram(ctl, ["query"] + connection + ["--limit", "1", "--all", "--format", "jsonl"])
+        let paged = try await runProgram(ctl, ["query"] + connection + ["--limit", "1", "--all", "--format", "jsonl"])
         let pagedCount = paged.stdout.split(separator: "\n").count
         #expect(pagedCount >= 4, "three records plus agent/started at least")
 
-        let agents = try runProgram(ctl, ["agents"] + connection)
+        let agents = try await runProgram(ctl, ["agents"] + connection)
         #expect(agents.status == 0 && agents.stdout.contains("counter-01"))
-        let bad = try runProgram(ctl, ["query"] + connection + ["--from", "昨日"])
+        let bad = try await runProgram(ctl, ["query"] + connection + ["--from", "昨日"])
         #expect(bad.status == 64 && bad.stderr.contains("bad_query"))
-        let wrongRole = try runProgram(
+        let wrongRole = try await runProgram(
             ctl,
             [
                 "query", "--hub", hub.url, "--ca", pki.caPath, "--cert", pki.certPath(.agent, "counter-01"), "--key",

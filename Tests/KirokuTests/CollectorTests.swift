@@ -207,7 +207,7 @@ struct CollectorTests {
         let bad = try agentConfig(
             "room", pki: pki, temp: temp, hubURL: "https://127.0.0.1:1",
             extra: ["files": [["path": log, "format": "text", "pattern": "(unclosed"]]])
-        let refused = try runProgram(Binaries.path("kiroku-agent"), ["run", "--config", bad])
+        let refused = try await runProgram(Binaries.path("kiroku-agent"), ["run", "--config", bad])
         #expect(refused.status != 0 && refused.stderr.contains("pattern"), "\(refused.stderr)")
     }
 
@@ -241,7 +241,7 @@ struct CollectorTests {
         let agent = Binaries.path("kiroku-agent")
         let journalPath = temp.file("counter-01/journal.sqlite")
 
-        let infected = try runProgram(
+        let infected = try await runProgram(
             agent, ["scan", media, "--medium", "USB-0007", "--actor", "P0101", "--config", config])
         #expect(infected.status == 1, "\(infected.stderr)")
         #expect(infected.stdout.contains("docs/eicar.com: Eicar-Test-Signature") && infected.stdout.contains("第19③④"))
@@ -258,7 +258,7 @@ struct CollectorTests {
         #expect(events[1].attrs["virus"]?.hasPrefix("Eicar-Test-Signature") == true)
         #expect(events[1].attrs["files"] == media + "/docs/eicar.com")
 
-        let ok = try runProgram(agent, ["scan", clean, "--actor", "P0102", "--config", config])
+        let ok = try await runProgram(agent, ["scan", clean, "--actor", "P0102", "--config", config])
         #expect(ok.status == 0 && ok.stdout.hasPrefix("異常なし：1 ファイル"), "\(ok.stdout)\(ok.stderr)")
         events = try journal.allEvents()
         #expect(events.count == 3 && events[2].attrs["result"] == "clean" && events[2].subject == clean)
@@ -267,7 +267,7 @@ struct CollectorTests {
         let broken = try agentConfig(
             "counter-01", pki: pki, temp: temp, hubURL: "https://127.0.0.1:1",
             extra: ["clamav_database": temp.file("none.hdb")])
-        let failed = try runProgram(agent, ["scan", clean, "--actor", "P0102", "--config", broken])
+        let failed = try await runProgram(agent, ["scan", clean, "--actor", "P0102", "--config", broken])
         #expect(failed.status == 2 && failed.stderr.contains("none.hdb"), "\(failed.stderr)")
         events = try journal.allEvents()
         #expect(
@@ -277,15 +277,16 @@ struct CollectorTests {
         let noScanner = try agentConfig(
             "counter-01", pki: pki, temp: temp, hubURL: "https://127.0.0.1:1",
             extra: ["clamscan": "/nonexistent/clamscan"])
-        let missing = try runProgram(agent, ["scan", clean, "--actor", "P0102", "--config", noScanner])
+        let missing = try await runProgram(agent, ["scan", clean, "--actor", "P0102", "--config", noScanner])
         #expect(missing.status == 64 && missing.stderr.contains("apt install clamav"))
         #expect(
-            try runProgram(agent, ["scan", temp.file("gone"), "--actor", "P0102", "--config", config]).status == 64)
+            try await runProgram(agent, ["scan", temp.file("gone"), "--actor", "P0102", "--config", config]).status
+                == 64)
         #expect(try journal.allEvents().count == 4)
 
         // ClamAV's own log: what clamscan --log wrote for real, and clamd's lines with their LogTime prefix.
         let log = temp.file("clamav.log")
-        let scanned = try runProgram(
+        let scanned = try await runProgram(
             "/usr/bin/clamscan", ["--recursive", "--database=\(database)", "--log=\(log)", media])
         #expect(scanned.status == 1)
         try append(
@@ -328,11 +329,11 @@ struct CollectorTests {
     }
 
     /// Appends records to a wtmp file the way the system's own tool writes them (`utmpdump -r`).
-    func appendWtmp(_ path: String, _ lines: [String], temp: TempDir) throws {
+    func appendWtmp(_ path: String, _ lines: [String], temp: TempDir) async throws {
         let text = temp.file("utmp.txt")
         try Data(lines.map { $0 + "\n" }.joined().utf8).write(to: URL(filePath: text))
         let binary = temp.file("utmp.bin")
-        let made = try runProgram("/bin/sh", ["-c", "utmpdump -r < '\(text)' > '\(binary)'"])
+        let made = try await runProgram("/bin/sh", ["-c", "utmpdump -r < '\(text)' > '\(binary)'"])
         let bytes = try Data(contentsOf: URL(filePath: binary))
         #expect(bytes.count == lines.count * 384, "\(made.stderr)")
         if !FileManager.default.fileExists(atPath: path) {
@@ -352,7 +353,7 @@ struct CollectorTests {
         let pki = try TestPKI(in: temp)
         try pki.agent("counter-01")
         let wtmp = temp.file("wtmp")
-        try appendWtmp(
+        try await appendWtmp(
             wtmp,
             [
                 // boot: not a session
@@ -364,7 +365,7 @@ struct CollectorTests {
             ], temp: temp)
         // Failed logins (btmp): someone guessing P0199's password over ssh, and one typed name no one has.
         let btmp = temp.file("btmp")
-        try appendWtmp(
+        try await appendWtmp(
             btmp,
             (0..<5).map {
                 Self.utmp(6, 2001 + $0, "", "P0199", "ssh:notty", "10.20.0.99", "2026-11-28T00:0\($0):30,000000+00:00")
@@ -393,7 +394,7 @@ struct CollectorTests {
         #expect(
             failures[0].subject == "ssh:notty"
                 && failures[0].attrs == ["source": "btmp", "pid": "2001", "host": "10.20.0.99"])
-        let lastb = try runProgram("/usr/bin/lastb", ["-f", btmp, "-w"])
+        let lastb = try await runProgram("/usr/bin/lastb", ["-f", btmp, "-w"])
         #expect(lastb.stdout.components(separatedBy: "P0199").count - 1 == 5, "\(lastb.stdout)")
         var events = try sessions()
         #expect(
@@ -407,7 +408,7 @@ struct CollectorTests {
 
         // kill -9, more sessions meanwhile: the logout of tty1 names P0102 from the record read before.
         agent.child.kill9()
-        try appendWtmp(
+        try await appendWtmp(
             wtmp,
             [
                 Self.utmp(8, 1302, "tty1", "", "tty1", "", "2026-11-28T03:00:00,000000+00:00"),
@@ -424,7 +425,7 @@ struct CollectorTests {
             ])
 
         // util-linux's `last`, reading the same file, sees the same sessions.
-        let last = try runProgram("/usr/bin/last", ["-f", wtmp, "-w"])
+        let last = try await runProgram("/usr/bin/last", ["-f", wtmp, "-w"])
         let seen = last.stdout.split(separator: "\n").compactMap { line -> String? in
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             return fields.count > 2 && fields[0].hasPrefix("P") ? "\(fields[0]) \(fields[1])" : nil

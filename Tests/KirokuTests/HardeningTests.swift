@@ -20,9 +20,9 @@ import X509
 @Suite("Hardening: fail closed, keep the record private, answer as the standards say")
 struct HardeningTests {
     func curl(_ hub: HubProcess, _ pki: TestPKI, _ id: String, role: Identity.Role = .person, path: String = "/v1/me")
-        throws -> Outcome
+        async throws -> Outcome
     {
-        try runProgram(
+        try await runProgram(
             "/usr/bin/curl",
             [
                 "-sS", "--max-time", "20", "--cacert", pki.caPath, "--cert", pki.certPath(role, id), "--key",
@@ -46,7 +46,7 @@ struct HardeningTests {
     }
 
     @Test("A misspelt configuration key stops hub and agent with the key and the nearest known one")
-    func unknownKeys() throws {
+    func unknownKeys() async throws {
         let temp = try TempDir("keys")
         let pki = try TestPKI(in: temp)
         try pki.agent("counter-01")
@@ -55,7 +55,7 @@ struct HardeningTests {
             "database": temp.file("hub/record.sqlite"), "revocaton_list": pki.dir.appending(path: "revoked.txt").path,
         ]
         try writeJSON(hub, temp.file("hub.json"))
-        let misspelt = try runProgram(Binaries.path("kiroku-hub"), ["run", "--config", temp.file("hub.json")])
+        let misspelt = try await runProgram(Binaries.path("kiroku-hub"), ["run", "--config", temp.file("hub.json")])
         #expect(misspelt.status == 2)
         #expect(
             misspelt.stderr.contains("unknown key 'revocaton_list'; did you mean 'revocation_list'?"),
@@ -65,7 +65,7 @@ struct HardeningTests {
         hub["revocaton_list"] = nil
         hub["rules"] = ["bulk_lookup_per_hour": 10]
         try writeJSON(hub, temp.file("hub.json"))
-        let nested = try runProgram(Binaries.path("kiroku-hub"), ["run", "--config", temp.file("hub.json")])
+        let nested = try await runProgram(Binaries.path("kiroku-hub"), ["run", "--config", temp.file("hub.json")])
         #expect(
             nested.stderr.contains("unknown key 'rules.bulk_lookup_per_hour'; did you mean 'bulk_lookups_per_hour'?"),
             "\(nested.stderr)")
@@ -73,12 +73,12 @@ struct HardeningTests {
         // Without a revocation list, or naming one that is not there: the hub does not start.
         hub["rules"] = nil
         try writeJSON(hub, temp.file("hub.json"))
-        let none = try runProgram(Binaries.path("kiroku-hub"), ["run", "--config", temp.file("hub.json")])
+        let none = try await runProgram(Binaries.path("kiroku-hub"), ["run", "--config", temp.file("hub.json")])
         #expect(none.status == 2)
         #expect(none.stderr.contains("revocation_list is required"), "\(none.stderr)")
         hub["revocation_list"] = temp.file("missing/revoked.txt")
         try writeJSON(hub, temp.file("hub.json"))
-        let missing = try runProgram(Binaries.path("kiroku-hub"), ["run", "--config", temp.file("hub.json")])
+        let missing = try await runProgram(Binaries.path("kiroku-hub"), ["run", "--config", temp.file("hub.json")])
         #expect(missing.status == 2)
         #expect(
             missing.stderr.contains("revocation_list file \(temp.file("missing/revoked.txt")) does not exist"),
@@ -87,7 +87,7 @@ struct HardeningTests {
         try Data("0a1b2c\n".utf8).write(to: URL(filePath: temp.file("cut.txt")))
         hub["revocation_list"] = temp.file("cut.txt")
         try writeJSON(hub, temp.file("hub.json"))
-        let cut = try runProgram(Binaries.path("kiroku-hub"), ["run", "--config", temp.file("hub.json")])
+        let cut = try await runProgram(Binaries.path("kiroku-hub"), ["run", "--config", temp.file("hub.json")])
         #expect(cut.status == 2)
         #expect(cut.stderr.contains("does not start with the line '# Kiroku revocation list"), "\(cut.stderr)")
 
@@ -97,12 +97,12 @@ struct HardeningTests {
                 .utf8
         )
         .write(to: URL(filePath: temp.file("twice.json")))
-        let twice = try runProgram(Binaries.path("kiroku-hub"), ["run", "--config", temp.file("twice.json")])
+        let twice = try await runProgram(Binaries.path("kiroku-hub"), ["run", "--config", temp.file("twice.json")])
         #expect(twice.status == 2 && twice.stderr.contains("the key 'port' is given twice"), "\(twice.stderr)")
 
         let config = try agentConfig(
             "counter-01", pki: pki, temp: temp, hubURL: "https://localhost:1", extra: ["hearbeat_seconds": 5])
-        let agent = try runProgram(Binaries.path("kiroku-agent"), ["run", "--config", config])
+        let agent = try await runProgram(Binaries.path("kiroku-agent"), ["run", "--config", config])
         #expect(agent.status == 64)
         #expect(
             agent.stderr.contains("unknown key 'hearbeat_seconds'; did you mean 'heartbeat_seconds'?"),
@@ -110,7 +110,7 @@ struct HardeningTests {
         let fileKey = try agentConfig(
             "counter-01", pki: pki, temp: temp, hubURL: "https://localhost:1",
             extra: ["files": [["path": "/var/log/x.jsonl", "format": "jsonl", "knd": "access"]]])
-        let nestedAgent = try runProgram(Binaries.path("kiroku-agent"), ["run", "--config", fileKey])
+        let nestedAgent = try await runProgram(Binaries.path("kiroku-agent"), ["run", "--config", fileKey])
         #expect(nestedAgent.stderr.contains("unknown key 'files.0.knd'; did you mean 'kind'?"), "\(nestedAgent.stderr)")
     }
 
@@ -124,39 +124,39 @@ struct HardeningTests {
         defer { hub.stop() }
         let list = pki.dir.appending(path: "revoked.txt").path
         let good = try String(contentsOfFile: list, encoding: .utf8)
-        #expect(try curl(hub, pki, "kanri01").stdout.hasSuffix("\n200"))
+        #expect(try await curl(hub, pki, "kanri01").stdout.hasSuffix("\n200"))
 
         // Emptied (a restore gone wrong): nobody is admitted, and the log says why.
         try Data().write(to: URL(filePath: list))
-        let emptied = try curl(hub, pki, "kanri01")
+        let emptied = try await curl(hub, pki, "kanri01")
         #expect(!emptied.stdout.hasSuffix("\n200"), "\(emptied.stdout)")
         #expect(await eventually { hub.child.log.contains("revocation list unusable") })
         // Removed altogether.
         try FileManager.default.removeItem(atPath: list)
-        #expect(!(try curl(hub, pki, "kanri01").stdout.hasSuffix("\n200")))
+        #expect(!(try await curl(hub, pki, "kanri01").stdout.hasSuffix("\n200")))
         // Cut in the middle of a line.
         try Data((good + "0a1b").utf8).write(to: URL(filePath: list))
-        #expect(!(try curl(hub, pki, "kanri01").stdout.hasSuffix("\n200")))
+        #expect(!(try await curl(hub, pki, "kanri01").stdout.hasSuffix("\n200")))
         // A good list again: admitted without a restart, and the metrics saw the refusals.
         try Data(good.utf8).write(to: URL(filePath: list))
-        #expect(try curl(hub, pki, "kanri01").stdout.hasSuffix("\n200"))
+        #expect(try await curl(hub, pki, "kanri01").stdout.hasSuffix("\n200"))
         #expect(await eventually { hub.child.log.contains("revocation list readable again") })
-        let metrics = try curl(hub, pki, "kanri01", path: "/metrics").stdout
+        let metrics = try await curl(hub, pki, "kanri01", path: "/metrics").stdout
         #expect(metrics.contains("kiroku_revocation_list_usable_bool 1"))
         #expect(metrics.contains("kiroku_revocation_refusals_total 3"), "\(metrics)")
 
         // kaigi01 revoked; a list that later forgets it refuses everyone (a revocation is never undone).
         _ = try pki.ca.revoke(identity: Identity(role: .person, id: "kaigi01"), reason: "card lost")
-        #expect(!(try curl(hub, pki, "kaigi01").stdout.hasSuffix("\n200")))
-        #expect(try curl(hub, pki, "kanri01").stdout.hasSuffix("\n200"))
+        #expect(!(try await curl(hub, pki, "kaigi01").stdout.hasSuffix("\n200")))
+        #expect(try await curl(hub, pki, "kanri01").stdout.hasSuffix("\n200"))
         let revoked = try String(contentsOfFile: list, encoding: .utf8)
         try Data(good.utf8).write(to: URL(filePath: list))
-        #expect(!(try curl(hub, pki, "kanri01").stdout.hasSuffix("\n200")))
-        #expect(!(try curl(hub, pki, "kaigi01").stdout.hasSuffix("\n200")))
+        #expect(!(try await curl(hub, pki, "kanri01").stdout.hasSuffix("\n200")))
+        #expect(!(try await curl(hub, pki, "kaigi01").stdout.hasSuffix("\n200")))
         #expect(await eventually { hub.child.log.contains("no longer holds 1 serial(s) it revoked before") })
         try Data(revoked.utf8).write(to: URL(filePath: list))
-        #expect(try curl(hub, pki, "kanri01").stdout.hasSuffix("\n200"))
-        #expect(!(try curl(hub, pki, "kaigi01").stdout.hasSuffix("\n200")))
+        #expect(try await curl(hub, pki, "kanri01").stdout.hasSuffix("\n200"))
+        #expect(!(try await curl(hub, pki, "kaigi01").stdout.hasSuffix("\n200")))
     }
 
     @Test(
@@ -221,7 +221,7 @@ struct HardeningTests {
         let pki = try TestPKI(in: temp)
         try pki.agent("counter-01")
         chmod(pki.keyPath(.hub, "hub"), 0o644)
-        let hub = try runProgram(Binaries.path("kiroku-hub"), hubArguments(pki, temp))
+        let hub = try await runProgram(Binaries.path("kiroku-hub"), hubArguments(pki, temp))
         #expect(hub.status == 2)
         #expect(
             hub.stderr.contains("may be read by others (mode 644); run 'chmod 600 \(pki.keyPath(.hub, "hub"))'"),
@@ -230,7 +230,7 @@ struct HardeningTests {
 
         chmod(pki.keyPath(.agent, "counter-01"), 0o640)
         let config = try agentConfig("counter-01", pki: pki, temp: temp, hubURL: "https://localhost:1")
-        let agent = try runProgram(Binaries.path("kiroku-agent"), ["run", "--config", config])
+        let agent = try await runProgram(Binaries.path("kiroku-agent"), ["run", "--config", config])
         #expect(agent.status == 64)
         #expect(agent.stderr.contains("run 'chmod 600 \(pki.keyPath(.agent, "counter-01"))'"), "\(agent.stderr)")
     }
@@ -238,17 +238,18 @@ struct HardeningTests {
     @Test(
         "The hub refuses another role's certificate, a key that is not its certificate's, with words a person can act on"
     )
-    func hubStartupErrors() throws {
+    func hubStartupErrors() async throws {
         let temp = try TempDir("hubstart")
         let pki = try TestPKI(in: temp)
         try pki.agent("counter-01")
-        func start(cert: String, key: String) throws -> Outcome {
-            try runProgram(Binaries.path("kiroku-hub"), hubArguments(pki, temp, cert: cert, key: key))
+        func start(cert: String, key: String) async throws -> Outcome {
+            try await runProgram(Binaries.path("kiroku-hub"), hubArguments(pki, temp, cert: cert, key: key))
         }
-        let agentCert = try start(cert: pki.certPath(.agent, "counter-01"), key: pki.keyPath(.agent, "counter-01"))
+        let agentCert = try await start(
+            cert: pki.certPath(.agent, "counter-01"), key: pki.keyPath(.agent, "counter-01"))
         #expect(agentCert.status == 2)
         #expect(agentCert.stderr.contains("is for kiroku:agent:counter-01, not a hub"), "\(agentCert.stderr)")
-        let mismatch = try start(cert: pki.certPath(.hub, "hub"), key: pki.keyPath(.agent, "counter-01"))
+        let mismatch = try await start(cert: pki.certPath(.hub, "hub"), key: pki.keyPath(.agent, "counter-01"))
         #expect(mismatch.status == 2)
         #expect(mismatch.stderr.contains("does not belong to the certificate"), "\(mismatch.stderr)")
     }
@@ -265,13 +266,13 @@ struct HardeningTests {
         defer { hub.stop() }
         var wrong = try agentConfig(
             "counter-01", pki: pki, temp: temp, hubURL: hub.url, extra: ["agent_id": "counter-99"])
-        let refused = try runProgram(Binaries.path("kiroku-agent"), ["run", "--config", wrong])
+        let refused = try await runProgram(Binaries.path("kiroku-agent"), ["run", "--config", wrong])
         #expect(refused.status == 64)
         #expect(
             refused.stderr.contains("agent_id 'counter-99' differs from the certificate's id 'counter-01'"),
             "\(refused.stderr)")
         #expect(!FileManager.default.fileExists(atPath: temp.file("counter-01/journal.sqlite")))
-        let record = try runProgram(
+        let record = try await runProgram(
             Binaries.path("kiroku-agent"),
             [
                 "record", "--config", wrong, "--kind", "access", "--action", "enter", "--actor", "P0012", "--subject",
@@ -297,7 +298,7 @@ struct HardeningTests {
         // A second agent given the first one's socket: refused, and the first keeps its socket.
         wrong = try agentConfig(
             "counter-02", pki: pki, temp: temp, hubURL: hub.url, extra: ["socket": temp.file("counter-01/ingest.sock")])
-        let second = try runProgram(Binaries.path("kiroku-agent"), ["run", "--config", wrong])
+        let second = try await runProgram(Binaries.path("kiroku-agent"), ["run", "--config", wrong])
         #expect(second.status != 0)
         #expect(second.stderr.contains("is listening on the ingestion socket"), "\(second.stderr)")
         #expect(FileManager.default.fileExists(atPath: agent.socket))
@@ -330,7 +331,7 @@ struct HardeningTests {
         try Data(try forged.serializeAsPEM().pemString.utf8).write(to: URL(filePath: temp.file("forged.crt")))
         let hub = try await HubProcess(pki: pki, temp: temp)
         defer { hub.stop() }
-        let state = try runProgram(
+        let state = try await runProgram(
             "/usr/bin/curl",
             [
                 "-sS", "--max-time", "20", "--cacert", pki.caPath, "--cert", temp.file("forged.crt"), "--key",
@@ -365,13 +366,13 @@ struct HardeningTests {
         let agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent")
         defer { agent.stop() }
         for line in [String(readmeLine), String(integrationLine)] {
-            let outcome = try runProgram("/bin/bash", ["-c", line])
+            let outcome = try await runProgram("/bin/bash", ["-c", line])
             #expect(outcome.status == 0, "\(line): \(outcome.stderr)")
             #expect(outcome.stdout.hasPrefix("{\"hash\":\""), "\(line) printed: \(outcome.stdout)")
             #expect(outcome.stdout.contains("\"ok\":true"))
         }
         // Without a final newline, and two lines in one go: each answered, in order.
-        let two = try runProgram(
+        let two = try await runProgram(
             "/bin/bash",
             [
                 "-c",
@@ -411,10 +412,10 @@ struct HardeningTests {
                 agent: "counter-01", sentAt: "2026-11-27T09:00:00.000+09:00", headSeq: 4,
                 canonicalEvents: events.map { $0.canonicalBytes(includingHash: true) })
         }
-        func python(_ code: String, _ input: [UInt8]) throws -> [UInt8] {
+        func python(_ code: String, _ input: [UInt8]) async throws -> [UInt8] {
             let path = temp.file("in-\(UUID().uuidString.prefix(6))")
             try Data(input).write(to: URL(filePath: path))
-            let outcome = try runProgram(
+            let outcome = try await runProgram(
                 "/usr/bin/env",
                 ["python3", "-c", "import sys, zlib, gzip; d = open(sys.argv[1], 'rb').read(); \(code)", path])
             try #require(outcome.status == 0, "\(outcome.stderr)")
@@ -423,11 +424,12 @@ struct HardeningTests {
         let write = "open(sys.argv[1] + '.out', 'wb').write"
         let first = batch(chain[0..<2])
         // Raw DEFLATE (what was accepted before) is not the zlib format: refused.
-        let raw = try python("c = zlib.compressobj(9, zlib.DEFLATED, -15); \(write)(c.compress(d) + c.flush())", first)
+        let raw = try await python(
+            "c = zlib.compressobj(9, zlib.DEFLATED, -15); \(write)(c.compress(d) + c.flush())", first)
         #expect(await post(raw, "deflate") == .badCompression)
         // zlib: taken.
-        #expect(await post(try python("\(write)(zlib.compress(d))", first), "deflate") == nil)
-        let second = try python("\(write)(gzip.compress(d))", batch(chain[2..<4]))
+        #expect(await post(try await python("\(write)(zlib.compress(d))", first), "deflate") == nil)
+        let second = try await python("\(write)(gzip.compress(d))", batch(chain[2..<4]))
         // gzip cut before its CRC and length, cut inside its stream, or with bytes after it: refused, nothing taken.
         #expect(await post(Array(second.dropLast(8)), "gzip") == .badCompression)
         #expect(await post(Array(second.dropLast(30)), "gzip") == .badCompression)
@@ -489,7 +491,7 @@ extension HardeningTests {
         }
         // A person is still served, while they stall.
         let hub = HubAddress(port: port)
-        let served = try runProgram(
+        let served = try await runProgram(
             "/usr/bin/curl",
             [
                 "-sS", "--max-time", "20", "--cacert", pki.caPath, "--cert", pki.certPath(.person, "kanri01"), "--key",
@@ -576,10 +578,10 @@ extension HardeningTests {
             pipelined.output.contains("HTTP/1.1 200") && pipelined.output.contains("\"code\":\"malformed_request\""),
             "\(pipelined.output)")
         // The hub still serves.
-        #expect(try curl(hub, pki, "kanri01").stdout.hasSuffix("\n200"))
+        #expect(try await curl(hub, pki, "kanri01").stdout.hasSuffix("\n200"))
 
         // A second hub on the first one's port: a sentence, not a stack of errors.
-        let second = try runProgram(
+        let second = try await runProgram(
             Binaries.path("kiroku-hub"),
             [
                 "run", "--host", "127.0.0.1", "--port", "\(hub.port)", "--database", temp.file("hub2/record.sqlite"),
@@ -618,8 +620,8 @@ extension HardeningTests {
         try pki.person("kanri01")
         let hub = try await HubProcess(pki: pki, temp: temp)
         defer { hub.stop() }
-        func request(_ method: String, _ path: String, headers: [String]) throws -> Outcome {
-            try runProgram(
+        func request(_ method: String, _ path: String, headers: [String]) async throws -> Outcome {
+            try await runProgram(
                 "/usr/bin/curl",
                 [
                     "-sS", "--max-time", "20", "--cacert", pki.caPath, "--cert", pki.certPath(.person, "kanri01"),
@@ -633,15 +635,16 @@ extension HardeningTests {
             ["Sec-Fetch-Site: cross-site", "Origin: https://evil.example"], ["Origin: https://evil.example"],
             ["Sec-Fetch-Site: same-site"],
         ] {
-            let forged = try request("POST", "/v1/holds", headers: headers)
+            let forged = try await request("POST", "/v1/holds", headers: headers)
             #expect(
                 forged.stdout.hasSuffix("\n403") && forged.stdout.contains("\"code\":\"cross_site_request\""),
                 "\(headers): \(forged.stdout)")
         }
-        let holds = try curl(hub, pki, "kanri01", path: "/v1/holds")
+        let holds = try await curl(hub, pki, "kanri01", path: "/v1/holds")
         #expect(holds.stdout.hasSuffix("\n200") && !holds.stdout.contains("forged"), "\(holds.stdout)")
         // From the hub's own origin the request is judged on its merits, not refused as cross-site.
-        let own = try request("POST", "/v1/holds", headers: ["Sec-Fetch-Site: same-origin", "Origin: \(hub.url)"])
+        let own = try await request(
+            "POST", "/v1/holds", headers: ["Sec-Fetch-Site: same-origin", "Origin: \(hub.url)"])
         #expect(!own.stdout.contains("cross_site_request"), "\(own.stdout)")
     }
 
@@ -662,23 +665,23 @@ extension HardeningTests {
         _ = try pki.ca.revoke(identity: Identity(role: .agent, id: "a2"), reason: "lost")
         var hub = try await HubProcess(pki: pki, temp: temp)
         for id in ["a1", "a2"] {
-            let outcome = try curl(hub, pki, id, role: .agent, path: "/v1/agent/state")
+            let outcome = try await curl(hub, pki, id, role: .agent, path: "/v1/agent/state")
             #expect(!outcome.stdout.hasSuffix("\n200"), "\(id) is revoked: \(outcome.stdout)")
         }
-        #expect(try curl(hub, pki, "kanri01").stdout.hasSuffix("\n200"))
+        #expect(try await curl(hub, pki, "kanri01").stdout.hasSuffix("\n200"))
         hub.stop()
 
         // A list that lost a1 and a2 since: refused at start, not only while running.
         let full = try String(contentsOfFile: list, encoding: .utf8)
         try Data(header.utf8).write(to: URL(filePath: list))
-        let shrunk = try runProgram(Binaries.path("kiroku-hub"), hubArguments(pki, temp))
+        let shrunk = try await runProgram(Binaries.path("kiroku-hub"), hubArguments(pki, temp))
         #expect(shrunk.status == 2)
         #expect(shrunk.stderr.contains("no longer holds 2 serial(s) that an earlier list revoked"), "\(shrunk.stderr)")
 
         // A serial typed with full-width digits never matches a certificate: refused, not read.
         let wide = temp.file("wide.txt")
         try Data((header + "ｆ０９ｅ１２\n").utf8).write(to: URL(filePath: wide))
-        let refused = try runProgram(Binaries.path("kiroku-hub"), hubArguments(pki, temp, list: wide))
+        let refused = try await runProgram(Binaries.path("kiroku-hub"), hubArguments(pki, temp, list: wide))
         #expect(refused.status == 2)
         #expect(refused.stderr.contains("is not a certificate serial in hex (0-9, a-f)"), "\(refused.stderr)")
 
@@ -687,8 +690,8 @@ extension HardeningTests {
         try Data(crlf.utf8).write(to: URL(filePath: list))
         hub = try await HubProcess(pki: pki, temp: temp)
         defer { hub.stop() }
-        #expect(!(try curl(hub, pki, "a1", role: .agent, path: "/v1/agent/state").stdout.hasSuffix("\n200")))
-        #expect(try curl(hub, pki, "kanri01").stdout.hasSuffix("\n200"))
+        #expect(!(try await curl(hub, pki, "a1", role: .agent, path: "/v1/agent/state").stdout.hasSuffix("\n200")))
+        #expect(try await curl(hub, pki, "kanri01").stdout.hasSuffix("\n200"))
     }
 
     @Test(
@@ -701,8 +704,8 @@ extension HardeningTests {
         let hub = try await HubProcess(pki: pki, temp: temp)
         defer { hub.stop() }
         let session = temp.file("session.pem")
-        func connect(_ extra: [String]) throws -> Outcome {
-            try runProgram(
+        func connect(_ extra: [String]) async throws -> Outcome {
+            try await runProgram(
                 "/usr/bin/openssl",
                 [
                     "s_client", "-connect", "127.0.0.1:\(hub.port)", "-CAfile", pki.caPath, "-cert",
@@ -710,15 +713,15 @@ extension HardeningTests {
                     "-key", pki.keyPath(.person, "kaigi01"), "-ign_eof",
                 ] + extra, stdin: "GET /v1/me HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         }
-        let first = try connect(["-sess_out", session])
+        let first = try await connect(["-sess_out", session])
         #expect(first.stdout.contains("HTTP/1.1 200"), "\(first.stdout)")
         // Resumed before the revocation: served, and it really was a resumption.
-        let resumed = try connect(["-sess_in", session])
+        let resumed = try await connect(["-sess_in", session])
         #expect(
             resumed.stdout.contains("Reused"),
             "the hub must offer resumption for this test to mean anything: \(resumed.stdout)")
         _ = try pki.ca.revoke(identity: Identity(role: .person, id: "kaigi01"), reason: "退職")
-        let after = try connect(["-sess_in", session])
+        let after = try await connect(["-sess_in", session])
         #expect(!after.stdout.contains("HTTP/1.1"), "\(after.stdout)")
         #expect(
             await eventually {
@@ -744,7 +747,7 @@ extension HardeningTests {
         }
         let before = try rss()
         // 32 MB of bad lines, sent for at most 20 seconds, answers never read; the agent stops reading.
-        let flood = try runProgram(
+        let flood = try await runProgram(
             "/usr/bin/env",
             [
                 "python3", "-c",
@@ -774,7 +777,7 @@ extension HardeningTests {
     @Test(
         "Under umask 000, kirokuctl pki and kiroku-hub keygen still make private folders and files only they may change"
     )
-    func umaskZero() throws {
+    func umaskZero() async throws {
         let temp = try TempDir("umask0")
         let ctl = Binaries.path("kirokuctl")
         let dir = temp.file("pki")
@@ -784,7 +787,7 @@ extension HardeningTests {
               && '\(ctl)' pki revoke --dir '\(dir)' --role agent --id counter-01 --reason test \\
               && '\(Binaries.path("kiroku-hub"))' keygen --out '\(temp.file("keys/next.key"))'
             """
-        let outcome = try runProgram("/bin/bash", ["-c", script])
+        let outcome = try await runProgram("/bin/bash", ["-c", script])
         #expect(outcome.status == 0, "\(outcome.stderr)")
         func mode(_ path: String) throws -> Int {
             try #require(FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)

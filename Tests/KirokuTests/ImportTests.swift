@@ -89,14 +89,14 @@ struct ImportTests {
         let agent = Binaries.path("kiroku-agent")
         let journalPath = temp.file("journal.sqlite")
         let profile = Self.root.appending(path: "Agent/profiles/juki-operation-history.json").path
-        func run(_ files: [String], _ extra: [String] = []) throws -> Outcome {
-            try runProgram(
+        func run(_ files: [String], _ extra: [String] = []) async throws -> Outcome {
+            try await runProgram(
                 agent,
                 ["import", "--id", "juki-export", "--journal", journalPath, "--profile", profile, "--by", "P0012"]
                     + extra + files)
         }
         let good = Self.root.appending(path: "Agent/profiles/samples/juki-operation-history.csv").path
-        let first = try run([good])
+        let first = try await run([good])
         #expect(
             first.status == 0 && first.stdout.contains("5 行を取り込みました（連番 1-6、拒否 0 行"), "\(first.stdout)\(first.stderr)")
         let journal = try Journal.open(path: journalPath, agentID: "juki-export", site: "")
@@ -107,7 +107,7 @@ struct ImportTests {
         #expect(marker.attrs["rows"] == "5" && marker.attrs["refused"] == "0" && marker.attrs["sha256"]?.count == 64)
         // The same file again, under another name too: nothing added.
         try FileManager.default.copyItem(atPath: good, toPath: temp.file("copy.csv"))
-        let again = try run([good, temp.file("copy.csv")], ["--lang", "en"])
+        let again = try await run([good, temp.file("copy.csv")], ["--lang", "en"])
         #expect(
             again.status == 0 && again.stdout.components(separatedBy: "imported already").count == 3, "\(again.stdout)")
         #expect(try journal.allEvents().count == 6)
@@ -121,14 +121,14 @@ struct ImportTests {
             "2026/12/1 9:03,JUKI-02,本庁舎,P0102,照会,00000000204,転入届",
         ]
         try #require(rows.joined(separator: "\r\n").data(using: .shiftJIS)).write(to: URL(filePath: bad))
-        let refused = try run([bad])
+        let refused = try await run([bad])
         #expect(refused.status == 2, "\(refused.stdout)\(refused.stderr)")
         #expect(
             refused.stderr.contains("line 3, column 処理区分: '削除' is not one of")
                 && refused.stderr.contains("line 4, column 操作日時"), "\(refused.stderr)")
         #expect(refused.stderr.contains("2 行に誤りがあるため、何も取り込んでいません"), "\(refused.stderr)")
         #expect(try journal.allEvents().count == 6, "nothing of the bad file")
-        let partial = try run([bad], ["--partial"])
+        let partial = try await run([bad], ["--partial"])
         #expect(
             partial.status == 0 && partial.stdout.contains("2 行を取り込みました（連番 7-9、拒否 2 行"),
             "\(partial.stdout)\(partial.stderr)")
@@ -140,7 +140,7 @@ struct ImportTests {
 
         let wrong = temp.file("wrong.csv")
         try Data("日時,職員\r\n2026/12/1 9:00,P1\r\n".utf8).write(to: URL(filePath: wrong))
-        let header = try run([wrong])
+        let header = try await run([wrong])
         #expect(header.status == 2 && header.stderr.contains("the header lacks the column(s)"), "\(header.stderr)")
         #expect(try journal.allEvents().count == 9)
     }
@@ -153,8 +153,8 @@ struct ImportTests {
         let agent = Binaries.path("kiroku-agent")
         let journalPath = temp.file("journal.sqlite")
         let profile = Self.root.appending(path: "Agent/profiles/juki-operation-history.json").path
-        func run(_ file: String, _ extra: [String] = []) throws -> Outcome {
-            try runProgram(
+        func run(_ file: String, _ extra: [String] = []) async throws -> Outcome {
+            try await runProgram(
                 agent,
                 ["import", "--id", "juki-export", "--journal", journalPath, "--profile", profile, "--by", "P0012"]
                     + extra + [file])
@@ -167,7 +167,7 @@ struct ImportTests {
                 #"2026/12/1 9:02,JUKI-07,本庁舎,P0999,照会,00000000777,住民票の写し等の交付""#,
             ].joined(separator: "\r\n") + "\r\n").utf8
         ).write(to: URL(filePath: forged))
-        let one = try run(forged)
+        let one = try await run(forged)
         #expect(one.status == 0 && one.stdout.contains("1 行を取り込みました"), "\(one.stdout)\(one.stderr)")
         let journal = try Journal.open(path: journalPath, agentID: "juki-export", site: "")
         let events = try journal.allEvents().filter { $0.kind == "operation" }
@@ -185,7 +185,7 @@ struct ImportTests {
                 #"2026/12/2 9:04,JUKI-01,本庁舎,P0101,照会,00000000105,"転入届"#,
             ].joined(separator: "\n").utf8
         ).write(to: URL(filePath: bad))
-        let refused = try run(bad)
+        let refused = try await run(bad)
         let held = try journal.allEvents().count
         #expect(refused.status == 2 && held == 2, "\(refused.stderr)")
         #expect(refused.stderr.contains("line 3, column -: 4 cells, the header has 7"), "\(refused.stderr)")
@@ -207,7 +207,7 @@ struct ImportTests {
             oversized.drafts.isEmpty
                 && oversized.refused.first?.description.hasPrefix("line 2, column -: the event would be about") == true,
             "\(oversized.refused)")
-        let partial = try run(bad, ["--partial"])
+        let partial = try await run(bad, ["--partial"])
         #expect(
             partial.status == 0 && partial.stdout.contains("1 行を取り込みました") && partial.stdout.contains("拒否 4 行"),
             "\(partial.stdout)\(partial.stderr)")
@@ -216,7 +216,7 @@ struct ImportTests {
         let none = temp.file("none.csv")
         try Data([header, "2026/12/3 9:00,JUKI-01,本庁舎,P0101,削除,00000000106,転入届"].joined(separator: "\n").utf8).write(
             to: URL(filePath: none))
-        let empty = try run(none, ["--partial"])
+        let empty = try await run(none, ["--partial"])
         #expect(empty.status == 2 && empty.stderr.contains("取り込める行がありません"), "\(empty.stderr)")
         #expect(
             try journal.imported(sha256: SubmittedFile.digest([UInt8](try Data(contentsOf: URL(filePath: none)))))
@@ -224,7 +224,7 @@ struct ImportTests {
 
         // A --by that would make an event the hub refuses: refused before anything is journalled.
         let count = try journal.allEvents().count
-        let long = try runProgram(
+        let long = try await runProgram(
             agent,
             [
                 "import", "--id", "juki-export", "--journal", journalPath, "--profile", profile, "--by",
@@ -282,7 +282,7 @@ struct ImportTests {
         rows.append("2026/11/24 11:00,JUKI-01,本庁舎 市民課,P0103,照会,00000000302,")  // no purpose
         let file = temp.file("操作履歴.csv")
         try #require(rows.joined(separator: "\r\n").data(using: .shiftJIS)).write(to: URL(filePath: file))
-        let imported = try runProgram(
+        let imported = try await runProgram(
             Binaries.path("kiroku-agent"),
             [
                 "import", "--config", config, "--profile",

@@ -257,24 +257,24 @@ struct IncidentTests {
         let hub = try await HubProcess(pki: pki, temp: temp)
         defer { hub.stop() }
         let ctl = Binaries.path("kirokuctl")
-        func run(_ id: String, _ arguments: [String]) throws -> Outcome {
-            try runProgram(
+        func run(_ id: String, _ arguments: [String]) async throws -> Outcome {
+            try await runProgram(
                 ctl, arguments + ["--hub", hub.url, "--pki", pki.dir.path, "--as", id],
                 environment: ["KIROKU_LANG": "ja"])
         }
         let pdf = temp.file("火災対応マニュアル.pdf")
         try Data("%PDF-1.4\n火災時の手順\n%%EOF\n".utf8).write(to: URL(filePath: pdf))
-        let refused = try run("unyo01", ["manuals", "set", "fire", pdf])
+        let refused = try await run("unyo01", ["manuals", "set", "fire", pdf])
         #expect(refused.status != 0 && refused.stderr.contains("not_permitted"), "\(refused.stderr)")
-        let unknown = try run("kanri01", ["manuals", "set", "volcano", pdf])
+        let unknown = try await run("kanri01", ["manuals", "set", "volcano", pdf])
         #expect(unknown.status != 0 && unknown.stderr.contains("not_found"), "\(unknown.stderr)")
-        let set = try run("kanri01", ["manuals", "set", "fire", pdf])
+        let set = try await run("kanri01", ["manuals", "set", "fire", pdf])
         #expect(set.status == 0 && set.stdout.contains("fire のマニュアル：SHA-256"), "\(set.stdout)\(set.stderr)")
-        let listed = try run("unyo01", ["manuals", "list"])
+        let listed = try await run("unyo01", ["manuals", "list"])
         #expect(
             listed.stdout.contains("火災対応マニュアル.pdf") && listed.stdout.contains("対応マニュアル 1 件")
                 && listed.stdout.contains("種類"), "\(listed.stdout)")
-        let page = try runProgram(
+        let page = try await runProgram(
             "/usr/bin/curl",
             [
                 "-sS", "--cacert", pki.caPath, "--cert", pki.certPath(.person, "unyo01"), "--key",
@@ -283,14 +283,14 @@ struct IncidentTests {
         #expect(
             page.stdout.contains("対応マニュアル") && page.stdout.contains("/v1/manuals/fire/file")
                 && page.stdout.contains("火災対応マニュアル.pdf"), "\(page.stdout)")
-        let file = try runProgram(
+        let file = try await runProgram(
             "/usr/bin/curl",
             [
                 "-sS", "--cacert", pki.caPath, "--cert", pki.certPath(.person, "unyo01"), "--key",
                 pki.keyPath(.person, "unyo01"), "\(hub.url)/v1/manuals/fire/file",
             ])
         #expect(file.stdout.contains("火災時の手順"))
-        let fetched = try run("unyo01", ["manuals", "fetch", "fire", "--out", temp.file("受領")])
+        let fetched = try await run("unyo01", ["manuals", "fetch", "fire", "--out", temp.file("受領")])
         #expect(
             fetched.status == 0
                 && (try? String(contentsOfFile: temp.file("受領/manual-fire.pdf"), encoding: .utf8))?.contains("火災時の手順")

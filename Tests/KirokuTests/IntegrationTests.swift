@@ -92,7 +92,7 @@ struct IntegrationTests {
         #expect(tooLong.contains("malformed_request") && tooLong.contains("longer than"))
         #expect(throws: (any Error).self) { try huge.send(#"{"kind":"access","action":"enter","actor":"P1"}"#) }
         for index in 0..<5 {
-            let outcome = try runProgram(
+            let outcome = try await runProgram(
                 Binaries.path("kiroku-agent"),
                 [
                     "record", "--config", config, "--kind", "access", "--action", "enter", "--actor", "P00\(index)",
@@ -277,7 +277,7 @@ struct IntegrationTests {
         #expect(await code(Array("hello".utf8), [("Content-Encoding", "br")]) == .unsupportedEncoding)
         #expect(await code(Array("not gzip at all".utf8), [("Content-Encoding", "gzip")]) == .badCompression)
         // A decompression bomb: 40 MB of spaces gzip to ~40 KB; the hub stops inflating at its limit.
-        let bomb = try gzip(Array(repeating: UInt8(ascii: " "), count: 40 * 1024 * 1024))
+        let bomb = try await gzip(Array(repeating: UInt8(ascii: " "), count: 40 * 1024 * 1024))
         #expect(bomb.count < 200_000)
         let bombCode = await code(bomb, [("Content-Encoding", "gzip")])
         #expect(bombCode == .batchTooLarge)
@@ -321,11 +321,11 @@ struct IntegrationTests {
 }
 
 /// gzip through the system's gzip program, so the test does not share the hub's compression code.
-func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
+func gzip(_ bytes: [UInt8]) async throws -> [UInt8] {
     let temp = try TempDir("gz")
     let path = temp.file("body")
     try Data(bytes).write(to: URL(filePath: path))
-    let outcome = try runProgram("/bin/gzip", ["-k", "-9", path])
+    let outcome = try await runProgram("/bin/gzip", ["-k", "-9", path])
     guard outcome.status == 0 else { throw KirokuError(.internalError, "gzip failed: \(outcome.stderr)") }
     return [UInt8](try Data(contentsOf: URL(filePath: path + ".gz")))
 }

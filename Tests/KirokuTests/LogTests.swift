@@ -46,12 +46,12 @@ struct LogTests {
         }
     }
 
-    func ctl(_ setup: Setup, _ arguments: [String]) throws -> Outcome {
-        try runProgram(ctl, arguments + ["--hub", setup.hub.url, "--pki", setup.pki.dir.path, "--as", "kaigi01"])
+    func ctl(_ setup: Setup, _ arguments: [String]) async throws -> Outcome {
+        try await runProgram(ctl, arguments + ["--hub", setup.hub.url, "--pki", setup.pki.dir.path, "--as", "kaigi01"])
     }
 
-    func python(_ arguments: [String]) throws -> Outcome {
-        try runProgram("/usr/bin/env", ["python3", Self.python] + arguments)
+    func python(_ arguments: [String]) async throws -> Outcome {
+        try await runProgram("/usr/bin/env", ["python3", Self.python] + arguments)
     }
 
     @Test(
@@ -108,33 +108,34 @@ struct LogTests {
         try produce(setup, 300)
         #expect(await eventually { allDelivered(setup.journal) })
 
-        let keyLine = try ctl(setup, ["log", "key"])
+        let keyLine = try await ctl(setup, ["log", "key"])
         #expect(keyLine.status == 0, "\(keyLine.stderr)")
         let hubKey = String(keyLine.stdout.split(separator: " ").first ?? "")
         let witnessDir = setup.temp.file("kaigi-witness")
-        let created = try runProgram(ctl, ["witness", "init", "--dir", witnessDir, "--name", "kaigi.test/witness"])
+        let created = try await runProgram(
+            ctl, ["witness", "init", "--dir", witnessDir, "--name", "kaigi.test/witness"])
         #expect(created.status == 0, "\(created.stderr)")
         let witnessKey = String(created.stdout.split(separator: "\n").last ?? "")
         #expect(witnessKey.hasPrefix("kaigi.test/witness+"))
 
-        let first = try ctl(setup, ["witness", "run", "--dir", witnessDir, "--hub-key", hubKey])
+        let first = try await ctl(setup, ["witness", "run", "--dir", witnessDir, "--hub-key", hubKey])
         #expect(first.status == 0 && first.stdout.contains("連署しました"), "\(first.stdout)\(first.stderr)")
         try produce(setup, 200, from: 300)
         #expect(await eventually { allDelivered(setup.journal) })
-        #expect(try ctl(setup, ["log", "checkpoint", "--publish"]).status == 0)
-        let second = try ctl(setup, ["witness", "run", "--dir", witnessDir])
+        #expect(try await ctl(setup, ["log", "checkpoint", "--publish"]).status == 0)
+        let second = try await ctl(setup, ["witness", "run", "--dir", witnessDir])
         #expect(second.status == 0 && second.stdout.contains("と整合"), "\(second.stdout)\(second.stderr)")
 
         let bundle = setup.temp.file("evidence.json")
-        let exported = try ctl(setup, ["export", "--evidence", bundle, "--agent", "counter-01"])
+        let exported = try await ctl(setup, ["export", "--evidence", bundle, "--agent", "counter-01"])
         #expect(exported.status == 0, "\(exported.stderr)")
         let held = try setup.journal.allEvents()
         #expect(exported.stdout.contains("\(held.count) 件、チェックポイント"), "\(exported.stdout)")
 
-        let verified = try runProgram(ctl, ["verify", bundle, "--hub-key", hubKey, "--witness", witnessKey])
+        let verified = try await runProgram(ctl, ["verify", bundle, "--hub-key", hubKey, "--witness", witnessKey])
         #expect(
             verified.status == 0 && verified.stdout.contains("VERIFIED: \(held.count) event(s)"), "\(verified.stdout)")
-        let independent = try python([bundle, "--hub-key", hubKey, "--witness", witnessKey])
+        let independent = try await python([bundle, "--hub-key", hubKey, "--witness", witnessKey])
         #expect(
             independent.status == 0 && independent.stdout.contains("\nVERIFIED: "),
             "\(independent.stdout)\(independent.stderr)")
@@ -153,20 +154,21 @@ struct LogTests {
             #expect(altered != text, "the test really altered \(what)")
             let path = setup.temp.file("tampered.json")
             try Data(altered.utf8).write(to: URL(filePath: path))
-            let ours = try runProgram(ctl, ["verify", path, "--hub-key", hubKey, "--witness", witnessKey])
+            let ours = try await runProgram(ctl, ["verify", path, "--hub-key", hubKey, "--witness", witnessKey])
             #expect(
                 ours.status == 1 && ours.stdout.contains("NOT VERIFIED"),
                 "kirokuctl verify missed \(what): \(ours.stdout)")
-            let theirs = try python([path, "--hub-key", hubKey, "--witness", witnessKey])
+            let theirs = try await python([path, "--hub-key", hubKey, "--witness", witnessKey])
             #expect(theirs.status == 1, "the Python verifier missed \(what): \(theirs.stdout)")
         }
         // A witness that never saw the checkpoint, and another hub's key.
-        let stranger = try runProgram(
+        let stranger = try await runProgram(
             ctl, ["witness", "init", "--dir", setup.temp.file("stranger"), "--name", "stranger.test/w"])
         let strangerKey = String(stranger.stdout.split(separator: "\n").last ?? "")
-        #expect(try runProgram(ctl, ["verify", bundle, "--hub-key", hubKey, "--witness", strangerKey]).status == 1)
+        #expect(
+            try await runProgram(ctl, ["verify", bundle, "--hub-key", hubKey, "--witness", strangerKey]).status == 1)
         let otherKey = Data(repeating: 7, count: 32).base64EncodedString()
-        let otherHub = try runProgram(ctl, ["verify", bundle, "--hub-key", otherKey, "--no-witness"])
+        let otherHub = try await runProgram(ctl, ["verify", bundle, "--hub-key", otherKey, "--no-witness"])
         #expect(otherHub.status == 1 && otherHub.stdout.contains("not signed by hub key"), "\(otherHub.stdout)")
     }
 
@@ -174,7 +176,7 @@ struct LogTests {
     /// row, as someone covering their tracks would), and starts it again on the same port.
     func alterHub(_ setup: inout Setup, _ sql: String) async throws {
         setup.hub.stop()
-        let outcome = try runProgram(
+        let outcome = try await runProgram(
             "/usr/bin/env",
             [
                 "python3", "-c",
@@ -208,7 +210,7 @@ struct LogTests {
         let known = try #require(try setup.journal.knownTree())
         #expect(try setup.journal.logAlarm() == nil)
         // The receipt's checkpoint is kept by the hub and served by its size.
-        let kept = try ctl(setup, ["log", "checkpoint", "--size", "\(known.size)"])
+        let kept = try await ctl(setup, ["log", "checkpoint", "--size", "\(known.size)"])
         #expect(kept.status == 0 && kept.stdout.contains("\n\(known.size)\n"), "\(kept.stdout)\(kept.stderr)")
 
         // The administrator rewrites an event and rebuilds the whole log around it: self-consistent and
@@ -234,21 +236,21 @@ struct LogTests {
         let alarms = try setup.journal.allEvents().filter { $0.action == "log_inconsistent" }
         #expect(alarms.count == 1)
         #expect(alarms.first?.attrs["known_size"] == "\(known.size)")
-        let findings = try ctl(setup, ["findings", "--rule", "agent_integrity"])
+        let findings = try await ctl(setup, ["findings", "--rule", "agent_integrity"])
         #expect(
             await eventually {
                 // Both sentences, each in its own language (the table shows one, by LANG; JSON carries both).
-                let json = (try? ctl(setup, ["findings", "--rule", "agent_integrity", "--json"]).stdout) ?? ""
+                let json = (try? await ctl(setup, ["findings", "--rule", "agent_integrity", "--json"]).stdout) ?? ""
                 return json.contains("does not extend the history") && json.contains("以前の履歴の続きになっていない")
             },
             "\(findings.stdout)")
-        let status = try runProgram(Binaries.path("kiroku-agent"), ["status", "--config", setup.agent.config])
+        let status = try await runProgram(Binaries.path("kiroku-agent"), ["status", "--config", setup.agent.config])
         #expect(status.stdout.contains("LOG ALARM"), "\(status.stdout)")
         // The known tree stays the one it trusted: later receipts are judged against it, not the new one.
         #expect(try setup.journal.knownTree() == known)
 
         // Once the 会議 knows why, a person accepts the log as it is now: journalled, and witnessing goes on.
-        let accepted = try runProgram(
+        let accepted = try await runProgram(
             Binaries.path("kiroku-agent"),
             ["accept-log", "--config", setup.agent.config, "--by", "P0012", "--reason", "復元の確認 (会議)"])
         #expect(accepted.status == 0, "\(accepted.stderr)")
@@ -258,7 +260,7 @@ struct LogTests {
             await eventually { (try? setup.journal.knownTree()).flatMap { $0 }.map { $0.size > known.size } == true })
         #expect(try setup.journal.logAlarm() == nil)
         #expect(try setup.journal.allEvents().contains { $0.action == "log_accepted" && $0.actor == "P0012" })
-        let again = try runProgram(
+        let again = try await runProgram(
             Binaries.path("kiroku-agent"),
             ["accept-log", "--config", setup.agent.config, "--by", "P0012", "--reason", "x"])
         #expect(again.status != 0 && again.stderr.contains("no log alarm to accept"))
@@ -272,20 +274,20 @@ struct LogTests {
         defer { setup.agent.stop(); setup.hub.stop() }
         try produce(setup, 25)
         #expect(await eventually { allDelivered(setup.journal) })
-        let hubKey = String(try ctl(setup, ["log", "key"]).stdout.split(separator: " ").first ?? "")
+        let hubKey = String(try await ctl(setup, ["log", "key"]).stdout.split(separator: " ").first ?? "")
         let bundle = setup.temp.file("complete.json")
-        let exported = try ctl(
+        let exported = try await ctl(
             setup, ["export", "--evidence", bundle, "--actor", "P0012", "--checkpoint", "newest", "--page-size", "10"])
         #expect(
             exported.status == 0 && exported.stdout.contains("25 件、チェックポイント"), "\(exported.stdout)\(exported.stderr)")
         let pinned = ["--hub-key", hubKey, "--no-witness"]
-        let whole = try runProgram(ctl, ["verify", bundle] + pinned)
+        let whole = try await runProgram(ctl, ["verify", bundle] + pinned)
         #expect(
             whole.status == 0 && whole.stdout.contains("complete: the hub signed that 25 event(s)")
                 && whole.stdout.contains("(3 page(s))")
                 && whole.stdout.contains("ok    chain links: every event sits in its agent's signed chain"),
             "\(whole.stdout)")
-        #expect(try python([bundle] + pinned).stdout.contains("complete: all 25 event(s)"))
+        #expect(try await python([bundle] + pinned).stdout.contains("complete: all 25 event(s)"))
 
         // Altered copies, each saved and checked by both verifiers.
         guard case .object(var root) = try JSONParser.parse(Array(try Data(contentsOf: URL(filePath: bundle)))),
@@ -354,10 +356,10 @@ struct LogTests {
         for (name, bytes, expected) in cases {
             let path = setup.temp.file("altered.json")
             try Data(bytes).write(to: URL(filePath: path))
-            let ours = try runProgram(ctl, ["verify", path] + pinned)
+            let ours = try await runProgram(ctl, ["verify", path] + pinned)
             #expect(
                 ours.status == 1 && ours.stdout.contains(expected), "kirokuctl verify missed \(name): \(ours.stdout)")
-            let theirs = try python([path] + pinned)
+            let theirs = try await python([path] + pinned)
             #expect(
                 theirs.status == 1 && theirs.stdout.contains("NOT VERIFIED"),
                 "the Python verifier missed \(name): \(theirs.stdout)")
@@ -369,9 +371,9 @@ struct LogTests {
         doubled[5] = .object(both)
         let path = setup.temp.file("doubled.json")
         try Data(altered(doubled, statements)).write(to: URL(filePath: path))
-        let ours = try runProgram(ctl, ["verify", path] + pinned)
+        let ours = try await runProgram(ctl, ["verify", path] + pinned)
         #expect(ours.status != 0 && ours.stderr.contains("not both"), "\(ours.stdout)\(ours.stderr)")
-        let theirs = try python([path] + pinned)
+        let theirs = try await python([path] + pinned)
         #expect(theirs.status == 1 && theirs.stdout.contains("not both or neither"), "\(theirs.stdout)")
     }
 
@@ -384,27 +386,29 @@ struct LogTests {
         try produce(setup, 50)
         #expect(await eventually { allDelivered(setup.journal) })
         let hub = Binaries.path("kiroku-hub")
-        func key(_ setup: Setup) throws -> String {
-            String(try ctl(setup, ["log", "key"]).stdout.split(separator: " ").first ?? "")
+        func key(_ setup: Setup) async throws -> String {
+            String(try await ctl(setup, ["log", "key"]).stdout.split(separator: " ").first ?? "")
         }
-        let k1 = try key(setup)
+        let k1 = try await key(setup)
         let witnessDir = setup.temp.file("kaigi-witness")
         let witnessKey = String(
-            try runProgram(ctl, ["witness", "init", "--dir", witnessDir, "--name", "kaigi.test/witness"]).stdout.split(
-                separator: "\n"
-            ).last ?? "")
-        #expect(try ctl(setup, ["log", "checkpoint", "--publish"]).status == 0)
-        #expect(try ctl(setup, ["witness", "run", "--dir", witnessDir, "--hub-key", k1]).status == 0)
+            try await runProgram(ctl, ["witness", "init", "--dir", witnessDir, "--name", "kaigi.test/witness"]).stdout
+                .split(
+                    separator: "\n"
+                ).last ?? "")
+        #expect(try await ctl(setup, ["log", "checkpoint", "--publish"]).status == 0)
+        #expect(try await ctl(setup, ["witness", "run", "--dir", witnessDir, "--hub-key", k1]).status == 0)
         let first = setup.temp.file("first.json")
-        #expect(try ctl(setup, ["export", "--evidence", first]).status == 0)
+        #expect(try await ctl(setup, ["export", "--evidence", first]).status == 0)
 
         // Rotation 1: a new key, the old one co-signing during the overlap.
         func rotate(to name: String, overlap: String) async throws -> String {
             setup.hub.stop()
-            let made = try runProgram(hub, ["keygen", "--out", setup.temp.file(name)])
+            let made = try await runProgram(hub, ["keygen", "--out", setup.temp.file(name)])
             #expect(made.status == 0, "\(made.stderr)")
             #expect(
-                try runProgram(hub, ["keygen", "--out", setup.temp.file(name)]).status != 0, "never overwrites a key")
+                try await runProgram(hub, ["keygen", "--out", setup.temp.file(name)]).status != 0,
+                "never overwrites a key")
             setup.hub = try await HubProcess(
                 pki: setup.pki, temp: setup.temp,
                 extra: [
@@ -414,11 +418,12 @@ struct LogTests {
             return String(made.stdout.split(separator: " ").first ?? "")
         }
         let k2 = try await rotate(to: "k2.key", overlap: setup.temp.file("hub/receipt-signing.key"))
-        #expect(try key(setup) == k2 && k2 != k1)
+        let shown = try await key(setup)
+        #expect(shown == k2 && k2 != k1)
         try produce(setup, 20, from: 50)
         #expect(await eventually { allDelivered(setup.journal) }, "agents take the new key from the hub's state")
-        #expect(try ctl(setup, ["log", "checkpoint", "--publish"]).status == 0)
-        let during = try ctl(setup, ["witness", "run", "--dir", witnessDir])
+        #expect(try await ctl(setup, ["log", "checkpoint", "--publish"]).status == 0)
+        let during = try await ctl(setup, ["witness", "run", "--dir", witnessDir])
         #expect(
             during.status == 0 && during.stdout.contains("連署しました") && during.stdout.contains("does not trust yet"),
             "\(during.stdout)\(during.stderr)")
@@ -427,25 +432,25 @@ struct LogTests {
         let k3 = try await rotate(to: "k3.key", overlap: setup.temp.file("k2.key"))
         try produce(setup, 20, from: 70)
         #expect(await eventually { allDelivered(setup.journal) })
-        #expect(try ctl(setup, ["log", "checkpoint", "--publish"]).status == 0)
-        let refused = try ctl(setup, ["witness", "run", "--dir", witnessDir])
+        #expect(try await ctl(setup, ["log", "checkpoint", "--publish"]).status == 0)
+        let refused = try await ctl(setup, ["witness", "run", "--dir", witnessDir])
         #expect(refused.status != 0 && refused.stderr.contains("--add-hub-key"), "\(refused.stdout)\(refused.stderr)")
-        let added = try ctl(setup, ["witness", "run", "--dir", witnessDir, "--add-hub-key", k2, "--lang", "en"])
+        let added = try await ctl(setup, ["witness", "run", "--dir", witnessDir, "--add-hub-key", k2, "--lang", "en"])
         #expect(added.status == 0 && added.stdout.contains("consistent with size"), "\(added.stdout)\(added.stderr)")
 
         // The key changes are on the record, and every bundle verifies with the keys of its time.
-        let records = try ctl(setup, ["query", "--agent", "hub", "--action", "key_rotated", "--format", "jsonl"])
+        let records = try await ctl(setup, ["query", "--agent", "hub", "--action", "key_rotated", "--format", "jsonl"])
         #expect(records.stdout.split(separator: "\n").count == 2 && records.stdout.contains(k3), "\(records.stdout)")
         let last = setup.temp.file("last.json")
-        #expect(try ctl(setup, ["export", "--evidence", last]).status == 0)
+        #expect(try await ctl(setup, ["export", "--evidence", last]).status == 0)
         for (bundle, keys, ok) in [
             (first, [k1], true), (last, [k3], true), (last, [k1], false), (first, [k3], false),
             (first, [k1, k2, k3], true), (last, [k1, k2, k3], true),
         ] {
             let arguments = [bundle] + keys.flatMap { ["--hub-key", $0] } + ["--witness", witnessKey]
-            let ours = try runProgram(ctl, ["verify"] + arguments)
+            let ours = try await runProgram(ctl, ["verify"] + arguments)
             #expect((ours.status == 0) == ok, "\(bundle) with \(keys.count) key(s): \(ours.stdout)")
-            let theirs = try python(arguments)
+            let theirs = try await python(arguments)
             #expect((theirs.status == 0) == ok, "python: \(bundle): \(theirs.stdout)")
         }
     }
@@ -459,33 +464,33 @@ struct LogTests {
         try produce(setup, 100)
         #expect(await eventually { allDelivered(setup.journal) })
         let logged = try setup.journal.progress().headSeq
-        let hubKey = String(try ctl(setup, ["log", "key"]).stdout.split(separator: " ").first ?? "")
+        let hubKey = String(try await ctl(setup, ["log", "key"]).stdout.split(separator: " ").first ?? "")
         let witnessDir = setup.temp.file("kaigi-witness")
         let witnessKey = String(
-            try runProgram(ctl, ["witness", "init", "--dir", witnessDir, "--name", "kaigi.test/witness"]).stdout
+            try await runProgram(ctl, ["witness", "init", "--dir", witnessDir, "--name", "kaigi.test/witness"]).stdout
                 .split(separator: "\n").last ?? "")
-        #expect(try ctl(setup, ["log", "checkpoint", "--publish"]).status == 0)
-        #expect(try ctl(setup, ["witness", "run", "--dir", witnessDir, "--hub-key", hubKey]).status == 0)
+        #expect(try await ctl(setup, ["log", "checkpoint", "--publish"]).status == 0)
+        #expect(try await ctl(setup, ["witness", "run", "--dir", witnessDir, "--hub-key", hubKey]).status == 0)
         setup.agent.stop()
 
         func alter(_ sql: String) async throws { try await alterHub(&setup, sql) }
-        func verify(_ name: String, checkpoint: String = "cosigned", witness: Bool = true) throws -> Outcome {
+        func verify(_ name: String, checkpoint: String = "cosigned", witness: Bool = true) async throws -> Outcome {
             let bundle = setup.temp.file("\(name).json")
-            let exported = try ctl(setup, ["export", "--evidence", bundle, "--checkpoint", checkpoint])
+            let exported = try await ctl(setup, ["export", "--evidence", bundle, "--checkpoint", checkpoint])
             #expect(exported.status == 0, "\(exported.stderr)")
-            return try runProgram(
+            return try await runProgram(
                 ctl,
                 ["verify", bundle, "--hub-key", hubKey] + (witness ? ["--witness", witnessKey] : ["--no-witness"]))
         }
-        #expect(try verify("before").status == 0, "the untouched record verifies")
+        #expect(try await verify("before").status == 0, "the untouched record verifies")
 
         // 1. An event's content changed in place.
         try await alter("UPDATE events SET subject = '改ざん' WHERE id = 10;")
-        let edited = try verify("edited")
+        let edited = try await verify("edited")
         #expect(edited.status == 1 && edited.stdout.contains("seq 10)"), "\(edited.stdout)")
         // 2. ... and its hash recomputed to match: it is no longer the leaf the log holds.
         try await alter("UPDATE events SET hash = rehash(id) WHERE id = 10;")
-        let rehashed = try verify("rehashed")
+        let rehashed = try await verify("rehashed")
         #expect(rehashed.status == 1 && rehashed.stdout.contains("not in the checkpoint's tree"), "\(rehashed.stdout)")
         // 3. A stored node of the tree changed (the subtree of leaves 32-47, kept at level 4; event 10 put
         // back as it was): every proof that runs through it, or through a node folded from it, fails
@@ -493,7 +498,7 @@ struct LogTests {
         try await alter(
             "UPDATE events SET subject = '住民8' WHERE id = 10; UPDATE events SET hash = rehash(id) WHERE id = 10; UPDATE merkle SET hash = zeroblob(32) WHERE id = (4 << 40) | 2;"
         )
-        let node = try verify("node")
+        let node = try await verify("node")
         #expect(node.status == 1 && node.stdout.contains("NOT VERIFIED: \(logged - 16) problem(s)"), "\(node.stdout)")
 
         // 4. The whole log rebuilt around an altered event (what an administrator covering tracks would
@@ -508,16 +513,16 @@ struct LogTests {
         // The hub's signature alone would not tell; the chain links do: event 21's prev (its content) is
         // the hash event 20 had. (Rewriting every later event too would get past them: the witness stays
         // the defence against the hub's own key.)
-        let signedOnly = try verify("rebuilt", checkpoint: "newest", witness: false)
+        let signedOnly = try await verify("rebuilt", checkpoint: "newest", witness: false)
         #expect(
             signedOnly.status == 1
                 && signedOnly.stdout.contains("seq 21's prev is not the hash the chain links give for seq 20"),
             "\(signedOnly.stdout)")
-        let withWitness = try verify("rebuilt-witness", checkpoint: "newest")
+        let withWitness = try await verify("rebuilt-witness", checkpoint: "newest")
         #expect(
             withWitness.status == 1 && withWitness.stdout.contains("not cosigned by witness kaigi.test/witness"),
             "\(withWitness.stdout)")
-        let refused = try ctl(setup, ["witness", "run", "--dir", witnessDir])
+        let refused = try await ctl(setup, ["witness", "run", "--dir", witnessDir])
         #expect(refused.status == 3 && refused.stderr.contains("連署していません"), "\(refused.stdout)\(refused.stderr)")
         let alarms = try FileManager.default.contentsOfDirectory(atPath: "\(witnessDir)/alarms")
         #expect(alarms.count == 1)
@@ -525,12 +530,12 @@ struct LogTests {
         // different trees of the same size, and no checkpoint carries both cosignatures.
         let otherDir = setup.temp.file("other-witness")
         let otherKey = String(
-            try runProgram(ctl, ["witness", "init", "--dir", otherDir, "--name", "other.test/witness"]).stdout
+            try await runProgram(ctl, ["witness", "init", "--dir", otherDir, "--name", "other.test/witness"]).stdout
                 .split(separator: "\n").last ?? "")
-        #expect(try ctl(setup, ["witness", "run", "--dir", otherDir, "--hub-key", hubKey]).status == 0)
+        #expect(try await ctl(setup, ["witness", "run", "--dir", otherDir, "--hub-key", hubKey]).status == 0)
         let both = setup.temp.file("both.json")
-        #expect(try ctl(setup, ["export", "--evidence", both]).status == 0)
-        let quorum = try runProgram(
+        #expect(try await ctl(setup, ["export", "--evidence", both]).status == 0)
+        let quorum = try await runProgram(
             ctl, ["verify", both, "--hub-key", hubKey, "--witness", witnessKey, "--witness", otherKey])
         #expect(quorum.status == 1, "a split view cannot gather both witnesses: \(quorum.stdout)")
     }

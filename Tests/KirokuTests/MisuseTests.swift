@@ -266,22 +266,22 @@ struct MisuseTests {
         let hub = try await HubProcess(pki: pki, temp: temp)
         defer { hub.stop() }
         let ctl = Binaries.path("kirokuctl")
-        func run(_ id: String, _ arguments: [String]) throws -> Outcome {
-            try runProgram(ctl, arguments + ["--hub", hub.url, "--pki", pki.dir.path, "--as", id])
+        func run(_ id: String, _ arguments: [String]) async throws -> Outcome {
+            try await runProgram(ctl, arguments + ["--hub", hub.url, "--pki", pki.dir.path, "--as", id])
         }
         let yesterday = BusinessCalendar.day(Int64(Date().timeIntervalSince1970 * 1000) - 86_400_000)
-        let made = try run(
+        let made = try await run(
             "kanri01", ["review", "--through", yesterday.replacingOccurrences(of: "-", with: "/"), "--note", "異常なし"])
         #expect(made.status == 0 && made.stdout.contains("\(yesterday) までの点検を hub/"), "\(made.stdout)\(made.stderr)")
-        let refused = try run("kaigi01", ["review", "--through", yesterday])
+        let refused = try await run("kaigi01", ["review", "--through", yesterday])
         #expect(refused.status == 2 && refused.stderr.contains("not_permitted"), "\(refused.stderr)")
-        let future = try run("kanri01", ["review", "--through", "2099-01-01"])
+        let future = try await run("kanri01", ["review", "--through", "2099-01-01"])
         #expect(future.status == 64 && future.stderr.contains("has not come yet"), "\(future.stderr)")
-        let listed = try run("kaigi01", ["review", "--list"])
+        let listed = try await run("kaigi01", ["review", "--list"])
         #expect(
             listed.status == 0 && listed.stdout.contains(yesterday) && listed.stdout.contains("異常なし")
                 && listed.stdout.contains("点検 1 件"), "\(listed.stdout)")
-        let usage = try run("kanri01", ["review"])
+        let usage = try await run("kanri01", ["review"])
         #expect(usage.status == 64 && usage.stderr.contains("--through"), "\(usage.stderr)")
     }
 

@@ -7,15 +7,16 @@ import Testing
 /// `curl` and `openssl s_client`, clients no one here wrote, against a real hub.
 @Suite("Real TLS clients: curl and openssl s_client")
 struct RealClientTests {
-    func curl(_ hub: HubProcess, _ pki: TestPKI, cert: String?, key: String?, path: String = "/v1/agents") throws
+    func curl(_ hub: HubProcess, _ pki: TestPKI, cert: String?, key: String?, path: String = "/v1/agents") async throws
         -> Outcome
     {
         var arguments = ["-sS", "--max-time", "20", "--cacert", pki.caPath, "-w", "\n%{http_code}"]
         if let cert, let key { arguments += ["--cert", cert, "--key", key] }
-        return try runProgram("/usr/bin/curl", arguments + ["\(hub.url)\(path)"])
+        return try await runProgram("/usr/bin/curl", arguments + ["\(hub.url)\(path)"])
     }
 
-    func sClient(_ hub: HubProcess, _ pki: TestPKI, cert: String?, key: String?, extra: [String] = []) throws -> Outcome
+    func sClient(_ hub: HubProcess, _ pki: TestPKI, cert: String?, key: String?, extra: [String] = []) async throws
+        -> Outcome
     {
         var arguments = [
             "s_client", "-connect", "127.0.0.1:\(hub.port)", "-CAfile", pki.caPath, "-verify_return_error", "-ign_eof",
@@ -23,7 +24,7 @@ struct RealClientTests {
         if let cert, let key { arguments += ["-cert", cert, "-key", key] }
         // Send a request after the handshake so a refused client certificate (TLS 1.3 reports it after the
         // handshake) is seen as a failure to get an HTTP answer.
-        return try runProgram(
+        return try await runProgram(
             "/usr/bin/openssl", arguments + extra,
             stdin: "GET /v1/agents HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
     }
@@ -42,55 +43,59 @@ struct RealClientTests {
         defer { hub.stop() }
 
         // A valid person certificate: HTTP 200 and the JSON list of agents.
-        let ok = try curl(hub, pki, cert: pki.certPath(.person, "kanri01"), key: pki.keyPath(.person, "kanri01"))
+        let ok = try await curl(hub, pki, cert: pki.certPath(.person, "kanri01"), key: pki.keyPath(.person, "kanri01"))
         #expect(ok.status == 0)
         #expect(ok.stdout.hasSuffix("\n200"))
         #expect(ok.stdout.contains("\"agents\""))
-        let metrics = try curl(
+        let metrics = try await curl(
             hub, pki, cert: pki.certPath(.person, "kanri01"), key: pki.keyPath(.person, "kanri01"), path: "/metrics")
         #expect(metrics.stdout.contains("kiroku_events_ingested_total"))
-        let openOK = try sClient(hub, pki, cert: pki.certPath(.person, "kanri01"), key: pki.keyPath(.person, "kanri01"))
+        let openOK = try await sClient(
+            hub, pki, cert: pki.certPath(.person, "kanri01"), key: pki.keyPath(.person, "kanri01"))
         #expect(openOK.stdout.contains("HTTP/1.1 200"))
 
         // No client certificate.
-        let none = try curl(hub, pki, cert: nil, key: nil)
+        let none = try await curl(hub, pki, cert: nil, key: nil)
         #expect(none.status != 0, "curl without a certificate must fail: \(none.stdout)")
         #expect(!none.stdout.contains("200"))
-        let openNone = try sClient(hub, pki, cert: nil, key: nil)
+        let openNone = try await sClient(hub, pki, cert: nil, key: nil)
         #expect(!openNone.stdout.contains("HTTP/1.1"))
 
         // A certificate from another CA.
-        let foreign = try curl(
+        let foreign = try await curl(
             hub, pki, cert: other.certPath(.person, "kanri01"), key: other.keyPath(.person, "kanri01"))
         #expect(foreign.status != 0)
         #expect(!foreign.stdout.contains("\"agents\""))
-        let openForeign = try sClient(
+        let openForeign = try await sClient(
             hub, pki, cert: other.certPath(.person, "kanri01"), key: other.keyPath(.person, "kanri01"))
         #expect(!openForeign.stdout.contains("HTTP/1.1"))
 
         // An expired certificate from the right CA.
-        let expired = try curl(
+        let expired = try await curl(
             hub, pki, cert: pki.certPath(.person, "expired01"), key: pki.keyPath(.person, "expired01"))
         #expect(expired.status != 0)
         #expect(!expired.stdout.contains("\"agents\""))
-        let openExpired = try sClient(
+        let openExpired = try await sClient(
             hub, pki, cert: pki.certPath(.person, "expired01"), key: pki.keyPath(.person, "expired01"))
         #expect(!openExpired.stdout.contains("HTTP/1.1"))
 
         // Revoked while the hub runs: refused from the next connection, no restart.
-        let before = try curl(hub, pki, cert: pki.certPath(.person, "kaigi01"), key: pki.keyPath(.person, "kaigi01"))
+        let before = try await curl(
+            hub, pki, cert: pki.certPath(.person, "kaigi01"), key: pki.keyPath(.person, "kaigi01"))
         #expect(before.stdout.hasSuffix("\n200"))
         let revoked = try pki.ca.revoke(identity: Identity(role: .person, id: "kaigi01"), reason: "card lost")
         #expect(revoked.count == 1)
-        let after = try curl(hub, pki, cert: pki.certPath(.person, "kaigi01"), key: pki.keyPath(.person, "kaigi01"))
+        let after = try await curl(
+            hub, pki, cert: pki.certPath(.person, "kaigi01"), key: pki.keyPath(.person, "kaigi01"))
         #expect(after.status != 0)
         #expect(!after.stdout.contains("\"agents\""))
-        let openRevoked = try sClient(
+        let openRevoked = try await sClient(
             hub, pki, cert: pki.certPath(.person, "kaigi01"), key: pki.keyPath(.person, "kaigi01"))
         #expect(!openRevoked.stdout.contains("HTTP/1.1"))
         #expect(await eventually { hub.child.log.contains("certificate revoked") })
         // Others are unaffected.
-        let still = try curl(hub, pki, cert: pki.certPath(.person, "kanri01"), key: pki.keyPath(.person, "kanri01"))
+        let still = try await curl(
+            hub, pki, cert: pki.certPath(.person, "kanri01"), key: pki.keyPath(.person, "kanri01"))
         #expect(still.stdout.hasSuffix("\n200"))
         _ = person
     }
@@ -105,11 +110,12 @@ struct RealClientTests {
         let cert = pki.certPath(.person, "kanri01")
         let key = pki.keyPath(.person, "kanri01")
         for flag in ["-tls1", "-tls1_1"] {
-            let outcome = try sClient(hub, pki, cert: cert, key: key, extra: [flag, "-cipher", "DEFAULT:@SECLEVEL=0"])
+            let outcome = try await sClient(
+                hub, pki, cert: cert, key: key, extra: [flag, "-cipher", "DEFAULT:@SECLEVEL=0"])
             #expect(!outcome.stdout.contains("HTTP/1.1"), "\(flag) must be refused")
         }
         for flag in ["-tls1_2", "-tls1_3"] {
-            let outcome = try sClient(hub, pki, cert: cert, key: key, extra: [flag])
+            let outcome = try await sClient(hub, pki, cert: cert, key: key, extra: [flag])
             #expect(outcome.stdout.contains("HTTP/1.1 200"), "\(flag) must be served: \(outcome.stderr)")
         }
     }

@@ -206,24 +206,26 @@ struct RetentionTests {
         #expect(await eventually { allDelivered(journal) })
         let ctl = Binaries.path("kirokuctl")
         let person = ["--hub", hub.url, "--pki", pki.dir.path, "--as", "kanri01"]
-        let placed = try runProgram(
+        let placed = try await runProgram(
             ctl, ["holds", "place", "--actor", "P0034", "--reason", "第21 調査 2026-007"] + person)
         #expect(placed.status == 0 && placed.stdout.contains("保全 1 を設定しました"), "\(placed.stdout)\(placed.stderr)")
-        let noReason = try runProgram(ctl, ["holds", "place", "--actor", "P0034", "--reason", " "] + person)
+        let noReason = try await runProgram(ctl, ["holds", "place", "--actor", "P0034", "--reason", " "] + person)
         #expect(noReason.status != 0 && noReason.stderr.contains("reason"))
-        let preview = try runProgram(ctl, ["retention", "purge", "--dry-run"] + person)
+        let preview = try await runProgram(ctl, ["retention", "purge", "--dry-run"] + person)
         #expect(preview.status == 0 && preview.stdout.contains("2 件が消去の対象です"), "\(preview.stdout)")
-        let purged = try runProgram(ctl, ["retention", "purge", "--lang", "en"] + person)
+        let purged = try await runProgram(ctl, ["retention", "purge", "--lang", "en"] + person)
         #expect(purged.status == 0 && purged.stdout.contains("2 event(s) purged"), "\(purged.stdout)\(purged.stderr)")
-        let query = try runProgram(ctl, ["query", "--kind", "access", "--format", "jsonl"] + person)
+        let query = try await runProgram(ctl, ["query", "--kind", "access", "--format", "jsonl"] + person)
         #expect(
             query.stdout.split(separator: "\n").count == 4 && !query.stdout.contains("\"n\":\"0\",\"actor\":\"P0012\""),
             "\(query.stdout)")
 
         let bundle = temp.file("evidence.json")
-        #expect(try runProgram(ctl, ["export", "--evidence", bundle, "--checkpoint", "newest"] + person).status == 0)
-        let hubKey = String(try runProgram(ctl, ["log", "key"] + person).stdout.split(separator: " ").first ?? "")
-        let verified = try runProgram(ctl, ["verify", bundle, "--hub-key", hubKey, "--no-witness"])
+        #expect(
+            try await runProgram(ctl, ["export", "--evidence", bundle, "--checkpoint", "newest"] + person).status == 0)
+        let hubKey = String(
+            try await runProgram(ctl, ["log", "key"] + person).stdout.split(separator: " ").first ?? "")
+        let verified = try await runProgram(ctl, ["verify", bundle, "--hub-key", hubKey, "--no-witness"])
         #expect(
             verified.status == 0 && verified.stdout.contains("2 event(s) purged under the retention policy")
                 && verified.stdout.contains("NOT authenticated")
@@ -250,16 +252,16 @@ struct RetentionTests {
         root["events"] = .array(entries)
         let altered = temp.file("restamped.json")
         try Data(CanonicalJSON.encode(.object(root))).write(to: URL(filePath: altered))
-        let stub = try runProgram(ctl, ["verify", altered, "--hub-key", hubKey, "--no-witness"])
+        let stub = try await runProgram(ctl, ["verify", altered, "--hub-key", hubKey, "--no-witness"])
         #expect(stub.status == 0 && stub.stdout.contains("NOT authenticated"), "\(stub.stdout)\(stub.stderr)")
-        let independent = try runProgram(
+        let independent = try await runProgram(
             "/usr/bin/env", ["python3", LogTests.python, bundle, "--hub-key", hubKey, "--no-witness"])
         #expect(
             independent.status == 0
                 && independent.stdout.contains(
                     "2 purged (content removed under the retention policy; inclusion proven, fields not authenticated)"),
             "\(independent.stdout)\(independent.stderr)")
-        let holds = try runProgram(ctl, ["holds", "list"] + person)
+        let holds = try await runProgram(ctl, ["holds", "list"] + person)
         #expect(holds.stdout.contains("第21 調査 2026-007") && holds.stdout.contains("standing"))
     }
 
@@ -274,7 +276,7 @@ struct RetentionTests {
             "ca": pki.caPath, "certificate": pki.certPath(.hub, "hub"), "private_key": pki.keyPath(.hub, "hub"),
             "database": temp.file("hub/record.sqlite"), "retention": ["default": "7y", "operation": "5y"],
         ]).write(to: URL(filePath: file))
-        let refused = try runProgram(Binaries.path("kiroku-hub"), ["run", "--config", file, "--port", "0"])
+        let refused = try await runProgram(Binaries.path("kiroku-hub"), ["run", "--config", file, "--port", "0"])
         #expect(
             refused.status != 0 && refused.stderr.contains("第20②") && refused.stderr.contains("7y"), "\(refused.stderr)"
         )
