@@ -204,7 +204,23 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // Components together: the store and rules in process, hub and agents as processes, real clients.
+        // The agent alone, in process: the sync cursor, the journal, epoch bisection.
+        .testTarget(
+            name: "KirokuAgentTests",
+            dependencies: ["KirokuAgent", "KirokuProtocol", "KirokuTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        // The hub's record and judgement: ingest, the rules and findings on a store in process; the
+        // findings' commands, incidents and contractors against a hub.
+        .testTarget(
+            name: "KirokuHubTests",
+            dependencies: [
+                "KirokuClient", "KirokuControl", "KirokuHub", "KirokuProtocol", "KirokuTestSupport",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Components together: hub and agents as processes, real clients, the console, hardening.
         .testTarget(
             name: "KirokuTests",
             dependencies: [

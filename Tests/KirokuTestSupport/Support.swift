@@ -402,3 +402,29 @@ public func memoryProver(_ leaves: [Merkle.Hash]) -> Merkle.Prover {
         return Merkle.root(Array(leaves[(Int(index) * width)..<((Int(index) + 1) * width)]))
     }
 }
+
+/// The repository's own files the tests run: the independent Python evidence verifier.
+public enum RepositoryFiles {
+    public static let root = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    /// `Protocol/verify_evidence.py`, which shares no code with Kiroku.
+    public static let pythonVerifier = root.appending(path: "Protocol/verify_evidence.py").path
+}
+
+/// Registers that more than one test target loads (the contractors' tests, the console's scene).
+public enum SampleRegisters {
+    /// Two contracts (第23–第26), one with its 受託者's people.
+    public static let contracts = """
+        contract_id,contractor,scope,valid_from,valid_to,structure_confirmed,council_approved,secrecy,no_subcontract,purpose_limit,copy_destroy,accident_report,termination,ownership,other,audit_cycle_days,people
+        C-1,日本電算,住基端末の保守,2026-04-01,2027-03-31,2026-03-01,2026-03-15,yes,yes,yes,yes,yes,yes,yes,yes,180,V-03;V-04
+        C-2,東京保守,電算室の空調,2026/10/1,2027-03-31,2026-09-01,令和8年10月15日,はい,はい,はい,はい,いいえ,はい,はい,○,30,V-09
+
+        """
+    /// Two 作業指示書 for the 受託者 of those contracts.
+    public static let instructions = """
+        instruction_id,contractor,subject,valid_from,valid_to
+        指示書-041,日本電算,サーバー1,2026-12-01,2026-12-31
+        指示書-042,東京保守,空調,2026-12-01,2026-12-31
+
+        """
+}

@@ -49,8 +49,8 @@ struct ConsoleTests {
         _ = try await admin.importRegister("people", csv: Array(people.utf8))
         _ = try await admin.importRegister(
             "contracts",
-            csv: Array(ContractorTests.contracts.replacingOccurrences(of: "V-03;V-04", with: "itaku01").utf8))
-        _ = try await admin.importRegister("maintenance", csv: Array(ContractorTests.instructions.utf8))
+            csv: Array(SampleRegisters.contracts.replacingOccurrences(of: "V-03;V-04", with: "itaku01").utf8))
+        _ = try await admin.importRegister("maintenance", csv: Array(SampleRegisters.instructions.utf8))
 
         // Saturday night: two lookups, then six failed logins within ten minutes (第20, 第22); a colleague's
         // lookup the 操作者 must not see; and one event today for the dashboard.

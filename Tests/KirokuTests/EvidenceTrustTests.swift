@@ -56,7 +56,7 @@ struct EvidenceTrustTests {
         try Data(bytes).write(to: URL(filePath: path))
         return (
             try await runProgram(ctl, ["verify", path] + arguments),
-            try await runProgram("/usr/bin/env", ["python3", LogTests.python, path] + arguments)
+            try await runProgram("/usr/bin/env", ["python3", RepositoryFiles.pythonVerifier, path] + arguments)
         )
     }
 

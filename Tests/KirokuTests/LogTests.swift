@@ -11,8 +11,7 @@ import Testing
 @Suite("Merkle log end to end: witness, evidence, verify, tampering")
 struct LogTests {
     let ctl = Binaries.path("kirokuctl")
-    static let python = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appending(path: "Protocol/verify_evidence.py").path
+    static let python = RepositoryFiles.pythonVerifier
 
     struct Setup {
         let temp: TempDir

@@ -255,7 +255,7 @@ struct RetentionTests {
         let stub = try await runProgram(ctl, ["verify", altered, "--hub-key", hubKey, "--no-witness"])
         #expect(stub.status == 0 && stub.stdout.contains("NOT authenticated"), "\(stub.stdout)\(stub.stderr)")
         let independent = try await runProgram(
-            "/usr/bin/env", ["python3", LogTests.python, bundle, "--hub-key", hubKey, "--no-witness"])
+            "/usr/bin/env", ["python3", RepositoryFiles.pythonVerifier, bundle, "--hub-key", hubKey, "--no-witness"])
         #expect(
             independent.status == 0
                 && independent.stdout.contains(

@@ -11,18 +11,8 @@ import Testing
 /// city's review, and the rules on them (issue 14).
 @Suite("Contractors and their submissions")
 struct ContractorTests {
-    static let contracts = """
-        contract_id,contractor,scope,valid_from,valid_to,structure_confirmed,council_approved,secrecy,no_subcontract,purpose_limit,copy_destroy,accident_report,termination,ownership,other,audit_cycle_days,people
-        C-1,日本電算,住基端末の保守,2026-04-01,2027-03-31,2026-03-01,2026-03-15,yes,yes,yes,yes,yes,yes,yes,yes,180,V-03;V-04
-        C-2,東京保守,電算室の空調,2026/10/1,2027-03-31,2026-09-01,令和8年10月15日,はい,はい,はい,はい,いいえ,はい,はい,○,30,V-09
-
-        """
-    static let instructions = """
-        instruction_id,contractor,subject,valid_from,valid_to
-        指示書-041,日本電算,サーバー1,2026-12-01,2026-12-31
-        指示書-042,東京保守,空調,2026-12-01,2026-12-31
-
-        """
+    static let contracts = SampleRegisters.contracts
+    static let instructions = SampleRegisters.instructions
 
     static func day(_ text: String) -> Date { Timestamp(rfc3339: "\(text)T12:00:00.000+09:00")!.date }
 
@@ -275,7 +265,7 @@ struct ContractorTests {
         let hubKey = try await run("kanri01", ["log", "key"]).stdout.split(separator: " ").first.map(String.init) ?? ""
         let ours = try await runProgram(ctl, ["verify", bundle, "--hub-key", hubKey, "--no-witness"])
         let theirs = try await runProgram(
-            "/usr/bin/env", ["python3", LogTests.python, bundle, "--hub-key", hubKey, "--no-witness"])
+            "/usr/bin/env", ["python3", RepositoryFiles.pythonVerifier, bundle, "--hub-key", hubKey, "--no-witness"])
         #expect(ours.status == 0 && ours.stdout.contains("complete"), "\(ours.stdout)\(ours.stderr)")
         #expect(theirs.status == 0, "\(theirs.stdout)\(theirs.stderr)")
 
