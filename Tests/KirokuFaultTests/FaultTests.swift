@@ -101,6 +101,37 @@ struct FaultTests {
         return journal
     }
 
+    /// The start most scenarios share: counter-01's certificate, its journal holding `backlog` events not yet
+    /// delivered, a hub process, and counter-01's configuration (`extra` keys) pointing at that hub. The
+    /// agent is started by the scenario (``Scene/startAgent(_:)``), which then does its damage.
+    struct Scene {
+        let temp: TempDir
+        let pki: TestPKI
+        let journal: Journal
+        let hub: HubProcess
+        let config: String
+        var socket: String { temp.file("counter-01/ingest.sock") }
+
+        init(_ name: String, backlog: Int, heartbeat: Double = 300, agent extra: [String: Any]) async throws {
+            temp = try TempDir(name)
+            pki = try TestPKI(in: temp)
+            try pki.agent("counter-01")
+            journal = try await FaultTests().backlogJournal(temp, events: backlog)
+            hub = try await HubProcess(pki: pki, temp: temp)
+            config = try agentConfig(
+                "counter-01", pki: pki, temp: temp, hubURL: hub.url, heartbeat: heartbeat, extra: extra)
+        }
+
+        func startAgent(_ name: String = "agent") async throws -> AgentProcess {
+            try await AgentProcess(config: config, socket: socket, temp: temp, name: name)
+        }
+
+        /// A hub on the same port over `database` as it now is (after a kill or a restore).
+        func restartHub(name: String = "hub") async throws -> HubProcess {
+            try await HubProcess(pki: pki, temp: temp, name: name, extra: ["--port", "\(hub.port)"])
+        }
+    }
+
     @Test("kill -9 of the agent under 8 concurrent producers: every acknowledged event survives exactly once")
     func killAgent() async throws {
         let temp = try TempDir("kill-agent")
@@ -162,17 +193,11 @@ struct FaultTests {
         "kill -9 of the hub mid-ingest, four times: the agent resumes, the hub holds everything once, every receipt is backed"
     )
     func killHub() async throws {
-        let temp = try TempDir("kill-hub")
-        let pki = try TestPKI(in: temp)
-        try pki.agent("counter-01")
-        let journal = try await backlogJournal(temp, events: 40_000)
-        var hub = try await HubProcess(pki: pki, temp: temp)
-        let port = hub.port
-        let config = try agentConfig(
-            "counter-01", pki: pki, temp: temp, hubURL: hub.url,
-            extra: ["batch_events": 500, "backoff_max_seconds": 0.5])
-        let socket = temp.file("counter-01/ingest.sock")
-        let agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent")
+        let scene = try await Scene(
+            "kill-hub", backlog: 40_000, agent: ["batch_events": 500, "backoff_max_seconds": 0.5])
+        let (journal, socket) = (scene.journal, scene.socket)
+        var hub = scene.hub
+        let agent = try await scene.startAgent()
         defer { agent.stop() }
         // Each kill comes as soon as the restarted hub has taken something, and counts only if the agent
         // still had events to deliver when the hub died. Should a fast machine drain the backlog first, more
@@ -194,7 +219,7 @@ struct FaultTests {
                     #expect(answer.contains("\"ok\":true"), "\(answer)")
                 }
             }
-            hub = try await HubProcess(pki: pki, temp: temp, extra: ["--port", "\(port)"])
+            hub = try await scene.restartHub()
         }
         #expect(kills == 4, "four kills while the agent still had events to deliver")
         let done = await eventually(timeout: .seconds(90)) { allDelivered(journal) }
@@ -234,17 +259,10 @@ extension FaultTests {
         "The hub restored from an older backup: the agent notices and re-sends what the hub lacks, from its kept events"
     )
     func hubRestoredFromBackup() async throws {
-        let temp = try TempDir("restore")
-        let pki = try TestPKI(in: temp)
-        try pki.agent("counter-01")
-        let journal = try await backlogJournal(temp, events: 5_000)
-        let first = try await HubProcess(pki: pki, temp: temp)
-        let port = first.port
-        let config = try agentConfig(
-            "counter-01", pki: pki, temp: temp, hubURL: first.url,
-            extra: ["batch_events": 1000, "backoff_max_seconds": 0.3])
-        let agent = try await AgentProcess(
-            config: config, socket: temp.file("counter-01/ingest.sock"), temp: temp, name: "agent")
+        let scene = try await Scene(
+            "restore", backlog: 5_000, agent: ["batch_events": 1000, "backoff_max_seconds": 0.3])
+        let (temp, journal, first) = (scene.temp, scene.journal, scene.hub)
+        let agent = try await scene.startAgent()
         defer { agent.stop() }
         #expect(await eventually { allDelivered(journal) })
         first.stop()
@@ -253,14 +271,14 @@ extension FaultTests {
         try await Self.onlineBackup(first.database, to: backup)
         let backedUp = try journal.progress().deliveredThrough
         // More events arrive and are delivered to the hub after the backup...
-        let second = try await HubProcess(pki: pki, temp: temp, extra: ["--port", "\(port)"])
+        let second = try await scene.restartHub()
         try await journal.append(
             Array(repeating: EventDraft(kind: "access", action: "exit", actor: "P1", subject: "電算室"), count: 3000))
         #expect(await eventually { allDelivered(journal) })
         second.stop()
         // ...then the hub's disk fails and the backup is restored: the hub is now behind the agent.
         try Self.restore(second.database, from: backup)
-        let restored = try await HubProcess(pki: pki, temp: temp, extra: ["--port", "\(port)"])
+        let restored = try await scene.restartHub()
         defer { restored.stop() }
         #expect(try await Self.hubEvents(restored.database, agent: "counter-01").count == Int(backedUp))
         // One more event makes the agent talk to the hub; it finds the hub behind and re-sends.
@@ -346,24 +364,18 @@ extension FaultTests {
         "The hub restored from a backup older than what the agent still keeps: both sides record the exact missing range"
     )
     func hubRestoredPastKeptEvents() async throws {
-        let temp = try TempDir("restore-pruned")
-        let pki = try TestPKI(in: temp)
-        try pki.agent("counter-01")
-        let journal = try await backlogJournal(temp, events: 5_000)
-        let first = try await HubProcess(pki: pki, temp: temp)
-        let port = first.port
         // Delivered events are pruned at every heartbeat (keep window 0).
-        let config = try agentConfig(
-            "counter-01", pki: pki, temp: temp, hubURL: first.url, heartbeat: 1,
-            extra: ["batch_events": 1000, "backoff_max_seconds": 0.3, "keep_delivered_days": 0])
-        let agent = try await AgentProcess(
-            config: config, socket: temp.file("counter-01/ingest.sock"), temp: temp, name: "agent")
+        let scene = try await Scene(
+            "restore-pruned", backlog: 5_000, heartbeat: 1,
+            agent: ["batch_events": 1000, "backoff_max_seconds": 0.3, "keep_delivered_days": 0])
+        let (temp, journal, first) = (scene.temp, scene.journal, scene.hub)
+        let agent = try await scene.startAgent()
         defer { agent.stop() }
         #expect(await eventually { (try? journal.progress()).map { $0.deliveredThrough >= 5_000 } ?? false })
         first.stop()
         let backup = temp.file("backup.sqlite")
         try await Self.onlineBackup(first.database, to: backup)
-        let second = try await HubProcess(pki: pki, temp: temp, extra: ["--port", "\(port)"])
+        let second = try await scene.restartHub()
         try await journal.append(
             Array(repeating: EventDraft(kind: "access", action: "exit", actor: "P1", subject: "電算室"), count: 3000))
         #expect(await eventually { allDelivered(journal) })
@@ -371,7 +383,7 @@ extension FaultTests {
         #expect(await eventually { ((try? journal.status().keptEvents) ?? .max) < 10 })
         second.stop()
         try Self.restore(second.database, from: backup)
-        let restored = try await HubProcess(pki: pki, temp: temp, extra: ["--port", "\(port)"])
+        let restored = try await scene.restartHub()
         defer { restored.stop() }
         let store = try HubStore.open(path: restored.database)
         let declared = await eventually(timeout: .seconds(60)) {
@@ -412,18 +424,11 @@ extension FaultTests {
     func deliveredBacklog(_ name: String, events: Int) async throws
         -> (TempDir, TestPKI, HubProcess, Journal, config: String, socket: String)
     {
-        let temp = try TempDir(name)
-        let pki = try TestPKI(in: temp)
-        try pki.agent("counter-01")
-        let journal = try await backlogJournal(temp, events: events)
-        let hub = try await HubProcess(pki: pki, temp: temp)
-        let config = try agentConfig(
-            "counter-01", pki: pki, temp: temp, hubURL: hub.url, extra: ["backoff_max_seconds": 0.3])
-        let socket = temp.file("counter-01/ingest.sock")
-        let agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent1")
-        #expect(await eventually { allDelivered(journal) })
+        let scene = try await Scene(name, backlog: events, agent: ["backoff_max_seconds": 0.3])
+        let agent = try await scene.startAgent("agent1")
+        #expect(await eventually { allDelivered(scene.journal) })
         agent.stop()
-        return (temp, pki, hub, journal, config, socket)
+        return (scene.temp, scene.pki, scene.hub, scene.journal, scene.config, scene.socket)
     }
 
     @Test(

@@ -47,6 +47,12 @@ extension Journal {
             try await journal.pool.write { db in try Journal.markDelivered(db, signed, body: body, nowMS: nowMS) }
         }
 
+        @discardableResult
+        public func pruneDelivered(olderThan cutoff: Date) async throws -> Int {
+            let cutoffMS = Int64(cutoff.timeIntervalSince1970 * 1000)
+            return try await journal.pool.write { db in try Journal.pruneDelivered(db, cutoffMS: cutoffMS) }
+        }
+
         public func recordContact(now: Date = Date()) async throws {
             let nowMS = Int64(now.timeIntervalSince1970 * 1000)
             try await journal.pool.write { db in try Journal.recordContact(db, nowMS: nowMS) }

@@ -315,14 +315,19 @@ public struct Journal: Sendable {
     @discardableResult
     public func pruneDelivered(olderThan cutoff: Date) throws -> Int {
         let cutoffMS = Int64(cutoff.timeIntervalSince1970 * 1000)
-        return try pool.write { db in
-            try db.execute(
-                sql: """
-                    DELETE FROM events WHERE seq <= (SELECT delivered_through FROM sync WHERE id = 1)
-                        AND seq < (SELECT max(seq) FROM events) AND time_ms < ?
-                    """, arguments: [cutoffMS])
-            return db.changesCount
-        }
+        return try pool.write { db in try Self.pruneDelivered(db, cutoffMS: cutoffMS) }
+    }
+
+    /// The whole rule of pruning, in one statement: only what the hub acknowledged (a receipt moved the
+    /// delivered mark past it), only what is older than the keep window, never the chain head (the next
+    /// event links to it).
+    static func pruneDelivered(_ db: Database, cutoffMS: Int64) throws -> Int {
+        try db.execute(
+            sql: """
+                DELETE FROM events WHERE seq <= (SELECT delivered_through FROM sync WHERE id = 1)
+                    AND seq < (SELECT max(seq) FROM events) AND time_ms < ?
+                """, arguments: [cutoffMS])
+        return db.changesCount
     }
 
     /// The newest sequence number and the delivered mark: two index look-ups, cheap enough for a hot loop.

@@ -58,7 +58,7 @@ public struct HeartbeatService: Service {
                     }
                     wallBefore = wallNow
                     monotonicBefore = monotonicNow
-                    let progress = try journal.progress()
+                    let progress = try await journal.suspending.progress()
                     let uptime = (ContinuousClock.now - started).components.seconds
                     do {
                         _ = try await committer.submit(
@@ -73,7 +73,7 @@ public struct HeartbeatService: Service {
                         logger.error("heartbeat not journalled", metadata: ["kiroku.error": "\(error.code)"])
                     }
                     let pruned =
-                        (try? journal.pruneDelivered(
+                        (try? await journal.suspending.pruneDelivered(
                             olderThan: Date().addingTimeInterval(-Double(keepDelivered.components.seconds)))) ?? 0
                     if pruned > 0 {
                         logger.info(
