@@ -55,6 +55,17 @@ public struct Outcome: Sendable {
     public var stderr: String
 }
 
+/// Starts `process`, one at a time in this test process. Foundation's `Process.run()` on Linux is not safe
+/// to call from several threads at once (a run of the suite crashed in its memcpy while programs were
+/// started from many Dispatch threads); starting is quick, so it is serialized, and the waiting is not.
+public func spawn(_ process: Process) throws {
+    spawnLock.lock()
+    defer { spawnLock.unlock() }
+    try process.run()
+}
+
+private let spawnLock = NSLock()
+
 /// Runs a program to completion with optional standard input. The waiting happens on a thread of
 /// Dispatch's own, never on one of Swift's cooperative pool (two threads on a two-core machine): a test
 /// that waits for a program must not stop every other test's tasks from running.
@@ -92,7 +103,7 @@ public func runProgramBlocking(
     process.standardOutput = out
     process.standardError = err
     process.standardInput = input
-    try process.run()
+    try spawn(process)
     if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
     try input.fileHandleForWriting.close()
     // Read both pipes fully before waiting, so a chatty child cannot block on a full pipe.
@@ -174,7 +185,7 @@ public final class ChildProcess: @unchecked Sendable {
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try spawn(process)
     }
 
     public var pid: Int32 { process.processIdentifier }

@@ -870,7 +870,7 @@ final class Interactive: @unchecked Sendable {
             let data = handle.availableData
             collected.append(data)
         }
-        try process.run()
+        try spawn(process)
     }
 
     var output: String { collected.text }

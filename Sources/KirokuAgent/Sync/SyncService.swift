@@ -160,7 +160,11 @@ public struct SyncService: Service {
                         logger.error(
                             "could not record the judgement of the hub's log", metadata: ["kiroku.error": "\(error)"])
                     }
-                    try await journal.suspending.markDelivered(receipt)
+                    // The hub holds the batch and signed for it: the mark and the receipt are written even
+                    // if the agent is stopping this instant (an unstructured task is not cancelled with
+                    // this one, and GRDB's async write gives up when its task is cancelled).
+                    let suspending = journal.suspending
+                    try await Task { try await suspending.markDelivered(receipt) }.value
                     if let gap = batch.gap {
                         // The agent's side of the record of the loss; it ships like any event.
                         try await journal.append([

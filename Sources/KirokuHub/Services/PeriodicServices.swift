@@ -4,7 +4,7 @@ import Logging
 import ServiceLifecycle
 
 /// The hub's periodic jobs share one loop: a round every `interval` (or sooner, when `wake` rings) until
-/// the hub stops; a failed round is logged and tried again at the next one; stopping (or a server that
+/// the hub stops; a failed round is logged and tried again after `interval`; stopping (or a server that
 /// failed to start) is not a failure.
 struct PeriodicJob: Sendable {
     let interval: Duration
@@ -13,18 +13,28 @@ struct PeriodicJob: Sendable {
     var wake: Doorbell? = nil
 
     func run(_ round: () async throws -> Void) async {
+        await runTimed { () async throws -> Duration in
+            try await round()
+            return interval
+        }
+    }
+
+    /// Each round says how long to wait before the next (a job with deadlines of its own).
+    func runTimed(_ round: () async throws -> Duration) async {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            var wait = interval
             do {
-                try await round()
+                wait = try await round()
             } catch is CancellationError {
                 // Stopping: not a failure of this job.
             } catch {
                 logger.error("\(failure)", metadata: ["kiroku.error": "\(error)"])
             }
+            let pause = wait
             if let wake {
-                await cancelWhenGracefulShutdown { await wake.wait(timeout: interval) }
+                await cancelWhenGracefulShutdown { await wake.wait(timeout: pause) }
             } else {
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
             }
         }
     }
@@ -38,18 +48,24 @@ struct RuleService: Service {
     let settings: RuleSettings
     let logger: Logger
 
+    /// How often the time-driven checks run.
+    static let sweepEvery = Duration.seconds(60)
+
     func run() async throws {
         var lastSweep = ContinuousClock.now - .seconds(3600)
+        // A failed round is tried again after five seconds (or at the next arrival).
         await PeriodicJob(
-            interval: .seconds(60), failure: "rule evaluation failed; it is retried", logger: logger,
+            interval: .seconds(5), failure: "rule evaluation failed; it is retried", logger: logger,
             wake: store.arrivals
-        ).run {
-            if ContinuousClock.now - lastSweep >= .seconds(60) {
+        ).runTimed { () async throws -> Duration in
+            if ContinuousClock.now - lastSweep >= Self.sweepEvery {
                 try await store.evaluateRules(settings)
                 lastSweep = .now
             } else {
                 try await store.evaluatePendingRules(settings)
             }
+            // Until the next sweep is due, however many arrivals woke the rounds in between.
+            return max(.zero, lastSweep + Self.sweepEvery - .now)
         }
     }
 }
