@@ -150,7 +150,7 @@ public struct FileCollector: Service {
     func collect(_ source: FileSource) async throws -> Bool {
         guard let current = Self.identity(source.path) else { return false }
         var position =
-            try journal.filePosition(path: source.path)
+            try await journal.suspending.filePosition(path: source.path)
             ?? FilePosition(path: source.path, inode: current.inode, offset: 0)
         var file = source.path
         var final = false

@@ -23,11 +23,12 @@ public struct FilePosition: Sendable, Equatable {
 
 extension Journal {
     public func filePosition(path: String) throws -> FilePosition? {
-        try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT inode, offset FROM file_positions WHERE path = ?", arguments: [path]).map
-            {
-                FilePosition(path: path, inode: UInt64(bitPattern: $0[0] as Int64), offset: $0[1])
-            }
+        try pool.read { db in try Self.filePosition(db, path: path) }
+    }
+
+    static func filePosition(_ db: Database, path: String) throws -> FilePosition? {
+        try Row.fetchOne(db, sql: "SELECT inode, offset FROM file_positions WHERE path = ?", arguments: [path]).map {
+            FilePosition(path: path, inode: UInt64(bitPattern: $0[0] as Int64), offset: $0[1])
         }
     }
 

@@ -37,6 +37,10 @@ extension Journal {
             try await journal.pool.read(Journal.pendingEpoch)
         }
 
+        public func filePosition(path: String) async throws -> FilePosition? {
+            try await journal.pool.read { db in try Journal.filePosition(db, path: path) }
+        }
+
         public func knownTree() async throws -> KnownTree? {
             try await journal.pool.read(Journal.knownTree)
         }
