@@ -132,15 +132,6 @@ public final class ClientCertificateVerifier: Sendable {
         return state
     }
 
-    /// Why the certificate a completed handshake presented must be refused now (revoked, outside its
-    /// validity, or no good list), or nil. A resumed TLS session skips ``verify(_:)``: this catches it.
-    func refusal(peer: NIOSSLCertificate?) -> String? {
-        guard let peer, let der = try? peer.toDERBytes(), let certificate = try? Certificate(derEncoded: der) else {
-            return "no readable client certificate"
-        }
-        return refusal(certificate)
-    }
-
     /// Why this (parsed) certificate must be refused now, or nil if it may pass.
     func refusal(_ certificate: Certificate) -> String? {
         let now = Date()
