@@ -21,28 +21,41 @@ public struct EvidenceBundle: Sendable {
         /// The event exactly as the bundle holds it; for a purged event, what is left of it (agent, seq,
         /// time, kind, action, site, prev, hash, purged_at).
         public var object: JSONValue {
-            didSet { encoded = nil }
+            get {
+                switch content {
+                case .value(let value): value
+                // An event's canonical bytes always parse: the hub sealed them.
+                case .canonical(let bytes): (try? JSONParser.parse(bytes)) ?? .null
+                }
+            }
+            set { content = .value(newValue) }
         }
         public var leafIndex: Int64
         public var inclusion: [String]
         /// Retention removed the event's content; only its hash can be proven.
         public var purged: Bool
-        /// The event's canonical bytes as the hub holds them, written as they are (an event's canonical form
-        /// is the canonical JSON of its object); dropped when `object` changes.
-        private var encoded: [UInt8]?
+        /// What was read (a value), or an event the hub holds as its canonical bytes, written as they are and
+        /// parsed only if someone reads ``object`` (the hub writing a page never does).
+        private var content: Content
+
+        private enum Content: Sendable {
+            case value(JSONValue)
+            case canonical([UInt8])
+        }
 
         public init(object: JSONValue, leafIndex: Int64, inclusion: [String], purged: Bool = false) {
-            self.object = object
+            self.content = .value(object)
             self.leafIndex = leafIndex
             self.inclusion = inclusion
             self.purged = purged
         }
 
         /// An event the hub holds, with its place in the log.
-        public init(event: Event, leafIndex: Int64, inclusion: [String]) throws(KirokuError) {
-            let bytes = event.canonicalBytes(includingHash: true)
-            self.init(object: try JSONParser.parse(bytes), leafIndex: leafIndex, inclusion: inclusion)
-            encoded = bytes
+        public init(event: Event, leafIndex: Int64, inclusion: [String]) {
+            content = .canonical(event.canonicalBytes(includingHash: true))
+            self.leafIndex = leafIndex
+            self.inclusion = inclusion
+            purged = false
         }
 
         /// What retention left of an event: its hash, its place, and when its content was removed.
@@ -63,7 +76,10 @@ public struct EvidenceBundle: Sendable {
                 out += Array(#"{"inclusion":"#.utf8) + proof + Array(#","leaf_index":"#.utf8) + leaf
                 out += Array(#","purged":"#.utf8) + CanonicalJSON.encode(object) + [UInt8(ascii: "}")]
             } else {
-                out += Array(#"{"event":"#.utf8) + (encoded ?? CanonicalJSON.encode(object))
+                switch content {
+                case .value(let value): out += Array(#"{"event":"#.utf8) + CanonicalJSON.encode(value)
+                case .canonical(let bytes): out += Array(#"{"event":"#.utf8) + bytes
+                }
                 out +=
                     Array(#","inclusion":"#.utf8) + proof + Array(#","leaf_index":"#.utf8) + leaf + [UInt8(ascii: "}")]
             }

@@ -11,9 +11,6 @@ import Testing
 /// city's review, and the rules on them (issue 14).
 @Suite("Contractors and their submissions")
 struct ContractorTests {
-    static let contracts = SampleRegisters.contracts
-    static let instructions = SampleRegisters.instructions
-
     static func day(_ text: String) -> Date { Timestamp(rfc3339: "\(text)T12:00:00.000+09:00")!.date }
 
     static func file(_ name: String, _ text: String) -> SubmittedFile {
@@ -35,8 +32,8 @@ struct ContractorTests {
     func rules() async throws {
         let record = try RuleTests.Record(try TempDir("rules-contractors"))
         let store = record.store
-        _ = try await store.importRegister(.contracts, csv: Self.contracts, by: "kanri01")
-        _ = try await store.importRegister(.maintenance, csv: Self.instructions, by: "kanri01")
+        _ = try await store.importRegister(.contracts, csv: SampleRegisters.contracts, by: "kanri01")
+        _ = try await store.importRegister(.maintenance, csv: SampleRegisters.instructions, by: "kanri01")
         // Dates typed as people type them are kept as dates; yes/no as people write them.
         let c2 = try #require(try await store.register(.contracts).first { $0["contract_id"] == "C-2" })
         #expect(
@@ -168,7 +165,9 @@ struct ContractorTests {
         }
         let people =
             "person_id,name,role,left\nkanri01,山田,管理者,\nunyo01,高橋,運用管理者,\nV-03,日本電算 佐々木,受託者,\nV-09,東京保守 木村,受託者,\n"
-        for (register, csv) in [("people", people), ("contracts", Self.contracts), ("maintenance", Self.instructions)] {
+        for (register, csv) in [
+            ("people", people), ("contracts", SampleRegisters.contracts), ("maintenance", SampleRegisters.instructions),
+        ] {
             let path = temp.file("\(register).csv")
             try csv.write(toFile: path, atomically: true, encoding: .utf8)
             let imported = try await run("kanri01", ["registers", "import", register, path])

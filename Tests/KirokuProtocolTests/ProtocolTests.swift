@@ -131,8 +131,7 @@ struct ProtocolTests {
 /// The golden vectors in `Protocol/vectors/`: the same files `Protocol/check_vectors.py` checks.
 @Suite("Golden vectors")
 struct VectorTests {
-    static let folder = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appending(path: "Protocol/vectors")
+    static let folder = RepositoryFiles.root.appending(path: "Protocol/vectors")
 
     struct Vector: Decodable {
         var name: String
@@ -363,8 +362,7 @@ struct JSONParserTests {
 
 @Suite("Fuzzing the hub's input path (seeded, bounded)")
 struct FuzzTests {
-    static let corpusFolder = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appending(path: "Fuzz/corpus")
+    static let corpusFolder = RepositoryFiles.root.appending(path: "Fuzz/corpus")
 
     @Test("The corpus itself keeps the properties, and its batch is a valid chain")
     func corpus() throws {
@@ -539,8 +537,7 @@ struct MessageCatalogueTests {
         }
         #expect(Set(ErrorCode.all).count == ErrorCode.all.count)
         let spec = try String(
-            contentsOf: URL(filePath: #filePath).deletingLastPathComponent().appending(
-                path: "../../Protocol/PROTOCOL.md"), encoding: .utf8)
+            contentsOf: RepositoryFiles.root.appending(path: "Protocol/PROTOCOL.md"), encoding: .utf8)
         let listed = spec.matches(of: /\n\| `([a-z_]+)` \| [0-9]{3} \|/).map { String($0.1) }
         #expect(listed.count >= 25, "the table of §5 was read")
         for code in listed {

@@ -246,19 +246,18 @@ struct AccessTests {
 /// The example configurations people copy from must load as they are.
 @Suite("Example configurations")
 struct ExampleConfigurationTests {
-    static let root = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
 
     @Test("Hub/hub.example.json and Agent/agent.example.json load, with the keys they show")
     func examplesLoad() throws {
-        let hub = try HubConfiguration.load(file: Self.root.appending(path: "Hub/hub.example.json").path)
+        let hub = try HubConfiguration.load(file: RepositoryFiles.root.appending(path: "Hub/hub.example.json").path)
         #expect(hub.roleLabels.roles("管理者") == [.administrator] && hub.rules.bulkLookupsPerHour == 100)
         #expect(hub.retention != RetentionPolicy())
         #expect(hub.reportTitle.hasSuffix("セキュリティ会議 資料"))
         #expect(hub.alerts?.channels == ["mail", "syslog", "webhook"] && hub.alerts?.mail?.charset == "iso-2022-jp")
         #expect(hub.alerts?.takes(channel: "webhook", rule: "site_audit_overdue", severity: "warning") == true)
         #expect(hub.rules.incidentReportMinutes == 30 && hub.rules.reviewDays == 14)
-        let agent = try AgentConfiguration.load(file: Self.root.appending(path: "Agent/agent.example.json").path)
+        let agent = try AgentConfiguration.load(
+            file: RepositoryFiles.root.appending(path: "Agent/agent.example.json").path)
         #expect(
             agent.files.map(\.format) == ["jsonl", "clamav", "wtmp", "btmp"] && agent.clamscan == "/usr/bin/clamscan")
     }

@@ -108,9 +108,7 @@ struct AlertTests {
         #expect(failed, "\(hub.child.log.suffix(3000))")
 
         let received = temp.file("received.jsonl")
-        let script = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appending(
-            path: "Alerts/receivers.py"
-        ).path
+        let script = RepositoryFiles.root.appending(path: "Tests/Alerts/receivers.py").path
         let receivers = try ChildProcess(
             "/usr/bin/env",
             [

@@ -121,9 +121,7 @@ struct ConsoleTests {
         let screenshots =
             ProcessInfo.processInfo.environment["KIROKU_SCREENSHOTS"] ?? FileManager.default.currentDirectoryPath
             + "/.build/console-screenshots"
-        let script = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appending(
-            path: "Browser/console_test.py"
-        ).path
+        let script = RepositoryFiles.root.appending(path: "Tests/Browser/console_test.py").path
         let run = try await runProgram(
             "/usr/bin/env", ["python3", script, scene.hub.url, scene.temp.url.path, scene.passphrase, screenshots])
         #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")

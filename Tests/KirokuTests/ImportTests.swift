@@ -9,13 +9,11 @@ import Testing
 /// with a BOM and CRLF; each file once; a bad row refused with its line and column; all the way to findings.
 @Suite("Importing office CSV exports through profiles (Agent/INTEGRATION.md)")
 struct ImportTests {
-    static let root = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
     static func profile(_ name: String) throws -> ImportProfile {
-        try ImportProfile.load(path: root.appending(path: "Agent/profiles/\(name).json").path)
+        try ImportProfile.load(path: RepositoryFiles.root.appending(path: "Agent/profiles/\(name).json").path)
     }
     static func sample(_ name: String) throws -> [UInt8] {
-        [UInt8](try Data(contentsOf: root.appending(path: "Agent/profiles/samples/\(name).csv")))
+        [UInt8](try Data(contentsOf: RepositoryFiles.root.appending(path: "Agent/profiles/samples/\(name).csv")))
     }
 
     @Test(
@@ -88,14 +86,14 @@ struct ImportTests {
         let temp = try TempDir("import-cli")
         let agent = Binaries.path("kiroku-agent")
         let journalPath = temp.file("journal.sqlite")
-        let profile = Self.root.appending(path: "Agent/profiles/juki-operation-history.json").path
+        let profile = RepositoryFiles.root.appending(path: "Agent/profiles/juki-operation-history.json").path
         func run(_ files: [String], _ extra: [String] = []) async throws -> Outcome {
             try await runProgram(
                 agent,
                 ["import", "--id", "juki-export", "--journal", journalPath, "--profile", profile, "--by", "P0012"]
                     + extra + files)
         }
-        let good = Self.root.appending(path: "Agent/profiles/samples/juki-operation-history.csv").path
+        let good = RepositoryFiles.root.appending(path: "Agent/profiles/samples/juki-operation-history.csv").path
         let first = try await run([good])
         #expect(
             first.status == 0 && first.stdout.contains("5 行を取り込みました（連番 1-6、拒否 0 行"), "\(first.stdout)\(first.stderr)")
@@ -152,7 +150,7 @@ struct ImportTests {
         let temp = try TempDir("import-hostile")
         let agent = Binaries.path("kiroku-agent")
         let journalPath = temp.file("journal.sqlite")
-        let profile = Self.root.appending(path: "Agent/profiles/juki-operation-history.json").path
+        let profile = RepositoryFiles.root.appending(path: "Agent/profiles/juki-operation-history.json").path
         func run(_ file: String, _ extra: [String] = []) async throws -> Outcome {
             try await runProgram(
                 agent,
@@ -286,7 +284,8 @@ struct ImportTests {
             Binaries.path("kiroku-agent"),
             [
                 "import", "--config", config, "--profile",
-                Self.root.appending(path: "Agent/profiles/juki-operation-history.json").path, "--by", "P0012", file,
+                RepositoryFiles.root.appending(path: "Agent/profiles/juki-operation-history.json").path, "--by",
+                "P0012", file,
             ])
         #expect(imported.status == 0, "\(imported.stdout)\(imported.stderr)")
         let agent = try await AgentProcess(

@@ -11,7 +11,6 @@ import Testing
 @Suite("Merkle log end to end: witness, evidence, verify, tampering")
 struct LogTests {
     let ctl = Binaries.path("kirokuctl")
-    static let python = RepositoryFiles.pythonVerifier
 
     struct Setup {
         let temp: TempDir
@@ -50,7 +49,7 @@ struct LogTests {
     }
 
     func python(_ arguments: [String]) async throws -> Outcome {
-        try await runProgram("/usr/bin/env", ["python3", Self.python] + arguments)
+        try await runProgram("/usr/bin/env", ["python3", RepositoryFiles.pythonVerifier] + arguments)
     }
 
     @Test(
@@ -192,7 +191,8 @@ struct LogTests {
                     e["attrs"] = json.loads(e["attrs"]); e["v"] = 1
                     return event_hash(e)
                 db.executescript(sys.argv[2]); db.commit(); db.close()
-                """, setup.hub.database, sql, URL(filePath: Self.python).deletingLastPathComponent().path,
+                """, setup.hub.database, sql,
+                URL(filePath: RepositoryFiles.pythonVerifier).deletingLastPathComponent().path,
             ])
         #expect(outcome.status == 0, "\(outcome.stderr)")
         setup.hub = try await HubProcess(pki: setup.pki, temp: setup.temp, extra: ["--port", "\(setup.hub.port)"])

@@ -141,9 +141,9 @@ struct LogController: HubController {
         var bundle = EvidenceBundle(
             origin: configuration.origin, hubKey: key.publicKey.rawRepresentation.base64EncodedString(),
             checkpoint: published.note.text, query: parameters.filter { $0.key != "cursor" },
-            events: try rows.enumerated().map { index, row in
+            events: rows.enumerated().map { index, row in
                 guard let purgedMS = row.purgedMS else {
-                    return try EvidenceBundle.Entry(
+                    return EvidenceBundle.Entry(
                         event: row.event, leafIndex: row.leaf, inclusion: proofs[index].map { Hex.encode($0) })
                 }
                 // Retention removed its content; its hash and place in the log remain.
