@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: the language-neutral vector check, the style lint, then one build of everything (library, the
-# three binaries the integration tests run, and the tests), then Swift Testing without rebuilding.
+# three binaries the integration tests run, and the tests), a throwaway PostgreSQL cluster, then Swift Testing without
+# rebuilding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 Protocol/check_vectors.py
@@ -9,7 +10,18 @@ python3 Protocol/check_vectors.py
 swift format lint --strict --parallel -r Package.swift Sources Tests Benchmarks Fuzz
 swift build --build-tests
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+pgdir=
+cleanup() {
+    rm -f "$log"
+    if [ -n "$pgdir" ]; then Scripts/postgres.sh stop "$pgdir"; fi
+}
+trap cleanup EXIT
+# The PostgreSQL store's tests run against a throwaway cluster started here (or the server KIROKU_TEST_POSTGRES
+# names). Without PostgreSQL installed they fail and say so; they are never skipped.
+if [ -z "${KIROKU_TEST_POSTGRES:-}" ]; then
+    pgdir=$(mktemp -d /tmp/kiroku-pg.XXXXXX)
+    eval "$(Scripts/postgres.sh start "$pgdir")"
+fi
 status=0
 swift test --skip-build "$@" 2>&1 | tee "$log" || status=$?
 # One summary of the fault scenarios (each test printed its row), then the runner's own closing line again.

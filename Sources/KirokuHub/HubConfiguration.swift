@@ -44,6 +44,9 @@ import NIOCore
 /// - `max_submission_bytes`: the most one submission's files may hold together. Default 32 MiB.
 /// - `alerts`: where findings are pushed as they are raised — `mail`, `syslog`, `webhook` (``AlertSettings``).
 ///   Default none.
+/// - `store`: keep the record on PostgreSQL instead of the SQLite file `database` (``StoreSettings``), e.g.
+///   `{"postgres": "postgres://kiroku@db.example/kiroku?sslmode=verify-full", "scope": "record"}`. Default none
+///   (SQLite). Also `KIROKU_HUB_STORE` and `KIROKU_HUB_STORE_SCOPE`.
 /// - `role_labels`: a municipality's own names for the roles of the people register (``RoleLabels``), e.g.
 ///   `{"administrator": "情報政策課長"}`. Default the standard's: 統括者, 副統括者, 管理者, 運用管理者,
 ///   暗証番号管理者, 会議, 受託者, 操作者.
@@ -76,6 +79,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
     public var documents: String?
     public var maxSubmissionBytes = 32 * 1024 * 1024
     public var alerts: AlertSettings?
+    public var store: StoreSettings?
 
     public init(ca: String, certificate: String, privateKey: String) {
         self.ca = ca
@@ -109,6 +113,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         case documents
         case maxSubmissionBytes = "max_submission_bytes"
         case alerts
+        case store
     }
 
     public init(from decoder: any Decoder) throws {
@@ -145,6 +150,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         d.documents = try c.decodeIfPresent(String.self, forKey: .documents)
         d.maxSubmissionBytes = try c.decodeIfPresent(Int.self, forKey: .maxSubmissionBytes) ?? d.maxSubmissionBytes
         d.alerts = try c.decodeIfPresent(AlertSettings.self, forKey: .alerts)
+        d.store = try c.decodeIfPresent(StoreSettings.self, forKey: .store)
         self = d
     }
 
@@ -187,6 +193,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
             throw KirokuError(.configuration, "purge_hours must be 1 to 168")
         }
         try retention.validate()
+        if let store { _ = try store.location() }
         if let maxConnections, maxConnections < 2 {
             throw KirokuError(.configuration, "max_connections must be at least 2")
         }
@@ -235,4 +242,117 @@ extension HubConfiguration {
             idleTimeout: .milliseconds(Int64(idleTimeoutSeconds * 1000)),
             requestTimeout: .milliseconds(Int64(requestTimeoutSeconds * 1000)))
     }
+}
+
+/// Where the record is kept when it is not the SQLite file: PostgreSQL (Hub/README.md, "PostgreSQL").
+///
+/// Keys: `postgres` (required), a URL `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=…&sslrootcert=FILE]`
+/// (the password may instead come from `KIROKU_HUB_STORE_PASSWORD`); `scope` (required): what the store keeps,
+/// and in this version the only value is `record` — events, agents and the Merkle log, while people, registers,
+/// findings, rules, retention and the console stay on a hub with SQLite; `municipality`: the key every row
+/// starts with, so that one database can later hold several (default the hub's `origin`). `sslmode` is
+/// `disable`, `require` or `verify-full`; its default is `verify-full` unless the host is this machine.
+public struct StoreSettings: Sendable, Codable, Equatable {
+    public var postgres: String
+    public var scope: String
+    public var municipality: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case postgres, scope, municipality
+    }
+
+    public init(url: String, scope: String?, municipality: String? = nil, what: String = "store.postgres") throws {
+        guard let scope else {
+            throw KirokuError(
+                .configuration,
+                "\(what) needs its scope (KIROKU_HUB_STORE_SCOPE or store.scope): 'record', the only one in this version — PostgreSQL keeps events, agents and the Merkle log; people, registers, findings, rules, retention and the console need a hub on SQLite"
+            )
+        }
+        self.postgres = url
+        self.scope = scope
+        self.municipality = municipality
+        _ = try location()
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        try self.init(
+            url: try c.decode(String.self, forKey: .postgres),
+            scope: try c.decodeIfPresent(String.self, forKey: .scope),
+            municipality: try c.decodeIfPresent(String.self, forKey: .municipality))
+    }
+
+    /// Where to connect, checked: refused with what to write when the URL, the scope or a setting is wrong.
+    public func location(environment: [String: String]? = nil) throws -> PostgresLocation {
+        let environment = environment ?? ProcessInfo.processInfo.environment
+        guard scope == "record" else {
+            throw KirokuError(
+                .configuration,
+                "store scope '\(scope.prefix(40))' is not known; in this version PostgreSQL keeps the 'record' (events, agents, the Merkle log) only"
+            )
+        }
+        if let municipality, municipality.isEmpty || municipality.count > 200 {
+            throw KirokuError(.configuration, "store.municipality must be 1 to 200 characters")
+        }
+        let example = "postgres://kiroku@db.example/kiroku?sslmode=verify-full"
+        guard let url = URLComponents(string: postgres), ["postgres", "postgresql"].contains(url.scheme ?? ""),
+            let host = url.host, !host.isEmpty, let user = url.user, !user.isEmpty
+        else {
+            throw KirokuError(.configuration, "the PostgreSQL store must be a URL like \(example)")
+        }
+        let database = String(url.path.drop { $0 == "/" })
+        guard !database.isEmpty, !database.contains("/") else {
+            throw KirokuError(.configuration, "the PostgreSQL URL names no database; write it like \(example)")
+        }
+        var sslMode: PostgresLocation.SSLMode =
+            ["127.0.0.1", "::1", "localhost"].contains(host) ? .disable : .verifyFull
+        var rootCertificate: String?
+        for item in url.queryItems ?? [] {
+            switch item.name {
+            case "sslmode":
+                guard let mode = PostgresLocation.SSLMode(rawValue: item.value ?? "") else {
+                    throw KirokuError(
+                        .configuration,
+                        "sslmode must be disable, require or verify-full, not '\((item.value ?? "").prefix(20))'")
+                }
+                sslMode = mode
+            case "sslrootcert":
+                guard let path = item.value, FileManager.default.fileExists(atPath: path) else {
+                    throw KirokuError(.configuration, "sslrootcert \(item.value ?? "") does not exist")
+                }
+                rootCertificate = path
+            default:
+                throw KirokuError(
+                    .configuration,
+                    "the PostgreSQL URL's setting '\(item.name.prefix(40))' is not known (sslmode, sslrootcert)")
+            }
+        }
+        let port = url.port ?? 5432
+        guard (1...65535).contains(port) else {
+            throw KirokuError(.configuration, "the PostgreSQL port must be 1 to 65535")
+        }
+        return PostgresLocation(
+            host: host, port: port, user: user, password: url.password ?? environment["KIROKU_HUB_STORE_PASSWORD"],
+            database: database, sslMode: sslMode, rootCertificate: rootCertificate)
+    }
+}
+
+/// A checked PostgreSQL address (``StoreSettings/location(environment:)``).
+public struct PostgresLocation: Sendable, Equatable {
+    public enum SSLMode: String, Sendable {
+        case disable
+        case require
+        case verifyFull = "verify-full"
+    }
+    public var host: String
+    public var port: Int
+    public var user: String
+    public var password: String?
+    public var database: String
+    public var sslMode: SSLMode
+    public var rootCertificate: String?
+
+    /// For logs: never the password.
+    public var description: String { "postgres://\(user)@\(host):\(port)/\(database) (sslmode \(sslMode.rawValue))" }
 }

@@ -9,7 +9,8 @@ extension ErrorCode {
         .fork, .agentMismatch, .batchTooLarge, .eventTooLarge, .emptyBatch, .unsupportedEncoding, .unsupportedMediaType,
         .unsupportedDocument, .documentCorrupt, .badCompression, .certificateRequired, .wrongRole, .certificateRevoked,
         .crossSiteRequest, .revocationUnavailable,
-        .notPermitted, .badQuery, .notFound, .internalError, .configuration, .journal, .diskFull, .alreadyImported,
+        .notPermitted, .badQuery, .notFound, .notOnThisStore, .internalError, .configuration, .journal, .diskFull,
+        .alreadyImported,
         .hubUnavailable, .badReceipt,
         .pki, .badCheckpoint, .badProof, .inconsistentLog,
     ]
@@ -40,6 +41,7 @@ extension ErrorCode {
         .notPermitted: "この操作・閲覧は、あなたの役割では許可されていません。",
         .badQuery: "入力に誤りがあります。何も変更していません。",
         .notFound: "見つかりません。",
+        .notOnThisStore: "このハブは記録を PostgreSQL に保管しており、この機能 (職員名簿・台帳・指摘・画面など) は SQLite のハブで提供しています。",
         .internalError: "ハブが要求を処理できませんでした。何も変更していません。",
         .configuration: "設定に誤りがあります。",
         .journal: "端末の記録 (ジャーナル) を読み書きできません。",

@@ -66,6 +66,9 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let badQuery = ErrorCode(rawValue: "bad_query")
     /// No such endpoint.
     public static let notFound = ErrorCode(rawValue: "not_found")
+    /// The hub keeps its record on a store that does not hold what was asked for (in this version a hub on
+    /// PostgreSQL keeps events, agents and the Merkle log only).
+    public static let notOnThisStore = ErrorCode(rawValue: "not_on_this_store")
     /// The hub failed internally; nothing was changed.
     public static let internalError = ErrorCode(rawValue: "internal")
 
@@ -105,6 +108,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         case .unsupportedEncoding, .unsupportedMediaType, .unsupportedDocument: return 415
         case .invalidEvent, .hashMismatch, .badCheckpoint: return 422
         case .revocationUnavailable: return 503
+        case .notOnThisStore: return 501
         default: return 500
         }
     }

@@ -217,6 +217,26 @@ public enum Merkle {
             self.frontier = frontier
         }
 
+        /// Starts from a frontier kept beside the tree (``frontierHashes``, largest subtree first): no look-up.
+        public init(size: Int64, frontierHashes: [Hash]) throws(KirokuError) {
+            var levels: [Int] = []
+            for level in stride(from: 62, through: 0, by: -1) where size & (Int64(1) << level) != 0 {
+                levels.append(level)
+            }
+            guard size >= 0, levels.count == frontierHashes.count, frontierHashes.allSatisfy({ $0.count == 32 }) else {
+                throw KirokuError(.internalError, "a kept Merkle frontier does not fit a tree of \(size) leaves")
+            }
+            self.size = size
+            self.frontier = Array(zip(levels, frontierHashes))
+        }
+
+        /// The frontier's hashes, largest (leftmost) subtree first: what ``init(size:frontierHashes:)`` takes.
+        public var frontierHashes: [Hash] { frontier.map(\.hash) }
+
+        /// The audit path of the next leaf in the tree it makes (size + 1): the frontier, smallest subtree
+        /// first (RFC 6962 PATH of the rightmost leaf). Lets a store prove a batch's last event with no reads.
+        public var nextLeafInclusion: [Hash] { frontier.reversed().map(\.hash) }
+
         /// Adds one leaf; `store` receives the leaf and each completed node (level, index, hash).
         public mutating func append(_ leaf: Hash, store: (_ level: Int, _ index: Int64, _ hash: Hash) throws -> Void)
             rethrows

@@ -101,6 +101,10 @@ struct KirokuHubCommand: AsyncParsableCommand {
                     configuration = HubConfiguration(ca: ca, certificate: cert, privateKey: key)
                 }
                 if let value = environment["KIROKU_HUB_DATABASE"] { configuration.database = value }
+                if let value = environment["KIROKU_HUB_STORE"] {
+                    configuration.store = try StoreSettings(
+                        url: value, scope: environment["KIROKU_HUB_STORE_SCOPE"], what: "KIROKU_HUB_STORE")
+                }
                 if let value = environment["KIROKU_HUB_PORT"].flatMap(Int.init) { configuration.port = value }
                 if let host { configuration.host = host }
                 if let port { configuration.port = port }
@@ -117,7 +121,7 @@ struct KirokuHubCommand: AsyncParsableCommand {
                 if !overlapSigningKey.isEmpty { configuration.overlapSigningKeys = overlapSigningKey }
                 var logger = Logger(label: "kiroku.hub")
                 logger.logLevel = Logger.Level(rawValue: logLevel ?? environment["LOG_LEVEL"] ?? "info") ?? .info
-                let app = try HubApp.build(configuration: configuration, logger: logger)
+                let app = try await HubApp.build(configuration: configuration, logger: logger)
                 do {
                     try await app.runService()
                 } catch let error as IOError where error.errnoCode == EADDRINUSE {

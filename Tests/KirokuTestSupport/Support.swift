@@ -5,7 +5,7 @@
 public import Foundation
 import Hummingbird
 public import KirokuAgent
-import KirokuHub
+public import KirokuHub
 public import KirokuPKI
 public import KirokuProtocol
 import Logging
@@ -233,7 +233,7 @@ public final class InProcessHub: Sendable {
         var logger = Logger(label: "kiroku.hub.test")
         logger.logLevel = .warning
         let (ports, listening) = AsyncStream<Int>.makeStream()
-        let app = try HubApp.build(configuration: configuration, logger: logger) { listening.yield($0) }
+        let app = try await HubApp.build(configuration: configuration, logger: logger) { listening.yield($0) }
         // No signal handlers: this is the test runner's process.
         server = Task { try await app.runService(gracefulShutdownSignals: []) }
         var iterator = ports.makeAsyncIterator()
@@ -256,7 +256,9 @@ public final class HubProcess: @unchecked Sendable {
     public let database: String
     public var url: String { "https://localhost:\(port)" }
 
-    public init(pki: TestPKI, temp: TempDir, name: String = "hub", extra: [String] = []) async throws {
+    public init(
+        pki: TestPKI, temp: TempDir, name: String = "hub", extra: [String] = [], environment: [String: String] = [:]
+    ) async throws {
         database = temp.file("\(name)/record.sqlite")
         let portFile = temp.file("\(name).port")
         try? FileManager.default.removeItem(atPath: portFile)
@@ -266,7 +268,7 @@ public final class HubProcess: @unchecked Sendable {
                 "run", "--host", "127.0.0.1", "--port", "0", "--port-file", portFile, "--database", database,
                 "--ca", pki.caPath, "--cert", pki.certPath(.hub, "hub"), "--key", pki.keyPath(.hub, "hub"),
                 "--revocation-list", pki.dir.appending(path: "revoked.txt").path, "--log-level", "notice",
-            ] + extra, log: temp.file("\(name).log"))
+            ] + extra, log: temp.file("\(name).log"), environment: environment)
         let childRef = child
         let started = await eventually(timeout: .seconds(60)) {
             FileManager.default.fileExists(atPath: portFile) || !childRef.isRunning
@@ -438,4 +440,68 @@ public enum SampleRegisters {
         指示書-042,東京保守,空調,2026-12-01,2026-12-31
 
         """
+}
+
+// MARK: PostgreSQL
+
+/// The PostgreSQL server the tests use: `KIROKU_TEST_POSTGRES`, a URL whose role may create databases, which
+/// `Scripts/test.sh` sets after starting a throwaway cluster (`Scripts/postgres.sh`). Without it the tests that
+/// need PostgreSQL fail and say so: they are never skipped.
+public enum TestPostgres {
+    public static func url() throws -> String {
+        guard let url = ProcessInfo.processInfo.environment["KIROKU_TEST_POSTGRES"], !url.isEmpty else {
+            throw KirokuError(
+                .configuration,
+                "KIROKU_TEST_POSTGRES is not set: run ./Scripts/test.sh, which starts a throwaway PostgreSQL, or start one with Scripts/postgres.sh"
+            )
+        }
+        return url
+    }
+
+    /// A store in the test server's database, under a municipality of its own: tests share one database and
+    /// never see each other's rows.
+    public static func open(municipality: String = "test-\(UUID().uuidString.prefix(8))") async throws
+        -> PostgresRecordStore
+    {
+        var logger = Logger(label: "kiroku.test.postgres")
+        logger.logLevel = .warning
+        return try await PostgresRecordStore.open(
+            StoreSettings(url: try url(), scope: "record"), municipality: municipality, logger: logger)
+    }
+
+    /// A new, empty database on the test server (for hubs that migrate it themselves); returns its URL.
+    public static func createDatabase() async throws -> String {
+        let base = try url()
+        let name = "kiroku_\(UUID().uuidString.prefix(8).lowercased())"
+        let outcome = try await runProgram("/usr/bin/env", ["psql", base, "-q", "-c", "CREATE DATABASE \(name)"])
+        guard outcome.status == 0 else {
+            throw KirokuError(.internalError, "could not create a test database: \(outcome.stderr)")
+        }
+        return base.replacingOccurrences(of: #"/[^/?]+(\?|$)"#, with: "/\(name)$1", options: .regularExpression)
+    }
+}
+
+/// The stores every conformance test runs against.
+public enum StoreKind: String, CaseIterable, Sendable, CustomStringConvertible {
+    case sqlite
+    case postgres
+    public var description: String { rawValue }
+}
+
+/// Runs `body` on a new, empty record store of `kind`, and closes it after.
+public func withRecordStore(_ kind: StoreKind, _ body: (any RecordStore) async throws -> Void) async throws {
+    switch kind {
+    case .sqlite:
+        let temp = try TempDir()
+        try await body(try HubStore.open(path: temp.file("hub.sqlite")))
+    case .postgres:
+        let store = try await TestPostgres.open()
+        do {
+            try await body(store)
+            await store.close()
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
 }

@@ -8,6 +8,7 @@ public import Logging
 import NIOCore
 import NIOSSL
 import Prometheus
+import ServiceLifecycle
 import SwiftASN1
 import X509
 
@@ -21,20 +22,40 @@ public enum HubApp {
     /// The application, ready to `runService()`.
     public static func build(
         configuration: HubConfiguration, logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) throws -> some ApplicationProtocol {
+    ) async throws -> some ApplicationProtocol {
         try configuration.validate()
         try checkTLSMaterial(configuration)
         for path in [configuration.signingKeyPath] + configuration.overlapSigningKeys
         where FileManager.default.fileExists(atPath: path) {
             try PrivateFiles.checkPrivateKey(path, what: "the hub's signing key")
         }
-        let store = try HubStore.open(path: configuration.database)
+        let record: any RecordStore
+        let house: HubStore?
+        if let settings = configuration.store {
+            guard configuration.overlapSigningKeys.isEmpty else {
+                throw KirokuError(
+                    .configuration,
+                    "overlap_signing_keys: a key rotation is recorded in the record by a hub on SQLite in this version, not on PostgreSQL"
+                )
+            }
+            let postgres = try await PostgresRecordStore.open(
+                settings, municipality: settings.municipality ?? configuration.origin, logger: logger)
+            record = postgres
+            house = nil
+            logger.notice(
+                "the record is on PostgreSQL: this hub takes agents' events and serves the Merkle log; people, registers, findings, rules, retention and the console are served by a hub on SQLite in this version",
+                metadata: ["kiroku.store": "\(postgres.location)"])
+        } else {
+            let store = try HubStore.open(path: configuration.database)
+            record = store
+            house = store
+        }
         let key = try loadOrCreateSigningKey(path: configuration.signingKeyPath)
         let overlap = try configuration.overlapSigningKeys.map { try loadOrCreateSigningKey(path: $0) }
-        if !overlap.isEmpty {
+        if !overlap.isEmpty, let house {
             // A rotation: the new key's first checkpoints are co-signed by the old ones, over a tree that
             // records the change.
-            try store.recordKeyRotation(to: key.publicKey, from: overlap.map(\.publicKey))
+            try house.recordKeyRotation(to: key.publicKey, from: overlap.map(\.publicKey))
             logger.notice(
                 "signing key rotation in progress: checkpoints are co-signed by the previous keys",
                 metadata: [
@@ -42,7 +63,7 @@ public enum HubApp {
                     "kiroku.overlap": "\(overlap.map { signingKeyID($0.publicKey) })",
                 ])
         }
-        let unreadable = try store.peopleWithUnknownRoles(labels: configuration.roleLabels)
+        let unreadable = try house?.peopleWithUnknownRoles(labels: configuration.roleLabels) ?? []
         if !unreadable.isEmpty {
             // The record keeps being collected; these people are refused until the register or the labels
             // are put right.
@@ -66,8 +87,8 @@ public enum HubApp {
         }
         let verifier = try ClientCertificateVerifier(
             ca: ca, revocationList: revocationList, logger: logger, metrics: metrics,
-            remembered: try store.revokedSerialsSeen(),
-            remember: { try store.rememberRevokedSerials($0) })
+            remembered: try await record.revokedSerialsSeen(),
+            remember: { try record.rememberRevokedSerials($0) })
 
         var tls: TLSConfiguration
         do {
@@ -90,7 +111,9 @@ public enum HubApp {
         let peers = ConnectionPeers()
         router.add(middleware: IdentityMiddleware(verifier: verifier, peers: peers))
         router.add(middleware: CrossSiteMiddleware())
-        let core = HubCore(store: store, key: key, overlapKeys: overlap, metrics: metrics, configuration: configuration)
+        let core = HubCore(
+            record: record, house: house, key: key, overlapKeys: overlap, metrics: metrics, configuration: configuration
+        )
         for controller in try HubCore.controllers(core) { controller.addRoutes(to: router) }
 
         let descriptors = raiseDescriptorLimit()
@@ -119,16 +142,9 @@ public enum HubApp {
                 address: .hostname(configuration.host, port: configuration.port), serverName: "kiroku-hub"),
             services: [
                 CheckpointService(
-                    store: store, origin: configuration.origin, keys: [key] + overlap,
-                    interval: .milliseconds(Int64(configuration.checkpointSeconds * 1000)), logger: logger),
-                RuleService(store: store, settings: configuration.rules, logger: logger),
-                PurgeService(
-                    store: store, policy: configuration.retention,
-                    interval: .milliseconds(Int64(configuration.purgeHours * 3_600_000)), logger: logger),
-            ]
-                + (configuration.alerts.map {
-                    [AlertService(store: store, settings: $0, origin: configuration.origin, logger: logger)]
-                } ?? []),
+                    store: record, origin: configuration.origin, keys: [key] + overlap,
+                    interval: .milliseconds(Int64(configuration.checkpointSeconds * 1000)), logger: logger)
+            ] + (house.map { houseServices($0, configuration: configuration, logger: logger) } ?? []),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 if let portFile = configuration.portFile {
@@ -138,6 +154,19 @@ public enum HubApp {
                 await onListening(port)
             },
             logger: logger)
+    }
+
+    /// The services of what only the SQLite store keeps: the rules, the purge and the alerts.
+    static func houseServices(_ store: HubStore, configuration: HubConfiguration, logger: Logger) -> [any Service] {
+        [
+            RuleService(store: store, settings: configuration.rules, logger: logger),
+            PurgeService(
+                store: store, policy: configuration.retention,
+                interval: .milliseconds(Int64(configuration.purgeHours * 3_600_000)), logger: logger),
+        ]
+            + (configuration.alerts.map {
+                [AlertService(store: store, settings: $0, origin: configuration.origin, logger: logger)]
+            } ?? [])
     }
 
     /// Refuses, with what to do, TLS material that would not work or would not be safe: a private key others

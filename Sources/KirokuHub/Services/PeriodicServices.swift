@@ -72,7 +72,7 @@ struct RuleService: Service {
 
 /// Publishes a signed checkpoint every `interval` while events arrive (none when the log has not grown).
 struct CheckpointService: Service {
-    let store: HubStore
+    let store: any RecordStore
     let origin: String
     let keys: [Curve25519.Signing.PrivateKey]
     let interval: Duration

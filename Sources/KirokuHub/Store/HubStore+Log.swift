@@ -253,8 +253,13 @@ extension HubStore {
             var added = 0
             for line in note.signatures where line.blob.count == 76 {
                 let text = "— \(line.name) \(Data(line.blob).base64EncodedString())"
+                // A line already held unchanged is not counted again; a witness's newer cosignature replaces its old.
                 try db.execute(
-                    sql: "INSERT OR REPLACE INTO cosignatures(size, name, line, received_ms) VALUES (?, ?, ?, ?)",
+                    sql: """
+                        INSERT INTO cosignatures(size, name, line, received_ms) VALUES (?, ?, ?, ?)
+                        ON CONFLICT(size, name) DO UPDATE SET line = excluded.line, received_ms = excluded.received_ms
+                        WHERE line IS NOT excluded.line
+                        """,
                     arguments: [tree.size, line.name, text, nowMS])
                 added += db.changesCount
             }

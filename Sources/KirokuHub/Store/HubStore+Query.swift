@@ -5,12 +5,12 @@ public import KirokuProtocol
 extension HubStore {
     /// Runs a query.
     public func query(_ query: EventQuery) async throws -> EventPage {
-        let (rows, next) = try await queryWithLeaves(query)
+        let (rows, next) = try await queryWithLeaves(query, includePurged: false)
         return EventPage(events: rows.map(\.event), next: next)
     }
 
     /// Runs a query and also returns each event's leaf index in the Merkle log.
-    func queryWithLeaves(_ query: EventQuery, includePurged: Bool = false) async throws
+    public func queryWithLeaves(_ query: EventQuery, includePurged: Bool) async throws
         -> (rows: [(event: Event, leaf: Int64, purgedMS: Int64?)], next: String?)
     {
         var (conditions, arguments) = Self.filters(query, includePurged: includePurged)
@@ -24,7 +24,8 @@ extension HubStore {
     /// How many events of the tree's first `treeSize` leaves match the query's filters (purged ones
     /// included: evidence proves them too), in all and before the query's cursor: what the hub signs in an
     /// evidence statement (PROTOCOL.md §7) so that a verifier can tell a bundle or a page cut short.
-    func countForEvidence(_ query: EventQuery, treeSize: Int64) async throws -> (matching: Int64, before: Int64) {
+    public func countForEvidence(_ query: EventQuery, treeSize: Int64) async throws -> (matching: Int64, before: Int64)
+    {
         var (conditions, arguments) = Self.filters(query, includePurged: true)
         conditions.append("id <= ?")
         _ = arguments.append(contentsOf: [treeSize])
@@ -48,7 +49,9 @@ extension HubStore {
     /// The chain stretches of a page of evidence (``EvidenceLinks``): for each agent with events on the page,
     /// every hash from the seq before its first to the seq after its last, among the tree's first
     /// `treeSize` leaves; split into runs where the hub holds no event.
-    func evidenceLinks(_ rows: [(agent: String, seq: Int64)], treeSize: Int64) async throws -> [EvidenceLinks.Run] {
+    public func evidenceLinks(_ rows: [(agent: String, seq: Int64)], treeSize: Int64) async throws -> [EvidenceLinks
+        .Run]
+    {
         var ranges: [(agent: String, low: Int64, high: Int64)] = []
         for row in rows {
             if let index = ranges.firstIndex(where: { $0.agent == row.agent }) {

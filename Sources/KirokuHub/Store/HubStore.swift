@@ -9,7 +9,7 @@ public import KirokuProtocol
 /// committed in one transaction, or refused with a stable code and nothing changed (invariant 7). An event
 /// already held is a counted duplicate (invariant 2); a different event at a held `(agent, seq)` is a fork,
 /// quarantined with both versions and never merged.
-public struct HubStore: Sendable {
+public struct HubStore: RecordStore {
     let pool: DatabasePool
     public let path: String
     /// False only in the benchmark's baseline (ingest without the Merkle log, to measure what the log
@@ -18,6 +18,7 @@ public struct HubStore: Sendable {
     /// Rung after every committed transaction that added events (an agent's batch, the hub's own records),
     /// whoever wrote them: the rule service waits on it instead of polling the record.
     public let arrivals: Doorbell
+    public var location: String { path }
 
     public static func open(path: String) throws -> HubStore {
         try open(path: path, merkleLog: true)

@@ -20,13 +20,13 @@ struct AgentController: HubController {
 
     func state(_ request: Request, _ context: HubRequestContext) async throws -> Response {
         let agent = try Self.require(.agent, context)
-        let head = try await store.chainHead(agent: agent.id)
+        let head = try await record.chainHead(agent: agent.id)
         var at: (seq: Int64, hash: String?)?
         if let text = request.uri.queryParameters["seq"] {
             guard let seq = Int64(String(text)), seq >= 1 else {
                 throw KirokuError(.badQuery, "seq must be a whole number from 1, not '\(text.prefix(30))'")
             }
-            at = (seq, try await store.hash(agent: agent.id, seq: seq))
+            at = (seq, try await record.hash(agent: agent.id, seq: seq))
         }
         let state = AgentState(
             agent: agent.id, lastSeq: head.seq, lastHash: head.hash, hubTime: Timestamp(date: Date()).rfc3339,
@@ -80,7 +80,7 @@ struct AgentController: HubController {
         let keys = [key] + overlapKeys
         // The checkpoint for the tree as this batch left it, kept (and served by size) with the batch and
         // signed by every key in force: receipts name only checkpoints in the history the witness sees.
-        let result = try await store.ingest(batch, identity: agent.id) { size, root in
+        let result = try await record.ingest(batch, identity: agent.id) { size, root in
             var note = SignedNote(body: Checkpoint(origin: origin, size: size, root: root).body)
             for key in keys { try note.sign(name: origin, key: key) }
             return note
@@ -89,7 +89,7 @@ struct AgentController: HubController {
         // The proof that this tree extends the one of the agent's previous receipt, which it names.
         var consistency: LogConsistency?
         if let known, known < result.log.treeSize {
-            let proof = try await store.consistencyProof(from: known, to: result.log.treeSize)
+            let proof = try await record.consistencyProof(from: known, to: result.log.treeSize)
             consistency = LogConsistency(from: known, proof: proof.map { Hex.encode($0) })
         }
         let receipt = Receipt(
@@ -112,6 +112,6 @@ struct AgentController: HubController {
     /// Every agent's health, for those who read the whole record.
     func health(_ context: HubRequestContext) async throws -> [AgentHealth] {
         try await authorize(.readRecord, context)
-        return try await store.agentHealth()
+        return try await record.agentHealth()
     }
 }

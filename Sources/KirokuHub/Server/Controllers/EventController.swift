@@ -19,6 +19,6 @@ struct EventController: HubController {
     func page(_ parameters: [String: String], _ context: HubRequestContext) async throws -> EventPage {
         var parameters = parameters
         try await limitToReader(&parameters, context)
-        return try await store.query(try EventQuery(parameters: parameters))
+        return try await record.query(try EventQuery(parameters: parameters))
     }
 }

@@ -7,12 +7,31 @@ import NIOCore
 /// What every controller shares: the store, the keys, the configuration and metrics, and the one place that
 /// says who may do what (PROTOCOL.md §11). API routes and console pages call the same checks.
 struct HubCore: Sendable {
-    let store: HubStore
+    /// The record: events, agents, the Merkle log and its checkpoints (SQLite or PostgreSQL).
+    let record: any RecordStore
+    /// Everything else the hub keeps (people and the other registers, findings, submissions, holds…): on
+    /// SQLite only in this version, so nil on a hub whose record is on PostgreSQL.
+    let house: HubStore?
     let key: Curve25519.Signing.PrivateKey
     /// Previous keys still co-signing checkpoints during a rotation.
     let overlapKeys: [Curve25519.Signing.PrivateKey]
     let metrics: HubMetrics
     let configuration: HubConfiguration
+
+    /// The SQLite store that keeps the registers, findings and the rest; on a PostgreSQL hub every route
+    /// that needs them is refused with `not_on_this_store`, people's among them (their roles are in the people
+    /// register).
+    var store: HubStore {
+        get throws(KirokuError) {
+            guard let house else {
+                throw KirokuError(
+                    .notOnThisStore,
+                    "this hub keeps the record on PostgreSQL (\(record.location)), which in this version holds events, agents and the Merkle log only; people, registers, findings, the console and submissions are served by a hub on SQLite"
+                )
+            }
+            return house
+        }
+    }
 
     /// The current key first, then those co-signing during a rotation.
     var signingKeys: [Curve25519.Signing.PrivateKey] { [key] + overlapKeys }
@@ -122,7 +141,8 @@ protocol HubController: Sendable {
 }
 
 extension HubController {
-    var store: HubStore { core.store }
+    var store: HubStore { get throws(KirokuError) { try core.store } }
+    var record: any RecordStore { core.record }
     var configuration: HubConfiguration { core.configuration }
     var metrics: HubMetrics { core.metrics }
     var key: Curve25519.Signing.PrivateKey { core.key }

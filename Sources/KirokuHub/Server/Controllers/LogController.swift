@@ -14,20 +14,21 @@ struct LogController: HubController {
         router.get("/v1/log/checkpoint") { request, context in try await self.checkpoint(request, context) }
         router.post("/v1/log/checkpoint") { _, context in
             try await authorize(.readRecord, context)
-            return Self.text(try await store.issueCheckpoint(origin: configuration.origin, keys: signingKeys).note.text)
+            return Self.text(
+                try await record.issueCheckpoint(origin: configuration.origin, keys: signingKeys).note.text)
         }
         router.get("/v1/log/consistency") { request, context in
             _ = try Self.anyone(context)
             let from = try Self.integer(request, "from")
             let to = try Self.integer(request, "to")
-            let proof = try await store.consistencyProof(from: from, to: to)
+            let proof = try await record.consistencyProof(from: from, to: to)
             return try Self.encode(ConsistencyAnswer(from: from, to: to, proof: proof.map { Hex.encode($0) }))
         }
         router.get("/v1/log/inclusion") { request, context in
             _ = try Self.anyone(context)
             let leaf = try Self.integer(request, "leaf")
             let size = try Self.integer(request, "size")
-            let proof = try await store.inclusionProof(leaf: leaf, size: size)
+            let proof = try await record.inclusionProof(leaf: leaf, size: size)
             return try Self.encode(
                 InclusionAnswer(leafIndex: leaf, treeSize: size, inclusion: proof.map { Hex.encode($0) }))
         }
@@ -36,7 +37,7 @@ struct LogController: HubController {
             var request = request
             let body = try await request.collectBody(upTo: 64 * 1024)
             let note = try SignedNote(text: String(decoding: body.readableBytesView, as: UTF8.self))
-            let stored = try await store.addCosignatures(note)
+            let stored = try await record.addCosignatures(note)
             return try Self.encode(CosignatureAnswer(stored: stored))
         }
         router.get("/v1/evidence") { request, context in try await self.evidence(request, context) }
@@ -48,13 +49,13 @@ struct LogController: HubController {
         _ = try Self.anyone(context)
         if request.uri.queryParameters["size"] != nil {
             let size = try Self.integer(request, "size")
-            guard let published = try await store.checkpoint(size: size) else {
+            guard let published = try await record.checkpoint(size: size) else {
                 throw KirokuError(.notFound, "no checkpoint of size \(size) was published")
             }
             return Self.text(published.note.text)
         }
-        if let newest = try await store.checkpoint(size: nil) { return Self.text(newest.note.text) }
-        return Self.text(try await store.issueCheckpoint(origin: configuration.origin, keys: signingKeys).note.text)
+        if let newest = try await record.checkpoint(size: nil) { return Self.text(newest.note.text) }
+        return Self.text(try await record.issueCheckpoint(origin: configuration.origin, keys: signingKeys).note.text)
     }
 
     /// Most chain-link hashes one evidence page carries (about 4 MB of base64).
@@ -71,11 +72,11 @@ struct LogController: HubController {
         // accepted after it are left out and counted. Without it, a checkpoint is published now.
         let choice = parameters.removeValue(forKey: "checkpoint")
         let query = try EventQuery(parameters: parameters)
-        var (rows, next) = try await store.queryWithLeaves(query, includePurged: true)
+        var (rows, next) = try await record.queryWithLeaves(query, includePurged: true)
         var chosen: PublishedCheckpoint?
         if choice == "cosigned" {
             // Asked for what the witness vouched for: nothing cosigned yet is a refusal, not a fresh checkpoint.
-            guard let cosigned = try await store.newestCosignedCheckpoint() else {
+            guard let cosigned = try await record.newestCosignedCheckpoint() else {
                 throw KirokuError(
                     .notFound, "no checkpoint has been cosigned by a witness yet; run 'kirokuctl witness run' first")
             }
@@ -85,7 +86,7 @@ struct LogController: HubController {
                 throw KirokuError(
                     .badQuery, "checkpoint must be a published tree size or 'cosigned', not '\(choice.prefix(30))'")
             }
-            guard let held = try await store.checkpoint(size: size) else {
+            guard let held = try await record.checkpoint(size: size) else {
                 throw KirokuError(.notFound, "no checkpoint of size \(size) was published")
             }
             chosen = held
@@ -95,7 +96,7 @@ struct LogController: HubController {
             published = chosen
         } else {
             // Issued after the query: the checkpoint covers every event it returned.
-            published = try await store.issueCheckpoint(origin: configuration.origin, keys: signingKeys)
+            published = try await record.issueCheckpoint(origin: configuration.origin, keys: signingKeys)
         }
         let fetched = rows.count
         rows.removeAll { $0.leaf >= published.checkpoint.size }
@@ -123,11 +124,11 @@ struct LogController: HubController {
             spans[row.event.agent] = new
             linked = grown
         }
-        let proofs = try await store.inclusionProofs(leaves: rows.map(\.leaf), size: published.checkpoint.size)
+        let proofs = try await record.inclusionProofs(leaves: rows.map(\.leaf), size: published.checkpoint.size)
         // The hub's signed word on this page: the query, how many events of the tree match it, where the
         // page starts among them, and a digest of its entries (PROTOCOL.md §7, completeness).
-        let counts = try await store.countForEvidence(query, treeSize: published.checkpoint.size)
-        let links = try await store.evidenceLinks(
+        let counts = try await record.countForEvidence(query, treeSize: published.checkpoint.size)
+        let links = try await record.evidenceLinks(
             rows.map { ($0.event.agent, $0.event.seq) }, treeSize: published.checkpoint.size)
         let statement = EvidenceStatement(
             origin: configuration.origin, treeSize: published.checkpoint.size,
