@@ -190,6 +190,110 @@ struct FaultTests {
     }
 
     @Test(
+        "Two hubs on one PostgreSQL under 50 agents, one killed -9 mid-batch: every event once, one gapless log, every receipt's tree a prefix of it"
+    )
+    func twoHubsOnePostgres() async throws {
+        let temp = try TempDir("two-hubs")
+        let pki = try TestPKI(in: temp)
+        let database = try await TestPostgres.createDatabase()
+        // Both hubs sign with one key and one origin: they publish one log.
+        let environment = ["KIROKU_HUB_STORE": database, "KIROKU_HUB_STORE_SCOPE": "record"]
+        let signing = ["--signing-key", temp.file("receipt-signing.key")]
+        var hubA = try await HubProcess(pki: pki, temp: temp, name: "hub-a", extra: signing, environment: environment)
+        let hubB = try await HubProcess(pki: pki, temp: temp, name: "hub-b", extra: signing, environment: environment)
+        defer { hubB.stop() }
+        var logger = Logger(label: "two-hubs")
+        logger.logLevel = .critical
+        let ids = (1...50).map { String(format: "terminal-%02d", $0) }
+        var agents: [(journal: Journal, service: SyncService, onA: Bool)] = []
+        for (n, id) in ids.enumerated() {
+            try pki.agent(id)
+            let journal = try Journal.open(path: temp.file("\(id)/journal.sqlite"), agentID: id, site: "支所")
+            try await journal.append(
+                Array(repeating: EventDraft(kind: "operation", action: "lookup", actor: "P1", subject: id), count: 400))
+            var configuration = AgentConfiguration(agentID: id)
+            configuration.hubURL = n % 2 == 0 ? hubA.url : hubB.url
+            configuration.ca = pki.caPath
+            configuration.certificate = pki.certPath(.agent, id)
+            configuration.privateKey = pki.keyPath(.agent, id)
+            configuration.batchEvents = 50
+            configuration.pollSeconds = 0.2
+            configuration.backoffMaxSeconds = 1
+            agents.append(
+                (
+                    journal,
+                    SyncService(journal: journal, configuration: configuration, doorbell: Doorbell(), logger: logger),
+                    n % 2 == 0
+                ))
+        }
+        let total = ids.count * 400
+        func delivered(onA: Bool? = nil) -> Int {
+            agents.filter { onA == nil || $0.onA == onA }.reduce(0) {
+                $0 + Int((try? $1.journal.progress().deliveredThrough) ?? 0)
+            }
+        }
+        let services = agents.map(\.service)
+        let running = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for service in services { group.addTask { try await service.run() } }
+                try await group.waitForAll()
+            }
+        }
+        // Hub A dies mid-ingest: its agents have delivered some and not all.
+        #expect(await eventually { delivered(onA: true) >= total / 8 })
+        hubA.child.kill9()
+        let atKill = delivered(onA: true)
+        #expect(atKill < total / 2, "hub A was killed with its agents mid-sync")
+        // Hub B goes on serving its agents while A is down.
+        let bBefore = delivered(onA: false)
+        #expect(await eventually { delivered(onA: false) > bBefore || delivered(onA: false) == total / 2 })
+        hubA = try await HubProcess(
+            pki: pki, temp: temp, name: "hub-a", extra: signing + ["--port", "\(hubA.port)"], environment: environment)
+        defer { hubA.stop() }
+        let converged = await eventually(timeout: .seconds(120)) { delivered() == total }
+        running.cancel()
+        _ = try? await running.value
+        #expect(converged, "delivered \(delivered()) of \(total)")
+
+        var storeLogger = Logger(label: "two-hubs.check")
+        storeLogger.logLevel = .warning
+        let store = try await PostgresRecordStore.open(
+            StoreSettings(url: database, scope: "record"), municipality: "kiroku-hub", logger: storeLogger)
+        let size = try await store.logSize()
+        #expect(size == Int64(total))
+        let health = try await store.agentHealth()
+        #expect(health.count == 50 && health.allSatisfy { $0.lastSeq == 400 && $0.forks == 0 })
+        var query = EventQuery()
+        query.limit = EventQuery.maxLimit
+        var leaves: [(leaf: Int64, hash: String, key: String)] = []
+        while true {
+            let page = try await store.queryWithLeaves(query, includePurged: false)
+            leaves += page.rows.map { ($0.leaf, $0.event.hash, "\($0.event.agent)/\($0.event.seq)") }
+            guard let next = page.next else { break }
+            query.cursor = next
+        }
+        let distinct = Set(leaves.map(\.key)).count
+        #expect(Set(leaves.map(\.leaf)) == Set(0..<size), "one gapless log")
+        let root = try await store.root(size: size)
+        #expect(root == Merkle.root(leaves.sorted { $0.leaf < $1.leaf }.map { Merkle.leafHash(eventHash: $0.hash)! }))
+        // Every receipt either hub gave names a tree that is a prefix of the final log, with a kept checkpoint.
+        var receipts = 0
+        for agent in agents {
+            for signed in try agent.journal.receipts() {
+                let log = try #require(signed.receipt.log)
+                #expect(Hex.encode(try await store.root(size: log.treeSize)) == log.root)
+                #expect(try await store.checkpoint(size: log.treeSize)?.note.text == log.checkpoint)
+                receipts += 1
+            }
+        }
+        #expect(receipts >= 50, "receipts from both hubs")
+        await store.close()
+        Self.report(
+            "two hubs on PostgreSQL, one killed -9 mid-batch, 50 agents", produced: total, acknowledged: total,
+            atHub: distinct, lost: total - distinct, duplicated: leaves.count - distinct)
+    }
+
+    @Test(
         "kill -9 of the hub mid-ingest, four times: the agent resumes, the hub holds everything once, every receipt is backed"
     )
     func killHub() async throws {

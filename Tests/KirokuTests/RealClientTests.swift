@@ -29,6 +29,64 @@ struct RealClientTests {
             stdin: "GET /v1/agents HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
     }
 
+    @Test(
+        "A hub on PostgreSQL: curl as a person is told not_on_this_store, the log answers; a store setting that is wrong stops the hub"
+    )
+    func postgresHub() async throws {
+        let temp = try TempDir("pg-hub")
+        let pki = try TestPKI(in: temp)
+        try pki.person("kanri01")
+        let database = try await TestPostgres.createDatabase()
+        let hub = try await HubProcess(
+            pki: pki, temp: temp,
+            environment: ["KIROKU_HUB_STORE": database, "KIROKU_HUB_STORE_SCOPE": "record", "KIROKU_LANG": "en"])
+        defer { hub.stop() }
+        let (cert, key) = (pki.certPath(.person, "kanri01"), pki.keyPath(.person, "kanri01"))
+        // People's routes need the people register, which this version keeps on SQLite only: refused, and why.
+        let agents = try await curl(hub, pki, cert: cert, key: key)
+        #expect(agents.stdout.hasSuffix("\n501"), "\(agents.stdout)")
+        #expect(agents.stdout.contains("\"not_on_this_store\""))
+        // The log is served to anyone the CA certified (an empty log has no checkpoint yet: 404, not 501).
+        let log = try await curl(hub, pki, cert: cert, key: key, path: "/v1/log/consistency?from=0&to=0")
+        #expect(log.stdout.hasSuffix("\n200"), "\(log.stdout)")
+        #expect(hub.child.log.contains("the record is on PostgreSQL"))
+
+        // Wrong settings stop the hub before it listens, saying what to write.
+        let base = [
+            "run", "--host", "127.0.0.1", "--port", "0", "--database", temp.file("x/record.sqlite"), "--ca", pki.caPath,
+            "--cert", pki.certPath(.hub, "hub"), "--key", pki.keyPath(.hub, "hub"), "--revocation-list",
+            pki.dir.appending(path: "revoked.txt").path,
+        ]
+        for (environment, words) in [
+            (["KIROKU_HUB_STORE": database], "needs its scope"),
+            (
+                ["KIROKU_HUB_STORE": database, "KIROKU_HUB_STORE_SCOPE": "everything"],
+                "scope 'everything' is not known"
+            ),
+            (
+                ["KIROKU_HUB_STORE": "mysql://kiroku@db/kiroku", "KIROKU_HUB_STORE_SCOPE": "record"],
+                "must be a URL like"
+            ),
+            (
+                ["KIROKU_HUB_STORE": database + "?sslmode=maybe", "KIROKU_HUB_STORE_SCOPE": "record"],
+                "sslmode must be disable, require or verify-full"
+            ),
+            (
+                ["KIROKU_HUB_STORE": database + "?colour=red", "KIROKU_HUB_STORE_SCOPE": "record"],
+                "setting 'colour' is not known"
+            ),
+            (
+                ["KIROKU_HUB_STORE": "postgres://kiroku@127.0.0.1:1/kiroku", "KIROKU_HUB_STORE_SCOPE": "record"],
+                "cannot use the PostgreSQL store"
+            ),
+        ] {
+            let outcome = try await runProgram(
+                Binaries.path("kiroku-hub"), base, environment: environment.merging(["KIROKU_LANG": "en"]) { $1 })
+            #expect(outcome.status == 2, "\(environment): \(outcome.stderr)")
+            #expect(outcome.stderr.contains(words), "\(environment): \(outcome.stderr)")
+        }
+    }
+
     @Test("Without a client certificate, with another CA's, expired, or revoked: refused; a valid person: served")
     func refusals() async throws {
         let temp = try TempDir("tls")

@@ -8,14 +8,16 @@ import KirokuHub
 import KirokuPKI
 import KirokuProtocol
 import Logging
+import NIOCore
 import NIOHTTP1
+import PostgresNIO
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
 // kiroku-bench: Kiroku's own benchmarks. Each figure is printed beside a baseline measured in the same
-// run, as a ratio, because these machines are noisy. Usage: kiroku-bench [append|group|log|rules|import|evidence|sync|all] [--count N]
+// run, as a ratio, because these machines are noisy. Usage: kiroku-bench [append|group|log|rules|import|evidence|sync|postgres|all] [--count N]
 
 let arguments = CommandLine.arguments
 let mode = arguments.count > 1 && !arguments[1].hasPrefix("--") ? arguments[1] : "all"
@@ -996,6 +998,128 @@ func importBenchmark(rows: Int) throws {
     )
 }
 
+// MARK: PostgreSQL: the store's ingest beside COPY of the same rows, and two hubs beside one
+
+/// Text-format COPY field: backslash, tab, newline and carriage return escaped.
+func copyField(_ text: String) -> String {
+    var out = ""
+    for character in text {
+        switch character {
+        case "\\": out += "\\\\"
+        case "\t": out += "\\t"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        default: out.append(character)
+        }
+    }
+    return out
+}
+
+func postgresBenchmark(count: Int) async throws {
+    guard let url = ProcessInfo.processInfo.environment["KIROKU_BENCH_POSTGRES"] else {
+        throw KirokuError(
+            .configuration, "KIROKU_BENCH_POSTGRES is not set (Benchmarks/run.sh postgres starts a throwaway cluster)")
+    }
+    let clock = ContinuousClock()
+    var quiet = Logger(label: "kiroku.bench.postgres")
+    quiet.logLevel = .warning
+    let logger = quiet
+    let settings = try StoreSettings(url: url, scope: "record")
+    let agents = 4
+    var made: [[Batch]] = []
+    for index in 0..<agents {
+        made.append(try await batches(agent: "bench-\(index)", count: count / agents, folder: "pg-\(index)"))
+    }
+    let prepared = made
+    let total = prepared.reduce(0) { $0 + $1.reduce(0) { $0 + $1.events.count } }
+    let run = getpid()
+    /// Each agent's batches in order, the agents at once; agent i to hub i % hubs.
+    func ingest(_ stores: [PostgresRecordStore]) async throws -> Duration {
+        try await clock.measure {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, agentBatches) in prepared.enumerated() {
+                    let store = stores[index % stores.count]
+                    group.addTask {
+                        for batch in agentBatches { _ = try await store.ingest(batch, identity: batch.agent) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+    let one = try await PostgresRecordStore.open(settings, municipality: "bench-one-\(run)", logger: logger)
+    let oneHub = try await ingest([one])
+    guard try await one.logSize() == Int64(total) else { throw KirokuError(.internalError, "one hub lost events") }
+    await one.close()
+    let two = [
+        try await PostgresRecordStore.open(settings, municipality: "bench-two-\(run)", logger: logger),
+        try await PostgresRecordStore.open(settings, municipality: "bench-two-\(run)", logger: logger),
+    ]
+    let twoHubs = try await ingest(two)
+    guard try await two[0].logSize() == Int64(total) else { throw KirokuError(.internalError, "two hubs lost events") }
+    for store in two { await store.close() }
+
+    // The baseline: the same rows COPY'd into the same tables (events and leaves), a transaction per batch,
+    // the agents at once on their own connections: what PostgreSQL itself takes, with nothing checked.
+    let location = try settings.location()
+    let configuration = PostgresConnection.Configuration(
+        host: location.host, port: location.port, username: location.user, password: location.password,
+        database: location.database, tls: .disable)
+    let municipality = "bench-copy-\(run)"
+    let copied = try await clock.measure {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, agentBatches) in prepared.enumerated() {
+                group.addTask {
+                    let connection = try await PostgresConnection.connect(
+                        configuration: configuration, id: index, logger: logger)
+                    var leaf = Int64(index) << 32
+                    for batch in agentBatches {
+                        var events = ""
+                        var leaves = ""
+                        for event in batch.events {
+                            let ms = Timestamp(rfc3339: event.time)!.epochMilliseconds
+                            var attrs: [UInt8] = []
+                            CanonicalJSON.writeStringMap(event.attrs, into: &attrs)
+                            events +=
+                                [
+                                    municipality, "\(leaf)", event.agent, "\(event.seq)", event.time, "\(ms)",
+                                    event.kind,
+                                    event.action, event.actor, event.subject, event.site,
+                                    String(decoding: attrs, as: UTF8.self), event.salt, event.prev, event.hash, "\(ms)",
+                                ].map(copyField).joined(separator: "\t") + "\n"
+                            leaves +=
+                                "\(municipality)\t\(leaf)\t\(event.agent)\t\(event.seq)\t\\\\x\(event.hash)\t\(ms)\n"
+                            leaf += 1
+                        }
+                        try await connection.query("BEGIN", logger: logger)
+                        try await connection.copyFrom(
+                            table: "events",
+                            columns: [
+                                "municipality", "idx", "agent", "seq", "time", "time_ms", "kind", "action", "actor",
+                                "subject", "site", "attrs", "salt", "prev", "hash", "received_ms",
+                            ], logger: logger
+                        ) { writer in try await writer.write(ByteBuffer(string: events)) }
+                        try await connection.copyFrom(
+                            table: "leaves", columns: ["municipality", "idx", "agent", "seq", "event_hash", "time_ms"],
+                            logger: logger
+                        ) { writer in try await writer.write(ByteBuffer(string: leaves)) }
+                        try await connection.query("COMMIT", logger: logger)
+                    }
+                    try await connection.close()
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+    line(
+        "PostgreSQL store ingest, one hub (\(total / 1000)k events)", rate(total, oneHub), unit: "events/s",
+        baseline: rate(total, copied), baselineName: "COPY of the same rows",
+        aim: "≥ 20,000/s and ≥ 0.5 of COPY")
+    line(
+        "PostgreSQL store ingest, two hubs at once", rate(total, twoHubs), unit: "events/s",
+        baseline: rate(total, oneHub), baselineName: "one hub", aim: "not slower (≥ 1.0)")
+}
+
 if mode == "import" || mode == "all" {
     try importBenchmark(rows: option("--import-rows", 1_000_000))
 }
@@ -1016,4 +1140,7 @@ if mode == "console" || mode == "all" {
 }
 if mode == "sync" || mode == "all" {
     try await syncBenchmark(count: option("--count", 1_000_000))
+}
+if mode == "postgres" {
+    try await postgresBenchmark(count: option("--count", 1_000_000))
 }

@@ -50,6 +50,7 @@ public final class PostgresRecordStore: RecordStore {
     {
         let location = try settings.location()
         let tls: PostgresClient.Configuration.TLS
+        var tlsConfiguration: TLSConfiguration?
         switch location.sslMode {
         case .disable:
             tls = .disable
@@ -57,21 +58,39 @@ public final class PostgresRecordStore: RecordStore {
             var configuration = TLSConfiguration.makeClientConfiguration()
             configuration.certificateVerification = .none
             tls = .require(configuration)
+            tlsConfiguration = configuration
         case .verifyFull:
             var configuration = TLSConfiguration.makeClientConfiguration()
             if let root = location.rootCertificate {
                 configuration.trustRoots = .file(root)
             }
             tls = .require(configuration)
+            tlsConfiguration = configuration
+        }
+        // Its own threads: the TLS handshake's verification waits on the store (revoked serials) from the
+        // server's threads, which must never be the ones the store's answer arrives on.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // One connection first, to say at once what is wrong (refused, no such database, authentication):
+        // the pool would retry for a minute and then report only that it gave up.
+        do {
+            var preflight = PostgresConnection.Configuration(
+                host: location.host, port: location.port, username: location.user, password: location.password,
+                database: location.database,
+                tls: try tlsConfiguration.map { .require(try NIOSSLContext(configuration: $0)) } ?? .disable)
+            preflight.options.connectTimeout = .seconds(10)
+            let connection = try await PostgresConnection.connect(
+                on: group.next(), configuration: preflight, id: 0, logger: logger)
+            try await connection.close()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw KirokuError(
+                .configuration, "cannot use the PostgreSQL store \(location.description): \(Self.describe(error))")
         }
         var configuration = PostgresClient.Configuration(
             host: location.host, port: location.port, username: location.user, password: location.password,
             database: location.database, tls: tls)
         configuration.options.maximumConnections = 16
         configuration.options.connectTimeout = .seconds(10)
-        // Its own threads: the TLS handshake's verification waits on the store (revoked serials) from the
-        // server's threads, which must never be the ones the store's answer arrives on.
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let client = PostgresClient(configuration: configuration, eventLoopGroup: group)
         let store = PostgresRecordStore(
             client: client, group: group, municipality: municipality, location: location.description, logger: logger)
@@ -104,6 +123,7 @@ public final class PostgresRecordStore: RecordStore {
             if let message = psql.serverInfo?[.message] {
                 return "\(message) (SQLSTATE \(psql.serverInfo?[.sqlState] ?? "?"))"
             }
+            if let underlying = psql.underlying { return "\(psql.code): \(underlying)" }
             return "\(psql.code)"
         }
         if let kiroku = error as? KirokuError { return kiroku.message }
