@@ -17,7 +17,7 @@ import PostgresNIO
 #endif
 
 // kiroku-bench: Kiroku's own benchmarks. Each figure is printed beside a baseline measured in the same
-// run, as a ratio, because these machines are noisy. Usage: kiroku-bench [append|group|log|rules|import|evidence|sync|postgres|all] [--count N]
+// run, as a ratio, because these machines are noisy. Usage: kiroku-bench [append|group|log|rules|import|evidence|sync|postgres|queries|all] [--count N]
 
 let arguments = CommandLine.arguments
 let mode = arguments.count > 1 && !arguments[1].hasPrefix("--") ? arguments[1] : "all"
@@ -630,6 +630,22 @@ func benchPKI(_ name: String, person: String) throws -> URL {
     return folder
 }
 
+/// Event `index` of the synthetic record of `count` lookups by 500 operators on 100 terminals (agent index % 100)
+/// of 100,000 residents, spread evenly over 2026; and its time in milliseconds.
+func syntheticEvent(_ index: Int, count: Int, prev: String) -> (Event, Int64) {
+    let start: Int64 = 1_767_193_200_000  // 2026-01-01T00:00+09:00
+    let span: Int64 = 365 * 86_400_000
+    let timeMS = start + Int64(index) * span / Int64(count)
+    let event = Event(
+        agent: String(format: "counter-%03d", index % 100), seq: Int64(index / 100 + 1),
+        time: Timestamp(epochMilliseconds: timeMS, offsetMinutes: 540).rfc3339, kind: "operation", action: "lookup",
+        actor: String(format: "P%04d", (UInt64(index) &* 2_654_435_761) % 500),
+        subject: String(format: "住民票コード %011d", (UInt64(index) &* 40_503) % 100_000), site: "本庁舎",
+        attrs: ["purpose": "照会"], salt: String(format: "%032lx", index), prev: prev
+    ).sealed()
+    return (event, timeMS)
+}
+
 /// A record of `count` lookups by 500 operators on 100 terminals over 2026, written straight into a new hub
 /// database (with its Merkle log), as if ingested and judged: what the evidence and console benchmarks read.
 func buildRecord(count: Int, path: String) throws {
@@ -670,15 +686,7 @@ func buildRecord(count: Int, path: String) throws {
     let built = clock.measure {
         for index in 0..<count {
             let agent = index % agents
-            let timeMS = start + Int64(index) * span / Int64(count)
-            let actor = String(format: "P%04d", (UInt64(index) &* 2_654_435_761) % 500)
-            let event = Event(
-                agent: String(format: "counter-%03d", agent), seq: Int64(index / agents + 1),
-                time: Timestamp(epochMilliseconds: timeMS, offsetMinutes: 540).rfc3339, kind: "operation",
-                action: "lookup",
-                actor: actor, subject: String(format: "住民票コード %011d", (UInt64(index) &* 40_503) % 100_000), site: "本庁舎",
-                attrs: ["purpose": "照会"], salt: String(format: "%032lx", index), prev: prev[agent]
-            ).sealed()
+            let (event, timeMS) = syntheticEvent(index, count: count, prev: prev[agent])
             prev[agent] = event.hash
             sqlite3_reset(insert)
             sqlite3_bind_int64(insert, 1, Int64(index + 1))
@@ -1120,6 +1128,155 @@ func postgresBenchmark(count: Int) async throws {
         baseline: rate(total, oneHub), baselineName: "one hub", aim: "not slower (≥ 1.0)")
 }
 
+// MARK: The 管理者's queries on both stores, on the same synthetic record
+
+/// The synthetic record (``syntheticEvent(_:count:prev:)``) COPY'd into a PostgreSQL store's tables under
+/// `municipality`, with its log head, the events' indexes dropped first and built once at the end.
+func buildPostgresRecord(count: Int, settings: StoreSettings, municipality: String, logger: Logger) async throws {
+    let clock = ContinuousClock()
+    let store = try await PostgresRecordStore.open(settings, municipality: municipality, logger: logger)
+    await store.close()
+    let location = try settings.location()
+    let connection = try await PostgresConnection.connect(
+        configuration: PostgresConnection.Configuration(
+            host: location.host, port: location.port, username: location.user, password: location.password,
+            database: location.database, tls: .disable), id: 1, logger: logger)
+    let indexes = [
+        "CREATE INDEX events_by_time ON events(municipality, time_ms, agent, seq)",
+        "CREATE INDEX events_by_actor ON events(municipality, actor, time_ms)",
+        "CREATE INDEX events_by_subject ON events(municipality, subject, time_ms)",
+    ]
+    for name in ["events_by_time", "events_by_actor", "events_by_subject"] {
+        try await connection.query(PostgresQuery(unsafeSQL: "DROP INDEX IF EXISTS \(name)"), logger: logger)
+    }
+    var prev = Array(repeating: Event.genesis, count: 100)
+    var appender = try Merkle.Appender(size: 0) { _, _ in [] }
+    let built = try await clock.measure {
+        var index = 0
+        while index < count {
+            let end = min(count, index + 50_000)
+            var events = ""
+            var leaves = ""
+            for i in index..<end {
+                let (event, ms) = syntheticEvent(i, count: count, prev: prev[i % 100])
+                prev[i % 100] = event.hash
+                appender.append(Merkle.leafHash(eventHash: event.hash)!) { _, _, _ in }
+                events +=
+                    [
+                        municipality, "\(i)", event.agent, "\(event.seq)", event.time, "\(ms)", event.kind,
+                        event.action,
+                        event.actor, event.subject, event.site, #"{"purpose":"照会"}"#, event.salt, event.prev,
+                        event.hash,
+                        "\(ms)",
+                    ].map(copyField).joined(separator: "\t") + "\n"
+                leaves += "\(municipality)\t\(i)\t\(event.agent)\t\(event.seq)\t\\\\x\(event.hash)\t\(ms)\n"
+            }
+            try await connection.copyFrom(
+                table: "events",
+                columns: [
+                    "municipality", "idx", "agent", "seq", "time", "time_ms", "kind", "action", "actor", "subject",
+                    "site", "attrs", "salt", "prev", "hash", "received_ms",
+                ], logger: logger
+            ) { writer in try await writer.write(ByteBuffer(string: events)) }
+            try await connection.copyFrom(
+                table: "leaves", columns: ["municipality", "idx", "agent", "seq", "event_hash", "time_ms"],
+                logger: logger
+            ) { writer in try await writer.write(ByteBuffer(string: leaves)) }
+            index = end
+            if index % 1_000_000 == 0 {
+                FileHandle.standardError.write(Data("  copied \(index / 1_000_000)M events…\n".utf8))
+            }
+        }
+    }
+    let indexed = try await clock.measure {
+        for sql in indexes { try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger) }
+        try await connection.query("ANALYZE events", logger: logger)
+        try await connection.query("ANALYZE leaves", logger: logger)
+    }
+    let frontier = ByteBuffer(bytes: appender.frontierHashes.flatMap { $0 })
+    try await connection.query(
+        "UPDATE log_heads SET size = \(Int64(count)), frontier = \(frontier) WHERE municipality = \(municipality)",
+        logger: logger)
+    try await connection.close()
+    print("  PostgreSQL: \(count) events copied in \(fmt(seconds(built))) s, indexed in \(fmt(seconds(indexed))) s")
+}
+
+/// One resident's lookups in a month, one operator's month, one terminal's day: p95 of 40 of each, with varied
+/// parameters, on SQLite and on PostgreSQL holding the same record.
+func queriesBenchmark(count: Int) async throws {
+    guard let url = ProcessInfo.processInfo.environment["KIROKU_BENCH_POSTGRES"] else {
+        throw KirokuError(
+            .configuration, "KIROKU_BENCH_POSTGRES is not set (Benchmarks/run.sh queries starts a throwaway cluster)")
+    }
+    var quiet = Logger(label: "kiroku.bench.queries")
+    quiet.logLevel = .warning
+    let logger = quiet
+    let settings = try StoreSettings(url: url, scope: "record")
+    let path = work.appending(path: "queries/record.sqlite").path
+    try FileManager.default.createDirectory(
+        at: work.appending(path: "queries"), withIntermediateDirectories: true)
+    try buildRecord(count: count, path: path)
+    let municipality = "bench-queries-\(getpid())"
+    try await buildPostgresRecord(count: count, settings: settings, municipality: municipality, logger: logger)
+    let sqlite = try HubStore.open(path: path)
+    let postgres = try await PostgresRecordStore.open(settings, municipality: municipality, logger: logger)
+    defer { Task { await postgres.close() } }
+    guard try await postgres.logSize() == Int64(count), try await sqlite.logSize() == Int64(count) else {
+        throw KirokuError(.internalError, "the two records differ in size")
+    }
+    let clock = ContinuousClock()
+    func p95(_ store: any RecordStore, _ queries: [EventQuery]) async throws -> (p95: Double, rows: Int) {
+        _ = try await store.query(queries[0])
+        var samples: [Double] = []
+        var rows = 0
+        for query in queries {
+            samples.append(
+                seconds(try await clock.measure { rows += try await store.query(query).events.count }) * 1000)
+        }
+        samples.sort()
+        return (samples[Int(Double(samples.count - 1) * 0.95)], rows / queries.count)
+    }
+    var random = SystemRandomNumberGenerator()
+    func month(_ m: Int) -> (String, String) {
+        (
+            String(format: "2026-%02d-01T00:00:00.000+09:00", m),
+            m == 12 ? "2027-01-01T00:00:00.000+09:00" : String(format: "2026-%02d-01T00:00:00.000+09:00", m + 1)
+        )
+    }
+    var resident: [EventQuery] = []
+    var operatorMonth: [EventQuery] = []
+    var terminalDay: [EventQuery] = []
+    for _ in 0..<40 {
+        let (from, to) = month(Int.random(in: 1...12, using: &random))
+        resident.append(
+            try EventQuery(parameters: [
+                "subject": String(format: "住民票コード %011d", Int.random(in: 0..<100_000, using: &random)), "from": from,
+                "to": to,
+            ]))
+        operatorMonth.append(
+            try EventQuery(parameters: [
+                "actor": String(format: "P%04d", Int.random(in: 0..<500, using: &random)), "from": from, "to": to,
+            ]))
+        let day = Int.random(in: 1...28, using: &random)
+        terminalDay.append(
+            try EventQuery(parameters: [
+                "agent": String(format: "counter-%03d", Int.random(in: 0..<100, using: &random)),
+                "from": String(from.prefix(8)) + String(format: "%02d", day) + "T00:00:00.000+09:00",
+                "to": String(from.prefix(8)) + String(format: "%02d", day + 1) + "T00:00:00.000+09:00",
+            ]))
+    }
+    for (name, queries) in [
+        ("one resident's lookups in a month", resident), ("one operator's month (first page)", operatorMonth),
+        ("one terminal's day (first page)", terminalDay),
+    ] {
+        let onSQLite = try await p95(sqlite, queries)
+        let onPostgres = try await p95(postgres, queries)
+        line(
+            "\(name), \(count / 1_000_000)M: PostgreSQL", onPostgres.p95, unit: "ms p95", baseline: onSQLite.p95,
+            baselineName: "SQLite", aim: "< 100 ms on each (\(onSQLite.rows) rows a query)")
+    }
+}
+
 if mode == "import" || mode == "all" {
     try importBenchmark(rows: option("--import-rows", 1_000_000))
 }
@@ -1143,4 +1300,7 @@ if mode == "sync" || mode == "all" {
 }
 if mode == "postgres" {
     try await postgresBenchmark(count: option("--count", 1_000_000))
+}
+if mode == "queries" {
+    try await queriesBenchmark(count: option("--count", 1_000_000))
 }

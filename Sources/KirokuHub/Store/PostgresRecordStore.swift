@@ -286,10 +286,11 @@ public final class PostgresRecordStore: RecordStore {
         }
     }
 
-    /// Partitions for last month through a year ahead (JST months), made once by whichever hub comes first.
-    /// A month whose events already sit in the default partition (a clock far off) keeps them there.
+    /// Partitions for the seven years kept (第20②) through a year ahead (JST months), made once by whichever
+    /// hub comes first; each start adds the months that came into that window. A month whose events already sit
+    /// in the default partition (a clock far off) keeps them there.
     func makePartitions(around now: Date) async throws {
-        let months = JSTMonth(containing: Self.ms(now)).advanced(by: -1).through(12)
+        let months = JSTMonth(containing: Self.ms(now)).advanced(by: -Self.monthsBack).through(Self.monthsBack + 12)
         try await transaction { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(4151842602)", logger: logger)
             let existing = Set(
@@ -306,6 +307,8 @@ public final class PostgresRecordStore: RecordStore {
             }
         }
     }
+
+    static let monthsBack = 7 * 12 + 1
 
     static func ms(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
 
