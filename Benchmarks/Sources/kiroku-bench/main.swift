@@ -1248,11 +1248,12 @@ func queriesBenchmark(count: Int) async throws {
     var terminalDay: [EventQuery] = []
     for _ in 0..<40 {
         let (from, to) = month(Int.random(in: 1...12, using: &random))
-        resident.append(
-            try EventQuery(parameters: [
-                "subject": String(format: "住民票コード %011d", Int.random(in: 0..<100_000, using: &random)), "from": from,
-                "to": to,
-            ]))
+        // A resident who was looked up that month: one event's subject, in the month of that event.
+        let index = Int.random(in: 0..<count, using: &random)
+        let (event, _) = syntheticEvent(index, count: count, prev: Event.genesis)
+        let lookedUp = Int(event.time.dropFirst(5).prefix(2))!
+        let (monthFrom, monthTo) = month(lookedUp)
+        resident.append(try EventQuery(parameters: ["subject": event.subject, "from": monthFrom, "to": monthTo]))
         operatorMonth.append(
             try EventQuery(parameters: [
                 "actor": String(format: "P%04d", Int.random(in: 0..<500, using: &random)), "from": from, "to": to,
