@@ -193,7 +193,15 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
             throw KirokuError(.configuration, "purge_hours must be 1 to 168")
         }
         try retention.validate()
-        if let store { _ = try store.location() }
+        if let store {
+            _ = try store.location()
+            guard alerts == nil else {
+                throw KirokuError(
+                    .configuration,
+                    "alerts push the rules' findings, and the rules run on a hub with SQLite in this version, not with store.postgres: remove one of them"
+                )
+            }
+        }
         if let maxConnections, maxConnections < 2 {
             throw KirokuError(.configuration, "max_connections must be at least 2")
         }
@@ -250,18 +258,24 @@ extension HubConfiguration {
 /// (the password may instead come from `KIROKU_HUB_STORE_PASSWORD`); `scope` (required): what the store keeps,
 /// and in this version the only value is `record` — events, agents and the Merkle log, while people, registers,
 /// findings, rules, retention and the console stay on a hub with SQLite; `municipality`: the key every row
-/// starts with, so that one database can later hold several (default the hub's `origin`). `sslmode` is
+/// starts with, so that one database can later hold several (default the hub's `origin`); `cosigners`: the
+/// person ids whose certificates may hand the hub witnesses' cosignatures (the 会議's witness), since a hub on
+/// PostgreSQL keeps no people register to ask (default none: every cosignature refused). `sslmode` is
 /// `disable`, `require` or `verify-full`; its default is `verify-full` unless the host is this machine.
 public struct StoreSettings: Sendable, Codable, Equatable {
     public var postgres: String
     public var scope: String
     public var municipality: String?
+    public var cosigners: [String] = []
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case postgres, scope, municipality
+        case postgres, scope, municipality, cosigners
     }
 
-    public init(url: String, scope: String?, municipality: String? = nil, what: String = "store.postgres") throws {
+    public init(
+        url: String, scope: String?, municipality: String? = nil, cosigners: [String] = [],
+        what: String = "store.postgres"
+    ) throws {
         guard let scope else {
             throw KirokuError(
                 .configuration,
@@ -271,6 +285,7 @@ public struct StoreSettings: Sendable, Codable, Equatable {
         self.postgres = url
         self.scope = scope
         self.municipality = municipality
+        self.cosigners = cosigners
         _ = try location()
     }
 
@@ -280,7 +295,8 @@ public struct StoreSettings: Sendable, Codable, Equatable {
         try self.init(
             url: try c.decode(String.self, forKey: .postgres),
             scope: try c.decodeIfPresent(String.self, forKey: .scope),
-            municipality: try c.decodeIfPresent(String.self, forKey: .municipality))
+            municipality: try c.decodeIfPresent(String.self, forKey: .municipality),
+            cosigners: try c.decodeIfPresent([String].self, forKey: .cosigners) ?? [])
     }
 
     /// Where to connect, checked: refused with what to write when the URL, the scope or a setting is wrong.

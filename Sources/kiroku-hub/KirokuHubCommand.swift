@@ -102,8 +102,15 @@ struct KirokuHubCommand: AsyncParsableCommand {
                 }
                 if let value = environment["KIROKU_HUB_DATABASE"] { configuration.database = value }
                 if let value = environment["KIROKU_HUB_STORE"] {
+                    // Over the file's store block, keeping what the environment does not say.
+                    let file = configuration.store
+                    let cosigners = environment["KIROKU_HUB_STORE_COSIGNERS"].map {
+                        $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                    }
                     configuration.store = try StoreSettings(
-                        url: value, scope: environment["KIROKU_HUB_STORE_SCOPE"], what: "KIROKU_HUB_STORE")
+                        url: value, scope: environment["KIROKU_HUB_STORE_SCOPE"] ?? file?.scope,
+                        municipality: file?.municipality, cosigners: cosigners ?? file?.cosigners ?? [],
+                        what: "KIROKU_HUB_STORE")
                 }
                 if let value = environment["KIROKU_HUB_PORT"].flatMap(Int.init) { configuration.port = value }
                 if let host { configuration.host = host }

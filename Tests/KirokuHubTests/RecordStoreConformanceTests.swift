@@ -257,4 +257,62 @@ struct RecordStoreConformanceTests {
             #expect(try await store.query(EventQuery()).events.map(\.hash) == chain.map(\.hash))
         }
     }
+
+    @Test(
+        "PostgreSQL: the same agent's batch at two hubs at the same moment is taken once, and counted once as a duplicate"
+    )
+    func sameBatchTwoHubs() async throws {
+        let municipality = "test-race-\(UUID().uuidString.prefix(8))"
+        let hubs = [
+            try await TestPostgres.open(municipality: municipality),
+            try await TestPostgres.open(municipality: municipality),
+        ]
+        let chain = makeChain(agent: "r-1", count: 200)
+        for round in 0..<10 {
+            let events = Array(chain[(round * 20)..<(round * 20 + 20)])
+            async let a = hubs[0].ingest(batch(events), identity: "r-1")
+            async let b = hubs[1].ingest(batch(events), identity: "r-1")
+            let (ra, rb) = try await (a, b)
+            #expect(ra.accepted + rb.accepted == 20 && ra.duplicates + rb.duplicates == 20, "round \(round)")
+            #expect(ra.log.leafIndex == rb.log.leafIndex, "both receipts name the one leaf")
+        }
+        #expect(try await hubs[0].logSize() == 200)
+        let health = try #require(try await hubs[1].agentHealth().first)
+        #expect(health.lastSeq == 200 && health.duplicates == 200 && health.batches == 20)
+        for hub in hubs { await hub.close() }
+    }
+
+    @Test(
+        "PostgreSQL: a month the default partition already holds events of gets no partition, and the store still opens"
+    )
+    func partitionsAfterAWrongClock() async throws {
+        let store = try await TestPostgres.open()
+        // Two years ahead: beyond the months made now, so it lands in the default partition.
+        let ahead = Date().addingTimeInterval(2 * 366 * 86_400)
+        let event = Event(
+            agent: "ahead-1", seq: 1, time: Timestamp(date: ahead, offsetMinutes: 540).rfc3339, kind: "access",
+            action: "enter", actor: "P1", subject: "電算室", site: "本庁舎", attrs: [:], salt: Event.randomSalt(),
+            prev: Event.genesis
+        ).sealed()
+        #expect(try await store.ingest(batch([event]), identity: "ahead-1").accepted == 1)
+        // A year and a half on, that month comes into the window: made around it, the job does not fail.
+        try await store.makePartitions(around: ahead.addingTimeInterval(-180 * 86_400))
+        #expect(try await store.query(EventQuery()).events.map(\.hash) == [event.hash])
+        await store.close()
+    }
+
+    @Test("PostgreSQL: every hub on one database signs its log as one origin with one key; another is refused")
+    func oneOriginOneKey() async throws {
+        let municipality = "test-bind-\(UUID().uuidString.prefix(8))"
+        let first = try await TestPostgres.open(municipality: municipality)
+        let second = try await TestPostgres.open(municipality: municipality)
+        try await first.bind(origin: Self.origin, keyID: "0a0b0c0d")
+        try await second.bind(origin: Self.origin, keyID: "0a0b0c0d")
+        await #expect(throws: KirokuError.self) { try await second.bind(origin: Self.origin, keyID: "ffffffff") }
+        await #expect(throws: KirokuError.self) {
+            try await second.bind(origin: "other.example/log", keyID: "0a0b0c0d")
+        }
+        await first.close()
+        await second.close()
+    }
 }

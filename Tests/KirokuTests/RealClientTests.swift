@@ -36,20 +36,60 @@ struct RealClientTests {
         let temp = try TempDir("pg-hub")
         let pki = try TestPKI(in: temp)
         try pki.person("kanri01")
+        try pki.person("kaigi01")
+        try pki.agent("t-1")
         let database = try await TestPostgres.createDatabase()
         let hub = try await HubProcess(
             pki: pki, temp: temp,
-            environment: ["KIROKU_HUB_STORE": database, "KIROKU_HUB_STORE_SCOPE": "record", "KIROKU_LANG": "en"])
+            environment: [
+                "KIROKU_HUB_STORE": database, "KIROKU_HUB_STORE_SCOPE": "record",
+                "KIROKU_HUB_STORE_COSIGNERS": "kaigi01",
+                "KIROKU_LANG": "en",
+            ])
         defer { hub.stop() }
         let (cert, key) = (pki.certPath(.person, "kanri01"), pki.keyPath(.person, "kanri01"))
         // People's routes need the people register, which this version keeps on SQLite only: refused, and why.
         let agents = try await curl(hub, pki, cert: cert, key: key)
         #expect(agents.stdout.hasSuffix("\n501"), "\(agents.stdout)")
         #expect(agents.stdout.contains("\"not_on_this_store\""))
-        // The log is served to anyone the CA certified (an empty log has no checkpoint yet: 404, not 501).
+        // The log's proofs are served to anyone the CA certified, people included.
         let log = try await curl(hub, pki, cert: cert, key: key, path: "/v1/log/consistency?from=0&to=0")
         #expect(log.stdout.hasSuffix("\n200"), "\(log.stdout)")
         #expect(hub.child.log.contains("the record is on PostgreSQL"))
+
+        // An agent's batch is taken and receipted (curl as the agent), and the 会議's witness checks and cosigns
+        // the log; a person the configuration does not name as a cosigner is refused.
+        let chain = makeChain(agent: "t-1", count: 5)
+        let body = temp.file("batch.json")
+        try Data(
+            Batch.encodeBody(
+                agent: "t-1", sentAt: "2026-11-27T09:00:00.000+09:00", headSeq: 5,
+                canonicalEvents: chain.map { $0.canonicalBytes(includingHash: true) })
+        ).write(to: URL(filePath: body))
+        let sent = try await runProgram(
+            "/usr/bin/curl",
+            [
+                "-sS", "--max-time", "20", "--cacert", pki.caPath, "--cert", pki.certPath(.agent, "t-1"), "--key",
+                pki.keyPath(.agent, "t-1"), "-H", "Content-Type: application/json", "--data-binary", "@\(body)", "-w",
+                "\n%{http_code}", "\(hub.url)/v1/agent/batches",
+            ])
+        #expect(sent.stdout.hasSuffix("\n200") && sent.stdout.contains("\"accepted\":5"), "\(sent.stdout)")
+        let ctl = Binaries.path("kirokuctl")
+        let hubKey = try await runProgram(
+            ctl, ["log", "key", "--hub", hub.url, "--pki", pki.dir.path, "--as", "kaigi01"])
+        #expect(hubKey.status == 0, "\(hubKey.stderr)")
+        let witness = temp.file("witness")
+        #expect(try await runProgram(ctl, ["witness", "init", "--dir", witness, "--name", "kaigi.test/w"]).status == 0)
+        for (person, cosigns) in [("kanri01", false), ("kaigi01", true)] {
+            let run = try await runProgram(
+                ctl,
+                [
+                    "witness", "run", "--dir", witness, "--hub-key", String(hubKey.stdout.split(separator: " ")[0]),
+                    "--hub", hub.url, "--pki", pki.dir.path, "--as", person,
+                ])
+            #expect((run.status == 0) == cosigns, "\(person): \(run.stdout)\(run.stderr)")
+            #expect(cosigns || run.stderr.contains("not_on_this_store"), "\(run.stderr)")
+        }
 
         // Wrong settings stop the hub before it listens, saying what to write.
         let base = [

@@ -40,6 +40,8 @@ public enum HubApp {
             }
             let postgres = try await PostgresRecordStore.open(
                 settings, municipality: settings.municipality ?? configuration.origin, logger: logger)
+            let key = try loadOrCreateSigningKey(path: configuration.signingKeyPath)
+            try await postgres.bind(origin: configuration.origin, keyID: signingKeyID(key.publicKey))
             record = postgres
             house = nil
             logger.notice(
@@ -144,7 +146,8 @@ public enum HubApp {
                 CheckpointService(
                     store: record, origin: configuration.origin, keys: [key] + overlap,
                     interval: .milliseconds(Int64(configuration.checkpointSeconds * 1000)), logger: logger)
-            ] + (house.map { houseServices($0, configuration: configuration, logger: logger) } ?? []),
+            ] + (house.map { houseServices($0, configuration: configuration, logger: logger) } ?? [])
+                + ((record as? PostgresRecordStore).map { [PartitionService(store: $0, logger: logger)] } ?? []),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 if let portFile = configuration.portFile {

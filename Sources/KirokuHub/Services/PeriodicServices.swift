@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 import KirokuProtocol
 import Logging
 import ServiceLifecycle
@@ -103,5 +104,18 @@ struct PurgeService: Service {
                 logger.notice("retention purge", metadata: ["kiroku.purged": "\(purged)"])
             }
         }
+    }
+}
+
+/// Makes the months' partitions of a record on PostgreSQL as the calendar moves on, daily (each hub; the first
+/// to come does it, the others find them made).
+struct PartitionService: Service {
+    let store: PostgresRecordStore
+    let logger: Logger
+
+    func run() async throws {
+        await PeriodicJob(
+            interval: .seconds(86_400), failure: "could not make the record's monthly partitions", logger: logger
+        ).run { try await store.makePartitions(around: Date()) }
     }
 }

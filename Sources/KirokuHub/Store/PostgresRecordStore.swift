@@ -27,15 +27,19 @@ public final class PostgresRecordStore: RecordStore {
     public let location: String
     let municipality: String
     let client: PostgresClient
+    /// For the one write that must be waited for synchronously (revoked serials): a connection of its own,
+    /// on the store's own thread.
+    private let sideConfiguration: PostgresConnection.Configuration
     private let group: MultiThreadedEventLoopGroup
     private let running: Task<Void, Never>
     private let logger: Logger
 
     private init(
-        client: PostgresClient, group: MultiThreadedEventLoopGroup, municipality: String, location: String,
-        logger: Logger
+        client: PostgresClient, side: PostgresConnection.Configuration, group: MultiThreadedEventLoopGroup,
+        municipality: String, location: String, logger: Logger
     ) {
         self.client = client
+        self.sideConfiguration = side
         self.group = group
         self.municipality = municipality
         self.location = location
@@ -70,16 +74,36 @@ public final class PostgresRecordStore: RecordStore {
         // Its own threads: the TLS handshake's verification waits on the store (revoked serials) from the
         // server's threads, which must never be the ones the store's answer arrives on.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        // One connection first, to say at once what is wrong (refused, no such database, authentication):
-        // the pool would retry for a minute and then report only that it gave up.
+        // A transaction left open by a hub that vanished without closing its connection would hold the log head
+        // until TCP gave up (hours): the server ends such a session after a minute, and nobody waits for a lock
+        // longer than that (the agent retries its batch).
+        let timeouts = [("idle_in_transaction_session_timeout", "60000"), ("lock_timeout", "60000")]
+        var side = PostgresConnection.Configuration(
+            host: location.host, port: location.port, username: location.user, password: location.password,
+            database: location.database,
+            tls: try tlsConfiguration.map { .require(try NIOSSLContext(configuration: $0)) } ?? .disable)
+        side.options.connectTimeout = .seconds(10)
+        side.options.additionalStartupParameters = timeouts
+        // One connection first, to say at once what is wrong (refused, no such database, authentication), and
+        // that commits are durable: the pool would retry for a minute and then report only that it gave up.
         do {
-            var preflight = PostgresConnection.Configuration(
-                host: location.host, port: location.port, username: location.user, password: location.password,
-                database: location.database,
-                tls: try tlsConfiguration.map { .require(try NIOSSLContext(configuration: $0)) } ?? .disable)
-            preflight.options.connectTimeout = .seconds(10)
             let connection = try await PostgresConnection.connect(
-                on: group.next(), configuration: preflight, id: 0, logger: logger)
+                on: group.next(), configuration: side, id: 0, logger: logger)
+            do {
+                for setting in ["fsync", "synchronous_commit"] {
+                    let value = try await connection.query(PostgresQuery(unsafeSQL: "SHOW \(setting)"), logger: logger)
+                        .collect().first?.decode(String.self)
+                    guard value != "off" else {
+                        throw KirokuError(
+                            .configuration,
+                            "the server runs with \(setting) = off: an acknowledged event could be lost in a crash; turn it on"
+                        )
+                    }
+                }
+            } catch {
+                try? await connection.close()
+                throw error
+            }
             try await connection.close()
         } catch {
             try? await group.shutdownGracefully()
@@ -91,9 +115,11 @@ public final class PostgresRecordStore: RecordStore {
             database: location.database, tls: tls)
         configuration.options.maximumConnections = 16
         configuration.options.connectTimeout = .seconds(10)
+        configuration.options.additionalStartupParameters = timeouts
         let client = PostgresClient(configuration: configuration, eventLoopGroup: group)
         let store = PostgresRecordStore(
-            client: client, group: group, municipality: municipality, location: location.description, logger: logger)
+            client: client, side: side, group: group, municipality: municipality, location: location.description,
+            logger: logger)
         do {
             try await store.migrate()
             try await store.makePartitions(around: Date())
@@ -136,7 +162,10 @@ public final class PostgresRecordStore: RecordStore {
             return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
         } catch let error as PostgresTransactionError {
             if let kiroku = error.closureError as? KirokuError { throw kiroku }
-            throw KirokuError(.internalError, "the PostgreSQL store failed: \(Self.describe(error))", underlying: error)
+            // The server's words go to the hub's log (with the error), not to the client.
+            throw KirokuError(
+                .internalError, "the record's database failed; nothing was changed",
+                underlying: DescribedError(description: Self.describe(error)))
         }
     }
 
@@ -170,7 +199,9 @@ public final class PostgresRecordStore: RecordStore {
         CREATE TABLE log_heads(
             municipality text COLLATE "C" PRIMARY KEY,
             size bigint NOT NULL CHECK (size >= 0),
-            frontier bytea NOT NULL
+            frontier bytea NOT NULL,
+            origin text,
+            key_id text
         );
         CREATE TABLE leaves(
             municipality text COLLATE "C" NOT NULL,
@@ -289,7 +320,7 @@ public final class PostgresRecordStore: RecordStore {
     /// Partitions for the seven years kept (第20②) through a year ahead (JST months), made once by whichever
     /// hub comes first; each start adds the months that came into that window. A month whose events already sit
     /// in the default partition (a clock far off) keeps them there.
-    func makePartitions(around now: Date) async throws {
+    public func makePartitions(around now: Date) async throws {
         let months = JSTMonth(containing: Self.ms(now)).advanced(by: -Self.monthsBack).through(Self.monthsBack + 12)
         try await transaction { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(4151842602)", logger: logger)
@@ -299,6 +330,21 @@ public final class PostgresRecordStore: RecordStore {
                     logger: logger
                 ).collect().map { try $0.decode(String.self) })
             for month in months where !existing.contains(month.table) {
+                // PostgreSQL refuses a partition for a range the default partition holds rows of (an agent's
+                // clock far ahead, or a hub that ran for over a year without a restart before this job ran
+                // daily): that month stays in the default partition, and the hub still starts.
+                let held =
+                    try await connection.query(
+                        """
+                        SELECT EXISTS (SELECT 1 FROM events_default WHERE time_ms >= \(month.startMS) AND time_ms < \(month.endMS))
+                        """, logger: logger
+                    ).collect().first?.decode(Bool.self) ?? false
+                if held {
+                    logger.warning(
+                        "events of this month are in the default partition already; the month gets no partition of its own",
+                        metadata: ["kiroku.partition": "\(month.table)"])
+                    continue
+                }
                 try await connection.query(
                     PostgresQuery(
                         unsafeSQL:
@@ -434,10 +480,16 @@ public final class PostgresRecordStore: RecordStore {
                         .chainBroken, "event \(first.seq)'s prev does not match the hash of event \(agent.lastSeq)"))
             }
         }
-        // The log head, locked after the agent's row (every hub takes them in this order).
-        let head = try await connection.query(
-            "SELECT size, frontier FROM log_heads WHERE municipality = \(m) FOR UPDATE", logger: logger
-        ).collect()
+        // The log head, locked after the agent's row (every hub takes them in this order), and only when the
+        // batch adds events: a retransmission reads the tree as committed and holds nobody up.
+        let head =
+            fresh.isEmpty
+            ? try await connection.query(
+                "SELECT size, frontier FROM log_heads WHERE municipality = \(m)", logger: logger
+            ).collect()
+            : try await connection.query(
+                "SELECT size, frontier FROM log_heads WHERE municipality = \(m) FOR UPDATE", logger: logger
+            ).collect()
         guard let headRow = head.first else {
             throw KirokuError(.internalError, "the PostgreSQL store has no log head for \(m)")
         }
@@ -1066,30 +1118,60 @@ public final class PostgresRecordStore: RecordStore {
             ).collect().map { try $0.decode(String.self) })
     }
 
-    /// Keeps the serials, waiting for the commit. Never called on the store's own threads (the hub's TLS
-    /// verification runs on the server's), so the wait cannot hold up the answer.
+    /// Keeps the serials, waiting for the commit: the TLS verification that calls this cannot wait
+    /// asynchronously. The write runs on a connection of its own, on the store's own thread (never a caller's:
+    /// the server's threads and Swift's task threads are others), so the wait needs nothing the caller holds.
+    /// A failure throws, and the caller treats the list as unusable (every client refused) until it works.
     public func rememberRevokedSerials(_ serials: Set<String>) throws {
         guard !serials.isEmpty else { return }
-        let outcome = Mutex<Result<Void, any Error>?>(nil)
-        let done = DispatchSemaphore(value: 0)
         let list = Array(serials)
-        let nowMS = Self.ms(Date())
-        Task.detached { [self] in
-            do {
-                try await self.client.query(
-                    """
-                    INSERT INTO revoked_serials(municipality, serial, seen_ms)
-                    SELECT \(self.municipality), s, \(nowMS) FROM unnest(\(list)::text[]) AS s ON CONFLICT DO NOTHING
-                    """, logger: self.logger)
-                outcome.withLock { $0 = .success(()) }
-            } catch {
-                outcome.withLock { $0 = .failure(error) }
+        let query: PostgresQuery = """
+            INSERT INTO revoked_serials(municipality, serial, seen_ms)
+            SELECT \(municipality), s, \(Self.ms(Date())) FROM unnest(\(list)::text[]) AS s ON CONFLICT DO NOTHING
+            """
+        let logger = self.logger
+        let loop = group.next()
+        let written = PostgresConnection.connect(on: loop, configuration: sideConfiguration, id: 1, logger: logger)
+            .flatMap { connection in
+                connection.query(query, logger: logger).flatMap { _ in connection.close() }
+                    .flatMapError { error in connection.close().flatMapThrowing { throw error } }
             }
-            done.signal()
+        do {
+            try written.wait()
+        } catch {
+            throw KirokuError(
+                .internalError, "could not keep revoked serials in the record's database",
+                underlying: DescribedError(description: Self.describe(error)))
         }
-        done.wait()
-        try outcome.withLock { $0 }!.get()
     }
+
+    /// Binds this municipality's log to one origin and one signing key: the first hub to start writes them;
+    /// a hub configured otherwise is refused, since its checkpoints and receipts would not verify beside the
+    /// others'.
+    public func bind(origin: String, keyID: String) async throws {
+        let m = municipality
+        let row = try await transaction { connection in
+            try await connection.query(
+                """
+                UPDATE log_heads SET origin = \(origin), key_id = \(keyID)
+                WHERE municipality = \(m) AND origin IS NULL
+                """, logger: logger)
+            return try await connection.query(
+                "SELECT origin, key_id FROM log_heads WHERE municipality = \(m)", logger: logger
+            ).collect().first?.decode((String?, String?).self)
+        }
+        guard row?.0 == origin, row?.1 == keyID else {
+            throw KirokuError(
+                .configuration,
+                "the log of '\(m)' in this database is signed as '\(row?.0 ?? "?")' with key \(row?.1 ?? "?"); this hub has origin '\(origin)' and key \(keyID). Every hub on one database needs the same origin and signing_key"
+            )
+        }
+    }
+}
+
+/// An error's text, carried as the underlying cause of a ``KirokuError`` (logged, never sent).
+struct DescribedError: Error, CustomStringConvertible {
+    var description: String
 }
 
 /// A month of event time in Japan Standard Time (UTC+9, no daylight saving): the events table's partitions.

@@ -26,7 +26,7 @@ struct HubCore: Sendable {
             guard let house else {
                 throw KirokuError(
                     .notOnThisStore,
-                    "this hub keeps the record on PostgreSQL (\(record.location)), which in this version holds events, agents and the Merkle log only; people, registers, findings, the console and submissions are served by a hub on SQLite"
+                    "this hub keeps the record on PostgreSQL, which in this version holds events, agents and the Merkle log only; people, registers, findings, the console and submissions are served by a hub on SQLite"
                 )
             }
             return house
@@ -77,6 +77,11 @@ struct HubCore: Sendable {
     @discardableResult
     func authorize(_ permission: Permission, _ context: HubRequestContext) async throws -> Identity {
         let identity = try Self.require(.person, context)
+        // With the record on PostgreSQL there is no people register to ask: only the cosigners the hub's
+        // configuration names may hand in cosignatures; everything else people do is refused (not_on_this_store).
+        if house == nil, permission == .cosign, configuration.store?.cosigners.contains(identity.id) == true {
+            return identity
+        }
         try permit(permission, identity, try await store.staff(identity.id, labels: configuration.roleLabels))
         return identity
     }
