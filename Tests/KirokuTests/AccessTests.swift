@@ -247,7 +247,9 @@ struct AccessTests {
 @Suite("Example configurations")
 struct ExampleConfigurationTests {
 
-    @Test("Hub/hub.example.json and Agent/agent.example.json load, with the keys they show")
+    @Test(
+        "Hub/hub.example.json, Hub/hub.postgres.example.json and Agent/agent.example.json load, with the keys they show"
+    )
     func examplesLoad() throws {
         let hub = try HubConfiguration.load(file: RepositoryFiles.root.appending(path: "Hub/hub.example.json").path)
         #expect(hub.roleLabels.roles("管理者") == [.administrator] && hub.rules.bulkLookupsPerHour == 100)
@@ -256,6 +258,11 @@ struct ExampleConfigurationTests {
         #expect(hub.alerts?.channels == ["mail", "syslog", "webhook"] && hub.alerts?.mail?.charset == "iso-2022-jp")
         #expect(hub.alerts?.takes(channel: "webhook", rule: "site_audit_overdue", severity: "warning") == true)
         #expect(hub.rules.incidentReportMinutes == 30 && hub.rules.reviewDays == 14)
+        let postgres = try HubConfiguration.load(
+            file: RepositoryFiles.root.appending(path: "Hub/hub.postgres.example.json").path)
+        let location = try #require(try postgres.store?.location())
+        #expect(location.host == "db.example.lg.jp" && location.port == 5432 && location.sslMode == .verifyFull)
+        #expect(postgres.store?.municipality == "inagi" && postgres.store?.cosigners == ["kaigi01", "kaigi02"])
         let agent = try AgentConfiguration.load(
             file: RepositoryFiles.root.appending(path: "Agent/agent.example.json").path)
         #expect(
