@@ -1273,7 +1273,8 @@ func queriesBenchmark(count: Int) async throws {
         let onSQLite = try await p95(sqlite, queries)
         let onPostgres = try await p95(postgres, queries)
         line(
-            "\(name), \(count / 1_000_000)M: PostgreSQL", onPostgres.p95, unit: "ms p95", baseline: onSQLite.p95,
+            "\(name), \(count >= 1_000_000 ? "\(count / 1_000_000)M" : "\(count / 1000)k"): PostgreSQL", onPostgres.p95,
+            unit: "ms p95", baseline: onSQLite.p95,
             baselineName: "SQLite", aim: "< 100 ms on each (\(onSQLite.rows) rows a query)")
     }
 }
