@@ -1,3 +1,17 @@
+/// Where a finding stands: open until a person acknowledges it (seen, being handled) or resolves it (with a
+/// reason); a resolved finding the rules find again is open again. On the wire, its raw value.
+public enum FindingStatus: String, Codable, Sendable, CaseIterable {
+    case open
+    case acknowledged
+    case resolved
+
+    /// The status a query parameter or a form names, or nil.
+    public init?(parameter: String?) {
+        guard let parameter, let status = FindingStatus(rawValue: parameter) else { return nil }
+        self = status
+    }
+}
+
 /// A breach of the standard that a rule found in the consolidated record (PROTOCOL.md §9).
 public struct Finding: Codable, Sendable, Equatable {
     public var id: Int64
@@ -18,8 +32,7 @@ public struct Finding: Codable, Sendable, Equatable {
     public var count: Int64
     /// The evidence events, as `agent/seq` (at most 20).
     public var evidence: [String]
-    /// `open`, `acknowledged` or `resolved`.
-    public var status: String
+    public var status: FindingStatus
     public var history: [Action]
 
     /// The sentence for a Japanese reader: Japanese where the hub wrote it, English otherwise.
@@ -43,7 +56,7 @@ public struct Finding: Codable, Sendable, Equatable {
     public init(
         id: Int64, rule: String, article: String, severity: String, summary: String, summaryJa: String? = nil,
         firstSeen: String,
-        lastSeen: String, count: Int64, evidence: [String], status: String, history: [Action]
+        lastSeen: String, count: Int64, evidence: [String], status: FindingStatus, history: [Action]
     ) {
         self.id = id
         self.rule = rule

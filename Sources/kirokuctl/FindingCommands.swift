@@ -42,7 +42,7 @@ struct Findings: AsyncParsableCommand {
                         [
                             String($0.id), $0.article, $0.severity, $0.rule, Render.jst($0.firstSeen),
                             Render.jst($0.lastSeen),
-                            String($0.count), $0.status, prefersJapanese ? $0.summaryForJapanese : $0.summary,
+                            String($0.count), $0.status.rawValue, prefersJapanese ? $0.summaryForJapanese : $0.summary,
                         ]
                     }, rightAligned: [0, 6]), terminator: "")
             print(Render.count(found.count, en: "finding(s)", ja: "所見"))

@@ -80,19 +80,19 @@ struct ContractorTests {
 
         try await store.evaluateRules(RuleTests.settings, now: RuleTests.now)
         func keys(_ rule: String) async throws -> [String] {
-            try await record.findings(rule, status: "open").map {
+            try await record.findings(rule, status: .open).map {
                 $0.evidence.isEmpty ? $0.summary : $0.evidence.joined(separator: ",")
             }.sorted()
         }
-        let unapproved = try await record.findings("contract_unapproved", status: "open")
+        let unapproved = try await record.findings("contract_unapproved", status: .open)
         #expect(
             unapproved.count == 1 && unapproved[0].summary.contains("contract C-2")
                 && unapproved[0].summaryJa?.contains("第23⑵") == true)
-        let clauses = try await record.findings("contract_clauses", status: "open")
+        let clauses = try await record.findings("contract_clauses", status: .open)
         #expect(
             clauses.count == 1 && clauses[0].summaryJa?.contains("第24⑸ 事故発生時の報告義務") == true
                 && clauses[0].article == "第24")
-        let overdue = try await record.findings("site_audit_overdue", status: "open")
+        let overdue = try await record.findings("site_audit_overdue", status: .open)
         #expect(
             overdue.count == 1 && overdue[0].summary.contains("contract C-2")
                 && overdue[0].summary.contains("2026-10-31"), "\(overdue)")
@@ -121,7 +121,7 @@ struct ContractorTests {
         #expect(try await keys("work_report_missing").isEmpty)
         #expect(try await keys("submission_unreviewed").isEmpty, "returned, and the new ones are not yet overdue")
         #expect(try await keys("site_audit_overdue").isEmpty)
-        #expect(try await record.findings("contract_clauses", status: "open").count == 1, "still lacking")
+        #expect(try await record.findings("contract_clauses", status: .open).count == 1, "still lacking")
 
         // Each submission and review is in the log under the person who made it.
         var query = EventQuery()

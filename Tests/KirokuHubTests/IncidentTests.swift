@@ -55,7 +55,7 @@ struct IncidentTests {
         try await record.add("t1", "2027-01-09 09:00", "incident", "closed", "unyo01", "端末01")
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
         #expect(
-            try await record.findings("incident_not_closed", status: "open").flatMap(\.evidence).sorted() == [
+            try await record.findings("incident_not_closed", status: .open).flatMap(\.evidence).sorted() == [
                 "t2/1", "t2/2",
             ])
     }
@@ -79,7 +79,7 @@ struct IncidentTests {
             reason: "電源設備点検", by: "kanri01", now: Self.at("2026-12-11T15:00"))
         func lost(_ now: String) async throws -> [String] {
             try await store.evaluateRules(RuleTests.settings, now: Self.at(now))
-            return try await record.findings("agent_integrity", status: "open").filter {
+            return try await record.findings("agent_integrity", status: .open).filter {
                 $0.summary.contains("has not been heard from")
             }
             .map { String($0.summary.prefix(2)) }.filter { $0.hasPrefix("a") }.sorted()
@@ -156,7 +156,7 @@ struct IncidentTests {
         let record = try RuleTests.Record(try TempDir("quake"))
         func lost(_ now: String) async throws -> [String] {
             try await record.store.evaluateRules(RuleTests.settings, now: Self.at(now))
-            return try await record.findings("agent_integrity", status: "open").filter {
+            return try await record.findings("agent_integrity", status: .open).filter {
                 $0.summary.contains("has not been heard from")
             }
             .map { String($0.summary.prefix(2)) }.filter { $0.hasPrefix("a") }.sorted()

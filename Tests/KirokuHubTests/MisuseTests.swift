@@ -168,28 +168,28 @@ struct MisuseTests {
             day: "2026-12-10", settings: RuleTests.settings, by: "kanri01", now: RuleTests.now)
         let cleared = try #require(try await record.findings("entry_without_permit").first)
         #expect(
-            cleared.status == "resolved"
+            cleared.status == .resolved
                 && cleared.history.last?.reason.contains("permits last replaced by kanri01 at 2026-12-11 09:30")
                     == true,
             "\(cleared.history)")
         // kanri01 may not resolve the finding about their own import (第9②); kanri02 may.
         await #expect(throws: KirokuError.self) {
             _ = try await record.store.act(
-                onFinding: backdated[0].id, status: "resolved", reason: "正当な事後許可", by: "kanri01")
+                onFinding: backdated[0].id, status: .resolved, reason: "正当な事後許可", by: "kanri01")
         }
         #expect(
-            try await record.store.act(onFinding: backdated[0].id, status: "acknowledged", reason: "確認中", by: "kanri01")
-                .status == "acknowledged")
+            try await record.store.act(onFinding: backdated[0].id, status: .acknowledged, reason: "確認中", by: "kanri01")
+                .status == .acknowledged)
         #expect(
-            try await record.store.act(onFinding: backdated[0].id, status: "resolved", reason: "会議で承認", by: "kanri02")
-                .status == "resolved")
+            try await record.store.act(onFinding: backdated[0].id, status: .resolved, reason: "会議で承認", by: "kanri02")
+                .status == .resolved)
         // kanri02 enters without a permit, writes themselves one and judges the day again: the finding about
         // their own entry stays open for someone else (第9②).
         try await record.add("door", "2026-12-12 08:00", "access", "enter", "kanri02", "電算室")
         try await record.add("door", "2026-12-12 08:30", "access", "exit", "kanri02", "電算室")
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
         let own = try #require(
-            try await record.findings("entry_without_permit", status: "open").first { $0.summary.contains("kanri02") })
+            try await record.findings("entry_without_permit", status: .open).first { $0.summary.contains("kanri02") })
         _ = try await record.store.importRegister(
             .permits,
             csv:
@@ -198,7 +198,7 @@ struct MisuseTests {
         _ = try await record.store.rejudge(
             day: "2026-12-12", settings: RuleTests.settings, by: "kanri02", now: RuleTests.now)
         #expect(
-            try await record.findings("entry_without_permit", status: "open").contains { $0.id == own.id },
+            try await record.findings("entry_without_permit", status: .open).contains { $0.id == own.id },
             "not cleared by its own actor")
         #expect(
             try await record.findings("register_backdated").contains {
@@ -209,7 +209,7 @@ struct MisuseTests {
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
         let lookup = try #require(try await record.findings("out_of_hours").first)
         do {
-            _ = try await record.store.act(onFinding: lookup.id, status: "resolved", reason: "業務", by: "kanri02")
+            _ = try await record.store.act(onFinding: lookup.id, status: .resolved, reason: "業務", by: "kanri02")
             Issue.record("one's own finding was resolved")
         } catch let error as KirokuError {
             #expect(error.code == .notPermitted && error.message.contains("第9②"))
@@ -239,15 +239,15 @@ struct MisuseTests {
             now: MisuseTests.at("2026-12-20T12:00"))
         #expect(made.through == "2026-12-15" && made.by == "kanri01" && made.event.hasPrefix("hub/"))
         try await record.store.evaluateRules(RuleTests.settings, now: MisuseTests.at("2026-12-20T12:00"))
-        #expect(try await record.findings("record_unreviewed", status: "open").isEmpty, "12-16 to 12-19 is four days")
+        #expect(try await record.findings("record_unreviewed", status: .open).isEmpty, "12-16 to 12-19 is four days")
         // Off when review_gap_days is 0.
         var off = RuleTests.settings
         off.reviewGapDays = 0
         try await record.store.evaluateRules(off, now: MisuseTests.at("2027-03-01T12:00"))
-        #expect(try await record.findings("record_unreviewed", status: "open").isEmpty)
+        #expect(try await record.findings("record_unreviewed", status: .open).isEmpty)
         try await record.store.evaluateRules(RuleTests.settings, now: MisuseTests.at("2027-03-01T12:00"))
         #expect(
-            try await record.findings("record_unreviewed", status: "open").first?.summary.contains("from 2026-12-16")
+            try await record.findings("record_unreviewed", status: .open).first?.summary.contains("from 2026-12-16")
                 == true)
     }
 
@@ -305,7 +305,7 @@ struct MisuseTests {
         try await record.add(
             "room", "2026-12-10 11:00", "media", "take_out", "P0014", "USB-9999", attrs: ["purpose": "持ち帰り"])
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
-        let found = try await record.findings("media_not_returned", status: "open").sorted {
+        let found = try await record.findings("media_not_returned", status: .open).sorted {
             $0.firstSeen < $1.firstSeen
         }
         #expect(found.map(\.evidence) == [["room/3"], ["room/5"]], "\(found)")
@@ -315,7 +315,7 @@ struct MisuseTests {
         // BK-01's return of that evening, from a ledger typed in late: resolved.
         try await record.add("room2", "2026-12-10 18:00", "media", "return", "P0013", "BK-01")
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
-        #expect(try await record.findings("media_not_returned", status: "open").map(\.evidence) == [["room/5"]])
+        #expect(try await record.findings("media_not_returned", status: .open).map(\.evidence) == [["room/5"]])
 
         _ = try await record.store.importRegister(
             .directives,
@@ -323,7 +323,7 @@ struct MisuseTests {
                 "directive_id,department,content,issued,due,answered\nD-1,市民課,端末の画面ロックの徹底,2026-11-20,2026-12-01,\nD-2,税務課,操作者の再教育,2026-11-20,2026-12-01,2026/11/30\nD-3,情報政策課,持出し規程の改定,2026-12-20,2027-12-31,\n",
             by: "tokatsu01")
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
-        let overdue = try await record.findings("directive_overdue", status: "open")
+        let overdue = try await record.findings("directive_overdue", status: .open)
         #expect(
             overdue.count == 1 && overdue[0].summaryJa?.contains("市民課 への指示 D-1") == true && overdue[0].article == "第10",
             "\(overdue)")
@@ -333,7 +333,7 @@ struct MisuseTests {
                 "directive_id,department,content,issued,due,answered\nD-1,市民課,端末の画面ロックの徹底,2026-11-20,2026-12-01,2027-01-05\n",
             by: "tokatsu01")
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
-        let late = try await record.findings("directive_overdue", status: "open")
+        let late = try await record.findings("directive_overdue", status: .open)
         #expect(
             late.count == 1 && late[0].summary.contains("was answered late, on 2027-01-05"),
             "answered after the due day: kept, said as late \(late)")
@@ -375,7 +375,7 @@ struct MisuseTests {
         // A counter terminal is no controlled room: not judged.
         try await record.add("counter-01", "2026-12-10 11:30", "card", "insert", "C-4", "counter-01", site: "本庁舎 市民課")
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
-        let found = try await record.findings("card_holder_absent", status: "open").sorted {
+        let found = try await record.findings("card_holder_absent", status: .open).sorted {
             $0.firstSeen < $1.firstSeen
         }
         #expect(found.map(\.evidence) == [["srv-01/2"], ["srv-01/3"]], "\(found)")
@@ -385,17 +385,17 @@ struct MisuseTests {
         #expect(found[1].summary.contains("its holder P3 was not recorded entering 電算室 that day"), "\(found[1])")
         // The card's holder may not resolve a finding about their card (its event's actor is the card).
         await #expect(throws: KirokuError.self) {
-            _ = try await record.store.act(onFinding: found[0].id, status: "resolved", reason: "自分で使った", by: "P2")
+            _ = try await record.store.act(onFinding: found[0].id, status: .resolved, reason: "自分で使った", by: "P2")
         }
         // P3's entry at 10:50 comes late from an offline door controller: resolved.
         try await record.add("door2", "2026-12-10 10:50", "access", "enter", "P3", "電算室")
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
-        #expect(try await record.findings("card_holder_absent", status: "open").map(\.evidence) == [["srv-01/2"]])
+        #expect(try await record.findings("card_holder_absent", status: .open).map(\.evidence) == [["srv-01/2"]])
         // P1 moves to the サーバ室; their card then goes into the 電算室's terminal.
         try await record.add("door", "2026-12-10 13:00", "access", "enter", "P1", "サーバ室")
         try await record.add("srv-01", "2026-12-10 13:10", "card", "insert", "C-1", "srv-01", site: "電算室")
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
-        let elsewhere = try await record.findings("card_holder_absent", status: "open").filter {
+        let elsewhere = try await record.findings("card_holder_absent", status: .open).filter {
             $0.evidence == ["srv-01/4"]
         }
         #expect(elsewhere.count == 1 && elsewhere[0].summary.contains("had entered サーバ室"), "\(elsewhere)")

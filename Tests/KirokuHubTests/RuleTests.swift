@@ -51,7 +51,7 @@ struct RuleTests {
                 now: received)
         }
 
-        func findings(_ rule: String, status: String? = nil) async throws -> [Finding] {
+        func findings(_ rule: String, status: FindingStatus? = nil) async throws -> [Finding] {
             try await store.findings(status: status, rule: rule)
         }
     }
@@ -204,11 +204,11 @@ struct RuleTests {
         try await record.add("room", "2026-12-10 18:00", "access", "exit", "P10", "電算室")
         try await record.store.evaluateRules(Self.settings, now: Self.now)
         found = try await record.findings("entry_without_exit")
-        #expect(found.count == 1 && found[0].status == "resolved" && found[0].history.last?.by == "kiroku-hub")
+        #expect(found.count == 1 && found[0].status == .resolved && found[0].history.last?.by == "kiroku-hub")
         // A batch from a door controller offline for a month: judged in its own day.
         try await record.add("door2", "2026-12-01 08:45", "access", "enter", "P12", "電算室")
         try await record.store.evaluateRules(Self.settings, now: Self.now)
-        let late = try #require(try await record.findings("entry_without_exit", status: "open").first)
+        let late = try #require(try await record.findings("entry_without_exit", status: .open).first)
         #expect(late.firstSeen == "2026-12-01T08:45:00.000+09:00" && late.summary.contains("P12"))
     }
 
@@ -267,7 +267,7 @@ struct RuleTests {
         #expect(
             late?.summary.contains("report late, at 2026-12-10 11:20") == true
                 && late?.summary.contains("no report") == false, "\(String(describing: late))")
-        #expect(late?.summaryJa?.contains("期限 (60 分) を過ぎて") == true && late?.status == "open")
+        #expect(late?.summaryJa?.contains("期限 (60 分) を過ぎて") == true && late?.status == .open)
         let first = try await record.findings("malware_not_contained").first { $0.evidence == ["m3/1"] }
         #expect(first?.summary.contains("no report within 60 min") == true, "\(String(describing: first))")
     }
@@ -491,7 +491,7 @@ struct RuleTests {
                 "card_id,holder,state,since\nC-1001,P0101,active,2026-04-01\nC-1002,P0102,active,2026-04-01\nC-1003,P0103,active,2026-04-01\nC-1004,P0101,returned,2026-12-20\n",
             by: "kanri01")
         try await record.store.evaluateRules(Self.settings, now: Self.now)  // 2027-01-10
-        let found = try await record.findings("card_not_returned", status: "open")
+        let found = try await record.findings("card_not_returned", status: .open)
         #expect(
             found.map(\.summary) == ["operator card C-1001 of P0101, who left on 2026-12-20, is still active"],
             "\(found)")
@@ -500,8 +500,8 @@ struct RuleTests {
             csv: "card_id,holder,state,since\nC-1001,P0101,revoked,2027-01-10\nC-1002,P0102,active,2026-04-01\n",
             by: "kanri01")
         try await record.store.evaluateRules(Self.settings, now: Self.now)
-        #expect(try await record.findings("card_not_returned", status: "open").isEmpty)
-        #expect(try await record.findings("card_not_returned", status: "resolved").count == 1)
+        #expect(try await record.findings("card_not_returned", status: .open).isEmpty)
+        #expect(try await record.findings("card_not_returned", status: .resolved).count == 1)
     }
 
     @Test("住基カード handling (第18): issued out of stock, destroyed unrecovered or without a method; near-misses pass")
@@ -620,7 +620,7 @@ struct RuleTests {
         #expect(second.found == 0 && second.resolved == 1)
         let cleared = try #require(try await record.findings("entry_without_permit").first)
         #expect(
-            cleared.status == "resolved"
+            cleared.status == .resolved
                 && cleared.history.last?.reason.contains("re-judged against the registers as they now stand") == true)
 
         // Who asked is on the record; bad days change nothing.
@@ -676,7 +676,7 @@ struct RuleTests {
         #expect(try await record.findings("watchlist_lookup").count == 2)
         let again = try await record.store.rejudge(
             day: "2026-12-10", settings: Self.settings, by: "kanri01", now: Self.now)
-        let now = try await record.findings("watchlist_lookup", status: "open")
+        let now = try await record.findings("watchlist_lookup", status: .open)
         #expect(
             now.count == 3 && now.contains { $0.evidence == ["t2/3"] && $0.summaryJa?.contains("W-003") == true },
             "\(now)")
@@ -712,7 +712,7 @@ struct RuleTests {
         // Heard from again: cleared.
         try await record.add("t1", "2026-12-10 10:01", "operation", "lookup", "P1", "住民B")
         try await record.store.evaluateRules(settings, now: Date())
-        #expect(try await record.findings("agent_integrity", status: "open").isEmpty)
+        #expect(try await record.findings("agent_integrity", status: .open).isEmpty)
 
         // A gap: t2 sends seq 5 when the hub holds nothing of it. Refused, and a finding for t2 only.
         try await record.add("t2", "2026-12-10 10:02", "operation", "lookup", "P2", "住民D")
@@ -727,28 +727,28 @@ struct RuleTests {
             )
         }
         try await record.store.evaluateRules(settings, now: Date())
-        let gaps = try await record.findings("agent_integrity", status: "open")
+        let gaps = try await record.findings("agent_integrity", status: .open)
         #expect(
             gaps.map(\.summary) == [
                 "t2 sent 1 batch(es) with a gap after the hub's last event (refused; the agent must send what the hub lacks)"
             ])
-        _ = try await record.store.act(onFinding: gaps[0].id, status: "resolved", reason: "端末再同期を確認", by: "kanri01")
+        _ = try await record.store.act(onFinding: gaps[0].id, status: .resolved, reason: "端末再同期を確認", by: "kanri01")
 
         try await record.add("t1", "2026-12-10 22:00", "operation", "lookup", "P1", "住民C")
         try await record.store.evaluateRules(Self.settings, now: Date())
         let finding = try #require(try await record.findings("out_of_hours").first)
         await #expect(throws: KirokuError.self) {
-            _ = try await record.store.act(onFinding: finding.id, status: "acknowledged", reason: " ", by: "kanri01")
+            _ = try await record.store.act(onFinding: finding.id, status: .acknowledged, reason: " ", by: "kanri01")
         }
         let acknowledged = try await record.store.act(
-            onFinding: finding.id, status: "acknowledged", reason: "確認中", by: "kanri01")
-        #expect(acknowledged.status == "acknowledged" && acknowledged.history.last?.by == "kanri01")
+            onFinding: finding.id, status: .acknowledged, reason: "確認中", by: "kanri01")
+        #expect(acknowledged.status == .acknowledged && acknowledged.history.last?.by == "kanri01")
         let resolved = try await record.store.act(
-            onFinding: finding.id, status: "resolved", reason: "本人に確認、業務上の照会", by: "kanri01")
+            onFinding: finding.id, status: .resolved, reason: "本人に確認、業務上の照会", by: "kanri01")
         #expect(
-            resolved.status == "resolved" && resolved.history.map(\.action).suffix(2) == ["acknowledged", "resolved"])
+            resolved.status == .resolved && resolved.history.map(\.action).suffix(2) == ["acknowledged", "resolved"])
         await #expect(throws: KirokuError.self) {
-            _ = try await record.store.act(onFinding: finding.id, status: "resolved", reason: "again", by: "kanri01")
+            _ = try await record.store.act(onFinding: finding.id, status: .resolved, reason: "again", by: "kanri01")
         }
         var query = EventQuery()
         query.agent = "hub"

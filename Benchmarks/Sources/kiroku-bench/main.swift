@@ -602,7 +602,7 @@ func rulesBenchmark(count: Int) async throws {
         "rules over a month-late batch of 5,000", rate(5000, reevaluate), unit: "events/s",
         baseline: rate(count, rulesOnly),
         baselineName: "rules on timely events", aim: "judged like timely events")
-    let open = try await store!.findings(status: "open", limit: 10_000)
+    let open = try await store!.findings(status: .open, limit: 10_000)
     print(
         "  findings now open: \(Dictionary(grouping: open, by: \.rule).mapValues(\.count).sorted { $0.key < $1.key })")
     // The time-driven checks (agents quiet in business hours, incidents, contracts and submissions, deadlines)

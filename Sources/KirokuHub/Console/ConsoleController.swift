@@ -63,7 +63,7 @@ struct ConsoleController: HubController {
         router.get("/findings/:id") { request, context in
             await self.page(request, context) { try await self.finding($0, context) }
         }
-        for (path, status) in [("acknowledge", "acknowledged"), ("resolve", "resolved")] {
+        for (path, status) in [("acknowledge", FindingStatus.acknowledged), ("resolve", .resolved)] {
             router.post("/findings/:id/\(path)") { request, context in
                 await self.page(request, context) { viewer in
                     let form = try await self.form(request, context)
@@ -570,8 +570,8 @@ struct ConsoleController: HubController {
 
     func findingList(_ viewer: Viewer, _ request: Request, _ context: HubRequestContext) async throws -> Response {
         let typed = try Self.query(request)
-        let status = typed["status"]
-        guard status == nil || ["open", "acknowledged", "resolved"].contains(status!) else {
+        let status = FindingStatus(parameter: typed["status"])
+        guard typed["status"] == nil || status != nil else {
             throw KirokuError(.badQuery, "status is open, acknowledged or resolved")
         }
         guard typed["rule"] == nil || RuleInfo.named(typed["rule"]!) != nil else {
@@ -603,8 +603,8 @@ struct ConsoleController: HubController {
         let articles = Set(RuleInfo.all.map(\.article)).sorted { Self.articleOrder($0) < Self.articleOrder($1) }
         let data: [String: Any] = [
             "form": typed, "count": rows.count, "more": more, "shown": rows.count,
-            "statuses": ["open", "acknowledged", "resolved"].map {
-                ["id": $0, "label": ConsoleText.status($0), "selected": $0 == status] as [String: Any]
+            "statuses": FindingStatus.allCases.map {
+                ["id": $0.rawValue, "label": ConsoleText.status($0), "selected": $0 == status] as [String: Any]
             },
             "articles": articles.map { ["value": $0, "selected": $0 == typed["article"]] as [String: Any] },
             "rules": RuleInfo.all.map {
@@ -655,7 +655,7 @@ struct ConsoleController: HubController {
                     "reason": $0.reason,
                 ] as [String: Any]
             },
-            "canAct": viewer.can(.actOnFindings) && finding.status != "resolved", "me": viewer.identity.id,
+            "canAct": viewer.can(.actOnFindings) && finding.status != .resolved, "me": viewer.identity.id,
             "token": token.make(certificateDigest: context.certificateDigest),
         ]
         return render("finding", title: "所見 #\(finding.id)", data: data, viewer: viewer)

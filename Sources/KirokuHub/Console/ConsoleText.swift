@@ -12,12 +12,11 @@ enum ConsoleText {
 
     static func kind(_ id: String) -> String { kinds.first { $0.id == id }?.label ?? id }
 
-    static func status(_ id: String) -> String {
-        switch id {
-        case "open": "未対応"
-        case "acknowledged": "確認済"
-        case "resolved": "解決済"
-        default: id
+    static func status(_ status: FindingStatus) -> String {
+        switch status {
+        case .open: "未対応"
+        case .acknowledged: "確認済"
+        case .resolved: "解決済"
         }
     }
 

@@ -136,7 +136,7 @@ extension ConsoleController {
             ]
         }
         let unhandledCritical = inPeriod.filter {
-            $0.severity == "critical" && $0.status == "open" && Self.unhandled($0)
+            $0.severity == "critical" && $0.status == .open && Self.unhandled($0)
         }
 
         // 1. Every article in order: the records that speak to it (by kind and action), and its findings.
@@ -157,7 +157,7 @@ extension ConsoleController {
             let events = counted.reduce(0) { $0 + $1.count }
             var note = article.outside ?? ""
             if article.id == "第9" { note = "会議の立会人による連署の状況は「記録の完全性」に示します。" }
-            func count(_ status: String, _ severity: String) -> Int {
+            func count(_ status: FindingStatus, _ severity: String) -> Int {
                 findings.filter { $0.status == status && $0.severity == severity }.count
             }
             let critical = findings.filter { $0.severity == "critical" }
@@ -167,9 +167,9 @@ extension ConsoleController {
                 "kinds": counted.map { "\($0.label) \($0.count) 件" }.joined(separator: "、"),
                 "hasKinds": !sources.isEmpty, "events": events,
                 "rules": ruleIDs.map(ConsoleText.rule).joined(separator: "、"), "hasRules": !ruleIDs.isEmpty,
-                "openCritical": count("open", "critical"), "ackCritical": count("acknowledged", "critical"),
-                "resolvedCritical": count("resolved", "critical"), "openWarning": count("open", "warning"),
-                "ackWarning": count("acknowledged", "warning"), "resolvedWarning": count("resolved", "warning"),
+                "openCritical": count(.open, "critical"), "ackCritical": count(.acknowledged, "critical"),
+                "resolvedCritical": count(.resolved, "critical"), "openWarning": count(.open, "warning"),
+                "ackWarning": count(.acknowledged, "warning"), "resolvedWarning": count(.resolved, "warning"),
                 "critical": critical.map(handling), "hasCritical": !critical.isEmpty,
             ]
         }
@@ -353,7 +353,7 @@ extension ConsoleController {
         return [
             "unfinished": period.toMS > nowMS, "unhandledCritical": unhandledCritical.map(handling),
             "anyUnhandledCritical": !unhandledCritical.isEmpty, "unhandledCriticalCount": unhandledCritical.count,
-            "findingsAcknowledged": inPeriod.filter { $0.status == "acknowledged" }.count,
+            "findingsAcknowledged": inPeriod.filter { $0.status == .acknowledged }.count,
             "configCut": cut("config", total: scan.count("config")), "detectionsCut": cut("malware", total: detections),
             "incidentsCut": cut("incident", total: scan.count("incident")),
             "contractorsCut": cut("contractor", total: scan.count("contractor")),
@@ -364,7 +364,7 @@ extension ConsoleController {
             "made":
                 "\(ConsoleText.time(Timestamp(date: Date()).rfc3339)) · \(ConsoleText.date(Timestamp(date: Date()).rfc3339))",
             "madeBy": who(viewer.identity.id), "events": scan.events,
-            "findingsOpen": inPeriod.filter { $0.status == "open" }.count,
+            "findingsOpen": inPeriod.filter { $0.status == .open }.count,
             "findingsCritical": inPeriod.filter { $0.severity == "critical" }.count,
             "articles": articles, "rooms": rooms, "anyRooms": !rooms.isEmpty, "operators": operators,
             "anyOperators": !operators.isEmpty,

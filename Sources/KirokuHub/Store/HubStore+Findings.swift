@@ -215,7 +215,8 @@ extension HubStore {
     /// `rules` limits to those rules (an article's or a severity's); `seenSince` and `seenBefore` (epoch ms) to
     /// findings whose span of evidence reaches into that period.
     public func findings(
-        status: String? = nil, rule: String? = nil, id: Int64? = nil, ids: [Int64]? = nil, rules: [String]? = nil,
+        status: FindingStatus? = nil, rule: String? = nil, id: Int64? = nil, ids: [Int64]? = nil,
+        rules: [String]? = nil,
         seenSince: Int64? = nil,
         seenBefore: Int64? = nil, limit: Int = 1000
     ) async throws -> [Finding] {
@@ -227,7 +228,7 @@ extension HubStore {
             var arguments: [any DatabaseValueConvertible] = []
             if let status {
                 conditions.append("status = ?")
-                arguments.append(status)
+                arguments.append(status.rawValue)
             }
             if let rule {
                 conditions.append("rule = ?")
@@ -269,16 +270,19 @@ extension HubStore {
                 histories[action[0], default: []].append(
                     Finding.Action(action: action[1], by: action[2], reason: action[3], at: time(action[4])))
             }
-            return rows.map { row in
+            return try rows.map { row in
                 let id: Int64 = row["id"]
                 let rule: String = row["rule"]
                 let info = RuleInfo.named(rule)
                 let history = histories[id] ?? []
+                guard let status = FindingStatus(rawValue: row["status"]) else {
+                    throw KirokuError(.internalError, "finding \(id) has a status this hub does not know")
+                }
                 return Finding(
                     id: id, rule: rule, article: info?.article ?? "", severity: info?.severity ?? "warning",
                     summary: row["summary"], summaryJa: row["summary_ja"], firstSeen: time(row["first_ms"]),
                     lastSeen: time(row["last_ms"]),
-                    count: row["count"], evidence: FindingTable.decode(row["evidence"]), status: row["status"],
+                    count: row["count"], evidence: FindingTable.decode(row["evidence"]), status: status,
                     history: history)
             }
         }
@@ -308,11 +312,13 @@ extension HubStore {
 
     /// Acknowledges (`acknowledged`) or resolves (`resolved`) a finding, with who and why; recorded as a
     /// `record/finding_acknowledged` or `record/finding_resolved` event in the same transaction.
-    public func act(onFinding id: Int64, status: String, reason: String, by person: String, now: Date = Date())
+    public func act(
+        onFinding id: Int64, status: FindingStatus, reason: String, by person: String, now: Date = Date()
+    )
         async throws
         -> Finding
     {
-        guard status == "acknowledged" || status == "resolved" else {
+        guard status != .open else {
             throw KirokuError(.badQuery, "a finding is acknowledged or resolved")
         }
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -327,26 +333,26 @@ extension HubStore {
             else {
                 throw KirokuError(.notFound, "there is no finding \(id)")
             }
-            guard (row["status"] as String) != "resolved" else {
+            guard (row["status"] as String) != FindingStatus.resolved.rawValue else {
                 throw KirokuError(.badQuery, "finding \(id) is already resolved")
             }
             // 第9②: the 管理者 too is audited — a finding about one's own actions is resolved by someone else.
-            if status == "resolved", try Self.actors(of: FindingTable.decode(row["evidence"]), db: db).contains(person)
-            {
+            if status == .resolved, try Self.actors(of: FindingTable.decode(row["evidence"]), db: db).contains(person) {
                 throw KirokuError(
                     .notPermitted,
                     "finding \(id) is about \(person)'s own actions; someone else resolves it (第9②: 自らの行為に関する所見は他の者が解決する)"
                 )
             }
             try db.execute(
-                sql: "UPDATE findings SET status = ?, updated_ms = ? WHERE id = ?", arguments: [status, nowMS, id])
+                sql: "UPDATE findings SET status = ?, updated_ms = ? WHERE id = ?",
+                arguments: [status.rawValue, nowMS, id])
             try db.execute(
                 sql: "INSERT INTO finding_actions(finding, action, by, reason, at_ms) VALUES (?, ?, ?, ?, ?)",
-                arguments: [id, status, person, reason, nowMS])
+                arguments: [id, status.rawValue, person, reason, nowMS])
             try HubRecords.append(
                 [
                     (
-                        status == "resolved" ? "finding_resolved" : "finding_acknowledged", person,
+                        status == .resolved ? "finding_resolved" : "finding_acknowledged", person,
                         row["rule"] as String,
                         ["finding": "\(id)", "reason": reason]
                     )

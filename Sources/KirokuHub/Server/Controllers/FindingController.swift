@@ -15,8 +15,9 @@ struct FindingController: HubController {
         }
         router.get("/v1/findings") { request, context in
             try await authorize(.readRecord, context)
-            let status = request.uri.queryParameters["status"].map(String.init)
-            guard status == nil || ["open", "acknowledged", "resolved"].contains(status!) else {
+            let named = request.uri.queryParameters["status"].map(String.init)
+            let status = FindingStatus(parameter: named)
+            guard named == nil || status != nil else {
                 throw KirokuError(.badQuery, "status is open, acknowledged or resolved")
             }
             let rule = request.uri.queryParameters["rule"].map(String.init)
@@ -34,7 +35,7 @@ struct FindingController: HubController {
             let result = try await store.rejudge(day: day, settings: configuration.rules, by: person.id)
             return try Self.encode(RejudgeAnswer(day: day, found: result.found, resolved: result.resolved))
         }
-        for (path, status) in [("acknowledge", "acknowledged"), ("resolve", "resolved")] {
+        for (path, status) in [("acknowledge", FindingStatus.acknowledged), ("resolve", .resolved)] {
             router.post("/v1/findings/:id/\(path)") { request, context in
                 guard let id = context.parameters.get("id").flatMap({ Int64($0) }) else {
                     throw KirokuError(.badQuery, "the finding id is a number")
@@ -48,7 +49,7 @@ struct FindingController: HubController {
 
     /// Findings, newest first, for those who read the whole record.
     func list(
-        status: String?, rule: String?, id: Int64? = nil, rules: [String]? = nil, seenSince: Int64? = nil,
+        status: FindingStatus?, rule: String?, id: Int64? = nil, rules: [String]? = nil, seenSince: Int64? = nil,
         seenBefore: Int64? = nil,
         limit: Int = 10_000, _ context: HubRequestContext
     ) async throws -> [Finding] {
@@ -59,7 +60,8 @@ struct FindingController: HubController {
     }
 
     /// Acknowledges or resolves a finding as the caller, now, with their reason.
-    func act(on id: Int64, status: String, reason: String, _ context: HubRequestContext) async throws -> Finding {
+    func act(on id: Int64, status: FindingStatus, reason: String, _ context: HubRequestContext) async throws -> Finding
+    {
         let person = try await authorize(.actOnFindings, context)
         return try await store.act(onFinding: id, status: status, reason: reason, by: person.id)
     }
