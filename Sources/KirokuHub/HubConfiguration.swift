@@ -257,11 +257,12 @@ extension HubConfiguration {
 /// Keys: `postgres` (required), a URL `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=…&sslrootcert=FILE]`
 /// (the password may instead come from `KIROKU_HUB_STORE_PASSWORD`); `scope` (required): what the store keeps,
 /// and in this version the only value is `record` — events, agents and the Merkle log, while people, registers,
-/// findings, rules, retention and the console stay on a hub with SQLite; `municipality`: the key every row
-/// starts with, so that one database can later hold several (default the hub's `origin`); `cosigners`: the
+/// findings, rules, retention and the console stay on a hub with SQLite; `municipality` (required): the key
+/// every row starts with, so that one database can hold several, the same on every hub of one log; `cosigners`: the
 /// person ids whose certificates may hand the hub witnesses' cosignatures (the 会議's witness), since a hub on
 /// PostgreSQL keeps no people register to ask (default none: every cosignature refused). `sslmode` is
-/// `disable`, `require` or `verify-full`; its default is `verify-full` unless the host is this machine.
+/// `disable`, `require` or `verify-full` (with `sslrootcert`, or the system's roots); its default is
+/// `verify-full`, and `disable` for `127.0.0.1`, `::1` and `localhost` only.
 public struct StoreSettings: Sendable, Codable, Equatable {
     public var postgres: String
     public var scope: String
@@ -308,19 +309,30 @@ public struct StoreSettings: Sendable, Codable, Equatable {
                 "store scope '\(scope.prefix(40))' is not known; in this version PostgreSQL keeps the 'record' (events, agents, the Merkle log) only"
             )
         }
-        if let municipality, municipality.isEmpty || municipality.count > 200 {
+        guard let municipality else {
+            throw KirokuError(
+                .configuration,
+                "store.municipality (KIROKU_HUB_STORE_MUNICIPALITY) is required: the name this municipality's log has in the database, the same on every hub (e.g. inagi)"
+            )
+        }
+        guard (1...200).contains(municipality.count) else {
             throw KirokuError(.configuration, "store.municipality must be 1 to 200 characters")
         }
         let example = "postgres://kiroku@db.example/kiroku?sslmode=verify-full"
         guard let url = URLComponents(string: postgres), ["postgres", "postgresql"].contains(url.scheme ?? ""),
-            let host = url.host, !host.isEmpty, let user = url.user, !user.isEmpty
+            let bracketed = url.host, !bracketed.isEmpty, let user = url.user, !user.isEmpty
         else {
             throw KirokuError(.configuration, "the PostgreSQL store must be a URL like \(example)")
         }
+        // An IPv6 address is written in brackets in a URL, and connected to without them.
+        let host =
+            bracketed.hasPrefix("[") && bracketed.hasSuffix("]") ? String(bracketed.dropFirst().dropLast()) : bracketed
         let database = String(url.path.drop { $0 == "/" })
         guard !database.isEmpty, !database.contains("/") else {
             throw KirokuError(.configuration, "the PostgreSQL URL names no database; write it like \(example)")
         }
+        // Only the loopback addresses (and `localhost`) default to no TLS: any other name, this machine's own
+        // included, is verified unless the URL says otherwise.
         var sslMode: PostgresLocation.SSLMode =
             ["127.0.0.1", "::1", "localhost"].contains(host) ? .disable : .verifyFull
         var rootCertificate: String?
@@ -344,13 +356,19 @@ public struct StoreSettings: Sendable, Codable, Equatable {
                     "the PostgreSQL URL's setting '\(item.name.prefix(40))' is not known (sslmode, sslrootcert)")
             }
         }
+        if rootCertificate != nil, sslMode != .verifyFull {
+            throw KirokuError(
+                .configuration,
+                "sslrootcert is used with sslmode=verify-full only (sslmode=\(sslMode.rawValue) checks no certificate); write sslmode=verify-full"
+            )
+        }
         let port = url.port ?? 5432
         guard (1...65535).contains(port) else {
             throw KirokuError(.configuration, "the PostgreSQL port must be 1 to 65535")
         }
         return PostgresLocation(
             host: host, port: port, user: user, password: url.password ?? environment["KIROKU_HUB_STORE_PASSWORD"],
-            database: database, sslMode: sslMode, rootCertificate: rootCertificate)
+            database: database, sslMode: sslMode, rootCertificate: rootCertificate, municipality: municipality)
     }
 }
 
@@ -368,6 +386,8 @@ public struct PostgresLocation: Sendable, Equatable {
     public var database: String
     public var sslMode: SSLMode
     public var rootCertificate: String?
+    /// Whose log in the database this hub keeps (``StoreSettings/municipality``).
+    public var municipality: String
 
     /// For logs: never the password.
     public var description: String { "postgres://\(user)@\(host):\(port)/\(database) (sslmode \(sslMode.rawValue))" }

@@ -17,6 +17,8 @@ public struct Event: Sendable, Hashable {
     public static let genesis = String(repeating: "0", count: 64)
     /// Largest canonical size of one event, in bytes.
     public static let maxBytes = 16 * 1024
+    /// The largest sequence number: every integer Kiroku writes stays within ±(2^53 − 1) (PROTOCOL.md §1.1).
+    public static let maxSeq: Int64 = 9_007_199_254_740_991
     /// Most attributes one event may carry.
     public static let maxAttributes = 64
 
@@ -135,7 +137,9 @@ public struct Event: Sendable, Hashable {
         guard AgentID.isValid(agent) else {
             throw KirokuError(.invalidEvent, "event seq \(seq): agent id is not 1-64 of A-Z a-z 0-9 . _ -")
         }
-        guard seq >= 1 else { throw KirokuError(.invalidEvent, "event seq must be 1 or more, got \(seq)") }
+        guard seq >= 1, seq <= Event.maxSeq else {
+            throw KirokuError(.invalidEvent, "event seq must be 1 to 2^53 − 1, got \(seq)")
+        }
         guard Timestamp(rfc3339: time) != nil else {
             throw KirokuError(
                 .invalidEvent, "event seq \(seq): time must be RFC 3339 with milliseconds and offset")

@@ -101,6 +101,15 @@ struct KirokuHubCommand: AsyncParsableCommand {
                     configuration = HubConfiguration(ca: ca, certificate: cert, privateKey: key)
                 }
                 if let value = environment["KIROKU_HUB_DATABASE"] { configuration.database = value }
+                let storeVariables = ["SCOPE", "MUNICIPALITY", "COSIGNERS", "PASSWORD"].map { "KIROKU_HUB_STORE_\($0)" }
+                if environment["KIROKU_HUB_STORE"] == nil, configuration.store == nil,
+                    let stray = storeVariables.first(where: { environment[$0] != nil })
+                {
+                    throw KirokuError(
+                        .configuration,
+                        "\(stray) is set but KIROKU_HUB_STORE is not: say where the record is (postgres://…), or unset it"
+                    )
+                }
                 if let value = environment["KIROKU_HUB_STORE"] {
                     // Over the file's store block, keeping what the environment does not say.
                     let file = configuration.store
@@ -109,7 +118,8 @@ struct KirokuHubCommand: AsyncParsableCommand {
                     }
                     configuration.store = try StoreSettings(
                         url: value, scope: environment["KIROKU_HUB_STORE_SCOPE"] ?? file?.scope,
-                        municipality: file?.municipality, cosigners: cosigners ?? file?.cosigners ?? [],
+                        municipality: environment["KIROKU_HUB_STORE_MUNICIPALITY"] ?? file?.municipality,
+                        cosigners: cosigners ?? file?.cosigners ?? [],
                         what: "KIROKU_HUB_STORE")
                 }
                 if let value = environment["KIROKU_HUB_PORT"].flatMap(Int.init) { configuration.port = value }

@@ -197,7 +197,10 @@ struct FaultTests {
         let pki = try TestPKI(in: temp)
         let database = try await TestPostgres.createDatabase()
         // Both hubs sign with one key and one origin: they publish one log.
-        let environment = ["KIROKU_HUB_STORE": database, "KIROKU_HUB_STORE_SCOPE": "record"]
+        let environment = [
+            "KIROKU_HUB_STORE": database, "KIROKU_HUB_STORE_SCOPE": "record",
+            "KIROKU_HUB_STORE_MUNICIPALITY": "two-hubs",
+        ]
         let signing = ["--signing-key", temp.file("receipt-signing.key")]
         var hubA = try await HubProcess(pki: pki, temp: temp, name: "hub-a", extra: signing, environment: environment)
         let hubB = try await HubProcess(pki: pki, temp: temp, name: "hub-b", extra: signing, environment: environment)
@@ -258,7 +261,8 @@ struct FaultTests {
         var storeLogger = Logger(label: "two-hubs.check")
         storeLogger.logLevel = .warning
         let store = try await PostgresRecordStore.open(
-            StoreSettings(url: database, scope: "record"), municipality: "kiroku-hub", logger: storeLogger)
+            StoreSettings(url: database, scope: "record", municipality: "two-hubs"), municipality: "two-hubs",
+            logger: storeLogger)
         let size = try await store.logSize()
         #expect(size == Int64(total))
         let health = try await store.agentHealth()

@@ -135,6 +135,11 @@ struct HubStoreTests {
                 try EventDraft(kind: "access", action: "enter", actor: "P1", subject: "電算\u{0}室").validate()
             }
 
+            // A seq past 2^53 − 1, which no JSON reader is sure to hold exactly (PROTOCOL.md §1.1).
+            let huge = makeChain(agent: "t-big", count: 1, from: Event.maxSeq + 1)
+            #expect(await code { _ = try await store.ingest(batch(huge, head: 0), identity: "t-big") } == .invalidEvent)
+            #expect(await code { _ = try await store.ingest(batch(huge), identity: "t-big") } == .malformedRequest)
+
             // None of it changed the record; a good batch still continues the chain.
             #expect(try await store.eventCount() == 3)
             let good = try await store.ingest(batch(Array(chain[3...])), identity: "t-1")

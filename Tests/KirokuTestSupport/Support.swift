@@ -466,7 +466,8 @@ public enum TestPostgres {
         var logger = Logger(label: "kiroku.test.postgres")
         logger.logLevel = .warning
         return try await PostgresRecordStore.open(
-            StoreSettings(url: try url(), scope: "record"), municipality: municipality, logger: logger)
+            StoreSettings(url: try url(), scope: "record", municipality: municipality), municipality: municipality,
+            logger: logger)
     }
 
     /// A new, empty database on the test server (for hubs that migrate it themselves); returns its URL.

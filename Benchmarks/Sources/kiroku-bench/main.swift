@@ -1032,7 +1032,7 @@ func postgresBenchmark(count: Int) async throws {
     var quiet = Logger(label: "kiroku.bench.postgres")
     quiet.logLevel = .warning
     let logger = quiet
-    let settings = try StoreSettings(url: url, scope: "record")
+    let settings = try StoreSettings(url: url, scope: "record", municipality: "bench")
     let agents = 4
     var made: [[Batch]] = []
     for index in 0..<agents {
@@ -1211,7 +1211,7 @@ func queriesBenchmark(count: Int) async throws {
     var quiet = Logger(label: "kiroku.bench.queries")
     quiet.logLevel = .warning
     let logger = quiet
-    let settings = try StoreSettings(url: url, scope: "record")
+    let settings = try StoreSettings(url: url, scope: "record", municipality: "bench")
     let path = work.appending(path: "queries/record.sqlite").path
     try FileManager.default.createDirectory(
         at: work.appending(path: "queries"), withIntermediateDirectories: true)

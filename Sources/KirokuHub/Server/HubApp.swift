@@ -39,7 +39,7 @@ public enum HubApp {
                 )
             }
             let postgres = try await PostgresRecordStore.open(
-                settings, municipality: settings.municipality ?? configuration.origin, logger: logger)
+                settings, municipality: try settings.location().municipality, logger: logger)
             let key = try loadOrCreateSigningKey(path: configuration.signingKeyPath)
             try await postgres.bind(origin: configuration.origin, keyID: signingKeyID(key.publicKey))
             record = postgres

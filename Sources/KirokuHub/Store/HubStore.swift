@@ -445,6 +445,9 @@ public struct HubStore: RecordStore {
                 "this certificate is agent '\(identity)'; it may not send a batch for '\(batch.agent.prefix(64))'")
         }
         guard let first = batch.events.first else { throw KirokuError(.emptyBatch, "the batch has no events") }
+        guard (0...Event.maxSeq).contains(batch.headSeq) else {
+            throw KirokuError(.malformedRequest, "head_seq must be 0 to 2^53 − 1")
+        }
         if let gap = batch.gap {
             guard gap.from >= 1, gap.through >= gap.from, gap.through == first.seq - 1,
                 (1...256).contains(gap.reason.utf8.count)

@@ -77,12 +77,21 @@ public final class PostgresRecordStore: RecordStore {
         // A transaction left open by a hub that vanished without closing its connection would hold the log head
         // until TCP gave up (hours): the server ends such a session after a minute, and nobody waits for a lock
         // longer than that (the agent retries its batch).
-        let timeouts = [("idle_in_transaction_session_timeout", "60000"), ("lock_timeout", "60000")]
+        // synchronous_commit is forced on for the hub's sessions, whatever the role or database says.
+        let timeouts = [
+            ("idle_in_transaction_session_timeout", "60000"), ("lock_timeout", "60000"), ("synchronous_commit", "on"),
+        ]
         var side = PostgresConnection.Configuration(
             host: location.host, port: location.port, username: location.user, password: location.password,
             database: location.database,
             tls: try tlsConfiguration.map { .require(try NIOSSLContext(configuration: $0)) } ?? .disable)
         side.options.connectTimeout = .seconds(10)
+        // verify-full checks the certificate against the URL's host name (sent as SNI; an IP address is matched
+        // against the certificate's IP entries instead, and may not be sent as SNI).
+        let serverName =
+            location.sslMode == .verifyFull && (try? SocketAddress(ipAddress: location.host, port: 0)) == nil
+            ? location.host : nil
+        side.options.tlsServerName = serverName
         side.options.additionalStartupParameters = timeouts
         // One connection first, to say at once what is wrong (refused, no such database, authentication), and
         // that commits are durable: the pool would retry for a minute and then report only that it gave up.
@@ -116,6 +125,7 @@ public final class PostgresRecordStore: RecordStore {
         configuration.options.maximumConnections = 16
         configuration.options.connectTimeout = .seconds(10)
         configuration.options.additionalStartupParameters = timeouts
+        configuration.options.tlsServerName = serverName
         let client = PostgresClient(configuration: configuration, eventLoopGroup: group)
         let store = PostgresRecordStore(
             client: client, side: side, group: group, municipality: municipality, location: location.description,

@@ -79,7 +79,13 @@ struct HubCore: Sendable {
         let identity = try Self.require(.person, context)
         // With the record on PostgreSQL there is no people register to ask: only the cosigners the hub's
         // configuration names may hand in cosignatures; everything else people do is refused (not_on_this_store).
-        if house == nil, permission == .cosign, configuration.store?.cosigners.contains(identity.id) == true {
+        if house == nil, permission == .cosign {
+            guard configuration.store?.cosigners.contains(identity.id) == true else {
+                throw KirokuError(
+                    .notPermitted,
+                    "\(identity.id) is not among the cosigners this hub's configuration names (store.cosigners); the 管理者 adds the 会議's witnesses there"
+                )
+            }
             return identity
         }
         try permit(permission, identity, try await store.staff(identity.id, labels: configuration.roleLabels))
