@@ -80,6 +80,9 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
     public var maxSubmissionBytes = 32 * 1024 * 1024
     public var alerts: AlertSettings?
     public var store: StoreSettings?
+    /// The keys the configuration file gave (not the defaults): a setting given for what a hub on PostgreSQL
+    /// does not do is refused rather than ignored.
+    public var givenKeys: Set<String> = []
 
     public init(ca: String, certificate: String, privateKey: String) {
         self.ca = ca
@@ -151,6 +154,7 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         d.maxSubmissionBytes = try c.decodeIfPresent(Int.self, forKey: .maxSubmissionBytes) ?? d.maxSubmissionBytes
         d.alerts = try c.decodeIfPresent(AlertSettings.self, forKey: .alerts)
         d.store = try c.decodeIfPresent(StoreSettings.self, forKey: .store)
+        d.givenKeys = Set(c.allKeys.map(\.stringValue))
         self = d
     }
 
@@ -195,6 +199,18 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
         try retention.validate()
         if let store {
             _ = try store.location()
+            // What the SQLite house does (the people register's labels, the rules, retention, the report, the
+            // contractors' documents) does not run with the record on PostgreSQL: saying so beats ignoring it.
+            let houseKeys: [CodingKeys] = [
+                .database, .retention, .purgeHours, .rules, .roleLabels, .reportTitle, .documents, .maxSubmissionBytes,
+            ]
+            let ignored = houseKeys.map(\.rawValue).filter(givenKeys.contains)
+            guard ignored.isEmpty else {
+                throw KirokuError(
+                    .configuration,
+                    "\(ignored.joined(separator: ", ")) set what a hub on SQLite does; with store.postgres they would have no effect in this version: remove them"
+                )
+            }
             guard alerts == nil else {
                 throw KirokuError(
                     .configuration,

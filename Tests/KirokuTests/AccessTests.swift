@@ -263,6 +263,14 @@ struct ExampleConfigurationTests {
         let location = try #require(try postgres.store?.location())
         #expect(location.host == "db.example.lg.jp" && location.port == 5432 && location.sslMode == .verifyFull)
         #expect(postgres.store?.municipality == "inagi" && postgres.store?.cosigners == ["kaigi01", "kaigi02"])
+        // A setting for what only a hub on SQLite does, beside a PostgreSQL store: refused, not ignored.
+        var ignored = postgres
+        ignored.givenKeys.insert("retention")
+        #expect {
+            try ignored.validate()
+        } throws: {
+            ($0 as? KirokuError)?.message.contains("retention set what a hub on SQLite does") == true
+        }
         let agent = try AgentConfiguration.load(
             file: RepositoryFiles.root.appending(path: "Agent/agent.example.json").path)
         #expect(
