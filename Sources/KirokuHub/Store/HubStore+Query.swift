@@ -52,36 +52,17 @@ extension HubStore {
     public func evidenceLinks(_ rows: [(agent: String, seq: Int64)], treeSize: Int64) async throws -> [EvidenceLinks
         .Run]
     {
-        var ranges: [(agent: String, low: Int64, high: Int64)] = []
-        for row in rows {
-            if let index = ranges.firstIndex(where: { $0.agent == row.agent }) {
-                ranges[index].low = min(ranges[index].low, row.seq)
-                ranges[index].high = max(ranges[index].high, row.seq)
-            } else {
-                ranges.append((row.agent, row.seq, row.seq))
-            }
-        }
-        let wanted = ranges
+        let wanted = RecordRules.linkRanges(rows)
         return try await pool.read { db in
             var runs: [EvidenceLinks.Run] = []
             let statement = try db.cachedStatement(
                 sql: "SELECT seq, hash FROM events WHERE agent = ? AND seq BETWEEN ? AND ? AND id <= ? ORDER BY seq")
             for range in wanted {
                 let rows = try Row.fetchCursor(
-                    statement, arguments: [range.agent, max(1, range.low - 1), range.high + 1, treeSize])
-                var run: EvidenceLinks.Run?
-                while let row = try rows.next() {
-                    let seq: Int64 = row[0]
-                    let hash = Hex.decode(row[1] as String) ?? []
-                    if var current = run, current.throughSeq + 1 == seq {
-                        current.hashes.append(hash)
-                        run = current
-                    } else {
-                        if let current = run { runs.append(current) }
-                        run = EvidenceLinks.Run(agent: range.agent, fromSeq: seq, hashes: [hash])
-                    }
-                }
-                if let current = run { runs.append(current) }
+                    statement, arguments: [range.agent, range.from, range.through, treeSize])
+                var links = LinkRuns(agent: range.agent)
+                while let row = try rows.next() { links.add(seq: row[0], hash: Hex.decode(row[1] as String) ?? []) }
+                runs += links.finished
             }
             return runs
         }

@@ -224,17 +224,8 @@ public struct HubStore: RecordStore {
         signCheckpoint: (@Sendable (Int64, Merkle.Hash) throws -> SignedNote)? = nil
     ) async throws -> IngestResult {
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
-        guard identity != HubRecords.agentID else {
-            throw KirokuError(
-                .agentMismatch, "the agent id '\(HubRecords.agentID)' is the hub's own; no agent may use it")
-        }
-        do {
-            try Self.check(batch, identity: identity)
-        } catch {
-            // Counted against the certificate's agent, whatever the batch claims: an agent trying to send
-            // for another is exactly what its health record must show.
-            await recordRefusal(agent: identity, code: error.code, nowMS: nowMS)
-            throw error
+        try await RecordRules.admit(batch, identity: identity) {
+            await recordRefusal(agent: identity, code: $0, nowMS: nowMS)
         }
         // Agent clock minus hub clock (plus transit time): negative when the agent is behind.
         let skew = Timestamp(rfc3339: batch.sentAt).map { $0.epochMilliseconds - nowMS }
@@ -383,14 +374,7 @@ public struct HubStore: RecordStore {
                         try node.step()
                     }
                 }
-                agent.lastEventMS = max(agent.lastEventMS ?? timeMS, timeMS)
-                if event.kind == "agent" {
-                    if event.action == "clock_jump" { agent.clockJumps += 1 }
-                    if event.action == "loss", let reason = event.attrs["reason"], reason.hasPrefix("journal_") {
-                        agent.epochs += 1
-                        agent.lastEpochReason = reason
-                    }
-                }
+                agent.note(event, timeMS: timeMS)
             }
             agent.lastSeq = fresh.last!.seq
             agent.lastHash = fresh.last!.hash

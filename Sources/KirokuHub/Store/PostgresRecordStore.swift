@@ -375,15 +375,8 @@ public final class PostgresRecordStore: RecordStore {
         signCheckpoint: (@Sendable (Int64, Merkle.Hash) throws -> SignedNote)?
     ) async throws -> HubStore.IngestResult {
         let nowMS = Self.ms(now)
-        guard identity != HubRecords.agentID else {
-            throw KirokuError(
-                .agentMismatch, "the agent id '\(HubRecords.agentID)' is the hub's own; no agent may use it")
-        }
-        do {
-            try HubStore.check(batch, identity: identity)
-        } catch {
-            await recordRefusal(agent: identity, code: error.code, nowMS: nowMS)
-            throw error
+        try await RecordRules.admit(batch, identity: identity) {
+            await recordRefusal(agent: identity, code: $0, nowMS: nowMS)
         }
         let skew = Timestamp(rfc3339: batch.sentAt).map { $0.epochMilliseconds - nowMS }
         let outcome: Result<HubStore.IngestResult, KirokuError> = try await transaction { connection in
@@ -548,14 +541,7 @@ public final class PostgresRecordStore: RecordStore {
                     nodeIDs.append(LogTable.key(level, index))
                     nodeHashes.append(ByteBuffer(bytes: hash))
                 }
-                agent.lastEventMS = max(agent.lastEventMS ?? ms, ms)
-                if event.kind == "agent" {
-                    if event.action == "clock_jump" { agent.clockJumps += 1 }
-                    if event.action == "loss", let reason = event.attrs["reason"], reason.hasPrefix("journal_") {
-                        agent.epochs += 1
-                        agent.lastEpochReason = reason
-                    }
-                }
+                agent.note(event, timeMS: ms)
             }
             try await connection.query(
                 """
@@ -1087,34 +1073,18 @@ public final class PostgresRecordStore: RecordStore {
     public func evidenceLinks(_ rows: [(agent: String, seq: Int64)], treeSize: Int64) async throws
         -> [EvidenceLinks.Run]
     {
-        var ranges: [(agent: String, low: Int64, high: Int64)] = []
-        for row in rows {
-            if let index = ranges.firstIndex(where: { $0.agent == row.agent }) {
-                ranges[index].low = min(ranges[index].low, row.seq)
-                ranges[index].high = max(ranges[index].high, row.seq)
-            } else {
-                ranges.append((row.agent, row.seq, row.seq))
-            }
-        }
         var runs: [EvidenceLinks.Run] = []
-        for range in ranges {
-            var run: EvidenceLinks.Run?
+        for range in RecordRules.linkRanges(rows) {
+            var links = LinkRuns(agent: range.agent)
             for try await (seq, hash) in try await client.query(
                 """
                 SELECT seq, event_hash FROM leaves WHERE municipality = \(municipality) AND agent = \(range.agent)
-                AND seq BETWEEN \(max(1, range.low - 1)) AND \(range.high + 1) AND idx < \(treeSize) ORDER BY seq
+                AND seq BETWEEN \(range.from) AND \(range.through) AND idx < \(treeSize) ORDER BY seq
                 """, logger: logger
             ).decode((Int64, ByteBuffer).self) {
-                let bytes = Array(buffer: hash)
-                if var current = run, current.throughSeq + 1 == seq {
-                    current.hashes.append(bytes)
-                    run = current
-                } else {
-                    if let current = run { runs.append(current) }
-                    run = EvidenceLinks.Run(agent: range.agent, fromSeq: seq, hashes: [bytes])
-                }
+                links.add(seq: seq, hash: Array(buffer: hash))
             }
-            if let current = run { runs.append(current) }
+            runs += links.finished
         }
         return runs
     }

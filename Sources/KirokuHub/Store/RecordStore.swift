@@ -103,3 +103,74 @@ extension RecordStore {
         try await queryWithLeaves(query, includePurged: false)
     }
 }
+
+/// What both stores' ingest and evidence share, apart from their SQL.
+enum RecordRules {
+    /// Refuses the hub's own agent id, then checks the batch alone (``HubStore/check(_:identity:)``); on a
+    /// refusal of the batch, `recordRefusal` counts it against the certificate's agent, whatever the batch
+    /// claims (an agent trying to send for another is exactly what its health record must show).
+    static func admit(
+        _ batch: Batch, identity: String, recordRefusal: (ErrorCode) async -> Void
+    ) async throws {
+        guard identity != HubRecords.agentID else {
+            throw KirokuError(
+                .agentMismatch, "the agent id '\(HubRecords.agentID)' is the hub's own; no agent may use it")
+        }
+        do {
+            try HubStore.check(batch, identity: identity)
+        } catch {
+            await recordRefusal(error.code)
+            throw error
+        }
+    }
+
+    /// For each agent with events on a page of evidence, the seqs from the one before its first to the one
+    /// after its last: the chain stretch ``EvidenceLinks`` carries.
+    static func linkRanges(_ rows: [(agent: String, seq: Int64)]) -> [(agent: String, from: Int64, through: Int64)] {
+        var ranges: [(agent: String, from: Int64, through: Int64)] = []
+        for row in rows {
+            if let index = ranges.firstIndex(where: { $0.agent == row.agent }) {
+                ranges[index].from = min(ranges[index].from, row.seq)
+                ranges[index].through = max(ranges[index].through, row.seq)
+            } else {
+                ranges.append((row.agent, row.seq, row.seq))
+            }
+        }
+        return ranges.map { ($0.agent, max(1, $0.from - 1), $0.through + 1) }
+    }
+}
+
+/// Gathers one agent's held hashes, in seq order, into runs broken where the hub holds no event.
+struct LinkRuns {
+    let agent: String
+    private var current: EvidenceLinks.Run?
+    private(set) var runs: [EvidenceLinks.Run] = []
+
+    init(agent: String) { self.agent = agent }
+
+    mutating func add(seq: Int64, hash: [UInt8]) {
+        if var run = current, run.throughSeq + 1 == seq {
+            run.hashes.append(hash)
+            current = run
+        } else {
+            if let run = current { runs.append(run) }
+            current = EvidenceLinks.Run(agent: agent, fromSeq: seq, hashes: [hash])
+        }
+    }
+
+    /// The runs, the last one closed.
+    var finished: [EvidenceLinks.Run] { runs + (current.map { [$0] } ?? []) }
+}
+
+extension AgentRow {
+    /// What one accepted event tells of its agent: the newest event time, clock jumps, chain epochs.
+    mutating func note(_ event: Event, timeMS: Int64) {
+        lastEventMS = max(lastEventMS ?? timeMS, timeMS)
+        guard event.kind == "agent" else { return }
+        if event.action == "clock_jump" { clockJumps += 1 }
+        if event.action == "loss", let reason = event.attrs["reason"], reason.hasPrefix("journal_") {
+            epochs += 1
+            lastEpochReason = reason
+        }
+    }
+}
