@@ -79,27 +79,27 @@ struct ContractorTests {
         #expect(try await store.submissions(.all).count == 2)
 
         try await store.evaluateRules(RuleTests.settings, now: RuleTests.now)
-        func keys(_ rule: String) async throws -> [String] {
+        func keys(_ rule: RuleID) async throws -> [String] {
             try await record.findings(rule, status: .open).map {
                 $0.evidence.isEmpty ? $0.summary : $0.evidence.joined(separator: ",")
             }.sorted()
         }
-        let unapproved = try await record.findings("contract_unapproved", status: .open)
+        let unapproved = try await record.findings(.contractUnapproved, status: .open)
         #expect(
             unapproved.count == 1 && unapproved[0].summary.contains("contract C-2")
                 && unapproved[0].summaryJa?.contains("第23⑵") == true)
-        let clauses = try await record.findings("contract_clauses", status: .open)
+        let clauses = try await record.findings(.contractClauses, status: .open)
         #expect(
             clauses.count == 1 && clauses[0].summaryJa?.contains("第24⑸ 事故発生時の報告義務") == true
                 && clauses[0].article == "第24")
-        let overdue = try await record.findings("site_audit_overdue", status: .open)
+        let overdue = try await record.findings(.siteAuditOverdue, status: .open)
         #expect(
             overdue.count == 1 && overdue[0].summary.contains("contract C-2")
                 && overdue[0].summary.contains("2026-10-31"), "\(overdue)")
-        #expect(try await keys("maintenance_by_unnamed") == ["room/3"])
-        #expect(try await keys("work_report_missing") == ["room/5"])
-        #expect(try await keys("submission_unreviewed") == [audit.event])
-        #expect(try await keys("maintenance_without_instruction").isEmpty)
+        #expect(try await keys(.maintenanceByUnnamed) == ["room/3"])
+        #expect(try await keys(.workReportMissing) == ["room/5"])
+        #expect(try await keys(.submissionUnreviewed) == [audit.event])
+        #expect(try await keys(.maintenanceWithoutInstruction).isEmpty)
 
         // What was lacking arrives: each finding resolved by the next sweep.
         _ = try await store.review(
@@ -118,10 +118,10 @@ struct ContractorTests {
         _ = try await store.submit(
             Self.request("C-2", .siteAudit), files: [Self.file("c2.pdf", "d")], by: "V-09", now: Self.day("2027-01-08"))
         try await store.evaluateRules(RuleTests.settings, now: RuleTests.now)
-        #expect(try await keys("work_report_missing").isEmpty)
-        #expect(try await keys("submission_unreviewed").isEmpty, "returned, and the new ones are not yet overdue")
-        #expect(try await keys("site_audit_overdue").isEmpty)
-        #expect(try await record.findings("contract_clauses", status: .open).count == 1, "still lacking")
+        #expect(try await keys(.workReportMissing).isEmpty)
+        #expect(try await keys(.submissionUnreviewed).isEmpty, "returned, and the new ones are not yet overdue")
+        #expect(try await keys(.siteAuditOverdue).isEmpty)
+        #expect(try await record.findings(.contractClauses, status: .open).count == 1, "still lacking")
 
         // Each submission and review is in the log under the person who made it.
         var query = EventQuery()

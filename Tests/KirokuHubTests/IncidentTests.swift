@@ -37,25 +37,25 @@ struct IncidentTests {
 
         // At 10:20 no deadline has passed.
         try await record.store.evaluateRules(RuleTests.settings, now: Self.at("2026-12-10T10:20"))
-        #expect(try await record.findings("incident_not_reported").isEmpty)
+        #expect(try await record.findings(.incidentNotReported).isEmpty)
         try await record.store.evaluateRules(RuleTests.settings, now: Self.at("2026-12-10T16:00"))
-        let late = try await record.findings("incident_not_reported").sorted { $0.evidence[0] < $1.evidence[0] }
+        let late = try await record.findings(.incidentNotReported).sorted { $0.evidence[0] < $1.evidence[0] }
         #expect(late.map(\.evidence) == [["t1/1"], ["t2/1"]], "\(late)")
         #expect(
             late[0].summary.contains("reported to the 管理者 late, at 2026-12-10 11:00")
                 && late[0].summaryJa?.contains("第22③") == true)
         #expect(late[1].summaryJa?.contains("30 分以内に管理者へ報告されていない (第28)") == true, "\(late[1])")
-        #expect(try await record.findings("incident_not_closed").isEmpty, "not yet a week")
+        #expect(try await record.findings(.incidentNotClosed).isEmpty, "not yet a week")
 
         // A week on: the ones never closed.
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
-        let open = try await record.findings("incident_not_closed").flatMap(\.evidence).sorted()
+        let open = try await record.findings(.incidentNotClosed).flatMap(\.evidence).sorted()
         #expect(open == ["t1/1", "t2/1", "t2/2"], "\(open)")
         // Closed late is closed: the finding is resolved.
         try await record.add("t1", "2027-01-09 09:00", "incident", "closed", "unyo01", "端末01")
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
         #expect(
-            try await record.findings("incident_not_closed", status: .open).flatMap(\.evidence).sorted() == [
+            try await record.findings(.incidentNotClosed, status: .open).flatMap(\.evidence).sorted() == [
                 "t2/1", "t2/2",
             ])
     }
@@ -79,7 +79,7 @@ struct IncidentTests {
             reason: "電源設備点検", by: "kanri01", now: Self.at("2026-12-11T15:00"))
         func lost(_ now: String) async throws -> [String] {
             try await store.evaluateRules(RuleTests.settings, now: Self.at(now))
-            return try await record.findings("agent_integrity", status: .open).filter {
+            return try await record.findings(.agentIntegrity, status: .open).filter {
                 $0.summary.contains("has not been heard from")
             }
             .map { String($0.summary.prefix(2)) }.filter { $0.hasPrefix("a") }.sorted()
@@ -116,7 +116,7 @@ struct IncidentTests {
         // The console's dashboard shows exactly the terminals the rules hold lost.
         // Sorted: filtering a Set can give an array in the Set's (per-process random) order.
         let held = try await store.lostAgents().filter { $0.hasPrefix("a") }.sorted()
-        let standing = try await record.findings("agent_integrity").map { "\($0.status) \($0.summary)" }
+        let standing = try await record.findings(.agentIntegrity).map { "\($0.status) \($0.summary)" }
         #expect(held == ["a1", "a3"], "\(held) \(standing)")
         // 第30: the system ended after an earthquake. Terminals quiet since are not lost (those lost before stay
         // lost) until recovery is recorded; then they are judged like the others.
@@ -156,7 +156,7 @@ struct IncidentTests {
         let record = try RuleTests.Record(try TempDir("quake"))
         func lost(_ now: String) async throws -> [String] {
             try await record.store.evaluateRules(RuleTests.settings, now: Self.at(now))
-            return try await record.findings("agent_integrity", status: .open).filter {
+            return try await record.findings(.agentIntegrity, status: .open).filter {
                 $0.summary.contains("has not been heard from")
             }
             .map { String($0.summary.prefix(2)) }.filter { $0.hasPrefix("a") }.sorted()
@@ -250,7 +250,7 @@ struct IncidentTests {
                 .people, csv: "person_id,name,role,left\nkanri01,山田,管理者,\nunyo01,高橋,運用管理者,\n", by: "kanri01")
             try await record.add("room", "2026-12-10 10:00", "incident", "fire", "P1", "電算室 分電盤")
             try await record.store.evaluateRules(RuleTests.settings, now: Self.at("2026-12-10T11:00"))
-            let found = try await record.findings("incident_not_reported")
+            let found = try await record.findings(.incidentNotReported)
             #expect(found.count == 1)
             findingID = try #require(found.first).id
         }

@@ -28,7 +28,7 @@ struct MisuseTests {
         // not a lookup
         try await record.add("t2", "2026-12-10 10:05", "operation", "print", "P2", "住民F", attrs: ["purpose": ""])
         try await record.store.evaluateRules(settings, now: RuleTests.now)
-        let found = try await record.findings("lookup_purpose")
+        let found = try await record.findings(.lookupPurpose)
         #expect(found.count == 1 && found[0].evidence == ["t1/1", "t1/3"] && found[0].count == 2, "\(found)")
         #expect(found[0].summaryJa == "P1 が 2026-12-10 に定めのない目的 (私用) で照会", "the newest hit's words: \(found[0])")
         #expect(found[0].article == "第20" && found[0].severity == "warning")
@@ -37,7 +37,7 @@ struct MisuseTests {
         try await record.add("t3", "2026-12-01 09:00", "operation", "lookup", "P3", "住民G", attrs: ["purpose": "私用"])
         try await record.add("t3", "2026-12-01 09:01", "operation", "lookup", "P3", "住民H", attrs: ["purpose": "  "])
         try await record.store.evaluateRules(settings, now: RuleTests.now)
-        let late = try await record.findings("lookup_purpose").filter { $0.evidence.first?.hasPrefix("t3/") == true }
+        let late = try await record.findings(.lookupPurpose).filter { $0.evidence.first?.hasPrefix("t3/") == true }
         #expect(late.count == 1 && late[0].evidence == ["t3/2"] && late[0].firstSeen.hasPrefix("2026-12-01"), "\(late)")
         #expect(throws: (any Error).self) {
             try JSONDecoder().decode(RuleSettings.self, from: Data(#"{"lookup_purposes": ["転入届", " "]}"#.utf8))
@@ -67,7 +67,7 @@ struct MisuseTests {
         try await record.add("t2", "2026-12-10 13:10", "operation", "lookup", "P3", "住民H")
         try await record.add("t1", "2026-12-10 13:20", "operation", "lookup", "P3", "住民I")
         try await record.store.evaluateRules(settings, now: RuleTests.now)
-        let found = try await record.findings("shared_credential")
+        let found = try await record.findings(.sharedCredential)
         #expect(found.count == 1 && Set(found[0].evidence) == ["t1/1", "t2/1", "t1/2"], "\(found)")
         #expect(
             found[0].severity == "critical" && found[0].summaryJa?.contains("P1 が 2026-12-10 に t1, t2 で同時に操作") == true,
@@ -76,10 +76,10 @@ struct MisuseTests {
         try await record.add("t3", "2026-12-11 09:00", "operation", "lookup", "P4", "住民L")
         try await record.add("t3", "2026-12-11 09:08", "operation", "lookup", "P4", "住民J")
         try await record.store.evaluateRules(settings, now: RuleTests.now)
-        #expect(try await record.findings("shared_credential").count == 1)
+        #expect(try await record.findings(.sharedCredential).count == 1)
         try await record.add("t4", "2026-12-11 09:04", "operation", "lookup", "P4", "住民K")
         try await record.store.evaluateRules(settings, now: RuleTests.now)
-        let late = try await record.findings("shared_credential").filter { $0.summary.hasPrefix("P4 ") }
+        let late = try await record.findings(.sharedCredential).filter { $0.summary.hasPrefix("P4 ") }
         #expect(late.count == 1 && Set(late[0].evidence) == ["t3/1", "t4/1", "t3/2"], "\(late)")
     }
 
@@ -107,14 +107,14 @@ struct MisuseTests {
         // not an operation on a resident
         try await record.add("counter-01", "2026-12-11 09:20", "operation", "login", "P3", "")
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
-        let found = try await record.findings("lookup_outside_assignment").sorted { $0.summary < $1.summary }
+        let found = try await record.findings(.lookupOutsideAssignment).sorted { $0.summary < $1.summary }
         #expect(found.map(\.evidence) == [["counter-09/2"], ["counter-01/3"]], "\(found)")
         #expect(found[0].summary.contains("P2 operated on counter-09 on 2026-12-11 with no assignment"), "\(found[0])")
         #expect(found[1].summaryJa?.contains("P3 が 2026-12-11 に counter-01 で操作。事務分掌の台帳に担当がない") == true, "\(found[1])")
         // At a terminal of another section: named with its site.
         try await record.add("annex-01", "2026-12-11 10:00", "operation", "lookup", "P1", "住民F", site: "別館 税務課")
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
-        let other = try await record.findings("lookup_outside_assignment").filter { $0.evidence == ["annex-01/1"] }
+        let other = try await record.findings(.lookupOutsideAssignment).filter { $0.evidence == ["annex-01/1"] }
         #expect(
             other.count == 1
                 && other[0].summary.contains(
@@ -142,8 +142,8 @@ struct MisuseTests {
             .permits, csv: "permit_id,person,room,valid_from,valid_to\nR-1,P1,電算室,2026-12-01,\n", by: "kanri01",
             now: MisuseTests.at("2026-11-30T09:00"))
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
-        #expect(try await record.findings("entry_without_permit").count == 1)
-        #expect(try await record.findings("register_backdated").isEmpty, "R-1 was imported before it began")
+        #expect(try await record.findings(.entryWithoutPermit).count == 1)
+        #expect(try await record.findings(.registerBackdated).isEmpty, "R-1 was imported before it began")
         // On 12-11 kanri01 writes P9 a permit from 12-01 (after the fact), keeps R-1 unchanged, and adds one from today.
         _ = try await record.store.importRegister(
             .permits,
@@ -156,7 +156,7 @@ struct MisuseTests {
             csv:
                 "permit_id,person,room,valid_from,valid_to\nR-1,P1,電算室,2026-12-01,2026-12-11\nR-2,P9,電算室,2026-12-01,\nR-3,P3,電算室,2026-12-11,\n",
             by: "kanri01", now: MisuseTests.at("2026-12-11T09:30"))
-        let backdated = try await record.findings("register_backdated")
+        let backdated = try await record.findings(.registerBackdated)
         #expect(
             backdated.count == 1
                 && backdated[0].summary.contains(
@@ -166,7 +166,7 @@ struct MisuseTests {
         // Re-judging the day resolves the entry, naming the register's last importer in the resolution.
         _ = try await record.store.rejudge(
             day: "2026-12-10", settings: RuleTests.settings, by: "kanri01", now: RuleTests.now)
-        let cleared = try #require(try await record.findings("entry_without_permit").first)
+        let cleared = try #require(try await record.findings(.entryWithoutPermit).first)
         #expect(
             cleared.status == .resolved
                 && cleared.history.last?.reason.contains("permits last replaced by kanri01 at 2026-12-11 09:30")
@@ -189,7 +189,7 @@ struct MisuseTests {
         try await record.add("door", "2026-12-12 08:30", "access", "exit", "kanri02", "電算室")
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
         let own = try #require(
-            try await record.findings("entry_without_permit", status: .open).first { $0.summary.contains("kanri02") })
+            try await record.findings(.entryWithoutPermit, status: .open).first { $0.summary.contains("kanri02") })
         _ = try await record.store.importRegister(
             .permits,
             csv:
@@ -198,16 +198,16 @@ struct MisuseTests {
         _ = try await record.store.rejudge(
             day: "2026-12-12", settings: RuleTests.settings, by: "kanri02", now: RuleTests.now)
         #expect(
-            try await record.findings("entry_without_permit", status: .open).contains { $0.id == own.id },
+            try await record.findings(.entryWithoutPermit, status: .open).contains { $0.id == own.id },
             "not cleared by its own actor")
         #expect(
-            try await record.findings("register_backdated").contains {
+            try await record.findings(.registerBackdated).contains {
                 $0.summary.contains("kanri02 imported permits R-4")
             })
         // Nor an operator a finding about their own lookups, if they held the right.
         try await record.add("t1", "2026-12-12 22:00", "operation", "lookup", "kanri02", "住民A")
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
-        let lookup = try #require(try await record.findings("out_of_hours").first)
+        let lookup = try #require(try await record.findings(.outOfHours).first)
         do {
             _ = try await record.store.act(onFinding: lookup.id, status: .resolved, reason: "業務", by: "kanri02")
             Issue.record("one's own finding was resolved")
@@ -224,10 +224,10 @@ struct MisuseTests {
         try await record.add("t1", "2026-12-01 10:00", "operation", "lookup", "P1", "住民A")
         try await record.store.evaluateRules(RuleTests.settings, now: MisuseTests.at("2026-12-08T12:00"))
         #expect(
-            try await record.findings("record_unreviewed").isEmpty,
+            try await record.findings(.recordUnreviewed).isEmpty,
             "12-01 to 12-07 is seven days: not more than review_gap_days")
         try await record.store.evaluateRules(RuleTests.settings, now: MisuseTests.at("2026-12-20T12:00"))
-        let found = try #require(try await record.findings("record_unreviewed").first)
+        let found = try #require(try await record.findings(.recordUnreviewed).first)
         #expect(found.count == 19 && found.summary.contains("from 2026-12-01 to 2026-12-19"), "\(found)")
         await #expect(throws: KirokuError.self) {
             _ = try await record.store.review(
@@ -239,15 +239,15 @@ struct MisuseTests {
             now: MisuseTests.at("2026-12-20T12:00"))
         #expect(made.through == "2026-12-15" && made.by == "kanri01" && made.event.hasPrefix("hub/"))
         try await record.store.evaluateRules(RuleTests.settings, now: MisuseTests.at("2026-12-20T12:00"))
-        #expect(try await record.findings("record_unreviewed", status: .open).isEmpty, "12-16 to 12-19 is four days")
+        #expect(try await record.findings(.recordUnreviewed, status: .open).isEmpty, "12-16 to 12-19 is four days")
         // Off when review_gap_days is 0.
         var off = RuleTests.settings
         off.reviewGapDays = 0
         try await record.store.evaluateRules(off, now: MisuseTests.at("2027-03-01T12:00"))
-        #expect(try await record.findings("record_unreviewed", status: .open).isEmpty)
+        #expect(try await record.findings(.recordUnreviewed, status: .open).isEmpty)
         try await record.store.evaluateRules(RuleTests.settings, now: MisuseTests.at("2027-03-01T12:00"))
         #expect(
-            try await record.findings("record_unreviewed", status: .open).first?.summary.contains("from 2026-12-16")
+            try await record.findings(.recordUnreviewed, status: .open).first?.summary.contains("from 2026-12-16")
                 == true)
     }
 
@@ -305,7 +305,7 @@ struct MisuseTests {
         try await record.add(
             "room", "2026-12-10 11:00", "media", "take_out", "P0014", "USB-9999", attrs: ["purpose": "持ち帰り"])
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
-        let found = try await record.findings("media_not_returned", status: .open).sorted {
+        let found = try await record.findings(.mediaNotReturned, status: .open).sorted {
             $0.firstSeen < $1.firstSeen
         }
         #expect(found.map(\.evidence) == [["room/3"], ["room/5"]], "\(found)")
@@ -315,7 +315,7 @@ struct MisuseTests {
         // BK-01's return of that evening, from a ledger typed in late: resolved.
         try await record.add("room2", "2026-12-10 18:00", "media", "return", "P0013", "BK-01")
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
-        #expect(try await record.findings("media_not_returned", status: .open).map(\.evidence) == [["room/5"]])
+        #expect(try await record.findings(.mediaNotReturned, status: .open).map(\.evidence) == [["room/5"]])
 
         _ = try await record.store.importRegister(
             .directives,
@@ -323,7 +323,7 @@ struct MisuseTests {
                 "directive_id,department,content,issued,due,answered\nD-1,市民課,端末の画面ロックの徹底,2026-11-20,2026-12-01,\nD-2,税務課,操作者の再教育,2026-11-20,2026-12-01,2026/11/30\nD-3,情報政策課,持出し規程の改定,2026-12-20,2027-12-31,\n",
             by: "tokatsu01")
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
-        let overdue = try await record.findings("directive_overdue", status: .open)
+        let overdue = try await record.findings(.directiveOverdue, status: .open)
         #expect(
             overdue.count == 1 && overdue[0].summaryJa?.contains("市民課 への指示 D-1") == true && overdue[0].article == "第10",
             "\(overdue)")
@@ -333,7 +333,7 @@ struct MisuseTests {
                 "directive_id,department,content,issued,due,answered\nD-1,市民課,端末の画面ロックの徹底,2026-11-20,2026-12-01,2027-01-05\n",
             by: "tokatsu01")
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
-        let late = try await record.findings("directive_overdue", status: .open)
+        let late = try await record.findings(.directiveOverdue, status: .open)
         #expect(
             late.count == 1 && late[0].summary.contains("was answered late, on 2027-01-05"),
             "answered after the due day: kept, said as late \(late)")
@@ -375,7 +375,7 @@ struct MisuseTests {
         // A counter terminal is no controlled room: not judged.
         try await record.add("counter-01", "2026-12-10 11:30", "card", "insert", "C-4", "counter-01", site: "本庁舎 市民課")
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
-        let found = try await record.findings("card_holder_absent", status: .open).sorted {
+        let found = try await record.findings(.cardHolderAbsent, status: .open).sorted {
             $0.firstSeen < $1.firstSeen
         }
         #expect(found.map(\.evidence) == [["srv-01/2"], ["srv-01/3"]], "\(found)")
@@ -390,12 +390,12 @@ struct MisuseTests {
         // P3's entry at 10:50 comes late from an offline door controller: resolved.
         try await record.add("door2", "2026-12-10 10:50", "access", "enter", "P3", "電算室")
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
-        #expect(try await record.findings("card_holder_absent", status: .open).map(\.evidence) == [["srv-01/2"]])
+        #expect(try await record.findings(.cardHolderAbsent, status: .open).map(\.evidence) == [["srv-01/2"]])
         // P1 moves to the サーバ室; their card then goes into the 電算室's terminal.
         try await record.add("door", "2026-12-10 13:00", "access", "enter", "P1", "サーバ室")
         try await record.add("srv-01", "2026-12-10 13:10", "card", "insert", "C-1", "srv-01", site: "電算室")
         try await record.store.evaluateRules(RuleTests.settings, now: RuleTests.now)
-        let elsewhere = try await record.findings("card_holder_absent", status: .open).filter {
+        let elsewhere = try await record.findings(.cardHolderAbsent, status: .open).filter {
             $0.evidence == ["srv-01/4"]
         }
         #expect(elsewhere.count == 1 && elsewhere[0].summary.contains("had entered サーバ室"), "\(elsewhere)")

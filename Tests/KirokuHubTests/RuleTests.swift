@@ -51,7 +51,7 @@ struct RuleTests {
                 now: received)
         }
 
-        func findings(_ rule: String, status: FindingStatus? = nil) async throws -> [Finding] {
+        func findings(_ rule: RuleID, status: FindingStatus? = nil) async throws -> [Finding] {
             try await store.findings(status: status, rule: rule)
         }
     }
@@ -97,7 +97,7 @@ struct RuleTests {
         // not an operation on data
         try await record.add("t1", "2026-11-25 21:05", "operation", "auth_failure", "P9", "端末01")
         #expect(try await record.store.evaluateRules(Self.settings, now: Self.now) == 9)
-        let found = try await record.findings("out_of_hours").sorted { $0.firstSeen < $1.firstSeen }
+        let found = try await record.findings(.outOfHours).sorted { $0.firstSeen < $1.firstSeen }
         #expect(
             found.map(\.firstSeen) == [
                 "2026-11-23T10:00:00.000+09:00", "2026-11-25T20:00:00.000+09:00", "2026-11-28T10:00:00.000+09:00",
@@ -115,7 +115,7 @@ struct RuleTests {
                 "t1", "2026-12-10 10:\(String(format: "%02d", minute * 9))", "operation", "lookup", "P2", "住民\(minute)")
         }
         try await record.store.evaluateRules(Self.settings, now: Self.now)
-        #expect(try await record.findings("bulk_lookups").isEmpty, "6 so far")
+        #expect(try await record.findings(.bulkLookups).isEmpty, "6 so far")
         for minute in 0..<4 {
             try await record.add("t1", "2026-12-10 10:5\(minute)", "operation", "lookup", "P2", "住民X\(minute)")
         }
@@ -125,7 +125,7 @@ struct RuleTests {
         }
         try await record.add("t2", "2026-12-10 11:00", "operation", "lookup", "P3", "住民Z")
         try await record.store.evaluateRules(Self.settings, now: Self.now)
-        let found = try await record.findings("bulk_lookups")
+        let found = try await record.findings(.bulkLookups)
         #expect(found.count == 1 && found[0].count == 10 && found[0].summary.contains("P2"), "\(found)")
         #expect(
             found[0].firstSeen == "2026-12-10T10:00:00.000+09:00"
@@ -146,7 +146,7 @@ struct RuleTests {
             try await record.add("t1", "2026-12-10 10:\(minute)", "operation", "lookup", "P8", "住民W")
         }
         try await record.store.evaluateRules(Self.settings, now: Self.now, chunk: 4)
-        let found = try await record.findings("repeated_lookups")
+        let found = try await record.findings(.repeatedLookups)
         #expect(
             found.map(\.count) == [23] && found[0].summary == "P7 looked up 住民W 23 times on 2026-12-10",
             "\(found.map(\.summary))")
@@ -155,7 +155,7 @@ struct RuleTests {
             try await record.add("t1", "2026-12-10 10:\(minute)", "operation", "lookup", "P7", "住民W")
         }
         try await record.store.evaluateRules(Self.settings, now: Self.now, chunk: 2)
-        #expect(try await record.findings("repeated_lookups").map(\.count) == [28])
+        #expect(try await record.findings(.repeatedLookups).map(\.count) == [28])
     }
 
     @Test("Repeated lookups of one subject (第20) and bursts of authentication failures (第22), with near-misses")
@@ -173,9 +173,9 @@ struct RuleTests {
         }
         try await record.add("t2", "2026-12-10 09:25", "operation", "auth_failure", "P8", "端末02")  // another window
         try await record.store.evaluateRules(Self.settings, now: Self.now)
-        let repeated = try await record.findings("repeated_lookups")
+        let repeated = try await record.findings(.repeatedLookups)
         #expect(repeated.count == 1 && repeated[0].summary.contains("P4") && repeated[0].count == 5, "\(repeated)")
-        let bursts = try await record.findings("auth_failure_burst")
+        let bursts = try await record.findings(.authFailureBurst)
         #expect(
             bursts.count == 1 && bursts[0].summary.contains("P7") && bursts[0].severity == "critical"
                 && bursts[0].article == "第22")
@@ -194,21 +194,21 @@ struct RuleTests {
         // Judged on the day itself, nothing is due yet.
         try await record.store.evaluateRules(
             Self.settings, now: Timestamp(rfc3339: "2026-12-10T15:00:00.000+09:00")!.date)
-        #expect(try await record.findings("entry_without_exit").isEmpty)
+        #expect(try await record.findings(.entryWithoutExit).isEmpty)
         // The next morning the sweep finds P10 still inside.
         try await record.store.evaluateRules(
             Self.settings, now: Timestamp(rfc3339: "2026-12-11T09:00:00.000+09:00")!.date)
-        var found = try await record.findings("entry_without_exit")
+        var found = try await record.findings(.entryWithoutExit)
         #expect(found.count == 1 && found[0].summary.contains("P10") && found[0].evidence == ["room/3"], "\(found)")
         // P10's exit reaches the hub late (an offline door controller): the finding is resolved.
         try await record.add("room", "2026-12-10 18:00", "access", "exit", "P10", "電算室")
         try await record.store.evaluateRules(Self.settings, now: Self.now)
-        found = try await record.findings("entry_without_exit")
+        found = try await record.findings(.entryWithoutExit)
         #expect(found.count == 1 && found[0].status == .resolved && found[0].history.last?.by == "kiroku-hub")
         // A batch from a door controller offline for a month: judged in its own day.
         try await record.add("door2", "2026-12-01 08:45", "access", "enter", "P12", "電算室")
         try await record.store.evaluateRules(Self.settings, now: Self.now)
-        let late = try #require(try await record.findings("entry_without_exit", status: .open).first)
+        let late = try #require(try await record.findings(.entryWithoutExit, status: .open).first)
         #expect(late.firstSeen == "2026-12-01T08:45:00.000+09:00" && late.summary.contains("P12"))
     }
 
@@ -227,7 +227,7 @@ struct RuleTests {
         try await record.add("t3", "2026-12-10 09:25", "card", "insert", "C-1004", "端末03")
         try await record.add("t3", "2026-12-10 09:30", "operation", "lookup", "P3", "住民D")
         try await record.store.evaluateRules(Self.settings, now: Self.now)
-        let found = try await record.findings("operation_after_card_removal")
+        let found = try await record.findings(.operationAfterCardRemoval)
         #expect(found.count == 1 && found[0].evidence == ["t1/4"] && found[0].severity == "critical", "\(found)")
     }
 
@@ -243,10 +243,10 @@ struct RuleTests {
         // At 10:08 no deadline has passed for anyone.
         try await record.store.evaluateRules(
             Self.settings, now: Timestamp(rfc3339: "2026-12-10T10:08:00.000+09:00")!.date)
-        #expect(try await record.findings("malware_not_contained").isEmpty)
+        #expect(try await record.findings(.malwareNotContained).isEmpty)
         try await record.store.evaluateRules(
             Self.settings, now: Timestamp(rfc3339: "2026-12-10T11:30:00.000+09:00")!.date)
-        let found = try await record.findings("malware_not_contained").sorted { $0.evidence[0] < $1.evidence[0] }
+        let found = try await record.findings(.malwareNotContained).sorted { $0.evidence[0] < $1.evidence[0] }
         #expect(found.map(\.evidence) == [["m2/1"], ["m3/1"]], "\(found)")
         #expect(found[0].summary.contains("no network cut-off") && !found[0].summary.contains("no report"))
         #expect(found[1].summary.contains("no network cut-off") && found[1].summary.contains("no report"))
@@ -255,7 +255,7 @@ struct RuleTests {
         try await record.add("m4", "2026-12-10 10:05", "malware", "network_cut", "P4", "端末04")
         try await record.store.evaluateRules(
             Self.settings, now: Timestamp(rfc3339: "2026-12-10T11:10:00.000+09:00")!.date)
-        let missing = try await record.findings("malware_not_contained").first { $0.evidence == ["m4/1"] }
+        let missing = try await record.findings(.malwareNotContained).first { $0.evidence == ["m4/1"] }
         #expect(missing?.summary.contains("no report within 60 min") == true, "\(String(describing: missing))")
         try await record.add("m4", "2026-12-10 11:20", "malware", "reported", "P4", "管理者")
         // A later detection's report is its own, not the first one's.
@@ -263,12 +263,12 @@ struct RuleTests {
         try await record.add("m3", "2026-12-10 12:05", "malware", "reported", "P3", "管理者")
         try await record.store.evaluateRules(
             Self.settings, now: Timestamp(rfc3339: "2026-12-10T13:30:00.000+09:00")!.date)
-        let late = try await record.findings("malware_not_contained").first { $0.evidence == ["m4/1"] }
+        let late = try await record.findings(.malwareNotContained).first { $0.evidence == ["m4/1"] }
         #expect(
             late?.summary.contains("report late, at 2026-12-10 11:20") == true
                 && late?.summary.contains("no report") == false, "\(String(describing: late))")
         #expect(late?.summaryJa?.contains("期限 (60 分) を過ぎて") == true && late?.status == .open)
-        let first = try await record.findings("malware_not_contained").first { $0.evidence == ["m3/1"] }
+        let first = try await record.findings(.malwareNotContained).first { $0.evidence == ["m3/1"] }
         #expect(first?.summary.contains("no report within 60 min") == true, "\(String(describing: first))")
     }
 
@@ -365,17 +365,17 @@ struct RuleTests {
         try await record.add("t1", "2026-12-10 10:00", "card", "insert", "C-1002", "端末01")  // after revocation
         try await record.add("t2", "2026-12-10 11:00", "card", "insert", "C-1001", "端末02")
         try await record.store.evaluateRules(Self.settings, now: Self.now)
-        let permits = try await record.findings("entry_without_permit").sorted { $0.summary < $1.summary }
+        let permits = try await record.findings(.entryWithoutPermit).sorted { $0.summary < $1.summary }
         #expect(permits.map(\.evidence) == [["room/5"], ["room/3"]], "\(permits.map(\.summary))")
         #expect(permits.allSatisfy { $0.article == "第12" && $0.severity == "critical" })
-        let cards = try await record.findings("card_misuse")
+        let cards = try await record.findings(.cardMisuse)
         #expect(
             cards.count == 1 && cards[0].evidence == ["t1/3"] && cards[0].summary.contains("revoked since 2026-12-05"),
             "\(cards)")
         // A card used by someone who is not its holder, as the reader reports it.
         try await record.add("t2", "2026-12-11 09:00", "card", "insert", "C-1001", "端末02", attrs: ["holder": "P0999"])
         try await record.store.evaluateRules(Self.settings, now: Self.now)
-        let misuse = try await record.findings("card_misuse").first { $0.evidence == ["t2/2"] }
+        let misuse = try await record.findings(.cardMisuse).first { $0.evidence == ["t2/2"] }
         #expect(misuse?.summary.contains("used by P0999, not its holder P0101") == true)
     }
 
@@ -424,15 +424,15 @@ struct RuleTests {
         // 第17②: the register keeps it on every terminal
         try await change("t2", "program_removed", "/opt/juki/bin/juki-client", [:])
         try await record.store.evaluateRules(Self.settings, now: Self.now)
-        let devices = try await record.findings("unapproved_device").flatMap(\.evidence).sorted()
+        let devices = try await record.findings(.unapprovedDevice).flatMap(\.evidence).sorted()
         #expect(devices == ["t1/2", "t1/3", "t2/1"], "\(devices)")
-        let programs = try await record.findings("unapproved_program").flatMap(\.evidence).sorted()
+        let programs = try await record.findings(.unapprovedProgram).flatMap(\.evidence).sorted()
         #expect(programs == ["t1/6", "t1/8", "t2/3", "t2/4"], "\(programs)")
-        let removal = try await record.findings("unapproved_program").first { $0.evidence == ["t2/4"] }
+        let removal = try await record.findings(.unapprovedProgram).first { $0.evidence == ["t2/4"] }
         #expect(
             removal?.summaryJa?.contains("削除") == true && removal?.summary.contains("第17②") == true,
             "\(String(describing: removal))")
-        #expect(try await record.findings("unapproved_program").allSatisfy { $0.article == "第14" })
+        #expect(try await record.findings(.unapprovedProgram).allSatisfy { $0.article == "第14" })
         do {
             _ = try await record.store.importRegister(
                 .devices, csv: "device_id,agent,vendor,product,serial\nD-9,t1,xyz,1,\n", by: "kanri01")
@@ -472,9 +472,9 @@ struct RuleTests {
         // ends are not judged
         try await record.add("room", "2026-12-21 12:00", "incident", "maintenance_end", "V-04", "サーバー1")
         try await record.store.evaluateRules(Self.settings, now: Self.now)
-        let found = try await record.findings("maintenance_without_instruction").flatMap(\.evidence).sorted()
+        let found = try await record.findings(.maintenanceWithoutInstruction).flatMap(\.evidence).sorted()
         #expect(found == ["room/2", "room/3", "room/5", "room/6"], "\(found)")
-        let none = try await record.findings("maintenance_without_instruction").first { $0.evidence == ["room/5"] }
+        let none = try await record.findings(.maintenanceWithoutInstruction).first { $0.evidence == ["room/5"] }
         #expect(none?.summary.contains("no instruction given") == true && none?.article == "第26")
     }
 
@@ -491,7 +491,7 @@ struct RuleTests {
                 "card_id,holder,state,since\nC-1001,P0101,active,2026-04-01\nC-1002,P0102,active,2026-04-01\nC-1003,P0103,active,2026-04-01\nC-1004,P0101,returned,2026-12-20\n",
             by: "kanri01")
         try await record.store.evaluateRules(Self.settings, now: Self.now)  // 2027-01-10
-        let found = try await record.findings("card_not_returned", status: .open)
+        let found = try await record.findings(.cardNotReturned, status: .open)
         #expect(
             found.map(\.summary) == ["operator card C-1001 of P0101, who left on 2026-12-20, is still active"],
             "\(found)")
@@ -500,8 +500,8 @@ struct RuleTests {
             csv: "card_id,holder,state,since\nC-1001,P0101,revoked,2027-01-10\nC-1002,P0102,active,2026-04-01\n",
             by: "kanri01")
         try await record.store.evaluateRules(Self.settings, now: Self.now)
-        #expect(try await record.findings("card_not_returned", status: .open).isEmpty)
-        #expect(try await record.findings("card_not_returned", status: .resolved).count == 1)
+        #expect(try await record.findings(.cardNotReturned, status: .open).isEmpty)
+        #expect(try await record.findings(.cardNotReturned, status: .resolved).count == 1)
     }
 
     @Test("住基カード handling (第18): issued out of stock, destroyed unrecovered or without a method; near-misses pass")
@@ -542,7 +542,7 @@ struct RuleTests {
             // not judged
             "c2", "2026-12-02 11:30", "residentcard", "stock_in", "P0201", "住基カード", attrs: ["count": "50"])
         try await record.store.evaluateRules(Self.settings, now: Self.now)
-        let found = try await record.findings("resident_card_handling")
+        let found = try await record.findings(.residentCardHandling)
         #expect(
             found.flatMap(\.evidence).sorted() == ["c2/1", "c2/5", "c2/6", "c2/8", "c2/9"], "\(found.map(\.summary))")
         #expect(found.allSatisfy { $0.article == "第18" })
@@ -568,7 +568,7 @@ struct RuleTests {
         try await record.add("c1", "2026-12-20 10:00", "operation", "lookup", "P3", "住民E")  // an ordinary Sunday
         try await record.add("c1", "2026-11-23 10:00", "operation", "lookup", "P4", "住民F")  // 祝日 from the configuration
         try await record.store.evaluateRules(Self.settings, now: Self.now)
-        let found = try await record.findings("out_of_hours").flatMap(\.evidence).sorted()
+        let found = try await record.findings(.outOfHours).flatMap(\.evidence).sorted()
         #expect(found == ["c1/1", "c1/4", "c1/5", "c1/6"], "\(found)")
         // Rules commit without an fsync of their own (their state is derived); the writer is FULL again after.
         #expect(try record.store.writerSynchronousSetting() == 2)
@@ -599,18 +599,18 @@ struct RuleTests {
         _ = try await record.store.importRegister(.permits, csv: permits, by: "kanri01")
         try await record.store.evaluateRules(Self.settings, now: Self.now)
         #expect(
-            try await record.findings("entry_without_permit").isEmpty, "events judged before the register stay judged")
+            try await record.findings(.entryWithoutPermit).isEmpty, "events judged before the register stay judged")
 
         let first = try await record.store.rejudge(
             day: "2026-12-10", settings: Self.settings, by: "kanri01", now: Self.now)
         #expect(first.found == 1 && first.resolved == 0)
-        var found = try await record.findings("entry_without_permit")
+        var found = try await record.findings(.entryWithoutPermit)
         #expect(found.map(\.count) == [2] && found[0].summary.contains("P0034 entered 電算室 on 2026-12-10"))
         // Again, and with a late event of that day not yet evaluated when the day is judged: each counted once.
         try await record.add("room", "2026-12-10 11:00", "access", "enter", "P0034", "電算室")
         _ = try await record.store.rejudge(day: "2026-12-10", settings: Self.settings, by: "kanri01", now: Self.now)
         try await record.store.evaluateRules(Self.settings, now: Self.now)
-        found = try await record.findings("entry_without_permit")
+        found = try await record.findings(.entryWithoutPermit)
         #expect(found.map(\.count) == [3] && found[0].evidence.sorted() == ["room/2", "room/3", "room/5"], "\(found)")
 
         // The register corrected (P0034's permit was only missing from the spreadsheet): the day judged again clears it.
@@ -618,7 +618,7 @@ struct RuleTests {
         let second = try await record.store.rejudge(
             day: "2026-12-10", settings: Self.settings, by: "kanri01", now: Self.now)
         #expect(second.found == 0 && second.resolved == 1)
-        let cleared = try #require(try await record.findings("entry_without_permit").first)
+        let cleared = try #require(try await record.findings(.entryWithoutPermit).first)
         #expect(
             cleared.status == .resolved
                 && cleared.history.last?.reason.contains("re-judged against the registers as they now stand") == true)
@@ -659,7 +659,7 @@ struct RuleTests {
         // not an operation on them
         try await record.add("t2", "2026-12-10 11:40", "operation", "login", "P2", "住民票コード 00000000777")
         try await record.store.evaluateRules(Self.settings, now: Self.now)
-        let found = try await record.findings("watchlist_lookup").sorted { $0.firstSeen < $1.firstSeen }
+        let found = try await record.findings(.watchlistLookup).sorted { $0.firstSeen < $1.firstSeen }
         #expect(found.map(\.evidence) == [["t2/2"], ["t1/1", "t1/2"]], "\(found)")
         #expect(
             found.allSatisfy {
@@ -673,10 +673,10 @@ struct RuleTests {
             csv:
                 "entry_id,subject,category,valid_from,valid_to\nW-001,住民票コード 00000000777,dv_support,2026-12-01,\nW-002,住民票コード 00000000888,著名人,,2026-12-05\nW-003,住民票コード 00000000778,staff_family,,\n",
             by: "kanri01")
-        #expect(try await record.findings("watchlist_lookup").count == 2)
+        #expect(try await record.findings(.watchlistLookup).count == 2)
         let again = try await record.store.rejudge(
             day: "2026-12-10", settings: Self.settings, by: "kanri01", now: Self.now)
-        let now = try await record.findings("watchlist_lookup", status: .open)
+        let now = try await record.findings(.watchlistLookup, status: .open)
         #expect(
             now.count == 3 && now.contains { $0.evidence == ["t2/3"] && $0.summaryJa?.contains("W-003") == true },
             "\(now)")
@@ -705,14 +705,14 @@ struct RuleTests {
         try await record.add("t1", "2026-12-10 10:00", "operation", "lookup", "P1", "住民A")
         let later = Date().addingTimeInterval(31 * 60)
         try await record.store.evaluateRules(settings, now: Date())
-        #expect(try await record.findings("agent_integrity").isEmpty, "just heard from")
+        #expect(try await record.findings(.agentIntegrity).isEmpty, "just heard from")
         try await record.store.evaluateRules(settings, now: later)
-        let overdue = try #require(try await record.findings("agent_integrity").first)
+        let overdue = try #require(try await record.findings(.agentIntegrity).first)
         #expect(overdue.summary.contains("t1 has not been heard from"))
         // Heard from again: cleared.
         try await record.add("t1", "2026-12-10 10:01", "operation", "lookup", "P1", "住民B")
         try await record.store.evaluateRules(settings, now: Date())
-        #expect(try await record.findings("agent_integrity", status: .open).isEmpty)
+        #expect(try await record.findings(.agentIntegrity, status: .open).isEmpty)
 
         // A gap: t2 sends seq 5 when the hub holds nothing of it. Refused, and a finding for t2 only.
         try await record.add("t2", "2026-12-10 10:02", "operation", "lookup", "P2", "住民D")
@@ -727,7 +727,7 @@ struct RuleTests {
             )
         }
         try await record.store.evaluateRules(settings, now: Date())
-        let gaps = try await record.findings("agent_integrity", status: .open)
+        let gaps = try await record.findings(.agentIntegrity, status: .open)
         #expect(
             gaps.map(\.summary) == [
                 "t2 sent 1 batch(es) with a gap after the hub's last event (refused; the agent must send what the hub lacks)"
@@ -736,7 +736,7 @@ struct RuleTests {
 
         try await record.add("t1", "2026-12-10 22:00", "operation", "lookup", "P1", "住民C")
         try await record.store.evaluateRules(Self.settings, now: Date())
-        let finding = try #require(try await record.findings("out_of_hours").first)
+        let finding = try #require(try await record.findings(.outOfHours).first)
         await #expect(throws: KirokuError.self) {
             _ = try await record.store.act(onFinding: finding.id, status: .acknowledged, reason: " ", by: "kanri01")
         }

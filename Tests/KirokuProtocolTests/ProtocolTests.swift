@@ -560,6 +560,17 @@ struct RuleTextTests {
         #expect(encoded.contains("\"description_ja\""))
         #expect(try JSONDecoder().decode([RuleInfo].self, from: Data(encoded.utf8)) == RuleInfo.all)
     }
+
+    @Test("Every rule id has exactly one description, and the wire names a rule by its id's text")
+    func ids() throws {
+        #expect(
+            RuleInfo.all.map(\.id).sorted { $0.rawValue < $1.rawValue }
+                == RuleID.allCases.sorted { $0.rawValue < $1.rawValue })
+        #expect(RuleID.allCases.allSatisfy { $0.info.id == $0 && RuleInfo.named($0.rawValue)?.id == $0 })
+        #expect(RuleInfo.named("out_of_hour") == nil)
+        let encoded = String(decoding: try JSONEncoder().encode(RuleInfo.all[0]), as: UTF8.self)
+        #expect(encoded.contains("\"id\":\"\(RuleInfo.all[0].id.rawValue)\""))
+    }
 }
 
 @Suite("Query strings")

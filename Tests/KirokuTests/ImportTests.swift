@@ -294,12 +294,12 @@ struct ImportTests {
         let journal = try Journal.open(path: temp.file("juki-export/journal.sqlite"), agentID: "juki-export", site: "")
         #expect(await eventually { allDelivered(journal) }, "\(agent.child.log)")
         let store = try HubStore.open(path: hub.database)
-        for rule in ["repeated_lookups", "out_of_hours", "lookup_purpose"] {
+        for rule: RuleID in [.repeatedLookups, .outOfHours, .lookupPurpose] {
             let found = await eventually { (try? await store.findings(status: .open, rule: rule).count) == 1 }
             let all = (try? await store.findings(status: nil, rule: nil).map(\.rule)) ?? []
             #expect(found, "\(rule): \(all)")
         }
-        #expect(try await store.findings(status: .open, rule: "out_of_hours").first?.summary.contains("P0102") == true)
+        #expect(try await store.findings(status: .open, rule: .outOfHours).first?.summary.contains("P0102") == true)
         var query = EventQuery()
         query.agent = "juki-export"
         query.kind = "agent"

@@ -587,7 +587,7 @@ struct ConsoleController: HubController {
             if name == "from" { from = time.epochMilliseconds } else { to = time.epochMilliseconds }
         }
         // Article and severity are properties of rules: the store selects by the rules that have them.
-        var rules: [String]?
+        var rules: [RuleID]?
         if typed["article"] != nil || typed["severity"] != nil {
             rules = RuleInfo.all.filter {
                 (typed["article"] == nil || $0.article == typed["article"])
@@ -596,7 +596,8 @@ struct ConsoleController: HubController {
         }
         let shownLimit = 500
         var rows = try await findings.list(
-            status: status, rule: typed["rule"], rules: rules, seenSince: from, seenBefore: to, limit: shownLimit + 1,
+            status: status, rule: typed["rule"].flatMap(RuleID.init(rawValue:)), rules: rules, seenSince: from,
+            seenBefore: to, limit: shownLimit + 1,
             context)
         let more = rows.count > shownLimit
         rows = Array(rows.prefix(shownLimit))
@@ -609,8 +610,8 @@ struct ConsoleController: HubController {
             "articles": articles.map { ["value": $0, "selected": $0 == typed["article"]] as [String: Any] },
             "rules": RuleInfo.all.map {
                 [
-                    "id": $0.id, "name": ConsoleText.rule($0.id), "article": $0.article,
-                    "selected": $0.id == typed["rule"],
+                    "id": $0.id.rawValue, "name": ConsoleText.rule($0.id.rawValue), "article": $0.article,
+                    "selected": $0.id.rawValue == typed["rule"],
                 ] as [String: Any]
             },
             "severities": ["critical", "warning"].map {

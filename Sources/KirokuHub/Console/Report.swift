@@ -143,7 +143,8 @@ extension ConsoleController {
         let articles: [[String: Any]] = Standard.articles.map { article in
             let sources = Standard.sources[article.id] ?? []
             let ruleIDs =
-                RuleInfo.all.filter { $0.article == article.id }.map(\.id) + (Standard.alsoJudgedBy[article.id] ?? [])
+                (RuleInfo.all.filter { $0.article == article.id }.map(\.id)
+                + (Standard.alsoJudgedBy[article.id] ?? [])).map(\.rawValue)
             let findings = inPeriod.filter { ruleIDs.contains($0.rule) }
             let counted = sources.map { source in
                 (

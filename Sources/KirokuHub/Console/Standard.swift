@@ -80,5 +80,5 @@ enum Standard {
     ]
 
     /// Rules that judge an article besides their own (a device not in the 構成管理簿 is also 第17's 無許可の変更).
-    static let alsoJudgedBy: [String: [String]] = ["第17": ["unapproved_device", "unapproved_program"]]
+    static let alsoJudgedBy: [String: [RuleID]] = ["第17": [.unapprovedDevice, .unapprovedProgram]]
 }

@@ -10,11 +10,11 @@ extension RuleEngine {
     static func contractors(_ db: Database, _ settings: RuleSettings, _ nowMS: Int64) throws {
         let contracts = try HubStore.rows(.contracts, db: db)
         let today = BusinessCalendar.day(nowMS)
-        var judged: [String: Set<String>] = [:]
+        var judged: [RuleID: Set<String>] = [:]
         // Findings of a window-bound check are resolved only when what they lacked is found, not when the item
         // leaves the window (a contract that ended, maintenance long past).
-        var satisfied: [String: Set<String>] = [:]
-        func raise(_ rule: String, _ key: String, at: Int64, evidence: [String] = [], _ text: FindingText) throws {
+        var satisfied: [RuleID: Set<String>] = [:]
+        func raise(_ rule: RuleID, _ key: String, at: Int64, evidence: [String] = [], _ text: FindingText) throws {
             judged[rule, default: []].insert(key)
             try FindingTable.raise(
                 db, rule: rule, key: key, count: .set(1), first: at, last: at, evidence: evidence, nowMS: nowMS
@@ -43,7 +43,7 @@ extension RuleEngine {
             }
             if !missing.isEmpty {
                 try raise(
-                    "contract_unapproved", id, at: startMS,
+                    .contractUnapproved, id, at: startMS,
                     FindingText(joining: missing).after(
                         FindingText(
                             en: "contract \(id) with \(contractor) from \(start)",
@@ -53,7 +53,7 @@ extension RuleEngine {
             let absent = Register.contractClauses.filter { contract[$0.column] != "yes" }
             if !absent.isEmpty {
                 try raise(
-                    "contract_clauses", id, at: startMS,
+                    .contractClauses, id, at: startMS,
                     FindingText(
                         en:
                             "contract \(id) with \(contractor) does not settle \(absent.map(\.article).joined(separator: ", "))",
@@ -70,11 +70,11 @@ extension RuleEngine {
                         "SELECT max(submitted_ms) FROM submissions WHERE contract = ? AND type = 'site_audit' AND status != 'returned'",
                     arguments: [id])
                 let dueMS = (last ?? startMS) + cycle * 86_400_000
-                if dueMS >= nowMS { satisfied["site_audit_overdue", default: []].insert(id) }
+                if dueMS >= nowMS { satisfied[.siteAuditOverdue, default: []].insert(id) }
                 if dueMS < nowMS {
                     let due = BusinessCalendar.day(dueMS)
                     try raise(
-                        "site_audit_overdue", id, at: dueMS,
+                        .siteAuditOverdue, id, at: dueMS,
                         FindingText(
                             en:
                                 "no site-audit report for contract \(id) (\(contractor)) since it was due on \(due) (every \(cycle) days)",
@@ -93,7 +93,7 @@ extension RuleEngine {
             let id: Int64 = row[0]
             let type = SubmissionType(rawValue: row[2])?.label ?? (row[2] as String)
             try raise(
-                "submission_unreviewed", String(id), at: row[4], evidence: [row[5]],
+                .submissionUnreviewed, String(id), at: row[4], evidence: [row[5]],
                 FindingText(
                     en:
                         "submission \(id) (\(row[2] as String), contract \(row[1] as String), by \(row[3] as String) on \(BusinessCalendar.day(row[4]))) has not been reviewed in \(settings.reviewDays) days",
@@ -101,18 +101,18 @@ extension RuleEngine {
                         "提出 \(id) (\(type)、委託契約 \(row[1] as String)、\(row[3] as String) が \(BusinessCalendar.day(row[4])) に提出) が \(settings.reviewDays) 日を過ぎても確認されていない"
                 ))
         }
-        try workReports(db, settings, nowMS, satisfied: { satisfied["work_report_missing", default: []].insert($0) }) {
+        try workReports(db, settings, nowMS, satisfied: { satisfied[.workReportMissing, default: []].insert($0) }) {
             rule, key, at, evidence, text in
             try raise(rule, key, at: at, evidence: evidence, text)
         }
         // What is no longer so is resolved.
         for rule in [
-            "contract_unapproved", "contract_clauses", "site_audit_overdue", "submission_unreviewed",
-            "work_report_missing",
+            RuleID.contractUnapproved, .contractClauses, .siteAuditOverdue, .submissionUnreviewed,
+            .workReportMissing,
         ] {
-            let windowed = rule == "site_audit_overdue" || rule == "work_report_missing"
+            let windowed = rule == .siteAuditOverdue || rule == .workReportMissing
             for key in try String.fetchAll(
-                db, sql: "SELECT key FROM findings WHERE rule = ? AND status != 'resolved'", arguments: [rule])
+                db, sql: "SELECT key FROM findings WHERE rule = ? AND status != 'resolved'", arguments: [rule.rawValue])
             where !(judged[rule]?.contains(key) ?? false) && (!windowed || satisfied[rule]?.contains(key) == true) {
                 try FindingTable.clear(
                     db, rule: rule, key: key, reason: "必要な記録・提出・確認がそろった (what was lacking is now recorded)",
@@ -125,7 +125,7 @@ extension RuleEngine {
     /// the end's own, or that of the last start by the same person on the same equipment.
     static func workReports(
         _ db: Database, _ settings: RuleSettings, _ nowMS: Int64, satisfied: (String) -> Void,
-        raise: (String, String, Int64, [String], FindingText) throws -> Void
+        raise: (RuleID, String, Int64, [String], FindingText) throws -> Void
     ) throws {
         let days = Int64(settings.workReportDays)
         var ends = try GRDB.Row.fetchAll(
@@ -137,7 +137,8 @@ extension RuleEngine {
         // And the ends of findings still open, however old: a report that comes late resolves them too.
         let inWindow = Set(ends.map { "\($0[0] as String)|\($0[1] as Int64)" })
         for key in try String.fetchAll(
-            db, sql: "SELECT key FROM findings WHERE rule = 'work_report_missing' AND status != 'resolved'")
+            db, sql: "SELECT key FROM findings WHERE rule = ? AND status != 'resolved'",
+            arguments: [RuleID.workReportMissing.rawValue])
         where !inWindow.contains(key) {
             guard let bar = key.lastIndex(of: "|"), let seq = Int64(key[key.index(after: bar)...]) else { continue }
             ends += try GRDB.Row.fetchAll(
@@ -175,7 +176,7 @@ extension RuleEngine {
             }
             let day = BusinessCalendar.day(at)
             try raise(
-                "work_report_missing", "\(agent)|\(seq)", at, ["\(agent)/\(seq)"],
+                .workReportMissing, "\(agent)|\(seq)", at, ["\(agent)/\(seq)"],
                 FindingText(
                     en:
                         "maintenance of \(subject) by \(actor) under \(instruction) ended on \(day) and no work report was submitted within \(days) days",

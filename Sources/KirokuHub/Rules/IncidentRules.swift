@@ -54,7 +54,7 @@ extension RuleEngine {
                 let reported = try first("reported")
                 if let reported, reported <= at + reportMS {
                     try FindingTable.clear(
-                        db, rule: "incident_not_reported", key: ref, reason: "期限内に報告された (reported in time)",
+                        db, rule: .incidentNotReported, key: ref, reason: "期限内に報告された (reported in time)",
                         nowMS: nowMS)
                 } else {
                     let missing =
@@ -71,17 +71,17 @@ extension RuleEngine {
                                 "not reported to the 管理者 within \(settings.incidentReportMinutes) min (\(type.article))",
                             ja: "\(settings.incidentReportMinutes) 分以内に管理者へ報告されていない (\(type.article))")
                     try FindingTable.raise(
-                        db, rule: "incident_not_reported", key: ref, count: .set(1), first: at, last: at,
+                        db, rule: .incidentNotReported, key: ref, count: .set(1), first: at, last: at,
                         evidence: [ref], nowMS: nowMS
                     ) { _ in missing.after(what) }
                 }
             }
             if try first("closed") != nil {
                 try FindingTable.clear(
-                    db, rule: "incident_not_closed", key: ref, reason: "対応完了が記録された (closed)", nowMS: nowMS)
+                    db, rule: .incidentNotClosed, key: ref, reason: "対応完了が記録された (closed)", nowMS: nowMS)
             } else if at + closeMS <= nowMS {
                 try FindingTable.raise(
-                    db, rule: "incident_not_closed", key: ref, count: .set(1), first: at, last: at, evidence: [ref],
+                    db, rule: .incidentNotClosed, key: ref, count: .set(1), first: at, last: at, evidence: [ref],
                     nowMS: nowMS
                 ) { _ in
                     FindingText(

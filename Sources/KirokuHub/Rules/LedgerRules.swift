@@ -29,14 +29,14 @@ extension RuleEngine {
         let key = "\(medium)|\(day)"
         guard let last, (last[0] as String) == "take_out" else {
             try FindingTable.clear(
-                db, rule: "media_not_returned", key: key, reason: "返却の記録が届いた (the return was recorded)", nowMS: nowMS)
+                db, rule: .mediaNotReturned, key: key, reason: "返却の記録が届いた (the return was recorded)", nowMS: nowMS)
             return
         }
         let (person, purpose) = (last[4] as String, (last[5] as String?) ?? "")
         let registered = try HubStore.rows(.media, db: db)
         let unknown = !registered.isEmpty && !registered.contains { $0["media_id"] == medium }
         try FindingTable.raise(
-            db, rule: "media_not_returned", key: key, count: .set(1), first: last[3], last: last[3],
+            db, rule: .mediaNotReturned, key: key, count: .set(1), first: last[3], last: last[3],
             evidence: ["\(last[1] as String)/\(last[2] as Int64)"], nowMS: nowMS
         ) { _ in
             FindingText(
@@ -79,14 +79,14 @@ extension RuleEngine {
             let answered = row["answered"] ?? ""
             if !answered.isEmpty && answered <= due {
                 try FindingTable.clear(
-                    db, rule: "directive_overdue", key: id, reason: "期限内の回答が台帳に記録された (answered by the due day)",
+                    db, rule: .directiveOverdue, key: id, reason: "期限内の回答が台帳に記録された (answered by the due day)",
                     nowMS: nowMS)
                 continue
             }
             guard answered.isEmpty ? due < today : true else { continue }
             let (department, issued, content) = (row["department"] ?? "", row["issued"] ?? "", row["content"] ?? "")
             try FindingTable.raise(
-                db, rule: "directive_overdue", key: id, count: .set(1), first: dueMS, last: dueMS, evidence: [],
+                db, rule: .directiveOverdue, key: id, count: .set(1), first: dueMS, last: dueMS, evidence: [],
                 nowMS: nowMS
             ) { _ in
                 answered.isEmpty

@@ -42,7 +42,7 @@ extension RuleEngine {
             }
         }
         try raiseHits(
-            db, rule: "lookup_purpose", hits, key: { "\($0.actor)|\(BusinessCalendar.day($0.timeMS))" }, nowMS, .add)
+            db, rule: .lookupPurpose, hits, key: { "\($0.actor)|\(BusinessCalendar.day($0.timeMS))" }, nowMS, .add)
     }
 
     /// One person's operations alternating between two terminals — T1, then T2, then T1 again — within
@@ -123,7 +123,7 @@ extension RuleEngine {
                 let evidence = byDay[day]!
                 let named = Set(evidence.map(\.agent)).sorted().joined(separator: ", ")
                 try FindingTable.raise(
-                    db, rule: "shared_credential", key: "\(actor)|\(day)", count: .add(1),
+                    db, rule: .sharedCredential, key: "\(actor)|\(day)", count: .add(1),
                     first: evidence.map(\.time).min()!,
                     last: evidence.map(\.time).max()!, evidence: evidence.prefix(20).map { "\($0.agent)/\($0.seq)" },
                     nowMS: nowMS
@@ -182,7 +182,7 @@ extension RuleEngine {
                 ))
         }
         try raiseHits(
-            db, rule: "lookup_outside_assignment", hits, key: { "\($0.actor)|\(BusinessCalendar.day($0.timeMS))" },
+            db, rule: .lookupOutsideAssignment, hits, key: { "\($0.actor)|\(BusinessCalendar.day($0.timeMS))" },
             nowMS, .add)
     }
 
@@ -239,7 +239,7 @@ extension RuleEngine {
             guard let covered else { continue }
             let today = BusinessCalendar.day(nowMS)
             try FindingTable.raise(
-                db, rule: "register_backdated", key: "\(register.rawValue)|\(key)|\(from)", count: .set(1),
+                db, rule: .registerBackdated, key: "\(register.rawValue)|\(key)|\(from)", count: .set(1),
                 first: covered, last: nowMS,
                 evidence: evidence, nowMS: nowMS
             ) { _ in
@@ -294,17 +294,17 @@ extension RuleEngine {
             let end = Timestamp(rfc3339: "\(yesterday)T00:00:00.000+09:00")?.epochMilliseconds
         else {
             try FindingTable.clear(
-                db, rule: "record_unreviewed", key: "record", reason: "点検が記録された (a review was recorded)", nowMS: nowMS)
+                db, rule: .recordUnreviewed, key: "record", reason: "点検が記録された (a review was recorded)", nowMS: nowMS)
             return
         }
         let days = (end - start) / 86_400_000 + 1
         guard days > Int64(settings.reviewGapDays) else {
             try FindingTable.clear(
-                db, rule: "record_unreviewed", key: "record", reason: "点検が記録された (a review was recorded)", nowMS: nowMS)
+                db, rule: .recordUnreviewed, key: "record", reason: "点検が記録された (a review was recorded)", nowMS: nowMS)
             return
         }
         try FindingTable.raise(
-            db, rule: "record_unreviewed", key: "record", count: .set(days), first: start, last: end, evidence: [],
+            db, rule: .recordUnreviewed, key: "record", count: .set(days), first: start, last: end, evidence: [],
             nowMS: nowMS
         ) { n in
             FindingText(
@@ -407,12 +407,12 @@ extension RuleEngine {
         }
         guard let problem else {
             try FindingTable.clear(
-                db, rule: "card_holder_absent", key: key,
+                db, rule: .cardHolderAbsent, key: key,
                 reason: "保持者の入退室の記録が届いた (the holder's entries and exits arrived)", nowMS: nowMS)
             return
         }
         try FindingTable.raise(
-            db, rule: "card_holder_absent", key: key, count: .set(1), first: at, last: at,
+            db, rule: .cardHolderAbsent, key: key, count: .set(1), first: at, last: at,
             evidence: ["\(agent)/\(seq)"], nowMS: nowMS
         ) { _ in
             problem.after(

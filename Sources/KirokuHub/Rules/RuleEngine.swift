@@ -154,7 +154,7 @@ enum RuleEngine {
             let actor = group[0].actor
             let day = BusinessCalendar.day(group[0].timeMS)
             try FindingTable.raise(
-                db, rule: "out_of_hours", key: "\(actor)|\(day)", count: .add(Int64(group.count)),
+                db, rule: .outOfHours, key: "\(actor)|\(day)", count: .add(Int64(group.count)),
                 first: group.map(\.timeMS).min()!,
                 last: group.map(\.timeMS).max()!, evidence: group.prefix(20).map(\.ref), nowMS: nowMS
             ) {
@@ -172,11 +172,11 @@ enum RuleEngine {
         let failures = rows.filter { $0.kind == "operation" && $0.action == "auth_failure" }
         let windows:
             [(
-                rule: String, rows: [Row], threshold: Int, key: (Row) -> Key, text: (Row) -> String,
+                rule: RuleID, rows: [Row], threshold: Int, key: (Row) -> Key, text: (Row) -> String,
                 summary: (Row, Int64) -> FindingText
             )] = [
                 (
-                    "bulk_lookups", lookups, settings.bulkLookupsPerHour,
+                    .bulkLookups, lookups, settings.bulkLookupsPerHour,
                     { Key(text: $0.actor, number: hourNumber($0.timeMS)) },
                     { "\($0.actor)|\(jstHour($0.timeMS))" },
                     { row, n in
@@ -186,7 +186,7 @@ enum RuleEngine {
                     }
                 ),
                 (
-                    "auth_failure_burst", failures, settings.authFailuresPer10Minutes,
+                    .authFailureBurst, failures, settings.authFailuresPer10Minutes,
                     { Key(text: $0.actor, number: $0.timeMS / 600_000) }, { "\($0.actor)|\($0.timeMS / 600_000)" },
                     { row, n in
                         FindingText(
@@ -242,7 +242,8 @@ enum RuleEngine {
         // Only what the rules have been handed so far: later events, already in the record, come in later
         // chunks and are added then.
         let through = lookups.map(\.id).max() ?? 0
-        let existing = try db.cachedStatement(sql: "SELECT 1 FROM findings WHERE rule = 'repeated_lookups' AND key = ?")
+        let existing = try db.cachedStatement(
+            sql: "SELECT 1 FROM findings WHERE rule = '\(RuleID.repeatedLookups.rawValue)' AND key = ?")
         for (dayIndex, subjects) in subjectsByDay {
             let start = dayIndex * 86_400_000 - 9 * 3_600_000
             let day = BusinessCalendar.day(start)
@@ -266,7 +267,7 @@ enum RuleEngine {
                 let (actor, subject) = (group[0].actor, group[0].subject)
                 if try Bool.fetchOne(existing, arguments: [key]) == true {
                     try FindingTable.raise(
-                        db, rule: "repeated_lookups", key: key, count: .add(Int64(group.count)),
+                        db, rule: .repeatedLookups, key: key, count: .add(Int64(group.count)),
                         first: group.map(\.timeMS).min()!,
                         last: group.map(\.timeMS).max()!, evidence: group.prefix(20).map(\.ref), nowMS: nowMS
                     ) {
@@ -289,7 +290,7 @@ enum RuleEngine {
                         """, arguments: [subject, start, start + 86_400_000, actor]
                 ).map { "\($0[0] as String)/\($0[1] as Int64)" }
                 try FindingTable.raise(
-                    db, rule: "repeated_lookups", key: key, count: .set(total[0]), first: total[1], last: total[2],
+                    db, rule: .repeatedLookups, key: key, count: .set(total[0]), first: total[1], last: total[2],
                     evidence: evidence,
                     nowMS: nowMS
                 ) {
@@ -329,7 +330,7 @@ enum RuleEngine {
         let key = "\(actor)|\(room)|\(day)"
         if let last, (last[0] as String) == "enter" {
             try FindingTable.raise(
-                db, rule: "entry_without_exit", key: key, count: .set(1), first: last[3], last: last[3],
+                db, rule: .entryWithoutExit, key: key, count: .set(1), first: last[3], last: last[3],
                 evidence: ["\(last[1] as String)/\(last[2] as Int64)"], nowMS: nowMS
             ) { _ in
                 FindingText(
@@ -338,7 +339,7 @@ enum RuleEngine {
             }
         } else {
             try FindingTable.clear(
-                db, rule: "entry_without_exit", key: key, reason: "退室の記録が届いた (an exit was recorded, arrived late)",
+                db, rule: .entryWithoutExit, key: key, reason: "退室の記録が届いた (an exit was recorded, arrived late)",
                 nowMS: nowMS)
         }
     }
@@ -388,7 +389,7 @@ enum RuleEngine {
                 let day = BusinessCalendar.day(found[0].timeMS)
                 let key = "\(agent)|\(day)"
                 try FindingTable.raise(
-                    db, rule: "operation_after_card_removal", key: key, count: .add(Int64(found.count)),
+                    db, rule: .operationAfterCardRemoval, key: key, count: .add(Int64(found.count)),
                     first: found.map(\.timeMS).min()!, last: found.map(\.timeMS).max()!, evidence: found.map(\.ref),
                     nowMS: nowMS
                 ) {
@@ -467,11 +468,11 @@ enum RuleEngine {
         let key = "\(agent)|\(seq)"
         if missing.isEmpty {
             try FindingTable.clear(
-                db, rule: "malware_not_contained", key: key,
+                db, rule: .malwareNotContained, key: key,
                 reason: "遮断と報告が期限内に記録された (cut-off and report recorded in time)", nowMS: nowMS)
         } else {
             try FindingTable.raise(
-                db, rule: "malware_not_contained", key: key, count: .set(1), first: at, last: at,
+                db, rule: .malwareNotContained, key: key, count: .set(1), first: at, last: at,
                 evidence: ["\(agent)/\(seq)"],
                 nowMS: nowMS
             ) { _ in
@@ -489,19 +490,19 @@ enum RuleEngine {
     /// that findings no longer supported can be resolved).
     final class Tally {
         let recounting: Bool
-        private(set) var keys: [String: Set<String>] = [:]
+        private(set) var keys: [RuleID: Set<String>] = [:]
 
         init(recounting: Bool) { self.recounting = recounting }
 
         static var add: Tally { Tally(recounting: false) }
 
         func count(_ n: Int) -> FindingTable.Count { recounting ? .set(Int64(n)) : .add(Int64(n)) }
-        func raised(rule: String, key: String) { keys[rule, default: []].insert(key) }
+        func raised(rule: RuleID, key: String) { keys[rule, default: []].insert(key) }
     }
 
     /// Raises one finding per key over the events found, with their summaries (the first one's).
     static func raiseHits(
-        _ db: Database, rule: String, _ hits: [(row: Row, summary: FindingText)], key: (Row) -> String, _ nowMS: Int64,
+        _ db: Database, rule: RuleID, _ hits: [(row: Row, summary: FindingText)], key: (Row) -> String, _ nowMS: Int64,
         _ tally: Tally
     ) throws {
         var order: [String] = []
@@ -522,11 +523,11 @@ enum RuleEngine {
     }
 
     /// The register rules and the register each needs (an empty register judges nothing).
-    static let registerRules: [(rule: String, register: Register?)] = [
-        ("entry_without_permit", .permits), ("card_misuse", .cards), ("resident_card_handling", nil),
-        ("unapproved_device", .devices), ("unapproved_program", .programs),
-        ("maintenance_without_instruction", .maintenance),
-        ("maintenance_by_unnamed", .maintenance), ("watchlist_lookup", .watchlist),
+    static let registerRules: [(rule: RuleID, register: Register?)] = [
+        (.entryWithoutPermit, .permits), (.cardMisuse, .cards), (.residentCardHandling, nil),
+        (.unapprovedDevice, .devices), (.unapprovedProgram, .programs),
+        (.maintenanceWithoutInstruction, .maintenance),
+        (.maintenanceByUnnamed, .maintenance), (.watchlistLookup, .watchlist),
     ]
 
     /// Judges one JST day again against the registers as they now stand: every register rule over all that
@@ -583,7 +584,7 @@ enum RuleEngine {
                 db,
                 sql:
                     "SELECT key FROM findings WHERE rule = ? AND status != 'resolved' AND first_ms >= ? AND first_ms < ?",
-                arguments: [rule, start, start + 86_400_000])
+                arguments: [rule.rawValue, start, start + 86_400_000])
             // Whose register change cleared it (第9②): the register's last import, named in the resolution.
             let last = try lastImport(db, register ?? .stock)
             let changed = last.map {
@@ -598,7 +599,8 @@ enum RuleEngine {
             for key in standing where !(tally.keys[rule]?.contains(key) ?? false) {
                 if !interested.isEmpty,
                     let evidence = try String.fetchOne(
-                        db, sql: "SELECT evidence FROM findings WHERE rule = ? AND key = ?", arguments: [rule, key]),
+                        db, sql: "SELECT evidence FROM findings WHERE rule = ? AND key = ?",
+                        arguments: [rule.rawValue, key]),
                     !interested.isDisjoint(with: try HubStore.actors(of: FindingTable.decode(evidence), db: db))
                 {
                     continue
@@ -633,7 +635,7 @@ enum RuleEngine {
             let day = BusinessCalendar.day(entry.timeMS)
             let key = "\(entry.actor)|\(entry.subject)|\(day)"
             try FindingTable.raise(
-                db, rule: "entry_without_permit", key: key, count: tally.count(group.count),
+                db, rule: .entryWithoutPermit, key: key, count: tally.count(group.count),
                 first: group.map(\.timeMS).min()!, last: group.map(\.timeMS).max()!,
                 evidence: group.prefix(20).map(\.ref), nowMS: nowMS
             ) {
@@ -641,7 +643,7 @@ enum RuleEngine {
                     en: "\(entry.actor) entered \(entry.subject) on \(day) without a valid permit (\($0) time(s))",
                     ja: "\(entry.actor) が \(day) に有効な許可なく \(entry.subject) へ入室 (\($0) 回)")
             }
-            tally.raised(rule: "entry_without_permit", key: key)
+            tally.raised(rule: .entryWithoutPermit, key: key)
         }
     }
 
@@ -680,7 +682,7 @@ enum RuleEngine {
                 ))
         }
         try raiseHits(
-            db, rule: "card_misuse", hits, key: { "\($0.actor)|\(BusinessCalendar.day($0.timeMS))" }, nowMS, tally)
+            db, rule: .cardMisuse, hits, key: { "\($0.actor)|\(BusinessCalendar.day($0.timeMS))" }, nowMS, tally)
     }
 
     /// 住基カード handled against the stock register (第18): issued when the register does not hold it in
@@ -731,7 +733,7 @@ enum RuleEngine {
                 ))
         }
         try raiseHits(
-            db, rule: "resident_card_handling", hits,
+            db, rule: .residentCardHandling, hits,
             key: { "\($0.subject)|\($0.action)|\(BusinessCalendar.day($0.timeMS))" }, nowMS, tally)
     }
 
@@ -750,11 +752,11 @@ enum RuleEngine {
             let attrs = (try? JSONDecoder().decode([String: String].self, from: Data(change.attrs.utf8))) ?? [:]
             func forAgent(_ row: RegisterRow) -> Bool { row["agent"] == "*" || row["agent"] == change.agent }
             let approved: Bool
-            let rule: String
+            let rule: RuleID
             if change.action.hasPrefix("device_") {
                 // A removal shows the device was there: an unapproved one attached before the agent watched.
                 guard !devices.isEmpty else { continue }
-                rule = "unapproved_device"
+                rule = .unapprovedDevice
                 approved = devices.contains { row in
                     forAgent(row) && row["vendor"] == attrs["vendor"]?.lowercased()
                         && row["product"] == attrs["product"]?.lowercased()
@@ -764,11 +766,11 @@ enum RuleEngine {
                 // 第17②: deleting a program the register keeps on this terminal needs the 管理者's permission,
                 // which is the register changed first; removing one it never approved is no breach.
                 guard !programs.isEmpty else { continue }
-                rule = "unapproved_program"
+                rule = .unapprovedProgram
                 approved = !programs.contains { forAgent($0) && $0["subject"] == change.subject }
             } else {
                 guard !programs.isEmpty else { continue }
-                rule = "unapproved_program"
+                rule = .unapprovedProgram
                 approved = programs.contains { row in
                     forAgent(row) && row["subject"] == change.subject
                         && ((row["sha256"] ?? "").isEmpty || row["sha256"] == attrs["sha256"])
@@ -783,7 +785,7 @@ enum RuleEngine {
                 first: change.timeMS,
                 last: change.timeMS, evidence: [change.ref], nowMS: nowMS
             ) { _ in
-                rule == "unapproved_device"
+                rule == .unapprovedDevice
                     ? (change.action == "device_removed"
                         ? FindingText(
                             en:
@@ -830,9 +832,9 @@ enum RuleEngine {
                 guard let people = contractorPeople(contracts, contractor: contractor, day: day),
                     !people.contains(start.actor)
                 else { continue }
-                tally.raised(rule: "maintenance_by_unnamed", key: "\(start.agent)|\(start.seq)")
+                tally.raised(rule: .maintenanceByUnnamed, key: "\(start.agent)|\(start.seq)")
                 try FindingTable.raise(
-                    db, rule: "maintenance_by_unnamed", key: "\(start.agent)|\(start.seq)", count: .set(1),
+                    db, rule: .maintenanceByUnnamed, key: "\(start.agent)|\(start.seq)", count: .set(1),
                     first: start.timeMS,
                     last: start.timeMS, evidence: [start.ref], nowMS: nowMS
                 ) { _ in
@@ -845,9 +847,9 @@ enum RuleEngine {
                 }
                 continue
             }
-            tally.raised(rule: "maintenance_without_instruction", key: "\(start.agent)|\(start.seq)")
+            tally.raised(rule: .maintenanceWithoutInstruction, key: "\(start.agent)|\(start.seq)")
             try FindingTable.raise(
-                db, rule: "maintenance_without_instruction", key: "\(start.agent)|\(start.seq)", count: .set(1),
+                db, rule: .maintenanceWithoutInstruction, key: "\(start.agent)|\(start.seq)", count: .set(1),
                 first: start.timeMS,
                 last: start.timeMS, evidence: [start.ref], nowMS: nowMS
             ) { _ in
@@ -891,9 +893,9 @@ enum RuleEngine {
         }
         for key in order {
             let hit = hits[key]!
-            tally.raised(rule: "watchlist_lookup", key: key)
+            tally.raised(rule: .watchlistLookup, key: key)
             try FindingTable.raise(
-                db, rule: "watchlist_lookup", key: key, count: tally.count(hit.rows.count),
+                db, rule: .watchlistLookup, key: key, count: tally.count(hit.rows.count),
                 first: hit.rows.map(\.timeMS).min()!,
                 last: hit.rows.map(\.timeMS).max()!, evidence: hit.rows.prefix(20).map(\.ref), nowMS: nowMS
             ) {
@@ -958,12 +960,12 @@ enum RuleEngine {
                 BusinessCalendar.day(leftMS + Int64(settings.cardReturnDays) * 86_400_000) < today
             else {
                 try FindingTable.clear(
-                    db, rule: "card_not_returned", key: id,
+                    db, rule: .cardNotReturned, key: id,
                     reason: "返却・失効、または保持者が復帰 (returned, revoked, or its holder is back)", nowMS: nowMS)
                 continue
             }
             try FindingTable.raise(
-                db, rule: "card_not_returned", key: id, count: .set(1), first: leftMS, last: leftMS, evidence: [],
+                db, rule: .cardNotReturned, key: id, count: .set(1), first: leftMS, last: leftMS, evidence: [],
                 nowMS: nowMS
             ) { _ in
                 FindingText(
@@ -978,7 +980,7 @@ enum RuleEngine {
     static func logInconsistencies(_ db: Database, _ rows: [Row], _ nowMS: Int64) throws {
         for row in rows where row.kind == "agent" && row.action == "log_inconsistent" {
             try FindingTable.raise(
-                db, rule: "agent_integrity", key: "\(row.agent)|log_inconsistent", count: .add(1), first: row.timeMS,
+                db, rule: .agentIntegrity, key: "\(row.agent)|log_inconsistent", count: .add(1), first: row.timeMS,
                 last: row.timeMS,
                 evidence: [row.ref], nowMS: nowMS
             ) { _ in
@@ -1080,7 +1082,7 @@ enum RuleEngine {
                 let key = "\(agent)|\(check.what)"
                 if check.bad {
                     try FindingTable.raise(
-                        db, rule: "agent_integrity", key: key, count: .set(max(1, check.value)),
+                        db, rule: .agentIntegrity, key: key, count: .set(max(1, check.value)),
                         first: min(lastSeen, nowMS),
                         last: min(lastSeen, nowMS), evidence: [], nowMS: nowMS
                     ) { _ in check.summary }
@@ -1091,10 +1093,10 @@ enum RuleEngine {
                             "quake_shutdown": "第30 によるシステムの終了の後 (after a 第30 shutdown)",
                         ][purpose] ?? purpose
                     try FindingTable.clear(
-                        db, rule: "agent_integrity", key: key, reason: "意図された停止: \(why)", nowMS: nowMS)
+                        db, rule: .agentIntegrity, key: key, reason: "意図された停止: \(why)", nowMS: nowMS)
                 } else if check.what == "overdue" || check.what == "clock_skew" {
                     try FindingTable.clear(
-                        db, rule: "agent_integrity", key: key, reason: "正常に戻った (back to normal)", nowMS: nowMS)
+                        db, rule: .agentIntegrity, key: key, reason: "正常に戻った (back to normal)", nowMS: nowMS)
                 }
             }
         }

@@ -66,7 +66,7 @@ enum FindingTable {
     /// Adds `count` occurrences to a windowed rule's counter and returns its totals: one statement (an
     /// upsert returning the row), since it runs for most events.
     static func count(
-        _ db: Database, rule: String, key: String, add count: Int64, first: Int64, last: Int64, evidence: [String]
+        _ db: Database, rule: RuleID, key: String, add count: Int64, first: Int64, last: Int64, evidence: [String]
     ) throws -> (count: Int64, first: Int64, last: Int64, evidence: String) {
         let statement = try db.cachedStatement(
             sql: """
@@ -82,7 +82,7 @@ enum FindingTable {
                 """)
         guard
             let row = try GRDB.Row.fetchOne(
-                statement, arguments: [rule, key, count, first, last, encode(evidence)])
+                statement, arguments: [rule.rawValue, key, count, first, last, encode(evidence)])
         else { throw KirokuError(.internalError, "a rule counter could not be updated") }
         return (row[0], row[1], row[2], row[3])
     }
@@ -91,7 +91,7 @@ enum FindingTable {
 
     /// Creates or updates the finding of `rule` for `key`. New evidence on a resolved finding reopens it.
     static func raise(
-        _ db: Database, rule: String, key: String, count: Count, first: Int64, last: Int64, evidence: [String],
+        _ db: Database, rule: RuleID, key: String, count: Count, first: Int64, last: Int64, evidence: [String],
         nowMS: Int64,
         summary: (Int64) -> FindingText
     ) throws {
@@ -100,7 +100,7 @@ enum FindingTable {
                 sql:
                     "SELECT id, count, first_ms, last_ms, evidence, status, summary, summary_ja FROM findings WHERE rule = ? AND key = ?"
             ),
-            arguments: [rule, key])
+            arguments: [rule.rawValue, key])
         {
             let id: Int64 = row[0]
             let total: Int64 =
@@ -145,16 +145,16 @@ enum FindingTable {
                     INSERT INTO findings(rule, key, summary, summary_ja, first_ms, last_ms, count, evidence, created_ms, updated_ms)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: [rule, key, text.en, text.ja, first, last, total, encode(evidence), nowMS, nowMS])
+                arguments: [rule.rawValue, key, text.en, text.ja, first, last, total, encode(evidence), nowMS, nowMS])
         }
     }
 
     /// Resolves an open finding because the record no longer shows the breach (a late event closed it).
-    static func clear(_ db: Database, rule: String, key: String, reason: String, nowMS: Int64) throws {
+    static func clear(_ db: Database, rule: RuleID, key: String, reason: String, nowMS: Int64) throws {
         guard
             let id = try Int64.fetchOne(
                 db, sql: "SELECT id FROM findings WHERE rule = ? AND key = ? AND status != 'resolved'",
-                arguments: [rule, key])
+                arguments: [rule.rawValue, key])
         else { return }
         try db.execute(
             sql: "UPDATE findings SET status = 'resolved', updated_ms = ? WHERE id = ?", arguments: [nowMS, id])
@@ -215,8 +215,8 @@ extension HubStore {
     /// `rules` limits to those rules (an article's or a severity's); `seenSince` and `seenBefore` (epoch ms) to
     /// findings whose span of evidence reaches into that period.
     public func findings(
-        status: FindingStatus? = nil, rule: String? = nil, id: Int64? = nil, ids: [Int64]? = nil,
-        rules: [String]? = nil,
+        status: FindingStatus? = nil, rule: RuleID? = nil, id: Int64? = nil, ids: [Int64]? = nil,
+        rules: [RuleID]? = nil,
         seenSince: Int64? = nil,
         seenBefore: Int64? = nil, limit: Int = 1000
     ) async throws -> [Finding] {
@@ -232,7 +232,7 @@ extension HubStore {
             }
             if let rule {
                 conditions.append("rule = ?")
-                arguments.append(rule)
+                arguments.append(rule.rawValue)
             }
             if let id {
                 conditions.append("id = ?")
@@ -244,7 +244,7 @@ extension HubStore {
             }
             if let rules {
                 conditions.append("rule IN (\(rules.isEmpty ? "NULL" : rules.map { _ in "?" }.joined(separator: ",")))")
-                arguments.append(contentsOf: rules as [any DatabaseValueConvertible])
+                arguments.append(contentsOf: rules.map(\.rawValue) as [any DatabaseValueConvertible])
             }
             if let seenSince {
                 conditions.append("last_ms >= ?")

@@ -20,8 +20,9 @@ struct FindingController: HubController {
             guard named == nil || status != nil else {
                 throw KirokuError(.badQuery, "status is open, acknowledged or resolved")
             }
-            let rule = request.uri.queryParameters["rule"].map(String.init)
-            guard rule == nil || RuleInfo.named(rule!) != nil else {
+            let ruleName = request.uri.queryParameters["rule"].map(String.init)
+            let rule = ruleName.flatMap(RuleID.init(rawValue:))
+            guard ruleName == nil || rule != nil else {
                 throw KirokuError(.badQuery, "unknown rule; GET /v1/rules lists them")
             }
             return try Self.encode(try await self.list(status: status, rule: rule, context))
@@ -49,7 +50,7 @@ struct FindingController: HubController {
 
     /// Findings, newest first, for those who read the whole record.
     func list(
-        status: FindingStatus?, rule: String?, id: Int64? = nil, rules: [String]? = nil, seenSince: Int64? = nil,
+        status: FindingStatus?, rule: RuleID?, id: Int64? = nil, rules: [RuleID]? = nil, seenSince: Int64? = nil,
         seenBefore: Int64? = nil,
         limit: Int = 10_000, _ context: HubRequestContext
     ) async throws -> [Finding] {
