@@ -159,7 +159,7 @@ public struct Event: Sendable, Hashable {
             throw KirokuError(
                 .eventTooLarge, "event seq \(seq) is \(bytes.count) bytes; the limit is \(Event.maxBytes)")
         }
-        guard Hex.encode(SHA256.hash(data: bytes)) == hash else {
+        guard Hex.isEncoding(of: SHA256.hash(data: bytes), hash) else {
             throw KirokuError(.hashMismatch, "event seq \(seq): hash is not the SHA-256 of its canonical form")
         }
     }

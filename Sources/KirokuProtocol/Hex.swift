@@ -15,12 +15,16 @@ public enum Hex {
 
     /// The bytes of a lowercase hex string, or nil if it is not exactly that.
     public static func decode(_ text: String) -> [UInt8]? {
-        let utf8 = Array(text.utf8)
+        text.utf8.withContiguousStorageIfAvailable { decode(utf8: $0) } ?? decode(utf8: Array(text.utf8))
+    }
+
+    private static func decode<Digits: RandomAccessCollection<UInt8>>(utf8: Digits) -> [UInt8]?
+    where Digits.Index == Int {
         guard utf8.count % 2 == 0 else { return nil }
         var out: [UInt8] = []
         out.reserveCapacity(utf8.count / 2)
-        var index = 0
-        while index < utf8.count {
+        var index = utf8.startIndex
+        while index < utf8.endIndex {
             guard let high = value(utf8[index]), let low = value(utf8[index + 1]) else { return nil }
             out.append(high << 4 | low)
             index += 2
@@ -28,14 +32,21 @@ public enum Hex {
         return out
     }
 
+    /// True if `text` is the lowercase hex of `bytes` (a hash compared without making its text).
+    public static func isEncoding<Bytes: Sequence<UInt8>>(of bytes: Bytes, _ text: String) -> Bool {
+        var digits = text.utf8.makeIterator()
+        for byte in bytes {
+            guard digits.next() == Self.digits[Int(byte >> 4)], digits.next() == Self.digits[Int(byte & 0x0f)] else {
+                return false
+            }
+        }
+        return digits.next() == nil
+    }
+
     /// True if the string is `length` lowercase hex digits.
     public static func isLowercaseHex(_ text: String, length: Int) -> Bool {
-        var count = 0
-        for byte in text.utf8 {
-            guard value(byte) != nil else { return false }
-            count += 1
-        }
-        return count == length
+        guard text.utf8.count == length else { return false }
+        return text.utf8.allSatisfy { value($0) != nil }
     }
 
     private static func value(_ byte: UInt8) -> UInt8? {

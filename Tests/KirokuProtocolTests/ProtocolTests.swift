@@ -27,6 +27,35 @@ struct ProtocolTests {
         )
     }
 
+    @Test("Escapes at a string's ends, strings of escapes only, short and long strings")
+    func escapingRuns() {
+        func written(_ text: String) -> String {
+            var out: [UInt8] = []
+            CanonicalJSON.writeString(text, into: &out)
+            return String(decoding: out, as: UTF8.self)
+        }
+        #expect(written("") == "\"\"")
+        #expect(written("\"") == "\"\\\"\"")
+        #expect(written("\n\u{01}\\") == "\"\\n\\u0001\\\\\"")
+        #expect(written("\tab\n") == "\"\\tab\\n\"")
+        let long = String(repeating: "住民票コード 12345 ", count: 40)
+        #expect(written(long + "\"" + long) == "\"" + long + "\\\"" + long + "\"")
+    }
+
+    @Test("Hex: decoding, checking and comparing without making text")
+    func hex() {
+        let bytes: [UInt8] = [0x00, 0x9f, 0xab, 0xff]
+        #expect(Hex.encode(bytes) == "009fabff")
+        #expect(Hex.decode("009fabff") == bytes)
+        #expect(Hex.decode("009FABFF") == nil && Hex.decode("009") == nil && Hex.decode("0g") == nil)
+        #expect(Hex.isEncoding(of: bytes, "009fabff"))
+        #expect(!Hex.isEncoding(of: bytes, "009fabfe") && !Hex.isEncoding(of: bytes, "009fab"))
+        #expect(!Hex.isEncoding(of: bytes, "009fabff00") && !Hex.isEncoding(of: bytes, "009FABFF"))
+        #expect(Hex.isLowercaseHex("009fabff", length: 8))
+        #expect(!Hex.isLowercaseHex("009fabf", length: 8) && !Hex.isLowercaseHex("009fabfff", length: 8))
+        #expect(!Hex.isLowercaseHex("009fabfF", length: 8) && !Hex.isLowercaseHex("009fabfあ", length: 10))
+    }
+
     @Test("Nested values, integers and literals have one canonical form")
     func nested() {
         let value = JSONValue.object([
