@@ -52,6 +52,10 @@ struct RealClientTests {
         let agents = try await curl(hub, pki, cert: cert, key: key)
         #expect(agents.stdout.hasSuffix("\n501"), "\(agents.stdout)")
         #expect(agents.stdout.contains("\"not_on_this_store\""))
+        // The console says the same in Japanese, and links to no page that would refuse the same way.
+        let console = try await curl(hub, pki, cert: cert, key: key, path: "/")
+        #expect(console.stdout.hasSuffix("\n501") && console.stdout.contains("PostgreSQL"), "\(console.stdout)")
+        #expect(!console.stdout.contains("href=\"/events\"") && !console.stdout.contains("ダッシュボードへ"))
         // The log's proofs are served to anyone the CA certified, people included.
         let log = try await curl(hub, pki, cert: cert, key: key, path: "/v1/log/consistency?from=0&to=0")
         #expect(log.stdout.hasSuffix("\n200"), "\(log.stdout)")

@@ -277,7 +277,11 @@ struct ConsoleController: HubController {
             if ErrorMiddleware.wantsJSON(request) { return ErrorMiddleware.response(refusal) }
             var response = render(
                 "error", title: "要求を受け付けられません",
-                data: ["headline": refusal.code.japanese, "message": refusal.message, "code": refusal.code.rawValue],
+                data: [
+                    "headline": refusal.code.japanese, "message": refusal.message, "code": refusal.code.rawValue,
+                    // No links to pages that would refuse the same way (a hub on PostgreSQL, a stranger).
+                    "known": viewer != nil,
+                ],
                 viewer: viewer)
             response.status = .init(code: refusal.code.httpStatus)
             return response
@@ -290,6 +294,7 @@ struct ConsoleController: HubController {
             library.render(
                 [
                     "title": title, "body": body, "origin": configuration.origin, "who": viewer?.who ?? "",
+                    "known": viewer != nil,
                     "reader": viewer.map { !$0.ownOnly } ?? false, "unenforced": viewer?.lookup == .unenforced,
                     "contracts": viewer.map { $0.can(.readRecord) || $0.can(.submitDocuments) } ?? false,
                 ] as [String: Any], withTemplate: "layout") ?? ""

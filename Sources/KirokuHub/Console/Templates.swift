@@ -75,7 +75,7 @@ enum ConsoleTemplates {
         <a class="brand" href="/">記録 Kiroku</a><span class="origin">{{origin}}</span>
         <nav>
         {{#reader}}<a href="/">ダッシュボード</a>{{/reader}}
-        <a href="/events">記録の検索</a>
+        {{#known}}<a href="/events">記録の検索</a>{{/known}}
         {{#reader}}<a href="/findings">所見</a><a href="/reports">会議資料</a><a href="/agents">端末</a><a href="/registers">台帳</a><a href="/retention">保存と保全</a><a href="/integrity">完全性</a>{{/reader}}
         {{#contracts}}<a href="/submissions">委託の提出</a>{{/contracts}}
         </nav>
@@ -93,7 +93,7 @@ enum ConsoleTemplates {
 
     static let error = """
         <div class="error"><p><strong>{{headline}}</strong></p><p class="detail">{{message}} <code>{{code}}</code></p></div>
-        <p><a href="/">ダッシュボードへ</a> · <a href="/events">記録の検索へ</a></p>
+        {{#known}}<p><a href="/">ダッシュボードへ</a> · <a href="/events">記録の検索へ</a></p>{{/known}}
         """
 
     static let dashboard = """
