@@ -276,7 +276,9 @@ extension HubConfiguration {
 /// findings, rules, retention and the console stay on a hub with SQLite; `municipality` (required): the key
 /// every row starts with, so that one database can hold several, the same on every hub of one log; `cosigners`: the
 /// person ids whose certificates may hand the hub witnesses' cosignatures (the 会議's witness), since a hub on
-/// PostgreSQL keeps no people register to ask (default none: every cosignature refused). `sslmode` is
+/// PostgreSQL keeps no people register to ask (default none: every cosignature refused); `readers`: the person ids
+/// who may read the whole record there — events, agents' health, evidence bundles — for the same reason (default
+/// none: every person's query refused). `sslmode` is
 /// `disable`, `require` or `verify-full` (with `sslrootcert`, or the system's roots); its default is
 /// `verify-full`, and `disable` for `127.0.0.1`, `::1` and `localhost` only.
 public struct StoreSettings: Sendable, Codable, Equatable {
@@ -284,13 +286,14 @@ public struct StoreSettings: Sendable, Codable, Equatable {
     public var scope: String
     public var municipality: String?
     public var cosigners: [String] = []
+    public var readers: [String] = []
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case postgres, scope, municipality, cosigners
+        case postgres, scope, municipality, cosigners, readers
     }
 
     public init(
-        url: String, scope: String?, municipality: String? = nil, cosigners: [String] = [],
+        url: String, scope: String?, municipality: String? = nil, cosigners: [String] = [], readers: [String] = [],
         what: String = "store.postgres"
     ) throws {
         guard let scope else {
@@ -303,6 +306,15 @@ public struct StoreSettings: Sendable, Codable, Equatable {
         self.scope = scope
         self.municipality = municipality
         self.cosigners = cosigners
+        self.readers = readers
+        for (list, ids) in [("cosigners", cosigners), ("readers", readers)] {
+            for id in ids where !AgentID.isValid(id) {
+                throw KirokuError(
+                    .configuration,
+                    "store.\(list): '\(id.prefix(70))' is not a person id (1-64 of A-Z a-z 0-9 . _ -), as the person's certificate names it"
+                )
+            }
+        }
         _ = try location()
     }
 
@@ -313,7 +325,8 @@ public struct StoreSettings: Sendable, Codable, Equatable {
             url: try c.decode(String.self, forKey: .postgres),
             scope: try c.decodeIfPresent(String.self, forKey: .scope),
             municipality: try c.decodeIfPresent(String.self, forKey: .municipality),
-            cosigners: try c.decodeIfPresent([String].self, forKey: .cosigners) ?? [])
+            cosigners: try c.decodeIfPresent([String].self, forKey: .cosigners) ?? [],
+            readers: try c.decodeIfPresent([String].self, forKey: .readers) ?? [])
     }
 
     /// Where to connect, checked: refused with what to write when the URL, the scope or a setting is wrong.

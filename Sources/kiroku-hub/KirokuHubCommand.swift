@@ -101,7 +101,9 @@ struct KirokuHubCommand: AsyncParsableCommand {
                     configuration = HubConfiguration(ca: ca, certificate: cert, privateKey: key)
                 }
                 if let value = environment["KIROKU_HUB_DATABASE"] { configuration.database = value }
-                let storeVariables = ["SCOPE", "MUNICIPALITY", "COSIGNERS", "PASSWORD"].map { "KIROKU_HUB_STORE_\($0)" }
+                let storeVariables = ["SCOPE", "MUNICIPALITY", "COSIGNERS", "READERS", "PASSWORD"].map {
+                    "KIROKU_HUB_STORE_\($0)"
+                }
                 if environment["KIROKU_HUB_STORE"] == nil, configuration.store == nil,
                     let stray = storeVariables.first(where: { environment[$0] != nil })
                 {
@@ -113,13 +115,18 @@ struct KirokuHubCommand: AsyncParsableCommand {
                 if let value = environment["KIROKU_HUB_STORE"] {
                     // Over the file's store block, keeping what the environment does not say.
                     let file = configuration.store
-                    let cosigners = environment["KIROKU_HUB_STORE_COSIGNERS"].map {
-                        $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                    func list(_ name: String) -> [String]? {
+                        environment[name].map {
+                            $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+                                !$0.isEmpty
+                            }
+                        }
                     }
                     configuration.store = try StoreSettings(
                         url: value, scope: environment["KIROKU_HUB_STORE_SCOPE"] ?? file?.scope,
                         municipality: environment["KIROKU_HUB_STORE_MUNICIPALITY"] ?? file?.municipality,
-                        cosigners: cosigners ?? file?.cosigners ?? [],
+                        cosigners: list("KIROKU_HUB_STORE_COSIGNERS") ?? file?.cosigners ?? [],
+                        readers: list("KIROKU_HUB_STORE_READERS") ?? file?.readers ?? [],
                         what: "KIROKU_HUB_STORE")
                 }
                 if let value = environment["KIROKU_HUB_PORT"].flatMap(Int.init) { configuration.port = value }

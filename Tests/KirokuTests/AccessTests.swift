@@ -263,6 +263,18 @@ struct ExampleConfigurationTests {
         let location = try #require(try postgres.store?.location())
         #expect(location.host == "db.example.lg.jp" && location.port == 5432 && location.sslMode == .verifyFull)
         #expect(postgres.store?.municipality == "inagi" && postgres.store?.cosigners == ["kaigi01", "kaigi02"])
+        #expect(postgres.store?.readers == ["kanri01", "kaigi01", "kaigi02"])
+        // A reader or cosigner that no person certificate could name stops the hub, rather than letting no one in
+        // without a word.
+        for (list, id) in [("readers", "kanri 01"), ("cosigners", "")] {
+            #expect {
+                _ = try StoreSettings(
+                    url: "postgres://kiroku@127.0.0.1/kiroku", scope: "record", municipality: "inagi",
+                    cosigners: list == "cosigners" ? [id] : [], readers: list == "readers" ? [id] : [])
+            } throws: {
+                ($0 as? KirokuError)?.message.contains("store.\(list): '\(id)' is not a person id") == true
+            }
+        }
         // A setting for what only a hub on SQLite does, beside a PostgreSQL store: refused, not ignored.
         var ignored = postgres
         ignored.givenKeys.insert("retention")

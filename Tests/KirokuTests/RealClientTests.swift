@@ -30,7 +30,7 @@ struct RealClientTests {
     }
 
     @Test(
-        "A hub on PostgreSQL: curl as a person is told not_on_this_store, the log answers; a store setting that is wrong stops the hub"
+        "A hub on PostgreSQL: its readers query and export evidence that verifies, others are refused, people's other routes are not_on_this_store; a store setting that is wrong stops the hub"
     )
     func postgresHub() async throws {
         let temp = try TempDir("pg-hub")
@@ -43,15 +43,20 @@ struct RealClientTests {
             pki: pki, temp: temp,
             environment: [
                 "KIROKU_HUB_STORE": database, "KIROKU_HUB_STORE_SCOPE": "record",
-                "KIROKU_HUB_STORE_COSIGNERS": "kaigi01", "KIROKU_HUB_STORE_MUNICIPALITY": "test-city",
+                "KIROKU_HUB_STORE_COSIGNERS": "kaigi01", "KIROKU_HUB_STORE_READERS": "kanri01",
+                "KIROKU_HUB_STORE_MUNICIPALITY": "test-city",
                 "KIROKU_LANG": "en",
             ])
         defer { hub.stop() }
         let (cert, key) = (pki.certPath(.person, "kanri01"), pki.keyPath(.person, "kanri01"))
-        // People's routes need the people register, which this version keeps on SQLite only: refused, and why.
-        let agents = try await curl(hub, pki, cert: cert, key: key)
-        #expect(agents.stdout.hasSuffix("\n501"), "\(agents.stdout)")
-        #expect(agents.stdout.contains("\"not_on_this_store\""))
+        // Findings, registers and the console need what this version keeps on SQLite only: refused, and why.
+        let findings = try await curl(hub, pki, cert: cert, key: key, path: "/v1/findings")
+        #expect(findings.stdout.hasSuffix("\n501"), "\(findings.stdout)")
+        #expect(findings.stdout.contains("\"not_on_this_store\""))
+        // A person the configuration does not name as a reader reads nothing of the record.
+        let stranger = try await curl(
+            hub, pki, cert: pki.certPath(.person, "kaigi01"), key: pki.keyPath(.person, "kaigi01"))
+        #expect(stranger.stdout.hasSuffix("\n403") && stranger.stdout.contains("store.readers"), "\(stranger.stdout)")
         // The console says the same in Japanese, and links to no page that would refuse the same way.
         let console = try await curl(hub, pki, cert: cert, key: key, path: "/")
         #expect(console.stdout.hasSuffix("\n501") && console.stdout.contains("PostgreSQL"), "\(console.stdout)")
@@ -83,7 +88,9 @@ struct RealClientTests {
             ctl, ["log", "key", "--hub", hub.url, "--pki", pki.dir.path, "--as", "kaigi01"])
         #expect(hubKey.status == 0, "\(hubKey.stderr)")
         let witness = temp.file("witness")
-        #expect(try await runProgram(ctl, ["witness", "init", "--dir", witness, "--name", "kaigi.test/w"]).status == 0)
+        let created = try await runProgram(ctl, ["witness", "init", "--dir", witness, "--name", "kaigi.test/w"])
+        #expect(created.status == 0, "\(created.stderr)")
+        let witnessKey = String(created.stdout.split(separator: "\n").last ?? "")
         for (person, cosigns) in [("kanri01", false), ("kaigi01", true)] {
             let run = try await runProgram(
                 ctl,
@@ -94,6 +101,26 @@ struct RealClientTests {
             #expect((run.status == 0) == cosigns, "\(person): \(run.stdout)\(run.stderr)")
             #expect(cosigns || run.stderr.contains("not among the cosigners"), "\(run.stderr)")
         }
+        // The reader sees the terminal and its events, and exports evidence that both verifiers accept
+        // against the hub's key and the witness's.
+        let health = try await curl(hub, pki, cert: cert, key: key)
+        #expect(health.stdout.hasSuffix("\n200") && health.stdout.contains("\"t-1\""), "\(health.stdout)")
+        let asReader = ["--hub", hub.url, "--pki", pki.dir.path, "--as", "kanri01"]
+        let listed = try await runProgram(ctl, ["query", "--agent", "t-1"] + asReader)
+        #expect(
+            listed.status == 0 && listed.stdout.split(separator: "\n").count >= 5, "\(listed.stdout)\(listed.stderr)")
+        let bundle = temp.file("evidence.json")
+        let exported = try await runProgram(ctl, ["export", "--evidence", bundle, "--agent", "t-1"] + asReader)
+        #expect(exported.status == 0, "\(exported.stdout)\(exported.stderr)")
+        let hubKeyText = String(hubKey.stdout.split(separator: " ")[0])
+        let verified = try await runProgram(
+            ctl, ["verify", bundle, "--hub-key", hubKeyText, "--witness", witnessKey],
+            environment: ["KIROKU_LANG": "en"])
+        #expect(verified.status == 0 && verified.stdout.contains("VERIFIED: 5 event(s)"), "\(verified.stdout)")
+        let independent = try await runProgram(
+            "/usr/bin/env",
+            ["python3", RepositoryFiles.pythonVerifier, bundle, "--hub-key", hubKeyText, "--witness", witnessKey])
+        #expect(independent.status == 0 && independent.stdout.contains("\nVERIFIED: "), "\(independent.stdout)")
 
         // Wrong settings stop the hub before it listens, saying what to write.
         let base = [

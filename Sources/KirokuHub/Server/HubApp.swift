@@ -40,8 +40,13 @@ public enum HubApp {
             }
             let postgres = try await PostgresRecordStore.open(
                 settings, municipality: try settings.location().municipality, logger: logger)
-            let key = try loadOrCreateSigningKey(path: configuration.signingKeyPath)
-            try await postgres.bind(origin: configuration.origin, keyID: signingKeyID(key.publicKey))
+            do {
+                let key = try loadOrCreateSigningKey(path: configuration.signingKeyPath)
+                try await postgres.bind(origin: configuration.origin, keyID: signingKeyID(key.publicKey))
+            } catch {
+                await postgres.close()
+                throw error
+            }
             record = postgres
             house = nil
             logger.notice(
@@ -52,6 +57,22 @@ public enum HubApp {
             record = store
             house = store
         }
+        do {
+            return try await assemble(
+                configuration: configuration, logger: logger, onListening: onListening, record: record, house: house)
+        } catch {
+            // Not left connected to the database by a hub that will not run.
+            if let postgres = record as? PostgresRecordStore { await postgres.close() }
+            throw error
+        }
+    }
+
+    /// The rest of ``build(configuration:logger:onListening:)`` once the stores are open: keys, TLS, routes
+    /// and services.
+    static func assemble(
+        configuration: HubConfiguration, logger: Logger, onListening: @escaping @Sendable (Int) async -> Void,
+        record: any RecordStore, house: HubStore?
+    ) async throws -> some ApplicationProtocol {
         let key = try loadOrCreateSigningKey(path: configuration.signingKeyPath)
         let overlap = try configuration.overlapSigningKeys.map { try loadOrCreateSigningKey(path: $0) }
         if !overlap.isEmpty, let house {

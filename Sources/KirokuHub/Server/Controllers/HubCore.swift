@@ -78,15 +78,25 @@ struct HubCore: Sendable {
     func authorize(_ permission: Permission, _ context: HubRequestContext) async throws -> Identity {
         let identity = try Self.require(.person, context)
         // With the record on PostgreSQL there is no people register to ask: only the cosigners the hub's
-        // configuration names may hand in cosignatures; everything else people do is refused (not_on_this_store).
-        if house == nil, permission == .cosign {
-            guard configuration.store?.cosigners.contains(identity.id) == true else {
+        // configuration names may hand in cosignatures, and only its readers read the whole record; everything
+        // else people do is refused (not_on_this_store).
+        if house == nil, let store = configuration.store {
+            switch permission {
+            case .cosign where !store.cosigners.contains(identity.id):
                 throw KirokuError(
                     .notPermitted,
                     "\(identity.id) is not among the cosigners this hub's configuration names (store.cosigners); the 管理者 adds the 会議's witnesses there"
                 )
+            case .readRecord where !store.readers.contains(identity.id):
+                throw KirokuError(
+                    .notPermitted,
+                    "\(identity.id) is not among the readers this hub's configuration names (store.readers); the 管理者 adds those who read the whole record there"
+                )
+            case .cosign, .readRecord:
+                return identity
+            default:
+                break
             }
-            return identity
         }
         try permit(permission, identity, try await store.staff(identity.id, labels: configuration.roleLabels))
         return identity
@@ -116,6 +126,12 @@ struct HubCore: Sendable {
     /// Returns the actor every query of this person is limited to, or nil for the whole record.
     func readerLimit(_ context: HubRequestContext) async throws -> String? {
         let identity = try Self.require(.person, context)
+        if house == nil {
+            // No people register to say who reads only their own record: the configuration's readers read it
+            // whole, everyone else nothing.
+            try await authorize(.readRecord, context)
+            return nil
+        }
         let lookup = try await store.staff(identity.id, labels: configuration.roleLabels)
         if case .staff(let staff) = lookup, !staff.permissions.contains(.readRecord),
             staff.permissions.contains(.ownRecord)

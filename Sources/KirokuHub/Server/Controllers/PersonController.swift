@@ -23,6 +23,19 @@ struct PersonController: HubController {
         router.get("/v1/me") { _, context in
             let identity = try Self.require(.person, context)
             let labels = self.configuration.roleLabels
+            if core.house == nil, let store = configuration.store {
+                // A hub on PostgreSQL: what its configuration lets this person do (no people register there).
+                let permissions = [
+                    store.readers.contains(identity.id) ? Permission.readRecord : nil,
+                    store.cosigners.contains(identity.id) ? Permission.cosign : nil,
+                ].compactMap { $0 }
+                return try Self.encode(
+                    permissions.isEmpty
+                        ? MeAnswer(id: identity.id, status: "unknown")
+                        : MeAnswer(
+                            id: identity.id, status: "staff", roles: [], permissions: permissions.map(\.description),
+                            permissionsJapanese: permissions.map(\.japanese)))
+            }
             let answer: MeAnswer
             switch try await self.store.staff(identity.id, labels: labels) {
             case .unenforced:
