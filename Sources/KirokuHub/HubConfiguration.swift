@@ -329,6 +329,16 @@ public struct StoreSettings: Sendable, Codable, Equatable {
             readers: try c.decodeIfPresent([String].self, forKey: .readers) ?? [])
     }
 
+    /// Whether the configuration lets person `id` do `permission` on a hub whose record is here (no people register
+    /// there): read the whole record if named among `readers`, cosign if among `cosigners`, nothing else.
+    public func allows(_ permission: Permission, _ id: String) -> Bool {
+        switch permission {
+        case .readRecord: readers.contains(id)
+        case .cosign: cosigners.contains(id)
+        default: false
+        }
+    }
+
     /// Where to connect, checked: refused with what to write when the URL, the scope or a setting is wrong.
     public func location(environment: [String: String]? = nil) throws -> PostgresLocation {
         let environment = environment ?? ProcessInfo.processInfo.environment

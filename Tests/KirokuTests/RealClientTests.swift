@@ -57,10 +57,14 @@ struct RealClientTests {
         let stranger = try await curl(
             hub, pki, cert: pki.certPath(.person, "kaigi01"), key: pki.keyPath(.person, "kaigi01"))
         #expect(stranger.stdout.hasSuffix("\n403") && stranger.stdout.contains("store.readers"), "\(stranger.stdout)")
-        // The console says the same in Japanese, and links to no page that would refuse the same way.
-        let console = try await curl(hub, pki, cert: cert, key: key, path: "/")
+        // The console says the same in Japanese; a person who is not a reader is refused, on a page that links to
+        // no page that would refuse the same way.
+        let console = try await curl(hub, pki, cert: cert, key: key, path: "/findings")
         #expect(console.stdout.hasSuffix("\n501") && console.stdout.contains("PostgreSQL"), "\(console.stdout)")
-        #expect(!console.stdout.contains("href=\"/events\"") && !console.stdout.contains("ダッシュボードへ"))
+        let refused = try await curl(
+            hub, pki, cert: pki.certPath(.person, "kaigi01"), key: pki.keyPath(.person, "kaigi01"), path: "/events")
+        #expect(refused.stdout.hasSuffix("\n403") && refused.stdout.contains("store.readers"), "\(refused.stdout)")
+        #expect(!refused.stdout.contains("href=\"/events\"") && !refused.stdout.contains("ダッシュボードへ"))
         // The log's proofs are served to anyone the CA certified, people included.
         let log = try await curl(hub, pki, cert: cert, key: key, path: "/v1/log/consistency?from=0&to=0")
         #expect(log.stdout.hasSuffix("\n200"), "\(log.stdout)")
@@ -105,6 +109,21 @@ struct RealClientTests {
         // against the hub's key and the witness's.
         let health = try await curl(hub, pki, cert: cert, key: key)
         #expect(health.stdout.hasSuffix("\n200") && health.stdout.contains("\"t-1\""), "\(health.stdout)")
+        // In the console too: the dashboard sends the reader to the search (no findings here), which lists the
+        // terminal's five events and links only to the pages this hub serves; the CSV has them; the integrity page
+        // shows the checkpoint the witness cosigned.
+        let start = try await curl(hub, pki, cert: cert, key: key, path: "/")
+        #expect(start.stdout.hasSuffix("\n303"), "\(start.stdout)")
+        let search = try await curl(hub, pki, cert: cert, key: key, path: "/events?agent=t-1")
+        #expect(search.stdout.hasSuffix("\n200") && search.stdout.contains("記録の検索"), "\(search.stdout)")
+        #expect(search.stdout.components(separatedBy: "<td>t-1<span class=\"seq\">").count - 1 == 5, "\(search.stdout)")
+        #expect(!search.stdout.contains("href=\"/findings\"") && search.stdout.contains("href=\"/integrity\""))
+        let table = try await curl(hub, pki, cert: cert, key: key, path: "/events.csv?agent=t-1")
+        #expect(
+            table.stdout.split(whereSeparator: \.isNewline).filter { $0.contains(",t-1,") }.count == 5,
+            "\(table.stdout)")
+        let integrity = try await curl(hub, pki, cert: cert, key: key, path: "/integrity")
+        #expect(integrity.stdout.hasSuffix("\n200") && integrity.stdout.contains("連署しています"), "\(integrity.stdout)")
         let asReader = ["--hub", hub.url, "--pki", pki.dir.path, "--as", "kanri01"]
         let listed = try await runProgram(ctl, ["query", "--agent", "t-1"] + asReader)
         #expect(

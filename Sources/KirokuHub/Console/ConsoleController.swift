@@ -49,7 +49,10 @@ struct ConsoleController: HubController {
                 body: .init(byteBuffer: ByteBuffer(string: ConsoleTemplates.css)))
         }
         router.get("/") { request, context in
-            await self.page(request, context) { try await self.dashboard($0, context) }
+            await self.page(request, context) { viewer in
+                // A hub on PostgreSQL has no findings or registers to show: its readers start at the search.
+                core.house == nil ? Self.seeOther("/events") : try await self.dashboard(viewer, context)
+            }
         }
         router.get("/events") { request, context in
             await self.page(request, context) { try await self.search($0, request, context) }
@@ -236,7 +239,11 @@ struct ConsoleController: HubController {
         var ownOnly: Bool
         var core: HubCore
 
-        func can(_ permission: Permission) -> Bool { (try? core.permit(permission, identity, lookup)) != nil }
+        func can(_ permission: Permission) -> Bool {
+            // On a hub whose record is on PostgreSQL, what its configuration names the person for.
+            if core.house == nil { return core.configuration.store?.allows(permission, identity.id) ?? false }
+            return (try? core.permit(permission, identity, lookup)) != nil
+        }
 
         var who: String {
             let name = names[identity.id].map { "\($0) " } ?? ""
@@ -250,6 +257,11 @@ struct ConsoleController: HubController {
 
     func viewer(_ context: HubRequestContext) async throws -> Viewer {
         let identity = try Self.require(.person, context)
+        if core.house == nil {
+            // No people register there: its readers see the record's pages, everyone else is refused.
+            try await authorize(.readRecord, context)
+            return Viewer(identity: identity, lookup: .unknown, names: [:], ownOnly: false, core: core)
+        }
         let lookup = try await store.staff(identity.id, labels: configuration.roleLabels)
         let ownOnly = try await readerLimit(context) != nil
         var names: [String: String] = [:]
@@ -296,7 +308,10 @@ struct ConsoleController: HubController {
                     "title": title, "body": body, "origin": configuration.origin, "who": viewer?.who ?? "",
                     "known": viewer != nil,
                     "reader": viewer.map { !$0.ownOnly } ?? false, "unenforced": viewer?.lookup == .unenforced,
-                    "contracts": viewer.map { $0.can(.readRecord) || $0.can(.submitDocuments) } ?? false,
+                    // Findings, registers, reports, retention and submissions are kept on SQLite only.
+                    "house": core.house != nil,
+                    "contracts": core.house != nil
+                        && (viewer.map { $0.can(.readRecord) || $0.can(.submitDocuments) } ?? false),
                 ] as [String: Any], withTemplate: "layout") ?? ""
         return Response(
             status: .ok, headers: Self.pageHeaders("text/html; charset=utf-8"),
@@ -885,8 +900,8 @@ struct ConsoleController: HubController {
                 "fingerprint": SHA256.hash(data: key.rawRepresentation).map { String(format: "%02x", $0) }.joined(),
             ]
         }
-        let newest = try await store.checkpoint(size: nil)
-        let cosigned = try await store.newestCosignedCheckpoint()
+        let newest = try await record.checkpoint(size: nil)
+        let cosigned = try await record.newestCosignedCheckpoint()
         let witnessNote: String
         if let cosigned {
             witnessNote =

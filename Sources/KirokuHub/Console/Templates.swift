@@ -74,9 +74,9 @@ enum ConsoleTemplates {
         <header>
         <a class="brand" href="/">記録 Kiroku</a><span class="origin">{{origin}}</span>
         <nav>
-        {{#reader}}<a href="/">ダッシュボード</a>{{/reader}}
+        {{#reader}}{{#house}}<a href="/">ダッシュボード</a>{{/house}}{{/reader}}
         {{#known}}<a href="/events">記録の検索</a>{{/known}}
-        {{#reader}}<a href="/findings">所見</a><a href="/reports">会議資料</a><a href="/agents">端末</a><a href="/registers">台帳</a><a href="/retention">保存と保全</a><a href="/integrity">完全性</a>{{/reader}}
+        {{#reader}}{{#house}}<a href="/findings">所見</a><a href="/reports">会議資料</a><a href="/agents">端末</a><a href="/registers">台帳</a><a href="/retention">保存と保全</a>{{/house}}<a href="/integrity">完全性</a>{{/reader}}
         {{#contracts}}<a href="/submissions">委託の提出</a>{{/contracts}}
         </nav>
         <div class="who">{{who}}</div>

@@ -80,23 +80,17 @@ struct HubCore: Sendable {
         // With the record on PostgreSQL there is no people register to ask: only the cosigners the hub's
         // configuration names may hand in cosignatures, and only its readers read the whole record; everything
         // else people do is refused (not_on_this_store).
-        if house == nil, let store = configuration.store {
-            switch permission {
-            case .cosign where !store.cosigners.contains(identity.id):
+        if house == nil, let store = configuration.store, permission == .cosign || permission == .readRecord {
+            guard store.allows(permission, identity.id) else {
+                let (list, who) =
+                    permission == .cosign
+                    ? ("cosigners", "the 会議's witnesses") : ("readers", "those who read the whole record")
                 throw KirokuError(
                     .notPermitted,
-                    "\(identity.id) is not among the cosigners this hub's configuration names (store.cosigners); the 管理者 adds the 会議's witnesses there"
+                    "\(identity.id) is not among the \(list) this hub's configuration names (store.\(list)); the 管理者 adds \(who) there"
                 )
-            case .readRecord where !store.readers.contains(identity.id):
-                throw KirokuError(
-                    .notPermitted,
-                    "\(identity.id) is not among the readers this hub's configuration names (store.readers); the 管理者 adds those who read the whole record there"
-                )
-            case .cosign, .readRecord:
-                return identity
-            default:
-                break
             }
+            return identity
         }
         try permit(permission, identity, try await store.staff(identity.id, labels: configuration.roleLabels))
         return identity

@@ -25,10 +25,7 @@ struct PersonController: HubController {
             let labels = self.configuration.roleLabels
             if core.house == nil, let store = configuration.store {
                 // A hub on PostgreSQL: what its configuration lets this person do (no people register there).
-                let permissions = [
-                    store.readers.contains(identity.id) ? Permission.readRecord : nil,
-                    store.cosigners.contains(identity.id) ? Permission.cosign : nil,
-                ].compactMap { $0 }
+                let permissions = [Permission.readRecord, .cosign].filter { store.allows($0, identity.id) }
                 return try Self.encode(
                     permissions.isEmpty
                         ? MeAnswer(id: identity.id, status: "unknown")
