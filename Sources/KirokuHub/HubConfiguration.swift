@@ -273,7 +273,7 @@ extension HubConfiguration {
 /// Keys: `postgres` (required), a URL `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=…&sslrootcert=FILE]`
 /// (the password may instead come from `KIROKU_HUB_STORE_PASSWORD`); `scope` (required): what the store keeps,
 /// and in this version the only value is `record` — events, agents and the Merkle log, while people, registers,
-/// findings, rules, retention and the console stay on a hub with SQLite; `municipality` (required): the key
+/// findings, rules, retention and the console's pages beyond the search and integrity stay on a hub with SQLite; `municipality` (required): the key
 /// every row starts with, so that one database can hold several, the same on every hub of one log; `cosigners`: the
 /// person ids whose certificates may hand the hub witnesses' cosignatures (the 会議's witness), since a hub on
 /// PostgreSQL keeps no people register to ask (default none: every cosignature refused); `readers`: the person ids

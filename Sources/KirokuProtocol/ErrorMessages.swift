@@ -41,7 +41,8 @@ extension ErrorCode {
         .notPermitted: "この操作・閲覧は、あなたの役割では許可されていません。",
         .badQuery: "入力に誤りがあります。何も変更していません。",
         .notFound: "見つかりません。",
-        .notOnThisStore: "このハブは記録を PostgreSQL に保管しており、この機能 (職員名簿・台帳・指摘・画面など) は SQLite のハブで提供しています。",
+        .notOnThisStore:
+            "このハブは記録を PostgreSQL に保管しています。所見・台帳・会議資料・保存と保全・委託の提出などは SQLite のハブで提供しています (記録の検索と完全性は、設定の readers に名のある人が使えます)。",
         .internalError: "ハブが要求を処理できませんでした。何も変更していません。",
         .configuration: "設定に誤りがあります。",
         .journal: "端末の記録 (ジャーナル) を読み書きできません。",

@@ -47,6 +47,11 @@ public struct EventQuery: Sendable, Equatable {
         }
         from = parameters["from"].flatMap(Timestamp.init(rfc3339:))
         to = parameters["to"].flatMap(Timestamp.init(rfc3339:))
+        for name in ["agent", "site", "kind", "action", "actor", "subject"]
+        where parameters[name]?.utf8.contains(0) == true {
+            // No event holds U+0000 (§2), and PostgreSQL cannot compare a text that holds one.
+            throw KirokuError(.badQuery, "\(name) contains U+0000, which no event holds")
+        }
         agent = parameters["agent"]
         site = parameters["site"]
         kind = parameters["kind"]

@@ -112,8 +112,10 @@ struct KirokuHubCommand: AsyncParsableCommand {
                         "\(stray) is set but KIROKU_HUB_STORE is not: say where the record is (postgres://…), or unset it"
                     )
                 }
-                if let value = environment["KIROKU_HUB_STORE"] {
-                    // Over the file's store block, keeping what the environment does not say.
+                if let value = environment["KIROKU_HUB_STORE"] ?? configuration.store?.postgres {
+                    // Over the file's store block, keeping what the environment does not say (and the
+                    // KIROKU_HUB_STORE_* variables count beside a file's store block too, not only beside
+                    // KIROKU_HUB_STORE).
                     let file = configuration.store
                     func list(_ name: String) -> [String]? {
                         environment[name].map {
@@ -127,7 +129,7 @@ struct KirokuHubCommand: AsyncParsableCommand {
                         municipality: environment["KIROKU_HUB_STORE_MUNICIPALITY"] ?? file?.municipality,
                         cosigners: list("KIROKU_HUB_STORE_COSIGNERS") ?? file?.cosigners ?? [],
                         readers: list("KIROKU_HUB_STORE_READERS") ?? file?.readers ?? [],
-                        what: "KIROKU_HUB_STORE")
+                        what: environment["KIROKU_HUB_STORE"] != nil ? "KIROKU_HUB_STORE" : "store.postgres")
                 }
                 if let value = environment["KIROKU_HUB_PORT"].flatMap(Int.init) { configuration.port = value }
                 if let host { configuration.host = host }

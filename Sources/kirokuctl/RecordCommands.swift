@@ -139,6 +139,22 @@ struct WhoAmI: KirokuCommand {
                 localized(
                     "\(id)：職員台帳にありません。ハブはこの問い以外のすべてを拒否します",
                     en: "\(id): not in the people register; the hub refuses you everything but this question"))
+        case "configured":
+            // A hub whose record is on PostgreSQL: no people register; its configuration names who may do what.
+            print(
+                localized(
+                    "\(id)：このハブの設定 (store.readers・store.cosigners) に名があります",
+                    en: "\(id): named in this hub's configuration (store.readers, store.cosigners)"))
+            for permission in (prefersJapanese ? me.permissionsJapanese : me.permissions) ?? [] {
+                print(localized("  できること：\(permission)", en: "  may: \(permission)"))
+            }
+        case "not_named":
+            print(
+                localized(
+                    "\(id)：このハブの設定 (store.readers・store.cosigners) に名がありません。記録は読めません",
+                    en:
+                        "\(id): not named in this hub's configuration (store.readers, store.cosigners); you cannot read the record"
+                ))
         case "left":
             print(
                 localized(

@@ -604,6 +604,18 @@ struct RuleTextTests {
 
 @Suite("Query strings")
 struct QueryStringTests {
+    @Test("A filter holding U+0000 is a bad query on every store (no event holds one)")
+    func nulFilter() {
+        for name in ["agent", "site", "action", "actor", "subject"] {
+            #expect {
+                _ = try EventQuery(parameters: [name: "a\u{0}b"])
+            } throws: {
+                ($0 as? KirokuError)?.code == .badQuery && ($0 as? KirokuError)?.message.contains("U+0000") == true
+            }
+        }
+        #expect((try? EventQuery(parameters: ["actor": "P0001", "subject": "住民 1"])) != nil)
+    }
+
     @Test("Values are percent-encoded but for ASCII letters, digits and -._~; names come in order")
     func encode() {
         #expect(QueryString.percent("住 +a-._~Z9") == "%E4%BD%8F%20%2Ba-._~Z9")

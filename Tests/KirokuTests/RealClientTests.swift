@@ -37,6 +37,7 @@ struct RealClientTests {
         let pki = try TestPKI(in: temp)
         try pki.person("kanri01")
         try pki.person("kaigi01")
+        try pki.person("sousa01")
         try pki.agent("t-1")
         let database = try await TestPostgres.createDatabase()
         let hub = try await HubProcess(
@@ -99,7 +100,8 @@ struct RealClientTests {
             let run = try await runProgram(
                 ctl,
                 [
-                    "witness", "run", "--dir", witness, "--hub-key", String(hubKey.stdout.split(separator: " ")[0]),
+                    "witness", "run", "--dir", witness, "--hub-key",
+                    String(hubKey.stdout.split(separator: " ").first ?? ""),
                     "--hub", hub.url, "--pki", pki.dir.path, "--as", person,
                 ])
             #expect((run.status == 0) == cosigns, "\(person): \(run.stdout)\(run.stderr)")
@@ -122,16 +124,47 @@ struct RealClientTests {
         #expect(
             table.stdout.split(whereSeparator: \.isNewline).filter { $0.contains(",t-1,") }.count == 5,
             "\(table.stdout)")
+        // Nobody else reads the record, by any route; the reader changes nothing and sees no page that needs
+        // what is kept on SQLite.
+        for path in ["/v1/events?agent=t-1", "/v1/evidence?agent=t-1", "/events.csv?agent=t-1", "/integrity"] {
+            let other = try await curl(
+                hub, pki, cert: pki.certPath(.person, "kaigi01"), key: pki.keyPath(.person, "kaigi01"), path: path)
+            #expect(other.stdout.hasSuffix("\n403") && !other.stdout.contains("P1000"), "\(path): \(other.stdout)")
+        }
+        // A NUL in a filter (no event holds one, and PostgreSQL cannot compare it) is a bad query, not a failure.
+        let nul = try await curl(hub, pki, cert: cert, key: key, path: "/v1/events?actor=a%00b")
+        #expect(nul.stdout.hasSuffix("\n400") && nul.stdout.contains("U+0000"), "\(nul.stdout)")
+        for path in ["/v1/retention", "/agents", "/reports", "/registers", "/retention"] {
+            let outcome = try await curl(hub, pki, cert: cert, key: key, path: path)
+            #expect(outcome.stdout.hasSuffix("\n501"), "\(path): \(outcome.stdout)")
+        }
+        let acknowledge = try await runProgram(
+            "/usr/bin/curl",
+            [
+                "-sS", "--max-time", "20", "--cacert", pki.caPath, "--cert", cert, "--key", key, "-H",
+                "Content-Type: application/json", "--data", #"{"reason": "x"}"#, "-w", "\n%{http_code}",
+                "\(hub.url)/v1/findings/1/acknowledge",
+            ])
+        #expect(acknowledge.stdout.hasSuffix("\n501"), "\(acknowledge.stdout)")
         let integrity = try await curl(hub, pki, cert: cert, key: key, path: "/integrity")
         #expect(integrity.stdout.hasSuffix("\n200") && integrity.stdout.contains("連署しています"), "\(integrity.stdout)")
         let asReader = ["--hub", hub.url, "--pki", pki.dir.path, "--as", "kanri01"]
+        for (person, words) in [
+            ("kanri01", "named in this hub's configuration"), ("sousa01", "not named in this hub's configuration"),
+        ] {
+            let who = try await runProgram(
+                ctl, ["whoami", "--hub", hub.url, "--pki", pki.dir.path, "--as", person],
+                environment: ["KIROKU_LANG": "en"])
+            #expect(who.stdout.contains(words), "\(person): \(who.stdout)\(who.stderr)")
+        }
         let listed = try await runProgram(ctl, ["query", "--agent", "t-1"] + asReader)
         #expect(
-            listed.status == 0 && listed.stdout.split(separator: "\n").count >= 5, "\(listed.stdout)\(listed.stderr)")
+            listed.status == 0 && listed.stdout.components(separatedBy: "t-1").count - 1 >= 5,
+            "\(listed.stdout)\(listed.stderr)")
         let bundle = temp.file("evidence.json")
         let exported = try await runProgram(ctl, ["export", "--evidence", bundle, "--agent", "t-1"] + asReader)
         #expect(exported.status == 0, "\(exported.stdout)\(exported.stderr)")
-        let hubKeyText = String(hubKey.stdout.split(separator: " ")[0])
+        let hubKeyText = String(hubKey.stdout.split(separator: " ").first ?? "")
         let verified = try await runProgram(
             ctl, ["verify", bundle, "--hub-key", hubKeyText, "--witness", witnessKey],
             environment: ["KIROKU_LANG": "en"])
@@ -140,6 +173,29 @@ struct RealClientTests {
             "/usr/bin/env",
             ["python3", RepositoryFiles.pythonVerifier, bundle, "--hub-key", hubKeyText, "--witness", witnessKey])
         #expect(independent.status == 0 && independent.stdout.contains("\nVERIFIED: "), "\(independent.stdout)")
+
+        // The KIROKU_HUB_STORE_* variables are laid over a configuration file's store block too, not only over
+        // KIROKU_HUB_STORE: a reader named there that no certificate could carry stops the hub.
+        let file = temp.file("hub.json")
+        try Data(
+            CanonicalJSON.encode(
+                .object([
+                    "ca": .string(pki.caPath), "certificate": .string(pki.certPath(.hub, "hub")),
+                    "private_key": .string(pki.keyPath(.hub, "hub")),
+                    "revocation_list": .string(pki.dir.appending(path: "revoked.txt").path),
+                    "signing_key": .string(temp.file("file/receipt.key")), "port": .integer(0),
+                    "store": .object([
+                        "postgres": .string(database), "scope": .string("record"),
+                        "municipality": .string("test-city"), "readers": .array([.string("kanri01")]),
+                    ]),
+                ]))
+        ).write(to: URL(filePath: file))
+        let overlaid = try await runProgram(
+            Binaries.path("kiroku-hub"), ["run", "--config", file],
+            environment: ["KIROKU_HUB_STORE_READERS": "kanri 01", "KIROKU_LANG": "en"])
+        #expect(
+            overlaid.status == 2 && overlaid.stderr.contains("store.readers: 'kanri 01' is not a person id"),
+            "\(overlaid.stderr)")
 
         // Wrong settings stop the hub before it listens, saying what to write.
         let base = [

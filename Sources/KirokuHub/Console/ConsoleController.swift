@@ -146,6 +146,7 @@ struct ConsoleController: HubController {
         router.get("/reports") { request, context in
             await self.page(request, context) { viewer in
                 try await self.authorize(.readRecord, context)
+                _ = try self.store  // the report reads findings: not on a hub whose record is on PostgreSQL
                 let now = Timestamp(date: Date()).withOffset(minutes: Timestamp.jstOffsetMinutes).rfc3339
                 let year = Int(now.prefix(4)) ?? 2026
                 let month = Int(now.dropFirst(5).prefix(2)) ?? 4
@@ -292,7 +293,7 @@ struct ConsoleController: HubController {
                 data: [
                     "headline": refusal.code.japanese, "message": refusal.message, "code": refusal.code.rawValue,
                     // No links to pages that would refuse the same way (a hub on PostgreSQL, a stranger).
-                    "known": viewer != nil,
+                    "known": viewer != nil, "house": core.house != nil,
                 ],
                 viewer: viewer)
             response.status = .init(code: refusal.code.httpStatus)
@@ -698,6 +699,9 @@ struct ConsoleController: HubController {
     }
 
     func agentList(_ viewer: Viewer, _ context: HubRequestContext) async throws -> Response {
+        // Each terminal's page shows its newest events and declared shutdowns, kept on SQLite: the list is
+        // offered only where those pages open.
+        _ = try store
         let rows = try await agents.health(context).map(healthRow)
         return render("agents", title: "端末", data: ["rows": rows], viewer: viewer)
     }

@@ -72,7 +72,7 @@ enum ConsoleTemplates {
         </head>
         <body>
         <header>
-        <a class="brand" href="/">記録 Kiroku</a><span class="origin">{{origin}}</span>
+        {{#known}}<a class="brand" href="/">記録 Kiroku</a>{{/known}}{{^known}}<span class="brand">記録 Kiroku</span>{{/known}}<span class="origin">{{origin}}</span>
         <nav>
         {{#reader}}{{#house}}<a href="/">ダッシュボード</a>{{/house}}{{/reader}}
         {{#known}}<a href="/events">記録の検索</a>{{/known}}
@@ -93,7 +93,7 @@ enum ConsoleTemplates {
 
     static let error = """
         <div class="error"><p><strong>{{headline}}</strong></p><p class="detail">{{message}} <code>{{code}}</code></p></div>
-        {{#known}}<p><a href="/">ダッシュボードへ</a> · <a href="/events">記録の検索へ</a></p>{{/known}}
+        {{#known}}<p>{{#house}}<a href="/">ダッシュボードへ</a> · {{/house}}<a href="/events">記録の検索へ</a></p>{{/known}}
         """
 
     static let dashboard = """

@@ -50,8 +50,16 @@ public enum HubApp {
             record = postgres
             house = nil
             logger.notice(
-                "the record is on PostgreSQL: this hub takes agents' events and serves the Merkle log; people, registers, findings, rules, retention and the console are served by a hub on SQLite in this version",
-                metadata: ["kiroku.store": "\(postgres.location)"])
+                "the record is on PostgreSQL: this hub takes agents' events, serves the Merkle log, and lets the configuration's readers search the record and export evidence; people, registers, findings, rules, retention and the console's other pages are served by a hub on SQLite in this version",
+                metadata: [
+                    "kiroku.store": "\(postgres.location)", "kiroku.readers": "\(settings.readers)",
+                    "kiroku.cosigners": "\(settings.cosigners)",
+                ])
+            if settings.readers.isEmpty {
+                logger.warning(
+                    "no readers are named (store.readers, KIROKU_HUB_STORE_READERS): nobody can read the record through this hub"
+                )
+            }
         } else {
             let store = try HubStore.open(path: configuration.database)
             record = store

@@ -19,14 +19,14 @@ struct HubCore: Sendable {
     let configuration: HubConfiguration
 
     /// The SQLite store that keeps the registers, findings and the rest; on a PostgreSQL hub every route
-    /// that needs them is refused with `not_on_this_store`, people's among them (their roles are in the people
-    /// register).
+    /// that needs them is refused with `not_on_this_store` (what the configuration's readers and cosigners may do
+    /// there needs only the record).
     var store: HubStore {
         get throws(KirokuError) {
             guard let house else {
                 throw KirokuError(
                     .notOnThisStore,
-                    "this hub keeps the record on PostgreSQL, which in this version holds events, agents and the Merkle log only; people, registers, findings, the console and submissions are served by a hub on SQLite"
+                    "this hub keeps the record on PostgreSQL, which in this version holds events, agents and the Merkle log only; people, registers, findings, reports, retention, submissions and the console's other pages are served by a hub on SQLite"
                 )
             }
             return house
@@ -87,7 +87,7 @@ struct HubCore: Sendable {
                     ? ("cosigners", "the 会議's witnesses") : ("readers", "those who read the whole record")
                 throw KirokuError(
                     .notPermitted,
-                    "\(identity.id) is not among the \(list) this hub's configuration names (store.\(list)); the 管理者 adds \(who) there"
+                    "\(identity.id) is not among the \(list) this hub's configuration names (store.\(list), or KIROKU_HUB_STORE_\(list.uppercased())); the 管理者 adds \(who) there"
                 )
             }
             return identity

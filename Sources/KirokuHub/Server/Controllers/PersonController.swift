@@ -27,11 +27,10 @@ struct PersonController: HubController {
                 // A hub on PostgreSQL: what its configuration lets this person do (no people register there).
                 let permissions = [Permission.readRecord, .cosign].filter { store.allows($0, identity.id) }
                 return try Self.encode(
-                    permissions.isEmpty
-                        ? MeAnswer(id: identity.id, status: "unknown")
-                        : MeAnswer(
-                            id: identity.id, status: "staff", roles: [], permissions: permissions.map(\.description),
-                            permissionsJapanese: permissions.map(\.japanese)))
+                    MeAnswer(
+                        id: identity.id, status: permissions.isEmpty ? "not_named" : "configured",
+                        permissions: permissions.map(\.description),
+                        permissionsJapanese: permissions.map(\.japanese)))
             }
             let answer: MeAnswer
             switch try await self.store.staff(identity.id, labels: labels) {

@@ -27,6 +27,8 @@ struct RetentionController: HubController {
         }
         router.get("/v1/retention") { _, context in
             try await authorize(.readRecord, context)
+            // Only where the purge runs: on a hub whose record is on PostgreSQL it does not (not_on_this_store).
+            _ = try store
             return try Self.encode(configuration.retention)
         }
         router.post("/v1/retention/purge") { request, context in
