@@ -27,6 +27,11 @@ func option(_ name: String, _ fallback: Int) -> Int {
     else { return fallback }
     return value
 }
+/// A text option, or nil.
+func textOption(_ name: String) -> String? {
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
+    return arguments[index + 1]
+}
 let binDir = URL(filePath: CommandLine.arguments[0]).deletingLastPathComponent()
 let work = URL(filePath: NSTemporaryDirectory()).appending(path: "kiroku-bench-\(getpid())")
 try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
@@ -37,8 +42,10 @@ func seconds(_ duration: Duration) -> Double {
 }
 func rate(_ count: Int, _ duration: Duration) -> Double { Double(count) / seconds(duration) }
 func fmt(_ value: Double) -> String { String(format: value >= 100 ? "%.0f" : "%.2f", value) }
+/// Writes a line at once, also into a file: a long run's early figures are not lost if a later step fails.
+func say(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
 func line(_ name: String, _ value: Double, unit: String, baseline: Double, baselineName: String, aim: String) {
-    print(
+    say(
         "\(name.padding(toLength: 44, withPad: " ", startingAt: 0)) \(fmt(value).leftPad(10)) \(unit)   baseline \(baselineName): \(fmt(baseline)) \(unit)   ratio \(String(format: "%.2f", value / baseline))   aim: \(aim)"
     )
 }
@@ -1244,15 +1251,24 @@ func buildPostgresRecord(count: Int, settings: StoreSettings, municipality: Stri
 
 /// One resident's lookups in a month, one operator's month, one terminal's day: p95 of 40 of each, with varied
 /// parameters, on SQLite and on PostgreSQL holding the same record.
-func queriesBenchmark(count: Int) async throws {
-    guard let url = ProcessInfo.processInfo.environment["KIROKU_BENCH_POSTGRES"] else {
+func queriesBenchmark(count: Int, stores: String) async throws {
+    guard ["both", "sqlite", "postgres"].contains(stores) else {
+        throw KirokuError(.configuration, "--stores is both, sqlite or postgres")
+    }
+    let url = ProcessInfo.processInfo.environment["KIROKU_BENCH_POSTGRES"] ?? ""
+    guard stores == "sqlite" || !url.isEmpty else {
         throw KirokuError(
             .configuration, "KIROKU_BENCH_POSTGRES is not set (Benchmarks/run.sh queries starts a throwaway cluster)")
     }
     var quiet = Logger(label: "kiroku.bench.queries")
     quiet.logLevel = .warning
     let logger = quiet
-    let settings = try StoreSettings(url: url, scope: "record", municipality: "bench")
+    let settings = try StoreSettings(
+        url: stores == "sqlite" ? "postgres://unused@127.0.0.1/unused" : url, scope: "record", municipality: "bench")
+    if stores != "sqlite" {
+        // Reachable before hours of building the SQLite record, not after.
+        await (try await PostgresRecordStore.open(settings, municipality: "bench-check", logger: logger)).close()
+    }
     let folder = work.appending(path: "queries")
     let path = folder.appending(path: "record.sqlite").path
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -1305,11 +1321,11 @@ func queriesBenchmark(count: Int) async throws {
     let size = count >= 1_000_000 ? "\(count / 1_000_000)M" : "\(count / 1000)k"
     // One store at a time, the first removed before the second is built, so that a 100M-event run needs the
     // disk of one record (about 35 GB here), not two.
-    try buildRecord(count: count, path: path)
     var onSQLite: [(p95: Double, rows: Int)] = []
     var openFindings = 0.0
     var monthCounts = Duration.seconds(1_000_000)
-    do {
+    if stores != "postgres" {
+        try buildRecord(count: count, path: path)
         let sqlite = try HubStore.open(path: path)
         guard try await sqlite.logSize() == Int64(count) else {
             throw KirokuError(.internalError, "the SQLite record is not \(count) events")
@@ -1336,8 +1352,15 @@ func queriesBenchmark(count: Int) async throws {
                         fromMS: from, toMS: to, treeSize: Int64(count), settings: RuleSettings())
                 })
         }
+        for (index, (name, _)) in named.enumerated() {
+            say(
+                "  \(name), \(size): SQLite \(fmt(onSQLite[index].p95)) ms p95 (\(onSQLite[index].rows) rows a query)")
+        }
+        say("  open findings, first page, \(size): SQLite \(fmt(openFindings)) ms p95")
+        say("  a month's counts for the report, \(size): SQLite \(fmt(seconds(monthCounts) * 1000)) ms")
     }
     for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    guard stores != "sqlite" else { return }
     let municipality = "bench-queries-\(getpid())"
     try await buildPostgresRecord(count: count, settings: settings, municipality: municipality, logger: logger)
     let postgres = try await PostgresRecordStore.open(settings, municipality: municipality, logger: logger)
@@ -1347,16 +1370,14 @@ func queriesBenchmark(count: Int) async throws {
     }
     for (index, (name, queries)) in named.enumerated() {
         let onPostgres = try await p95(postgres, queries)
-        line(
-            "\(name), \(size): PostgreSQL", onPostgres.p95, unit: "ms p95", baseline: onSQLite[index].p95,
-            baselineName: "SQLite", aim: "< 100 ms on each (\(onSQLite[index].rows) rows a query)")
+        if onSQLite.isEmpty {
+            say("  \(name), \(size): PostgreSQL \(fmt(onPostgres.p95)) ms p95 (\(onPostgres.rows) rows a query)")
+        } else {
+            line(
+                "\(name), \(size): PostgreSQL", onPostgres.p95, unit: "ms p95", baseline: onSQLite[index].p95,
+                baselineName: "SQLite", aim: "< 100 ms on each (\(onSQLite[index].rows) rows a query)")
+        }
     }
-    line(
-        "open findings, first page, \(size): SQLite", openFindings, unit: "ms p95", baseline: onSQLite[0].p95,
-        baselineName: "one resident's month", aim: "< 100 ms (findings are on SQLite only)")
-    line(
-        "a month's counts for the report, \(size): SQLite", seconds(monthCounts) * 1000, unit: "ms",
-        baseline: onSQLite[1].p95, baselineName: "one operator's month", aim: "< 100 ms")
 }
 
 if mode == "import" || mode == "all" {
@@ -1384,5 +1405,5 @@ if mode == "postgres" {
     try await postgresBenchmark(count: option("--count", 1_000_000))
 }
 if mode == "queries" {
-    try await queriesBenchmark(count: option("--count", 1_000_000))
+    try await queriesBenchmark(count: option("--count", 1_000_000), stores: textOption("--stores") ?? "both")
 }
