@@ -146,6 +146,15 @@ struct RealClientTests {
                 "\(hub.url)/v1/findings/1/acknowledge",
             ])
         #expect(acknowledge.stdout.hasSuffix("\n501"), "\(acknowledge.stdout)")
+        // A person the configuration names nowhere is told so on every route, not that the hub lacks it.
+        let hold = try await runProgram(
+            "/usr/bin/curl",
+            [
+                "-sS", "--max-time", "20", "--cacert", pki.caPath, "--cert", pki.certPath(.person, "sousa01"), "--key",
+                pki.keyPath(.person, "sousa01"), "-H", "Content-Type: application/json", "--data",
+                #"{"subject": "x", "reason": "x"}"#, "-w", "\n%{http_code}", "\(hub.url)/v1/holds",
+            ])
+        #expect(hold.stdout.hasSuffix("\n403") && hold.stdout.contains("not_permitted"), "\(hold.stdout)")
         let integrity = try await curl(hub, pki, cert: cert, key: key, path: "/integrity")
         #expect(integrity.stdout.hasSuffix("\n200") && integrity.stdout.contains("連署しています"), "\(integrity.stdout)")
         let asReader = ["--hub", hub.url, "--pki", pki.dir.path, "--as", "kanri01"]

@@ -78,19 +78,23 @@ struct HubCore: Sendable {
     func authorize(_ permission: Permission, _ context: HubRequestContext) async throws -> Identity {
         let identity = try Self.require(.person, context)
         // With the record on PostgreSQL there is no people register to ask: only the cosigners the hub's
-        // configuration names may hand in cosignatures, and only its readers read the whole record; everything
-        // else people do is refused (not_on_this_store).
-        if house == nil, let store = configuration.store, permission == .cosign || permission == .readRecord {
-            guard store.allows(permission, identity.id) else {
-                let (list, who) =
-                    permission == .cosign
-                    ? ("cosigners", "the 会議's witnesses") : ("readers", "those who read the whole record")
-                throw KirokuError(
-                    .notPermitted,
-                    "\(identity.id) is not among the \(list) this hub's configuration names (store.\(list), or KIROKU_HUB_STORE_\(list.uppercased())); the 管理者 adds \(who) there"
-                )
+        // configuration names may hand in cosignatures, and only its readers read the whole record. A person it
+        // names nowhere is refused everything (not_permitted); what a named person asks beyond that needs what
+        // this hub does not keep (not_on_this_store, from `store` below).
+        if house == nil, let store = configuration.store {
+            let named = store.readers.contains(identity.id) || store.cosigners.contains(identity.id)
+            if permission == .cosign || permission == .readRecord || !named {
+                guard store.allows(permission, identity.id) else {
+                    let (list, who) =
+                        permission == .cosign
+                        ? ("cosigners", "the 会議's witnesses") : ("readers", "those who read the whole record")
+                    throw KirokuError(
+                        .notPermitted,
+                        "\(identity.id) is not among the \(list) this hub's configuration names (store.\(list), or KIROKU_HUB_STORE_\(list.uppercased())); the 管理者 adds \(who) there"
+                    )
+                }
+                return identity
             }
-            return identity
         }
         try permit(permission, identity, try await store.staff(identity.id, labels: configuration.roleLabels))
         return identity
