@@ -7,12 +7,14 @@ import Testing
 /// `curl` and `openssl s_client`, clients no one here wrote, against a real hub.
 @Suite("Real TLS clients: curl and openssl s_client")
 struct RealClientTests {
-    func curl(_ hub: HubProcess, _ pki: TestPKI, cert: String?, key: String?, path: String = "/v1/agents") async throws
-        -> Outcome
-    {
+    /// curl as the certificate given (or none); `extra` before the URL: headers, a body to POST.
+    func curl(
+        _ hub: HubProcess, _ pki: TestPKI, cert: String?, key: String?, path: String = "/v1/agents",
+        extra: [String] = []
+    ) async throws -> Outcome {
         var arguments = ["-sS", "--max-time", "20", "--cacert", pki.caPath, "-w", "\n%{http_code}"]
         if let cert, let key { arguments += ["--cert", cert, "--key", key] }
-        return try await runProgram("/usr/bin/curl", arguments + ["\(hub.url)\(path)"])
+        return try await runProgram("/usr/bin/curl", arguments + extra + ["\(hub.url)\(path)"])
     }
 
     func sClient(_ hub: HubProcess, _ pki: TestPKI, cert: String?, key: String?, extra: [String] = []) async throws
@@ -80,13 +82,10 @@ struct RealClientTests {
                 agent: "t-1", sentAt: "2026-11-27T09:00:00.000+09:00", headSeq: 5,
                 canonicalEvents: chain.map { $0.canonicalBytes(includingHash: true) })
         ).write(to: URL(filePath: body))
-        let sent = try await runProgram(
-            "/usr/bin/curl",
-            [
-                "-sS", "--max-time", "20", "--cacert", pki.caPath, "--cert", pki.certPath(.agent, "t-1"), "--key",
-                pki.keyPath(.agent, "t-1"), "-H", "Content-Type: application/json", "--data-binary", "@\(body)", "-w",
-                "\n%{http_code}", "\(hub.url)/v1/agent/batches",
-            ])
+        let json = ["-H", "Content-Type: application/json"]
+        let sent = try await curl(
+            hub, pki, cert: pki.certPath(.agent, "t-1"), key: pki.keyPath(.agent, "t-1"), path: "/v1/agent/batches",
+            extra: json + ["--data-binary", "@\(body)"])
         #expect(sent.stdout.hasSuffix("\n200") && sent.stdout.contains("\"accepted\":5"), "\(sent.stdout)")
         let ctl = Binaries.path("kirokuctl")
         let hubKey = try await runProgram(
@@ -138,22 +137,21 @@ struct RealClientTests {
             let outcome = try await curl(hub, pki, cert: cert, key: key, path: path)
             #expect(outcome.stdout.hasSuffix("\n501"), "\(path): \(outcome.stdout)")
         }
-        let acknowledge = try await runProgram(
-            "/usr/bin/curl",
-            [
-                "-sS", "--max-time", "20", "--cacert", pki.caPath, "--cert", cert, "--key", key, "-H",
-                "Content-Type: application/json", "--data", #"{"reason": "x"}"#, "-w", "\n%{http_code}",
-                "\(hub.url)/v1/findings/1/acknowledge",
-            ])
+        let acknowledge = try await curl(
+            hub, pki, cert: cert, key: key, path: "/v1/findings/1/acknowledge",
+            extra: json + ["--data", #"{"reason": "x"}"#])
         #expect(acknowledge.stdout.hasSuffix("\n501"), "\(acknowledge.stdout)")
+        // A form posted from another site with the reader's certificate is refused before any route.
+        let crossSite = try await curl(
+            hub, pki, cert: cert, key: key, path: "/findings/1/acknowledge",
+            extra: ["-H", "Origin: https://evil.example", "--data", "reason=x"])
+        #expect(
+            crossSite.stdout.hasSuffix("\n403") && crossSite.stdout.contains("cross_site_request"),
+            "\(crossSite.stdout)")
         // A person the configuration names nowhere is told so on every route, not that the hub lacks it.
-        let hold = try await runProgram(
-            "/usr/bin/curl",
-            [
-                "-sS", "--max-time", "20", "--cacert", pki.caPath, "--cert", pki.certPath(.person, "sousa01"), "--key",
-                pki.keyPath(.person, "sousa01"), "-H", "Content-Type: application/json", "--data",
-                #"{"subject": "x", "reason": "x"}"#, "-w", "\n%{http_code}", "\(hub.url)/v1/holds",
-            ])
+        let hold = try await curl(
+            hub, pki, cert: pki.certPath(.person, "sousa01"), key: pki.keyPath(.person, "sousa01"), path: "/v1/holds",
+            extra: json + ["--data", #"{"subject": "x", "reason": "x"}"#])
         #expect(hold.stdout.hasSuffix("\n403") && hold.stdout.contains("not_permitted"), "\(hold.stdout)")
         let integrity = try await curl(hub, pki, cert: cert, key: key, path: "/integrity")
         #expect(integrity.stdout.hasSuffix("\n200") && integrity.stdout.contains("連署しています"), "\(integrity.stdout)")
