@@ -229,7 +229,7 @@ extension ConsoleController {
         let terminals: [[String: Any]] = Set(health.map(\.agent)).union(scan.byAgent.keys.filter { $0 != AgentID.hub })
             .sorted().map { agent in
                 let known = health.first { $0.agent == agent }
-                let trouble = scan.agentTrouble[agent] ?? (0, 0, 0)
+                let trouble = scan.agentTrouble[agent] ?? ReportScan.Trouble()
                 let gaps: Int64 = known?.gaps ?? 0
                 let forks: Int64 = known?.forks ?? 0
                 let any: Bool =

@@ -108,6 +108,11 @@ enum RuleEngine {
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
         var settings = settings
         settings.calendar = settings.calendar.adding(register: try HubStore.rows(.calendar, db: db))
+        // The highest threshold repeated lookups were ever judged with: the report trusts the findings only for
+        // a threshold at least that high (ReportCounts).
+        if try FindingTable.state(db, "repeated_ceiling") ?? 0 < Int64(settings.repeatedLookupsPerDay) {
+            try FindingTable.setState(db, "repeated_ceiling", Int64(settings.repeatedLookupsPerDay))
+        }
         try outOfHours(db, rows, settings, nowMS)
         try windowed(db, rows, nowMS, settings)
         try entries(db, rows, nowMS)

@@ -181,12 +181,20 @@ extension HubStore {
         -> Int
     {
         var total = 0
+        // The report's counts in the same transactions, with their own cursor (after an upgrade or a change of
+        // hours they start from the first event, in larger steps; the report reads the record meanwhile).
+        let counting = Int64(max(chunk, 50_000))
         while true {
-            let done = try await pool.writeWithoutTransaction { db in
-                try Self.withoutFsync(db) { try RuleEngine.process(db, settings: settings, now: now, limit: chunk) }
+            let (done, counted) = try await pool.writeWithoutTransaction { db in
+                try Self.withoutFsync(db) {
+                    (
+                        try RuleEngine.process(db, settings: settings, now: now, limit: chunk),
+                        try ReportCounts.advance(db, calendar: settings.calendar, limit: counting)
+                    )
+                }
             }
             total += done
-            if done < chunk { return total }
+            if done < chunk && counted < counting { return total }
         }
     }
 

@@ -1,10 +1,10 @@
 import GRDB
 public import KirokuProtocol
 
-/// The figures of the 会議's report for a period, gathered in one pass over the period's events (a month of
-/// a ten-million-event record is under a million rows: read once, counted in memory).
-public struct ReportScan: Sendable {
-    public struct Listed: Sendable {
+/// The figures of the 会議's report for a period: from the per-day counts (``ReportCounts``) where they hold,
+/// else from one pass over the period's events. Both give the same figures (ReportCountsTests).
+public struct ReportScan: Sendable, Equatable {
+    public struct Listed: Sendable, Equatable {
         public var timeMS: Int64
         public var agent: String
         public var kind: String
@@ -14,7 +14,9 @@ public struct ReportScan: Sendable {
         public var site: String
     }
 
-    public struct Operator: Sendable {
+    public struct Operator: Sendable, Equatable {
+        /// Operations of any kind (login included): an operator with none in the period is not listed.
+        public var events = 0
         public var lookups = 0
         public var outOfHours = 0
         /// (subject, day) pairs looked up `repeatedLookupsPerDay` times or more, and the lookups in them.
@@ -30,8 +32,14 @@ public struct ReportScan: Sendable {
     /// 入退室 by room (site) and person: enter, exit, denied.
     public var access: [String: [String: [String: Int]]] = [:]
     public var operators: [String: Operator] = [:]
-    /// Per terminal: declared losses and clock jumps in the period.
-    public var agentTrouble: [String: (loss: Int, clockJumps: Int, inconsistent: Int)] = [:]
+    public struct Trouble: Sendable, Equatable {
+        public var loss = 0
+        public var clockJumps = 0
+        public var inconsistent = 0
+    }
+
+    /// Per terminal: declared losses, clock jumps and log inconsistencies in the period.
+    public var agentTrouble: [String: Trouble] = [:]
     /// Events listed one by one (configuration changes, virus detections, incidents, contractors, the hub's
     /// own records): at most `listLimit` of each kind, the rest counted.
     public var listed: [String: [Listed]] = [:]
@@ -42,83 +50,165 @@ public struct ReportScan: Sendable {
         if let action { return actions[action] ?? 0 }
         return actions.values.reduce(0, +)
     }
+
+    /// Counts `n` events of one kind and action by one terminal (negative to take them away). `actor` counts
+    /// only for access and operations, `room` (the subject) only for access; `outOfHours` is how many of
+    /// them, if lookups, fell outside business hours.
+    mutating func add(kind: String, action: String, agent: String, actor: String, room: String, n: Int, outOfHours: Int)
+    {
+        events += n
+        byKindAction[kind, default: [:]][action, default: 0] += n
+        byAgent[agent, default: 0] += n
+        switch kind {
+        case "access":
+            // The room is the subject (as the permits register names it); site is the building.
+            access[room, default: [:]][actor, default: [:]][action, default: 0] += n
+        case "operation":
+            var person = operators[actor] ?? ReportScan.Operator()
+            person.events += n
+            switch action {
+            case "lookup":
+                person.lookups += n
+                person.outOfHours += outOfHours
+            case "update", "print", "export": person.changes += n
+            case "auth_failure": person.authFailures += n
+            default: break
+            }
+            operators[actor] = person
+        case "agent" where ["loss", "clock_jump", "log_inconsistent"].contains(action):
+            var trouble = agentTrouble[agent] ?? Trouble()
+            if action == "loss" { trouble.loss += n }
+            if action == "clock_jump" { trouble.clockJumps += n }
+            if action == "log_inconsistent" { trouble.inconsistent += n }
+            agentTrouble[agent] = trouble
+        default:
+            break
+        }
+    }
+
+    /// Drops what counts to nothing, as a pass over the events would never have made it (after counts were
+    /// taken away).
+    mutating func dropEmpty() {
+        byKindAction = byKindAction.mapValues { $0.filter { $0.value != 0 } }.filter { !$0.value.isEmpty }
+        byAgent = byAgent.filter { $0.value != 0 }
+        access = access.mapValues { people in
+            people.mapValues { $0.filter { $0.value != 0 } }.filter { !$0.value.isEmpty }
+        }.filter { !$0.value.isEmpty }
+        operators = operators.filter { $0.value.events != 0 }
+        agentTrouble = agentTrouble.filter { $0.value != Trouble() }
+    }
+
+    /// The kinds the report lists one by one, at most ``listLimit`` of each (virus scans without a detection
+    /// are only counted).
+    static let listedKinds = ["config", "media", "malware", "incident", "contractor", "record"]
 }
 
 extension HubStore {
-    /// Reads every event of `[fromMS, toMS)` once and counts what the report shows.
-    /// Only events among the log's first `treeSize` leaves: the report's figures are those of the checkpoint
-    /// it prints, so anyone can derive them again from the log.
+    /// The figures of the report for `[fromMS, toMS)`, counting only events among the log's first `treeSize`
+    /// leaves: the report's figures are those of the checkpoint it prints, so anyone can derive them again
+    /// from the log. From the per-day counts where they hold (a month in milliseconds at any size), else by
+    /// reading every event of the period once (seconds per million events).
     public func reportScan(fromMS: Int64, toMS: Int64, treeSize: Int64, settings: RuleSettings) async throws
         -> ReportScan
     {
         try await pool.read { db in
             var calendar = settings.calendar
             calendar = calendar.adding(register: try HubStore.rows(.calendar, db: db))
-            var scan = ReportScan()
-            var pairs: [String: Int] = [:]
-            let listedKinds: Set<String> = ["config", "media", "malware", "incident", "contractor", "record"]
-            let rows = try Row.fetchCursor(
-                db,
-                sql: """
-                    SELECT time_ms, agent, kind, action, actor, subject, site FROM events
-                    WHERE time_ms >= ? AND time_ms < ? AND id <= ? AND purged_ms IS NULL ORDER BY time_ms, agent, seq
-                    """, arguments: [fromMS, toMS, treeSize])
-            while let row = try rows.next() {
-                if scan.events & 0xFFF == 0 { try Task.checkCancellation() }
-                let timeMS: Int64 = row[0]
-                let agent: String = row[1]
-                let kind: String = row[2]
-                let action: String = row[3]
-                let actor: String = row[4]
-                scan.events += 1
-                scan.byKindAction[kind, default: [:]][action, default: 0] += 1
-                scan.byAgent[agent, default: 0] += 1
-                switch kind {
-                case "access":
-                    // The room is the subject (as the permits register names it); site is the building.
-                    let room: String = row[5]
-                    scan.access[room, default: [:]][actor, default: [:]][action, default: 0] += 1
-                case "operation":
-                    var person = scan.operators[actor] ?? ReportScan.Operator()
-                    switch action {
-                    case "lookup":
-                        person.lookups += 1
-                        if !calendar.isOpen(timeMS) { person.outOfHours += 1 }
-                        let subject: String = row[5]
-                        let key = "\(actor)\u{1F}\(subject)\u{1F}\(BusinessCalendar.day(timeMS))"
-                        let seen = (pairs[key] ?? 0) + 1
-                        pairs[key] = seen
-                        if seen == settings.repeatedLookupsPerDay {
-                            person.repeatedPairs += 1
-                            person.repeatedLookups += seen
-                        } else if seen > settings.repeatedLookupsPerDay {
-                            person.repeatedLookups += 1
-                        }
-                    case "update", "print", "export": person.changes += 1
-                    case "auth_failure": person.authFailures += 1
-                    default: break
-                    }
-                    scan.operators[actor] = person
-                case "agent" where ["loss", "clock_jump", "log_inconsistent"].contains(action):
-                    var trouble = scan.agentTrouble[agent] ?? (0, 0, 0)
-                    if action == "loss" { trouble.loss += 1 }
-                    if action == "clock_jump" { trouble.clockJumps += 1 }
-                    if action == "log_inconsistent" { trouble.inconsistent += 1 }
-                    scan.agentTrouble[agent] = trouble
-                default:
-                    break
-                }
-                if listedKinds.contains(kind), (scan.listed[kind]?.count ?? 0) < scan.listLimit,
-                    !(kind == "malware" && action == "scan")
-                {
-                    scan.listed[kind, default: []].append(
-                        ReportScan.Listed(
-                            timeMS: timeMS, agent: agent, kind: kind, action: action, actor: actor, subject: row[5],
-                            site: row[6]))
+            if let counted = try ReportCounts.report(
+                db, fromMS: fromMS, toMS: toMS, treeSize: treeSize, settings: settings, calendar: calendar)
+            {
+                return counted
+            }
+            return try Self.reportReading(
+                db, fromMS: fromMS, toMS: toMS, treeSize: treeSize, settings: settings, calendar: calendar)
+        }
+    }
+
+    /// The figures from the per-day counts alone, or nil where they cannot give them exactly (the report then
+    /// reads the period).
+    public func reportScanFromCounts(fromMS: Int64, toMS: Int64, treeSize: Int64, settings: RuleSettings)
+        async throws -> ReportScan?
+    {
+        try await pool.read { db in
+            let calendar = settings.calendar.adding(register: try HubStore.rows(.calendar, db: db))
+            return try ReportCounts.report(
+                db, fromMS: fromMS, toMS: toMS, treeSize: treeSize, settings: settings, calendar: calendar)
+        }
+    }
+
+    /// Takes the report's per-day counts up to the newest event, a million events a transaction (the rules'
+    /// service does the same as events arrive; this is for a record loaded otherwise). `progress` hears the
+    /// events counted so far. Returns how many were counted.
+    @discardableResult
+    public func countForReport(_ settings: RuleSettings, progress: (Int64) -> Void = { _ in }) async throws -> Int64 {
+        var total: Int64 = 0
+        let step: Int64 = 1_000_000
+        while true {
+            let counted = try await pool.writeWithoutTransaction { db in
+                try Self.withoutFsync(db) { try ReportCounts.advance(db, calendar: settings.calendar, limit: step) }
+            }
+            total += counted
+            progress(total)
+            if counted < step { return total }
+        }
+    }
+
+    /// The same figures by reading every event of the period once, never from the per-day counts.
+    public func reportScanReadingEvents(fromMS: Int64, toMS: Int64, treeSize: Int64, settings: RuleSettings)
+        async throws -> ReportScan
+    {
+        try await pool.read { db in
+            let calendar = settings.calendar.adding(register: try HubStore.rows(.calendar, db: db))
+            return try Self.reportReading(
+                db, fromMS: fromMS, toMS: toMS, treeSize: treeSize, settings: settings, calendar: calendar)
+        }
+    }
+
+    static func reportReading(
+        _ db: Database, fromMS: Int64, toMS: Int64, treeSize: Int64, settings: RuleSettings, calendar: BusinessCalendar
+    ) throws -> ReportScan {
+        var scan = ReportScan()
+        var pairs: [String: Int] = [:]
+        let listedKinds = Set(ReportScan.listedKinds)
+        let rows = try Row.fetchCursor(
+            db,
+            sql: """
+                SELECT time_ms, agent, kind, action, actor, subject, site FROM events
+                WHERE time_ms >= ? AND time_ms < ? AND id <= ? AND purged_ms IS NULL ORDER BY time_ms, agent, seq
+                """, arguments: [fromMS, toMS, treeSize])
+        while let row = try rows.next() {
+            if scan.events & 0xFFF == 0 { try Task.checkCancellation() }
+            let timeMS: Int64 = row[0]
+            let agent: String = row[1]
+            let kind: String = row[2]
+            let action: String = row[3]
+            let actor: String = row[4]
+            let subject: String = row[5]
+            let lookup = kind == "operation" && action == "lookup"
+            scan.add(
+                kind: kind, action: action, agent: agent, actor: actor, room: subject, n: 1,
+                outOfHours: lookup && !calendar.isOpen(timeMS) ? 1 : 0)
+            if lookup {
+                let key = "\(actor)\u{1F}\(subject)\u{1F}\(BusinessCalendar.day(timeMS))"
+                let seen = (pairs[key] ?? 0) + 1
+                pairs[key] = seen
+                if seen == settings.repeatedLookupsPerDay {
+                    scan.operators[actor]!.repeatedPairs += 1
+                    scan.operators[actor]!.repeatedLookups += seen
+                } else if seen > settings.repeatedLookupsPerDay {
+                    scan.operators[actor]!.repeatedLookups += 1
                 }
             }
-            return scan
+            if listedKinds.contains(kind), (scan.listed[kind]?.count ?? 0) < scan.listLimit,
+                !(kind == "malware" && action == "scan")
+            {
+                scan.listed[kind, default: []].append(
+                    ReportScan.Listed(
+                        timeMS: timeMS, agent: agent, kind: kind, action: action, actor: actor, subject: subject,
+                        site: row[6]))
+            }
         }
+        return scan
     }
 
     /// The findings a report for `[fromMS, toMS)` speaks of: seen before its end, and seen in it, still not

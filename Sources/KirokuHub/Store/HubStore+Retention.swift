@@ -208,6 +208,11 @@ extension HubStore {
                     sql:
                         "UPDATE events SET actor = '', subject = '', attrs = '{}', salt = '', purged_ms = ? WHERE \(due) AND NOT \(standing)",
                     arguments: [nowMS, kind, cutoffMS])
+                // The report's per-day counts still hold these events: a report of a period the purge has reached
+                // reads the record instead (ReportCounts).
+                if try FindingTable.state(db, "purged_before") ?? Int64.min < cutoffMS {
+                    try FindingTable.setState(db, "purged_before", cutoffMS)
+                }
                 records.append(
                     (
                         "purge", person, "",

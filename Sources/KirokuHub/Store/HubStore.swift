@@ -175,6 +175,7 @@ public struct HubStore: RecordStore {
             // the media rows, as for incidents (v16), so that it reads a few rows, not two days of the record.
             try db.execute(sql: "CREATE INDEX events_media_by_time ON events(time_ms) WHERE kind = 'media'")
         }
+        migrator.registerMigration("v19: the report's counts by day") { db in try ReportCounts.migrate(db) }
         return migrator
     }
 

@@ -1,0 +1,225 @@
+import Foundation
+import GRDB
+import KirokuProtocol
+
+/// What the 会議's report counts, kept per JST day as the rules judge the record, so that a month's report
+/// reads a few thousand rows instead of every event of the month (a month of a 100-million-event record is
+/// eight million events: 21 s to read, Benchmarks/README.md).
+///
+/// One row per day, kind, action, terminal and — for access and operations — person, and for access the
+/// room: how many events, and how many of them were lookups outside the configured hours. The report adds
+/// the calendar (weekends, 祝日, the calendar register) as it stands when the report is made, so a holiday
+/// registered later counts; hours changed in the configuration make the counts be taken again from the start.
+/// Repeated lookups of one resident are the repeated-lookup findings, which the rules keep exact.
+///
+/// The counts have their own cursor (`report_through` in `rule_state`), advanced in the rules' transaction.
+/// The report reads the record instead where the counts cannot say it exactly: a period the purge has
+/// reached, hours other than the counts', a threshold the findings were not raised with, or counts far
+/// behind or ahead of the report's checkpoint.
+enum ReportCounts {
+    static func migrate(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE report_counts(
+                    day INTEGER NOT NULL, kind TEXT NOT NULL, action TEXT NOT NULL, agent TEXT NOT NULL,
+                    actor TEXT NOT NULL, room TEXT NOT NULL, n INTEGER NOT NULL, outside INTEGER NOT NULL,
+                    PRIMARY KEY (day, kind, action, agent, actor, room)
+                ) WITHOUT ROWID;
+                CREATE INDEX events_listed_by_time ON events(kind, time_ms, agent, seq) WHERE \(listed);
+                """)
+    }
+
+    /// The partial index's condition, which a query must repeat word for word for SQLite to use it.
+    static let listed = "kind IN (\(ReportScan.listedKinds.map { "'\($0)'" }.joined(separator: ", ")))"
+
+    /// The most events the report adds or takes away from the counts (those between the counts' cursor and
+    /// the checkpoint); beyond it, reading the period is as quick.
+    static let reconcileLimit: Int64 = 1_000_000
+
+    /// The hours the counts' `outside` column was taken with, as one number (0: none yet).
+    static func stamp(_ calendar: BusinessCalendar) -> Int64 { Int64(calendar.opens * 1440 + calendar.closes + 1) }
+
+    /// Counts up to `limit` events after the counts' cursor; returns how many ids it moved over. Starts again
+    /// from the first event when the configured hours are not those the counts were taken with.
+    static func advance(_ db: Database, calendar: BusinessCalendar, limit: Int64) throws -> Int64 {
+        let stamp = stamp(calendar)
+        if try FindingTable.state(db, "report_hours") != stamp {
+            try db.execute(sql: "DELETE FROM report_counts")
+            try FindingTable.setState(db, "report_through", 0)
+            try FindingTable.setState(db, "report_hours", stamp)
+        }
+        let through = try FindingTable.state(db, "report_through") ?? 0
+        let head = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(id) FROM events")) ?? 0
+        let upper = min(head, through + limit)
+        guard upper > through else { return 0 }
+        // All in SQLite: the day and the minute by the arithmetic of RuleEngine.dayNumber (JST has no summer
+        // time), grouped before anything is written.
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO report_counts(day, kind, action, agent, actor, room, n, outside)
+                SELECT (time_ms + 32400000) / 86400000, kind, action, agent,
+                    CASE WHEN kind IN ('access', 'operation') THEN actor ELSE '' END,
+                    CASE WHEN kind = 'access' THEN subject ELSE '' END,
+                    count(*),
+                    sum(kind = 'operation' AND action = 'lookup'
+                        AND ((time_ms + 32400000) % 86400000 / 60000 < ? OR (time_ms + 32400000) % 86400000 / 60000 >= ?))
+                FROM events WHERE id > ? AND id <= ? AND purged_ms IS NULL
+                GROUP BY 1, 2, 3, 4, 5, 6
+                ON CONFLICT (day, kind, action, agent, actor, room)
+                DO UPDATE SET n = n + excluded.n, outside = outside + excluded.outside
+                """
+        ).execute(arguments: [calendar.opens, calendar.closes, through, upper])
+        try FindingTable.setState(db, "report_through", upper)
+        return upper - through
+    }
+
+    /// The report's figures from the counts, or nil where they cannot give them exactly.
+    static func report(
+        _ db: Database, fromMS: Int64, toMS: Int64, treeSize: Int64, settings: RuleSettings, calendar: BusinessCalendar
+    ) throws -> ReportScan? {
+        let threshold = settings.repeatedLookupsPerDay
+        // Whole JST days only: a period that starts or ends inside a day is read.
+        guard fromMS >= 0, toMS > fromMS, (fromMS + 32_400_000) % 86_400_000 == 0,
+            (toMS + 32_400_000) % 86_400_000 == 0,
+            try FindingTable.state(db, "report_hours") == stamp(calendar),
+            fromMS >= (try FindingTable.state(db, "purged_before") ?? Int64.min)
+        else { return nil }
+        let counted = try FindingTable.state(db, "report_through") ?? 0
+        let judged = try FindingTable.state(db, "cursor") ?? 0
+        guard abs(counted - treeSize) <= reconcileLimit, abs(judged - treeSize) <= reconcileLimit else { return nil }
+        // Findings complete for this threshold: raised by rules that never ran with a higher one.
+        if judged > 0 {
+            guard let ceiling = try FindingTable.state(db, "repeated_ceiling"), ceiling <= threshold else {
+                return nil
+            }
+        }
+        let firstDay = (fromMS + 32_400_000) / 86_400_000
+        let lastDay = (toMS - 1 + 32_400_000) / 86_400_000
+        var scan = ReportScan()
+        var closed: [Int64: Bool] = [:]
+        func isClosed(_ day: Int64) -> Bool {
+            if let known = closed[day] { return known }
+            let answer = calendar.isClosedDay(day * 86_400_000 - 32_400_000)
+            closed[day] = answer
+            return answer
+        }
+        let rows = try Row.fetchCursor(
+            db,
+            sql: """
+                SELECT day, kind, action, agent, actor, room, n, outside FROM report_counts
+                WHERE day >= ? AND day <= ?
+                """, arguments: [firstDay, lastDay])
+        while let row = try rows.next() {
+            let day: Int64 = row[0]
+            let kind: String = row[1]
+            let action: String = row[2]
+            let n: Int = row[6]
+            let outside: Int = row[7]
+            let lookup = kind == "operation" && action == "lookup"
+            scan.add(
+                kind: kind, action: action, agent: row[3], actor: row[4], room: row[5], n: n,
+                outOfHours: lookup ? (isClosed(day) ? n : outside) : 0)
+        }
+        // The events between the counts' cursor and the checkpoint: added when the counts are behind it, taken
+        // away when they are ahead.
+        let sign = counted < treeSize ? 1 : -1
+        let delta = try Row.fetchCursor(
+            db,
+            sql: """
+                SELECT time_ms, agent, kind, action, actor, subject FROM events
+                WHERE id > ? AND id <= ? AND time_ms >= ? AND time_ms < ? AND purged_ms IS NULL
+                """, arguments: [min(counted, treeSize), max(counted, treeSize), fromMS, toMS])
+        while let row = try delta.next() {
+            let timeMS: Int64 = row[0]
+            let kind: String = row[2]
+            let action: String = row[3]
+            scan.add(
+                kind: kind, action: action, agent: row[1], actor: row[4], room: row[5], n: sign,
+                outOfHours: kind == "operation" && action == "lookup" && !calendar.isOpen(timeMS) ? sign : 0)
+        }
+        try repeatedLookups(
+            db, into: &scan, fromMS: fromMS, toMS: toMS, treeSize: treeSize, judged: judged, threshold: threshold)
+        scan.dropEmpty()
+        for kind in ReportScan.listedKinds {
+            // The index's own condition repeated, so that SQLite can use it.
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT time_ms, agent, kind, action, actor, subject, site FROM events INDEXED BY events_listed_by_time
+                    WHERE \(listed) AND kind = '\(kind)' AND time_ms >= ? AND time_ms < ? AND id <= ? AND purged_ms IS NULL
+                    \(kind == "malware" ? "AND action != 'scan'" : "")
+                    ORDER BY time_ms, agent, seq LIMIT ?
+                    """, arguments: [fromMS, toMS, treeSize, scan.listLimit])
+            guard !rows.isEmpty else { continue }
+            scan.listed[kind] = rows.map {
+                ReportScan.Listed(
+                    timeMS: $0[0], agent: $0[1], kind: $0[2], action: $0[3], actor: $0[4], subject: $0[5], site: $0[6])
+            }
+        }
+        return scan
+    }
+
+    /// Pairs of one operator and one resident looked up `threshold` times or more in one day: the
+    /// repeated-lookup findings of the period (their counts are exact up to the rules' cursor), except the
+    /// pairs with lookups between that cursor and the checkpoint, which are counted from the record.
+    static func repeatedLookups(
+        _ db: Database, into scan: inout ReportScan, fromMS: Int64, toMS: Int64, treeSize: Int64, judged: Int64,
+        threshold: Int
+    ) throws {
+        struct Pair: Hashable {
+            var actor: String
+            var subject: String
+            var day: Int64
+        }
+        var recount = Set<Pair>()
+        let moved = try Row.fetchCursor(
+            db,
+            sql: """
+                SELECT actor, subject, time_ms FROM events
+                WHERE id > ? AND id <= ? AND time_ms >= ? AND time_ms < ? AND kind = 'operation' AND action = 'lookup'
+                AND purged_ms IS NULL
+                """, arguments: [min(judged, treeSize), max(judged, treeSize), fromMS, toMS])
+        while let row = try moved.next() {
+            recount.insert(Pair(actor: row[0], subject: row[1], day: ((row[2] as Int64) + 32_400_000) / 86_400_000))
+        }
+        func note(_ actor: String, _ count: Int) {
+            guard count >= threshold else { return }
+            scan.operators[actor, default: ReportScan.Operator()].repeatedPairs += 1
+            scan.operators[actor, default: ReportScan.Operator()].repeatedLookups += count
+        }
+        let findings = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT count, first_ms, evidence FROM findings
+                WHERE rule = '\(RuleID.repeatedLookups.rawValue)' AND first_ms >= ? AND first_ms < ?
+                """, arguments: [fromMS, toMS])
+        let byRef = try db.cachedStatement(sql: "SELECT actor, subject FROM events WHERE agent = ? AND seq = ?")
+        for finding in findings {
+            // Who and whom, from the first lookup the finding names (its key joins them with `|`, which a
+            // person's or a resident's id may hold).
+            let evidence = FindingTable.decode(finding[2])
+            guard let ref = evidence.first, let slash = ref.lastIndex(of: "/"),
+                let seq = Int64(ref[ref.index(after: slash)...]),
+                let who = try Row.fetchOne(byRef, arguments: [String(ref[..<slash]), seq])
+            else {
+                throw KirokuError(.internalError, "a repeated-lookup finding names no lookup the record holds")
+            }
+            let pair = Pair(actor: who[0], subject: who[1], day: ((finding[1] as Int64) + 32_400_000) / 86_400_000)
+            guard !recount.contains(pair) else { continue }
+            note(pair.actor, finding[0])
+        }
+        let count = try db.cachedStatement(
+            sql: """
+                SELECT count(*) FROM events INDEXED BY events_by_subject
+                WHERE subject = ? AND time_ms >= ? AND time_ms < ? AND id <= ? AND actor = ? AND kind = 'operation'
+                AND action = 'lookup' AND purged_ms IS NULL
+                """)
+        for pair in recount {
+            let start = pair.day * 86_400_000 - 32_400_000
+            note(
+                pair.actor,
+                try Int.fetchOne(count, arguments: [pair.subject, start, start + 86_400_000, treeSize, pair.actor]) ?? 0
+            )
+        }
+    }
+}
