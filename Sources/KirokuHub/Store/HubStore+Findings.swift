@@ -181,16 +181,16 @@ extension HubStore {
         -> Int
     {
         var total = 0
-        // The report's counts in the same transactions, with their own cursor (after an upgrade or a change of
-        // hours they start from the first event, in larger steps; the report reads the record meanwhile).
+        // The rules count what they judge for the report (ReportCounts.count). Counts behind the rules (after an
+        // upgrade or a change of hours they start from the first event) catch up once the rules have, in larger
+        // steps; the report reads the record meanwhile.
         let counting = Int64(max(chunk, 50_000))
         while true {
             let (done, counted) = try await pool.writeWithoutTransaction { db in
                 try Self.withoutFsync(db) {
-                    (
-                        try RuleEngine.process(db, settings: settings, now: now, limit: chunk),
-                        try ReportCounts.advance(db, calendar: settings.calendar, limit: counting)
-                    )
+                    let done = try RuleEngine.process(db, settings: settings, now: now, limit: chunk)
+                    guard done < chunk else { return (done, Int64(0)) }
+                    return (done, try ReportCounts.advance(db, calendar: settings.calendar, limit: counting))
                 }
             }
             total += done

@@ -51,14 +51,23 @@ public struct ReportScan: Sendable, Equatable {
         return actions.values.reduce(0, +)
     }
 
-    /// Counts `n` events of one kind and action by one terminal (negative to take them away). `actor` counts
-    /// only for access and operations, `room` (the subject) only for access; `outOfHours` is how many of
-    /// them, if lookups, fell outside business hours.
-    mutating func add(kind: String, action: String, agent: String, actor: String, room: String, n: Int, outOfHours: Int)
-    {
+    /// Counts `n` events of one kind and action by one terminal (negative to take them away).
+    mutating func add(kind: String, action: String, agent: String, n: Int) {
         events += n
         byKindAction[kind, default: [:]][action, default: 0] += n
         byAgent[agent, default: 0] += n
+        guard kind == "agent" else { return }
+        switch action {
+        case "loss": agentTrouble[agent, default: Trouble()].loss += n
+        case "clock_jump": agentTrouble[agent, default: Trouble()].clockJumps += n
+        case "log_inconsistent": agentTrouble[agent, default: Trouble()].inconsistent += n
+        default: break
+        }
+    }
+
+    /// Counts `n` entries, exits and operations of one person (negative to take them away): `room` (the
+    /// subject) only for access; `outOfHours` is how many of them, if lookups, fell outside business hours.
+    mutating func add(kind: String, action: String, actor: String, room: String, n: Int, outOfHours: Int) {
         switch kind {
         case "access":
             // The room is the subject (as the permits register names it); site is the building.
@@ -75,12 +84,6 @@ public struct ReportScan: Sendable, Equatable {
             default: break
             }
             operators[actor] = person
-        case "agent" where ["loss", "clock_jump", "log_inconsistent"].contains(action):
-            var trouble = agentTrouble[agent] ?? Trouble()
-            if action == "loss" { trouble.loss += n }
-            if action == "clock_jump" { trouble.clockJumps += n }
-            if action == "log_inconsistent" { trouble.inconsistent += n }
-            agentTrouble[agent] = trouble
         default:
             break
         }
@@ -136,13 +139,14 @@ extension HubStore {
         }
     }
 
-    /// Takes the report's per-day counts up to the newest event, a million events a transaction (the rules'
+    /// Takes the report's per-day counts up to the newest event, `step` events a transaction (the rules'
     /// service does the same as events arrive; this is for a record loaded otherwise). `progress` hears the
     /// events counted so far. Returns how many were counted.
     @discardableResult
-    public func countForReport(_ settings: RuleSettings, progress: (Int64) -> Void = { _ in }) async throws -> Int64 {
+    public func countForReport(
+        _ settings: RuleSettings, step: Int64 = 1_000_000, progress: (Int64) -> Void = { _ in }
+    ) async throws -> Int64 {
         var total: Int64 = 0
-        let step: Int64 = 1_000_000
         while true {
             let counted = try await pool.writeWithoutTransaction { db in
                 try Self.withoutFsync(db) { try ReportCounts.advance(db, calendar: settings.calendar, limit: step) }
@@ -185,8 +189,9 @@ extension HubStore {
             let actor: String = row[4]
             let subject: String = row[5]
             let lookup = kind == "operation" && action == "lookup"
+            scan.add(kind: kind, action: action, agent: agent, n: 1)
             scan.add(
-                kind: kind, action: action, agent: agent, actor: actor, room: subject, n: 1,
+                kind: kind, action: action, actor: actor, room: subject, n: 1,
                 outOfHours: lookup && !calendar.isOpen(timeMS) ? 1 : 0)
             if lookup {
                 let key = "\(actor)\u{1F}\(subject)\u{1F}\(BusinessCalendar.day(timeMS))"

@@ -6,8 +6,9 @@ import KirokuProtocol
 /// reads a few thousand rows instead of every event of the month (a month of a 100-million-event record is
 /// eight million events: 21 s to read, Benchmarks/README.md).
 ///
-/// One row per day, kind, action, terminal and — for access and operations — person, and for access the
-/// room: how many events, and how many of them were lookups outside the configured hours. The report adds
+/// Rows per day, kind and action: one per terminal (how many events), and for access and operations one per
+/// person (and for access per room, with the terminal left empty): how many, and how many of them were
+/// lookups outside the configured hours. The report adds
 /// the calendar (weekends, 祝日, the calendar register) as it stands when the report is made, so a holiday
 /// registered later counts; hours changed in the configuration make the counts be taken again from the start.
 /// Repeated lookups of one resident are the repeated-lookup findings, which the rules keep exact.
@@ -53,24 +54,85 @@ enum ReportCounts {
         let upper = min(head, through + limit)
         guard upper > through else { return 0 }
         // All in SQLite: the day and the minute by the arithmetic of RuleEngine.dayNumber (JST has no summer
-        // time), grouped before anything is written.
+        // time), grouped before anything is written. Terminals' rows and persons' rows apart: an operator who
+        // works at every counter would otherwise make a row per terminal and person each day.
         try db.cachedStatement(
             sql: """
                 INSERT INTO report_counts(day, kind, action, agent, actor, room, n, outside)
-                SELECT (time_ms + 32400000) / 86400000, kind, action, agent,
-                    CASE WHEN kind IN ('access', 'operation') THEN actor ELSE '' END,
+                SELECT (time_ms + 32400000) / 86400000, kind, action, agent, '', '', count(*), 0
+                FROM events WHERE id > ? AND id <= ? AND purged_ms IS NULL
+                GROUP BY 1, 2, 3, 4
+                ON CONFLICT (day, kind, action, agent, actor, room) DO UPDATE SET n = n + excluded.n
+                """
+        ).execute(arguments: [through, upper])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO report_counts(day, kind, action, agent, actor, room, n, outside)
+                SELECT (time_ms + 32400000) / 86400000, kind, action, '', actor,
                     CASE WHEN kind = 'access' THEN subject ELSE '' END,
                     count(*),
-                    sum(kind = 'operation' AND action = 'lookup'
+                    sum(action = 'lookup'
                         AND ((time_ms + 32400000) % 86400000 / 60000 < ? OR (time_ms + 32400000) % 86400000 / 60000 >= ?))
-                FROM events WHERE id > ? AND id <= ? AND purged_ms IS NULL
-                GROUP BY 1, 2, 3, 4, 5, 6
+                FROM events WHERE id > ? AND id <= ? AND purged_ms IS NULL AND kind IN ('access', 'operation')
+                GROUP BY 1, 2, 3, 5, 6
                 ON CONFLICT (day, kind, action, agent, actor, room)
                 DO UPDATE SET n = n + excluded.n, outside = outside + excluded.outside
                 """
         ).execute(arguments: [calendar.opens, calendar.closes, through, upper])
         try FindingTable.setState(db, "report_through", upper)
         return upper - through
+    }
+
+    /// Counts the rows the rules just judged (the events after `cursor`), if the counts stand at that cursor
+    /// with the configured hours: in memory, then one write per terminal's and person's row of the day.
+    static func count(_ db: Database, _ rows: [RuleEngine.Row], after cursor: Int64, calendar: BusinessCalendar)
+        throws
+    {
+        guard let last = rows.last, try FindingTable.state(db, "report_through") == cursor,
+            try FindingTable.state(db, "report_hours") == stamp(calendar)
+        else { return }
+        struct Terminal: Hashable {
+            var day: Int64
+            var kind: String
+            var action: String
+            var agent: String
+        }
+        struct Person: Hashable {
+            var day: Int64
+            var kind: String
+            var action: String
+            var actor: String
+            var room: String
+        }
+        var terminals: [Terminal: Int64] = [:]
+        var people: [Person: (n: Int64, outside: Int64)] = [:]
+        for row in rows {
+            let day = RuleEngine.dayNumber(row.timeMS)
+            terminals[Terminal(day: day, kind: row.kind, action: row.action, agent: row.agent), default: 0] += 1
+            guard row.kind == "operation" || row.kind == "access" else { continue }
+            let minute = Int((row.timeMS + 32_400_000) % 86_400_000 / 60_000)
+            let outside = row.action == "lookup" && (minute < calendar.opens || minute >= calendar.closes)
+            let key = Person(
+                day: day, kind: row.kind, action: row.action, actor: row.actor,
+                room: row.kind == "access" ? row.subject : "")
+            people[key, default: (0, 0)].n += 1
+            if outside { people[key, default: (0, 0)].outside += 1 }
+        }
+        let upsert = try db.cachedStatement(
+            sql: """
+                INSERT INTO report_counts(day, kind, action, agent, actor, room, n, outside) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (day, kind, action, agent, actor, room)
+                DO UPDATE SET n = n + excluded.n, outside = outside + excluded.outside
+                """)
+        for (key, n) in terminals {
+            try upsert.execute(arguments: [key.day, key.kind, key.action, key.agent, "", "", n, 0])
+        }
+        for (key, counts) in people {
+            try upsert.execute(arguments: [
+                key.day, key.kind, key.action, "", key.actor, key.room, counts.n, counts.outside,
+            ])
+        }
+        try FindingTable.setState(db, "report_through", last.id)
     }
 
     /// The report's figures from the counts, or nil where they cannot give them exactly.
@@ -115,10 +177,15 @@ enum ReportCounts {
             let action: String = row[2]
             let n: Int = row[6]
             let outside: Int = row[7]
-            let lookup = kind == "operation" && action == "lookup"
-            scan.add(
-                kind: kind, action: action, agent: row[3], actor: row[4], room: row[5], n: n,
-                outOfHours: lookup ? (isClosed(day) ? n : outside) : 0)
+            let agent: String = row[3]
+            if !agent.isEmpty {
+                scan.add(kind: kind, action: action, agent: agent, n: n)
+            } else {
+                let lookup = kind == "operation" && action == "lookup"
+                scan.add(
+                    kind: kind, action: action, actor: row[4], room: row[5], n: n,
+                    outOfHours: lookup ? (isClosed(day) ? n : outside) : 0)
+            }
         }
         // The events between the counts' cursor and the checkpoint: added when the counts are behind it, taken
         // away when they are ahead.
@@ -133,8 +200,9 @@ enum ReportCounts {
             let timeMS: Int64 = row[0]
             let kind: String = row[2]
             let action: String = row[3]
+            scan.add(kind: kind, action: action, agent: row[1], n: sign)
             scan.add(
-                kind: kind, action: action, agent: row[1], actor: row[4], room: row[5], n: sign,
+                kind: kind, action: action, actor: row[4], room: row[5], n: sign,
                 outOfHours: kind == "operation" && action == "lookup" && !calendar.isOpen(timeMS) ? sign : 0)
         }
         try repeatedLookups(
