@@ -83,6 +83,11 @@ struct ReportCountsTests {
         }
     }
 
+    final class Steps: @unchecked Sendable {
+        var total: Int64 = 0
+        func add(_ step: Int64) { total += step }
+    }
+
     static let november = (
         from: Timestamp(rfc3339: "2026-11-01T00:00:00.000+09:00")!.epochMilliseconds,
         to: Timestamp(rfc3339: "2026-12-01T00:00:00.000+09:00")!.epochMilliseconds
@@ -179,6 +184,9 @@ struct ReportCountsTests {
         let terminals = Terminals(store)
         let settings = RuleTests.settings
         terminals.month(events: 400)
+        // Lookups inside 08:30–17:15 but outside 09:00–17:00, on a Wednesday.
+        terminals.add("counter-01", 11, 8 * 60 + 45, "operation", "lookup", "P3", "住民2")
+        terminals.add("counter-01", 11, 17 * 60 + 5, "operation", "lookup", "P3", "住民2")
         try await terminals.send()
         try await store.evaluateRules(settings, now: Self.now)
         let size = try await store.logSize()
@@ -190,7 +198,10 @@ struct ReportCountsTests {
         #expect(
             try await store.reportScanFromCounts(
                 fromMS: Self.november.from, toMS: Self.november.to, treeSize: size, settings: later) == nil)
-        try await store.evaluateRules(later, now: Self.now)
+        // Taken again from the record, every event once, and said as they go.
+        let steps = Steps()
+        try await store.evaluateRules(later, now: Self.now) { steps.add($0) }
+        #expect(steps.total == size)
         let retaken = try await Self.expectSame(store, treeSize: size, settings: later)
         let before = try await store.reportScanReadingEvents(
             fromMS: Self.november.from, toMS: Self.november.to, treeSize: size, settings: settings)

@@ -169,24 +169,27 @@ extension HubStore {
     /// Evaluates every event not yet evaluated (in chunks, each in one transaction with the findings it
     /// raises and the cursor), then the time-driven checks. Returns how many events were evaluated.
     @discardableResult
-    public func evaluateRules(_ settings: RuleSettings, now: Date = Date(), chunk: Int = 5000) async throws -> Int {
-        let total = try await evaluatePendingRules(settings, now: now, chunk: chunk)
+    public func evaluateRules(
+        _ settings: RuleSettings, now: Date = Date(), chunk: Int = 5000, counted: (Int64) -> Void = { _ in }
+    ) async throws -> Int {
+        let total = try await evaluatePendingRules(settings, now: now, chunk: chunk, counted: counted)
         try await pool.write { db in try RuleEngine.sweep(db, settings: settings, now: now) }
         return total
     }
 
-    /// Evaluates the events not yet evaluated, without the time-driven checks.
+    /// Evaluates the events not yet evaluated, without the time-driven checks. `counted` hears how many events
+    /// each step of the report's counts took from the record while they catch up with the rules.
     @discardableResult
-    public func evaluatePendingRules(_ settings: RuleSettings, now: Date = Date(), chunk: Int = 5000) async throws
-        -> Int
-    {
+    public func evaluatePendingRules(
+        _ settings: RuleSettings, now: Date = Date(), chunk: Int = 5000, counted: (Int64) -> Void = { _ in }
+    ) async throws -> Int {
         var total = 0
         // The rules count what they judge for the report (ReportCounts.count). Counts behind the rules (after an
         // upgrade or a change of hours they start from the first event) catch up once the rules have, in larger
         // steps; the report reads the record meanwhile.
         let counting = Int64(max(chunk, 50_000))
         while true {
-            let (done, counted) = try await pool.writeWithoutTransaction { db in
+            let (done, step) = try await pool.writeWithoutTransaction { db in
                 try Self.withoutFsync(db) {
                     let done = try RuleEngine.process(db, settings: settings, now: now, limit: chunk)
                     guard done < chunk else { return (done, Int64(0)) }
@@ -194,7 +197,8 @@ extension HubStore {
                 }
             }
             total += done
-            if done < chunk && counted < counting { return total }
+            if step > 0 { counted(step) }
+            if done < chunk && step < counting { return total }
         }
     }
 
