@@ -125,7 +125,9 @@ struct RealClientTests {
             "\(table.stdout)")
         // Nobody else reads the record, by any route; the reader changes nothing and sees no page that needs
         // what is kept on SQLite.
-        for path in ["/v1/events?agent=t-1", "/v1/evidence?agent=t-1", "/events.csv?agent=t-1", "/integrity"] {
+        for path in [
+            "/v1/events?agent=t-1", "/v1/evidence?agent=t-1", "/events.csv?agent=t-1", "/integrity", "/v1/rules",
+        ] {
             let other = try await curl(
                 hub, pki, cert: pki.certPath(.person, "kaigi01"), key: pki.keyPath(.person, "kaigi01"), path: path)
             #expect(other.stdout.hasSuffix("\n403") && !other.stdout.contains("P1000"), "\(path): \(other.stdout)")
@@ -133,7 +135,12 @@ struct RealClientTests {
         // A NUL in a filter (no event holds one, and PostgreSQL cannot compare it) is a bad query, not a failure.
         let nul = try await curl(hub, pki, cert: cert, key: key, path: "/v1/events?actor=a%00b")
         #expect(nul.stdout.hasSuffix("\n400") && nul.stdout.contains("U+0000"), "\(nul.stdout)")
-        for path in ["/v1/retention", "/agents", "/reports", "/registers", "/retention"] {
+        // A cursor in the CSV's address (it holds every event from the first) is refused, as a wrong one is on
+        // the search page.
+        let cursor = try await curl(hub, pki, cert: cert, key: key, path: "/events.csv?agent=t-1&cursor=junk")
+        #expect(cursor.stdout.hasSuffix("\n400") && cursor.stdout.contains("cursor"), "\(cursor.stdout)")
+        // The rules' list too: none run here.
+        for path in ["/v1/retention", "/agents", "/reports", "/registers", "/retention", "/v1/rules"] {
             let outcome = try await curl(hub, pki, cert: cert, key: key, path: path)
             #expect(outcome.stdout.hasSuffix("\n501"), "\(path): \(outcome.stdout)")
         }

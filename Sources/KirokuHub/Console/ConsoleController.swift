@@ -543,7 +543,10 @@ struct ConsoleController: HubController {
         guard encoding == "utf-8" || encoding == "cp932" else {
             throw KirokuError(.badQuery, "encoding is utf-8 or cp932, not '\(encoding.prefix(20))'")
         }
-        parameters["cursor"] = nil
+        guard parameters["cursor"] == nil else {
+            throw KirokuError(
+                .badQuery, "the CSV holds every event the search selects, from the first: it takes no cursor")
+        }
         parameters["limit"] = "5000"
         let cp932 = encoding == "cp932"
         let first = try await events.page(parameters, context)
