@@ -263,17 +263,20 @@ enum RuleEngine {
             guard !busy.isEmpty else { continue }
             // The chunk's lookups of the busy subjects (few), by operator and subject; compared as bytes, as
             // SQLite compares them.
-            var order: [String] = []
-            var pairs: [String: [Row]] = [:]
+            // Grouped by the key's bytes, as SQLite compares it: String equality would join a name in NFC with the
+            // same name in NFD, which the record, the finding's key and the report keep apart.
+            var order: [(bytes: [UInt8], key: String)] = []
+            var pairs: [[UInt8]: [Row]] = [:]
             for row in lookups
             where dayNumber(row.timeMS) == dayIndex && busy.contains(where: { $0.utf8.elementsEqual(row.subject.utf8) })
             {
                 let key = "\(row.actor)|\(row.subject)|\(day)"
-                if pairs[key] == nil { order.append(key) }
-                pairs[key, default: []].append(row)
+                let bytes = Array(key.utf8)
+                if pairs[bytes] == nil { order.append((bytes, key)) }
+                pairs[bytes, default: []].append(row)
             }
-            for key in order {
-                let group = pairs[key]!
+            for (bytes, key) in order {
+                let group = pairs[bytes]!
                 let (actor, subject) = (group[0].actor, group[0].subject)
                 if try Bool.fetchOne(existing, arguments: [key]) == true {
                     try FindingTable.raise(

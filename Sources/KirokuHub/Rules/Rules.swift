@@ -90,6 +90,13 @@ public struct RuleSettings: Sendable, Equatable, Codable {
         guard (0...366).contains(d.reviewGapDays) else {
             throw KirokuError(.configuration, "rules.review_gap_days must be 0 (off) to 366")
         }
+        // A count of 0 would make every lookup (or failure) a finding, and the report's figures disagree with it.
+        for (name, value) in [
+            ("bulk_lookups_per_hour", d.bulkLookupsPerHour), ("repeated_lookups_per_day", d.repeatedLookupsPerDay),
+            ("auth_failures_per_10_minutes", d.authFailuresPer10Minutes),
+        ] where value < 1 {
+            throw KirokuError(.configuration, "rules.\(name) must be 1 or more, not \(value)")
+        }
         self = d
     }
 }

@@ -178,7 +178,7 @@ extension HubStore {
     }
 
     /// Evaluates the events not yet evaluated, without the time-driven checks. `counted` hears how many events
-    /// each step of the report's counts took from the record while they catch up with the rules.
+    /// each step of the report's counts took from the record (0 once they have caught up with the rules).
     @discardableResult
     public func evaluatePendingRules(
         _ settings: RuleSettings, now: Date = Date(), chunk: Int = 5000, counted: (Int64) -> Void = { _ in }
@@ -192,12 +192,12 @@ extension HubStore {
             let (done, step) = try await pool.writeWithoutTransaction { db in
                 try Self.withoutFsync(db) {
                     let done = try RuleEngine.process(db, settings: settings, now: now, limit: chunk)
-                    guard done < chunk else { return (done, Int64(0)) }
+                    guard done < chunk else { return (done, Int64(-1)) }
                     return (done, try ReportCounts.advance(db, calendar: settings.calendar, limit: counting))
                 }
             }
             total += done
-            if step > 0 { counted(step) }
+            if step >= 0 { counted(step) }
             if done < chunk && step < counting { return total }
         }
     }

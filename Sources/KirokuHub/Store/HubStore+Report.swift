@@ -172,7 +172,9 @@ extension HubStore {
         _ db: Database, fromMS: Int64, toMS: Int64, treeSize: Int64, settings: RuleSettings, calendar: BusinessCalendar
     ) throws -> ReportScan {
         var scan = ReportScan()
-        var pairs: [String: Int] = [:]
+        // By their bytes, as SQLite and the rules compare them (Swift's String equality would join a name written
+        // in NFC with the same name in NFD).
+        var pairs: [[UInt8]: Int] = [:]
         let listedKinds = Set(ReportScan.listedKinds)
         let rows = try Row.fetchCursor(
             db,
@@ -194,7 +196,11 @@ extension HubStore {
                 kind: kind, action: action, actor: actor, room: subject, n: 1,
                 outOfHours: lookup && !calendar.isOpen(timeMS) ? 1 : 0)
             if lookup {
-                let key = "\(actor)\u{1F}\(subject)\u{1F}\(BusinessCalendar.day(timeMS))"
+                var key = Array(actor.utf8)
+                key.append(0)
+                key += subject.utf8
+                key.append(0)
+                key += BusinessCalendar.day(timeMS).utf8
                 let seen = (pairs[key] ?? 0) + 1
                 pairs[key] = seen
                 if seen == settings.repeatedLookupsPerDay {

@@ -28,9 +28,20 @@ enum ReportCounts {
                 ) WITHOUT ROWID;
                 CREATE INDEX events_listed_by_time ON events(kind, time_ms, agent, seq) WHERE \(listed);
                 """)
+        // Events the rules judged before this version, with thresholds nobody recorded: a report of a period
+        // up to the latest of them reads the record (its repeated lookups cannot be told from the findings).
+        if let judged = try FindingTable.state(db, "cursor"), judged > 0,
+            let latest = try Int64.fetchOne(
+                db,
+                sql: "SELECT time_ms FROM events INDEXED BY events_by_time WHERE id <= ? ORDER BY time_ms DESC LIMIT 1",
+                arguments: [judged])
+        {
+            try FindingTable.setState(db, "repeated_unknown_until", latest)
+        }
     }
 
-    /// The partial index's condition, which a query must repeat word for word for SQLite to use it.
+    /// The partial index's condition, which a query must repeat word for word for SQLite to use it. The index
+    /// was made with these kinds: changing them needs a migration that makes it again.
     static let listed = "kind IN (\(ReportScan.listedKinds.map { "'\($0)'" }.joined(separator: ", ")))"
 
     /// The most events the report adds or takes away from the counts (those between the counts' cursor and
@@ -149,7 +160,9 @@ enum ReportCounts {
         let counted = try FindingTable.state(db, "report_through") ?? 0
         let judged = try FindingTable.state(db, "cursor") ?? 0
         guard abs(counted - treeSize) <= reconcileLimit, abs(judged - treeSize) <= reconcileLimit else { return nil }
-        // Findings complete for this threshold: raised by rules that never ran with a higher one.
+        // Findings complete for this threshold: raised by rules that never ran with a higher one, and since
+        // this version (or for days after the last event judged before it).
+        if let unknown = try FindingTable.state(db, "repeated_unknown_until"), fromMS <= unknown { return nil }
         if judged > 0 {
             guard let ceiling = try FindingTable.state(db, "repeated_ceiling"), ceiling <= threshold else {
                 return nil
@@ -205,8 +218,10 @@ enum ReportCounts {
                 kind: kind, action: action, actor: row[4], room: row[5], n: sign,
                 outOfHours: kind == "operation" && action == "lookup" && !calendar.isOpen(timeMS) ? sign : 0)
         }
-        try repeatedLookups(
-            db, into: &scan, fromMS: fromMS, toMS: toMS, treeSize: treeSize, judged: judged, threshold: threshold)
+        guard
+            try repeatedLookups(
+                db, into: &scan, fromMS: fromMS, toMS: toMS, treeSize: treeSize, judged: judged, threshold: threshold)
+        else { return nil }
         scan.dropEmpty()
         for kind in ReportScan.listedKinds {
             // The index's own condition repeated, so that SQLite can use it.
@@ -227,19 +242,24 @@ enum ReportCounts {
         return scan
     }
 
-    /// Pairs of one operator and one resident looked up `threshold` times or more in one day: the
-    /// repeated-lookup findings of the period (their counts are exact up to the rules' cursor), except the
-    /// pairs with lookups between that cursor and the checkpoint, which are counted from the record.
+    /// Pairs of one operator and one resident looked up `threshold` times or more in one day. Every such pair
+    /// has a repeated-lookup finding (the rules never judged with a higher threshold), but a finding's count
+    /// may have missed lookups judged while the threshold was higher than when it was raised: so the findings
+    /// say which pairs, and each pair's lookups up to the checkpoint are counted from the record (one indexed
+    /// query each), beside the pairs with lookups between the rules' cursor and the checkpoint, which may have
+    /// no finding yet. False where the findings cannot say which pairs (a key made ambiguous by a `|` in a
+    /// person's or a resident's id).
     static func repeatedLookups(
         _ db: Database, into scan: inout ReportScan, fromMS: Int64, toMS: Int64, treeSize: Int64, judged: Int64,
         threshold: Int
-    ) throws {
+    ) throws -> Bool {
+        // Bytes, as SQLite compares them (a name in NFC and in NFD are two pairs there).
         struct Pair: Hashable {
-            var actor: String
-            var subject: String
+            var actor: [UInt8]
+            var subject: [UInt8]
             var day: Int64
         }
-        var recount = Set<Pair>()
+        var pairs = Set<Pair>()
         let moved = try Row.fetchCursor(
             db,
             sql: """
@@ -248,23 +268,24 @@ enum ReportCounts {
                 AND purged_ms IS NULL
                 """, arguments: [min(judged, treeSize), max(judged, treeSize), fromMS, toMS])
         while let row = try moved.next() {
-            recount.insert(Pair(actor: row[0], subject: row[1], day: ((row[2] as Int64) + 32_400_000) / 86_400_000))
-        }
-        func note(_ actor: String, _ count: Int) {
-            guard count >= threshold else { return }
-            scan.operators[actor, default: ReportScan.Operator()].repeatedPairs += 1
-            scan.operators[actor, default: ReportScan.Operator()].repeatedLookups += count
+            let (actor, subject): (String, String) = (row[0], row[1])
+            pairs.insert(
+                Pair(
+                    actor: Array(actor.utf8), subject: Array(subject.utf8),
+                    day: ((row[2] as Int64) + 32_400_000) / 86_400_000))
         }
         let findings = try Row.fetchAll(
             db,
             sql: """
-                SELECT count, first_ms, evidence FROM findings
+                SELECT key, first_ms, evidence FROM findings
                 WHERE rule = '\(RuleID.repeatedLookups.rawValue)' AND first_ms >= ? AND first_ms < ?
                 """, arguments: [fromMS, toMS])
         let byRef = try db.cachedStatement(sql: "SELECT actor, subject FROM events WHERE agent = ? AND seq = ?")
         for finding in findings {
-            // Who and whom, from the first lookup the finding names (its key joins them with `|`, which a
-            // person's or a resident's id may hold).
+            // `actor|subject|day`: two pairs share a key when an id holds a `|`, and one of them has no finding.
+            let key: String = finding[0]
+            guard key.utf8.count(where: { $0 == UInt8(ascii: "|") }) == 2 else { return false }
+            // Who and whom, from the first lookup the finding names.
             let evidence = FindingTable.decode(finding[2])
             guard let ref = evidence.first, let slash = ref.lastIndex(of: "/"),
                 let seq = Int64(ref[ref.index(after: slash)...]),
@@ -272,9 +293,11 @@ enum ReportCounts {
             else {
                 throw KirokuError(.internalError, "a repeated-lookup finding names no lookup the record holds")
             }
-            let pair = Pair(actor: who[0], subject: who[1], day: ((finding[1] as Int64) + 32_400_000) / 86_400_000)
-            guard !recount.contains(pair) else { continue }
-            note(pair.actor, finding[0])
+            let (actor, subject): (String, String) = (who[0], who[1])
+            pairs.insert(
+                Pair(
+                    actor: Array(actor.utf8), subject: Array(subject.utf8),
+                    day: ((finding[1] as Int64) + 32_400_000) / 86_400_000))
         }
         let count = try db.cachedStatement(
             sql: """
@@ -282,12 +305,19 @@ enum ReportCounts {
                 WHERE subject = ? AND time_ms >= ? AND time_ms < ? AND id <= ? AND actor = ? AND kind = 'operation'
                 AND action = 'lookup' AND purged_ms IS NULL
                 """)
-        for pair in recount {
+        for pair in pairs {
             let start = pair.day * 86_400_000 - 32_400_000
-            note(
-                pair.actor,
-                try Int.fetchOne(count, arguments: [pair.subject, start, start + 86_400_000, treeSize, pair.actor]) ?? 0
-            )
+            let actor = String(decoding: pair.actor, as: UTF8.self)
+            let lookups =
+                try Int.fetchOne(
+                    count,
+                    arguments: [
+                        String(decoding: pair.subject, as: UTF8.self), start, start + 86_400_000, treeSize, actor,
+                    ]) ?? 0
+            guard lookups >= threshold else { continue }
+            scan.operators[actor, default: ReportScan.Operator()].repeatedPairs += 1
+            scan.operators[actor, default: ReportScan.Operator()].repeatedLookups += lookups
         }
+        return true
     }
 }
