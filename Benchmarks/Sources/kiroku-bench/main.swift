@@ -785,9 +785,15 @@ func buildRecord(count: Int, path: String) throws {
     for index in 0..<3000 {
         let status = index % 3 == 0 ? "open" : index % 3 == 1 ? "acknowledged" : "resolved"
         let ms = start + Int64(index) * span / 3000
+        let rule = rules[index % rules.count]
+        // A repeated lookup's key names its operator, resident and day, as the rule writes it (the report reads
+        // which pairs from these): those of the event its evidence names.
+        let (named, _) = syntheticEvent(index * 100 + 1, count: count, prev: Event.genesis)
+        let key =
+            rule == "repeated_lookups" ? "\(named.actor)|\(named.subject)|\(BusinessCalendar.day(ms))" : "k\(index)"
         sqlite3_exec(
             db,
-            "INSERT INTO findings(rule, key, summary, first_ms, last_ms, count, evidence, status, created_ms, updated_ms) VALUES ('\(rules[index % rules.count])', 'k\(index)', 'bench finding \(index)', \(ms), \(ms), 1, '[\"counter-001/\(index + 1)\"]', '\(status)', \(ms), \(ms))",
+            "INSERT INTO findings(rule, key, summary, first_ms, last_ms, count, evidence, status, created_ms, updated_ms) VALUES ('\(rule)', '\(key)', 'bench finding \(index)', \(ms), \(ms), 1, '[\"counter-001/\(index + 1)\"]', '\(status)', \(ms), \(ms))",
             nil, nil, nil)
     }
     // The rules have judged these already (a benchmark of evidence, not of the rule engine).
@@ -1266,7 +1272,7 @@ func buildPostgresRecord(count: Int, settings: StoreSettings, municipality: Stri
 
 /// One resident's lookups in a month, one operator's month, one terminal's day: p95 of 40 of each, with varied
 /// parameters, on SQLite and on PostgreSQL holding the same record.
-func queriesBenchmark(count: Int, stores: String) async throws {
+func queriesBenchmark(count: Int, stores: String, keep: String?) async throws {
     guard ["both", "sqlite", "postgres"].contains(stores) else {
         throw KirokuError(.configuration, "--stores is both, sqlite or postgres")
     }
@@ -1285,7 +1291,9 @@ func queriesBenchmark(count: Int, stores: String) async throws {
         await (try await PostgresRecordStore.open(settings, municipality: "bench-check", logger: logger)).close()
     }
     let folder = work.appending(path: "queries")
-    let path = folder.appending(path: "record.sqlite").path
+    // `--keep PATH`: the SQLite record is kept there and used again by a later run of the same size (a 100M
+    // record takes most of an hour to build).
+    let path = keep ?? folder.appending(path: "record.sqlite").path
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     let clock = ContinuousClock()
     func p95(_ samples: [Double]) -> Double { samples.sorted()[Int(Double(samples.count - 1) * 0.95)] }
@@ -1340,7 +1348,14 @@ func queriesBenchmark(count: Int, stores: String) async throws {
     var openFindings = 0.0
     var monthCounts = Duration.seconds(1_000_000)
     if stores != "postgres" {
-        try buildRecord(count: count, path: path)
+        if let keep, FileManager.default.fileExists(atPath: keep),
+            try await HubStore.open(path: keep).logSize() == Int64(count)
+        {
+            say("  the record of \(count) events kept at \(keep), used again")
+        } else {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            try buildRecord(count: count, path: path)
+        }
         let sqlite = try HubStore.open(path: path)
         guard try await sqlite.logSize() == Int64(count) else {
             throw KirokuError(.internalError, "the SQLite record is not \(count) events")
@@ -1391,6 +1406,9 @@ func queriesBenchmark(count: Int, stores: String) async throws {
                     scan = try await sqlite.reportScanFromCounts(
                         fromMS: period.0, toMS: period.1, treeSize: Int64(count), settings: RuleSettings())
                 })
+            guard scan != nil else {
+                throw KirokuError(.internalError, "the per-day counts did not hold for month \(m): nothing to measure")
+            }
             if m == 11 { counted = scan }
         }
         for (index, (name, _)) in named.enumerated() {
@@ -1406,7 +1424,9 @@ func queriesBenchmark(count: Int, stores: String) async throws {
             "  the per-day counts taken over \(size) events in \(fmt(seconds(taking))) s; November the same both ways: "
                 + (counted == read ? "yes" : "FIGURES DIFFER"))
     }
-    for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    if keep == nil {
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    }
     guard stores != "sqlite" else { return }
     let municipality = "bench-queries-\(getpid())"
     try await buildPostgresRecord(count: count, settings: settings, municipality: municipality, logger: logger)
@@ -1452,5 +1472,6 @@ if mode == "postgres" {
     try await postgresBenchmark(count: option("--count", 1_000_000))
 }
 if mode == "queries" {
-    try await queriesBenchmark(count: option("--count", 1_000_000), stores: textOption("--stores") ?? "both")
+    try await queriesBenchmark(
+        count: option("--count", 1_000_000), stores: textOption("--stores") ?? "both", keep: textOption("--keep"))
 }
