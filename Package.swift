@@ -221,6 +221,8 @@ let package = Package(
             dependencies: [
                 "KirokuClient", "KirokuControl", "KirokuHub", "KirokuProtocol", "KirokuTestSupport",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                // To turn a record back into one of an earlier version (the upgrade tests).
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strictSettings
         ),

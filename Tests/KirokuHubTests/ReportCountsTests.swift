@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import KirokuHub
 import KirokuProtocol
 import KirokuTestSupport
@@ -35,9 +36,10 @@ struct ReportCountsTests {
 
         func add(
             _ agent: String, _ day: Int, _ minute: Int, _ kind: String, _ action: String, _ actor: String,
-            _ subject: String, month: Int = 11
+            _ subject: String, month: Int = 11, year: Int = 2026
         ) {
-            let time = String(format: "2026-%02d-%02dT%02d:%02d:00.000+09:00", month, day, minute / 60, minute % 60)
+            let time = String(
+                format: "%04d-%02d-%02dT%02d:%02d:00.000+09:00", year, month, day, minute / 60, minute % 60)
             let (seq, prev) = chains[agent] ?? (0, Event.genesis)
             let event = Event(
                 agent: agent, seq: seq + 1, time: time, kind: kind, action: action, actor: actor, subject: subject,
@@ -301,5 +303,57 @@ struct ReportCountsTests {
         #expect(throws: KirokuError.self) {
             _ = try JSONDecoder().decode(RuleSettings.self, from: Data(#"{"repeated_lookups_per_day": 0}"#.utf8))
         }
+    }
+
+    @Test("After an upgrade: a period the rules judged before it is read from the record; later ones are counted")
+    func upgrade() async throws {
+        let temp = try TempDir("report-counts-upgrade")
+        let path = temp.file("record.sqlite")
+        let settings = RuleTests.settings
+        do {
+            let store = try HubStore.open(path: path)
+            let terminals = Terminals(store)
+            terminals.month(events: 300)
+            try await terminals.send()
+            try await store.evaluateRules(settings, now: Self.now)
+        }
+        // The record as the version before this one left it: judged, no counts, no threshold on record.
+        let queue = try DatabaseQueue(path: path)
+        try await queue.write { db in
+            try db.execute(
+                sql: """
+                    DELETE FROM grdb_migrations WHERE identifier = 'v19: the report''s counts by day';
+                    DROP TABLE report_counts; DROP INDEX events_listed_by_time;
+                    DELETE FROM rule_state WHERE name LIKE 'report_%' OR name LIKE 'repeated_%';
+                    """)
+        }
+        try queue.close()
+
+        let store = try HubStore.open(path: path)
+        let terminals = Terminals(store)
+        for day in 4...8 {
+            for minute in [600, 601, 602, 603, 604] {
+                terminals.add("counter-09", day, minute, "operation", "lookup", "P9", "住民\(day)", month: 1, year: 2027)
+            }
+            terminals.add("counter-09", day, 1300, "access", "enter", "P9", "サーバ室", month: 1, year: 2027)
+        }
+        try await terminals.send()
+        try await store.evaluateRules(settings, now: Self.now)
+        let size = try await store.logSize()
+        // November 2026 was judged with thresholds nobody recorded: read, the same figures.
+        #expect(
+            try await store.reportScanFromCounts(
+                fromMS: Self.november.from, toMS: Self.november.to, treeSize: size, settings: settings) == nil)
+        let chosen = try await store.reportScan(
+            fromMS: Self.november.from, toMS: Self.november.to, treeSize: size, settings: settings)
+        let read = try await store.reportScanReadingEvents(
+            fromMS: Self.november.from, toMS: Self.november.to, treeSize: size, settings: settings)
+        #expect(chosen == read && read.events > 0)
+        // January 2027, judged since: counted, one repeated pair a day.
+        let january = try await Self.expectSame(
+            store, treeSize: size, settings: settings,
+            from: Timestamp(rfc3339: "2027-01-01T00:00:00.000+09:00")!.epochMilliseconds,
+            to: Timestamp(rfc3339: "2027-02-01T00:00:00.000+09:00")!.epochMilliseconds)
+        #expect(january.operators["P9"]?.repeatedPairs == 5 && january.access["サーバ室"]?["P9"]?["enter"] == 5)
     }
 }
