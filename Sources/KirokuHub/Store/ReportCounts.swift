@@ -36,7 +36,10 @@ enum ReportCounts {
                 sql: "SELECT time_ms FROM events INDEXED BY events_by_time WHERE id <= ? ORDER BY time_ms DESC LIMIT 1",
                 arguments: [judged])
         {
-            try FindingTable.setState(db, "repeated_unknown_until", latest)
+            // Not past the upgrade itself: one event from a terminal whose clock said 2099 would otherwise keep every
+            // report until then reading the record.
+            try FindingTable.setState(
+                db, "repeated_unknown_until", min(latest, Int64(Date().timeIntervalSince1970 * 1000)))
         }
     }
 
