@@ -65,7 +65,7 @@ struct RuleService: Service {
                     "taking the report's per-day counts from the record; the report reads the record until they are done",
                     metadata: ["kiroku.report.counted": "\(taken)"])
             }
-            if step < 50_000 {
+            if step < ReportCounts.catchUpStep {
                 if taken >= 1_000_000 {
                     logger.notice(
                         "the report's per-day counts are done", metadata: ["kiroku.report.counted": "\(taken)"])

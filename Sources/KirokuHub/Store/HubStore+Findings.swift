@@ -187,7 +187,7 @@ extension HubStore {
         // The rules count what they judge for the report (ReportCounts.count). Counts behind the rules (after an
         // upgrade or a change of hours they start from the first event) catch up once the rules have, in larger
         // steps; the report reads the record meanwhile.
-        let counting = Int64(max(chunk, 50_000))
+        let counting = max(Int64(chunk), ReportCounts.catchUpStep)
         while true {
             let (done, step) = try await pool.writeWithoutTransaction { db in
                 try Self.withoutFsync(db) {

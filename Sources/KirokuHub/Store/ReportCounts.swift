@@ -11,7 +11,8 @@ import KirokuProtocol
 /// lookups outside the configured hours. The report adds
 /// the calendar (weekends, 祝日, the calendar register) as it stands when the report is made, so a holiday
 /// registered later counts; hours changed in the configuration make the counts be taken again from the start.
-/// Repeated lookups of one resident are the repeated-lookup findings, which the rules keep exact.
+/// Which pairs of operator and resident were repeated lookups the findings say; each pair's lookups are
+/// counted from the record (a finding's own count can miss lookups judged while the threshold was higher).
 ///
 /// The counts have their own cursor (`report_through` in `rule_state`), advanced in the rules' transaction.
 /// The report reads the record instead where the counts cannot say it exactly: a period the purge has
@@ -27,6 +28,7 @@ enum ReportCounts {
                     PRIMARY KEY (day, kind, action, agent, actor, room)
                 ) WITHOUT ROWID;
                 CREATE INDEX events_listed_by_time ON events(kind, time_ms, agent, seq) WHERE \(listed);
+                CREATE INDEX findings_by_rule_time ON findings(rule, first_ms);
                 """)
         // Events the rules judged before this version, with thresholds nobody recorded: a report of a period
         // up to the latest of them reads the record (its repeated lookups cannot be told from the findings).
@@ -46,6 +48,9 @@ enum ReportCounts {
     /// The partial index's condition, which a query must repeat word for word for SQLite to use it. The index
     /// was made with these kinds: changing them needs a migration that makes it again.
     static let listed = "kind IN (\(ReportScan.listedKinds.map { "'\($0)'" }.joined(separator: ", ")))"
+
+    /// How many events a step of the counts' catch-up takes from the record (one transaction).
+    static let catchUpStep: Int64 = 50_000
 
     /// The most events the report adds or takes away from the counts (those between the counts' cursor and
     /// the checkpoint); beyond it, reading the period is as quick.
