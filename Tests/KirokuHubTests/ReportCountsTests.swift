@@ -129,6 +129,21 @@ struct ReportCountsTests {
         return read
     }
 
+    /// The counts must decline, and the report then read the record: the same figures as reading it.
+    static func expectRead(
+        _ store: HubStore, treeSize: Int64, settings: RuleSettings, from: Int64 = november.from,
+        to: Int64 = november.to, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> ReportScan {
+        let counted = try await store.reportScanFromCounts(
+            fromMS: from, toMS: to, treeSize: treeSize, settings: settings)
+        #expect(counted == nil, "the counts should decline", sourceLocation: sourceLocation)
+        let chosen = try await store.reportScan(fromMS: from, toMS: to, treeSize: treeSize, settings: settings)
+        let read = try await store.reportScanReadingEvents(
+            fromMS: from, toMS: to, treeSize: treeSize, settings: settings)
+        #expect(chosen == read, sourceLocation: sourceLocation)
+        return read
+    }
+
     @Test("The counts give what reading the events gives, with the checkpoint behind or ahead of them")
     func sameFigures() async throws {
         let temp = try TempDir("report-counts")
@@ -183,18 +198,9 @@ struct ReportCountsTests {
         _ = try await Self.expectSame(store, treeSize: grown, settings: higher, seed: terminals.seed)
         var lower = settings
         lower.repeatedLookupsPerDay = 3
-        #expect(
-            try await store.reportScanFromCounts(
-                fromMS: Self.november.from, toMS: Self.november.to, treeSize: grown, settings: lower) == nil)
-        let lowerChosen = try await store.reportScan(
-            fromMS: Self.november.from, toMS: Self.november.to, treeSize: grown, settings: lower)
-        let lowerRead = try await store.reportScanReadingEvents(
-            fromMS: Self.november.from, toMS: Self.november.to, treeSize: grown, settings: lower)
-        #expect(lowerChosen == lowerRead)
+        _ = try await Self.expectRead(store, treeSize: grown, settings: lower)
         // A period that starts inside a day is read.
-        #expect(
-            try await store.reportScanFromCounts(
-                fromMS: ninth + 3_600_000, toMS: Self.november.to, treeSize: grown, settings: settings) == nil)
+        _ = try await Self.expectRead(store, treeSize: grown, settings: settings, from: ninth + 3_600_000)
     }
 
     @Test("Other hours make the counts be taken again; the purge makes the report read the record")
@@ -234,15 +240,8 @@ struct ReportCountsTests {
         let report = try await store.purge(
             policy: RetentionPolicy(periods: ["access": .days(30)]), by: "kanri01", now: Self.now)
         #expect(report.lines.first { $0.kind == "access" }!.purged > 0)
-        #expect(
-            try await store.reportScanFromCounts(
-                fromMS: Self.november.from, toMS: Self.november.to, treeSize: size, settings: later) == nil)
-        let afterPurge = try await store.reportScan(
-            fromMS: Self.november.from, toMS: Self.november.to, treeSize: size, settings: later)
+        let afterPurge = try await Self.expectRead(store, treeSize: size, settings: later)
         #expect(afterPurge.access.isEmpty)
-        let purgedRead = try await store.reportScanReadingEvents(
-            fromMS: Self.november.from, toMS: Self.november.to, treeSize: size, settings: later)
-        #expect(afterPurge == purgedRead)
     }
 
     @Test("Repeated lookups: a threshold raised between chunks, a name in NFC and in NFD, an id holding '|'")
@@ -295,15 +294,8 @@ struct ReportCountsTests {
         try await terminals.send()
         try await store.evaluateRules(six, now: Self.now)
         let last = try await store.logSize()
-        #expect(
-            try await store.reportScanFromCounts(
-                fromMS: Self.november.from, toMS: Self.november.to, treeSize: last, settings: six) == nil)
-        let chosen = try await store.reportScan(
-            fromMS: Self.november.from, toMS: Self.november.to, treeSize: last, settings: six)
-        let read = try await store.reportScanReadingEvents(
-            fromMS: Self.november.from, toMS: Self.november.to, treeSize: last, settings: six)
-        #expect(
-            chosen == read && read.operators["P3"]?.repeatedPairs == 1 && read.operators["P3|A"]?.repeatedPairs == 1)
+        let read = try await Self.expectRead(store, treeSize: last, settings: six)
+        #expect(read.operators["P3"]?.repeatedPairs == 1 && read.operators["P3|A"]?.repeatedPairs == 1)
         // A threshold of 0 would make every lookup a repeated one: refused in the configuration, with what to write.
         #expect(throws: KirokuError.self) {
             _ = try JSONDecoder().decode(RuleSettings.self, from: Data(#"{"repeated_lookups_per_day": 0}"#.utf8))
@@ -346,14 +338,8 @@ struct ReportCountsTests {
         try await store.evaluateRules(settings, now: Self.now)
         let size = try await store.logSize()
         // November 2026 was judged with thresholds nobody recorded: read, the same figures.
-        #expect(
-            try await store.reportScanFromCounts(
-                fromMS: Self.november.from, toMS: Self.november.to, treeSize: size, settings: settings) == nil)
-        let chosen = try await store.reportScan(
-            fromMS: Self.november.from, toMS: Self.november.to, treeSize: size, settings: settings)
-        let read = try await store.reportScanReadingEvents(
-            fromMS: Self.november.from, toMS: Self.november.to, treeSize: size, settings: settings)
-        #expect(chosen == read && read.events > 0)
+        let read = try await Self.expectRead(store, treeSize: size, settings: settings)
+        #expect(read.events > 0)
         // January 2027, judged since: counted, one repeated pair a day.
         let january = try await Self.expectSame(
             store, treeSize: size, settings: settings,

@@ -89,6 +89,15 @@ public struct ReportScan: Sendable, Equatable {
         }
     }
 
+    /// Counts `n` events (negative to take them away) as both the terminal's and the person's: one event of the
+    /// record, read from it.
+    mutating func add(
+        kind: String, action: String, agent: String, actor: String, subject: String, n: Int, outOfHours: Int
+    ) {
+        add(kind: kind, action: action, agent: agent, n: n)
+        add(kind: kind, action: action, actor: actor, room: subject, n: n, outOfHours: outOfHours)
+    }
+
     /// Drops what counts to nothing, as a pass over the events would never have made it (after counts were
     /// taken away).
     mutating func dropEmpty() {
@@ -191,9 +200,8 @@ extension HubStore {
             let actor: String = row[4]
             let subject: String = row[5]
             let lookup = kind == "operation" && action == "lookup"
-            scan.add(kind: kind, action: action, agent: agent, n: 1)
             scan.add(
-                kind: kind, action: action, actor: actor, room: subject, n: 1,
+                kind: kind, action: action, agent: agent, actor: actor, subject: subject, n: 1,
                 outOfHours: lookup && !calendar.isOpen(timeMS) ? 1 : 0)
             if lookup {
                 var key = Array(actor.utf8)

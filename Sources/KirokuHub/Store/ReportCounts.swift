@@ -221,9 +221,8 @@ enum ReportCounts {
             let timeMS: Int64 = row[0]
             let kind: String = row[2]
             let action: String = row[3]
-            scan.add(kind: kind, action: action, agent: row[1], n: sign)
             scan.add(
-                kind: kind, action: action, actor: row[4], room: row[5], n: sign,
+                kind: kind, action: action, agent: row[1], actor: row[4], subject: row[5], n: sign,
                 outOfHours: kind == "operation" && action == "lookup" && !calendar.isOpen(timeMS) ? sign : 0)
         }
         guard
