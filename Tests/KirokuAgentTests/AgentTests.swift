@@ -16,7 +16,7 @@ struct SyncCursorTests {
         var cursor = SyncCursor()
         let now = ContinuousClock.now
         #expect(cursor.next(now: now, localHead: 10) == .queryState)
-        cursor.stateReceived(lastSeq: 4)
+        cursor.stateReceived(lastSeq: 4, deliveredThrough: 4)
         #expect(cursor.next(now: now, localHead: 10) == .send(from: 5))
         cursor.acknowledged(through: 10)
         #expect(cursor.next(now: now, localHead: 10) == .idle)
@@ -28,7 +28,7 @@ struct SyncCursorTests {
         var cursor = SyncCursor(backoff: .init(base: .milliseconds(100), cap: .seconds(2)))
         var random = SystemRandomNumberGenerator()
         let now = ContinuousClock.now
-        cursor.stateReceived(lastSeq: 3)
+        cursor.stateReceived(lastSeq: 3, deliveredThrough: 3)
         var ceilings: [Duration] = []
         for _ in 0..<8 {
             let wait = cursor.failed(now: now, using: &random)
@@ -47,9 +47,24 @@ struct SyncCursorTests {
             ])
         // After the wait, it asks the hub again before sending anything.
         #expect(cursor.next(now: now + .seconds(3), localHead: 10) == .queryState)
-        cursor.stateReceived(lastSeq: 3)
+        cursor.stateReceived(lastSeq: 3, deliveredThrough: 3)
         #expect(cursor.failures == 0)
         #expect(cursor.next(now: now + .seconds(3), localHead: 10) == .send(from: 4))
+    }
+
+    @Test(
+        "What the hub holds without a receipt here (cut connection, kill -9, a key rotated) is sent again for one; what it lost is sent again"
+    )
+    func resendForReceipt() {
+        var cursor = SyncCursor()
+        let now = ContinuousClock.now
+        cursor.stateReceived(lastSeq: 70, deliveredThrough: 50)
+        #expect(cursor.next(now: now, localHead: 70) == .send(from: 51), "caught up at the hub, not here")
+        cursor.acknowledged(through: 70)
+        #expect(cursor.next(now: now, localHead: 70) == .idle)
+        // A hub restored from an older backup holds less than was delivered: it gets what it lacks.
+        cursor.stateReceived(lastSeq: 40, deliveredThrough: 70)
+        #expect(cursor.next(now: now, localHead: 70) == .send(from: 41))
     }
 
     @Test("Jitter spreads retries of many agents")

@@ -88,14 +88,31 @@ struct CollectorTests {
         try pki.agent("counter-01")
         // A stand-in for /sys/bus/usb/devices, a program folder and dpkg's status file.
         let sys = temp.file("sys")
+        // The agent scans every second while the test changes things, so each change is made whole at once,
+        // as the kernel adds a device's folder and dpkg replaces its status file: a scan sees it before or
+        // after, never half made (a half-written folder or file would be one more change, rightly journalled).
         func device(_ port: String, vendor: String, product: String, serial: String?, name: String) throws {
-            try FileManager.default.createDirectory(atPath: "\(sys)/\(port)", withIntermediateDirectories: true)
+            let staged = temp.file("staged-\(port)")
+            try FileManager.default.createDirectory(atPath: staged, withIntermediateDirectories: true)
             for (file, value) in [("idVendor", vendor), ("idProduct", product), ("product", name)]
                 + (serial.map { [("serial", $0)] } ?? [])
             {
-                try Data((value + "\n").utf8).write(to: URL(filePath: "\(sys)/\(port)/\(file)"))
+                try Data((value + "\n").utf8).write(to: URL(filePath: "\(staged)/\(file)"))
             }
+            try FileManager.default.moveItem(atPath: staged, toPath: "\(sys)/\(port)")
         }
+        func unplug(_ port: String) throws {
+            let gone = temp.file("unplugged-\(port)")
+            try FileManager.default.moveItem(atPath: "\(sys)/\(port)", toPath: gone)
+            try FileManager.default.removeItem(atPath: gone)
+        }
+        func write(_ text: String, _ path: String) throws {
+            // Written beside the watched folders, then renamed over the file: rename(2) replaces it whole.
+            let staged = temp.file("staged-file")
+            try Data(text.utf8).write(to: URL(filePath: staged))
+            #expect(rename(staged, path) == 0, "rename: errno \(errno)")
+        }
+        try FileManager.default.createDirectory(atPath: sys, withIntermediateDirectories: true)
         try device("1-1", vendor: "0781", product: "5567", serial: "4C530001", name: "Cruzer Blade")
         // a hub, no ids
         try FileManager.default.createDirectory(atPath: "\(sys)/usb1", withIntermediateDirectories: true)
@@ -132,12 +149,13 @@ struct CollectorTests {
             ])
         // A second stick, the first one pulled, the client updated, the configuration deleted, a package upgraded.
         try device("1-2", vendor: "090c", product: "1000", serial: nil, name: "USB DISK")
-        try FileManager.default.removeItem(atPath: "\(sys)/1-1")
-        try Data("v2".utf8).write(to: URL(filePath: "\(programs)/bin/juki-client"))
+        try unplug("1-1")
+        try write("v2", "\(programs)/bin/juki-client")
         try FileManager.default.removeItem(atPath: "\(programs)/juki.conf")
-        try Data("Package: bash\nStatus: install ok installed\nVersion: 5.2.15-3\n".utf8).write(
-            to: URL(filePath: status))
-        #expect(await eventually { (try? changes().count) == 9 }, "agent log: \(agent.child.log)")
+        try write("Package: bash\nStatus: install ok installed\nVersion: 5.2.15-3\n", status)
+        #expect(
+            await eventually { (try? changes().count) == 9 },
+            "changes: \((try? changes()) ?? [])\nagent log: \(agent.child.log)")
         let later = Array(try changes().dropFirst(4))
         #expect(
             Set(later) == [

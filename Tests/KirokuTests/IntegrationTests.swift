@@ -196,6 +196,53 @@ struct IntegrationTests {
         #expect(try journal.status().hubReachable)
     }
 
+    @Test(
+        "A receipt lost after the hub's commit: the agent sends those events again for one, with nothing new to send; the hub keeps them once"
+    )
+    func lostReceipt() async throws {
+        let temp = try TempDir("lost-receipt")
+        let pki = try TestPKI(in: temp)
+        try pki.agent("serverroom")
+        try pki.person("kanri01")
+        let hub = try await HubProcess(pki: pki, temp: temp, name: "hub")
+        defer { hub.stop() }
+        let config = try agentConfig("serverroom", pki: pki, temp: temp, hubURL: hub.url)
+        let socket = temp.file("serverroom/ingest.sock")
+        var agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent")
+        defer { agent.stop() }
+        let producer = try SocketProducer(path: socket)
+        for index in 0..<10 {
+            #expect(
+                try producer.send(#"{"kind":"access","action":"enter","actor":"P\#(index)","subject":"電算室"}"#)
+                    .contains("\"ok\":true"))
+        }
+        let path = temp.file("serverroom/journal.sqlite")
+        let journal = try Journal.open(path: path, agentID: "serverroom", site: "")
+        #expect(await eventually { allDelivered(journal) }, "agent log: \(agent.child.log)")
+        agent.child.kill9()
+        // The journal as a kill -9 (or a cut connection) leaves it between the hub's durable commit and the
+        // agent's mark: the hub holds the last five, the journal has no receipt for them.
+        let head = try journal.progress().headSeq
+        let lowered = try await runProgram(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('UPDATE sync SET delivered_through = ?', (int(sys.argv[2]),)); c.commit()",
+                path, "\(head - 5)",
+            ])
+        #expect(lowered.status == 0, "\(lowered.stderr)")
+        #expect(try journal.progress().deliveredThrough == head - 5)
+        agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent2")
+        #expect(await eventually { allDelivered(journal) }, "agent log: \(agent.child.log)")
+        // The hub signed for the five again, as duplicates, and keeps each event once.
+        let receipts = try journal.receipts().map(\.receipt)
+        #expect(receipts.first { $0.firstSeq == head - 4 }?.duplicates == 5, "\(receipts)")
+        let (connection, queries) = try personQueries(pki, hub)
+        defer { Task { await connection.shutdown() } }
+        let remote = try await allEvents(queries, agent: "serverroom")
+        #expect(remote.count == Int(try journal.progress().headSeq) && Set(remote.map(\.seq)).count == remote.count)
+    }
+
     @Test("Invariant 3 over the wire: roles and identities come from certificates")
     func rolesOverTheWire() async throws {
         let temp = try TempDir("roles")

@@ -53,9 +53,11 @@ public struct SyncCursor: Sendable {
         return localHead > hubSeq ? .send(from: hubSeq + 1) : .idle
     }
 
-    /// The hub said it holds the chain through `lastSeq`.
-    public mutating func stateReceived(lastSeq: Int64) {
-        hubSeq = lastSeq
+    /// The hub said it holds the chain through `lastSeq`; the journal has receipts through
+    /// `deliveredThrough`. Sending resumes after the lower of the two: what the hub holds without a receipt
+    /// here is sent again, for the receipt (the hub counts it as duplicates and stores nothing twice).
+    public mutating func stateReceived(lastSeq: Int64, deliveredThrough: Int64) {
+        hubSeq = min(lastSeq, deliveredThrough)
         failures = 0
         retryAt = nil
     }

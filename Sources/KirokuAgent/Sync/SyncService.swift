@@ -81,10 +81,7 @@ public struct SyncService: Service {
             case .queryState:
                 do {
                     let state = try await connection.get(AgentState.self, "/v1/agent/state")
-                    guard let keyBytes = Data(base64Encoded: state.hubKey),
-                        let key = try? Curve25519.Signing.PublicKey(rawRepresentation: keyBytes)
-                    else { throw KirokuError(.badReceipt, "the hub's receipt key is not an Ed25519 public key") }
-                    hubKey = key
+                    hubKey = try Self.receiptKey(state)
                     limits = (
                         min(configuration.batchEvents, state.maxBatchEvents),
                         min(configuration.batchBytes, state.maxBatchBytes)
@@ -99,7 +96,12 @@ public struct SyncService: Service {
                             .fork,
                             "the hub's event \(state.lastSeq) differs from this journal's: the chains have forked")
                     }
-                    cursor.stateReceived(lastSeq: state.lastSeq)
+                    // Events the hub holds beyond this journal's delivered mark (a receipt lost to a cut
+                    // connection or a kill -9, or signed by a key not known yet) are sent again: the hub counts
+                    // them as duplicates and signs a receipt for them, so the mark never stays behind.
+                    cursor.stateReceived(
+                        lastSeq: state.lastSeq,
+                        deliveredThrough: try await journal.suspending.progress().deliveredThrough)
                     try await journal.suspending.recordContact()
                     logger.debug("hub state", metadata: ["kiroku.hub.last_seq": "\(state.lastSeq)"])
                 } catch {
@@ -107,7 +109,7 @@ public struct SyncService: Service {
                 }
             case .send(let from):
                 do {
-                    guard let hubKey else { throw KirokuError(.badReceipt, "no hub key yet") }
+                    guard var key = hubKey else { throw KirokuError(.badReceipt, "no hub key yet") }
                     let batch: PreparedBatch
                     if let ready = prefetched, ready.firstSeq == from {
                         batch = ready
@@ -126,7 +128,13 @@ public struct SyncService: Service {
                         _ = await next
                         throw error
                     }
-                    guard receipt.verify(publicKey: hubKey) else {
+                    if !receipt.verify(publicKey: key), receipt.receipt.keyID != signingKeyID(key) {
+                        // The hub rotated its signing key since this agent last asked (PROTOCOL.md §7): the key
+                        // that counts is still the one `/v1/agent/state` names, asked again now.
+                        key = try Self.receiptKey(try await connection.get(AgentState.self, "/v1/agent/state"))
+                        hubKey = key
+                    }
+                    guard receipt.verify(publicKey: key) else {
                         throw KirokuError(.badReceipt, "the hub's receipt signature does not verify")
                     }
                     guard receipt.receipt.agent == journal.agentID, receipt.receipt.throughSeq == batch.throughSeq,
@@ -140,7 +148,7 @@ public struct SyncService: Service {
                         throw KirokuError(.badReceipt, "the hub's receipt carries no inclusion proof")
                     }
                     do {
-                        try log.verify(eventHash: batch.headHash, hubKey: hubKey)
+                        try log.verify(eventHash: batch.headHash, hubKey: key)
                     } catch {
                         throw KirokuError(
                             .badReceipt, "the hub's receipt does not prove the batch is in its log: \(error.message)")
@@ -194,6 +202,14 @@ public struct SyncService: Service {
                 }
             }
         }
+    }
+
+    /// The key the hub signs receipts with, as its state names it.
+    private static func receiptKey(_ state: AgentState) throws -> Curve25519.Signing.PublicKey {
+        guard let bytes = Data(base64Encoded: state.hubKey),
+            let key = try? Curve25519.Signing.PublicKey(rawRepresentation: bytes)
+        else { throw KirokuError(.badReceipt, "the hub's receipt key is not an Ed25519 public key") }
+        return key
     }
 
     /// Whether the journal and the hub's copy of this agent's chain have parted, and why: a journal found
