@@ -252,33 +252,40 @@ enum RuleEngine {
         // Only what the rules have been handed so far: later events, already in the record, come in later
         // chunks and are added then.
         let through = lookups.map(\.id).max() ?? 0
-        let existing = try db.cachedStatement(
-            sql: "SELECT 1 FROM findings WHERE rule = '\(RuleID.repeatedLookups.rawValue)' AND key = ?")
+        // The day's findings already raised (few; by rule and first lookup's time, which is in that day).
+        let raised = try db.cachedStatement(
+            sql: """
+                SELECT key FROM findings INDEXED BY findings_by_rule_time
+                WHERE rule = '\(RuleID.repeatedLookups.rawValue)' AND first_ms >= ? AND first_ms < ?
+                """)
         for (dayIndex, subjects) in subjectsByDay {
             let start = dayIndex * 86_400_000 - 9 * 3_600_000
             let day = BusinessCalendar.day(start)
             let all = String(decoding: CanonicalJSON.encode(.array(subjects.map(JSONValue.string))), as: UTF8.self)
             let busy = try String.fetchAll(
                 candidates, arguments: [all, start, start + 86_400_000, threshold, threshold])
-            guard !busy.isEmpty else { continue }
-            // The chunk's lookups of the busy subjects (few), by operator and subject; compared as bytes, as
-            // SQLite compares them.
-            // Grouped by the key's bytes, as SQLite compares it: String equality would join a name in NFC with the
-            // same name in NFD, which the record, the finding's key and the report keep apart.
+            // A pair with a finding gets every later lookup added, busy under today's threshold or not: one raised
+            // when the threshold was lower keeps counting what the record holds (the report counts the same).
+            let known = Set(try String.fetchAll(raised, arguments: [start, start + 86_400_000]).map { Array($0.utf8) })
+            guard !busy.isEmpty || !known.isEmpty else { continue }
+            // The chunk's lookups of the busy subjects and of pairs with a finding (few), by operator and subject;
+            // grouped by the key's bytes, as SQLite compares it: String equality would join a name in NFC with
+            // the same name in NFD, which the record, the finding's key and the report keep apart.
             var order: [(bytes: [UInt8], key: String)] = []
             var pairs: [[UInt8]: [Row]] = [:]
-            for row in lookups
-            where dayNumber(row.timeMS) == dayIndex && busy.contains(where: { $0.utf8.elementsEqual(row.subject.utf8) })
-            {
+            for row in lookups where dayNumber(row.timeMS) == dayIndex {
+                let isBusy = busy.contains(where: { $0.utf8.elementsEqual(row.subject.utf8) })
+                if !isBusy && known.isEmpty { continue }
                 let key = "\(row.actor)|\(row.subject)|\(day)"
                 let bytes = Array(key.utf8)
+                guard isBusy || known.contains(bytes) else { continue }
                 if pairs[bytes] == nil { order.append((bytes, key)) }
                 pairs[bytes, default: []].append(row)
             }
             for (bytes, key) in order {
                 let group = pairs[bytes]!
                 let (actor, subject) = (group[0].actor, group[0].subject)
-                if try Bool.fetchOne(existing, arguments: [key]) == true {
+                if known.contains(bytes) {
                     try FindingTable.raise(
                         db, rule: .repeatedLookups, key: key, count: .add(Int64(group.count)),
                         first: group.map(\.timeMS).min()!,
