@@ -107,6 +107,26 @@ struct RuleTests {
         #expect(try await record.store.evaluateRules(Self.settings, now: Self.now) == 0, "each event is judged once")
     }
 
+    @Test(
+        "An id written in NFC and in NFD is two people to every rule, as the record, the findings' keys and the report keep it"
+    )
+    func idsComparedAsStored() async throws {
+        let record = try Record(try TempDir("rules-nfd"))
+        let composed = "職員\u{30AC}"
+        let decomposed = "職員\u{30AB}\u{3099}"
+        #expect(composed == decomposed && !composed.utf8.elementsEqual(decomposed.utf8))
+        for actor in [composed, decomposed] {
+            for minute in 0..<10 {
+                try await record.add("t1", "2026-11-28 10:\(minute)", "operation", "lookup", actor, "住民\(minute)")
+            }
+        }
+        try await record.store.evaluateRules(Self.settings, now: Self.now)
+        // Saturday: out of hours, one finding each; ten lookups each in one hour: bulk at 10, one finding each.
+        // (Joined as Strings, one finding of 20 under whichever form came first.)
+        #expect(try await record.findings(.outOfHours).map(\.count) == [10, 10])
+        #expect(try await record.findings(.bulkLookups).map(\.count) == [10, 10])
+    }
+
     @Test("Bulk lookups (第20): across batches in one hour; not a near-miss split over two hours")
     func bulkLookups() async throws {
         let record = try Record(try TempDir("rules-bulk"))

@@ -79,7 +79,8 @@ extension RuleEngine {
         }
         let terminals = try db.cachedStatement(
             sql: "SELECT agent, first_ms, last_ms FROM actor_terminals WHERE actor = ? AND day BETWEEN ? AND ?")
-        try groups(acts, key: { $0.actor }) { actor, group in
+        try groups(acts, key: { Key(text: $0.actor, number: 0) }) { key, group in
+            let actor = key.text
             let mine = Set(group.map(\.id))
             var ranges: [(from: Int64, to: Int64)] = []
             for time in group.map(\.timeMS).sorted() {

@@ -56,10 +56,26 @@ enum RuleEngine {
     static func dayNumber(_ ms: Int64) -> Int64 { (ms + 9 * 3_600_000) / 86_400_000 }
     static func hourNumber(_ ms: Int64) -> Int64 { (ms + 9 * 3_600_000) / 3_600_000 }
 
+    /// A group's key, its texts compared and hashed as their UTF-8 bytes, as SQLite compares them: String's
+    /// own equality would join an id written in NFC with the same id in NFD, which the record, the findings'
+    /// keys and the report keep apart (and one group would then be looked up in the record by one form only).
     struct Key: Hashable {
         var text: String
         var number: Int64
         var extra: String = ""
+
+        static func == (a: Key, b: Key) -> Bool {
+            a.number == b.number && a.text.utf8.elementsEqual(b.text.utf8) && a.extra.utf8.elementsEqual(b.extra.utf8)
+        }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(number)
+            for text in [text, extra] {
+                var copy = text
+                copy.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+                hasher.combine(text.utf8.count)
+            }
+        }
     }
 
     /// Evaluates up to `limit` events after the cursor; returns how many.
