@@ -51,13 +51,19 @@ struct RuleService: Service {
 
     /// How often the time-driven checks run.
     static let sweepEvery = Duration.seconds(60)
+    /// How many events the report's counts take from the record in one round (seconds at 100M events): the
+    /// catch-up after an upgrade runs over many rounds, so the minute's sweep and a shutdown never wait for all
+    /// of it.
+    static let countingPerRound: Int64 = 1_000_000
 
     func run() async throws {
         var lastSweep = ContinuousClock.now - .seconds(3600)
         // The report's per-day counts taken from the record (after an upgrade, or hours changed): minutes on a
         // large record, so said as they go, every million events.
         var taken: Int64 = 0
+        var behind = false
         let counted: (Int64) -> Void = { step in
+            behind = step >= ReportCounts.catchUpStep
             let before = taken
             taken += step
             if taken / 1_000_000 > before / 1_000_000 {
@@ -78,14 +84,16 @@ struct RuleService: Service {
             interval: .seconds(5), failure: "rule evaluation failed; it is retried", logger: logger,
             wake: store.arrivals
         ).runTimed { () async throws -> Duration in
+            behind = false
             if ContinuousClock.now - lastSweep >= Self.sweepEvery {
-                try await store.evaluateRules(settings, counted: counted)
+                try await store.evaluateRules(settings, countingLimit: Self.countingPerRound, counted: counted)
                 lastSweep = .now
             } else {
-                try await store.evaluatePendingRules(settings, counted: counted)
+                try await store.evaluatePendingRules(settings, countingLimit: Self.countingPerRound, counted: counted)
             }
-            // Until the next sweep is due, however many arrivals woke the rounds in between.
-            return max(.zero, lastSweep + Self.sweepEvery - .now)
+            // Until the next sweep is due, however many arrivals woke the rounds in between; at once while the
+            // counts are still being taken.
+            return behind ? .zero : max(.zero, lastSweep + Self.sweepEvery - .now)
         }
     }
 }

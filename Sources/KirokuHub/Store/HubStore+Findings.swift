@@ -170,24 +170,31 @@ extension HubStore {
     /// raises and the cursor), then the time-driven checks. Returns how many events were evaluated.
     @discardableResult
     public func evaluateRules(
-        _ settings: RuleSettings, now: Date = Date(), chunk: Int = 5000, counted: (Int64) -> Void = { _ in }
+        _ settings: RuleSettings, now: Date = Date(), chunk: Int = 5000,
+        countingStep: Int64? = nil, countingLimit: Int64 = .max, counted: (Int64) -> Void = { _ in }
     ) async throws -> Int {
-        let total = try await evaluatePendingRules(settings, now: now, chunk: chunk, counted: counted)
+        let total = try await evaluatePendingRules(
+            settings, now: now, chunk: chunk, countingStep: countingStep, countingLimit: countingLimit,
+            counted: counted)
         try await pool.write { db in try RuleEngine.sweep(db, settings: settings, now: now) }
         return total
     }
 
     /// Evaluates the events not yet evaluated, without the time-driven checks. `counted` hears how many events
-    /// each step of the report's counts took from the record (0 once they have caught up with the rules).
+    /// each step of the report's counts took from the record (0 once they have caught up with the rules); a step
+    /// of `countingStep` (50,000 unless given; `chunk` if larger) means more may remain. The counts take at most about
+    /// `countingLimit` events per call (whole steps), so a caller can do other work between calls.
     @discardableResult
     public func evaluatePendingRules(
-        _ settings: RuleSettings, now: Date = Date(), chunk: Int = 5000, counted: (Int64) -> Void = { _ in }
+        _ settings: RuleSettings, now: Date = Date(), chunk: Int = 5000,
+        countingStep: Int64? = nil, countingLimit: Int64 = .max, counted: (Int64) -> Void = { _ in }
     ) async throws -> Int {
         var total = 0
         // The rules count what they judge for the report (ReportCounts.count). Counts behind the rules (after an
         // upgrade or a change of hours they start from the first event) catch up once the rules have, in larger
         // steps; the report reads the record meanwhile.
-        let counting = max(Int64(chunk), ReportCounts.catchUpStep)
+        let counting = max(Int64(chunk), countingStep ?? ReportCounts.catchUpStep)
+        var countedHere: Int64 = 0
         while true {
             let (done, step) = try await pool.writeWithoutTransaction { db in
                 try Self.withoutFsync(db) {
@@ -197,8 +204,11 @@ extension HubStore {
                 }
             }
             total += done
-            if step >= 0 { counted(step) }
-            if done < chunk && step < counting { return total }
+            if step >= 0 {
+                counted(step)
+                countedHere += step
+            }
+            if done < chunk && (step < counting || countedHere >= countingLimit) { return total }
         }
     }
 
