@@ -53,7 +53,7 @@ struct SyncCursorTests {
     }
 
     @Test(
-        "What the hub holds without a receipt here (cut connection, kill -9, a key rotated) is sent again for one; what it lost is sent again"
+        "What the hub holds without a receipt here (cut connection, kill -9, a key rotated) is sent again for one, once; what it lost is sent again"
     )
     func resendForReceipt() {
         var cursor = SyncCursor()
@@ -65,6 +65,18 @@ struct SyncCursorTests {
         // A hub restored from an older backup holds less than was delivered: it gets what it lacks.
         cursor.stateReceived(lastSeq: 40, deliveredThrough: 70)
         #expect(cursor.next(now: now, localHead: 70) == .send(from: 41))
+        // A re-send that fails (a hub that cannot sign for it again) is not tried again and again: the next
+        // sends start after what the hub holds, and new events keep reaching it; a receipt ends that.
+        var random = SystemRandomNumberGenerator()
+        cursor.stateReceived(lastSeq: 90, deliveredThrough: 70)
+        #expect(cursor.next(now: now, localHead: 95) == .send(from: 71))
+        cursor.failed(now: now, using: &random)
+        cursor.stateReceived(lastSeq: 90, deliveredThrough: 70)
+        #expect(cursor.next(now: now, localHead: 95) == .send(from: 91))
+        cursor.acknowledged(through: 95)
+        cursor.failed(now: now, using: &random)
+        cursor.stateReceived(lastSeq: 95, deliveredThrough: 92)
+        #expect(cursor.next(now: now, localHead: 95) == .send(from: 93))
     }
 
     @Test("Jitter spreads retries of many agents")

@@ -117,7 +117,9 @@ struct RuleTests {
         #expect(composed == decomposed && !composed.utf8.elementsEqual(decomposed.utf8))
         for actor in [composed, decomposed] {
             for minute in 0..<10 {
-                try await record.add("t1", "2026-11-28 10:\(minute)", "operation", "lookup", actor, "住民\(minute)")
+                try await record.add(
+                    "t1", "2026-11-28 10:\(minute)", "operation", "lookup", actor, "住民\(minute)",
+                    attrs: minute == 0 ? ["purpose": ""] : [:])
             }
         }
         try await record.store.evaluateRules(Self.settings, now: Self.now)
@@ -125,6 +127,8 @@ struct RuleTests {
         // (Joined as Strings, one finding of 20 under whichever form came first.)
         #expect(try await record.findings(.outOfHours).map(\.count) == [10, 10])
         #expect(try await record.findings(.bulkLookups).map(\.count) == [10, 10])
+        // The first lookup of each had an empty purpose (第20①): one finding each, through the register rules' path.
+        #expect(try await record.findings(.lookupPurpose).map(\.count) == [1, 1])
     }
 
     @Test("Bulk lookups (第20): across batches in one hour; not a near-miss split over two hours")

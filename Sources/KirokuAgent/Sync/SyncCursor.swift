@@ -37,6 +37,11 @@ public struct SyncCursor: Sendable {
     public private(set) var hubSeq: Int64?
     /// Consecutive failures since the last success.
     public private(set) var failures = 0
+    /// Sending again what the hub holds, for its receipt; and whether that failed since the last receipt (then
+    /// the next sends start after what the hub holds, as if the receipt were not wanted: a hub that cannot sign
+    /// for a batch again must not hold back every event after it).
+    private var resending = false
+    private var resendFailed = false
     private var retryAt: ContinuousClock.Instant?
     public let backoff: Backoff
 
@@ -57,7 +62,9 @@ public struct SyncCursor: Sendable {
     /// `deliveredThrough`. Sending resumes after the lower of the two: what the hub holds without a receipt
     /// here is sent again, for the receipt (the hub counts it as duplicates and stores nothing twice).
     public mutating func stateReceived(lastSeq: Int64, deliveredThrough: Int64) {
-        hubSeq = min(lastSeq, deliveredThrough)
+        let from = resendFailed ? lastSeq : min(lastSeq, deliveredThrough)
+        resending = from < lastSeq
+        hubSeq = from
         failures = 0
         retryAt = nil
     }
@@ -65,6 +72,8 @@ public struct SyncCursor: Sendable {
     /// The hub's verified receipt covers everything through `through`.
     public mutating func acknowledged(through: Int64) {
         hubSeq = max(hubSeq ?? 0, through)
+        resending = false
+        resendFailed = false
         failures = 0
         retryAt = nil
     }
@@ -78,6 +87,8 @@ public struct SyncCursor: Sendable {
     {
         failures += 1
         hubSeq = nil
+        if resending { resendFailed = true }
+        resending = false
         let ceiling = backoff.ceiling(failures: failures)
         let ceilingMS = max(1, ceiling.milliseconds)
         let wait = Duration.milliseconds(Int64.random(in: (ceilingMS / 2)...ceilingMS, using: &random))

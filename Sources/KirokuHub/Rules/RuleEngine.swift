@@ -70,11 +70,14 @@ enum RuleEngine {
 
         func hash(into hasher: inout Hasher) {
             hasher.combine(number)
-            for text in [text, extra] {
-                var copy = text
-                copy.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
-                hasher.combine(text.utf8.count)
-            }
+            Self.combine(text, into: &hasher)
+            Self.combine(extra, into: &hasher)
+        }
+
+        private static func combine(_ text: String, into hasher: inout Hasher) {
+            var copy = text
+            copy.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+            hasher.combine(text.utf8.count)
         }
     }
 
@@ -526,14 +529,15 @@ enum RuleEngine {
     /// that findings no longer supported can be resolved).
     final class Tally {
         let recounting: Bool
-        private(set) var keys: [RuleID: Set<String>] = [:]
+        /// The findings' keys raised, compared as bytes (``Key``).
+        private(set) var keys: [RuleID: Set<Key>] = [:]
 
         init(recounting: Bool) { self.recounting = recounting }
 
         static var add: Tally { Tally(recounting: false) }
 
         func count(_ n: Int) -> FindingTable.Count { recounting ? .set(Int64(n)) : .add(Int64(n)) }
-        func raised(rule: RuleID, key: String) { keys[rule, default: []].insert(key) }
+        func raised(rule: RuleID, key: String) { keys[rule, default: []].insert(Key(text: key, number: 0)) }
     }
 
     /// Raises one finding per key over the events found, with their summaries (the first one's).
@@ -541,15 +545,16 @@ enum RuleEngine {
         _ db: Database, rule: RuleID, _ hits: [(row: Row, summary: FindingText)], key: (Row) -> String, _ nowMS: Int64,
         _ tally: Tally
     ) throws {
-        var order: [String] = []
-        var byKey: [String: [(row: Row, summary: FindingText)]] = [:]
+        var order: [Key] = []
+        var byKey: [Key: [(row: Row, summary: FindingText)]] = [:]
         for hit in hits {
-            let k = key(hit.row)
+            let k = Key(text: key(hit.row), number: 0)
             if byKey[k] == nil { order.append(k) }
             byKey[k, default: []].append(hit)
         }
-        for k in order {
-            let group = byKey[k]!
+        for grouped in order {
+            let group = byKey[grouped]!
+            let k = grouped.text
             try FindingTable.raise(
                 db, rule: rule, key: k, count: tally.count(group.count), first: group.map(\.row.timeMS).min()!,
                 last: group.map(\.row.timeMS).max()!, evidence: group.prefix(20).map(\.row.ref), nowMS: nowMS
@@ -632,7 +637,7 @@ enum RuleEngine {
             // Nobody clears a finding about their own actions (第9②): not by changing the register and judging
             // the day again. Such a finding stays open for someone else to resolve.
             let interested = Set([person, last?.person].compactMap { $0 }.filter { !$0.isEmpty })
-            for key in standing where !(tally.keys[rule]?.contains(key) ?? false) {
+            for key in standing where !(tally.keys[rule]?.contains(Key(text: key, number: 0)) ?? false) {
                 if !interested.isEmpty,
                     let evidence = try String.fetchOne(
                         db, sql: "SELECT evidence FROM findings WHERE rule = ? AND key = ?",
