@@ -541,7 +541,9 @@ extension HardeningTests {
         #expect(!trickle.output.contains("HTTP/1.1 200"))
     }
 
-    @Test("Malformed HTTP gets the protocol's JSON error body and a closed connection; a port in use is said in words")
+    @Test(
+        "Malformed HTTP gets the protocol's JSON error body and a closed connection; a port in use and a file that is not a record are said in words"
+    )
     func malformedHTTP() async throws {
         let temp = try TempDir("badhttp")
         let pki = try TestPKI(in: temp)
@@ -594,6 +596,24 @@ extension HardeningTests {
             second.stderr.contains("port \(hub.port) on 127.0.0.1 is in use (another kiroku-hub running?)"),
             "\(second.stderr)")
         #expect(!second.stderr.contains("CancellationError"))
+
+        // A database path naming a file that is not a record: SQLite's words and what to check, not GRDB's
+        // statement; the file is left as it was.
+        let notRecord = temp.file("not-a-record.sqlite")
+        try Data("これは記録ではありません\n".utf8).write(to: URL(filePath: notRecord))
+        let third = try await runProgram(
+            Binaries.path("kiroku-hub"),
+            [
+                "run", "--host", "127.0.0.1", "--port", "0", "--database", notRecord, "--ca", pki.caPath, "--cert",
+                pki.certPath(.hub, "hub"), "--key", pki.keyPath(.hub, "hub"), "--revocation-list",
+                pki.dir.appending(path: "revoked.txt").path,
+            ])
+        #expect(third.status != 0)
+        #expect(
+            third.stderr.contains("cannot open the hub database \(notRecord): file is not a database")
+                && third.stderr.contains("check the path (--database)") && !third.stderr.contains("while executing")
+                && third.stderr.contains("設定に誤りがあります"), "\(third.stderr)")
+        #expect(try String(contentsOfFile: notRecord, encoding: .utf8) == "これは記録ではありません\n")
     }
 }
 

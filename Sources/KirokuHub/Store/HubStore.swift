@@ -47,6 +47,14 @@ public struct HubStore: RecordStore {
             let arrivals = Doorbell()
             pool.add(transactionObserver: ArrivalObserver(arrivals), extent: .databaseLifetime)
             return HubStore(pool: pool, path: path, merkleLog: merkleLog, arrivals: arrivals)
+        } catch let error as KirokuError {
+            throw error
+        } catch let error as DatabaseError {
+            // SQLite's own words, not the statement GRDB was running; what to check, since this stops the hub.
+            throw KirokuError(
+                .configuration,
+                "cannot open the hub database \(path): \(error.message ?? "\(error.resultCode)") (SQLite error \(error.extendedResultCode.rawValue)); check the path (--database) and that the file is the hub's record, readable and writable by the service's user; a damaged record is restored from its last backup (Hub/README.md)"
+            )
         } catch {
             throw KirokuError(.internalError, "cannot open the hub database \(path)", underlying: error)
         }
