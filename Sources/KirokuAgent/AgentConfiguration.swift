@@ -27,6 +27,9 @@ public import KirokuProtocol
 /// - `keep_delivered_days`: how long delivered events stay in the journal. Default 30.
 /// - `poll_seconds`: longest idle wait before asking the journal again. Default 2.
 /// - `backoff_max_seconds`: ceiling of the retry backoff while the hub is away. Default 60.
+/// - `stop_flush_seconds`: how long a stopping agent (SIGTERM) tries to tell the hub it stopped before it
+///   exits; if the hub is away, the `agent/stopped` event goes at the next start. Default 5 (within
+///   systemd's 90 s stop timeout).
 /// - `clock_jump_seconds`: a wall-clock change this much larger than the time that really passed (checked
 ///   at every heartbeat) is journalled as `agent/clock_jump`. Default 60.
 /// - `files`: log files to follow (``FileSource``): `[{"path": "/var/log/app/events.jsonl", "format": "jsonl"},
@@ -57,6 +60,7 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
     public var keepDeliveredDays = 30.0
     public var pollSeconds = 2.0
     public var backoffMaxSeconds = 60.0
+    public var stopFlushSeconds = 5.0
     public var clockJumpSeconds = 60.0
     public var files: [FileSource] = []
     public var filesPollSeconds = 1.0
@@ -82,6 +86,7 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
         case keepDeliveredDays = "keep_delivered_days"
         case pollSeconds = "poll_seconds"
         case backoffMaxSeconds = "backoff_max_seconds"
+        case stopFlushSeconds = "stop_flush_seconds"
         case clockJumpSeconds = "clock_jump_seconds"
         case files
         case filesPollSeconds = "files_poll_seconds"
@@ -109,6 +114,7 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
         d.keepDeliveredDays = try c.decodeIfPresent(Double.self, forKey: .keepDeliveredDays) ?? d.keepDeliveredDays
         d.pollSeconds = try c.decodeIfPresent(Double.self, forKey: .pollSeconds) ?? d.pollSeconds
         d.backoffMaxSeconds = try c.decodeIfPresent(Double.self, forKey: .backoffMaxSeconds) ?? d.backoffMaxSeconds
+        d.stopFlushSeconds = try c.decodeIfPresent(Double.self, forKey: .stopFlushSeconds) ?? d.stopFlushSeconds
         d.clockJumpSeconds = try c.decodeIfPresent(Double.self, forKey: .clockJumpSeconds) ?? d.clockJumpSeconds
         d.files = try c.decodeIfPresent([FileSource].self, forKey: .files) ?? []
         d.filesPollSeconds = try c.decodeIfPresent(Double.self, forKey: .filesPollSeconds) ?? d.filesPollSeconds
@@ -150,6 +156,11 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
             return
         }
         let identity: Identity?
+        guard FileManager.default.fileExists(atPath: certificate) else {
+            throw KirokuError(
+                .configuration,
+                "the agent certificate \(certificate) does not exist; check `certificate` in the configuration")
+        }
         do {
             identity = try readIdentity(certificate)
         } catch {
@@ -191,6 +202,10 @@ public struct AgentConfiguration: Sendable, Codable, Equatable {
             throw KirokuError(.configuration, "agent_id '\(agentID)' must be 1-64 of A-Z a-z 0-9 . _ -")
         }
         guard heartbeatSeconds >= 1 else { throw KirokuError(.configuration, "heartbeat_seconds must be at least 1") }
+        guard stopFlushSeconds >= 0, stopFlushSeconds <= 80 else {
+            throw KirokuError(
+                .configuration, "stop_flush_seconds must be 0 to 80 (systemd stops a service after 90 s)")
+        }
         guard batchEvents >= 1 else { throw KirokuError(.configuration, "batch_events must be at least 1") }
         guard batchBytes >= 64 * 1024 else { throw KirokuError(.configuration, "batch_bytes must be at least 65536") }
         guard ["gzip", "none"].contains(compression) else {

@@ -216,7 +216,7 @@ extension KirokuAgentCommand {
                 let delivered = await SyncService(
                     journal: journal, configuration: configuration, doorbell: Doorbell(), logger: logger
                 )
-                .flush(timeout: .seconds(5))
+                .flush(timeout: .milliseconds(Int64(configuration.stopFlushSeconds * 1000)))
                 logger.info("stopped", metadata: ["kiroku.stop.delivered": "\(delivered)"])
             } catch let error as KirokuError {
                 throw fail(error)

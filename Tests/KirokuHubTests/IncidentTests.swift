@@ -212,9 +212,12 @@ struct IncidentTests {
         func actions() async throws -> [String] {
             try await queries.events(["agent": "counter-07"]).events.map(\.action)
         }
-        let config = try agentConfig("counter-07", pki: pki, temp: temp, hubURL: hub.url)
+        // A minute to tell the hub (5 s by default): on a loaded machine a new handshake, the state and the batch
+        // can take longer than that, and this half is about the hub hearing it.
+        let patient = try agentConfig(
+            "counter-07", pki: pki, temp: temp, hubURL: hub.url, extra: ["stop_flush_seconds": 60])
         let agent = try await AgentProcess(
-            config: config, socket: temp.file("counter-07/ingest.sock"), temp: temp, name: "agent")
+            config: patient, socket: temp.file("counter-07/ingest.sock"), temp: temp, name: "agent")
         #expect(await eventually { (try? await actions())?.contains("started") == true })
         agent.stop()  // returns once the process has exited
         #expect(try await actions().last == "stopped", "the hub heard it before the agent exited")
@@ -223,8 +226,8 @@ struct IncidentTests {
         let away = temp.file("counter-07-away.json")
         try FileManager.default.moveItem(
             atPath: try agentConfig("counter-07", pki: pki, temp: temp, hubURL: "https://127.0.0.1:9"), toPath: away)
-        // the file agentConfig writes, as it was
-        _ = try agentConfig("counter-07", pki: pki, temp: temp, hubURL: hub.url)
+        // the file agentConfig writes, with the default wait
+        let config = try agentConfig("counter-07", pki: pki, temp: temp, hubURL: hub.url)
         let offline = try await AgentProcess(
             config: away, socket: temp.file("counter-07/ingest.sock"), temp: temp, name: "agent-offline")
         offline.stop()  // returns: the wait for an unreachable hub is bounded

@@ -96,7 +96,7 @@ struct AlertTests {
                 canonicalEvents: chain.map { $0.canonicalBytes(includingHash: true) }))
 
         // Nobody listening yet: each channel fails and is retried.
-        let failed = await eventually(timeout: .seconds(60)) {
+        let failed = await eventually {
             let log = hub.child.log
             return ["\"mail\"", "\"syslog\"", "\"webhook\""].allSatisfy { channel in
                 log.split(separator: "\n").contains {
@@ -122,7 +122,7 @@ struct AlertTests {
                 try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
             }
         }
-        let all = await eventually(timeout: .seconds(60)) {
+        let all = await eventually {
             Set(lines().compactMap { $0["kind"] as? String }) == ["mail", "syslog", "webhook"]
         }
         #expect(all, "\(lines())\n\(receivers.log)\n\(hub.child.log.suffix(3000))")

@@ -112,6 +112,19 @@ struct HardeningTests {
             extra: ["files": [["path": "/var/log/x.jsonl", "format": "jsonl", "knd": "access"]]])
         let nestedAgent = try await runProgram(Binaries.path("kiroku-agent"), ["run", "--config", fileKey])
         #expect(nestedAgent.stderr.contains("unknown key 'files.0.knd'; did you mean 'kind'?"), "\(nestedAgent.stderr)")
+        // A value out of range, and a certificate path that names nothing: a sentence each, no library text.
+        let longStop = try agentConfig(
+            "counter-01", pki: pki, temp: temp, hubURL: "https://localhost:1", extra: ["stop_flush_seconds": 100])
+        let stop = try await runProgram(Binaries.path("kiroku-agent"), ["run", "--config", longStop])
+        #expect(stop.status != 0 && stop.stderr.contains("stop_flush_seconds must be 0 to 80"), "\(stop.stderr)")
+        let noCertificate = try agentConfig(
+            "counter-01", pki: pki, temp: temp, hubURL: "https://localhost:1",
+            extra: ["certificate": temp.file("nowhere.crt")])
+        let nowhere = try await runProgram(Binaries.path("kiroku-agent"), ["run", "--config", noCertificate])
+        #expect(
+            nowhere.status != 0
+                && nowhere.stderr.contains("the agent certificate \(temp.file("nowhere.crt")) does not exist")
+                && !nowhere.stderr.contains("NSCocoaErrorDomain"), "\(nowhere.stderr)")
     }
 
     @Test("Revocation fails closed: a missing, cut or shrunk list refuses everyone until a good one is back")
@@ -472,7 +485,7 @@ extension HardeningTests {
             log: temp.file("hub.log"))
         defer { child.stop() }
         #expect(
-            await eventually(timeout: .seconds(60)) {
+            await eventually {
                 FileManager.default.fileExists(atPath: portFile) || !child.isRunning
             })
         let port = try #require(

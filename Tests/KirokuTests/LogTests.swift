@@ -420,10 +420,10 @@ struct LogTests {
         let shown = try await key(setup)
         #expect(shown == k2 && k2 != k1)
         try produce(setup, 20, from: 50)
-        // Up to 90 s: CI runs this beside the 200-agent load test. (The misses there were not time: a first
-        // batch holding all 20, signed by a key the agent had not asked for, was refused and never signed again.)
+        // (CI missed this twice, not for time: a first batch holding all 20, signed by a key the agent had not
+        // asked for, was refused, and nothing signed for those events again.)
         #expect(
-            await eventually(timeout: .seconds(90)) { allDelivered(setup.journal) },
+            await eventually { allDelivered(setup.journal) },
             "agents take the new key from the hub's state\nagent log: \(setup.agent.child.log)\nhub log: \(setup.hub.child.log)"
         )
         // The agent asked for the hub's key before the rotation; a receipt signed by the new one makes it
