@@ -106,6 +106,11 @@ struct ReportCountsTests {
         func add(_ step: Int64) { total += step }
     }
 
+    static let january = (
+        from: Timestamp(rfc3339: "2027-01-01T00:00:00.000+09:00")!.epochMilliseconds,
+        to: Timestamp(rfc3339: "2027-02-01T00:00:00.000+09:00")!.epochMilliseconds
+    )
+
     static let november = (
         from: Timestamp(rfc3339: "2026-11-01T00:00:00.000+09:00")!.epochMilliseconds,
         to: Timestamp(rfc3339: "2026-12-01T00:00:00.000+09:00")!.epochMilliseconds
@@ -199,6 +204,18 @@ struct ReportCountsTests {
         var lower = settings
         lower.repeatedLookupsPerDay = 3
         _ = try await Self.expectRead(store, treeSize: grown, settings: lower)
+        // The threshold lowered for good: January's lookups, judged at 3, are counted at 3; November, judged at the
+        // higher one, is still read (the ceiling is kept per day, not once for the whole record).
+        for minute in [600, 601, 602] {
+            terminals.add("counter-04", 5, minute, "operation", "lookup", "P4", "住民4", month: 1, year: 2027)
+        }
+        try await terminals.send()
+        try await store.evaluateRules(lower, now: Self.now)
+        let later = try await store.logSize()
+        let january = try await Self.expectSame(
+            store, treeSize: later, settings: lower, from: Self.january.from, to: Self.january.to)
+        #expect(january.operators["P4"]?.repeatedPairs == 1 && january.operators["P4"]?.repeatedLookups == 3)
+        _ = try await Self.expectRead(store, treeSize: later, settings: lower)
         // A period that starts inside a day is read.
         _ = try await Self.expectRead(store, treeSize: grown, settings: settings, from: ninth + 3_600_000)
     }
@@ -331,8 +348,10 @@ struct ReportCountsTests {
         try await queue.write { db in
             try db.execute(
                 sql: """
-                    DELETE FROM grdb_migrations WHERE identifier = 'v19: the report''s counts by day';
+                    DELETE FROM grdb_migrations WHERE identifier IN
+                        ('v19: the report''s counts by day', 'v20: repeated-lookup thresholds by day');
                     DROP TABLE report_counts; DROP INDEX events_listed_by_time; DROP INDEX findings_by_rule_time;
+                    DROP TABLE repeated_ceilings;
                     DELETE FROM rule_state WHERE name LIKE 'report_%' OR name LIKE 'repeated_%';
                     """)
         }
@@ -354,9 +373,51 @@ struct ReportCountsTests {
         #expect(read.events > 0)
         // January 2027, judged since: counted, one repeated pair a day.
         let january = try await Self.expectSame(
-            store, treeSize: size, settings: settings,
-            from: Timestamp(rfc3339: "2027-01-01T00:00:00.000+09:00")!.epochMilliseconds,
-            to: Timestamp(rfc3339: "2027-02-01T00:00:00.000+09:00")!.epochMilliseconds)
+            store, treeSize: size, settings: settings, from: Self.january.from, to: Self.january.to)
         #expect(january.operators["P9"]?.repeatedPairs == 5 && january.access["サーバ室"]?["P9"]?["enter"] == 5)
+    }
+
+    @Test(
+        "After an upgrade from one ceiling for the whole record to one a day: periods judged before it keep the old ceiling; later ones their own"
+    )
+    func upgradeCeilings() async throws {
+        let temp = try TempDir("report-counts-ceilings")
+        let path = temp.file("record.sqlite")
+        var six = RuleTests.settings
+        six.repeatedLookupsPerDay = 6
+        do {
+            let store = try HubStore.open(path: path)
+            let terminals = Terminals(store)
+            terminals.month(events: 300)
+            try await terminals.send()
+            try await store.evaluateRules(six, now: Self.now)
+        }
+        // The record as the version before this one left it: one ceiling, 6, for everything judged.
+        let queue = try DatabaseQueue(path: path)
+        try await queue.write { db in
+            try db.execute(
+                sql: """
+                    DELETE FROM grdb_migrations WHERE identifier = 'v20: repeated-lookup thresholds by day';
+                    DROP TABLE repeated_ceilings;
+                    INSERT OR REPLACE INTO rule_state(name, value) VALUES ('repeated_ceiling', 6);
+                    """)
+        }
+        try queue.close()
+        let store = try HubStore.open(path: path)
+        let terminals = Terminals(store)
+        var five = six
+        five.repeatedLookupsPerDay = 5
+        for minute in [600, 601, 602, 603, 604] {
+            terminals.add("counter-09", 6, minute, "operation", "lookup", "P9", "住民6", month: 1, year: 2027)
+        }
+        try await terminals.send()
+        try await store.evaluateRules(five, now: Self.now)
+        let size = try await store.logSize()
+        // November was judged at 6: at 5 it is read; at 6, counted. January, judged at 5 since: counted at 5.
+        _ = try await Self.expectRead(store, treeSize: size, settings: five)
+        _ = try await Self.expectSame(store, treeSize: size, settings: six)
+        let january = try await Self.expectSame(
+            store, treeSize: size, settings: five, from: Self.january.from, to: Self.january.to)
+        #expect(january.operators["P9"]?.repeatedPairs == 1)
     }
 }

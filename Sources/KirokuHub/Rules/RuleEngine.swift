@@ -129,11 +129,6 @@ enum RuleEngine {
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
         var settings = settings
         settings.calendar = settings.calendar.adding(register: try HubStore.rows(.calendar, db: db))
-        // The highest threshold repeated lookups were ever judged with: the report trusts the findings only for
-        // a threshold at least that high (ReportCounts).
-        if try FindingTable.state(db, "repeated_ceiling") ?? 0 < Int64(settings.repeatedLookupsPerDay) {
-            try FindingTable.setState(db, "repeated_ceiling", Int64(settings.repeatedLookupsPerDay))
-        }
         try outOfHours(db, rows, settings, nowMS)
         try windowed(db, rows, nowMS, settings)
         try entries(db, rows, nowMS)
@@ -251,6 +246,9 @@ enum RuleEngine {
         // removes the repeats.
         var subjectsByDay: [Int64: [String]] = [:]
         for row in lookups { subjectsByDay[dayNumber(row.timeMS), default: []].append(row.subject) }
+        // The threshold these days' lookups were judged with: the report trusts the findings of a day only for a
+        // threshold at least as high (ReportCounts).
+        try ReportCounts.noteCeiling(db, days: subjectsByDay.keys, threshold: threshold)
         // First from the subject index alone (no table reads), and counting each subject only up to the
         // threshold: the subjects with at least that many events of any kind that day — almost none. (Counting
         // them whole made a subject looked up a million times cost a million index entries per chunk.)

@@ -184,6 +184,9 @@ public struct HubStore: RecordStore {
             try db.execute(sql: "CREATE INDEX events_media_by_time ON events(time_ms) WHERE kind = 'media'")
         }
         migrator.registerMigration("v19: the report's counts by day") { db in try ReportCounts.migrate(db) }
+        migrator.registerMigration("v20: repeated-lookup thresholds by day") { db in
+            try ReportCounts.migrateCeilings(db)
+        }
         return migrator
     }
 

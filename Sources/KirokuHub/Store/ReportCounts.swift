@@ -45,6 +45,33 @@ enum ReportCounts {
         }
     }
 
+    /// The highest repeated-lookup threshold each JST day's lookups were judged with (the report trusts the
+    /// findings of a day only for a threshold at least that high). Before this version one ceiling was kept for
+    /// the whole record: it still holds for every day up to the latest event judged then.
+    static func migrateCeilings(_ db: Database) throws {
+        try db.execute(
+            sql: "CREATE TABLE repeated_ceilings(day INTEGER PRIMARY KEY, ceiling INTEGER NOT NULL) WITHOUT ROWID")
+        if let judged = try FindingTable.state(db, "cursor"), judged > 0,
+            let latest = try Int64.fetchOne(
+                db,
+                sql: "SELECT time_ms FROM events INDEXED BY events_by_time WHERE id <= ? ORDER BY time_ms DESC LIMIT 1",
+                arguments: [judged])
+        {
+            try FindingTable.setState(
+                db, "repeated_ceiling_until", min(latest, Int64(Date().timeIntervalSince1970 * 1000)))
+        }
+    }
+
+    /// Notes that lookups of these JST days were judged with `threshold` (kept per day: the highest).
+    static func noteCeiling(_ db: Database, days: some Sequence<Int64>, threshold: Int) throws {
+        let statement = try db.cachedStatement(
+            sql: """
+                INSERT INTO repeated_ceilings(day, ceiling) VALUES (?, ?)
+                ON CONFLICT (day) DO UPDATE SET ceiling = max(ceiling, excluded.ceiling)
+                """)
+        for day in days { try statement.execute(arguments: [day, threshold]) }
+    }
+
     /// The partial index's condition, which a query must repeat word for word for SQLite to use it. The index
     /// was made with these kinds: changing them needs a migration that makes it again.
     static let listed = "kind IN (\(ReportScan.listedKinds.map { "'\($0)'" }.joined(separator: ", ")))"
@@ -171,13 +198,21 @@ enum ReportCounts {
         // Findings complete for this threshold: raised by rules that never ran with a higher one, and since
         // this version (or for days after the last event judged before it).
         if let unknown = try FindingTable.state(db, "repeated_unknown_until"), fromMS <= unknown { return nil }
-        if judged > 0 {
+        let firstDay = (fromMS + 32_400_000) / 86_400_000
+        let lastDay = (toMS - 1 + 32_400_000) / 86_400_000
+        // The thresholds the period's lookups were judged with, day by day; and for days up to the latest event
+        // judged before they were kept by day, the one ceiling of the whole record then.
+        if let until = try FindingTable.state(db, "repeated_ceiling_until"), fromMS <= until {
             guard let ceiling = try FindingTable.state(db, "repeated_ceiling"), ceiling <= threshold else {
                 return nil
             }
         }
-        let firstDay = (fromMS + 32_400_000) / 86_400_000
-        let lastDay = (toMS - 1 + 32_400_000) / 86_400_000
+        if let ceiling = try Int64.fetchOne(
+            db, sql: "SELECT max(ceiling) FROM repeated_ceilings WHERE day BETWEEN ? AND ?",
+            arguments: [firstDay, lastDay]), ceiling > threshold
+        {
+            return nil
+        }
         var scan = ReportScan()
         var closed: [Int64: Bool] = [:]
         func isClosed(_ day: Int64) -> Bool {
