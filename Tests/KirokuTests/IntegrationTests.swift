@@ -173,6 +173,8 @@ struct IntegrationTests {
         let first = try await HubProcess(pki: pki, temp: temp, name: "hub")
         let port = first.port
         first.stop()
+        // The first start says it began a new record (after a mistyped --database, the line that explains it).
+        #expect(first.child.log.contains("a new, empty record was started"), "\(first.child.log)")
         let config = try agentConfig("serverroom", pki: pki, temp: temp, hubURL: "https://localhost:\(port)")
         let socket = temp.file("serverroom/ingest.sock")
         let agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent")
@@ -191,6 +193,7 @@ struct IntegrationTests {
 
         let hub = try await HubProcess(pki: pki, temp: temp, name: "hub", extra: ["--port", "\(port)"])
         defer { hub.stop() }
+        #expect(!hub.child.log.contains("new, empty record"), "the record it had: \(hub.child.log)")
         let caughtUp = await eventually { (try? journal.status().backlog) == 0 }
         #expect(caughtUp, "agent log: \(agent.child.log)")
         let (connection, queries) = try personQueries(pki, hub)

@@ -61,7 +61,15 @@ public enum HubApp {
                 )
             }
         } else {
+            let fresh = !FileManager.default.fileExists(atPath: configuration.database)
             let store = try HubStore.open(path: configuration.database)
+            if fresh {
+                // Right on the first start; after a mistyped --database, the one line that says why every agent
+                // sends again what it still keeps (and declares lost what it no longer does).
+                logger.notice(
+                    "no record was at this path: a new, empty record was started; if this hub had a record before, stop it and check --database",
+                    metadata: ["kiroku.database": "\(configuration.database)"])
+            }
             record = store
             house = store
         }
