@@ -389,6 +389,10 @@ struct ReportCountsTests {
             let store = try HubStore.open(path: path)
             let terminals = Terminals(store)
             terminals.month(events: 300)
+            // A terminal whose clock says 2099: five lookups of one resident, judged (at 6) before the upgrade.
+            for minute in [600, 601, 602, 603, 604] {
+                terminals.add("counter-08", 5, minute, "operation", "lookup", "P8", "住民8", month: 1, year: 2099)
+            }
             try await terminals.send()
             try await store.evaluateRules(six, now: Self.now)
         }
@@ -419,5 +423,11 @@ struct ReportCountsTests {
         let january = try await Self.expectSame(
             store, treeSize: size, settings: five, from: Self.january.from, to: Self.january.to)
         #expect(january.operators["P9"]?.repeatedPairs == 1)
+        // January 2099, judged at 6 before the upgrade though later than it: read at 5, as November is.
+        let read2099 = try await Self.expectRead(
+            store, treeSize: size, settings: five,
+            from: Timestamp(rfc3339: "2099-01-01T00:00:00.000+09:00")!.epochMilliseconds,
+            to: Timestamp(rfc3339: "2099-02-01T00:00:00.000+09:00")!.epochMilliseconds)
+        #expect(read2099.operators["P8"]?.repeatedPairs == 1)
     }
 }

@@ -32,17 +32,19 @@ enum ReportCounts {
                 """)
         // Events the rules judged before this version, with thresholds nobody recorded: a report of a period
         // up to the latest of them reads the record (its repeated lookups cannot be told from the findings).
-        if let judged = try FindingTable.state(db, "cursor"), judged > 0,
+        if let latest = try latestJudged(db) { try FindingTable.setState(db, "repeated_unknown_until", latest) }
+    }
+
+    /// The time of the latest event the rules have judged, not past now (one event from a terminal whose clock
+    /// said 2099 would otherwise keep every report until then reading the record); nil if none was judged.
+    static func latestJudged(_ db: Database) throws -> Int64? {
+        guard let judged = try FindingTable.state(db, "cursor"), judged > 0,
             let latest = try Int64.fetchOne(
                 db,
                 sql: "SELECT time_ms FROM events INDEXED BY events_by_time WHERE id <= ? ORDER BY time_ms DESC LIMIT 1",
                 arguments: [judged])
-        {
-            // Not past the upgrade itself: one event from a terminal whose clock said 2099 would otherwise keep every
-            // report until then reading the record.
-            try FindingTable.setState(
-                db, "repeated_unknown_until", min(latest, Int64(Date().timeIntervalSince1970 * 1000)))
-        }
+        else { return nil }
+        return min(latest, Int64(Date().timeIntervalSince1970 * 1000))
     }
 
     /// The highest repeated-lookup threshold each JST day's lookups were judged with (the report trusts the
@@ -51,15 +53,19 @@ enum ReportCounts {
     static func migrateCeilings(_ db: Database) throws {
         try db.execute(
             sql: "CREATE TABLE repeated_ceilings(day INTEGER PRIMARY KEY, ceiling INTEGER NOT NULL) WITHOUT ROWID")
-        if let judged = try FindingTable.state(db, "cursor"), judged > 0,
-            let latest = try Int64.fetchOne(
-                db,
-                sql: "SELECT time_ms FROM events INDEXED BY events_by_time WHERE id <= ? ORDER BY time_ms DESC LIMIT 1",
-                arguments: [judged])
-        {
-            try FindingTable.setState(
-                db, "repeated_ceiling_until", min(latest, Int64(Date().timeIntervalSince1970 * 1000)))
-        }
+        guard let judged = try FindingTable.state(db, "cursor"), let until = try latestJudged(db) else { return }
+        try FindingTable.setState(db, "repeated_ceiling_until", until)
+        // Lookups stamped after that (a terminal's clock ahead), judged before now: their days get the old ceiling
+        // here, or none the report could trust if the thresholds before the last upgrade are unknown too.
+        let old =
+            try FindingTable.state(db, "repeated_unknown_until") == nil
+            ? (try FindingTable.state(db, "repeated_ceiling") ?? Int64.max) : Int64.max
+        try db.execute(
+            sql: """
+                INSERT INTO repeated_ceilings(day, ceiling)
+                SELECT DISTINCT (time_ms + 32400000) / 86400000, ? FROM events INDEXED BY events_by_time
+                WHERE time_ms > ? AND id <= ? AND kind = 'operation' AND action = 'lookup'
+                """, arguments: [old, until, judged])
     }
 
     /// Notes that lookups of these JST days were judged with `threshold` (kept per day: the highest).
