@@ -58,13 +58,42 @@ public struct Outcome: Sendable {
 /// Starts `process`, one at a time in this test process. Foundation's `Process.run()` on Linux is not safe
 /// to call from several threads at once (a run of the suite crashed in its memcpy while programs were
 /// started from many Dispatch threads); starting is quick, so it is serialized, and the waiting is not.
+///
+/// Nor with many descriptors open: it lists `/proc/self/fd` copying 256 bytes of each entry
+/// (swift-corelibs-foundation #5472, fixed after this toolchain), so with more than about 1,350 open the last
+/// entry of a full `readdir` buffer can sit before an unmapped page, and the whole test process crashed in
+/// that memcpy (CI, 2026-12-07) while the load test's 200 in-process agents held about that many. A start
+/// waits (up to two minutes) until fewer than ``descriptorCeiling`` are open.
 public func spawn(_ process: Process) throws {
     spawnLock.lock()
     defer { spawnLock.unlock() }
+    let deadline = ContinuousClock.now + .seconds(120)
+    while openDescriptors() > descriptorCeiling && ContinuousClock.now < deadline { usleep(100_000) }
     try process.run()
 }
 
 private let spawnLock = NSLock()
+
+/// Below the count at which Foundation's `Process.run()` can crash (``spawn(_:)``).
+public let descriptorCeiling = 1000
+
+/// How many descriptors this process has open (entries only counted, never their names copied).
+public func openDescriptors() -> Int {
+    guard let directory = opendir("/proc/self/fd") else { return 0 }
+    defer { closedir(directory) }
+    var count = 0
+    while readdir(directory) != nil { count += 1 }
+    return max(0, count - 2)
+}
+
+/// Waits without holding a thread until a program may be started (``spawn(_:)``): async callers use it first, so
+/// that Swift's few cooperative threads never sleep in `spawn` while the test holding the descriptors needs them.
+public func untilSpawnIsSafe() async {
+    let deadline = ContinuousClock.now + .seconds(120)
+    while openDescriptors() > descriptorCeiling && ContinuousClock.now < deadline {
+        try? await Task.sleep(for: .milliseconds(100))
+    }
+}
 
 /// Runs a program to completion with optional standard input. The waiting happens on a thread of
 /// Dispatch's own, never on one of Swift's cooperative pool (two threads on a two-core machine): a test
@@ -263,6 +292,7 @@ public final class HubProcess: @unchecked Sendable {
         database = temp.file("\(name)/record.sqlite")
         let portFile = temp.file("\(name).port")
         try? FileManager.default.removeItem(atPath: portFile)
+        await untilSpawnIsSafe()
         child = try ChildProcess(
             Binaries.path("kiroku-hub"),
             [
@@ -319,6 +349,7 @@ public final class AgentProcess: @unchecked Sendable {
         var environment = environment
         environment["KIROKU_AGENT_CONFIG"] = config
         environment["LOG_LEVEL"] = "notice"
+        await untilSpawnIsSafe()
         child = try ChildProcess(
             Binaries.path("kiroku-agent"), ["run", "--config", config, "--log-level", "notice"],
             log: temp.file("\(name).log"), environment: environment)

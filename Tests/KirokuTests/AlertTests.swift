@@ -109,6 +109,7 @@ struct AlertTests {
 
         let received = temp.file("received.jsonl")
         let script = RepositoryFiles.root.appending(path: "Tests/Alerts/receivers.py").path
+        await untilSpawnIsSafe()
         let receivers = try ChildProcess(
             "/usr/bin/env",
             [

@@ -476,6 +476,7 @@ extension HardeningTests {
                 "host": "127.0.0.1", "port": 0, "port_file": portFile, "handshake_timeout_seconds": 2,
                 "idle_timeout_seconds": 3, "request_timeout_seconds": 4, "max_unauthenticated_per_address": 20,
             ], temp.file("hub.json"))
+        await untilSpawnIsSafe()
         let child = try ChildProcess(
             "/usr/bin/prlimit",
             [
