@@ -292,18 +292,30 @@ public final class HubProcess: @unchecked Sendable {
         database = temp.file("\(name)/record.sqlite")
         let portFile = temp.file("\(name).port")
         try? FileManager.default.removeItem(atPath: portFile)
-        await untilSpawnIsSafe()
-        child = try ChildProcess(
-            Binaries.path("kiroku-hub"),
-            [
-                "run", "--host", "127.0.0.1", "--port", "0", "--port-file", portFile, "--database", database,
-                "--ca", pki.caPath, "--cert", pki.certPath(.hub, "hub"), "--key", pki.keyPath(.hub, "hub"),
-                "--revocation-list", pki.dir.appending(path: "revoked.txt").path, "--log-level", "notice",
-            ] + extra, log: temp.file("\(name).log"), environment: environment)
-        let childRef = child
-        let started = await eventually {
-            FileManager.default.fileExists(atPath: portFile) || !childRef.isRunning
-        }
+        // A restart on the port a stopped hub had (`--port N`) can find it taken for a moment by a client
+        // connection of another test (ports of connections and of `--port 0` come from the same range): the
+        // hub says so and exits, and is started again, for up to 30 s.
+        var attempts = 0
+        var started = false
+        var current: ChildProcess?
+        repeat {
+            attempts += 1
+            await untilSpawnIsSafe()
+            let child = try ChildProcess(
+                Binaries.path("kiroku-hub"),
+                [
+                    "run", "--host", "127.0.0.1", "--port", "0", "--port-file", portFile, "--database", database,
+                    "--ca", pki.caPath, "--cert", pki.certPath(.hub, "hub"), "--key", pki.keyPath(.hub, "hub"),
+                    "--revocation-list", pki.dir.appending(path: "revoked.txt").path, "--log-level", "notice",
+                ] + extra, log: temp.file("\(name).log"), environment: environment)
+            current = child
+            started = await eventually { FileManager.default.fileExists(atPath: portFile) || !child.isRunning }
+            guard !child.isRunning, child.log.contains("is in use"), extra.contains("--port"), attempts < 60 else {
+                break
+            }
+            try? await Task.sleep(for: .milliseconds(500))
+        } while true
+        child = current!
         guard started, let text = try? String(contentsOfFile: portFile, encoding: .utf8),
             let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
         else {

@@ -555,6 +555,26 @@ extension HardeningTests {
         #expect(!trickle.output.contains("HTTP/1.1 200"))
     }
 
+    @Test("The tests' own hub restart on a fixed port waits out a moment's holder of it, as CI's parallel tests can be")
+    func restartWaitsForItsPort() async throws {
+        let temp = try TempDir("port-holder")
+        let pki = try TestPKI(in: temp)
+        // Another program holds a port for three seconds (as a client connection of another test might).
+        await untilSpawnIsSafe()
+        let holder = try ChildProcess(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                "import socket, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(3)",
+            ], log: temp.file("holder.log"))
+        defer { holder.stop() }
+        #expect(await eventually { Int(holder.log.trimmingCharacters(in: .whitespacesAndNewlines)) != nil })
+        let port = try #require(Int(holder.log.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let hub = try await HubProcess(pki: pki, temp: temp, extra: ["--port", "\(port)"])
+        defer { hub.stop() }
+        #expect(hub.port == port && !holder.isRunning)
+    }
+
     @Test(
         "Malformed HTTP gets the protocol's JSON error body and a closed connection; a port in use and a file that is not a record are said in words"
     )
