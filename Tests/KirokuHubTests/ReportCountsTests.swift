@@ -106,6 +106,13 @@ struct ReportCountsTests {
         func add(_ step: Int64) { total += step }
     }
 
+    /// Turns a closed record back into what an older version left, with GRDB and `sql`.
+    static func turnBack(_ path: String, _ sql: String) async throws {
+        let queue = try DatabaseQueue(path: path)
+        try await queue.write { db in try db.execute(sql: sql) }
+        try queue.close()
+    }
+
     static let january = (
         from: Timestamp(rfc3339: "2027-01-01T00:00:00.000+09:00")!.epochMilliseconds,
         to: Timestamp(rfc3339: "2027-02-01T00:00:00.000+09:00")!.epochMilliseconds
@@ -344,18 +351,15 @@ struct ReportCountsTests {
             try await store.evaluateRules(settings, now: Self.now)
         }
         // The record as the version before this one left it: judged, no counts, no threshold on record.
-        let queue = try DatabaseQueue(path: path)
-        try await queue.write { db in
-            try db.execute(
-                sql: """
-                    DELETE FROM grdb_migrations WHERE identifier IN
-                        ('v19: the report''s counts by day', 'v20: repeated-lookup thresholds by day');
-                    DROP TABLE report_counts; DROP INDEX events_listed_by_time; DROP INDEX findings_by_rule_time;
-                    DROP TABLE repeated_ceilings;
-                    DELETE FROM rule_state WHERE name LIKE 'report_%' OR name LIKE 'repeated_%';
-                    """)
-        }
-        try queue.close()
+        try await Self.turnBack(
+            path,
+            """
+            DELETE FROM grdb_migrations WHERE identifier IN
+                ('v19: the report''s counts by day', 'v20: repeated-lookup thresholds by day');
+            DROP TABLE report_counts; DROP INDEX events_listed_by_time; DROP INDEX findings_by_rule_time;
+            DROP TABLE repeated_ceilings;
+            DELETE FROM rule_state WHERE name LIKE 'report_%' OR name LIKE 'repeated_%';
+            """)
 
         let store = try HubStore.open(path: path)
         let terminals = Terminals(store)
@@ -397,16 +401,13 @@ struct ReportCountsTests {
             try await store.evaluateRules(six, now: Self.now)
         }
         // The record as the version before this one left it: one ceiling, 6, for everything judged.
-        let queue = try DatabaseQueue(path: path)
-        try await queue.write { db in
-            try db.execute(
-                sql: """
-                    DELETE FROM grdb_migrations WHERE identifier = 'v20: repeated-lookup thresholds by day';
-                    DROP TABLE repeated_ceilings;
-                    INSERT OR REPLACE INTO rule_state(name, value) VALUES ('repeated_ceiling', 6);
-                    """)
-        }
-        try queue.close()
+        try await Self.turnBack(
+            path,
+            """
+            DELETE FROM grdb_migrations WHERE identifier = 'v20: repeated-lookup thresholds by day';
+            DROP TABLE repeated_ceilings;
+            INSERT OR REPLACE INTO rule_state(name, value) VALUES ('repeated_ceiling', 6);
+            """)
         let store = try HubStore.open(path: path)
         let terminals = Terminals(store)
         var five = six

@@ -283,26 +283,26 @@ enum RuleEngine {
                 candidates, arguments: [all, start, start + 86_400_000, threshold, threshold])
             // A pair with a finding gets every later lookup added, busy under today's threshold or not: one raised
             // when the threshold was lower keeps counting what the record holds (the report counts the same).
-            let known = Set(try String.fetchAll(raised, arguments: [start, start + 86_400_000]).map { Array($0.utf8) })
+            let known = Set(
+                try String.fetchAll(raised, arguments: [start, start + 86_400_000]).map { Key(text: $0, number: 0) })
             guard !busy.isEmpty || !known.isEmpty else { continue }
-            // The chunk's lookups of the busy subjects and of pairs with a finding (few), by operator and subject;
-            // grouped by the key's bytes, as SQLite compares it: String equality would join a name in NFC with
-            // the same name in NFD, which the record, the finding's key and the report keep apart.
-            var order: [(bytes: [UInt8], key: String)] = []
-            var pairs: [[UInt8]: [Row]] = [:]
+            // The chunk's lookups of the busy subjects and of pairs with a finding (few), by the finding's key,
+            // compared as bytes (``Key``).
+            var order: [Key] = []
+            var pairs: [Key: [Row]] = [:]
             for row in lookups where dayNumber(row.timeMS) == dayIndex {
                 let isBusy = busy.contains(where: { $0.utf8.elementsEqual(row.subject.utf8) })
                 if !isBusy && known.isEmpty { continue }
-                let key = "\(row.actor)|\(row.subject)|\(day)"
-                let bytes = Array(key.utf8)
-                guard isBusy || known.contains(bytes) else { continue }
-                if pairs[bytes] == nil { order.append((bytes, key)) }
-                pairs[bytes, default: []].append(row)
+                let pair = Key(text: "\(row.actor)|\(row.subject)|\(day)", number: 0)
+                guard isBusy || known.contains(pair) else { continue }
+                if pairs[pair] == nil { order.append(pair) }
+                pairs[pair, default: []].append(row)
             }
-            for (bytes, key) in order {
-                let group = pairs[bytes]!
+            for pair in order {
+                let group = pairs[pair]!
+                let key = pair.text
                 let (actor, subject) = (group[0].actor, group[0].subject)
-                if known.contains(bytes) {
+                if known.contains(pair) {
                     try FindingTable.raise(
                         db, rule: .repeatedLookups, key: key, count: .add(Int64(group.count)),
                         first: group.map(\.timeMS).min()!,
