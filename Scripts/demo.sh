@@ -37,10 +37,12 @@ kirokuctl pki issue person --dir "$WORK/pki" --id kaigi01 --name "会議 委員 
 kirokuctl pki issue person --dir "$WORK/pki" --id P0101 --name "操作者 田中" >/dev/null
 kirokuctl pki list --dir "$WORK/pki"
 
-step "The hub (mutual TLS, SQLite record in $WORK/hub)"
-kiroku-hub run --host 127.0.0.1 --port 0 --port-file "$WORK/hub.port" --database "$WORK/hub/record.sqlite" \
-    --ca "$WORK/pki/ca.crt" --cert "$WORK/pki/hub/hub.crt" --key "$WORK/pki/hub/hub.key" \
-    --revocation-list "$WORK/pki/revoked.txt" --log-level warning &
+step "The hub (mutual TLS, SQLite record in $WORK/hub): its first start makes the record and the signing key"
+HUB_SETTINGS=(--host 127.0.0.1 --port 0 --port-file "$WORK/hub.port" --database "$WORK/hub/record.sqlite"
+    --ca "$WORK/pki/ca.crt" --cert "$WORK/pki/hub/hub.crt" --key "$WORK/pki/hub/hub.key"
+    --revocation-list "$WORK/pki/revoked.txt")
+kiroku-hub init "${HUB_SETTINGS[@]}"
+kiroku-hub run "${HUB_SETTINGS[@]}" --log-level warning &
 PIDS+=($!)
 for _ in $(seq 100); do [ -s "$WORK/hub.port" ] && break; sleep 0.1; done
 PORT=$(cat "$WORK/hub.port"); HUB=https://localhost:$PORT

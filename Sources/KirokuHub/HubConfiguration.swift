@@ -80,6 +80,10 @@ public struct HubConfiguration: Sendable, Codable, Equatable {
     public var maxSubmissionBytes = 32 * 1024 * 1024
     public var alerts: AlertSettings?
     public var store: StoreSettings?
+    /// May this start create the record when none is there (`kiroku-hub init`, `run --new-record`)? Never from
+    /// the file: a hub that finds no record at its `database` (a mistyped path, a lost disk) stops rather than
+    /// begin a new, empty one that every agent would send its journal to again.
+    public var newRecord = false
     /// The keys the configuration file gave (not the defaults): a setting given for what a hub on PostgreSQL
     /// does not do is refused rather than ignored.
     public var givenKeys: Set<String> = []

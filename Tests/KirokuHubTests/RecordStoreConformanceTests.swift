@@ -301,6 +301,86 @@ struct RecordStoreConformanceTests {
         await store.close()
     }
 
+    @Test(
+        "A key rotation enters the log once per new key, as the hub's record/key_rotated naming the keys it replaces",
+        arguments: StoreKind.allCases)
+    func keyRotationOnTheRecord(_ kind: StoreKind) async throws {
+        try await withRecordStore(kind) { store in
+            _ = try await store.ingest(
+                batch(Array(Self.chains["a-1"]![0..<5])), identity: "a-1", signCheckpoint: Self.sign)
+            let (k1, k2, k3) = (Self.key.publicKey, Curve25519.Signing.PrivateKey(), Curve25519.Signing.PrivateKey())
+            try await store.recordKeyRotation(to: k2.publicKey, from: [k1], now: Date())
+            // A restart during the overlap records nothing more.
+            try await store.recordKeyRotation(to: k2.publicKey, from: [k1], now: Date())
+            #expect(try await store.logSize() == 6)
+            try await store.recordKeyRotation(to: k3.publicKey, from: [k2.publicKey], now: Date())
+            var query = EventQuery()
+            query.agent = AgentID.hub
+            let records = try await store.query(query).events
+            #expect(records.map(\.action) == ["key_rotated", "key_rotated"] && records.map(\.seq) == [1, 2])
+            #expect(records[0].attrs["key_id"] == signingKeyID(k2.publicKey))
+            #expect(records[0].attrs["previous_ids"] == signingKeyID(k1))
+            #expect(records[1].attrs["previous"] == k2.publicKey.rawRepresentation.base64EncodedString())
+            // The hub's chain links like an agent's, and the log proves both events.
+            #expect(records[1].prev == records[0].hash && records[0].prev == Event.genesis)
+            let size = try await store.logSize()
+            #expect(size == 7)
+            let root = try await store.root(size: size)
+            for leaf in [size - 2, size - 1] {
+                let proof = try await store.inclusionProof(leaf: leaf, size: size)
+                let event = records[Int(leaf - size + 2)]
+                #expect(
+                    Merkle.verifyInclusion(
+                        leaf: Merkle.leafHash(Hex.decode(event.hash)!), index: leaf, size: size, proof: proof,
+                        root: root))
+            }
+        }
+    }
+
+    @Test(
+        "PostgreSQL: a rotation by one hub moves the database's key; a hub still on the old key signs nothing and is refused at start"
+    )
+    func rotationOnOneDatabase() async throws {
+        let municipality = "test-rotate-\(UUID().uuidString.prefix(8))"
+        let old = try await TestPostgres.open(municipality: municipality)
+        let new = try await TestPostgres.open(municipality: municipality)
+        let k1 = signingKeyID(Self.key.publicKey)
+        let k2 = Curve25519.Signing.PrivateKey()
+        let k2ID = signingKeyID(k2.publicKey)
+        try await old.bind(origin: Self.origin, keyID: k1)
+        try await new.bind(origin: Self.origin, keyID: k1)
+        let chain = makeChain(agent: "r-1", count: 20)
+        _ = try await old.ingest(batch(Array(chain[0..<5])), identity: "r-1", signCheckpoint: Self.sign)
+        // A key that does not follow the bound one (its overlap does not name it) is refused.
+        await #expect(throws: KirokuError.self) {
+            try await new.bind(origin: Self.origin, keyID: k2ID, previous: ["ffffffff"])
+        }
+        try await new.bind(origin: Self.origin, keyID: k2ID, previous: [k1])
+        try await new.recordKeyRotation(to: k2.publicKey, from: [Self.key.publicKey], now: Date())
+        // The hub still on k1: neither a receipt's checkpoint nor a periodic one, and nothing of the batch is kept.
+        let refused = await #expect(throws: KirokuError.self) {
+            _ = try await old.ingest(batch(Array(chain[5..<10])), identity: "r-1", signCheckpoint: Self.sign)
+        }
+        #expect(
+            refused?.message.contains("restart it with the new signing_key") == true, "\(String(describing: refused))")
+        await #expect(throws: KirokuError.self) { try await old.issueCheckpoint(origin: Self.origin, keys: [Self.key]) }
+        #expect(try await new.chainHead(agent: "r-1").seq == 5)
+        let signNew: @Sendable (Int64, Merkle.Hash) throws -> SignedNote = { size, root in
+            var note = SignedNote(body: Checkpoint(origin: Self.origin, size: size, root: root).body)
+            try note.sign(name: Self.origin, key: k2)
+            try note.sign(name: Self.origin, key: Self.key)
+            return note
+        }
+        let taken = try await new.ingest(batch(Array(chain[5..<10])), identity: "r-1", signCheckpoint: signNew)
+        #expect(taken.accepted == 5 && taken.log.treeSize == 11)
+        // Restarting with the old key is refused; with the new one (and the old in overlap, or not) it is not.
+        let restarted = try await TestPostgres.open(municipality: municipality)
+        await #expect(throws: KirokuError.self) { try await restarted.bind(origin: Self.origin, keyID: k1) }
+        try await restarted.bind(origin: Self.origin, keyID: k2ID, previous: [k1])
+        try await restarted.bind(origin: Self.origin, keyID: k2ID)
+        for store in [old, new, restarted] { await store.close() }
+    }
+
     @Test("PostgreSQL: every hub on one database signs its log as one origin with one key; another is refused")
     func oneOriginOneKey() async throws {
         let municipality = "test-bind-\(UUID().uuidString.prefix(8))"

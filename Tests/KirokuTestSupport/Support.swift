@@ -260,6 +260,7 @@ public final class InProcessHub: Sendable {
         configuration.port = 0
         configuration.database = database
         configuration.revocationList = pki.dir.appending(path: "revoked.txt").path
+        configuration.newRecord = true
         var logger = Logger(label: "kiroku.hub.test")
         logger.logLevel = .warning
         let (ports, listening) = AsyncStream<Int>.makeStream()
@@ -295,6 +296,11 @@ public final class HubProcess: @unchecked Sendable {
         // A restart on the port a stopped hub had (`--port N`) can find it taken for a moment by a client
         // connection of another test (ports of connections and of `--port 0` come from the same range): the
         // hub says so and exits, and is started again, for up to 30 s.
+        // A new record only where there is none yet (the first start; PostgreSQL's is per municipality): a
+        // restart must find the record it had.
+        let first =
+            environment["KIROKU_HUB_STORE"] != nil || !FileManager.default.fileExists(atPath: database)
+            ? ["--new-record"] : []
         var attempts = 0
         var started = false
         var current: ChildProcess?
@@ -307,7 +313,7 @@ public final class HubProcess: @unchecked Sendable {
                     "run", "--host", "127.0.0.1", "--port", "0", "--port-file", portFile, "--database", database,
                     "--ca", pki.caPath, "--cert", pki.certPath(.hub, "hub"), "--key", pki.keyPath(.hub, "hub"),
                     "--revocation-list", pki.dir.appending(path: "revoked.txt").path, "--log-level", "notice",
-                ] + extra, log: temp.file("\(name).log"), environment: environment)
+                ] + first + extra, log: temp.file("\(name).log"), environment: environment)
             current = child
             started = await eventually { FileManager.default.fileExists(atPath: portFile) || !child.isRunning }
             guard !child.isRunning, child.log.contains("is in use"), extra.contains("--port"), attempts < 60 else {

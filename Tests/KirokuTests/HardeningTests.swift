@@ -87,7 +87,8 @@ struct HardeningTests {
         try Data("0a1b2c\n".utf8).write(to: URL(filePath: temp.file("cut.txt")))
         hub["revocation_list"] = temp.file("cut.txt")
         try writeJSON(hub, temp.file("hub.json"))
-        let cut = try await runProgram(Binaries.path("kiroku-hub"), ["run", "--config", temp.file("hub.json")])
+        let cut = try await runProgram(
+            Binaries.path("kiroku-hub"), ["run", "--config", temp.file("hub.json"), "--new-record"])
         #expect(cut.status == 2)
         #expect(cut.stderr.contains("does not start with the line '# Kiroku revocation list"), "\(cut.stderr)")
 
@@ -481,7 +482,7 @@ extension HardeningTests {
             "/usr/bin/prlimit",
             [
                 "--nofile=256:256", Binaries.path("kiroku-hub"), "run", "--config", temp.file("hub.json"),
-                "--log-level", "notice",
+                "--log-level", "notice", "--new-record",
             ],
             log: temp.file("hub.log"))
         defer { child.stop() }
@@ -620,8 +621,8 @@ extension HardeningTests {
         let second = try await runProgram(
             Binaries.path("kiroku-hub"),
             [
-                "run", "--host", "127.0.0.1", "--port", "\(hub.port)", "--database", temp.file("hub2/record.sqlite"),
-                "--ca",
+                "run", "--new-record", "--host", "127.0.0.1", "--port", "\(hub.port)", "--database",
+                temp.file("hub2/record.sqlite"), "--ca",
                 pki.caPath, "--cert", pki.certPath(.hub, "hub"), "--key", pki.keyPath(.hub, "hub"), "--revocation-list",
                 pki.dir.appending(path: "revoked.txt").path, "--log-level", "notice",
             ])
@@ -652,6 +653,57 @@ extension HardeningTests {
 }
 
 extension HardeningTests {
+    @Test(
+        "A hub that finds no record stops and says how to begin one; kiroku-hub init begins it once, prints the key, and the hub runs on it"
+    )
+    func noRecordNoStart() async throws {
+        let temp = try TempDir("no-record")
+        let pki = try TestPKI(in: temp)
+        try pki.person("kaigi01")
+        let hub = Binaries.path("kiroku-hub")
+        let database = temp.file("hub/record.sqlite")
+        let settings = Array(hubArguments(pki, temp).dropFirst().dropLast())  // neither run nor --new-record
+        #expect(settings.contains(database) && !settings.contains("--new-record"))
+        // A mistyped path: nothing is created, and the words say what to do either way.
+        let refused = try await runProgram(hub, ["run"] + settings)
+        #expect(refused.status == 2, "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains(
+                "no record is at \(database): if this is the hub's first start, create it with `kiroku-hub init`")
+                && refused.stderr.contains("otherwise check --database"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: database))
+        #expect(!FileManager.default.fileExists(atPath: temp.file("hub/receipt-signing.key")))
+        // An empty file (a first start stopped before SQLite wrote) is no record either.
+        try FileManager.default.createDirectory(atPath: temp.file("hub"), withIntermediateDirectories: true)
+        try Data().write(to: URL(filePath: database))
+        #expect(try await runProgram(hub, ["run"] + settings).stderr.contains("no record is at"))
+
+        let made = try await runProgram(hub, ["init", "--lang", "en"] + settings)
+        #expect(made.status == 0, "\(made.stderr)")
+        #expect(made.stdout.contains("A new, empty record was created: \(database)"), "\(made.stdout)")
+        let printed = made.stdout.split(separator: "\n").first { $0.hasPrefix("The hub's signing key (public): ") }
+            .map { String($0.dropFirst("The hub's signing key (public): ".count).prefix { $0 != " " }) }
+        for file in [database, temp.file("hub/receipt-signing.key")] {
+            let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
+            #expect(mode == 0o600, "\(file): \(String(mode ?? 0, radix: 8))")
+        }
+        // Again: refused, the record and the key left as they were.
+        let before = try Data(contentsOf: URL(filePath: database))
+        let keyBefore = try Data(contentsOf: URL(filePath: temp.file("hub/receipt-signing.key")))
+        let again = try await runProgram(hub, ["init"] + settings)
+        #expect(again.status == 2 && again.stderr.contains("a record is already at \(database); nothing was changed"))
+        #expect(try Data(contentsOf: URL(filePath: database)) == before)
+        #expect(try Data(contentsOf: URL(filePath: temp.file("hub/receipt-signing.key"))) == keyBefore)
+
+        // The hub runs on it without --new-record, signing with the key init printed.
+        let running = try await HubProcess(pki: pki, temp: temp)
+        defer { running.stop() }
+        #expect(!running.child.log.contains("new, empty record"), "\(running.child.log)")
+        let key = try await runProgram(
+            Binaries.path("kirokuctl"), ["log", "key", "--hub", running.url, "--pki", pki.dir.path, "--as", "kaigi01"])
+        #expect(printed != nil && key.stdout.hasPrefix(printed ?? "-"), "\(key.stdout) / \(made.stdout)")
+    }
+
     /// `kiroku-hub run` on a free port with the test CA, its hub certificate (or `cert`/`key`) and list.
     func hubArguments(_ pki: TestPKI, _ temp: TempDir, list: String? = nil, cert: String? = nil, key: String? = nil)
         -> [String]
@@ -660,8 +712,7 @@ extension HardeningTests {
             "run", "--host", "127.0.0.1", "--port", "0", "--port-file", temp.file("hub.port"), "--database",
             temp.file("hub/record.sqlite"), "--ca", pki.caPath, "--cert", cert ?? pki.certPath(.hub, "hub"), "--key",
             key ?? pki.keyPath(.hub, "hub"), "--revocation-list", list ?? pki.dir.appending(path: "revoked.txt").path,
-            "--log-level",
-            "notice",
+            "--log-level", "notice", "--new-record",
         ]
     }
 

@@ -19,20 +19,32 @@ struct LogTests {
         let agent: AgentProcess
         let journal: Journal
         let socket: String
+        /// The hub's environment: its store, when the record is on PostgreSQL.
+        let environment: [String: String]
     }
 
-    func setUp(_ name: String) async throws -> Setup {
+    /// A hub (on SQLite, or on a new PostgreSQL database where the 会議's kaigi01 reads and cosigns) and one
+    /// agent, counter-01.
+    func setUp(_ name: String, store: StoreKind = .sqlite) async throws -> Setup {
         let temp = try TempDir(name)
         let pki = try TestPKI(in: temp)
         try pki.agent("counter-01")
         try pki.person("kaigi01")
-        let hub = try await HubProcess(pki: pki, temp: temp)
+        let environment =
+            store == .postgres
+            ? [
+                "KIROKU_HUB_STORE": try await TestPostgres.createDatabase(), "KIROKU_HUB_STORE_SCOPE": "record",
+                "KIROKU_HUB_STORE_MUNICIPALITY": "test-city", "KIROKU_HUB_STORE_READERS": "kaigi01",
+                "KIROKU_HUB_STORE_COSIGNERS": "kaigi01",
+            ] : [:]
+        let hub = try await HubProcess(pki: pki, temp: temp, environment: environment)
         let config = try agentConfig(
             "counter-01", pki: pki, temp: temp, hubURL: hub.url, extra: ["backoff_max_seconds": 0.3])
         let socket = temp.file("counter-01/ingest.sock")
         let agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent")
         let journal = try Journal.open(path: temp.file("counter-01/journal.sqlite"), agentID: "counter-01", site: "")
-        return Setup(temp: temp, pki: pki, hub: hub, agent: agent, journal: journal, socket: socket)
+        return Setup(
+            temp: temp, pki: pki, hub: hub, agent: agent, journal: journal, socket: socket, environment: environment)
     }
 
     func produce(_ setup: Setup, _ count: Int, from start: Int = 0) throws {
@@ -377,10 +389,10 @@ struct LogTests {
     }
 
     @Test(
-        "Key rotation: old checkpoints keep verifying with old keys; the witness follows through the overlap, and refuses an unconfirmed key"
-    )
-    func keyRotation() async throws {
-        var setup = try await setUp("log-rotation")
+        "Key rotation: old checkpoints keep verifying with old keys; the witness follows through the overlap, and refuses an unconfirmed key",
+        arguments: StoreKind.allCases)
+    func keyRotation(_ store: StoreKind) async throws {
+        var setup = try await setUp("log-rotation-\(store)", store: store)
         defer { setup.agent.stop(); setup.hub.stop() }
         try produce(setup, 50)
         #expect(await eventually { allDelivered(setup.journal) })
@@ -413,7 +425,7 @@ struct LogTests {
                 extra: [
                     "--port", "\(setup.hub.port)", "--signing-key", setup.temp.file(name), "--overlap-signing-key",
                     overlap,
-                ])
+                ], environment: setup.environment)
             return String(made.stdout.split(separator: " ").first ?? "")
         }
         let k2 = try await rotate(to: "k2.key", overlap: setup.temp.file("hub/receipt-signing.key"))
@@ -437,6 +449,17 @@ struct LogTests {
 
         // Rotation 2, with k2 co-signing: the witness trusts only k1 and refuses until the 会議 adds k2.
         let k3 = try await rotate(to: "k3.key", overlap: setup.temp.file("k2.key"))
+        if store == .postgres {
+            // A second hub on the database, still on a retired key, is refused at start and says why.
+            let retired = await #expect(throws: KirokuError.self) {
+                _ = try await HubProcess(
+                    pki: setup.pki, temp: setup.temp, name: "hub-retired",
+                    extra: ["--signing-key", setup.temp.file("k2.key")], environment: setup.environment)
+            }
+            #expect(
+                retired?.message.contains("after a key rotation, the new one") == true,
+                "\(String(describing: retired))")
+        }
         try produce(setup, 20, from: 70)
         #expect(await eventually { allDelivered(setup.journal) })
         #expect(try await ctl(setup, ["log", "checkpoint", "--publish"]).status == 0)

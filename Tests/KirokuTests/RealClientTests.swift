@@ -248,12 +248,28 @@ struct RealClientTests {
             (
                 named.merging(["KIROKU_HUB_STORE": database]) { $1 }, "signed as"
             ),
+            // A municipality the database holds no record of (a typo, or another database): not a new record
+            // begun unasked.
+            (
+                named.merging(["KIROKU_HUB_STORE": database, "KIROKU_HUB_STORE_MUNICIPALITY": "test-ctiy"]) { $1 },
+                "this database holds no record of the municipality 'test-ctiy' (it holds 'test-city'): if this is the first hub's first start, create it with `kiroku-hub init`"
+            ),
         ] {
             let outcome = try await runProgram(
                 Binaries.path("kiroku-hub"), base, environment: environment.merging(["KIROKU_LANG": "en"]) { $1 })
             #expect(outcome.status == 2, "\(environment): \(outcome.stderr)")
             #expect(outcome.stderr.contains(words), "\(environment): \(outcome.stderr)")
         }
+        // kiroku-hub init begins a municipality's record once: on the one held, it changes nothing.
+        let again = try await runProgram(
+            Binaries.path("kiroku-hub"), ["init"] + base.dropFirst(),
+            environment: named.merging(["KIROKU_HUB_STORE": database, "KIROKU_LANG": "en"]) { $1 })
+        #expect(
+            again.status == 2 && again.stderr.contains("already holds the record of the municipality 'test-city'"),
+            "\(again.stderr)")
+        let leaves = try await runProgram(
+            "/usr/bin/env", ["psql", database, "-tAc", "SELECT count(*) FROM leaves WHERE municipality = 'test-city'"])
+        #expect(leaves.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "5", "\(leaves.stdout)")
     }
 
     @Test("Without a client certificate, with another CA's, expired, or revoked: refused; a valid person: served")

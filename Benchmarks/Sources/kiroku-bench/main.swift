@@ -208,7 +208,8 @@ func startHub(pki: URL, database: String, name: String) async throws -> (process
     let hub = try run(
         "kiroku-hub",
         [
-            "run", "--host", "127.0.0.1", "--port", "0", "--port-file", portFile, "--database", database,
+            "run", "--new-record", "--host", "127.0.0.1", "--port", "0", "--port-file", portFile, "--database",
+            database,
             "--ca", pki.appending(path: "ca.crt").path, "--cert", pki.appending(path: "hub/hub.crt").path,
             "--key", pki.appending(path: "hub/hub.key").path, "--revocation-list",
             pki.appending(path: "revoked.txt").path,

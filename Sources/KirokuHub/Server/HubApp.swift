@@ -32,23 +32,26 @@ public enum HubApp {
         let record: any RecordStore
         let house: HubStore?
         if let settings = configuration.store {
-            guard configuration.overlapSigningKeys.isEmpty else {
-                throw KirokuError(
-                    .configuration,
-                    "overlap_signing_keys: a key rotation is recorded in the record by a hub on SQLite in this version, not on PostgreSQL"
-                )
-            }
+            let municipality = try settings.location().municipality
             let postgres = try await PostgresRecordStore.open(
-                settings, municipality: try settings.location().municipality, logger: logger)
+                settings, municipality: municipality, logger: logger, create: configuration.newRecord)
             do {
                 let key = try loadOrCreateSigningKey(path: configuration.signingKeyPath)
-                try await postgres.bind(origin: configuration.origin, keyID: signingKeyID(key.publicKey))
+                let overlap = try configuration.overlapSigningKeys.map { try loadOrCreateSigningKey(path: $0) }
+                try await postgres.bind(
+                    origin: configuration.origin, keyID: signingKeyID(key.publicKey),
+                    previous: overlap.map { signingKeyID($0.publicKey) })
             } catch {
                 await postgres.close()
                 throw error
             }
             record = postgres
             house = nil
+            if postgres.startedNewRecord {
+                logger.notice(
+                    "this database held no record of the municipality: a new, empty record was started",
+                    metadata: ["kiroku.municipality": "\(municipality)"])
+            }
             logger.notice(
                 "the record is on PostgreSQL: this hub takes agents' events, serves the Merkle log, and lets the configuration's readers search the record and export evidence; people, registers, findings, rules, retention and the console's other pages are served by a hub on SQLite in this version",
                 metadata: [
@@ -61,13 +64,12 @@ public enum HubApp {
                 )
             }
         } else {
-            let fresh = !FileManager.default.fileExists(atPath: configuration.database)
+            let fresh = noRecord(at: configuration.database)
+            guard !fresh || configuration.newRecord else { throw noRecordError(configuration.database) }
             let store = try HubStore.open(path: configuration.database)
             if fresh {
-                // Right on the first start; after a mistyped --database, the one line that says why every agent
-                // sends again what it still keeps (and declares lost what it no longer does).
                 logger.notice(
-                    "no record was at this path: a new, empty record was started; if this hub had a record before, stop it and check --database",
+                    "no record was at this path: a new, empty record was started",
                     metadata: ["kiroku.database": "\(configuration.database)"])
             }
             record = store
@@ -83,6 +85,75 @@ public enum HubApp {
         }
     }
 
+    /// Whether no record is at `path`: no file, or an empty one (a first start stopped before SQLite wrote).
+    static func noRecord(at path: String) -> Bool {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+        return size == nil || size == 0
+    }
+
+    /// A hub that finds no record does not begin one unasked: after a mistyped `--database` or a lost disk,
+    /// every agent would send its journal again to an empty record, and declare lost what it has pruned.
+    static func noRecordError(_ path: String) -> KirokuError {
+        KirokuError(
+            .configuration,
+            "no record is at \(path): if this is the hub's first start, create it with `kiroku-hub init` and the same settings; otherwise check --database (database in the configuration, KIROKU_HUB_DATABASE) or restore the record from its backup (Hub/README.md)"
+        )
+    }
+
+    /// What `kiroku-hub init` made: where the record is, and the hub's signing key (the public half goes to
+    /// the 会議 on paper).
+    public struct NewRecord: Sendable {
+        public var location: String
+        public var key: Curve25519.Signing.PublicKey
+    }
+
+    /// The hub's first start without the server: checks the configuration as `run` does, begins an empty record
+    /// (a SQLite file, or the municipality's log in PostgreSQL, bound to the origin and key), and makes the
+    /// signing key if it is not there. Refuses, changing nothing, when a record is already there.
+    public static func initialize(configuration: HubConfiguration, logger: Logger) async throws -> NewRecord {
+        try configuration.validate()
+        try checkTLSMaterial(configuration)
+        for path in [configuration.signingKeyPath] + configuration.overlapSigningKeys
+        where FileManager.default.fileExists(atPath: path) {
+            try PrivateFiles.checkPrivateKey(path, what: "the hub's signing key")
+        }
+        guard configuration.overlapSigningKeys.isEmpty else {
+            throw KirokuError(
+                .configuration,
+                "overlap_signing_keys are for a key rotation of a hub that has a record; a new record begins with one key"
+            )
+        }
+        if let settings = configuration.store {
+            let municipality = try settings.location().municipality
+            let postgres = try await PostgresRecordStore.open(
+                settings, municipality: municipality, logger: logger, create: true)
+            do {
+                guard postgres.startedNewRecord else {
+                    throw KirokuError(
+                        .configuration,
+                        "this database already holds the record of the municipality '\(municipality)'; nothing was changed (kiroku-hub init is for the first hub's first start; start the hub with kiroku-hub run)"
+                    )
+                }
+                let key = try loadOrCreateSigningKey(path: configuration.signingKeyPath)
+                try await postgres.bind(origin: configuration.origin, keyID: signingKeyID(key.publicKey))
+                await postgres.close()
+                return NewRecord(location: "\(postgres.location), municipality \(municipality)", key: key.publicKey)
+            } catch {
+                await postgres.close()
+                throw error
+            }
+        }
+        guard noRecord(at: configuration.database) else {
+            throw KirokuError(
+                .configuration,
+                "a record is already at \(configuration.database); nothing was changed (kiroku-hub init is for the hub's first start; start the hub with kiroku-hub run)"
+            )
+        }
+        _ = try HubStore.open(path: configuration.database)
+        let key = try loadOrCreateSigningKey(path: configuration.signingKeyPath)
+        return NewRecord(location: configuration.database, key: key.publicKey)
+    }
+
     /// The rest of ``build(configuration:logger:onListening:)`` once the stores are open: keys, TLS, routes
     /// and services.
     static func assemble(
@@ -91,10 +162,10 @@ public enum HubApp {
     ) async throws -> some ApplicationProtocol {
         let key = try loadOrCreateSigningKey(path: configuration.signingKeyPath)
         let overlap = try configuration.overlapSigningKeys.map { try loadOrCreateSigningKey(path: $0) }
-        if !overlap.isEmpty, let house {
+        if !overlap.isEmpty {
             // A rotation: the new key's first checkpoints are co-signed by the old ones, over a tree that
             // records the change.
-            try house.recordKeyRotation(to: key.publicKey, from: overlap.map(\.publicKey))
+            try await record.recordKeyRotation(to: key.publicKey, from: overlap.map(\.publicKey), now: Date())
             logger.notice(
                 "signing key rotation in progress: checkpoints are co-signed by the previous keys",
                 metadata: [

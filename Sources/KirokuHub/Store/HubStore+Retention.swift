@@ -20,8 +20,22 @@ enum HubRecords {
     ) throws -> [String] {
         let head = try Row.fetchOne(
             db, sql: "SELECT last_seq, last_hash FROM agents WHERE id = ?", arguments: [agentID])
-        var seq: Int64 = head?[0] ?? 0
-        var prev: String = head?[1] ?? Event.genesis
+        guard
+            let batch = try batch(
+                drafts, kind: kind, after: (head?[0] ?? 0, head?[1] ?? Event.genesis), now: now)
+        else { return [] }
+        let nowMS = Int64(now.timeIntervalSince1970 * 1000)
+        _ = try HubStore.commit(batch, identity: agentID, nowMS: nowMS, skew: 0, db: db).get()
+        return batch.events.map { "\(agentID)/\($0.seq)" }
+    }
+
+    /// The hub's own events after its chain's head `(seq, hash)`, sealed and checked as an agent's batch is
+    /// (what both stores commit); nil for no drafts.
+    static func batch(
+        _ drafts: [(action: String, actor: String, subject: String, attrs: [String: String])], kind: String = "record",
+        after head: (seq: Int64, hash: String), now: Date
+    ) throws -> Batch? {
+        var (seq, prev) = head
         let time = Timestamp(date: now, offsetMinutes: Timestamp.jstOffsetMinutes).rfc3339
         var events: [Event] = []
         for draft in drafts {
@@ -33,12 +47,24 @@ enum HubRecords {
             prev = event.hash
             events.append(event)
         }
-        guard !events.isEmpty else { return [] }
+        guard !events.isEmpty else { return nil }
         let batch = Batch(agent: agentID, sentAt: time, headSeq: seq, events: events)
         try HubStore.check(batch, identity: agentID)
-        let nowMS = Int64(now.timeIntervalSince1970 * 1000)
-        _ = try HubStore.commit(batch, identity: agentID, nowMS: nowMS, skew: 0, db: db).get()
-        return events.map { "\(agentID)/\($0.seq)" }
+        return batch
+    }
+
+    /// The `record/key_rotated` event's draft: the new key and those it replaces.
+    static func keyRotation(to key: Curve25519.Signing.PublicKey, from previous: [Curve25519.Signing.PublicKey])
+        -> (action: String, actor: String, subject: String, attrs: [String: String])
+    {
+        (
+            "key_rotated", "kiroku-hub", signingKeyID(key),
+            [
+                "key": key.rawRepresentation.base64EncodedString(), "key_id": signingKeyID(key),
+                "previous": previous.map { $0.rawRepresentation.base64EncodedString() }.joined(separator: " "),
+                "previous_ids": previous.map(signingKeyID).joined(separator: " "),
+            ]
+        )
     }
 }
 
@@ -72,18 +98,7 @@ extension HubStore {
                 db, sql: "SELECT attrs FROM events WHERE agent = ? AND kind = 'record' AND action = 'key_rotated'",
                 arguments: [HubRecords.agentID])
             guard !known.contains(where: { $0.contains(text) }) else { return }
-            try HubRecords.append(
-                [
-                    (
-                        "key_rotated", "kiroku-hub", signingKeyID(key),
-                        [
-                            "key": text, "key_id": signingKeyID(key),
-                            "previous": previous.map { $0.rawRepresentation.base64EncodedString() }.joined(
-                                separator: " "),
-                            "previous_ids": previous.map(signingKeyID).joined(separator: " "),
-                        ]
-                    )
-                ], now: now, db: db)
+            try HubRecords.append([HubRecords.keyRotation(to: key, from: previous)], now: now, db: db)
         }
     }
 

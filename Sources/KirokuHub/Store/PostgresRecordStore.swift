@@ -33,6 +33,10 @@ public final class PostgresRecordStore: RecordStore {
     private let group: MultiThreadedEventLoopGroup
     private let running: Task<Void, Never>
     private let logger: Logger
+    /// The signing key this hub was bound with (``bind(origin:keyID:previous:)``): it signs nothing once the
+    /// log is bound to another (a rotation made by another hub on the database).
+    private let boundKeyID = Mutex<String?>(nil)
+    private let created = Mutex(false)
 
     private init(
         client: PostgresClient, side: PostgresConnection.Configuration, group: MultiThreadedEventLoopGroup,
@@ -49,9 +53,12 @@ public final class PostgresRecordStore: RecordStore {
 
     /// Connects, migrates and makes the months' partitions; throws `configuration` with what to do when the
     /// database cannot be reached or used.
-    public static func open(_ settings: StoreSettings, municipality: String, logger: Logger) async throws
-        -> PostgresRecordStore
-    {
+    ///
+    /// `create`: begin the municipality's record if the database holds none (the first hub's first start, and
+    /// tests); otherwise a database without it is refused, naming the municipality looked for.
+    public static func open(
+        _ settings: StoreSettings, municipality: String, logger: Logger, create: Bool = true
+    ) async throws -> PostgresRecordStore {
         let location = try settings.location()
         let tls: PostgresClient.Configuration.TLS
         var tlsConfiguration: TLSConfiguration?
@@ -131,7 +138,7 @@ public final class PostgresRecordStore: RecordStore {
             client: client, side: side, group: group, municipality: municipality, location: location.description,
             logger: logger)
         do {
-            try await store.migrate()
+            try await store.migrate(create: create)
             try await store.makePartitions(around: Date())
         } catch {
             await store.close()
@@ -298,8 +305,9 @@ public final class PostgresRecordStore: RecordStore {
         """
     ]
 
-    /// Applies the migrations not yet applied, one hub at a time (an advisory lock held by the transaction).
-    func migrate() async throws {
+    /// Applies the migrations not yet applied, one hub at a time (an advisory lock held by the transaction);
+    /// begins the municipality's log if `create`, and refuses a database without it otherwise.
+    func migrate(create: Bool) async throws {
         try await transaction { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(4151842601)", logger: logger)
             try await connection.query(
@@ -319,13 +327,33 @@ public final class PostgresRecordStore: RecordStore {
                     logger: logger)
             }
             let municipality = self.municipality
-            try await connection.query(
-                """
-                INSERT INTO log_heads(municipality, size, frontier) VALUES (\(municipality), 0, ''::bytea)
-                ON CONFLICT DO NOTHING
-                """, logger: logger)
+            if create {
+                let begun = try await connection.query(
+                    """
+                    INSERT INTO log_heads(municipality, size, frontier) VALUES (\(municipality), 0, ''::bytea)
+                    ON CONFLICT DO NOTHING RETURNING size
+                    """, logger: logger
+                ).collect()
+                self.created.withLock { $0 = !begun.isEmpty }
+            } else {
+                let held = try await connection.query(
+                    "SELECT size FROM log_heads WHERE municipality = \(municipality)", logger: logger
+                ).collect()
+                guard !held.isEmpty else {
+                    let others = try await connection.query(
+                        "SELECT municipality FROM log_heads ORDER BY municipality LIMIT 10", logger: logger
+                    ).collect().map { try $0.decode(String.self) }
+                    throw KirokuError(
+                        .configuration,
+                        "this database holds no record of the municipality '\(municipality)'\(others.isEmpty ? "" : " (it holds \(others.map { "'\($0)'" }.joined(separator: ", ")))"): if this is the first hub's first start, create it with `kiroku-hub init` and the same settings; otherwise check store.municipality (KIROKU_HUB_STORE_MUNICIPALITY) and the database in the URL"
+                    )
+                }
+            }
         }
     }
+
+    /// Whether this store's opening began the municipality's record (no hub had before).
+    public var startedNewRecord: Bool { created.withLock { $0 } }
 
     /// Partitions for the seven years kept (第20②) through a year ahead (JST months), made once by whichever
     /// hub comes first; each start adds the months that came into that window. A month whose events already sit
@@ -488,15 +516,16 @@ public final class PostgresRecordStore: RecordStore {
         let head =
             fresh.isEmpty
             ? try await connection.query(
-                "SELECT size, frontier FROM log_heads WHERE municipality = \(m)", logger: logger
+                "SELECT size, frontier, key_id FROM log_heads WHERE municipality = \(m)", logger: logger
             ).collect()
             : try await connection.query(
-                "SELECT size, frontier FROM log_heads WHERE municipality = \(m) FOR UPDATE", logger: logger
+                "SELECT size, frontier, key_id FROM log_heads WHERE municipality = \(m) FOR UPDATE", logger: logger
             ).collect()
         guard let headRow = head.first else {
             throw KirokuError(.internalError, "the PostgreSQL store has no log head for \(m)")
         }
-        let (size, frontierBytes) = try headRow.decode((Int64, ByteBuffer).self)
+        let (size, frontierBytes, keyID) = try headRow.decode((Int64, ByteBuffer, String?).self)
+        if sign != nil { try checkKey(keyID) }
         var log = try Merkle.Appender(size: size, frontierHashes: Self.frontier(Array(buffer: frontierBytes)))
         var lastInclusion: [Merkle.Hash] = []
         if !fresh.isEmpty {
@@ -871,9 +900,10 @@ public final class PostgresRecordStore: RecordStore {
         let nowMS = Self.ms(now)
         try await transaction { connection in
             // The head as committed; two hubs issuing at once write one checkpoint per size.
-            let (size, frontier) = try await connection.query(
-                "SELECT size, frontier FROM log_heads WHERE municipality = \(m)", logger: logger
-            ).collect().first!.decode((Int64, ByteBuffer).self)
+            let (size, frontier, keyID) = try await connection.query(
+                "SELECT size, frontier, key_id FROM log_heads WHERE municipality = \(m)", logger: logger
+            ).collect().first!.decode((Int64, ByteBuffer, String?).self)
+            try self.checkKey(keyID)
             let newest = try await connection.query(
                 "SELECT max(size) FROM checkpoints WHERE municipality = \(m)", logger: logger
             ).collect().first?.decode(Int64?.self)
@@ -1127,25 +1157,69 @@ public final class PostgresRecordStore: RecordStore {
 
     /// Binds this municipality's log to one origin and one signing key: the first hub to start writes them;
     /// a hub configured otherwise is refused, since its checkpoints and receipts would not verify beside the
-    /// others'.
-    public func bind(origin: String, keyID: String) async throws {
+    /// others'. A hub rotating the key (`previous`: the ids of its overlap keys) moves the binding from one of
+    /// those to `keyID`; from then on a hub still on the old key is refused at start and signs nothing
+    /// (Hub/README.md, "Several hubs, one database").
+    public func bind(origin: String, keyID: String, previous: [String] = []) async throws {
         let m = municipality
         let row = try await transaction { connection in
             try await connection.query(
                 """
                 UPDATE log_heads SET origin = \(origin), key_id = \(keyID)
-                WHERE municipality = \(m) AND origin IS NULL
+                WHERE municipality = \(m) AND (origin IS NULL OR (origin = \(origin) AND key_id = ANY(\(previous)::text[])))
                 """, logger: logger)
             return try await connection.query(
                 "SELECT origin, key_id FROM log_heads WHERE municipality = \(m)", logger: logger
             ).collect().first?.decode((String?, String?).self)
         }
         guard row?.0 == origin, row?.1 == keyID else {
+            let rotation =
+                previous.isEmpty
+                ? ""
+                : " (this hub's overlap keys, \(previous.joined(separator: ", ")), do not include the key it is bound to)"
             throw KirokuError(
                 .configuration,
-                "the log of '\(m)' in this database is signed as '\(row?.0 ?? "?")' with key \(row?.1 ?? "?"); this hub has origin '\(origin)' and key \(keyID). Every hub on one database needs the same origin and signing_key"
+                "the log of '\(m)' in this database is signed as '\(row?.0 ?? "?")' with key \(row?.1 ?? "?"); this hub has origin '\(origin)' and key \(keyID)\(rotation). Every hub on one database needs the same origin and signing_key; after a key rotation, the new one"
             )
         }
+        boundKeyID.withLock { $0 = keyID }
+    }
+
+    /// Refuses to sign for a log bound to another key than this hub's: another hub on the database rotated it.
+    private func checkKey(_ keyID: String?) throws {
+        guard let bound = boundKeyID.withLock({ $0 }), keyID != bound else { return }
+        // An internal error to the agent (it sends again later); in the hub's log, what to do.
+        throw KirokuError(
+            .internalError,
+            "the log of '\(municipality)' is now signed with key \(keyID ?? "?") (a key rotation by another hub on this database); this hub still has key \(bound) and signs nothing more: restart it with the new signing_key and the old one in overlap_signing_keys"
+        )
+    }
+
+    public func recordKeyRotation(
+        to key: Curve25519.Signing.PublicKey, from previous: [Curve25519.Signing.PublicKey], now: Date
+    ) async throws {
+        let m = municipality
+        let hub = HubRecords.agentID
+        let nowMS = Self.ms(now)
+        let outcome: Result<HubStore.IngestResult, KirokuError>? = try await transaction { connection in
+            // The hub's row first, as every ingest takes its agent's row: two hubs rotating at once write one event.
+            let row = try await self.agentRow(hub, nowMS: nowMS, connection: connection)
+            let known = try await connection.query(
+                """
+                SELECT count(*) FROM events WHERE municipality = \(m) AND agent = \(hub) AND kind = 'record'
+                AND action = 'key_rotated' AND attrs LIKE \("%" + key.rawRepresentation.base64EncodedString() + "%")
+                """, logger: logger
+            ).collect().first!.decode(Int64.self)
+            guard known == 0,
+                let batch = try HubRecords.batch(
+                    [HubRecords.keyRotation(to: key, from: previous)], after: (row.lastSeq, row.lastHash), now: now)
+            else { return nil }
+            return try await self.commit(
+                batch, identity: hub, nowMS: nowMS, skew: 0, sign: nil, connection: connection)
+        }
+        guard let outcome else { return }
+        _ = try outcome.get()
+        arrivals.ring()
     }
 }
 

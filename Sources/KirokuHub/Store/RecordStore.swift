@@ -56,6 +56,11 @@ public protocol RecordStore: Sendable {
     func checkpoint(size: Int64?) async throws -> PublishedCheckpoint?
     func newestCosignedCheckpoint() async throws -> PublishedCheckpoint?
     func addCosignatures(_ note: SignedNote, now: Date) async throws -> Int
+    /// Records a signing key rotation in the log (`record/key_rotated`: the new key and those it replaces), once
+    /// per new key, so that witnesses and verifiers can follow it.
+    func recordKeyRotation(
+        to key: Curve25519.Signing.PublicKey, from previous: [Curve25519.Signing.PublicKey], now: Date
+    ) async throws
 
     // MARK: Reading the record (PROTOCOL.md §7)
 
