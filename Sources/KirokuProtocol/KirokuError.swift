@@ -59,6 +59,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let crossSiteRequest = ErrorCode(rawValue: "cross_site_request")
     /// The hub cannot read a good revocation list, and so admits no certificate until it can.
     public static let revocationUnavailable = ErrorCode(rawValue: "revocation_unavailable")
+    /// The hub cannot reach the database its record is kept in (PostgreSQL): nothing was changed; try again.
+    public static let storeUnavailable = ErrorCode(rawValue: "store_unavailable")
     /// A person certificate whose holder's roles (the people register) do not allow this, or who is not in
     /// the register or has left.
     public static let notPermitted = ErrorCode(rawValue: "not_permitted")
@@ -107,7 +109,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         case .batchTooLarge, .eventTooLarge: return 413
         case .unsupportedEncoding, .unsupportedMediaType, .unsupportedDocument: return 415
         case .invalidEvent, .hashMismatch, .badCheckpoint: return 422
-        case .revocationUnavailable: return 503
+        case .revocationUnavailable, .storeUnavailable: return 503
         case .notOnThisStore: return 501
         default: return 500
         }

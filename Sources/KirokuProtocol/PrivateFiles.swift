@@ -47,6 +47,20 @@ public enum PrivateFiles {
         }
     }
 
+    /// The size of the file at `path`, following symbolic links (a link to a volume that is not mounted is no
+    /// file); nil when there is none. Anything else that stops `stat` is thrown, saying what.
+    public static func size(of path: String) throws(KirokuError) -> Int64? {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            if errno == ENOENT { return nil }
+            throw KirokuError(
+                .configuration,
+                "cannot tell what is at \(path): \(String(cString: strerror(errno))); check the path and that the service's user may read it"
+            )
+        }
+        return Int64(info.st_size)
+    }
+
     /// Refuses a private key that others may read (group or world bits set), as ssh does, naming the fix.
     public static func checkPrivateKey(_ path: String, what: String) throws(KirokuError) {
         var info = stat()

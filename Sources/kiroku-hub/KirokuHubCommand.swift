@@ -224,9 +224,10 @@ struct HubOptions: ParsableArguments {
 }
 
 /// A refusal on standard error: the meaning of its code in Japanese (unless English was asked for), then the
-/// detail; exit status 2.
+/// detail; exit status 2, which the systemd unit does not restart (a setting to correct), or 75 (EX_TEMPFAIL)
+/// when the record's database could not be reached, which it does.
 func refuse(_ error: KirokuError) -> ExitCode {
     let head = Language.prefersJapanese ? "kiroku-hub: \(error.code.japanese) [\(error.code.rawValue)]\n" : ""
     FileHandle.standardError.write(Data("\(head)kiroku-hub: \(error)\n".utf8))
-    return ExitCode(2)
+    return ExitCode(error.code == .storeUnavailable ? 75 : 2)
 }

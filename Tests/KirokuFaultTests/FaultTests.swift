@@ -298,6 +298,82 @@ struct FaultTests {
     }
 
     @Test(
+        "The hub's link to PostgreSQL is cut under a syncing agent: the hub answers store_unavailable instead of hanging, the agent keeps its events, and once the link is back every event is there once"
+    )
+    func postgresOutage() async throws {
+        let temp = try TempDir("pg-outage")
+        let pki = try TestPKI(in: temp)
+        try pki.agent("counter-01")
+        try pki.person("kanri01")
+        // The hub reaches its database through a link this test cuts (every connection reset, nothing
+        // listening) and restores: to the hub, the server is gone and comes back.
+        let database = try await TestPostgres.createDatabase()
+        let serverPort = try #require(URLComponents(string: database)?.port)
+        let link = try SeverableLink(target: serverPort)
+        defer { link.sever() }
+        var linked = try #require(URLComponents(string: database))
+        linked.port = link.port
+        let url = try #require(linked.string)
+        let hub = try await HubProcess(
+            pki: pki, temp: temp,
+            environment: [
+                "KIROKU_HUB_STORE": url, "KIROKU_HUB_STORE_SCOPE": "record", "KIROKU_HUB_STORE_MUNICIPALITY": "outage",
+                "KIROKU_HUB_STORE_READERS": "kanri01",
+            ])
+        defer { hub.stop() }
+        let config = try agentConfig(
+            "counter-01", pki: pki, temp: temp, hubURL: hub.url, extra: ["backoff_max_seconds": 1])
+        let socket = temp.file("counter-01/ingest.sock")
+        let agent = try await AgentProcess(config: config, socket: socket, temp: temp, name: "agent")
+        defer { agent.stop() }
+        let journal = try Journal.open(path: temp.file("counter-01/journal.sqlite"), agentID: "counter-01", site: "")
+        func produce(_ range: Range<Int>) throws -> Int {
+            let producer = try SocketProducer(path: socket)
+            return try range.filter {
+                try producer.send(#"{"kind":"operation","action":"lookup","actor":"P1","subject":"住民\#($0)"}"#)
+                    .contains("\"ok\":true")
+            }.count
+        }
+        var acknowledged = try produce(0..<50)
+        #expect(await eventually { allDelivered(journal) })
+
+        // The database is gone; the terminal goes on recording.
+        link.sever()
+        acknowledged += try produce(50..<100)
+        // A reader's search is answered, and says why it cannot be served (curl gives up after 45 s: the
+        // driver alone would keep the request waiting for a minute).
+        let search = try await runProgram(
+            "/usr/bin/curl",
+            [
+                "-sS", "--max-time", "45", "--cacert", pki.caPath, "--cert", pki.certPath(.person, "kanri01"), "--key",
+                pki.keyPath(.person, "kanri01"), "-w", "\n%{http_code}", "\(hub.url)/v1/events?agent=counter-01",
+            ])
+        #expect(search.stdout.hasSuffix("\n503") && search.stdout.contains("\"store_unavailable\""), "\(search)")
+        #expect(!allDelivered(journal), "nothing after the cut is receipted")
+
+        // Back: the agent's batches are taken, once each.
+        try link.restore()
+        #expect(await eventually { allDelivered(journal) }, "agent log: \(agent.child.log)")
+        let held = try await runProgram(
+            "/usr/bin/env",
+            [
+                "psql", database, "-tAc",
+                "SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM leaves WHERE municipality = 'outage' AND agent = 'counter-01'",
+            ])
+        let figures = held.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "|").compactMap {
+            Int($0)
+        }
+        let head = Int(try journal.progress().headSeq)
+        #expect(figures.count == 4 && figures[0] == figures[1] && figures[2] == 1 && figures[3] == head, "\(held)")
+        #expect(hub.child.log.contains("store_unavailable"), "the hub's log says what happened")
+        let distinct = figures.count == 4 ? figures[1] : 0
+        Self.report(
+            "the hub's link to PostgreSQL cut under a syncing agent, then restored", produced: 100,
+            acknowledged: acknowledged, atHub: distinct, lost: head - distinct,
+            duplicated: figures.count == 4 ? figures[0] - figures[1] : 0)
+    }
+
+    @Test(
         "kill -9 of the hub mid-ingest, four times: the agent resumes, the hub holds everything once, every receipt is backed"
     )
     func killHub() async throws {
@@ -1099,6 +1175,103 @@ final class CuttingProxy: @unchecked Sendable {
             }
             shutdown(fd, Int32(SHUT_RDWR))
         }
+        close(source)
+    }
+}
+
+/// A TCP link on 127.0.0.1 to `target` that can be severed (every connection reset, the port closed: to its
+/// clients the server is gone) and restored on the same port.
+final class SeverableLink: @unchecked Sendable {
+    private(set) var port = 0
+    private let target: Int
+    private let lock = NSLock()
+    private var listener: Int32 = -1
+    private var sockets: Set<Int32> = []
+
+    init(target: Int) throws {
+        self.target = target
+        try restore()
+    }
+
+    /// Listens (again, on the same port) and forwards each connection to the target.
+    func restore() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard bound == 0, listen(fd, 64) == 0 else {
+            close(fd)
+            throw KirokuError(.internalError, "the link cannot listen on \(port): \(String(cString: strerror(errno)))")
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        lock.withLock {
+            port = Int(UInt16(bigEndian: address.sin_port))
+            listener = fd
+        }
+        let target = self.target
+        Thread { [self] in
+            while true {
+                let client = accept(fd, nil, nil)
+                if client < 0 { return }
+                let server = CuttingProxy.connectTo(target)
+                guard server >= 0 else {
+                    close(client)
+                    continue
+                }
+                lock.withLock { sockets.formUnion([client, server]) }
+                Thread { Self.pump(from: client, to: server) }.start()
+                Thread { Self.pump(from: server, to: client) }.start()
+            }
+        }.start()
+    }
+
+    /// Closes the port and resets every connection through it (SO_LINGER 0 sends RST).
+    func sever() {
+        let (fd, open) = lock.withLock { () -> (Int32, Set<Int32>) in
+            defer {
+                listener = -1
+                sockets = []
+            }
+            return (listener, sockets)
+        }
+        if fd >= 0 {
+            shutdown(fd, Int32(SHUT_RDWR))
+            close(fd)
+        }
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        for socket in open {
+            setsockopt(socket, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+            shutdown(socket, Int32(SHUT_RDWR))
+        }
+    }
+
+    /// Copies bytes one way until either side ends; closes its source.
+    static func pump(from source: Int32, to destination: Int32) {
+        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        while true {
+            let count = read(source, &buffer, buffer.count)
+            if count <= 0 { break }
+            var offset = 0
+            while offset < count {
+                let written = buffer[offset..<count].withUnsafeBytes {
+                    Glibc.send(destination, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+                }
+                if written <= 0 { break }
+                offset += written
+            }
+        }
+        shutdown(destination, Int32(SHUT_RDWR))
         close(source)
     }
 }

@@ -362,7 +362,8 @@ struct RecordStoreConformanceTests {
             _ = try await old.ingest(batch(Array(chain[5..<10])), identity: "r-1", signCheckpoint: Self.sign)
         }
         #expect(
-            refused?.message.contains("restart it with the new signing_key") == true, "\(String(describing: refused))")
+            refused?.message.contains("restart it with the log's signing_key") == true, "\(String(describing: refused))"
+        )
         await #expect(throws: KirokuError.self) { try await old.issueCheckpoint(origin: Self.origin, keys: [Self.key]) }
         #expect(try await new.chainHead(agent: "r-1").seq == 5)
         let signNew: @Sendable (Int64, Merkle.Hash) throws -> SignedNote = { size, root in
@@ -378,6 +379,14 @@ struct RecordStoreConformanceTests {
         await #expect(throws: KirokuError.self) { try await restarted.bind(origin: Self.origin, keyID: k1) }
         try await restarted.bind(origin: Self.origin, keyID: k2ID, previous: [k1])
         try await restarted.bind(origin: Self.origin, keyID: k2ID)
+        // Turning the rotation back (k1 to sign, k2 "co-signing") is refused, and the log stays on k2.
+        try await restarted.bind(origin: Self.origin, keyID: k1, previous: [k2ID])
+        let back = await #expect(throws: KirokuError.self) {
+            try await restarted.recordKeyRotation(to: Self.key.publicKey, from: [k2.publicKey], now: Date())
+        }
+        #expect(back?.message.contains("was retired by a key rotation") == true, "\(String(describing: back))")
+        #expect(try await new.keyRotations().map(\.keyID) == [k2ID])
+        _ = try await new.ingest(batch(Array(chain[10..<12])), identity: "r-1", signCheckpoint: signNew)
         for store in [old, new, restarted] { await store.close() }
     }
 

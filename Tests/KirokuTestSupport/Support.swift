@@ -288,7 +288,8 @@ public final class HubProcess: @unchecked Sendable {
     public var url: String { "https://localhost:\(port)" }
 
     public init(
-        pki: TestPKI, temp: TempDir, name: String = "hub", extra: [String] = [], environment: [String: String] = [:]
+        pki: TestPKI, temp: TempDir, name: String = "hub", extra: [String] = [], environment: [String: String] = [:],
+        newRecord: Bool? = nil
     ) async throws {
         database = temp.file("\(name)/record.sqlite")
         let portFile = temp.file("\(name).port")
@@ -296,10 +297,10 @@ public final class HubProcess: @unchecked Sendable {
         // A restart on the port a stopped hub had (`--port N`) can find it taken for a moment by a client
         // connection of another test (ports of connections and of `--port 0` come from the same range): the
         // hub says so and exits, and is started again, for up to 30 s.
-        // A new record only where there is none yet (the first start; PostgreSQL's is per municipality): a
-        // restart must find the record it had.
+        // A new record only where there is none yet: on SQLite, where the file is not; on PostgreSQL, unless
+        // the test says this is a restart (`newRecord: false`), which must find the record it had.
         let first =
-            environment["KIROKU_HUB_STORE"] != nil || !FileManager.default.fileExists(atPath: database)
+            newRecord ?? (environment["KIROKU_HUB_STORE"] != nil || !FileManager.default.fileExists(atPath: database))
             ? ["--new-record"] : []
         var attempts = 0
         var started = false

@@ -673,10 +673,24 @@ extension HardeningTests {
                 && refused.stderr.contains("otherwise check --database"), "\(refused.stderr)")
         #expect(!FileManager.default.fileExists(atPath: database))
         #expect(!FileManager.default.fileExists(atPath: temp.file("hub/receipt-signing.key")))
-        // An empty file (a first start stopped before SQLite wrote) is no record either.
+        // A link to a volume that is not mounted is no record: nothing is created where it points.
         try FileManager.default.createDirectory(atPath: temp.file("hub"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(
+            atPath: database, withDestinationPath: temp.file("unmounted/record.sqlite"))
+        #expect(try await runProgram(hub, ["run"] + settings).stderr.contains("no record is at"))
+        #expect(!FileManager.default.fileExists(atPath: temp.file("unmounted")))
+        try FileManager.default.removeItem(atPath: database)
+        // An empty file (a first start stopped before SQLite wrote) is no record either, and is left alone; with
+        // a write-ahead log beside it, it is a damaged record, not a new one.
         try Data().write(to: URL(filePath: database))
         #expect(try await runProgram(hub, ["run"] + settings).stderr.contains("no record is at"))
+        #expect(try Data(contentsOf: URL(filePath: database)).isEmpty)
+        try Data("wal".utf8).write(to: URL(filePath: database + "-wal"))
+        for command in ["run", "init"] {
+            let damaged = try await runProgram(hub, [command] + settings)
+            #expect(damaged.status == 2 && damaged.stderr.contains("this is a damaged record, not a new one"))
+        }
+        try FileManager.default.removeItem(atPath: database + "-wal")
 
         let made = try await runProgram(hub, ["init", "--lang", "en"] + settings)
         #expect(made.status == 0, "\(made.stderr)")

@@ -425,7 +425,7 @@ struct LogTests {
                 extra: [
                     "--port", "\(setup.hub.port)", "--signing-key", setup.temp.file(name), "--overlap-signing-key",
                     overlap,
-                ], environment: setup.environment)
+                ], environment: setup.environment, newRecord: false)
             return String(made.stdout.split(separator: " ").first ?? "")
         }
         let k2 = try await rotate(to: "k2.key", overlap: setup.temp.file("hub/receipt-signing.key"))
@@ -454,7 +454,8 @@ struct LogTests {
             let retired = await #expect(throws: KirokuError.self) {
                 _ = try await HubProcess(
                     pki: setup.pki, temp: setup.temp, name: "hub-retired",
-                    extra: ["--signing-key", setup.temp.file("k2.key")], environment: setup.environment)
+                    extra: ["--signing-key", setup.temp.file("k2.key")], environment: setup.environment,
+                    newRecord: false)
             }
             #expect(
                 retired?.message.contains("after a key rotation, the new one") == true,
@@ -467,6 +468,23 @@ struct LogTests {
         #expect(refused.status != 0 && refused.stderr.contains("--add-hub-key"), "\(refused.stdout)\(refused.stderr)")
         let added = try await ctl(setup, ["witness", "run", "--dir", witnessDir, "--add-hub-key", k2, "--lang", "en"])
         #expect(added.status == 0 && added.stdout.contains("consistent with size"), "\(added.stdout)\(added.stderr)")
+
+        // A rotation is never turned back: a hub given the retired k2 to sign with (the current k3 "co-signing",
+        // the two settings swapped) is refused at start, on either store.
+        setup.hub.stop()
+        let reversed = await #expect(throws: KirokuError.self) {
+            _ = try await HubProcess(
+                pki: setup.pki, temp: setup.temp,
+                extra: [
+                    "--port", "\(setup.hub.port)", "--signing-key", setup.temp.file("k2.key"), "--overlap-signing-key",
+                    setup.temp.file("k3.key"),
+                ], environment: setup.environment, newRecord: false)
+        }
+        #expect(reversed?.message.contains("was retired by a key rotation") == true, "\(String(describing: reversed))")
+        setup.hub = try await HubProcess(
+            pki: setup.pki, temp: setup.temp,
+            extra: ["--port", "\(setup.hub.port)", "--signing-key", setup.temp.file("k3.key")],
+            environment: setup.environment, newRecord: false)
 
         // The key changes are on the record, and every bundle verifies with the keys of its time.
         let records = try await ctl(setup, ["query", "--agent", "hub", "--action", "key_rotated", "--format", "jsonl"])

@@ -64,7 +64,7 @@ public enum HubApp {
                 )
             }
         } else {
-            let fresh = noRecord(at: configuration.database)
+            let fresh = try noRecord(at: configuration.database)
             guard !fresh || configuration.newRecord else { throw noRecordError(configuration.database) }
             let store = try HubStore.open(path: configuration.database)
             if fresh {
@@ -85,10 +85,20 @@ public enum HubApp {
         }
     }
 
-    /// Whether no record is at `path`: no file, or an empty one (a first start stopped before SQLite wrote).
-    static func noRecord(at path: String) -> Bool {
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
-        return size == nil || size == 0
+    /// Whether no record is at `path` (followed through symbolic links, so that a link into a volume that is
+    /// not mounted is no record): no file, or an empty one whose WAL is empty too (a first start stopped before
+    /// SQLite wrote). Anything it cannot tell stops the hub.
+    static func noRecord(at path: String) throws -> Bool {
+        guard let bytes = try PrivateFiles.size(of: path), bytes > 0 else {
+            if let wal = try PrivateFiles.size(of: path + "-wal"), wal > 0 {
+                throw KirokuError(
+                    .configuration,
+                    "\(path) is empty but its write-ahead log \(path)-wal is not: this is a damaged record, not a new one; restore the record from its backup (Hub/README.md)"
+                )
+            }
+            return true
+        }
+        return false
     }
 
     /// A hub that finds no record does not begin one unasked: after a mistyped `--database` or a lost disk,
@@ -143,14 +153,15 @@ public enum HubApp {
                 throw error
             }
         }
-        guard noRecord(at: configuration.database) else {
+        guard try noRecord(at: configuration.database) else {
             throw KirokuError(
                 .configuration,
                 "a record is already at \(configuration.database); nothing was changed (kiroku-hub init is for the hub's first start; start the hub with kiroku-hub run)"
             )
         }
-        _ = try HubStore.open(path: configuration.database)
+        // The key before the record: a record is never left without the key whose public half init prints.
         let key = try loadOrCreateSigningKey(path: configuration.signingKeyPath)
+        _ = try HubStore.open(path: configuration.database)
         return NewRecord(location: configuration.database, key: key.publicKey)
     }
 
@@ -162,17 +173,9 @@ public enum HubApp {
     ) async throws -> some ApplicationProtocol {
         let key = try loadOrCreateSigningKey(path: configuration.signingKeyPath)
         let overlap = try configuration.overlapSigningKeys.map { try loadOrCreateSigningKey(path: $0) }
-        if !overlap.isEmpty {
-            // A rotation: the new key's first checkpoints are co-signed by the old ones, over a tree that
-            // records the change.
-            try await record.recordKeyRotation(to: key.publicKey, from: overlap.map(\.publicKey), now: Date())
-            logger.notice(
-                "signing key rotation in progress: checkpoints are co-signed by the previous keys",
-                metadata: [
-                    "kiroku.key": "\(signingKeyID(key.publicKey))",
-                    "kiroku.overlap": "\(overlap.map { signingKeyID($0.publicKey) })",
-                ])
-        }
+        // Never a retired key, nor another key than the log's without a rotation (recorded below, last).
+        try KeyRotations.checkStart(
+            key: key.publicKey, overlap: overlap.map(\.publicKey), recorded: try await record.keyRotations())
         let unreadable = try house?.peopleWithUnknownRoles(labels: configuration.roleLabels) ?? []
         if !unreadable.isEmpty {
             // The record keeps being collected; these people are refused until the register or the labels
@@ -241,6 +244,17 @@ public enum HubApp {
                 "kiroku.connections.handshaking": "\(limits.maxUnauthenticated)",
                 "kiroku.connections.per_address": "\(limits.maxUnauthenticatedPerAddress)",
             ])
+        if !overlap.isEmpty {
+            // A rotation, once everything else is checked (on PostgreSQL it moves every hub's key): the new
+            // key's first checkpoints are co-signed by the old ones, over a tree that records the change.
+            try await record.recordKeyRotation(to: key.publicKey, from: overlap.map(\.publicKey), now: Date())
+            logger.notice(
+                "signing key rotation in progress: checkpoints are co-signed by the previous keys",
+                metadata: [
+                    "kiroku.key": "\(signingKeyID(key.publicKey))",
+                    "kiroku.overlap": "\(overlap.map { signingKeyID($0.publicKey) })",
+                ])
+        }
         return Application(
             router: router,
             server: .guarded(

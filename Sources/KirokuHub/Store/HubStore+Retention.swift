@@ -92,14 +92,23 @@ extension HubStore {
     public func recordKeyRotation(
         to key: Curve25519.Signing.PublicKey, from previous: [Curve25519.Signing.PublicKey], now: Date = Date()
     ) throws {
-        let text = key.rawRepresentation.base64EncodedString()
         try pool.write { db in
-            let known = try String.fetchAll(
-                db, sql: "SELECT attrs FROM events WHERE agent = ? AND kind = 'record' AND action = 'key_rotated'",
-                arguments: [HubRecords.agentID])
-            guard !known.contains(where: { $0.contains(text) }) else { return }
+            let recorded = try Self.keyRotations(db)
+            guard try KeyRotations.plan(to: key, from: previous, recorded: recorded, bound: nil) else { return }
             try HubRecords.append([HubRecords.keyRotation(to: key, from: previous)], now: now, db: db)
         }
+    }
+
+    public func keyRotations() async throws -> [KeyRotations.Recorded] {
+        try await pool.read { db in try Self.keyRotations(db) }
+    }
+
+    static func keyRotations(_ db: Database) throws -> [KeyRotations.Recorded] {
+        try String.fetchAll(
+            db,
+            sql: "SELECT attrs FROM events WHERE agent = ? AND kind = 'record' AND action = 'key_rotated' ORDER BY seq",
+            arguments: [HubRecords.agentID]
+        ).compactMap(KeyRotations.Recorded.init(attrs:))
     }
 
     /// Places a legal hold, recorded as a `record/hold_placed` event in the same transaction.

@@ -37,6 +37,7 @@ public final class PostgresRecordStore: RecordStore {
     /// log is bound to another (a rotation made by another hub on the database).
     private let boundKeyID = Mutex<String?>(nil)
     private let created = Mutex(false)
+    private let lastUnavailableLog = Mutex<ContinuousClock.Instant?>(nil)
 
     private init(
         client: PostgresClient, side: PostgresConnection.Configuration, group: MultiThreadedEventLoopGroup,
@@ -123,8 +124,11 @@ public final class PostgresRecordStore: RecordStore {
             try await connection.close()
         } catch {
             try? await group.shutdownGracefully()
+            // Not reached (down, restarting, cut off) is a passing state; anything the server said is a setting.
+            let unreachable = (error as? PSQLError)?.code == .connectionError
             throw KirokuError(
-                .configuration, "cannot use the PostgreSQL store \(location.description): \(Self.describe(error))")
+                unreachable ? .storeUnavailable : .configuration,
+                "cannot use the PostgreSQL store \(location.description): \(Self.describe(error))")
         }
         var configuration = PostgresClient.Configuration(
             host: location.host, port: location.port, username: location.user, password: location.password,
@@ -173,10 +177,115 @@ public final class PostgresRecordStore: RecordStore {
         return "\(error)"
     }
 
-    /// A transaction; a `KirokuError` thrown inside comes out as itself (not wrapped by the driver).
-    func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    /// How long a request waits for a connection to the database before the store asks whether the server is
+    /// there at all. The driver's pool keeps requests waiting for a minute while it cannot connect (its circuit
+    /// breaker is not configurable); a request for a server that does not answer is refused
+    /// `store_unavailable` after this, and the agent sends its batch again later.
+    static let leaseDeadline: Duration = .seconds(10)
+
+    /// Runs `body` on a connection of the pool, or throws `store_unavailable` when none is had within
+    /// ``leaseDeadline`` (the request for one is withdrawn; nothing was sent to the database). Once it has a
+    /// connection, `body` takes as long as it takes.
+    func leased<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        typealias Outcome = LeaseOutcome<T>
+        let leased = Flag()
+        let client = self.client
+        let location = self.location
+        return try await withThrowingTaskGroup(of: Outcome.self) { group in
+            group.addTask {
+                do {
+                    return .done(
+                        try await client.withConnection { connection in
+                            leased.set()
+                            return try await body(connection)
+                        })
+                } catch let error where !leased.isSet && !(error is CancellationError) {
+                    // No connection at all (the pool gave up connecting): the same as none in time.
+                    self.noteUnavailable()
+                    throw KirokuError(
+                        .storeUnavailable, "the record's database (\(location)) cannot be reached; nothing was changed",
+                        underlying: DescribedError(description: Self.describe(error)))
+                }
+            }
+            group.addTask {
+                // Still waiting after the deadline: the server is asked directly. One that answers is busy (or
+                // this process is), and the request goes on waiting as the driver would; one that does not is
+                // down or cut off, and the request is refused.
+                while true {
+                    try await Task.sleep(for: Self.leaseDeadline)
+                    if leased.isSet { return .leasedInTime }
+                    if await self.answers() { continue }
+                    self.noteUnavailable()
+                    throw KirokuError(
+                        .storeUnavailable,
+                        "the record's database (\(location)) gave no connection in \(Self.leaseDeadline.components.seconds) s and does not answer; nothing was changed"
+                    )
+                }
+            }
+            // Whichever way it ends, the other task is cancelled: a group that throws does not cancel its
+            // tasks itself, and the timer would hold every refusal for the whole deadline.
+            defer { group.cancelAll() }
+            while let outcome = try await group.next() {
+                if case .done(let value) = outcome { return value }
+            }
+            throw KirokuError(.internalError, "a database request ended without an answer")
+        }
+    }
+
+    /// Whether the server answers a connection of its own (an answer that refuses it, such as too many
+    /// clients, counts: the server is there).
+    private func answers() async -> Bool {
         do {
-            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+            let connection = try await PostgresConnection.connect(
+                on: group.next(), configuration: sideConfiguration, id: 2, logger: logger)
+            try? await connection.close()
+            return true
+        } catch let error as PSQLError where error.code == .server {
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// Logs that the database cannot be reached: at the first refused request, then at most once a minute
+    /// while it lasts (every agent's retry would otherwise be a line).
+    private func noteUnavailable() {
+        let now = ContinuousClock.now
+        let due = lastUnavailableLog.withLock { last in
+            guard last.map({ $0.duration(to: now) >= .seconds(60) }) ?? true else { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
+        logger.error(
+            "store_unavailable: the record's database gives no connection; requests are refused until it is back",
+            metadata: ["kiroku.store": "\(location)"])
+    }
+
+    /// The rows of one query, run on a connection had within ``leaseDeadline`` (every read outside a
+    /// transaction goes through here, not through the pool directly).
+    func rowsOf(_ query: PostgresQuery, logger: Logger) async throws -> Rows {
+        Rows(rows: try await leased { connection in try await connection.query(query, logger: logger).collect() })
+    }
+
+    /// A query's rows, all read.
+    struct Rows {
+        var rows: [PostgresRow]
+        func collect() -> [PostgresRow] { rows }
+        func decode<each C: PostgresDecodable>(_: (repeat each C).Type) throws -> [(repeat each C)] {
+            try rows.map { try $0.decode((repeat each C).self) }
+        }
+    }
+
+    /// A transaction; a `KirokuError` thrown inside comes out as itself (not wrapped by the driver).
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws
+        -> T
+    {
+        let logger = self.logger
+        do {
+            return try await leased { connection in
+                try await connection.withTransaction(logger: logger) { connection in try await body(connection) }
+            }
         } catch let error as PostgresTransactionError {
             if let kiroku = error.closureError as? KirokuError { throw kiroku }
             // The server's words go to the hub's log (with the error), not to the client.
@@ -309,22 +418,22 @@ public final class PostgresRecordStore: RecordStore {
     /// begins the municipality's log if `create`, and refuses a database without it otherwise.
     func migrate(create: Bool) async throws {
         try await transaction { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(4151842601)", logger: logger)
+            try await connection.query("SELECT pg_advisory_xact_lock(4151842601)", logger: self.logger)
             try await connection.query(
                 "CREATE TABLE IF NOT EXISTS kiroku_migrations(version integer PRIMARY KEY, applied_ms bigint NOT NULL)",
-                logger: logger)
+                logger: self.logger)
             let applied =
                 try await connection.query(
-                    "SELECT coalesce(max(version), 0) FROM kiroku_migrations", logger: logger
+                    "SELECT coalesce(max(version), 0) FROM kiroku_migrations", logger: self.logger
                 ).collect().first?.decode(Int.self) ?? 0
             for (offset, sql) in Self.migrations.enumerated() where offset + 1 > applied {
                 // One statement at a time: the extended protocol takes no more.
                 for statement in sql.split(separator: ";\n") where !statement.allSatisfy(\.isWhitespace) {
-                    try await connection.query(PostgresQuery(unsafeSQL: String(statement)), logger: logger)
+                    try await connection.query(PostgresQuery(unsafeSQL: String(statement)), logger: self.logger)
                 }
                 try await connection.query(
                     "INSERT INTO kiroku_migrations(version, applied_ms) VALUES (\(offset + 1), \(Self.ms(Date())))",
-                    logger: logger)
+                    logger: self.logger)
             }
             let municipality = self.municipality
             if create {
@@ -332,16 +441,16 @@ public final class PostgresRecordStore: RecordStore {
                     """
                     INSERT INTO log_heads(municipality, size, frontier) VALUES (\(municipality), 0, ''::bytea)
                     ON CONFLICT DO NOTHING RETURNING size
-                    """, logger: logger
+                    """, logger: self.logger
                 ).collect()
                 self.created.withLock { $0 = !begun.isEmpty }
             } else {
                 let held = try await connection.query(
-                    "SELECT size FROM log_heads WHERE municipality = \(municipality)", logger: logger
+                    "SELECT size FROM log_heads WHERE municipality = \(municipality)", logger: self.logger
                 ).collect()
                 guard !held.isEmpty else {
                     let others = try await connection.query(
-                        "SELECT municipality FROM log_heads ORDER BY municipality LIMIT 10", logger: logger
+                        "SELECT municipality FROM log_heads ORDER BY municipality LIMIT 10", logger: self.logger
                     ).collect().map { try $0.decode(String.self) }
                     throw KirokuError(
                         .configuration,
@@ -361,11 +470,11 @@ public final class PostgresRecordStore: RecordStore {
     public func makePartitions(around now: Date) async throws {
         let months = JSTMonth(containing: Self.ms(now)).advanced(by: -Self.monthsBack).through(Self.monthsBack + 12)
         try await transaction { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(4151842602)", logger: logger)
+            try await connection.query("SELECT pg_advisory_xact_lock(4151842602)", logger: self.logger)
             let existing = Set(
                 try await connection.query(
                     "SELECT relname::text FROM pg_class WHERE relname LIKE 'events_m%' AND relkind = 'r'",
-                    logger: logger
+                    logger: self.logger
                 ).collect().map { try $0.decode(String.self) })
             for month in months where !existing.contains(month.table) {
                 // PostgreSQL refuses a partition for a range the default partition holds rows of (an agent's
@@ -375,10 +484,10 @@ public final class PostgresRecordStore: RecordStore {
                     try await connection.query(
                         """
                         SELECT EXISTS (SELECT 1 FROM events_default WHERE time_ms >= \(month.startMS) AND time_ms < \(month.endMS))
-                        """, logger: logger
+                        """, logger: self.logger
                     ).collect().first?.decode(Bool.self) ?? false
                 if held {
-                    logger.warning(
+                    self.logger.warning(
                         "events of this month are in the default partition already; the month gets no partition of its own",
                         metadata: ["kiroku.partition": "\(month.table)"])
                     continue
@@ -387,7 +496,7 @@ public final class PostgresRecordStore: RecordStore {
                     PostgresQuery(
                         unsafeSQL:
                             "CREATE TABLE \(month.table) PARTITION OF events FOR VALUES FROM (\(month.startMS)) TO (\(month.endMS))"
-                    ), logger: logger)
+                    ), logger: self.logger)
             }
         }
     }
@@ -710,7 +819,7 @@ public final class PostgresRecordStore: RecordStore {
     }
 
     public func chainHead(agent: String) async throws -> (seq: Int64, hash: String) {
-        let rows = try await client.query(
+        let rows = try await self.rowsOf(
             "SELECT last_seq, last_hash FROM agents WHERE municipality = \(municipality) AND id = \(agent)",
             logger: logger
         ).collect()
@@ -720,7 +829,7 @@ public final class PostgresRecordStore: RecordStore {
     }
 
     public func hash(agent: String, seq: Int64) async throws -> String? {
-        let rows = try await client.query(
+        let rows = try await self.rowsOf(
             "SELECT event_hash FROM leaves WHERE municipality = \(municipality) AND agent = \(agent) AND seq = \(seq)",
             logger: logger
         ).collect()
@@ -730,13 +839,13 @@ public final class PostgresRecordStore: RecordStore {
     public func agentHealth() async throws -> [AgentHealth] {
         let m = municipality
         var quarantined: [String: Int64] = [:]
-        for try await (agent, count) in try await client.query(
+        for (agent, count) in try await self.rowsOf(
             "SELECT agent, count(*) FROM forks WHERE municipality = \(m) GROUP BY agent", logger: logger
         ).decode((String, Int64).self) {
             quarantined[agent] = count
         }
         var out: [AgentHealth] = []
-        for row in try await client.query(
+        for row in try await self.rowsOf(
             """
             SELECT id, last_seq, last_hash, first_seen_ms, last_seen_ms, last_event_ms, reported_head, skew_ms, events,
                 batches, duplicates, forks, gaps, refusals, last_refusal, clock_jumps, declared_lost, epochs,
@@ -765,7 +874,7 @@ public final class PostgresRecordStore: RecordStore {
     public func forks(agent: String) async throws -> [(
         seq: Int64, heldHash: String, offeredHash: String, offeredEvent: String?
     )] {
-        try await client.query(
+        try await self.rowsOf(
             """
             SELECT seq, held_hash, offered_hash, offered_event FROM forks
             WHERE municipality = \(municipality) AND agent = \(agent) ORDER BY seq
@@ -777,7 +886,7 @@ public final class PostgresRecordStore: RecordStore {
     }
 
     public func declaredGaps(agent: String) async throws -> [DeclaredGap] {
-        try await client.query(
+        try await self.rowsOf(
             """
             SELECT from_seq, through_seq, reason FROM gaps
             WHERE municipality = \(municipality) AND agent = \(agent) ORDER BY from_seq
@@ -793,7 +902,7 @@ public final class PostgresRecordStore: RecordStore {
     // MARK: The Merkle log
 
     public func logSize() async throws -> Int64 {
-        try await client.query("SELECT size FROM log_heads WHERE municipality = \(municipality)", logger: logger)
+        try await self.rowsOf("SELECT size FROM log_heads WHERE municipality = \(municipality)", logger: logger)
             .collect().first?.decode(Int64.self) ?? 0
     }
 
@@ -833,7 +942,7 @@ public final class PostgresRecordStore: RecordStore {
                 if let connection {
                     try await connection.query(query, logger: logger).collect()
                 } else {
-                    try await client.query(query, logger: logger).collect()
+                    try await self.rowsOf(query, logger: logger).collect()
                 }
             for row in rows {
                 let (id, hash) = try row.decode((Int64, ByteBuffer).self)
@@ -901,11 +1010,11 @@ public final class PostgresRecordStore: RecordStore {
         try await transaction { connection in
             // The head as committed; two hubs issuing at once write one checkpoint per size.
             let (size, frontier, keyID) = try await connection.query(
-                "SELECT size, frontier, key_id FROM log_heads WHERE municipality = \(m)", logger: logger
+                "SELECT size, frontier, key_id FROM log_heads WHERE municipality = \(m) FOR SHARE", logger: self.logger
             ).collect().first!.decode((Int64, ByteBuffer, String?).self)
             try self.checkKey(keyID)
             let newest = try await connection.query(
-                "SELECT max(size) FROM checkpoints WHERE municipality = \(m)", logger: logger
+                "SELECT max(size) FROM checkpoints WHERE municipality = \(m)", logger: self.logger
             ).collect().first?.decode(Int64?.self)
             guard newest != size else { return }
             let root = try Merkle.Appender(size: size, frontierHashes: Self.frontier(Array(buffer: frontier))).root
@@ -916,7 +1025,7 @@ public final class PostgresRecordStore: RecordStore {
                 """
                 INSERT INTO checkpoints(municipality, size, root, note, issued_ms)
                 VALUES (\(m), \(size), \(ByteBuffer(bytes: root)), \(note.text), \(nowMS)) ON CONFLICT DO NOTHING
-                """, logger: logger)
+                """, logger: self.logger)
         }
         guard let newest = try await checkpoint(size: nil) else {
             throw KirokuError(.internalError, "no checkpoint is kept after issuing one")
@@ -928,12 +1037,12 @@ public final class PostgresRecordStore: RecordStore {
         let m = municipality
         let rows =
             if let size {
-                try await client.query(
+                try await self.rowsOf(
                     "SELECT size, note, issued_ms FROM checkpoints WHERE municipality = \(m) AND size = \(size)",
                     logger: logger
                 ).collect()
             } else {
-                try await client.query(
+                try await self.rowsOf(
                     """
                     SELECT size, note, issued_ms FROM checkpoints WHERE municipality = \(m)
                     ORDER BY size DESC LIMIT 1
@@ -943,7 +1052,7 @@ public final class PostgresRecordStore: RecordStore {
         guard let row = rows.first else { return nil }
         let (held, text, issued) = try row.decode((Int64, String, Int64).self)
         var note = try SignedNote(text: text)
-        for line in try await client.query(
+        for line in try await self.rowsOf(
             "SELECT line FROM cosignatures WHERE municipality = \(m) AND size = \(held) ORDER BY name", logger: logger
         ).collect() {
             note.signatures += try SignedNote(text: note.body + "\n" + (try line.decode(String.self)) + "\n").signatures
@@ -955,7 +1064,7 @@ public final class PostgresRecordStore: RecordStore {
 
     public func newestCosignedCheckpoint() async throws -> PublishedCheckpoint? {
         guard
-            let size = try await client.query(
+            let size = try await self.rowsOf(
                 "SELECT max(size) FROM cosignatures WHERE municipality = \(municipality)", logger: logger
             ).collect().first?.decode(Int64?.self)
         else { return nil }
@@ -969,7 +1078,8 @@ public final class PostgresRecordStore: RecordStore {
         return try await transaction { connection in
             guard
                 let held = try await connection.query(
-                    "SELECT note FROM checkpoints WHERE municipality = \(m) AND size = \(tree.size)", logger: logger
+                    "SELECT note FROM checkpoints WHERE municipality = \(m) AND size = \(tree.size)",
+                    logger: self.logger
                 ).collect().first,
                 try SignedNote(text: try held.decode(String.self)).body == note.body
             else {
@@ -987,7 +1097,7 @@ public final class PostgresRecordStore: RecordStore {
                         received_ms = excluded.received_ms
                     WHERE cosignatures.line IS DISTINCT FROM excluded.line
                     RETURNING 1
-                    """, logger: logger
+                    """, logger: self.logger
                 ).collect()
                 added += changed.count
             }
@@ -1054,7 +1164,7 @@ public final class PostgresRecordStore: RecordStore {
         var events: [(event: Event, leaf: Int64, purgedMS: Int64?)] = []
         var last: EventQuery.Cursor?
         var more = false
-        for row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).collect() {
+        for row in try await self.rowsOf(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).collect() {
             if events.count == query.limit {
                 more = true
                 break
@@ -1082,7 +1192,7 @@ public final class PostgresRecordStore: RecordStore {
         conditions.append("idx < $\(binds.count)")
         let all = conditions.joined(separator: " AND ")
         let matching =
-            try await client.query(
+            try await self.rowsOf(
                 PostgresQuery(unsafeSQL: "SELECT count(*) FROM events WHERE \(all)", binds: binds), logger: logger
             ).collect().first?.decode(Int64.self) ?? 0
         guard let cursor = query.cursor.flatMap(EventQuery.Cursor.init) else { return (matching, 0) }
@@ -1091,7 +1201,7 @@ public final class PostgresRecordStore: RecordStore {
         binds.append(cursor.seq)
         let n = binds.count
         let before =
-            try await client.query(
+            try await self.rowsOf(
                 PostgresQuery(
                     unsafeSQL:
                         "SELECT count(*) FROM events WHERE \(all) AND (time_ms, agent, seq) <= ($\(n - 2), $\(n - 1), $\(n))",
@@ -1106,7 +1216,7 @@ public final class PostgresRecordStore: RecordStore {
         var runs: [EvidenceLinks.Run] = []
         for range in RecordRules.linkRanges(rows) {
             var links = LinkRuns(agent: range.agent)
-            for try await (seq, hash) in try await client.query(
+            for (seq, hash) in try await self.rowsOf(
                 """
                 SELECT seq, event_hash FROM leaves WHERE municipality = \(municipality) AND agent = \(range.agent)
                 AND seq BETWEEN \(range.from) AND \(range.through) AND idx < \(treeSize) ORDER BY seq
@@ -1123,7 +1233,7 @@ public final class PostgresRecordStore: RecordStore {
 
     public func revokedSerialsSeen() async throws -> Set<String> {
         Set(
-            try await client.query(
+            try await self.rowsOf(
                 "SELECT serial FROM revoked_serials WHERE municipality = \(municipality)", logger: logger
             ).collect().map { try $0.decode(String.self) })
     }
@@ -1155,24 +1265,23 @@ public final class PostgresRecordStore: RecordStore {
         }
     }
 
-    /// Binds this municipality's log to one origin and one signing key: the first hub to start writes them;
-    /// a hub configured otherwise is refused, since its checkpoints and receipts would not verify beside the
-    /// others'. A hub rotating the key (`previous`: the ids of its overlap keys) moves the binding from one of
-    /// those to `keyID`; from then on a hub still on the old key is refused at start and signs nothing
-    /// (Hub/README.md, "Several hubs, one database").
+    /// Binds this municipality's log to one origin and one signing key: the first hub to start writes them
+    /// (`kiroku-hub init`); a hub configured otherwise is refused, since its checkpoints and receipts would not
+    /// verify beside the others'. A hub rotating the key (`previous`: the ids of its overlap keys) is let in
+    /// while the log is still bound to one of those; ``recordKeyRotation(to:from:now:)`` moves the binding, once
+    /// everything else at its start is checked. From then on a hub still on the old key signs nothing and is
+    /// refused at start (Hub/README.md, "Several hubs, one database").
     public func bind(origin: String, keyID: String, previous: [String] = []) async throws {
         let m = municipality
         let row = try await transaction { connection in
             try await connection.query(
-                """
-                UPDATE log_heads SET origin = \(origin), key_id = \(keyID)
-                WHERE municipality = \(m) AND (origin IS NULL OR (origin = \(origin) AND key_id = ANY(\(previous)::text[])))
-                """, logger: logger)
+                "UPDATE log_heads SET origin = \(origin), key_id = \(keyID) WHERE municipality = \(m) AND origin IS NULL",
+                logger: self.logger)
             return try await connection.query(
-                "SELECT origin, key_id FROM log_heads WHERE municipality = \(m)", logger: logger
+                "SELECT origin, key_id FROM log_heads WHERE municipality = \(m)", logger: self.logger
             ).collect().first?.decode((String?, String?).self)
         }
-        guard row?.0 == origin, row?.1 == keyID else {
+        guard row?.0 == origin, let bound = row?.1, bound == keyID || previous.contains(bound) else {
             let rotation =
                 previous.isEmpty
                 ? ""
@@ -1191,36 +1300,72 @@ public final class PostgresRecordStore: RecordStore {
         // An internal error to the agent (it sends again later); in the hub's log, what to do.
         throw KirokuError(
             .internalError,
-            "the log of '\(municipality)' is now signed with key \(keyID ?? "?") (a key rotation by another hub on this database); this hub still has key \(bound) and signs nothing more: restart it with the new signing_key and the old one in overlap_signing_keys"
+            "the log of '\(municipality)' is signed with key \(keyID ?? "?"), not this hub's key \(bound) (a key rotation by another hub on this database): it signs nothing; restart it with the log's signing_key"
         )
     }
 
+    /// Moves the log's binding to `key` and records the rotation, in one transaction (the hub's row, then the
+    /// log head: the order of every ingest), so that no crash leaves the log on a new key without the event
+    /// witnesses follow. Two hubs rotating at once write one event.
     public func recordKeyRotation(
         to key: Curve25519.Signing.PublicKey, from previous: [Curve25519.Signing.PublicKey], now: Date
     ) async throws {
         let m = municipality
         let hub = HubRecords.agentID
         let nowMS = Self.ms(now)
+        let id = signingKeyID(key)
         let outcome: Result<HubStore.IngestResult, KirokuError>? = try await transaction { connection in
-            // The hub's row first, as every ingest takes its agent's row: two hubs rotating at once write one event.
             let row = try await self.agentRow(hub, nowMS: nowMS, connection: connection)
-            let known = try await connection.query(
-                """
-                SELECT count(*) FROM events WHERE municipality = \(m) AND agent = \(hub) AND kind = 'record'
-                AND action = 'key_rotated' AND attrs LIKE \("%" + key.rawRepresentation.base64EncodedString() + "%")
-                """, logger: logger
-            ).collect().first!.decode(Int64.self)
-            guard known == 0,
+            let bound = try await connection.query(
+                "SELECT key_id FROM log_heads WHERE municipality = \(m) FOR UPDATE", logger: self.logger
+            ).collect().first?.decode(String?.self)
+            let recorded = try await self.keyRotations(connection)
+            guard try KeyRotations.plan(to: key, from: previous, recorded: recorded, bound: bound ?? nil) else {
+                return nil
+            }
+            guard
                 let batch = try HubRecords.batch(
                     [HubRecords.keyRotation(to: key, from: previous)], after: (row.lastSeq, row.lastHash), now: now)
             else { return nil }
-            return try await self.commit(
+            let committed = try await self.commit(
                 batch, identity: hub, nowMS: nowMS, skew: 0, sign: nil, connection: connection)
+            if case .failure = committed { return committed }
+            try await connection.query(
+                "UPDATE log_heads SET key_id = \(id) WHERE municipality = \(m)", logger: self.logger)
+            return committed
         }
+        boundKeyID.withLock { $0 = id }
         guard let outcome else { return }
         _ = try outcome.get()
         arrivals.ring()
     }
+
+    public func keyRotations() async throws -> [KeyRotations.Recorded] {
+        try await transaction { connection in try await self.keyRotations(connection) }
+    }
+
+    /// The hub's `record/key_rotated` events, oldest first (found through the actor index).
+    private func keyRotations(_ connection: PostgresConnection) async throws -> [KeyRotations.Recorded] {
+        try await connection.query(
+            """
+            SELECT attrs FROM events WHERE municipality = \(municipality) AND actor = 'kiroku-hub'
+            AND agent = \(HubRecords.agentID) AND kind = 'record' AND action = 'key_rotated' ORDER BY time_ms, seq
+            """, logger: logger
+        ).collect().compactMap { KeyRotations.Recorded(attrs: try $0.decode(String.self)) }
+    }
+}
+
+/// What one of ``PostgresRecordStore/leased(_:)``'s two tasks ended with.
+enum LeaseOutcome<T: Sendable>: Sendable {
+    case done(T)
+    case leasedInTime
+}
+
+/// Set once, read from another task: whether a request got its connection.
+final class Flag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
 }
 
 /// An error's text, carried as the underlying cause of a ``KirokuError`` (logged, never sent).

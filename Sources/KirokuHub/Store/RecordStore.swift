@@ -57,10 +57,13 @@ public protocol RecordStore: Sendable {
     func newestCosignedCheckpoint() async throws -> PublishedCheckpoint?
     func addCosignatures(_ note: SignedNote, now: Date) async throws -> Int
     /// Records a signing key rotation in the log (`record/key_rotated`: the new key and those it replaces), once
-    /// per new key, so that witnesses and verifiers can follow it.
+    /// per new key, so that witnesses and verifiers can follow it (``KeyRotations/plan(to:from:recorded:bound:)``
+    /// says when it is refused). On PostgreSQL the same transaction moves the log's binding to the new key.
     func recordKeyRotation(
         to key: Curve25519.Signing.PublicKey, from previous: [Curve25519.Signing.PublicKey], now: Date
     ) async throws
+    /// The rotations the record holds, oldest first.
+    func keyRotations() async throws -> [KeyRotations.Recorded]
 
     // MARK: Reading the record (PROTOCOL.md §7)
 
@@ -176,6 +179,83 @@ extension AgentRow {
         if event.action == "loss", let reason = event.attrs["reason"], reason.hasPrefix("journal_") {
             epochs += 1
             lastEpochReason = reason
+        }
+    }
+}
+
+/// The hub's signing key rotations as the record keeps them (`record/key_rotated`), and what may be done next.
+public enum KeyRotations {
+    /// One `record/key_rotated` event's attrs.
+    public struct Recorded: Sendable, Equatable {
+        public var key: String
+        public var keyID: String
+        public var previousIDs: [String]
+
+        /// Reads the kept attrs (JSON of strings); nil if they are not a rotation's.
+        init?(attrs text: String) {
+            guard let attrs = try? JSONDecoder().decode([String: String].self, from: Data(text.utf8)),
+                let key = attrs["key"], let keyID = attrs["key_id"]
+            else { return nil }
+            self.key = key
+            self.keyID = keyID
+            previousIDs = (attrs["previous_ids"] ?? "").split(separator: " ").map(String.init)
+        }
+    }
+
+    /// Whether a rotation to `key` (the overlap keys `previous` co-signing) is to be recorded: false when it is
+    /// already (a restart during the overlap). Refuses a key that a rotation retired (a retired key never signs
+    /// again, nor can a rotation be turned back), and a rotation whose overlap does not include the key the log
+    /// is signed with now (`bound`: PostgreSQL's binding, else the newest rotation's key; nil when unknown).
+    static func plan(
+        to key: Curve25519.Signing.PublicKey, from previous: [Curve25519.Signing.PublicKey], recorded: [Recorded],
+        bound: String?
+    ) throws -> Bool {
+        let id = signingKeyID(key)
+        try refuseRetired(id, recorded: recorded)
+        if recorded.contains(where: { $0.key == key.rawRepresentation.base64EncodedString() }) { return false }
+        let current = bound ?? recorded.last?.keyID
+        if let current, !previous.map(signingKeyID).contains(current) {
+            throw KirokuError(
+                .configuration,
+                current == id
+                    ? "the log is signed with key \(id) already, and no rotation to it is recorded: overlap_signing_keys name keys that do not sign this log; remove them"
+                    : "the log is signed with key \(current), which overlap_signing_keys do not include: a rotation replaces the key the log is signed with, and that key co-signs during the overlap"
+            )
+        }
+        return true
+    }
+
+    /// Refuses a key a recorded rotation replaced.
+    static func refuseRetired(_ id: String, recorded: [Recorded]) throws {
+        guard recorded.contains(where: { $0.previousIDs.contains(id) }) else { return }
+        throw KirokuError(
+            .configuration,
+            "the signing key \(id) was retired by a key rotation recorded in the log; a retired key never signs again: start the hub with the current signing_key (kirokuctl log key names it)"
+        )
+    }
+
+    /// The check at every start: not a retired key, and without a rotation in hand, the key of the newest
+    /// rotation (a hub must not sign with another key unannounced).
+    static func checkStart(
+        key: Curve25519.Signing.PublicKey, overlap: [Curve25519.Signing.PublicKey], recorded: [Recorded]
+    ) throws {
+        let id = signingKeyID(key)
+        try refuseRetired(id, recorded: recorded)
+        // An overlap key co-signs only during the overlap of the rotation that replaced it, the newest.
+        for other in overlap.map(signingKeyID) {
+            let retiredBy = recorded.filter { $0.previousIDs.contains(other) }
+            guard retiredBy.isEmpty || (retiredBy == [recorded.last!] && recorded.last!.keyID == id) else {
+                throw KirokuError(
+                    .configuration,
+                    "the overlap key \(other) was retired by an earlier key rotation; a retired key never signs again: remove it from overlap_signing_keys"
+                )
+            }
+        }
+        if overlap.isEmpty, let last = recorded.last, last.keyID != id {
+            throw KirokuError(
+                .configuration,
+                "the log is signed with key \(last.keyID) since its last recorded rotation; this hub has key \(id). Start it with that signing_key, or rotate to this one with the current key in overlap_signing_keys (Hub/README.md, step 7)"
+            )
         }
     }
 }
