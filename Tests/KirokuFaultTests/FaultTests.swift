@@ -310,7 +310,7 @@ struct FaultTests {
         let database = try await TestPostgres.createDatabase()
         let serverPort = try #require(URLComponents(string: database)?.port)
         let link = try SeverableLink(target: serverPort)
-        defer { link.sever() }
+        defer { link.finish() }
         var linked = try #require(URLComponents(string: database))
         linked.port = link.port
         let url = try #require(linked.string)
@@ -352,7 +352,7 @@ struct FaultTests {
         #expect(!allDelivered(journal), "nothing after the cut is receipted")
 
         // Back: the agent's batches are taken, once each.
-        try link.restore()
+        link.restore()
         #expect(await eventually { allDelivered(journal) }, "agent log: \(agent.child.log)")
         let held = try await runProgram(
             "/usr/bin/env",
@@ -1179,87 +1179,116 @@ final class CuttingProxy: @unchecked Sendable {
     }
 }
 
-/// A TCP link on 127.0.0.1 to `target` that can be severed (every connection reset, the port closed: to its
-/// clients the server is gone) and restored on the same port.
+/// A TCP link on 127.0.0.1 to `target` that can be severed and restored. Severed, it resets every connection
+/// through it and every new one at once (to its clients the server is gone); its port stays its own.
 final class SeverableLink: @unchecked Sendable {
-    private(set) var port = 0
-    private let target: Int
+    let port: Int
+    private let listener: Int32
     private let lock = NSLock()
-    private var listener: Int32 = -1
-    private var sockets: Set<Int32> = []
+    private var severed = false
+    private var open: [ObjectIdentifier: Connection] = [:]
 
-    init(target: Int) throws {
-        self.target = target
-        try restore()
+    /// One forwarded connection: both descriptors are closed once, after both directions have ended.
+    final class Connection: @unchecked Sendable {
+        let client: Int32
+        let server: Int32
+        private let lock = NSLock()
+        private var ended = 0
+        init(client: Int32, server: Int32) {
+            self.client = client
+            self.server = server
+        }
+        /// SO_LINGER 0 then shutdown: both pumps end, and the close after them sends RST.
+        func reset() {
+            var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+            for fd in [client, server] {
+                setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+                shutdown(fd, Int32(SHUT_RDWR))
+            }
+        }
+        /// One direction ended; the last one closes both.
+        func end() -> Bool {
+            lock.withLock {
+                ended += 1
+                return ended == 2
+            }
+        }
     }
 
-    /// Listens (again, on the same port) and forwards each connection to the target.
-    func restore() throws {
+    init(target: Int) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var yes: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
+        address.sin_port = 0
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard bound == 0, listen(fd, 64) == 0 else {
-            close(fd)
-            throw KirokuError(.internalError, "the link cannot listen on \(port): \(String(cString: strerror(errno)))")
-        }
+        guard bound == 0, listen(fd, 64) == 0 else { throw KirokuError(.internalError, "the link cannot listen") }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
-        lock.withLock {
-            port = Int(UInt16(bigEndian: address.sin_port))
-            listener = fd
-        }
-        let target = self.target
+        port = Int(UInt16(bigEndian: address.sin_port))
+        listener = fd
         Thread { [self] in
             while true {
                 let client = accept(fd, nil, nil)
                 if client < 0 { return }
-                let server = CuttingProxy.connectTo(target)
-                guard server >= 0 else {
+                let server = lock.withLock { severed } ? -1 : CuttingProxy.connectTo(target)
+                let connection = Connection(client: client, server: server >= 0 ? server : client)
+                let forwarded =
+                    server >= 0
+                    && lock.withLock { () -> Bool in
+                        guard !severed else { return false }
+                        open[ObjectIdentifier(connection)] = connection
+                        return true
+                    }
+                guard forwarded else {
+                    connection.reset()
                     close(client)
+                    if server >= 0 { close(server) }
                     continue
                 }
-                lock.withLock { sockets.formUnion([client, server]) }
-                Thread { Self.pump(from: client, to: server) }.start()
-                Thread { Self.pump(from: server, to: client) }.start()
+                for (from, to) in [(client, server), (server, client)] {
+                    Thread { [self] in
+                        Self.pump(from: from, to: to)
+                        guard connection.end() else { return }
+                        lock.withLock { _ = open.removeValue(forKey: ObjectIdentifier(connection)) }
+                        close(connection.client)
+                        close(connection.server)
+                    }.start()
+                }
             }
         }.start()
     }
 
-    /// Closes the port and resets every connection through it (SO_LINGER 0 sends RST).
+    /// Resets every connection through the link, and every new one until ``restore()``.
     func sever() {
-        let (fd, open) = lock.withLock { () -> (Int32, Set<Int32>) in
-            defer {
-                listener = -1
-                sockets = []
-            }
-            return (listener, sockets)
+        let connections = lock.withLock { () -> [Connection] in
+            severed = true
+            return Array(open.values)
         }
-        if fd >= 0 {
-            shutdown(fd, Int32(SHUT_RDWR))
-            close(fd)
-        }
-        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
-        for socket in open {
-            setsockopt(socket, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
-            shutdown(socket, Int32(SHUT_RDWR))
-        }
+        for connection in connections { connection.reset() }
     }
 
-    /// Copies bytes one way until either side ends; closes its source.
+    func restore() {
+        lock.withLock { severed = false }
+    }
+
+    /// Severs the link for good and stops listening.
+    func finish() {
+        sever()
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+    }
+
+    /// Copies bytes one way until either side ends, then shuts the other side's writing down.
     static func pump(from source: Int32, to destination: Int32) {
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
-        while true {
+        reading: while true {
             let count = read(source, &buffer, buffer.count)
             if count <= 0 { break }
             var offset = 0
@@ -1267,11 +1296,11 @@ final class SeverableLink: @unchecked Sendable {
                 let written = buffer[offset..<count].withUnsafeBytes {
                     Glibc.send(destination, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
                 }
-                if written <= 0 { break }
+                if written <= 0 { break reading }
                 offset += written
             }
         }
-        shutdown(destination, Int32(SHUT_RDWR))
-        close(source)
+        shutdown(destination, Int32(SHUT_WR))
+        shutdown(source, Int32(SHUT_RD))
     }
 }

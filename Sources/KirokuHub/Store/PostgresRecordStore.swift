@@ -38,6 +38,7 @@ public final class PostgresRecordStore: RecordStore {
     private let boundKeyID = Mutex<String?>(nil)
     private let created = Mutex(false)
     private let lastUnavailableLog = Mutex<ContinuousClock.Instant?>(nil)
+    private let lastProbe = Mutex<(ContinuousClock.Instant, Bool)?>(nil)
 
     private init(
         client: PostgresClient, side: PostgresConnection.Configuration, group: MultiThreadedEventLoopGroup,
@@ -124,10 +125,9 @@ public final class PostgresRecordStore: RecordStore {
             try await connection.close()
         } catch {
             try? await group.shutdownGracefully()
-            // Not reached (down, restarting, cut off) is a passing state; anything the server said is a setting.
-            let unreachable = (error as? PSQLError)?.code == .connectionError
+            // Not reached, or not ready yet, is a passing state (exit 75, restarted); anything else is a setting.
             throw KirokuError(
-                unreachable ? .storeUnavailable : .configuration,
+                Self.transient(error) ? .storeUnavailable : .configuration,
                 "cannot use the PostgreSQL store \(location.description): \(Self.describe(error))")
         }
         var configuration = PostgresClient.Configuration(
@@ -146,8 +146,9 @@ public final class PostgresRecordStore: RecordStore {
             try await store.makePartitions(around: Date())
         } catch {
             await store.close()
+            let passing = Self.transient(error) || (error as? KirokuError)?.code == .storeUnavailable
             throw KirokuError(
-                .configuration,
+                passing ? .storeUnavailable : .configuration,
                 "cannot use the PostgreSQL store \(location.description): \(Self.describe(error))")
         }
         return store
@@ -184,11 +185,12 @@ public final class PostgresRecordStore: RecordStore {
     static let leaseDeadline: Duration = .seconds(10)
 
     /// Runs `body` on a connection of the pool, or throws `store_unavailable` when none is had within
-    /// ``leaseDeadline`` (the request for one is withdrawn; nothing was sent to the database). Once it has a
-    /// connection, `body` takes as long as it takes.
+    /// ``leaseDeadline`` and the server does not answer. Exactly one of the two happens: a connection granted
+    /// after the request was given up goes back to the pool unused, so a refused request sent nothing to the
+    /// database. Once it has a connection, `body` takes as long as it takes.
     func leased<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         typealias Outcome = LeaseOutcome<T>
-        let leased = Flag()
+        let lease = LeaseState()
         let client = self.client
         let location = self.location
         return try await withThrowingTaskGroup(of: Outcome.self) { group in
@@ -196,25 +198,25 @@ public final class PostgresRecordStore: RecordStore {
                 do {
                     return .done(
                         try await client.withConnection { connection in
-                            leased.set()
+                            guard lease.take() else { throw CancellationError() }
                             return try await body(connection)
                         })
-                } catch let error where !leased.isSet && !(error is CancellationError) {
-                    // No connection at all (the pool gave up connecting): the same as none in time.
+                } catch  where lease.giveUp() && !Task.isCancelled {
+                    // No connection at all, not for a caller that went away: the pool gave up connecting.
                     self.noteUnavailable()
                     throw KirokuError(
-                        .storeUnavailable, "the record's database (\(location)) cannot be reached; nothing was changed",
-                        underlying: DescribedError(description: Self.describe(error)))
+                        .storeUnavailable, "the record's database (\(location)) cannot be reached; nothing was changed")
                 }
             }
             group.addTask {
                 // Still waiting after the deadline: the server is asked directly. One that answers is busy (or
                 // this process is), and the request goes on waiting as the driver would; one that does not is
-                // down or cut off, and the request is refused.
+                // down or cut off, and the request is given up, unless its connection came meanwhile.
                 while true {
                     try await Task.sleep(for: Self.leaseDeadline)
-                    if leased.isSet { return .leasedInTime }
+                    if lease.isTaken { return .leasedInTime }
                     if await self.answers() { continue }
+                    guard lease.giveUp() else { return .leasedInTime }
                     self.noteUnavailable()
                     throw KirokuError(
                         .storeUnavailable,
@@ -222,8 +224,8 @@ public final class PostgresRecordStore: RecordStore {
                     )
                 }
             }
-            // Whichever way it ends, the other task is cancelled: a group that throws does not cancel its
-            // tasks itself, and the timer would hold every refusal for the whole deadline.
+            // A group whose body returns waits for its other tasks without cancelling them: without this, every
+            // request would wait out the timer.
             defer { group.cancelAll() }
             while let outcome = try await group.next() {
                 if case .done(let value) = outcome { return value }
@@ -233,18 +235,24 @@ public final class PostgresRecordStore: RecordStore {
     }
 
     /// Whether the server answers a connection of its own (an answer that refuses it, such as too many
-    /// clients, counts: the server is there).
+    /// clients, counts: the server is there). One answer serves every request that asks within 5 s, so that
+    /// many waiting requests do not each open a connection.
     private func answers() async -> Bool {
+        let now = ContinuousClock.now
+        if let (at, answered) = lastProbe.withLock({ $0 }), at.duration(to: now) < .seconds(5) { return answered }
+        let answered: Bool
         do {
             let connection = try await PostgresConnection.connect(
                 on: group.next(), configuration: sideConfiguration, id: 2, logger: logger)
             try? await connection.close()
-            return true
+            answered = true
         } catch let error as PSQLError where error.code == .server {
-            return true
+            answered = true
         } catch {
-            return false
+            answered = false
         }
+        lastProbe.withLock { $0 = (ContinuousClock.now, answered) }
+        return answered
     }
 
     /// Logs that the database cannot be reached: at the first refused request, then at most once a minute
@@ -277,6 +285,24 @@ public final class PostgresRecordStore: RecordStore {
         }
     }
 
+    /// Whether an error of the driver means the server is not there for now (refused, reset, timed out,
+    /// starting up, shutting down, too many clients, a lock not had) rather than a setting to correct (TLS,
+    /// authentication, no such database or role).
+    static func transient(_ error: any Error) -> Bool {
+        if let failed = error as? PostgresTransactionError {
+            return (failed.beginError ?? failed.closureError ?? failed.commitError).map(transient) ?? false
+        }
+        guard let psql = error as? PSQLError else { return false }
+        switch psql.code {
+        case .connectionError: return !(psql.underlying is NIOSSLError)
+        case .serverClosedConnection, .uncleanShutdown: return true
+        case .server:
+            return ["57P01", "57P02", "57P03", "53300", "55P03", "08000", "08001", "08004", "08006"].contains(
+                psql.serverInfo?[.sqlState] ?? "")
+        default: return false
+        }
+    }
+
     /// A transaction; a `KirokuError` thrown inside comes out as itself (not wrapped by the driver).
     func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws
         -> T
@@ -288,6 +314,13 @@ public final class PostgresRecordStore: RecordStore {
             }
         } catch let error as PostgresTransactionError {
             if let kiroku = error.closureError as? KirokuError { throw kiroku }
+            // The connection lost before the commit was sent: nothing was kept, and the server may be back soon.
+            if error.commitError == nil, let cause = error.beginError ?? error.closureError, Self.transient(cause) {
+                noteUnavailable()
+                throw KirokuError(
+                    .storeUnavailable, "the record's database (\(location)) was lost; nothing was changed",
+                    underlying: DescribedError(description: Self.describe(error)))
+            }
             // The server's words go to the hub's log (with the error), not to the client.
             throw KirokuError(
                 .internalError, "the record's database failed; nothing was changed",
@@ -1349,7 +1382,7 @@ public final class PostgresRecordStore: RecordStore {
         try await connection.query(
             """
             SELECT attrs FROM events WHERE municipality = \(municipality) AND actor = 'kiroku-hub'
-            AND agent = \(HubRecords.agentID) AND kind = 'record' AND action = 'key_rotated' ORDER BY time_ms, seq
+            AND agent = \(HubRecords.agentID) AND kind = 'record' AND action = 'key_rotated' ORDER BY seq
             """, logger: logger
         ).collect().compactMap { KeyRotations.Recorded(attrs: try $0.decode(String.self)) }
     }
@@ -1361,11 +1394,27 @@ enum LeaseOutcome<T: Sendable>: Sendable {
     case leasedInTime
 }
 
-/// Set once, read from another task: whether a request got its connection.
-final class Flag: Sendable {
-    private let value = Mutex(false)
-    func set() { value.withLock { $0 = true } }
-    var isSet: Bool { value.withLock { $0 } }
+/// One request for a connection: waiting, then either taken (its body runs) or given up (refused), never both.
+final class LeaseState: Sendable {
+    private enum State { case waiting, taken, givenUp }
+    private let state = Mutex(State.waiting)
+    /// Takes the connection that came, unless the request was given up.
+    func take() -> Bool {
+        state.withLock {
+            guard $0 == .waiting else { return false }
+            $0 = .taken
+            return true
+        }
+    }
+    /// Gives the request up, unless its connection was taken.
+    func giveUp() -> Bool {
+        state.withLock {
+            if $0 == .taken { return false }
+            $0 = .givenUp
+            return true
+        }
+    }
+    var isTaken: Bool { state.withLock { $0 == .taken } }
 }
 
 /// An error's text, carried as the underlying cause of a ``KirokuError`` (logged, never sent).
