@@ -309,6 +309,17 @@ struct RecordStoreConformanceTests {
             _ = try await store.ingest(
                 batch(Array(Self.chains["a-1"]![0..<5])), identity: "a-1", signCheckpoint: Self.sign)
             let (k1, k2, k3) = (Self.key.publicKey, Curve25519.Signing.PrivateKey(), Curve25519.Signing.PrivateKey())
+            if let postgres = store as? PostgresRecordStore {
+                try await postgres.bind(origin: Self.origin, keyID: signingKeyID(k1))
+            }
+            // The overlap must hold the key the log is signed with (PostgreSQL's binding; on SQLite, the
+            // signer of the newest checkpoint): a rotation "from" another key is refused, and records nothing.
+            let stranger = Curve25519.Signing.PrivateKey().publicKey
+            let refused = await #expect(throws: KirokuError.self) {
+                try await store.recordKeyRotation(to: k2.publicKey, from: [stranger], now: Date())
+            }
+            #expect(refused?.message.contains("which overlap_signing_keys do not include") == true)
+            #expect(try await store.logSize() == 5)
             try await store.recordKeyRotation(to: k2.publicKey, from: [k1], now: Date())
             // A restart during the overlap records nothing more.
             try await store.recordKeyRotation(to: k2.publicKey, from: [k1], now: Date())

@@ -42,15 +42,27 @@ struct RealClientTests {
         try pki.person("sousa01")
         try pki.agent("t-1")
         let database = try await TestPostgres.createDatabase()
-        let hub = try await HubProcess(
-            pki: pki, temp: temp,
-            environment: [
-                "KIROKU_HUB_STORE": database, "KIROKU_HUB_STORE_SCOPE": "record",
-                "KIROKU_HUB_STORE_COSIGNERS": "kaigi01", "KIROKU_HUB_STORE_READERS": "kanri01",
-                "KIROKU_HUB_STORE_MUNICIPALITY": "test-city",
-                "KIROKU_LANG": "en",
-            ])
+        let storeEnvironment = [
+            "KIROKU_HUB_STORE": database, "KIROKU_HUB_STORE_SCOPE": "record",
+            "KIROKU_HUB_STORE_COSIGNERS": "kaigi01", "KIROKU_HUB_STORE_READERS": "kanri01",
+            "KIROKU_HUB_STORE_MUNICIPALITY": "test-city",
+            "KIROKU_LANG": "en",
+        ]
+        // The first hub's first start, as Hub/README step 4 says: init begins the municipality's record and
+        // binds it to the hub's key, then the hub runs without --new-record.
+        let initialized = try await runProgram(
+            Binaries.path("kiroku-hub"),
+            [
+                "init", "--database", temp.file("hub/record.sqlite"), "--ca", pki.caPath, "--cert",
+                pki.certPath(.hub, "hub"), "--key", pki.keyPath(.hub, "hub"), "--revocation-list",
+                pki.dir.appending(path: "revoked.txt").path,
+            ], environment: storeEnvironment)
+        #expect(
+            initialized.status == 0 && initialized.stdout.contains("municipality test-city"),
+            "\(initialized.stdout)\(initialized.stderr)")
+        let hub = try await HubProcess(pki: pki, temp: temp, environment: storeEnvironment, newRecord: false)
         defer { hub.stop() }
+        #expect(!hub.child.log.contains("new, empty record"), "\(hub.child.log)")
         let (cert, key) = (pki.certPath(.person, "kanri01"), pki.keyPath(.person, "kanri01"))
         // Findings, registers and the console need what this version keeps on SQLite only: refused, and why.
         let findings = try await curl(hub, pki, cert: cert, key: key, path: "/v1/findings")
@@ -91,6 +103,8 @@ struct RealClientTests {
         let hubKey = try await runProgram(
             ctl, ["log", "key", "--hub", hub.url, "--pki", pki.dir.path, "--as", "kaigi01"])
         #expect(hubKey.status == 0, "\(hubKey.stderr)")
+        let keyText = String(hubKey.stdout.split(separator: " ").first ?? "-")
+        #expect(initialized.stdout.contains("The hub's signing key (public): \(keyText)"), "\(initialized.stdout)")
         let witness = temp.file("witness")
         let created = try await runProgram(ctl, ["witness", "init", "--dir", witness, "--name", "kaigi.test/w"])
         #expect(created.status == 0, "\(created.stderr)")

@@ -94,7 +94,19 @@ extension HubStore {
     ) throws {
         try pool.write { db in
             let recorded = try Self.keyRotations(db)
-            guard try KeyRotations.plan(to: key, from: previous, recorded: recorded, bound: nil) else { return }
+            // Before the first rotation the record names no key: the one that signed its newest checkpoint is
+            // the key the log is signed with.
+            var bound: String?
+            if recorded.isEmpty,
+                let text = try String.fetchOne(db, sql: "SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1")
+            {
+                let note = try SignedNote(text: text)
+                let origin = try Checkpoint(body: note.body).origin
+                bound =
+                    ([key] + previous).first { note.verify(name: origin, publicKey: $0) }.map(signingKeyID)
+                    ?? "(none of this hub's keys)"
+            }
+            guard try KeyRotations.plan(to: key, from: previous, recorded: recorded, bound: bound) else { return }
             try HubRecords.append([HubRecords.keyRotation(to: key, from: previous)], now: now, db: db)
         }
     }
